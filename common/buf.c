@@ -1,0 +1,106 @@
+/* buf.c: growable strings (after sds) and the checked allocators.
+ *
+ * Invariant: when data != NULL, data[len] == '\0' and len < cap. An append
+ * may move data, so callers keep a Buf *, never a cached char *.
+ */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fputs("lm-predictor: out of memory\n", stderr);
+    exit(2);
+  }
+  return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) {
+    fputs("lm-predictor: out of memory\n", stderr);
+    exit(2);
+  }
+  return p;
+}
+
+void *xrealloc(void *p, size_t n) {
+  p = realloc(p, n ? n : 1);
+  if (!p) {
+    fputs("lm-predictor: out of memory\n", stderr);
+    exit(2);
+  }
+  return p;
+}
+
+char *xstrndup(const char *s, size_t n) {
+  char *p = xmalloc(n + 1);
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+
+void buf_init(Buf *b) { memset(b, 0, sizeof(*b)); }
+
+void buf_free(Buf *b) {
+  free(b->data);
+  buf_init(b);
+}
+
+void buf_reset(Buf *b) {
+  b->len = 0;
+  if (b->data)
+    b->data[0] = '\0';
+}
+
+static void reserve(Buf *b, size_t extra) {
+  if (b->data && b->len + extra < b->cap)
+    return;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap <= b->len + extra)
+    cap *= 2;
+  b->data = xrealloc(b->data, cap);
+  b->cap = cap;
+}
+
+void buf_append(Buf *b, const void *p, size_t n) {
+  reserve(b, n);
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void buf_puts(Buf *b, const char *s) { buf_append(b, s, strlen(s)); }
+
+void buf_putc(Buf *b, char c) { buf_append(b, &c, 1); }
+
+void buf_vprintf(Buf *b, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0)
+    return;
+  reserve(b, (size_t)n);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
+}
+
+void buf_printf(Buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  buf_vprintf(b, fmt, ap);
+  va_end(ap);
+}
+
+char *buf_steal(Buf *b) {
+  char *p = b->data ? b->data : xstrdup("");
+  buf_init(b);
+  return p;
+}
+
+const char *buf_str(const Buf *b) { return b->data ? b->data : ""; }

@@ -1,0 +1,213 @@
+/* fsutil.c: file reads, atomic writes, locks and paths.
+ *
+ * Every file the tools write goes through fs_write_atomic: a temp file in
+ * the target's directory, fsync, rename over the target, fsync of the
+ * directory. A crash or failure at any point leaves the old file intact.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+char *fs_read(const char *path, size_t *len, Error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    err_file(err, path, "cannot open: %s", strerror(errno));
+    return NULL;
+  }
+  Buf b;
+  buf_init(&b);
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    buf_append(&b, chunk, n);
+  if (ferror(f)) {
+    err_file(err, path, "read error: %s", strerror(errno));
+    fclose(f);
+    buf_free(&b);
+    return NULL;
+  }
+  fclose(f);
+  if (len)
+    *len = b.len;
+  return buf_steal(&b);
+}
+
+bool fs_same_content(const char *path, const void *data, size_t len) {
+  size_t n;
+  char *old = fs_read(path, &n, NULL);
+  bool same = old && n == len && memcmp(old, data, len) == 0;
+  free(old);
+  return same;
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    return xstrdup(".");
+  if (slash == path)
+    return xstrdup("/");
+  return xstrndup(path, (size_t)(slash - path));
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len,
+                    Error *err) {
+  char *dir = dir_of(path);
+  Buf tmp;
+  buf_init(&tmp);
+  buf_printf(&tmp, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp.data);
+  if (fd < 0) {
+    err_file(err, path, "cannot create temporary file: %s", strerror(errno));
+    goto out_free;
+  }
+  /* mkstemp creates 0600; give the file the usual 0644 less umask */
+  mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      err_file(err, path, "write failed: %s", strerror(errno));
+      goto out_unlink;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) != 0) {
+    err_file(err, path, "fsync failed: %s", strerror(errno));
+    goto out_unlink;
+  }
+  if (close(fd) != 0) {
+    fd = -1;
+    err_file(err, path, "close failed: %s", strerror(errno));
+    goto out_unlink;
+  }
+  fd = -1;
+  if (rename(tmp.data, path) != 0) {
+    err_file(err, path, "rename failed: %s", strerror(errno));
+    goto out_unlink;
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    fsync(dfd); /* make the rename durable; best effort */
+    close(dfd);
+  }
+  buf_free(&tmp);
+  free(dir);
+  return 0;
+
+out_unlink:
+  if (fd >= 0)
+    close(fd);
+  unlink(tmp.data);
+out_free:
+  buf_free(&tmp);
+  free(dir);
+  return -1;
+}
+
+int fs_lock(const char *path, Error *err) {
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    err_file(err, path, "cannot open lock file: %s", strerror(errno));
+    return -1;
+  }
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR)
+      continue;
+    err_file(err, path, "cannot lock: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void fs_unlock(int fd) {
+  if (fd >= 0) {
+    flock(fd, LOCK_UN);
+    close(fd);
+  }
+}
+
+char *path_join(const char *dir, const char *name) {
+  if (!dir || !*dir || name[0] == '/')
+    return xstrdup(name);
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, dir);
+  if (dir[strlen(dir) - 1] != '/')
+    buf_putc(&b, '/');
+  buf_puts(&b, name);
+  return buf_steal(&b);
+}
+
+static bool has_db(const char *dir) {
+  char *p = path_join(dir, "module_db.json");
+  bool ok = access(p, R_OK) == 0;
+  free(p);
+  return ok;
+}
+
+const char *lm_home(void) {
+  static char home[PATH_MAX];
+  if (home[0])
+    return home;
+  const char *env = getenv("LM_PREDICTOR_HOME");
+  if (env && *env) {
+    snprintf(home, sizeof(home), "%s", env);
+    return home;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) {
+    snprintf(home, sizeof(home), ".");
+    return home;
+  }
+  exe[n] = '\0';
+  char *dir = dir_of(exe);
+  char *start = xstrdup(dir);
+  for (int up = 0; up < 4; up++) {
+    if (has_db(dir)) {
+      snprintf(home, sizeof(home), "%s", dir);
+      free(dir);
+      free(start);
+      return home;
+    }
+    char *parent = dir_of(dir);
+    free(dir);
+    dir = parent;
+  }
+  snprintf(home, sizeof(home), "%s", start);
+  free(dir);
+  free(start);
+  return home;
+}
+
+const char *path_display(const char *path) {
+  static char cwd[PATH_MAX];
+  if (!cwd[0] && !getcwd(cwd, sizeof(cwd)))
+    return path;
+  size_t n = strlen(cwd);
+  if (path[0] == '/' && strncmp(path, cwd, n) == 0 && path[n] == '/')
+    return path + n + 1;
+  return path;
+}
+
+double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

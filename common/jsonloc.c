@@ -1,0 +1,344 @@
+/* jsonloc.c: positions inside raw JSON text.
+ *
+ * Jansson reports positions only for syntax errors; a loaded value carries
+ * none. To point a caret at an offending value we re-scan the raw text of
+ * the (already validated) file along the value's path. The scanner is
+ * tolerant: on anything unexpected it gives up and the caller falls back
+ * to a formula-relative caret.
+ */
+#include "common.h"
+
+#include <string.h>
+
+void jp_init(JsonPath *p) { p->n = 0; }
+
+void jp_key(JsonPath *p, const char *key) {
+  if (p->n < JSONPATH_MAX) {
+    p->c[p->n].key = key;
+    p->c[p->n].index = 0;
+  }
+  p->n++;
+}
+
+void jp_index(JsonPath *p, int index) {
+  if (p->n < JSONPATH_MAX) {
+    p->c[p->n].key = NULL;
+    p->c[p->n].index = index;
+  }
+  p->n++;
+}
+
+void jp_pop(JsonPath *p) {
+  if (p->n > 0)
+    p->n--;
+}
+
+static bool is_plain_key(const char *k) {
+  if (!*k)
+    return false;
+  for (const char *s = k; *s; s++) {
+    char c = *s;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+          (c >= '0' && c <= '9' && s != k)))
+      return false;
+  }
+  return true;
+}
+
+void jp_format(const JsonPath *p, char *out, size_t outsz) {
+  Buf b;
+  buf_init(&b);
+  int n = p->n < JSONPATH_MAX ? p->n : JSONPATH_MAX;
+  for (int i = 0; i < n; i++) {
+    if (!p->c[i].key)
+      buf_printf(&b, "[%d]", p->c[i].index);
+    else if (is_plain_key(p->c[i].key))
+      buf_printf(&b, ".%s", p->c[i].key);
+    else {
+      buf_puts(&b, "[\"");
+      for (const char *s = p->c[i].key; *s; s++) {
+        if (*s == '"' || *s == '\\')
+          buf_putc(&b, '\\');
+        buf_putc(&b, *s);
+      }
+      buf_puts(&b, "\"]");
+    }
+  }
+  if (!b.len)
+    buf_putc(&b, '.');
+  snprintf(out, outsz, "%s", buf_str(&b));
+  buf_free(&b);
+}
+
+static size_t skip_ws(const char *t, size_t len, size_t i) {
+  while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' ||
+                     t[i] == '\r'))
+    i++;
+  return i;
+}
+
+/* i at the opening quote; returns the index after the closing quote. */
+static long skip_string(const char *t, size_t len, size_t i) {
+  if (i >= len || t[i] != '"')
+    return -1;
+  for (i++; i < len; i++) {
+    if (t[i] == '\\')
+      i++;
+    else if (t[i] == '"')
+      return (long)i + 1;
+  }
+  return -1;
+}
+
+static long skip_value(const char *t, size_t len, size_t i, int depth) {
+  i = skip_ws(t, len, i);
+  if (i >= len || depth > 512)
+    return -1;
+  char c = t[i];
+  if (c == '"')
+    return skip_string(t, len, i);
+  if (c == '{' || c == '[') {
+    char close = c == '{' ? '}' : ']';
+    i = skip_ws(t, len, i + 1);
+    if (i < len && t[i] == close)
+      return (long)i + 1;
+    for (;;) {
+      if (c == '{') {
+        long k = skip_string(t, len, skip_ws(t, len, i));
+        if (k < 0)
+          return -1;
+        i = skip_ws(t, len, (size_t)k);
+        if (i >= len || t[i] != ':')
+          return -1;
+        i++;
+      }
+      long v = skip_value(t, len, i, depth + 1);
+      if (v < 0)
+        return -1;
+      i = skip_ws(t, len, (size_t)v);
+      if (i < len && t[i] == ',') {
+        i++;
+        continue;
+      }
+      if (i < len && t[i] == close)
+        return (long)i + 1;
+      return -1;
+    }
+  }
+  /* number, true, false, null */
+  size_t j = i;
+  while (j < len && !strchr(",]} \t\r\n", t[j]))
+    j++;
+  return j > i ? (long)j : -1;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Decode one character of a string literal at t[*i]; advance *i past it and
+ * return how many UTF-8 bytes it decodes to (0 on malformed input). */
+static int decode_one(const char *t, size_t len, size_t *i) {
+  if (t[*i] != '\\') {
+    (*i)++;
+    return 1;
+  }
+  if (*i + 1 >= len)
+    return 0;
+  if (t[*i + 1] != 'u') {
+    *i += 2;
+    return 1;
+  }
+  if (*i + 6 > len)
+    return 0;
+  unsigned cp = 0;
+  for (int k = 0; k < 4; k++) {
+    int h = hexval(t[*i + 2 + k]);
+    if (h < 0)
+      return 0;
+    cp = cp * 16 + (unsigned)h;
+  }
+  *i += 6;
+  if (cp >= 0xD800 && cp < 0xDC00 && *i + 6 <= len && t[*i] == '\\' &&
+      t[*i + 1] == 'u') {
+    *i += 6; /* low surrogate: the pair is one 4-byte character */
+    return 4;
+  }
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+}
+
+long json_string_raw_offset(const char *text, size_t len, size_t quote_off,
+                            size_t doff) {
+  size_t i = quote_off + 1, d = 0;
+  while (i < len && text[i] != '"') {
+    if (d >= doff)
+      return (long)i;
+    int n = decode_one(text, len, &i);
+    if (n == 0)
+      return -1;
+    d += (size_t)n;
+  }
+  return d >= doff ? (long)i : -1;
+}
+
+/* Compare a raw string literal (at its quote) with a decoded key. Keys with
+ * escapes compare byte-wise on the raw text, which suffices for our keys. */
+static bool key_equals(const char *t, size_t len, size_t i, const char *key) {
+  size_t klen = strlen(key);
+  if (i + 1 + klen + 1 > len)
+    return false;
+  return memcmp(t + i + 1, key, klen) == 0 && t[i + 1 + klen] == '"';
+}
+
+/* Returns the value offset of the deepest path prefix found; *found is the
+ * number of components matched. */
+static long locate_prefix(const char *t, size_t len, const JsonPath *p,
+                          int *found) {
+  size_t i = skip_ws(t, len, 0);
+  *found = 0;
+  int n = p->n < JSONPATH_MAX ? p->n : JSONPATH_MAX;
+  for (int d = 0; d < n; d++) {
+    if (i >= len)
+      return -1;
+    if (p->c[d].key) {
+      if (t[i] != '{')
+        return (long)i;
+      i = skip_ws(t, len, i + 1);
+      bool hit = false;
+      while (i < len && t[i] == '"') {
+        bool match = key_equals(t, len, i, p->c[d].key);
+        long k = skip_string(t, len, i);
+        if (k < 0)
+          return -1;
+        i = skip_ws(t, len, (size_t)k);
+        if (i >= len || t[i] != ':')
+          return -1;
+        i = skip_ws(t, len, i + 1);
+        if (match) {
+          hit = true;
+          break;
+        }
+        long v = skip_value(t, len, i, 0);
+        if (v < 0)
+          return -1;
+        i = skip_ws(t, len, (size_t)v);
+        if (i < len && t[i] == ',')
+          i = skip_ws(t, len, i + 1);
+      }
+      if (!hit)
+        return -2;
+    } else {
+      if (t[i] != '[')
+        return (long)i;
+      i = skip_ws(t, len, i + 1);
+      for (int k = 0; k < p->c[d].index; k++) {
+        long v = skip_value(t, len, i, 0);
+        if (v < 0)
+          return -2;
+        i = skip_ws(t, len, (size_t)v);
+        if (i >= len || t[i] != ',')
+          return -2;
+        i = skip_ws(t, len, i + 1);
+      }
+      if (i >= len || t[i] == ']')
+        return -2;
+    }
+    *found = d + 1;
+  }
+  return (long)i;
+}
+
+long json_locate(const char *text, size_t len, const JsonPath *path) {
+  if (!text || path->n > JSONPATH_MAX)
+    return -1;
+  int found;
+  long off = locate_prefix(text, len, path, &found);
+  return found == path->n && off >= 0 ? off : -1;
+}
+
+void text_linecol(const char *text, size_t off, int *line, int *col) {
+  int l = 1;
+  size_t bol = 0;
+  for (size_t i = 0; i < off && text[i]; i++)
+    if (text[i] == '\n') {
+      l++;
+      bol = i + 1;
+    }
+  *line = l;
+  *col = (int)(off - bol) + 1;
+}
+
+/* Fill file position and a file-line caret for the byte at `off`. */
+static void locate_at(Error *e, const char *text, size_t off, int len) {
+  int line, col;
+  text_linecol(text, off, &line, &col);
+  e->line = line;
+  e->col = col;
+  err_context(e, text + off - (size_t)(col - 1), col - 1, len, line);
+}
+
+static void set_where(Error *e, const char *file, const JsonPath *path) {
+  if (file)
+    snprintf(e->file, sizeof(e->file), "%s", file);
+  if (path)
+    jp_format(path, e->where, sizeof(e->where));
+}
+
+void err_json_string(Error *e, const char *file, const char *text,
+                     size_t textlen, const JsonPath *path, const char *value,
+                     int off, int len, const char *fmt, ...) {
+  if (!e || e->set)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  err_vset(e, fmt, ap);
+  va_end(ap);
+  set_where(e, file, path);
+  long q = text && path ? json_locate(text, textlen, path) : -1;
+  if (q >= 0 && text[q] == '"') {
+    long a = json_string_raw_offset(text, textlen, (size_t)q, (size_t)off);
+    long b = json_string_raw_offset(text, textlen, (size_t)q,
+                                    (size_t)off + (size_t)len);
+    if (a >= 0 && b >= a) {
+      locate_at(e, text, (size_t)a, (int)(b - a));
+      return;
+    }
+  }
+  if (value)
+    err_context(e, value, off, len, 0);
+}
+
+void err_json_value(Error *e, const char *file, const char *text,
+                    size_t textlen, const JsonPath *path, const char *fmt,
+                    ...) {
+  if (!e || e->set)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  err_vset(e, fmt, ap);
+  va_end(ap);
+  set_where(e, file, path);
+  if (!text || !path)
+    return;
+  int found;
+  long off = locate_prefix(text, textlen, path, &found);
+  if (off == -2 && found < path->n) {
+    /* missing member: point at the closest existing ancestor */
+    JsonPath anc = *path;
+    anc.n = found;
+    off = locate_prefix(text, textlen, &anc, &found);
+  }
+  if (off >= 0 && (size_t)off < textlen) {
+    long end = skip_value(text, textlen, (size_t)off, 0);
+    int len = 1;
+    if (end > off && text[off] != '{' && text[off] != '[')
+      len = (int)(end - off);
+    locate_at(e, text, (size_t)off, len);
+  }
+}

@@ -1,0 +1,670 @@
+/* db.c: module_db.json <-> Db.
+ *
+ * db_load reads the file, rejects duplicate keys, validates it against the
+ * embedded module_db_schema.json, builds one ModuleDef per entry (strings
+ * copied into the Db's arena), parses and checks every formula, rejects
+ * call cycles, validates stored names, and computes fingerprints. Any
+ * failure returns NULL with an Error that points into the file.
+ *
+ * The Jansson tree is kept (db->root) so that writes (stored names, agent
+ * answers) change only what they mean to: Jansson keeps key order, and the
+ * committed file is in db_dump's canonical form.
+ */
+#include "gen.h"
+#include "modabi.h"
+
+#include <string.h>
+
+const char *const metric_name[M_COUNT] = {
+    "flops",          "weight_bytes",   "act_read_bytes", "act_write_bytes",
+    "kv_read_bytes",  "kv_write_bytes", "param_bytes",    "kv_cache_bytes"};
+
+int metric_lookup(const char *name) {
+  for (int m = 0; m < M_COUNT; m++)
+    if (strcmp(name, metric_name[m]) == 0)
+      return m;
+  return -1;
+}
+
+/* Short-name index: every entry sharing a short name. */
+typedef struct ShortList {
+  ModuleDef **v;
+  int n;
+} ShortList;
+
+/* One formula's origin, kept for cycle errors. */
+typedef struct FormulaRef {
+  ModuleDef *owner;
+  Node **slot; /* where the parsed tree goes: md->ast[m] or op->ast[m] */
+  Node *ast;
+  FormulaSrc src;
+  JsonPath path;
+} FormulaRef;
+
+typedef struct Loader {
+  Db *db;
+  Error *err;
+  FormulaRef *refs;
+  int nrefs, caprefs;
+} Loader;
+
+static void db_path(JsonPath *p, const char *entry) {
+  jp_init(p);
+  jp_key(p, "modules");
+  jp_key(p, entry);
+}
+
+static int entry_error(Loader *L, const JsonPath *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int entry_error(Loader *L, const JsonPath *p, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  err_json_value(L->err, L->db->path, L->db->raw, L->db->rawlen, p, "%s", msg);
+  return -1;
+}
+
+static const char *const reserved_params[] = {"args"};
+
+static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
+  Db *db = L->db;
+  md->nparams = (int)json_array_size(arr);
+  md->params = arena_alloc(&db->arena, sizeof(char *) * (size_t)(md->nparams + 1));
+  for (int i = 0; i < md->nparams; i++) {
+    const char *name =
+        json_string_value(json_object_get(json_array_get(arr, (size_t)i), "name"));
+    JsonPath p;
+    db_path(&p, md->full_name);
+    jp_key(&p, "parameters");
+    jp_index(&p, i);
+    jp_key(&p, "name");
+    bool reserved = naming_is_c_keyword(name) || strncmp(name, "lm_", 3) == 0;
+    for (size_t k = 0; k < LM_ARRAY_LEN(reserved_params); k++)
+      reserved = reserved || strcmp(name, reserved_params[k]) == 0;
+    if (reserved)
+      return entry_error(L, &p,
+                         "parameter name '%s' is reserved (C keywords, "
+                         "'args' and the lm_ prefix)",
+                         name);
+    for (int j = 0; j < i; j++)
+      if (strcmp(md->params[j], name) == 0)
+        return entry_error(L, &p, "parameter '%s' is declared twice", name);
+    md->params[i] = arena_strdup(&db->arena, name);
+  }
+  return 0;
+}
+
+/* Record a formula string for later parsing. */
+static void add_ref(Loader *L, ModuleDef *md, const char *text,
+                    const JsonPath *p, Node **slot) {
+  if (L->nrefs == L->caprefs) {
+    L->caprefs = L->caprefs ? L->caprefs * 2 : 64;
+    L->refs = xrealloc(L->refs, sizeof(FormulaRef) * (size_t)L->caprefs);
+  }
+  FormulaRef *r = &L->refs[L->nrefs++];
+  memset(r, 0, sizeof(*r));
+  r->owner = md;
+  r->slot = slot;
+  r->path = *p;
+  r->src.text = text;
+  r->src.file = L->db->path;
+  r->src.raw = L->db->raw;
+  r->src.rawlen = L->db->rawlen;
+}
+
+static int load_formulas(Loader *L, ModuleDef *md, json_t *obj,
+                         const char **texts, Node **asts,
+                         const JsonPath *base) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(obj, key, val) {
+    int m = metric_lookup(key); /* the schema admits only metric names */
+    texts[m] = arena_strdup(&L->db->arena, json_string_value(val));
+    JsonPath p = *base;
+    jp_key(&p, key);
+    add_ref(L, md, texts[m], &p, &asts[m]);
+  }
+  return 0;
+}
+
+static int load_ops(Loader *L, ModuleDef *md, json_t *arr) {
+  Db *db = L->db;
+  md->nops = (int)json_array_size(arr);
+  md->ops = arena_alloc(&db->arena, sizeof(AtomicOp) * (size_t)(md->nops ? md->nops : 1));
+  for (int i = 0; i < md->nops; i++) {
+    json_t *o = json_array_get(arr, (size_t)i);
+    AtomicOp *op = &md->ops[i];
+    op->name = arena_strdup(&db->arena, json_string_value(json_object_get(o, "name")));
+    const char *mode = json_string_value(json_object_get(o, "attention"));
+    op->mode = !mode ? AM_ANY : strcmp(mode, "eager") == 0 ? AM_EAGER : AM_FLASH;
+    JsonPath p;
+    db_path(&p, md->full_name);
+    jp_key(&p, "atomic_ops");
+    jp_index(&p, i);
+    for (int j = 0; j < i; j++)
+      if (strcmp(md->ops[j].name, op->name) == 0) {
+        jp_key(&p, "name");
+        return entry_error(L, &p, "atomic operation '%s' is listed twice",
+                           op->name);
+      }
+    jp_key(&p, "formulas");
+    load_formulas(L, md, json_object_get(o, "formulas"), op->formula, op->ast,
+                  &p);
+  }
+  return 0;
+}
+
+static int load_entry(Loader *L, const char *key, json_t *e, int index) {
+  Db *db = L->db;
+  ModuleDef *md = arena_alloc(&db->arena, sizeof(ModuleDef));
+  md->index = index;
+  md->full_name = arena_strdup(&db->arena, key);
+  md->short_name =
+      arena_strdup(&db->arena, json_string_value(json_object_get(e, "short_name")));
+  md->kind = strcmp(json_string_value(json_object_get(e, "kind")), "basic") == 0
+                 ? MK_BASIC
+                 : MK_COMPOSITE;
+  md->status = arena_strdup(
+      &db->arena,
+      json_string_value(json_object_get(json_object_get(e, "validation"), "status")));
+  db->mods[index] = md;
+
+  JsonPath p;
+  db_path(&p, key);
+  const char *last = strrchr(key, '.') + 1;
+  if (strcmp(last, md->short_name) != 0) {
+    jp_key(&p, "short_name");
+    return entry_error(L, &p, "short_name '%s' must be the class name '%s'",
+                       md->short_name, last);
+  }
+  if (load_params(L, md, json_object_get(e, "parameters")) < 0)
+    return -1;
+
+  JsonPath fp = p;
+  jp_key(&fp, "formulas");
+  load_formulas(L, md, json_object_get(e, "formulas"), md->formula, md->ast,
+                &fp);
+
+  json_t *ops = json_object_get(e, "atomic_ops");
+  if (ops) {
+    JsonPath op = p;
+    jp_key(&op, "atomic_ops");
+    if (md->kind == MK_BASIC)
+      return entry_error(L, &op,
+                         "a basic module has no atomic operations; make it "
+                         "composite or move the formulas to 'formulas'");
+    for (int m = 0; m < M_TRAFFIC; m++)
+      if (md->formula[m]) {
+        jp_key(&fp, metric_name[m]);
+        return entry_error(L, &fp,
+                           "entry has atomic_ops, so its traffic is theirs: "
+                           "move '%s' into an atomic operation",
+                           metric_name[m]);
+      }
+    if (load_ops(L, md, ops) < 0)
+      return -1;
+  }
+
+  const char *fname = json_string_value(json_object_get(e, "generated_file_name"));
+  const char *cname = json_string_value(json_object_get(e, "generated_class_name"));
+  const char *why;
+  if (fname) {
+    if (!naming_valid_file(fname, &why)) {
+      jp_key(&p, "generated_file_name");
+      return entry_error(L, &p, "generated_file_name '%s' %s", fname, why);
+    }
+    md->file_name = arena_strdup(&db->arena, fname);
+  }
+  if (cname) {
+    if (!naming_valid_class(cname, &why)) {
+      jp_key(&p, "generated_class_name");
+      return entry_error(L, &p, "generated_class_name '%s' %s", cname, why);
+    }
+    md->class_name = arena_strdup(&db->arena, cname);
+  }
+
+  if (hashmap_add(&db->by_full, md->full_name, md) < 0)
+    return entry_error(L, &p, "duplicate entry '%s'", key);
+  ShortList *sl = hashmap_get(&db->by_short, md->short_name);
+  if (!sl) {
+    sl = arena_alloc(&db->arena, sizeof(ShortList));
+    hashmap_add(&db->by_short, md->short_name, sl);
+  }
+  ModuleDef **v = arena_alloc(&db->arena, sizeof(ModuleDef *) * (size_t)(sl->n + 1));
+  if (sl->n)
+    memcpy(v, sl->v, sizeof(ModuleDef *) * (size_t)sl->n);
+  v[sl->n++] = md;
+  sl->v = v;
+  return 0;
+}
+
+/* Stored names: unique file names, unique class names, and no clash among
+ * the C symbols they produce. */
+static int check_names(Loader *L) {
+  Db *db = L->db;
+  HashMap files, classes, symbols;
+  hashmap_init(&files);
+  hashmap_init(&classes);
+  hashmap_init(&symbols);
+  int rc = 0;
+  for (int i = 0; i < db->nmods && rc == 0; i++) {
+    ModuleDef *md = db->mods[i];
+    JsonPath p;
+    db_path(&p, md->full_name);
+    if (md->file_name && hashmap_add(&files, md->file_name, md) < 0) {
+      ModuleDef *other = hashmap_get(&files, md->file_name);
+      jp_key(&p, "generated_file_name");
+      rc = entry_error(L, &p, "generated_file_name '%s' is already used by %s",
+                       md->file_name, other->full_name);
+      break;
+    }
+    if (!md->class_name)
+      continue;
+    if (hashmap_add(&classes, md->class_name, md) < 0) {
+      ModuleDef *other = hashmap_get(&classes, md->class_name);
+      jp_key(&p, "generated_class_name");
+      rc = entry_error(L, &p, "generated_class_name '%s' is already used by %s",
+                       md->class_name, other->full_name);
+      break;
+    }
+    for (int k = -1; k < md->nops && rc == 0; k++)
+      for (int m = 0; m < M_COUNT; m++) {
+        if (k >= 0 && m >= M_TRAFFIC)
+          break;
+        char sym[256];
+        emit_symbol(md, k >= 0 ? &md->ops[k] : NULL, m, sym, sizeof(sym));
+        if (hashmap_add(&symbols, sym, md) < 0) {
+          ModuleDef *other = hashmap_get(&symbols, sym);
+          jp_key(&p, "generated_class_name");
+          rc = entry_error(L, &p,
+                           "generated C symbol %s clashes with one of %s",
+                           sym, other->full_name);
+          break;
+        }
+      }
+  }
+  hashmap_free(&files);
+  hashmap_free(&classes);
+  hashmap_free(&symbols);
+  return rc;
+}
+
+static int parse_all(Loader *L) {
+  Db *db = L->db;
+  for (int i = 0; i < L->nrefs; i++) {
+    FormulaRef *r = &L->refs[i];
+    r->src.path = &r->path;
+    r->ast = parse_formula(&db->arena, &r->src, L->err);
+    if (!r->ast)
+      return -1;
+    Scope sc = {.names = r->owner->params,
+                .nnames = r->owner->nparams,
+                .modules = &db->by_full,
+                .what = "parameter"};
+    if (check_formula(r->ast, &r->src, &sc, L->err) < 0)
+      return -1;
+    *r->slot = r->ast;
+  }
+  return 0;
+}
+
+/* ----- call cycles ----- */
+
+typedef struct CallSite {
+  ModuleDef *callee;
+  FormulaRef *ref;
+  Node *node;
+} CallSite;
+
+typedef struct Graph {
+  CallSite **calls; /* per module index */
+  int *ncalls;
+  int *color;       /* 0 white, 1 on stack, 2 done */
+  int *stack;
+  int depth;
+} Graph;
+
+static void collect_calls(Graph *g, FormulaRef *r, Node *n) {
+  if (!n)
+    return;
+  if (n->kind == ND_CALL) {
+    int i = r->owner->index;
+    g->calls[i] = xrealloc(g->calls[i], sizeof(CallSite) * (size_t)(g->ncalls[i] + 1));
+    g->calls[i][g->ncalls[i]++] = (CallSite){n->callee, r, n};
+  }
+  collect_calls(g, r, n->lhs);
+  collect_calls(g, r, n->rhs);
+  for (int k = 0; k < n->nargs; k++)
+    if (n->kind == ND_MIN || n->kind == ND_MAX || n->kind == ND_CALL)
+      collect_calls(g, r, n->args[k]);
+}
+
+static int dfs(Loader *L, Graph *g, int u) {
+  g->color[u] = 1;
+  g->stack[g->depth++] = u;
+  for (int k = 0; k < g->ncalls[u]; k++) {
+    CallSite *c = &g->calls[u][k];
+    int v = c->callee->index;
+    if (g->color[v] == 1) {
+      Buf b;
+      buf_init(&b);
+      int start = 0;
+      while (g->stack[start] != v)
+        start++;
+      for (int s = start; s < g->depth; s++)
+        buf_printf(&b, "%s -> ", L->db->mods[g->stack[s]]->short_name);
+      buf_puts(&b, L->db->mods[v]->short_name);
+      formula_error(L->err, &c->ref->src, c->node->tok, "call cycle: %s",
+                    buf_str(&b));
+      buf_free(&b);
+      return -1;
+    }
+    if (g->color[v] == 0 && dfs(L, g, v) < 0)
+      return -1;
+  }
+  g->depth--;
+  g->color[u] = 2;
+  return 0;
+}
+
+static int check_cycles(Loader *L) {
+  int n = L->db->nmods;
+  Graph g = {.calls = xcalloc((size_t)n, sizeof(CallSite *)),
+             .ncalls = xcalloc((size_t)n, sizeof(int)),
+             .color = xcalloc((size_t)n, sizeof(int)),
+             .stack = xcalloc((size_t)n + 1, sizeof(int))};
+  for (int i = 0; i < L->nrefs; i++)
+    collect_calls(&g, &L->refs[i], L->refs[i].ast);
+  int rc = 0;
+  for (int u = 0; u < n && rc == 0; u++)
+    if (g.color[u] == 0)
+      rc = dfs(L, &g, u);
+  for (int i = 0; i < n; i++)
+    free(g.calls[i]);
+  free(g.calls);
+  free(g.ncalls);
+  free(g.color);
+  free(g.stack);
+  return rc;
+}
+
+/* ----- fingerprints ----- */
+
+static void callee_names(const Node *n, HashMap *seen) {
+  if (!n)
+    return;
+  if (n->kind == ND_CALL)
+    hashmap_add(seen, n->callee->full_name, n->callee);
+  callee_names(n->lhs, seen);
+  callee_names(n->rhs, seen);
+  if (n->kind == ND_MIN || n->kind == ND_MAX || n->kind == ND_CALL)
+    for (int k = 0; k < n->nargs; k++)
+      callee_names(n->args[k], seen);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The fingerprint covers what the generated code depends on: the ABI
+ * version, the entry's names, kind, parameters, formulas and atomic ops,
+ * and the parameter lists of the modules it calls (a caller passes them
+ * positionally). Reasoning, source and validation do not affect code. */
+static void fingerprint(ModuleDef *md) {
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "abi=%d\nname=%s\nkind=%d\nfile=%s\nclass=%s\nparams=",
+             LM_ABI_VERSION, md->full_name, (int)md->kind,
+             md->file_name ? md->file_name : "",
+             md->class_name ? md->class_name : "");
+  for (int i = 0; i < md->nparams; i++)
+    buf_printf(&b, "%s,", md->params[i]);
+  buf_putc(&b, '\n');
+  for (int m = 0; m < M_COUNT; m++)
+    if (md->formula[m])
+      buf_printf(&b, "%s=%s\n", metric_name[m], md->formula[m]);
+  HashMap seen;
+  hashmap_init(&seen);
+  for (int m = 0; m < M_COUNT; m++)
+    callee_names(md->ast[m], &seen);
+  for (int k = 0; k < md->nops; k++) {
+    const AtomicOp *op = &md->ops[k];
+    buf_printf(&b, "op=%s:%d\n", op->name, (int)op->mode);
+    for (int m = 0; m < M_TRAFFIC; m++) {
+      if (op->formula[m])
+        buf_printf(&b, "  %s=%s\n", metric_name[m], op->formula[m]);
+      callee_names(op->ast[m], &seen);
+    }
+  }
+  const char **names = xcalloc(seen.used + 1, sizeof(char *));
+  size_t it = 0, n = 0;
+  const char *k;
+  while (hashmap_next(&seen, &it, &k, NULL))
+    names[n++] = k;
+  qsort(names, n, sizeof(char *), cmp_str);
+  for (size_t i = 0; i < n; i++) {
+    const ModuleDef *c = hashmap_get(&seen, names[i]);
+    buf_printf(&b, "callee=%s(", c->full_name);
+    for (int j = 0; j < c->nparams; j++)
+      buf_printf(&b, "%s,", c->params[j]);
+    buf_puts(&b, ")\n");
+  }
+  free(names);
+  hashmap_free(&seen);
+  md->fingerprint = fnv1a64(buf_str(&b), b.len);
+  buf_free(&b);
+}
+
+void db_fingerprint_hex(const ModuleDef *md, char *out) {
+  snprintf(out, 17, "%016llx", (unsigned long long)md->fingerprint);
+}
+
+/* ----- load ----- */
+
+static Db *db_new(const char *path) {
+  Db *db = xcalloc(1, sizeof(Db));
+  db->path = xstrdup(path);
+  arena_init(&db->arena);
+  hashmap_init(&db->by_full);
+  hashmap_init(&db->by_short);
+  return db;
+}
+
+void db_free(Db *db) {
+  if (!db)
+    return;
+  free(db->path);
+  free(db->raw);
+  json_decref(db->root);
+  free(db->mods);
+  hashmap_free(&db->by_full);
+  hashmap_free(&db->by_short);
+  arena_free(&db->arena);
+  free(db);
+}
+
+/* Jansson syntax error -> file:line:col with the offending line shown.
+ * Jansson's column is that of the last character of the token it names in
+ * "near 'TOKEN'", so the caret is moved back to the token's start. */
+static void json_syntax_error(Error *err, const char *path, const char *text,
+                              size_t len, const json_error_t *je) {
+  if (!err || err->set)
+    return;
+  err_file(err, path, "invalid JSON: %s", je->text);
+  if (je->line < 1 || !text)
+    return;
+  int col = je->column > 0 ? je->column : 1, tok = 1;
+  const char *near = strstr(je->text, "near '");
+  const char *end = near ? strrchr(je->text, '\'') : NULL;
+  if (near && end > near + 6) {
+    int n = (int)(end - (near + 6));
+    if (n <= col) {
+      col = col - n + 1;
+      tok = n;
+    }
+  }
+  err->line = je->line;
+  err->col = col;
+  const char *p = text;
+  for (int l = 1; l < je->line && p < text + len; l++) {
+    const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+    if (!nl)
+      break;
+    p = nl + 1;
+  }
+  err_context(err, p, col - 1, tok, je->line);
+}
+
+static int compute_all(Loader *L) {
+  Db *db = L->db;
+  if (parse_all(L) < 0 || check_cycles(L) < 0 || check_names(L) < 0)
+    return -1;
+  for (int i = 0; i < db->nmods; i++)
+    fingerprint(db->mods[i]);
+  return 0;
+}
+
+Db *db_load_text(const char *path, const char *text, size_t len, Error *err) {
+  Db *db = db_new(path);
+  db->raw = xstrndup(text, len);
+  db->rawlen = len;
+  json_error_t je;
+  db->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+  if (!db->root) {
+    json_syntax_error(err, path, text, len, &je);
+    db_free(db);
+    return NULL;
+  }
+  if (schema_validate(schema_module_db(), db->root, path, db->raw, db->rawlen,
+                      err) < 0) {
+    db_free(db);
+    return NULL;
+  }
+  json_t *mods = json_object_get(db->root, "modules");
+  db->nmods = (int)json_object_size(mods);
+  db->mods = xcalloc((size_t)db->nmods + 1, sizeof(ModuleDef *));
+  Loader L = {.db = db, .err = err};
+  const char *key;
+  json_t *e;
+  int i = 0, rc = 0;
+  json_object_foreach(mods, key, e) {
+    if ((rc = load_entry(&L, key, e, i++)) < 0)
+      break;
+  }
+  if (rc == 0)
+    rc = compute_all(&L);
+  free(L.refs);
+  if (rc < 0) {
+    db_free(db);
+    return NULL;
+  }
+  return db;
+}
+
+Db *db_load(const char *path, Error *err) {
+  size_t len;
+  char *text = fs_read(path, &len, err);
+  if (!text)
+    return NULL;
+  Db *db = db_load_text(path, text, len, err);
+  free(text);
+  return db;
+}
+
+ModuleDef *db_find(const Db *db, const char *name, Error *err) {
+  ModuleDef *md = hashmap_get(&db->by_full, name);
+  if (md)
+    return md;
+  ShortList *sl = hashmap_get(&db->by_short, name);
+  if (sl && sl->n == 1)
+    return sl->v[0];
+  if (sl && sl->n > 1) {
+    Buf b;
+    buf_init(&b);
+    for (int i = 0; i < sl->n; i++)
+      buf_printf(&b, "\n  %s", sl->v[i]->full_name);
+    err_set(err, "short name '%s' is ambiguous; use one of:%s", name,
+            buf_str(&b));
+    buf_free(&b);
+    return NULL;
+  }
+  err_set(err, "module '%s' is not in %s", name, db->path);
+  return NULL;
+}
+
+const AtomicOp *db_find_op(const ModuleDef *md, const char *op) {
+  for (int i = 0; i < md->nops; i++)
+    if (strcmp(md->ops[i].name, op) == 0)
+      return &md->ops[i];
+  return NULL;
+}
+
+int db_assign_names(Db *db, ModuleDef **mods, int n, Error *err) {
+  int assigned = 0;
+  for (int i = 0; i < n; i++) {
+    ModuleDef *md = mods[i];
+    if (md->file_name && md->class_name)
+      continue;
+    json_t *entry = json_object_get(json_object_get(db->root, "modules"),
+                                    md->full_name);
+    JsonPath p;
+    db_path(&p, md->full_name);
+    const char *why;
+    if (!md->file_name) {
+      char *f = naming_file(md->full_name);
+      if (!naming_valid_file(f, &why)) {
+        err_json_value(err, db->path, db->raw, db->rawlen, &p,
+                       "derived file name '%s' %s; store a valid "
+                       "generated_file_name",
+                       f, why);
+        free(f);
+        return -1;
+      }
+      md->file_name = arena_strdup(&db->arena, f);
+      json_object_set_new(entry, "generated_file_name", json_string(f));
+      free(f);
+    }
+    if (!md->class_name) {
+      char *c = naming_class(md->full_name);
+      if (!naming_valid_class(c, &why)) {
+        err_json_value(err, db->path, db->raw, db->rawlen, &p,
+                       "derived class name '%s' %s; store a valid "
+                       "generated_class_name",
+                       c, why);
+        free(c);
+        return -1;
+      }
+      md->class_name = arena_strdup(&db->arena, c);
+      json_object_set_new(entry, "generated_class_name", json_string(c));
+      free(c);
+    }
+    assigned++;
+  }
+  if (assigned) {
+    Loader L = {.db = db, .err = err};
+    if (check_names(&L) < 0)
+      return -1;
+    for (int i = 0; i < db->nmods; i++)
+      fingerprint(db->mods[i]);
+  }
+  return assigned;
+}
+
+char *db_dump(const Db *db) {
+  char *s = json_dumps(db->root, JSON_INDENT(2));
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, s);
+  buf_putc(&b, '\n');
+  free(s);
+  return buf_steal(&b);
+}
+
+int db_save(const Db *db, Error *err) {
+  char *text = db_dump(db);
+  int rc = fs_write_atomic(db->path, text, strlen(text), err);
+  free(text);
+  return rc;
+}

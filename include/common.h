@@ -1,0 +1,203 @@
+/* common.h: the small shared layer every part of LM-Predictor links.
+ *
+ * Error  - errors are data: a located message, never exit(1) (error.c)
+ * Buf    - a growable byte string, always NUL-terminated (buf.c)
+ * Arena  - a bump allocator freed in one call (arena.c)
+ * HashMap- string-keyed open-addressing table, FNV-1a (hashmap.c)
+ * JsonPath / json_locate - find where a value sits in raw JSON text, so an
+ *          error can name file:line:col and draw a caret (jsonloc.c)
+ * fs_*   - whole-file reads, atomic writes, advisory locks (fsutil.c)
+ */
+#ifndef LM_COMMON_H
+#define LM_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ===== error.c ===== */
+
+/* One error, first one wins. Functions that fail fill an Error (NULL
+ * allowed) and return NULL or -1. */
+typedef struct Error {
+  bool set;           /* true once an error has been recorded */
+  char file[512];     /* file the error is in; "" if none */
+  char where[512];    /* JSON path or entry.field; "" if none */
+  int line;           /* 1-based line in file; 0 if unknown */
+  int col;            /* 1-based column in file; 0 if unknown */
+  char msg[1024];     /* the message: lowercase, failure first, no period */
+  char context[512];  /* the source line the caret points into; "" = none */
+  int context_line;   /* line number printed before context; 0 = formula */
+  int caret_col;      /* 1-based column of the caret in context */
+  int caret_len;      /* characters underlined (>= 1) */
+} Error;
+
+void err_clear(Error *e);
+/* Record a plain message. No-op if e is NULL or already set. */
+void err_set(Error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void err_vset(Error *e, const char *fmt, va_list ap);
+/* Record a message about `file` (may be NULL). */
+void err_file(Error *e, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Attach a caret context: `text` is the line shown (copied up to the first
+ * newline), `off`/`len` the byte span underlined, `line` its line number in
+ * file (0 when text is a formula rather than a file line). */
+void err_context(Error *e, const char *text, int off, int len, int line);
+/* Prefix the message with more context, e.g. "in layer x: ". */
+void err_prefix(Error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print as:  file:line:col: error: msg  (plus where, context and caret). */
+void err_print(FILE *out, const Error *e);
+
+/* ===== buf.c ===== */
+
+typedef struct Buf {
+  char *data; /* NUL-terminated; NULL until the first append */
+  size_t len;
+  size_t cap;
+} Buf;
+
+void buf_init(Buf *b);
+void buf_free(Buf *b);
+void buf_reset(Buf *b);
+void buf_append(Buf *b, const void *p, size_t n);
+void buf_puts(Buf *b, const char *s);
+void buf_putc(Buf *b, char c);
+void buf_printf(Buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void buf_vprintf(Buf *b, const char *fmt, va_list ap);
+/* Take ownership of the bytes ("" if empty); b is reset. Free with free(). */
+char *buf_steal(Buf *b);
+/* The contents as a C string, never NULL (borrowed). */
+const char *buf_str(const Buf *b);
+
+/* Out-of-memory is fatal: the only exit() in the library. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* ===== arena.c ===== */
+
+typedef struct ArenaChunk ArenaChunk;
+typedef struct Arena {
+  ArenaChunk *head;
+} Arena;
+
+void arena_init(Arena *a);
+void *arena_alloc(Arena *a, size_t n); /* zeroed, 16-byte aligned */
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+void arena_free(Arena *a);
+
+/* ===== hashmap.c ===== */
+
+typedef uint64_t (*HashFn)(const char *key, size_t len);
+
+typedef struct HashEntry {
+  char *key; /* owned copy; NULL = empty, TOMBSTONE never used */
+  size_t keylen;
+  uint64_t hash;
+  void *val;
+} HashEntry;
+
+typedef struct HashMap {
+  HashEntry *buckets;
+  size_t cap;  /* power of two, 0 before first insert */
+  size_t used; /* occupied buckets */
+  HashFn hash; /* fnv1a64 unless a test injects another */
+} HashMap;
+
+uint64_t fnv1a64(const char *s, size_t len);
+void hashmap_init(HashMap *m);
+/* Tests inject a weak hash to force collisions. */
+void hashmap_init_with_hash(HashMap *m, HashFn fn);
+void hashmap_free(HashMap *m);
+/* Add key (copied). Returns -1 if the key is already present. */
+int hashmap_add(HashMap *m, const char *key, void *val);
+int hashmap_addn(HashMap *m, const char *key, size_t len, void *val);
+/* Borrowed value, or NULL if absent. */
+void *hashmap_get(const HashMap *m, const char *key);
+void *hashmap_getn(const HashMap *m, const char *key, size_t len);
+/* Iterate: start with *i = 0; returns false when done. */
+bool hashmap_next(const HashMap *m, size_t *i, const char **key, void **val);
+
+/* ===== jsonloc.c ===== */
+
+#define JSONPATH_MAX 24
+
+/* A path to a JSON value: object keys and array indexes. */
+typedef struct JsonPath {
+  int n;
+  struct {
+    const char *key; /* object key, or NULL for an array index */
+    int index;
+  } c[JSONPATH_MAX];
+} JsonPath;
+
+void jp_init(JsonPath *p);
+void jp_key(JsonPath *p, const char *key);
+void jp_index(JsonPath *p, int index);
+void jp_pop(JsonPath *p);
+/* Render as  a.b[3].c  (keys containing dots are quoted). */
+void jp_format(const JsonPath *p, char *out, size_t outsz);
+
+/* Find the value at `path` in raw JSON text. On success returns the byte
+ * offset of the value's first character; -1 if not found or malformed. */
+long json_locate(const char *text, size_t len, const JsonPath *path);
+/* Map a byte offset in text to 1-based line and column. */
+void text_linecol(const char *text, size_t off, int *line, int *col);
+/* Given the offset of a JSON string literal (its opening quote), return
+ * the offset in text of the byte that decodes to decoded offset `doff`. */
+long json_string_raw_offset(const char *text, size_t len, size_t quote_off,
+                            size_t doff);
+
+/* Record an error about a span of the JSON string value at `path` in the
+ * raw text of `file`: message, where (the path, jq style), file line:col
+ * and a caret under the span. When the value cannot be located (no raw
+ * text), the caret is drawn under `value` itself, as a formula line.
+ * No-op if e is NULL or already set. */
+void err_json_string(Error *e, const char *file, const char *text,
+                     size_t textlen, const JsonPath *path, const char *value,
+                     int off, int len, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+/* Same, pointing at the start of the value at `path` (any type); when the
+ * value does not exist, at its closest existing ancestor. */
+void err_json_value(Error *e, const char *file, const char *text,
+                    size_t textlen, const JsonPath *path, const char *fmt,
+                    ...) __attribute__((format(printf, 6, 7)));
+
+/* ===== fsutil.c ===== */
+
+/* Read a whole file; returns a malloc'd NUL-terminated buffer or NULL. */
+char *fs_read(const char *path, size_t *len, Error *err);
+/* Write atomically: temp file in the same directory, fsync, rename, fsync
+ * the directory. On failure nothing at path changes. */
+int fs_write_atomic(const char *path, const void *data, size_t len,
+                    Error *err);
+/* True if path holds exactly these bytes. */
+bool fs_same_content(const char *path, const void *data, size_t len);
+/* Take an exclusive advisory lock on path (created if missing). Blocks.
+ * Returns an fd to pass to fs_unlock, or -1. */
+int fs_lock(const char *path, Error *err);
+void fs_unlock(int fd);
+/* Directory of the running executable's install: the first of its
+ * directory and up to three parents that holds module_db.json, or
+ * $LM_PREDICTOR_HOME when set. Returns a static string. */
+const char *lm_home(void);
+/* Join dir and name into a malloc'd path ("name" if dir is NULL/empty or
+ * name is absolute). */
+char *path_join(const char *dir, const char *name);
+/* path relative to the working directory when it lies under it, for
+ * messages; otherwise path itself. Borrowed from path. */
+const char *path_display(const char *path);
+/* Monotonic clock in seconds. */
+double now_seconds(void);
+
+#endif

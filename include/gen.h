@@ -1,0 +1,243 @@
+/* gen.h: the generator part: formula language, module database, naming,
+ * schema validation and C emission. The runtime and the agents link it.
+ *
+ * Pipeline:  module_db.json --db_load--> Db (schema-checked entries)
+ *            formula text --tokenize--> Token list --parse--> Node tree
+ *            Node trees --check--> resolved (params, callees), no cycles
+ *            Db + ModuleDef --emit_module--> C text --fs_write_atomic
+ */
+#ifndef LM_GEN_H
+#define LM_GEN_H
+
+#include "common.h"
+
+#include <jansson.h>
+
+/* ===== metrics ===== */
+
+/* What a formula measures. The first M_TRAFFIC metrics are per-step
+ * traffic of one operation; the rest are resident state of a module. */
+typedef enum {
+  M_FLOPS,
+  M_WEIGHT_BYTES,
+  M_ACT_READ_BYTES,
+  M_ACT_WRITE_BYTES,
+  M_KV_READ_BYTES,
+  M_KV_WRITE_BYTES,
+  M_PARAM_BYTES,    /* bytes of parameters held in memory */
+  M_KV_CACHE_BYTES, /* bytes of KV cache held for the whole context */
+  M_COUNT
+} Metric;
+
+#define M_TRAFFIC 6
+
+extern const char *const metric_name[M_COUNT];
+/* Metric by name, or -1. */
+int metric_lookup(const char *name);
+
+/* ===== tokenize.c ===== */
+
+typedef enum {
+  TK_NUM,    /* 12, 1.5, 2e-3 */
+  TK_PARAM,  /* {name} */
+  TK_MODREF, /* ${full.module.Class} */
+  TK_IDENT,  /* min, max, ceil, floor (anything else is an error later) */
+  TK_PUNCT,  /* + - * / // ( ) , */
+  TK_EOF,
+} TokenKind;
+
+typedef struct Token {
+  TokenKind kind;
+  struct Token *next;
+  int off;          /* byte offset of the token in the formula */
+  int len;          /* bytes the token spans (whole {name} / ${...}) */
+  const char *loc;  /* formula text + off */
+  double val;       /* TK_NUM */
+  const char *name; /* TK_PARAM, TK_MODREF, TK_IDENT: NUL-terminated */
+} Token;
+
+/* Where a formula came from, so errors can point into the file. */
+typedef struct FormulaSrc {
+  const char *text;     /* the formula */
+  const char *file;     /* file named in errors (may be NULL) */
+  const char *raw;      /* raw text of that file (may be NULL) */
+  size_t rawlen;
+  const JsonPath *path; /* path of the formula string in the file */
+} FormulaSrc;
+
+/* Record an error at token tok (a caret under it). */
+void formula_error(Error *err, const FormulaSrc *src, const Token *tok,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Tokenize; tokens live in the arena. NULL on error. */
+Token *tokenize(Arena *a, const FormulaSrc *src, Error *err);
+bool tok_equal(const Token *t, const char *op);
+
+/* ===== parse.c ===== */
+
+typedef enum {
+  ND_NUM,      /* literal */
+  ND_PARAM,    /* {name} */
+  ND_NEG,      /* -lhs */
+  ND_ADD,      /* lhs + rhs */
+  ND_SUB,      /* lhs - rhs */
+  ND_MUL,      /* lhs * rhs */
+  ND_DIV,      /* lhs / rhs */
+  ND_FLOORDIV, /* lhs // rhs */
+  ND_MIN,      /* min(args...) */
+  ND_MAX,      /* max(args...) */
+  ND_CEIL,     /* ceil(lhs) */
+  ND_FLOOR,    /* floor(lhs) */
+  ND_CALL,     /* ${module}(args...) */
+} NodeKind;
+
+struct ModuleDef;
+
+typedef struct Node {
+  NodeKind kind;
+  Token *tok;                /* representative token, for errors */
+  struct Node *lhs, *rhs;    /* operands */
+  struct Node **args;        /* ND_MIN, ND_MAX, ND_CALL */
+  int nargs;
+  double val;                /* ND_NUM */
+  const char *name;          /* ND_PARAM, ND_CALL */
+  int index;                 /* ND_PARAM: resolved position (check) */
+  struct ModuleDef *callee;  /* ND_CALL: resolved module (check) */
+} Node;
+
+/* Tokenize and parse a whole formula. NULL on error. */
+Node *parse_formula(Arena *a, const FormulaSrc *src, Error *err);
+/* Print as an s-expression, e.g. (+ 1 (* {a} 2)); for tests and --debug. */
+void node_sexpr(const Node *n, Buf *out);
+
+/* ===== check.c ===== */
+
+/* What names a formula may use. */
+typedef struct Scope {
+  const char *const *names; /* parameter or variable names */
+  int nnames;
+  const HashMap *modules;   /* full name -> ModuleDef*; NULL: no calls */
+  const char *what;         /* "parameter" or "variable", for messages */
+} Scope;
+
+/* Resolve names and check a parsed formula: unknown parameter, unknown
+ * function or module, wrong arity, division by a constant zero. */
+int check_formula(Node *n, const FormulaSrc *src, const Scope *sc,
+                  Error *err);
+/* True if n uses no parameters and no module calls. */
+bool node_is_const(const Node *n);
+
+/* ===== eval.c ===== */
+
+/* Interpret a checked formula. ND_CALL evaluates the callee's same metric. */
+double node_eval(const Node *n, const double *args, Metric m);
+/* A module's metric: its formula, the eager sum of its atomic operations,
+ * or 0 when absent. */
+double module_eval(const struct ModuleDef *md, Metric m, const double *args);
+
+/* ===== naming.c ===== */
+
+/* Acronym-aware snake case: LlamaRMSNorm -> llama_rms_norm, SiLU -> silu. */
+char *naming_snake(const char *class_name);
+/* torch.nn.modules.activation.SiLU -> torch_silu.c */
+char *naming_file(const char *full_name);
+/* torch.nn.modules.activation.SiLU -> TorchSiLU */
+char *naming_class(const char *full_name);
+bool naming_valid_file(const char *name, const char **why);
+bool naming_valid_class(const char *name, const char **why);
+bool naming_is_c_keyword(const char *s);
+bool naming_is_identifier(const char *s);
+
+/* ===== schema.c ===== */
+
+/* Validate instance against a JSON Schema (the subset module_db_schema.json
+ * uses; unknown keywords in the schema are an error). Errors point into
+ * `raw` (the instance's file text) when given. */
+int schema_validate(const json_t *schema, const json_t *inst,
+                    const char *file, const char *raw, size_t rawlen,
+                    Error *err);
+/* Same, for the sub-schema at "#/$defs/<def>" (e.g. one db entry), with
+ * errors reported under path `base`. */
+int schema_validate_def(const json_t *schema, const char *def,
+                        const json_t *inst, const JsonPath *base,
+                        const char *file, const char *raw, size_t rawlen,
+                        Error *err);
+/* module_db_schema.json, embedded at build time. Borrowed. */
+const json_t *schema_module_db(void);
+
+/* ===== db.c ===== */
+
+typedef enum { MK_BASIC, MK_COMPOSITE } ModuleKind;
+typedef enum { AM_ANY, AM_EAGER, AM_FLASH } AttnMode;
+
+typedef struct AtomicOp {
+  const char *name;              /* qk_matmul, softmax, ... */
+  AttnMode mode;                 /* when the op runs */
+  const char *formula[M_COUNT];  /* NULL = absent (0) */
+  Node *ast[M_COUNT];
+} AtomicOp;
+
+typedef struct ModuleDef {
+  const char *full_name;         /* key in module_db.json */
+  const char *short_name;        /* last dotted component */
+  ModuleKind kind;
+  const char **params;           /* declared parameter names, in order */
+  int nparams;
+  const char *formula[M_COUNT];  /* entry formulas; NULL = absent */
+  Node *ast[M_COUNT];
+  AtomicOp *ops;                 /* atomic operations, may be empty */
+  int nops;
+  const char *file_name;         /* stored generated_file_name or NULL */
+  const char *class_name;        /* stored generated_class_name or NULL */
+  const char *status;            /* validation.status */
+  uint64_t fingerprint;          /* of what the generated code depends on */
+  int index;                     /* position in the database */
+} ModuleDef;
+
+typedef struct Db {
+  char *path;          /* as given */
+  char *raw;           /* file text, for error carets */
+  size_t rawlen;
+  json_t *root;        /* owned; kept so writes preserve every other key */
+  ModuleDef **mods;    /* in file order */
+  int nmods;
+  HashMap by_full;     /* full name -> ModuleDef* */
+  HashMap by_short;    /* short name -> ShortList* */
+  Arena arena;         /* strings, tokens, ASTs */
+} Db;
+
+/* Load, schema-validate, parse and check every formula, detect call cycles,
+ * validate stored names. New; free with db_free. NULL on error. */
+Db *db_load(const char *path, Error *err);
+/* The same from text already in memory (path is used in messages). */
+Db *db_load_text(const char *path, const char *text, size_t len, Error *err);
+void db_free(Db *db);
+/* Full or short name; an ambiguous short name is an error listing the
+ * candidates. Borrowed. */
+ModuleDef *db_find(const Db *db, const char *name, Error *err);
+/* Give every listed entry lacking stored names its names (in the JSON tree
+ * too). Returns how many got names, -1 on a collision or invalid name. */
+int db_assign_names(Db *db, ModuleDef **mods, int n, Error *err);
+/* The database as text: Jansson, 2-space indent, key order preserved. */
+char *db_dump(const Db *db);
+/* Write the JSON tree back atomically. */
+int db_save(const Db *db, Error *err);
+/* Fingerprint as 16 lowercase hex digits (out >= 17 bytes). */
+void db_fingerprint_hex(const ModuleDef *md, char *out);
+/* The ModuleDef behind an atomic op of md named op, or NULL. */
+const AtomicOp *db_find_op(const ModuleDef *md, const char *op);
+
+/* ===== emit.c ===== */
+
+/* The C source of one module, from its checked ASTs. New string; free().
+ * db_name is the database file name printed in the header. */
+char *emit_module(const ModuleDef *md, const char *db_name, Error *err);
+/* Shortest decimal that reads back as v, always with '.' or 'e'. */
+void emit_number(double v, char *out, size_t outsz);
+/* Symbol names, e.g. TorchLinear_flops, TransformersX_op_softmax_flops. */
+void emit_symbol(const ModuleDef *md, const AtomicOp *op, Metric m,
+                 char *out, size_t outsz);
+/* Marker on the first line of every generated file. */
+#define EMIT_MARKER "generated by lmgen"
+
+#endif

@@ -1,0 +1,104 @@
+/* test_fsutil.c: atomic writes, reads, locks, paths. */
+#include "testutil.h"
+
+#include <sys/file.h>
+#include <fcntl.h>
+
+static void test_fsutil_atomic_write(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *p = path_join(dir, "f.txt");
+  Error e;
+  err_clear(&e);
+  assert_int_equal(fs_write_atomic(p, "one\n", 4, &e), 0);
+  char *s = tu_read(p);
+  assert_string_equal(s, "one\n");
+  free(s);
+  assert_true(fs_same_content(p, "one\n", 4));
+  assert_false(fs_same_content(p, "one", 3));
+  assert_int_equal(fs_write_atomic(p, "two", 3, &e), 0);
+  s = tu_read(p);
+  assert_string_equal(s, "two");
+  free(s);
+  /* no temporary files are left behind */
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "ls -A %s", dir), 0);
+  assert_string_equal(out, "f.txt\n");
+  free(out);
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  assert_int_equal(st.st_mode & 0077, 0644 & ~(mode_t)umask(022) & 0077);
+
+  /* a failed write leaves the old file alone */
+  char *bad = path_join(dir, "no/such/dir/f.txt");
+  err_clear(&e);
+  assert_int_equal(fs_write_atomic(bad, "x", 1, &e), -1);
+  assert_contains(e.msg, "cannot create temporary file");
+  free(bad);
+  tu_rm_rf(dir);
+  free(dir);
+  free(p);
+}
+
+static void test_fsutil_read_errors(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  assert_null(fs_read("/nonexistent/x", NULL, &e));
+  assert_string_equal(e.file, "/nonexistent/x");
+  assert_contains(e.msg, "No such file");
+}
+
+static void test_fsutil_lock_excludes(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *p = path_join(dir, "db.lock");
+  int fd = fs_lock(p, NULL);
+  assert_true(fd >= 0);
+  int other = open(p, O_RDWR);
+  assert_true(other >= 0);
+  assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1); /* held */
+  fs_unlock(fd);
+  assert_int_equal(flock(other, LOCK_EX | LOCK_NB), 0);
+  close(other);
+  tu_rm_rf(dir);
+  free(dir);
+  free(p);
+}
+
+static void test_fsutil_paths(void **state) {
+  (void)state;
+  char *p = path_join("a/b", "c.c");
+  assert_string_equal(p, "a/b/c.c");
+  free(p);
+  p = path_join("a/b/", "c.c");
+  assert_string_equal(p, "a/b/c.c");
+  free(p);
+  p = path_join("a", "/abs");
+  assert_string_equal(p, "/abs");
+  free(p);
+  p = path_join(NULL, "x");
+  assert_string_equal(p, "x");
+  free(p);
+  char cwd[4096];
+  assert_non_null(getcwd(cwd, sizeof(cwd)));
+  char *abs = path_join(cwd, "module_db.json");
+  assert_string_equal(path_display(abs), "module_db.json");
+  assert_string_equal(path_display("/elsewhere/x"), "/elsewhere/x");
+  free(abs);
+  /* the test binaries live in build/; the install root is found above */
+  const char *home = lm_home();
+  char *db = path_join(home, "module_db.json");
+  assert_int_equal(access(db, R_OK), 0);
+  free(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fsutil_atomic_write),
+      cmocka_unit_test(test_fsutil_read_errors),
+      cmocka_unit_test(test_fsutil_lock_excludes),
+      cmocka_unit_test(test_fsutil_paths),
+  };
+  return cmocka_run_group_tests_name("fsutil", tests, NULL, NULL);
+}

@@ -1,0 +1,299 @@
+/* test_lmgen_cli.c: end-to-end tests of the lmgen command, each in a fresh
+ * temporary directory with a copy of a database. */
+#include "testutil.h"
+
+typedef struct Fix {
+  char *dir, *db, *out;
+} Fix;
+
+static int setup(void **state) {
+  Fix *f = xcalloc(1, sizeof(Fix));
+  f->dir = tu_tmpdir();
+  f->db = path_join(f->dir, "mini_db.json");
+  f->out = path_join(f->dir, "gen");
+  tu_copy("test/data/mini_db.json", f->db);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  Fix *f = *state;
+  tu_rm_rf(f->dir);
+  free(f->dir);
+  free(f->db);
+  free(f->out);
+  free(f);
+  return 0;
+}
+
+static int lmgen(Fix *f, char **out, const char *args) {
+  return tu_run(out, "%s --db %s --out %s %s", tu_bin("lmgen"), f->db, f->out,
+                args);
+}
+
+static char *gen_file(Fix *f, const char *name) {
+  char *p = path_join(f->out, name);
+  char *s = tu_read(p);
+  free(p);
+  return s;
+}
+
+static int count_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)))
+    n += de->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+static void test_lmgen_all_then_idempotent(void **state) {
+  Fix *f = *state;
+  char *before = tu_read(f->db), *out = NULL;
+  assert_int_equal(lmgen(f, &out, "--all"), 0);
+  assert_contains(out, "stored names for 1 entry");
+  assert_contains(out, "4 modules, 4 written, 0 unchanged");
+  free(out);
+  assert_int_equal(count_files(f->out), 4);
+  /* the new names were written back; nothing else changed */
+  char *after = tu_read(f->db);
+  char *want = tu_replace(
+      before,
+      "\"validation\": {\n        \"status\": \"validated\"\n      }\n    }\n  }\n}",
+      "\"validation\": {\n        \"status\": \"validated\"\n      },\n"
+      "      \"generated_file_name\": \"example_toy_block.c\",\n"
+      "      \"generated_class_name\": \"ExampleToyBlock\"\n    }\n  }\n}");
+  assert_string_equal(after, want);
+  char *blk = gen_file(f, "example_toy_block.c");
+  assert_contains(blk, "entry:       example.models.toy.ToyBlock");
+  char *golden = tu_read("test/golden/example_toy_attention.c");
+  char *att = gen_file(f, "example_toy_attention.c");
+  assert_string_equal(att, golden);
+
+  /* a second run changes nothing */
+  assert_int_equal(lmgen(f, &out, "--all"), 0);
+  assert_contains(out, "4 modules, 0 written, 4 unchanged");
+  assert_not_contains(out, "stored names");
+  free(out);
+  char *again = tu_read(f->db);
+  assert_string_equal(again, after);
+  char *blk2 = gen_file(f, "example_toy_block.c");
+  assert_string_equal(blk2, blk);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 0);
+  assert_contains(out, "4 generated files match");
+  free(out);
+  free(before);
+  free(after);
+  free(want);
+  free(blk);
+  free(blk2);
+  free(golden);
+  free(att);
+  free(again);
+}
+
+static void test_lmgen_by_name_generates_callees(void **state) {
+  Fix *f = *state;
+  char *out = NULL;
+  assert_int_equal(lmgen(f, &out, "Softmax"), 0);
+  assert_contains(out, "1 module, 1 written");
+  free(out);
+  assert_int_equal(count_files(f->out), 1);
+  char *s = gen_file(f, "torch_softmax.c");
+  assert_non_null(s);
+  free(s);
+  /* ToyAttention calls Softmax: both are generated */
+  assert_int_equal(lmgen(f, &out, "example.models.toy.ToyAttention"), 0);
+  assert_contains(out, "2 modules, 1 written, 1 unchanged");
+  free(out);
+  assert_int_equal(count_files(f->out), 2);
+}
+
+static void test_lmgen_real_db_silu_only(void **state) {
+  Fix *f = *state;
+  free(f->db);
+  f->db = path_join(f->dir, "module_db.json");
+  tu_copy("module_db.json", f->db);
+  char *out = NULL;
+  assert_int_equal(lmgen(f, &out, "SiLU"), 0);
+  free(out);
+  assert_int_equal(count_files(f->out), 1);
+  char *got = gen_file(f, "torch_silu.c");
+  char *committed = tu_read("generated_modules/torch_silu.c");
+  assert_string_equal(got, committed);
+  free(got);
+  free(committed);
+  char *db = tu_read(f->db), *orig = tu_read("module_db.json");
+  assert_string_equal(db, orig); /* names were already stored */
+  free(db);
+  free(orig);
+}
+
+static void test_lmgen_name_errors(void **state) {
+  Fix *f = *state;
+  char *out = NULL;
+  assert_int_equal(lmgen(f, &out, "NoSuchModule"), 1);
+  assert_contains(out, "error: module 'NoSuchModule' is not in");
+  free(out);
+  char *text = tu_read(f->db);
+  char *two = tu_replace(text, "\"example.models.toy.ToyBlock\": {\n      \"short_name\": \"ToyBlock\"",
+                         "\"example.other.Softmax\": {\n      \"short_name\": \"Softmax\"");
+  tu_write(f->db, two);
+  assert_int_equal(lmgen(f, &out, "Softmax"), 1);
+  assert_contains(out, "short name 'Softmax' is ambiguous; use one of:\n"
+                       "  torch.nn.modules.activation.Softmax\n"
+                       "  example.other.Softmax");
+  free(out);
+  assert_int_equal(count_files(f->out), 0);
+  free(text);
+  free(two);
+}
+
+static void test_lmgen_usage(void **state) {
+  Fix *f = *state;
+  char *out = NULL;
+  assert_int_equal(lmgen(f, &out, ""), 2);
+  assert_contains(out, "nothing to generate");
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--all Softmax"), 2);
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--bogus"), 2);
+  assert_contains(out, "usage: lmgen");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s --help", tu_bin("lmgen")), 0);
+  assert_contains(out, "usage: lmgen");
+  free(out);
+}
+
+/* Malformed or malicious entries: a clear located error, exit 1, and not
+ * a byte written anywhere. */
+static void test_lmgen_bad_entries_write_nothing(void **state) {
+  Fix *f = *state;
+  char *orig = tu_read(f->db);
+  struct {
+    const char *from, *to, *msg;
+  } cases[] = {
+      {"\"5 * {rows} * {cols}\"", "\"5 * {rows} *\"",
+       "error: expected a number"},
+      {"\"5 * {rows} * {cols}\"", "\"5 * {rows} * {colz}\"",
+       "error: unknown parameter 'colz'"},
+      {"\"5 * {rows} * {cols}\"",
+       "\"${example.models.toy.ToyAttention}(1, 2, 3, 4, 5, 6)\"",
+       "error: call cycle: Softmax -> ToyAttention -> Softmax"},
+      {"\"torch_softmax.c\"", "\"../x.c\"",
+       "error: invalid value \"../x.c\": a bare file name"},
+      {"\"TorchSoftmax\"", "\"int\"",
+       "error: generated_class_name 'int' is a C keyword"},
+      {"\"kind\": \"basic\",", "\"kind\": \"basic\", \"kind\": \"basic\",",
+       "error: invalid JSON: duplicate object key"},
+      {"\"5 * {rows} * {cols}\"", "\"1); system(\\\"touch pwned\\\"); (1\"",
+       "error: unexpected character ';'"},
+      {"\"generated_class_name\": \"TorchSoftmax\"",
+       "\"generated_class_name\": \"TorchLinear\"",
+       "is already used by torch.nn.modules.linear.Linear"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char *bad = tu_replace(orig, cases[i].from, cases[i].to);
+    tu_write(f->db, bad);
+    char *out = NULL;
+    int rc = lmgen(f, &out, "--all");
+    if (rc != 1 || !strstr(out, cases[i].msg) || !strstr(out, "db.json:"))
+      print_error("case %zu: rc %d\n%s\n", i, rc, out);
+    assert_int_equal(rc, 1);
+    assert_contains(out, cases[i].msg);
+    assert_contains(out, "^"); /* a caret under the offending text */
+    char *now = tu_read(f->db);
+    assert_string_equal(now, bad); /* byte-for-byte unchanged */
+    assert_int_equal(count_files(f->out), 0);
+    free(now);
+    free(out);
+    free(bad);
+  }
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "ls %s", f->dir), 0);
+  assert_not_contains(out, "pwned");
+  assert_not_contains(out, ".tmp.");
+  free(out);
+  free(orig);
+}
+
+static void test_lmgen_check_detects_drift(void **state) {
+  Fix *f = *state;
+  char *out = NULL;
+  /* an entry without stored names is drift */
+  assert_int_equal(lmgen(f, &out, "--check --all"), 1);
+  assert_contains(out, "1 entry of");
+  assert_contains(out, "lack stored names");
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--all"), 0);
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 0);
+  free(out);
+  /* a hand-edited file */
+  char *p = path_join(f->out, "torch_linear.c");
+  char *s = tu_read(p);
+  char *edited = tu_replace(s, "2.0 * N", "3.0 * N");
+  tu_write(p, edited);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 1);
+  assert_contains(out, "torch_linear.c is out of date");
+  free(out);
+  /* a formula changed in the database but not regenerated */
+  tu_write(p, s);
+  char *db = tu_read(f->db);
+  char *db2 = tu_replace(db, "\"5 * {rows} * {cols}\"", "\"6 * {rows} * {cols}\"");
+  tu_write(f->db, db2);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 1);
+  assert_contains(out, "torch_softmax.c is out of date");
+  assert_not_contains(out, "torch_linear.c");
+  free(out);
+  /* a generated file no entry claims; --all removes it, but never a file
+   * lmgen did not generate */
+  char *stale = path_join(f->out, "old_module.c");
+  tu_write(stale, "/* old_module.c: generated by lmgen from mini_db.json. */\n");
+  char *mine = path_join(f->out, "handwritten.c");
+  tu_write(mine, "int x;\n");
+  assert_int_equal(lmgen(f, &out, "--check --all"), 1);
+  assert_contains(out, "old_module.c belongs to no entry");
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--all"), 0);
+  assert_contains(out, "removed");
+  free(out);
+  assert_int_not_equal(access(stale, F_OK), 0);
+  assert_int_equal(access(mine, F_OK), 0);
+  free(stale);
+  free(mine);
+  free(p);
+  free(s);
+  free(edited);
+  free(db);
+  free(db2);
+}
+
+/* The committed generated_modules/ matches the committed database. */
+static void test_lmgen_repo_is_in_sync(void **state) {
+  (void)state;
+  char *out = NULL;
+  int rc = tu_run(&out, "%s --check --all --db module_db.json --out generated_modules",
+                  tu_bin("lmgen"));
+  if (rc != 0)
+    print_error("%s", out);
+  assert_int_equal(rc, 0);
+  free(out);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_lmgen_all_then_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_by_name_generates_callees, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_real_db_silu_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_name_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_usage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_bad_entries_write_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_check_detects_drift, setup, teardown),
+      cmocka_unit_test(test_lmgen_repo_is_in_sync),
+  };
+  return cmocka_run_group_tests_name("lmgen_cli", tests, NULL, NULL);
+}

@@ -1,0 +1,172 @@
+/* testutil.h: helpers shared by the CMocka suites (header-only).
+ *
+ * Every suite runs from the repository root. End-to-end suites drive the
+ * programs in $LM_BIN (`.` for the normal build, build/asan for the
+ * sanitizer build), each run in a fresh temporary directory.
+ */
+#ifndef LM_TESTUTIL_H
+#define LM_TESTUTIL_H
+
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* CMocka 1.1.5 has no assert_double_equal (assert_float_equal casts to
+ * float): compare doubles exactly or within a relative tolerance. */
+#define assert_double_exact(a, b)                                              \
+  do {                                                                         \
+    double a_ = (a), b_ = (b);                                                 \
+    if (!(a_ == b_)) {                                                         \
+      print_error("%.17g != %.17g\n", a_, b_);                                 \
+      fail_msg("%s == %s", #a, #b);                                            \
+    }                                                                          \
+  } while (0)
+
+#define assert_double_near(a, b, rel)                                          \
+  do {                                                                         \
+    double a_ = (a), b_ = (b);                                                 \
+    if (!(fabs(a_ - b_) <= (rel) * fmax(fabs(a_), fabs(b_)))) {                \
+      print_error("%.17g !~ %.17g\n", a_, b_);                                 \
+      fail_msg("%s ~= %s", #a, #b);                                            \
+    }                                                                          \
+  } while (0)
+
+#define assert_contains(hay, needle)                                           \
+  do {                                                                         \
+    const char *h_ = (hay), *n_ = (needle);                                    \
+    if (!h_ || !strstr(h_, n_)) {                                              \
+      print_error("expected to find \"%s\" in:\n%s\n", n_, h_ ? h_ : "(null)"); \
+      fail();                                                                  \
+    }                                                                          \
+  } while (0)
+
+#define assert_not_contains(hay, needle)                                       \
+  do {                                                                         \
+    const char *h_ = (hay), *n_ = (needle);                                    \
+    if (h_ && strstr(h_, n_)) {                                                \
+      print_error("did not expect \"%s\" in:\n%s\n", n_, h_);                  \
+      fail();                                                                  \
+    }                                                                          \
+  } while (0)
+
+/* The error printed as a command would print it. New string; free(). */
+static inline char *tu_err_text(const Error *e) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  err_print(f, e);
+  fclose(f);
+  return buf;
+}
+
+static inline char *tu_tmpdir(void) {
+  char tmpl[] = "/tmp/lmtest.XXXXXX";
+  char *d = mkdtemp(tmpl);
+  assert_non_null(d);
+  return xstrdup(d);
+}
+
+static inline void tu_rm_rf(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+        continue;
+      char *p = path_join(dir, de->d_name);
+      struct stat st;
+      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        tu_rm_rf(p);
+      else
+        unlink(p);
+      free(p);
+    }
+    closedir(d);
+  }
+  rmdir(dir);
+}
+
+static inline char *tu_read(const char *path) {
+  size_t n;
+  char *s = fs_read(path, &n, NULL);
+  return s;
+}
+
+static inline void tu_write(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static inline void tu_copy(const char *from, const char *to) {
+  char *s = tu_read(from);
+  assert_non_null(s);
+  tu_write(to, s);
+  free(s);
+}
+
+/* Path of a program under $LM_BIN. Static buffer. */
+static inline const char *tu_bin(const char *name) {
+  static char buf[4][512];
+  static int k;
+  const char *dir = getenv("LM_BIN");
+  char *b = buf[k++ % 4];
+  snprintf(b, 512, "%s/%s", dir && *dir ? dir : ".", name);
+  return b;
+}
+
+/* Run a shell command; capture stdout+stderr into *out (may be NULL).
+ * Returns the exit status, or -1 if it did not exit normally. */
+static inline int tu_run(char **out, const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
+  char full[8300];
+  snprintf(full, sizeof(full), "(%s) 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  assert_non_null(p);
+  Buf b;
+  buf_init(&b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+    buf_append(&b, chunk, n);
+  int st = pclose(p);
+  if (out)
+    *out = buf_steal(&b);
+  else
+    buf_free(&b);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Replace the first occurrence of `from` in s with `to`. New string. */
+static inline char *tu_replace(const char *s, const char *from, const char *to) {
+  const char *p = strstr(s, from);
+  assert_non_null(p);
+  Buf b;
+  buf_init(&b);
+  buf_append(&b, s, (size_t)(p - s));
+  buf_puts(&b, to);
+  buf_puts(&b, p + strlen(from));
+  return buf_steal(&b);
+}
+
+#endif
