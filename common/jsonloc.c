@@ -305,7 +305,9 @@ void err_json_string(Error *e, const char *file, const char *text,
     long a = json_string_raw_offset(text, textlen, (size_t)q, (size_t)off);
     long b = json_string_raw_offset(text, textlen, (size_t)q,
                                     (size_t)off + (size_t)len);
-    if (a >= 0 && b >= a) {
+    if (a >= 0 && b < a)
+      b = a + 1; /* the span runs past the string: the closing quote */
+    if (a >= 0) {
       locate_at(e, text, (size_t)a, (int)(b - a));
       return;
     }
@@ -341,4 +343,36 @@ void err_json_value(Error *e, const char *file, const char *text,
       len = (int)(end - off);
     locate_at(e, text, (size_t)off, len);
   }
+}
+
+/* Jansson syntax error -> file:line:col with the offending line shown.
+ * Jansson's column is that of the last character of the token it names in
+ * "near 'TOKEN'", so the caret is moved back to the token's start. */
+void err_json_syntax(Error *err, const char *path, const char *text,
+                     size_t len, const char *jtext, int jline, int jcol) {
+  if (!err || err->set)
+    return;
+  err_file(err, path, "invalid JSON: %s", jtext);
+  if (jline < 1 || !text)
+    return;
+  int col = jcol > 0 ? jcol : 1, tok = 1;
+  const char *near = strstr(jtext, "near '");
+  const char *end = near ? strrchr(jtext, '\'') : NULL;
+  if (near && end > near + 6) {
+    int n = (int)(end - (near + 6));
+    if (n <= col) {
+      col = col - n + 1;
+      tok = n;
+    }
+  }
+  err->line = jline;
+  err->col = col;
+  const char *p = text;
+  for (int l = 1; l < jline && p < text + len; l++) {
+    const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+    if (!nl)
+      break;
+    p = nl + 1;
+  }
+  err_context(err, p, col - 1, tok, jline);
 }

@@ -485,38 +485,6 @@ void db_free(Db *db) {
   free(db);
 }
 
-/* Jansson syntax error -> file:line:col with the offending line shown.
- * Jansson's column is that of the last character of the token it names in
- * "near 'TOKEN'", so the caret is moved back to the token's start. */
-static void json_syntax_error(Error *err, const char *path, const char *text,
-                              size_t len, const json_error_t *je) {
-  if (!err || err->set)
-    return;
-  err_file(err, path, "invalid JSON: %s", je->text);
-  if (je->line < 1 || !text)
-    return;
-  int col = je->column > 0 ? je->column : 1, tok = 1;
-  const char *near = strstr(je->text, "near '");
-  const char *end = near ? strrchr(je->text, '\'') : NULL;
-  if (near && end > near + 6) {
-    int n = (int)(end - (near + 6));
-    if (n <= col) {
-      col = col - n + 1;
-      tok = n;
-    }
-  }
-  err->line = je->line;
-  err->col = col;
-  const char *p = text;
-  for (int l = 1; l < je->line && p < text + len; l++) {
-    const char *nl = memchr(p, '\n', (size_t)(text + len - p));
-    if (!nl)
-      break;
-    p = nl + 1;
-  }
-  err_context(err, p, col - 1, tok, je->line);
-}
-
 static int compute_all(Loader *L) {
   Db *db = L->db;
   if (parse_all(L) < 0 || check_cycles(L) < 0 || check_names(L) < 0)
@@ -533,7 +501,7 @@ Db *db_load_text(const char *path, const char *text, size_t len, Error *err) {
   json_error_t je;
   db->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
   if (!db->root) {
-    json_syntax_error(err, path, text, len, &je);
+    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
     db_free(db);
     return NULL;
   }

@@ -173,6 +173,12 @@ void err_json_value(Error *e, const char *file, const char *text,
                     size_t textlen, const JsonPath *path, const char *fmt,
                     ...) __attribute__((format(printf, 6, 7)));
 
+/* A JSON syntax error from Jansson (its text, line, column) as a located
+ * error: "invalid JSON: ..." with the caret moved back to the start of the
+ * token Jansson names ("near 'TOKEN'"). */
+void err_json_syntax(Error *e, const char *file, const char *text,
+                     size_t len, const char *jtext, int line, int column);
+
 /* ===== fsutil.c ===== */
 
 /* Read a whole file; returns a malloc'd NUL-terminated buffer or NULL. */

@@ -5,9 +5,12 @@
  */
 #include "common.h"
 #include "gen.h"
+#include "runtime.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -66,6 +69,56 @@ static void bench_load_emit(void *arg) {
   db_free(db);
 }
 
+typedef struct JitBench {
+  const char **paths;
+  char **texts;
+  int n;
+} JitBench;
+
+static void bench_jit(void *arg) {
+  JitBench *b = arg;
+  Jit *j = jit_compile(b->paths, (const char *const *)b->texts, b->n, NULL);
+  if (!j)
+    abort();
+  jit_free(j);
+}
+
+static void bench_reg_load(void *arg) {
+  Registry *r = reg_load(arg, "generated_modules", NULL);
+  if (!r)
+    abort();
+  reg_free(r);
+}
+
+typedef struct EvalBench {
+  Plan *plan;
+  Values *vals;
+  double run[V_COUNT];
+} EvalBench;
+
+static void bench_eval(void *arg) {
+  EvalBench *b = arg;
+  if (plan_eval(b->plan, b->run, b->vals, NULL) < 0)
+    abort();
+}
+
+/* Wall time of whole lmrun processes, output to /dev/null. */
+static void bench_process(void *arg) {
+  char **argv = arg;
+  fflush(stdout); /* or the child would repeat our buffered output */
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen("/dev/null", "w", stdout))
+      _exit(127);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    abort();
+}
+
 int main(void) {
   DbBench b = {0};
   Error e;
@@ -91,6 +144,51 @@ int main(void) {
   print_time("emit C for every module", time_it(bench_emit, &b, 15, 200));
   print_time("parse, check and emit the whole database",
              time_it(bench_load_emit, &b, 15, 200));
+
+  /* runtime */
+  JitBench jb = {.n = b.db->nmods};
+  jb.paths = calloc((size_t)jb.n, sizeof(char *));
+  jb.texts = calloc((size_t)jb.n, sizeof(char *));
+  for (int i = 0; i < jb.n; i++) {
+    char *p = path_join("generated_modules", b.db->mods[i]->file_name);
+    jb.paths[i] = p;
+    jb.texts[i] = fs_read(p, NULL, NULL);
+  }
+  Registry *reg = reg_load(b.db, "generated_modules", &e);
+  Model *model = reg ? model_load("models/llama-2-7b-hf.json", reg, &e) : NULL;
+  if (!model) {
+    err_print(stderr, &e);
+    return 1;
+  }
+  EvalBench eb = {.plan = plan_build(model, ATTN_EAGER, NULL),
+                  .run = {1, 2048, 2048, 2048, 2, 2, 2}};
+  eb.vals = values_new(eb.plan);
+  int calls = 0;
+  for (int r = 0; r < eb.plan->nrows; r++)
+    for (int k = 0; k < M_TRAFFIC; k++)
+      calls += eb.plan->rows[r].fn[k] != NULL;
+  printf("runtime (Llama-2-7B: %d operation rows, %d JIT calls per analysis)\n",
+         eb.plan->nrows, calls);
+  print_time("JIT: compile all generated modules (libtcc)",
+             time_it(bench_jit, &jb, 15, 20));
+  print_time("registry load: read, fingerprint check, JIT, symbols",
+             time_it(bench_reg_load, b.db, 15, 20));
+  print_time("one full-model analysis, in-process (prefill)",
+             time_it(bench_eval, &eb, 25, 20000));
+  char *argv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1", "-S",
+                  "2048", NULL};
+  print_time("end to end: lmrun process, Llama-2-7B table",
+             time_it(bench_process, argv, 21, 5));
+  values_free(eb.vals);
+  plan_free(eb.plan);
+  model_free(model);
+  reg_free(reg);
+  for (int i = 0; i < jb.n; i++) {
+    free((char *)jb.paths[i]);
+    free(jb.texts[i]);
+  }
+  free(jb.paths);
+  free(jb.texts);
   db_free(b.db);
   free(b.text);
   return 0;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "gen.h"
 
 /* CMocka 1.1.5 has no assert_double_equal (assert_float_equal casts to
  * float): compare doubles exactly or within a relative tolerance. */
@@ -167,6 +168,33 @@ static inline char *tu_replace(const char *s, const char *from, const char *to) 
   buf_puts(&b, to);
   buf_puts(&b, p + strlen(from));
   return buf_steal(&b);
+}
+
+/* Generate every module of db into dir (names assigned in memory). */
+static inline void tu_generate(Db *db, const char *dir) {
+  ModuleDef **all = xcalloc((size_t)db->nmods + 1, sizeof(ModuleDef *));
+  for (int i = 0; i < db->nmods; i++)
+    all[i] = db->mods[i];
+  assert_true(db_assign_names(db, all, db->nmods, NULL) >= 0);
+  free(all);
+  for (int i = 0; i < db->nmods; i++) {
+    char *src = emit_module(db->mods[i], "module_db.json", NULL);
+    assert_non_null(src);
+    char *p = path_join(dir, db->mods[i]->file_name);
+    tu_write(p, src);
+    free(p);
+    free(src);
+  }
+}
+
+static inline Db *tu_load_db(const char *path) {
+  Error e;
+  err_clear(&e);
+  Db *db = db_load(path, &e);
+  if (!db)
+    err_print(stderr, &e);
+  assert_non_null(db);
+  return db;
 }
 
 #endif

@@ -1,0 +1,234 @@
+/* runtime.h: the runtime part: JIT, registry, model files, the walk and its
+ * evaluation, reports. lmrun is its command.
+ *
+ * Pipeline:  Db --reg_load--> Registry (libtcc JIT of generated_modules/)
+ *            models/x.json --model_load--> Model (layers, templates)
+ *            Model + Registry --plan_build--> Plan (flat op rows)
+ *            Plan + run variables --plan_eval--> metric values per row
+ */
+#ifndef LM_RUNTIME_H
+#define LM_RUNTIME_H
+
+#include "common.h"
+#include "gen.h"
+#include "modabi.h"
+
+/* ===== jit.c ===== */
+
+typedef struct Jit Jit;
+
+/* Compile sources (path names each for diagnostics) after the modabi.h
+ * prelude, in one libtcc state, and relocate. A compile error is reported
+ * at the real file and line. New; free with jit_free. */
+Jit *jit_compile(const char *const *paths, const char *const *texts, int n,
+                 Error *err);
+/* Address of a global symbol, or NULL. Valid until jit_free. */
+void *jit_symbol(Jit *j, const char *name);
+void jit_free(Jit *j);
+
+/* ===== registry.c ===== */
+
+/* One loaded module: its definition and its compiled metric functions. */
+typedef struct RegModule {
+  const ModuleDef *def;            /* borrowed from the Db */
+  lm_metric_fn fn[M_COUNT];        /* entry metrics */
+  lm_metric_fn (*opfn)[M_TRAFFIC]; /* per atomic op, def->nops rows */
+} RegModule;
+
+typedef struct Registry Registry;
+
+Registry *reg_new(void);
+/* Tests inject a weak hash to force collisions. */
+Registry *reg_new_with_hash(HashFn fn);
+/* Add under its def's full name; the short-name index is updated. Returns
+ * -1 if the full name is present. The registry takes ownership of m. */
+int reg_add(Registry *r, RegModule *m);
+/* By full class name, O(1). Borrowed; NULL if absent. */
+RegModule *reg_get(const Registry *r, const char *full_name);
+/* By short name, O(1): the module if exactly one has it; NULL otherwise,
+ * with *count set to how many share it (0 = none). */
+RegModule *reg_get_short(const Registry *r, const char *short_name,
+                         int *count);
+/* Iterate in insertion order: *i starts at 0. */
+RegModule *reg_next(const Registry *r, int *i);
+int reg_count(const Registry *r);
+void reg_free(Registry *r);
+
+/* Compile every module of db from modules_dir (by stored file name only),
+ * check fingerprints, resolve symbols, register. New; free with reg_free.
+ * The registry keeps the JIT state; db must outlive it. */
+Registry *reg_load(const Db *db, const char *modules_dir, Error *err);
+
+/* ===== prog.c: compiled parameter templates ===== */
+
+typedef struct Instr {
+  unsigned char op; /* PROG_* */
+  unsigned char n;  /* min/max arity */
+  int idx;          /* variable index */
+  double k;         /* constant */
+} Instr;
+
+typedef struct Prog {
+  Instr *code;
+  int len;
+  int depth; /* stack needed */
+} Prog;
+
+#define PROG_MAX_DEPTH 64
+
+/* Compile a checked formula whose ND_PARAM indexes are variable indexes
+ * (module calls are not allowed). Variables with known[i] are constants
+ * (values[i]) and every subtree using only them is folded; the others are
+ * read at run time. Fails if the stack would exceed PROG_MAX_DEPTH. */
+int prog_compile(Arena *a, const Node *n, const double *values,
+                 const bool *known, Prog *out, Error *err);
+/* True if the program is a single constant (its value in *v). */
+bool prog_const(const Prog *p, double *v);
+double prog_eval(const Prog *p, const double *vars);
+
+/* ===== model.c: architecture files ===== */
+
+/* Run variables: the values a model template may use besides its config. */
+typedef enum {
+  V_B,        /* batch size */
+  V_S,        /* sequence length */
+  V_T,        /* tokens per sequence in this step */
+  V_L,        /* KV length attended over */
+  V_W_BYTES,  /* bytes per weight element */
+  V_A_BYTES,  /* bytes per activation element */
+  V_KV_BYTES, /* bytes per KV-cache element */
+  V_COUNT
+} RunVar;
+
+extern const char *const run_var_name[V_COUNT];
+
+typedef struct Layer Layer;
+
+/* One item of a layer's sub_layers: a sub-layer, or where one of the
+ * layer's own atomic operations runs. */
+typedef struct Item {
+  Layer *layer;        /* a sub-layer, or NULL */
+  int op;              /* index of an atomic op when layer is NULL */
+} Item;
+
+struct Layer {
+  const char *name;     /* Hugging Face module name; "" for the root */
+  const char *path;     /* dotted path from the root */
+  const char *cls;      /* full class name as written */
+  RegModule *mod;       /* resolved */
+  Prog *args;           /* one per declared parameter, in order */
+  double repeat;        /* instances of this layer (>= 1) */
+  double count;         /* instances in the model (product of repeats) */
+  Item *items;          /* sub_layers in file order, with op placements */
+  int nitems;
+  int depth;
+};
+
+typedef struct Model {
+  char *path;          /* file as given */
+  char *raw;           /* file text, for carets */
+  size_t rawlen;
+  const char *id;      /* "model" */
+  const char **var_names; /* run variables, then config keys */
+  double *var_values;     /* config values (run variables unset) */
+  int nvars;
+  Layer *root;
+  Arena arena;
+} Model;
+
+#define MODEL_MAX_DEPTH 32
+
+/* Load and check a model file against the registry: every class resolved,
+ * parameters exactly those declared, templates checked. New; free with
+ * model_free. NULL on error. */
+Model *model_load(const char *path, const Registry *reg, Error *err);
+Model *model_load_text(const char *path, const char *text, size_t len,
+                       const Registry *reg, Error *err);
+void model_free(Model *m);
+
+/* ===== plan.c: the walk, flattened ===== */
+
+typedef enum { ATTN_EAGER, ATTN_FLASH } AttnImpl;
+
+/* One reported operation: a basic layer, a composite's own formulas, or an
+ * atomic op. */
+typedef struct Row {
+  const char *path;     /* model.layers.self_attn.qk_matmul */
+  const char *op;       /* leaf name: q_proj, qk_matmul, ... */
+  const char *module;   /* full class name */
+  double count;         /* instances in the model */
+  int slot;             /* which argument vector (layer) it reads */
+  lm_metric_fn fn[M_TRAFFIC]; /* NULL = metric absent (0) */
+} Row;
+
+/* A layer whose arguments are evaluated; rows refer to it by slot. */
+typedef struct Slot {
+  const Layer *layer;
+  double *init;         /* argument values; constants filled, others 0 */
+  int nargs;
+  int argbase;          /* offset of this slot's arguments in Values.args */
+  int *dyn;             /* parameters evaluated per run */
+  int ndyn;
+  lm_metric_fn state[M_COUNT - M_TRAFFIC]; /* param_bytes, kv_cache_bytes */
+} Slot;
+
+typedef struct Plan {
+  const Model *model;
+  AttnImpl attn;
+  Row *rows;
+  int nrows;
+  Slot *slots;
+  int nslots;
+  int nargs;            /* total arguments over all slots */
+  Arena arena;
+} Plan;
+
+/* Values of one evaluation: per row, the six traffic metrics; plus the
+ * state metrics summed over the model (count x value). */
+typedef struct Values {
+  double (*row)[M_TRAFFIC]; /* nrows x M_TRAFFIC */
+  double state[M_COUNT - M_TRAFFIC];
+  int nrows;
+  double *vars;             /* run variables then config values */
+  double *args;             /* every slot's arguments */
+} Values;
+
+Plan *plan_build(const Model *m, AttnImpl attn, Error *err);
+void plan_free(Plan *p);
+Values *values_new(const Plan *p);
+void values_free(Values *v);
+/* Evaluate every row with the given run variables (V_COUNT values). Fails
+ * on a parameter or result that is negative, NaN or infinite, naming the
+ * layer and what went wrong. */
+int plan_eval(const Plan *p, const double *run, Values *out, Error *err);
+
+/* ===== report.c ===== */
+
+typedef enum { FMT_TABLE, FMT_JSON, FMT_CSV } Format;
+
+typedef struct PhaseResult {
+  const char *name; /* "prefill", "decode" */
+  double tokens;    /* T */
+  double kv_len;    /* L */
+  const Plan *plan;
+  const Values *vals;
+} PhaseResult;
+
+typedef struct Report {
+  const char *model;
+  double batch, seq_len;
+  int w_bits, a_bits, kv_bits;
+  const char *attention;
+  const PhaseResult *phases;
+  int nphases;
+} Report;
+
+/* Render the report. New string; free(). */
+char *report_render(const Report *r, Format fmt);
+/* "68.7 G" style: three significant digits and an SI prefix. */
+void si_format(double v, const char *unit, char *out, size_t outsz);
+/* Shortest round-trip decimal, integers without a fraction; "null" for a
+ * non-finite value. */
+void json_number(double v, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,495 @@
+/* model.c: architecture files (models/<model>.json) -> Model.
+ *
+ * A model file is one root layer (its class, parameters and `layers`, the
+ * root's sub-layers) plus the model id and config values. Each layer names
+ * its Hugging Face module name, class, parameter values and optional
+ * sub_layers and repeat. Parameter values are numbers or templates in the
+ * formula language over run variables (B, S, T, L, widths) and config
+ * values; they are parsed, checked and compiled here, once per load.
+ *
+ * Everything is checked strictly (unknown members, missing or extra
+ * parameters, unknown classes, bad values, nesting depth) and every error
+ * points into the file.
+ */
+#include "runtime.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+const char *const run_var_name[V_COUNT] = {"B",       "S",       "T",
+                                           "L",       "w_bytes", "a_bytes",
+                                           "kv_bytes"};
+
+typedef struct Loader {
+  Model *m;
+  const Registry *reg;
+  Error *err;
+  JsonPath path;
+  bool *known; /* per variable: a config constant */
+} Loader;
+
+static int lerr(Loader *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int lerr(Loader *L, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  err_json_value(L->err, L->m->path, L->m->raw, L->m->rawlen, &L->path, "%s",
+                 msg);
+  return -1;
+}
+
+/* Only these members may appear in an object. */
+static int check_members(Loader *L, json_t *obj, const char *const *allowed,
+                         int n, const char *what) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(obj, key, val) {
+    bool ok = false;
+    for (int i = 0; i < n && !ok; i++)
+      ok = strcmp(key, allowed[i]) == 0;
+    if (!ok) {
+      Buf b;
+      buf_init(&b);
+      for (int i = 0; i < n; i++)
+        buf_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
+      jp_key(&L->path, key);
+      lerr(L, "unknown member '%s' in %s (expected: %s)", key, what,
+           buf_str(&b));
+      buf_free(&b);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static bool is_layer_name(const char *s) {
+  if (!*s)
+    return false;
+  for (; *s; s++)
+    if (!(isalnum((unsigned char)*s) || *s == '_'))
+      return false;
+  return true;
+}
+
+static int load_config(Loader *L, json_t *cfg) {
+  Model *m = L->m;
+  int n = (int)json_object_size(cfg);
+  m->nvars = V_COUNT + n;
+  m->var_names = arena_alloc(&m->arena, sizeof(char *) * (size_t)m->nvars);
+  m->var_values = arena_alloc(&m->arena, sizeof(double) * (size_t)m->nvars);
+  L->known = arena_alloc(&m->arena, sizeof(bool) * (size_t)m->nvars);
+  for (int i = 0; i < V_COUNT; i++)
+    m->var_names[i] = run_var_name[i];
+  int i = V_COUNT;
+  const char *key;
+  json_t *val;
+  jp_key(&L->path, "config");
+  json_object_foreach(cfg, key, val) {
+    jp_key(&L->path, key);
+    if (!naming_is_identifier(key))
+      return lerr(L, "config key '%s' is not an identifier", key);
+    for (int k = 0; k < V_COUNT; k++)
+      if (strcmp(key, run_var_name[k]) == 0)
+        return lerr(L, "config key '%s' is a run variable name", key);
+    if (!json_is_number(val))
+      return lerr(L, "config value '%s' must be a number, not %s", key,
+                  json_is_string(val)   ? "a string"
+                  : json_is_boolean(val) ? "a boolean"
+                  : json_is_null(val)    ? "null"
+                                         : "an object or array");
+    double v = json_number_value(val);
+    if (!isfinite(v) || v < 0)
+      return lerr(L, "config value '%s' must be a non-negative number", key);
+    m->var_names[i] = arena_strdup(&m->arena, key);
+    m->var_values[i] = v;
+    L->known[i] = true;
+    i++;
+    jp_pop(&L->path);
+  }
+  jp_pop(&L->path);
+  return 0;
+}
+
+/* A number or a template; compiled to a Prog. */
+static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
+                      const char *what) {
+  Model *m = L->m;
+  if (json_is_number(val)) {
+    double v = json_number_value(val);
+    if (!isfinite(v) || v < 0)
+      return lerr(L, "%s must not be negative", what);
+    Instr *in = arena_alloc(&m->arena, sizeof(Instr));
+    in->op = 0; /* PROG_CONST */
+    in->k = v;
+    out->code = in;
+    out->len = 1;
+    out->depth = 1;
+    return 0;
+  }
+  if (!json_is_string(val))
+    return lerr(L, "%s must be a number or a formula string", what);
+  FormulaSrc src = {.text = arena_strdup(&m->arena, json_string_value(val)),
+                    .file = m->path,
+                    .raw = m->raw,
+                    .rawlen = m->rawlen,
+                    .path = &L->path};
+  Node *n = parse_formula(&m->arena, &src, L->err);
+  if (!n)
+    return -1;
+  Scope sc = {.names = config_only ? m->var_names + V_COUNT : m->var_names,
+              .nnames = config_only ? m->nvars - V_COUNT : m->nvars,
+              .modules = NULL,
+              .what = config_only ? "config value" : "variable"};
+  if (check_formula(n, &src, &sc, L->err) < 0)
+    return -1;
+  if (config_only) {
+    /* indexes were resolved against config names only: shift them */
+    double v = node_eval(n, m->var_values + V_COUNT, M_FLOPS);
+    Instr *in = arena_alloc(&m->arena, sizeof(Instr));
+    in->k = v;
+    out->code = in;
+    out->len = 1;
+    out->depth = 1;
+    return 0;
+  }
+  Error perr;
+  err_clear(&perr);
+  if (prog_compile(&m->arena, n, m->var_values, L->known, out, &perr) < 0)
+    return lerr(L, "%s", perr.msg);
+  return 0;
+}
+
+static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
+                      int depth);
+
+static int load_params(Loader *L, Layer *ly, json_t *params) {
+  const ModuleDef *md = ly->mod->def;
+  Model *m = L->m;
+  ly->args = arena_alloc(&m->arena, sizeof(Prog) * (size_t)(md->nparams + 1));
+  if (params && !json_is_object(params)) {
+    jp_key(&L->path, "parameters");
+    return lerr(L, "parameters must be an object");
+  }
+  jp_key(&L->path, "parameters");
+  for (int i = 0; i < md->nparams; i++) {
+    json_t *v = params ? json_object_get(params, md->params[i]) : NULL;
+    if (!v) {
+      Buf b;
+      buf_init(&b);
+      for (int k = 0; k < md->nparams; k++)
+        buf_printf(&b, "%s%s", k ? ", " : "", md->params[k]);
+      if (!params)
+        jp_pop(&L->path);
+      lerr(L, "layer '%s' (%s) is missing parameter '%s' (declared: %s)",
+           ly->path, md->short_name, md->params[i], buf_str(&b));
+      buf_free(&b);
+      return -1;
+    }
+    jp_key(&L->path, md->params[i]);
+    char what[300];
+    snprintf(what, sizeof(what), "parameter '%s'", md->params[i]);
+    if (load_value(L, v, &ly->args[i], false, what) < 0)
+      return -1;
+    jp_pop(&L->path);
+  }
+  if (params) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(params, key, v) {
+      bool declared = false;
+      for (int i = 0; i < md->nparams && !declared; i++)
+        declared = strcmp(md->params[i], key) == 0;
+      if (!declared) {
+        jp_key(&L->path, key);
+        return lerr(L, "layer '%s' (%s) has no parameter '%s'", ly->path,
+                    md->short_name, key);
+      }
+    }
+  }
+  jp_pop(&L->path);
+  return 0;
+}
+
+static RegModule *resolve_class(Loader *L, const char *cls, const char *path) {
+  RegModule *mod = reg_get(L->reg, cls);
+  if (mod)
+    return mod;
+  const char *last = strrchr(cls, '.');
+  int count = 0;
+  RegModule *hint = reg_get_short(L->reg, last ? last + 1 : cls, &count);
+  jp_key(&L->path, "class");
+  if (hint)
+    lerr(L, "layer '%s': unknown class '%s' (did you mean %s?)", path, cls,
+         hint->def->full_name);
+  else
+    lerr(L,
+         "layer '%s': class '%s' is not in the module database; analyse it "
+         "with `lmgen %s`",
+         path, cls, cls);
+  return NULL;
+}
+
+static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
+  Model *m = L->m;
+  const ModuleDef *md = ly->mod->def;
+  jp_key(&L->path, "sub_layers");
+  if (!json_is_array(subs))
+    return lerr(L, "sub_layers must be an array");
+  if (md->kind == MK_BASIC && json_array_size(subs) > 0)
+    return lerr(L, "layer '%s': %s is a basic module and cannot have "
+                   "sub_layers",
+                ly->path, md->short_name);
+  ly->nitems = (int)json_array_size(subs);
+  ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
+  bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
+  for (int i = 0; i < ly->nitems; i++) {
+    json_t *it = json_array_get(subs, (size_t)i);
+    jp_index(&L->path, i);
+    if (!json_is_object(it))
+      return lerr(L, "a sub-layer must be an object");
+    json_t *op = json_object_get(it, "op");
+    if (op) {
+      static const char *const allowed[] = {"op"};
+      if (check_members(L, it, allowed, 1, "an operation placement") < 0)
+        return -1;
+      jp_key(&L->path, "op");
+      if (!json_is_string(op))
+        return lerr(L, "op must be a string");
+      int found = -1;
+      for (int k = 0; k < md->nops && found < 0; k++)
+        if (strcmp(md->ops[k].name, json_string_value(op)) == 0)
+          found = k;
+      if (found < 0) {
+        Buf b;
+        buf_init(&b);
+        for (int k = 0; k < md->nops; k++)
+          buf_printf(&b, "%s%s", k ? ", " : "", md->ops[k].name);
+        lerr(L, "%s has no atomic operation '%s'%s%s%s", md->short_name,
+             json_string_value(op), md->nops ? " (it has: " : "",
+             buf_str(&b), md->nops ? ")" : "");
+        buf_free(&b);
+        return -1;
+      }
+      if (placed[found])
+        return lerr(L, "operation '%s' is placed twice", md->ops[found].name);
+      placed[found] = true;
+      ly->items[i].op = found;
+      jp_pop(&L->path);
+    } else {
+      ly->items[i].op = -1;
+      if (load_layer(L, it, ly, &ly->items[i].layer, depth + 1) < 0)
+        return -1;
+      for (int k = 0; k < i; k++)
+        if (ly->items[k].layer &&
+            strcmp(ly->items[k].layer->name, ly->items[i].layer->name) == 0) {
+          jp_key(&L->path, "name");
+          return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
+        }
+    }
+    jp_pop(&L->path);
+  }
+  jp_pop(&L->path);
+  return 0;
+}
+
+static int load_repeat(Loader *L, Layer *ly, json_t *rep) {
+  ly->repeat = 1;
+  if (!rep)
+    return 0;
+  jp_key(&L->path, "repeat");
+  Prog p;
+  if (load_value(L, rep, &p, true, "repeat") < 0)
+    return -1;
+  double v = p.code[0].k;
+  if (!(v >= 1) || v != lm_floor(v) || v > 1e6)
+    return lerr(L, "repeat must be a whole number from 1 to 1000000, not %g",
+                v);
+  ly->repeat = v;
+  jp_pop(&L->path);
+  return 0;
+}
+
+static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
+                      int depth) {
+  Model *m = L->m;
+  if (depth > MODEL_MAX_DEPTH)
+    return lerr(L, "layers nested deeper than %d", MODEL_MAX_DEPTH);
+  static const char *const allowed[] = {"name",     "class",      "parameters",
+                                        "sub_layers", "repeat", "description"};
+  if (check_members(L, obj, allowed, LM_ARRAY_LEN(allowed), "a layer") < 0)
+    return -1;
+  json_t *name = json_object_get(obj, "name");
+  json_t *cls = json_object_get(obj, "class");
+  if (!name || !json_is_string(name) || !is_layer_name(json_string_value(name))) {
+    if (name)
+      jp_key(&L->path, "name");
+    return lerr(L, name ? "layer name must be letters, digits and '_'"
+                        : "layer has no 'name' (and is not an {\"op\": ...} "
+                          "placement)");
+  }
+  Layer *ly = arena_alloc(&m->arena, sizeof(Layer));
+  ly->name = arena_strdup(&m->arena, json_string_value(name));
+  ly->depth = depth;
+  if (parent && parent->path[0]) {
+    Buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s.%s", parent->path, ly->name);
+    ly->path = arena_strdup(&m->arena, buf_str(&b));
+    buf_free(&b);
+  } else {
+    ly->path = ly->name;
+  }
+  if (!cls || !json_is_string(cls)) {
+    if (cls)
+      jp_key(&L->path, "class");
+    return lerr(L, "layer '%s' has no class (a string)", ly->path);
+  }
+  ly->cls = arena_strdup(&m->arena, json_string_value(cls));
+  if (!(ly->mod = resolve_class(L, ly->cls, ly->path)))
+    return -1;
+  if (load_repeat(L, ly, json_object_get(obj, "repeat")) < 0)
+    return -1;
+  ly->count = (parent ? parent->count : 1) * ly->repeat;
+  if (load_params(L, ly, json_object_get(obj, "parameters")) < 0)
+    return -1;
+  json_t *subs = json_object_get(obj, "sub_layers");
+  if (subs && load_items(L, ly, subs, depth) < 0)
+    return -1;
+  *out = ly;
+  return 0;
+}
+
+/* The root: the file's top level is the outermost module. */
+static int load_root(Loader *L, json_t *root) {
+  Model *m = L->m;
+  static const char *const allowed[] = {"format",  "model",      "description",
+                                        "source",  "config",     "class",
+                                        "parameters", "layers"};
+  if (!json_is_object(root))
+    return lerr(L, "a model file is a JSON object");
+  if (check_members(L, root, allowed, LM_ARRAY_LEN(allowed), "a model file") <
+      0)
+    return -1;
+  json_t *fmt = json_object_get(root, "format");
+  if (fmt && !(json_is_string(fmt) &&
+               strcmp(json_string_value(fmt), "lm-predictor-model") == 0)) {
+    jp_key(&L->path, "format");
+    return lerr(L, "format must be \"lm-predictor-model\"");
+  }
+  static const char *const required[] = {"model", "config", "class", "layers"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(required); i++)
+    if (!json_object_get(root, required[i]))
+      return lerr(L, "missing required member '%s'", required[i]);
+  json_t *id = json_object_get(root, "model");
+  if (!json_is_string(id)) {
+    jp_key(&L->path, "model");
+    return lerr(L, "model must be a string (the model id)");
+  }
+  m->id = arena_strdup(&m->arena, json_string_value(id));
+  json_t *cfg = json_object_get(root, "config");
+  if (!json_is_object(cfg)) {
+    jp_key(&L->path, "config");
+    return lerr(L, "config must be an object of numbers");
+  }
+  if (load_config(L, cfg) < 0)
+    return -1;
+  json_t *cls = json_object_get(root, "class");
+  if (!json_is_string(cls)) {
+    jp_key(&L->path, "class");
+    return lerr(L, "class must be a string");
+  }
+  Layer *ly = arena_alloc(&m->arena, sizeof(Layer));
+  ly->name = "";
+  ly->path = "";
+  ly->cls = arena_strdup(&m->arena, json_string_value(cls));
+  ly->repeat = ly->count = 1;
+  if (!(ly->mod = resolve_class(L, ly->cls, "(root)")))
+    return -1;
+  if (load_params(L, ly, json_object_get(root, "parameters")) < 0)
+    return -1;
+  json_t *layers = json_object_get(root, "layers");
+  if (!json_is_array(layers)) {
+    jp_key(&L->path, "layers");
+    return lerr(L, "layers must be an array");
+  }
+  /* the root's sub-layers are under "layers", not "sub_layers" */
+  const ModuleDef *md = ly->mod->def;
+  ly->nitems = (int)json_array_size(layers);
+  ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
+  jp_key(&L->path, "layers");
+  if (md->kind == MK_BASIC && ly->nitems > 0)
+    return lerr(L, "the root class %s is a basic module and cannot have layers",
+                md->short_name);
+  for (int i = 0; i < ly->nitems; i++) {
+    jp_index(&L->path, i);
+    json_t *it = json_array_get(layers, (size_t)i);
+    if (!json_is_object(it))
+      return lerr(L, "a layer must be an object");
+    if (json_object_get(it, "op")) {
+      /* reuse the sub_layers logic through a one-item view */
+      return lerr(L, "place the root's operations inside a layer");
+    }
+    ly->items[i].op = -1;
+    if (load_layer(L, it, ly, &ly->items[i].layer, 1) < 0)
+      return -1;
+    for (int k = 0; k < i; k++)
+      if (strcmp(ly->items[k].layer->name, ly->items[i].layer->name) == 0) {
+        jp_key(&L->path, "name");
+        return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
+      }
+    jp_pop(&L->path);
+  }
+  jp_pop(&L->path);
+  m->root = ly;
+  return 0;
+}
+
+Model *model_load_text(const char *path, const char *text, size_t len,
+                       const Registry *reg, Error *err) {
+  Model *m = xcalloc(1, sizeof(Model));
+  arena_init(&m->arena);
+  m->path = xstrdup(path);
+  m->raw = xstrndup(text, len);
+  m->rawlen = len;
+  json_error_t je;
+  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+  if (!root) {
+    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
+    model_free(m);
+    return NULL;
+  }
+  Error local;
+  err_clear(&local);
+  Loader L = {.m = m, .reg = reg, .err = err ? err : &local};
+  jp_init(&L.path);
+  int rc = load_root(&L, root);
+  json_decref(root);
+  if (rc < 0) {
+    model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+Model *model_load(const char *path, const Registry *reg, Error *err) {
+  size_t len;
+  char *text = fs_read(path, &len, err);
+  if (!text)
+    return NULL;
+  Model *m = model_load_text(path, text, len, reg, err);
+  free(text);
+  return m;
+}
+
+void model_free(Model *m) {
+  if (!m)
+    return;
+  free(m->path);
+  free(m->raw);
+  arena_free(&m->arena);
+  free(m);
+}

@@ -1,0 +1,241 @@
+/* plan.c: the walk over a Model, flattened into rows, and its evaluation.
+ *
+ * plan_build visits layers depth-first in file order. A basic layer is one
+ * row. A composite layer contributes its atomic operations as rows, at the
+ * places its sub_layers list gives them ({"op": "qk_matmul"}) or else after
+ * its sub-layers, and, if it has its own traffic formulas, one row after
+ * its sub-layers. Operations that do not run with the chosen attention
+ * implementation are left out. Every row carries the instance count of its
+ * layer (the product of the repeats above it), so nothing is walked or
+ * counted twice.
+ *
+ * plan_eval is the hot path: per layer, evaluate the few parameters that
+ * depend on run variables; per row, call the JIT-compiled metric
+ * functions; check every value.
+ */
+#include "runtime.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct Builder {
+  Plan *p;
+  int caprows, capslots;
+  Error *err;
+} Builder;
+
+static bool has_traffic(const ModuleDef *md) {
+  for (int k = 0; k < M_TRAFFIC; k++)
+    if (md->formula[k])
+      return true;
+  return false;
+}
+
+static bool has_state(const ModuleDef *md) {
+  for (int k = M_TRAFFIC; k < M_COUNT; k++)
+    if (md->formula[k])
+      return true;
+  return false;
+}
+
+static bool op_runs(const AtomicOp *op, AttnImpl attn) {
+  return op->mode == AM_ANY || (op->mode == AM_EAGER && attn == ATTN_EAGER) ||
+         (op->mode == AM_FLASH && attn == ATTN_FLASH);
+}
+
+static int add_slot(Builder *b, const Layer *ly) {
+  Plan *p = b->p;
+  if (p->nslots == b->capslots) {
+    b->capslots = b->capslots ? b->capslots * 2 : 16;
+    p->slots = xrealloc(p->slots, sizeof(Slot) * (size_t)b->capslots);
+  }
+  Slot *s = &p->slots[p->nslots];
+  memset(s, 0, sizeof(*s));
+  s->layer = ly;
+  const ModuleDef *md = ly->mod->def;
+  s->nargs = md->nparams;
+  s->argbase = p->nargs;
+  p->nargs += s->nargs;
+  s->init = arena_alloc(&p->arena, sizeof(double) * (size_t)(s->nargs + 1));
+  s->dyn = arena_alloc(&p->arena, sizeof(int) * (size_t)(s->nargs + 1));
+  for (int i = 0; i < s->nargs; i++) {
+    double v;
+    if (prog_const(&ly->args[i], &v))
+      s->init[i] = v;
+    else
+      s->dyn[s->ndyn++] = i;
+  }
+  for (int k = M_TRAFFIC; k < M_COUNT; k++)
+    s->state[k - M_TRAFFIC] = md->formula[k] ? ly->mod->fn[k] : NULL;
+  return p->nslots++;
+}
+
+static void add_row(Builder *b, const Layer *ly, int slot, const char *path,
+                    const char *op, lm_metric_fn const *fns,
+                    const char *const *present) {
+  Plan *p = b->p;
+  if (p->nrows == b->caprows) {
+    b->caprows = b->caprows ? b->caprows * 2 : 32;
+    p->rows = xrealloc(p->rows, sizeof(Row) * (size_t)b->caprows);
+  }
+  Row *r = &p->rows[p->nrows++];
+  memset(r, 0, sizeof(*r));
+  r->path = path;
+  r->op = op;
+  r->module = ly->mod->def->full_name;
+  r->count = ly->count;
+  r->slot = slot;
+  for (int k = 0; k < M_TRAFFIC; k++)
+    r->fn[k] = present[k] ? fns[k] : NULL;
+}
+
+static const char *join(Plan *p, const char *a, const char *b) {
+  if (!a[0])
+    return arena_strdup(&p->arena, b);
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *s = arena_alloc(&p->arena, n);
+  snprintf(s, n, "%s.%s", a, b);
+  return s;
+}
+
+static void add_op_row(Builder *b, const Layer *ly, int slot, int k) {
+  const ModuleDef *md = ly->mod->def;
+  const AtomicOp *op = &md->ops[k];
+  if (!op_runs(op, b->p->attn))
+    return;
+  add_row(b, ly, slot, join(b->p, ly->path, op->name), op->name,
+          ly->mod->opfn[k], op->formula);
+}
+
+static void walk(Builder *b, const Layer *ly) {
+  const ModuleDef *md = ly->mod->def;
+  int slot = -1;
+  if (md->nops > 0 || has_traffic(md) || has_state(md))
+    slot = add_slot(b, ly);
+  const char *own_name = ly->name[0] ? ly->name : md->short_name;
+  if (md->kind == MK_BASIC && has_traffic(md))
+    add_row(b, ly, slot, ly->path[0] ? ly->path : own_name, own_name,
+            ly->mod->fn, md->formula);
+  bool *placed = xcalloc((size_t)md->nops + 1, sizeof(bool));
+  for (int i = 0; i < ly->nitems; i++) {
+    const Item *it = &ly->items[i];
+    if (it->layer) {
+      walk(b, it->layer);
+    } else {
+      placed[it->op] = true;
+      add_op_row(b, ly, slot, it->op);
+    }
+  }
+  for (int k = 0; k < md->nops; k++)
+    if (!placed[k])
+      add_op_row(b, ly, slot, k);
+  free(placed);
+  if (md->kind == MK_COMPOSITE && md->nops == 0 && has_traffic(md))
+    add_row(b, ly, slot, ly->path[0] ? ly->path : own_name, own_name,
+            ly->mod->fn, md->formula);
+}
+
+Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
+  Plan *p = xcalloc(1, sizeof(Plan));
+  arena_init(&p->arena);
+  p->model = m;
+  p->attn = attn;
+  Builder b = {.p = p, .err = err};
+  walk(&b, m->root);
+  return p;
+}
+
+void plan_free(Plan *p) {
+  if (!p)
+    return;
+  free(p->rows);
+  free(p->slots);
+  arena_free(&p->arena);
+  free(p);
+}
+
+Values *values_new(const Plan *p) {
+  Values *v = xcalloc(1, sizeof(Values));
+  v->nrows = p->nrows;
+  v->row = xcalloc((size_t)p->nrows + 1, sizeof(*v->row));
+  v->vars = xcalloc((size_t)p->model->nvars + 1, sizeof(double));
+  memcpy(v->vars, p->model->var_values, sizeof(double) * (size_t)p->model->nvars);
+  v->args = xcalloc((size_t)p->nargs + 1, sizeof(double));
+  for (int i = 0; i < p->nslots; i++)
+    memcpy(v->args + p->slots[i].argbase, p->slots[i].init,
+           sizeof(double) * (size_t)p->slots[i].nargs);
+  return v;
+}
+
+void values_free(Values *v) {
+  if (!v)
+    return;
+  free(v->row);
+  free(v->vars);
+  free(v->args);
+  free(v);
+}
+
+/* A value every metric and parameter must be: finite and not negative. */
+static bool bad(double x) { return !(x >= 0 && x <= 1.79e308); }
+
+static int bad_arg(const Slot *s, int i, double x, Error *err) {
+  const ModuleDef *md = s->layer->mod->def;
+  err_set(err,
+          "layer '%s' (%s): parameter '%s' evaluates to %g for these "
+          "settings%s",
+          s->layer->path[0] ? s->layer->path : "(root)", md->short_name,
+          md->params[i], x,
+          isfinite(x) ? "; it must not be negative" : " (overflow)");
+  return -1;
+}
+
+int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
+  double *vars = out->vars;
+  memcpy(vars, run, sizeof(double) * V_COUNT);
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    double *args = out->args + s->argbase;
+    for (int d = 0; d < s->ndyn; d++) {
+      int k = s->dyn[d];
+      double x = prog_eval(&s->layer->args[k], vars);
+      if (bad(x))
+        return bad_arg(s, k, x, err);
+      args[k] = x;
+    }
+  }
+  for (int r = 0; r < p->nrows; r++) {
+    const Row *row = &p->rows[r];
+    const double *args = out->args + p->slots[row->slot].argbase;
+    double *v = out->row[r];
+    for (int k = 0; k < M_TRAFFIC; k++) {
+      double x = row->fn[k] ? row->fn[k](args) : 0.0;
+      if (bad(x)) {
+        err_set(err, "%s: %s evaluates to %g for these settings%s", row->path,
+                metric_name[k], x,
+                isfinite(x) ? " (negative: check the formula in the module "
+                              "database)"
+                            : " (overflow: the settings are too large)");
+        return -1;
+      }
+      v[k] = x;
+    }
+  }
+  for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
+    out->state[k] = 0;
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    for (int k = 0; k < M_COUNT - M_TRAFFIC; k++) {
+      if (!s->state[k])
+        continue;
+      double x = s->state[k](out->args + s->argbase);
+      if (bad(x)) {
+        err_set(err, "%s: %s evaluates to %g for these settings",
+                s->layer->path, metric_name[M_TRAFFIC + k], x);
+        return -1;
+      }
+      out->state[k] += s->layer->count * x;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,201 @@
+/* registry.c: loaded modules by full class name, with a short-name index
+ * (redis dict's API over common/hashmap.c: O(1) add and lookup, add fails
+ * on an existing key, borrowed values, explicit iteration).
+ *
+ * reg_load is the only way modules enter from disk: it opens each module's
+ * file by the file name stored in module_db.json (never a derived one),
+ * refuses a file whose fingerprint does not match its entry, compiles
+ * everything in one JIT state and resolves every metric symbol.
+ */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ShortEntry {
+  RegModule *first;
+  int count;
+} ShortEntry;
+
+struct Registry {
+  HashMap by_full;   /* full name -> RegModule* */
+  HashMap by_short;  /* short name -> ShortEntry* */
+  RegModule **mods;  /* insertion order; owned */
+  ShortEntry **shorts; /* owned */
+  int nmods, cap, nshorts;
+  Jit *jit;          /* owned: function pointers die with it */
+};
+
+Registry *reg_new_with_hash(HashFn fn) {
+  Registry *r = xcalloc(1, sizeof(Registry));
+  hashmap_init_with_hash(&r->by_full, fn);
+  hashmap_init_with_hash(&r->by_short, fn);
+  return r;
+}
+
+Registry *reg_new(void) { return reg_new_with_hash(fnv1a64); }
+
+int reg_add(Registry *r, RegModule *m) {
+  if (hashmap_add(&r->by_full, m->def->full_name, m) < 0)
+    return -1;
+  if (r->nmods == r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 16;
+    r->mods = xrealloc(r->mods, sizeof(RegModule *) * (size_t)r->cap);
+    r->shorts = xrealloc(r->shorts, sizeof(ShortEntry *) * (size_t)r->cap);
+  }
+  r->mods[r->nmods++] = m;
+  ShortEntry *se = hashmap_get(&r->by_short, m->def->short_name);
+  if (se) {
+    se->count++;
+  } else {
+    se = xcalloc(1, sizeof(ShortEntry));
+    se->first = m;
+    se->count = 1;
+    hashmap_add(&r->by_short, m->def->short_name, se);
+    r->shorts[r->nshorts++] = se;
+  }
+  return 0;
+}
+
+RegModule *reg_get(const Registry *r, const char *full_name) {
+  return hashmap_get(&r->by_full, full_name);
+}
+
+RegModule *reg_get_short(const Registry *r, const char *short_name,
+                         int *count) {
+  ShortEntry *se = hashmap_get(&r->by_short, short_name);
+  if (count)
+    *count = se ? se->count : 0;
+  return se && se->count == 1 ? se->first : NULL;
+}
+
+RegModule *reg_next(const Registry *r, int *i) {
+  return *i < r->nmods ? r->mods[(*i)++] : NULL;
+}
+
+int reg_count(const Registry *r) { return r->nmods; }
+
+void reg_free(Registry *r) {
+  if (!r)
+    return;
+  for (int i = 0; i < r->nmods; i++) {
+    free(r->mods[i]->opfn);
+    free(r->mods[i]);
+  }
+  for (int i = 0; i < r->nshorts; i++)
+    free(r->shorts[i]);
+  free(r->mods);
+  free(r->shorts);
+  hashmap_free(&r->by_full);
+  hashmap_free(&r->by_short);
+  jit_free(r->jit);
+  free(r);
+}
+
+/* The fingerprint recorded in a generated file's header, or "". */
+static void file_fingerprint(const char *text, char *out) {
+  out[0] = '\0';
+  const char *end = strstr(text, "*/");
+  const char *p = strstr(text, " * fingerprint: ");
+  if (!p || (end && p > end))
+    return;
+  p += strlen(" * fingerprint: ");
+  size_t n = strspn(p, "0123456789abcdef");
+  if (n == 16) {
+    memcpy(out, p, 16);
+    out[16] = '\0';
+  }
+}
+
+static lm_metric_fn symbol(Registry *r, const ModuleDef *md, const AtomicOp *op,
+                           Metric m, const char *path, Error *err) {
+  char sym[256];
+  emit_symbol(md, op, m, sym, sizeof(sym));
+  void *p = jit_symbol(r->jit, sym);
+  if (!p) {
+    err_file(err, path, "does not define %s: run `make generate`", sym);
+    return NULL;
+  }
+  lm_metric_fn f;
+  memcpy(&f, &p, sizeof(f)); /* object pointer -> function pointer */
+  return f;
+}
+
+Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
+  int n = db->nmods;
+  char **paths = xcalloc((size_t)n + 1, sizeof(char *));
+  char **texts = xcalloc((size_t)n + 1, sizeof(char *));
+  Registry *r = NULL;
+  int i;
+  for (i = 0; i < n; i++) {
+    const ModuleDef *md = db->mods[i];
+    if (!md->file_name || !md->class_name) {
+      err_set(err, "%s has no generated file yet: run `lmgen %s`",
+              md->full_name, md->short_name);
+      goto out;
+    }
+    paths[i] = path_join(modules_dir, md->file_name);
+    Error ferr;
+    err_clear(&ferr);
+    texts[i] = fs_read(paths[i], NULL, &ferr);
+    if (!texts[i]) {
+      err_file(err, path_display(paths[i]),
+               "generated file of %s is missing (%s): run `make generate`",
+               md->full_name, ferr.msg);
+      goto out;
+    }
+    char want[17], got[17];
+    db_fingerprint_hex(md, want);
+    file_fingerprint(texts[i], got);
+    if (strcmp(want, got) != 0) {
+      err_file(err, path_display(paths[i]),
+               "stale: fingerprint %s does not match %s in %s (%s): run "
+               "`make generate`",
+               got[0] ? got : "(none)", md->full_name, path_display(db->path),
+               want);
+      goto out;
+    }
+  }
+  const char **shown = xcalloc((size_t)n + 1, sizeof(char *));
+  for (i = 0; i < n; i++)
+    shown[i] = path_display(paths[i]);
+  Jit *jit = jit_compile(shown, (const char *const *)texts, n, err);
+  free(shown);
+  if (!jit)
+    goto out;
+  r = reg_new();
+  r->jit = jit;
+  for (i = 0; i < n; i++) {
+    const ModuleDef *md = db->mods[i];
+    RegModule *m = xcalloc(1, sizeof(RegModule));
+    m->def = md;
+    m->opfn = xcalloc((size_t)md->nops + 1, sizeof(*m->opfn));
+    if (reg_add(r, m) < 0) { /* cannot happen: db keys are unique */
+      free(m->opfn);
+      free(m);
+      err_set(err, "duplicate module %s", md->full_name);
+      goto fail;
+    }
+    const char *shown_path = path_display(paths[i]);
+    for (int k = 0; k < M_COUNT; k++)
+      if (!(m->fn[k] = symbol(r, md, NULL, (Metric)k, shown_path, err)))
+        goto fail;
+    for (int o = 0; o < md->nops; o++)
+      for (int k = 0; k < M_TRAFFIC; k++)
+        if (!(m->opfn[o][k] =
+                  symbol(r, md, &md->ops[o], (Metric)k, shown_path, err)))
+          goto fail;
+  }
+  goto out;
+fail:
+  reg_free(r);
+  r = NULL;
+out:
+  for (i = 0; i < n; i++) {
+    free(paths[i]);
+    free(texts[i]);
+  }
+  free(paths);
+  free(texts);
+  return r;
+}

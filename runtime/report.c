@@ -1,0 +1,281 @@
+/* report.c: evaluated plans -> a table, JSON or CSV.
+ *
+ * Rows are per ONE instance (count says how many the model has); totals
+ * sum count x value. bytes = weight + act read + act write + KV read + KV
+ * write; arithmetic intensity = flops / bytes (null in JSON when bytes is
+ * 0). Numbers in JSON and CSV are exact integers when they are integers
+ * below 2^53, otherwise the shortest decimal that reads back to the same
+ * double; the table rounds to three significant digits with SI prefixes.
+ */
+#include "runtime.h"
+
+#include <math.h>
+#include <string.h>
+
+void json_number(double v, char *out, size_t outsz) {
+  if (!isfinite(v)) {
+    snprintf(out, outsz, "null");
+    return;
+  }
+  if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
+      v == (double)(long long)v) {
+    snprintf(out, outsz, "%lld", (long long)v);
+    return;
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(out, outsz, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
+void si_format(double v, const char *unit, char *out, size_t outsz) {
+  static const char *prefix[] = {"", "k", "M", "G", "T", "P", "E", "Z", "Y"};
+  if (v == 0) {
+    snprintf(out, outsz, "0");
+    return;
+  }
+  if (!isfinite(v)) {
+    snprintf(out, outsz, "-");
+    return;
+  }
+  int p = 0;
+  double x = v;
+  while (fabs(x) >= 999.5 && p < 8) {
+    x /= 1000;
+    p++;
+  }
+  int decimals = fabs(x) < 9.995 ? 2 : fabs(x) < 99.95 ? 1 : 0;
+  if (p == 0 && !unit[0])
+    snprintf(out, outsz, "%.*f", decimals, x);
+  else
+    snprintf(out, outsz, "%.*f %s%s", decimals, x, prefix[p], unit);
+}
+
+static double row_bytes(const double *v) {
+  return v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES] +
+         v[M_KV_READ_BYTES] + v[M_KV_WRITE_BYTES];
+}
+
+static double intensity(double flops, double bytes) {
+  if (bytes == 0)
+    return flops == 0 ? 0 : INFINITY;
+  return flops / bytes;
+}
+
+/* Sum count x value over the phase's rows. */
+static void phase_totals(const PhaseResult *ph, double *tot) {
+  for (int k = 0; k < M_TRAFFIC; k++)
+    tot[k] = 0;
+  for (int r = 0; r < ph->plan->nrows; r++)
+    for (int k = 0; k < M_TRAFFIC; k++)
+      tot[k] += ph->plan->rows[r].count * ph->vals->row[r][k];
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void jstr(Buf *b, const char *s) {
+  buf_putc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      buf_printf(b, "\\%c", *p);
+    else if (*p < 0x20)
+      buf_printf(b, "\\u%04x", *p);
+    else
+      buf_putc(b, (char)*p);
+  }
+  buf_putc(b, '"');
+}
+
+static void jnum(Buf *b, double v) {
+  char n[64];
+  json_number(v, n, sizeof(n));
+  buf_puts(b, n);
+}
+
+static void jmetrics(Buf *b, const double *v) {
+  for (int k = 0; k < M_TRAFFIC; k++) {
+    buf_printf(b, ", \"%s\": ", metric_name[k]);
+    jnum(b, v[k]);
+  }
+  double bytes = row_bytes(v);
+  buf_puts(b, ", \"bytes\": ");
+  jnum(b, bytes);
+  buf_puts(b, ", \"arithmetic_intensity\": ");
+  jnum(b, intensity(v[M_FLOPS], bytes));
+}
+
+static void render_json(const Report *r, Buf *b) {
+  buf_puts(b, "{\n  \"model\": ");
+  jstr(b, r->model);
+  buf_puts(b, ",\n  \"batch_size\": ");
+  jnum(b, r->batch);
+  buf_puts(b, ",\n  \"seq_len\": ");
+  jnum(b, r->seq_len);
+  buf_printf(b, ",\n  \"w_bits\": %d,\n  \"a_bits\": %d,\n  \"kv_bits\": %d",
+             r->w_bits, r->a_bits, r->kv_bits);
+  buf_puts(b, ",\n  \"attention\": ");
+  jstr(b, r->attention);
+  buf_puts(b, ",\n  \"phases\": [");
+  for (int i = 0; i < r->nphases; i++) {
+    const PhaseResult *ph = &r->phases[i];
+    buf_puts(b, i ? ",\n    {\n      \"phase\": " : "\n    {\n      \"phase\": ");
+    jstr(b, ph->name);
+    buf_puts(b, ",\n      \"tokens\": ");
+    jnum(b, ph->tokens);
+    buf_puts(b, ",\n      \"kv_len\": ");
+    jnum(b, ph->kv_len);
+    buf_puts(b, ",\n      \"ops\": [");
+    for (int k = 0; k < ph->plan->nrows; k++) {
+      const Row *row = &ph->plan->rows[k];
+      buf_puts(b, k ? ",\n        {\"path\": " : "\n        {\"path\": ");
+      jstr(b, row->path);
+      buf_puts(b, ", \"op\": ");
+      jstr(b, row->op);
+      buf_puts(b, ", \"module\": ");
+      jstr(b, row->module);
+      buf_puts(b, ", \"count\": ");
+      jnum(b, row->count);
+      jmetrics(b, ph->vals->row[k]);
+      buf_putc(b, '}');
+    }
+    buf_puts(b, "\n      ],\n      \"totals\": {");
+    double tot[M_TRAFFIC];
+    phase_totals(ph, tot);
+    Buf t;
+    buf_init(&t);
+    jmetrics(&t, tot);
+    buf_puts(b, buf_str(&t) + 2); /* drop the leading ", " */
+    buf_free(&t);
+    buf_puts(b, "}\n    }");
+  }
+  buf_puts(b, "\n  ]\n}\n");
+}
+
+/* ----------------------------------------------------------------- CSV */
+
+static void csv_field(Buf *b, const char *s) {
+  if (strpbrk(s, ",\"\n\r")) {
+    buf_putc(b, '"');
+    for (; *s; s++) {
+      if (*s == '"')
+        buf_putc(b, '"');
+      buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+  } else {
+    buf_puts(b, s);
+  }
+}
+
+static void render_csv(const Report *r, Buf *b) {
+  buf_puts(b, "phase,path,op,module,count");
+  for (int k = 0; k < M_TRAFFIC; k++)
+    buf_printf(b, ",%s", metric_name[k]);
+  buf_puts(b, ",bytes,arithmetic_intensity\n");
+  for (int i = 0; i < r->nphases; i++) {
+    const PhaseResult *ph = &r->phases[i];
+    for (int k = 0; k < ph->plan->nrows; k++) {
+      const Row *row = &ph->plan->rows[k];
+      const double *v = ph->vals->row[k];
+      csv_field(b, ph->name);
+      buf_putc(b, ',');
+      csv_field(b, row->path);
+      buf_putc(b, ',');
+      csv_field(b, row->op);
+      buf_putc(b, ',');
+      csv_field(b, row->module);
+      char n[64];
+      json_number(row->count, n, sizeof(n));
+      buf_printf(b, ",%s", n);
+      for (int m = 0; m < M_TRAFFIC; m++) {
+        json_number(v[m], n, sizeof(n));
+        buf_printf(b, ",%s", n);
+      }
+      double bytes = row_bytes(v);
+      json_number(bytes, n, sizeof(n));
+      buf_printf(b, ",%s,", n);
+      double ai = intensity(v[M_FLOPS], bytes);
+      if (isfinite(ai)) {
+        json_number(ai, n, sizeof(n));
+        buf_puts(b, n);
+      }
+      buf_putc(b, '\n');
+    }
+  }
+}
+
+/* --------------------------------------------------------------- table */
+
+static void fmt_ai(double ai, char *out, size_t n) {
+  if (!isfinite(ai))
+    snprintf(out, n, "inf");
+  else if (ai < 10)
+    snprintf(out, n, "%.2f", ai);
+  else if (ai < 100)
+    snprintf(out, n, "%.1f", ai);
+  else
+    snprintf(out, n, "%.0f", ai);
+}
+
+static void table_line(Buf *b, int w, const char *name, const char *count,
+                       const double *v) {
+  char cell[M_TRAFFIC + 1][32], ai[32];
+  si_format(v[M_FLOPS], "", cell[0], sizeof(cell[0]));
+  for (int k = 1; k < M_TRAFFIC; k++)
+    si_format(v[k], "B", cell[k], sizeof(cell[k]));
+  double bytes = row_bytes(v);
+  si_format(bytes, "B", cell[M_TRAFFIC], sizeof(cell[M_TRAFFIC]));
+  fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
+  buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s\n", w, name, count,
+             cell[0], cell[1], cell[2], cell[3], cell[4], cell[5],
+             cell[M_TRAFFIC], ai);
+}
+
+static void render_table(const Report *r, Buf *b) {
+  buf_printf(b, "%s  batch %g, sequence %g  (weights %d-bit, activations "
+                "%d-bit, KV cache %d-bit, %s attention)\n",
+             r->model, r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,
+             r->attention);
+  buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
+              "count x value. FLOPs count a multiply-add as 2.\n");
+  for (int i = 0; i < r->nphases; i++) {
+    const PhaseResult *ph = &r->phases[i];
+    int w = 9;
+    for (int k = 0; k < ph->plan->nrows; k++) {
+      int n = (int)strlen(ph->plan->rows[k].path);
+      if (n > w)
+        w = n;
+    }
+    buf_printf(b, "\n%s: %g token%s per sequence, KV length %g\n", ph->name,
+               ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
+    buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s\n", w,
+               "operation", "count", "FLOPs", "weights", "act read",
+               "act write", "KV read", "KV write", "bytes", "FLOP/B");
+    for (int k = 0; k < ph->plan->nrows; k++) {
+      const Row *row = &ph->plan->rows[k];
+      char count[32];
+      snprintf(count, sizeof(count), "%g", row->count);
+      table_line(b, w, row->path, count, ph->vals->row[k]);
+    }
+    double tot[M_TRAFFIC];
+    phase_totals(ph, tot);
+    table_line(b, w, "total", "", tot);
+  }
+}
+
+char *report_render(const Report *r, Format fmt) {
+  Buf b;
+  buf_init(&b);
+  switch (fmt) {
+  case FMT_JSON:
+    render_json(r, &b);
+    break;
+  case FMT_CSV:
+    render_csv(r, &b);
+    break;
+  default:
+    render_table(r, &b);
+  }
+  return buf_steal(&b);
+}

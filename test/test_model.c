@@ -1,0 +1,235 @@
+/* test_model.c: model files: structure, templates, and every kind of bad
+ * input giving a located error. Fixtures are edits of tiny_llama.json. */
+#include "testutil.h"
+#include "runtime.h"
+
+static Db *db;
+static Registry *reg;
+static char *tiny;
+
+static int group_setup(void **state) {
+  (void)state;
+  db = tu_load_db("module_db.json");
+  Error e;
+  err_clear(&e);
+  reg = reg_load(db, "generated_modules", &e);
+  tiny = tu_read("test/data/tiny_llama.json");
+  return reg && tiny ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  reg_free(reg);
+  db_free(db);
+  free(tiny);
+  return 0;
+}
+
+static Model *load(const char *text, Error *e) {
+  err_clear(e);
+  return model_load_text("m.json", text, strlen(text), reg, e);
+}
+
+static void test_model_structure(void **state) {
+  (void)state;
+  Error e;
+  Model *m = load(tiny, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_string_equal(m->id, "test/tiny-llama");
+  Layer *root = m->root;
+  assert_string_equal(root->path, "");
+  assert_int_equal(root->nitems, 2);
+  Layer *model = root->items[0].layer, *lm = root->items[1].layer;
+  assert_string_equal(model->path, "model");
+  assert_string_equal(lm->path, "lm_head");
+  Layer *layers = model->items[2].layer;
+  assert_string_equal(layers->path, "model.layers");
+  assert_double_exact(layers->repeat, 2);
+  assert_double_exact(layers->count, 2);
+  Layer *attn = layers->items[1].layer;
+  assert_string_equal(attn->path, "model.layers.self_attn");
+  assert_double_exact(attn->count, 2);
+  /* q_proj, k_proj, v_proj, then the four ops, then o_proj */
+  assert_int_equal(attn->nitems, 8);
+  assert_null(attn->items[3].layer);
+  assert_int_equal(attn->items[3].op, 0); /* rope */
+  assert_string_equal(attn->items[7].layer->name, "o_proj");
+  /* head_dim = {head_dim} folds to 4; B stays a run variable */
+  double v;
+  assert_true(prog_const(&attn->args[5], &v));
+  assert_double_exact(v, 4);
+  assert_false(prog_const(&attn->args[0], NULL));
+  /* config values and run variables */
+  assert_string_equal(m->var_names[V_T], "T");
+  assert_string_equal(m->var_names[V_COUNT], "hidden_size");
+  assert_double_exact(m->var_values[V_COUNT], 8);
+  model_free(m);
+}
+
+/* the n-th occurrence of at (plus adj) in text: the expected caret */
+static void position_of(const char *text, const char *at, int nth, int adj,
+                        int *line, int *col) {
+  const char *p = text;
+  for (int k = 0; k < nth; k++) {
+    p = strstr(k ? p + 1 : p, at);
+    assert_non_null(p);
+  }
+  p += adj;
+  *line = 1;
+  const char *bol = text;
+  for (const char *q = text; q < p; q++)
+    if (*q == '\n') {
+      (*line)++;
+      bol = q + 1;
+    }
+  *col = (int)(p - bol) + 1;
+}
+
+static void test_model_errors(void **state) {
+  (void)state;
+  struct {
+    const char *from, *to, *msg;
+    const char *at;
+    int nth, adj;
+  } cases[] = {
+      {"\"model\": \"test/tiny-llama\",", "\"model\": \"test/tiny-llama\"",
+       "invalid JSON: '}' expected near '\"source\"'", "\"source\"", 1, 0},
+      {"\"torch.nn.modules.activation.SiLU\"", "\"torch.nn.modules.activation.GELU\"",
+       "layer 'model.layers.mlp.act_fn': class "
+       "'torch.nn.modules.activation.GELU' is not in the module database; "
+       "analyse it with `lmgen torch.nn.modules.activation.GELU`",
+       "\"torch.nn.modules.activation.GELU\"", 1, 0},
+      {"\"torch.nn.modules.activation.SiLU\"", "\"SiLU\"",
+       "unknown class 'SiLU' (did you mean torch.nn.modules.activation.SiLU?)",
+       "\"SiLU\"", 1, 0},
+      {"\"N\": \"{B} * {T} * {intermediate_size}\",\n                    \"a_bytes\": \"{a_bytes}\"",
+       "\"N\": \"{B} * {T} * {intermediate_size}\"",
+       "layer 'model.layers.mlp.act_fn' (SiLU) is missing parameter 'a_bytes' "
+       "(declared: N, a_bytes)",
+       "{\n                    \"N\": \"{B} * {T} * {intermediate_size}\"", 1, 0},
+      {"\"index_bytes\": 8", "\"index_bytes\": 8, \"foo\": 1",
+       "layer 'model.embed_tokens' (Embedding) has no parameter 'foo'",
+       "\"foo\": 1", 1, 7},
+      {"\"hidden_size\": 8,", "\"hidden_size\": \"eight\",",
+       "config value 'hidden_size' must be a number, not a string",
+       "\"eight\"", 1, 0},
+      {"\"hidden_size\": 8,", "\"hidden_size\": -8,",
+       "config value 'hidden_size' must be a non-negative number", "-8", 1, 0},
+      {"\"index_bytes\": 8", "\"index_bytes\": -8",
+       "parameter 'index_bytes' must not be negative", "-8", 1, 0},
+      {"\"index_bytes\": 8", "\"index_bytes\": true",
+       "parameter 'index_bytes' must be a number or a formula string", "true",
+       1, 0},
+      {"\"embedding_dim\": \"{hidden_size}\"", "\"embedding_dim\": \"{hiden_size}\"",
+       "unknown variable 'hiden_size'", "{hiden_size}", 1, 0},
+      {"\"embedding_dim\": \"{hidden_size}\"",
+       "\"embedding_dim\": \"${torch.nn.modules.linear.Linear}(1)\"",
+       "module calls are not allowed here", "${torch", 1, 0},
+      {"\"embedding_dim\": \"{hidden_size}\"", "\"embedding_dim\": \"{hidden_size} *\"",
+       "expected a number", "*\"", 1, 1},
+      {"\"repeat\": \"{num_hidden_layers}\"", "\"repeat\": 0",
+       "repeat must be a whole number from 1 to 1000000, not 0",
+       "\"repeat\": 0", 1, 10},
+      {"\"repeat\": \"{num_hidden_layers}\"", "\"repeat\": 2.5",
+       "repeat must be a whole number from 1 to 1000000, not 2.5", "2.5", 1, 0},
+      {"\"repeat\": \"{num_hidden_layers}\"", "\"repeat\": \"{B}\"",
+       "unknown config value 'B'", "\"repeat\": \"{B}\"", 1, 11},
+      {"\"repeat\": \"{num_hidden_layers}\"", "\"repeats\": 2",
+       "unknown member 'repeats' in a layer (expected: name, class, "
+       "parameters, sub_layers, repeat, description)",
+       "\"repeats\": 2", 1, 11},
+      {"\"op\": \"qk_matmul\"", "\"op\": \"qk_matmull\"",
+       "LlamaAttention has no atomic operation 'qk_matmull' (it has: rope, "
+       "qk_matmul, softmax, sv_matmul)",
+       "\"qk_matmull\"", 1, 0},
+      {"\"op\": \"qk_matmul\"", "\"op\": \"rope\"",
+       "operation 'rope' is placed twice", "\"rope\"", 2, 0},
+      {"\"op\": \"qk_matmul\"", "\"op\": \"qk_matmul\", \"x\": 1",
+       "unknown member 'x' in an operation placement", "\"x\": 1", 1, 5},
+      {"\"name\": \"v_proj\"", "\"name\": \"k_proj\"",
+       "layer 'model.layers.self_attn.k_proj' appears twice", "\"k_proj\"", 2,
+       0},
+      {"\"name\": \"v_proj\"", "\"name\": \"v.proj\"",
+       "layer name must be letters, digits and '_'", "\"v.proj\"", 1, 0},
+      {"\"name\": \"lm_head\",\n      \"class\": \"torch.nn.modules.linear.Linear\",",
+       "\"name\": \"lm_head\",\n      \"class\": \"torch.nn.modules.linear.Linear\", "
+       "\"sub_layers\": [],",
+       "", "", 0, 0},
+      {"\"name\": \"lm_head\",\n      \"class\": \"torch.nn.modules.linear.Linear\",",
+       "\"name\": \"lm_head\",\n      \"class\": \"torch.nn.modules.linear.Linear\", "
+       "\"sub_layers\": [{\"op\": \"x\"}],",
+       "layer 'lm_head': Linear is a basic module and cannot have sub_layers",
+       "[{\"op\"", 1, 0},
+      {"\"config\": {", "\"configs\": {",
+       "unknown member 'configs' in a model file", "{\n    \"hidden_size\"", 1,
+       0},
+      {"\"format\": \"lm-predictor-model\"", "\"format\": \"other\"",
+       "format must be \"lm-predictor-model\"", "\"other\"", 1, 0},
+      {"\"hidden_size\": 8,", "\"hidden_size\": 8, \"hidden_size\": 8,",
+       "invalid JSON: duplicate object key", "\"hidden_size\": 8,", 2, 0},
+      {"\"vocab_size\": 10,", "\"vocab_size\": 10, \"T\": 3,",
+       "config key 'T' is a run variable name", "\"T\": 3", 1, 5},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char *text = tu_replace(tiny, cases[i].from, cases[i].to);
+    Error e;
+    Model *m = load(text, &e);
+    if (!cases[i].msg[0]) { /* an empty sub_layers list is fine */
+      assert_non_null(m);
+      model_free(m);
+      free(text);
+      continue;
+    }
+    int line, col;
+    position_of(text, cases[i].at, cases[i].nth, cases[i].adj, &line, &col);
+    if (m || !strstr(e.msg, cases[i].msg) || e.line != line || e.col != col) {
+      char *s = tu_err_text(&e);
+      print_error("case %zu: want %d:%d, got %d:%d\n%s", i, line, col, e.line,
+                  e.col, s);
+      free(s);
+      fail();
+    }
+    assert_string_equal(e.file, "m.json");
+    free(text);
+  }
+}
+
+static void test_model_missing_members_and_depth(void **state) {
+  (void)state;
+  Error e;
+  assert_null(load("{\"model\": \"x\", \"class\": \"a.B\", \"layers\": []}", &e));
+  assert_contains(e.msg, "missing required member 'config'");
+  assert_null(load("[]", &e));
+  assert_contains(e.msg, "a model file is a JSON object");
+  /* composites nested 40 deep */
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, "{\"model\": \"deep\", \"config\": {}, \"class\": "
+               "\"transformers.models.llama.modeling_llama.LlamaForCausalLM\","
+               " \"layers\": [");
+  for (int i = 0; i < 40; i++)
+    buf_printf(&b, "{\"name\": \"l%d\", \"class\": "
+                   "\"transformers.models.llama.modeling_llama.LlamaModel\", "
+                   "\"sub_layers\": [", i);
+  for (int i = 0; i < 40; i++)
+    buf_puts(&b, "]}");
+  buf_puts(&b, "]}");
+  assert_null(load(buf_str(&b), &e));
+  assert_contains(e.msg, "layers nested deeper than 32");
+  assert_contains(e.where, ".layers[0].sub_layers[0]");
+  buf_free(&b);
+  err_clear(&e);
+  assert_null(model_load("/nonexistent.json", reg, &e));
+  assert_contains(e.msg, "cannot open");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_model_structure),
+      cmocka_unit_test(test_model_errors),
+      cmocka_unit_test(test_model_missing_members_and_depth),
+  };
+  return cmocka_run_group_tests_name("model", tests, group_setup, group_teardown);
+}

@@ -1,0 +1,135 @@
+/* test_registry.c: add/lookup with thousands of keys, forced collisions,
+ * the short-name index and its ambiguity, insertion-order iteration. */
+#include "testutil.h"
+#include "runtime.h"
+
+static uint64_t weak_hash(const char *k, size_t n) {
+  return n ? (uint64_t)(unsigned char)k[n - 1] % 4 : 0; /* 4 buckets' worth */
+}
+
+typedef struct Fake {
+  ModuleDef def;
+  char full[64], shrt[32];
+} Fake;
+
+static Fake *fakes(int n, const char *prefix) {
+  Fake *f = xcalloc((size_t)n, sizeof(Fake));
+  for (int i = 0; i < n; i++) {
+    snprintf(f[i].full, sizeof(f[i].full), "%s.m%d.Class%d", prefix, i % 97, i);
+    snprintf(f[i].shrt, sizeof(f[i].shrt), "Class%d", i);
+    f[i].def.full_name = f[i].full;
+    f[i].def.short_name = f[i].shrt;
+  }
+  return f;
+}
+
+static RegModule *wrap(const ModuleDef *d) {
+  RegModule *m = xcalloc(1, sizeof(RegModule));
+  m->def = d;
+  return m;
+}
+
+static void fill_and_check(Registry *r, Fake *f, int n) {
+  for (int i = 0; i < n; i++)
+    assert_int_equal(reg_add(r, wrap(&f[i].def)), 0);
+  assert_int_equal(reg_count(r), n);
+  for (int i = 0; i < n; i++) {
+    RegModule *m = reg_get(r, f[i].full);
+    assert_non_null(m);
+    assert_ptr_equal(m->def, &f[i].def);
+    int count = -1;
+    assert_ptr_equal(reg_get_short(r, f[i].shrt, &count), m);
+    assert_int_equal(count, 1);
+  }
+  assert_null(reg_get(r, "no.such.Class"));
+  int count = -1;
+  assert_null(reg_get_short(r, "Nope", &count));
+  assert_int_equal(count, 0);
+  /* iteration is insertion order */
+  int it = 0, k = 0;
+  RegModule *m;
+  while ((m = reg_next(r, &it)))
+    assert_ptr_equal(m->def, &f[k++].def);
+  assert_int_equal(k, n);
+}
+
+static void test_registry_thousands(void **state) {
+  (void)state;
+  Fake *f = fakes(5000, "lib");
+  Registry *r = reg_new();
+  fill_and_check(r, f, 5000);
+  reg_free(r);
+  free(f);
+}
+
+static void test_registry_collisions(void **state) {
+  (void)state;
+  Fake *f = fakes(600, "lib");
+  Registry *r = reg_new_with_hash(weak_hash);
+  fill_and_check(r, f, 600);
+  reg_free(r);
+  free(f);
+}
+
+static void test_registry_duplicates_and_ambiguity(void **state) {
+  (void)state;
+  ModuleDef a = {.full_name = "torch.nn.modules.linear.Linear", .short_name = "Linear"};
+  ModuleDef b = {.full_name = "vendor.layers.Linear", .short_name = "Linear"};
+  ModuleDef a2 = a;
+  Registry *r = reg_new();
+  assert_int_equal(reg_add(r, wrap(&a)), 0);
+  RegModule *dup = wrap(&a2);
+  assert_int_equal(reg_add(r, dup), -1); /* existing key: refused */
+  free(dup);
+  int count;
+  assert_non_null(reg_get_short(r, "Linear", &count));
+  assert_int_equal(count, 1);
+  assert_int_equal(reg_add(r, wrap(&b)), 0);
+  assert_null(reg_get_short(r, "Linear", &count)); /* now ambiguous */
+  assert_int_equal(count, 2);
+  assert_ptr_equal(reg_get(r, "vendor.layers.Linear")->def, &b);
+  reg_free(r);
+}
+
+/* Loading from disk uses only the stored file names. */
+static void test_registry_load_uses_stored_names(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *dbp = path_join(dir, "db.json");
+  char *mini = tu_read("test/data/mini_db.json");
+  /* a stored name that the naming rule would never produce */
+  char *odd = tu_replace(mini, "\"torch_softmax.c\"", "\"zz_custom_name.c\"");
+  tu_write(dbp, odd);
+  Db *db = tu_load_db(dbp);
+  tu_generate(db, dir);
+  char *p = path_join(dir, "zz_custom_name.c");
+  assert_int_equal(access(p, F_OK), 0);
+  Error e;
+  err_clear(&e);
+  Registry *r = reg_load(db, dir, &e);
+  if (!r)
+    err_print(stderr, &e);
+  assert_non_null(r);
+  RegModule *sm = reg_get(r, "torch.nn.modules.activation.Softmax");
+  assert_non_null(sm);
+  double args[] = {3, 4, 2}; /* rows cols a_bytes: 5*3*4 = 60 */
+  assert_double_exact(sm->fn[M_FLOPS](args), 60);
+  reg_free(r);
+  db_free(db);
+  tu_rm_rf(dir);
+  free(dir);
+  free(dbp);
+  free(mini);
+  free(odd);
+  free(p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_registry_thousands),
+      cmocka_unit_test(test_registry_collisions),
+      cmocka_unit_test(test_registry_duplicates_and_ambiguity),
+      cmocka_unit_test(test_registry_load_uses_stored_names),
+  };
+  return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
+}

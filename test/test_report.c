@@ -1,0 +1,149 @@
+/* test_report.c: number formatting and the three renderings. */
+#include "testutil.h"
+#include "runtime.h"
+
+static void test_report_si_format(void **state) {
+  (void)state;
+  struct {
+    double v;
+    const char *unit, *want;
+  } cases[] = {{0, "B", "0"},
+               {1, "B", "1.00 B"},
+               {999, "", "999"},
+               {5, "", "5.00"},
+               {999.6, "", "1.00 k"},
+               {16777216, "B", "16.8 MB"},
+               {68719476736.0, "", "68.7 G"},
+               {28751179022336.0, "", "28.8 T"},
+               {268435456, "B", "268 MB"},
+               {8192, "B", "8.19 kB"},
+               {1e30, "", "1000000 Y"}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char buf[64];
+    si_format(cases[i].v, cases[i].unit, buf, sizeof(buf));
+    assert_string_equal(buf, cases[i].want);
+  }
+}
+
+static void test_report_json_number(void **state) {
+  (void)state;
+  struct {
+    double v;
+    const char *want;
+  } cases[] = {{0, "0"},
+               {68719476736.0, "68719476736"},
+               {9007199254740991.0, "9007199254740991"},
+               {9007199254740992.0, "9007199254740992"},
+               {1e20, "1e+20"},
+               {0.1, "0.1"},
+               {113.77777777777777, "113.77777777777777"},
+               {1.0 / 3, "0.333333333333333"},
+               {INFINITY, "null"},
+               {NAN, "null"}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char buf[64];
+    json_number(cases[i].v, buf, sizeof(buf));
+    if (strcmp(cases[i].want, "0.333333333333333") == 0) {
+      assert_true(strtod(buf, NULL) == cases[i].v); /* round-trips */
+      continue;
+    }
+    assert_string_equal(buf, cases[i].want);
+  }
+}
+
+typedef struct Fake {
+  Model model;
+  Plan plan;
+  Row rows[2];
+  Values vals;
+  double row[2][M_TRAFFIC];
+} Fake;
+
+/* Two hand-made rows: totals and intensities are sums by hand. */
+static void fake(Fake *f, Report *r, PhaseResult *ph) {
+  memset(f, 0, sizeof(*f));
+  f->rows[0] = (Row){.path = "a.b", .op = "b", .module = "m.B", .count = 2};
+  f->rows[1] = (Row){.path = "c", .op = "c", .module = "m.\"C\"", .count = 1};
+  double r0[M_TRAFFIC] = {100, 10, 20, 30, 0, 0};   /* bytes 60 */
+  double r1[M_TRAFFIC] = {0, 0, 0, 0, 0, 0};        /* bytes 0 */
+  memcpy(f->row[0], r0, sizeof(r0));
+  memcpy(f->row[1], r1, sizeof(r1));
+  f->plan.rows = f->rows;
+  f->plan.nrows = 2;
+  f->vals.row = f->row;
+  f->vals.nrows = 2;
+  *ph = (PhaseResult){.name = "prefill", .tokens = 4, .kv_len = 4,
+                      .plan = &f->plan, .vals = &f->vals};
+  *r = (Report){.model = "org/\"quoted\"", .batch = 1, .seq_len = 4,
+                .w_bits = 16, .a_bits = 16, .kv_bits = 8,
+                .attention = "eager", .phases = ph, .nphases = 1};
+}
+
+static void test_report_json(void **state) {
+  (void)state;
+  Fake f;
+  Report r;
+  PhaseResult ph;
+  fake(&f, &r, &ph);
+  char *s = report_render(&r, FMT_JSON);
+  json_error_t je;
+  json_t *j = json_loads(s, 0, &je);
+  if (!j)
+    print_error("%s\n%s\n", je.text, s);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "model")),
+                      "org/\"quoted\"");
+  assert_int_equal(json_integer_value(json_object_get(j, "kv_bits")), 8);
+  json_t *p0 = json_array_get(json_object_get(j, "phases"), 0);
+  assert_string_equal(json_string_value(json_object_get(p0, "phase")), "prefill");
+  json_t *op0 = json_array_get(json_object_get(p0, "ops"), 0);
+  assert_int_equal(json_integer_value(json_object_get(op0, "count")), 2);
+  assert_int_equal(json_integer_value(json_object_get(op0, "bytes")), 60);
+  assert_double_exact(json_number_value(json_object_get(op0, "arithmetic_intensity")),
+                      100.0 / 60);
+  json_t *op1 = json_array_get(json_object_get(p0, "ops"), 1);
+  assert_int_equal(json_integer_value(json_object_get(op1, "arithmetic_intensity")), 0);
+  json_t *tot = json_object_get(p0, "totals");
+  /* 2 x row 0 + 1 x row 1 */
+  assert_int_equal(json_integer_value(json_object_get(tot, "flops")), 200);
+  assert_int_equal(json_integer_value(json_object_get(tot, "bytes")), 120);
+  assert_int_equal(json_integer_value(json_object_get(tot, "act_write_bytes")), 60);
+  assert_null(json_object_get(tot, "count"));
+  json_decref(j);
+  free(s);
+}
+
+static void test_report_csv_and_table(void **state) {
+  (void)state;
+  Fake f;
+  Report r;
+  PhaseResult ph;
+  fake(&f, &r, &ph);
+  char *s = report_render(&r, FMT_CSV);
+  assert_string_equal(
+      s, "phase,path,op,module,count,flops,weight_bytes,act_read_bytes,"
+         "act_write_bytes,kv_read_bytes,kv_write_bytes,bytes,"
+         "arithmetic_intensity\n"
+         "prefill,a.b,b,m.B,2,100,10,20,30,0,0,60,1.6666666666666667\n"
+         "prefill,c,c,\"m.\"\"C\"\"\",1,0,0,0,0,0,0,0,0\n");
+  free(s);
+  s = report_render(&r, FMT_TABLE);
+  assert_contains(s, "prefill: 4 tokens per sequence, KV length 4\n");
+  assert_contains(s, "a.b            2       100    10.0 B    20.0 B    30.0 B"
+                     "         0         0    60.0 B    1.67\n");
+  assert_contains(s, "c              1         0         0         0         0"
+                     "         0         0         0    0.00\n");
+  assert_contains(s, "total                  200    20.0 B    40.0 B    60.0 B"
+                     "         0         0     120 B    1.67\n");
+  free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_report_si_format),
+      cmocka_unit_test(test_report_json_number),
+      cmocka_unit_test(test_report_json),
+      cmocka_unit_test(test_report_csv_and_table),
+  };
+  return cmocka_run_group_tests_name("report", tests, NULL, NULL);
+}
