@@ -8,6 +8,7 @@
  */
 #include "gen.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool node_is_const(const Node *n) {
@@ -69,6 +70,29 @@ static int check(Node *n, const FormulaSrc *src, const Scope *sc,
       return -1;
     }
     ModuleDef *md = hashmap_get(sc->modules, n->name);
+    const char *dot = strrchr(n->name, '.');
+    if (!md && dot) {
+      /* ${package.module.Class.op}: an atomic operation of Class */
+      char *parent = xstrndup(n->name, (size_t)(dot - n->name));
+      ModuleDef *pm = hashmap_get(sc->modules, parent);
+      free(parent);
+      if (pm) {
+        n->callee_op = db_find_op(pm, dot + 1);
+        if (!n->callee_op) {
+          Buf b;
+          buf_init(&b);
+          for (int i = 0; i < pm->nops; i++)
+            buf_printf(&b, "%s%s", i ? ", " : "", pm->ops[i].name);
+          formula_error(err, src, n->tok,
+                        "%s has no atomic operation '%s'%s%s%s",
+                        pm->full_name, dot + 1, pm->nops ? " (it has: " : "",
+                        buf_str(&b), pm->nops ? ")" : "");
+          buf_free(&b);
+          return -1;
+        }
+        md = pm;
+      }
+    }
     if (!md) {
       /* a short name given where the full name is needed? */
       size_t i = 0;

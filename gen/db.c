@@ -36,6 +36,7 @@ typedef struct ShortList {
 typedef struct FormulaRef {
   ModuleDef *owner;
   Node **slot; /* where the parsed tree goes: md->ast[m] or op->ast[m] */
+  Metric metric;
   Node *ast;
   FormulaSrc src;
   JsonPath path;
@@ -98,7 +99,7 @@ static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
 
 /* Record a formula string for later parsing. */
 static void add_ref(Loader *L, ModuleDef *md, const char *text,
-                    const JsonPath *p, Node **slot) {
+                    const JsonPath *p, Node **slot, Metric metric) {
   if (L->nrefs == L->caprefs) {
     L->caprefs = L->caprefs ? L->caprefs * 2 : 64;
     L->refs = xrealloc(L->refs, sizeof(FormulaRef) * (size_t)L->caprefs);
@@ -107,6 +108,7 @@ static void add_ref(Loader *L, ModuleDef *md, const char *text,
   memset(r, 0, sizeof(*r));
   r->owner = md;
   r->slot = slot;
+  r->metric = metric;
   r->path = *p;
   r->src.text = text;
   r->src.file = L->db->path;
@@ -124,7 +126,7 @@ static int load_formulas(Loader *L, ModuleDef *md, json_t *obj,
     texts[m] = arena_strdup(&L->db->arena, json_string_value(val));
     JsonPath p = *base;
     jp_key(&p, key);
-    add_ref(L, md, texts[m], &p, &asts[m]);
+    add_ref(L, md, texts[m], &p, &asts[m], (Metric)m);
   }
   return 0;
 }
@@ -291,6 +293,26 @@ static int check_names(Loader *L) {
   return rc;
 }
 
+/* Atomic ops carry traffic only: a resident-state formula cannot call one. */
+static int check_op_refs(const Node *n, const FormulaRef *r, Error *err) {
+  if (!n)
+    return 0;
+  if (n->kind == ND_CALL && n->callee_op && r->metric >= M_TRAFFIC) {
+    formula_error(err, &r->src, n->tok,
+                  "atomic operation %s has no %s (operations carry traffic "
+                  "metrics only)",
+                  n->name, metric_name[r->metric]);
+    return -1;
+  }
+  if (check_op_refs(n->lhs, r, err) < 0 || check_op_refs(n->rhs, r, err) < 0)
+    return -1;
+  if (n->kind == ND_MIN || n->kind == ND_MAX || n->kind == ND_CALL)
+    for (int i = 0; i < n->nargs; i++)
+      if (check_op_refs(n->args[i], r, err) < 0)
+        return -1;
+  return 0;
+}
+
 static int parse_all(Loader *L) {
   Db *db = L->db;
   for (int i = 0; i < L->nrefs; i++) {
@@ -303,7 +325,8 @@ static int parse_all(Loader *L) {
                 .nnames = r->owner->nparams,
                 .modules = &db->by_full,
                 .what = "parameter"};
-    if (check_formula(r->ast, &r->src, &sc, L->err) < 0)
+    if (check_formula(r->ast, &r->src, &sc, L->err) < 0 ||
+        check_op_refs(r->ast, r, L->err) < 0)
       return -1;
     *r->slot = r->ast;
   }

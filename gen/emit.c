@@ -129,7 +129,7 @@ static int gen_expr(Emitter *e, const Node *n, Metric m) {
       return -1;
     }
     char sym[256];
-    emit_symbol(n->callee, NULL, m, sym, sizeof(sym));
+    emit_symbol(n->callee, n->callee_op, m, sym, sizeof(sym));
     buf_printf(e->out, "%s(", sym);
     if (n->nargs == 0) {
       buf_puts(e->out, "(const double *)0)");
@@ -237,7 +237,7 @@ static void collect_callees(const Node *n, Metric m, HashMap *seen) {
     return;
   if (n->kind == ND_CALL && n->callee && n->callee->class_name) {
     char sym[256];
-    emit_symbol(n->callee, NULL, m, sym, sizeof(sym));
+    emit_symbol(n->callee, n->callee_op, m, sym, sizeof(sym));
     hashmap_add(seen, sym, (void *)n->callee);
   }
   collect_callees(n->lhs, m, seen);

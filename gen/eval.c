@@ -44,6 +44,9 @@ double node_eval(const Node *n, const double *args, Metric m) {
     double argv[64];
     for (int i = 0; i < n->nargs; i++)
       argv[i] = node_eval(n->args[i], args, m);
+    if (n->callee_op)
+      return n->callee_op->ast[m] ? node_eval(n->callee_op->ast[m], argv, m)
+                                  : 0.0;
     return module_eval(n->callee, m, argv);
   }
   }

@@ -92,6 +92,7 @@ typedef enum {
 } NodeKind;
 
 struct ModuleDef;
+struct AtomicOp;
 
 typedef struct Node {
   NodeKind kind;
@@ -103,6 +104,8 @@ typedef struct Node {
   const char *name;          /* ND_PARAM, ND_CALL */
   int index;                 /* ND_PARAM: resolved position (check) */
   struct ModuleDef *callee;  /* ND_CALL: resolved module (check) */
+  const struct AtomicOp *callee_op; /* ND_CALL of ${Class.op}: that atomic
+                                       op; NULL = the whole module */
 } Node;
 
 /* Tokenize and parse a whole formula. NULL on error. */
@@ -129,7 +132,8 @@ bool node_is_const(const Node *n);
 
 /* ===== eval.c ===== */
 
-/* Interpret a checked formula. ND_CALL evaluates the callee's same metric. */
+/* Interpret a checked formula. ND_CALL evaluates the callee's same metric
+ * (of the named atomic op for ${Class.op}). */
 double node_eval(const Node *n, const double *args, Metric m);
 /* A module's metric: its formula, the eager sum of its atomic operations,
  * or 0 when absent. */

@@ -70,6 +70,47 @@ static void test_db_module_eval(void **state) {
   db_free(db);
 }
 
+/* ${Class.op} calls one atomic operation of Class. */
+static const char *opref_to =
+    "\"formulas\": {\"flops\": "
+    "\"${example.models.toy.ToyAttention.qk_matmul}(1, {N}, {N}, 2, 4, 2)\"},\n"
+    "      \"reasoning\": \"container\"";
+
+static void test_db_op_reference(void **state) {
+  (void)state;
+  char *t = tu_replace(mini, "\"formulas\": {},\n      \"reasoning\": \"container\"",
+                       opref_to);
+  Error e;
+  Db *db = load(t, &e);
+  if (!db)
+    err_print(stderr, &e);
+  assert_non_null(db);
+  ModuleDef *blk = db->mods[3];
+  const Node *call = blk->ast[M_FLOPS];
+  assert_int_equal(call->kind, ND_CALL);
+  assert_ptr_equal(call->callee, db->mods[2]);
+  assert_ptr_equal(call->callee_op, &db->mods[2]->ops[0]);
+  /* qk_matmul: 2*B*H*T*L*d = 2*1*2*N*N*4 = 16 N^2; N = 3 -> 144 */
+  double args[] = {3};
+  assert_double_exact(module_eval(blk, M_FLOPS, args), 144);
+  db_free(db);
+
+  /* an op that does not exist */
+  char *t2 = tu_replace(t, "ToyAttention.qk_matmul}", "ToyAttention.qk}");
+  assert_null(load(t2, &e));
+  assert_contains(e.msg, "example.models.toy.ToyAttention has no atomic "
+                         "operation 'qk' (it has: qk_matmul, softmax, fused, out)");
+  /* ops carry traffic only */
+  char *t3 = tu_replace(t, "{\"flops\": \"${example", "{\"param_bytes\": \"${example");
+  err_clear(&e);
+  assert_null(load(t3, &e));
+  assert_contains(e.msg, "atomic operation example.models.toy.ToyAttention.qk_matmul "
+                         "has no param_bytes");
+  free(t);
+  free(t2);
+  free(t3);
+}
+
 static void test_db_find(void **state) {
   (void)state;
   Error e;
@@ -362,6 +403,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_db_loads_mini),
       cmocka_unit_test(test_db_module_eval),
+      cmocka_unit_test(test_db_op_reference),
       cmocka_unit_test(test_db_find),
       cmocka_unit_test(test_db_errors),
       cmocka_unit_test(test_db_cycle),

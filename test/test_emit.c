@@ -208,7 +208,19 @@ static void test_emit_jit_hand_values(void **state) {
  * module and atomic op, over pseudo-random arguments. */
 static void test_emit_jit_matches_interpreter(void **state) {
   (void)state;
-  const char *dbs[] = {"module_db.json", "test/data/mini_db.json"};
+  /* a variant of the fixture whose ToyBlock calls ToyAttention.qk_matmul */
+  char *dir = tu_tmpdir();
+  char *variant = path_join(dir, "variant.json");
+  char *mini = tu_read("test/data/mini_db.json");
+  char *v = tu_replace(mini, "\"formulas\": {},\n      \"reasoning\": \"container\"",
+                       "\"formulas\": {\"flops\": "
+                       "\"${example.models.toy.ToyAttention.qk_matmul}(1, {N}, "
+                       "{N}, 2, 4, 2) + ${torch.nn.modules.activation.Softmax}"
+                       "({N}, 2, 1)\"},\n      \"reasoning\": \"container\"");
+  tu_write(variant, v);
+  free(mini);
+  free(v);
+  const char *dbs[] = {"module_db.json", "test/data/mini_db.json", variant};
   for (size_t d = 0; d < LM_ARRAY_LEN(dbs); d++) {
     Db *db = load_db(dbs[d]);
     ModuleDef **all = xcalloc((size_t)db->nmods, sizeof(ModuleDef *));
@@ -247,6 +259,9 @@ static void test_emit_jit_matches_interpreter(void **state) {
     jit_free(&j);
     db_free(db);
   }
+  tu_rm_rf(dir);
+  free(dir);
+  free(variant);
 }
 
 int main(void) {
