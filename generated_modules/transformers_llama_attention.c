@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaAttention
  * class:       TransformersLlamaAttention
- * fingerprint: 1545fcbb4b7f2651
- * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes
- * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager)
+ * fingerprint: 67a65a6f5354eb63
+ * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes
+ * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -42,6 +42,12 @@ double TransformersLlamaAttention_op_sv_matmul_act_read_bytes(const double *args
 double TransformersLlamaAttention_op_sv_matmul_act_write_bytes(const double *args);
 double TransformersLlamaAttention_op_sv_matmul_kv_read_bytes(const double *args);
 double TransformersLlamaAttention_op_sv_matmul_kv_write_bytes(const double *args);
+double TransformersLlamaAttention_op_flash_attention_flops(const double *args);
+double TransformersLlamaAttention_op_flash_attention_weight_bytes(const double *args);
+double TransformersLlamaAttention_op_flash_attention_act_read_bytes(const double *args);
+double TransformersLlamaAttention_op_flash_attention_act_write_bytes(const double *args);
+double TransformersLlamaAttention_op_flash_attention_kv_read_bytes(const double *args);
+double TransformersLlamaAttention_op_flash_attention_kv_write_bytes(const double *args);
 
 /* called modules */
 double TorchSoftmax_act_read_bytes(const double *args);
@@ -338,6 +344,70 @@ double TransformersLlamaAttention_op_sv_matmul_kv_read_bytes(const double *args)
 
 /* kv_write_bytes: not given, 0 */
 double TransformersLlamaAttention_op_sv_matmul_kv_write_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* ---- atomic operation flash_attention ---- */
+
+/* flops = 4 * {B} * {num_heads} * {T} * {L} * {head_dim} + 5 * {B} * {num_heads} * {T} * {L} */
+double TransformersLlamaAttention_op_flash_attention_flops(const double *args)
+{
+  double B = args[0];
+  double T = args[1];
+  double L = args[2];
+  double num_heads = args[3];
+  double head_dim = args[5];
+  return ((((((4.0 * B) * num_heads) * T) * L) * head_dim) + ((((5.0 * B) * num_heads) * T) * L));
+}
+
+/* weight_bytes: not given, 0 */
+double TransformersLlamaAttention_op_flash_attention_weight_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* act_read_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} */
+double TransformersLlamaAttention_op_flash_attention_act_read_bytes(const double *args)
+{
+  double B = args[0];
+  double T = args[1];
+  double num_heads = args[3];
+  double head_dim = args[5];
+  double a_bytes = args[6];
+  return ((((B * num_heads) * T) * head_dim) * a_bytes);
+}
+
+/* act_write_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} + {B} * {num_heads} * {T} * 4 */
+double TransformersLlamaAttention_op_flash_attention_act_write_bytes(const double *args)
+{
+  double B = args[0];
+  double T = args[1];
+  double num_heads = args[3];
+  double head_dim = args[5];
+  double a_bytes = args[6];
+  return (((((B * num_heads) * T) * head_dim) * a_bytes) + (((B * num_heads) * T) * 4.0));
+}
+
+/* kv_read_bytes = 2 * {B} * {num_kv_heads} * ceil({T} * ({num_heads} // {num_kv_heads}) / min(ceil({sram_bytes} / (4 * {head_dim} * {a_bytes})), {head_dim})) * {L} * {head_dim} * {kv_bytes} */
+double TransformersLlamaAttention_op_flash_attention_kv_read_bytes(const double *args)
+{
+  double B = args[0];
+  double T = args[1];
+  double L = args[2];
+  double num_heads = args[3];
+  double num_kv_heads = args[4];
+  double head_dim = args[5];
+  double a_bytes = args[6];
+  double kv_bytes = args[7];
+  double sram_bytes = args[8];
+  return ((((((2.0 * B) * num_kv_heads) * lm_ceil(((T * lm_floordiv(num_heads, num_kv_heads)) / lm_min(lm_ceil((sram_bytes / ((4.0 * head_dim) * a_bytes))), head_dim)))) * L) * head_dim) * kv_bytes);
+}
+
+/* kv_write_bytes: not given, 0 */
+double TransformersLlamaAttention_op_flash_attention_kv_write_bytes(const double *args)
 {
   (void)args;
   return 0.0;

@@ -97,6 +97,7 @@ typedef enum {
   V_W_BYTES,  /* bytes per weight element */
   V_A_BYTES,  /* bytes per activation element */
   V_KV_BYTES, /* bytes per KV-cache element */
+  V_SRAM_BYTES, /* on-chip shared memory per SM of the GPU, bytes */
   V_COUNT
 } RunVar;
 
@@ -202,6 +203,74 @@ void values_free(Values *v);
  * layer and what went wrong. */
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err);
 
+/* ===== hardware.c ===== */
+
+typedef struct Gpu {
+  const char *id;      /* h100-sxm */
+  const char *name;    /* NVIDIA H100 SXM5 80GB */
+  double fp16_flops;   /* dense FP16/BF16 Tensor Core peak, FLOP/s */
+  double fp8_flops;    /* dense FP8 peak, 0 if none */
+  double int8_ops;     /* dense INT8 peak, 0 if none */
+  double bandwidth;    /* HBM (or GDDR) bandwidth, bytes/s */
+  double memory;       /* capacity, bytes */
+  double l2;           /* L2 cache, bytes */
+  double smem_per_sm;  /* on-chip shared memory per SM (or LDS per CU) */
+  double sm_count;     /* SMs (or compute units) */
+} Gpu;
+
+typedef struct GpuDb {
+  Gpu *gpus;
+  int n;
+  Arena arena;
+} GpuDb;
+
+/* Load and check hardware.json: every GPU complete, positive, sourced.
+ * New; free with gpudb_free. NULL on error (located in the file). */
+GpuDb *gpudb_load(const char *path, Error *err);
+GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
+                       Error *err);
+const Gpu *gpudb_find(const GpuDb *db, const char *id);
+void gpudb_free(GpuDb *db);
+
+/* ===== roofline.c ===== */
+
+#define LM_MAX_BATCH 1048576.0 /* 2^20 sequences */
+
+typedef enum { BOUND_MEMORY, BOUND_COMPUTE } Bound;
+
+typedef struct Peak {
+  double flops;      /* FLOP/s used for compute time */
+  const char *what;  /* "FP16/BF16", "INT8", "FP8" */
+} Peak;
+
+/* The compute peak for these precisions: the 8-bit peak (INT8, else FP8)
+ * when weights and activations are both 8 bits or fewer and the GPU has
+ * one; otherwise the FP16/BF16 peak. */
+Peak roof_peak(const Gpu *g, int w_bits, int a_bits);
+/* time = max(flops / peak, bytes / bandwidth); *bound says which. */
+double roof_time(double flops, double bytes, double peak, double bandwidth,
+                 Bound *bound);
+
+/* Memory needed to run B sequences of S tokens. */
+typedef struct Footprint {
+  double weights;    /* parameters held (param_bytes) */
+  double kv_cache;   /* KV cache after S tokens (decode's KV length) */
+  double act;        /* largest act read + written by one operation */
+  double total;
+  double capacity;   /* the GPU's memory */
+  bool fits;
+  double max_batch;  /* largest B that fits at this S; 0 if none */
+  bool max_capped;   /* max_batch hit LM_MAX_BATCH */
+} Footprint;
+
+/* Evaluate prefill and decode run variables (prefill_run, decode_run, with
+ * B overridden) and measure the footprint; with search, also the largest
+ * batch that fits. Scratch values for both evaluations are passed in. */
+int roof_footprint(const Plan *p, const double *prefill_run,
+                   const double *decode_run, double capacity, bool search,
+                   Values *scratch_a, Values *scratch_b, Footprint *out,
+                   Error *err);
+
 /* ===== report.c ===== */
 
 typedef enum { FMT_TABLE, FMT_JSON, FMT_CSV } Format;
@@ -212,7 +281,17 @@ typedef struct PhaseResult {
   double kv_len;    /* L */
   const Plan *plan;
   const Values *vals;
+  double *time;     /* per row, seconds; NULL without hardware */
+  Bound *bound;     /* per row */
+  double total_time;/* sum of count x time */
 } PhaseResult;
+
+typedef struct Summary {
+  double ttft;         /* prefill time, s */
+  double tpot;         /* one decode step, s */
+  double tokens_per_s; /* B / tpot */
+  Footprint mem;
+} Summary;
 
 typedef struct Report {
   const char *model;
@@ -221,7 +300,15 @@ typedef struct Report {
   const char *attention;
   const PhaseResult *phases;
   int nphases;
+  const Gpu *gpu;        /* NULL: counts only */
+  Peak peak;
+  const Summary *summary;
 } Report;
+
+/* Roofline time and bound of every row of a phase (allocates ph->time and
+ * ph->bound; free with phase_free_times). */
+void phase_roofline(PhaseResult *ph, const Peak *peak, double bandwidth);
+void phase_free_times(PhaseResult *ph);
 
 /* Render the report. New string; free(). */
 char *report_render(const Report *r, Format fmt);

@@ -1,11 +1,16 @@
 /* lmrun.c: the lmrun command.
  *
- *   lmrun MODEL.json [-B N] [-S N] [--format table|json|csv]
- *         [--db PATH] [--modules DIR]
+ *   lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]
+ *         [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]
+ *         [--attention eager|flash] [--hardware ID] [--format F]
+ *         [--db PATH] [--modules DIR] [--hardware-db PATH]
+ *   lmrun --list-hardware
  *
  * Loads module_db.json, JIT-compiles generated_modules/ into the registry,
- * loads the model file against it, builds the plan and evaluates it for
- * the prefill phase (T = S tokens per sequence, KV length L = S).
+ * loads the model file against it, builds the plan once, and evaluates it
+ * twice: prefill (T = S tokens per sequence, KV length L = S) and one
+ * decode step (T = 1 new token attending over L = S). Both are always
+ * evaluated (the summary needs both); --phase chooses what is printed.
  */
 #include "runtime.h"
 
@@ -14,24 +19,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BATCH 1048576.0   /* 2^20 sequences */
-#define MAX_SEQ 16777216.0    /* 2^24 tokens */
+#define MAX_SEQ 16777216.0 /* 2^24 tokens */
 
 static void usage(FILE *out) {
-  fputs("usage: lmrun MODEL.json [-B N] [-S N] [--format table|json|csv]\n"
-        "             [--db PATH] [--modules DIR]\n"
-        "\n"
-        "Per-operation cost of a model: FLOPs, bytes of weights, activations\n"
-        "and KV cache read and written, arithmetic intensity.\n"
-        "\n"
-        "  -B, --batch N     sequences in the batch (default 1)\n"
-        "  -S, --seq-len N   tokens per sequence (default 2048)\n"
-        "  --format F        table (default), json or csv\n"
-        "  --db PATH         module database (default: the install's\n"
-        "                    module_db.json)\n"
-        "  --modules DIR     generated modules (default: generated_modules/)\n"
-        "  -h, --help        this help\n",
-        out);
+  fputs(
+      "usage: lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]\n"
+      "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
+      "             [--attention eager|flash] [--hardware ID]\n"
+      "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
+      "             [--hardware-db PATH]\n"
+      "       lmrun --list-hardware\n"
+      "\n"
+      "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
+      "activations and KV cache, arithmetic intensity, bound and time; time\n"
+      "to first token, time per output token, memory footprint.\n"
+      "\n"
+      "  -B, --batch N        sequences in the batch (default 1)\n"
+      "  -S, --seq-len N      tokens per sequence (default 2048)\n"
+      "  --phase P            prefill, decode or all (default all)\n"
+      "  --w-bits/--a-bits/--kv-bits N\n"
+      "                       weight, activation and KV-cache precision:\n"
+      "                       16, 8 or 4 (default 16)\n"
+      "  --attention A        eager (default) or flash (FlashAttention-2)\n"
+      "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
+      "  --list-hardware      list the GPUs and exit\n"
+      "  --format F           table (default), json or csv\n"
+      "  --db PATH            module database (default: the install's)\n"
+      "  --modules DIR        generated modules (default: generated_modules/)\n"
+      "  --hardware-db PATH   GPU database (default: the install's\n"
+      "                       hardware.json)\n"
+      "  -h, --help           this help\n",
+      out);
 }
 
 /* A whole number in [1, max], digits only. */
@@ -56,51 +74,132 @@ static int parse_count(const char *opt, const char *s, double max,
   return 0;
 }
 
+static int parse_bits(const char *opt, const char *s, int *out) {
+  if (strcmp(s, "16") == 0 || strcmp(s, "8") == 0 || strcmp(s, "4") == 0) {
+    *out = atoi(s);
+    return 0;
+  }
+  fprintf(stderr, "lmrun: %s is 16, 8 or 4, not '%s'\n", opt, s);
+  return -1;
+}
+
+static int pick(const char *opt, const char *s, const char *const *names,
+                int n, int *out) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = i;
+      return 0;
+    }
+  fprintf(stderr, "lmrun: %s is ", opt);
+  for (int i = 0; i < n; i++)
+    fprintf(stderr, "%s%s", names[i],
+            i + 2 < n ? ", " : i + 1 < n ? " or " : "");
+  fprintf(stderr, ", not '%s'\n", s);
+  return -1;
+}
+
+static void list_hardware(const GpuDb *g) {
+  printf("%-14s %-28s %9s %9s %9s %9s %8s %6s %9s %5s\n", "id", "name",
+         "FP16", "FP8", "INT8", "HBM", "memory", "L2", "smem/SM", "SMs");
+  for (int i = 0; i < g->n; i++) {
+    const Gpu *x = &g->gpus[i];
+    char f16[32], f8[32], i8[32], bw[32], mem[32];
+    si_format(x->fp16_flops, "F", f16, sizeof(f16));
+    if (x->fp8_flops > 0)
+      si_format(x->fp8_flops, "F", f8, sizeof(f8));
+    else
+      snprintf(f8, sizeof(f8), "-");
+    if (x->int8_ops > 0)
+      si_format(x->int8_ops, "OP", i8, sizeof(i8));
+    else
+      snprintf(i8, sizeof(i8), "-");
+    si_format(x->bandwidth, "B/s", bw, sizeof(bw));
+    snprintf(mem, sizeof(mem), "%g GiB", x->memory / 1073741824.0);
+    printf("%-14s %-28.28s %9s %9s %9s %9s %8s %3g MiB %5g KiB %5g\n", x->id,
+           x->name, f16, f8, i8, bw, mem, x->l2 / 1048576.0,
+           x->smem_per_sm / 1024.0, x->sm_count);
+  }
+  printf("Dense peaks per second; figures and sources in hardware.json.\n");
+}
+
+enum { PHASE_PREFILL, PHASE_DECODE, PHASE_ALL };
+
 int main(int argc, char **argv) {
   const char *home = lm_home();
   char *db_path = path_join(home, "module_db.json");
   char *mod_dir = path_join(home, "generated_modules");
+  char *hw_path = path_join(home, "hardware.json");
+  const char *hw_id = "h100-sxm";
   double batch = 1, seq = 2048;
-  Format fmt = FMT_TABLE;
+  int fmt = FMT_TABLE, phase = PHASE_ALL, attn = ATTN_EAGER;
+  int w_bits = 16, a_bits = 16, kv_bits = 16;
+  bool list = false;
+  static const char *const formats[] = {"table", "json", "csv"};
+  static const char *const phases[] = {"prefill", "decode", "all"};
+  static const char *const attns[] = {"eager", "flash"};
+  enum { O_FORMAT = 256, O_DB, O_MODULES, O_PHASE, O_W, O_A, O_KV, O_ATTN,
+         O_HW, O_HWDB, O_LIST };
   static const struct option opts[] = {
       {"batch", required_argument, 0, 'B'},
       {"seq-len", required_argument, 0, 'S'},
-      {"format", required_argument, 0, 'f'},
-      {"db", required_argument, 0, 'd'},
-      {"modules", required_argument, 0, 'm'},
+      {"format", required_argument, 0, O_FORMAT},
+      {"db", required_argument, 0, O_DB},
+      {"modules", required_argument, 0, O_MODULES},
+      {"phase", required_argument, 0, O_PHASE},
+      {"w-bits", required_argument, 0, O_W},
+      {"a-bits", required_argument, 0, O_A},
+      {"kv-bits", required_argument, 0, O_KV},
+      {"attention", required_argument, 0, O_ATTN},
+      {"hardware", required_argument, 0, O_HW},
+      {"hardware-db", required_argument, 0, O_HWDB},
+      {"list-hardware", no_argument, 0, O_LIST},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c, rc = 2;
   while ((c = getopt_long(argc, argv, "B:S:h", opts, NULL)) != -1) {
+    int bad = 0;
     switch (c) {
     case 'B':
-      if (parse_count("-B", optarg, MAX_BATCH, &batch) < 0)
-        goto out_usage;
+      bad = parse_count("-B", optarg, LM_MAX_BATCH, &batch);
       break;
     case 'S':
-      if (parse_count("-S", optarg, MAX_SEQ, &seq) < 0)
-        goto out_usage;
+      bad = parse_count("-S", optarg, MAX_SEQ, &seq);
       break;
-    case 'f':
-      if (strcmp(optarg, "table") == 0)
-        fmt = FMT_TABLE;
-      else if (strcmp(optarg, "json") == 0)
-        fmt = FMT_JSON;
-      else if (strcmp(optarg, "csv") == 0)
-        fmt = FMT_CSV;
-      else {
-        fprintf(stderr, "lmrun: --format is table, json or csv, not '%s'\n",
-                optarg);
-        goto out_usage;
-      }
+    case O_FORMAT:
+      bad = pick("--format", optarg, formats, 3, &fmt);
       break;
-    case 'd':
+    case O_PHASE:
+      bad = pick("--phase", optarg, phases, 3, &phase);
+      break;
+    case O_ATTN:
+      bad = pick("--attention", optarg, attns, 2, &attn);
+      break;
+    case O_W:
+      bad = parse_bits("--w-bits", optarg, &w_bits);
+      break;
+    case O_A:
+      bad = parse_bits("--a-bits", optarg, &a_bits);
+      break;
+    case O_KV:
+      bad = parse_bits("--kv-bits", optarg, &kv_bits);
+      break;
+    case O_DB:
       free(db_path);
       db_path = xstrdup(optarg);
       break;
-    case 'm':
+    case O_MODULES:
       free(mod_dir);
       mod_dir = xstrdup(optarg);
+      break;
+    case O_HW:
+      hw_id = optarg;
+      break;
+    case O_HWDB:
+      free(hw_path);
+      hw_path = xstrdup(optarg);
+      break;
+    case O_LIST:
+      list = true;
       break;
     case 'h':
       usage(stdout);
@@ -110,8 +209,10 @@ int main(int argc, char **argv) {
       usage(stderr);
       goto out_usage;
     }
+    if (bad)
+      goto out_usage;
   }
-  if (optind != argc - 1) {
+  if (!list && optind != argc - 1) {
     fputs(optind == argc ? "lmrun: no model file given\n"
                          : "lmrun: give exactly one model file\n",
           stderr);
@@ -126,24 +227,72 @@ int main(int argc, char **argv) {
   Registry *reg = NULL;
   Model *model = NULL;
   Plan *plan = NULL;
-  Values *vals = NULL;
+  Values *vp = NULL, *vd = NULL, *sa = NULL, *sb = NULL;
+  GpuDb *gpus = NULL;
   char *text = NULL;
+  PhaseResult ph[2];
+  memset(ph, 0, sizeof(ph));
+
+  if (!(gpus = gpudb_load(hw_path, &err)))
+    goto out;
+  if (list) {
+    list_hardware(gpus);
+    rc = 0;
+    goto out;
+  }
+  const Gpu *gpu = gpudb_find(gpus, hw_id);
+  if (!gpu) {
+    Buf b;
+    buf_init(&b);
+    for (int i = 0; i < gpus->n; i++)
+      buf_printf(&b, "%s%s", i ? ", " : "", gpus->gpus[i].id);
+    err_file(&err, path_display(hw_path), "no GPU '%s' (known: %s)", hw_id,
+             buf_str(&b));
+    buf_free(&b);
+    goto out;
+  }
   if (!(db = db_load(db_path, &err)) || !(reg = reg_load(db, mod_dir, &err)) ||
       !(model = model_load(argv[optind], reg, &err)) ||
-      !(plan = plan_build(model, ATTN_EAGER, &err)))
+      !(plan = plan_build(model, (AttnImpl)attn, &err)))
     goto out;
-  vals = values_new(plan);
-  double run[V_COUNT] = {[V_B] = batch, [V_S] = seq, [V_T] = seq,
-                         [V_L] = seq,   [V_W_BYTES] = 2, [V_A_BYTES] = 2,
-                         [V_KV_BYTES] = 2};
-  if (plan_eval(plan, run, vals, &err) < 0)
+
+  double prefill_run[V_COUNT] = {
+      [V_B] = batch,           [V_S] = seq,
+      [V_T] = seq,             [V_L] = seq,
+      [V_W_BYTES] = w_bits / 8.0, [V_A_BYTES] = a_bits / 8.0,
+      [V_KV_BYTES] = kv_bits / 8.0, [V_SRAM_BYTES] = gpu->smem_per_sm};
+  double decode_run[V_COUNT];
+  memcpy(decode_run, prefill_run, sizeof(decode_run));
+  decode_run[V_T] = 1;
+
+  vp = values_new(plan);
+  vd = values_new(plan);
+  if (plan_eval(plan, prefill_run, vp, &err) < 0 ||
+      plan_eval(plan, decode_run, vd, &err) < 0)
     goto out;
-  PhaseResult ph = {.name = "prefill", .tokens = seq, .kv_len = seq,
-                    .plan = plan, .vals = vals};
+  Peak peak = roof_peak(gpu, w_bits, a_bits);
+  ph[0] = (PhaseResult){.name = "prefill", .tokens = seq, .kv_len = seq,
+                        .plan = plan, .vals = vp};
+  ph[1] = (PhaseResult){.name = "decode", .tokens = 1, .kv_len = seq,
+                        .plan = plan, .vals = vd};
+  phase_roofline(&ph[0], &peak, gpu->bandwidth);
+  phase_roofline(&ph[1], &peak, gpu->bandwidth);
+
+  Summary sum = {.ttft = ph[0].total_time, .tpot = ph[1].total_time};
+  sum.tokens_per_s = sum.tpot > 0 ? batch / sum.tpot : 0;
+  sa = values_new(plan);
+  sb = values_new(plan);
+  if (roof_footprint(plan, prefill_run, decode_run, gpu->memory, true, sa, sb,
+                     &sum.mem, &err) < 0)
+    goto out;
+
   Report r = {.model = model->id, .batch = batch, .seq_len = seq,
-              .w_bits = 16, .a_bits = 16, .kv_bits = 16,
-              .attention = "eager", .phases = &ph, .nphases = 1};
-  text = report_render(&r, fmt);
+              .w_bits = w_bits, .a_bits = a_bits, .kv_bits = kv_bits,
+              .attention = attns[attn],
+              .phases = phase == PHASE_DECODE ? &ph[1] : &ph[0],
+              .nphases = phase == PHASE_ALL ? 2 : 1,
+              .gpu = gpu, .peak = peak, .summary = &sum};
+  text = report_render(&r, (Format)fmt);
   fputs(text, stdout);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "lmrun: write error: %s\n", strerror(errno));
@@ -156,13 +305,20 @@ out:
     err_print(stderr, &err);
   }
   free(text);
-  values_free(vals);
+  phase_free_times(&ph[0]);
+  phase_free_times(&ph[1]);
+  values_free(vp);
+  values_free(vd);
+  values_free(sa);
+  values_free(sb);
   plan_free(plan);
   model_free(model);
   reg_free(reg);
   db_free(db);
+  gpudb_free(gpus);
 out_usage:
   free(db_path);
   free(mod_dir);
+  free(hw_path);
   return rc;
 }

@@ -17,9 +17,8 @@
 #include <math.h>
 #include <string.h>
 
-const char *const run_var_name[V_COUNT] = {"B",       "S",       "T",
-                                           "L",       "w_bytes", "a_bytes",
-                                           "kv_bytes"};
+const char *const run_var_name[V_COUNT] = {
+    "B", "S", "T", "L", "w_bytes", "a_bytes", "kv_bytes", "sram_bytes"};
 
 typedef struct Loader {
   Model *m;

@@ -52,6 +52,28 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
     snprintf(out, outsz, "%.*f %s%s", decimals, x, prefix[p], unit);
 }
 
+/* "220 us" style: three significant digits. */
+static void time_format(double s, char *out, size_t n) {
+  if (s == 0) {
+    snprintf(out, n, "0");
+    return;
+  }
+  static const struct {
+    double scale;
+    const char *unit;
+  } u[] = {{1e-9, "ns"}, {1e-6, "us"}, {1e-3, "ms"}, {1, "s"}};
+  int k = 0;
+  while (k < 3 && s >= u[k + 1].scale * 0.9995)
+    k++;
+  double x = s / u[k].scale;
+  int decimals = x < 9.995 ? 2 : x < 99.95 ? 1 : 0;
+  snprintf(out, n, "%.*f %s", decimals, x, u[k].unit);
+}
+
+static const char *bound_name(Bound b) {
+  return b == BOUND_COMPUTE ? "compute" : "memory";
+}
+
 static double row_bytes(const double *v) {
   return v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES] +
          v[M_KV_READ_BYTES] + v[M_KV_WRITE_BYTES];
@@ -116,6 +138,23 @@ static void render_json(const Report *r, Buf *b) {
              r->w_bits, r->a_bits, r->kv_bits);
   buf_puts(b, ",\n  \"attention\": ");
   jstr(b, r->attention);
+  if (r->gpu) {
+    buf_puts(b, ",\n  \"hardware\": {\"id\": ");
+    jstr(b, r->gpu->id);
+    buf_puts(b, ", \"name\": ");
+    jstr(b, r->gpu->name);
+    buf_puts(b, ", \"peak_flops\": ");
+    jnum(b, r->peak.flops);
+    buf_puts(b, ", \"peak\": ");
+    jstr(b, r->peak.what);
+    buf_puts(b, ", \"bandwidth_bytes_per_s\": ");
+    jnum(b, r->gpu->bandwidth);
+    buf_puts(b, ", \"memory_bytes\": ");
+    jnum(b, r->gpu->memory);
+    buf_puts(b, ", \"sram_bytes_per_sm\": ");
+    jnum(b, r->gpu->smem_per_sm);
+    buf_putc(b, '}');
+  }
   buf_puts(b, ",\n  \"phases\": [");
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
@@ -137,6 +176,11 @@ static void render_json(const Report *r, Buf *b) {
       buf_puts(b, ", \"count\": ");
       jnum(b, row->count);
       jmetrics(b, ph->vals->row[k]);
+      if (ph->time) {
+        buf_printf(b, ", \"bound\": \"%s\", \"time_s\": ",
+                   bound_name(ph->bound[k]));
+        jnum(b, ph->time[k]);
+      }
       buf_putc(b, '}');
     }
     buf_puts(b, "\n      ],\n      \"totals\": {");
@@ -147,9 +191,38 @@ static void render_json(const Report *r, Buf *b) {
     jmetrics(&t, tot);
     buf_puts(b, buf_str(&t) + 2); /* drop the leading ", " */
     buf_free(&t);
+    if (ph->time) {
+      buf_puts(b, ", \"time_s\": ");
+      jnum(b, ph->total_time);
+    }
     buf_puts(b, "}\n    }");
   }
-  buf_puts(b, "\n  ]\n}\n");
+  buf_puts(b, "\n  ]");
+  if (r->summary) {
+    const Summary *s = r->summary;
+    buf_puts(b, ",\n  \"summary\": {\"ttft_s\": ");
+    jnum(b, s->ttft);
+    buf_puts(b, ", \"tpot_s\": ");
+    jnum(b, s->tpot);
+    buf_puts(b, ", \"tokens_per_s\": ");
+    jnum(b, s->tokens_per_s);
+    buf_puts(b, ",\n    \"memory\": {\"weight_bytes\": ");
+    jnum(b, s->mem.weights);
+    buf_puts(b, ", \"kv_cache_bytes\": ");
+    jnum(b, s->mem.kv_cache);
+    buf_puts(b, ", \"activation_bytes\": ");
+    jnum(b, s->mem.act);
+    buf_puts(b, ", \"total_bytes\": ");
+    jnum(b, s->mem.total);
+    buf_puts(b, ", \"capacity_bytes\": ");
+    jnum(b, s->mem.capacity);
+    buf_printf(b, ", \"fits\": %s, \"max_batch\": ",
+               s->mem.fits ? "true" : "false");
+    jnum(b, s->mem.max_batch);
+    buf_printf(b, ", \"max_batch_capped\": %s}}",
+               s->mem.max_capped ? "true" : "false");
+  }
+  buf_puts(b, "\n}\n");
 }
 
 /* ----------------------------------------------------------------- CSV */
@@ -172,7 +245,10 @@ static void render_csv(const Report *r, Buf *b) {
   buf_puts(b, "phase,path,op,module,count");
   for (int k = 0; k < M_TRAFFIC; k++)
     buf_printf(b, ",%s", metric_name[k]);
-  buf_puts(b, ",bytes,arithmetic_intensity\n");
+  buf_puts(b, ",bytes,arithmetic_intensity");
+  if (r->gpu)
+    buf_puts(b, ",bound,time_s");
+  buf_putc(b, '\n');
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     for (int k = 0; k < ph->plan->nrows; k++) {
@@ -200,6 +276,10 @@ static void render_csv(const Report *r, Buf *b) {
         json_number(ai, n, sizeof(n));
         buf_puts(b, n);
       }
+      if (ph->time) {
+        json_number(ph->time[k], n, sizeof(n));
+        buf_printf(b, ",%s,%s", bound_name(ph->bound[k]), n);
+      }
       buf_putc(b, '\n');
     }
   }
@@ -219,7 +299,7 @@ static void fmt_ai(double ai, char *out, size_t n) {
 }
 
 static void table_line(Buf *b, int w, const char *name, const char *count,
-                       const double *v) {
+                       const double *v, const char *bound, double time) {
   char cell[M_TRAFFIC + 1][32], ai[32];
   si_format(v[M_FLOPS], "", cell[0], sizeof(cell[0]));
   for (int k = 1; k < M_TRAFFIC; k++)
@@ -227,9 +307,53 @@ static void table_line(Buf *b, int w, const char *name, const char *count,
   double bytes = row_bytes(v);
   si_format(bytes, "B", cell[M_TRAFFIC], sizeof(cell[M_TRAFFIC]));
   fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
-  buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s\n", w, name, count,
+  buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s", w, name, count,
              cell[0], cell[1], cell[2], cell[3], cell[4], cell[5],
              cell[M_TRAFFIC], ai);
+  if (bound) {
+    char t[32];
+    time_format(time, t, sizeof(t));
+    buf_printf(b, " %-7s %9s", bound, t);
+  }
+  buf_putc(b, '\n');
+}
+
+static void render_summary(const Report *r, Buf *b) {
+  const Gpu *g = r->gpu;
+  char cap[32], bw[32], peak[32];
+  si_format(g->memory, "B", cap, sizeof(cap));
+  si_format(g->bandwidth, "B/s", bw, sizeof(bw));
+  si_format(r->peak.flops, "FLOP/s", peak, sizeof(peak));
+  buf_printf(b, "\nhardware: %s (%s): %s %s dense peak, %s, %s (%g GiB) "
+                "memory\n",
+             g->id, g->name, peak, r->peak.what, bw, cap,
+             g->memory / 1073741824.0);
+  const Summary *s = r->summary;
+  if (!s)
+    return;
+  char t1[32], t2[32];
+  time_format(s->ttft, t1, sizeof(t1));
+  time_format(s->tpot, t2, sizeof(t2));
+  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s\n",
+             r->batch, r->seq_len, t1);
+  buf_printf(b, "time per output token (decode step, KV length %g): %s\n",
+             r->seq_len, t2);
+  buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
+             s->tokens_per_s, s->tokens_per_s / r->batch);
+  char w[32], kv[32], act[32], tot[32];
+  si_format(s->mem.weights, "B", w, sizeof(w));
+  si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
+  si_format(s->mem.act, "B", act, sizeof(act));
+  si_format(s->mem.total, "B", tot, sizeof(tot));
+  buf_printf(b, "memory: weights %s + KV cache %s + peak activations %s = "
+                "%s of %s: %s\n",
+             w, kv, act, tot, cap, s->mem.fits ? "fits" : "does NOT fit");
+  if (s->mem.max_batch == 0)
+    buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
+               r->seq_len);
+  else
+    buf_printf(b, "largest batch at sequence %g: %s%.0f\n", r->seq_len,
+               s->mem.max_capped ? "at least " : "", s->mem.max_batch);
 }
 
 static void render_table(const Report *r, Buf *b) {
@@ -239,6 +363,9 @@ static void render_table(const Report *r, Buf *b) {
              r->attention);
   buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
               "count x value. FLOPs count a multiply-add as 2.\n");
+  if (r->gpu)
+    buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
+                "term is larger.\n");
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     int w = 9;
@@ -249,19 +376,24 @@ static void render_table(const Report *r, Buf *b) {
     }
     buf_printf(b, "\n%s: %g token%s per sequence, KV length %g\n", ph->name,
                ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
-    buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s\n", w,
+    buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s", w,
                "operation", "count", "FLOPs", "weights", "act read",
                "act write", "KV read", "KV write", "bytes", "FLOP/B");
+    buf_puts(b, ph->time ? " bound        time\n" : "\n");
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
       char count[32];
       snprintf(count, sizeof(count), "%g", row->count);
-      table_line(b, w, row->path, count, ph->vals->row[k]);
+      table_line(b, w, row->path, count, ph->vals->row[k],
+                 ph->time ? bound_name(ph->bound[k]) : NULL,
+                 ph->time ? ph->time[k] : 0);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    table_line(b, w, "total", "", tot);
+    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->total_time);
   }
+  if (r->gpu)
+    render_summary(r, b);
 }
 
 char *report_render(const Report *r, Format fmt) {

@@ -92,14 +92,52 @@ static void bench_reg_load(void *arg) {
 
 typedef struct EvalBench {
   Plan *plan;
-  Values *vals;
-  double run[V_COUNT];
+  Values *vals, *dvals;
+  double run[V_COUNT], drun[V_COUNT];
+  const Gpu *gpu;
+  Peak peak;
+  double sink;
 } EvalBench;
 
 static void bench_eval(void *arg) {
   EvalBench *b = arg;
   if (plan_eval(b->plan, b->run, b->vals, NULL) < 0)
     abort();
+}
+
+/* What lmrun does per analysis: prefill and decode evaluated, the
+ * roofline time and bound of every row, the footprint at this batch. */
+static void bench_full(void *arg) {
+  EvalBench *b = arg;
+  if (plan_eval(b->plan, b->run, b->vals, NULL) < 0 ||
+      plan_eval(b->plan, b->drun, b->dvals, NULL) < 0)
+    abort();
+  const Values *vs[2] = {b->vals, b->dvals};
+  double total = 0, act = 0;
+  for (int p = 0; p < 2; p++)
+    for (int r = 0; r < b->plan->nrows; r++) {
+      const double *v = vs[p]->row[r];
+      double bytes = v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] +
+                     v[M_ACT_WRITE_BYTES] + v[M_KV_READ_BYTES] +
+                     v[M_KV_WRITE_BYTES];
+      total += b->plan->rows[r].count *
+               roof_time(v[M_FLOPS], bytes, b->peak.flops, b->gpu->bandwidth, NULL);
+      double a = v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES];
+      if (a > act)
+        act = a;
+    }
+  b->sink = total + act + b->dvals->state[0] + b->dvals->state[1];
+}
+
+static void bench_max_batch(void *arg) {
+  EvalBench *b = arg;
+  Footprint f;
+  Values *x = values_new(b->plan), *y = values_new(b->plan);
+  if (roof_footprint(b->plan, b->run, b->drun, b->gpu->memory, true, x, y, &f,
+                     NULL) < 0)
+    abort();
+  values_free(x);
+  values_free(y);
 }
 
 /* Wall time of whole lmrun processes, output to /dev/null. */
@@ -160,9 +198,18 @@ int main(void) {
     err_print(stderr, &e);
     return 1;
   }
+  GpuDb *gpus = gpudb_load("hardware.json", &e);
+  if (!gpus) {
+    err_print(stderr, &e);
+    return 1;
+  }
   EvalBench eb = {.plan = plan_build(model, ATTN_EAGER, NULL),
-                  .run = {1, 2048, 2048, 2048, 2, 2, 2}};
+                  .run = {1, 2048, 2048, 2048, 2, 2, 2, 233472},
+                  .drun = {1, 2048, 1, 2048, 2, 2, 2, 233472},
+                  .gpu = gpudb_find(gpus, "h100-sxm")};
+  eb.peak = roof_peak(eb.gpu, 16, 16);
   eb.vals = values_new(eb.plan);
+  eb.dvals = values_new(eb.plan);
   int calls = 0;
   for (int r = 0; r < eb.plan->nrows; r++)
     for (int k = 0; k < M_TRAFFIC; k++)
@@ -173,13 +220,19 @@ int main(void) {
              time_it(bench_jit, &jb, 15, 20));
   print_time("registry load: read, fingerprint check, JIT, symbols",
              time_it(bench_reg_load, b.db, 15, 20));
-  print_time("one full-model analysis, in-process (prefill)",
+  print_time("one phase evaluated (prefill), in-process",
              time_it(bench_eval, &eb, 25, 20000));
+  print_time("one full-model analysis: prefill + decode + roofline",
+             time_it(bench_full, &eb, 25, 20000));
+  print_time("largest-batch search (bisection, ~40 evaluations)",
+             time_it(bench_max_batch, &eb, 15, 500));
   char *argv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1", "-S",
                   "2048", NULL};
   print_time("end to end: lmrun process, Llama-2-7B table",
              time_it(bench_process, argv, 21, 5));
   values_free(eb.vals);
+  values_free(eb.dvals);
+  gpudb_free(gpus);
   plan_free(eb.plan);
   model_free(model);
   reg_free(reg);

@@ -4,6 +4,7 @@
 
 static const char *MODEL = "models/llama-2-7b-hf.json";
 #define REF_PREFILL "test/data/llm-viewer/llama-2-7b__prefill__B1_S2048__fp16_A100.json"
+#define REF_DECODE "test/data/llm-viewer/llama-2-7b__decode__B1_S2048__fp16_A100.json"
 
 static json_t *run_json(const char *args) {
   char *out = NULL;
@@ -86,6 +87,50 @@ static void check_reference(json_t *ph, json_t *ref) {
   }
 }
 
+/* Per-op time and bound on a100-sxm-40gb (LLM-Viewer's nvidia_A100: 312
+ * TFLOPS, 1555 GB/s). LLM-Viewer computes OPs / min(peak, AI * bandwidth),
+ * we max(flops / peak, bytes / bandwidth): the same value, which may differ
+ * in the last bit, hence the 1e-12 relative tolerance. */
+static void check_times(json_t *ph, json_t *ref) {
+  static const struct {
+    const char *ours, *theirs;
+  } map[] = {{"q_proj", "q_proj"},       {"k_proj", "k_proj"},
+             {"v_proj", "v_proj"},       {"o_proj", "out_proj"},
+             {"gate_proj", "gate_proj"}, {"up_proj", "up_proj"},
+             {"down_proj", "down_proj"}, {"qk_matmul", "qk_matmul"},
+             {"softmax", "softmax"},     {"sv_matmul", "sv_matmul"}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(map); i++) {
+    json_t *o = op_named(ph, map[i].ours), *r = ref_row(ref, map[i].theirs);
+    assert_string_equal(json_string_value(json_object_get(o, "bound")),
+                        json_string_value(json_object_get(r, "bound")));
+    assert_double_near(json_number_value(json_object_get(o, "time_s")),
+                       json_number_value(json_object_get(r, "inference_time")),
+                       1e-12);
+  }
+}
+
+static void test_lmrun_matches_llm_viewer_decode_and_times(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/llama-2-7b-hf.json -B 1 -S 2048 --hardware a100-sxm-40gb");
+  json_error_t je;
+  json_t *pref = json_load_file(REF_PREFILL, 0, &je);
+  json_t *dref = json_load_file(REF_DECODE, 0, &je);
+  assert_non_null(pref);
+  assert_non_null(dref);
+  json_t *dec = phase(doc, "decode");
+  assert_int_equal(json_integer_value(json_object_get(dec, "tokens")), 1);
+  assert_int_equal(json_integer_value(json_object_get(dec, "kv_len")), 2048);
+  check_reference(dec, dref);
+  check_times(phase(doc, "prefill"), pref);
+  check_times(dec, dref);
+  json_t *hw = json_object_get(doc, "hardware");
+  assert_string_equal(json_string_value(json_object_get(hw, "id")), "a100-sxm-40gb");
+  assert_double_exact(json_number_value(json_object_get(hw, "peak_flops")), 312e12);
+  json_decref(pref);
+  json_decref(dref);
+  json_decref(doc);
+}
+
 static void test_lmrun_matches_llm_viewer_prefill(void **state) {
   (void)state;
   json_t *doc = run_json("models/llama-2-7b-hf.json -B 1 -S 2048");
@@ -129,6 +174,167 @@ static void test_lmrun_totals_sum_rows(void **state) {
   json_decref(doc);
 }
 
+/* Decode reads the whole KV cache: B=4, S=1000, 16-bit, Llama-2-7B:
+ * qk_matmul and sv_matmul each read B * Hkv * L * d * 2 = 4*32*1000*128*2
+ * = 32,768,000 bytes; rope reads and writes the new keys, 4*32*1*128*2 =
+ * 32,768; per model 32 x (2 * 32,768,000 + 32,768) = 2,098,200,576. */
+static void test_lmrun_decode_kv_reads(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/llama-2-7b-hf.json -B 4 -S 1000 --phase decode");
+  assert_int_equal(json_array_size(json_object_get(doc, "phases")), 1);
+  json_t *dec = phase(doc, "decode");
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "qk_matmul"), "kv_read_bytes")),
+                      32768000);
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "sv_matmul"), "kv_read_bytes")),
+                      32768000);
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "rope"), "kv_read_bytes")),
+                      32768);
+  assert_double_exact(json_number_value(json_object_get(json_object_get(dec, "totals"), "kv_read_bytes")),
+                      2098200576.0);
+  /* the new token's K and V go to the cache: 4 tokens * 4096 * 2 bytes */
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "k_proj"), "kv_write_bytes")),
+                      32768);
+  json_decref(doc);
+}
+
+/* Grouped-query attention on Llama-2-70B (64 query heads, 8 KV heads,
+ * d = 128), prefill B=1 S=1024: Q = 1*64*1024*128*2 = 16,777,216 bytes,
+ * K (and V) = 1*8*1024*128*2 = 2,097,152; k_proj writes 1024 tokens x
+ * 1024 (8 heads * 128) x 2 = 2,097,152 and reads a 8192 x 1024 weight =
+ * 16,777,216 bytes. Decode: Q = 64*128*2 = 16,384, K still 2,097,152. */
+static void test_lmrun_gqa_llama2_70b(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/llama-2-70b-hf.json -B 1 -S 1024");
+  json_t *pre = phase(doc, "prefill"), *dec = phase(doc, "decode");
+  json_t *qk = op_named(pre, "qk_matmul");
+  assert_double_exact(json_number_value(json_object_get(qk, "act_read_bytes")), 16777216);
+  assert_double_exact(json_number_value(json_object_get(qk, "kv_read_bytes")), 2097152);
+  assert_double_exact(json_number_value(json_object_get(qk, "act_write_bytes")),
+                      1.0 * 64 * 1024 * 1024 * 2);
+  assert_double_exact(json_number_value(json_object_get(op_named(pre, "sv_matmul"), "kv_read_bytes")),
+                      2097152);
+  json_t *k = op_named(pre, "k_proj");
+  assert_double_exact(json_number_value(json_object_get(k, "kv_write_bytes")), 2097152);
+  assert_double_exact(json_number_value(json_object_get(k, "weight_bytes")), 16777216);
+  assert_double_exact(json_number_value(json_object_get(op_named(pre, "q_proj"), "weight_bytes")),
+                      134217728);
+  assert_int_equal(json_integer_value(json_object_get(k, "count")), 80);
+  json_t *dqk = op_named(dec, "qk_matmul");
+  assert_double_exact(json_number_value(json_object_get(dqk, "act_read_bytes")), 16384);
+  assert_double_exact(json_number_value(json_object_get(dqk, "kv_read_bytes")), 2097152);
+  /* KV cache: 80 layers x 2 x 1024 x 8 x 128 x 2 bytes = 335,544,320 */
+  json_t *mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "kv_cache_bytes")), 335544320);
+  json_decref(doc);
+}
+
+/* Precision. Llama-2-7B holds 6,738,415,616 parameters (its published
+ * count) plus the 64 float32 of inv_freq: 2 * 6,738,415,616 + 256 bytes at
+ * 16 bits. At 4-bit weights every matrix shrinks 4x and the 65 RMSNorm
+ * scales (65 x 4096 x 2 = 532,480 bytes) stay 16-bit:
+ *   (13,476,831,232 - 532,480) / 4 + 532,480 + 256 = 3,369,607,424.
+ * q_proj reads 4096 x 4096 / 2 = 8,388,608 weight bytes. With 8-bit KV the
+ * cache at B=1 S=2048 is 32 x 2 x 2048 x 32 x 128 x 1 = 536,870,912 bytes
+ * and decode's qk_matmul reads 2048 x 4096 x 1 = 8,388,608. */
+static void test_lmrun_quantization(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/llama-2-7b-hf.json");
+  json_t *mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "weight_bytes")),
+                      2.0 * 6738415616 + 256);
+  json_decref(doc);
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 4");
+  mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "weight_bytes")), 3369607424.0);
+  json_t *pre = phase(doc, "prefill");
+  assert_double_exact(json_number_value(json_object_get(op_named(pre, "q_proj"), "weight_bytes")),
+                      8388608);
+  assert_double_exact(json_number_value(json_object_get(op_named(pre, "q_proj"), "act_read_bytes")),
+                      16777216); /* activations stay 16-bit */
+  assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "hardware"), "peak")),
+                      "FP16/BF16"); /* W4A16 computes in 16 bits */
+  json_decref(doc);
+  doc = run_json("models/llama-2-7b-hf.json --kv-bits 8");
+  mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "kv_cache_bytes")), 536870912);
+  json_t *dec = phase(doc, "decode");
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "qk_matmul"), "kv_read_bytes")),
+                      8388608);
+  json_decref(doc);
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 8 --a-bits 8");
+  json_t *hw = json_object_get(doc, "hardware");
+  assert_string_equal(json_string_value(json_object_get(hw, "peak")), "INT8");
+  assert_double_exact(json_number_value(json_object_get(hw, "peak_flops")), 1978.9e12);
+  json_decref(doc);
+}
+
+/* Mistral-7B's sliding window (4096) caps decode's KV length: at S=8192
+ * qk_matmul reads 1 x 8 x 4096 x 128 x 2 = 8,388,608 bytes of keys and the
+ * rolling cache holds 32 x 2 x 4096 x 8 x 128 x 2 = 536,870,912 bytes; at
+ * S=2048 (inside the window) everything is attended. Prefill at S=8192
+ * keeps the full 8192 x 8192 rectangle (eager masks, saves nothing). */
+static void test_lmrun_mistral_sliding_window(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/mistral-7b-v0.1.json -S 8192");
+  json_t *dec = phase(doc, "decode"), *pre = phase(doc, "prefill");
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "qk_matmul"), "kv_read_bytes")),
+                      8388608);
+  json_t *mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "kv_cache_bytes")), 536870912);
+  assert_double_exact(json_number_value(json_object_get(op_named(pre, "qk_matmul"), "act_write_bytes")),
+                      1.0 * 32 * 8192 * 8192 * 2);
+  assert_string_equal(json_string_value(json_object_get(op_named(pre, "qk_matmul"), "module")),
+                      "transformers.models.mistral.modeling_mistral.MistralAttention");
+  json_decref(doc);
+  doc = run_json("models/mistral-7b-v0.1.json -S 2048");
+  dec = phase(doc, "decode");
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "qk_matmul"), "kv_read_bytes")),
+                      1.0 * 8 * 2048 * 128 * 2);
+  json_decref(doc);
+}
+
+/* The summary is made of the phase totals and the footprint. */
+static void test_lmrun_summary_consistent(void **state) {
+  (void)state;
+  const char *models[] = {"models/llama-2-7b-hf.json", "models/llama-2-13b-hf.json",
+                          "models/llama-2-70b-hf.json", "models/meta-llama-3-8b.json",
+                          "models/mistral-7b-v0.1.json"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(models); i++) {
+    char args[256];
+    snprintf(args, sizeof(args), "%s -B 8 -S 512 --attention flash --hardware h200", models[i]);
+    json_t *doc = run_json(args);
+    json_t *sum = json_object_get(doc, "summary");
+    double ttft = json_number_value(json_object_get(sum, "ttft_s"));
+    double tpot = json_number_value(json_object_get(sum, "tpot_s"));
+    assert_double_exact(ttft, json_number_value(json_object_get(
+                                  json_object_get(phase(doc, "prefill"), "totals"), "time_s")));
+    assert_double_exact(tpot, json_number_value(json_object_get(
+                                  json_object_get(phase(doc, "decode"), "totals"), "time_s")));
+    assert_double_exact(json_number_value(json_object_get(sum, "tokens_per_s")), 8 / tpot);
+    json_t *mem = json_object_get(sum, "memory");
+    double total = json_number_value(json_object_get(mem, "total_bytes"));
+    assert_double_exact(total, json_number_value(json_object_get(mem, "weight_bytes")) +
+                                   json_number_value(json_object_get(mem, "kv_cache_bytes")) +
+                                   json_number_value(json_object_get(mem, "activation_bytes")));
+    assert_double_exact(json_number_value(json_object_get(mem, "capacity_bytes")),
+                        141.0 * 1073741824);
+    assert_true(json_is_true(json_object_get(mem, "fits")) ==
+                (total <= 141.0 * 1073741824));
+    /* flash replaces the three eager kernels */
+    json_t *ops = json_object_get(phase(doc, "prefill"), "ops");
+    size_t k;
+    json_t *o;
+    bool flash = false;
+    json_array_foreach(ops, k, o) {
+      const char *op = json_string_value(json_object_get(o, "op"));
+      assert_true(strcmp(op, "qk_matmul") && strcmp(op, "softmax") && strcmp(op, "sv_matmul"));
+      flash = flash || strcmp(op, "flash_attention") == 0;
+    }
+    assert_true(flash);
+    json_decref(doc);
+  }
+}
+
 static void test_lmrun_formats(void **state) {
   (void)state;
   char *out = NULL;
@@ -147,16 +353,26 @@ static void test_lmrun_formats(void **state) {
   assert_string_equal(unit, "G");
   assert_contains(buf, " 268 MB ");
   assert_contains(out, "\ntotal ");
+  assert_contains(out, "time to first token (prefill of 1 x 2048 tokens): ");
+  assert_contains(out, "largest batch at sequence 2048: ");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s --list-hardware", tu_bin("lmrun")), 0);
+  assert_contains(out, "a100-sxm-40gb");
+  assert_contains(out, "v100-sxm");
   free(out);
   assert_int_equal(tu_run(&out, "%s %s --format csv", tu_bin("lmrun"), MODEL), 0);
   assert_true(strncmp(out, "phase,path,op,module,count,flops,", 33) == 0);
-  assert_contains(out, "\nprefill,model.layers.self_attn.q_proj,q_proj,"
-                       "torch.nn.modules.linear.Linear,32,68719476736,"
-                       "33554432,16777216,16777216,0,0,67108864,1024\n");
+  const char *q = "\nprefill,model.layers.self_attn.q_proj,q_proj,"
+                  "torch.nn.modules.linear.Linear,32,68719476736,"
+                  "33554432,16777216,16777216,0,0,67108864,1024,compute,";
+  const char *at = strstr(out, q);
+  assert_non_null(at);
+  /* compute bound on the default h100-sxm: 2*2048*4096*4096 / 989.4e12 s */
+  assert_double_exact(strtod(at + strlen(q), NULL), 68719476736.0 / 989.4e12);
   int lines = 0;
   for (char *p = out; *p; p++)
     lines += *p == '\n';
-  assert_int_equal(lines, 1 + 21);
+  assert_int_equal(lines, 1 + 2 * 21); /* header, prefill and decode rows */
   free(out);
 }
 
@@ -183,6 +399,11 @@ static void test_lmrun_bad_input(void **state) {
       {"%s -S 16777217", "-S 16777217 is too large (at most 16777216)", 2},
       {"%s --bogus", "usage: lmrun", 2},
       {"%s --format xml", "--format is table, json or csv, not 'xml'", 2},
+      {"%s --w-bits 3", "--w-bits is 16, 8 or 4, not '3'", 2},
+      {"%s --kv-bits 32", "--kv-bits is 16, 8 or 4, not '32'", 2},
+      {"%s --attention sdpa", "--attention is eager or flash, not 'sdpa'", 2},
+      {"%s --phase both", "--phase is prefill, decode or all, not 'both'", 2},
+      {"%s --hardware h100", "hardware.json: error: no GPU 'h100' (known: a100-sxm-40gb,", 1},
       {"", "no model file given", 2},
       {"%s %s", "give exactly one model file", 2},
       {"/nonexistent/model.json", "/nonexistent/model.json: error: cannot open", 1},
@@ -238,6 +459,12 @@ static void test_lmrun_bad_input(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lmrun_matches_llm_viewer_prefill),
+      cmocka_unit_test(test_lmrun_matches_llm_viewer_decode_and_times),
+      cmocka_unit_test(test_lmrun_decode_kv_reads),
+      cmocka_unit_test(test_lmrun_gqa_llama2_70b),
+      cmocka_unit_test(test_lmrun_quantization),
+      cmocka_unit_test(test_lmrun_mistral_sliding_window),
+      cmocka_unit_test(test_lmrun_summary_consistent),
       cmocka_unit_test(test_lmrun_totals_sum_rows),
       cmocka_unit_test(test_lmrun_formats),
       cmocka_unit_test(test_lmrun_bad_input),

@@ -51,11 +51,12 @@ static void test_model_structure(void **state) {
   Layer *attn = layers->items[1].layer;
   assert_string_equal(attn->path, "model.layers.self_attn");
   assert_double_exact(attn->count, 2);
-  /* q_proj, k_proj, v_proj, then the four ops, then o_proj */
-  assert_int_equal(attn->nitems, 8);
+  /* q_proj, k_proj, v_proj, then the five ops, then o_proj */
+  assert_int_equal(attn->nitems, 9);
   assert_null(attn->items[3].layer);
   assert_int_equal(attn->items[3].op, 0); /* rope */
-  assert_string_equal(attn->items[7].layer->name, "o_proj");
+  assert_int_equal(attn->items[7].op, 4); /* flash_attention */
+  assert_string_equal(attn->items[8].layer->name, "o_proj");
   /* head_dim = {head_dim} folds to 4; B stays a run variable */
   double v;
   assert_true(prog_const(&attn->args[5], &v));
@@ -142,7 +143,7 @@ static void test_model_errors(void **state) {
        "\"repeats\": 2", 1, 11},
       {"\"op\": \"qk_matmul\"", "\"op\": \"qk_matmull\"",
        "LlamaAttention has no atomic operation 'qk_matmull' (it has: rope, "
-       "qk_matmul, softmax, sv_matmul)",
+       "qk_matmul, softmax, sv_matmul, flash_attention)",
        "\"qk_matmull\"", 1, 0},
       {"\"op\": \"qk_matmul\"", "\"op\": \"rope\"",
        "operation 'rope' is placed twice", "\"rope\"", 2, 0},

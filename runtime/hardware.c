@@ -1,0 +1,241 @@
+/* hardware.c: the GPU database (hardware.json).
+ *
+ * Dense peak rates, memory bandwidth and capacity, L2, on-chip shared
+ * memory per SM and SM count, each with its source. Users add a GPU by
+ * adding an entry; every entry is checked strictly (unknown members,
+ * missing or non-positive figures, a figure without a source, duplicate
+ * ids) with errors located in the file.
+ */
+#include "runtime.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct Field {
+  const char *key;
+  bool optional; /* may be null: the GPU lacks it */
+  double scale;  /* to bytes or operations per second */
+  size_t offset; /* into Gpu */
+} Field;
+
+static const Field fields[] = {
+    {"fp16_tflops", false, 1e12, offsetof(Gpu, fp16_flops)},
+    {"fp8_tflops", true, 1e12, offsetof(Gpu, fp8_flops)},
+    {"int8_tops", true, 1e12, offsetof(Gpu, int8_ops)},
+    {"hbm_gbps", false, 1e9, offsetof(Gpu, bandwidth)},
+    {"memory_gib", false, 1073741824.0, offsetof(Gpu, memory)},
+    {"l2_mib", false, 1048576.0, offsetof(Gpu, l2)},
+    {"smem_per_sm_kib", false, 1024.0, offsetof(Gpu, smem_per_sm)},
+    {"sm_count", false, 1.0, offsetof(Gpu, sm_count)},
+};
+
+typedef struct HwLoader {
+  const char *path, *raw;
+  size_t rawlen;
+  Error *err;
+  JsonPath jp;
+} HwLoader;
+
+static int herr(HwLoader *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int herr(HwLoader *L, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  err_json_value(L->err, L->path, L->raw, L->rawlen, &L->jp, "%s", msg);
+  return -1;
+}
+
+static bool valid_id(const char *s) {
+  if (!*s)
+    return false;
+  for (; *s; s++)
+    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
+      return false;
+  return true;
+}
+
+static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
+  if (!json_is_object(o))
+    return herr(L, "a GPU entry must be an object");
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    bool known = strcmp(key, "id") == 0 || strcmp(key, "name") == 0 ||
+                 strcmp(key, "sources") == 0 || strcmp(key, "notes") == 0;
+    for (size_t i = 0; i < LM_ARRAY_LEN(fields) && !known; i++)
+      known = strcmp(key, fields[i].key) == 0;
+    if (!known) {
+      jp_key(&L->jp, key);
+      return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
+                     "fp8_tflops, int8_tops, hbm_gbps, memory_gib, l2_mib, "
+                     "smem_per_sm_kib, sm_count, sources, notes)",
+                  key);
+    }
+  }
+  json_t *id = json_object_get(o, "id"), *name = json_object_get(o, "name");
+  if (!json_is_string(id) || !valid_id(json_string_value(id))) {
+    if (id)
+      jp_key(&L->jp, "id");
+    return herr(L, id ? "id must be lowercase letters, digits and '-'"
+                      : "missing required member 'id'");
+  }
+  g->id = arena_strdup(&db->arena, json_string_value(id));
+  if (!json_is_string(name)) {
+    if (name)
+      jp_key(&L->jp, "name");
+    return herr(L, "GPU '%s': %s", g->id,
+                name ? "name must be a string" : "missing required member 'name'");
+  }
+  g->name = arena_strdup(&db->arena, json_string_value(name));
+  json_t *src = json_object_get(o, "sources");
+  if (!json_is_object(src)) {
+    if (src)
+      jp_key(&L->jp, "sources");
+    return herr(L, "GPU '%s': 'sources' must be an object naming a source "
+                   "for every figure",
+                g->id);
+  }
+  json_t *notes = json_object_get(o, "notes");
+  if (notes && !json_is_string(notes)) {
+    jp_key(&L->jp, "notes");
+    return herr(L, "notes must be a string");
+  }
+  for (size_t i = 0; i < LM_ARRAY_LEN(fields); i++) {
+    const Field *f = &fields[i];
+    json_t *fv = json_object_get(o, f->key);
+    double *dst = (double *)((char *)g + f->offset);
+    *dst = 0;
+    if (!fv || json_is_null(fv)) {
+      if (f->optional)
+        continue;
+      if (fv)
+        jp_key(&L->jp, f->key);
+      return herr(L, "GPU '%s': %s is required", g->id, f->key);
+    }
+    jp_key(&L->jp, f->key);
+    if (!json_is_number(fv))
+      return herr(L, "GPU '%s': %s must be a number", g->id, f->key);
+    double x = json_number_value(fv);
+    if (!(x > 0) || !isfinite(x))
+      return herr(L, "GPU '%s': %s must be positive", g->id, f->key);
+    jp_pop(&L->jp);
+    json_t *s = json_object_get(src, f->key);
+    if (!json_is_string(s) || json_string_length(s) == 0) {
+      jp_key(&L->jp, "sources");
+      return herr(L, "GPU '%s': %s has no source (add \"%s\": \"...\" to "
+                     "sources)",
+                  g->id, f->key, f->key);
+    }
+    *dst = x * f->scale;
+  }
+  json_object_foreach(src, key, v) {
+    bool known = false;
+    for (size_t i = 0; i < LM_ARRAY_LEN(fields) && !known; i++)
+      known = strcmp(key, fields[i].key) == 0;
+    if (!known || !json_is_string(v)) {
+      jp_key(&L->jp, "sources");
+      jp_key(&L->jp, key);
+      return herr(L, known ? "a source must be a string"
+                           : "source for unknown figure '%s'",
+                  key);
+    }
+  }
+  return 0;
+}
+
+GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
+                       Error *err) {
+  GpuDb *db = xcalloc(1, sizeof(GpuDb));
+  arena_init(&db->arena);
+  json_error_t je;
+  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+  if (!root) {
+    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
+    gpudb_free(db);
+    return NULL;
+  }
+  HwLoader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  jp_init(&L.jp);
+  int rc = 0;
+  json_t *fmt = json_object_get(root, "format");
+  json_t *gpus = json_object_get(root, "gpus");
+  const char *key;
+  json_t *v;
+  if (!json_is_object(root)) {
+    rc = herr(&L, "a hardware file is a JSON object");
+    goto out;
+  }
+  json_object_foreach(root, key, v) {
+    if (strcmp(key, "format") && strcmp(key, "description") &&
+        strcmp(key, "gpus")) {
+      jp_key(&L.jp, key);
+      rc = herr(&L, "unknown member '%s' (expected: format, description, "
+                    "gpus)",
+                key);
+      goto out;
+    }
+  }
+  if (!json_is_string(fmt) ||
+      strcmp(json_string_value(fmt), "lm-predictor-hardware") != 0) {
+    if (fmt)
+      jp_key(&L.jp, "format");
+    rc = herr(&L, "format must be \"lm-predictor-hardware\"");
+    goto out;
+  }
+  if (!json_is_array(gpus) || json_array_size(gpus) == 0) {
+    if (gpus)
+      jp_key(&L.jp, "gpus");
+    rc = herr(&L, "gpus must be a non-empty array");
+    goto out;
+  }
+  db->n = (int)json_array_size(gpus);
+  db->gpus = arena_alloc(&db->arena, sizeof(Gpu) * (size_t)db->n);
+  jp_key(&L.jp, "gpus");
+  for (int i = 0; i < db->n; i++) {
+    jp_index(&L.jp, i);
+    if ((rc = load_gpu(&L, db, json_array_get(gpus, (size_t)i), &db->gpus[i])) < 0)
+      goto out;
+    for (int k = 0; k < i; k++)
+      if (strcmp(db->gpus[k].id, db->gpus[i].id) == 0) {
+        jp_key(&L.jp, "id");
+        rc = herr(&L, "GPU id '%s' appears twice", db->gpus[i].id);
+        goto out;
+      }
+    jp_pop(&L.jp);
+  }
+out:
+  json_decref(root);
+  if (rc < 0) {
+    gpudb_free(db);
+    return NULL;
+  }
+  return db;
+}
+
+GpuDb *gpudb_load(const char *path, Error *err) {
+  size_t len;
+  char *text = fs_read(path, &len, err);
+  if (!text)
+    return NULL;
+  GpuDb *db = gpudb_load_text(path, text, len, err);
+  free(text);
+  return db;
+}
+
+const Gpu *gpudb_find(const GpuDb *db, const char *id) {
+  for (int i = 0; i < db->n; i++)
+    if (strcmp(db->gpus[i].id, id) == 0)
+      return &db->gpus[i];
+  return NULL;
+}
+
+void gpudb_free(GpuDb *db) {
+  if (!db)
+    return;
+  arena_free(&db->arena);
+  free(db);
+}

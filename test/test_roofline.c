@@ -1,0 +1,162 @@
+/* test_roofline.c: peaks, the bound switch point, FlashAttention traffic,
+ * memory footprint and the largest batch, all derived by hand on the tiny
+ * Llama (test/data/tiny_llama.json; see test_plan.c for its shapes). */
+#include "testutil.h"
+#include "runtime.h"
+
+static Db *db;
+static Registry *reg;
+static Model *tiny;
+
+static int group_setup(void **state) {
+  (void)state;
+  db = tu_load_db("module_db.json");
+  reg = reg_load(db, "generated_modules", NULL);
+  tiny = reg ? model_load("test/data/tiny_llama.json", reg, NULL) : NULL;
+  return tiny ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  model_free(tiny);
+  reg_free(reg);
+  db_free(db);
+  return 0;
+}
+
+static void test_roofline_peaks(void **state) {
+  (void)state;
+  Gpu h = {.fp16_flops = 989.4e12, .fp8_flops = 1978.9e12, .int8_ops = 1978.9e12};
+  Gpu v = {.fp16_flops = 125e12};                       /* no 8-bit tensor */
+  Gpu f = {.fp16_flops = 100e12, .fp8_flops = 200e12}; /* FP8 only */
+  struct {
+    const Gpu *g;
+    int w, a;
+    double peak;
+    const char *what;
+  } cases[] = {
+      {&h, 16, 16, 989.4e12, "FP16/BF16"}, {&h, 8, 8, 1978.9e12, "INT8"},
+      {&h, 4, 16, 989.4e12, "FP16/BF16"},  {&h, 8, 16, 989.4e12, "FP16/BF16"},
+      {&h, 16, 8, 989.4e12, "FP16/BF16"},  {&h, 4, 8, 1978.9e12, "INT8"},
+      {&h, 4, 4, 1978.9e12, "INT8"},       {&v, 8, 8, 125e12, "FP16/BF16"},
+      {&f, 8, 8, 200e12, "FP8"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    Peak p = roof_peak(cases[i].g, cases[i].w, cases[i].a);
+    assert_double_exact(p.flops, cases[i].peak);
+    assert_string_equal(p.what, cases[i].what);
+  }
+}
+
+/* peak 1000 FLOP/s, 10 B/s: the ridge is at 100 FLOP/B */
+static void test_roofline_bound_switch(void **state) {
+  (void)state;
+  Bound b;
+  assert_double_exact(roof_time(999, 10, 1000, 10, &b), 1.0); /* 1 s of bytes */
+  assert_int_equal(b, BOUND_MEMORY);
+  assert_double_exact(roof_time(1000, 10, 1000, 10, &b), 1.0); /* at the ridge */
+  assert_int_equal(b, BOUND_COMPUTE);
+  assert_double_exact(roof_time(2000, 10, 1000, 10, &b), 2.0);
+  assert_int_equal(b, BOUND_COMPUTE);
+  assert_double_exact(roof_time(0, 10, 1000, 10, &b), 1.0);
+  assert_int_equal(b, BOUND_MEMORY);
+  /* H100 SXM: ridge 989.4e12 / 3350e9 = 295.34 FLOP/B */
+  roof_time(295.0 * 1e6, 1e6, 989.4e12, 3350e9, &b);
+  assert_int_equal(b, BOUND_MEMORY);
+  roof_time(296.0 * 1e6, 1e6, 989.4e12, 3350e9, &b);
+  assert_int_equal(b, BOUND_COMPUTE);
+}
+
+static int row_of(const Plan *p, const char *path) {
+  for (int r = 0; r < p->nrows; r++)
+    if (strcmp(p->rows[r].path, path) == 0)
+      return r;
+  return -1;
+}
+
+/* FlashAttention-2 on the tiny Llama, prefill B=2, T=L=4, 16-bit: H=2,
+ * Hkv=1 (so 2 query heads per KV head), d=4.
+ *   with sram 64 bytes: Br = min(ceil(64 / (4*4*2)), 4) = 2 query rows;
+ *     tiles per KV head = ceil(T * 2 / Br) = ceil(8 / 2) = 4;
+ *     K+V read = 2 * B 2 * Hkv 1 * 4 tiles * L 4 * d 4 * 2 bytes = 512
+ *   with sram 228 KiB: Br = min(ceil(233472 / 32), 4) = 4; 2 tiles; 256
+ *   FLOPs = qk 512 + sv 512 + softmax 320 = 1344 (as eager)
+ *   Q read = B*H*T*d*2 = 128; O written 128 + log-sum-exp B*H*T*4 = 64 */
+static void test_roofline_flash_small_case(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Plan *p = plan_build(tiny, ATTN_FLASH, &e);
+  assert_int_equal(row_of(p, "model.layers.self_attn.qk_matmul"), -1);
+  assert_int_equal(row_of(p, "model.layers.self_attn.softmax"), -1);
+  int f = row_of(p, "model.layers.self_attn.flash_attention");
+  assert_true(f > 0);
+  assert_int_equal(f, row_of(p, "model.layers.self_attn.rope") + 1);
+  Values *v = values_new(p);
+  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 64};
+  assert_int_equal(plan_eval(p, run, v, &e), 0);
+  assert_double_exact(v->row[f][M_FLOPS], 1344);
+  assert_double_exact(v->row[f][M_ACT_READ_BYTES], 128);
+  assert_double_exact(v->row[f][M_ACT_WRITE_BYTES], 192);
+  assert_double_exact(v->row[f][M_KV_READ_BYTES], 512);
+  assert_double_exact(v->row[f][M_KV_WRITE_BYTES], 0);
+  assert_double_exact(v->row[f][M_WEIGHT_BYTES], 0);
+  run[V_SRAM_BYTES] = 228 * 1024;
+  assert_int_equal(plan_eval(p, run, v, &e), 0);
+  assert_double_exact(v->row[f][M_KV_READ_BYTES], 256);
+  /* decode (T=1): one tile, K and V read once: 2*2*1*1*4*4*2 = 128 */
+  run[V_T] = 1;
+  assert_int_equal(plan_eval(p, run, v, &e), 0);
+  assert_double_exact(v->row[f][M_KV_READ_BYTES], 128);
+  values_free(v);
+  plan_free(p);
+}
+
+/* Footprint of the tiny Llama at S=4 (eager), in bytes:
+ *   weights: 2712 (test_plan.c), whatever B is;
+ *   KV cache: 2 layers x 2 (K,V) x B x L 4 x 1 KV head x 4 x 2 = 128 B;
+ *   largest activation set: gate_up_mul in prefill, two N x 16 inputs and
+ *     one output at 2 bytes with N = 4B tokens: 256B + 128B = 384 B;
+ *   total 2712 + 512 B.  */
+static void test_roofline_footprint_and_max_batch(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Plan *p = plan_build(tiny, ATTN_EAGER, &e);
+  Values *a = values_new(p), *b = values_new(p);
+  double pre[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 233472};
+  double dec[V_COUNT] = {2, 4, 1, 4, 2, 2, 2, 233472};
+  Footprint f;
+  /* capacity for exactly 10 sequences */
+  assert_int_equal(roof_footprint(p, pre, dec, 2712 + 512 * 10, true, a, b, &f, &e), 0);
+  assert_double_exact(f.weights, 2712);
+  assert_double_exact(f.kv_cache, 256);
+  assert_double_exact(f.act, 768);
+  assert_double_exact(f.total, 2712 + 512 * 2);
+  assert_true(f.fits);
+  assert_double_exact(f.max_batch, 10);
+  assert_false(f.max_capped);
+  assert_int_equal(roof_footprint(p, pre, dec, 2712 + 512 * 10 - 1, true, a, b, &f, &e), 0);
+  assert_double_exact(f.max_batch, 9);
+  /* not even one sequence fits; B = 2 does not either */
+  assert_int_equal(roof_footprint(p, pre, dec, 3000, true, a, b, &f, &e), 0);
+  assert_false(f.fits);
+  assert_double_exact(f.max_batch, 0);
+  /* plenty of memory: capped at 2^20 sequences */
+  assert_int_equal(roof_footprint(p, pre, dec, 1e18, true, a, b, &f, &e), 0);
+  assert_double_exact(f.max_batch, LM_MAX_BATCH);
+  assert_true(f.max_capped);
+  values_free(a);
+  values_free(b);
+  plan_free(p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_roofline_peaks),
+      cmocka_unit_test(test_roofline_bound_switch),
+      cmocka_unit_test(test_roofline_flash_small_case),
+      cmocka_unit_test(test_roofline_footprint_and_max_batch),
+  };
+  return cmocka_run_group_tests_name("roofline", tests, group_setup, group_teardown);
+}
