@@ -137,26 +137,6 @@ static void test_db_find(void **state) {
   free(two);
 }
 
-/* Where the n-th occurrence of `at` (plus adj bytes) sits in text: the
- * expected caret, found by plain text search, independently of jsonloc. */
-static void position_of(const char *text, const char *at, int nth, int adj,
-                        int *line, int *col) {
-  const char *p = text;
-  for (int k = 0; k < nth; k++) {
-    p = strstr(k ? p + 1 : p, at);
-    assert_non_null(p);
-  }
-  p += adj;
-  *line = 1;
-  const char *bol = text;
-  for (const char *q = text; q < p; q++)
-    if (*q == '\n') {
-      (*line)++;
-      bol = q + 1;
-    }
-  *col = (int)(p - bol) + 1;
-}
-
 /* Each malformed or malicious entry: message, file position, caret. */
 static void test_db_errors(void **state) {
   (void)state;
@@ -247,7 +227,7 @@ static void test_db_errors(void **state) {
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *text = tu_replace(mini, cases[i].from, cases[i].to);
     int line, col;
-    position_of(text, cases[i].at, cases[i].nth, cases[i].adj, &line, &col);
+    tu_position_of(text, cases[i].at, cases[i].nth, cases[i].adj, &line, &col);
     Error e;
     Db *db = load(text, &e);
     if (db || !e.set || !strstr(e.msg, cases[i].msg) ||
@@ -276,7 +256,7 @@ static void test_db_cycle(void **state) {
   assert_null(db);
   assert_contains(e.msg, "call cycle: Softmax -> ToyAttention -> Softmax");
   int line, col;
-  position_of(t1, "${torch.nn.modules.activation.Softmax}(", 1, 0, &line, &col);
+  tu_position_of(t1, "${torch.nn.modules.activation.Softmax}(", 1, 0, &line, &col);
   assert_int_equal(e.line, line);
   assert_int_equal(e.col, col);
   char *s = tu_err_text(&e);
@@ -306,7 +286,7 @@ static void test_db_json_syntax_and_duplicates(void **state) {
   assert_null(load(dup, &e));
   assert_contains(e.msg, "invalid JSON: duplicate object key");
   int line, col;
-  position_of(dup, "\"kind\": \"basic\",", 2, 0, &line, &col);
+  tu_position_of(dup, "\"kind\": \"basic\",", 2, 0, &line, &col);
   assert_int_equal(e.line, line);
   assert_int_equal(e.col, col); /* the caret is under the repeated key */
   assert_int_equal(e.caret_len, 6);
@@ -318,7 +298,7 @@ static void test_db_json_syntax_and_duplicates(void **state) {
   char *bad = tu_replace(mini, "\"kind\": \"basic\",", "\"kind\": \"basic\",,");
   assert_null(load(bad, &e));
   assert_contains(e.msg, "invalid JSON: string or '}' expected near ','");
-  position_of(bad, ",,", 1, 1, &line, &col);
+  tu_position_of(bad, ",,", 1, 1, &line, &col);
   assert_int_equal(e.line, line);
   assert_int_equal(e.col, col);
   free(bad);

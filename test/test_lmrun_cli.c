@@ -21,49 +21,30 @@ static json_t *run_json(const char *args) {
   return j;
 }
 
+/* Our op names and LLM-Viewer's for the operations that must match. */
+static const struct {
+  const char *ours, *theirs;
+} map[] = {{"q_proj", "q_proj"},       {"k_proj", "k_proj"},
+           {"v_proj", "v_proj"},       {"o_proj", "out_proj"},
+           {"gate_proj", "gate_proj"}, {"up_proj", "up_proj"},
+           {"down_proj", "down_proj"}, {"qk_matmul", "qk_matmul"},
+           {"softmax", "softmax"},     {"sv_matmul", "sv_matmul"}};
+
 static json_t *phase(json_t *doc, const char *name) {
-  size_t i;
-  json_t *p;
-  json_array_foreach(json_object_get(doc, "phases"), i, p) {
-    if (strcmp(json_string_value(json_object_get(p, "phase")), name) == 0)
-      return p;
-  }
-  fail_msg("no phase %s", name);
-  return NULL;
+  return tu_json_find(json_object_get(doc, "phases"), "phase", name);
 }
 
 static json_t *op_named(json_t *ph, const char *op) {
-  size_t i;
-  json_t *o;
-  json_array_foreach(json_object_get(ph, "ops"), i, o) {
-    if (strcmp(json_string_value(json_object_get(o, "op")), op) == 0)
-      return o;
-  }
-  fail_msg("no op %s", op);
-  return NULL;
+  return tu_json_find(json_object_get(ph, "ops"), "op", op);
 }
 
 static json_t *ref_row(json_t *ref, const char *layer) {
-  size_t i;
-  json_t *r;
-  json_array_foreach(json_object_get(ref, "layers"), i, r) {
-    if (strcmp(json_string_value(json_object_get(r, "layer")), layer) == 0)
-      return r;
-  }
-  fail_msg("no reference row %s", layer);
-  return NULL;
+  return tu_json_find(json_object_get(ref, "layers"), "layer", layer);
 }
 
 /* Every Linear projection, qk_matmul, softmax and sv_matmul agrees exactly
  * with LLM-Viewer's own output (FLOPs and each kind of bytes). */
 static void check_reference(json_t *ph, json_t *ref) {
-  static const struct {
-    const char *ours, *theirs;
-  } map[] = {{"q_proj", "q_proj"},       {"k_proj", "k_proj"},
-             {"v_proj", "v_proj"},       {"o_proj", "out_proj"},
-             {"gate_proj", "gate_proj"}, {"up_proj", "up_proj"},
-             {"down_proj", "down_proj"}, {"qk_matmul", "qk_matmul"},
-             {"softmax", "softmax"},     {"sv_matmul", "sv_matmul"}};
   static const struct {
     const char *ours, *theirs;
   } fields[] = {{"flops", "OPs"},
@@ -92,13 +73,6 @@ static void check_reference(json_t *ph, json_t *ref) {
  * we max(flops / peak, bytes / bandwidth): the same value, which may differ
  * in the last bit, hence the 1e-12 relative tolerance. */
 static void check_times(json_t *ph, json_t *ref) {
-  static const struct {
-    const char *ours, *theirs;
-  } map[] = {{"q_proj", "q_proj"},       {"k_proj", "k_proj"},
-             {"v_proj", "v_proj"},       {"o_proj", "out_proj"},
-             {"gate_proj", "gate_proj"}, {"up_proj", "up_proj"},
-             {"down_proj", "down_proj"}, {"qk_matmul", "qk_matmul"},
-             {"softmax", "softmax"},     {"sv_matmul", "sv_matmul"}};
   for (size_t i = 0; i < LM_ARRAY_LEN(map); i++) {
     json_t *o = op_named(ph, map[i].ours), *r = ref_row(ref, map[i].theirs);
     assert_string_equal(json_string_value(json_object_get(o, "bound")),

@@ -69,25 +69,6 @@ static void test_model_structure(void **state) {
   model_free(m);
 }
 
-/* the n-th occurrence of at (plus adj) in text: the expected caret */
-static void position_of(const char *text, const char *at, int nth, int adj,
-                        int *line, int *col) {
-  const char *p = text;
-  for (int k = 0; k < nth; k++) {
-    p = strstr(k ? p + 1 : p, at);
-    assert_non_null(p);
-  }
-  p += adj;
-  *line = 1;
-  const char *bol = text;
-  for (const char *q = text; q < p; q++)
-    if (*q == '\n') {
-      (*line)++;
-      bol = q + 1;
-    }
-  *col = (int)(p - bol) + 1;
-}
-
 static void test_model_errors(void **state) {
   (void)state;
   struct {
@@ -184,7 +165,7 @@ static void test_model_errors(void **state) {
       continue;
     }
     int line, col;
-    position_of(text, cases[i].at, cases[i].nth, cases[i].adj, &line, &col);
+    tu_position_of(text, cases[i].at, cases[i].nth, cases[i].adj, &line, &col);
     if (m || !strstr(e.msg, cases[i].msg) || e.line != line || e.col != col) {
       char *s = tu_err_text(&e);
       print_error("case %zu: want %d:%d, got %d:%d\n%s", i, line, col, e.line,

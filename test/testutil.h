@@ -187,6 +187,42 @@ static inline void tu_generate(Db *db, const char *dir) {
   }
 }
 
+/* Where the n-th (1-based) occurrence of `at`, plus adj bytes, sits in
+ * text: the expected caret of an error, found by plain text search, so
+ * tests do not depend on the JSON locator they check. */
+static inline void tu_position_of(const char *text, const char *at, int nth,
+                                  int adj, int *line, int *col) {
+  const char *p = text;
+  for (int k = 0; k < nth; k++) {
+    p = strstr(k ? p + 1 : p, at);
+    assert_non_null(p);
+  }
+  p += adj;
+  *line = 1;
+  const char *bol = text;
+  for (const char *q = text; q < p; q++)
+    if (*q == '\n') {
+      (*line)++;
+      bol = q + 1;
+    }
+  *col = (int)(p - bol) + 1;
+}
+
+/* The element of a JSON array whose string member `key` equals `value`
+ * (borrowed); fails the test if there is none. */
+static inline json_t *tu_json_find(json_t *array, const char *key,
+                                   const char *value) {
+  size_t i;
+  json_t *o;
+  json_array_foreach(array, i, o) {
+    const char *s = json_string_value(json_object_get(o, key));
+    if (s && strcmp(s, value) == 0)
+      return o;
+  }
+  fail_msg("no element with %s = %s", key, value);
+  return NULL;
+}
+
 static inline Db *tu_load_db(const char *path) {
   Error e;
   err_clear(&e);
