@@ -224,6 +224,15 @@ int main(void) {
              time_it(bench_eval, &eb, 25, 20000));
   print_time("one full-model analysis: prefill + decode + roofline",
              time_it(bench_full, &eb, 25, 20000));
+  EvalBench fb = eb;
+  fb.plan = plan_build(model, ATTN_FLASH, NULL);
+  fb.vals = values_new(fb.plan);
+  fb.dvals = values_new(fb.plan);
+  print_time("the same with FlashAttention-2",
+             time_it(bench_full, &fb, 25, 20000));
+  values_free(fb.vals);
+  values_free(fb.dvals);
+  plan_free(fb.plan);
   print_time("largest-batch search (bisection, ~40 evaluations)",
              time_it(bench_max_batch, &eb, 15, 500));
   char *argv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1", "-S",
