@@ -6,6 +6,7 @@
 #   make generate   regenerate generated_modules/ from module_db.json
 #   make bench      print performance figures
 #   make deps       install the Debian packages the project needs, if missing
+#                   (python3 too: the agent tests' fake LLM server is a script)
 
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -43,6 +44,7 @@ deps:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
 	    || missing="$$missing $$p"; \
 	done; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo=sudo; \
 	  echo "deps: installing$$missing"; \
