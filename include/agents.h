@@ -94,4 +94,51 @@ int http_post(const HttpTransport *t, const HttpRequest *req,
               const HttpOptions *opt, HttpResponse *resp, FILE *log,
               Error *err);
 
+/* ===== llm.c ===== */
+
+typedef enum { LLM_ANTHROPIC, LLM_OPENAI } LlmStyle;
+
+/* Where and how to ask. Strings are owned; free with llm_config_free. */
+typedef struct LlmConfig {
+  char *url;       /* LMGEN_API_URL: the full endpoint URL */
+  char *key;       /* LMGEN_API_KEY: never printed, logged or saved */
+  char *model;     /* LMGEN_MODEL */
+  LlmStyle style;  /* LMGEN_API_STYLE: anthropic (default) or openai */
+  long max_tokens; /* LMGEN_MAX_TOKENS, default 4096 */
+} LlmConfig;
+
+/* From the environment. A missing URL, key or model is one error naming
+ * every variable to set. */
+int llm_config_from_env(LlmConfig *c, Error *err);
+void llm_config_free(LlmConfig *c);
+const char *llm_style_name(LlmStyle s);
+/* The request body: Anthropic Messages {model, max_tokens, temperature,
+ * system, messages} or OpenAI chat completions {model, temperature,
+ * messages}. New string; free(). The key is never in it. */
+char *llm_request_body(const LlmConfig *c, const char *system,
+                       const char *user);
+/* Request headers: content type plus x-api-key and anthropic-version, or
+ * Authorization: Bearer. New NULL-terminated array; llm_headers_free. */
+char **llm_request_headers(const LlmConfig *c);
+void llm_headers_free(char **h);
+/* The reply text of a successful (2xx) API reply: Anthropic content[]
+ * text blocks, OpenAI choices[0].message.content. A reply cut off at the
+ * token limit, or of another shape, is an error. */
+int llm_reply_text(LlmStyle style, const char *body, size_t len, Buf *text,
+                   Error *err);
+/* Describe a non-2xx API reply: status plus the API's own error type and
+ * message when the body carries them. */
+void llm_api_error(long status, const char *body, size_t len, Error *err);
+/* Ask: build the request, POST it with retries, return the reply text.
+ * raw receives the last HTTP body (for saving on failure). */
+int llm_ask(const LlmConfig *c, const HttpTransport *t, const HttpOptions *o,
+            const char *system, const char *user, Buf *text, Buf *raw,
+            FILE *log, Error *err);
+/* s with every occurrence of secret replaced by [REDACTED]. Secrets
+ * shorter than 8 bytes (a placeholder such as "none" for a local server)
+ * are not searched for. New string; free(). */
+char *llm_redact(const char *s, const char *secret);
+/* Redact an Error's message and context in place. */
+void llm_redact_error(Error *e, const char *secret);
+
 #endif
