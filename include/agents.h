@@ -141,4 +141,33 @@ char *llm_redact(const char *s, const char *secret);
 /* Redact an Error's message and context in place. */
 void llm_redact_error(Error *e, const char *secret);
 
+/* ===== source.c ===== */
+
+/* The source of one class, cut out of a Python file. Owned strings; free
+ * with source_free. */
+typedef struct ClassSource {
+  char *file;     /* path recorded in the entry's source.file */
+  char *text;     /* the class: decorators, header and body */
+  int line_start; /* 1-based, inclusive */
+  int line_end;
+} ClassSource;
+
+/* Cut `class Name(...):` (with its decorators) out of Python text: the
+ * class ends at the first logical line indented no deeper than its
+ * header. Strings, comments, brackets and continuation lines are
+ * understood, so a docstring or a call spanning lines never ends it. */
+int source_extract(const char *text, size_t len, const char *class_name,
+                   ClassSource *out, Error *err);
+/* Read `path` and extract class_name (the last component of a full name);
+ * source.file records `path` as given. */
+int source_from_file(const char *path, const char *class_name, ClassSource *out,
+                     Error *err);
+/* Map a full class name to a file under one of the roots (a ':'-separated
+ * list, LMGEN_SOURCE_ROOT) and extract the class: a.b.c.Class is looked
+ * up as <root>/src/a/b/c.py, <root>/a/b/c.py, then .../c/__init__.py in
+ * both layouts. source.file records the path relative to its root. */
+int source_from_roots(const char *roots, const char *full_name,
+                      ClassSource *out, Error *err);
+void source_free(ClassSource *s);
+
 #endif
