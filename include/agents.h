@@ -170,4 +170,55 @@ int source_from_roots(const char *roots, const char *full_name,
                       ClassSource *out, Error *err);
 void source_free(ClassSource *s);
 
+/* ===== accept.c ===== */
+
+/* Find the one JSON object in a reply text: the contents of ```json (or
+ * bare ```) fences when there are any, else the top-level {...} spans of
+ * the text that parse as JSON objects. None, or more than one, is an
+ * error. *off and *n locate the object's text. */
+int accept_find_json(const char *text, size_t len, size_t *off, size_t *n,
+                     Error *err);
+
+typedef struct AcceptOpts {
+  const char *full_name;  /* the class asked about */
+  const char *by;         /* validation.by, e.g. "agent:claude-x" */
+  const char *date;       /* validation.date, YYYY-MM-DD */
+  const json_t *source;   /* source member from the source lmgen read, or
+                             NULL (then the entry's stored one, or the
+                             answer's own) */
+  const char *reply_name; /* file named in errors about the reply */
+} AcceptOpts;
+
+typedef struct Accepted {
+  Db *db;        /* the candidate database, fully checked; owned */
+  ModuleDef *md; /* the answered entry in it; borrowed from db */
+  bool is_new;   /* the entry was not in the database */
+  Buf notes;     /* members of the answer that were ignored, one a line */
+} Accepted;
+
+/* Accept an answer for o->full_name against db, or explain why not.
+ *
+ * The answer may set kind, parameters, formulas, atomic_ops and reasoning;
+ * full_name and short_name, when present, must name the class asked
+ * about. lmgen owns short_name, source, validation (pending, by, date) and
+ * the stored names (kept on re-analysis; the naming rule decides them for
+ * a new entry), so the answer's values for them are ignored. Re-analysing
+ * a known entry keeps its kind, its parameters and the names of its atomic
+ * operations (model files and callers depend on them).
+ *
+ * Checks, first failure wins, each error located in the reply: one JSON
+ * object; the members; the schema's entry definition; every formula
+ * parsed and checked (unknown parameters and modules, arity); then the
+ * whole database with the entry inserted (new: appended; known: replaced
+ * in place) loaded as db_load does (schema, formulas, cycles, names); then
+ * every metric of the entry and of each atomic operation evaluated with
+ * all parameters at 1, 7 and 4096, which must give finite, non-negative
+ * numbers. New entries get their stored names here. */
+int accept_answer(const Db *db, const char *reply, size_t len,
+                  const AcceptOpts *o, Accepted *out, Error *err);
+void accepted_free(Accepted *a);
+/* What changes: per metric and per atomic op, old and new formula (old is
+ * NULL for a new entry); operations added or removed. */
+void accept_diff(const ModuleDef *old, const ModuleDef *now, Buf *out);
+
 #endif
