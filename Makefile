@@ -22,7 +22,9 @@ SHELL    = /bin/bash
 
 LIB_SRCS = $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
            $(filter-out runtime/lmrun.c,$(wildcard runtime/*.c)) $(wildcard agents/*.c)
-EMBED    = build/embed/schema_text.c build/embed/modabi_text.c
+PROMPTS  = $(wildcard agents/prompts/*.txt)
+EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
+           $(patsubst agents/prompts/%.txt,build/embed/prompt_%_text.c,$(PROMPTS))
 HDRS     = $(wildcard include/*.h)
 TEST_SRCS= $(wildcard test/test_*.c)
 TESTS    = $(patsubst test/%.c,build/%,$(TEST_SRCS))
@@ -34,6 +36,7 @@ ASAN_OBJS = $(patsubst %.c,build/asan/obj/%.o,$(LIB_SRCS) $(EMBED))
 .PHONY: all deps run test tests check check-generated generate bench clean
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
+.SECONDARY: $(EMBED)
 
 all: lmgen lmrun
 
@@ -65,6 +68,8 @@ build/embed/schema_text.c: module_db_schema.json
 	$(call embed,lm_schema_text)
 build/embed/modabi_text.c: include/modabi.h
 	$(call embed,lm_modabi_text)
+build/embed/prompt_%_text.c: agents/prompts/%.txt
+	$(call embed,lm_prompt_$*_text)
 
 # ---- objects ---------------------------------------------------------------
 build/obj/%.o: %.c $(HDRS)

@@ -170,6 +170,34 @@ int source_from_roots(const char *roots, const char *full_name,
                       ClassSource *out, Error *err);
 void source_free(ClassSource *s);
 
+/* ===== prompt.c ===== */
+
+typedef struct Prompt {
+  char *system; /* owned */
+  char *user;   /* owned */
+} Prompt;
+
+/* What the prompt is about. */
+typedef struct PromptInput {
+  const Db *db;              /* known modules, examples */
+  const char *full_name;     /* the class to analyse */
+  const ModuleDef *current;  /* its entry when re-analysing (--force) */
+  const ClassSource *source; /* its source */
+} PromptInput;
+
+/* Fill `tmpl`'s {{NAME}} placeholders with vals[i] for keys[i]. Values
+ * are inserted verbatim, never re-scanned. An unknown placeholder is an
+ * error. */
+int prompt_fill(const char *tmpl, const char *const *keys,
+                const char *const *vals, int n, Buf *out, Error *err);
+/* The prompt text named `name` (system, user, new, force): the file
+ * $LMGEN_PROMPT_DIR/<name>.txt when that variable is set, else the copy of
+ * agents/prompts/<name>.txt embedded at build time. New string; free(). */
+char *prompt_template(const char *name, Error *err);
+/* Build both prompts from the templates and the database. */
+int prompt_build(const PromptInput *in, Prompt *out, Error *err);
+void prompt_free(Prompt *p);
+
 /* ===== accept.c ===== */
 
 /* Find the one JSON object in a reply text: the contents of ```json (or
