@@ -454,6 +454,8 @@ static void test_http_curl_proxies(void **state) {
   char proxy[64];
   snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", f->srv.port);
   setenv("http_proxy", proxy, 1);
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
   unsetenv("HTTP_PROXY");
   unsetenv("ALL_PROXY");
   assert_int_equal(

@@ -579,10 +579,10 @@ static void test_agent_concurrent_runs_both_land(void **state) {
   const char *src = TREE "/src/transformers/models/toy/modeling_toy.py";
   int rc =
       tu_run(&out,
-             "env LMGEN_TEST_LOCK_DELAY_MS=400 %s --db %s --out %s "
+             "env LMGEN_TEST_LOCK_DELAY_MS=1000 %s --db %s --out %s "
              "--analysis test/data/agent/toy_mlp.json --source %s " TOY
              " > %s/a.out 2>&1 & "
-             "sleep 0.1; env LMGEN_TEST_LOCK_DELAY_MS=10 %s --db %s --out %s "
+             "sleep 0.3; env LMGEN_TEST_LOCK_DELAY_MS=10 %s --db %s --out %s "
              "--analysis test/data/agent/toy_norm.json --source %s " TOYNORM
              " > %s/b.out 2>&1; b=$?; wait $!; a=$?; echo $a $b",
              tu_bin("lmgen"), f->db, f->out, src, f->dir, tu_bin("lmgen"),
@@ -590,6 +590,12 @@ static void test_agent_concurrent_runs_both_land(void **state) {
   assert_int_equal(rc, 0);
   assert_string_equal(out, "0 0\n");
   free(out);
+  /* the first run wrote first (its entry comes first), so the second one
+   * had read the database before that write */
+  char *text = tu_read(f->db);
+  assert_non_null(strstr(text, "\"" TOYNORM "\""));
+  assert_true(strstr(text, "\"" TOY "\"") < strstr(text, "\"" TOYNORM "\""));
+  free(text);
   char *a = entry_text(f->db, TOY), *b = entry_text(f->db, TOYNORM);
   assert_contains(a, "\"short_name\": \"ToyGatedMLP\"");
   assert_contains(b, "\"short_name\": \"ToyNorm\"");
@@ -623,7 +629,8 @@ static void test_agent_proxy_environment(void **state) {
   free(out);
   /* a remote one goes through the proxy (the fake server plays it) */
   rc = tu_run(&out,
-              "env http_proxy=http://127.0.0.1:%d LMGEN_API_URL=http://"
+              "env -u no_proxy -u NO_PROXY http_proxy=http://127.0.0.1:%d "
+              "LMGEN_API_URL=http://"
               "llm.example.invalid/good/v1/messages LMGEN_API_KEY=" KEY
               " LMGEN_MODEL=m LMGEN_SOURCE_ROOT=" TREE " %s --db %s --out %s "
               "--dry-run --force SiLU",
