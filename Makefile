@@ -6,6 +6,7 @@
 #   make generate   regenerate generated_modules/ from module_db.json
 #   make bench      print performance figures
 #   make deps       install the Debian packages the project needs, if missing
+#                   (python3 too: the agent tests' fake LLM server is a script)
 
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -21,7 +22,9 @@ SHELL    = /bin/bash
 
 LIB_SRCS = $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
            $(filter-out runtime/lmrun.c,$(wildcard runtime/*.c)) $(wildcard agents/*.c)
-EMBED    = build/embed/schema_text.c build/embed/modabi_text.c
+PROMPTS  = $(wildcard agents/prompts/*.txt)
+EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
+           $(patsubst agents/prompts/%.txt,build/embed/prompt_%_text.c,$(PROMPTS))
 HDRS     = $(wildcard include/*.h)
 TEST_SRCS= $(wildcard test/test_*.c)
 TESTS    = $(patsubst test/%.c,build/%,$(TEST_SRCS))
@@ -33,6 +36,7 @@ ASAN_OBJS = $(patsubst %.c,build/asan/obj/%.o,$(LIB_SRCS) $(EMBED))
 .PHONY: all deps run test tests check check-generated generate bench clean
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
+.SECONDARY: $(EMBED)
 
 all: lmgen lmrun
 
@@ -43,6 +47,7 @@ deps:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
 	    || missing="$$missing $$p"; \
 	done; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo=sudo; \
 	  echo "deps: installing$$missing"; \
@@ -63,6 +68,8 @@ build/embed/schema_text.c: module_db_schema.json
 	$(call embed,lm_schema_text)
 build/embed/modabi_text.c: include/modabi.h
 	$(call embed,lm_modabi_text)
+build/embed/prompt_%_text.c: agents/prompts/%.txt
+	$(call embed,lm_prompt_$*_text)
 
 # ---- objects ---------------------------------------------------------------
 build/obj/%.o: %.c $(HDRS)

@@ -1,6 +1,7 @@
 /* lmgen.c: the lmgen command.
  *
- *   lmgen [--db PATH] [--out DIR] [--check] [--all | NAME...]
+ *   lmgen [--db PATH] [--out DIR] [--check] [--dry-run] [--all | NAME...]
+ *   lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME
  *
  * Loads and checks the whole database (any error stops everything before a
  * byte is written), decides and stores names for entries that lack them,
@@ -9,30 +10,56 @@
  * --all, generated files that no entry claims any more are removed. With
  * --check nothing is written: lmgen reports drift between the database and
  * the generated files and exits 1 if there is any (CI runs this).
+ *
+ * A full class name the database does not know, --force, or --analysis
+ * runs the agent (include/agents.h): the class's source goes to an LLM (or
+ * the answer comes from FILE), the answer passes accept.c's checks against
+ * the database re-read under the lock, and only then are module_db.json
+ * and the entry's C file written. A known name never touches the network.
  */
+#include "agents.h"
 #include "gen.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *out) {
-  fputs("usage: lmgen [--db PATH] [--out DIR] [--check] [--all | NAME...]\n"
+  fputs("usage: lmgen [--db PATH] [--out DIR] [--check] [--dry-run] "
+        "[--all | NAME...]\n"
+        "       lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] "
+        "NAME\n"
         "\n"
-        "Generate C calculator modules from the module database.\n"
+        "Generate C calculator modules from the module database; analyse a\n"
+        "module the database does not know with an LLM agent.\n"
         "\n"
-        "  NAME         full class name (torch.nn.modules.activation.SiLU)\n"
-        "               or short name (SiLU); its callees are generated too\n"
-        "  --all        every entry; removes generated files no entry claims\n"
-        "  --db PATH    module database (default: module_db.json of the\n"
-        "               install, found next to the lmgen executable)\n"
-        "  --out DIR    output directory (default: generated_modules/)\n"
-        "  --check      write nothing; exit 1 if any file or stored name\n"
-        "               differs from what generation would produce\n"
-        "  -h, --help   this help\n",
+        "  NAME           full class name (torch.nn.modules.activation.SiLU)\n"
+        "                 or short name (SiLU); its callees are generated too.\n"
+        "                 A full name the database does not know is analysed\n"
+        "                 by the agent, then generated\n"
+        "  --all          every entry; removes generated files no entry claims\n"
+        "  --db PATH      module database (default: module_db.json of the\n"
+        "                 install, found next to the lmgen executable)\n"
+        "  --out DIR      output directory (default: generated_modules/)\n"
+        "  --check        write nothing; exit 1 if any file or stored name\n"
+        "                 differs from what generation would produce\n"
+        "  --dry-run      write nothing; show what would change (for an\n"
+        "                 analysis: old and new formulas)\n"
+        "  --force        analyse NAME again although it is known; replaces\n"
+        "                 its formulas, keeps its parameters and stored names\n"
+        "  --analysis FILE  take the answer from FILE (an entry as JSON, or a\n"
+        "                 whole LLM reply) instead of the network; same checks\n"
+        "  --source PATH  the Python file defining NAME (default: found under\n"
+        "                 $LMGEN_SOURCE_ROOT)\n"
+        "  -h, --help     this help\n"
+        "\n"
+        "The agent reads LMGEN_API_URL, LMGEN_API_KEY, LMGEN_MODEL and\n"
+        "LMGEN_API_STYLE (anthropic or openai); see README.md.\n",
         out);
 }
 
@@ -112,15 +139,349 @@ static int stale_files(const char *dir, Target *t, int nt, char ***out) {
   return n;
 }
 
+/* Emit set[0..n) into memory, names decided. */
+static int emit_targets(ModuleDef **set, int n, const char *out_dir,
+                        const char *db_name, Target **out, int *nout,
+                        Error *err) {
+  *out = xcalloc((size_t)n + 1, sizeof(Target));
+  *nout = 0;
+  for (int i = 0; i < n; i++) {
+    Target *t = &(*out)[(*nout)++];
+    t->md = set[i];
+    t->path = path_join(out_dir, set[i]->file_name);
+    t->text = emit_module(set[i], db_name, err);
+    if (!t->text)
+      return -1;
+  }
+  return 0;
+}
+
+/* Write each target whose file differs (or say it would, on a dry run). */
+static int write_targets(Target *t, int n, bool dry_run, int *written,
+                         Error *err) {
+  *written = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = strlen(t[i].text);
+    if (fs_same_content(t[i].path, t[i].text, len))
+      continue;
+    if (dry_run) {
+      printf("lmgen: would write %s\n", path_display(t[i].path));
+    } else {
+      if (fs_write_atomic(t[i].path, t[i].text, len, err) < 0)
+        return -1;
+      printf("lmgen: wrote %s\n", path_display(t[i].path));
+    }
+    (*written)++;
+  }
+  return 0;
+}
+
+static void free_targets(Target *t, int n) {
+  for (int i = 0; i < n; i++) {
+    free(t[i].path);
+    free(t[i].text);
+  }
+  free(t);
+}
+
+static char *lock_path_of(const char *db_path) {
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%s.lock", db_path);
+  return buf_steal(&b);
+}
+
+/* ===== the agent ===== */
+
+typedef struct AgentArgs {
+  const char *db_path, *out_dir;
+  const char *name;     /* as given */
+  bool force, dry_run;
+  const char *analysis; /* --analysis FILE, or NULL */
+  const char *source;   /* --source PATH, or NULL */
+} AgentArgs;
+
+static void today(char *out, size_t n) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, n, "%Y-%m-%d", &tm);
+}
+
+/* Save a failed reply for inspection: $LMGEN_REPLY_DIR or the working
+ * directory, lmgen-reply-<class>-<pid>.txt. The text is already redacted. */
+static void save_reply(const char *path, const char *text, const char *key) {
+  char *red = llm_redact(text, key);
+  Error e;
+  err_clear(&e);
+  if (fs_write_atomic(path, red, strlen(red), &e) == 0)
+    fprintf(stderr, "lmgen: the reply is saved in %s\n", path_display(path));
+  else
+    fprintf(stderr, "lmgen: could not save the reply: %s\n", e.msg);
+  free(red);
+}
+
+static void print_error(Error *err, const char *key) {
+  llm_redact_error(err, key);
+  err_print(stderr, err);
+}
+
+/* Hold the lock a while before reading: lets the tests overlap two runs
+ * deterministically. */
+static void test_lock_delay(void) {
+  const char *s = getenv("LMGEN_TEST_LOCK_DELAY_MS");
+  long ms = s ? strtol(s, NULL, 10) : 0;
+  if (ms > 0 && ms <= 10000) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static int agent_main(const AgentArgs *a) {
+  Error err;
+  err_clear(&err);
+  int rc = 1, lockfd = -1;
+  LlmConfig cfg = {0};
+  HttpOptions hopt;
+  ClassSource src = {0};
+  Prompt prompt = {0};
+  Buf text, raw;
+  buf_init(&text);
+  buf_init(&raw);
+  Accepted acc = {0};
+  buf_init(&acc.notes);
+  Db *db = NULL;
+  json_t *source_json = NULL;
+  char *full = NULL, *by = NULL, *reply_path = NULL, *lock_path = NULL;
+  Target *targets = NULL;
+  int ntargets = 0;
+  bool network = !a->analysis, curl_up = false, save = false;
+
+  db = db_load(a->db_path, &err);
+  if (!db)
+    goto out;
+  ModuleDef *known = hashmap_get(&db->by_full, a->name);
+  if (!known) {
+    Error e;
+    err_clear(&e);
+    known = db_find(db, a->name, &e);
+    if (!known && hashmap_get(&db->by_short, a->name)) {
+      err = e; /* ambiguous short name */
+      goto out;
+    }
+  }
+  if (!known) {
+    json_t *j = json_string(a->name);
+    int bad = !strchr(a->name, '.') ||
+              schema_validate_def(schema_module_db(), "full_name", j, NULL,
+                                  NULL, NULL, 0, NULL) < 0;
+    json_decref(j);
+    if (bad) {
+      err_set(&err,
+              "module '%s' is not in %s; to analyse a new module, give its "
+              "full dotted class name (package.module.Class)",
+              a->name, path_display(a->db_path));
+      goto out;
+    }
+  }
+  if (known && !a->force) {
+    err_set(&err,
+            "%s is already in %s; add --force to analyse it again (plain "
+            "`lmgen %s` regenerates it without the agent)",
+            known->full_name, path_display(a->db_path), a->name);
+    goto out;
+  }
+  /* fail at once when the agent is not configured */
+  if (network && (llm_config_from_env(&cfg, &err) < 0 ||
+                  http_options_from_env(&hopt, &err) < 0))
+    goto out;
+  full = xstrdup(known ? known->full_name : a->name);
+  const char *short_name = strrchr(full, '.') + 1;
+
+  if (a->source || network) {
+    const char *roots = getenv("LMGEN_SOURCE_ROOT");
+    int src_rc;
+    if (a->source)
+      src_rc = source_from_file(a->source, short_name, &src, &err);
+    else if (roots && *roots)
+      src_rc = source_from_roots(roots, full, &src, &err);
+    else {
+      err_set(&err,
+              "no source for %s: give --source PATH (the Python file "
+              "defining it) or set LMGEN_SOURCE_ROOT (a transformers or "
+              "torch checkout)",
+              full);
+      src_rc = -1;
+    }
+    if (src_rc < 0)
+      goto out;
+    source_json = json_pack("{s:s, s:i, s:i}", "file", src.file, "line_start",
+                            src.line_start, "line_end", src.line_end);
+  }
+
+  Buf b;
+  buf_init(&b);
+  if (network) {
+    const char *dir = getenv("LMGEN_REPLY_DIR");
+    char name[300];
+    snprintf(name, sizeof(name), "lmgen-reply-%s-%ld.txt", short_name,
+             (long)getpid());
+    reply_path = path_join(dir && *dir ? dir : NULL, name);
+    buf_printf(&b, "agent:%s", cfg.model);
+    by = buf_steal(&b);
+
+    PromptInput pin = {
+        .db = db, .full_name = full, .current = known, .source = &src};
+    if (prompt_build(&pin, &prompt, &err) < 0)
+      goto out;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    curl_up = true;
+    printf("lmgen: asking %s (%s API) about %s, from %s lines %d-%d\n",
+           cfg.model, llm_style_name(cfg.style), full, src.file,
+           src.line_start, src.line_end);
+    fflush(stdout);
+    if (llm_ask(&cfg, http_curl(), &hopt, prompt.system, prompt.user, &text,
+                &raw, stderr, &err) < 0) {
+      if (raw.len) { /* keep what the API said */
+        buf_reset(&text);
+        buf_puts(&text, buf_str(&raw));
+        save = true;
+      }
+      goto out;
+    }
+  } else {
+    size_t len;
+    char *t = fs_read(a->analysis, &len, &err);
+    if (!t)
+      goto out;
+    buf_append(&text, t, len);
+    free(t);
+    const char *slash = strrchr(a->analysis, '/');
+    buf_printf(&b, "analysis:%s", slash ? slash + 1 : a->analysis);
+    by = buf_steal(&b);
+  }
+
+  char date[16];
+  today(date, sizeof(date));
+  AcceptOpts ao = {.full_name = full,
+                   .by = by,
+                   .date = date,
+                   .source = source_json,
+                   .reply_name = reply_path ? path_display(reply_path)
+                                            : a->analysis};
+  if (!a->dry_run) {
+    /* re-read under the lock: a run that finished meanwhile is kept */
+    db_free(db);
+    db = NULL;
+    lock_path = lock_path_of(a->db_path);
+    lockfd = fs_lock(lock_path, &err);
+    if (lockfd < 0)
+      goto out;
+    test_lock_delay();
+    db = db_load(a->db_path, &err);
+    if (!db)
+      goto out;
+  }
+  const ModuleDef *old = hashmap_get(&db->by_full, full);
+  if (accept_answer(db, buf_str(&text), text.len, &ao, &acc, &err) < 0) {
+    save = network;
+    goto out;
+  }
+  printf("lmgen: the answer for %s passed every check\n", full);
+  Buf diff;
+  buf_init(&diff);
+  accept_diff(old, acc.md, &diff);
+  fputs(buf_str(&diff), stdout);
+  buf_free(&diff);
+  if (acc.notes.len) {
+    for (char *line = acc.notes.data, *nl; line && *line; line = nl + 1) {
+      nl = strchr(line, '\n');
+      printf("lmgen: note: %.*s\n", (int)(nl ? nl - line : (long)strlen(line)),
+             line);
+      if (!nl)
+        break;
+    }
+  }
+
+  /* the entry and its callees, from the candidate database */
+  ModuleDef **set = xcalloc((size_t)acc.db->nmods + 1, sizeof(ModuleDef *));
+  bool *in = xcalloc((size_t)acc.db->nmods + 1, sizeof(bool));
+  int nset = 0;
+  add_module(acc.md, set, &nset, in);
+  free(in);
+  int rcn = db_assign_names(acc.db, set, nset, &err);
+  int rce = rcn < 0 ? -1
+                    : emit_targets(set, nset, a->out_dir,
+                                   base_name(a->db_path), &targets, &ntargets,
+                                   &err);
+  free(set);
+  if (rce < 0)
+    goto out;
+  if (a->dry_run) {
+    int would;
+    printf("lmgen: would update %s\n", path_display(a->db_path));
+    write_targets(targets, ntargets, true, &would, &err);
+    printf("lmgen: dry run: nothing written\n");
+    rc = 0;
+    goto out;
+  }
+  if (mkdir(a->out_dir, 0755) != 0 && errno != EEXIST) {
+    err_file(&err, a->out_dir, "cannot create directory: %s", strerror(errno));
+    goto out;
+  }
+  if (db_save(acc.db, &err) < 0)
+    goto out;
+  printf("lmgen: %s %s in %s (validation: pending)\n",
+         acc.is_new ? "added" : "updated", full, path_display(a->db_path));
+  int written;
+  if (write_targets(targets, ntargets, false, &written, &err) < 0)
+    goto out;
+  printf("lmgen: %d module%s, %d written, %d unchanged\n", ntargets,
+         ntargets == 1 ? "" : "s", written, ntargets - written);
+  rc = 0;
+
+out:
+  if (err.set) {
+    print_error(&err, cfg.key);
+    rc = 1;
+  }
+  if (save && reply_path)
+    save_reply(reply_path, buf_str(&text), cfg.key);
+  free_targets(targets, ntargets);
+  accepted_free(&acc);
+  db_free(db);
+  fs_unlock(lockfd);
+  free(lock_path);
+  json_decref(source_json);
+  source_free(&src);
+  prompt_free(&prompt);
+  buf_free(&text);
+  buf_free(&raw);
+  free(full);
+  free(by);
+  free(reply_path);
+  llm_config_free(&cfg);
+  if (curl_up)
+    curl_global_cleanup();
+  return rc;
+}
+
+/* ===== main ===== */
+
 int main(int argc, char **argv) {
   const char *home = lm_home();
   char *db_path = path_join(home, "module_db.json");
   char *out_dir = path_join(home, "generated_modules");
-  bool all = false, check = false;
+  bool all = false, check = false, dry_run = false, force = false;
+  const char *analysis = NULL, *source = NULL;
   static const struct option opts[] = {{"db", required_argument, 0, 'd'},
                                        {"out", required_argument, 0, 'o'},
                                        {"all", no_argument, 0, 'a'},
                                        {"check", no_argument, 0, 'c'},
+                                       {"dry-run", no_argument, 0, 'n'},
+                                       {"force", no_argument, 0, 'f'},
+                                       {"analysis", required_argument, 0, 'A'},
+                                       {"source", required_argument, 0, 's'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int c;
@@ -140,6 +501,18 @@ int main(int argc, char **argv) {
     case 'c':
       check = true;
       break;
+    case 'n':
+      dry_run = true;
+      break;
+    case 'f':
+      force = true;
+      break;
+    case 'A':
+      analysis = optarg;
+      break;
+    case 's':
+      source = optarg;
+      break;
     case 'h':
       usage(stdout);
       free(db_path);
@@ -152,14 +525,37 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (all == (optind < argc)) {
-    fputs(all ? "lmgen: give --all or names, not both\n"
-              : "lmgen: nothing to generate: give NAME... or --all\n",
-          stderr);
+  const char *bad = NULL;
+  bool agent = force || analysis || source;
+  if (all == (optind < argc))
+    bad = all ? "give --all or names, not both"
+              : "nothing to generate: give NAME... or --all";
+  else if (check && dry_run)
+    bad = "give --check or --dry-run, not both";
+  else if (agent && (all || check))
+    bad = "--force, --analysis and --source take one NAME, without --all or "
+          "--check";
+  else if (agent && argc - optind != 1)
+    bad = "--force, --analysis and --source analyse one NAME at a time";
+  if (bad) {
+    fprintf(stderr, "lmgen: %s\n", bad);
     usage(stderr);
     free(db_path);
     free(out_dir);
     return 2;
+  }
+  AgentArgs aa = {.db_path = db_path,
+                  .out_dir = out_dir,
+                  .name = optind < argc ? argv[optind] : NULL,
+                  .force = force,
+                  .dry_run = dry_run,
+                  .analysis = analysis,
+                  .source = source};
+  if (agent) {
+    int rc = agent_main(&aa);
+    free(db_path);
+    free(out_dir);
+    return rc;
   }
 
   Error err;
@@ -169,11 +565,10 @@ int main(int argc, char **argv) {
   char **stale = NULL;
   int nstale = 0;
   Db *db = NULL;
+  bool go_agent = false;
 
-  if (!check) {
-    char *lock_path = xstrdup(db_path);
-    lock_path = xrealloc(lock_path, strlen(lock_path) + 6);
-    strcat(lock_path, ".lock");
+  if (!check && !dry_run) {
+    char *lock_path = lock_path_of(db_path);
     lockfd = fs_lock(lock_path, &err);
     free(lock_path);
     if (lockfd < 0)
@@ -192,6 +587,20 @@ int main(int argc, char **argv) {
   } else {
     for (int i = optind; i < argc; i++) {
       ModuleDef *md = db_find(db, argv[i], &err);
+      if (!md && !hashmap_get(&db->by_short, argv[i])) {
+        /* not in the database: a full name alone goes to the agent */
+        bool dotted = strchr(argv[i], '.') != NULL;
+        err_clear(&err);
+        if (dotted && argc - optind == 1 && !check)
+          go_agent = true;
+        else
+          err_set(&err, "module '%s' is not in %s; %s", argv[i],
+                  path_display(db_path),
+                  !dotted ? "to analyse a new module, give its full dotted "
+                            "class name (package.module.Class)"
+                  : check ? "run lmgen NAME to analyse it"
+                          : "analyse it on its own: lmgen NAME");
+      }
       if (!md) {
         free(set);
         free(in);
@@ -207,19 +616,11 @@ int main(int argc, char **argv) {
     free(set);
     goto out;
   }
-  targets = xcalloc((size_t)nset + 1, sizeof(Target));
-  const char *db_name = base_name(db_path);
-  for (int i = 0; i < nset; i++) {
-    Target *t = &targets[ntargets++];
-    t->md = set[i];
-    t->path = path_join(out_dir, set[i]->file_name);
-    t->text = emit_module(set[i], db_name, &err);
-    if (!t->text) {
-      free(set);
-      goto out;
-    }
-  }
+  int rce = emit_targets(set, nset, out_dir, base_name(db_path), &targets,
+                         &ntargets, &err);
   free(set);
+  if (rce < 0)
+    goto out;
   if (all)
     nstale = stale_files(out_dir, targets, ntargets, &stale);
 
@@ -254,6 +655,22 @@ int main(int argc, char **argv) {
     goto out;
   }
 
+  if (dry_run) {
+    int would;
+    if (assigned > 0)
+      printf("lmgen: would store names for %d entr%s in %s\n", assigned,
+             assigned == 1 ? "y" : "ies", path_display(db_path));
+    write_targets(targets, ntargets, true, &would, &err);
+    for (int i = 0; i < nstale; i++)
+      printf("lmgen: would remove %s (no entry claims it)\n",
+             path_display(stale[i]));
+    printf("lmgen: dry run: %d module%s, %d would be written; nothing "
+           "written\n",
+           ntargets, ntargets == 1 ? "" : "s", would);
+    rc = 0;
+    goto out;
+  }
+
   if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
     err_file(&err, out_dir, "cannot create directory: %s", strerror(errno));
     goto out;
@@ -264,17 +681,9 @@ int main(int argc, char **argv) {
     printf("lmgen: stored names for %d entr%s in %s\n", assigned,
            assigned == 1 ? "y" : "ies", path_display(db_path));
   }
-  int written = 0;
-  for (int i = 0; i < ntargets; i++) {
-    Target *t = &targets[i];
-    size_t len = strlen(t->text);
-    if (fs_same_content(t->path, t->text, len))
-      continue;
-    if (fs_write_atomic(t->path, t->text, len, &err) < 0)
-      goto out;
-    printf("lmgen: wrote %s\n", path_display(t->path));
-    written++;
-  }
+  int written;
+  if (write_targets(targets, ntargets, false, &written, &err) < 0)
+    goto out;
   for (int i = 0; i < nstale; i++) {
     if (unlink(stale[i]) == 0)
       printf("lmgen: removed %s (no entry claims it)\n", path_display(stale[i]));
@@ -288,16 +697,14 @@ out:
     err_print(stderr, &err);
     rc = 1;
   }
-  for (int i = 0; i < ntargets; i++) {
-    free(targets[i].path);
-    free(targets[i].text);
-  }
-  free(targets);
+  free_targets(targets, ntargets);
   for (int i = 0; i < nstale; i++)
     free(stale[i]);
   free(stale);
   db_free(db);
   fs_unlock(lockfd);
+  if (go_agent)
+    rc = agent_main(&aa);
   free(db_path);
   free(out_dir);
   return rc;

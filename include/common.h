@@ -31,7 +31,8 @@ typedef struct Error {
   int col;            /* 1-based column in file; 0 if unknown */
   char msg[1024];     /* the message: lowercase, failure first, no period */
   char context[512];  /* the source line the caret points into; "" = none */
-  int context_line;   /* line number printed before context; 0 = formula */
+  int context_line;   /* line number printed before context; 0 = formula;
+                         < 0 = a line shown without a number */
   int caret_col;      /* 1-based column of the caret in context */
   int caret_len;      /* characters underlined (>= 1) */
 } Error;

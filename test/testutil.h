@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,164 @@ static inline Db *tu_load_db(const char *path) {
     err_print(stderr, &e);
   assert_non_null(db);
   return db;
+}
+
+/* Every regular file under dir (recursively), as "relative/path\n" lines,
+ * sorted. New string. */
+static inline void tu_list_into(const char *dir, const char *rel, Buf *b) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+      continue;
+    char *p = path_join(dir, de->d_name);
+    char *r = rel ? path_join(rel, de->d_name) : xstrdup(de->d_name);
+    struct stat st;
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+      tu_list_into(p, r, b);
+    else
+      buf_printf(b, "%s\n", r);
+    free(p);
+    free(r);
+  }
+  closedir(d);
+}
+
+static inline int tu_cmp_lines(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static inline char *tu_list_files(const char *dir) {
+  Buf b;
+  buf_init(&b);
+  tu_list_into(dir, NULL, &b);
+  char *all = buf_steal(&b);
+  size_t n = 0;
+  for (char *p = all; *p; p++)
+    n += *p == '\n';
+  char **v = xcalloc(n + 1, sizeof(char *));
+  size_t k = 0;
+  for (char *save = NULL, *t = strtok_r(all, "\n", &save); t;
+       t = strtok_r(NULL, "\n", &save))
+    v[k++] = t;
+  qsort(v, k, sizeof(char *), tu_cmp_lines);
+  buf_init(&b);
+  for (size_t i = 0; i < k; i++)
+    buf_printf(&b, "%s\n", v[i]);
+  free(v);
+  free(all);
+  return buf_steal(&b);
+}
+
+/* Assert two directories hold the same files with the same bytes, except
+ * those named in `except` (NULL-terminated, may be NULL). */
+static inline void tu_assert_same_dir(const char *a, const char *b,
+                                      const char *const *except) {
+  char *la = tu_list_files(a), *lb = tu_list_files(b);
+  assert_string_equal(la, lb);
+  for (char *save = NULL, *t = strtok_r(la, "\n", &save); t;
+       t = strtok_r(NULL, "\n", &save)) {
+    bool skip = false;
+    for (const char *const *e = except; e && *e; e++)
+      skip = skip || strcmp(*e, t) == 0;
+    if (skip)
+      continue;
+    char *pa = path_join(a, t), *pb = path_join(b, t);
+    char *ta = tu_read(pa), *tb = tu_read(pb);
+    if (!ta || !tb || strcmp(ta, tb) != 0)
+      print_error("%s differs from %s\n", pa, pb);
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+    free(pa);
+    free(pb);
+  }
+  free(la);
+  free(lb);
+}
+
+/* Assert no file under dir contains needle (except files named `skip`). */
+static inline void tu_assert_tree_lacks(const char *dir, const char *needle,
+                                        const char *skip) {
+  char *list = tu_list_files(dir);
+  for (char *save = NULL, *t = strtok_r(list, "\n", &save); t;
+       t = strtok_r(NULL, "\n", &save)) {
+    if (skip && strcmp(t, skip) == 0)
+      continue;
+    char *p = path_join(dir, t);
+    char *s = tu_read(p);
+    if (s && strstr(s, needle))
+      print_error("%s contains \"%s\"\n", p, needle);
+    assert_true(!s || !strstr(s, needle));
+    free(s);
+    free(p);
+  }
+  free(list);
+}
+
+/* The fake LLM server (test/fake_llm_server.py) on 127.0.0.1: started per
+ * test, killed in teardown; every request lands in `log` as a JSON line. */
+typedef struct TuServer {
+  pid_t pid;
+  int port;
+  char *log; /* path of the request log */
+} TuServer;
+
+static inline void tu_server_start(TuServer *s, const char *dir) {
+  s->log = path_join(dir, "server-requests.log");
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  fflush(NULL);
+  s->pid = fork();
+  assert_true(s->pid >= 0);
+  if (s->pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execlp("python3", "python3", "test/fake_llm_server.py", "test/data/agent",
+           s->log, (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE *f = fdopen(fds[0], "r");
+  char line[64] = "";
+  bool ok = fgets(line, sizeof(line), f) != NULL;
+  fclose(f);
+  if (!ok)
+    print_error("the fake LLM server did not start (python3 missing?)\n");
+  assert_true(ok);
+  s->port = atoi(line);
+  assert_true(s->port > 0);
+}
+
+static inline void tu_server_stop(TuServer *s) {
+  if (s->pid > 0) {
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+  }
+  s->pid = 0;
+  free(s->log);
+  s->log = NULL;
+}
+
+/* The server's request log ("" when nothing arrived). New string. */
+static inline char *tu_server_log(const TuServer *s) {
+  char *t = tu_read(s->log);
+  return t ? t : xstrdup("");
+}
+
+/* Requests the server received. */
+static inline int tu_server_requests(const TuServer *s) {
+  char *t = tu_server_log(s);
+  int n = 0;
+  for (char *p = t; *p; p++)
+    n += *p == '\n';
+  free(t);
+  return n;
 }
 
 #endif

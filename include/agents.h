@@ -1,0 +1,252 @@
+/* agents.h: the agents part: LLM-backed analysis of a module's forward()
+ * source. lmgen is its command (`lmgen NewModule`, `lmgen --force NAME`,
+ * `lmgen --analysis FILE NAME`).
+ *
+ * Pipeline:  Python file --source.c--> the class's source text
+ *            Db + source --prompt.c--> system and user prompt
+ *            prompt --llm.c--> request JSON --http.c (libcurl)--> reply JSON
+ *            reply JSON --llm.c--> reply text
+ *            reply text + Db --accept.c--> one entry, checked alone and then
+ *            inside a candidate database (schema, formulas, cycles, names,
+ *            evaluation at sample values) --lmgen--> module_db.json + C
+ *
+ * The LLM is an untrusted, flaky remote party: nothing it says reaches the
+ * database before every check of accept.c passed, and nothing it says is
+ * ever compiled except through the formula language's checked AST.
+ */
+#ifndef LM_AGENTS_H
+#define LM_AGENTS_H
+
+#include "common.h"
+#include "gen.h"
+
+#include <jansson.h>
+
+/* ===== http.c ===== */
+
+/* One POST. */
+typedef struct HttpRequest {
+  const char *url;
+  const char *const *headers; /* "Name: value" lines, NULL-terminated */
+  const char *body;
+  size_t body_len;
+} HttpRequest;
+
+/* Limits and retry policy; see http_options_from_env for the variables. */
+typedef struct HttpOptions {
+  long connect_timeout_ms; /* LMGEN_CONNECT_TIMEOUT_MS, default 10 s */
+  long timeout_ms;         /* LMGEN_TIMEOUT_MS: one attempt, default 300 s */
+  size_t max_reply_bytes;  /* LMGEN_MAX_REPLY_BYTES, default 4 MiB */
+  int max_attempts;        /* LMGEN_MAX_ATTEMPTS, default 3 */
+  long retry_base_ms;      /* LMGEN_RETRY_BASE_MS: first backoff, default 1 s */
+  long retry_max_ms;       /* LMGEN_RETRY_MAX_MS: longest wait, default 60 s */
+} HttpOptions;
+
+/* Why an attempt produced no response. */
+typedef enum {
+  HF_NONE,      /* a response arrived */
+  HF_CONNECT,   /* could not connect, or the connection dropped: retried */
+  HF_TIMEOUT,   /* no complete reply within timeout_ms: not retried */
+  HF_TOO_LARGE, /* the reply is larger than max_reply_bytes: not retried */
+  HF_OTHER,     /* bad URL, TLS, protocol...: not retried */
+} HttpFailure;
+
+typedef struct HttpResponse {
+  long status;      /* HTTP status of the last attempt; 0 if none arrived */
+  long retry_after; /* seconds asked by Retry-After; -1 if absent */
+  int attempts;     /* attempts made */
+  Buf body;         /* body of the last attempt, at most max_reply_bytes */
+} HttpResponse;
+
+/* A transport sends one attempt; tests inject a fake (the TCCErrorFunc /
+ * dictType pattern). */
+typedef struct HttpTransport {
+  /* Returns 0 when a response arrived (whatever its status), else -1 with
+   * *fail and err set. resp->body is reset by the caller. */
+  int (*send)(void *ctx, const HttpRequest *req, const HttpOptions *opt,
+              HttpResponse *resp, HttpFailure *fail, Error *err);
+  /* Wait before a retry. */
+  void (*sleep_ms)(void *ctx, long ms);
+  void *ctx;
+} HttpTransport;
+
+void http_options_default(HttpOptions *o);
+/* Defaults, overridden by the LMGEN_* variables above (decimal integers;
+ * anything else is an error naming the variable). */
+int http_options_from_env(HttpOptions *o, Error *err);
+/* The libcurl transport (one easy handle per attempt). The program calls
+ * curl_global_init once before using it. Borrowed, static. */
+const HttpTransport *http_curl(void);
+/* True if the URL's host is 127.0.0.1 (or 127.x), localhost or ::1: such
+ * requests never go through a proxy, other hosts honour the environment's
+ * http_proxy / https_proxy / no_proxy. */
+bool http_is_loopback_url(const char *url);
+void http_response_init(HttpResponse *r);
+void http_response_free(HttpResponse *r);
+/* POST with retries: 429 and 5xx responses and connection failures are
+ * retried with exponential backoff (retry_base_ms, doubled each time; a
+ * Retry-After in seconds is honoured when longer), up to max_attempts in
+ * all; other statuses, timeouts and oversized replies are final. Returns
+ * 0 when a response arrived (resp->status tells which: the caller decides
+ * what a 4xx means), -1 when none did (err says why, after how many
+ * attempts). Retries are announced on `log` (may be NULL). */
+int http_post(const HttpTransport *t, const HttpRequest *req,
+              const HttpOptions *opt, HttpResponse *resp, FILE *log,
+              Error *err);
+
+/* ===== llm.c ===== */
+
+typedef enum { LLM_ANTHROPIC, LLM_OPENAI } LlmStyle;
+
+/* Where and how to ask. Strings are owned; free with llm_config_free. */
+typedef struct LlmConfig {
+  char *url;       /* LMGEN_API_URL: the full endpoint URL */
+  char *key;       /* LMGEN_API_KEY: never printed, logged or saved */
+  char *model;     /* LMGEN_MODEL */
+  LlmStyle style;  /* LMGEN_API_STYLE: anthropic (default) or openai */
+  long max_tokens; /* LMGEN_MAX_TOKENS, default 4096 */
+} LlmConfig;
+
+/* From the environment. A missing URL, key or model is one error naming
+ * every variable to set. */
+int llm_config_from_env(LlmConfig *c, Error *err);
+void llm_config_free(LlmConfig *c);
+const char *llm_style_name(LlmStyle s);
+/* The request body: Anthropic Messages {model, max_tokens, temperature,
+ * system, messages} or OpenAI chat completions {model, temperature,
+ * messages}. New string; free(). The key is never in it. */
+char *llm_request_body(const LlmConfig *c, const char *system,
+                       const char *user);
+/* Request headers: content type plus x-api-key and anthropic-version, or
+ * Authorization: Bearer. New NULL-terminated array; llm_headers_free. */
+char **llm_request_headers(const LlmConfig *c);
+void llm_headers_free(char **h);
+/* The reply text of a successful (2xx) API reply: Anthropic content[]
+ * text blocks, OpenAI choices[0].message.content. A reply cut off at the
+ * token limit, or of another shape, is an error. */
+int llm_reply_text(LlmStyle style, const char *body, size_t len, Buf *text,
+                   Error *err);
+/* Describe a non-2xx API reply: status plus the API's own error type and
+ * message when the body carries them. */
+void llm_api_error(long status, const char *body, size_t len, Error *err);
+/* Ask: build the request, POST it with retries, return the reply text.
+ * raw receives the last HTTP body (for saving on failure). */
+int llm_ask(const LlmConfig *c, const HttpTransport *t, const HttpOptions *o,
+            const char *system, const char *user, Buf *text, Buf *raw,
+            FILE *log, Error *err);
+/* s with every occurrence of secret replaced by [REDACTED]. Secrets
+ * shorter than 8 bytes (a placeholder such as "none" for a local server)
+ * are not searched for. New string; free(). */
+char *llm_redact(const char *s, const char *secret);
+/* Redact an Error's message and context in place. */
+void llm_redact_error(Error *e, const char *secret);
+
+/* ===== source.c ===== */
+
+/* The source of one class, cut out of a Python file. Owned strings; free
+ * with source_free. */
+typedef struct ClassSource {
+  char *file;     /* path recorded in the entry's source.file */
+  char *text;     /* the class: decorators, header and body */
+  int line_start; /* 1-based, inclusive */
+  int line_end;
+} ClassSource;
+
+/* Cut `class Name(...):` (with its decorators) out of Python text: the
+ * class ends at the first logical line indented no deeper than its
+ * header. Strings, comments, brackets and continuation lines are
+ * understood, so a docstring or a call spanning lines never ends it. */
+int source_extract(const char *text, size_t len, const char *class_name,
+                   ClassSource *out, Error *err);
+/* Read `path` and extract class_name (the last component of a full name);
+ * source.file records `path` as given. */
+int source_from_file(const char *path, const char *class_name, ClassSource *out,
+                     Error *err);
+/* Map a full class name to a file under one of the roots (a ':'-separated
+ * list, LMGEN_SOURCE_ROOT) and extract the class: a.b.c.Class is looked
+ * up as <root>/src/a/b/c.py, <root>/a/b/c.py, then .../c/__init__.py in
+ * both layouts. source.file records the path relative to its root. */
+int source_from_roots(const char *roots, const char *full_name,
+                      ClassSource *out, Error *err);
+void source_free(ClassSource *s);
+
+/* ===== prompt.c ===== */
+
+typedef struct Prompt {
+  char *system; /* owned */
+  char *user;   /* owned */
+} Prompt;
+
+/* What the prompt is about. */
+typedef struct PromptInput {
+  const Db *db;              /* known modules, examples */
+  const char *full_name;     /* the class to analyse */
+  const ModuleDef *current;  /* its entry when re-analysing (--force) */
+  const ClassSource *source; /* its source */
+} PromptInput;
+
+/* Fill `tmpl`'s {{NAME}} placeholders with vals[i] for keys[i]. Values
+ * are inserted verbatim, never re-scanned. An unknown placeholder is an
+ * error. */
+int prompt_fill(const char *tmpl, const char *const *keys,
+                const char *const *vals, int n, Buf *out, Error *err);
+/* The prompt text named `name` (system, user, new, force): the file
+ * $LMGEN_PROMPT_DIR/<name>.txt when that variable is set, else the copy of
+ * agents/prompts/<name>.txt embedded at build time. New string; free(). */
+char *prompt_template(const char *name, Error *err);
+/* Build both prompts from the templates and the database. */
+int prompt_build(const PromptInput *in, Prompt *out, Error *err);
+void prompt_free(Prompt *p);
+
+/* ===== accept.c ===== */
+
+/* Find the one JSON object in a reply text: the contents of ```json (or
+ * bare ```) fences when there are any, else the top-level {...} spans of
+ * the text that parse as JSON objects. None, or more than one, is an
+ * error. *off and *n locate the object's text. */
+int accept_find_json(const char *text, size_t len, size_t *off, size_t *n,
+                     Error *err);
+
+typedef struct AcceptOpts {
+  const char *full_name;  /* the class asked about */
+  const char *by;         /* validation.by, e.g. "agent:claude-x" */
+  const char *date;       /* validation.date, YYYY-MM-DD */
+  const json_t *source;   /* source member from the source lmgen read, or
+                             NULL (then the entry's stored one, or the
+                             answer's own) */
+  const char *reply_name; /* file named in errors about the reply */
+} AcceptOpts;
+
+typedef struct Accepted {
+  Db *db;        /* the candidate database, fully checked; owned */
+  ModuleDef *md; /* the answered entry in it; borrowed from db */
+  bool is_new;   /* the entry was not in the database */
+  Buf notes;     /* members of the answer that were ignored, one a line */
+} Accepted;
+
+/* Accept an answer for o->full_name against db, or explain why not.
+ *
+ * The answer may set kind, parameters, formulas, atomic_ops and reasoning;
+ * full_name and short_name, when present, must name the class asked
+ * about. lmgen owns short_name, source, validation (pending, by, date) and
+ * the stored names (kept on re-analysis; the naming rule decides them for
+ * a new entry), so the answer's values for them are ignored. Re-analysing
+ * a known entry keeps its kind, its parameters and the names of its atomic
+ * operations (model files and callers depend on them).
+ *
+ * Checks, first failure wins, each error located in the reply: one JSON
+ * object; the members; the schema's entry definition; every formula
+ * parsed and checked (unknown parameters and modules, arity); then the
+ * whole database with the entry inserted (new: appended; known: replaced
+ * in place) loaded as db_load does (schema, formulas, cycles, names); then
+ * every metric of the entry and of each atomic operation evaluated with
+ * all parameters at 1, 7 and 4096, which must give finite, non-negative
+ * numbers. New entries get their stored names here. */
+int accept_answer(const Db *db, const char *reply, size_t len,
+                  const AcceptOpts *o, Accepted *out, Error *err);
+void accepted_free(Accepted *a);
+/* What changes: per metric and per atomic op, old and new formula (old is
+ * NULL for a new entry); operations added or removed. */
+void accept_diff(const ModuleDef *old, const ModuleDef *now, Buf *out);
+
+#endif
