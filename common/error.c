@@ -95,8 +95,10 @@ void err_print(FILE *out, const Error *e) {
     return;
   if (e->file[0]) {
     fputs(e->file, out);
-    if (e->line > 0)
+    if (e->line > 0 && e->col > 0)
       fprintf(out, ":%d:%d", e->line, e->col);
+    else if (e->line > 0)
+      fprintf(out, ":%d", e->line);
     fputs(": ", out);
   }
   if (e->where[0]) {

@@ -13,6 +13,7 @@
 #include "gen.h"
 #include "modabi.h"
 
+#include <math.h>
 #include <string.h>
 
 const char *const metric_name[M_COUNT] = {
@@ -72,10 +73,18 @@ static const char *const reserved_params[] = {"args"};
 static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
   Db *db = L->db;
   md->nparams = (int)json_array_size(arr);
-  md->params = arena_alloc(&db->arena, sizeof(char *) * (size_t)(md->nparams + 1));
+  size_t np = (size_t)(md->nparams + 1);
+  md->params = arena_alloc(&db->arena, sizeof(char *) * np);
+  md->pmin = arena_alloc(&db->arena, sizeof(double) * np);
+  md->pmax = arena_alloc(&db->arena, sizeof(double) * np);
+  md->pint = arena_alloc(&db->arena, sizeof(bool) * np);
   for (int i = 0; i < md->nparams; i++) {
-    const char *name =
-        json_string_value(json_object_get(json_array_get(arr, (size_t)i), "name"));
+    json_t *pj = json_array_get(arr, (size_t)i);
+    json_t *mn = json_object_get(pj, "min"), *mx = json_object_get(pj, "max");
+    md->pmin[i] = mn ? json_number_value(mn) : -INFINITY;
+    md->pmax[i] = mx ? json_number_value(mx) : INFINITY;
+    md->pint[i] = json_is_true(json_object_get(pj, "integer"));
+    const char *name = json_string_value(json_object_get(pj, "name"));
     JsonPath p;
     db_path(&p, md->full_name);
     jp_key(&p, "parameters");
@@ -92,6 +101,11 @@ static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
     for (int j = 0; j < i; j++)
       if (strcmp(md->params[j], name) == 0)
         return entry_error(L, &p, "parameter '%s' is declared twice", name);
+    if (md->pmin[i] > md->pmax[i]) {
+      jp_pop(&p);
+      jp_key(&p, "max");
+      return entry_error(L, &p, "parameter '%s': max is below min", name);
+    }
     md->params[i] = arena_strdup(&db->arena, name);
   }
   return 0;
@@ -582,6 +596,23 @@ ModuleDef *db_find(const Db *db, const char *name, Error *err) {
     return NULL;
   }
   err_set(err, "module '%s' is not in %s", name, db->path);
+  return NULL;
+}
+
+const char *db_param_violation(const ModuleDef *md, int i, double v) {
+  static char why[96];
+  if (md->pint[i] && v != floor(v)) {
+    snprintf(why, sizeof(why), "must be a whole number");
+    return why;
+  }
+  if (v < md->pmin[i]) {
+    snprintf(why, sizeof(why), "must be at least %g", md->pmin[i]);
+    return why;
+  }
+  if (v > md->pmax[i]) {
+    snprintf(why, sizeof(why), "must be at most %g", md->pmax[i]);
+    return why;
+  }
   return NULL;
 }
 

@@ -262,6 +262,26 @@ static int check_shadowing(const ModuleDef *md, HashMap *symbols, Error *err) {
   return 0;
 }
 
+int emit_checksum(const char *text, char *header, char *actual) {
+  header[0] = actual[0] = '\0';
+  const char *end = strstr(text, "*/\n");
+  if (!end)
+    return -1;
+  const char *p = strstr(text, " * checksum:    ");
+  if (p && p < end) {
+    p += strlen(" * checksum:    ");
+    size_t n = strspn(p, "0123456789abcdef");
+    if (n == 16) {
+      memcpy(header, p, 16);
+      header[16] = '\0';
+    }
+  }
+  const char *body = end + 3;
+  snprintf(actual, 17, "%016llx",
+           (unsigned long long)fnv1a64(body, strlen(body)));
+  return 0;
+}
+
 char *emit_module(const ModuleDef *md, const char *db_name, Error *err) {
   if (!md->file_name || !md->class_name) {
     err_set(err, "%s has no stored generated_file_name/generated_class_name",
@@ -295,7 +315,8 @@ char *emit_module(const ModuleDef *md, const char *db_name, Error *err) {
                                                : "");
     buf_putc(&out, '\n');
   }
-  buf_puts(&out, " */\n");
+  Buf hdr = out; /* the header so far; the body is built apart */
+  buf_init(&out);
   buf_puts(&out, "#ifndef LM_MODABI_H /* the JIT provides it as a prelude */\n"
                  "#include \"modabi.h\"\n#endif\n\n");
 
@@ -349,11 +370,18 @@ char *emit_module(const ModuleDef *md, const char *db_name, Error *err) {
   }
   if (rc < 0) {
     buf_free(&out);
+    buf_free(&hdr);
     return NULL;
   }
   /* no trailing blank line */
   while (out.len >= 2 && out.data[out.len - 1] == '\n' &&
          out.data[out.len - 2] == '\n')
     out.data[--out.len] = '\0';
-  return buf_steal(&out);
+  /* the checksum covers everything after the header comment */
+  buf_printf(&hdr, " * checksum:    %016llx (of the code below: hand edits are refused)\n",
+             (unsigned long long)fnv1a64(buf_str(&out), out.len));
+  buf_puts(&hdr, " */\n");
+  buf_append(&hdr, buf_str(&out), out.len);
+  buf_free(&out);
+  return buf_steal(&hdr);
 }

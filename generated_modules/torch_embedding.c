@@ -4,6 +4,7 @@
  * class:       TorchEmbedding
  * fingerprint: bbe155bc7becbf70
  * parameters:  args[0] N, args[1] num_embeddings, args[2] embedding_dim, args[3] w_bytes, args[4] a_bytes, args[5] index_bytes
+ * checksum:    4f87ca30a25d0686 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -4,6 +4,7 @@
  * class:       TorchLinear
  * fingerprint: 9aeeef46e7e13cde
  * parameters:  args[0] N, args[1] in_features, args[2] out_features, args[3] bias, args[4] w_bytes, args[5] in_bytes, args[6] out_act_bytes, args[7] out_kv_bytes
+ * checksum:    b236a823f08588b7 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

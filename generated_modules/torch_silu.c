@@ -4,6 +4,7 @@
  * class:       TorchSiLU
  * fingerprint: 9252d8b0e85995e8
  * parameters:  args[0] N, args[1] a_bytes
+ * checksum:    60cb3cccc823d4c0 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -4,6 +4,7 @@
  * class:       TorchSoftmax
  * fingerprint: d2bb5cb26a40defc
  * parameters:  args[0] rows, args[1] cols, args[2] a_bytes
+ * checksum:    637a5191001c55be (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

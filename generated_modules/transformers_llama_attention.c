@@ -2,9 +2,10 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaAttention
  * class:       TransformersLlamaAttention
- * fingerprint: 67a65a6f5354eb63
+ * fingerprint: 7b2e5b1cba0af53e
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes
  * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
+ * checksum:    b50e87ef63d5b9c5 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -82,13 +83,14 @@ double TransformersLlamaAttention_act_write_bytes(const double *args)
 /* kv_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersLlamaAttention_kv_read_bytes(const double *args)
 {
-  return ((TransformersLlamaAttention_op_rope_kv_read_bytes(args) + TransformersLlamaAttention_op_qk_matmul_kv_read_bytes(args)) + TransformersLlamaAttention_op_sv_matmul_kv_read_bytes(args));
+  return (TransformersLlamaAttention_op_qk_matmul_kv_read_bytes(args) + TransformersLlamaAttention_op_sv_matmul_kv_read_bytes(args));
 }
 
 /* kv_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersLlamaAttention_kv_write_bytes(const double *args)
 {
-  return TransformersLlamaAttention_op_rope_kv_write_bytes(args);
+  (void)args;
+  return 0.0;
 }
 
 /* param_bytes: not given, 0 */
@@ -129,48 +131,42 @@ double TransformersLlamaAttention_op_rope_weight_bytes(const double *args)
   return 0.0;
 }
 
-/* act_read_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} + 2 * {B} * {T} * {head_dim} * {a_bytes} */
+/* act_read_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} + 2 * {B} * {T} * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_rope_act_read_bytes(const double *args)
 {
   double B = args[0];
   double T = args[1];
   double num_heads = args[3];
+  double num_kv_heads = args[4];
   double head_dim = args[5];
   double a_bytes = args[6];
-  return (((((B * num_heads) * T) * head_dim) * a_bytes) + ((((2.0 * B) * T) * head_dim) * a_bytes));
+  return (((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes) + ((((2.0 * B) * T) * head_dim) * a_bytes));
 }
 
-/* act_write_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} */
+/* act_write_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_rope_act_write_bytes(const double *args)
 {
   double B = args[0];
   double T = args[1];
   double num_heads = args[3];
+  double num_kv_heads = args[4];
   double head_dim = args[5];
   double a_bytes = args[6];
-  return ((((B * num_heads) * T) * head_dim) * a_bytes);
+  return ((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes);
 }
 
-/* kv_read_bytes = {B} * {num_kv_heads} * {T} * {head_dim} * {kv_bytes} */
+/* kv_read_bytes: not given, 0 */
 double TransformersLlamaAttention_op_rope_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[7];
-  return ((((B * num_kv_heads) * T) * head_dim) * kv_bytes);
+  (void)args;
+  return 0.0;
 }
 
-/* kv_write_bytes = {B} * {num_kv_heads} * {T} * {head_dim} * {kv_bytes} */
+/* kv_write_bytes: not given, 0 */
 double TransformersLlamaAttention_op_rope_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[7];
-  return ((((B * num_kv_heads) * T) * head_dim) * kv_bytes);
+  (void)args;
+  return 0.0;
 }
 
 /* ---- atomic operation qk_matmul ---- */
@@ -391,7 +387,7 @@ double TransformersLlamaAttention_op_flash_attention_act_write_bytes(const doubl
   return (((((B * num_heads) * T) * head_dim) * a_bytes) + (((B * num_heads) * T) * 4.0));
 }
 
-/* kv_read_bytes = 2 * {B} * {num_kv_heads} * ceil({T} * ({num_heads} // {num_kv_heads}) / min(ceil({sram_bytes} / (4 * {head_dim} * {a_bytes})), {head_dim})) * {L} * {head_dim} * {kv_bytes} */
+/* kv_read_bytes = 2 * {B} * {num_kv_heads} * ceil({T} * {num_heads} / {num_kv_heads} / min(ceil({sram_bytes} / (4 * {head_dim} * {a_bytes})), {head_dim})) * {L} * {head_dim} * {kv_bytes} */
 double TransformersLlamaAttention_op_flash_attention_kv_read_bytes(const double *args)
 {
   double B = args[0];
@@ -403,7 +399,7 @@ double TransformersLlamaAttention_op_flash_attention_kv_read_bytes(const double 
   double a_bytes = args[6];
   double kv_bytes = args[7];
   double sram_bytes = args[8];
-  return ((((((2.0 * B) * num_kv_heads) * lm_ceil(((T * lm_floordiv(num_heads, num_kv_heads)) / lm_min(lm_ceil((sram_bytes / ((4.0 * head_dim) * a_bytes))), head_dim)))) * L) * head_dim) * kv_bytes);
+  return ((((((2.0 * B) * num_kv_heads) * lm_ceil((((T * num_heads) / num_kv_heads) / lm_min(lm_ceil((sram_bytes / ((4.0 * head_dim) * a_bytes))), head_dim)))) * L) * head_dim) * kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */

@@ -5,6 +5,7 @@
  * fingerprint: 455846e5e40d96b5
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: attn_add, mlp_add
+ * checksum:    42bd6d20b676708c (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -4,6 +4,7 @@
  * class:       TransformersLlamaForCausalLM
  * fingerprint: b5d63559ddbff221
  * parameters:  none
+ * checksum:    2793260a433f7493 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -5,6 +5,7 @@
  * fingerprint: 158ae90c7ef21b34
  * parameters:  args[0] N, args[1] intermediate_size, args[2] a_bytes
  * atomic ops: gate_up_mul
+ * checksum:    a438b7aed297e777 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

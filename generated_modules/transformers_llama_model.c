@@ -4,6 +4,7 @@
  * class:       TransformersLlamaModel
  * fingerprint: 083929a2e4259c5d
  * parameters:  none
+ * checksum:    c73ae46de47363c7 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -4,6 +4,7 @@
  * class:       TransformersLlamaRMSNorm
  * fingerprint: 6c2dd44c2da8c9e3
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
+ * checksum:    71f66ff6d6e57342 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

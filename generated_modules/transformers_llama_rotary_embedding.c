@@ -4,6 +4,7 @@
  * class:       TransformersLlamaRotaryEmbedding
  * fingerprint: 14a55e649269018b
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
+ * checksum:    95b91d25d7e0b9e1 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -2,9 +2,10 @@
  *
  * entry:       transformers.models.mistral.modeling_mistral.MistralAttention
  * class:       TransformersMistralAttention
- * fingerprint: a17d239161f2f1d0
+ * fingerprint: e20a3706c3bfcd77
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] sliding_window
  * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
+ * checksum:    1b28cf19b4fa236d (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -62,8 +63,6 @@ double TransformersLlamaAttention_op_qk_matmul_kv_read_bytes(const double *args)
 double TransformersLlamaAttention_op_rope_act_read_bytes(const double *args);
 double TransformersLlamaAttention_op_rope_act_write_bytes(const double *args);
 double TransformersLlamaAttention_op_rope_flops(const double *args);
-double TransformersLlamaAttention_op_rope_kv_read_bytes(const double *args);
-double TransformersLlamaAttention_op_rope_kv_write_bytes(const double *args);
 double TransformersLlamaAttention_op_softmax_act_read_bytes(const double *args);
 double TransformersLlamaAttention_op_softmax_act_write_bytes(const double *args);
 double TransformersLlamaAttention_op_softmax_flops(const double *args);
@@ -100,13 +99,14 @@ double TransformersMistralAttention_act_write_bytes(const double *args)
 /* kv_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersMistralAttention_kv_read_bytes(const double *args)
 {
-  return ((TransformersMistralAttention_op_rope_kv_read_bytes(args) + TransformersMistralAttention_op_qk_matmul_kv_read_bytes(args)) + TransformersMistralAttention_op_sv_matmul_kv_read_bytes(args));
+  return (TransformersMistralAttention_op_qk_matmul_kv_read_bytes(args) + TransformersMistralAttention_op_sv_matmul_kv_read_bytes(args));
 }
 
 /* kv_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersMistralAttention_kv_write_bytes(const double *args)
 {
-  return TransformersMistralAttention_op_rope_kv_write_bytes(args);
+  (void)args;
+  return 0.0;
 }
 
 /* param_bytes: not given, 0 */
@@ -189,36 +189,18 @@ double TransformersMistralAttention_op_rope_act_write_bytes(const double *args)
   return TransformersLlamaAttention_op_rope_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
 }
 
-/* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* kv_read_bytes: not given, 0 */
 double TransformersMistralAttention_op_rope_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_rope_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  (void)args;
+  return 0.0;
 }
 
-/* kv_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* kv_write_bytes: not given, 0 */
 double TransformersMistralAttention_op_rope_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_rope_kv_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  (void)args;
+  return 0.0;
 }
 
 /* ---- atomic operation qk_matmul ---- */

@@ -5,6 +5,7 @@
  * fingerprint: d978cdd7248003d1
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: attn_add, mlp_add
+ * checksum:    81ab72e047dd3c62 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

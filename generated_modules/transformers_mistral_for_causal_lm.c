@@ -4,6 +4,7 @@
  * class:       TransformersMistralForCausalLM
  * fingerprint: 8f4ed47b9a5daf36
  * parameters:  none
+ * checksum:    aae7e0cbd69c3b8d (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

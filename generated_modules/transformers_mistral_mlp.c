@@ -5,6 +5,7 @@
  * fingerprint: 3e7cdbe322474f21
  * parameters:  args[0] N, args[1] intermediate_size, args[2] a_bytes
  * atomic ops: gate_up_mul
+ * checksum:    8a20df281ef2c9b8 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -4,6 +4,7 @@
  * class:       TransformersMistralModel
  * fingerprint: 4ed472232a1106c2
  * parameters:  none
+ * checksum:    a76be997a78a0471 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

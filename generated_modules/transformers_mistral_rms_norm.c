@@ -4,6 +4,7 @@
  * class:       TransformersMistralRMSNorm
  * fingerprint: 63255ba19149c27f
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
+ * checksum:    04c3606ee78c79cd (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

@@ -4,6 +4,7 @@
  * class:       TransformersMistralRotaryEmbedding
  * fingerprint: 092ad1cbf09b42c5
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
+ * checksum:    b3b0b31f2a587f5e (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

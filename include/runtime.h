@@ -98,6 +98,7 @@ typedef enum {
   V_A_BYTES,  /* bytes per activation element */
   V_KV_BYTES, /* bytes per KV-cache element */
   V_SRAM_BYTES, /* on-chip shared memory per SM of the GPU, bytes */
+  V_E_BYTES,  /* bytes per embedding / lm_head weight element */
   V_COUNT
 } RunVar;
 
@@ -123,6 +124,7 @@ struct Layer {
   Item *items;          /* sub_layers in file order, with op placements */
   int nitems;
   int depth;
+  JsonPath jp;          /* the layer object in the model file (keys copied) */
 };
 
 typedef struct Model {
@@ -238,15 +240,28 @@ void gpudb_free(GpuDb *db);
 
 typedef enum { BOUND_MEMORY, BOUND_COMPUTE } Bound;
 
-typedef struct Peak {
-  double flops;      /* FLOP/s used for compute time */
-  const char *what;  /* "FP16/BF16", "INT8", "FP8" */
-} Peak;
+typedef enum { FMT8_AUTO, FMT8_INT8, FMT8_FP8 } Format8;
 
-/* The compute peak for these precisions: the 8-bit peak (INT8, else FP8)
- * when weights and activations are both 8 bits or fewer and the GPU has
- * one; otherwise the FP16/BF16 peak. */
-Peak roof_peak(const Gpu *g, int w_bits, int a_bits);
+/* The compute peaks for a run: the FP16/BF16 one, and the 8-bit one an
+ * operation uses when every operand it reads is 8 bits or narrower. */
+typedef struct Peaks {
+  double p16;          /* FP16/BF16 dense peak, FLOP/s */
+  double p8;           /* the 8-bit peak; 0 if the GPU has none */
+  const char *p8_name; /* "INT8" or "FP8" */
+  int w_bits, a_bits, kv_bits;
+} Peaks;
+
+/* The 8-bit peak is INT8 (auto: if the GPU has one, else FP8) or FP8, as
+ * asked. Fails when the GPU lacks the format asked for. */
+int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
+               Peaks *out, Error *err);
+/* The peak an operation with these metrics computes at: 8-bit when its
+ * activations are, and its weights if it reads any, and its KV cache if it
+ * reads any (so W8A8 projections and, with an 8-bit cache too, the
+ * attention matmuls); else FP16/BF16. *name says which. */
+double roof_row_peak(const Peaks *pk, const double *metrics, const char **name);
+/* The peak of an operation that reads weights (a projection). */
+double roof_weight_peak(const Peaks *pk, const char **name);
 /* time = max(flops / peak, bytes / bandwidth); *bound says which. */
 double roof_time(double flops, double bytes, double peak, double bandwidth,
                  Bound *bound);
@@ -283,6 +298,7 @@ typedef struct PhaseResult {
   const Values *vals;
   double *time;     /* per row, seconds; NULL without hardware */
   Bound *bound;     /* per row */
+  const char **peak;/* per row: the peak it computes at */
   double total_time;/* sum of count x time */
 } PhaseResult;
 
@@ -301,13 +317,13 @@ typedef struct Report {
   const PhaseResult *phases;
   int nphases;
   const Gpu *gpu;        /* NULL: counts only */
-  Peak peak;
+  Peaks peaks;
   const Summary *summary;
 } Report;
 
 /* Roofline time and bound of every row of a phase (allocates ph->time and
  * ph->bound; free with phase_free_times). */
-void phase_roofline(PhaseResult *ph, const Peak *peak, double bandwidth);
+void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth);
 void phase_free_times(PhaseResult *ph);
 
 /* Render the report. New string; free(). */

@@ -33,15 +33,22 @@ static void locate(JitErr *je, const char *path, int line) {
   Error *e = je->err;
   snprintf(e->file, sizeof(e->file), "%s", path);
   e->line = line;
-  e->col = 1;
+  e->col = 0; /* tcc reports no column */
   for (int i = 0; i < je->n; i++) {
     if (strcmp(je->paths[i], path) != 0)
       continue;
-    const char *p = je->texts[i];
-    for (int l = 1; l < line && p; l++) {
+    const char *p = je->texts[i], *last = p;
+    int l = 1;
+    for (; l < line && p && *p; l++) {
+      last = p;
       p = strchr(p, '\n');
       if (p)
         p++;
+    }
+    if (!p || !*p) {
+      /* past the end: tcc saw the error at the sentinel after the file */
+      p = last;
+      e->line = line = l - 1;
     }
     if (p) {
       size_t len = strcspn(p, "\n");
@@ -117,7 +124,9 @@ Jit *jit_compile(const char *const *paths, const char *const *texts, int n,
     }
     buf_puts(&src, "\"\n");
     buf_puts(&src, texts[i]);
-    buf_putc(&src, '\n');
+    /* A sentinel under the same #line: tcc reports an error at its
+     * look-ahead token, which must not be the next file's first token. */
+    buf_printf(&src, "\ntypedef int lm_end_of_file_%d;\n", i);
   }
   int rc = tcc_compile_string(s, buf_str(&src));
   buf_free(&src);

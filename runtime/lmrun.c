@@ -25,6 +25,7 @@ static void usage(FILE *out) {
   fputs(
       "usage: lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]\n"
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
+      "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
@@ -40,6 +41,10 @@ static void usage(FILE *out) {
       "  --w-bits/--a-bits/--kv-bits N\n"
       "                       weight, activation and KV-cache precision:\n"
       "                       16, 8 or 4 (default 16)\n"
+      "  --embed-bits N       embedding and lm_head precision (default 16:\n"
+      "                       quantized checkpoints keep them 16-bit)\n"
+      "  --8bit-format F      the 8-bit peak: int8 or fp8 (default: INT8 if\n"
+      "                       the GPU has it, else FP8)\n"
       "  --attention A        eager (default) or flash (FlashAttention-2)\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
@@ -124,6 +129,30 @@ static void list_hardware(const GpuDb *g) {
 
 enum { PHASE_PREFILL, PHASE_DECODE, PHASE_ALL };
 
+/* Warnings that do not stop the run: a sequence longer than the model was
+ * trained for, and modules whose formulas are still awaiting review. */
+static void warn_model(const Model *m, const Plan *p, double seq) {
+  for (int i = V_COUNT; i < m->nvars; i++)
+    if (strcmp(m->var_names[i], "max_position_embeddings") == 0 &&
+        seq > m->var_values[i])
+      fprintf(stderr,
+              "lmrun: warning: -S %g exceeds the model's "
+              "max_position_embeddings (%g)\n",
+              seq, m->var_values[i]);
+  HashMap seen;
+  hashmap_init(&seen);
+  for (int r = 0; r < p->nrows; r++) {
+    const ModuleDef *md = p->slots[p->rows[r].slot].layer->mod->def;
+    if (strcmp(md->status, "validated") != 0 &&
+        hashmap_add(&seen, md->full_name, (void *)md) == 0)
+      fprintf(stderr,
+              "lmrun: warning: %s is '%s' in the module database: its "
+              "formulas have not been reviewed\n",
+              md->full_name, md->status);
+  }
+  hashmap_free(&seen);
+}
+
 int main(int argc, char **argv) {
   const char *home = lm_home();
   char *db_path = path_join(home, "module_db.json");
@@ -132,13 +161,14 @@ int main(int argc, char **argv) {
   const char *hw_id = "h100-sxm";
   double batch = 1, seq = 2048;
   int fmt = FMT_TABLE, phase = PHASE_ALL, attn = ATTN_EAGER;
-  int w_bits = 16, a_bits = 16, kv_bits = 16;
+  int w_bits = 16, a_bits = 16, kv_bits = 16, e_bits = 16, fmt8 = 0;
   bool list = false;
   static const char *const formats[] = {"table", "json", "csv"};
   static const char *const phases[] = {"prefill", "decode", "all"};
   static const char *const attns[] = {"eager", "flash"};
+  static const char *const fmts8[] = {"auto", "int8", "fp8"};
   enum { O_FORMAT = 256, O_DB, O_MODULES, O_PHASE, O_W, O_A, O_KV, O_ATTN,
-         O_HW, O_HWDB, O_LIST };
+         O_HW, O_HWDB, O_LIST, O_E, O_FMT8 };
   static const struct option opts[] = {
       {"batch", required_argument, 0, 'B'},
       {"seq-len", required_argument, 0, 'S'},
@@ -149,6 +179,8 @@ int main(int argc, char **argv) {
       {"w-bits", required_argument, 0, O_W},
       {"a-bits", required_argument, 0, O_A},
       {"kv-bits", required_argument, 0, O_KV},
+      {"embed-bits", required_argument, 0, O_E},
+      {"8bit-format", required_argument, 0, O_FMT8},
       {"attention", required_argument, 0, O_ATTN},
       {"hardware", required_argument, 0, O_HW},
       {"hardware-db", required_argument, 0, O_HWDB},
@@ -182,6 +214,13 @@ int main(int argc, char **argv) {
       break;
     case O_KV:
       bad = parse_bits("--kv-bits", optarg, &kv_bits);
+      break;
+    case O_E:
+      bad = parse_bits("--embed-bits", optarg, &e_bits);
+      break;
+    case O_FMT8:
+      bad = pick("--8bit-format", optarg, fmts8 + 1, 2, &fmt8);
+      fmt8 += 1; /* FMT8_INT8 or FMT8_FP8 */
       break;
     case O_DB:
       free(db_path);
@@ -260,7 +299,8 @@ int main(int argc, char **argv) {
       [V_B] = batch,           [V_S] = seq,
       [V_T] = seq,             [V_L] = seq,
       [V_W_BYTES] = w_bits / 8.0, [V_A_BYTES] = a_bits / 8.0,
-      [V_KV_BYTES] = kv_bits / 8.0, [V_SRAM_BYTES] = gpu->smem_per_sm};
+      [V_KV_BYTES] = kv_bits / 8.0, [V_SRAM_BYTES] = gpu->smem_per_sm,
+      [V_E_BYTES] = e_bits / 8.0};
   double decode_run[V_COUNT];
   memcpy(decode_run, prefill_run, sizeof(decode_run));
   decode_run[V_T] = 1;
@@ -270,13 +310,15 @@ int main(int argc, char **argv) {
   if (plan_eval(plan, prefill_run, vp, &err) < 0 ||
       plan_eval(plan, decode_run, vd, &err) < 0)
     goto out;
-  Peak peak = roof_peak(gpu, w_bits, a_bits);
+  Peaks peaks;
+  if (roof_peaks(gpu, w_bits, a_bits, kv_bits, (Format8)fmt8, &peaks, &err) < 0)
+    goto out;
   ph[0] = (PhaseResult){.name = "prefill", .tokens = seq, .kv_len = seq,
                         .plan = plan, .vals = vp};
   ph[1] = (PhaseResult){.name = "decode", .tokens = 1, .kv_len = seq,
                         .plan = plan, .vals = vd};
-  phase_roofline(&ph[0], &peak, gpu->bandwidth);
-  phase_roofline(&ph[1], &peak, gpu->bandwidth);
+  phase_roofline(&ph[0], &peaks, gpu->bandwidth);
+  phase_roofline(&ph[1], &peaks, gpu->bandwidth);
 
   Summary sum = {.ttft = ph[0].total_time, .tpot = ph[1].total_time};
   sum.tokens_per_s = sum.tpot > 0 ? batch / sum.tpot : 0;
@@ -291,7 +333,8 @@ int main(int argc, char **argv) {
               .attention = attns[attn],
               .phases = phase == PHASE_DECODE ? &ph[1] : &ph[0],
               .nphases = phase == PHASE_ALL ? 2 : 1,
-              .gpu = gpu, .peak = peak, .summary = &sum};
+              .gpu = gpu, .peaks = peaks, .summary = &sum};
+  warn_model(model, plan, seq);
   text = report_render(&r, (Format)fmt);
   fputs(text, stdout);
   if (fflush(stdout) != 0 || ferror(stdout)) {

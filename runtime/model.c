@@ -18,7 +18,8 @@
 #include <string.h>
 
 const char *const run_var_name[V_COUNT] = {
-    "B", "S", "T", "L", "w_bytes", "a_bytes", "kv_bytes", "sram_bytes"};
+    "B", "S", "T", "L", "w_bytes", "a_bytes", "kv_bytes", "sram_bytes",
+    "e_bytes"};
 
 typedef struct Loader {
   Model *m;
@@ -94,13 +95,14 @@ static int load_config(Loader *L, json_t *cfg) {
     for (int k = 0; k < V_COUNT; k++)
       if (strcmp(key, run_var_name[k]) == 0)
         return lerr(L, "config key '%s' is a run variable name", key);
-    if (!json_is_number(val))
-      return lerr(L, "config value '%s' must be a number, not %s", key,
-                  json_is_string(val)   ? "a string"
-                  : json_is_boolean(val) ? "a boolean"
-                  : json_is_null(val)    ? "null"
-                                         : "an object or array");
-    double v = json_number_value(val);
+    if (!json_is_number(val) && !json_is_boolean(val))
+      return lerr(L, "config value '%s' must be a number or a boolean, not %s",
+                  key,
+                  json_is_string(val) ? "a string"
+                  : json_is_null(val) ? "null"
+                                      : "an object or array");
+    double v = json_is_boolean(val) ? (json_is_true(val) ? 1 : 0)
+                                    : json_number_value(val);
     if (!isfinite(v) || v < 0)
       return lerr(L, "config value '%s' must be a non-negative number", key);
     m->var_names[i] = arena_strdup(&m->arena, key);
@@ -165,6 +167,31 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
 static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
                       int depth);
 
+/* Keep the layer's place in the file for errors found later, at
+ * evaluation time (the JSON keys die with the Jansson tree). */
+static void keep_path(Model *m, const JsonPath *from, JsonPath *to) {
+  *to = *from;
+  int n = from->n < JSONPATH_MAX ? from->n : JSONPATH_MAX;
+  for (int i = 0; i < n; i++)
+    if (from->c[i].key)
+      to->c[i].key = arena_strdup(&m->arena, from->c[i].key);
+}
+
+/* A value that is known at load time must already obey the module's
+ * declared range. */
+static int check_const_arg(Loader *L, const Layer *ly, int i) {
+  double v;
+  if (!prog_const(&ly->args[i], &v))
+    return 0;
+  const ModuleDef *md = ly->mod->def;
+  const char *why = db_param_violation(md, i, v);
+  if (why)
+    return lerr(L, "layer '%s' (%s): parameter '%s' is %g; it %s",
+                ly->path[0] ? ly->path : "(root)", md->short_name,
+                md->params[i], v, why);
+  return 0;
+}
+
 static int load_params(Loader *L, Layer *ly, json_t *params) {
   const ModuleDef *md = ly->mod->def;
   Model *m = L->m;
@@ -191,7 +218,8 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
     jp_key(&L->path, md->params[i]);
     char what[300];
     snprintf(what, sizeof(what), "parameter '%s'", md->params[i]);
-    if (load_value(L, v, &ly->args[i], false, what) < 0)
+    if (load_value(L, v, &ly->args[i], false, what) < 0 ||
+        check_const_arg(L, ly, i) < 0)
       return -1;
     jp_pop(&L->path);
   }
@@ -350,6 +378,7 @@ static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
   ly->cls = arena_strdup(&m->arena, json_string_value(cls));
   if (!(ly->mod = resolve_class(L, ly->cls, ly->path)))
     return -1;
+  keep_path(m, &L->path, &ly->jp);
   if (load_repeat(L, ly, json_object_get(obj, "repeat")) < 0)
     return -1;
   ly->count = (parent ? parent->count : 1) * ly->repeat;
@@ -408,6 +437,7 @@ static int load_root(Loader *L, json_t *root) {
   ly->repeat = ly->count = 1;
   if (!(ly->mod = resolve_class(L, ly->cls, "(root)")))
     return -1;
+  keep_path(m, &L->path, &ly->jp);
   if (load_params(L, ly, json_object_get(root, "parameters")) < 0)
     return -1;
   json_t *layers = json_object_get(root, "layers");

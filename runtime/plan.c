@@ -16,6 +16,7 @@
 #include "runtime.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 typedef struct Builder {
@@ -142,6 +143,16 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
   p->attn = attn;
   Builder b = {.p = p, .err = err};
   walk(&b, m->root);
+  if (p->nrows == 0) {
+    JsonPath jp;
+    jp_init(&jp);
+    jp_key(&jp, "layers");
+    err_json_value(err, m->path, m->raw, m->rawlen, &jp,
+                   "the model has no operations to count: no layer has "
+                   "formulas of its own or atomic operations");
+    plan_free(p);
+    return NULL;
+  }
   return p;
 }
 
@@ -179,15 +190,70 @@ void values_free(Values *v) {
 /* A value every metric and parameter must be: finite and not negative. */
 static bool bad(double x) { return !(x >= 0 && x <= 1.79e308); }
 
-static int bad_arg(const Slot *s, int i, double x, Error *err) {
-  const ModuleDef *md = s->layer->mod->def;
-  err_set(err,
-          "layer '%s' (%s): parameter '%s' evaluates to %g for these "
-          "settings%s",
-          s->layer->path[0] ? s->layer->path : "(root)", md->short_name,
-          md->params[i], x,
-          isfinite(x) ? "; it must not be negative" : " (overflow)");
+/* What is wrong with a bad value, in words. */
+static const char *why_bad(double x) {
+  if (x != x)
+    return "NaN (0/0, inf - inf or 0 * inf)";
+  if (x > 0)
+    return "inf (a division by zero, or settings too large)";
+  return NULL; /* negative: the value itself says it */
+}
+
+/* An error about a layer, pointed at `what` ("parameters.N", "class") of
+ * the layer's object in the model file. */
+static int layer_error(const Plan *p, const Layer *ly, const char *k1,
+                       const char *k2, Error *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int layer_error(const Plan *p, const Layer *ly, const char *k1,
+                       const char *k2, Error *err, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  JsonPath jp = ly->jp;
+  jp_key(&jp, k1);
+  if (k2)
+    jp_key(&jp, k2);
+  const Model *m = p->model;
+  err_json_value(err, m->path, m->raw, m->rawlen, &jp, "%s", msg);
   return -1;
+}
+
+static int bad_arg(const Plan *p, const Slot *s, int i, double x,
+                   const char *rule, Error *err) {
+  const ModuleDef *md = s->layer->mod->def;
+  const char *path = s->layer->path[0] ? s->layer->path : "(root)";
+  const char *why = why_bad(x);
+  if (rule)
+    return layer_error(p, s->layer, "parameters", md->params[i], err,
+                       "layer '%s' (%s): parameter '%s' evaluates to %g for "
+                       "these settings; it %s",
+                       path, md->short_name, md->params[i], x, rule);
+  if (why)
+    return layer_error(p, s->layer, "parameters", md->params[i], err,
+                       "layer '%s' (%s): parameter '%s' evaluates to %s for "
+                       "these settings",
+                       path, md->short_name, md->params[i], why);
+  return layer_error(p, s->layer, "parameters", md->params[i], err,
+                     "layer '%s' (%s): parameter '%s' evaluates to %g for "
+                     "these settings; it must not be negative",
+                     path, md->short_name, md->params[i], x);
+}
+
+static int bad_metric(const Plan *p, const Layer *ly, const char *what,
+                      Metric k, double x, Error *err) {
+  const char *why = why_bad(x);
+  const ModuleDef *md = ly->mod->def;
+  if (why)
+    return layer_error(p, ly, "class", NULL, err,
+                       "%s: %s evaluates to %s for these settings (check "
+                       "the layer's parameters, or %s's formula)",
+                       what, metric_name[k], why, md->full_name);
+  return layer_error(p, ly, "class", NULL, err,
+                     "%s: %s evaluates to %g for these settings (negative: "
+                     "check %s's formula in the module database)",
+                     what, metric_name[k], x, md->full_name);
 }
 
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
@@ -195,12 +261,16 @@ int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
   memcpy(vars, run, sizeof(double) * V_COUNT);
   for (int i = 0; i < p->nslots; i++) {
     const Slot *s = &p->slots[i];
+    const ModuleDef *md = s->layer->mod->def;
     double *args = out->args + s->argbase;
     for (int d = 0; d < s->ndyn; d++) {
       int k = s->dyn[d];
       double x = prog_eval(&s->layer->args[k], vars);
-      if (bad(x))
-        return bad_arg(s, k, x, err);
+      /* fast path: finite, in range, whole when it must be */
+      if (!(x >= md->pmin[k] && x <= md->pmax[k] && x >= 0 &&
+            x <= 1.79e308 && (!md->pint[k] || x == lm_floor(x))))
+        return bad_arg(p, s, k, x,
+                       bad(x) ? NULL : db_param_violation(md, k, x), err);
       args[k] = x;
     }
   }
@@ -210,14 +280,9 @@ int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
     double *v = out->row[r];
     for (int k = 0; k < M_TRAFFIC; k++) {
       double x = row->fn[k] ? row->fn[k](args) : 0.0;
-      if (bad(x)) {
-        err_set(err, "%s: %s evaluates to %g for these settings%s", row->path,
-                metric_name[k], x,
-                isfinite(x) ? " (negative: check the formula in the module "
-                              "database)"
-                            : " (overflow: the settings are too large)");
-        return -1;
-      }
+      if (bad(x))
+        return bad_metric(p, p->slots[row->slot].layer, row->path, (Metric)k,
+                          x, err);
       v[k] = x;
     }
   }
@@ -229,11 +294,10 @@ int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
       if (!s->state[k])
         continue;
       double x = s->state[k](out->args + s->argbase);
-      if (bad(x)) {
-        err_set(err, "%s: %s evaluates to %g for these settings",
-                s->layer->path, metric_name[M_TRAFFIC + k], x);
-        return -1;
-      }
+      if (bad(x))
+        return bad_metric(p, s->layer,
+                          s->layer->path[0] ? s->layer->path : "(root)",
+                          (Metric)(M_TRAFFIC + k), x, err);
       out->state[k] += s->layer->count * x;
     }
   }

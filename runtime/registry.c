@@ -144,7 +144,16 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
                md->full_name, ferr.msg);
       goto out;
     }
-    char want[17], got[17];
+    char want[17], got[17], sum_hdr[17], sum_body[17];
+    if (emit_checksum(texts[i], sum_hdr, sum_body) < 0 ||
+        strcmp(sum_hdr, sum_body) != 0) {
+      err_file(err, path_display(paths[i]),
+               "edited by hand: its code no longer matches the checksum in "
+               "its header; run `make generate` to restore it, and change "
+               "formulas in %s instead",
+               path_display(db->path));
+      goto out;
+    }
     db_fingerprint_hex(md, want);
     file_fingerprint(texts[i], got);
     if (strcmp(want, got) != 0) {

@@ -143,10 +143,21 @@ static void render_json(const Report *r, Buf *b) {
     jstr(b, r->gpu->id);
     buf_puts(b, ", \"name\": ");
     jstr(b, r->gpu->name);
+    const char *pname;
+    double pw = roof_weight_peak(&r->peaks, &pname);
     buf_puts(b, ", \"peak_flops\": ");
-    jnum(b, r->peak.flops);
+    jnum(b, pw);
     buf_puts(b, ", \"peak\": ");
-    jstr(b, r->peak.what);
+    jstr(b, pname);
+    buf_puts(b, ", \"peak_16bit_flops\": ");
+    jnum(b, r->peaks.p16);
+    buf_puts(b, ", \"peak_8bit_flops\": ");
+    jnum(b, r->peaks.p8);
+    buf_puts(b, ", \"peak_8bit\": ");
+    if (r->peaks.p8_name)
+      jstr(b, r->peaks.p8_name);
+    else
+      buf_puts(b, "null");
     buf_puts(b, ", \"bandwidth_bytes_per_s\": ");
     jnum(b, r->gpu->bandwidth);
     buf_puts(b, ", \"memory_bytes\": ");
@@ -177,8 +188,8 @@ static void render_json(const Report *r, Buf *b) {
       jnum(b, row->count);
       jmetrics(b, ph->vals->row[k]);
       if (ph->time) {
-        buf_printf(b, ", \"bound\": \"%s\", \"time_s\": ",
-                   bound_name(ph->bound[k]));
+        buf_printf(b, ", \"bound\": \"%s\", \"peak\": \"%s\", \"time_s\": ",
+                   bound_name(ph->bound[k]), ph->peak[k]);
         jnum(b, ph->time[k]);
       }
       buf_putc(b, '}');
@@ -247,7 +258,7 @@ static void render_csv(const Report *r, Buf *b) {
     buf_printf(b, ",%s", metric_name[k]);
   buf_puts(b, ",bytes,arithmetic_intensity");
   if (r->gpu)
-    buf_puts(b, ",bound,time_s");
+    buf_puts(b, ",bound,peak,time_s");
   buf_putc(b, '\n');
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
@@ -278,7 +289,7 @@ static void render_csv(const Report *r, Buf *b) {
       }
       if (ph->time) {
         json_number(ph->time[k], n, sizeof(n));
-        buf_printf(b, ",%s,%s", bound_name(ph->bound[k]), n);
+        buf_printf(b, ",%s,%s,%s", bound_name(ph->bound[k]), ph->peak[k], n);
       }
       buf_putc(b, '\n');
     }
@@ -320,14 +331,23 @@ static void table_line(Buf *b, int w, const char *name, const char *count,
 
 static void render_summary(const Report *r, Buf *b) {
   const Gpu *g = r->gpu;
-  char cap[32], bw[32], peak[32];
+  char cap[32], bw[32], peak[32], peak8[32];
   si_format(g->memory, "B", cap, sizeof(cap));
   si_format(g->bandwidth, "B/s", bw, sizeof(bw));
-  si_format(r->peak.flops, "FLOP/s", peak, sizeof(peak));
-  buf_printf(b, "\nhardware: %s (%s): %s %s dense peak, %s, %s (%g GiB) "
-                "memory\n",
-             g->id, g->name, peak, r->peak.what, bw, cap,
+  si_format(r->peaks.p16, "FLOP/s", peak, sizeof(peak));
+  buf_printf(b, "\nhardware: %s (%s): %s FP16/BF16 dense", g->id, g->name,
+             peak);
+  if (r->peaks.p8 > 0) {
+    si_format(r->peaks.p8, "OP/s", peak8, sizeof(peak8));
+    buf_printf(b, ", %s %s", peak8, r->peaks.p8_name);
+  }
+  buf_printf(b, ", %s, %s (%g GiB) memory\n", bw, cap,
              g->memory / 1073741824.0);
+  const char *pname;
+  roof_weight_peak(&r->peaks, &pname);
+  buf_printf(b, "compute peak: %s for the projections at these precisions; "
+                "each op's peak is in --format json\n",
+             pname);
   const Summary *s = r->summary;
   if (!s)
     return;
@@ -352,8 +372,10 @@ static void render_summary(const Report *r, Buf *b) {
     buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
                r->seq_len);
   else
-    buf_printf(b, "largest batch at sequence %g: %s%.0f\n", r->seq_len,
-               s->mem.max_capped ? "at least " : "", s->mem.max_batch);
+    buf_printf(b, "largest batch at sequence %g (the whole batch prefilled at "
+                  "once): %s%.0f\n",
+               r->seq_len, s->mem.max_capped ? "at least " : "",
+               s->mem.max_batch);
 }
 
 static void render_table(const Report *r, Buf *b) {

@@ -2,9 +2,11 @@
  *
  * An operation takes max(flops / peak, bytes / bandwidth): it is compute
  * bound when its arithmetic intensity flops/bytes reaches the ridge point
- * peak/bandwidth, memory bound below it. The peak is the 8-bit one when
- * weights and activations are both 8 bits or fewer (INT8, else FP8, else
- * the 16-bit peak on GPUs with neither), else the FP16/BF16 one.
+ * peak/bandwidth, memory bound below it. The peak is chosen per operation:
+ * the 8-bit one (INT8 or FP8) when every operand it reads is 8 bits or
+ * narrower (activations; weights if it reads any; the KV cache if it reads
+ * any), else FP16/BF16. For projections this is the rule "weights and
+ * activations both 8-bit or less"; attention matmuls also need the cache.
  *
  * The footprint is weights (param_bytes) + the KV cache after S tokens
  * (kv_cache_bytes at decode's KV length, so a sliding window's rolling
@@ -18,14 +20,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-Peak roof_peak(const Gpu *g, int w_bits, int a_bits) {
-  if (w_bits <= 8 && a_bits <= 8) {
-    if (g->int8_ops > 0)
-      return (Peak){g->int8_ops, "INT8"};
-    if (g->fp8_flops > 0)
-      return (Peak){g->fp8_flops, "FP8"};
+int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
+               Peaks *out, Error *err) {
+  *out = (Peaks){.p16 = g->fp16_flops, .w_bits = w_bits, .a_bits = a_bits,
+                 .kv_bits = kv_bits};
+  if (f == FMT8_INT8 || (f == FMT8_AUTO && g->int8_ops > 0)) {
+    if (g->int8_ops <= 0 && f == FMT8_INT8) {
+      err_set(err, "%s has no INT8 Tensor Core peak in the hardware database",
+              g->id);
+      return -1;
+    }
+    out->p8 = g->int8_ops;
+    out->p8_name = "INT8";
   }
-  return (Peak){g->fp16_flops, "FP16/BF16"};
+  if (f == FMT8_FP8 || (f == FMT8_AUTO && out->p8 == 0 && g->fp8_flops > 0)) {
+    if (g->fp8_flops <= 0) {
+      err_set(err, "%s has no FP8 peak in the hardware database", g->id);
+      return -1;
+    }
+    out->p8 = g->fp8_flops;
+    out->p8_name = "FP8";
+  }
+  return 0;
+}
+
+double roof_row_peak(const Peaks *pk, const double *v, const char **name) {
+  bool low = pk->p8 > 0 && pk->a_bits <= 8 &&
+             (v[M_WEIGHT_BYTES] == 0 || pk->w_bits <= 8) &&
+             (v[M_KV_READ_BYTES] == 0 || pk->kv_bits <= 8);
+  if (name)
+    *name = low ? pk->p8_name : "FP16/BF16";
+  return low ? pk->p8 : pk->p16;
+}
+
+double roof_weight_peak(const Peaks *pk, const char **name) {
+  double v[M_TRAFFIC] = {[M_WEIGHT_BYTES] = 1};
+  return roof_row_peak(pk, v, name);
 }
 
 double roof_time(double flops, double bytes, double peak, double bandwidth,
@@ -36,18 +66,19 @@ double roof_time(double flops, double bytes, double peak, double bandwidth,
   return tc > tm ? tc : tm;
 }
 
-void phase_roofline(PhaseResult *ph, const Peak *peak, double bandwidth) {
+void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
   int n = ph->plan->nrows;
   ph->time = xcalloc((size_t)n + 1, sizeof(double));
   ph->bound = xcalloc((size_t)n + 1, sizeof(Bound));
+  ph->peak = xcalloc((size_t)n + 1, sizeof(char *));
   ph->total_time = 0;
   for (int r = 0; r < n; r++) {
     const double *v = ph->vals->row[r];
     double bytes = v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] +
                    v[M_ACT_WRITE_BYTES] + v[M_KV_READ_BYTES] +
                    v[M_KV_WRITE_BYTES];
-    ph->time[r] =
-        roof_time(v[M_FLOPS], bytes, peak->flops, bandwidth, &ph->bound[r]);
+    double peak = roof_row_peak(peaks, v, &ph->peak[r]);
+    ph->time[r] = roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
     ph->total_time += ph->plan->rows[r].count * ph->time[r];
   }
 }
@@ -55,8 +86,10 @@ void phase_roofline(PhaseResult *ph, const Peak *peak, double bandwidth) {
 void phase_free_times(PhaseResult *ph) {
   free(ph->time);
   free(ph->bound);
+  free(ph->peak);
   ph->time = NULL;
   ph->bound = NULL;
+  ph->peak = NULL;
 }
 
 static double max_act(const Plan *p, const Values *v) {

@@ -95,7 +95,7 @@ typedef struct EvalBench {
   Values *vals, *dvals;
   double run[V_COUNT], drun[V_COUNT];
   const Gpu *gpu;
-  Peak peak;
+  Peaks peaks;
   double sink;
 } EvalBench;
 
@@ -121,7 +121,8 @@ static void bench_full(void *arg) {
                      v[M_ACT_WRITE_BYTES] + v[M_KV_READ_BYTES] +
                      v[M_KV_WRITE_BYTES];
       total += b->plan->rows[r].count *
-               roof_time(v[M_FLOPS], bytes, b->peak.flops, b->gpu->bandwidth, NULL);
+               roof_time(v[M_FLOPS], bytes, roof_row_peak(&b->peaks, v, NULL),
+                         b->gpu->bandwidth, NULL);
       double a = v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES];
       if (a > act)
         act = a;
@@ -207,7 +208,7 @@ int main(void) {
                   .run = {1, 2048, 2048, 2048, 2, 2, 2, 233472},
                   .drun = {1, 2048, 1, 2048, 2, 2, 2, 233472},
                   .gpu = gpudb_find(gpus, "h100-sxm")};
-  eb.peak = roof_peak(eb.gpu, 16, 16);
+  roof_peaks(eb.gpu, 16, 16, 16, FMT8_AUTO, &eb.peaks, NULL);
   eb.vals = values_new(eb.plan);
   eb.dvals = values_new(eb.plan);
   int calls = 0;

@@ -25,6 +25,16 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* Write text to path with its header's checksum made to match its body,
+ * as if a (buggy) generator had written it. */
+static void write_as_generated(const char *path, const char *text) {
+  char hdr[17], body[17];
+  assert_int_equal(emit_checksum(text, hdr, body), 0);
+  char *fixed = tu_replace(text, hdr, body);
+  tu_write(path, fixed);
+  free(fixed);
+}
+
 static Registry *load(const char *dir, Db *db, Error *e) {
   err_clear(e);
   return reg_load(db, dir, e);
@@ -79,13 +89,17 @@ static void test_jit_compile_error_location(void **state) {
   buf_init(&b);
   buf_append(&b, s, (size_t)(at - s));
   buf_puts(&b, broken);
-  tu_write(p, buf_str(&b));
+  write_as_generated(p, buf_str(&b));
   Error e;
   assert_null(load(f->dir, db, &e));
   assert_contains(e.file, "transformers_llama_rms_norm.c");
   assert_int_equal(e.line, line);
+  assert_int_equal(e.col, 0); /* tcc gives no column: none is invented */
   assert_contains(e.msg, "'undeclared_variable' undeclared");
   char *text = tu_err_text(&e);
+  char want[128];
+  snprintf(want, sizeof(want), "transformers_llama_rms_norm.c:%d: error: ", line);
+  assert_contains(text, want);
   assert_contains(text, "undeclared_variable +");
   free(text);
   buf_free(&b);
@@ -115,6 +129,46 @@ static void test_jit_stale_fingerprint(void **state) {
   free(dbp);
 }
 
+/* A hand edit of a generated file is refused: its body no longer matches
+ * the checksum in its header. */
+static void test_jit_hand_edit(void **state) {
+  Fix *f = *state;
+  Db *db = tu_load_db("module_db.json");
+  char *p = path_join(f->dir, "torch_silu.c");
+  char *s = tu_read(p);
+  char *t = tu_replace(s, "(4.0 * N)", "(5.0 * N)");
+  tu_write(p, t);
+  Error e;
+  assert_null(load(f->dir, db, &e));
+  assert_contains(e.file, "torch_silu.c");
+  assert_contains(e.msg, "edited by hand");
+  free(p);
+  free(s);
+  free(t);
+  db_free(db);
+}
+
+/* An error in the last line of one file is reported in that file, not at
+ * the first token of the next one. */
+static void test_jit_error_at_end_of_file(void **state) {
+  Fix *f = *state;
+  Db *db = tu_load_db("module_db.json");
+  char *p = path_join(f->dir, "torch_silu.c");
+  char *s = tu_read(p);
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, s);
+  buf_puts(&b, "\nint x = ;\n");
+  write_as_generated(p, buf_str(&b));
+  Error e;
+  assert_null(load(f->dir, db, &e));
+  assert_contains(e.file, "torch_silu.c");
+  buf_free(&b);
+  free(p);
+  free(s);
+  db_free(db);
+}
+
 static void test_jit_missing_file_and_symbol(void **state) {
   Fix *f = *state;
   Db *db = tu_load_db("module_db.json");
@@ -123,7 +177,7 @@ static void test_jit_missing_file_and_symbol(void **state) {
   /* a file that lacks one metric function */
   char *cut = tu_replace(s, "double TorchEmbedding_kv_cache_bytes(const double *args)\n{",
                          "double TorchEmbedding_renamed(const double *args)\n{");
-  tu_write(p, cut);
+  write_as_generated(p, cut);
   Error e;
   assert_null(load(f->dir, db, &e));
   assert_contains(e.msg, "does not define TorchEmbedding_kv_cache_bytes");
@@ -167,6 +221,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_jit_compile_error_location, setup, teardown),
       cmocka_unit_test_setup_teardown(test_jit_stale_fingerprint, setup, teardown),
       cmocka_unit_test_setup_teardown(test_jit_missing_file_and_symbol, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_jit_hand_edit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_jit_error_at_end_of_file, setup, teardown),
       cmocka_unit_test(test_jit_link_error),
   };
   return cmocka_run_group_tests_name("jit", tests, NULL, NULL);

@@ -58,8 +58,11 @@ static void check_reference(json_t *ph, json_t *ref) {
     json_t *o = op_named(ph, map[i].ours), *r = ref_row(ref, map[i].theirs);
     assert_int_equal(json_integer_value(json_object_get(o, "count")), 32);
     for (size_t k = 0; k < LM_ARRAY_LEN(fields); k++) {
-      double ours = json_number_value(json_object_get(o, fields[k].ours));
-      double theirs = json_number_value(json_object_get(r, fields[k].theirs));
+      json_t *oj = json_object_get(o, fields[k].ours);
+      json_t *tj = json_object_get(r, fields[k].theirs);
+      assert_true(json_is_number(oj)); /* present, not null */
+      assert_true(json_is_number(tj));
+      double ours = json_number_value(oj), theirs = json_number_value(tj);
       if (ours != theirs)
         print_error("%s.%s: %.17g != LLM-Viewer %.17g\n", map[i].ours,
                     fields[k].ours, ours, theirs);
@@ -150,8 +153,9 @@ static void test_lmrun_totals_sum_rows(void **state) {
 
 /* Decode reads the whole KV cache: B=4, S=1000, 16-bit, Llama-2-7B:
  * qk_matmul and sv_matmul each read B * Hkv * L * d * 2 = 4*32*1000*128*2
- * = 32,768,000 bytes; rope reads and writes the new keys, 4*32*1*128*2 =
- * 32,768; per model 32 x (2 * 32,768,000 + 32,768) = 2,098,200,576. */
+ * = 32,768,000 bytes; per model 32 x 2 x 32,768,000 = 2,097,152,000. RoPE
+ * rotates the new Q and K in activation precision: it reads
+ * 4*1*(32+32)*128*2 + cos,sin 2*4*1*128*2 = 65,536 + 2,048 = 67,584. */
 static void test_lmrun_decode_kv_reads(void **state) {
   (void)state;
   json_t *doc = run_json("models/llama-2-7b-hf.json -B 4 -S 1000 --phase decode");
@@ -162,9 +166,11 @@ static void test_lmrun_decode_kv_reads(void **state) {
   assert_double_exact(json_number_value(json_object_get(op_named(dec, "sv_matmul"), "kv_read_bytes")),
                       32768000);
   assert_double_exact(json_number_value(json_object_get(op_named(dec, "rope"), "kv_read_bytes")),
-                      32768);
+                      0);
+  assert_double_exact(json_number_value(json_object_get(op_named(dec, "rope"), "act_read_bytes")),
+                      67584);
   assert_double_exact(json_number_value(json_object_get(json_object_get(dec, "totals"), "kv_read_bytes")),
-                      2098200576.0);
+                      2097152000.0);
   /* the new token's K and V go to the cache: 4 tokens * 4096 * 2 bytes */
   assert_double_exact(json_number_value(json_object_get(op_named(dec, "k_proj"), "kv_write_bytes")),
                       32768);
@@ -204,9 +210,13 @@ static void test_lmrun_gqa_llama2_70b(void **state) {
 
 /* Precision. Llama-2-7B holds 6,738,415,616 parameters (its published
  * count) plus the 64 float32 of inv_freq: 2 * 6,738,415,616 + 256 bytes at
- * 16 bits. At 4-bit weights every matrix shrinks 4x and the 65 RMSNorm
- * scales (65 x 4096 x 2 = 532,480 bytes) stay 16-bit:
- *   (13,476,831,232 - 532,480) / 4 + 532,480 + 256 = 3,369,607,424.
+ * 16 bits. At 4-bit weights the decoder's matrices shrink 4x: 32 layers x
+ * (4 x 4096^2 + 3 x 4096 x 11008) = 6,476,005,376 parameters -> 3,238,002,688
+ * bytes; the embedding and lm_head stay 16-bit by default (2 x 32000 x 4096
+ * x 2 = 524,288,000), as do the 65 RMSNorm scales (532,480):
+ *   3,238,002,688 + 524,288,000 + 532,480 + 256 = 3,762,823,424.
+ * With --embed-bits 4 as well: (13,476,831,232 - 532,480) / 4 + 532,480 +
+ * 256 = 3,369,607,424.
  * q_proj reads 4096 x 4096 / 2 = 8,388,608 weight bytes. With 8-bit KV the
  * cache at B=1 S=2048 is 32 x 2 x 2048 x 32 x 128 x 1 = 536,870,912 bytes
  * and decode's qk_matmul reads 2048 x 4096 x 1 = 8,388,608. */
@@ -217,9 +227,17 @@ static void test_lmrun_quantization(void **state) {
   assert_double_exact(json_number_value(json_object_get(mem, "weight_bytes")),
                       2.0 * 6738415616 + 256);
   json_decref(doc);
-  doc = run_json("models/llama-2-7b-hf.json --w-bits 4");
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 4 --embed-bits 4");
   mem = json_object_get(json_object_get(doc, "summary"), "memory");
   assert_double_exact(json_number_value(json_object_get(mem, "weight_bytes")), 3369607424.0);
+  json_decref(doc);
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 4");
+  mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "weight_bytes")), 3762823424.0);
+  /* lm_head keeps 16-bit weights: 4096 x 32000 x 2 */
+  assert_double_exact(json_number_value(json_object_get(op_named(phase(doc, "decode"), "lm_head"),
+                                                        "weight_bytes")),
+                      262144000);
   json_t *pre = phase(doc, "prefill");
   assert_double_exact(json_number_value(json_object_get(op_named(pre, "q_proj"), "weight_bytes")),
                       8388608);
@@ -239,7 +257,117 @@ static void test_lmrun_quantization(void **state) {
   json_t *hw = json_object_get(doc, "hardware");
   assert_string_equal(json_string_value(json_object_get(hw, "peak")), "INT8");
   assert_double_exact(json_number_value(json_object_get(hw, "peak_flops")), 1978.9e12);
+  /* W8A8 with a 16-bit cache: the projections run at the INT8 peak, the
+   * attention matmuls (which read the 16-bit cache) at the 16-bit one */
+  pre = phase(doc, "prefill");
+  assert_string_equal(json_string_value(json_object_get(op_named(pre, "q_proj"), "peak")), "INT8");
+  assert_double_exact(json_number_value(json_object_get(op_named(pre, "q_proj"), "time_s")),
+                      68719476736.0 / 1978.9e12);
+  assert_string_equal(json_string_value(json_object_get(op_named(pre, "qk_matmul"), "peak")),
+                      "FP16/BF16");
   json_decref(doc);
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 8 --a-bits 8 --kv-bits 8");
+  pre = phase(doc, "prefill");
+  assert_string_equal(json_string_value(json_object_get(op_named(pre, "qk_matmul"), "peak")), "INT8");
+  json_decref(doc);
+  /* W4A8 on an RTX 4090: INT8 (660.6 TOPS) unless FP8 is asked for */
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 4 --a-bits 8 --hardware rtx-4090");
+  hw = json_object_get(doc, "hardware");
+  assert_string_equal(json_string_value(json_object_get(hw, "peak")), "INT8");
+  assert_double_exact(json_number_value(json_object_get(hw, "peak_flops")), 660.6e12);
+  json_decref(doc);
+  doc = run_json("models/llama-2-7b-hf.json --w-bits 8 --a-bits 8 --hardware rtx-4090 "
+                 "--8bit-format fp8");
+  hw = json_object_get(doc, "hardware");
+  assert_string_equal(json_string_value(json_object_get(hw, "peak")), "FP8");
+  assert_double_exact(json_number_value(json_object_get(hw, "peak_flops")), 330.3e12);
+  json_decref(doc);
+}
+
+/* FlashAttention-2 and the footprint on a real model: Llama-2-70B, B=16,
+ * S=4096, 4-bit weights, 8-bit KV, on an H200 (228 KiB shared memory per
+ * SM: Br = min(ceil(233472 / (4 * 128 * 2)), 128) = 128; 8 query heads per
+ * KV head are packed).
+ *   decode flash FLOPs: 4*16*64*1*4096*128 + 5*16*64*1*4096 = 2,168,455,168
+ *   decode K+V: 2*16*8*ceil(1*8/128)*4096*128*1 = 134,217,728
+ *   prefill K+V: 2*16*8*ceil(4096*8/128)*4096*128*1 = 34,359,738,368
+ *   weights: 68,976,648,192 parameters; the decoder's matrices
+ *     (68,976,648,192 - 2 x 32000 x 8192 - 161 x 8192 norm scales =
+ *     68,451,041,280) at 4 bits = 34,225,520,640 bytes, embedding and
+ *     lm_head at 16 bits 1,048,576,000, norm scales 2,637,824, inv_freq
+ *     256: 35,276,734,720
+ *   KV cache: 80 x 2 x 16 x 4096 x 8 x 128 x 1 = 10,737,418,240
+ *   peak activations: gate_up_mul in prefill, 3 x 65536 x 28672 x 2 =
+ *     11,274,289,152
+ *   largest batch: (141 GiB - weights) / (KV 671,088,640 + activations
+ *     704,643,072 per sequence) = 116,120,862,464 / 1,375,731,712 = 84.4 */
+static void test_lmrun_flash_70b_h200(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/llama-2-70b-hf.json -B 16 -S 4096 --hardware h200 "
+                         "--attention flash --w-bits 4 --kv-bits 8");
+  json_t *dec = phase(doc, "decode"), *pre = phase(doc, "prefill");
+  json_t *fd = op_named(dec, "flash_attention"), *fp = op_named(pre, "flash_attention");
+  assert_double_exact(json_number_value(json_object_get(fd, "flops")), 2168455168.0);
+  assert_double_exact(json_number_value(json_object_get(fd, "kv_read_bytes")), 134217728.0);
+  assert_double_exact(json_number_value(json_object_get(fp, "kv_read_bytes")), 34359738368.0);
+  assert_string_equal(json_string_value(json_object_get(fd, "bound")), "memory");
+  /* memory bound: bytes / 4.8 TB/s; Q 16*64*128*2 = 262,144 read, O the
+   * same plus a float32 log-sum-exp per row (16*64*4) written */
+  assert_double_exact(json_number_value(json_object_get(fd, "time_s")),
+                      (134217728.0 + 262144 + 262144 + 4096) / 4800e9);
+  json_t *mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "weight_bytes")), 35276734720.0);
+  assert_double_exact(json_number_value(json_object_get(mem, "kv_cache_bytes")), 10737418240.0);
+  assert_double_exact(json_number_value(json_object_get(mem, "activation_bytes")), 11274289152.0);
+  assert_double_exact(json_number_value(json_object_get(mem, "max_batch")), 84);
+  assert_true(json_is_true(json_object_get(mem, "fits")));
+  json_decref(doc);
+}
+
+/* Llama-2-7B on an A100-40GB, eager, 16-bit: weights 13,476,831,488;
+ * per sequence at S=2048 the cache holds 1,073,741,824 bytes and prefill's
+ * scores need 32*2048*2048*2 in + out = 536,870,912: (40 GiB - weights) /
+ * 1,610,612,736 = 18.3 sequences. */
+static void test_lmrun_max_batch_7b_a100(void **state) {
+  (void)state;
+  json_t *doc = run_json("models/llama-2-7b-hf.json -S 2048 --hardware a100-sxm-40gb");
+  json_t *mem = json_object_get(json_object_get(doc, "summary"), "memory");
+  assert_double_exact(json_number_value(json_object_get(mem, "activation_bytes")), 536870912.0);
+  assert_double_exact(json_number_value(json_object_get(mem, "max_batch")), 18);
+  json_decref(doc);
+}
+
+/* Warnings: a sequence past max_position_embeddings, and a module whose
+ * formulas are still awaiting review. Neither stops the run. */
+static void test_lmrun_warnings(void **state) {
+  (void)state;
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s -S 5000 --format csv >/dev/null", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(out, "lmrun: warning: -S 5000 exceeds the model's max_position_embeddings (4096)");
+  free(out);
+  char *dir = tu_tmpdir();
+  char *db = path_join(dir, "module_db.json");
+  char *text = tu_read("module_db.json");
+  /* SiLU's entry is the third: mark its validation pending */
+  const char *silu = strstr(text, "\"torch.nn.modules.activation.SiLU\"");
+  assert_non_null(silu);
+  const char *st = strstr(silu, "\"status\": \"validated\"");
+  Buf b;
+  buf_init(&b);
+  buf_append(&b, text, (size_t)(st - text));
+  buf_puts(&b, "\"status\": \"pending\"");
+  buf_puts(&b, st + strlen("\"status\": \"validated\""));
+  tu_write(db, buf_str(&b));
+  assert_int_equal(tu_run(&out, "%s %s --db %s --format csv >/dev/null", tu_bin("lmrun"), MODEL, db), 0);
+  assert_contains(out, "lmrun: warning: torch.nn.modules.activation.SiLU is 'pending' "
+                       "in the module database: its formulas have not been reviewed");
+  assert_not_contains(out, "Linear is 'pending'");
+  free(out);
+  buf_free(&b);
+  free(text);
+  free(db);
+  tu_rm_rf(dir);
+  free(dir);
 }
 
 /* Mistral-7B's sliding window (4096) caps decode's KV length: at S=8192
@@ -328,7 +456,7 @@ static void test_lmrun_formats(void **state) {
   assert_contains(buf, " 268 MB ");
   assert_contains(out, "\ntotal ");
   assert_contains(out, "time to first token (prefill of 1 x 2048 tokens): ");
-  assert_contains(out, "largest batch at sequence 2048: ");
+  assert_contains(out, "largest batch at sequence 2048 (the whole batch prefilled at once): ");
   free(out);
   assert_int_equal(tu_run(&out, "%s --list-hardware", tu_bin("lmrun")), 0);
   assert_contains(out, "a100-sxm-40gb");
@@ -338,7 +466,7 @@ static void test_lmrun_formats(void **state) {
   assert_true(strncmp(out, "phase,path,op,module,count,flops,", 33) == 0);
   const char *q = "\nprefill,model.layers.self_attn.q_proj,q_proj,"
                   "torch.nn.modules.linear.Linear,32,68719476736,"
-                  "33554432,16777216,16777216,0,0,67108864,1024,compute,";
+                  "33554432,16777216,16777216,0,0,67108864,1024,compute,FP16/BF16,";
   const char *at = strstr(out, q);
   assert_non_null(at);
   /* compute bound on the default h100-sxm: 2*2048*4096*4096 / 989.4e12 s */
@@ -377,6 +505,10 @@ static void test_lmrun_bad_input(void **state) {
       {"%s --kv-bits 32", "--kv-bits is 16, 8 or 4, not '32'", 2},
       {"%s --attention sdpa", "--attention is eager or flash, not 'sdpa'", 2},
       {"%s --phase both", "--phase is prefill, decode or all, not 'both'", 2},
+      {"%s --embed-bits 2", "--embed-bits is 16, 8 or 4, not '2'", 2},
+      {"%s --8bit-format fp4", "--8bit-format is int8 or fp8, not 'fp4'", 2},
+      {"%s --8bit-format fp8 --hardware a100-sxm-40gb",
+       "error: a100-sxm-40gb has no FP8 peak in the hardware database", 1},
       {"%s --hardware h100", "hardware.json: error: no GPU 'h100' (known: a100-sxm-40gb,", 1},
       {"", "no model file given", 2},
       {"%s %s", "give exactly one model file", 2},
@@ -439,6 +571,9 @@ int main(void) {
       cmocka_unit_test(test_lmrun_quantization),
       cmocka_unit_test(test_lmrun_mistral_sliding_window),
       cmocka_unit_test(test_lmrun_summary_consistent),
+      cmocka_unit_test(test_lmrun_flash_70b_h200),
+      cmocka_unit_test(test_lmrun_max_batch_7b_a100),
+      cmocka_unit_test(test_lmrun_warnings),
       cmocka_unit_test(test_lmrun_totals_sum_rows),
       cmocka_unit_test(test_lmrun_formats),
       cmocka_unit_test(test_lmrun_bad_input),

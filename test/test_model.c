@@ -95,7 +95,8 @@ static void test_model_errors(void **state) {
        "layer 'model.embed_tokens' (Embedding) has no parameter 'foo'",
        "\"foo\": 1", 1, 7},
       {"\"hidden_size\": 8,", "\"hidden_size\": \"eight\",",
-       "config value 'hidden_size' must be a number, not a string",
+       "config value 'hidden_size' must be a number or a boolean, not a "
+       "string",
        "\"eight\"", 1, 0},
       {"\"hidden_size\": 8,", "\"hidden_size\": -8,",
        "config value 'hidden_size' must be a non-negative number", "-8", 1, 0},
@@ -151,6 +152,21 @@ static void test_model_errors(void **state) {
        "format must be \"lm-predictor-model\"", "\"other\"", 1, 0},
       {"\"hidden_size\": 8,", "\"hidden_size\": 8, \"hidden_size\": 8,",
        "invalid JSON: duplicate object key", "\"hidden_size\": 8,", 2, 0},
+      {"\"embedding_dim\": \"{hidden_size}\"", "\"embedding_dim\": 0",
+       "layer 'model.embed_tokens' (Embedding): parameter 'embedding_dim' is "
+       "0; it must be at least 1",
+       "\"embedding_dim\": 0", 1, 17},
+      {"\"bias\": 0,", "\"bias\": 2,",
+       "layer 'lm_head' (Linear): parameter 'bias' is 2; it must be at most 1",
+       "\"bias\": 2", 1, 8},
+      {"\"embedding_dim\": \"{hidden_size}\"", "\"embedding_dim\": 2.5",
+       "layer 'model.embed_tokens' (Embedding): parameter 'embedding_dim' is "
+       "2.5; it must be a whole number",
+       "2.5", 1, 0},
+      {"\"num_key_value_heads\": 1,", "\"num_key_value_heads\": 0,",
+       "layer 'model.layers.self_attn' (LlamaAttention): parameter "
+       "'num_kv_heads' is 0; it must be at least 1",
+       "\"{num_key_value_heads}\"", 1, 0},
       {"\"vocab_size\": 10,", "\"vocab_size\": 10, \"T\": 3,",
        "config key 'T' is a run variable name", "\"T\": 3", 1, 5},
   };
@@ -176,6 +192,23 @@ static void test_model_errors(void **state) {
     assert_string_equal(e.file, "m.json");
     free(text);
   }
+}
+
+/* HF configs write flags as JSON booleans: they count as 1 and 0. */
+static void test_model_config_booleans(void **state) {
+  (void)state;
+  char *t = tu_replace(tiny, "\"attention_bias\": false", "\"attention_bias\": true");
+  Error e;
+  Model *m = load(t, &e);
+  assert_non_null(m);
+  for (int i = V_COUNT; i < m->nvars; i++) {
+    if (strcmp(m->var_names[i], "attention_bias") == 0)
+      assert_double_exact(m->var_values[i], 1);
+    if (strcmp(m->var_names[i], "mlp_bias") == 0)
+      assert_double_exact(m->var_values[i], 0);
+  }
+  model_free(m);
+  free(t);
 }
 
 static void test_model_missing_members_and_depth(void **state) {
@@ -211,6 +244,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_structure),
       cmocka_unit_test(test_model_errors),
+      cmocka_unit_test(test_model_config_booleans),
       cmocka_unit_test(test_model_missing_members_and_depth),
   };
   return cmocka_run_group_tests_name("model", tests, group_setup, group_teardown);

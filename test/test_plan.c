@@ -42,7 +42,7 @@ static Model *load_model(const char *path, const Registry *r) {
  *  q_proj (8->8)        1024     128     128     128                 2*8*8*8
  *  k_proj (8->4)         512      64     128       0             64  output to the cache
  *  v_proj (8->4)         512      64     128       0             64
- *  rope                  288       0     256     128     64     64   3*2*4*(2+1)*4; Q + cos,sin
+ *  rope                  288       0     320     192                 3*2*4*(2+1)*4; Q,K + cos,sin
  *  qk_matmul             512       0     128     128     64          2*2*2*4*4*4; Q, scores, K
  *  softmax               320       0     128     128                 5*2*2*4*4
  *  sv_matmul             512       0     128     128     64          P, out, V
@@ -55,15 +55,15 @@ static Model *load_model(const char *path, const Registry *r) {
  *  gate_up_mul           128       0     512     256
  *  down_proj (16->8)    2048     256     256     128
  *  mlp_add                64       0     256     128
- *  layer sum           12176    1184    3200    2432    192    192
+ *  layer sum           12176    1184    3264    2496    128    128
  * norm                   280      16     128     128
  * lm_head (N=B=2, 8->10) 320     160      32      40
  *
  * totals: flops 144 + 2*12176 + 280 + 320 = 25096
  *         weight 128 + 8 + 2*1184 + 16 + 160 = 2680
- *         act read 64 + 64 + 2*3200 + 128 + 32 = 6688
- *         act write 128 + 128 + 2*2432 + 128 + 40 = 5288
- *         kv read 2*192 = 384, kv write 2*192 = 384
+ *         act read 64 + 64 + 2*3264 + 128 + 32 = 6816
+ *         act write 128 + 128 + 2*2496 + 128 + 40 = 5416
+ *         kv read 2*128 = 256, kv write 2*128 = 256
  * state:  KV cache 2 (K,V) * B 2 * L 4 * 1 head * 4 * 2 bytes = 128 per
  *         layer, 256 in all; parameters 160 (embedding 10x8) + 8 + 2*1184
  *         + 16 + 160 = 2712 bytes.
@@ -96,7 +96,7 @@ static void test_plan_tiny_llama_by_hand(void **state) {
   assert_string_equal(p->rows[7].module,
                       "transformers.models.llama.modeling_llama.LlamaAttention");
   Values *v = values_new(p);
-  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2};
+  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 233472, 2};
   assert_int_equal(plan_eval(p, run, v, &e), 0);
   double tot[M_TRAFFIC] = {0};
   for (int r = 0; r < p->nrows; r++)
@@ -104,15 +104,16 @@ static void test_plan_tiny_llama_by_hand(void **state) {
       tot[k] += p->rows[r].count * v->row[r][k];
   assert_double_exact(tot[M_FLOPS], 25096);
   assert_double_exact(tot[M_WEIGHT_BYTES], 2680);
-  assert_double_exact(tot[M_ACT_READ_BYTES], 6688);
-  assert_double_exact(tot[M_ACT_WRITE_BYTES], 5288);
-  assert_double_exact(tot[M_KV_READ_BYTES], 384);
-  assert_double_exact(tot[M_KV_WRITE_BYTES], 384);
+  assert_double_exact(tot[M_ACT_READ_BYTES], 6816);
+  assert_double_exact(tot[M_ACT_WRITE_BYTES], 5416);
+  assert_double_exact(tot[M_KV_READ_BYTES], 256);
+  assert_double_exact(tot[M_KV_WRITE_BYTES], 256);
   assert_double_exact(v->state[M_KV_CACHE_BYTES - M_TRAFFIC], 256);
   assert_double_exact(v->state[M_PARAM_BYTES - M_TRAFFIC], 2712);
   /* two rows in detail */
   assert_double_exact(v->row[6][M_FLOPS], 288);          /* rope */
-  assert_double_exact(v->row[6][M_ACT_READ_BYTES], 256);
+  assert_double_exact(v->row[6][M_ACT_READ_BYTES], 320);
+  assert_double_exact(v->row[6][M_KV_WRITE_BYTES], 0);
   assert_double_exact(v->row[20][M_FLOPS], 320);         /* lm_head */
   assert_double_exact(v->row[20][M_ACT_WRITE_BYTES], 40);
   /* evaluating again with other settings reuses the plan: B=1 halves the
@@ -190,12 +191,20 @@ static void test_plan_order_modes_and_counts(void **state) {
 
   /* the toy's "out" op writes -{T} bytes: a negative result is an error */
   Values *v = values_new(flash);
-  double run[V_COUNT] = {1, 5, 5, 5, 2, 2, 2};
+  double run[V_COUNT] = {1, 5, 5, 5, 2, 2, 2, 233472, 2};
   err_clear(&e);
   assert_int_equal(plan_eval(flash, run, v, &e), -1);
   assert_string_equal(e.msg, "blocks.attn.out: act_write_bytes evaluates to -5 "
-                             "for these settings (negative: check the formula "
-                             "in the module database)");
+                             "for these settings (negative: check "
+                             "example.models.toy.ToyAttention's formula in the "
+                             "module database)");
+  /* located at the layer's class in the model file */
+  assert_string_equal(e.file, "toy.json");
+  assert_string_equal(e.where, ".layers[0].sub_layers[0].class");
+  int line, col;
+  tu_position_of(toy_model, "\"example.models.toy.ToyAttention\"", 1, 0, &line, &col);
+  assert_int_equal(e.line, line);
+  assert_int_equal(e.col, col);
   values_free(v);
   plan_free(eager);
   plan_free(flash);
@@ -216,11 +225,16 @@ static void test_plan_eval_errors(void **state) {
   assert_non_null(m);
   Plan *p = plan_build(m, ATTN_EAGER, &e);
   Values *v = values_new(p);
-  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2};
+  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 233472, 2};
   assert_int_equal(plan_eval(p, run, v, &e), -1);
   assert_string_equal(e.msg, "layer 'model.embed_tokens' (Embedding): "
                              "parameter 'N' evaluates to -92 for these "
                              "settings; it must not be negative");
+  int line, col;
+  tu_position_of(neg, "\"{B} * {T} - 100\"", 1, 0, &line, &col);
+  assert_int_equal(e.line, line);
+  assert_int_equal(e.col, col);
+  assert_string_equal(e.where, ".layers[0].sub_layers[0].parameters.N");
   values_free(v);
   plan_free(p);
   model_free(m);
@@ -233,14 +247,69 @@ static void test_plan_eval_errors(void **state) {
   v = values_new(p);
   assert_int_equal(plan_eval(p, run, v, &e), -1);
   assert_string_equal(e.msg, "model.layers.input_layernorm: flops evaluates "
-                             "to inf for these settings (overflow: the "
-                             "settings are too large)");
+                             "to inf (a division by zero, or settings too "
+                             "large) for these settings (check the layer's "
+                             "parameters, or "
+                             "transformers.models.llama.modeling_llama."
+                             "LlamaRMSNorm's formula)");
   values_free(v);
   plan_free(p);
   model_free(m);
+
+  /* a template dividing by zero, 0/0, and a declared range (>= 1) broken */
+  struct {
+    const char *tmpl, *msg;
+  } cases[] = {
+      {"\"{B} / ({S} - {S})\"", "parameter 'N' evaluates to inf (a division by zero, "
+                              "or settings too large) for these settings"},
+      {"\"({S} - {S}) / ({S} - {S})\"", "parameter 'N' evaluates to NaN (0/0, inf - "
+                                      "inf or 0 * inf) for these settings"},
+      {"\"{B} - 2\"", "parameter 'N' evaluates to 0 for these settings; it must "
+                     "be at least 1"},
+      {"\"{B} / 4\"", "parameter 'N' evaluates to 0.5 for these settings; it must "
+                     "be a whole number"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char with[128];
+    snprintf(with, sizeof(with), "\"N\": %s", cases[i].tmpl);
+    char *t2 = tu_replace(tiny, "\"N\": \"{B}\"", with);
+    err_clear(&e);
+    m = model_load_text("m.json", t2, strlen(t2), reg, &e);
+    assert_non_null(m);
+    p = plan_build(m, ATTN_EAGER, &e);
+    v = values_new(p);
+    assert_int_equal(plan_eval(p, run, v, &e), -1);
+    assert_contains(e.msg, "layer 'lm_head' (Linear): ");
+    assert_contains(e.msg, cases[i].msg);
+    assert_string_equal(e.where, ".layers[1].parameters.N");
+    int l2, c2;
+    tu_position_of(t2, cases[i].tmpl, 1, 0, &l2, &c2);
+    assert_int_equal(e.line, l2);
+    assert_int_equal(e.col, c2);
+    values_free(v);
+    plan_free(p);
+    model_free(m);
+    free(t2);
+  }
   free(tiny);
   free(neg);
   free(big);
+}
+
+/* A model with nothing to count is an error, not a page of zeros. */
+static void test_plan_empty_model(void **state) {
+  (void)state;
+  const char *empty = "{\"model\": \"x\", \"config\": {},\n"
+                      " \"class\": \"transformers.models.llama.modeling_llama.LlamaForCausalLM\",\n"
+                      " \"layers\": []}\n";
+  Error e;
+  err_clear(&e);
+  Model *m = model_load_text("m.json", empty, strlen(empty), reg, &e);
+  assert_non_null(m);
+  assert_null(plan_build(m, ATTN_EAGER, &e));
+  assert_contains(e.msg, "the model has no operations to count");
+  assert_int_equal(e.line, 3);
+  model_free(m);
 }
 
 int main(void) {
@@ -248,6 +317,7 @@ int main(void) {
       cmocka_unit_test(test_plan_tiny_llama_by_hand),
       cmocka_unit_test(test_plan_order_modes_and_counts),
       cmocka_unit_test(test_plan_eval_errors),
+      cmocka_unit_test(test_plan_empty_model),
   };
   return cmocka_run_group_tests_name("plan", tests, group_setup, group_teardown);
 }

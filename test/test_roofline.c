@@ -26,26 +26,60 @@ static int group_teardown(void **state) {
 
 static void test_roofline_peaks(void **state) {
   (void)state;
-  Gpu h = {.fp16_flops = 989.4e12, .fp8_flops = 1978.9e12, .int8_ops = 1978.9e12};
-  Gpu v = {.fp16_flops = 125e12};                       /* no 8-bit tensor */
-  Gpu f = {.fp16_flops = 100e12, .fp8_flops = 200e12}; /* FP8 only */
+  Gpu h = {.id = "h", .fp16_flops = 989.4e12, .fp8_flops = 1978.9e12,
+           .int8_ops = 1978.9e12};
+  Gpu v = {.id = "v", .fp16_flops = 125e12};                       /* no 8-bit */
+  Gpu f = {.id = "f", .fp16_flops = 100e12, .fp8_flops = 200e12}; /* FP8 only */
+  Gpu g = {.id = "g", .fp16_flops = 165e12, .fp8_flops = 330e12, .int8_ops = 660e12};
+  /* a projection (reads weights), an attention matmul (reads the KV
+   * cache), an element-wise op (reads neither) */
+  double proj[M_TRAFFIC] = {[M_FLOPS] = 1, [M_WEIGHT_BYTES] = 1};
+  double attn[M_TRAFFIC] = {[M_FLOPS] = 1, [M_KV_READ_BYTES] = 1};
+  double elem[M_TRAFFIC] = {[M_FLOPS] = 1, [M_ACT_READ_BYTES] = 1};
   struct {
     const Gpu *g;
-    int w, a;
-    double peak;
-    const char *what;
+    int w, a, kv;
+    Format8 f;
+    double proj, attn, elem;
   } cases[] = {
-      {&h, 16, 16, 989.4e12, "FP16/BF16"}, {&h, 8, 8, 1978.9e12, "INT8"},
-      {&h, 4, 16, 989.4e12, "FP16/BF16"},  {&h, 8, 16, 989.4e12, "FP16/BF16"},
-      {&h, 16, 8, 989.4e12, "FP16/BF16"},  {&h, 4, 8, 1978.9e12, "INT8"},
-      {&h, 4, 4, 1978.9e12, "INT8"},       {&v, 8, 8, 125e12, "FP16/BF16"},
-      {&f, 8, 8, 200e12, "FP8"},
+      {&h, 16, 16, 16, FMT8_AUTO, 989.4e12, 989.4e12, 989.4e12},
+      {&h, 8, 8, 16, FMT8_AUTO, 1978.9e12, 989.4e12, 1978.9e12}, /* W8A8, 16-bit KV */
+      {&h, 8, 8, 8, FMT8_AUTO, 1978.9e12, 1978.9e12, 1978.9e12},
+      {&h, 4, 16, 8, FMT8_AUTO, 989.4e12, 989.4e12, 989.4e12},   /* W4A16 */
+      {&h, 8, 16, 8, FMT8_AUTO, 989.4e12, 989.4e12, 989.4e12},
+      {&h, 4, 8, 16, FMT8_AUTO, 1978.9e12, 989.4e12, 1978.9e12}, /* W4A8 */
+      {&v, 8, 8, 8, FMT8_AUTO, 125e12, 125e12, 125e12},          /* V100 */
+      {&f, 8, 8, 8, FMT8_AUTO, 200e12, 200e12, 200e12},          /* FP8 only */
+      {&g, 8, 8, 8, FMT8_AUTO, 660e12, 660e12, 660e12},          /* INT8 wins */
+      {&g, 8, 8, 8, FMT8_FP8, 330e12, 330e12, 330e12},           /* asked FP8 */
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
-    Peak p = roof_peak(cases[i].g, cases[i].w, cases[i].a);
-    assert_double_exact(p.flops, cases[i].peak);
-    assert_string_equal(p.what, cases[i].what);
+    Peaks pk;
+    Error e;
+    err_clear(&e);
+    assert_int_equal(roof_peaks(cases[i].g, cases[i].w, cases[i].a, cases[i].kv,
+                                cases[i].f, &pk, &e), 0);
+    assert_double_exact(roof_row_peak(&pk, proj, NULL), cases[i].proj);
+    assert_double_exact(roof_row_peak(&pk, attn, NULL), cases[i].attn);
+    assert_double_exact(roof_row_peak(&pk, elem, NULL), cases[i].elem);
+    assert_double_exact(roof_weight_peak(&pk, NULL), cases[i].proj);
   }
+  Peaks pk;
+  const char *name;
+  roof_peaks(&h, 8, 8, 8, FMT8_AUTO, &pk, NULL);
+  roof_row_peak(&pk, attn, &name);
+  assert_string_equal(name, "INT8");
+  roof_peaks(&f, 8, 8, 8, FMT8_AUTO, &pk, NULL);
+  roof_row_peak(&pk, attn, &name);
+  assert_string_equal(name, "FP8");
+  /* a format the GPU lacks */
+  Error e;
+  err_clear(&e);
+  assert_int_equal(roof_peaks(&v, 8, 8, 8, FMT8_FP8, &pk, &e), -1);
+  assert_string_equal(e.msg, "v has no FP8 peak in the hardware database");
+  err_clear(&e);
+  assert_int_equal(roof_peaks(&f, 8, 8, 8, FMT8_INT8, &pk, &e), -1);
+  assert_string_equal(e.msg, "f has no INT8 Tensor Core peak in the hardware database");
 }
 
 /* peak 1000 FLOP/s, 10 B/s: the ridge is at 100 FLOP/B */
@@ -93,7 +127,7 @@ static void test_roofline_flash_small_case(void **state) {
   assert_true(f > 0);
   assert_int_equal(f, row_of(p, "model.layers.self_attn.rope") + 1);
   Values *v = values_new(p);
-  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 64};
+  double run[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 64, 2};
   assert_int_equal(plan_eval(p, run, v, &e), 0);
   assert_double_exact(v->row[f][M_FLOPS], 1344);
   assert_double_exact(v->row[f][M_ACT_READ_BYTES], 128);
@@ -124,8 +158,8 @@ static void test_roofline_footprint_and_max_batch(void **state) {
   err_clear(&e);
   Plan *p = plan_build(tiny, ATTN_EAGER, &e);
   Values *a = values_new(p), *b = values_new(p);
-  double pre[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 233472};
-  double dec[V_COUNT] = {2, 4, 1, 4, 2, 2, 2, 233472};
+  double pre[V_COUNT] = {2, 4, 4, 4, 2, 2, 2, 233472, 2};
+  double dec[V_COUNT] = {2, 4, 1, 4, 2, 2, 2, 233472, 2};
   Footprint f;
   /* capacity for exactly 10 sequences */
   assert_int_equal(roof_footprint(p, pre, dec, 2712 + 512 * 10, true, a, b, &f, &e), 0);

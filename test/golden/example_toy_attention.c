@@ -5,6 +5,7 @@
  * fingerprint: 45a5f189cfb6332d
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] H, args[4] d, args[5] a_bytes
  * atomic ops: qk_matmul (eager), softmax (eager), fused (flash), out
+ * checksum:    0e043e17a99185ec (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"

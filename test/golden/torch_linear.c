@@ -4,6 +4,7 @@
  * class:       TorchLinear
  * fingerprint: d293aea1c49c7fae
  * parameters:  args[0] N, args[1] in_features, args[2] out_features, args[3] w_bytes, args[4] a_bytes
+ * checksum:    107ca29741dce9d2 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
