@@ -262,20 +262,28 @@ static int check_shadowing(const ModuleDef *md, HashMap *symbols, Error *err) {
   return 0;
 }
 
+void emit_header_hex(const char *text, const char *field, char *out) {
+  out[0] = '\0';
+  const char *end = strstr(text, "*/\n");
+  char key[64];
+  snprintf(key, sizeof(key), " * %s: ", field);
+  const char *p = strstr(text, key);
+  if (!p || !end || p > end)
+    return;
+  p += strlen(key);
+  p += strspn(p, " ");
+  if (strspn(p, "0123456789abcdef") == 16) {
+    memcpy(out, p, 16);
+    out[16] = '\0';
+  }
+}
+
 int emit_checksum(const char *text, char *header, char *actual) {
   header[0] = actual[0] = '\0';
   const char *end = strstr(text, "*/\n");
   if (!end)
     return -1;
-  const char *p = strstr(text, " * checksum:    ");
-  if (p && p < end) {
-    p += strlen(" * checksum:    ");
-    size_t n = strspn(p, "0123456789abcdef");
-    if (n == 16) {
-      memcpy(header, p, 16);
-      header[16] = '\0';
-    }
-  }
+  emit_header_hex(text, "checksum", header);
   const char *body = end + 3;
   snprintf(actual, 17, "%016llx",
            (unsigned long long)fnv1a64(body, strlen(body)));

@@ -32,6 +32,12 @@ typedef enum {
 #define M_TRAFFIC 6
 
 extern const char *const metric_name[M_COUNT];
+
+/* All bytes one operation moves: the five byte metrics of v[M_TRAFFIC]. */
+static inline double metric_bytes(const double *v) {
+  return v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES] +
+         v[M_KV_READ_BYTES] + v[M_KV_WRITE_BYTES];
+}
 /* Metric by name, or -1. */
 int metric_lookup(const char *name);
 
@@ -246,6 +252,9 @@ void emit_number(double v, char *out, size_t outsz);
 /* Symbol names, e.g. TorchLinear_flops, TransformersX_op_softmax_flops. */
 void emit_symbol(const ModuleDef *md, const AtomicOp *op, Metric m,
                  char *out, size_t outsz);
+/* The 16 hex digits a generated file's header records for field
+ * ("fingerprint", "checksum"); "" if absent. out >= 17 bytes. */
+void emit_header_hex(const char *text, const char *field, char *out);
 /* The checksum a generated file's header records (header, "" if none) and
  * the one its body has (actual); both 16 hex digits. -1 if the text has
  * no header comment. */

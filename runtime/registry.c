@@ -92,21 +92,6 @@ void reg_free(Registry *r) {
   free(r);
 }
 
-/* The fingerprint recorded in a generated file's header, or "". */
-static void file_fingerprint(const char *text, char *out) {
-  out[0] = '\0';
-  const char *end = strstr(text, "*/");
-  const char *p = strstr(text, " * fingerprint: ");
-  if (!p || (end && p > end))
-    return;
-  p += strlen(" * fingerprint: ");
-  size_t n = strspn(p, "0123456789abcdef");
-  if (n == 16) {
-    memcpy(out, p, 16);
-    out[16] = '\0';
-  }
-}
-
 static lm_metric_fn symbol(Registry *r, const ModuleDef *md, const AtomicOp *op,
                            Metric m, const char *path, Error *err) {
   char sym[256];
@@ -155,7 +140,7 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
       goto out;
     }
     db_fingerprint_hex(md, want);
-    file_fingerprint(texts[i], got);
+    emit_header_hex(texts[i], "fingerprint", got);
     if (strcmp(want, got) != 0) {
       err_file(err, path_display(paths[i]),
                "stale: fingerprint %s does not match %s in %s (%s): run "

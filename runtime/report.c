@@ -74,11 +74,6 @@ static const char *bound_name(Bound b) {
   return b == BOUND_COMPUTE ? "compute" : "memory";
 }
 
-static double row_bytes(const double *v) {
-  return v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES] +
-         v[M_KV_READ_BYTES] + v[M_KV_WRITE_BYTES];
-}
-
 static double intensity(double flops, double bytes) {
   if (bytes == 0)
     return flops == 0 ? 0 : INFINITY;
@@ -115,16 +110,26 @@ static void jnum(Buf *b, double v) {
   buf_puts(b, n);
 }
 
+/* ", "key": number" and ", "key": "string"" (null for NULL). */
+static void jfnum(Buf *b, const char *key, double v) {
+  buf_printf(b, ", \"%s\": ", key);
+  jnum(b, v);
+}
+
+static void jfstr(Buf *b, const char *key, const char *s) {
+  buf_printf(b, ", \"%s\": ", key);
+  if (s)
+    jstr(b, s);
+  else
+    buf_puts(b, "null");
+}
+
 static void jmetrics(Buf *b, const double *v) {
-  for (int k = 0; k < M_TRAFFIC; k++) {
-    buf_printf(b, ", \"%s\": ", metric_name[k]);
-    jnum(b, v[k]);
-  }
-  double bytes = row_bytes(v);
-  buf_puts(b, ", \"bytes\": ");
-  jnum(b, bytes);
-  buf_puts(b, ", \"arithmetic_intensity\": ");
-  jnum(b, intensity(v[M_FLOPS], bytes));
+  for (int k = 0; k < M_TRAFFIC; k++)
+    jfnum(b, metric_name[k], v[k]);
+  double bytes = metric_bytes(v);
+  jfnum(b, "bytes", bytes);
+  jfnum(b, "arithmetic_intensity", intensity(v[M_FLOPS], bytes));
 }
 
 static void render_json(const Report *r, Buf *b) {
@@ -141,29 +146,17 @@ static void render_json(const Report *r, Buf *b) {
   if (r->gpu) {
     buf_puts(b, ",\n  \"hardware\": {\"id\": ");
     jstr(b, r->gpu->id);
-    buf_puts(b, ", \"name\": ");
-    jstr(b, r->gpu->name);
+    jfstr(b, "name", r->gpu->name);
     const char *pname;
     double pw = roof_weight_peak(&r->peaks, &pname);
-    buf_puts(b, ", \"peak_flops\": ");
-    jnum(b, pw);
-    buf_puts(b, ", \"peak\": ");
-    jstr(b, pname);
-    buf_puts(b, ", \"peak_16bit_flops\": ");
-    jnum(b, r->peaks.p16);
-    buf_puts(b, ", \"peak_8bit_flops\": ");
-    jnum(b, r->peaks.p8);
-    buf_puts(b, ", \"peak_8bit\": ");
-    if (r->peaks.p8_name)
-      jstr(b, r->peaks.p8_name);
-    else
-      buf_puts(b, "null");
-    buf_puts(b, ", \"bandwidth_bytes_per_s\": ");
-    jnum(b, r->gpu->bandwidth);
-    buf_puts(b, ", \"memory_bytes\": ");
-    jnum(b, r->gpu->memory);
-    buf_puts(b, ", \"sram_bytes_per_sm\": ");
-    jnum(b, r->gpu->smem_per_sm);
+    jfnum(b, "peak_flops", pw);
+    jfstr(b, "peak", pname);
+    jfnum(b, "peak_16bit_flops", r->peaks.p16);
+    jfnum(b, "peak_8bit_flops", r->peaks.p8);
+    jfstr(b, "peak_8bit", r->peaks.p8_name);
+    jfnum(b, "bandwidth_bytes_per_s", r->gpu->bandwidth);
+    jfnum(b, "memory_bytes", r->gpu->memory);
+    jfnum(b, "sram_bytes_per_sm", r->gpu->smem_per_sm);
     buf_putc(b, '}');
   }
   buf_puts(b, ",\n  \"phases\": [");
@@ -213,20 +206,14 @@ static void render_json(const Report *r, Buf *b) {
     const Summary *s = r->summary;
     buf_puts(b, ",\n  \"summary\": {\"ttft_s\": ");
     jnum(b, s->ttft);
-    buf_puts(b, ", \"tpot_s\": ");
-    jnum(b, s->tpot);
-    buf_puts(b, ", \"tokens_per_s\": ");
-    jnum(b, s->tokens_per_s);
+    jfnum(b, "tpot_s", s->tpot);
+    jfnum(b, "tokens_per_s", s->tokens_per_s);
     buf_puts(b, ",\n    \"memory\": {\"weight_bytes\": ");
     jnum(b, s->mem.weights);
-    buf_puts(b, ", \"kv_cache_bytes\": ");
-    jnum(b, s->mem.kv_cache);
-    buf_puts(b, ", \"activation_bytes\": ");
-    jnum(b, s->mem.act);
-    buf_puts(b, ", \"total_bytes\": ");
-    jnum(b, s->mem.total);
-    buf_puts(b, ", \"capacity_bytes\": ");
-    jnum(b, s->mem.capacity);
+    jfnum(b, "kv_cache_bytes", s->mem.kv_cache);
+    jfnum(b, "activation_bytes", s->mem.act);
+    jfnum(b, "total_bytes", s->mem.total);
+    jfnum(b, "capacity_bytes", s->mem.capacity);
     buf_printf(b, ", \"fits\": %s, \"max_batch\": ",
                s->mem.fits ? "true" : "false");
     jnum(b, s->mem.max_batch);
@@ -279,7 +266,7 @@ static void render_csv(const Report *r, Buf *b) {
         json_number(v[m], n, sizeof(n));
         buf_printf(b, ",%s", n);
       }
-      double bytes = row_bytes(v);
+      double bytes = metric_bytes(v);
       json_number(bytes, n, sizeof(n));
       buf_printf(b, ",%s,", n);
       double ai = intensity(v[M_FLOPS], bytes);
@@ -315,7 +302,7 @@ static void table_line(Buf *b, int w, const char *name, const char *count,
   si_format(v[M_FLOPS], "", cell[0], sizeof(cell[0]));
   for (int k = 1; k < M_TRAFFIC; k++)
     si_format(v[k], "B", cell[k], sizeof(cell[k]));
-  double bytes = row_bytes(v);
+  double bytes = metric_bytes(v);
   si_format(bytes, "B", cell[M_TRAFFIC], sizeof(cell[M_TRAFFIC]));
   fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
   buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s", w, name, count,

@@ -74,9 +74,7 @@ void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
   ph->total_time = 0;
   for (int r = 0; r < n; r++) {
     const double *v = ph->vals->row[r];
-    double bytes = v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] +
-                   v[M_ACT_WRITE_BYTES] + v[M_KV_READ_BYTES] +
-                   v[M_KV_WRITE_BYTES];
+    double bytes = metric_bytes(v);
     double peak = roof_row_peak(peaks, v, &ph->peak[r]);
     ph->time[r] = roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
     ph->total_time += ph->plan->rows[r].count * ph->time[r];

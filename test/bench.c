@@ -117,9 +117,7 @@ static void bench_full(void *arg) {
   for (int p = 0; p < 2; p++)
     for (int r = 0; r < b->plan->nrows; r++) {
       const double *v = vs[p]->row[r];
-      double bytes = v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] +
-                     v[M_ACT_WRITE_BYTES] + v[M_KV_READ_BYTES] +
-                     v[M_KV_WRITE_BYTES];
+      double bytes = metric_bytes(v);
       total += b->plan->rows[r].count *
                roof_time(v[M_FLOPS], bytes, roof_row_peak(&b->peaks, v, NULL),
                          b->gpu->bandwidth, NULL);
