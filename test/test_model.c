@@ -121,7 +121,7 @@ static void test_model_errors(void **state) {
        "unknown config value 'B'", "\"repeat\": \"{B}\"", 1, 11},
       {"\"repeat\": \"{num_hidden_layers}\"", "\"repeats\": 2",
        "unknown member 'repeats' in a layer (expected: name, class, "
-       "parameters, sub_layers, repeat, description)",
+       "parameters, sub_layers, repeat, description, when, tied, kind)",
        "\"repeats\": 2", 1, 11},
       {"\"op\": \"qk_matmul\"", "\"op\": \"qk_matmull\"",
        "LlamaAttention has no atomic operation 'qk_matmull' (it has: rope, "
