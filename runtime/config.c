@@ -415,6 +415,15 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     }
   }
   json_t *dflt = json_object_get(decl, "default");
+  if (have && dflt) {
+    /* checked even when unused, so a template's mistake shows whatever
+     * the config says */
+    double unused;
+    jp_key(&c->tjp, "default");
+    if (eval_over_keys(c, dflt, &unused) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+  }
   if (!have) {
     if (!dflt)
       return cerr_at(c, NULL,
