@@ -15,7 +15,6 @@
  */
 #include "runtime.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -159,7 +158,6 @@ static void warn_model(const Model *m, const Plan *p, double seq) {
 }
 
 int main(int argc, char **argv) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   const char *home = lm_home();
   char *db_path = path_join(home, "module_db.json");
   char *mod_dir = path_join(home, "generated_modules");
@@ -296,7 +294,7 @@ int main(int argc, char **argv) {
     buf_free(&b);
     goto out;
   }
-  if (!(db = db_load(db_path, &err)) || !(reg = reg_load(db, mod_dir, &err)) ||
+  if (!(db = db_load(db_path, &err)) || !(reg = reg_open(db, mod_dir, &err)) ||
       !(model = model_open(argv[optind], NULL, reg, &err)) ||
       !(plan = plan_build(model, (AttnImpl)attn, &err)))
     goto out;
@@ -394,6 +392,5 @@ out_usage:
   free(db_path);
   free(mod_dir);
   free(hw_path);
-  curl_global_cleanup();
   return rc;
 }
