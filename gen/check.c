@@ -7,6 +7,7 @@
  * property and are checked in db.c.
  */
 #include "gen.h"
+#include "modabi.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,15 @@ static int check(Node *n, const FormulaSrc *src, const Scope *sc,
         node_is_const(n->rhs) && node_eval(n->rhs, NULL, M_FLOPS) == 0) {
       formula_error(err, src, n->rhs->tok, "division by zero");
       return -1;
+    }
+    if (n->kind == ND_POW && node_is_const(n->rhs)) {
+      double e = node_eval(n->rhs, NULL, M_FLOPS);
+      if (!(e > -9007199254740992.0 && e < 9007199254740992.0) ||
+          e != lm_floor(e)) {
+        formula_error(err, src, n->rhs->tok,
+                      "pow() takes a whole exponent below 2^53");
+        return -1;
+      }
     }
     return 0;
   }

@@ -102,7 +102,8 @@ static int gen_expr(Emitter *e, const Node *n, Metric m) {
     buf_putc(e->out, ')');
     return 0;
   case ND_FLOORDIV:
-    buf_puts(e->out, "lm_floordiv(");
+  case ND_POW:
+    buf_puts(e->out, n->kind == ND_POW ? "lm_pow(" : "lm_floordiv(");
     if (gen_expr(e, n->lhs, m) < 0)
       return -1;
     buf_puts(e->out, ", ");

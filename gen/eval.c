@@ -26,6 +26,8 @@ double node_eval(const Node *n, const double *args, Metric m) {
     return node_eval(n->lhs, args, m) / node_eval(n->rhs, args, m);
   case ND_FLOORDIV:
     return lm_floordiv(node_eval(n->lhs, args, m), node_eval(n->rhs, args, m));
+  case ND_POW:
+    return lm_pow(node_eval(n->lhs, args, m), node_eval(n->rhs, args, m));
   case ND_CEIL:
     return lm_ceil(node_eval(n->lhs, args, m));
   case ND_FLOOR:

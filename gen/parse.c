@@ -11,7 +11,7 @@
  *   unary   = ("+" | "-") unary | primary
  *   primary = NUM | PARAM | "(" expr ")"
  *           | MODREF "(" (expr ("," expr)*)? ")"
- *           | FUNC "(" expr ("," expr)* ")"        FUNC: min max ceil floor
+ *           | FUNC "(" expr ("," expr)* ")"        FUNC: min max ceil floor pow
  */
 #include "gen.h"
 
@@ -147,7 +147,8 @@ static Node *primary(Parser *p, Token **rest, Token *tok) {
     } funcs[] = {{"min", ND_MIN, 2, 64},
                  {"max", ND_MAX, 2, 64},
                  {"ceil", ND_CEIL, 1, 1},
-                 {"floor", ND_FLOOR, 1, 1}};
+                 {"floor", ND_FLOOR, 1, 1},
+                 {"pow", ND_POW, 2, 2}};
     for (size_t i = 0; i < LM_ARRAY_LEN(funcs); i++) {
       if (strcmp(tok->name, funcs[i].name) != 0)
         continue;
@@ -157,8 +158,8 @@ static Node *primary(Parser *p, Token **rest, Token *tok) {
       if (n->nargs < funcs[i].min || n->nargs > funcs[i].max) {
         if (funcs[i].min == funcs[i].max)
           formula_error(p->err, p->src, tok,
-                        "%s() takes %d argument, given %d", tok->name,
-                        funcs[i].min, n->nargs);
+                        "%s() takes %d argument%s, given %d", tok->name,
+                        funcs[i].min, funcs[i].min == 1 ? "" : "s", n->nargs);
         else
           formula_error(p->err, p->src, tok,
                         "%s() takes at least %d arguments, given %d",
@@ -167,11 +168,17 @@ static Node *primary(Parser *p, Token **rest, Token *tok) {
       }
       if (n->kind == ND_CEIL || n->kind == ND_FLOOR)
         n->lhs = n->args[0];
+      if (n->kind == ND_POW) {
+        n->lhs = n->args[0];
+        n->rhs = n->args[1];
+        n->args = NULL;
+        n->nargs = 0;
+      }
       return n;
     }
     if (tok_equal(tok->next, "("))
       formula_error(p->err, p->src, tok,
-                    "unknown function '%s' (known: min, max, ceil, floor)",
+                    "unknown function '%s' (known: min, max, ceil, floor, pow)",
                     tok->name);
     else
       formula_error(p->err, p->src, tok,
@@ -273,7 +280,7 @@ static void sexpr(const Node *n, Buf *out) {
       [ND_NEG] = "neg", [ND_ADD] = "+",    [ND_SUB] = "-",
       [ND_MUL] = "*",   [ND_DIV] = "/",    [ND_FLOORDIV] = "//",
       [ND_MIN] = "min", [ND_MAX] = "max",  [ND_CEIL] = "ceil",
-      [ND_FLOOR] = "floor"};
+      [ND_FLOOR] = "floor", [ND_POW] = "pow"};
   char num[64];
   switch (n->kind) {
   case ND_NUM:

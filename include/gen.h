@@ -47,7 +47,7 @@ typedef enum {
   TK_NUM,    /* 12, 1.5, 2e-3 */
   TK_PARAM,  /* {name} */
   TK_MODREF, /* ${full.module.Class} */
-  TK_IDENT,  /* min, max, ceil, floor (anything else is an error later) */
+  TK_IDENT,  /* min, max, ceil, floor, pow (anything else is an error later) */
   TK_PUNCT,  /* + - * / // ( ) , */
   TK_EOF,
 } TokenKind;
@@ -94,6 +94,7 @@ typedef enum {
   ND_MAX,      /* max(args...) */
   ND_CEIL,     /* ceil(lhs) */
   ND_FLOOR,    /* floor(lhs) */
+  ND_POW,      /* pow(lhs, rhs): rhs a whole number */
   ND_CALL,     /* ${module}(args...) */
 } NodeKind;
 

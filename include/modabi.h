@@ -76,4 +76,32 @@ static inline double lm_floordiv(double a, double b) {
   return lm_floor(a / b);
 }
 
+/* pow(a, b): a to the power b, for a whole exponent b (the formula
+ * language's use: the probability (1 - k/E)^N that none of N tokens picks
+ * an expert). Binary exponentiation (square and multiply, exponent bits
+ * from the least significant up), so the interpreter and generated code
+ * agree bit for bit with no libm; a negative exponent gives 1 / a^-b.
+ * A fractional or non-finite exponent gives NaN, which the runtime reports
+ * (the checker rejects a constant one). pow(0, 0) = 1, as C's pow. */
+static inline double lm_pow(double a, double b) {
+  volatile double zero = 0.0; /* NaN made at run time: no folding */
+  if (!(b > -9007199254740992.0 && b < 9007199254740992.0))
+    return zero / zero;
+  long long e = (long long)b;
+  if ((double)e != b)
+    return zero / zero;
+  int neg = e < 0;
+  if (neg)
+    e = -e;
+  double r = 1.0, x = a;
+  while (e > 0) {
+    if (e & 1)
+      r = r * x;
+    e >>= 1;
+    if (e > 0)
+      x = x * x;
+  }
+  return neg ? 1.0 / r : r;
+}
+
 #endif

@@ -23,6 +23,7 @@ enum {
   PROG_MAX,
   PROG_CEIL,
   PROG_FLOOR,
+  PROG_POW,
 };
 
 typedef struct Compiler {
@@ -97,14 +98,16 @@ static int gen(Compiler *c, const Node *n) {
   case ND_SUB:
   case ND_MUL:
   case ND_DIV:
-  case ND_FLOORDIV: {
+  case ND_FLOORDIV:
+  case ND_POW: {
     if (gen(c, n->lhs) < 0 || gen(c, n->rhs) < 0)
       return -1;
     static const unsigned char ops[] = {[ND_ADD] = PROG_ADD,
                                         [ND_SUB] = PROG_SUB,
                                         [ND_MUL] = PROG_MUL,
                                         [ND_DIV] = PROG_DIV,
-                                        [ND_FLOORDIV] = PROG_FLOORDIV};
+                                        [ND_FLOORDIV] = PROG_FLOORDIV,
+                                        [ND_POW] = PROG_POW};
     push(c, (Instr){.op = ops[n->kind]}, -1);
     return 0;
   }
@@ -169,6 +172,10 @@ double prog_eval(const Prog *p, const double *vars) {
     case PROG_FLOORDIV:
       sp--;
       st[sp - 1] = lm_floordiv(st[sp - 1], st[sp]);
+      break;
+    case PROG_POW:
+      sp--;
+      st[sp - 1] = lm_pow(st[sp - 1], st[sp]);
       break;
     case PROG_NEG:
       st[sp - 1] = -st[sp - 1];

@@ -56,6 +56,30 @@ static void test_eval_exact_integers(void **state) {
   assert_double_exact(lm_ceil(4503599627370495.5), 4503599627370496.0);
 }
 
+/* pow: whole exponents by square-and-multiply. The expected-experts term
+ * (1 - k/E)^N: Mixtral (E = 8, k = 2), N = 3: (3/4)^3 = 27/64 exactly. */
+static void test_eval_pow(void **state) {
+  (void)state;
+  double args[] = {0.75, 3, 10};
+  assert_double_exact(ev("pow({a}, {b})", args), 27.0 / 64.0);
+  assert_double_exact(ev("pow(2, {c})", args), 1024);
+  assert_double_exact(ev("pow(2, -{c})", args), 1.0 / 1024);
+  assert_double_exact(ev("pow({c}, 0)", args), 1);
+  assert_double_exact(ev("pow(0, 0)", args), 1);
+  assert_double_exact(ev("pow(-2, {b})", args), -8);
+  /* 3^33 = 5559060566555523 < 2^53: exact */
+  assert_double_exact(ev("pow({b}, 33)", args), 5559060566555523.0);
+  /* 1 - (1 - 1/2)^60 = 1 - 2^-60 rounds to 1 in double */
+  assert_double_exact(ev("8 * (1 - pow(1 - 2 / 4, 60))", args), 8);
+  /* a fractional or non-finite exponent is NaN (reported by the runtime) */
+  assert_true(isnan(ev("pow(2, {a})", args)));
+  double inf[] = {INFINITY, NAN, 2};
+  assert_true(isnan(ev("pow(2, {a})", inf)));
+  assert_true(isnan(ev("pow(2, {b})", inf)));
+  assert_true(isnan(ev("pow({b}, {c})", inf)));
+  assert_true(isinf(ev("pow({a}, {c})", inf)));
+}
+
 static void test_eval_nan_and_inf_propagate(void **state) {
   (void)state;
   double args[] = {1, 0, NAN};
@@ -70,6 +94,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_eval_arithmetic),
       cmocka_unit_test(test_eval_exact_integers),
+      cmocka_unit_test(test_eval_pow),
       cmocka_unit_test(test_eval_nan_and_inf_propagate),
   };
   return cmocka_run_group_tests_name("eval", tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* test_jit.c: JIT of every generated module, and what happens when a
  * generated file is broken, stale, missing or incomplete. */
 #include "testutil.h"
+#include "modabi.h"
 #include "runtime.h"
 
 typedef struct Fix {
@@ -212,6 +213,22 @@ static void test_jit_link_error(void **state) {
   double a[] = {-7, 2};
   assert_double_exact(h(a), -4);
   assert_null(jit_symbol(j, "nope"));
+  jit_free(j);
+  /* pow in the JIT agrees with the host's, NaN bits included */
+  const char *pw[] = {"double p(const double *a) { return lm_pow(a[0], "
+                      "a[1]); }\n"};
+  j = jit_compile(paths, pw, 1, &e);
+  assert_non_null(j);
+  sym = jit_symbol(j, "p");
+  memcpy(&h, &sym, sizeof(h));
+  double cases[][2] = {{0.75, 3}, {0.984375, 4096}, {3, 33}, {2, -10},
+                       {2, 0.5}, {7, 1e300}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    double want = lm_pow(cases[i][0], cases[i][1]), got = h(cases[i]);
+    assert_memory_equal(&want, &got, sizeof(double));
+  }
+  assert_double_exact(h(cases[0]), 27.0 / 64.0);
+  assert_true(isnan(h(cases[4])));
   jit_free(j);
 }
 

@@ -46,6 +46,7 @@ static void test_prog_eval_matches_interpreter(void **state) {
       "min({B}, {T}, {heads}) * 2", "max({B} / {T}, 0.5)",
       "ceil({T} / 3) + floor({B} / 4) - {hidden} // 7",
       "{B} * ({T} - ({B} - {T}))",
+      "{heads} * (1 - pow(1 - {T} / {heads}, {B} * {T}))",
   };
   double vars[] = {9, 4, 4096, 32};
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
