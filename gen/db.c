@@ -155,6 +155,8 @@ static int load_ops(Loader *L, ModuleDef *md, json_t *arr) {
     op->name = arena_strdup(&db->arena, json_string_value(json_object_get(o, "name")));
     const char *mode = json_string_value(json_object_get(o, "attention"));
     op->mode = !mode ? AM_ANY : strcmp(mode, "eager") == 0 ? AM_EAGER : AM_FLASH;
+    const char *ph = json_string_value(json_object_get(o, "phase"));
+    op->phase = !ph ? AP_ANY : strcmp(ph, "prefill") == 0 ? AP_PREFILL : AP_DECODE;
     JsonPath p;
     db_path(&p, md->full_name);
     jp_key(&p, "atomic_ops");
@@ -469,6 +471,8 @@ static void fingerprint(ModuleDef *md) {
   for (int k = 0; k < md->nops; k++) {
     const AtomicOp *op = &md->ops[k];
     buf_printf(&b, "op=%s:%d\n", op->name, (int)op->mode);
+    if (op->phase != AP_ANY) /* absent: fingerprints stay as they were */
+      buf_printf(&b, "phase=%d\n", (int)op->phase);
     for (int m = 0; m < M_TRAFFIC; m++) {
       if (op->formula[m])
         buf_printf(&b, "  %s=%s\n", metric_name[m], op->formula[m]);

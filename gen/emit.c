@@ -168,6 +168,13 @@ static void comment_text(Buf *out, const char *s) {
   }
 }
 
+static bool has_phases(const ModuleDef *md) {
+  for (int k = 0; k < md->nops; k++)
+    if (md->ops[k].phase != AP_ANY)
+      return true;
+  return false;
+}
+
 static int emit_function(Emitter *e, const AtomicOp *op, Metric m) {
   const ModuleDef *md = e->md;
   const char *text = op ? op->formula[m] : md->formula[m];
@@ -179,14 +186,15 @@ static int emit_function(Emitter *e, const AtomicOp *op, Metric m) {
   if (!op && md->nops > 0 && m < M_TRAFFIC) {
     buf_printf(out,
                "/* %s: sum of the atomic operations that run with eager "
-               "attention */\n",
-               metric_name[m]);
+               "attention%s */\n",
+               metric_name[m], has_phases(md) ? " in prefill" : "");
     buf_printf(out, "double %s(const double *args)\n{\n", sym);
     int terms = 0;
     Buf expr;
     buf_init(&expr);
     for (int k = 0; k < md->nops; k++) {
-      if (md->ops[k].mode == AM_FLASH || !md->ops[k].ast[m])
+      if (md->ops[k].mode == AM_FLASH || md->ops[k].phase == AP_DECODE ||
+          !md->ops[k].ast[m])
         continue;
       char opsym[256];
       emit_symbol(md, &md->ops[k], m, opsym, sizeof(opsym));
@@ -318,10 +326,13 @@ char *emit_module(const ModuleDef *md, const char *db_name, Error *err) {
   if (md->nops) {
     buf_puts(&out, " * atomic ops: ");
     for (int k = 0; k < md->nops; k++)
-      buf_printf(&out, "%s%s%s", k ? ", " : "", md->ops[k].name,
+      buf_printf(&out, "%s%s%s%s", k ? ", " : "", md->ops[k].name,
                  md->ops[k].mode == AM_EAGER   ? " (eager)"
                  : md->ops[k].mode == AM_FLASH ? " (flash)"
-                                               : "");
+                                               : "",
+                 md->ops[k].phase == AP_PREFILL  ? " (prefill)"
+                 : md->ops[k].phase == AP_DECODE ? " (decode)"
+                                                 : "");
     buf_putc(&out, '\n');
   }
   Buf hdr = out; /* the header so far; the body is built apart */

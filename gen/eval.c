@@ -60,7 +60,7 @@ double module_eval(const ModuleDef *md, Metric m, const double *args) {
     double sum = 0;
     for (int i = 0; i < md->nops; i++) {
       const AtomicOp *op = &md->ops[i];
-      if (op->mode != AM_FLASH && op->ast[m])
+      if (op->mode != AM_FLASH && op->phase != AP_DECODE && op->ast[m])
         sum = sum + node_eval(op->ast[m], args, m);
     }
     return sum;

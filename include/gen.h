@@ -180,10 +180,12 @@ const json_t *schema_module_db(void);
 
 typedef enum { MK_BASIC, MK_COMPOSITE } ModuleKind;
 typedef enum { AM_ANY, AM_EAGER, AM_FLASH } AttnMode;
+typedef enum { AP_ANY, AP_PREFILL, AP_DECODE } PhaseMode;
 
 typedef struct AtomicOp {
   const char *name;              /* qk_matmul, softmax, ... */
   AttnMode mode;                 /* when the op runs */
+  PhaseMode phase;               /* in which phase (MLA's two paths) */
   const char *formula[M_COUNT];  /* NULL = absent (0) */
   Node *ast[M_COUNT];
 } AtomicOp;

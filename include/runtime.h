@@ -107,10 +107,26 @@ typedef enum {
   V_KV_BYTES, /* bytes per KV-cache element */
   V_SRAM_BYTES, /* on-chip shared memory per SM of the GPU, bytes */
   V_E_BYTES,  /* bytes per embedding / lm_head weight element */
+  V_X_BYTES,  /* bytes per routed-expert weight element (MoE) */
+  V_DECODE,   /* 1 in the decode step, 0 in prefill */
+  V_EXPERT_BALANCE, /* routing balance in (0, 1]: 1 = uniform (MoE) */
+  V_ACTIVE_ONLY,    /* 1: param_bytes of MoE layers count top_k experts */
   V_COUNT
 } RunVar;
 
 extern const char *const run_var_name[V_COUNT];
+
+/* Weight precision a config's quantization_config sets (config.c): bits
+ * per weight including scales, for the dense weights quantization covers
+ * (w_bytes) and the routed experts (x_bytes); 0 = not covered (the run's
+ * --w-bits, default 16). nominal_*: the format's element width (8 for
+ * FP8), which decides the compute peak. */
+typedef struct Quant {
+  const char *method;  /* quant_method, or NULL: no quantization_config */
+  bool known;          /* a method modelled (fp8, mxfp4, gptq, awq) */
+  double w_bits, x_bits;
+  int nominal_w, nominal_x;
+} Quant;
 
 typedef struct Layer Layer;
 
@@ -152,6 +168,7 @@ typedef struct Model {
   bool from_config;    /* built from a config.json and a template */
   double ckpt_bytes;   /* checkpoint size from model.safetensors.index.json
                           next to the config; -1 if none */
+  Quant quant;         /* from the config's quantization_config */
   Arena arena;
 } Model;
 
@@ -163,6 +180,7 @@ typedef struct ModelVars {
   const char *const *names;
   const double *values;
   int n;
+  Quant quant;
 } ModelVars;
 
 #define TMPL_NMEMBERS 10
@@ -228,6 +246,7 @@ typedef struct Row {
   const char *module;   /* full class name */
   double count;         /* instances in the model */
   int slot;             /* which argument vector (layer) it reads */
+  PhaseMode phase;      /* AP_ANY, or the one phase it runs in */
   lm_metric_fn fn[M_TRAFFIC]; /* NULL = metric absent (0) */
 } Row;
 
@@ -257,6 +276,8 @@ typedef struct Plan {
  * state metrics summed over the model (count x value). */
 typedef struct Values {
   double (*row)[M_TRAFFIC]; /* nrows x M_TRAFFIC */
+  bool *off;                /* per row: not run in this phase (values 0);
+                               NULL: every row runs */
   double state[M_COUNT - M_TRAFFIC];
   int nrows;
   double *vars;             /* run variables then config values */
@@ -271,8 +292,11 @@ void values_free(Values *v);
  * on a parameter or result that is negative, NaN or infinite, naming the
  * layer and what went wrong. */
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err);
-/* The model's parameter count (see plan.c), evaluated in scratch. */
-int plan_parameters(const Plan *p, Values *scratch, double *out, Error *err);
+/* The model's parameter count (see plan.c), evaluated in scratch: total,
+ * and active (the parameters one token uses: MoE layers count top_k of
+ * their routed experts). Either pointer may be NULL. */
+int plan_parameters(const Plan *p, Values *scratch, double *total,
+                    double *active, Error *err);
 /* KV cache bytes per layer kind from evaluated values v; returns how many
  * kinds (at most max), names borrowed ("" = no kind). */
 int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
@@ -388,6 +412,8 @@ typedef struct Report {
                             parameters and kinds below are not shown */
   const char *note;      /* what is not counted, or NULL */
   double parameters;     /* parameter count (dense: all active) */
+  double active;         /* parameters one token uses (MoE: top_k experts) */
+  const Quant *quant;    /* the config's quantization, or NULL */
   const char **kv_kinds; /* KV cache per layer kind ("" = no kind) */
   const double *kv_kind_bytes;
   int nkinds;

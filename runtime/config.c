@@ -100,6 +100,7 @@ typedef struct Cfg {
   const char *names[CFG_MAX_KEYS];
   double values[CFG_MAX_KEYS];
   int n;
+  Quant quant;       /* from a "quantization" declaration */
   Arena *arena;
   Error *err;
 } Cfg;
@@ -266,8 +267,31 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
   *found = false;
   if (!arr || json_is_null(arr))
     return 0;
+  if (json_is_string(arr)) {
+    /* a pattern string, one character per layer (nemotron_h's
+     * hybrid_override_pattern: "M-M*-..."): count the character */
+    const char *e = json_string_value(eq), *s = json_string_value(arr);
+    if (strlen(e) != 1)
+      return terr(c, "counting in a string needs 'equals' of one character");
+    double n = 0;
+    for (const char *x = s; *x; x++)
+      n += *x == *e;
+    json_t *lk = json_object_get(decl, "length");
+    if (lk) {
+      int k = json_is_string(lk) ? find_key(c, json_string_value(lk)) : -1;
+      if (k < 0)
+        return terr(c, "'length' must name a config key declared before %s",
+                    key);
+      if ((double)strlen(s) != c->values[k])
+        return cerr_at(c, an, "%s has %zu characters but %s is %g", an,
+                       strlen(s), c->names[k], c->values[k]);
+    }
+    *found = true;
+    *out = n;
+    return 0;
+  }
   if (!json_is_array(arr))
-    return cerr_at(c, an, "%s must be an array of strings", an);
+    return cerr_at(c, an, "%s must be an array of strings, or a string", an);
   double n = 0;
   for (size_t i = 0; i < json_array_size(arr); i++) {
     json_t *e = json_array_get(arr, i);
@@ -298,7 +322,7 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
 
 static const char *const decl_members[] = {
     "doc", "default", "type", "min", "max", "integer", "array", "equals",
-    "length", "values"};
+    "length", "values", "covers"};
 
 /* A string key that selects what the template models (hidden_act): its
  * value, or its default, must be one of `values`. Not a variable. */
@@ -340,6 +364,110 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
   return rc;
 }
 
+/* A number member of the quantization object, or dflt when absent. */
+static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
+                        double dflt, double *out) {
+  json_t *v = json_object_get(q, name);
+  if (!v || json_is_null(v)) {
+    *out = dflt;
+    return 0;
+  }
+  if (!json_is_number(v)) {
+    JsonPath p = c->cjp;
+    jp_key(&p, key);
+    jp_key(&p, name);
+    err_json_value(c->err, c->cpath, c->ctext, c->clen, &p,
+                   "%s.%s must be a number", key, name);
+    return -1;
+  }
+  *out = json_number_value(v);
+  return 0;
+}
+
+/* quantization_config: the bits per weight, scales included, of the layers
+ * the method covers. The formats are facts about the methods (here); which
+ * layers each covers is the template's "covers": {"fp8": ["weights",
+ * "experts"], "mxfp4": ["experts"], ...} ("weights": every w_bytes weight,
+ * "experts": the routed experts' x_bytes). A method the template does not
+ * list, or an unknown one, is reported as not modelled (weights at
+ * --w-bits), not an error: the costs are still those of the layers. */
+static int read_quantization(Cfg *c, const char *key, json_t *decl) {
+  json_t *q = json_object_get(c->obj, key);
+  if (!q || json_is_null(q))
+    return 0;
+  if (!json_is_object(q))
+    return cerr_at(c, key, "%s must be an object", key);
+  json_t *mv = json_object_get(q, "quant_method");
+  if (!json_is_string(mv))
+    return cerr_at(c, key, "%s has no quant_method (a string)", key);
+  const char *method = json_string_value(mv);
+  c->quant.method = arena_strdup(c->arena, method);
+  json_t *covers = json_object_get(decl, "covers");
+  if (!json_is_object(covers))
+    return terr(c, "a quantization declares 'covers': {\"method\": "
+                   "[\"weights\", \"experts\"]}");
+  json_t *list = json_object_get(covers, method);
+  if (!list)
+    return 0; /* not modelled */
+  bool w = false, x = false;
+  for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+    const char *s = json_string_value(json_array_get(list, i));
+    w = w || (s && strcmp(s, "weights") == 0);
+    x = x || (s && strcmp(s, "experts") == 0);
+  }
+  double bits, nominal;
+  if (strcmp(method, "fp8") == 0) {
+    /* FP8 e4m3 weights, a float32 scale per weight_block_size block
+     * (DeepSeek-V3: weight_scale_inv per 128 x 128) */
+    json_t *bs = json_object_get(q, "weight_block_size");
+    double blk = 0; /* per-tensor scale: negligible */
+    if (bs && !json_is_null(bs)) {
+      if (!json_is_array(bs) || json_array_size(bs) != 2 ||
+          !json_is_integer(json_array_get(bs, 0)) ||
+          !json_is_integer(json_array_get(bs, 1)) ||
+          json_integer_value(json_array_get(bs, 0)) < 1 ||
+          json_integer_value(json_array_get(bs, 1)) < 1)
+        return cerr_at(c, key, "%s.weight_block_size must be [rows, columns] "
+                               "(positive integers)", key);
+      blk = (double)json_integer_value(json_array_get(bs, 0)) *
+            (double)json_integer_value(json_array_get(bs, 1));
+    }
+    bits = 8 + (blk > 0 ? 32 / blk : 0);
+    nominal = 8;
+  } else if (strcmp(method, "mxfp4") == 0) {
+    /* OCP MX FP4: 4-bit E2M1 elements, an 8-bit E8M0 scale per 32 */
+    bits = 4 + 8.0 / 32;
+    nominal = 4;
+  } else if (strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0) {
+    /* b-bit integers; per group of group_size input rows and per output
+     * column a 16-bit scale and a b-bit zero point (qzeros) */
+    double b = 4, g = 128;
+    if (quant_number(c, q, key, "bits", 4, &b) < 0 ||
+        quant_number(c, q, key, "group_size", 128, &g) < 0)
+      return -1;
+    if (!(b == 2 || b == 3 || b == 4 || b == 8))
+      return cerr_at(c, key, "%s.bits is %g; GPTQ/AWQ use 2, 3, 4 or 8", key,
+                     b);
+    if (!(g == -1 || (g >= 1 && g == floor(g))))
+      return cerr_at(c, key, "%s.group_size is %g; it must be -1 (per "
+                             "column) or a positive whole number", key, g);
+    bits = b + (g > 0 ? (16 + b) / g : 0);
+    nominal = b;
+  } else {
+    return 0; /* listed by the template but no format known: not modelled */
+  }
+  c->quant.known = true;
+  if (w) {
+    c->quant.w_bits = bits;
+    c->quant.nominal_w = (int)nominal;
+  }
+  if (x) {
+    c->quant.x_bits = bits;
+    c->quant.nominal_x = (int)nominal;
+  }
+  return 0;
+}
+
 /* One declared key: its value from the config, or its default. */
 static int read_key(Cfg *c, const char *key, json_t *decl) {
   if (!json_is_object(decl))
@@ -354,7 +482,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       jp_key(&c->tjp, k);
       return terr(c,
                   "unknown member '%s' (expected: doc, default, type, min, "
-                  "max, integer, array, equals, length, values)",
+                  "max, integer, array, equals, length, values, covers)",
                   k);
     }
   }
@@ -366,10 +494,13 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   const char *ty = tyv ? json_string_value(tyv) : "number";
   if (!ty || (strcmp(ty, "number") && strcmp(ty, "flag") &&
               strcmp(ty, "count") && strcmp(ty, "rope_scaling") &&
-              strcmp(ty, "choice"))) {
+              strcmp(ty, "choice") && strcmp(ty, "quantization"))) {
     jp_key(&c->tjp, "type");
-    return terr(c, "type must be number, flag, count, choice or rope_scaling");
+    return terr(c, "type must be number, flag, count, choice, rope_scaling "
+                   "or quantization");
   }
+  if (strcmp(ty, "quantization") == 0)
+    return read_quantization(c, key, decl);
   if (strcmp(ty, "rope_scaling") == 0)
     return read_rope_scaling(c, key);
   if (strcmp(ty, "choice") == 0)
@@ -734,7 +865,8 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
                     .note = note,
                     .names = c.names,
                     .values = c.values,
-                    .n = c.n};
+                    .n = c.n,
+                    .quant = c.quant};
   m = model_load_json(c.tpath, ttext, tlen, troot, &vars, reg, err);
 out:
   json_decref(troot);

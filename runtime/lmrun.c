@@ -29,7 +29,7 @@ static void usage(FILE *out) {
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
-      "             [--hardware-db PATH]\n"
+      "             [--hardware-db PATH] [--expert-balance F]\n"
       "       lmrun --list-hardware\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
@@ -44,12 +44,16 @@ static void usage(FILE *out) {
       "  --phase P            prefill, decode or all (default all)\n"
       "  --w-bits/--a-bits/--kv-bits N\n"
       "                       weight, activation and KV-cache precision:\n"
-      "                       16, 8 or 4 (default 16)\n"
+      "                       16, 8 or 4 (default 16; a config's\n"
+      "                       quantization_config sets the weights')\n"
       "  --embed-bits N       embedding and lm_head precision (default 16:\n"
       "                       quantized checkpoints keep them 16-bit)\n"
       "  --8bit-format F      the 8-bit peak: int8 or fp8 (default: INT8 if\n"
       "                       the GPU has it, else FP8)\n"
       "  --attention A        eager (default) or flash (FlashAttention-2)\n"
+      "  --expert-balance F   MoE routing balance, 0 < F <= 1 (default 1:\n"
+      "                       uniform): tokens spread over F x E experts,\n"
+      "                       e.g. F = exp(routing entropy) / E measured\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
       "  --format F           table (default), json or csv\n"
@@ -90,6 +94,21 @@ static int parse_bits(const char *opt, const char *s, int *out) {
   }
   fprintf(stderr, "lmrun: %s is 16, 8 or 4, not '%s'\n", opt, s);
   return -1;
+}
+
+/* A decimal in (0, 1]. */
+static int parse_fraction(const char *opt, const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (!*s || *end || errno || !(v > 0 && v <= 1) ||
+      strspn(s, "0123456789.eE-+") != strlen(s)) {
+    fprintf(stderr, "lmrun: %s is a number above 0 and at most 1, not '%s'\n",
+            opt, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
 }
 
 static int pick(const char *opt, const char *s, const char *const *names,
@@ -166,13 +185,15 @@ int main(int argc, char **argv) {
   double batch = 1, seq = 2048;
   int fmt = FMT_TABLE, phase = PHASE_ALL, attn = ATTN_EAGER;
   int w_bits = 16, a_bits = 16, kv_bits = 16, e_bits = 16, fmt8 = 0;
+  bool w_given = false;
+  double balance = 1;
   bool list = false;
   static const char *const formats[] = {"table", "json", "csv"};
   static const char *const phases[] = {"prefill", "decode", "all"};
   static const char *const attns[] = {"eager", "flash"};
   static const char *const fmts8[] = {"auto", "int8", "fp8"};
   enum { O_FORMAT = 256, O_DB, O_MODULES, O_PHASE, O_W, O_A, O_KV, O_ATTN,
-         O_HW, O_HWDB, O_LIST, O_E, O_FMT8 };
+         O_HW, O_HWDB, O_LIST, O_E, O_FMT8, O_BAL };
   static const struct option opts[] = {
       {"batch", required_argument, 0, 'B'},
       {"seq-len", required_argument, 0, 'S'},
@@ -189,6 +210,7 @@ int main(int argc, char **argv) {
       {"hardware", required_argument, 0, O_HW},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
+      {"expert-balance", required_argument, 0, O_BAL},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c, rc = 2;
@@ -212,6 +234,10 @@ int main(int argc, char **argv) {
       break;
     case O_W:
       bad = parse_bits("--w-bits", optarg, &w_bits);
+      w_given = true;
+      break;
+    case O_BAL:
+      bad = parse_fraction("--expert-balance", optarg, &balance);
       break;
     case O_A:
       bad = parse_bits("--a-bits", optarg, &a_bits);
@@ -299,15 +325,28 @@ int main(int argc, char **argv) {
       !(plan = plan_build(model, (AttnImpl)attn, &err)))
     goto out;
 
+  /* weight widths: --w-bits, else the config's quantization_config (bits
+   * per weight with scales), else 16 bits; routed experts likewise */
+  const Quant *q = &model->quant;
+  double w_bytes = w_bits / 8.0, x_bytes = w_bytes;
+  if (!w_given && q->known) {
+    if (q->w_bits > 0) {
+      w_bytes = q->w_bits / 8.0;
+      w_bits = q->nominal_w;
+    }
+    x_bytes = q->x_bits > 0 ? q->x_bits / 8.0 : w_bytes;
+  }
   double prefill_run[V_COUNT] = {
       [V_B] = batch,           [V_S] = seq,
       [V_T] = seq,             [V_L] = seq,
-      [V_W_BYTES] = w_bits / 8.0, [V_A_BYTES] = a_bits / 8.0,
+      [V_W_BYTES] = w_bytes,   [V_A_BYTES] = a_bits / 8.0,
       [V_KV_BYTES] = kv_bits / 8.0, [V_SRAM_BYTES] = gpu->smem_per_sm,
-      [V_E_BYTES] = e_bits / 8.0};
+      [V_E_BYTES] = e_bits / 8.0, [V_X_BYTES] = x_bytes,
+      [V_DECODE] = 0, [V_EXPERT_BALANCE] = balance, [V_ACTIVE_ONLY] = 0};
   double decode_run[V_COUNT];
   memcpy(decode_run, prefill_run, sizeof(decode_run));
   decode_run[V_T] = 1;
+  decode_run[V_DECODE] = 1;
 
   vp = values_new(plan);
   vd = values_new(plan);
@@ -332,30 +371,34 @@ int main(int argc, char **argv) {
                      &sum.mem, &err) < 0)
     goto out;
 
-  double nparams = -1;
+  double nparams = -1, nactive = -1;
   const char *kv_kinds[8];
   double kv_bytes[8];
   int nkinds = 0;
   if (model->from_config) {
     /* parameters, and the KV cache per layer kind (after the S tokens) */
-    if (plan_parameters(plan, sa, &nparams, &err) < 0 ||
+    if (plan_parameters(plan, sa, &nparams, &nactive, &err) < 0 ||
         plan_eval(plan, decode_run, sa, &err) < 0)
       goto out;
     nkinds = plan_kv_by_kind(plan, sa, kv_kinds, kv_bytes, 8);
-    if (model->ckpt_bytes > 0) {
-      /* the checkpoint stores every parameter at 16 bits (bf16/fp16) */
-      double want = 2 * nparams;
+    if (model->ckpt_bytes > 0 && !(q->known && w_given)) {
+      /* the checkpoint stores every parameter at 16 bits (bf16/fp16), or
+       * as its quantization_config says (the weights' footprint) */
+      double want = q->known ? sum.mem.weights : 2 * nparams;
       double rel = (want - model->ckpt_bytes) / model->ckpt_bytes;
       if (rel > 0.01 || rel < -0.01)
         fprintf(stderr,
-                "lmrun: warning: predicted weights (%.0f parameters x 2 "
-                "bytes = %.0f) differ from the checkpoint's "
+                "lmrun: warning: predicted weights (%.0f parameters %s "
+                "= %.0f) differ from the checkpoint's "
                 "model.safetensors.index.json total_size (%.0f) by %+.2f%%\n",
-                nparams, want, model->ckpt_bytes, rel * 100);
+                nparams, q->known ? "at the quantization_config's widths"
+                                  : "x 2 bytes",
+                want, model->ckpt_bytes, rel * 100);
     }
   }
   Report r = {.model = model->id, .family = model->family,
               .note = model->note, .parameters = nparams,
+              .active = nactive, .quant = &model->quant,
               .kv_kinds = kv_kinds, .kv_kind_bytes = kv_bytes,
               .nkinds = nkinds, .batch = batch, .seq_len = seq,
               .w_bits = w_bits, .a_bits = a_bits, .kv_bits = kv_bits,

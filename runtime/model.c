@@ -24,8 +24,10 @@ const char *const tmpl_members[TMPL_NMEMBERS] = {
     "constraints", "nested_config", "class",   "parameters", "layers"};
 
 const char *const run_var_name[V_COUNT] = {
-    "B", "S", "T", "L", "w_bytes", "a_bytes", "kv_bytes", "sram_bytes",
-    "e_bytes"};
+    "B",       "S",      "T",      "L",
+    "w_bytes", "a_bytes", "kv_bytes", "sram_bytes",
+    "e_bytes", "x_bytes", "decode",   "expert_balance",
+    "active_only"};
 
 typedef struct Loader {
   Model *m;
@@ -639,6 +641,9 @@ Model *model_load_json(const char *path, const char *text, size_t len,
     if (vars->note)
       m->note = arena_strdup(&m->arena, vars->note);
     m->from_config = true;
+    m->quant = vars->quant;
+    if (vars->quant.method)
+      m->quant.method = arena_strdup(&m->arena, vars->quant.method);
   }
   return m;
 }

@@ -108,6 +108,7 @@ static void add_op_row(Builder *b, const Layer *ly, int slot, int k) {
     return;
   add_row(b, ly, slot, join(b->p, ly->path, op->name), op->name,
           ly->mod->opfn[k], op->formula);
+  b->p->rows[b->p->nrows - 1].phase = op->phase;
 }
 
 static void walk(Builder *b, const Layer *ly) {
@@ -171,6 +172,7 @@ Values *values_new(const Plan *p) {
   Values *v = xcalloc(1, sizeof(Values));
   v->nrows = p->nrows;
   v->row = xcalloc((size_t)p->nrows + 1, sizeof(*v->row));
+  v->off = xcalloc((size_t)p->nrows + 1, sizeof(bool));
   v->vars = xcalloc((size_t)p->model->nvars + 1, sizeof(double));
   memcpy(v->vars, p->model->var_values, sizeof(double) * (size_t)p->model->nvars);
   v->args = xcalloc((size_t)p->nargs + 1, sizeof(double));
@@ -184,6 +186,7 @@ void values_free(Values *v) {
   if (!v)
     return;
   free(v->row);
+  free(v->off);
   free(v->vars);
   free(v->args);
   free(v);
@@ -280,6 +283,12 @@ int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
     const Row *row = &p->rows[r];
     const double *args = out->args + p->slots[row->slot].argbase;
     double *v = out->row[r];
+    out->off[r] = row->phase != AP_ANY &&
+                  (row->phase == AP_DECODE) != (run[V_DECODE] != 0);
+    if (out->off[r]) {
+      memset(v, 0, sizeof(double) * M_TRAFFIC);
+      continue;
+    }
     for (int k = 0; k < M_TRAFFIC; k++) {
       double x = row->fn[k] ? row->fn[k](args) : 0.0;
       if (bad(x))
@@ -313,18 +322,24 @@ int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
  * embedding's inv_freq have a fixed width. So the count is param_bytes at
  * widths 2 minus param_bytes at widths 1: buffers cancel, tied layers are
  * not counted (their state is dropped at plan_build). */
-int plan_parameters(const Plan *p, Values *scratch, double *out, Error *err) {
+int plan_parameters(const Plan *p, Values *scratch, double *total,
+                    double *active, Error *err) {
   double run[V_COUNT] = {[V_B] = 1, [V_S] = 1, [V_T] = 1, [V_L] = 1,
                          [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
-                         [V_SRAM_BYTES] = 65536};
-  double at[2];
-  for (int w = 1; w <= 2; w++) {
-    run[V_W_BYTES] = run[V_E_BYTES] = w;
-    if (plan_eval(p, run, scratch, err) < 0)
-      return -1;
-    at[w - 1] = scratch->state[M_PARAM_BYTES - M_TRAFFIC];
+                         [V_SRAM_BYTES] = 65536, [V_EXPERT_BALANCE] = 1};
+  double *outs[2] = {total, active};
+  for (int a = 0; a < 2; a++) {
+    double at[2];
+    run[V_ACTIVE_ONLY] = a;
+    for (int w = 1; w <= 2; w++) {
+      run[V_W_BYTES] = run[V_E_BYTES] = run[V_X_BYTES] = w;
+      if (plan_eval(p, run, scratch, err) < 0)
+        return -1;
+      at[w - 1] = scratch->state[M_PARAM_BYTES - M_TRAFFIC];
+    }
+    if (outs[a])
+      *outs[a] = at[1] - at[0];
   }
-  *out = at[1] - at[0];
   return 0;
 }
 

@@ -141,8 +141,19 @@ static void render_json(const Report *r, Buf *b) {
     buf_puts(b, ",\n  \"parameters\": {\"total\": ");
     jnum(b, r->parameters);
     buf_puts(b, ", \"active\": ");
-    jnum(b, r->parameters);
+    jnum(b, r->active);
     buf_putc(b, '}');
+    if (r->quant && r->quant->method) {
+      buf_puts(b, ",\n  \"quantization\": {\"method\": ");
+      jstr(b, r->quant->method);
+      buf_puts(b, ", \"modelled\": ");
+      buf_puts(b, r->quant->known ? "true" : "false");
+      buf_puts(b, ", \"weight_bits\": ");
+      jnum(b, r->quant->w_bits > 0 ? r->quant->w_bits : 0);
+      buf_puts(b, ", \"expert_bits\": ");
+      jnum(b, r->quant->x_bits > 0 ? r->quant->x_bits : 0);
+      buf_putc(b, '}');
+    }
     if (r->note) {
       buf_puts(b, ",\n  \"note\": ");
       jstr(b, r->note);
@@ -182,9 +193,13 @@ static void render_json(const Report *r, Buf *b) {
     buf_puts(b, ",\n      \"kv_len\": ");
     jnum(b, ph->kv_len);
     buf_puts(b, ",\n      \"ops\": [");
+    bool first = true;
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
-      buf_puts(b, k ? ",\n        {\"path\": " : "\n        {\"path\": ");
+      if (ph->vals->off && ph->vals->off[k])
+        continue; /* runs in the other phase */
+      buf_puts(b, !first ? ",\n        {\"path\": " : "\n        {\"path\": ");
+      first = false;
       jstr(b, row->path);
       buf_puts(b, ", \"op\": ");
       jstr(b, row->op);
@@ -275,6 +290,8 @@ static void render_csv(const Report *r, Buf *b) {
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
       const double *v = ph->vals->row[k];
+      if (ph->vals->off && ph->vals->off[k])
+        continue;
       csv_field(b, ph->name);
       buf_putc(b, ',');
       csv_field(b, row->path);
@@ -402,8 +419,26 @@ static void render_table(const Report *r, Buf *b) {
   if (r->family) {
     char n[32];
     si_format(r->parameters, "", n, sizeof(n));
-    buf_printf(b, "model %s: family %s, %.0f parameters (%s)\n", r->model,
+    buf_printf(b, "model %s: family %s, %.0f parameters (%s)", r->model,
                r->family, r->parameters, n);
+    if (r->active != r->parameters) {
+      si_format(r->active, "", n, sizeof(n));
+      buf_printf(b, ", %.0f active per token (%s)", r->active, n);
+    }
+    buf_putc(b, '\n');
+    if (r->quant && r->quant->method) {
+      if (!r->quant->known)
+        buf_printf(b, "quantization_config: method %s is not modelled: "
+                      "weights at --w-bits\n", r->quant->method);
+      else {
+        buf_printf(b, "quantization_config: %s", r->quant->method);
+        if (r->quant->w_bits > 0)
+          buf_printf(b, ", weights %.6g bits", r->quant->w_bits);
+        if (r->quant->x_bits > 0)
+          buf_printf(b, ", routed experts %.6g bits", r->quant->x_bits);
+        buf_puts(b, " per weight with scales (--w-bits overrides)\n");
+      }
+    }
     if (r->note)
       buf_printf(b, "note: %s\n", r->note);
   }
@@ -432,6 +467,8 @@ static void render_table(const Report *r, Buf *b) {
     buf_puts(b, ph->time ? " bound        time\n" : "\n");
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
+      if (ph->vals->off && ph->vals->off[k])
+        continue;
       char count[32];
       snprintf(count, sizeof(count), "%g", row->count);
       table_line(b, w, row->path, count, ph->vals->row[k],
