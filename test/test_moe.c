@@ -1,0 +1,562 @@
+/* test_moe.c: mixture of experts, latent attention, Mamba-2 hybrids and
+ * quantization from the config (issue 11), end to end through lmrun and
+ * the module database.
+ *
+ * Every expected number is derived in this file by hand from the configs
+ * in test/data/configs/ (written out below, independently of the templates
+ * and module_db.json) or is a published figure with its source in
+ * test/data/configs/README.md. */
+#include "testutil.h"
+#include "modabi.h"
+
+#include <math.h>
+
+#define CFG "test/data/configs/"
+
+static json_t *run_json(const char *args) {
+  char *out = NULL;
+  int rc = tu_run(&out, "%s %s --format json 2>/dev/null", tu_bin("lmrun"),
+                  args);
+  if (rc != 0)
+    print_error("lmrun %s: rc %d\n%s\n", args, rc, out);
+  assert_int_equal(rc, 0);
+  json_error_t je;
+  json_t *j = json_loads(out, 0, &je);
+  if (!j)
+    print_error("not one JSON document: %s\n%s\n", je.text, out);
+  assert_non_null(j);
+  free(out);
+  return j;
+}
+
+static double num(json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  if (!json_is_number(v))
+    fail_msg("no number %s", k);
+  return json_number_value(v);
+}
+
+static json_t *phase(json_t *doc, const char *name) {
+  return tu_json_find(json_object_get(doc, "phases"), "phase", name);
+}
+
+static json_t *op_at(json_t *ph, const char *path) {
+  return tu_json_find(json_object_get(ph, "ops"), "path", path);
+}
+
+static bool has_op(json_t *ph, const char *path) {
+  size_t i;
+  json_t *o;
+  json_array_foreach(json_object_get(ph, "ops"), i, o) {
+    if (strcmp(json_string_value(json_object_get(o, "path")), path) == 0)
+      return true;
+  }
+  return false;
+}
+
+static json_t *memory(json_t *doc) {
+  return json_object_get(json_object_get(doc, "summary"), "memory");
+}
+
+static void near_rel(double got, double want, double rel) {
+  if (!(fabs(got - want) <= rel * fabs(want)))
+    fail_msg("%.17g is not within %g of %.17g (%+.3f%%)", got, rel, want,
+             (got - want) / want * 100);
+}
+
+/* ---------------------------------------------------------------- */
+
+/* Expected experts touched, E*(1 - (1 - k/E)^N), from the experts
+ * module's weight bytes with H = I = 1 and 0.5 bytes per weight (so one
+ * expert's gate_up matrix is 1 byte). */
+static void test_moe_experts_touched(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  Error e;
+  err_clear(&e);
+  ModuleDef *md =
+      db_find(db, "transformers.models.mixtral.modeling_mixtral.MixtralExperts", &e);
+  assert_non_null(md);
+  const AtomicOp *op = db_find_op(md, "gate_up_proj");
+  assert_non_null(op);
+  static const struct {
+    double N, E, k, balance, want;
+  } cases[] = {
+      {1, 8, 2, 1, 2},               /* one token: its k experts */
+      {2, 8, 2, 1, 3.5},             /* 8 * (1 - (3/4)^2) = 8 * 7/16 */
+      {3, 8, 2, 1, 4.625},           /* 8 * (1 - 27/64) = 37/8 */
+      {1, 128, 8, 1, 8},             /* Qwen3-MoE, one token */
+      {2, 128, 8, 1, 15.5},          /* 128 * (1 - (15/16)^2) = 128 * 31/256 */
+      {2, 8, 2, 0.5, 3},             /* skewed: E' = 4, 4 * (1 - 1/4) */
+      {5, 8, 2, 0.1, 2},             /* E' = max(k, 0.8) = 2: always the same 2 */
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    double args[] = {cases[i].N, 1, 1, cases[i].E, cases[i].k,
+                     cases[i].balance, 0, 0.5, 2};
+    double got = node_eval(op->ast[M_WEIGHT_BYTES], args, M_WEIGHT_BYTES);
+    near_rel(got, cases[i].want, 1e-15);
+  }
+  /* large N: libm's pow as the independent reference; DeepSeek-V3 decode
+   * with 64 tokens touches 256 * (1 - (31/32)^64) = 221.6 of 256 */
+  static const double big[][3] = {{64, 256, 8}, {16, 128, 8}, {4096, 256, 8}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(big); i++) {
+    double N = big[i][0], E = big[i][1], k = big[i][2];
+    double args[] = {N, 1, 1, E, k, 1, 0, 0.5, 2};
+    double got = node_eval(op->ast[M_WEIGHT_BYTES], args, M_WEIGHT_BYTES);
+    near_rel(got, E * (1 - pow(1 - k / E, N)), 1e-13);
+  }
+  db_free(db);
+}
+
+/* Mixtral-8x7B by hand. Attention: q, o H x 4096, k, v H x 1024 (8 KV
+ * heads of 128); router E x H; norms 2H per layer; experts 3 H I each. */
+static void test_moe_mixtral_parameters(void **state) {
+  (void)state;
+  const double V = 32000, H = 4096, I = 14336, L = 32, E = 8, k = 2;
+  double attn = 2 * H * 32 * 128 + 2 * H * 8 * 128;
+  double common = attn + E * H + 2 * H;
+  double total = 2 * V * H + H + L * (common + E * 3 * H * I);
+  double active = 2 * V * H + H + L * (common + k * 3 * H * I);
+  json_t *j = run_json(CFG "mixtral-8x7b-v0.1.json -S 512");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 46,702,792,704 */
+  assert_double_exact(num(p, "active"), active); /* 12,879,925,248 */
+  near_rel(total, 46.7e9, 0.005);  /* published: 46.7B */
+  near_rel(active, 12.9e9, 0.005); /* published: 12.9B per token */
+  /* decode, B = 1: the token's 2 experts are read, memory-bound */
+  json_t *d = phase(j, "decode");
+  json_t *gu = op_at(d, "model.layers.mlp.experts.gate_up_proj");
+  assert_double_exact(num(gu, "flops"), 2 * 1 * k * H * 2 * I);
+  assert_double_exact(num(gu, "weight_bytes"), 2 * H * 2 * I * 2);
+  assert_string_equal(json_string_value(json_object_get(gu, "bound")), "memory");
+  /* prefill, 512 tokens: all 8 experts (8 * (1 - 0.75^512) = 8 - 8e-64) */
+  json_t *pf = phase(j, "prefill");
+  gu = op_at(pf, "model.layers.mlp.experts.gate_up_proj");
+  assert_double_exact(num(gu, "flops"), 2 * 512 * k * H * 2 * I);
+  assert_double_exact(num(gu, "weight_bytes"), E * H * 2 * I * 2);
+  /* router: 2 N H E + 5 N E (softmax) + N E (top-k) + 2 N k */
+  json_t *g = op_at(pf, "model.layers.mlp.gate");
+  assert_double_exact(num(g, "flops"),
+                      2 * 512 * H * E + 5 * 512 * E + 512 * E + 2 * 512 * k);
+  json_decref(j);
+}
+
+/* --expert-balance: B = 4 decode tokens over Mixtral's 8 experts touch
+ * 8 * (1 - (3/4)^4) = 5.46875 experts uniformly, 4 * (1 - (1/2)^4) = 3.75
+ * when they spread over half of them. */
+static void test_moe_expert_balance(void **state) {
+  (void)state;
+  const double H = 4096, I = 14336;
+  json_t *u = run_json(CFG "mixtral-8x7b-v0.1.json -B 4 -S 64 --phase decode");
+  json_t *s = run_json(CFG "mixtral-8x7b-v0.1.json -B 4 -S 64 --phase decode "
+                       "--expert-balance 0.5");
+  const char *p = "model.layers.mlp.experts.down_proj";
+  near_rel(num(op_at(phase(u, "decode"), p), "weight_bytes"),
+           5.46875 * I * H * 2, 1e-15);
+  near_rel(num(op_at(phase(s, "decode"), p), "weight_bytes"), 3.75 * I * H * 2,
+           1e-15);
+  /* FLOPs follow the token-expert pairs, not the routing */
+  assert_double_exact(num(op_at(phase(u, "decode"), p), "flops"),
+                      num(op_at(phase(s, "decode"), p), "flops"));
+  json_decref(u);
+  json_decref(s);
+  static const char *bad[] = {"0", "1.5", "abc", "-0.5", ""};
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
+    char *out = NULL;
+    int rc = tu_run(&out, "%s %s --expert-balance '%s'", tu_bin("lmrun"),
+                    CFG "mixtral-8x7b-v0.1.json", bad[i]);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--expert-balance"));
+    free(out);
+  }
+}
+
+/* Qwen3-30B-A3B by hand: Qwen3 attention (q/k norms of head_dim), 128
+ * experts of 768, 8 per token. */
+static void test_moe_qwen3_moe_parameters(void **state) {
+  (void)state;
+  const double V = 151936, H = 2048, L = 48, E = 128, k = 8, mi = 768;
+  double attn = H * 32 * 128 * 2 + 2 * H * 4 * 128 + 2 * 128;
+  double common = attn + E * H + 2 * H;
+  double total = 2 * V * H + H + L * (common + E * 3 * H * mi);
+  double active = 2 * V * H + H + L * (common + k * 3 * H * mi);
+  json_t *j = run_json(CFG "qwen3-30b-a3b.json -S 128");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  near_rel(total, 30.5e9, 0.005); /* model card: 30.5B in total */
+  json_decref(j);
+}
+
+/* DeepSeek's attention per layer: q_a (H x q_lora) + its norm, q_b, the
+ * joint kv_a (H x (kv_lora + rope)) + its norm, kv_b, o. */
+static double mla_params(double H, double heads, double ql, double kvl,
+                         double nope, double rope, double v) {
+  return H * ql + ql + ql * heads * (nope + rope) + H * (kvl + rope) + kvl +
+         kvl * heads * (nope + v) + heads * v * H;
+}
+
+/* DeepSeek-V3 architecture (the DeepSeek-R1 config: 61 layers, 3 dense,
+ * 256 routed experts of 2048, 1 shared, top 8; MTP layer excluded). */
+static void test_moe_deepseek_v3(void **state) {
+  (void)state;
+  const double V = 129280, H = 7168, I = 18432, mi = 2048, E = 256, k = 8;
+  double attn = mla_params(H, 128, 1536, 512, 128, 64, 128);
+  double dense = attn + 2 * H + 3 * H * I;
+  double moe_common = attn + 2 * H + E * H + 3 * H * mi; /* router, shared */
+  double total = 2 * V * H + H + 3 * dense + 58 * (moe_common + E * 3 * H * mi);
+  double active = 2 * V * H + H + 3 * dense + 58 * (moe_common + k * 3 * H * mi);
+  json_t *j = run_json(CFG "deepseek-r1.json -S 2048");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 671,026,404,352 */
+  assert_double_exact(num(p, "active"), active); /* 37,552,282,624 */
+  near_rel(total, 671e9, 0.005); /* published: 671B (without the MTP layer) */
+  /* DeepSeek's activated count leaves out the input embedding (one row is
+   * read) and keeps the output head: 36.6B ("37B") */
+  near_rel(active - V * H, 36.6e9, 0.005);
+  assert_true(fabs(active - V * H - 37e9) < 0.5e9);
+
+  /* MLA's cache: (512 + 64) elements per token and layer, 61 layers */
+  json_t *mem = memory(j);
+  assert_double_exact(num(mem, "kv_cache_bytes"), 61 * 576 * 2 * 2048.0);
+  json_t *kinds = json_object_get(mem, "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "dense"), 3 * 576 * 2 * 2048.0);
+  assert_double_exact(num(kinds, "moe"), 58 * 576 * 2 * 2048.0);
+
+  /* decode: the absorbed path over the latent cache */
+  json_t *d = phase(j, "decode");
+  const char *at = "model.layers[moe].self_attn.";
+  char path[128];
+  snprintf(path, sizeof(path), "%sqk_latent", at);
+  json_t *o = op_at(d, path);
+  assert_double_exact(num(o, "flops"), 2 * 128 * 1 * 2048.0 * 576);
+  assert_double_exact(num(o, "kv_read_bytes"), 2048.0 * 576 * 2);
+  snprintf(path, sizeof(path), "%sq_absorb", at);
+  o = op_at(d, path);
+  assert_double_exact(num(o, "flops"), 2 * 128 * 128 * 512.0);
+  /* FP8 weights with a float32 scale per 128 x 128 block */
+  assert_double_exact(num(o, "weight_bytes"),
+                      128 * 128 * 512.0 * (8 + 32.0 / 16384) / 8);
+  snprintf(path, sizeof(path), "%sout_absorb", at);
+  assert_double_exact(num(op_at(d, path), "flops"), 2 * 128 * 512 * 128.0);
+  snprintf(path, sizeof(path), "%skv_b_proj", at);
+  assert_false(has_op(d, path));
+  snprintf(path, sizeof(path), "%sqk_matmul", at);
+  assert_false(has_op(d, path));
+  /* prefill: the decompressing path */
+  json_t *pf = phase(j, "prefill");
+  snprintf(path, sizeof(path), "%skv_b_proj", at);
+  o = op_at(pf, path);
+  assert_double_exact(num(o, "flops"), 2 * 2048.0 * 512 * 128 * (128 + 128));
+  assert_double_exact(num(o, "kv_read_bytes"), 2048.0 * 512 * 2);
+  snprintf(path, sizeof(path), "%sqk_matmul", at);
+  assert_double_exact(num(op_at(pf, path), "flops"),
+                      2 * 128 * 2048.0 * 2048 * 192);
+  snprintf(path, sizeof(path), "%sqk_latent", at);
+  assert_false(has_op(pf, path));
+  /* the kv_a projection writes the cache's growth */
+  snprintf(path, sizeof(path), "%skv_a_proj_with_mqa", at);
+  assert_double_exact(num(op_at(d, path), "kv_write_bytes"), 576 * 2.0);
+
+  /* decode reads the shared expert always and the touched routed ones */
+  o = op_at(d, "model.layers[moe].mlp.shared_experts.down_proj");
+  assert_double_exact(num(o, "flops"), 2 * mi * H);
+  o = op_at(d, "model.layers[moe].mlp.experts.down_proj");
+  assert_double_exact(num(o, "weight_bytes"), k * mi * H * (8 + 32.0 / 16384) / 8);
+
+  /* weights: FP8 (+ scales) for every projection, routed or not; bf16
+   * embeddings, lm_head, norms, routers; float32 router bias buffers and
+   * the rotary inv_freq (32 floats) */
+  double norms = 3 * (2 * H + 1536 + 512) + 58 * (2 * H + 1536 + 512) + H;
+  double bf16 = 2 * V * H + norms + 58 * E * H;
+  double fp8 = total - bf16;
+  double want = fp8 * (8 + 32.0 / 16384) / 8 + bf16 * 2 + 58 * E * 4 + 32 * 4;
+  assert_double_exact(num(mem, "weight_bytes"), want);
+  json_t *q = json_object_get(j, "quantization");
+  assert_string_equal(json_string_value(json_object_get(q, "method")), "fp8");
+  json_decref(j);
+  /* --w-bits overrides: every weight at 16 bits */
+  j = run_json(CFG "deepseek-r1.json -S 16 --w-bits 16");
+  assert_double_exact(num(memory(j), "weight_bytes"),
+                      2 * total + 58 * E * 4 + 32 * 4);
+  json_decref(j);
+}
+
+/* DeepSeek-V2.5: 60 layers, 1 dense, 160 experts of 1536, 2 shared, top 6;
+ * the router is an nn.Linear. */
+static void test_moe_deepseek_v2(void **state) {
+  (void)state;
+  const double V = 102400, H = 5120, I = 12288, mi = 1536, E = 160, k = 6;
+  double attn = mla_params(H, 128, 1536, 512, 128, 64, 128);
+  double dense = attn + 2 * H + 3 * H * I;
+  double moe_common = attn + 2 * H + E * H + 2 * 3 * H * mi;
+  double total = 2 * V * H + H + dense + 59 * (moe_common + E * 3 * H * mi);
+  double active = 2 * V * H + H + dense + 59 * (moe_common + k * 3 * H * mi);
+  json_t *j = run_json(CFG "deepseek-v2.5.json -S 64");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  near_rel(total, 236e9, 0.005); /* published: 236B total */
+  assert_true(fabs(active - V * H - 21e9) < 0.5e9); /* 21B activated */
+  json_decref(j);
+}
+
+/* gpt-oss by hand: attention with biases and 64 sinks, a biased router,
+ * experts of 3 H I weights plus 2I + H biases, untied embeddings. */
+static double gpt_oss_total(double L, double E, double *experts_w) {
+  const double V = 201088, H = 2880, I = 2880;
+  double attn = H * 64 * 64 + 64 * 64 + 2 * (H * 8 * 64 + 8 * 64) +
+                64 * 64 * H + H + 64;
+  double layer = attn + 2 * H + E * H + E + E * (3 * H * I + 2 * I + H);
+  *experts_w = L * E * 3 * H * I;
+  return 2 * V * H + H + L * layer;
+}
+
+static char *oss120_config(const char *dir) {
+  /* gpt-oss-120b is gpt-oss-20b's architecture with 36 layers (alternating
+   * sliding/full) and 128 experts (model card, table 1) */
+  char *text = tu_read(CFG "gpt-oss-20b.json");
+  char *a = tu_replace(text, "\"num_hidden_layers\": 24", "\"num_hidden_layers\": 36");
+  char *b = tu_replace(a, "\"num_local_experts\": 32", "\"num_local_experts\": 128");
+  Buf lt;
+  buf_init(&lt);
+  buf_puts(&lt, "\"layer_types\": [");
+  for (int i = 0; i < 36; i++)
+    buf_printf(&lt, "%s\"%s\"", i ? ", " : "",
+               i % 2 ? "full_attention" : "sliding_attention");
+  char *c = tu_replace(b, "\"layer_types\": [", buf_str(&lt));
+  /* drop the original 24 entries that follow the inserted 36 */
+  char *s = strstr(c, buf_str(&lt)) + strlen(buf_str(&lt));
+  char *end = strchr(s, ']');
+  memmove(s, end, strlen(end) + 1);
+  char *path = path_join(dir, "config.json");
+  tu_write(path, c);
+  free(text);
+  free(a);
+  free(b);
+  free(c);
+  buf_free(&lt);
+  return path;
+}
+
+static void test_moe_gpt_oss(void **state) {
+  (void)state;
+  const double V = 201088, H = 2880;
+  double xw;
+  double total = gpt_oss_total(24, 32, &xw);
+  json_t *j = run_json(CFG "gpt-oss-20b.json -S 256");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total); /* 20,914,757,184 */
+  near_rel(total, 20.91e9, 0.005);             /* model card: 20.91B */
+  /* OpenAI's active count (3.61B) leaves out the embedding table */
+  near_rel(num(p, "active") - V * H, 3.61e9, 0.005);
+  /* MXFP4 experts: 4.25 bits per weight; biases and the rest bf16; the
+   * rotary buffer 32 floats */
+  double want = xw * 4.25 / 8 + (total - xw) * 2 + 32 * 4;
+  assert_double_exact(num(memory(j), "weight_bytes"), want);
+  near_rel(want / 1073741824.0, 12.8, 0.005); /* checkpoint: 12.8 GiB */
+  /* sliding layers hold 128 tokens of cache, full ones all 256 */
+  json_t *kinds = json_object_get(memory(j), "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "sliding"), 12 * 2 * 8 * 64 * 2 * 128.0);
+  /* the sinks widen each softmax row by one: decode attends over the
+   * window's 128 keys + the sink; prefill (eager) over all 256 + 1 */
+  json_t *sm = op_at(phase(j, "decode"), "model.layers[sliding].self_attn.softmax");
+  assert_double_exact(num(sm, "flops"), 5 * 64 * 1 * (128 + 1.0));
+  sm = op_at(phase(j, "prefill"), "model.layers[sliding].self_attn.softmax");
+  assert_double_exact(num(sm, "flops"), 5 * 64 * 256.0 * (256 + 1));
+  json_decref(j);
+
+  char *dir = tu_tmpdir();
+  char *cfg = oss120_config(dir);
+  char args[1024];
+  snprintf(args, sizeof(args), "%s -S 4096 --hardware h100-sxm", cfg);
+  j = run_json(args);
+  total = gpt_oss_total(36, 128, &xw);
+  p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  near_rel(total, 116.83e9, 0.005);                 /* 116.83B */
+  near_rel(num(p, "active") - V * H, 5.13e9, 0.005); /* 5.13B */
+  want = xw * 4.25 / 8 + (total - xw) * 2 + 32 * 4;
+  json_t *mem = memory(j);
+  assert_double_exact(num(mem, "weight_bytes"), want); /* 65,248,815,872 */
+  near_rel(want / 1073741824.0, 60.8, 0.005);          /* 60.8 GiB */
+  /* built to fit one 80 GB GPU */
+  assert_true(json_is_true(json_object_get(mem, "fits")));
+  assert_true(num(mem, "max_batch") >= 1);
+  json_decref(j);
+  tu_rm_rf(dir);
+  free(cfg);
+  free(dir);
+}
+
+/* Nemotron-H-8B: 24 Mamba-2, 4 attention, 24 MLP blocks. */
+static void test_moe_nemotron_h(void **state) {
+  (void)state;
+  const double V = 131072, H = 4096, I = 21504, nh = 128, P = 64, N = 128,
+               G = 8, K = 4;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * 32 * 128 * 2 + 2 * H * 8 * 128;
+  double mlp = H + 2 * H * I;
+  double total = 2 * V * H + H + 24 * mamba + 4 * attn + 24 * mlp;
+  json_t *j = run_json(CFG "nemotron-h-8b-base-8k.json -S 16 -B 2");
+  assert_double_exact(num(json_object_get(j, "parameters"), "total"), total);
+  assert_true(fabs(total - 8e9) < 0.5e9); /* model card: 8B */
+  /* a Mamba2 layer's state per sequence: conv (K - 1) x conv_dim, SSM
+   * heads x P x N, 16 bits: 2 x (30,720 + 1,048,576) = 2,158,592 bytes */
+  double state1 = 2 * ((K - 1) * conv_dim + nh * P * N);
+  json_t *kinds = json_object_get(memory(j), "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "mamba"), 2 * 24 * state1);
+  assert_double_exact(num(kinds, "attention"), 2 * 4 * 2 * 8 * 128 * 2 * 16.0);
+  /* decode: one recurrent step reads and writes the SSM state */
+  json_t *o = op_at(phase(j, "decode"), "backbone.layers[mamba].mixer.ssm_update");
+  assert_double_exact(num(o, "kv_read_bytes"), 2 * nh * P * N * 2);
+  assert_double_exact(num(o, "flops"), 2 * nh * (5 * P * N + 2 * P + 5));
+  assert_false(has_op(phase(j, "decode"), "backbone.layers[mamba].mixer.ssd_scan"));
+  /* prefill: the chunked scan, T = 16 < chunk 128 so Q = 16, one chunk */
+  o = op_at(phase(j, "prefill"), "backbone.layers[mamba].mixer.ssd_scan");
+  double T = 16, Q = 16;
+  double f = 2 * 2 * T * Q * G * N +
+             2 * nh * (T * Q + 2 * T * Q * P + 2 * T * N * P + 2 * 1 * N * P +
+                       2 * T * N * P + 3 * T * P + 5 * T);
+  assert_double_exact(num(o, "flops"), f);
+  json_decref(j);
+  /* the state does not grow with the sequence */
+  j = run_json(CFG "nemotron-h-8b-base-8k.json -S 4096 -B 2");
+  kinds = json_object_get(memory(j), "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "mamba"), 2 * 24 * state1);
+  json_decref(j);
+}
+
+/* GPTQ / AWQ: b bits plus a 16-bit scale and a b-bit zero per group of
+ * group_size weights of a column: b + (16 + b) / g bits per weight, on every
+ * projection and expert (not the router, embeddings, lm_head, norms). */
+static void test_moe_gptq_awq(void **state) {
+  (void)state;
+  const double V = 32000, H = 4096, I = 14336, L = 32, E = 8;
+  double lin = L * (2 * H * 32 * 128 + 2 * H * 8 * 128 + E * 3 * H * I);
+  double rest = 2 * V * H + H + L * (E * H + 2 * H);
+  char *dir = tu_tmpdir();
+  static const char *methods[] = {"gptq", "awq"};
+  for (int m = 0; m < 2; m++) {
+    char *text = tu_read(CFG "mixtral-8x7b-v0.1.json");
+    char q[200];
+    snprintf(q, sizeof(q),
+             "\"quantization_config\": {\"bits\": 4, \"group_size\": 128, "
+             "\"quant_method\": \"%s\"},\n  \"rms_norm_eps\"",
+             methods[m]);
+    char *t2 = tu_replace(text, "\"rms_norm_eps\"", q);
+    char *path = path_join(dir, "config.json");
+    tu_write(path, t2);
+    char args[600];
+    snprintf(args, sizeof(args), "%s -S 16", path);
+    json_t *j = run_json(args);
+    /* 4 + 20/128 = 4.15625 bits: exact in binary */
+    assert_double_exact(num(memory(j), "weight_bytes"),
+                        lin * 4.15625 / 8 + rest * 2 + 64 * 4);
+    json_decref(j);
+    free(text);
+    free(t2);
+    free(path);
+  }
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+/* Errors and notes of the new config keys, located in the config. */
+static void test_moe_config_errors(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  static const struct {
+    const char *file, *from, *to, *msg;
+    int rc;
+  } cases[] = {
+      {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MEM-M*-M-M",
+       "'E' (MoE) blocks are not modelled", 1},
+      {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "M-M-M*-M",
+       "hybrid_override_pattern has 50 characters but num_hidden_layers is 52", 1},
+      {"deepseek-r1.json", "\"quant_method\": \"fp8\"", "\"method\": \"fp8\"",
+       "quantization_config has no quant_method", 1},
+      {"deepseek-r1.json", "\"weight_block_size\": [\n      128,\n      128\n    ]",
+       "\"weight_block_size\": [0, 128]", "weight_block_size must be [rows, columns]", 1},
+      {"gpt-oss-20b.json", "\"num_experts_per_tok\": 4", "\"num_experts_per_tok\": 40",
+       "num_experts_per_tok", 1},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char src[256];
+    snprintf(src, sizeof(src), CFG "%s", cases[i].file);
+    char *text = tu_read(src);
+    char *t2 = tu_replace(text, cases[i].from, cases[i].to);
+    tu_write(path, t2);
+    char *out = NULL;
+    int rc = tu_run(&out, "%s %s", tu_bin("lmrun"), path);
+    if (rc != cases[i].rc || !strstr(out, cases[i].msg))
+      print_error("case %zu: rc %d\n%s\n", i, rc, out);
+    assert_int_equal(rc, cases[i].rc);
+    assert_non_null(strstr(out, cases[i].msg));
+    assert_non_null(strstr(out, "config.json:")); /* located */
+    free(out);
+    free(text);
+    free(t2);
+  }
+  /* a method the template does not model: said so, weights at --w-bits */
+  char *text = tu_read(CFG "gpt-oss-20b.json");
+  char *t2 = tu_replace(text, "\"quant_method\": \"mxfp4\"",
+                        "\"quant_method\": \"bitsandbytes\"");
+  tu_write(path, t2);
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s -S 16", tu_bin("lmrun"), path), 0);
+  assert_non_null(strstr(out, "method bitsandbytes is not modelled"));
+  free(out);
+  free(text);
+  free(t2);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+/* Every new family runs both attention implementations and phases with
+ * finite values, and --attention flash keeps MLA's path per phase. */
+static void test_moe_flash(void **state) {
+  (void)state;
+  json_t *j = run_json(CFG "deepseek-r1.json -S 4096 --attention flash");
+  json_t *d = phase(j, "decode"), *pf = phase(j, "prefill");
+  assert_true(has_op(d, "model.layers[moe].self_attn.flash_mla"));
+  assert_false(has_op(d, "model.layers[moe].self_attn.qk_latent"));
+  assert_true(has_op(pf, "model.layers[moe].self_attn.flash_attention"));
+  /* FlashMLA: the 128 heads in tiles of Br = min(ceil(233472/2 /
+   * (4 * 576)), 576) = 51 rows (H200's 228 KiB... here h100-sxm: 233472 B
+   * of shared memory per SM): ceil(128 / 51) = 3 reads of the latent */
+  json_t *o = op_at(d, "model.layers[moe].self_attn.flash_mla");
+  assert_double_exact(num(o, "kv_read_bytes"), 3 * 4096.0 * 576 * 2);
+  json_decref(j);
+  static const char *files[] = {"mixtral-8x7b-v0.1.json", "qwen3-30b-a3b.json",
+                                "deepseek-v2.5.json", "gpt-oss-20b.json",
+                                "nemotron-h-8b-base-8k.json"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(files); i++) {
+    char args[300];
+    snprintf(args, sizeof(args), CFG "%s -S 1024 -B 3 --attention flash", files[i]);
+    j = run_json(args);
+    assert_true(num(json_object_get(j, "summary"), "tpot_s") > 0);
+    json_decref(j);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_moe_experts_touched),
+      cmocka_unit_test(test_moe_mixtral_parameters),
+      cmocka_unit_test(test_moe_expert_balance),
+      cmocka_unit_test(test_moe_qwen3_moe_parameters),
+      cmocka_unit_test(test_moe_deepseek_v3),
+      cmocka_unit_test(test_moe_deepseek_v2),
+      cmocka_unit_test(test_moe_gpt_oss),
+      cmocka_unit_test(test_moe_nemotron_h),
+      cmocka_unit_test(test_moe_gptq_awq),
+      cmocka_unit_test(test_moe_config_errors),
+      cmocka_unit_test(test_moe_flash),
+  };
+  return cmocka_run_group_tests_name("moe", tests, NULL, NULL);
+}
