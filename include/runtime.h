@@ -152,6 +152,9 @@ typedef struct Model {
   bool from_config;    /* built from a config.json and a template */
   double ckpt_bytes;   /* checkpoint size from model.safetensors.index.json
                           next to the config; -1 if none */
+  double ckpt_elem_bytes; /* bytes per parameter the checkpoint stores
+                             (config torch_dtype: float32 4, float8 1,
+                             else 2) */
   Arena arena;
 } Model;
 

@@ -765,6 +765,20 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
                     .n = c.n};
   m = model_load_json(c.tpath, ttext, tlen, troot, &vars, reg, err);
   free(cache_id);
+  if (m) {
+    /* the checkpoint's element width, for the size self-check: the
+     * config's torch_dtype (transformers 5: dtype), 16 bits if absent */
+    const char *dt = json_string_value(json_object_get(c.obj, "torch_dtype"));
+    if (!dt)
+      dt = json_string_value(json_object_get(c.obj, "dtype"));
+    if (!dt)
+      dt = json_string_value(json_object_get(root, "torch_dtype"));
+    m->ckpt_elem_bytes = 2;
+    if (dt && strcmp(dt, "float32") == 0)
+      m->ckpt_elem_bytes = 4;
+    else if (dt && strncmp(dt, "float8", 6) == 0)
+      m->ckpt_elem_bytes = 1;
+  }
 out:
   json_decref(troot);
   json_decref(root);

@@ -343,15 +343,16 @@ int main(int argc, char **argv) {
       goto out;
     nkinds = plan_kv_by_kind(plan, sa, kv_kinds, kv_bytes, 8);
     if (model->ckpt_bytes > 0) {
-      /* the checkpoint stores every parameter at 16 bits (bf16/fp16) */
-      double want = 2 * nparams;
+      /* the checkpoint stores every parameter at its torch_dtype */
+      double want = model->ckpt_elem_bytes * nparams;
       double rel = (want - model->ckpt_bytes) / model->ckpt_bytes;
       if (rel > 0.01 || rel < -0.01)
         fprintf(stderr,
-                "lmrun: warning: predicted weights (%.0f parameters x 2 "
+                "lmrun: warning: predicted weights (%.0f parameters x %g "
                 "bytes = %.0f) differ from the checkpoint's "
                 "model.safetensors.index.json total_size (%.0f) by %+.2f%%\n",
-                nparams, want, model->ckpt_bytes, rel * 100);
+                nparams, model->ckpt_elem_bytes, want, model->ckpt_bytes,
+                rel * 100);
     }
   }
   Report r = {.model = model->id, .family = model->family,

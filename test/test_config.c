@@ -537,6 +537,13 @@ static void test_config_directory(void **state) {
   m = from_file(dir);
   assert_double_exact(m->ckpt_bytes, 2471628800.0);
   model_free(m);
+  /* the checkpoint's width follows torch_dtype / dtype */
+  Model *q = from_file("test/data/configs/qwen3-8b.json"); /* dtype float32 */
+  assert_double_exact(q->ckpt_elem_bytes, 4);
+  model_free(q);
+  q = from_file("test/data/configs/llama-3.2-1b.json"); /* bfloat16 */
+  assert_double_exact(q->ckpt_elem_bytes, 2);
+  model_free(q);
   /* a snapshot of huggingface_hub's cache names its model */
   char *snap = path_join(dir, "models--meta-llama--Llama-3.2-1B/snapshots/c0");
   char *scfg = path_join(snap, "config.json");
