@@ -66,7 +66,7 @@ static int find_known(const AgentArgs *a, const Db *db, ModuleDef **known,
     json_t *j = json_string(a->name);
     int bad = !strchr(a->name, '.') ||
               schema_validate_def(schema_module_db(), "full_name", j, NULL,
-                                  NULL, NULL, 0, NULL) < 0;
+                                  NULL, NULL) < 0;
     json_decref(j);
     if (bad) {
       err_set(err,

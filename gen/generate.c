@@ -80,7 +80,7 @@ int gen_prepare(Db *db, ModuleDef *const *roots, int nroots,
     GenTarget *t = &b->t[b->n++];
     t->md = set[i];
     t->path = path_join(out_dir, set[i]->file_name);
-    t->text = emit_module(set[i], base_name(db->path), err);
+    t->text = emit_module(set[i], base_name(db->doc.file), err);
     if (!t->text)
       goto out_free_set;
   }

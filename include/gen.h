@@ -65,9 +65,7 @@ typedef struct Token {
 /* Where a formula came from, so errors can point into the file. */
 typedef struct FormulaSrc {
   const char *text;     /* the formula */
-  const char *file;     /* file named in errors (may be NULL) */
-  const char *raw;      /* raw text of that file (may be NULL) */
-  size_t rawlen;
+  const JsonDoc *doc;   /* the file it is in (may be NULL) */
   const JsonPath *path; /* path of the formula string in the file */
 } FormulaSrc;
 
@@ -162,16 +160,14 @@ bool naming_is_identifier(const char *s);
 
 /* Validate instance against a JSON Schema (the subset module_db_schema.json
  * uses; unknown keywords in the schema are an error). Errors point into
- * `raw` (the instance's file text) when given. */
+ * doc (the instance's file, may be NULL) when it has raw text. */
 int schema_validate(const json_t *schema, const json_t *inst,
-                    const char *file, const char *raw, size_t rawlen,
-                    Error *err);
+                    const JsonDoc *doc, Error *err);
 /* Same, for the sub-schema at "#/$defs/<def>" (e.g. one db entry), with
  * errors reported under path `base`. */
 int schema_validate_def(const json_t *schema, const char *def,
                         const json_t *inst, const JsonPath *base,
-                        const char *file, const char *raw, size_t rawlen,
-                        Error *err);
+                        const JsonDoc *doc, Error *err);
 /* module_db_schema.json, embedded at build time. Borrowed. */
 const json_t *schema_module_db(void);
 
@@ -207,9 +203,7 @@ typedef struct ModuleDef {
 } ModuleDef;
 
 typedef struct Db {
-  char *path;          /* as given */
-  char *raw;           /* file text, for error carets */
-  size_t rawlen;
+  JsonDoc doc;         /* file as given, its text (carets); owned */
   json_t *root;        /* owned; kept so writes preserve every other key */
   ModuleDef **mods;    /* in file order */
   int nmods;
