@@ -87,8 +87,8 @@ static int find_known(const AgentArgs *a, const Db *db, ModuleDef **known,
 }
 
 /* The class's source: --source, else found under $LMGEN_SOURCE_ROOT. */
-static int read_source(const AgentArgs *a, const char *full,
-                       ClassSource *src, Error *err) {
+static int read_source(const AgentArgs *a, const char *full, ClassSource *src,
+                       Error *err) {
   const char *roots = getenv("LMGEN_SOURCE_ROOT");
   if (a->source)
     return source_from_file(a->source, strrchr(full, '.') + 1, src, err);
@@ -172,8 +172,8 @@ int agent_run(const AgentArgs *a) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     curl_up = true;
     printf("lmgen: asking %s (%s API) about %s, from %s lines %d-%d\n",
-           cfg.model, llm_style_name(cfg.style), full, src.file,
-           src.line_start, src.line_end);
+           cfg.model, llm_style_name(cfg.style), full, src.file, src.line_start,
+           src.line_end);
     fflush(stdout);
     if (llm_ask(&cfg, http_curl(), &hopt, prompt.system, prompt.user, &text,
                 &raw, stderr, &err) < 0) {
@@ -202,8 +202,8 @@ int agent_run(const AgentArgs *a) {
                    .by = by,
                    .date = date,
                    .source = source_json,
-                   .reply_name = reply_path ? path_display(reply_path)
-                                            : a->analysis};
+                   .reply_name =
+                       reply_path ? path_display(reply_path) : a->analysis};
   if (!a->dry_run) {
     /* re-read under the lock: a run that finished meanwhile is kept */
     db_free(db);

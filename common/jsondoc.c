@@ -76,8 +76,8 @@ int jdoc_verror_string(Error *e, const JsonDoc *doc, const JsonPath *path,
   long q = text && path ? jloc_find(text, textlen, path) : -1;
   if (q >= 0 && text[q] == '"') {
     long a = jloc_string_offset(text, textlen, (size_t)q, (size_t)off);
-    long b = jloc_string_offset(text, textlen, (size_t)q,
-                                (size_t)off + (size_t)len);
+    long b =
+        jloc_string_offset(text, textlen, (size_t)q, (size_t)off + (size_t)len);
     if (a >= 0 && b < a)
       b = a + 1; /* the span runs past the string: the closing quote */
     if (a >= 0) {
@@ -142,8 +142,8 @@ json_t *jdoc_parse(const JsonDoc *doc, Error *err) {
   return root;
 }
 
-void *jdoc_load(const char *file, const char *text, size_t len,
-                JdocBuild build, const void *ctx, Error *err) {
+void *jdoc_load(const char *file, const char *text, size_t len, JdocBuild build,
+                const void *ctx, Error *err) {
   JsonDoc doc = {.file = xstrdup(file)};
   if (text) {
     doc.text = xstrndup(text, len);

@@ -143,8 +143,8 @@ static int write_targets(const GenBatch *b, bool dry_run, int *written,
   return 0;
 }
 
-int gen_apply(const GenBatch *b, const Db *save, const char *note,
-              bool dry_run, int *count, Error *err) {
+int gen_apply(const GenBatch *b, const Db *save, const char *note, bool dry_run,
+              int *count, Error *err) {
   *count = 0;
   if (dry_run) {
     if (note)
@@ -198,8 +198,7 @@ static int check_batch(const GenBatch *b, const char *db_path) {
   }
   for (int i = 0; i < b->n; i++)
     if (!fs_same_content(b->t[i].path, b->t[i].text, strlen(b->t[i].text))) {
-      fprintf(stderr, "lmgen: %s is out of date\n",
-              path_display(b->t[i].path));
+      fprintf(stderr, "lmgen: %s is out of date\n", path_display(b->t[i].path));
       drift++;
     }
   for (int i = 0; i < b->nstale; i++) {
@@ -208,8 +207,9 @@ static int check_batch(const GenBatch *b, const char *db_path) {
     drift++;
   }
   if (drift) {
-    fprintf(stderr, "lmgen: generated code differs from %s: run `make "
-                    "generate` and commit the result\n",
+    fprintf(stderr,
+            "lmgen: generated code differs from %s: run `make "
+            "generate` and commit the result\n",
             path_display(db_path));
     return 1;
   }
@@ -236,8 +236,8 @@ static ModuleDef **resolve_names(const GenArgs *a, const Db *db, int *n,
       else
         err_set(err, "module '%s' is not in %s; %s", name,
                 path_display(a->db_path),
-                !dotted ? "to analyse a new module, give its full dotted "
-                          "class name (package.module.Class)"
+                !dotted    ? "to analyse a new module, give its full dotted "
+                             "class name (package.module.Class)"
                 : a->check ? "run lmgen NAME to analyse it"
                            : "analyse it on its own: lmgen NAME");
     }

@@ -92,7 +92,8 @@ static void assert_unchanged(Fix *f) {
 static json_t *entry(Fix *f, const char *name) {
   json_t *j = json_load_file(f->db, 0, NULL);
   assert_non_null(j);
-  json_t *e = json_deep_copy(json_object_get(json_object_get(j, "modules"), name));
+  json_t *e =
+      json_deep_copy(json_object_get(json_object_get(j, "modules"), name));
   json_decref(j);
   assert_non_null(e);
   return e;
@@ -103,8 +104,8 @@ static json_t *entry(Fix *f, const char *name) {
  * file is rewritten from it. */
 static void test_force_analysis_writes(void **state) {
   Fix *f = *state;
-  AgentArgs a = {.name = "SiLU", .force = true,
-                 .analysis = DATA "silu_good.json"};
+  AgentArgs a = {
+      .name = "SiLU", .force = true, .analysis = DATA "silu_good.json"};
   char *out;
   assert_int_equal(run(f, &a, &out), 0);
   assert_contains(out, "lmgen: the answer for " SILU " passed every check\n");
@@ -113,9 +114,9 @@ static void test_force_analysis_writes(void **state) {
   assert_contains(out, "(validation: pending)\n");
   assert_contains(out, "lmgen: 1 module, 1 written, 0 unchanged\n");
   json_t *e = entry(f, SILU);
-  assert_string_equal(
-      json_string_value(json_object_get(json_object_get(e, "formulas"), "flops")),
-      "5 * {N}");
+  assert_string_equal(json_string_value(json_object_get(
+                          json_object_get(e, "formulas"), "flops")),
+                      "5 * {N}");
   json_t *v = json_object_get(e, "validation");
   assert_string_equal(json_string_value(json_object_get(v, "status")),
                       "pending");
@@ -133,7 +134,9 @@ static void test_force_analysis_writes(void **state) {
 /* --dry-run: the diff and the files it would write, nothing written. */
 static void test_dry_run_writes_nothing(void **state) {
   Fix *f = *state;
-  AgentArgs a = {.name = SILU, .force = true, .dry_run = true,
+  AgentArgs a = {.name = SILU,
+                 .force = true,
+                 .dry_run = true,
                  .analysis = DATA "silu_good.json"};
   char *out;
   assert_int_equal(run(f, &a, &out), 0);
@@ -155,15 +158,14 @@ static void test_refusals(void **state) {
     bool force;
     const char *msg;
   } cases[] = {
-      {"SiLU", false,
-       "error: " SILU " is already in "},
-      {"NoSuchThing", true,
-       "error: module 'NoSuchThing' is not in "},
+      {"SiLU", false, "error: " SILU " is already in "},
+      {"NoSuchThing", true, "error: module 'NoSuchThing' is not in "},
       {"a.b.not-a-class", true,
        "give its full dotted class name (package.module.Class)"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
-    AgentArgs a = {.name = cases[i].name, .force = cases[i].force,
+    AgentArgs a = {.name = cases[i].name,
+                   .force = cases[i].force,
                    .analysis = DATA "silu_good.json"};
     char *out;
     assert_int_equal(run(f, &a, &out), 1);
@@ -178,8 +180,8 @@ static void test_refusals(void **state) {
  * analysis file, and nothing changes; no reply is saved (it is a file). */
 static void test_rejected_answer(void **state) {
   Fix *f = *state;
-  AgentArgs a = {.name = "SiLU", .force = true,
-                 .analysis = DATA "silu_negative.json"};
+  AgentArgs a = {
+      .name = "SiLU", .force = true, .analysis = DATA "silu_negative.json"};
   char *out;
   assert_int_equal(run(f, &a, &out), 1);
   assert_contains(out, DATA "silu_negative.json");
@@ -209,10 +211,10 @@ static void test_unconfigured(void **state) {
  * written, the other files untouched. */
 static void test_new_entry_with_source(void **state) {
   Fix *f = *state;
-  AgentArgs a = {
-      .name = TOYNORM,
-      .analysis = DATA "toy_norm.json",
-      .source = DATA "tree/src/transformers/models/toy/modeling_toy.py"};
+  AgentArgs a = {.name = TOYNORM,
+                 .analysis = DATA "toy_norm.json",
+                 .source =
+                     DATA "tree/src/transformers/models/toy/modeling_toy.py"};
   char *out;
   assert_int_equal(run(f, &a, &out), 0);
   assert_contains(out, "lmgen: added " TOYNORM " in ");
@@ -220,8 +222,9 @@ static void test_new_entry_with_source(void **state) {
   assert_string_equal(
       json_string_value(json_object_get(json_object_get(e, "source"), "file")),
       DATA "tree/src/transformers/models/toy/modeling_toy.py");
-  assert_string_equal(json_string_value(json_object_get(e, "generated_file_name")),
-                      "transformers_toy_norm.c");
+  assert_string_equal(
+      json_string_value(json_object_get(e, "generated_file_name")),
+      "transformers_toy_norm.c");
   json_decref(e);
   char *list = tu_list_files(f->out);
   assert_contains(list, "transformers_toy_norm.c\n");

@@ -254,8 +254,8 @@ static void test_run_answers(void **state) {
   Fix *f = *state;
   char *unknown[] = {"a.b.NewThing"}, *shortn[] = {"NewThing"},
        *both[] = {"a.b.NewThing", "Softmax"}, *attn[] = {"ToyAttention"};
-  GenArgs a = {.db_path = f->db_path, .out_dir = f->out, .names = unknown,
-               .nnames = 1};
+  GenArgs a = {
+      .db_path = f->db_path, .out_dir = f->out, .names = unknown, .nnames = 1};
   capture_start(f->dir);
   int r1 = gen_run(&a);
   a.check = true;
@@ -305,8 +305,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_apply_saves_db, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_files, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_apply_mkdir_error, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_apply_mkdir_error, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_answers, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

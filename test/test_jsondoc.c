@@ -4,11 +4,12 @@
  * documents below. */
 #include "testutil.h"
 
-static const char *doc = "{\n"
-                         "  \"a\": [1, {\"b\": \"x\\\"y\"}, [2, 3]],\n"
-                         "  \"c.d\": {\"e\": null, \"f\": \"\\u00e9t\\u00e9 {N}\"},\n"
-                         "  \"g\": true\n"
-                         "}\n";
+static const char *doc =
+    "{\n"
+    "  \"a\": [1, {\"b\": \"x\\\"y\"}, [2, 3]],\n"
+    "  \"c.d\": {\"e\": null, \"f\": \"\\u00e9t\\u00e9 {N}\"},\n"
+    "  \"g\": true\n"
+    "}\n";
 
 static void test_jsondoc_errors(void **state) {
   (void)state;
@@ -20,9 +21,9 @@ static void test_jsondoc_errors(void **state) {
   err_clear(&e);
   const char *value = "\xc3\xa9t\xc3\xa9 {N}";
   JsonDoc d = {.file = "doc.json", .text = doc, .len = strlen(doc)};
-  assert_int_equal(jdoc_error_string(&e, &d, &p, value, 6, 3,
-                                     "unknown parameter '%s'", "N"),
-                   -1);
+  assert_int_equal(
+      jdoc_error_string(&e, &d, &p, value, 6, 3, "unknown parameter '%s'", "N"),
+      -1);
   assert_int_equal(e.line, 3);
   assert_int_equal(e.col, 42);
   assert_int_equal(e.caret_len, 3);
@@ -93,8 +94,7 @@ typedef struct Built {
 } Built;
 
 /* A builder that keeps the document and the root. */
-static void *build_keep(JsonDoc *d, json_t *root, const void *ctx,
-                        Error *err) {
+static void *build_keep(JsonDoc *d, json_t *root, const void *ctx, Error *err) {
   (void)err;
   assert_string_equal(ctx, "ctx");
   Built *b = xcalloc(1, sizeof(Built));
