@@ -155,9 +155,7 @@ struct Layer {
 };
 
 typedef struct Model {
-  char *path;          /* file as given */
-  char *raw;           /* file text, for carets */
-  size_t rawlen;
+  JsonDoc doc;         /* file as given, its text (carets); owned */
   const char *id;      /* "model" */
   const char **var_names; /* run variables, then config keys */
   double *var_values;     /* config values (run variables unset) */
@@ -168,6 +166,9 @@ typedef struct Model {
   bool from_config;    /* built from a config.json and a template */
   double ckpt_bytes;   /* checkpoint size from model.safetensors.index.json
                           next to the config; -1 if none */
+  double ckpt_elem_bytes; /* bytes per parameter the checkpoint stores
+                             (config torch_dtype: float32 4, float8 1,
+                             else 2) */
   Quant quant;         /* from the config's quantization_config */
   Arena arena;
 } Model;
@@ -438,6 +439,6 @@ char *report_render(const Report *r, Format fmt);
 void si_format(double v, const char *unit, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
-void json_number(double v, char *out, size_t outsz);
+void report_number(double v, char *out, size_t outsz);
 
 #endif

@@ -382,18 +382,26 @@ int main(int argc, char **argv) {
       goto out;
     nkinds = plan_kv_by_kind(plan, sa, kv_kinds, kv_bytes, 8);
     if (model->ckpt_bytes > 0 && !(q->known && w_given)) {
-      /* the checkpoint stores every parameter at 16 bits (bf16/fp16), or
-       * as its quantization_config says (the weights' footprint) */
-      double want = q->known ? sum.mem.weights : 2 * nparams;
+      /* the checkpoint stores every parameter at its torch_dtype, or, with
+       * a quantization_config, as that says (the weights' footprint) */
+      double want = q->known ? sum.mem.weights : model->ckpt_elem_bytes * nparams;
       double rel = (want - model->ckpt_bytes) / model->ckpt_bytes;
-      if (rel > 0.01 || rel < -0.01)
-        fprintf(stderr,
-                "lmrun: warning: predicted weights (%.0f parameters %s "
-                "= %.0f) differ from the checkpoint's "
-                "model.safetensors.index.json total_size (%.0f) by %+.2f%%\n",
-                nparams, q->known ? "at the quantization_config's widths"
-                                  : "x 2 bytes",
-                want, model->ckpt_bytes, rel * 100);
+      if (rel > 0.01 || rel < -0.01) {
+        if (q->known)
+          fprintf(stderr,
+                  "lmrun: warning: predicted weights (%.0f parameters at the "
+                  "quantization_config's widths = %.0f) differ from the "
+                  "checkpoint's model.safetensors.index.json total_size "
+                  "(%.0f) by %+.2f%%\n",
+                  nparams, want, model->ckpt_bytes, rel * 100);
+        else
+          fprintf(stderr,
+                  "lmrun: warning: predicted weights (%.0f parameters x %g "
+                  "bytes = %.0f) differ from the checkpoint's "
+                  "model.safetensors.index.json total_size (%.0f) by %+.2f%%\n",
+                  nparams, model->ckpt_elem_bytes, want, model->ckpt_bytes,
+                  rel * 100);
+      }
     }
   }
   Report r = {.model = model->id, .family = model->family,
