@@ -252,10 +252,28 @@ static void test_hub_bad_replies_not_cached(void **state) {
   assert_contains(out, "\"total\": 494032768");
   free(out);
   assert_int_not_equal(stat(h->cache, &st), 0);
+
   /* 503 then 200: retried */
   assert_int_equal(lmrun(h, &out, NULL, "flaky/model", NULL), 0);
   assert_contains(out, "HTTP 503");
   assert_contains(out, "\"total\": 7241732096");
+  free(out);
+  /* a renamed repository: the relative redirect is followed, the token
+   * sent again to the same endpoint, the cache kept under the id asked */
+  assert_int_equal(lmrun(h, &out, "HF_TOKEN=" TOKEN, "renamed/model", NULL),
+                   0);
+  assert_contains(out, "\"total\": 1235814400");
+  free(out);
+  char *renamed = path_join(h->cache, "models--renamed--model/refs/main");
+  char *ref = tu_read(renamed);
+  assert_non_null(ref);
+  assert_string_equal(ref, COMMIT);
+  free(ref);
+  free(renamed);
+  /* an absolute one (another host) is not */
+  assert_int_equal(lmrun(h, &out, "HF_TOKEN=" TOKEN, "away/model", NULL), 1);
+  assert_contains(out, "HTTP 307 (a redirect lmrun does not follow");
+  assert_not_contains(out, TOKEN);
   free(out);
   /* an id with path characters is a file that does not exist */
   assert_int_equal(lmrun(h, &out, NULL, "a/b/c", NULL), 1);
