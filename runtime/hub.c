@@ -267,10 +267,10 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
    * endpoint, at most 3 times, as huggingface_hub does; the token goes to
    * that endpoint only, never to another host. */
   for (int hops = 0;; hops++) {
-    if (http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, stderr,
-                 err) < 0) {
-      err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id,
-                 (int)el, ep);
+    if (http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, stderr, err) <
+        0) {
+      err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id, (int)el,
+                 ep);
       goto out;
     }
     char loc[1024];
