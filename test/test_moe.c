@@ -10,6 +10,7 @@
 #include "modabi.h"
 
 #include <math.h>
+#include <unistd.h>
 
 #define CFG "test/data/configs/"
 
@@ -500,6 +501,47 @@ static void test_moe_config_errors(void **state) {
     free(out);
     free(text);
     free(t2);
+  }
+  /* GPTQ bits other than 2, 3, 4, 8 */
+  {
+    char *text = tu_read(CFG "mixtral-8x7b-v0.1.json");
+    char *t2 = tu_replace(text, "\"rms_norm_eps\"",
+                          "\"quantization_config\": {\"bits\": 5, "
+                          "\"quant_method\": \"gptq\"}, \"rms_norm_eps\"");
+    tu_write(path, t2);
+    char *out = NULL;
+    assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+    assert_non_null(strstr(out, "quantization_config.bits is 5; GPTQ/AWQ use 2, 3, 4 or 8"));
+    free(out);
+    free(text);
+    free(t2);
+  }
+  /* the checkpoint self-check compares the quantized footprint: silent at
+   * gpt-oss-20b's predicted 13,761,264,896 bytes, a warning at 2 bytes a
+   * parameter */
+  {
+    tu_copy(CFG "gpt-oss-20b.json", path);
+    char *index = path_join(dir, "model.safetensors.index.json");
+    static const struct {
+      const char *size;
+      bool warns;
+    } idx[] = {{"13761264896", false}, {"41829514368", true}};
+    for (size_t i = 0; i < LM_ARRAY_LEN(idx); i++) {
+      char body[200];
+      snprintf(body, sizeof(body),
+               "{\"metadata\": {\"total_size\": %s}, \"weight_map\": {}}\n",
+               idx[i].size);
+      tu_write(index, body);
+      char *out = NULL;
+      assert_int_equal(tu_run(&out, "%s %s -S 16", tu_bin("lmrun"), dir), 0);
+      bool warned = strstr(out, "at the quantization_config's widths") != NULL;
+      if (warned != idx[i].warns)
+        print_error("%s\n", out);
+      assert_true(warned == idx[i].warns);
+      free(out);
+    }
+    unlink(index);
+    free(index);
   }
   /* a method the template does not model: said so, weights at --w-bits */
   char *text = tu_read(CFG "gpt-oss-20b.json");
