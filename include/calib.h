@@ -49,14 +49,14 @@ typedef struct KernelFit {
   const char *from;   /* the kind it was borrowed from, or NULL */
 } KernelFit;
 
-typedef struct Calib {
+struct Calib {
   const char *hw_id;  /* the GPU the measurements come from */
   const char *path;   /* the calibration file */
   bool fallback;      /* borrowed for a GPU without measurements */
   const char *note;   /* why, for a fallback */
   KernelFit k[KK_COUNT];
   Arena arena;
-} Calib;
+};
 
 /* Load one calibration file (format in DESIGN.md section 12), checked
  * strictly with located errors. New; free with calib_free. */
@@ -68,16 +68,19 @@ Calib *calib_load(const char *path, Error *err);
 Calib *calib_for_gpu(const char *dir, const char *hw_id, Error *err);
 void calib_free(Calib *c);
 
-/* Fraction of the SMs a GEMM's last wave keeps busy, averaged over the
- * waves: tiles = ceil(m/128) * ceil(n/128); tiles / (ceil(tiles/sms) * sms). */
-double calib_waves(double m, double n, double sms);
+/* Fraction of the SMs a GEMM keeps busy, averaged over its waves: tiles =
+ * ceil(m/128) * ceil(n/128), times a split-K factor when that leaves SMs
+ * idle (split = min(floor(sms / tiles), ceil(k / 1024)), as cuBLAS and
+ * CUTLASS split the reduction of narrow GEMMs); busy = tiles / (ceil(tiles
+ * / sms) * sms). */
+double calib_waves(double m, double n, double k, double sms);
 /* Time of ONE launch of a kernel of this kind (without the launch cost):
  * max(flops / (peak * eff_c * waves), bytes / (bandwidth * eff_m)); memory
- * kinds take the bytes term only. m, n: the GEMM's rows and columns (0 =
- * no wave quantisation). */
+ * kinds take the bytes term only. m, n, k: the GEMM's rows, columns and
+ * reduction (0 = no wave quantisation). */
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
-                         double bytes, double m, double n, double peak,
-                         const Gpu *g);
+                         double bytes, double m, double n, double k,
+                         double peak, const Gpu *g);
 
 /* ===== engines ===== */
 
@@ -102,7 +105,7 @@ typedef struct OpCost {
   double traffic;      /* HBM bytes relative to the fused count (default 1) */
 } OpCost;
 
-typedef struct Engine {
+struct Engine {
   const char *id;
   const char *name;
   AttnImpl attention;        /* the attention it runs */
@@ -115,7 +118,7 @@ typedef struct Engine {
   OpCost *costs;
   int ncosts;
   Arena arena;
-} Engine;
+};
 
 Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err);
@@ -124,7 +127,7 @@ void engine_free(Engine *e);
 
 /* ===== per plan ===== */
 
-typedef struct CalibPlan {
+struct CalibPlan {
   const Plan *plan;
   int nrows;
   KernelKind *kind;     /* per row */
@@ -138,7 +141,7 @@ typedef struct CalibPlan {
                            num_kv_heads and head_dim follow via attn_off */
   int (*attn_off)[3];   /* offsets of num_heads, num_kv_heads, head_dim */
   Arena arena;
-} CalibPlan;
+};
 
 /* Classify every row, build the engine's fused kernels (rows of one
  * kernel share a parent layer and count) and precompute what
@@ -162,5 +165,56 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
                  double h, double hkv, double d, double kv_bytes,
                  double flops, double kv_read, double *flops_out,
                  double *kv_out);
+
+/* ===== fit.c: measured kernel times and the fit ===== */
+
+/* One row of a kernel CSV (DESIGN.md section 12): `kernels` identical
+ * kernels measured together, flops and bytes per kernel. */
+typedef struct Meas {
+  const char *hw_id, *source, *op;
+  KernelKind kind;
+  bool wall;          /* timing "wall-clock" (else "kernel") */
+  double kernels, m, n, k, flops, bytes;
+  double overhead;    /* harness time inside the measurement, s */
+  double measured;    /* s */
+  int line;
+} Meas;
+
+typedef struct MeasSet {
+  Meas *rows;
+  int n;
+  Arena arena;
+} MeasSet;
+
+/* Load a kernel CSV; a bad field is reported at its line and column with a
+ * caret. New; free with meas_free. */
+MeasSet *meas_load_text(const char *path, const char *text, size_t len,
+                        Error *err);
+MeasSet *meas_load(const char *path, Error *err);
+void meas_free(MeasSet *s);
+
+/* The calibrated time of a measured row: kernels x (launch + kernel time)
+ * + overhead, at the GPU's FP16 peak. */
+double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
+
+/* Fit every kernel kind on the rows (all of one GPU, g) by least squares
+ * of log(predicted / measured): computing kinds (gemm, bgemm) share
+ * launch, compute_eff and memory_eff; each memory kind its launch and
+ * memory_eff; kinds without rows borrow (attention from gemm, memory kinds
+ * from a pooled fit of all memory rows). Fills out->k (and nothing else). */
+void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out);
+
+/* Median and 90th percentile of |relative error| of rows under c. */
+void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows,
+                  int n, double *median, double *p90);
+
+/* The calibration file for c, fitted on the named data (JSON text; free).
+ * residuals: the CSV of per-row residuals it names, or NULL. */
+char *calib_to_json(const Calib *c, const Gpu *g, const char *data_path,
+                    const char *const *sources, int nsources,
+                    const Meas *const *rows, int n, const char *residuals);
+/* The per-row residuals CSV. New string; free. */
+char *calib_residuals_csv(const Calib *c, const Gpu *g,
+                          const Meas *const *rows, int n);
 
 #endif

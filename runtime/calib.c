@@ -32,20 +32,24 @@ bool kernel_kind_computes(KernelKind k) {
   return k == KK_GEMM || k == KK_BGEMM || k == KK_ATTENTION;
 }
 
-double calib_waves(double m, double n, double sms) {
+double calib_waves(double m, double n, double k, double sms) {
   if (m <= 0 || n <= 0 || sms <= 0)
     return 1;
   double tiles = ceil(m / 128) * ceil(n / 128);
+  if (tiles < sms) {
+    double split = floor(sms / tiles), ks = ceil(k / 1024);
+    tiles *= split < ks ? split : ks;
+  }
   return tiles / (ceil(tiles / sms) * sms);
 }
 
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
-                         double bytes, double m, double n, double peak,
-                         const Gpu *g) {
+                         double bytes, double m, double n, double k,
+                         double peak, const Gpu *g) {
   double tm = bytes / (g->bandwidth * f->memory_eff);
   if (!kernel_kind_computes(kind))
     return tm;
-  double w = kind == KK_GEMM ? calib_waves(m, n, g->sm_count) : 1;
+  double w = kind == KK_GEMM ? calib_waves(m, n, k, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
   return tc > tm ? tc : tm;
 }
@@ -170,10 +174,6 @@ static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
   double p90 = 0;
   if (get_number(L, o, "p90_abs_error", false, 0, 1e9, &p90) < 0)
     return -1;
-  if (f->from && kernel_kind_find(f->from) < 0) {
-    jp_key(&L->jp, "from");
-    return lerr(L, "from names no kernel kind: '%s'", f->from);
-  }
   f->launch = us * 1e-6;
   f->rows = (int)rows;
   return 0;
@@ -741,7 +741,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       continue;
     KernelKind k = cp->kind[r];
     const KernelFit *f = &c->k[k];
-    double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0;
+    double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
     double peak = roof_row_peak(pk, v->row[r], NULL);
     double prev_write = 0;
     int j = 0;
@@ -781,6 +781,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
         double mq = x[M_FLOPS] / (2 * welem);
         double kin = mq > 0 ? x[M_ACT_READ_BYTES] / (mq * run[V_A_BYTES]) : 0;
         m = mq;
+        kred = kin;
         ncols += kin > 0 ? welem / kin : 0;
       }
     }
@@ -788,7 +789,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       bytes = 0;
     double launches = cp->launches[r];
     double t = launches * f->launch +
-               calib_kernel_time(f, k, flops, bytes, m, ncols, peak, g);
+               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
     /* share among the rows by roofline time (equal shares if all 0) */
     int nm = j;
     for (int q = r; q >= 0; q = cp->next[q]) {

@@ -6,9 +6,12 @@ static const char *MODEL = "models/llama-2-7b-hf.json";
 #define REF_PREFILL "test/data/llm-viewer/llama-2-7b__prefill__B1_S2048__fp16_A100.json"
 #define REF_DECODE "test/data/llm-viewer/llama-2-7b__decode__B1_S2048__fp16_A100.json"
 
+/* The roofline output (--roofline): what LLM-Viewer computes. The
+ * calibrated default is tested in test_lmrun_calibrated. */
 static json_t *run_json(const char *args) {
   char *out = NULL;
-  int rc = tu_run(&out, "%s %s --format json 2>/dev/null", tu_bin("lmrun"), args);
+  int rc = tu_run(&out, "%s %s --roofline --format json 2>/dev/null",
+                  tu_bin("lmrun"), args);
   if (rc != 0)
     print_error("lmrun %s: rc %d\n%s\n", args, rc, out);
   assert_int_equal(rc, 0);
@@ -440,7 +443,7 @@ static void test_lmrun_summary_consistent(void **state) {
 static void test_lmrun_formats(void **state) {
   (void)state;
   char *out = NULL;
-  assert_int_equal(tu_run(&out, "%s %s -B 1 -S 2048", tu_bin("lmrun"), MODEL), 0);
+  assert_int_equal(tu_run(&out, "%s %s -B 1 -S 2048 --roofline", tu_bin("lmrun"), MODEL), 0);
   assert_contains(out, "meta-llama/Llama-2-7b-hf  batch 1, sequence 2048");
   assert_contains(out, "prefill: 2048 tokens per sequence, KV length 2048");
   /* the qk_matmul line: count 32, 34.4 GFLOPs, 268 MB of scores written */
@@ -462,7 +465,7 @@ static void test_lmrun_formats(void **state) {
   assert_contains(out, "a100-sxm-40gb");
   assert_contains(out, "v100-sxm");
   free(out);
-  assert_int_equal(tu_run(&out, "%s %s --format csv", tu_bin("lmrun"), MODEL), 0);
+  assert_int_equal(tu_run(&out, "%s %s --format csv --roofline", tu_bin("lmrun"), MODEL), 0);
   assert_true(strncmp(out, "phase,path,op,module,count,flops,", 33) == 0);
   const char *q = "\nprefill,model.layers.self_attn.q_proj,q_proj,"
                   "torch.nn.modules.linear.Linear,32,68719476736,"

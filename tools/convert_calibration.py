@@ -6,7 +6,7 @@ LLMCompass's, columns described in test/data/calibration/README.md) and the
 model files of models/ (for the Llama shapes), and writes the kernel CSV that
 `lmcalib --fit` reads (format: DESIGN.md section 12):
 
-  hw_id,source,timing,op,class,kernels,m,n,k,flops,bytes,overhead_us,measured_us
+  hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,overhead_us,measured_us
 
 Every row is one measurement of `kernels` identical kernels; flops and bytes
 are per kernel, derived below from the shapes (16-bit elements, 2 bytes), the
@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-HEADER = ["hw_id", "source", "timing", "op", "class", "kernels", "m", "n",
+HEADER = ["hw_id", "source", "timing", "op", "kind", "kernels", "m", "n",
           "k", "flops", "bytes", "overhead_us", "measured_us"]
 A = 2  # bytes per 16-bit element
 
@@ -40,8 +40,8 @@ def bgemm(batch, m, n, k):
                 bytes=A * batch * (m * k + k * n + m * n))
 
 
-def small(flops, nbytes):
-    return dict(cls="small", m=0, n=0, k=0, flops=flops, bytes=nbytes)
+def small(kind, flops, nbytes):
+    return dict(cls=kind, m=0, n=0, k=0, flops=flops, bytes=nbytes)
 
 
 def vidur_row(op, n, c):
@@ -56,16 +56,16 @@ def vidur_row(op, n, c):
     if op == "mlp_down_proj":
         return gemm(n, h, inter)
     if op == "mlp_act":            # SiLU-and-multiply: gate, up read; product written
-        return small(5 * n * inter, A * 3 * n * inter)
+        return small("act", 5 * n * inter, A * 3 * n * inter)
     if op in ("input_layernorm", "post_attention_layernorm"):  # fused RMSNorm
-        return small(4 * n * h + 3 * n, A * (2 * n * h + h))
+        return small("norm", 4 * n * h + 3 * n, A * (2 * n * h + h))
     if op == "add":                # residual add: two read, one written
-        return small(n * h, A * 3 * n * h)
+        return small("add", n * h, A * 3 * n * h)
     if op == "attn_rope":          # vLLM rotary, in place on q and k; cos/sin row
-        return small(3 * n * (H + Hkv) * d,
+        return small("rope", 3 * n * (H + Hkv) * d,
                      A * 2 * n * (H + Hkv) * d + A * n * d + 8 * n)
     if op == "emb":                # gather: ids, rows read, rows written
-        return small(0, 8 * n + A * 2 * n * h)
+        return small("gather", 0, 8 * n + A * 2 * n * h)
     raise ValueError("unknown Vidur op " + op)
 
 
@@ -91,11 +91,11 @@ def gpt3_row(part, bs, s, kv):
         return bgemm(bs * HEADS, q, DH, kv), 1
     if name == "Softmax":
         e = bs * HEADS * q * kv
-        return small(5 * e, A * 2 * e), 1
+        return small("softmax", 5 * e, A * 2 * e), 1
     if name.startswith("LayerNorm"):
-        return small(7 * m * D, A * (2 * m * D + 2 * D)), 1
+        return small("norm", 7 * m * D, A * (2 * m * D + 2 * D)), 1
     if name == "GeLU":
-        return small(8 * m * D, A * 2 * m * D), 1
+        return small("elementwise", 8 * m * D, A * 2 * m * D), 1
     return None, 0                         # AllReduce: communication
 
 
@@ -111,13 +111,14 @@ def llmcompass_row(r):
     if op == "softmax":
         p = shape(r["shape"])
         e = p["M"] * p["N"]
-        return small(5 * e, A * 2 * e), 1
+        return small("softmax", 5 * e, A * 2 * e), 1
     if op == "layernorm":
         p = shape(r["shape"])
-        return small(7 * p["M"] * p["N"], A * (2 * p["M"] * p["N"] + 2 * p["N"])), 1
+        return small("norm", 7 * p["M"] * p["N"],
+                     A * (2 * p["M"] * p["N"] + 2 * p["N"])), 1
     if op == "gelu":
         e = shape(r["shape"])["elements"]
-        return small(8 * e, A * 2 * e), 1
+        return small("elementwise", 8 * e, A * 2 * e), 1
     if op.startswith("gpt3_layer"):
         kv = int(r["kv_len"])
         return gpt3_row(op, int(r["batch"]), int(r["tokens"]) if op.startswith(
@@ -184,8 +185,7 @@ def main(argv):
                 over = floor.get((r["source"], r["hw_id"], family(r)), 0.0)
             if net:
                 timing = "kernel"  # the authors subtracted the launch overhead
-            op = r["op"] if r["source"] != "vidur" else r["op"]
-            rows.append([r["hw_id"], r["source"], timing, op, k["cls"], nk,
+            rows.append([r["hw_id"], r["source"], timing, r["op"], k["cls"], nk,
                          k["m"], k["n"], k["k"], k["flops"], k["bytes"],
                          "%g" % over, r["measured_us"]])
     tmp = out + ".tmp"

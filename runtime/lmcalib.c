@@ -1,0 +1,247 @@
+/* lmcalib.c: the lmcalib command: fit and validate calibrations.
+ *
+ *   lmcalib --fit KERNELS.csv --hardware ID [--out DIR] [--source TEXT]...
+ *   lmcalib --validate KERNELS.csv
+ *
+ * --fit fits the kernel constants of GPU ID on the rows of KERNELS.csv
+ * measured on it and writes DIR/ID.json (default DIR: calibration/) and its
+ * residuals DIR/ID.residuals.csv, atomically. --validate prints, for every
+ * GPU with measurements from two or more sources, the leave-one-source-out
+ * errors: fit on the other sources, predict the held-out one, per kernel
+ * class. The CSV format is in DESIGN.md section 12.
+ */
+#include "calib.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+  fputs("usage: lmcalib --fit KERNELS.csv --hardware ID [--out DIR]\n"
+        "               [--source TEXT]... [--hardware-db PATH]\n"
+        "       lmcalib --validate KERNELS.csv [--hardware-db PATH]\n"
+        "\n"
+        "Fit a GPU's calibrated kernel times from measured kernel times, or\n"
+        "print the leave-one-source-out validation of the data.\n"
+        "\n"
+        "  --fit CSV          measured kernel times (DESIGN.md section 12)\n"
+        "  --hardware ID      the GPU (hardware.json id) whose rows to fit\n"
+        "  --out DIR          where ID.json and ID.residuals.csv go\n"
+        "                     (default: calibration/)\n"
+        "  --source TEXT      provenance of the data, written into the file\n"
+        "                     (repeatable)\n"
+        "  --validate CSV     leave-one-source-out errors per kernel class\n"
+        "  --hardware-db PATH GPU database (default: the install's)\n"
+        "  -h, --help         this help\n",
+        out);
+}
+
+/* The classes the validation reports. */
+enum { C_GEMM, C_ATTN, C_SMALL, C_ALL, C_COUNT };
+static const char *const class_name[C_COUNT] = {"GEMM", "attention",
+                                                "small ops", "all"};
+
+static int meas_class(const Meas *m) {
+  if (m->kind == KK_GEMM)
+    return C_GEMM;
+  if (m->kind == KK_BGEMM || m->kind == KK_ATTENTION || m->kind == KK_SOFTMAX)
+    return C_ATTN;
+  return C_SMALL;
+}
+
+static void validate(const MeasSet *s, const GpuDb *gdb) {
+  printf("Leave-one-source-out: fit on every other source of the GPU, "
+         "predict the held-out source.\n"
+         "median |error| (90th percentile) per kernel class; n = rows held "
+         "out.\n\n");
+  printf("%-15s %-12s %-11s %6s %9s %9s\n", "GPU", "held out", "class", "n",
+         "median", "p90");
+  const Meas **fit = xcalloc((size_t)s->n + 1, sizeof(Meas *));
+  const Meas **out = xcalloc((size_t)s->n + 1, sizeof(Meas *));
+  for (int g = 0; g < gdb->n; g++) {
+    const Gpu *gpu = &gdb->gpus[g];
+    /* the sources of this GPU */
+    const char *src[16];
+    int nsrc = 0;
+    for (int i = 0; i < s->n; i++) {
+      if (strcmp(s->rows[i].hw_id, gpu->id) != 0)
+        continue;
+      bool seen = false;
+      for (int j = 0; j < nsrc && !seen; j++)
+        seen = strcmp(src[j], s->rows[i].source) == 0;
+      if (!seen && nsrc < 16)
+        src[nsrc++] = s->rows[i].source;
+    }
+    if (nsrc < 2) {
+      if (nsrc == 1)
+        printf("%-15s %-12s (one source only: no held-out check)\n", gpu->id,
+               src[0]);
+      continue;
+    }
+    for (int h = 0; h < nsrc; h++) {
+      int nf = 0, no = 0;
+      for (int i = 0; i < s->n; i++) {
+        const Meas *m = &s->rows[i];
+        if (strcmp(m->hw_id, gpu->id) != 0)
+          continue;
+        if (strcmp(m->source, src[h]) == 0)
+          out[no++] = m;
+        else
+          fit[nf++] = m;
+      }
+      Calib c;
+      memset(&c, 0, sizeof(c));
+      calib_fit(fit, nf, gpu, &c);
+      for (int k = 0; k < C_COUNT; k++) {
+        const Meas **sel = xcalloc((size_t)no + 1, sizeof(Meas *));
+        int ns = 0;
+        for (int i = 0; i < no; i++)
+          if (k == C_ALL || meas_class(out[i]) == k)
+            sel[ns++] = out[i];
+        if (ns) {
+          double med, p90;
+          calib_errors(&c, gpu, sel, ns, &med, &p90);
+          printf("%-15s %-12s %-11s %6d %8.1f%% %8.1f%%\n", gpu->id, src[h],
+                 class_name[k], ns, 100 * med, 100 * p90);
+        }
+        free(sel);
+      }
+    }
+  }
+  free(fit);
+  free(out);
+}
+
+int main(int argc, char **argv) {
+  const char *home = lm_home();
+  char *hw_path = path_join(home, "hardware.json");
+  const char *fit_csv = NULL, *val_csv = NULL, *hw_id = NULL;
+  const char *out_dir = "calibration";
+  const char *sources[32];
+  int nsources = 0, rc = 2;
+  enum { O_FIT = 256, O_HW, O_OUT, O_SRC, O_VAL, O_HWDB };
+  static const struct option opts[] = {
+      {"fit", required_argument, 0, O_FIT},
+      {"hardware", required_argument, 0, O_HW},
+      {"out", required_argument, 0, O_OUT},
+      {"source", required_argument, 0, O_SRC},
+      {"validate", required_argument, 0, O_VAL},
+      {"hardware-db", required_argument, 0, O_HWDB},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case O_FIT:
+      fit_csv = optarg;
+      break;
+    case O_HW:
+      hw_id = optarg;
+      break;
+    case O_OUT:
+      out_dir = optarg;
+      break;
+    case O_SRC:
+      if (nsources == 32) {
+        fputs("lmcalib: at most 32 --source\n", stderr);
+        goto done;
+      }
+      sources[nsources++] = optarg;
+      break;
+    case O_VAL:
+      val_csv = optarg;
+      break;
+    case O_HWDB:
+      free(hw_path);
+      hw_path = xstrdup(optarg);
+      break;
+    case 'h':
+      usage(stdout);
+      rc = 0;
+      goto done;
+    default:
+      usage(stderr);
+      goto done;
+    }
+  }
+  if (optind != argc || !!fit_csv == !!val_csv || (fit_csv && !hw_id)) {
+    fputs(optind != argc ? "lmcalib: unexpected argument\n"
+          : fit_csv && !hw_id ? "lmcalib: --fit needs --hardware ID\n"
+                              : "lmcalib: give --fit or --validate\n",
+          stderr);
+    usage(stderr);
+    goto done;
+  }
+  rc = 1;
+  Error err;
+  err_clear(&err);
+  GpuDb *gdb = gpudb_load(hw_path, &err);
+  MeasSet *s = NULL;
+  char *json = NULL, *res = NULL, *jpath = NULL, *rpath = NULL;
+  const Meas **rows = NULL;
+  if (!gdb || !(s = meas_load(fit_csv ? fit_csv : val_csv, &err)))
+    goto out;
+  if (val_csv) {
+    validate(s, gdb);
+    rc = 0;
+    goto out;
+  }
+  const Gpu *g = predict_gpu(gdb, hw_path, hw_id, &err);
+  if (!g)
+    goto out;
+  rows = xcalloc((size_t)s->n + 1, sizeof(Meas *));
+  int n = 0;
+  for (int i = 0; i < s->n; i++)
+    if (strcmp(s->rows[i].hw_id, hw_id) == 0)
+      rows[n++] = &s->rows[i];
+  if (n == 0) {
+    err_file(&err, path_display(fit_csv), "no rows measured on '%s'", hw_id);
+    goto out;
+  }
+  Calib cal;
+  memset(&cal, 0, sizeof(cal));
+  calib_fit(rows, n, g, &cal);
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%s.residuals.csv", hw_id);
+  char *rname = xstrdup(buf_str(&b));
+  buf_reset(&b);
+  buf_printf(&b, "%s.json", hw_id);
+  jpath = path_join(out_dir, buf_str(&b));
+  buf_free(&b);
+  rpath = path_join(out_dir, rname);
+  json = calib_to_json(&cal, g, fit_csv, sources, nsources, rows, n, rname);
+  free(rname);
+  res = calib_residuals_csv(&cal, g, rows, n);
+  if (fs_write_atomic(rpath, res, strlen(res), &err) < 0 ||
+      fs_write_atomic(jpath, json, strlen(json), &err) < 0)
+    goto out;
+  /* the file must read back as it was meant */
+  Calib *back = calib_load(jpath, &err);
+  if (!back)
+    goto out;
+  calib_free(back);
+  double med, p90;
+  calib_errors(&cal, g, rows, n, &med, &p90);
+  fprintf(stderr,
+          "lmcalib: %s: %d rows fitted, median |error| %.1f%% (p90 %.1f%%); "
+          "wrote %s and %s\n",
+          hw_id, n, 100 * med, 100 * p90, path_display(jpath),
+          path_display(rpath));
+  rc = 0;
+out:
+  if (err.set) {
+    fputs("lmcalib: ", stderr);
+    err_print(stderr, &err);
+  }
+  free(rows);
+  free(json);
+  free(res);
+  free(jpath);
+  free(rpath);
+  meas_free(s);
+  gpudb_free(gdb);
+done:
+  free(hw_path);
+  return rc;
+}
