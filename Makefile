@@ -121,6 +121,8 @@ lmrun: build/obj/runtime/lmrun.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 lmcalib: build/obj/runtime/lmcalib.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+build/asan/lmcalib: build/asan/obj/runtime/lmcalib.o $(ASAN_LIB)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmgen: build/asan/obj/gen/lmgen.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmrun: build/asan/obj/runtime/lmrun.o $(ASAN_LIB)
@@ -141,7 +143,7 @@ build/asan/test_%: test/test_%.c test/testutil.h $(ASAN_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
 
-tests: all build/asan/lmgen build/asan/lmrun build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
+tests: all build/asan/lmgen build/asan/lmrun build/asan/lmcalib build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
 
 # Each suite runs from the repository root; LM_BIN says which lmgen/lmrun
 # the end-to-end suites drive. Stops at the first failing suite.
@@ -181,12 +183,12 @@ build/bench: test/bench.c $(LIB)
 # and refit the shipped calibrations (DESIGN.md section 12). Needs python3
 # (standard library only) for the shape conversion; the fit is lmcalib's.
 CALIB_DATA = test/data/calibration
-CALIB_SRC  = --source "Vidur (github.com/microsoft/vidur @ 7d47513363ec447a741ac5e47241580b47724fbf, data/profiling/compute/<gpu>/meta-llama/<model>/mlp.csv, TP1, median kernel time)" \
-             --source "LLMCompass (github.com/PrincetonUniversity/LLMCompass @ 2e015fd2ee750e6cad8d7152df52551e5b41ef20, ae/figure5/*/real_hardware/*_A100.csv, wall clock)"
+VIDUR_SRC  = --source "vidur = Vidur (github.com/microsoft/vidur @ 7d47513363ec447a741ac5e47241580b47724fbf, data/profiling/compute/<gpu>/meta-llama/<model>/mlp.csv, TP1, median CUDA kernel time)"
+LLMC_SRC   = --source "llmcompass = LLMCompass (github.com/PrincetonUniversity/LLMCompass @ 2e015fd2ee750e6cad8d7152df52551e5b41ef20, ae/figure5/*/real_hardware/*_A100.csv, wall clock around one call)"
 calibration: lmcalib
 	python3 tools/convert_calibration.py $(CALIB_DATA)/kernels.csv $(CALIB_DATA)/vidur.csv $(CALIB_DATA)/llmcompass.csv
-	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware a100-sxm-80gb $(CALIB_SRC)
-	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware h100-sxm $(CALIB_SRC)
+	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware a100-sxm-80gb $(VIDUR_SRC) $(LLMC_SRC)
+	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware h100-sxm $(VIDUR_SRC)
 
 # The validation tables: leave-one-source-out per kernel class, then end to
 # end against published latencies (test/data/calibration/e2e.csv).

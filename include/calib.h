@@ -198,10 +198,11 @@ void meas_free(MeasSet *s);
 double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
 
 /* Fit every kernel kind on the rows (all of one GPU, g) by least squares
- * of log(predicted / measured): computing kinds (gemm, bgemm) share
- * launch, compute_eff and memory_eff; each memory kind its launch and
- * memory_eff; kinds without rows borrow (attention from gemm, memory kinds
- * from a pooled fit of all memory rows). Fills out->k (and nothing else). */
+ * of log(predicted / measured): gemm and bgemm share launch, compute_eff
+ * and memory_eff; attention has its own three when it has 3 rows or more;
+ * each memory kind its launch and memory_eff (3 rows or more); kinds
+ * without rows borrow (attention from gemm, memory kinds from a pooled fit
+ * of all memory rows). Fills out->k (and nothing else). */
 void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out);
 
 /* Median and 90th percentile of |relative error| of rows under c. */

@@ -348,11 +348,19 @@ void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out) {
   fit_group(sel, ns, g, true, &out->k[KK_GEMM]);
   out->k[KK_BGEMM] = out->k[KK_GEMM];
   out->k[KK_BGEMM].from = "gemm (fitted together)";
-  out->k[KK_ATTENTION] = out->k[KK_GEMM];
-  out->k[KK_ATTENTION].from =
-      "gemm (no fused-attention measurements: the GEMM's efficiencies)";
-  out->k[KK_ATTENTION].rows = 0;
   out->k[KK_BGEMM].rows = 0;
+  ns = 0;
+  for (int i = 0; i < n; i++)
+    if (rows[i]->kind == KK_ATTENTION)
+      sel[ns++] = rows[i];
+  if (ns >= 3)
+    fit_group(sel, ns, g, true, &out->k[KK_ATTENTION]);
+  else {
+    out->k[KK_ATTENTION] = out->k[KK_GEMM];
+    out->k[KK_ATTENTION].from =
+        "gemm (no fused-attention measurements: the GEMM's efficiencies)";
+    out->k[KK_ATTENTION].rows = 0;
+  }
   /* pooled memory kinds, for kinds without rows */
   ns = 0;
   for (int i = 0; i < n; i++)

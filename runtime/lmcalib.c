@@ -210,7 +210,31 @@ int main(int argc, char **argv) {
   jpath = path_join(out_dir, buf_str(&b));
   buf_free(&b);
   rpath = path_join(out_dir, rname);
-  json = calib_to_json(&cal, g, fit_csv, sources, nsources, rows, n, rname);
+  /* the sources: each source column value with its row count, then the
+   * provenance given with --source */
+  const char *all[64];
+  int na = 0;
+  Arena sa;
+  arena_init(&sa);
+  for (int i = 0; i < n && na < 32; i++) {
+    bool seen = false;
+    for (int j = 0; j < i && !seen; j++)
+      seen = strcmp(rows[j]->source, rows[i]->source) == 0;
+    if (seen)
+      continue;
+    int cnt = 0;
+    for (int j = 0; j < n; j++)
+      cnt += strcmp(rows[j]->source, rows[i]->source) == 0;
+    Buf sb;
+    buf_init(&sb);
+    buf_printf(&sb, "%s: %d rows of %s", rows[i]->source, cnt, fit_csv);
+    all[na++] = arena_strdup(&sa, buf_str(&sb));
+    buf_free(&sb);
+  }
+  for (int i = 0; i < nsources; i++)
+    all[na++] = sources[i];
+  json = calib_to_json(&cal, g, fit_csv, all, na, rows, n, rname);
+  arena_free(&sa);
   free(rname);
   res = calib_residuals_csv(&cal, g, rows, n);
   if (fs_write_atomic(rpath, res, strlen(res), &err) < 0 ||
