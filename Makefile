@@ -194,6 +194,8 @@ calibration: lmcalib
 # end against published latencies (test/data/calibration/e2e.csv).
 validate: all
 	./lmcalib --validate $(CALIB_DATA)/kernels.csv
+	@echo
+	python3 tools/validate_e2e.py $(CALIB_DATA)/e2e.csv
 
 clean:
 	rm -rf build lmgen lmrun lmcalib
