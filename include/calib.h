@@ -150,12 +150,13 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e);
 void calib_plan_free(CalibPlan *cp);
 
 /* Predicted time of every row (row_time[nrows]): each kernel's time is
- * shared among its rows in proportion to their roofline times, so count x
- * row_time sums to the phase's predicted time, which is returned. run: the
- * phase's run variables. */
+ * shared among its rows in proportion to their roofline times (roof[],
+ * phase_roofline's), so count x row_time sums to the phase's predicted
+ * time, which is returned. run: the phase's run variables. */
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
-                     const double *run, double *row_time);
+                     const double *run, const double *roof,
+                     double *row_time);
 
 /* Flash attention after the engine's causal skipping and L2 reuse: the
  * FLOPs and HBM bytes the kernel really does. b, t, l: batch, queries,

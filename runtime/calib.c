@@ -733,7 +733,8 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
 
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
-                     const double *run, double *row_time) {
+                     const double *run, const double *roof,
+                     double *row_time) {
   const Plan *p = cp->plan;
   double total = 0;
   for (int r = 0; r < cp->nrows; r++) {
@@ -742,14 +743,14 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
     KernelKind k = cp->kind[r];
     const KernelFit *f = &c->k[k];
     double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
-    double peak = roof_row_peak(pk, v->row[r], NULL);
     double prev_write = 0;
-    int j = 0;
-    for (int q = r; q >= 0; q = cp->next[q], j++) {
+    int nm = 0;
+    for (int q = r; q >= 0; q = cp->next[q], nm++) {
       const double *x = v->row[q];
-      double fl = x[M_FLOPS], by = metric_bytes(x) * cp->traffic[q];
-      double pq = roof_row_peak(pk, x, NULL);
-      roof_sum += roof_time(fl, metric_bytes(x), pq, g->bandwidth, NULL);
+      double fl = x[M_FLOPS], by = metric_bytes(x);
+      roof_sum += roof[q];
+      if (cp->traffic[q] != 1)
+        by *= cp->traffic[q];
       if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
         const double *args = v->args + cp->attn_arg[q];
         double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
@@ -763,7 +764,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
         by -= x[M_KV_READ_BYTES] - kv2;
         fl = f2;
       }
-      if (j > 0) {
+      if (nm > 0) {
         if (cp->drop[r] == FUSE_SHARED_INPUT)
           by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
         else if (cp->drop[r] == FUSE_INTERMEDIATE)
@@ -775,8 +776,8 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       flops += fl;
       bytes += by;
       if (k == KK_GEMM && x[M_WEIGHT_BYTES] > 0 && run[V_W_BYTES] > 0) {
-        /* rows m = flops / (2 * weight elements); columns from the
-         * output: act_write (or the KV write) / (m * width) */
+        /* rows m = flops / (2 * weight elements); reduction k from the
+         * input read; columns = weight elements / k */
         double welem = x[M_WEIGHT_BYTES] / run[V_W_BYTES];
         double mq = x[M_FLOPS] / (2 * welem);
         double kin = mq > 0 ? x[M_ACT_READ_BYTES] / (mq * run[V_A_BYTES]) : 0;
@@ -787,18 +788,19 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
     }
     if (bytes < 0)
       bytes = 0;
-    double launches = cp->launches[r];
-    double t = launches * f->launch +
+    double peak = kernel_kind_computes(k) ? roof_row_peak(pk, v->row[r], NULL)
+                                          : pk->p16;
+    double t = cp->launches[r] * f->launch +
                calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
     /* share among the rows by roofline time (equal shares if all 0) */
-    int nm = j;
+    if (nm == 1) {
+      row_time[r] = t;
+      total += p->rows[r].count * t;
+      continue;
+    }
+    double scale = roof_sum > 0 ? t / roof_sum : 0;
     for (int q = r; q >= 0; q = cp->next[q]) {
-      const double *x = v->row[q];
-      double pq = roof_row_peak(pk, x, NULL);
-      double rt = roof_time(x[M_FLOPS], metric_bytes(x), pq, g->bandwidth,
-                            NULL);
-      double share = roof_sum > 0 ? rt / roof_sum : 1.0 / nm;
-      row_time[q] = t * share;
+      row_time[q] = roof_sum > 0 ? roof[q] * scale : t / nm;
       total += p->rows[q].count * row_time[q];
     }
   }

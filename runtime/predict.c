@@ -111,7 +111,7 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
       ph->kernel = p->cplan->kernel;
       ph->pred_total = calib_predict(p->cplan, o->calib, o->engine_data, gpu,
                                      &p->peaks, p->vals[i], p->run[i],
-                                     ph->pred);
+                                     ph->time, ph->pred);
     }
     s->ttft = p->phase[0].pred_total;
     s->tpot = p->phase[1].pred_total;
