@@ -49,19 +49,52 @@ static int meas_class(const Meas *m) {
   return C_SMALL;
 }
 
+/* The source of a row without its "/part" (vidur/llama-2-7b-hf -> vidur),
+ * as a length. */
+static size_t family_len(const char *src) { return strcspn(src, "/"); }
+
+static bool same_family(const char *a, const char *b) {
+  size_t n = family_len(a);
+  return n == family_len(b) && strncmp(a, b, n) == 0;
+}
+
+/* Fit on fit[nf], print the errors of out[no] per class. */
+static void held_out(const Gpu *gpu, const Meas **fit, int nf,
+                     const Meas **out, int no, const char *label) {
+  Calib c;
+  memset(&c, 0, sizeof(c));
+  calib_fit(fit, nf, gpu, &c);
+  for (int k = 0; k < C_COUNT; k++) {
+    const Meas **sel = xcalloc((size_t)no + 1, sizeof(Meas *));
+    int ns = 0;
+    for (int i = 0; i < no; i++)
+      if (k == C_ALL || meas_class(out[i]) == k)
+        sel[ns++] = out[i];
+    if (ns) {
+      double med, p90;
+      calib_errors(&c, gpu, sel, ns, &med, &p90);
+      printf("%-15s %-28s %-11s %6d %8.1f%% %8.1f%%\n", gpu->id, label,
+             class_name[k], ns, 100 * med, 100 * p90);
+    }
+    free(sel);
+  }
+}
+
 static void validate(const MeasSet *s, const GpuDb *gdb) {
-  printf("Leave-one-source-out: fit on every other source of the GPU, "
-         "predict the held-out source.\n"
+  printf("Held-out validation: fit on the other rows of the GPU, predict the "
+         "held-out ones.\n"
+         "Sources: leave one source out; models: leave one model out within "
+         "a source.\n"
          "median |error| (90th percentile) per kernel class; n = rows held "
          "out.\n\n");
-  printf("%-15s %-12s %-11s %6s %9s %9s\n", "GPU", "held out", "class", "n",
+  printf("%-15s %-28s %-11s %6s %9s %9s\n", "GPU", "held out", "class", "n",
          "median", "p90");
   const Meas **fit = xcalloc((size_t)s->n + 1, sizeof(Meas *));
   const Meas **out = xcalloc((size_t)s->n + 1, sizeof(Meas *));
   for (int g = 0; g < gdb->n; g++) {
     const Gpu *gpu = &gdb->gpus[g];
-    /* the sources of this GPU */
-    const char *src[16];
+    /* the sources ("vidur/llama-2-7b-hf") of this GPU */
+    const char *src[64];
     int nsrc = 0;
     for (int i = 0; i < s->n; i++) {
       if (strcmp(s->rows[i].hw_id, gpu->id) != 0)
@@ -69,16 +102,49 @@ static void validate(const MeasSet *s, const GpuDb *gdb) {
       bool seen = false;
       for (int j = 0; j < nsrc && !seen; j++)
         seen = strcmp(src[j], s->rows[i].source) == 0;
-      if (!seen && nsrc < 16)
+      if (!seen && nsrc < 64)
         src[nsrc++] = s->rows[i].source;
     }
-    if (nsrc < 2) {
-      if (nsrc == 1)
-        printf("%-15s %-12s (one source only: no held-out check)\n", gpu->id,
-               src[0]);
+    if (nsrc == 0)
       continue;
-    }
+    /* leave one source family out */
+    int nfam = 0;
     for (int h = 0; h < nsrc; h++) {
+      bool first = true;
+      for (int j = 0; j < h && first; j++)
+        first = !same_family(src[j], src[h]);
+      nfam += first;
+    }
+    for (int h = 0; h < nsrc && nfam > 1; h++) {
+      bool first = true;
+      for (int j = 0; j < h && first; j++)
+        first = !same_family(src[j], src[h]);
+      if (!first)
+        continue;
+      int nf = 0, no = 0;
+      for (int i = 0; i < s->n; i++) {
+        const Meas *m = &s->rows[i];
+        if (strcmp(m->hw_id, gpu->id) != 0)
+          continue;
+        if (same_family(m->source, src[h]))
+          out[no++] = m;
+        else
+          fit[nf++] = m;
+      }
+      char label[64];
+      snprintf(label, sizeof(label), "source %.*s", (int)family_len(src[h]),
+               src[h]);
+      held_out(gpu, fit, nf, out, no, label);
+    }
+    /* leave one model out, within a source with several */
+    for (int h = 0; h < nsrc; h++) {
+      if (!strchr(src[h], '/'))
+        continue;
+      int sib = 0;
+      for (int j = 0; j < nsrc; j++)
+        sib += j != h && same_family(src[j], src[h]);
+      if (!sib)
+        continue;
       int nf = 0, no = 0;
       for (int i = 0; i < s->n; i++) {
         const Meas *m = &s->rows[i];
@@ -86,26 +152,12 @@ static void validate(const MeasSet *s, const GpuDb *gdb) {
           continue;
         if (strcmp(m->source, src[h]) == 0)
           out[no++] = m;
-        else
+        else if (same_family(m->source, src[h]))
           fit[nf++] = m;
       }
-      Calib c;
-      memset(&c, 0, sizeof(c));
-      calib_fit(fit, nf, gpu, &c);
-      for (int k = 0; k < C_COUNT; k++) {
-        const Meas **sel = xcalloc((size_t)no + 1, sizeof(Meas *));
-        int ns = 0;
-        for (int i = 0; i < no; i++)
-          if (k == C_ALL || meas_class(out[i]) == k)
-            sel[ns++] = out[i];
-        if (ns) {
-          double med, p90;
-          calib_errors(&c, gpu, sel, ns, &med, &p90);
-          printf("%-15s %-12s %-11s %6d %8.1f%% %8.1f%%\n", gpu->id, src[h],
-                 class_name[k], ns, 100 * med, 100 * p90);
-        }
-        free(sel);
-      }
+      char label[64];
+      snprintf(label, sizeof(label), "model %s", src[h]);
+      held_out(gpu, fit, nf, out, no, label);
     }
   }
   free(fit);

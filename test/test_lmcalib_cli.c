@@ -119,10 +119,11 @@ static void test_lmcalib_validate(void **state) {
   assert_int_equal(tu_run(&out, "%s --validate " DATA "/kernels.csv",
                           tu_bin("lmcalib")),
                    0);
-  assert_contains(out, "Leave-one-source-out");
-  assert_contains(out, "a100-sxm-80gb   vidur        GEMM");
-  assert_contains(out, "a100-sxm-80gb   llmcompass   attention");
-  assert_contains(out, "h100-sxm        vidur        (one source only");
+  assert_contains(out, "leave one source out");
+  assert_contains(out, "a100-sxm-80gb   source vidur                 GEMM");
+  assert_contains(out, "a100-sxm-80gb   source llmcompass            attention");
+  assert_contains(out, "h100-sxm        model vidur/llama-2-70b-hf   GEMM");
+  assert_not_contains(out, "h100-sxm        source");
   free(out);
 }
 

@@ -185,7 +185,11 @@ def main(argv):
                 over = floor.get((r["source"], r["hw_id"], family(r)), 0.0)
             if net:
                 timing = "kernel"  # the authors subtracted the launch overhead
-            rows.append([r["hw_id"], r["source"], timing, r["op"], k["cls"], nk,
+            # the source column names the model too ("vidur/llama-2-7b-hf"):
+            # lmcalib --validate holds out sources (before the '/') and
+            # models within a source
+            src = r["source"] + ("/" + r["tool_model"] if r["tool_model"] else "")
+            rows.append([r["hw_id"], src, timing, r["op"], k["cls"], nk,
                          k["m"], k["n"], k["k"], k["flops"], k["bytes"],
                          "%g" % over, r["measured_us"]])
     tmp = out + ".tmp"
