@@ -509,6 +509,23 @@ static void test_lmrun_calibrated(void **state) {
    * (3 waves on 108 SMs, busy 250/324): compute 2*4096*32000 / (312e12 *
    * 0.793 * 250/324) = 1.37 us < memory 262,216,192 / (2039e9 * 0.7481) =
    * 171.90 us; time = 3.428 us + 171.90 us = 175.33 us. */
+  /* By hand: the fused kernels' rows share the kernel's time.
+   * qkv_proj (decode): one GEMM, m = 1, k = 4096, n = 3 * 4096; bytes =
+   * three weights 3 * 33,554,432 + the input once 8192 + q, k, v written
+   * 3 * 8192 = 100,696,064; 96 tiles (split min(1, 4) = 1), one wave:
+   * compute 0.46 us < memory 100,696,064 / (2039e9 * 0.7481) = 66.01 us.
+   * silu_and_mul (act: launch 10.29 us, memory_eff 0.5478): act_fn reads
+   * and writes 22,016 B, gate_up_mul reads 44,032 and writes 22,016; fused,
+   * SiLU(gate) is neither written nor read back: 110,080 - 2 * 22,016 =
+   * 66,048 B. */
+  double qkv = 0, smul = 0;
+  const char *qkv_ops[] = {"q_proj", "k_proj", "v_proj"};
+  for (int i = 0; i < 3; i++)
+    qkv += num(tu_json_find(phase_ops(doc, 1), "op", qkv_ops[i]), "time_s");
+  assert_double_near(qkv, 3.428e-6 + 100696064 / (2039e9 * 0.7481), 1e-9);
+  smul = num(act, "time_s") +
+         num(tu_json_find(phase_ops(doc, 1), "op", "gate_up_mul"), "time_s");
+  assert_double_near(smul, 10.29e-6 + 66048 / (2039e9 * 0.5478), 1e-9);
   json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
   assert_double_near(num(lm, "time_s"), 3.428e-6 + 262216192 / (2039e9 * 0.7481),
                      1e-9);
