@@ -20,13 +20,13 @@
 #include "runtime.h"
 
 typedef enum {
-  KK_GEMM,        /* a projection: (m x k) @ (k x n) */
-  KK_BGEMM,       /* a batched attention matmul (eager qk/sv) */
-  KK_ATTENTION,   /* a fused flash attention kernel */
-  KK_NORM,        /* RMSNorm / LayerNorm */
-  KK_ADD,         /* residual add (two operands) */
-  KK_ACT,         /* gated activation (SiLU and multiply) */
-  KK_ROPE,        /* rotary embedding applied to q and k */
+  KK_GEMM,      /* a projection: (m x k) @ (k x n) */
+  KK_BGEMM,     /* a batched attention matmul (eager qk/sv) */
+  KK_ATTENTION, /* a fused flash attention kernel */
+  KK_NORM,      /* RMSNorm / LayerNorm */
+  KK_ADD,       /* residual add (two operands) */
+  KK_ACT,       /* gated activation (SiLU and multiply) */
+  KK_ROPE,      /* rotary embedding applied to q and k */
   KK_SOFTMAX,
   KK_GATHER,      /* embedding lookup */
   KK_ELEMENTWISE, /* any other memory-bound kernel */
@@ -50,10 +50,10 @@ typedef struct KernelFit {
 } KernelFit;
 
 struct Calib {
-  const char *hw_id;  /* the GPU the measurements come from */
-  const char *path;   /* the calibration file */
-  bool fallback;      /* borrowed for a GPU without measurements */
-  const char *note;   /* why, for a fallback */
+  const char *hw_id; /* the GPU the measurements come from */
+  const char *path;  /* the calibration file */
+  bool fallback;     /* borrowed for a GPU without measurements */
+  const char *note;  /* why, for a fallback */
   KernelFit k[KK_COUNT];
   Arena arena;
 };
@@ -85,15 +85,15 @@ double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
 /* ===== engines ===== */
 
 typedef enum {
-  FUSE_SHARED_INPUT,      /* GEMMs over one input: it is read once */
-  FUSE_INTERMEDIATE,      /* a chain: inner results never touch HBM */
-  FUSE_INTERMEDIATE_READ  /* a chain: inner results are written (needed
-                             later) but not read back */
+  FUSE_SHARED_INPUT,     /* GEMMs over one input: it is read once */
+  FUSE_INTERMEDIATE,     /* a chain: inner results never touch HBM */
+  FUSE_INTERMEDIATE_READ /* a chain: inner results are written (needed
+                            later) but not read back */
 } FuseDrop;
 
 typedef struct Fusion {
-  const char *kernel;  /* its name, shown per row */
-  const char **ops;    /* row op names, producer first */
+  const char *kernel; /* its name, shown per row */
+  const char **ops;   /* row op names, producer first */
   int nops;
   KernelKind kind;
   FuseDrop drop;
@@ -101,18 +101,18 @@ typedef struct Fusion {
 
 typedef struct OpCost {
   const char *op;
-  double launches;     /* kernels the op costs (default 1) */
-  double traffic;      /* HBM bytes relative to the fused count (default 1) */
+  double launches; /* kernels the op costs (default 1) */
+  double traffic;  /* HBM bytes relative to the fused count (default 1) */
 } OpCost;
 
 struct Engine {
   const char *id;
   const char *name;
-  AttnImpl attention;        /* the attention it runs */
+  AttnImpl attention; /* the attention it runs */
   const char *attention_kernel;
-  bool causal_skip;          /* flash prefill skips masked tiles */
-  bool l2_kv_reuse;          /* K/V re-reads that fit in L2 are not HBM */
-  double q_tile;             /* query rows per tile of its flash kernel */
+  bool causal_skip; /* flash prefill skips masked tiles */
+  bool l2_kv_reuse; /* K/V re-reads that fit in L2 are not HBM */
+  double q_tile;    /* query rows per tile of its flash kernel */
   Fusion *fusions;
   int nfusions;
   OpCost *costs;
@@ -130,16 +130,16 @@ void engine_free(Engine *e);
 struct CalibPlan {
   const Plan *plan;
   int nrows;
-  KernelKind *kind;     /* per row */
-  int *lead;            /* per row: the first row of its kernel */
-  int *next;            /* per row: the next row of its kernel, or -1 */
-  FuseDrop *drop;       /* per lead row */
-  double *launches;     /* per row */
-  double *traffic;      /* per row */
-  const char **kernel;  /* per row: the kernel's name */
-  int *attn_arg;        /* per row: Values.args index of num_heads, or -1;
-                           num_kv_heads and head_dim follow via attn_off */
-  int (*attn_off)[3];   /* offsets of num_heads, num_kv_heads, head_dim */
+  KernelKind *kind;    /* per row */
+  int *lead;           /* per row: the first row of its kernel */
+  int *next;           /* per row: the next row of its kernel, or -1 */
+  FuseDrop *drop;      /* per lead row */
+  double *launches;    /* per row */
+  double *traffic;     /* per row */
+  const char **kernel; /* per row: the kernel's name */
+  int *attn_arg;       /* per row: Values.args index of num_heads, or -1;
+                          num_kv_heads and head_dim follow via attn_off */
+  int (*attn_off)[3];  /* offsets of num_heads, num_kv_heads, head_dim */
   Arena arena;
 };
 
@@ -155,17 +155,15 @@ void calib_plan_free(CalibPlan *cp);
  * time, which is returned. run: the phase's run variables. */
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
-                     const double *run, const double *roof,
-                     double *row_time);
+                     const double *run, const double *roof, double *row_time);
 
 /* Flash attention after the engine's causal skipping and L2 reuse: the
  * FLOPs and HBM bytes the kernel really does. b, t, l: batch, queries,
  * keys; h, hkv, d: heads, KV heads, head size; kv_read: the metric (K and
  * V re-read once per query tile); other_bytes: Q, O and the log-sum-exp. */
 void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
-                 double h, double hkv, double d, double kv_bytes,
-                 double flops, double kv_read, double *flops_out,
-                 double *kv_out);
+                 double h, double hkv, double d, double kv_bytes, double flops,
+                 double kv_read, double *flops_out, double *kv_out);
 
 /* ===== fit.c: measured kernel times and the fit ===== */
 
@@ -174,10 +172,10 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
 typedef struct Meas {
   const char *hw_id, *source, *op;
   KernelKind kind;
-  bool wall;          /* timing "wall-clock" (else "kernel") */
+  bool wall; /* timing "wall-clock" (else "kernel") */
   double kernels, m, n, k, flops, bytes;
-  double overhead;    /* harness time inside the measurement, s */
-  double measured;    /* s */
+  double overhead; /* harness time inside the measurement, s */
+  double measured; /* s */
   int line;
 } Meas;
 
@@ -207,8 +205,8 @@ double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
 void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out);
 
 /* Median and 90th percentile of |relative error| of rows under c. */
-void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows,
-                  int n, double *median, double *p90);
+void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows, int n,
+                  double *median, double *p90);
 
 /* The calibration file for c, fitted on the named data (JSON text; free).
  * residuals: the CSV of per-row residuals it names, or NULL. */
@@ -216,7 +214,7 @@ char *calib_to_json(const Calib *c, const Gpu *g, const char *data_path,
                     const char *const *sources, int nsources,
                     const Meas *const *rows, int n, const char *residuals);
 /* The per-row residuals CSV. New string; free. */
-char *calib_residuals_csv(const Calib *c, const Gpu *g,
-                          const Meas *const *rows, int n);
+char *calib_residuals_csv(const Calib *c, const Gpu *g, const Meas *const *rows,
+                          int n);
 
 #endif

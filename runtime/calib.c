@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 const char *const kernel_kind_name[KK_COUNT] = {
-    "gemm", "bgemm", "attention", "norm", "add",
+    "gemm", "bgemm", "attention", "norm",   "add",
     "act",  "rope",  "softmax",   "gather", "elementwise"};
 
 int kernel_kind_find(const char *s) {
@@ -151,9 +151,9 @@ static int check_format(Loader *L, json_t *root, const char *want) {
 }
 
 static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
-  static const char *const keys[] = {"launch_us", "compute_eff", "memory_eff",
-                                     "rows", "median_abs_error", "p90_abs_error",
-                                     "from", NULL};
+  static const char *const keys[] = {
+      "launch_us",        "compute_eff",   "memory_eff", "rows",
+      "median_abs_error", "p90_abs_error", "from",       NULL};
   if (!json_is_object(o))
     return lerr(L, "a kernel kind's entry must be an object");
   if (only_keys(L, o, keys,
@@ -191,9 +191,9 @@ Calib *calib_load_text(const char *path, const char *text, size_t len,
   }
   Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
   jp_init(&L.jp);
-  static const char *const keys[] = {"format", "hardware", "description",
-                                     "made_by", "data", "sources", "kernels",
-                                     "residuals", "notes", NULL};
+  static const char *const keys[] = {
+      "format",  "hardware", "description", "made_by", "data",
+      "sources", "kernels",  "residuals",   "notes",   NULL};
   int rc = -1;
   json_t *kern;
   if (check_format(&L, root, "lm-predictor-calibration") < 0 ||
@@ -214,8 +214,9 @@ Calib *calib_load_text(const char *path, const char *text, size_t len,
   if (!json_is_object(kern)) {
     if (kern)
       jp_key(&L.jp, "kernels");
-    lerr(&L, kern ? "kernels must be an object" : "missing required member "
-                                                  "'kernels'");
+    lerr(&L, kern ? "kernels must be an object"
+                  : "missing required member "
+                    "'kernels'");
     goto out;
   }
   jp_key(&L.jp, "kernels");
@@ -241,9 +242,10 @@ Calib *calib_load_text(const char *path, const char *text, size_t len,
   }
   for (int k = 0; k < KK_COUNT; k++)
     if (!seen[k]) {
-      lerr(&L, "no entry for kernel kind '%s' (every kind needs one; a kind "
-               "without measurements names the kind it borrows with "
-               "\"from\")",
+      lerr(&L,
+           "no entry for kernel kind '%s' (every kind needs one; a kind "
+           "without measurements names the kind it borrows with "
+           "\"from\")",
            kernel_kind_name[k]);
       goto out;
     }
@@ -362,8 +364,8 @@ void calib_free(Calib *c) {
 /* ===== engines ===== */
 
 static int load_fusion(Loader *L, Engine *e, json_t *o, Fusion *f) {
-  static const char *const keys[] = {"kernel", "ops", "kind", "drop", "why",
-                                     NULL};
+  static const char *const keys[] = {"kernel", "ops", "kind",
+                                     "drop",   "why", NULL};
   if (!json_is_object(o))
     return lerr(L, "a fusion must be an object");
   if (only_keys(L, o, keys, "kernel, ops, kind, drop, why") < 0 ||
@@ -388,8 +390,9 @@ static int load_fusion(Loader *L, Engine *e, json_t *o, Fusion *f) {
     f->drop = FUSE_INTERMEDIATE_READ;
   else {
     jp_key(&L->jp, "drop");
-    return lerr(L, "drop is shared_input, intermediate or intermediate_read, "
-                   "not '%s'",
+    return lerr(L,
+                "drop is shared_input, intermediate or intermediate_read, "
+                "not '%s'",
                 drop);
   }
   json_t *ops = json_object_get(o, "ops");
@@ -440,11 +443,11 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   }
   Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
   jp_init(&L.jp);
-  static const char *const keys[] = {"format", "engine", "name", "description",
-                                     "attention", "fusions", "ops", "sources",
-                                     NULL};
-  static const char *const akeys[] = {"impl", "kernel", "causal_skip",
-                                      "l2_kv_reuse", "q_tile", "why", NULL};
+  static const char *const keys[] = {"format",      "engine",    "name",
+                                     "description", "attention", "fusions",
+                                     "ops",         "sources",   NULL};
+  static const char *const akeys[] = {
+      "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
   json_t *att, *fus, *ops;
   const char *impl;
@@ -507,7 +510,8 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
     goto out;
   }
   e->nfusions = (int)json_array_size(fus);
-  e->fusions = arena_alloc(&e->arena, sizeof(Fusion) * (size_t)(e->nfusions + 1));
+  e->fusions =
+      arena_alloc(&e->arena, sizeof(Fusion) * (size_t)(e->nfusions + 1));
   jp_key(&L.jp, "fusions");
   for (int i = 0; i < e->nfusions; i++) {
     jp_index(&L.jp, i);
@@ -699,9 +703,8 @@ void calib_plan_free(CalibPlan *cp) {
 }
 
 void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
-                 double h, double hkv, double d, double kv_bytes,
-                 double flops, double kv_read, double *flops_out,
-                 double *kv_out) {
+                 double h, double hkv, double d, double kv_bytes, double flops,
+                 double kv_read, double *flops_out, double *kv_out) {
   double frac = 1;
   double bt = e->q_tile;
   if (e->causal_skip && t > 1 && l > 0) {
@@ -733,8 +736,7 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
 
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
-                     const double *run, const double *roof,
-                     double *row_time) {
+                     const double *run, const double *roof, double *row_time) {
   const Plan *p = cp->plan;
   double total = 0;
   for (int r = 0; r < cp->nrows; r++) {
@@ -768,9 +770,9 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
         if (cp->drop[r] == FUSE_SHARED_INPUT)
           by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
         else if (cp->drop[r] == FUSE_INTERMEDIATE)
-          by -= 2 * prev_write;      /* written and read back: neither */
+          by -= 2 * prev_write; /* written and read back: neither */
         else
-          by -= prev_write;          /* written, but not read back */
+          by -= prev_write; /* written, but not read back */
       }
       prev_write = x[M_ACT_WRITE_BYTES];
       flops += fl;
@@ -788,8 +790,8 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
     }
     if (bytes < 0)
       bytes = 0;
-    double peak = kernel_kind_computes(k) ? roof_row_peak(pk, v->row[r], NULL)
-                                          : pk->p16;
+    double peak =
+        kernel_kind_computes(k) ? roof_row_peak(pk, v->row[r], NULL) : pk->p16;
     double t = cp->launches[r] * f->launch +
                calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
     /* share among the rows by roofline time (equal shares if all 0) */

@@ -15,8 +15,8 @@
 /* ===== the CSV ===== */
 
 static const char *const meas_cols[] = {
-    "hw_id", "source", "timing", "op", "kind", "kernels", "m",
-    "n", "k", "flops", "bytes", "overhead_us", "measured_us"};
+    "hw_id", "source", "timing", "op",    "kind",        "kernels",    "m",
+    "n",     "k",      "flops",  "bytes", "overhead_us", "measured_us"};
 #define NCOLS 13
 
 static int cerr(Error *err, const char *path, const char *line, int lineno,
@@ -85,9 +85,10 @@ MeasSet *meas_load_text(const char *path, const char *text, size_t len,
       cur = c + 1;
     }
     if (nf != NCOLS) {
-      cerr(err, path, arena_strndup(&s->arena, start, ll), lineno, 0, (int)ll, "%d fields where the format has %d (%s)", nf,
-           NCOLS, "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,"
-                  "overhead_us,measured_us");
+      cerr(err, path, arena_strndup(&s->arena, start, ll), lineno, 0, (int)ll,
+           "%d fields where the format has %d (%s)", nf, NCOLS,
+           "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,"
+           "overhead_us,measured_us");
       goto fail;
     }
     const char *raw = arena_strndup(&s->arena, start, ll);
@@ -132,8 +133,8 @@ MeasSet *meas_load_text(const char *path, const char *text, size_t len,
       goto fail;
     }
     m->kind = (KernelKind)k;
-    double *num[] = {&m->kernels, &m->m, &m->n, &m->k, &m->flops,
-                     &m->bytes, &m->overhead, &m->measured};
+    double *num[] = {&m->kernels, &m->m,     &m->n,        &m->k,
+                     &m->flops,   &m->bytes, &m->overhead, &m->measured};
     for (int i = 5; i < NCOLS; i++) {
       double lo = i == 5 ? 1 : 0;
       if (parse_num(f[i], lo, num[i - 5]) < 0) {
@@ -191,8 +192,8 @@ void meas_free(MeasSet *s) {
 
 static double meas_time(const KernelFit *f, const Gpu *g, const Meas *m) {
   return m->kernels * (f->launch + calib_kernel_time(f, m->kind, m->flops,
-                                                     m->bytes, m->m, m->n,
-                                                     m->k, g->fp16_flops, g)) +
+                                                     m->bytes, m->m, m->n, m->k,
+                                                     g->fp16_flops, g)) +
          m->overhead;
 }
 
@@ -295,9 +296,8 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static void errors_of(const KernelFit *f, const Gpu *g,
-                      const Meas *const *rows, int n, double *median,
-                      double *p90) {
+static void errors_of(const KernelFit *f, const Gpu *g, const Meas *const *rows,
+                      int n, double *median, double *p90) {
   *median = *p90 = 0;
   if (n == 0)
     return;
@@ -310,8 +310,8 @@ static void errors_of(const KernelFit *f, const Gpu *g,
   free(e);
 }
 
-void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows,
-                  int n, double *median, double *p90) {
+void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows, int n,
+                  double *median, double *p90) {
   *median = *p90 = 0;
   if (n == 0)
     return;
@@ -482,18 +482,19 @@ char *calib_to_json(const Calib *c, const Gpu *g, const char *data_path,
   return buf_steal(&b);
 }
 
-char *calib_residuals_csv(const Calib *c, const Gpu *g,
-                          const Meas *const *rows, int n) {
+char *calib_residuals_csv(const Calib *c, const Gpu *g, const Meas *const *rows,
+                          int n) {
   Buf b;
   buf_init(&b);
-  buf_printf(&b, "# residuals of the %s calibration (lmcalib --fit)\n"
-                 "line,source,op,kind,m,n,k,measured_us,predicted_us,error\n",
+  buf_printf(&b,
+             "# residuals of the %s calibration (lmcalib --fit)\n"
+             "line,source,op,kind,m,n,k,measured_us,predicted_us,error\n",
              g->id);
   for (int i = 0; i < n; i++) {
     const Meas *m = rows[i];
     double p = calib_meas_predict(c, g, m);
-    buf_printf(&b, "%d,%s,%s,%s,%g,%g,%g,%.4g,%.4g,%.4f\n", m->line,
-               m->source, m->op, kernel_kind_name[m->kind], m->m, m->n, m->k,
+    buf_printf(&b, "%d,%s,%s,%s,%g,%g,%g,%.4g,%.4g,%.4f\n", m->line, m->source,
+               m->op, kernel_kind_name[m->kind], m->m, m->n, m->k,
                m->measured * 1e6, p * 1e6, p / m->measured - 1);
   }
   return buf_steal(&b);

@@ -51,7 +51,9 @@ static int meas_class(const Meas *m) {
 
 /* The source of a row without its "/part" (vidur/llama-2-7b-hf -> vidur),
  * as a length. */
-static size_t family_len(const char *src) { return strcspn(src, "/"); }
+static size_t family_len(const char *src) {
+  return strcspn(src, "/");
+}
 
 static bool same_family(const char *a, const char *b) {
   size_t n = family_len(a);
@@ -59,8 +61,8 @@ static bool same_family(const char *a, const char *b) {
 }
 
 /* Fit on fit[nf], print the errors of out[no] per class. */
-static void held_out(const Gpu *gpu, const Meas **fit, int nf,
-                     const Meas **out, int no, const char *label) {
+static void held_out(const Gpu *gpu, const Meas **fit, int nf, const Meas **out,
+                     int no, const char *label) {
   Calib c;
   memset(&c, 0, sizeof(c));
   calib_fit(fit, nf, gpu, &c);
@@ -217,7 +219,7 @@ int main(int argc, char **argv) {
     }
   }
   if (optind != argc || !!fit_csv == !!val_csv || (fit_csv && !hw_id)) {
-    fputs(optind != argc ? "lmcalib: unexpected argument\n"
+    fputs(optind != argc      ? "lmcalib: unexpected argument\n"
           : fit_csv && !hw_id ? "lmcalib: --fit needs --hardware ID\n"
                               : "lmcalib: give --fit or --validate\n",
           stderr);

@@ -10,10 +10,15 @@
 
 /* The A100 80GB figures of hardware.json. */
 static Gpu a100(void) {
-  return (Gpu){.id = "a100-sxm-80gb", .name = "A100", .fp16_flops = 312e12,
-               .int8_ops = 624e12, .bandwidth = 2039e9,
-               .memory = 80 * 1073741824.0, .l2 = 40 * 1048576.0,
-               .smem_per_sm = 164 * 1024.0, .sm_count = 108};
+  return (Gpu){.id = "a100-sxm-80gb",
+               .name = "A100",
+               .fp16_flops = 312e12,
+               .int8_ops = 624e12,
+               .bandwidth = 2039e9,
+               .memory = 80 * 1073741824.0,
+               .l2 = 40 * 1048576.0,
+               .smem_per_sm = 164 * 1024.0,
+               .sm_count = 108};
 }
 
 /* The constants the tests below use are the shipped file's: a refit that
@@ -28,7 +33,8 @@ static void test_calib_shipped_a100(void **state) {
   assert_non_null(c);
   assert_string_equal(c->hw_id, "a100-sxm-80gb");
   assert_false(c->fallback);
-  assert_double_near(c->k[KK_GEMM].launch, 3.428e-6, 1e-12); /* us in the file */
+  assert_double_near(c->k[KK_GEMM].launch, 3.428e-6,
+                     1e-12); /* us in the file */
   assert_double_exact(c->k[KK_GEMM].compute_eff, 0.793);
   assert_double_exact(c->k[KK_GEMM].memory_eff, 0.7481);
   assert_double_near(c->k[KK_NORM].launch, 4.233e-6, 1e-12);
@@ -73,9 +79,8 @@ static void test_calib_hand_a100(void **state) {
    * memory  = 213,909,504 / (2039e9 * 0.7481)                 = 140.2 us
    * time = 3.428 us + 1523.3 us = 1526.7 us (compute bound) */
   t = one(c, KK_GEMM, 369367187456.0, 213909504, 4096, 11008, 4096);
-  assert_double_near(t, 3.428e-6 + 369367187456.0 /
-                                       (312e12 * 0.793 * (2752.0 / 2808)),
-                     1e-12);
+  assert_double_near(
+      t, 3.428e-6 + 369367187456.0 / (312e12 * 0.793 * (2752.0 / 2808)), 1e-12);
   assert_double_near(t, 1526.7e-6, 1e-4);
 
   /* Norm: RMSNorm over 2048 tokens of 4096, 16-bit: x read, y written,
@@ -131,8 +136,7 @@ static void test_calib_flash_causal_l2(void **state) {
   /* K and V too large for L2 (L = 2^20 keys: 7 heads x 512 MiB): the
    * re-reads stay, cut by the causal fraction */
   double big = 2.0 * 32 * 8192 * 1048576.0 * 128 * 2;
-  calib_flash(v, &g, 1, 1048576, 1048576, 32, 32, 128, 2, flops, big, &f,
-              &kv);
+  calib_flash(v, &g, 1, 1048576, 1048576, 32, 32, 128, 2, flops, big, &f, &kv);
   double frac = (1048576.0 + 128) / 2 / 1048576;
   assert_double_exact(kv, big * frac);
   engine_free(v);
@@ -189,9 +193,12 @@ static void expect_calib_error(const char *text, const char *msg, int line) {
 static void test_calib_bad_files(void **state) {
   (void)state;
   const char *ok_kinds =
-      "\"gemm\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": 0.8},\n"
-      "\"bgemm\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": 0.8},\n"
-      "\"attention\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": 0.8},\n"
+      "\"gemm\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": "
+      "0.8},\n"
+      "\"bgemm\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": "
+      "0.8},\n"
+      "\"attention\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": "
+      "0.8},\n"
       "\"norm\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
       "\"add\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
       "\"act\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
@@ -214,7 +221,8 @@ static void test_calib_bad_files(void **state) {
   /* a missing kind */
   snprintf(buf, sizeof(buf),
            "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
-           "\"sources\": [\"s\"], \"kernels\": {\n%s\"add\": 1}}\n", "");
+           "\"sources\": [\"s\"], \"kernels\": {\n%s\"add\": 1}}\n",
+           "");
   expect_calib_error(buf, "a kernel kind's entry must be an object", 3);
   snprintf(buf, sizeof(buf),
            "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
@@ -230,7 +238,8 @@ static void test_calib_bad_files(void **state) {
   expect_calib_error(buf, "unknown kernel kind 'tensor'", 12);
   snprintf(buf, sizeof(buf),
            "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
-           "\"sources\": [\"s\"], \"kernels\": {\n%s}}\n", ok_kinds);
+           "\"sources\": [\"s\"], \"kernels\": {\n%s}}\n",
+           ok_kinds);
   /* trailing comma: a syntax error, located */
   expect_calib_error(buf, "", 0);
   snprintf(buf, sizeof(buf),
@@ -243,13 +252,15 @@ static void test_calib_bad_files(void **state) {
 
 static void test_calib_bad_engine(void **state) {
   (void)state;
-  const char *t =
-      "{\"format\": \"lm-predictor-engine\", \"engine\": \"e\", \"name\": \"E\",\n"
-      " \"sources\": [\"s\"],\n"
-      " \"attention\": {\"impl\": \"flash\", \"kernel\": \"k\", \"causal_skip\": true,\n"
-      "   \"l2_kv_reuse\": false, \"q_tile\": 128},\n"
-      " \"fusions\": [{\"kernel\": \"k\", \"ops\": [\"a\", \"b\"], \"kind\": \"norm\",\n"
-      "   \"drop\": \"everything\", \"why\": \"w\"}]}\n";
+  const char *t = "{\"format\": \"lm-predictor-engine\", \"engine\": \"e\", "
+                  "\"name\": \"E\",\n"
+                  " \"sources\": [\"s\"],\n"
+                  " \"attention\": {\"impl\": \"flash\", \"kernel\": \"k\", "
+                  "\"causal_skip\": true,\n"
+                  "   \"l2_kv_reuse\": false, \"q_tile\": 128},\n"
+                  " \"fusions\": [{\"kernel\": \"k\", \"ops\": [\"a\", \"b\"], "
+                  "\"kind\": \"norm\",\n"
+                  "   \"drop\": \"everything\", \"why\": \"w\"}]}\n";
   Error err;
   err_clear(&err);
   assert_null(engine_load_text("e.json", t, strlen(t), &err));

@@ -6,13 +6,19 @@
 #include "calib.h"
 
 static Gpu a100(void) {
-  return (Gpu){.id = "a100-sxm-80gb", .name = "A100", .fp16_flops = 312e12,
-               .bandwidth = 2039e9, .memory = 80 * 1073741824.0,
-               .l2 = 40 * 1048576.0, .smem_per_sm = 164 * 1024.0,
+  return (Gpu){.id = "a100-sxm-80gb",
+               .name = "A100",
+               .fp16_flops = 312e12,
+               .bandwidth = 2039e9,
+               .memory = 80 * 1073741824.0,
+               .l2 = 40 * 1048576.0,
+               .smem_per_sm = 164 * 1024.0,
                .sm_count = 108};
 }
 
-#define HDR "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,overhead_us,measured_us\n"
+#define HDR                                                                    \
+  "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,overhead_us,"         \
+  "measured_us\n"
 
 static void expect_csv_error(const char *text, const char *msg, int line,
                              int col) {
@@ -55,8 +61,10 @@ static void test_fit_csv(void **state) {
                    "a gemm row needs its m, n and k", 2, 22);
   expect_csv_error(HDR "a,b,gpu,op,norm,1,0,0,0,0,1,0,1\n",
                    "timing is kernel or wall-clock, not 'gpu'", 2, 5);
-  expect_csv_error(HDR "a,b,kernel,op,norm,1,0,0\n", "8 fields where the "
-                   "format has 13", 2, 1);
+  expect_csv_error(HDR "a,b,kernel,op,norm,1,0,0\n",
+                   "8 fields where the "
+                   "format has 13",
+                   2, 1);
   expect_csv_error("hw,source\n", "2 fields where the format has 13", 1, 1);
   expect_csv_error("hw_id,src,timing,op,kind,kernels,m,n,k,flops,bytes,"
                    "overhead_us,measured_us\n",
@@ -79,20 +87,31 @@ static void test_fit_recovers(void **state) {
   for (int i = 0; i < 14; i++) {
     double m = (double)(1 << i), k = 4096, nn = 11008;
     Meas *x = &rows[n];
-    *x = (Meas){.hw_id = "a100-sxm-80gb", .source = "synthetic", .op = "mm",
-                .kind = KK_GEMM, .kernels = 1, .m = m, .n = nn, .k = k,
-                .flops = 2 * m * nn * k, .bytes = 2 * (m * k + k * nn + m * nn)};
-    x->measured = gemm.launch + calib_kernel_time(&gemm, KK_GEMM, x->flops,
-                                                  x->bytes, m, nn, k, 312e12,
-                                                  &g);
+    *x = (Meas){.hw_id = "a100-sxm-80gb",
+                .source = "synthetic",
+                .op = "mm",
+                .kind = KK_GEMM,
+                .kernels = 1,
+                .m = m,
+                .n = nn,
+                .k = k,
+                .flops = 2 * m * nn * k,
+                .bytes = 2 * (m * k + k * nn + m * nn)};
+    x->measured =
+        gemm.launch + calib_kernel_time(&gemm, KK_GEMM, x->flops, x->bytes, m,
+                                        nn, k, 312e12, &g);
     ptr[n] = x;
     n++;
   }
   for (int i = 0; i < 14; i++) {
     double t = (double)(1 << i);
     Meas *x = &rows[n];
-    *x = (Meas){.hw_id = "a100-sxm-80gb", .source = "synthetic", .op = "n",
-                .kind = KK_NORM, .kernels = 1, .bytes = 2 * (2 * t * 4096 + 4096)};
+    *x = (Meas){.hw_id = "a100-sxm-80gb",
+                .source = "synthetic",
+                .op = "n",
+                .kind = KK_NORM,
+                .kernels = 1,
+                .bytes = 2 * (2 * t * 4096 + 4096)};
     x->measured = norm.launch + x->bytes / (g.bandwidth * norm.memory_eff);
     ptr[n] = x;
     n++;
@@ -106,8 +125,7 @@ static void test_fit_recovers(void **state) {
   assert_double_near(c.k[KK_NORM].launch, 3e-6, 1e-3);
   assert_double_near(c.k[KK_NORM].memory_eff, 0.5, 1e-3);
   /* kinds without rows borrow: attention from gemm, add from the pool */
-  assert_double_exact(c.k[KK_ATTENTION].compute_eff,
-                      c.k[KK_GEMM].compute_eff);
+  assert_double_exact(c.k[KK_ATTENTION].compute_eff, c.k[KK_GEMM].compute_eff);
   assert_non_null(c.k[KK_ATTENTION].from);
   assert_non_null(c.k[KK_ADD].from);
   /* a wall-clock row adds its harness overhead to the prediction */

@@ -12,15 +12,16 @@ static void same_kernels(const char *a, const char *b) {
   json_t *x = json_load_file(a, 0, &je), *y = json_load_file(b, 0, &je);
   assert_non_null(x);
   assert_non_null(y);
-  if (!json_equal(json_object_get(x, "kernels"), json_object_get(y, "kernels"))) {
+  if (!json_equal(json_object_get(x, "kernels"),
+                  json_object_get(y, "kernels"))) {
     char *s = json_dumps(json_object_get(x, "kernels"), JSON_INDENT(1));
     char *t = json_dumps(json_object_get(y, "kernels"), JSON_INDENT(1));
     print_error("%s and %s differ:\n%s\n%s\n", a, b, s, t);
     free(s);
     free(t);
   }
-  assert_true(json_equal(json_object_get(x, "kernels"),
-                         json_object_get(y, "kernels")));
+  assert_true(
+      json_equal(json_object_get(x, "kernels"), json_object_get(y, "kernels")));
   json_decref(x);
   json_decref(y);
 }
@@ -30,8 +31,9 @@ static void test_lmcalib_reproduces_shipped(void **state) {
   char *dir = tu_tmpdir();
   char *out = NULL;
   /* the kernel CSV from the two measurement copies and models/ */
-  assert_int_equal(tu_run(&out, "python3 tools/convert_calibration.py %s/k.csv "
-                                DATA "/vidur.csv " DATA "/llmcompass.csv",
+  assert_int_equal(tu_run(&out,
+                          "python3 tools/convert_calibration.py %s/k.csv " DATA
+                          "/vidur.csv " DATA "/llmcompass.csv",
                           dir),
                    0);
   free(out);
@@ -42,8 +44,9 @@ static void test_lmcalib_reproduces_shipped(void **state) {
   free(shipped);
   const char *gpus[] = {"a100-sxm-80gb", "h100-sxm"};
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(tu_run(&out, "%s --fit " DATA "/kernels.csv --hardware "
-                                  "%s --out %s",
+    assert_int_equal(tu_run(&out,
+                            "%s --fit " DATA "/kernels.csv --hardware "
+                            "%s --out %s",
                             tu_bin("lmcalib"), gpus[i], dir),
                      0);
     assert_contains(out, "rows fitted, median |error|");
@@ -78,13 +81,15 @@ static void test_lmcalib_measure_script_format(void **state) {
   assert_int_equal(tu_run(&out, "python3 -m py_compile tools/measure_gpu.py"),
                    0);
   free(out);
-  assert_int_equal(tu_run(&out, "python3 tools/measure_gpu.py --dry-run "
-                                "--hw-id a100-sxm-80gb -o %s/m.csv",
+  assert_int_equal(tu_run(&out,
+                          "python3 tools/measure_gpu.py --dry-run "
+                          "--hw-id a100-sxm-80gb -o %s/m.csv",
                           dir),
                    0);
   free(out);
-  assert_int_equal(tu_run(&out, "%s --fit %s/m.csv --hardware a100-sxm-80gb "
-                                "--out %s",
+  assert_int_equal(tu_run(&out,
+                          "%s --fit %s/m.csv --hardware a100-sxm-80gb "
+                          "--out %s",
                           tu_bin("lmcalib"), dir, dir),
                    0);
   free(out);
@@ -116,12 +121,12 @@ static void test_lmcalib_measure_script_format(void **state) {
 static void test_lmcalib_validate(void **state) {
   (void)state;
   char *out = NULL;
-  assert_int_equal(tu_run(&out, "%s --validate " DATA "/kernels.csv",
-                          tu_bin("lmcalib")),
-                   0);
+  assert_int_equal(
+      tu_run(&out, "%s --validate " DATA "/kernels.csv", tu_bin("lmcalib")), 0);
   assert_contains(out, "leave one source out");
   assert_contains(out, "a100-sxm-80gb   source vidur                 GEMM");
-  assert_contains(out, "a100-sxm-80gb   source llmcompass            attention");
+  assert_contains(out,
+                  "a100-sxm-80gb   source llmcompass            attention");
   assert_contains(out, "h100-sxm        model vidur/llama-2-70b-hf   GEMM");
   assert_not_contains(out, "h100-sxm        source");
   free(out);
@@ -146,14 +151,16 @@ static void test_lmcalib_bad_input(void **state) {
   char *j = path_join(dir, "a100-sxm-80gb.json");
   assert_int_equal(access(j, F_OK), -1);
   free(j);
-  assert_int_equal(tu_run(&out, "%s --fit " DATA "/kernels.csv --hardware "
-                                "nope --out %s",
+  assert_int_equal(tu_run(&out,
+                          "%s --fit " DATA "/kernels.csv --hardware "
+                          "nope --out %s",
                           tu_bin("lmcalib"), dir),
                    1);
   assert_contains(out, "no GPU 'nope'");
   free(out);
-  assert_int_equal(tu_run(&out, "%s --fit " DATA "/kernels.csv --hardware "
-                                "h200 --out %s",
+  assert_int_equal(tu_run(&out,
+                          "%s --fit " DATA "/kernels.csv --hardware "
+                          "h200 --out %s",
                           tu_bin("lmcalib"), dir),
                    1);
   assert_contains(out, "no rows measured on 'h200'");
