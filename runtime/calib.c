@@ -66,12 +66,11 @@ typedef struct Loader {
 static int lerr(Loader *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int lerr(Loader *L, const char *fmt, ...) {
-  char msg[900];
+  JsonDoc doc = {.file = L->path, .text = L->raw, .len = L->rawlen};
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror(L->err, &doc, &L->jp, fmt, ap);
   va_end(ap);
-  err_json_value(L->err, L->path, L->raw, L->rawlen, &L->jp, "%s", msg);
   return -1;
 }
 
@@ -131,11 +130,8 @@ static int get_number(Loader *L, json_t *o, const char *key, bool required,
 
 static json_t *parse(const char *path, const char *text, size_t len,
                      Error *err) {
-  json_error_t je;
-  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-  if (!root)
-    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
-  return root;
+  JsonDoc doc = {.file = path, .text = text, .len = len};
+  return jdoc_parse(&doc, err);
 }
 
 static int check_format(Loader *L, json_t *root, const char *want) {

@@ -390,7 +390,7 @@ void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out) {
 
 static void jnum(Buf *b, double v) {
   char n[40];
-  json_number(v, n, sizeof(n));
+  report_number(v, n, sizeof(n));
   buf_puts(b, n);
 }
 
