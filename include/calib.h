@@ -137,9 +137,12 @@ struct CalibPlan {
   double *launches;    /* per row */
   double *traffic;     /* per row */
   const char **kernel; /* per row: the kernel's name */
-  int *attn_arg;       /* per row: Values.args index of num_heads, or -1;
-                          num_kv_heads and head_dim follow via attn_off */
-  int (*attn_off)[3];  /* offsets of num_heads, num_kv_heads, head_dim */
+  int *attn_arg;       /* per row: its layer's first Values.args index, or
+                          -1 when the kind needs no shape or the layer's
+                          module lacks the parameters */
+  int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
+                          num_kv_heads, head_dim (attention); N,
+                          in_features, out_features (gemm) */
   Arena arena;
 };
 

@@ -635,16 +635,25 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
     cp->traffic[r] = 1;
     cp->kernel[r] = row->op;
     cp->attn_arg[r] = -1;
-    if (cp->kind[r] == KK_ATTENTION) {
+    /* the shape parameters of the row's layer: a flash attention's heads,
+     * KV heads and head size; a GEMM's rows, input and output features */
+    static const char *const shape[][3] = {
+        {"num_heads", "num_kv_heads", "head_dim"},
+        {"N", "in_features", "out_features"}};
+    int which = cp->kind[r] == KK_ATTENTION ? 0
+                : cp->kind[r] == KK_GEMM    ? 1
+                                            : -1;
+    if (which >= 0) {
       const Slot *s = &p->slots[row->slot];
       const ModuleDef *d = s->layer->mod->def;
-      int h = param_index(d, "num_heads"), kv = param_index(d, "num_kv_heads"),
-          hd = param_index(d, "head_dim");
-      if (h >= 0 && kv >= 0 && hd >= 0) {
+      int i0 = param_index(d, shape[which][0]),
+          i1 = param_index(d, shape[which][1]),
+          i2 = param_index(d, shape[which][2]);
+      if (i0 >= 0 && i1 >= 0 && i2 >= 0) {
         cp->attn_arg[r] = s->argbase;
-        cp->attn_off[r][0] = h;
-        cp->attn_off[r][1] = kv;
-        cp->attn_off[r][2] = hd;
+        cp->attn_off[r][0] = i0;
+        cp->attn_off[r][1] = i1;
+        cp->attn_off[r][2] = i2;
       }
     }
     for (int i = 0; e && i < e->ncosts; i++)
@@ -773,15 +782,12 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       prev_write = x[M_ACT_WRITE_BYTES];
       flops += fl;
       bytes += by;
-      if (k == KK_GEMM && x[M_WEIGHT_BYTES] > 0 && run[V_W_BYTES] > 0) {
-        /* rows m = flops / (2 * weight elements); reduction k from the
-         * input read; columns = weight elements / k */
-        double welem = x[M_WEIGHT_BYTES] / run[V_W_BYTES];
-        double mq = x[M_FLOPS] / (2 * welem);
-        double kin = mq > 0 ? x[M_ACT_READ_BYTES] / (mq * run[V_A_BYTES]) : 0;
-        m = mq;
-        kred = kin;
-        ncols += kin > 0 ? welem / kin : 0;
+      if (k == KK_GEMM && cp->attn_arg[q] >= 0) {
+        /* the Linear's own parameters: N rows, in_features, out_features */
+        const double *args = v->args + cp->attn_arg[q];
+        m = args[cp->attn_off[q][0]];
+        kred = args[cp->attn_off[q][1]];
+        ncols += args[cp->attn_off[q][2]];
       }
     }
     if (bytes < 0)
