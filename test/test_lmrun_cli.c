@@ -526,6 +526,21 @@ static void test_lmrun_calibrated(void **state) {
   smul = num(act, "time_s") +
          num(tu_json_find(phase_ops(doc, 1), "op", "gate_up_mul"), "time_s");
   assert_double_near(smul, 10.29e-6 + 66048 / (2039e9 * 0.5478), 1e-9);
+  /* By hand: prefill flash attention, B = 1, T = L = 2048, 32 heads of
+   * 128 (MHA). Metrics: flops 4*32*2048*2048*128 + 5*32*2048*2048 =
+   * 69,390,565,376; Q read 16,777,216; O + log-sum-exp written 16,777,216
+   * + 262,144; K and V read once per 128-row query tile: 16 * 33,554,432.
+   * vLLM's causal skipping: (2048 + 128) / 2 of 2048 keys on average, 17/32
+   * of the FLOPs: 36,863,737,856. L2: 16 tiles per head, ceil(108/16) = 7
+   * heads in flight, their K and V 7 * 1 MiB <= 40 MiB: K and V from HBM
+   * once, 33,554,432. Bytes 67,371,008. With the attention constants (the
+   * GEMM's: 3.428 us, 0.793, 0.7481): compute 36,863,737,856 / (312e12 *
+   * 0.793) = 149.0 us > memory 67,371,008 / (2039e9 * 0.7481) = 44.2 us;
+   * time 152.4 us. */
+  json_t *fa = tu_json_find(phase_ops(doc, 0), "op", "flash_attention");
+  assert_double_near(num(fa, "time_s"),
+                     3.428e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.793), 1e-9);
+  assert_double_near(num(fa, "time_s"), 152.4e-6, 1e-3);
   json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
   assert_double_near(num(lm, "time_s"), 3.428e-6 + 262216192 / (2039e9 * 0.7481),
                      1e-9);
