@@ -207,7 +207,7 @@ static void test_moe_deepseek_v3(void **state) {
   double moe_common = attn + 2 * H + E * H + 3 * H * mi; /* router, shared */
   double total = 2 * V * H + H + 3 * dense + 58 * (moe_common + E * 3 * H * mi);
   double active = 2 * V * H + H + 3 * dense + 58 * (moe_common + k * 3 * H * mi);
-  json_t *j = run_json(CFG "deepseek-r1.json -S 2048");
+  json_t *j = run_json(CFG "deepseek-r1.json -S 2048 --attention eager");
   json_t *p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total);   /* 671,026,404,352 */
   assert_double_exact(num(p, "active"), active); /* 37,552,282,624 */
@@ -345,7 +345,7 @@ static void test_moe_gpt_oss(void **state) {
   const double V = 201088, H = 2880;
   double xw;
   double total = gpt_oss_total(24, 32, &xw);
-  json_t *j = run_json(CFG "gpt-oss-20b.json -S 256");
+  json_t *j = run_json(CFG "gpt-oss-20b.json -S 256 --attention eager");
   json_t *p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total); /* 20,914,757,184 */
   near_rel(total, 20.91e9, 0.005);             /* model card: 20.91B */
@@ -586,6 +586,34 @@ static void test_moe_flash(void **state) {
   }
 }
 
+/* With a serving engine's calibrated times (the default), the grouped
+ * expert GEMMs and MLA's projections are timed as GEMMs (compute counts:
+ * at least the roofline), and the other phase's rows launch nothing: the
+ * phase total is the sum of the rows shown. */
+static void test_moe_calibrated(void **state) {
+  (void)state;
+  json_t *j = run_json(CFG "mixtral-8x7b-v0.1.json -S 2048");
+  json_t *o = op_at(phase(j, "prefill"), "model.layers.mlp.experts.gate_up_proj");
+  assert_string_equal(json_string_value(json_object_get(o, "bound")), "compute");
+  assert_true(num(o, "time_s") >= num(o, "roofline_time_s"));
+  json_decref(j);
+  j = run_json(CFG "deepseek-r1.json -S 2048");
+  static const char *const ph[] = {"prefill", "decode"};
+  for (int i = 0; i < 2; i++) {
+    json_t *p = phase(j, ph[i]);
+    double sum = 0;
+    size_t k;
+    json_t *op;
+    json_array_foreach(json_object_get(p, "ops"), k, op) {
+      sum += num(op, "count") * num(op, "time_s");
+    }
+    near_rel(sum, num(json_object_get(p, "totals"), "time_s"), 1e-9);
+  }
+  o = op_at(phase(j, "decode"), "model.layers[moe].self_attn.q_absorb");
+  assert_true(num(o, "time_s") >= num(o, "roofline_time_s"));
+  json_decref(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_moe_experts_touched),
@@ -599,6 +627,7 @@ int main(void) {
       cmocka_unit_test(test_moe_gptq_awq),
       cmocka_unit_test(test_moe_config_errors),
       cmocka_unit_test(test_moe_flash),
+      cmocka_unit_test(test_moe_calibrated),
   };
   return cmocka_run_group_tests_name("moe", tests, NULL, NULL);
 }
