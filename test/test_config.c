@@ -89,7 +89,7 @@ static double params_of(Model *m) {
   assert_non_null(p);
   Values *v = values_new(p);
   double n = -1;
-  assert_int_equal(plan_parameters(p, v, &n, NULL, &e), 0);
+  assert_int_equal(plan_parameters(p, v, &n, &e), 0);
   values_free(v);
   plan_free(p);
   return n;
@@ -511,7 +511,7 @@ static void test_config_template_errors(void **state) {
       {"\"format\": \"lm-predictor-template\"", "\"format\": \"x\"",
        "a template has \"format\": \"lm-predictor-template\""},
       {"\"type\": \"flag\"", "\"type\": \"bool\"",
-       "type must be number, flag, count, choice, rope_scaling or quantization"},
+       "type must be number, flag, count, choice or rope_scaling"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
@@ -695,7 +695,9 @@ static void test_config_lmrun_output(void **state) {
       tu_replace(t2, "\"sliding_window\": 32768", "\"sliding_window\": 4096");
   tu_write(cfg, t3);
   char *out = NULL;
-  assert_int_equal(tu_run(&out, "%s '%s' -S 8192 --attention eager", tu_bin("lmrun"), dir), 0);
+  assert_int_equal(
+      tu_run(&out, "%s '%s' -S 8192 --attention eager", tu_bin("lmrun"), dir),
+      0);
   assert_contains(out, "/config.json: family qwen2, 494032768 "
                        "parameters (494 M)");
   /* 20 x 2 x 2 x 64 x 2 x 8192 = 83,886,080; 4 x ... x 4096 = 8,388,608 */
