@@ -7,17 +7,28 @@
 #   make bench      print performance figures
 #   make deps       install the Debian packages the project needs, if missing
 #                   (python3 too: the agent tests' fake LLM server is a script)
+#   make install    install under PREFIX (default /usr/local; DESTDIR honoured)
+#   make uninstall  remove what make install installed
+
+# ---- version: the one place it is written -----------------------------------
+# lmrun --version, lmgen --version, lmp_version(), lmpredict.pc and the Python
+# package's __version__ all come from here (-DLM_VERSION).
+VERSION  = 0.2.0
 
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
+CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLM_VERSION='"$(VERSION)"'
+DEPFLAGS = -MMD -MP
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
 LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-DEBS     = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
-           libcurl4-openssl-dev libcmocka-dev
+# BUILD_DEBS build and run lmrun/lmgen; the rest are for make test (groff-base
+# renders the man pages, python3 runs the binding's tests and the fake LLM).
+BUILD_DEBS = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
+           libcurl4-openssl-dev
+DEBS     = $(BUILD_DEBS) libcmocka-dev python3 groff-base
 SHELL    = /bin/bash
 
 LIB_SRCS = $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
@@ -40,22 +51,41 @@ ASAN_OBJS = $(patsubst %.c,build/asan/obj/%.o,$(LIB_SRCS) $(EMBED))
 
 all: lmgen lmrun
 
-# ---- Debian packages -------------------------------------------------------
+# ---- Debian packages (make deps) --------------------------------------------
+# A new machine: plain `make` (or any build goal) first checks that the build
+# packages are there and, if not, says which command installs them instead of
+# failing with "cc: command not found". Goals that run `make deps` themselves
+# (test, run, bench) and those that build nothing skip the check.
+DEPS_SKIP = deps clean uninstall test run bench
+ifeq ($(filter $(DEPS_SKIP),$(MAKECMDGOALS)),)
+DEPS_NEED := $(if $(filter check tests build/test_% build/asan/%,$(MAKECMDGOALS)),$(filter-out python3,$(DEBS)),$(BUILD_DEBS))
+ifneq ($(shell command -v dpkg-query),)
+DEPS_HAVE := $(shell dpkg-query -W -f='$${Package}:$${Status}\n' $(DEPS_NEED) 2>/dev/null | sed -n 's/:install ok installed$$//p')
+DEPS_MISSING := $(filter-out $(DEPS_HAVE),$(DEPS_NEED))
+else
+DEPS_MISSING := $(if $(shell command -v $(CC)),,$(BUILD_DEBS))
+endif
+ifneq ($(DEPS_MISSING),)
+$(error missing packages: $(DEPS_MISSING). Install them with `make deps` (as root or with sudo), or: apt-get install --no-install-recommends $(DEPS_MISSING))
+endif
+endif
+
 deps:
 	@missing=""; \
 	for p in $(DEBS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
 	    || missing="$$missing $$p"; \
 	done; \
-	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
-	if [ -n "$$missing" ]; then \
-	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo=sudo; \
-	  echo "deps: installing$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  $$sudo apt-get install -y -q $$missing \
-	    || { $$sudo apt-get update -q && $$sudo apt-get install -y -q $$missing; } \
-	    || { echo "deps: could not install$$missing" >&2; exit 1; }; \
-	fi
+	command -v python3 >/dev/null 2>&1 && missing="$${missing/ python3/}"; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "deps: not root and no sudo: as root, run: apt-get install --no-install-recommends$$missing" >&2; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt="$$sudo apt-get install -y -q --no-install-recommends$$missing"; \
+	$$apt || { $$sudo apt-get update -q && $$apt; } \
+	  || { echo "deps: could not install$$missing" >&2; exit 1; }
 
 # ---- embedded text (schema, modabi.h) ---------------------------------------
 define embed
@@ -72,12 +102,24 @@ build/embed/prompt_%_text.c: agents/prompts/%.txt
 	$(call embed,lm_prompt_$*_text)
 
 # ---- objects ---------------------------------------------------------------
-build/obj/%.o: %.c $(HDRS)
+build/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
-build/asan/obj/%.o: %.c $(HDRS)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+build/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+
+# ---- dependency files --------------------------------------------------------
+# -MMD -MP: each object (and test binary) depends on the headers it includes,
+# written by the compiler into a .d file next to it; a rebuilt VERSION
+# rebuilds the objects through the stamp. No object includes build/embed/*.c
+# (they are compiled on their own), so no order is needed for them.
+VERSION_STAMP = build/version/$(VERSION)
+$(VERSION_STAMP):
+	@mkdir -p $(@D) && rm -f $(@D)/* && touch $@
+$(OBJS) $(ASAN_OBJS) build/obj/gen/lmgen.o build/obj/runtime/lmrun.o \
+  build/asan/obj/gen/lmgen.o build/asan/obj/runtime/lmrun.o: $(VERSION_STAMP)
+-include $(shell find build -name '*.d' 2>/dev/null)
 
 build/liblm.a: $(OBJS)
 	ar rcs $@ $^
@@ -97,10 +139,10 @@ build/asan/lmrun: build/asan/obj/runtime/lmrun.o build/asan/liblm.a
 # ---- tests -----------------------------------------------------------------
 build/test_%: test/test_%.c test/testutil.h build/liblm.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS) -lcmocka
 build/asan/test_%: test/test_%.c test/testutil.h build/asan/liblm.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/asan/liblm.a $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/asan/liblm.a $(LIBS) -lcmocka
 
 tests: all build/asan/lmgen build/asan/lmrun $(TESTS) $(ASAN_TESTS)
 
@@ -135,7 +177,7 @@ bench: deps
 	./build/bench
 
 build/bench: test/bench.c build/liblm.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS)
 
 clean:
 	rm -rf build lmgen lmrun
