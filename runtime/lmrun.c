@@ -30,6 +30,7 @@ static void usage(FILE *out) {
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
+      "       lmrun --help | --version\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
       "activations and KV cache, arithmetic intensity, bound and time; time\n"
@@ -53,7 +54,8 @@ static void usage(FILE *out) {
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
       "                       hardware.json)\n"
-      "  -h, --help           this help\n",
+      "  -h, --help           this help\n"
+      "  --version            print the version and exit\n",
       out);
 }
 
@@ -168,7 +170,7 @@ int main(int argc, char **argv) {
   static const char *const attns[] = {"eager", "flash"};
   static const char *const fmts8[] = {"auto", "int8", "fp8"};
   enum { O_FORMAT = 256, O_DB, O_MODULES, O_PHASE, O_W, O_A, O_KV, O_ATTN,
-         O_HW, O_HWDB, O_LIST, O_E, O_FMT8 };
+         O_HW, O_HWDB, O_LIST, O_E, O_FMT8, O_VERSION };
   static const struct option opts[] = {
       {"batch", required_argument, 0, 'B'},
       {"seq-len", required_argument, 0, 'S'},
@@ -186,6 +188,7 @@ int main(int argc, char **argv) {
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
       {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, O_VERSION},
       {0, 0, 0, 0}};
   int c, rc = 2;
   while ((c = getopt_long(argc, argv, "B:S:h", opts, NULL)) != -1) {
@@ -242,6 +245,10 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       usage(stdout);
+      rc = 0;
+      goto out_usage;
+    case O_VERSION:
+      printf("lmrun %s\n", LM_VERSION);
       rc = 0;
       goto out_usage;
     default:
