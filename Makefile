@@ -44,7 +44,8 @@ ASAN_TESTS = $(patsubst test/%.c,build/asan/%,$(TEST_SRCS))
 OBJS      = $(patsubst %.c,build/obj/%.o,$(LIB_SRCS) $(EMBED))
 ASAN_OBJS = $(patsubst %.c,build/asan/obj/%.o,$(LIB_SRCS) $(EMBED))
 
-.PHONY: all deps run test tests check check-generated generate bench clean
+.PHONY: all deps run test tests check check-generated generate bench clean \
+        install uninstall check-python check-install
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
@@ -155,7 +156,7 @@ check: tests
 	  echo "== $$t (ASan+UBSan)"; \
 	  LM_BIN=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./$$t; done
-	@$(MAKE) --no-print-directory check-generated
+	@$(MAKE) --no-print-directory check-generated check-python check-install
 	@echo "all tests passed"
 
 check-generated: lmgen
@@ -181,3 +182,73 @@ build/bench: test/bench.c build/liblm.a
 
 clean:
 	rm -rf build lmgen lmrun
+
+# ---- install / uninstall -----------------------------------------------------
+# make install PREFIX=/usr/local (the default); DESTDIR=/stage is prepended
+# to every path written (packaging), never to paths written into files.
+# The layout (DESIGN.md, "Install"):
+#   bin/lmrun, bin/lmgen
+#   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
+#   include/lmpredict.h
+#   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
+#                        generated_modules/, models/, agents/prompts/
+#   share/man/man1/lmrun.1, lmgen.1
+#   lib/python3/dist-packages/lmpredict/  (PYTHONDIR= to put it elsewhere)
+# lmrun, lmgen and liblmpredict.so find share/lm-predictor from their own
+# location (common/fsutil.c lm_home), so the tree can be moved whole.
+PREFIX     ?= /usr/local
+BINDIR     = $(PREFIX)/bin
+LIBDIR     = $(PREFIX)/lib
+INCLUDEDIR = $(PREFIX)/include
+DATADIR    = $(PREFIX)/share/lm-predictor
+MANDIR     = $(PREFIX)/share/man
+PYTHONDIR  = $(LIBDIR)/python3/dist-packages
+INSTALL    = install
+LMP_SO     = build/liblmpredict.so
+LMP_A      = build/liblmpredict.a
+INSTALL_DATA_DIRS = generated_modules models agents/prompts
+PY_SRCS    = $(wildcard python/lmpredict/*.py)
+
+install: all $(LMP_SO) $(LMP_A)
+	@set -e; D='$(DESTDIR)'; \
+	$(INSTALL) -d "$$D$(BINDIR)" "$$D$(LIBDIR)/pkgconfig" "$$D$(INCLUDEDIR)" \
+	  "$$D$(MANDIR)/man1" "$$D$(PYTHONDIR)/lmpredict" \
+	  $(patsubst %,"$$D$(DATADIR)/%",$(INSTALL_DATA_DIRS)); \
+	$(INSTALL) -m 755 lmrun lmgen "$$D$(BINDIR)/"; \
+	$(INSTALL) -m 755 $(LMP_SO) "$$D$(LIBDIR)/"; \
+	$(INSTALL) -m 644 $(LMP_A) "$$D$(LIBDIR)/"; \
+	$(INSTALL) -m 644 include/lmpredict.h "$$D$(INCLUDEDIR)/"; \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lmpredict.pc.in \
+	  > "$$D$(LIBDIR)/pkgconfig/lmpredict.pc"; \
+	for m in lmrun lmgen; do \
+	  sed 's|@VERSION@|$(VERSION)|' man/$$m.1 > "$$D$(MANDIR)/man1/$$m.1"; done; \
+	$(INSTALL) -m 644 module_db.json module_db_schema.json hardware.json \
+	  "$$D$(DATADIR)/"; \
+	$(INSTALL) -m 644 generated_modules/*.c "$$D$(DATADIR)/generated_modules/"; \
+	$(INSTALL) -m 644 models/*.json "$$D$(DATADIR)/models/"; \
+	$(INSTALL) -m 644 agents/prompts/*.txt "$$D$(DATADIR)/agents/prompts/"; \
+	$(INSTALL) -m 644 $(PY_SRCS) "$$D$(PYTHONDIR)/lmpredict/"; \
+	printf '# written by make install\nLIBRARY = %s\nVERSION = %s\n' \
+	  "'$(LIBDIR)/$(notdir $(LMP_SO))'" "'$(VERSION)'" \
+	  > "$$D$(PYTHONDIR)/lmpredict/_install.py"; \
+	echo "installed LM-Predictor $(VERSION) under $$D$(PREFIX)"
+
+# Removes every file install writes; share/lm-predictor/ and the Python
+# package directory belong to LM-Predictor and go whole (with anything lmgen
+# wrote there); the shared directories (bin/, lib/, ...) stay.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/lmrun" "$(DESTDIR)$(BINDIR)/lmgen" \
+	  "$(DESTDIR)$(LIBDIR)/$(notdir $(LMP_SO))" "$(DESTDIR)$(LIBDIR)/$(notdir $(LMP_A))" \
+	  "$(DESTDIR)$(LIBDIR)/pkgconfig/lmpredict.pc" \
+	  "$(DESTDIR)$(INCLUDEDIR)/lmpredict.h" \
+	  "$(DESTDIR)$(MANDIR)/man1/lmrun.1" "$(DESTDIR)$(MANDIR)/man1/lmgen.1"
+	rm -rf "$(DESTDIR)$(DATADIR)" "$(DESTDIR)$(PYTHONDIR)/lmpredict"
+
+# The Python binding's unittest suite, over the build tree's library; then
+# make install/uninstall end to end in a temporary PREFIX (once per make test).
+check-python: all $(LMP_SO)
+	@echo "== python3 -m unittest (test/python)"
+	@python3 -m unittest discover -s test/python
+check-install: all $(LMP_SO) $(LMP_A)
+	@echo "== test/install_test.sh"
+	@test/install_test.sh
