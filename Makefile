@@ -15,9 +15,10 @@
 # package's __version__ all come from here (-DLM_VERSION).
 VERSION  = 0.2.0
 
+VERSION  = 0.2.0
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLM_VERSION='"$(VERSION)"'
+CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLMP_VERSION='"$(VERSION)"'
 DEPFLAGS = -MMD -MP
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
@@ -31,8 +32,13 @@ BUILD_DEBS = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
 DEBS     = $(BUILD_DEBS) libcmocka-dev python3 groff-base
 SHELL    = /bin/bash
 
-LIB_SRCS = $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
-           $(filter-out runtime/lmrun.c,$(wildcard runtime/*.c)) $(wildcard agents/*.c)
+# The library: everything but the commands' mains. liblmpredict.a holds
+# all of it (lmgen needs agents/); liblmpredict.so the prediction part, PIC,
+# with libtcc inside (see DESIGN.md, "The shared library") and only lmp_*
+# exported.
+CORE_SRCS= $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
+           $(filter-out runtime/lmrun.c runtime/tccshim.c,$(wildcard runtime/*.c))
+LIB_SRCS = $(CORE_SRCS) $(wildcard agents/*.c)
 PROMPTS  = $(wildcard agents/prompts/*.txt)
 EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
            $(patsubst agents/prompts/%.txt,build/embed/prompt_%_text.c,$(PROMPTS))
@@ -42,15 +48,21 @@ TESTS    = $(patsubst test/%.c,build/%,$(TEST_SRCS))
 ASAN_TESTS = $(patsubst test/%.c,build/asan/%,$(TEST_SRCS))
 
 OBJS      = $(patsubst %.c,build/obj/%.o,$(LIB_SRCS) $(EMBED))
+PIC_OBJS  = $(patsubst %.c,build/pic/obj/%.o,$(CORE_SRCS) runtime/tccshim.c \
+              build/embed/schema_text.c build/embed/modabi_text.c)
 ASAN_OBJS = $(patsubst %.c,build/asan/obj/%.o,$(LIB_SRCS) $(EMBED))
 
-.PHONY: all deps run test tests check check-generated generate bench clean \
+LIB      = build/liblmpredict.a
+ASAN_LIB = build/asan/liblmpredict.a
+SO       = build/liblmpredict.so
+
+.PHONY: all deps run test tests check check-generated check-example generate bench clean \
         install uninstall check-python check-install
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
 
-all: lmgen lmrun
+all: lmgen lmrun $(LIB) $(SO)
 
 # ---- Debian packages (make deps) --------------------------------------------
 # A new machine: plain `make` (or any build goal) first checks that the build
@@ -118,34 +130,59 @@ build/asan/obj/%.o: %.c
 VERSION_STAMP = build/version/$(VERSION)
 $(VERSION_STAMP):
 	@mkdir -p $(@D) && rm -f $(@D)/* && touch $@
-$(OBJS) $(ASAN_OBJS) build/obj/gen/lmgen.o build/obj/runtime/lmrun.o \
+$(OBJS) $(PIC_OBJS) $(ASAN_OBJS) build/obj/gen/lmgen.o build/obj/runtime/lmrun.o \
   build/asan/obj/gen/lmgen.o build/asan/obj/runtime/lmrun.o: $(VERSION_STAMP)
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-build/liblm.a: $(OBJS)
+build/pic/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) -fPIC $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+
+$(LIB): $(OBJS)
 	ar rcs $@ $^
-build/asan/liblm.a: $(ASAN_OBJS)
+$(ASAN_LIB): $(ASAN_OBJS)
 	ar rcs $@ $^
+
+# libtcc.a is not PIC: its members, with the three libc data symbols they
+# reach PC-relative renamed to hidden copies in runtime/tccshim.c, go into
+# the .so, whose version script makes every non-lmp_ symbol local.
+build/tcc/stamp:
+	@rm -rf $(@D) && mkdir -p $(@D)
+	cd $(@D) && ar x "$$($(CC) -print-file-name=libtcc.a)"
+	for o in $(@D)/*.o; do objcopy --redefine-sym stdout=lmp_tcc_stdout \
+	  --redefine-sym stderr=lmp_tcc_stderr --redefine-sym environ=lmp_tcc_environ $$o \
+	  || exit 1; done
+	@touch $@
+$(SO): $(PIC_OBJS) build/tcc/stamp runtime/lmpredict.map
+	$(CC) -shared $(CFLAGS) -Wl,-soname,liblmpredict.so -Wl,--version-script=runtime/lmpredict.map \
+	  -Wl,-z,defs -o $@ $(PIC_OBJS) build/tcc/*.o $$(pkg-config --libs jansson) -ldl -lm
 
 # ---- programs --------------------------------------------------------------
-lmgen: build/obj/gen/lmgen.o build/liblm.a
+lmgen: build/obj/gen/lmgen.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-lmrun: build/obj/runtime/lmrun.o build/liblm.a
+lmrun: build/obj/runtime/lmrun.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-build/asan/lmgen: build/asan/obj/gen/lmgen.o build/asan/liblm.a
+build/asan/lmgen: build/asan/obj/gen/lmgen.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
-build/asan/lmrun: build/asan/obj/runtime/lmrun.o build/asan/liblm.a
+build/asan/lmrun: build/asan/obj/runtime/lmrun.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+# examples/predict.c on the public API: linked against the .so (tests) and
+# the static library.
+build/predict: examples/predict.c include/lmpredict.h $(SO)
+	$(CC) -Iinclude $(CFLAGS) -o $@ $< -Lbuild -llmpredict -Wl,-rpath,'$$ORIGIN'
+build/predict-static: examples/predict.c include/lmpredict.h $(LIB)
+	$(CC) -Iinclude $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 # ---- tests -----------------------------------------------------------------
-build/test_%: test/test_%.c test/testutil.h build/liblm.a
+build/test_%: test/test_%.c test/testutil.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS) -lcmocka
-build/asan/test_%: test/test_%.c test/testutil.h build/asan/liblm.a
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS) -lcmocka
+build/asan/test_%: test/test_%.c test/testutil.h $(ASAN_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/asan/liblm.a $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
 
-tests: all build/asan/lmgen build/asan/lmrun $(TESTS) $(ASAN_TESTS)
+tests: all build/asan/lmgen build/asan/lmrun build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
 
 # Each suite runs from the repository root; LM_BIN says which lmgen/lmrun
 # the end-to-end suites drive. Stops at the first failing suite.
@@ -177,8 +214,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all build/bench
 	./build/bench
 
-build/bench: test/bench.c build/liblm.a
-	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS)
+build/bench: test/bench.c $(LIB)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS)
 
 clean:
 	rm -rf build lmgen lmrun
@@ -204,19 +241,17 @@ DATADIR    = $(PREFIX)/share/lm-predictor
 MANDIR     = $(PREFIX)/share/man
 PYTHONDIR  = $(LIBDIR)/python3/dist-packages
 INSTALL    = install
-LMP_SO     = build/liblmpredict.so
-LMP_A      = build/liblmpredict.a
 INSTALL_DATA_DIRS = generated_modules models agents/prompts
 PY_SRCS    = $(wildcard python/lmpredict/*.py)
 
-install: all $(LMP_SO) $(LMP_A)
+install: all $(SO) $(LIB)
 	@set -e; D='$(DESTDIR)'; \
 	$(INSTALL) -d "$$D$(BINDIR)" "$$D$(LIBDIR)/pkgconfig" "$$D$(INCLUDEDIR)" \
 	  "$$D$(MANDIR)/man1" "$$D$(PYTHONDIR)/lmpredict" \
 	  $(patsubst %,"$$D$(DATADIR)/%",$(INSTALL_DATA_DIRS)); \
 	$(INSTALL) -m 755 lmrun lmgen "$$D$(BINDIR)/"; \
-	$(INSTALL) -m 755 $(LMP_SO) "$$D$(LIBDIR)/"; \
-	$(INSTALL) -m 644 $(LMP_A) "$$D$(LIBDIR)/"; \
+	$(INSTALL) -m 755 $(SO) "$$D$(LIBDIR)/"; \
+	$(INSTALL) -m 644 $(LIB) "$$D$(LIBDIR)/"; \
 	$(INSTALL) -m 644 include/lmpredict.h "$$D$(INCLUDEDIR)/"; \
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lmpredict.pc.in \
 	  > "$$D$(LIBDIR)/pkgconfig/lmpredict.pc"; \
@@ -229,7 +264,7 @@ install: all $(LMP_SO) $(LMP_A)
 	$(INSTALL) -m 644 agents/prompts/*.txt "$$D$(DATADIR)/agents/prompts/"; \
 	$(INSTALL) -m 644 $(PY_SRCS) "$$D$(PYTHONDIR)/lmpredict/"; \
 	printf '# written by make install\nLIBRARY = %s\nVERSION = %s\n' \
-	  "'$(LIBDIR)/$(notdir $(LMP_SO))'" "'$(VERSION)'" \
+	  "'$(LIBDIR)/$(notdir $(SO))'" "'$(VERSION)'" \
 	  > "$$D$(PYTHONDIR)/lmpredict/_install.py"; \
 	echo "installed LM-Predictor $(VERSION) under $$D$(PREFIX)"
 
@@ -238,7 +273,7 @@ install: all $(LMP_SO) $(LMP_A)
 # wrote there); the shared directories (bin/, lib/, ...) stay.
 uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/lmrun" "$(DESTDIR)$(BINDIR)/lmgen" \
-	  "$(DESTDIR)$(LIBDIR)/$(notdir $(LMP_SO))" "$(DESTDIR)$(LIBDIR)/$(notdir $(LMP_A))" \
+	  "$(DESTDIR)$(LIBDIR)/$(notdir $(SO))" "$(DESTDIR)$(LIBDIR)/$(notdir $(LIB))" \
 	  "$(DESTDIR)$(LIBDIR)/pkgconfig/lmpredict.pc" \
 	  "$(DESTDIR)$(INCLUDEDIR)/lmpredict.h" \
 	  "$(DESTDIR)$(MANDIR)/man1/lmrun.1" "$(DESTDIR)$(MANDIR)/man1/lmgen.1"
@@ -246,9 +281,9 @@ uninstall:
 
 # The Python binding's unittest suite, over the build tree's library; then
 # make install/uninstall end to end in a temporary PREFIX (once per make test).
-check-python: all $(LMP_SO)
+check-python: all $(SO)
 	@echo "== python3 -m unittest (test/python)"
 	@python3 -m unittest discover -s test/python
-check-install: all $(LMP_SO) $(LMP_A)
+check-install: all $(SO) $(LIB)
 	@echo "== test/install_test.sh"
 	@test/install_test.sh

@@ -19,6 +19,7 @@
  */
 #include "agents.h"
 #include "gen.h"
+#include "lmpredict.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -548,7 +549,7 @@ int main(int argc, char **argv) {
       free(out_dir);
       return 0;
     case 'V':
-      printf("lmgen %s\n", LM_VERSION);
+      printf("lmgen %s\n", lmp_version());
       free(db_path);
       free(out_dir);
       return 0;

@@ -420,3 +420,32 @@ char *report_render(const Report *r, Format fmt) {
   }
   return buf_steal(&b);
 }
+
+/* ------------------------------------------------------------ hardware */
+
+char *report_hardware(const GpuDb *g) {
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%-14s %-28s %9s %9s %9s %9s %8s %6s %9s %5s\n", "id", "name",
+             "FP16", "FP8", "INT8", "HBM", "memory", "L2", "smem/SM", "SMs");
+  for (int i = 0; i < g->n; i++) {
+    const Gpu *x = &g->gpus[i];
+    char f16[32], f8[32], i8[32], bw[32], mem[32];
+    si_format(x->fp16_flops, "F", f16, sizeof(f16));
+    if (x->fp8_flops > 0)
+      si_format(x->fp8_flops, "F", f8, sizeof(f8));
+    else
+      snprintf(f8, sizeof(f8), "-");
+    if (x->int8_ops > 0)
+      si_format(x->int8_ops, "OP", i8, sizeof(i8));
+    else
+      snprintf(i8, sizeof(i8), "-");
+    si_format(x->bandwidth, "B/s", bw, sizeof(bw));
+    snprintf(mem, sizeof(mem), "%g GiB", x->memory / 1073741824.0);
+    buf_printf(&b, "%-14s %-28.28s %9s %9s %9s %9s %8s %3g MiB %5g KiB %5g\n",
+               x->id, x->name, f16, f8, i8, bw, mem, x->l2 / 1048576.0,
+               x->smem_per_sm / 1024.0, x->sm_count);
+  }
+  buf_puts(&b, "Dense peaks per second; figures and sources in hardware.json.\n");
+  return buf_steal(&b);
+}
