@@ -93,7 +93,7 @@ class TestErrors(unittest.TestCase):
         with self.assertRaises(lmpredict.Error) as cm:
             lmpredict.predict(path)
         e = cm.exception
-        self.assertEqual(e.file, path)
+        self.assertEqual(os.path.abspath(e.file), path)
         self.assertIn("cannot open", e.message)
         self.assertIn("no-such-model.json", str(e))
 
@@ -107,7 +107,7 @@ class TestErrors(unittest.TestCase):
         finally:
             os.unlink(f.name)
         e = cm.exception
-        self.assertEqual(e.file, f.name)
+        self.assertEqual(os.path.abspath(e.file), f.name)
         self.assertEqual(e.line, 3)          # the second comma
         self.assertGreater(e.column, 0)
         self.assertIn("^", e.text)           # the caret line
@@ -139,7 +139,8 @@ class TestErrors(unittest.TestCase):
     def test_unknown_gpu(self):
         with self.assertRaises(lmpredict.Error) as cm:
             lmpredict.predict(MODEL, hardware="tpu-v9")
-        self.assertEqual(cm.exception.file,
+        # the file as lmrun names it (relative to the working directory)
+        self.assertEqual(os.path.abspath(cm.exception.file),
                          os.path.join(ROOT, "hardware.json"))
         self.assertIn("tpu-v9", cm.exception.message)
         self.assertIn("h100-sxm", cm.exception.message)  # the known ones
