@@ -94,8 +94,8 @@ _default = None
 
 def _candidates():
     env = os.environ.get("LMPREDICT_LIBRARY")
-    if env:
-        yield env
+    if env:  # absolute, so that the library finds its data from its path
+        yield os.path.abspath(env) if os.sep in env else env
         return
     try:
         from . import _install  # written by make install
