@@ -95,7 +95,9 @@ lmp_options *lmp_options_new(void);
 /* Set one option. name is an lmrun long option without its dashes:
  * "batch", "seq-len", "phase", "w-bits", "a-bits", "kv-bits",
  * "embed-bits", "8bit-format", "attention", "hardware", "format"; '_' is
- * accepted for '-' ("seq_len"). value is written as on lmrun's command
+ * accepted for '-' ("seq_len"). One more, not lmrun's: "max-batch", "yes"
+ * (default) or "no", whether to search the largest batch that fits (about
+ * 40 evaluations; without it the summary's max_batch is 0). value is written as on lmrun's command
  * line. The value is checked as lmrun checks it, with lmrun's messages
  * ("-B must be at least 1"). Returns 0, or -1 with err on an unknown name
  * or a bad value (the options are then unchanged). A GPU id is checked

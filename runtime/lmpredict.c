@@ -232,7 +232,7 @@ static int pick(const char *opt, const char *s, const char *const *names,
 }
 
 /* The options: long name, the name lmrun's messages use, what it sets. */
-typedef enum { K_COUNT, K_BITS, K_PICK, K_STRING } OptKind;
+typedef enum { K_COUNT, K_BITS, K_PICK, K_STRING, K_BOOL } OptKind;
 
 typedef struct OptSpec {
   const char *name, *flag;
@@ -242,6 +242,8 @@ typedef struct OptSpec {
   const char *const *names;  /* K_PICK */
   int nnames;
 } OptSpec;
+
+static const char *const no_yes[] = {"no", "yes"};
 
 #define OFF(f) offsetof(PredictOpts, f)
 static const OptSpec specs[] = {
@@ -257,6 +259,7 @@ static const OptSpec specs[] = {
     {"attention", "--attention", K_PICK, OFF(attn), 0, attn_name, ATTN_COUNT},
     {"hardware", "--hardware", K_STRING, OFF(hardware), 0, NULL, 0},
     {"format", "--format", K_PICK, OFF(format), 0, format_name, FMT_COUNT},
+    {"max-batch", "max-batch", K_BOOL, OFF(max_batch), 0, no_yes, 2},
 };
 #undef OFF
 
@@ -302,7 +305,19 @@ int lmp_options_set(lmp_options *o, const char *name, const char *value,
     int v;
     if (pick(sp->flag, value, sp->names, sp->nnames, &v, err) < 0)
       return -1;
-    memcpy(field, &v, sizeof(v)); /* the enums are int-sized */
+    _Static_assert(sizeof(Format) == sizeof(int) &&
+                       sizeof(Format8) == sizeof(int) &&
+                       sizeof(AttnImpl) == sizeof(int) &&
+                       sizeof(PhaseSel) == sizeof(int),
+                   "K_PICK fields are int-sized enums");
+    memcpy(field, &v, sizeof(v));
+    return 0;
+  }
+  case K_BOOL: {
+    int v;
+    if (pick(sp->flag, value, sp->names, sp->nnames, &v, err) < 0)
+      return -1;
+    *(bool *)field = v;
     return 0;
   }
   case K_STRING:

@@ -86,16 +86,20 @@ enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_VERSION,
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
   bool list = false;
-  struct option opts[LM_ARRAY_LEN(lib_opts) + 7] = {
+  static const struct option own[] = {
       {"db", required_argument, 0, O_DB},
       {"modules", required_argument, 0, O_MODULES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, O_VERSION}};
+  struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
+  size_t n = 0;
+  for (size_t i = 0; i < LM_ARRAY_LEN(own); i++)
+    opts[n++] = own[i];
   for (size_t i = 0; i < LM_ARRAY_LEN(lib_opts); i++)
-    opts[6 + i] = (struct option){lib_opts[i], required_argument, 0,
-                                  O_LIB + (int)i};
+    opts[n++] = (struct option){lib_opts[i], required_argument, 0,
+                                O_LIB + (int)i};
   lmp_options *o = lmp_options_new();
   lmp_error err;
   int c, rc = 2;
