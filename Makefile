@@ -2,7 +2,9 @@
 #
 #   make run        install missing Debian packages, build, run lmrun on Llama-2-7B
 #   make test       install missing packages, build, run every test (also under
-#                   ASan+UBSan), and check generated_modules/ against module_db.json
+#                   ASan+UBSan), check generated_modules/ against module_db.json,
+#                   the Python binding (test/python) and make install/uninstall
+#                   (test/install_test.sh)
 #   make generate   regenerate generated_modules/ from module_db.json
 #   make bench      print performance figures
 #   make deps       install the Debian packages the project needs, if missing

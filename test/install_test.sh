@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 unset LM_PREDICTOR_HOME LD_LIBRARY_PATH LMPREDICT_LIBRARY PKG_CONFIG_PATH
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lmp-install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
 ok() { echo "install_test: ok: $*"; }
 
@@ -37,6 +37,24 @@ cmp -s "$tmp/want.json" "$tmp/got.json" || fail "installed lmrun prints another 
 [ "$("$P/bin/lmgen" --version)" = "lmgen $VERSION" ] || fail "lmgen --version"
 "$P/bin/lmgen" --check --all >/dev/null 2>&1 || fail "installed lmgen --check --all"
 ok "installed lmrun from another directory: same JSON; lmgen --check clean"
+
+# lmgen on an install it cannot write to (root's, here made read-only; as
+# root, run as nobody): refuses before any write, --check still works
+chmod -R a-w "$P/share/lm-predictor"
+chmod 755 "$tmp" "$tmp/elsewhere"
+as_user() { if [ "$(id -u)" -eq 0 ]; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; else "$@"; fi; }
+set +e
+msg=$(as_user "$P/bin/lmgen" SiLU 2>&1); st=$?
+set -e
+[ $st -eq 1 ] || fail "lmgen on a read-only install: exit $st, not 1"
+grep -q "cannot write to $P/share/lm-predictor" <<<"$msg" || fail "lmgen's message: $msg"
+grep -q -- "--db DIR/module_db.json --out DIR/generated_modules" <<<"$msg" || fail "lmgen's hint: $msg"
+[ -z "$(find "$P/share/lm-predictor" -newer "$tmp/want.json" ! -type d)" ] \
+  || fail "lmgen wrote into a read-only install"
+as_user "$P/bin/lmgen" --check --all >/dev/null 2>&1 || fail "lmgen --check on a read-only install"
+chmod -R u+w "$P/share/lm-predictor"
+ok "lmgen refuses to write into a read-only install, with the way out; --check works"
 
 # pkg-config, and the example against the installed library
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
