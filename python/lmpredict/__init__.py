@@ -19,10 +19,10 @@ checks them. Any error raises lmpredict.Error, which carries the located
 message (file, JSON path, line, column, the text with its caret).
 
 The library is found without LD_LIBRARY_PATH: $LMPREDICT_LIBRARY if set,
-else the path written by `make install`, else ../../liblmpredict.so next to
-this package's install directory (PREFIX/lib/python3/dist-packages/lmpredict
--> PREFIX/lib), else the build tree (build/ or the repository root above
-python/), else the linker's search path. The data (module_db.json,
+else the path written by `make install` (_install.py), else
+PREFIX/lib/liblmpredict.so three directories above the installed package
+(PREFIX/lib/python3/dist-packages/lmpredict), else the build tree (build/
+above python/), else the linker's search path. The data (module_db.json,
 generated_modules/, hardware.json) is found by the library itself, from
 its own location, as lmrun finds it; Data(...) takes other paths.
 
