@@ -57,13 +57,16 @@ static void usage(FILE *out) {
  * its lock are replaced/created there) and the output directory writable.
  * On an install owned by root they are not: say so before any network
  * request or write, and how to work on a copy (DESIGN.md §12). */
-static bool denied(int e) { return e == EACCES || e == EPERM || e == EROFS; }
+static bool denied(int e) {
+  return e == EACCES || e == EPERM || e == EROFS;
+}
 
 static bool writable(const char *db_path, const char *out_dir) {
   const char *slash = strrchr(db_path, '/');
-  char *db_dir = !slash             ? xstrdup(".")
-                 : slash == db_path ? xstrdup("/")
-                                    : xstrndup(db_path, (size_t)(slash - db_path));
+  char *db_dir = !slash ? xstrdup(".")
+                 : slash == db_path
+                     ? xstrdup("/")
+                     : xstrndup(db_path, (size_t)(slash - db_path));
   /* only permissions: a missing directory is the loader's or writer's
    * error, reported with its own message */
   const char *bad = NULL;

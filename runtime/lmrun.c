@@ -80,8 +80,14 @@ static int list_hardware(const char *hw_path) {
 static const char *const lib_opts[] = {
     "batch",      "seq-len",     "phase",     "w-bits",   "a-bits", "kv-bits",
     "embed-bits", "8bit-format", "attention", "hardware", "format"};
-enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_VERSION,
-       O_LIB /* + lib_opts index */ };
+enum {
+  O_DB = 256,
+  O_MODULES,
+  O_HWDB,
+  O_LIST,
+  O_VERSION,
+  O_LIB /* + lib_opts index */
+};
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
