@@ -14,10 +14,9 @@
 
 # ---- version: the one place it is written -----------------------------------
 # lmrun --version, lmgen --version, lmp_version(), lmpredict.pc and the Python
-# package's __version__ all come from here (-DLM_VERSION).
+# package's __version__ all come from here (-DLMP_VERSION).
 VERSION  = 0.2.0
 
-VERSION  = 0.2.0
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLMP_VERSION='"$(VERSION)"'
@@ -59,7 +58,7 @@ ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
 .PHONY: all deps run test tests check check-generated check-example generate bench clean \
-        install uninstall check-python check-install
+        install uninstall check-build check-python check-install
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
@@ -195,7 +194,7 @@ check: tests
 	  echo "== $$t (ASan+UBSan)"; \
 	  LM_BIN=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./$$t; done
-	@$(MAKE) --no-print-directory check-generated check-python check-install
+	@$(MAKE) --no-print-directory check-generated check-build check-python check-install
 	@echo "all tests passed"
 
 check-generated: lmgen
@@ -281,8 +280,13 @@ uninstall:
 	  "$(DESTDIR)$(MANDIR)/man1/lmrun.1" "$(DESTDIR)$(MANDIR)/man1/lmgen.1"
 	rm -rf "$(DESTDIR)$(DATADIR)" "$(DESTDIR)$(PYTHONDIR)/lmpredict"
 
-# The Python binding's unittest suite, over the build tree's library; then
-# make install/uninstall end to end in a temporary PREFIX (once per make test).
+# The build system's promises (missing packages, header dependencies,
+# --version); the Python binding's unittest suite, over the build tree's
+# library; make install/uninstall end to end in a temporary PREFIX (once per
+# make test).
+check-build: all
+	@echo "== test/build_test.sh"
+	@test/build_test.sh
 check-python: all $(SO)
 	@echo "== python3 -m unittest (test/python)"
 	@python3 -m unittest discover -s test/python
