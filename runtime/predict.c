@@ -44,21 +44,22 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
   return NULL;
 }
 
-/* Size the buffers for plan (once per plan). */
-static void reserve(Prediction *p, const Plan *plan) {
-  if (p->bufplan == plan)
-    return;
-  prediction_free(p);
-  for (int i = 0; i < 2; i++) {
-    p->vals[i] = values_new(plan);
-    p->scratch[i] = values_new(plan);
+/* Size the buffers for plan (once per plan; the search's on first use). */
+static void reserve(Prediction *p, const Plan *plan, bool search) {
+  if (p->bufplan != plan) {
+    prediction_free(p);
+    for (int i = 0; i < 2; i++)
+      p->vals[i] = values_new(plan);
+    p->bufplan = plan;
   }
-  p->bufplan = plan;
+  for (int i = 0; i < 2 && search; i++)
+    if (!p->scratch[i])
+      p->scratch[i] = values_new(plan);
 }
 
 int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
             Prediction *p, Error *err) {
-  reserve(p, plan);
+  reserve(p, plan, o->max_batch);
   p->opts = *o;
   p->plan = plan;
   p->gpu = gpu;
