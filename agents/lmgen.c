@@ -56,7 +56,7 @@ static void usage(FILE *out) {
 /* A run that may write needs the database's directory (module_db.json and
  * its lock are replaced/created there) and the output directory writable.
  * On an install owned by root they are not: say so before any network
- * request or write, and how to work on a copy (DESIGN.md §12). */
+ * request or write, and how to work on a copy (DESIGN.md §13). */
 static bool denied(int e) {
   return e == EACCES || e == EPERM || e == EROFS;
 }

@@ -72,7 +72,7 @@ cc -o "$tmp/predict-static" "$ROOT/examples/predict.c" \
   $(pkg-config --cflags lmpredict) "$P/lib/liblmpredict.a" $static \
   || fail "examples/predict.c does not build against liblmpredict.a"
 # a static program outside PREFIX has no library next to the data: it is
-# told where the data is (DESIGN.md §12)
+# told where the data is (DESIGN.md §13)
 LM_PREDICTOR_HOME=$P/share/lm-predictor "$tmp/predict-static" \
   "$P/share/lm-predictor/models/llama-2-7b-hf.json" 2 1024 > "$tmp/got.json" \
   || fail "predict (static) failed"

@@ -13,8 +13,9 @@ byte:
     lmpredict.version()             # "0.2.0"
 
 Options are lmrun's long options with '_' for '-': batch, seq_len, phase,
-w_bits, a_bits, kv_bits, embed_bits, attention, hardware, and 8-bit format
-as format_8bit= (or **{"8bit_format": "fp8"}). Values are checked as lmrun
+w_bits, a_bits, kv_bits, embed_bits, attention, hardware, engine, roofline
+(True/False), and 8-bit format as format_8bit= (or **{"8bit_format":
+"fp8"}). Values are checked as lmrun
 checks them. Any error raises lmpredict.Error, which carries the located
 message (file, JSON path, line, column, the text with its caret).
 
@@ -179,9 +180,8 @@ def _path(p, what):
 
 
 def _value(name, v):
-    if isinstance(v, bool):
-        raise TypeError("option %s: expected a number or a string, not bool"
-                        % name)
+    if isinstance(v, bool):  # a flag such as roofline=True
+        return b"yes" if v else b"no"
     if isinstance(v, (int, str)):
         return str(v).encode("utf-8")
     raise TypeError("option %s: expected a number or a string, not %s"
@@ -293,7 +293,8 @@ def predict(model, batch=1, seq_len=2048, **options):
     """The prediction for a model file as a dict: the document
     `lmrun MODEL -B batch -S seq_len ... --format json` prints. Options:
     lmrun's long options with '_' for '-' (hardware=, w_bits=, a_bits=,
-    kv_bits=, embed_bits=, attention=, phase=, format_8bit=). Raises Error
+    kv_bits=, embed_bits=, attention=, phase=, engine=, roofline=True,
+    format_8bit=). Raises Error
     with the located message on a bad model file, option or GPU."""
     return _data().predict(model, batch, seq_len, **options)
 

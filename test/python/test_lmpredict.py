@@ -65,6 +65,14 @@ class TestPredict(unittest.TestCase):
         self.assertEqual(doc["summary"]["memory"]["kv_cache_bytes"],
                          kv_bytes(2, 2048, 16))  # 2 GiB
 
+    def test_engine_and_roofline_flag(self):
+        self.assertEqual(lmpredict.predict(MODEL, engine="hf-eager"),
+                         lmrun_json("--engine", "hf-eager"))
+        self.assertEqual(lmpredict.predict(MODEL, roofline=True),
+                         lmrun_json("--roofline"))
+        self.assertEqual(lmpredict.predict(MODEL, roofline=False),
+                         lmrun_json())
+
     def test_dashes_underscores_and_8bit_format(self):
         a = lmpredict.predict(MODEL, w_bits=8, format_8bit="fp8")
         b = lmpredict.predict(MODEL, **{"w-bits": "8", "8bit_format": "fp8"})
@@ -129,7 +137,7 @@ class TestErrors(unittest.TestCase):
                 self.assertIn(text, str(cm.exception))
 
     def test_wrong_type(self):
-        with self.assertRaises(TypeError):
+        with self.assertRaises(lmpredict.Error):  # True is "yes"
             lmpredict.predict(MODEL, batch=True)
         with self.assertRaises(TypeError):
             lmpredict.predict(MODEL, batch=1.5)
