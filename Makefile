@@ -248,13 +248,13 @@ clean:
 # make install PREFIX=/usr/local (the default); DESTDIR=/stage is prepended
 # to every path written (packaging), never to paths written into files.
 # The layout (DESIGN.md, "Install"):
-#   bin/lmrun, bin/lmgen
+#   bin/lmrun, bin/lmgen, bin/lmcalib
 #   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
 #   include/lmpredict.h
 #   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
 #                        generated_modules/, models/, calibration/, engines/,
 #                        agents/prompts/
-#   share/man/man1/lmrun.1, lmgen.1
+#   share/man/man1/lmrun.1, lmgen.1, lmcalib.1
 #   lib/python3/dist-packages/lmpredict/  (PYTHONDIR= to put it elsewhere)
 # lmrun, lmgen and liblmpredict.so find share/lm-predictor from their own
 # location (common/fsutil.c lm_home), so the tree can be moved whole.
@@ -274,13 +274,13 @@ install: all $(SO) $(LIB)
 	$(INSTALL) -d "$$D$(BINDIR)" "$$D$(LIBDIR)/pkgconfig" "$$D$(INCLUDEDIR)" \
 	  "$$D$(MANDIR)/man1" "$$D$(PYTHONDIR)/lmpredict" \
 	  $(patsubst %,"$$D$(DATADIR)/%",$(INSTALL_DATA_DIRS)); \
-	$(INSTALL) -m 755 lmrun lmgen "$$D$(BINDIR)/"; \
+	$(INSTALL) -m 755 lmrun lmgen lmcalib "$$D$(BINDIR)/"; \
 	$(INSTALL) -m 755 $(SO) "$$D$(LIBDIR)/"; \
 	$(INSTALL) -m 644 $(LIB) "$$D$(LIBDIR)/"; \
 	$(INSTALL) -m 644 include/lmpredict.h "$$D$(INCLUDEDIR)/"; \
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lmpredict.pc.in \
 	  > "$$D$(LIBDIR)/pkgconfig/lmpredict.pc"; \
-	for m in lmrun lmgen; do \
+	for m in lmrun lmgen lmcalib; do \
 	  sed 's|@VERSION@|$(VERSION)|' man/$$m.1 > "$$D$(MANDIR)/man1/$$m.1"; done; \
 	$(INSTALL) -m 644 module_db.json module_db_schema.json hardware.json \
 	  "$$D$(DATADIR)/"; \
@@ -300,6 +300,7 @@ install: all $(SO) $(LIB)
 # wrote there); the shared directories (bin/, lib/, ...) stay.
 uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/lmrun" "$(DESTDIR)$(BINDIR)/lmgen" \
+	  "$(DESTDIR)$(BINDIR)/lmcalib" "$(DESTDIR)$(MANDIR)/man1/lmcalib.1" \
 	  "$(DESTDIR)$(LIBDIR)/$(notdir $(SO))" "$(DESTDIR)$(LIBDIR)/$(notdir $(LIB))" \
 	  "$(DESTDIR)$(LIBDIR)/pkgconfig/lmpredict.pc" \
 	  "$(DESTDIR)$(INCLUDEDIR)/lmpredict.h" \
