@@ -89,7 +89,7 @@ static double params_of(Model *m) {
   assert_non_null(p);
   Values *v = values_new(p);
   double n = -1;
-  assert_int_equal(plan_parameters(p, v, &n, &e), 0);
+  assert_int_equal(plan_parameters(p, v, &n, NULL, &e), 0);
   values_free(v);
   plan_free(p);
   return n;
@@ -511,7 +511,7 @@ static void test_config_template_errors(void **state) {
       {"\"format\": \"lm-predictor-template\"", "\"format\": \"x\"",
        "a template has \"format\": \"lm-predictor-template\""},
       {"\"type\": \"flag\"", "\"type\": \"bool\"",
-       "type must be number, flag, count, choice or rope_scaling"},
+       "type must be number, flag, count, choice, rope_scaling or quantization"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
