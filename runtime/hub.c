@@ -11,14 +11,14 @@
  *
  * Otherwise GET $HF_ENDPOINT/org/name/resolve/main/config.json (default
  * https://huggingface.co) with "Authorization: Bearer $HF_TOKEN" when set,
- * over agents/http.c (timeouts, retries, size cap). The reply is checked
- * (parsed, template filled, model loaded) BEFORE anything is written, then
- * stored atomically: blob (temp file + rename), snapshot link (temp link +
- * rename), refs/main last, so a reader never sees a ref to a missing file.
- * HF_HUB_OFFLINE=1 never touches the network. The token travels in one
- * header only: never in a message, a file or the cache.
+ * over agents/http.c (include/http.h: timeouts, retries, size cap). The reply
+ * is checked (parsed, template filled, model loaded) BEFORE anything is
+ * written, then stored atomically: blob (temp file + rename), snapshot link
+ * (temp link + rename), refs/main last, so a reader never sees a ref to a
+ * missing file. HF_HUB_OFFLINE=1 never touches the network. The token travels
+ * in one header only: never in a message, a file or the cache.
  */
-#include "agents.h"
+#include "http.h"
 #include "runtime.h"
 
 #include <ctype.h>
@@ -274,8 +274,7 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
     char *logtext = NULL;
     size_t loglen = 0;
     FILE *log = open_memstream(&logtext, &loglen);
-    int got = http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, log,
-                       err);
+    int got = http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, log, err);
     if (log)
       fclose(log);
     for (char *l = logtext, *nl; l && (nl = strchr(l, '\n')); l = nl + 1) {
