@@ -581,6 +581,17 @@ static void test_lmrun_calibrated(void **state) {
                      3.428e-6 + 137438953472.0 / (390e12 * 0.793 * (1024.0 / 1080)), 1e-9);
   assert_double_near(num(o8, "time_s"), 472.1e-6, 1e-3);
   json_decref(doc);
+  /* and says the 8-bit times are less certain (not with --roofline) */
+  char *w8 = NULL;
+  assert_int_equal(tu_run(&w8, "%s %s --hardware a100-sxm-80gb --engine trtllm --w-bits 8 "
+                               "--a-bits 8 --format csv", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(w8, "lmrun: warning: no 8-bit kernel times were measured: 8-bit GEMMs run "
+                      "at TensorRT-LLM's published 1.25x the 16-bit speed");
+  free(w8);
+  assert_int_equal(tu_run(&w8, "%s %s --w-bits 8 --a-bits 8 --roofline --format csv",
+                          tu_bin("lmrun"), MODEL), 0);
+  assert_null(strstr(w8, "8-bit kernel times"));
+  free(w8);
 
   /* a GPU without measurements borrows its sibling's, and says so */
   char *out = NULL;
