@@ -159,8 +159,8 @@ static void test_calib_engines_load(void **state) {
   assert_string_equal(v->fusions[0].kernel, "qkv_proj");
   assert_int_equal(v->fusions[0].nops, 3);
   assert_int_equal(v->fusions[0].drop, FUSE_SHARED_INPUT);
-  engine_free(v);
   assert_double_exact(v->gemm8_speedup, 1.25);
+  engine_free(v);
   Engine *t = load_engine("engines/trtllm.json");
   assert_string_equal(t->id, "trtllm");
   assert_double_exact(t->gemm8_speedup, 1.25);
