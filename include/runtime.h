@@ -85,6 +85,8 @@ int prog_compile(Arena *a, const Node *n, const double *values,
 /* True if the program is a single constant (its value in *v). */
 bool prog_const(const Prog *p, double *v);
 double prog_eval(const Prog *p, const double *vars);
+/* True if the program reads variable var at run time. */
+bool prog_reads(const Prog *p, int var);
 
 /* ===== model.c: architecture files ===== */
 
@@ -207,6 +209,15 @@ void values_free(Values *v);
  * on a parameter or result that is negative, NaN or infinite, naming the
  * layer and what went wrong. */
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err);
+/* The rows whose values depend on the KV length: rows of a slot with a
+ * dynamic argument reading L or S. New array of row indexes (*n of them);
+ * free(). */
+int *plan_kv_rows(const Plan *p, int *n);
+/* Re-evaluate only the given rows (and their slots' arguments) of out, an
+ * evaluation of the same plan whose other rows stay valid; the state
+ * metrics are not updated. Same checks as plan_eval. */
+int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
+                   Values *out, Error *err);
 
 /* ===== hardware.c ===== */
 
@@ -240,6 +251,7 @@ void gpudb_free(GpuDb *db);
 /* ===== roofline.c ===== */
 
 #define LM_MAX_BATCH 1048576.0 /* 2^20 sequences */
+#define LM_MAX_PARALLEL 4096.0 /* GPUs in one parallel dimension */
 
 typedef enum { BOUND_MEMORY, BOUND_COMPUTE } Bound;
 
@@ -326,6 +338,15 @@ typedef struct Summary {
   double tpot;         /* one decode step, s */
   double tokens_per_s; /* B / tpot */
   Footprint mem;
+  /* -O N (output_len > 0): the request generates N tokens */
+  double output_len;   /* N; 0 without -O */
+  double decode_sum;   /* the N - 1 decode steps, KV lengths S+1 .. S+N-1 */
+  double e2e;          /* ttft + decode_sum */
+  double tpot_mean;    /* decode_sum / (N - 1); 0 when N = 1 */
+  double gpus;         /* GPUs of the configuration: tp x pp */
+  double throughput;   /* tokens/s in total: B N / e2e with -O, else
+                          tokens_per_s */
+  double throughput_per_gpu; /* throughput / gpus */
 } Summary;
 
 typedef struct Report {
@@ -338,6 +359,7 @@ typedef struct Report {
   const Gpu *gpu;        /* NULL: counts only */
   Peaks peaks;
   const Summary *summary;
+  bool serving;          /* -O or parallelism given: serving keys shown */
 } Report;
 
 /* Roofline time and bound of every row of a phase. Allocates ph->time,
@@ -372,6 +394,9 @@ typedef struct PredictOpts {
   PhaseSel phase;             /* what a report shows */
   Format format;              /* how a report shows it */
   bool max_batch;             /* search the largest batch that fits */
+  double output_len;          /* -O: tokens generated; 0 = not given */
+  int tp, pp, ep;             /* tensor, pipeline, expert parallel sizes */
+  int microbatches;           /* pipeline microbatches (divides batch) */
 } PredictOpts;
 
 /* lmrun's defaults: B 1, S 2048, 16-bit everything, eager, h100-sxm,
@@ -392,6 +417,9 @@ typedef struct Prediction {
   Values *vals[2];           /* prefill, decode metric values */
   Values *scratch[2];        /* probes of the largest-batch search */
   const Plan *bufplan;       /* the plan the buffers are sized for */
+  Values *steps;             /* -O: the decode steps, re-evaluated */
+  PhaseResult stepph;        /* -O: one decode step's times */
+  int *kvrows, nkvrows;      /* rows that depend on the KV length */
 } Prediction;
 
 /* The GPU named id, or NULL with "no GPU 'id' (known: ...)" about file. */

@@ -303,3 +303,54 @@ int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
   }
   return 0;
 }
+
+static bool slot_reads_kv(const Slot *s) {
+  for (int d = 0; d < s->ndyn; d++) {
+    const Prog *pr = &s->layer->args[s->dyn[d]];
+    if (prog_reads(pr, V_L) || prog_reads(pr, V_S))
+      return true;
+  }
+  return false;
+}
+
+int *plan_kv_rows(const Plan *p, int *n) {
+  int *rows = xcalloc((size_t)p->nrows + 1, sizeof(int));
+  *n = 0;
+  for (int r = 0; r < p->nrows; r++)
+    if (slot_reads_kv(&p->slots[p->rows[r].slot]))
+      rows[(*n)++] = r;
+  return rows;
+}
+
+int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
+                   Values *out, Error *err) {
+  double *vars = out->vars;
+  memcpy(vars, run, sizeof(double) * V_COUNT);
+  int last = -1;
+  for (int i = 0; i < n; i++) {
+    const Row *row = &p->rows[rows[i]];
+    const Slot *s = &p->slots[row->slot];
+    double *args = out->args + s->argbase;
+    if (row->slot != last) { /* a slot's rows are adjacent in the walk */
+      const ModuleDef *md = s->layer->mod->def;
+      for (int d = 0; d < s->ndyn; d++) {
+        int k = s->dyn[d];
+        double x = prog_eval(&s->layer->args[k], vars);
+        if (!(x >= md->pmin[k] && x <= md->pmax[k] && x >= 0 &&
+              x <= 1.79e308 && (!md->pint[k] || x == lm_floor(x))))
+          return bad_arg(p, s, k, x,
+                         bad(x) ? NULL : db_param_violation(md, k, x), err);
+        args[k] = x;
+      }
+      last = row->slot;
+    }
+    double *v = out->row[rows[i]];
+    for (int k = 0; k < M_TRAFFIC; k++) {
+      double x = row->fn[k] ? row->fn[k](args) : 0.0;
+      if (bad(x))
+        return bad_metric(p, s->layer, row->path, (Metric)k, x, err);
+      v[k] = x;
+    }
+  }
+  return 0;
+}

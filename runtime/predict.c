@@ -26,7 +26,8 @@ void predict_defaults(PredictOpts *o) {
                      .a_bits = 16, .kv_bits = 16, .e_bits = 16,
                      .fmt8 = FMT8_AUTO, .attn = ATTN_EAGER,
                      .hardware = "h100-sxm", .phase = PHASE_ALL,
-                     .format = FMT_TABLE, .max_batch = true};
+                     .format = FMT_TABLE, .max_batch = true,
+                     .tp = 1, .pp = 1, .ep = 1, .microbatches = 1};
 }
 
 const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
@@ -53,7 +54,52 @@ static void reserve(Prediction *p, const Plan *plan) {
     p->vals[i] = values_new(plan);
     p->scratch[i] = values_new(plan);
   }
+  p->steps = values_new(plan);
+  p->kvrows = plan_kv_rows(plan, &p->nkvrows);
   p->bufplan = plan;
+}
+
+/* -O N: the N - 1 decode steps after the first token, at KV lengths
+ * S+1 .. S+N-1, each priced as the decode phase is (same rows, same time
+ * model), summed in order. Only the rows that depend on the KV length are
+ * re-evaluated per step; the others are the decode phase's values. */
+static int decode_steps(Prediction *p, Error *err) {
+  const PredictOpts *o = &p->opts;
+  Summary *s = &p->summary;
+  double n = o->output_len;
+  s->output_len = n;
+  s->decode_sum = s->e2e = s->tpot_mean = 0;
+  s->gpus = (double)o->tp * o->pp;
+  s->throughput = s->tokens_per_s;
+  if (n > 0) {
+    const Plan *plan = p->plan;
+    const Values *dec = p->vals[1];
+    Values *v = p->steps;
+    memcpy(v->row[0], dec->row[0],
+           sizeof(double) * M_TRAFFIC * (size_t)plan->nrows);
+    memcpy(v->args, dec->args, sizeof(double) * (size_t)plan->nargs);
+    PhaseResult *ph = &p->stepph;
+    ph->name = phase_name[PHASE_DECODE];
+    ph->tokens = 1;
+    ph->plan = plan;
+    ph->vals = v;
+    double run[V_COUNT], sum = 0;
+    memcpy(run, p->run[1], sizeof(run));
+    for (double i = 1; i < n; i++) {
+      run[V_S] = run[V_L] = o->seq_len + i;
+      if (plan_eval_rows(plan, run, p->kvrows, p->nkvrows, v, err) < 0)
+        return -1;
+      ph->kv_len = run[V_L];
+      phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
+      sum += ph->total_time;
+    }
+    s->decode_sum = sum;
+    s->e2e = s->ttft + sum;
+    s->tpot_mean = n > 1 ? sum / (n - 1) : 0;
+    s->throughput = s->e2e > 0 ? o->batch * n / s->e2e : 0;
+  }
+  s->throughput_per_gpu = s->throughput / s->gpus;
+  return 0;
 }
 
 int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
@@ -93,9 +139,21 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
   s->ttft = p->phase[0].total_time;
   s->tpot = p->phase[1].total_time;
   s->tokens_per_s = s->tpot > 0 ? o->batch / s->tpot : 0;
-  roof_measure(plan, p->vals[0], p->vals[1], gpu->memory, &s->mem);
+  if (decode_steps(p, err) < 0)
+    return -1;
+  /* the footprint holds the KV cache of the last token generated */
+  const Values *kvv = p->vals[1];
+  double fin[V_COUNT];
+  memcpy(fin, dec, sizeof(fin));
+  if (o->output_len > 1) {
+    fin[V_S] = fin[V_L] = o->seq_len + o->output_len - 1;
+    if (plan_eval(plan, fin, p->scratch[1], err) < 0)
+      return -1;
+    kvv = p->scratch[1];
+  }
+  roof_measure(plan, p->vals[0], kvv, gpu->memory, &s->mem);
   if (o->max_batch)
-    roof_max_batch(plan, pre, dec, gpu->memory, p->scratch[0], p->scratch[1],
+    roof_max_batch(plan, pre, fin, gpu->memory, p->scratch[0], p->scratch[1],
                    &s->mem);
   return 0;
 }
@@ -109,7 +167,9 @@ Report prediction_report(const Prediction *p) {
                   .phases = o->phase == PHASE_DECODE ? &p->phase[1]
                                                      : &p->phase[0],
                   .nphases = o->phase == PHASE_ALL ? 2 : 1, .gpu = p->gpu,
-                  .peaks = p->peaks, .summary = &p->summary};
+                  .peaks = p->peaks, .summary = &p->summary,
+                  .serving = o->output_len > 0 || o->tp > 1 || o->pp > 1 ||
+                             o->ep > 1};
 }
 
 void prediction_warnings(const Prediction *p, Buf *out) {
@@ -141,5 +201,11 @@ void prediction_free(Prediction *p) {
     values_free(p->scratch[i]);
     p->vals[i] = p->scratch[i] = NULL;
   }
+  phase_free_times(&p->stepph);
+  values_free(p->steps);
+  free(p->kvrows);
+  p->steps = NULL;
+  p->kvrows = NULL;
+  p->nkvrows = 0;
   p->bufplan = NULL;
 }

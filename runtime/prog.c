@@ -193,3 +193,10 @@ double prog_eval(const Prog *p, const double *vars) {
   }
   return st[0];
 }
+
+bool prog_reads(const Prog *p, int var) {
+  for (int i = 0; i < p->len; i++)
+    if (p->code[i].op == PROG_VAR && p->code[i].idx == var)
+      return true;
+  return false;
+}

@@ -217,8 +217,18 @@ static void render_json(const Report *r, Buf *b) {
     buf_printf(b, ", \"fits\": %s, \"max_batch\": ",
                s->mem.fits ? "true" : "false");
     jnum(b, s->mem.max_batch);
-    buf_printf(b, ", \"max_batch_capped\": %s}}",
+    buf_printf(b, ", \"max_batch_capped\": %s}",
                s->mem.max_capped ? "true" : "false");
+    if (r->serving) {
+      buf_puts(b, ",\n    \"output_len\": ");
+      jnum(b, s->output_len);
+      jfnum(b, "e2e_latency_s", s->output_len > 0 ? s->e2e : NAN);
+      jfnum(b, "tpot_mean_s", s->output_len > 0 ? s->tpot_mean : NAN);
+      jfnum(b, "gpus", s->gpus);
+      jfnum(b, "throughput_tokens_per_s", s->throughput);
+      jfnum(b, "throughput_per_gpu_tokens_per_s", s->throughput_per_gpu);
+    }
+    buf_putc(b, '}');
   }
   buf_puts(b, "\n}\n");
 }
@@ -351,6 +361,19 @@ static void render_summary(const Report *r, Buf *b) {
              r->seq_len, t2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
+  if (s->output_len > 0) {
+    char e[32], tm[32];
+    time_format(s->e2e, e, sizeof(e));
+    time_format(s->tpot_mean, tm, sizeof(tm));
+    buf_printf(b, "request of %g + %g tokens: end to end %s (TTFT + %g decode "
+                  "steps at KV lengths %g..%g, mean TPOT %s)\n",
+               r->seq_len, s->output_len, e, s->output_len - 1,
+               r->seq_len + 1, r->seq_len + s->output_len - 1, tm);
+  }
+  if (r->serving)
+    buf_printf(b, "throughput: %.4g tokens/s in total, %.4g per GPU (%g GPU%s)\n",
+               s->throughput, s->throughput_per_gpu, s->gpus,
+               s->gpus == 1 ? "" : "s");
   char w[32], kv[32], act[32], tot[32];
   si_format(s->mem.weights, "B", w, sizeof(w));
   si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
