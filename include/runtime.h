@@ -232,6 +232,14 @@ typedef struct Gpu {
   double l2;           /* L2 cache, bytes */
   double smem_per_sm;  /* on-chip shared memory per SM (or LDS per CU) */
   double sm_count;     /* SMs (or compute units) */
+  /* interconnect: 0 when hardware.json does not give it */
+  double nvlink_bw;    /* NVLink (or Infinity Fabric) per GPU, one
+                          direction, bytes/s */
+  bool nvswitch;       /* every GPU of the node reaches every other at
+                          nvlink_bw */
+  double pcie_bw;      /* host link per GPU, one direction, bytes/s */
+  double network_bw;   /* scale-out network per node, one direction */
+  double gpus_per_node;
 } Gpu;
 
 typedef struct GpuDb {
@@ -321,6 +329,8 @@ void roof_max_batch(const Plan *p, const double *prefill_run,
 typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
 extern const char *const format_name[FMT_COUNT];
 
+typedef struct CommOp CommOp;
+
 typedef struct PhaseResult {
   const char *name; /* "prefill", "decode" */
   double tokens;    /* T */
@@ -331,6 +341,17 @@ typedef struct PhaseResult {
   Bound *bound;     /* per row */
   const char **peak;/* per row: the peak it computes at */
   double total_time;/* sum of count x time */
+  /* parallelism (parallel.c): communication rows and the phase latency */
+  const CommOp *comm;   /* the plan's collectives; NULL without */
+  int ncomm;
+  double *comm_bytes;   /* per collective: bytes, seconds */
+  double *comm_time;
+  double send_bytes, send_time; /* pipeline: one stage to the next */
+  int sends;            /* pp - 1 */
+  int send_after;       /* the row the send row follows */
+  double latency;       /* the phase's time on the configuration: the
+                           rows, the collectives, the pipeline (= total_time
+                           on one GPU) */
 } PhaseResult;
 
 typedef struct Summary {
@@ -376,6 +397,88 @@ void si_format(double v, const char *unit, char *out, size_t outsz);
  * non-finite value. */
 void json_number(double v, char *out, size_t outsz);
 
+/* ===== parallel.c: tensor, pipeline and expert parallelism ===== */
+
+/* Collectives, as parallel.json names them. */
+#define LM_COLLS(X)                                                            \
+  X(COLL_ALL_REDUCE, "all_reduce") X(COLL_ALL_GATHER, "all_gather")            \
+  X(COLL_REDUCE_SCATTER, "reduce_scatter") X(COLL_ALL_TO_ALL, "all_to_all")    \
+  X(COLL_SEND, "send")
+typedef enum { LM_COLLS(LM_X_ENUM) COLL_COUNT } CollKind;
+extern const char *const coll_name[COLL_COUNT];
+
+/* What a split does to a config value: divide exactly (else an error),
+ * divide or replicate (key/value heads: v/n when n divides v, else 1 when
+ * v divides n), divide rounding up (a padded vocabulary). */
+#define LM_SPLITS(X)                                                           \
+  X(SPLIT_EXACT, "exact") X(SPLIT_REPLICATE, "replicate") X(SPLIT_CEIL, "ceil")
+typedef enum { LM_SPLITS(LM_X_ENUM) SPLIT_COUNT } SplitKind;
+
+/* How a layer is laid out under tensor parallelism (checked). */
+#define LM_LAYOUTS(X)                                                          \
+  X(LAYOUT_COLUMN, "column") X(LAYOUT_ROW, "row") X(LAYOUT_VOCAB, "vocab")     \
+  X(LAYOUT_REPLICATED, "replicated") X(LAYOUT_EXPERT, "expert")
+typedef enum { LM_LAYOUTS(LM_X_ENUM) LAYOUT_COUNT } Layout;
+
+enum { GROUP_TP, GROUP_EP, GROUP_PP, GROUP_COUNT };
+extern const char *const group_name[GROUP_COUNT];
+
+typedef struct ParSplit { const char *key; SplitKind kind; } ParSplit;
+typedef struct ParColl { const char *after; CollKind kind; const char *bytes; } ParColl;
+typedef struct ParLayer { const char *path; Layout layout; } ParLayer;
+typedef struct ParGroup {
+  ParSplit *split; int nsplit;
+  ParColl *coll; int ncoll;
+  ParLayer *layers; int nlayers;
+} ParGroup;
+typedef struct ParFamily {
+  const char **classes; int nclasses;
+  ParGroup g[2];        /* GROUP_TP, GROUP_EP */
+  const char *pp_send;  /* bytes one stage sends the next; NULL: none */
+} ParFamily;
+typedef struct ParDb {
+  ParFamily *fam; int n;
+  double lat[3];        /* seconds per step: NVLink, PCIe, network */
+  Arena arena;
+} ParDb;
+
+/* Load and check parallel.json. New; NULL on error (located). */
+ParDb *pardb_load(const char *path, Error *err);
+ParDb *pardb_load_text(const char *path, const char *text, size_t len,
+                       Error *err);
+void pardb_free(ParDb *db);
+
+/* One collective of a split plan: after which row, how many bytes. */
+struct CommOp {
+  const char *path;     /* model.layers.self_attn.o_proj.all_reduce */
+  CollKind kind;
+  int group;            /* GROUP_TP or GROUP_EP */
+  int after;            /* the row it follows */
+  double count;         /* instances: the row's count */
+  Prog bytes;           /* of the run variables (config before the split) */
+};
+
+/* A model split for tp x ep GPUs, with its plan, collectives and pipeline
+ * block. */
+typedef struct ParPlan {
+  int tp, ep;
+  Model *model;         /* the split model (owned), or NULL when tp = ep = 1 */
+  Plan *plan;           /* owned */
+  CommOp *comm;
+  int ncomm;
+  Prog send;            /* pipeline send bytes; send.len 0: none */
+  int bfirst, blast;    /* rows of the repeated block of layers; -1: none */
+  double brepeat;       /* its repeat (layers) */
+  const char *bpath;    /* its path */
+  Arena arena;
+} ParPlan;
+
+/* Split m for tp and ep with the rules of its family (db); check the
+ * layouts against the split plan. New; NULL with a located error. */
+ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
+                       AttnImpl attn, int tp, int ep, Error *err);
+void parplan_free(ParPlan *pp);
+
 /* ===== predict.c: one whole prediction ===== */
 
 /* Which phases a report shows (both are always computed). */
@@ -420,6 +523,9 @@ typedef struct Prediction {
   Values *steps;             /* -O: the decode steps, re-evaluated */
   PhaseResult stepph;        /* -O: one decode step's times */
   int *kvrows, nkvrows;      /* rows that depend on the KV length */
+  const ParPlan *par;        /* the split plan, or NULL on one GPU */
+  const ParDb *pardb;
+  double stage_time[2];      /* pipeline: the slowest stage per phase */
 } Prediction;
 
 /* The GPU named id, or NULL with "no GPU 'id' (known: ...)" about file. */
@@ -429,6 +535,17 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
  * footprint and (opts->max_batch) the largest batch. -1 on error. */
 int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *opts,
             Prediction *out, Error *err);
+/* The same on a split plan (tp, ep) with pipeline stages (opts->pp) and
+ * microbatches: collectives and sends as rows, per-GPU footprint. */
+int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
+                const PredictOpts *opts, Prediction *out, Error *err);
+/* The phase's latency with collectives and pipeline, into ph->latency
+ * (ph->total_time set); run is the phase's run variables. */
+int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
+                  Error *err);
+/* The footprint per GPU of a parallel configuration (the fullest stage). */
+void par_measure(const Prediction *p, const Values *prefill,
+                 const Values *decode, Footprint *f);
 /* The report of a prediction (opts.phase chooses the phases shown). */
 Report prediction_report(const Prediction *p);
 /* Warnings that do not stop a run, one line each (no "warning: "): a

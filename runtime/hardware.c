@@ -28,6 +28,11 @@ static const Field fields[] = {
     {"l2_mib", false, 1048576.0, offsetof(Gpu, l2)},
     {"smem_per_sm_kib", false, 1024.0, offsetof(Gpu, smem_per_sm)},
     {"sm_count", false, 1.0, offsetof(Gpu, sm_count)},
+    /* the interconnect of the node the GPU is sold in (optional) */
+    {"nvlink_gbps", true, 1e9, offsetof(Gpu, nvlink_bw)},
+    {"pcie_gbps", true, 1e9, offsetof(Gpu, pcie_bw)},
+    {"network_gbps", true, 1e9, offsetof(Gpu, network_bw)},
+    {"gpus_per_node", true, 1.0, offsetof(Gpu, gpus_per_node)},
 };
 
 typedef struct HwLoader {
@@ -65,14 +70,17 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
   json_t *v;
   json_object_foreach(o, key, v) {
     bool known = strcmp(key, "id") == 0 || strcmp(key, "name") == 0 ||
-                 strcmp(key, "sources") == 0 || strcmp(key, "notes") == 0;
+                 strcmp(key, "sources") == 0 || strcmp(key, "notes") == 0 ||
+                 strcmp(key, "nvswitch") == 0;
     for (size_t i = 0; i < LM_ARRAY_LEN(fields) && !known; i++)
       known = strcmp(key, fields[i].key) == 0;
     if (!known) {
       jp_key(&L->jp, key);
       return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
                      "fp8_tflops, int8_tops, hbm_gbps, memory_gib, l2_mib, "
-                     "smem_per_sm_kib, sm_count, sources, notes)",
+                     "smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
+                     "pcie_gbps, network_gbps, gpus_per_node, sources, "
+                     "notes)",
                   key);
     }
   }
@@ -132,8 +140,24 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     }
     *dst = x * f->scale;
   }
+  json_t *sw = json_object_get(o, "nvswitch");
+  if (sw && !json_is_boolean(sw)) {
+    jp_key(&L->jp, "nvswitch");
+    return herr(L, "GPU '%s': nvswitch must be true or false", g->id);
+  }
+  g->nvswitch = sw && json_is_true(sw);
+  if (sw && !json_is_string(json_object_get(src, "nvswitch"))) {
+    jp_key(&L->jp, "sources");
+    return herr(L, "GPU '%s': nvswitch has no source (add \"nvswitch\": "
+                   "\"...\" to sources)",
+                g->id);
+  }
+  if (g->gpus_per_node != floor(g->gpus_per_node)) {
+    jp_key(&L->jp, "gpus_per_node");
+    return herr(L, "GPU '%s': gpus_per_node must be a whole number", g->id);
+  }
   json_object_foreach(src, key, v) {
-    bool known = false;
+    bool known = strcmp(key, "nvswitch") == 0;
     for (size_t i = 0; i < LM_ARRAY_LEN(fields) && !known; i++)
       known = strcmp(key, fields[i].key) == 0;
     if (!known || !json_is_string(v)) {

@@ -24,12 +24,21 @@ struct lmp_data {
   char *hw_json;  /* the "gpus" array of the hardware file */
   Db *db;
   Registry *reg;
+  char *par_path; /* parallel.json, loaded on first use */
+  ParDb *par;
 };
+
+typedef struct ParCache {
+  AttnImpl attn;
+  ParPlan *pp;
+  struct ParCache *next;
+} ParCache;
 
 struct lmp_model {
   lmp_data *data;
   Model *model;
   Plan *plan[ATTN_COUNT]; /* built on first use */
+  ParCache *par;          /* split plans, built on first use */
 };
 
 struct lmp_options {
@@ -95,6 +104,7 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   lmp_data *d = xcalloc(1, sizeof(*d));
   d->hw_path = hardware_db ? xstrdup(hardware_db)
                            : path_join(home, "hardware.json");
+  d->par_path = path_join(home, "parallel.json");
   Error e;
   err_clear(&e);
   size_t len = 0;
@@ -125,6 +135,8 @@ void lmp_close(lmp_data *d) {
   gpudb_free(d->gpus);
   free(d->hw_path);
   free(d->hw_json);
+  free(d->par_path);
+  pardb_free(d->par);
   free(d);
 }
 
@@ -153,6 +165,11 @@ void lmp_model_free(lmp_model *m) {
     return;
   for (int i = 0; i < ATTN_COUNT; i++)
     plan_free(m->plan[i]);
+  for (ParCache *c = m->par, *nx; c; c = nx) {
+    nx = c->next;
+    parplan_free(c->pp);
+    free(c);
+  }
   model_free(m->model);
   free(m);
 }
@@ -353,6 +370,41 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
   const Gpu *gpu = predict_gpu(d->gpus, d->hw_path, o->p.hardware, &e);
   lmp_model *mm = (lmp_model *)m; /* the plan cache */
   AttnImpl a = o->p.attn;
+  const PredictOpts *po0 = &o->p;
+  if (gpu && (po0->tp > 1 || po0->pp > 1 || po0->ep > 1 ||
+              po0->microbatches > 1)) {
+    if (!d->par && !(d->par = pardb_load(d->par_path, &e))) {
+      from_error(err, &e);
+      return -1;
+    }
+    ParCache *c = mm->par;
+    while (c && !(c->attn == a && c->pp->tp == po0->tp && c->pp->ep == po0->ep))
+      c = c->next;
+    if (!c) {
+      ParPlan *pp = parplan_build(d->par, m->model, d->reg, a, po0->tp,
+                                  po0->ep, &e);
+      if (!pp) {
+        from_error(err, &e);
+        return -1;
+      }
+      c = xcalloc(1, sizeof(*c));
+      *c = (ParCache){a, pp, mm->par};
+      mm->par = c;
+    }
+    if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
+      free(r->hardware);
+      r->hardware = xstrdup(o->p.hardware);
+    }
+    free(r->warnings);
+    r->warnings = NULL;
+    PredictOpts po = o->p;
+    po.hardware = r->hardware;
+    if (predict_par(c->pp, d->par, gpu, &po, &r->pred, &e) < 0) {
+      from_error(err, &e);
+      return -1;
+    }
+    return 0;
+  }
   if (gpu && !mm->plan[a])
     mm->plan[a] = plan_build(m->model, a, &e);
   if (!gpu || !mm->plan[a]) {

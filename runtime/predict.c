@@ -14,6 +14,7 @@
  */
 #include "runtime.h"
 
+#include <math.h>
 #include <string.h>
 
 const char *const attn_name[ATTN_COUNT] = {LM_ATTNS(LM_X_NAME)};
@@ -69,7 +70,7 @@ static int decode_steps(Prediction *p, Error *err) {
   double n = o->output_len;
   s->output_len = n;
   s->decode_sum = s->e2e = s->tpot_mean = 0;
-  s->gpus = (double)o->tp * o->pp;
+  s->gpus = (double)o->pp * (o->tp > o->ep ? o->tp : o->ep);
   s->throughput = s->tokens_per_s;
   if (n > 0) {
     const Plan *plan = p->plan;
@@ -91,7 +92,9 @@ static int decode_steps(Prediction *p, Error *err) {
         return -1;
       ph->kv_len = run[V_L];
       phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
-      sum += ph->total_time;
+      if (phase_latency(p, ph, run, err) < 0)
+        return -1;
+      sum += ph->latency;
     }
     s->decode_sum = sum;
     s->e2e = s->ttft + sum;
@@ -102,15 +105,104 @@ static int decode_steps(Prediction *p, Error *err) {
   return 0;
 }
 
+/* The collectives' bytes and times of a phase (sized for the plan's). */
+static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
+  int n = par ? par->ncomm : 0;
+  ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
+  ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+  ph->comm = NULL;
+  ph->ncomm = 0;
+  ph->sends = 0;
+}
+
+/* Does batch b fit on every GPU of a parallel configuration? */
+static bool par_fits(Prediction *p, const double *pre, const double *fin,
+                     double b) {
+  double pr[V_COUNT], dr[V_COUNT];
+  memcpy(pr, pre, sizeof(pr));
+  memcpy(dr, fin, sizeof(dr));
+  pr[V_B] = dr[V_B] = b / p->opts.microbatches;
+  if (plan_eval(p->plan, pr, p->scratch[0], NULL) < 0 ||
+      plan_eval(p->plan, dr, p->scratch[1], NULL) < 0)
+    return false;
+  Footprint f;
+  par_measure(p, p->scratch[0], p->scratch[1], &f);
+  return f.fits;
+}
+
+/* The largest batch (a multiple of the microbatches) that fits. */
+static void par_max_batch(Prediction *p, const double *pre, const double *fin,
+                          Footprint *out) {
+  double m = p->opts.microbatches;
+  out->max_batch = 0;
+  out->max_capped = false;
+  if (!par_fits(p, pre, fin, m))
+    return;
+  double lo = 1, hi = floor(LM_MAX_BATCH / m); /* in units of m */
+  if (par_fits(p, pre, fin, hi * m)) {
+    out->max_batch = hi * m;
+    out->max_capped = true;
+    return;
+  }
+  while (hi - lo > 1) {
+    double mid = floor((lo + hi) / 2);
+    if (par_fits(p, pre, fin, mid * m))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  out->max_batch = lo * m;
+}
+
+static int predict_core(const Plan *plan, const Gpu *gpu,
+                        const PredictOpts *o, Prediction *p, Error *err);
+
 int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
             Prediction *p, Error *err) {
+  if (o->tp > 1 || o->pp > 1 || o->ep > 1 || o->microbatches > 1) {
+    err_set(err, "--tp, --pp, --ep and --microbatches need a split plan");
+    return -1;
+  }
+  p->par = NULL;
+  p->pardb = NULL;
+  return predict_core(plan, gpu, o, p, err);
+}
+
+int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
+                const PredictOpts *o, Prediction *p, Error *err) {
+  if (o->tp != par->tp || o->ep != par->ep) {
+    err_set(err, "the split plan is for --tp %d --ep %d", par->tp, par->ep);
+    return -1;
+  }
+  int hi = o->tp > o->ep ? o->tp : o->ep, lo = o->tp > o->ep ? o->ep : o->tp;
+  if (hi % lo != 0) {
+    err_set(err, "--ep %d and --tp %d: the expert-parallel group shares the "
+                 "tensor-parallel GPUs, so one must divide the other",
+            o->ep, o->tp);
+    return -1;
+  }
+  if (fmod(o->batch, o->microbatches) != 0) {
+    err_set(err, "--microbatches %d does not divide -B %g", o->microbatches,
+            o->batch);
+    return -1;
+  }
+  p->par = par;
+  p->pardb = db;
+  return predict_core(par->plan, gpu, o, p, err);
+}
+
+static int predict_core(const Plan *plan, const Gpu *gpu,
+                        const PredictOpts *o, Prediction *p, Error *err) {
   reserve(p, plan);
+  for (int i = 0; i < 2; i++)
+    reserve_comm(&p->phase[i], p->par);
+  reserve_comm(&p->stepph, p->par);
   p->opts = *o;
   p->plan = plan;
   p->gpu = gpu;
   double *pre = p->run[0], *dec = p->run[1];
   memset(pre, 0, sizeof(p->run[0]));
-  pre[V_B] = o->batch;
+  pre[V_B] = o->batch / o->microbatches; /* one microbatch */
   pre[V_S] = pre[V_T] = pre[V_L] = o->seq_len;
   pre[V_W_BYTES] = o->w_bits / 8.0;
   pre[V_A_BYTES] = o->a_bits / 8.0;
@@ -134,10 +226,12 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
     ph->plan = plan;
     ph->vals = p->vals[i];
     phase_roofline(ph, &p->peaks, gpu->bandwidth);
+    if (phase_latency(p, ph, p->run[i], err) < 0)
+      return -1;
   }
   Summary *s = &p->summary;
-  s->ttft = p->phase[0].total_time;
-  s->tpot = p->phase[1].total_time;
+  s->ttft = p->phase[0].latency;
+  s->tpot = p->phase[1].latency;
   s->tokens_per_s = s->tpot > 0 ? o->batch / s->tpot : 0;
   if (decode_steps(p, err) < 0)
     return -1;
@@ -151,10 +245,16 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
       return -1;
     kvv = p->scratch[1];
   }
-  roof_measure(plan, p->vals[0], kvv, gpu->memory, &s->mem);
-  if (o->max_batch)
-    roof_max_batch(plan, pre, fin, gpu->memory, p->scratch[0], p->scratch[1],
-                   &s->mem);
+  if (p->par) {
+    par_measure(p, p->vals[0], kvv, &s->mem);
+    if (o->max_batch)
+      par_max_batch(p, pre, fin, &s->mem);
+  } else {
+    roof_measure(plan, p->vals[0], kvv, gpu->memory, &s->mem);
+    if (o->max_batch)
+      roof_max_batch(plan, pre, fin, gpu->memory, p->scratch[0],
+                     p->scratch[1], &s->mem);
+  }
   return 0;
 }
 
@@ -168,8 +268,7 @@ Report prediction_report(const Prediction *p) {
                                                      : &p->phase[0],
                   .nphases = o->phase == PHASE_ALL ? 2 : 1, .gpu = p->gpu,
                   .peaks = p->peaks, .summary = &p->summary,
-                  .serving = o->output_len > 0 || o->tp > 1 || o->pp > 1 ||
-                             o->ep > 1};
+                  .serving = o->output_len > 0 || p->par != NULL};
 }
 
 void prediction_warnings(const Prediction *p, Buf *out) {
@@ -202,6 +301,12 @@ void prediction_free(Prediction *p) {
     p->vals[i] = p->scratch[i] = NULL;
   }
   phase_free_times(&p->stepph);
+  for (int i = 0; i < 3; i++) {
+    PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
+    free(ph->comm_bytes);
+    free(ph->comm_time);
+    ph->comm_bytes = ph->comm_time = NULL;
+  }
   values_free(p->steps);
   free(p->kvrows);
   p->steps = NULL;

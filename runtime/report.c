@@ -53,6 +53,7 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
 }
 
 /* "220 us" style: three significant digits. */
+static void time_format(double s, char *out, size_t n);
 static void time_format(double s, char *out, size_t n) {
   if (s == 0) {
     snprintf(out, n, "0");
@@ -87,6 +88,53 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
   for (int r = 0; r < ph->plan->nrows; r++)
     for (int k = 0; k < M_TRAFFIC; k++)
       tot[k] += ph->plan->rows[r].count * ph->vals->row[r][k];
+}
+
+static void time_format(double s, char *out, size_t n);
+#define CELL_W 9
+
+/* Communication rows after row k: the collectives that follow it, and the
+ * pipeline send after the repeated block. Their traffic is bytes over the
+ * interconnect (no FLOPs, no HBM metrics); "bound" is "network". */
+static void comm_one(const char *phase, const char *path, const char *op,
+                     const char *group,
+                     double count, double bytes, double time, Buf *b,
+                     Format fmt, int w) {
+  char n1[64], n2[64], n3[64];
+  json_number(count, n1, sizeof(n1));
+  json_number(bytes, n2, sizeof(n2));
+  json_number(time, n3, sizeof(n3));
+  if (fmt == FMT_JSON) {
+    buf_printf(b, ",\n        {\"path\": \"%s\", \"op\": \"%s\", \"module\": "
+                  "\"comm.%s\", \"count\": %s, \"group\": \"%s\", "
+                  "\"comm_bytes\": %s, \"bound\": \"network\", \"time_s\": %s}",
+               path, op, op, n1, group, n2, n3);
+  } else if (fmt == FMT_CSV) {
+    buf_printf(b, "%s,%s,%s,comm.%s,%s", phase, path, op, op, n1);
+    for (int m = 0; m < M_TRAFFIC; m++)
+      buf_puts(b, ",0");
+    buf_printf(b, ",%s,,network,interconnect,%s\n", n2, n3);
+  } else {
+    char cnt[32], by[32], t[32];
+    snprintf(cnt, sizeof(cnt), "%g", count);
+    si_format(bytes, "B", by, sizeof(by));
+    time_format(time, t, sizeof(t));
+    buf_printf(b, "%-*s %6s", w, path, cnt);
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_printf(b, " %*s", CELL_W, "");
+    buf_printf(b, " %*s %7s %-7s %9s\n", CELL_W, by, "", "network", t);
+  }
+}
+
+static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
+  for (int c = 0; c < ph->ncomm; c++)
+    if (ph->comm[c].after == k)
+      comm_one(ph->name, ph->comm[c].path, coll_name[ph->comm[c].kind],
+               group_name[ph->comm[c].group], ph->comm[c].count,
+               ph->comm_bytes[c], ph->comm_time[c], b, fmt, w);
+  if (ph->sends > 0 && ph->send_after == k)
+    comm_one(ph->name, "pipeline.send", "send", "pp", ph->sends, ph->send_bytes,
+             ph->send_time, b, fmt, w);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -186,6 +234,7 @@ static void render_json(const Report *r, Buf *b) {
         jnum(b, ph->time[k]);
       }
       buf_putc(b, '}');
+      comm_rows(ph, k, b, FMT_JSON, 0);
     }
     buf_puts(b, "\n      ],\n      \"totals\": {");
     double tot[M_TRAFFIC];
@@ -197,7 +246,7 @@ static void render_json(const Report *r, Buf *b) {
     buf_free(&t);
     if (ph->time) {
       buf_puts(b, ", \"time_s\": ");
-      jnum(b, ph->total_time);
+      jnum(b, ph->latency);
     }
     buf_puts(b, "}\n    }");
   }
@@ -289,6 +338,7 @@ static void render_csv(const Report *r, Buf *b) {
         buf_printf(b, ",%s,%s,%s", bound_name(ph->bound[k]), ph->peak[k], n);
       }
       buf_putc(b, '\n');
+      comm_rows(ph, k, b, FMT_CSV, 0);
     }
   }
 }
@@ -308,8 +358,6 @@ static void fmt_ai(double ai, char *out, size_t n) {
 
 /* Table columns: one per traffic metric (the metric table's heading and
  * unit), then bytes and FLOP/B. */
-#define CELL_W 9
-
 static void table_line(Buf *b, int w, const char *name, const char *count,
                        const double *v, const char *bound, double time) {
   char cell[32], ai[32];
@@ -424,10 +472,11 @@ static void render_table(const Report *r, Buf *b) {
       table_line(b, w, row->path, count, ph->vals->row[k],
                  ph->time ? bound_name(ph->bound[k]) : NULL,
                  ph->time ? ph->time[k] : 0);
+      comm_rows(ph, k, b, FMT_TABLE, w);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->total_time);
+    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->latency);
   }
   if (r->gpu)
     render_summary(r, b);
