@@ -418,8 +418,12 @@ static int check_layouts(const ParGroup *g, const Plan *full,
               layout_name[l->layout]);
       goto out;
     }
-    bool replicated = l->layout == LAYOUT_REPLICATED;
-    if (replicated ? b != a : !(b < a) && a > 0) {
+    /* column layers may stay whole: key/value heads fewer than the GPUs
+     * are replicated */
+    bool ok = l->layout == LAYOUT_REPLICATED ? b == a
+              : l->layout == LAYOUT_COLUMN   ? b <= a
+                                             : b < a || a == 0;
+    if (!ok) {
       err_set(err, "%s %d: layer '%s' is declared %s in parallel.json but "
                    "holds %g parameter bytes per GPU against %g on one GPU "
                    "(does its template use the split config keys?)",
