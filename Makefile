@@ -25,9 +25,9 @@ SHELL    = /bin/bash
 # all of it (lmgen needs agents/); liblmpredict.so the prediction part, PIC,
 # with libtcc inside (see DESIGN.md, "The shared library") and only lmp_*
 # exported.
-CORE_SRCS= $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
+CORE_SRCS= $(wildcard common/*.c) $(wildcard gen/*.c) \
            $(filter-out runtime/lmrun.c runtime/tccshim.c,$(wildcard runtime/*.c))
-LIB_SRCS = $(CORE_SRCS) $(wildcard agents/*.c)
+LIB_SRCS = $(CORE_SRCS) $(filter-out agents/lmgen.c,$(wildcard agents/*.c))
 PROMPTS  = $(wildcard agents/prompts/*.txt)
 EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
            $(patsubst agents/prompts/%.txt,build/embed/prompt_%_text.c,$(PROMPTS))
@@ -115,11 +115,11 @@ $(SO): $(PIC_OBJS) build/tcc/stamp runtime/lmpredict.map
 	  -Wl,-z,defs -o $@ $(PIC_OBJS) build/tcc/*.o $$(pkg-config --libs jansson) -ldl -lm
 
 # ---- programs --------------------------------------------------------------
-lmgen: build/obj/gen/lmgen.o $(LIB)
+lmgen: build/obj/agents/lmgen.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 lmrun: build/obj/runtime/lmrun.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-build/asan/lmgen: build/asan/obj/gen/lmgen.o $(ASAN_LIB)
+build/asan/lmgen: build/asan/obj/agents/lmgen.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmrun: build/asan/obj/runtime/lmrun.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)

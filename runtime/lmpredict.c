@@ -612,7 +612,7 @@ static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
     if (t[i].flag)
       snprintf(num, sizeof(num), "%s", t[i].v != 0 ? "true" : "false");
     else
-      json_number(t[i].v, num, sizeof(num));
+      report_number(t[i].v, num, sizeof(num));
     buf_printf(b, "%s\"%s\": %s", first && i == 0 ? "" : ", ", t[i].key, num);
   }
 }
@@ -672,7 +672,7 @@ char *lmp_result_summary_row(const lmp_result *r, const char *format) {
       if (x->flag)
         snprintf(num, sizeof(num), "%s", x->v != 0 ? "true" : "false");
       else if (isfinite(x->v))
-        json_number(x->v, num, sizeof(num));
+        report_number(x->v, num, sizeof(num));
       buf_printf(&b, ",%s", num);
     }
     buf_puts(&b, ",\n");
@@ -1079,17 +1079,17 @@ char *lmp_slo_result(const lmp_slo *s, const char *format) {
     const char *sep = "";
     char n[64];
     if (s->ttft > 0) {
-      json_number(s->ttft, n, sizeof(n));
+      report_number(s->ttft, n, sizeof(n));
       buf_printf(&b, "\"ttft_s\": %s", n);
       sep = ", ";
     }
     if (s->tpot > 0) {
-      json_number(s->tpot, n, sizeof(n));
+      report_number(s->tpot, n, sizeof(n));
       buf_printf(&b, "%s\"tpot_s\": %s", sep, n);
       sep = ", ";
     }
     if (s->e2e > 0) {
-      json_number(s->e2e, n, sizeof(n));
+      report_number(s->e2e, n, sizeof(n));
       buf_printf(&b, "%s\"e2e_latency_s\": %s", sep, n);
     }
     buf_printf(&b, "}, \"maximize\": \"%s\", \"configurations\": %.0f, "

@@ -31,8 +31,7 @@ static const char *const layout_name[LAYOUT_COUNT] = {LM_LAYOUTS(LM_X_NAME)};
 /* ------------------------------------------------------------ loading */
 
 typedef struct PLoader {
-  const char *path, *raw;
-  size_t len;
+  JsonDoc doc;
   Error *err;
   JsonPath jp;
   ParDb *db;
@@ -41,12 +40,10 @@ typedef struct PLoader {
 static int perr(PLoader *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int perr(PLoader *L, const char *fmt, ...) {
-  char msg[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror(L->err, &L->doc, &L->jp, fmt, ap);
   va_end(ap);
-  err_json_value(L->err, L->path, L->raw, L->len, &L->jp, "%s", msg);
   return -1;
 }
 
@@ -214,15 +211,12 @@ ParDb *pardb_load_text(const char *path, const char *text, size_t len,
                        Error *err) {
   ParDb *db = xcalloc(1, sizeof(*db));
   arena_init(&db->arena);
-  PLoader L = {.path = path, .raw = text, .len = len, .err = err, .db = db};
+  PLoader L = {.doc = {path, text, len}, .err = err, .db = db};
   jp_init(&L.jp);
-  json_error_t je;
-  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+  json_t *root = jdoc_parse(&L.doc, err);
   int rc = -1;
-  if (!root) {
-    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
+  if (!root)
     goto out;
-  }
   static const char *const keys[] = {"format", "description", "latency_us",
                                      "latency_source", "families"};
   if (!json_is_object(root)) {
@@ -441,7 +435,7 @@ out:
 /* Compile a byte template over the model's variables (config unsplit). */
 static int compile_bytes(ParPlan *pp, const Model *m, const char *text,
                          Prog *out, Error *err) {
-  FormulaSrc src = {.text = text, .file = "parallel.json"};
+  FormulaSrc src = {.text = text, .doc = NULL};
   Node *n = parse_formula(&pp->arena, &src, err);
   if (!n)
     return -1;
@@ -475,11 +469,11 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
     goto fail;
   }
   if (tp > 1 || ep > 1) {
-    json_t *root = json_loadb(m->raw, m->rawlen, 0, NULL);
+    json_t *root = json_loadb(m->doc.text, m->doc.len, 0, NULL);
     json_t *cfg = json_object_get(root, "config");
     if (!json_is_object(cfg)) {
       json_decref(root);
-      err_set(err, "%s: no config object to split", m->path);
+      err_set(err, "%s: no config object to split", m->doc.file);
       goto fail;
     }
     int ns[2] = {tp, ep};
@@ -491,7 +485,7 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
       }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
-    pp->model = model_load_text(m->path, text, strlen(text), reg, err);
+    pp->model = model_load_text(m->doc.file, text, strlen(text), reg, err);
     free(text);
     if (!pp->model)
       goto fail;
