@@ -85,6 +85,10 @@ int prog_compile(Arena *a, const Node *n, const double *values,
 /* True if the program is a single constant (its value in *v). */
 bool prog_const(const Prog *p, double *v);
 double prog_eval(const Prog *p, const double *vars);
+/* An instruction's kind as a character: 'k' constant, 'v' variable,
+ * '+' '-' '*' '/' '0' (floor division) binary, 'n' negation, 'c' ceil,
+ * 'f' floor, 'm' min, 'M' max (of in->n operands). */
+char prog_op_kind(const Instr *in);
 /* True if the program reads variable var at run time. */
 bool prog_reads(const Prog *p, int var);
 
@@ -178,6 +182,8 @@ typedef struct Slot {
   lm_metric_fn state[M_COUNT - M_TRAFFIC]; /* param_bytes, kv_cache_bytes */
 } Slot;
 
+typedef struct Fused Fused;
+
 typedef struct Plan {
   const Model *model;
   AttnImpl attn;
@@ -186,6 +192,7 @@ typedef struct Plan {
   Slot *slots;
   int nslots;
   int nargs;            /* total arguments over all slots */
+  Fused *fused;         /* the whole plan as one JIT function; NULL: none */
   Arena arena;
 } Plan;
 
@@ -207,6 +214,12 @@ void values_free(Values *v);
  * on a parameter or result that is negative, NaN or infinite, naming the
  * layer and what went wrong. */
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err);
+/* The same without the fused function (fuse.c): the stack machine and
+ * one call per row and metric. plan_eval uses it when the plan is not
+ * fused or the fused function reports a failed check (to word the
+ * error). */
+int plan_eval_interp(const Plan *p, const double *run, Values *out,
+                     Error *err);
 /* The rows whose values depend on the KV length: rows of a slot with a
  * dynamic argument reading L or S. New array of row indexes (*n of them);
  * free(). */
@@ -216,6 +229,17 @@ int *plan_kv_rows(const Plan *p, int *n);
  * metrics are not updated. Same checks as plan_eval. */
 int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
                    Values *out, Error *err);
+
+/* ===== fuse.c: a plan as one JIT-compiled function ===== */
+
+/* Compile the plan's evaluation into one function (config folded,
+ * formulas inlined); bit-identical to plan_eval_interp. NULL when the plan
+ * uses something the fuser does not inline or the JIT fails (plan_eval
+ * then stays interpretive). */
+Fused *fused_build(const Plan *p);
+/* Evaluate: 0, or -1 when a check fails (out is then partly written). */
+int fused_eval(const Fused *f, const double *run, Values *out);
+void fused_free(Fused *f);
 
 /* ===== hardware.c ===== */
 

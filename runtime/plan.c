@@ -153,12 +153,14 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
     plan_free(p);
     return NULL;
   }
+  p->fused = fused_build(p);
   return p;
 }
 
 void plan_free(Plan *p) {
   if (!p)
     return;
+  fused_free(p->fused);
   free(p->rows);
   free(p->slots);
   arena_free(&p->arena);
@@ -254,6 +256,13 @@ static int bad_metric(const Plan *p, const Layer *ly, const char *what,
 }
 
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
+  if (p->fused && fused_eval(p->fused, run, out) == 0)
+    return 0;
+  return plan_eval_interp(p, run, out, err);
+}
+
+int plan_eval_interp(const Plan *p, const double *run, Values *out,
+                     Error *err) {
   double *vars = out->vars;
   memcpy(vars, run, sizeof(double) * V_COUNT);
   for (int i = 0; i < p->nslots; i++) {
