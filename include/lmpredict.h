@@ -94,7 +94,10 @@ const char *lmp_model_id(const lmp_model *m);
 lmp_options *lmp_options_new(void);
 /* Set one option. name is an lmrun long option without its dashes:
  * "batch", "seq-len", "phase", "w-bits", "a-bits", "kv-bits",
- * "embed-bits", "8bit-format", "attention", "hardware", "format"; '_' is
+ * "embed-bits", "8bit-format", "attention", "hardware", "format",
+ * "output-len" (-O: tokens generated; end-to-end latency and mean TPOT),
+ * "tp", "pp", "ep" (tensor, pipeline, expert parallel GPUs, default 1),
+ * "microbatches" (pipeline microbatches, divides the batch); '_' is
  * accepted for '-' ("seq_len"). One more, not lmrun's: "max-batch", "yes"
  * (default) or "no", whether to search the largest batch that fits (about
  * 40 evaluations; without it the summary's max_batch is 0). value is written as on lmrun's command
@@ -139,7 +142,10 @@ double lmp_result_row(const lmp_result *r, const char *phase, int row,
 /* A summary number named as in the JSON document's summary: "ttft_s",
  * "tpot_s", "tokens_per_s", "weight_bytes", "kv_cache_bytes",
  * "activation_bytes", "total_bytes", "capacity_bytes", "fits" (1 or 0),
- * "max_batch", "max_batch_capped" (1 or 0); NaN for an unknown key. */
+ * "max_batch", "max_batch_capped" (1 or 0), "output_len", "e2e_latency_s",
+ * "tpot_mean_s" (0 without output-len), "gpus", "throughput_tokens_per_s",
+ * "throughput_per_gpu_tokens_per_s"; with parallelism the memory figures
+ * are per GPU (the fullest pipeline stage); NaN for an unknown key. */
 double lmp_result_summary(const lmp_result *r, const char *key);
 void lmp_result_free(lmp_result *r);
 
@@ -167,6 +173,11 @@ double lmp_sweep_size(const lmp_sweep *s);
 int lmp_sweep_next(lmp_sweep *s, const lmp_result **r, lmp_error *err);
 /* The options of the configuration last evaluated (borrowed). */
 const lmp_options *lmp_sweep_options(const lmp_sweep *s);
+/* The row of a configuration lmp_sweep_next could not predict: its
+ * configuration and err's message ("error" key in JSON, the last CSV
+ * column). lmp_free it. */
+char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
+                          const lmp_error *err);
 void lmp_sweep_free(lmp_sweep *s);
 
 /* One summary row of a result: its configuration and summary numbers, in

@@ -554,8 +554,7 @@ typedef struct RowNum {
   bool flag; /* true/false in JSON */
 } RowNum;
 
-static int row_config(const lmp_result *r, RowNum *out) {
-  const PredictOpts *o = &r->pred.opts;
+static int opts_config(const PredictOpts *o, RowNum *out) {
   const RowNum t[] = {{"batch_size", o->batch, false},
                       {"seq_len", o->seq_len, false},
                       {"output_len", o->output_len, false},
@@ -568,6 +567,10 @@ static int row_config(const lmp_result *r, RowNum *out) {
                       {"kv_bits", o->kv_bits, false}};
   memcpy(out, t, sizeof(t));
   return (int)LM_ARRAY_LEN(t);
+}
+
+static int row_config(const lmp_result *r, RowNum *out) {
+  return opts_config(&r->pred.opts, out);
 }
 
 static int row_summary(const lmp_result *r, RowNum *out) {
@@ -617,17 +620,21 @@ static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
   }
 }
 
-/* {"model": ..., config..., "hardware": ..., "attention": ... */
-static void row_json_config(Buf *b, const lmp_result *r) {
+/* {"model": ..., "hardware": ..., "attention": ..., config... */
+static void opts_json_config(Buf *b, const char *model, const PredictOpts *o) {
   RowNum t[16];
   buf_puts(b, "{\"model\": ");
-  row_jstr(b, r->model->model->id);
+  row_jstr(b, model);
   buf_puts(b, ", \"hardware\": ");
-  row_jstr(b, r->pred.opts.hardware);
+  row_jstr(b, o->hardware);
   buf_puts(b, ", \"attention\": ");
-  row_jstr(b, attn_name[r->pred.opts.attn]);
+  row_jstr(b, attn_name[o->attn]);
   buf_puts(b, ", ");
-  row_json_pairs(b, t, row_config(r, t), true);
+  row_json_pairs(b, t, opts_config(o, t), true);
+}
+
+static void row_json_config(Buf *b, const lmp_result *r) {
+  opts_json_config(b, r->model->model->id, &r->pred.opts);
 }
 
 #define ROW_TABLE_HEAD                                                         \
@@ -932,6 +939,51 @@ int lmp_sweep_next(lmp_sweep *s, const lmp_result **r, lmp_error *err) {
 }
 
 const lmp_options *lmp_sweep_options(const lmp_sweep *s) { return s->opts; }
+
+char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
+                          const lmp_error *err) {
+  Buf b;
+  buf_init(&b);
+  const PredictOpts *o = &s->opts->p;
+  const char *id = s->model->model->id;
+  const char *msg = err ? err->message : "";
+  if (format && strcmp(format, "json") == 0) {
+    opts_json_config(&b, id, o);
+    buf_puts(&b, ", \"error\": ");
+    row_jstr(&b, msg);
+    buf_puts(&b, "}\n");
+  } else if (format && strcmp(format, "csv") == 0) {
+    RowNum c[16], sm[16];
+    int nc = opts_config(o, c);
+    lmp_result probe = {0};
+    int ns = row_summary(&probe, sm);
+    buf_printf(&b, "%s,%s,%s", id, o->hardware, attn_name[o->attn]);
+    for (int i = 0; i < nc; i++) {
+      char num[64];
+      report_number(c[i].v, num, sizeof(num));
+      buf_printf(&b, ",%s", num);
+    }
+    for (int i = 0; i < ns; i++)
+      buf_putc(&b, ',');
+    buf_putc(&b, ',');
+    bool q = strpbrk(msg, ",\"\n\r") != NULL;
+    if (q)
+      buf_putc(&b, '"');
+    for (const char *p = msg; *p; p++) {
+      if (*p == '"')
+        buf_putc(&b, '"');
+      buf_putc(&b, *p);
+    }
+    if (q)
+      buf_putc(&b, '"');
+    buf_putc(&b, '\n');
+  } else {
+    buf_printf(&b, "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s error: %s\n",
+               o->batch, o->seq_len, o->output_len, o->hardware, o->tp, o->pp,
+               o->w_bits, o->kv_bits, attn_name[o->attn], msg);
+  }
+  return buf_steal(&b);
+}
 
 void lmp_sweep_free(lmp_sweep *s) {
   if (!s)

@@ -183,23 +183,9 @@ static int run_sweep(lmp_data *d, lmp_model *m, lmp_options *o,
       else
         lmp_slo_offer(slo, r);
     } else if (k < 0) {
-      /* the configuration as options, then the error */
-      const lmp_options *c = lmp_sweep_options(s);
-      (void)c;
-      size_t n = strcspn(err.text, "\n");
-      if (strcmp(format, "json") == 0) {
-        fputs("{\"error\": \"", stdout);
-        for (size_t i = 0; i < n; i++) {
-          char ch = err.text[i];
-          if (ch == '"' || ch == '\\')
-            putchar('\\');
-          putchar(ch);
-        }
-        fputs("\"}\n", stdout);
-      } else {
-        printf("%s%.*s\n", strcmp(format, "csv") == 0 ? ",,,,,,,,,,,,,,,,,,,,,,,,,,,," : "error: ",
-               (int)n, err.text);
-      }
+      char *row = lmp_sweep_error_row(s, format, &err);
+      fputs(row, stdout);
+      lmp_free(row);
     } else {
       char *row = lmp_result_summary_row(r, format);
       fputs(row, stdout);
