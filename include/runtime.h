@@ -193,6 +193,8 @@ typedef struct Plan {
   int nslots;
   int nargs;            /* total arguments over all slots */
   Fused *fused;         /* the whole plan as one JIT function; NULL: none */
+  int *kvrows;          /* rows that depend on the KV length (plan_kv_rows) */
+  int nkvrows;
   Arena arena;
 } Plan;
 
@@ -229,6 +231,9 @@ int *plan_kv_rows(const Plan *p, int *n);
  * metrics are not updated. Same checks as plan_eval. */
 int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
                    Values *out, Error *err);
+/* plan_eval_rows of the plan's kvrows: the fused function's when there is
+ * one (bit-identical), else interpreted. */
+int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err);
 
 /* ===== fuse.c: a plan as one JIT-compiled function ===== */
 
@@ -239,6 +244,9 @@ int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
 Fused *fused_build(const Plan *p);
 /* Evaluate: 0, or -1 when a check fails (out is then partly written). */
 int fused_eval(const Fused *f, const double *run, Values *out);
+/* Only the plan's KV rows (plan->kvrows) and their slots' parameters,
+ * into out, an evaluation of the same plan (the state is not touched). */
+int fused_eval_kv(const Fused *f, const double *run, Values *out);
 void fused_free(Fused *f);
 
 /* ===== hardware.c ===== */
@@ -544,7 +552,6 @@ typedef struct Prediction {
   const Plan *bufplan;       /* the plan the buffers are sized for */
   Values *steps;             /* -O: the decode steps, re-evaluated */
   PhaseResult stepph;        /* -O: one decode step's times */
-  int *kvrows, nkvrows;      /* rows that depend on the KV length */
   const ParPlan *par;        /* the split plan, or NULL on one GPU */
   const ParDb *pardb;
   double stage_time[2];      /* pipeline: the slowest stage per phase */

@@ -31,12 +31,14 @@ struct Fused {
   Jit *jit;
   int (*fn)(const double *run, double *rows, double *state, double *args,
             const double *k);
+  int (*kv)(const double *run, double *rows, double *state, double *args,
+            const double *k); /* only the rows that depend on L or S */
   double *k; /* the constants table */
   int nk;
 };
 
 typedef struct Fuser {
-  Buf body;  /* statements */
+  Buf *body; /* statements go here (hoisted call arguments too) */
   double *k; /* constants */
   int nk, capk;
   int tmp;   /* temporaries */
@@ -159,7 +161,7 @@ static void call_c(Fuser *f, Buf *out, const Node *n, const Env *env,
     buf_init(&a);
     node_c(f, &a, n->args[i], env, m);
     int t = f->tmp++;
-    buf_printf(&f->body, "  double t%d = %s;\n", t, buf_str(&a));
+    buf_printf(f->body, "  double t%d = %s;\n", t, buf_str(&a));
     buf_free(&a);
     char name[32];
     snprintf(name, sizeof(name), "t%d", t);
@@ -262,14 +264,18 @@ static const Node *row_ast(const Row *row, const Slot *s, int k) {
 
 Fused *fused_build(const Plan *p) {
   Fuser f = {0};
-  buf_init(&f.body);
-  Buf src;
+  Buf *argc = xcalloc((size_t)p->nslots + 1, sizeof(Buf));
+  Buf *rowc = xcalloc((size_t)p->nrows + 1, sizeof(Buf));
+  Buf state, src;
+  buf_init(&state);
   buf_init(&src);
   Env *envs = xcalloc((size_t)p->nslots + 1, sizeof(Env));
   /* parameters: constants, or locals computed and checked */
   for (int i = 0; i < p->nslots && !f.fail; i++) {
     const Slot *s = &p->slots[i];
     const ModuleDef *md = s->layer->mod->def;
+    buf_init(&argc[i]);
+    f.body = &argc[i];
     envs[i].n = s->nargs;
     envs[i].expr = xcalloc((size_t)s->nargs + 1, sizeof(char *));
     for (int k = 0; k < s->nargs; k++) {
@@ -282,7 +288,7 @@ Fused *fused_build(const Plan *p) {
         Buf x;
         buf_init(&x);
         prog_c(&f, &x, &s->layer->args[k]);
-        buf_printf(&f.body, "  double a%d = %s;\n", s->argbase + k, buf_str(&x));
+        buf_printf(f.body, "  double a%d = %s;\n", s->argbase + k, buf_str(&x));
         buf_free(&x);
         char v[32];
         snprintf(v, sizeof(v), "a%d", s->argbase + k);
@@ -291,12 +297,12 @@ Fused *fused_build(const Plan *p) {
         buf_init(&hi);
         konst(&f, &lo, md->pmin[k]);
         konst(&f, &hi, md->pmax[k]);
-        buf_printf(&f.body,
+        buf_printf(f.body,
                    "  if (!(%s >= %s && %s <= %s && %s >= 0 && %s <= 1.79e308",
                    v, buf_str(&lo), v, buf_str(&hi), v, v);
         if (md->pint[k])
-          buf_printf(&f.body, " && %s == lm_floor(%s)", v, v);
-        buf_printf(&f.body, ")) return -1;\n  A[%d] = %s;\n", s->argbase + k, v);
+          buf_printf(f.body, " && %s == lm_floor(%s)", v, v);
+        buf_printf(f.body, ")) return -1;\n  A[%d] = %s;\n", s->argbase + k, v);
         buf_free(&lo);
         buf_free(&hi);
         buf_puts(&e, v);
@@ -307,12 +313,15 @@ Fused *fused_build(const Plan *p) {
     }
   }
   /* rows */
+  for (int r = 0; r < p->nrows; r++)
+    buf_init(&rowc[r]);
   for (int r = 0; r < p->nrows && !f.fail; r++) {
     const Row *row = &p->rows[r];
     const Slot *s = &p->slots[row->slot];
+    f.body = &rowc[r];
     for (int k = 0; k < M_TRAFFIC && !f.fail; k++) {
       if (!row->fn[k]) {
-        buf_printf(&f.body, "  R[%d] = 0.0;\n", r * M_TRAFFIC + k);
+        buf_printf(f.body, "  R[%d] = 0.0;\n", r * M_TRAFFIC + k);
         continue;
       }
       const Node *ast = row_ast(row, s, k);
@@ -322,14 +331,15 @@ Fused *fused_build(const Plan *p) {
         node_c(&f, &e, ast, &envs[row->slot], (Metric)k);
       else
         f.fail = true;
-      buf_printf(&f.body, "  { double x = %s;\n    " CHECK "    R[%d] = x; }\n",
+      buf_printf(f.body, "  { double x = %s;\n    " CHECK "    R[%d] = x; }\n",
                  buf_str(&e), "x", "x", r * M_TRAFFIC + k);
       buf_free(&e);
     }
   }
   /* state: summed over slots in order, count x value */
+  f.body = &state;
   for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
-    buf_printf(&f.body, "  double s%d = 0.0;\n", k);
+    buf_printf(f.body, "  double s%d = 0.0;\n", k);
   for (int i = 0; i < p->nslots && !f.fail; i++) {
     const Slot *s = &p->slots[i];
     for (int k = 0; k < M_COUNT - M_TRAFFIC && !f.fail; k++) {
@@ -345,35 +355,55 @@ Fused *fused_build(const Plan *p) {
       buf_init(&c);
       node_c(&f, &e, ast, &envs[i], (Metric)(M_TRAFFIC + k));
       konst(&f, &c, s->layer->count);
-      buf_printf(&f.body, "  { double x = %s;\n    " CHECK "    s%d += %s * x; }\n",
+      buf_printf(f.body, "  { double x = %s;\n    " CHECK "    s%d += %s * x; }\n",
                  buf_str(&e), "x", "x", k, buf_str(&c));
       buf_free(&e);
       buf_free(&c);
     }
   }
-  for (int i = 0; i < p->nslots; i++) {
-    for (int k = 0; k < envs[i].n; k++)
-      free(envs[i].expr[k]);
-    free(envs[i].expr);
-  }
-  free(envs);
+  for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
+    buf_printf(&state, "  S[%d] = s%d;\n", k, k);
   Fused *fu = NULL;
   if (!f.fail) {
-    buf_puts(&src, "int lm_fused(const double *run, double *R, double *S, "
-                   "double *A, const double *K) {\n");
-    buf_puts(&src, buf_str(&f.body));
-    for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
-      buf_printf(&src, "  S[%d] = s%d;\n", k, k);
-    buf_puts(&src, "  (void)K; (void)A; (void)run;\n  return 0;\n}\n");
+    static const char *const head =
+        "(const double *run, double *R, double *S, double *A, "
+        "const double *K) {\n";
+    static const char *const tail =
+        "  (void)K; (void)A; (void)run; (void)S; (void)R;\n  return 0;\n}\n";
+    /* the whole plan */
+    buf_printf(&src, "int lm_fused%s", head);
+    for (int i = 0; i < p->nslots; i++)
+      buf_puts(&src, buf_str(&argc[i]));
+    for (int r = 0; r < p->nrows; r++)
+      buf_puts(&src, buf_str(&rowc[r]));
+    buf_puts(&src, buf_str(&state));
+    buf_puts(&src, tail);
+    /* the rows that depend on the KV length, and their slots' parameters */
+    int nkv = 0;
+    int *kv = plan_kv_rows(p, &nkv);
+    bool *used = xcalloc((size_t)p->nslots + 1, sizeof(bool));
+    for (int i = 0; i < nkv; i++)
+      used[p->rows[kv[i]].slot] = true;
+    buf_printf(&src, "int lm_fused_kv%s", head);
+    for (int i = 0; i < p->nslots; i++)
+      if (used[i])
+        buf_puts(&src, buf_str(&argc[i]));
+    for (int i = 0; i < nkv; i++)
+      buf_puts(&src, buf_str(&rowc[kv[i]]));
+    buf_puts(&src, tail);
+    free(used);
+    free(kv);
     const char *path = "(fused plan)", *text = buf_str(&src);
     Error e;
     err_clear(&e);
     Jit *j = jit_compile(&path, &text, 1, &e);
     void *sym = j ? jit_symbol(j, "lm_fused") : NULL;
-    if (sym) {
+    void *ksym = j ? jit_symbol(j, "lm_fused_kv") : NULL;
+    if (sym && ksym) {
       fu = xcalloc(1, sizeof(*fu));
       fu->jit = j;
       *(void **)&fu->fn = sym;
+      *(void **)&fu->kv = ksym;
       fu->k = f.k;
       fu->nk = f.nk;
       f.k = NULL;
@@ -381,8 +411,19 @@ Fused *fused_build(const Plan *p) {
       jit_free(j);
     }
   }
+  for (int i = 0; i < p->nslots; i++) {
+    for (int k = 0; k < envs[i].n; k++)
+      free(envs[i].expr[k]);
+    free(envs[i].expr);
+    buf_free(&argc[i]);
+  }
+  for (int r = 0; r < p->nrows; r++)
+    buf_free(&rowc[r]);
+  free(argc);
+  free(rowc);
+  free(envs);
   free(f.k);
-  buf_free(&f.body);
+  buf_free(&state);
   buf_free(&src);
   return fu;
 }
@@ -390,6 +431,11 @@ Fused *fused_build(const Plan *p) {
 int fused_eval(const Fused *fu, const double *run, Values *out) {
   memcpy(out->vars, run, sizeof(double) * V_COUNT);
   return fu->fn(run, out->row[0], out->state, out->args, fu->k);
+}
+
+int fused_eval_kv(const Fused *fu, const double *run, Values *out) {
+  memcpy(out->vars, run, sizeof(double) * V_COUNT);
+  return fu->kv(run, out->row[0], out->state, out->args, fu->k);
 }
 
 void fused_free(Fused *fu) {

@@ -686,30 +686,18 @@ char *lmp_result_summary_row(const lmp_result *r, const char *format) {
   } else {
     const PredictOpts *o = &r->pred.opts;
     const Summary *m = &r->pred.summary;
-    bool out = m->output_len > 0;
+    char tm[32] = "", e2e[32] = "";
+    if (m->output_len > 0) { /* the -O columns */
+      snprintf(tm, sizeof(tm), "%.4g", m->tpot_mean * 1e3);
+      snprintf(e2e, sizeof(e2e), "%.4g", m->e2e * 1e3);
+    }
     buf_printf(&b,
                "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %10.4g %10.4g %10s "
                "%10s %11.5g %11.5g %10.2f %4s\n",
                o->batch, o->seq_len, o->output_len, o->hardware, o->tp, o->pp,
                o->w_bits, o->kv_bits, attn_name[o->attn], m->ttft * 1e3,
-               m->tpot * 1e3, "", "", m->throughput, m->throughput_per_gpu,
+               m->tpot * 1e3, tm, e2e, m->throughput, m->throughput_per_gpu,
                m->mem.total / 1073741824.0, m->mem.fits ? "yes" : "no");
-    if (out) { /* put the -O columns in */
-      char *t = buf_steal(&b);
-      buf_init(&b);
-      char tm[32], e2e[32];
-      snprintf(tm, sizeof(tm), "%.4g", m->tpot_mean * 1e3);
-      snprintf(e2e, sizeof(e2e), "%.4g", m->e2e * 1e3);
-      buf_printf(&b,
-                 "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %10.4g %10.4g %10s "
-                 "%10s %11.5g %11.5g %10.2f %4s\n",
-                 o->batch, o->seq_len, o->output_len, o->hardware, o->tp,
-                 o->pp, o->w_bits, o->kv_bits, attn_name[o->attn],
-                 m->ttft * 1e3, m->tpot * 1e3, tm, e2e, m->throughput,
-                 m->throughput_per_gpu, m->mem.total / 1073741824.0,
-                 m->mem.fits ? "yes" : "no");
-      free(t);
-    }
   }
   return buf_steal(&b);
 }

@@ -153,6 +153,7 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
     plan_free(p);
     return NULL;
   }
+  p->kvrows = plan_kv_rows(p, &p->nkvrows);
   p->fused = fused_build(p);
   return p;
 }
@@ -161,6 +162,7 @@ void plan_free(Plan *p) {
   if (!p)
     return;
   fused_free(p->fused);
+  free(p->kvrows);
   free(p->rows);
   free(p->slots);
   arena_free(&p->arena);
@@ -359,4 +361,10 @@ int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
     }
   }
   return 0;
+}
+
+int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err) {
+  if (p->fused && fused_eval_kv(p->fused, run, out) == 0)
+    return 0;
+  return plan_eval_rows(p, run, p->kvrows, p->nkvrows, out, err);
 }

@@ -56,7 +56,6 @@ static void reserve(Prediction *p, const Plan *plan) {
     p->scratch[i] = values_new(plan);
   }
   p->steps = values_new(plan);
-  p->kvrows = plan_kv_rows(plan, &p->nkvrows);
   p->bufplan = plan;
 }
 
@@ -88,7 +87,7 @@ static int decode_steps(Prediction *p, Error *err) {
     memcpy(run, p->run[1], sizeof(run));
     for (double i = 1; i < n; i++) {
       run[V_S] = run[V_L] = o->seq_len + i;
-      if (plan_eval_rows(plan, run, p->kvrows, p->nkvrows, v, err) < 0)
+      if (plan_eval_kv(plan, run, v, err) < 0)
         return -1;
       ph->kv_len = run[V_L];
       phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
@@ -308,9 +307,6 @@ void prediction_free(Prediction *p) {
     ph->comm_bytes = ph->comm_time = NULL;
   }
   values_free(p->steps);
-  free(p->kvrows);
   p->steps = NULL;
-  p->kvrows = NULL;
-  p->nkvrows = 0;
   p->bufplan = NULL;
 }

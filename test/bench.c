@@ -337,6 +337,10 @@ int main(void) {
     abort();
   print_time("lmp_predict + lmp_result_free (public API, no max batch)",
              time_it(bench_lmp_predict, &ab, 25, 5000));
+  lmp_options_set(ab.opts, "output-len", "256", NULL);
+  print_time("lmp_predict with -O 256 (255 decode steps summed)",
+             cpu_time_it(bench_lmp_predict, &ab, 9, 50));
+  lmp_options_set(ab.opts, "output-len", "1", NULL);
   {
     ApiBenchSweep sb = {ab.data, ab.model, ab.opts};
     double t = cpu_time_it(bench_sweep, &sb, 5, 3);

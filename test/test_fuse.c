@@ -36,6 +36,23 @@ static void same(const Plan *p, const double *run) {
   assert_memory_equal(a->args, b->args, sizeof(double) * (size_t)p->nargs);
   values_free(a);
   values_free(b);
+  /* the KV rows alone, over an evaluation at another length */
+  double r2[V_COUNT];
+  memcpy(r2, run, sizeof(r2));
+  r2[V_S] = r2[V_L] = run[V_L] + 7;
+  Values *c = values_new(p), *d = values_new(p);
+  assert_int_equal(plan_eval_interp(p, run, c, NULL), 0);
+  assert_int_equal(plan_eval_interp(p, run, d, NULL), 0);
+  assert_int_equal(fused_eval_kv(p->fused, r2, c), 0);
+  assert_int_equal(plan_eval_rows(p, r2, p->kvrows, p->nkvrows, d, NULL), 0);
+  for (int r = 0; r < p->nrows; r++)
+    assert_memory_equal(c->row[r], d->row[r], sizeof(double) * M_TRAFFIC);
+  /* and both equal a whole evaluation at that length */
+  assert_int_equal(plan_eval_interp(p, r2, d, NULL), 0);
+  for (int r = 0; r < p->nrows; r++)
+    assert_memory_equal(c->row[r], d->row[r], sizeof(double) * M_TRAFFIC);
+  values_free(c);
+  values_free(d);
 }
 
 static void test_fused_equals_interpreted(void **state) {
