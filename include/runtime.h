@@ -411,6 +411,7 @@ typedef struct Report {
   Peaks peaks;
   const Summary *summary;
   bool serving;          /* -O or parallelism given: serving keys shown */
+  int tp, pp, ep, microbatches;
 } Report;
 
 /* Roofline time and bound of every row of a phase. Allocates ph->time,

@@ -267,7 +267,9 @@ Report prediction_report(const Prediction *p) {
                                                      : &p->phase[0],
                   .nphases = o->phase == PHASE_ALL ? 2 : 1, .gpu = p->gpu,
                   .peaks = p->peaks, .summary = &p->summary,
-                  .serving = o->output_len > 0 || p->par != NULL};
+                  .serving = o->output_len > 0 || p->par != NULL,
+                  .tp = o->tp, .pp = o->pp, .ep = o->ep,
+                  .microbatches = o->microbatches};
 }
 
 void prediction_warnings(const Prediction *p, Buf *out) {

@@ -427,8 +427,11 @@ static void render_summary(const Report *r, Buf *b) {
   si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
   si_format(s->mem.act, "B", act, sizeof(act));
   si_format(s->mem.total, "B", tot, sizeof(tot));
-  buf_printf(b, "memory: weights %s + KV cache %s + peak activations %s = "
+  buf_printf(b, "memory%s: weights %s + KV cache %s + peak activations %s = "
                 "%s of %s: %s\n",
+             r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1)
+                 ? " per GPU (the fullest pipeline stage)"
+                 : "",
              w, kv, act, tot, cap, s->mem.fits ? "fits" : "does NOT fit");
   if (s->mem.max_batch == 0)
     buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
@@ -450,6 +453,12 @@ static void render_table(const Report *r, Buf *b) {
   if (r->gpu)
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
+  if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
+    buf_printf(b, "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
+                  "%g sequences (of %d). Communication rows (bound network): "
+                  "time = latency x steps + bytes x factor / link bandwidth.\n",
+               r->tp, r->pp, r->ep, r->batch / r->microbatches,
+               r->microbatches);
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     int w = 9;

@@ -208,6 +208,53 @@ static void test_link_choice(void **state) {
   parplan_free(pp);
 }
 
+/* Expert parallelism's mechanism on the tiny model, with rules made up
+ * for the test (no MoE model ships yet): --ep 2 splits intermediate_size
+ * like an expert count and puts an all-to-all of B T hidden a_bytes after
+ * gate_proj: n - 1 = 1 step, factor 1/2. */
+static void test_ep_mechanism(void **state) {
+  (void)state;
+  static const char text[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"test\",\n"
+      " \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, \"network\": 1},\n"
+      " \"families\": [{\"classes\": "
+      "[\"transformers.models.llama.modeling_llama.LlamaForCausalLM\"],\n"
+      "  \"source\": \"test\",\n"
+      "  \"ep\": {\"split\": {\"intermediate_size\": \"exact\"},\n"
+      "         \"layers\": {\"model.layers.mlp.gate_proj\": \"expert\"},\n"
+      "         \"collectives\": [{\"after\": \"model.layers.mlp.gate_proj\", "
+      "\"op\": \"all_to_all\", \"bytes\": \"{B} * {T} * {hidden_size} * "
+      "{a_bytes}\"}]}}]}\n";
+  Error e;
+  err_clear(&e);
+  ParDb *db2 = pardb_load_text("ep.json", text, sizeof(text) - 1, &e);
+  assert_non_null(db2);
+  ParPlan *pp = parplan_build(db2, tiny, reg, ATTN_EAGER, 1, 2, &e);
+  assert_non_null(pp);
+  assert_int_equal(pp->ncomm, 1);
+  PredictOpts o = tiny_opts();
+  o.ep = 2;
+  Prediction p = {0};
+  assert_int_equal(predict_par(pp, db2, &gpu, &o, &p, &e), 0);
+  double bytes = 2 * 4 * 8 * 2;
+  assert_double_exact(p.phase[0].comm_bytes[0], bytes);
+  assert_double_near(p.phase[0].comm_time[0], 1e-6 + bytes / 2 / 1000, 1e-12);
+  /* gate/up/down hold half: 3 x 128 instead of 3 x 256 per layer */
+  assert_double_exact(p.summary.mem.weights, 2712 - 2 * 3 * 128);
+  assert_double_exact(p.summary.gpus, 2);
+  prediction_free(&p);
+  parplan_free(pp);
+  /* no tp rules in this file: --tp 2 is refused */
+  assert_null(parplan_build(db2, tiny, reg, ATTN_EAGER, 2, 1, &e));
+  assert_contains(e.msg, "no tensor-parallel rules");
+  pardb_free(db2);
+  /* a bad file is located */
+  err_clear(&e);
+  assert_null(pardb_load_text("bad.json", "{\"format\": \"x\"}", 15, &e));
+  assert_contains(e.msg, "format must be");
+  assert_int_equal(e.line, 1);
+}
+
 /* A sweep: its row count is the cross product, and each row equals the
  * single prediction of its configuration. */
 static void test_sweep_rows_match_single_runs(void **state) {
@@ -379,6 +426,7 @@ int main(void) {
       cmocka_unit_test(test_tp2_communication_rows),
       cmocka_unit_test(test_pp2_footprint_and_pipeline),
       cmocka_unit_test(test_link_choice),
+      cmocka_unit_test(test_ep_mechanism),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
