@@ -49,7 +49,9 @@
   _Static_assert(((int)id < M_TRAFFIC) == LM_METRIC_KIND_##kind,               \
                  "traffic metrics come first: " name);
 #define LM_METRIC_BYTES_TERM(id, name, heading, unit, kind)                    \
-  +(LM_METRIC_KIND_##kind && unit[0] == 'B' ? v[id] : 0)
+  LM_METRIC_BYTES_##kind(id, unit)
+#define LM_METRIC_BYTES_TRAFFIC(id, unit) +(unit[0] == 'B' ? v[id] : 0)
+#define LM_METRIC_BYTES_STATE(id, unit)
 
 typedef enum { LM_METRICS(LM_METRIC_ENUM) M_COUNT } Metric;
 /* How many traffic metrics (the first ones). */

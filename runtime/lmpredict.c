@@ -21,7 +21,8 @@
 struct lmp_data {
   GpuDb *gpus;
   char *hw_path;
-  char *hw_json;  /* the "gpus" array of the hardware file */
+  char *hw_text;  /* the hardware file (lmp_hardware_json) */
+  size_t hw_len;
   Db *db;
   Registry *reg;
   char *par_path; /* parallel.json, loaded on first use */
@@ -112,16 +113,13 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   if (!text || !(d->gpus = gpudb_load_text(d->hw_path, text, len, &e)) ||
       !(d->db = db_load(db_path, &e)) || !(d->reg = reg_load(d->db, mod_dir, &e))) {
     from_error(err, &e);
+    free(text);
     lmp_close(d);
     d = NULL;
   } else {
-    /* checked by gpudb_load_text: an object with a "gpus" array */
-    json_t *root = json_loadb(text, len, 0, NULL);
-    d->hw_json = json_dumps(json_object_get(root, "gpus"),
-                            JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(root);
+    d->hw_text = text;
+    d->hw_len = len;
   }
-  free(text);
   free(db_path);
   free(mod_dir);
   return d;
@@ -134,13 +132,22 @@ void lmp_close(lmp_data *d) {
   db_free(d->db);
   gpudb_free(d->gpus);
   free(d->hw_path);
-  free(d->hw_json);
+  free(d->hw_text);
   free(d->par_path);
   pardb_free(d->par);
   free(d);
 }
 
-char *lmp_hardware_json(const lmp_data *d) { return xstrdup(d->hw_json); }
+char *lmp_hardware_json(const lmp_data *d) {
+  /* checked by gpudb_load_text: an object with a "gpus" array */
+  json_t *root = json_loadb(d->hw_text, d->hw_len, 0, NULL);
+  char *s = json_dumps(json_object_get(root, "gpus"),
+                       JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(root);
+  char *out = xstrdup(s); /* lmp_free is free(): same allocator */
+  free(s);
+  return out;
+}
 
 char *lmp_hardware_text(const lmp_data *d) { return report_hardware(d->gpus); }
 

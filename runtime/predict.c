@@ -46,17 +46,20 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
   return NULL;
 }
 
-/* Size the buffers for plan (once per plan). */
-static void reserve(Prediction *p, const Plan *plan) {
-  if (p->bufplan == plan)
-    return;
-  prediction_free(p);
-  for (int i = 0; i < 2; i++) {
-    p->vals[i] = values_new(plan);
-    p->scratch[i] = values_new(plan);
+/* Size the buffers for plan (once per plan; the search's on first use). */
+static void reserve(Prediction *p, const Plan *plan, bool search,
+                    bool steps) {
+  if (p->bufplan != plan) {
+    prediction_free(p);
+    for (int i = 0; i < 2; i++)
+      p->vals[i] = values_new(plan);
+    p->bufplan = plan;
   }
-  p->steps = values_new(plan);
-  p->bufplan = plan;
+  for (int i = 0; i < 2 && search; i++)
+    if (!p->scratch[i])
+      p->scratch[i] = values_new(plan);
+  if (steps && !p->steps)
+    p->steps = values_new(plan);
 }
 
 /* -O N: the N - 1 decode steps after the first token, at KV lengths
@@ -72,28 +75,31 @@ static int decode_steps(Prediction *p, Error *err) {
   s->gpus = (double)o->pp * (o->tp > o->ep ? o->tp : o->ep);
   s->throughput = s->tokens_per_s;
   if (n > 0) {
-    const Plan *plan = p->plan;
-    const Values *dec = p->vals[1];
-    Values *v = p->steps;
-    memcpy(v->row[0], dec->row[0],
-           sizeof(double) * M_TRAFFIC * (size_t)plan->nrows);
-    memcpy(v->args, dec->args, sizeof(double) * (size_t)plan->nargs);
-    PhaseResult *ph = &p->stepph;
-    ph->name = phase_name[PHASE_DECODE];
-    ph->tokens = 1;
-    ph->plan = plan;
-    ph->vals = v;
-    double run[V_COUNT], sum = 0;
-    memcpy(run, p->run[1], sizeof(run));
-    for (double i = 1; i < n; i++) {
-      run[V_S] = run[V_L] = o->seq_len + i;
-      if (plan_eval_kv(plan, run, v, err) < 0)
-        return -1;
-      ph->kv_len = run[V_L];
-      phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
-      if (phase_latency(p, ph, run, err) < 0)
-        return -1;
-      sum += ph->latency;
+    double sum = 0;
+    if (n > 1) {
+      const Plan *plan = p->plan;
+      const Values *dec = p->vals[1];
+      Values *v = p->steps;
+      memcpy(v->row[0], dec->row[0],
+             sizeof(double) * M_TRAFFIC * (size_t)plan->nrows);
+      memcpy(v->args, dec->args, sizeof(double) * (size_t)plan->nargs);
+      PhaseResult *ph = &p->stepph;
+      ph->name = phase_name[PHASE_DECODE];
+      ph->tokens = 1;
+      ph->plan = plan;
+      ph->vals = v;
+      double run[V_COUNT];
+      memcpy(run, p->run[1], sizeof(run));
+      for (double i = 1; i < n; i++) {
+        run[V_S] = run[V_L] = o->seq_len + i;
+        if (plan_eval_kv(plan, run, v, err) < 0)
+          return -1;
+        ph->kv_len = run[V_L];
+        phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
+        if (phase_latency(p, ph, run, err) < 0)
+          return -1;
+        sum += ph->latency;
+      }
     }
     s->decode_sum = sum;
     s->e2e = s->ttft + sum;
@@ -192,7 +198,8 @@ int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
 
 static int predict_core(const Plan *plan, const Gpu *gpu,
                         const PredictOpts *o, Prediction *p, Error *err) {
-  reserve(p, plan);
+  /* the search's buffers serve -O's footprint at the last KV length too */
+  reserve(p, plan, o->max_batch || o->output_len > 1, o->output_len > 1);
   for (int i = 0; i < 2; i++)
     reserve_comm(&p->phase[i], p->par);
   reserve_comm(&p->stepph, p->par);

@@ -409,7 +409,13 @@ static void render_summary(const Report *r, Buf *b) {
              r->seq_len, t2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
-  if (s->output_len > 0) {
+  if (s->output_len == 1) {
+    char e[32];
+    time_format(s->e2e, e, sizeof(e));
+    buf_printf(b, "request of %g + 1 token: end to end %s (TTFT only: no "
+                  "decode step)\n",
+               r->seq_len, e);
+  } else if (s->output_len > 1) {
     char e[32], tm[32];
     time_format(s->e2e, e, sizeof(e));
     time_format(s->tpot_mean, tm, sizeof(tm));

@@ -105,6 +105,7 @@ typedef struct EvalBench {
   const Gpu *gpu;
   PredictOpts opts;
   Prediction pred; /* reused: its buffers are kept between calls */
+  Values *scratch[2];
 } EvalBench;
 
 static void bench_eval(void *arg) {
@@ -210,7 +211,7 @@ static void bench_max_batch(void *arg) {
   EvalBench *b = arg;
   Footprint f = {0};
   roof_max_batch(b->plan, b->pred.run[0], b->pred.run[1], b->gpu->memory,
-                 b->pred.scratch[0], b->pred.scratch[1], &f);
+                 b->scratch[0], b->scratch[1], &f);
 }
 
 /* Wall time of whole lmrun processes, output to /dev/null. */
@@ -325,8 +326,12 @@ int main(void) {
              time_it(bench_predict, &fb, 25, 20000));
   prediction_free(&fb.pred);
   plan_free(fb.plan);
+  eb.scratch[0] = values_new(eb.plan);
+  eb.scratch[1] = values_new(eb.plan);
   print_time("largest-batch search (bisection, ~40 evaluations)",
              time_it(bench_max_batch, &eb, 15, 500));
+  values_free(eb.scratch[0]);
+  values_free(eb.scratch[1]);
   ApiBench ab = {.data = lmp_open("module_db.json", "generated_modules",
                                   "hardware.json", NULL)};
   ab.model = ab.data ? lmp_model_load(ab.data, "models/llama-2-7b-hf.json",
@@ -335,7 +340,7 @@ int main(void) {
   ab.opts = lmp_options_new();
   if (!ab.model || lmp_options_set(ab.opts, "max-batch", "no", NULL) < 0)
     abort();
-  print_time("lmp_predict + lmp_result_free (public API, no max batch)",
+  print_time("public API: lmp_predict + lmp_result_free",
              time_it(bench_lmp_predict, &ab, 25, 5000));
   lmp_options_set(ab.opts, "output-len", "256", NULL);
   print_time("lmp_predict with -O 256 (255 decode steps summed)",
@@ -348,7 +353,7 @@ int main(void) {
                t / (64 * 6));
   }
   lmp_options_set(ab.opts, "max-batch", "yes", NULL);
-  print_time("the same with the largest-batch search (lmrun's default)",
+  print_time("the same with the largest-batch search",
              time_it(bench_lmp_predict, &ab, 15, 500));
   lmp_options_free(ab.opts);
   lmp_model_free(ab.model);

@@ -124,6 +124,15 @@ static void test_predict_footprint_and_max_batch(void **state) {
   assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
   assert_false(p.summary.mem.fits);
   prediction_free(&p);
+  /* first without the search, then with it (its buffers made then) */
+  Prediction q = {0};
+  o.batch = 2;
+  assert_int_equal(predict(eager, &g, &o, &q, NULL), 0);
+  assert_null(q.scratch[0]);
+  o.max_batch = true;
+  assert_int_equal(predict(eager, &g, &o, &q, NULL), 0);
+  assert_double_exact(q.summary.mem.max_batch, 10);
+  prediction_free(&q);
 }
 
 /* Predicting again into the same struct reuses its buffers; a new plan
