@@ -33,7 +33,7 @@ struct Fused {
             const double *k);
   int (*kv)(const double *run, double *rows, double *state, double *args,
             const double *k); /* only the rows that depend on L or S */
-  double *k; /* the constants table */
+  double *k;                  /* the constants table */
   int nk;
 };
 
@@ -41,7 +41,7 @@ typedef struct Fuser {
   Buf *body; /* statements go here (hoisted call arguments too) */
   double *k; /* constants */
   int nk, capk;
-  int tmp;   /* temporaries */
+  int tmp; /* temporaries */
   bool fail;
 } Fuser;
 
@@ -101,8 +101,9 @@ static void prog_c(Fuser *f, Buf *out, const Prog *p) {
       for (int k = base + 1; k < sp; k++) {
         Buf t;
         buf_init(&t);
-        buf_printf(&t, "%s(%s, %s)", prog_op_kind(in) == 'm' ? "lm_min" : "lm_max",
-                   buf_str(&acc), buf_str(&st[k]));
+        buf_printf(&t, "%s(%s, %s)",
+                   prog_op_kind(in) == 'm' ? "lm_min" : "lm_max", buf_str(&acc),
+                   buf_str(&st[k]));
         buf_free(&acc);
         acc = t;
       }
@@ -139,8 +140,7 @@ static void prog_c(Fuser *f, Buf *out, const Prog *p) {
     buf_free(&st[i]);
 }
 
-static void node_c(Fuser *f, Buf *out, const Node *n, const Env *env,
-                   Metric m);
+static void node_c(Fuser *f, Buf *out, const Node *n, const Env *env, Metric m);
 
 /* ${Class}(args) or ${Class.op}(args): the arguments into locals, then
  * the callee's formula over them. */
@@ -213,8 +213,8 @@ static void node_c(Fuser *f, Buf *out, const Node *n, const Env *env,
   case ND_SUB:
   case ND_MUL:
   case ND_DIV: {
-    static const char *op[] = {[ND_ADD] = " + ", [ND_SUB] = " - ",
-                               [ND_MUL] = " * ", [ND_DIV] = " / "};
+    static const char *op[] = {
+        [ND_ADD] = " + ", [ND_SUB] = " - ", [ND_MUL] = " * ", [ND_DIV] = " / "};
     buf_putc(out, '(');
     node_c(f, out, n->lhs, env, m);
     buf_puts(out, op[n->kind]);
@@ -355,7 +355,8 @@ Fused *fused_build(const Plan *p) {
       buf_init(&c);
       node_c(&f, &e, ast, &envs[i], (Metric)(M_TRAFFIC + k));
       konst(&f, &c, s->layer->count);
-      buf_printf(f.body, "  { double x = %s;\n    " CHECK "    s%d += %s * x; }\n",
+      buf_printf(f.body,
+                 "  { double x = %s;\n    " CHECK "    s%d += %s * x; }\n",
                  buf_str(&e), "x", "x", k, buf_str(&c));
       buf_free(&e);
       buf_free(&c);

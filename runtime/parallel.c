@@ -114,11 +114,12 @@ static int load_group(PLoader *L, json_t *o, ParGroup *g) {
     jp_key(&L->jp, "layers");
     if (!json_is_object(layers))
       return perr(L, "layers must be an object: layer path -> layout");
-    g->layers = arena_alloc(a, sizeof(ParLayer) * (json_object_size(layers) + 1));
+    g->layers =
+        arena_alloc(a, sizeof(ParLayer) * (json_object_size(layers) + 1));
     json_object_foreach(layers, k, v) {
-      int lay = json_is_string(v) ? pick_name(json_string_value(v),
-                                              layout_name, LAYOUT_COUNT)
-                                  : -1;
+      int lay = json_is_string(v)
+                    ? pick_name(json_string_value(v), layout_name, LAYOUT_COUNT)
+                    : -1;
       if (lay < 0) {
         jp_key(&L->jp, k);
         return perr(L, "a layout is column, row, vocab, replicated or expert");
@@ -150,8 +151,9 @@ static int load_group(PLoader *L, json_t *o, ParGroup *g) {
       int kind = pick_name(op, coll_name, COLL_COUNT);
       if (kind < 0 || kind == COLL_SEND) {
         jp_key(&L->jp, "op");
-        return perr(L, "op is all_reduce, all_gather, reduce_scatter or "
-                       "all_to_all, not '%s'",
+        return perr(L,
+                    "op is all_reduce, all_gather, reduce_scatter or "
+                    "all_to_all, not '%s'",
                     op);
       }
       pc->kind = (CollKind)kind;
@@ -183,7 +185,8 @@ static int load_family(PLoader *L, json_t *o, ParFamily *f) {
       jp_index(&L->jp, (int)i);
       return perr(L, "a class is a string");
     }
-    f->classes[f->nclasses++] = arena_strdup(&L->db->arena, json_string_value(c));
+    f->classes[f->nclasses++] =
+        arena_strdup(&L->db->arena, json_string_value(c));
   }
   for (int g = GROUP_TP; g <= GROUP_EP; g++) {
     json_t *go = json_object_get(o, group_name[g]);
@@ -262,7 +265,8 @@ ParDb *pardb_load_text(const char *path, const char *text, size_t len,
     perr(&L, "families must be an array");
     goto out;
   }
-  db->fam = arena_alloc(&db->arena, sizeof(ParFamily) * (json_array_size(fams) + 1));
+  db->fam =
+      arena_alloc(&db->arena, sizeof(ParFamily) * (json_array_size(fams) + 1));
   jp_key(&L.jp, "families");
   for (size_t i = 0; i < json_array_size(fams); i++) {
     jp_index(&L.jp, (int)i);
@@ -323,7 +327,8 @@ static int split_config(const Model *m, json_t *cfg, const ParGroup *g, int n,
     const ParSplit *s = &g->split[i];
     int k = config_index(m, s->key);
     if (k < 0) {
-      err_set(err, "%s: the model's config has no '%s' to split (parallel.json)",
+      err_set(err,
+              "%s: the model's config has no '%s' to split (parallel.json)",
               flag, s->key);
       return -1;
     }
@@ -394,22 +399,24 @@ static double slot_params(const Plan *p, const Values *v, const char *path) {
 
 /* Each declared layout against the split plan: sharded layers hold fewer
  * parameters per GPU than on one, replicated ones as many. */
-static int check_layouts(const ParGroup *g, const Plan *full,
-                         const Plan *split, int n, const char *flag,
-                         Error *err) {
-  double run[V_COUNT] = {[V_B] = 1, [V_S] = 1, [V_T] = 1, [V_L] = 1,
-                         [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
-                         [V_SRAM_BYTES] = 65536, [V_E_BYTES] = 2};
+static int check_layouts(const ParGroup *g, const Plan *full, const Plan *split,
+                         int n, const char *flag, Error *err) {
+  double run[V_COUNT] = {[V_B] = 1,        [V_S] = 1,
+                         [V_T] = 1,        [V_L] = 1,
+                         [V_W_BYTES] = 2,  [V_A_BYTES] = 2,
+                         [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 65536,
+                         [V_E_BYTES] = 2};
   Values *vf = values_new(full), *vs = values_new(split);
   int rc = -1;
   if (plan_eval(full, run, vf, err) < 0 || plan_eval(split, run, vs, err) < 0)
     goto out;
   for (int i = 0; i < g->nlayers; i++) {
     const ParLayer *l = &g->layers[i];
-    double a = slot_params(full, vf, l->path), b = slot_params(split, vs, l->path);
+    double a = slot_params(full, vf, l->path),
+           b = slot_params(split, vs, l->path);
     if (a < 0) {
-      err_set(err, "parallel.json: layer '%s' (%s) is not in the model", l->path,
-              layout_name[l->layout]);
+      err_set(err, "parallel.json: layer '%s' (%s) is not in the model",
+              l->path, layout_name[l->layout]);
       goto out;
     }
     /* column layers may stay whole: key/value heads fewer than the GPUs
@@ -418,9 +425,10 @@ static int check_layouts(const ParGroup *g, const Plan *full,
               : l->layout == LAYOUT_COLUMN   ? b <= a
                                              : b < a || a == 0;
     if (!ok) {
-      err_set(err, "%s %d: layer '%s' is declared %s in parallel.json but "
-                   "holds %g parameter bytes per GPU against %g on one GPU "
-                   "(does its template use the split config keys?)",
+      err_set(err,
+              "%s %d: layer '%s' is declared %s in parallel.json but "
+              "holds %g parameter bytes per GPU against %g on one GPU "
+              "(does its template use the split config keys?)",
               flag, n, l->path, layout_name[l->layout], b, a);
       goto out;
     }
@@ -479,7 +487,8 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
     int ns[2] = {tp, ep};
     const char *flags[2] = {"--tp", "--ep"};
     for (int g = 0; g < 2; g++)
-      if (ns[g] > 1 && split_config(m, cfg, &f->g[g], ns[g], flags[g], err) < 0) {
+      if (ns[g] > 1 &&
+          split_config(m, cfg, &f->g[g], ns[g], flags[g], err) < 0) {
         json_decref(root);
         goto fail;
       }
@@ -511,8 +520,9 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
         const ParColl *c = &f->g[g].coll[i];
         int r = row_of(pp->plan, c->after);
         if (r < 0) {
-          err_set(err, "parallel.json: collective after '%s': the model has "
-                       "no such operation",
+          err_set(err,
+                  "parallel.json: collective after '%s': the model has "
+                  "no such operation",
                   c->after);
           goto fail;
         }
@@ -520,7 +530,10 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
         size_t len = strlen(c->after) + strlen(coll_name[c->kind]) + 2;
         char *path = arena_alloc(&pp->arena, len);
         snprintf(path, len, "%s.%s", c->after, coll_name[c->kind]);
-        *op = (CommOp){.path = path, .kind = c->kind, .group = g, .after = r,
+        *op = (CommOp){.path = path,
+                       .kind = c->kind,
+                       .group = g,
+                       .after = r,
                        .count = pp->plan->rows[r].count};
         if (compile_bytes(pp, m, c->bytes, &op->bytes, err) < 0)
           goto fail;
@@ -588,15 +601,17 @@ static int link_for(const Prediction *p, int n, bool cross, double *bw,
     *bw = g->pcie_bw;
     *lat = db->lat[LINK_PCIE];
   } else {
-    err_set(err, "GPU '%s' has no interconnect in the hardware database "
-                 "(nvlink_gbps or pcie_gbps)",
+    err_set(err,
+            "GPU '%s' has no interconnect in the hardware database "
+            "(nvlink_gbps or pcie_gbps)",
             g->id);
     return -1;
   }
   if (cross || n > gpn) {
     if (!(g->network_bw > 0)) {
-      err_set(err, "%d GPUs span nodes of %g '%s' GPUs, and the hardware "
-                   "database gives no network_gbps",
+      err_set(err,
+              "%d GPUs span nodes of %g '%s' GPUs, and the hardware "
+              "database gives no network_gbps",
               n, gpn, g->id);
       return -1;
     }

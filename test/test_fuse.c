@@ -58,8 +58,8 @@ static void same(const Plan *p, const double *run) {
 static void test_fused_equals_interpreted(void **state) {
   (void)state;
   static const char *const models[] = {
-      "models/llama-2-7b-hf.json", "models/llama-2-13b-hf.json",
-      "models/llama-2-70b-hf.json", "models/meta-llama-3-8b.json",
+      "models/llama-2-7b-hf.json",   "models/llama-2-13b-hf.json",
+      "models/llama-2-70b-hf.json",  "models/meta-llama-3-8b.json",
       "models/mistral-7b-v0.1.json", "test/data/tiny_llama.json"};
   static const double B[] = {1, 3, 64}, S[] = {1, 17, 2048, 8192},
                       bytes[] = {2, 1, 0.5};
@@ -74,11 +74,15 @@ static void test_fused_equals_interpreted(void **state) {
         for (size_t si = 0; si < LM_ARRAY_LEN(S); si++)
           for (size_t wi = 0; wi < LM_ARRAY_LEN(bytes); wi++)
             for (int dec = 0; dec < 2; dec++) {
-              double run[V_COUNT] = {
-                  [V_B] = B[bi], [V_S] = S[si], [V_T] = dec ? 1 : S[si],
-                  [V_L] = S[si], [V_W_BYTES] = bytes[wi],
-                  [V_A_BYTES] = 2, [V_KV_BYTES] = bytes[2 - wi],
-                  [V_SRAM_BYTES] = 233472, [V_E_BYTES] = 2};
+              double run[V_COUNT] = {[V_B] = B[bi],
+                                     [V_S] = S[si],
+                                     [V_T] = dec ? 1 : S[si],
+                                     [V_L] = S[si],
+                                     [V_W_BYTES] = bytes[wi],
+                                     [V_A_BYTES] = 2,
+                                     [V_KV_BYTES] = bytes[2 - wi],
+                                     [V_SRAM_BYTES] = 233472,
+                                     [V_E_BYTES] = 2};
               same(p, run);
             }
       plan_free(p);
@@ -94,9 +98,10 @@ static void test_fused_failure_falls_back(void **state) {
   Model *m = model_load("test/data/tiny_llama.json", reg, NULL);
   Plan *p = plan_build(m, ATTN_EAGER, NULL);
   assert_non_null(p->fused);
-  double run[V_COUNT] = {[V_B] = 0, [V_S] = 4, [V_T] = 4, [V_L] = 4,
-                         [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
-                         [V_SRAM_BYTES] = 1024, [V_E_BYTES] = 2};
+  double run[V_COUNT] = {
+      [V_B] = 0,       [V_S] = 4,       [V_T] = 4,        [V_L] = 4,
+      [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 1024,
+      [V_E_BYTES] = 2};
   Values *v = values_new(p), *w = values_new(p);
   assert_int_equal(fused_eval(p->fused, run, v), -1);
   Error e1, e2;

@@ -21,9 +21,13 @@ static Registry *reg;
 static Model *tiny;
 static Plan *eager;
 static ParDb *pdb;
-static const Gpu gpu = {.id = "slow", .fp16_flops = 1e30, .bandwidth = 1,
-                        .memory = 1e18, .smem_per_sm = 233472,
-                        .nvlink_bw = 1000, .nvswitch = true,
+static const Gpu gpu = {.id = "slow",
+                        .fp16_flops = 1e30,
+                        .bandwidth = 1,
+                        .memory = 1e18,
+                        .smem_per_sm = 233472,
+                        .nvlink_bw = 1000,
+                        .nvswitch = true,
                         .gpus_per_node = 8};
 
 static int group_setup(void **state) {
@@ -105,9 +109,10 @@ static void test_tp2_communication_rows(void **state) {
   assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), 0);
   /* rows in order: embedding all-reduce, o_proj and down_proj all-reduces
    * (once per layer), the lm_head all-gather of the logits */
-  static const char *const path[] = {
-      "model.embed_tokens.all_reduce", "model.layers.self_attn.o_proj.all_reduce",
-      "model.layers.mlp.down_proj.all_reduce", "lm_head.all_gather"};
+  static const char *const path[] = {"model.embed_tokens.all_reduce",
+                                     "model.layers.self_attn.o_proj.all_reduce",
+                                     "model.layers.mlp.down_proj.all_reduce",
+                                     "lm_head.all_gather"};
   static const double count[] = {1, 2, 2, 1};
   for (int ph = 0; ph < 2; ph++) {
     double T = ph == 0 ? 4 : 1;
@@ -115,8 +120,7 @@ static void test_tp2_communication_rows(void **state) {
     double logits = 2 * 10 * 2;    /* B vocab a_bytes, the whole vocabulary */
     double want_b[] = {hidden, hidden, hidden, logits};
     double want_t[] = {ring_ar(2, hidden), ring_ar(2, hidden),
-                       ring_ar(2, hidden),
-                       0.6e-6 * 1 + logits * 1 / 2 / 1000};
+                       ring_ar(2, hidden), 0.6e-6 * 1 + logits * 1 / 2 / 1000};
     const PhaseResult *r = &p.phase[ph];
     double lat = r->total_time;
     for (int c = 0; c < 4; c++) {
@@ -355,9 +359,9 @@ static void test_slo_matches_brute_force(void **state) {
     lmp_sweep_values(s, "batch", "1..256x2", &err);
     lmp_sweep_values(s, "seq-len", "512,2048,4096", &err);
     lmp_sweep_values(s, "tp", "1,2,3", &err); /* 3 divides no head count */
-    lmp_slo *slo = lmp_slo_new("ttft=400ms,tpot=20ms",
-                               per_gpu ? "throughput-per-gpu" : "throughput",
-                               &err);
+    lmp_slo *slo =
+        lmp_slo_new("ttft=400ms,tpot=20ms",
+                    per_gpu ? "throughput-per-gpu" : "throughput", &err);
     assert_non_null(slo);
     double best = -1, nfit = 0, nttft = 0, ntpot = 0, nbad = 0, n = 0;
     double best_b = 0, best_s = 0, best_tp = 0;
@@ -378,9 +382,9 @@ static void test_slo_matches_brute_force(void **state) {
       else if (lmp_result_summary(r, "tpot_s") > 0.02)
         ntpot++;
       else {
-        double x = lmp_result_summary(
-            r, per_gpu ? "throughput_per_gpu_tokens_per_s"
-                       : "throughput_tokens_per_s");
+        double x =
+            lmp_result_summary(r, per_gpu ? "throughput_per_gpu_tokens_per_s"
+                                          : "throughput_tokens_per_s");
         if (x > best) {
           best = x;
           const lmp_options *c = lmp_sweep_options(s);
@@ -397,9 +401,10 @@ static void test_slo_matches_brute_force(void **state) {
     assert_true(best > 0);
     char *j = lmp_slo_result(slo, "json");
     char want[256];
-    snprintf(want, sizeof(want), "\"lost\": {\"does_not_fit\": %.0f, \"ttft\": "
-                                 "%.0f, \"tpot\": %.0f, \"e2e\": 0, "
-                                 "\"invalid\": 27}",
+    snprintf(want, sizeof(want),
+             "\"lost\": {\"does_not_fit\": %.0f, \"ttft\": "
+             "%.0f, \"tpot\": %.0f, \"e2e\": 0, "
+             "\"invalid\": 27}",
              nfit, nttft, ntpot);
     assert_contains(j, want);
     char nb[64];
