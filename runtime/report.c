@@ -435,9 +435,9 @@ static void render_summary(const Report *r, Buf *b) {
   si_format(s->mem.total, "B", tot, sizeof(tot));
   buf_printf(b, "memory%s: weights %s + KV cache %s + peak activations %s = "
                 "%s of %s: %s\n",
-             r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1)
-                 ? " per GPU (the fullest pipeline stage)"
-                 : "",
+             r->serving && r->pp > 1 ? " per GPU (the fullest pipeline stage)"
+             : r->serving && (r->tp > 1 || r->ep > 1) ? " per GPU"
+                                                      : "",
              w, kv, act, tot, cap, s->mem.fits ? "fits" : "does NOT fit");
   if (s->mem.max_batch == 0)
     buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
