@@ -793,6 +793,12 @@ int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
     opt_error(err, "%s needs a value", sp->flag);
     return -1;
   }
+  if (sp->off == offsetof(PredictOpts, phase) ||
+      sp->off == offsetof(PredictOpts, format) ||
+      sp->off == offsetof(PredictOpts, max_batch)) {
+    opt_error(err, "%s is not swept: it says what a row shows", sp->flag);
+    return -1;
+  }
   SweepDim dim = {.spec = sp};
   lmp_options *probe = lmp_options_new();
   const char *p = values;

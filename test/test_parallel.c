@@ -311,6 +311,7 @@ static void test_sweep_rows_match_single_runs(void **state) {
   assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16", &err), -1);
   assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16x2", &err), 0);
   assert_int_equal(lmp_sweep_values(s, "attention", "eager..flash", &err), -1);
+  assert_int_equal(lmp_sweep_values(s, "format", "json,csv", &err), -1);
   assert_double_exact(lmp_sweep_size(s), 3);
   lmp_sweep_free(s);
   lmp_options_free(o);
