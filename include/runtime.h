@@ -354,6 +354,11 @@ void roof_max_batch(const Plan *p, const double *prefill_run,
 
 /* ===== report.c ===== */
 
+/* Calibrated times (calib.h): opaque here. */
+typedef struct Calib Calib;
+typedef struct Engine Engine;
+typedef struct CalibPlan CalibPlan;
+
 /* Output formats, as --format names them. */
 #define LM_FORMATS(X) X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")
 typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
@@ -370,7 +375,10 @@ typedef struct PhaseResult {
   double *time;     /* per row, seconds; NULL without hardware */
   Bound *bound;     /* per row */
   const char **peak;/* per row: the peak it computes at */
-  double total_time;/* sum of count x time */
+  double total_time;/* sum of count x time (the roofline bound) */
+  double *pred;     /* per row: calibrated time, s; NULL with --roofline */
+  const char **kernel; /* per row: the engine's kernel it runs in */
+  double pred_total;/* sum of count x pred */
   /* parallelism (parallel.c): communication rows and the phase latency */
   const CommOp *comm;   /* the plan's collectives; NULL without */
   int ncomm;
@@ -379,14 +387,17 @@ typedef struct PhaseResult {
   double send_bytes, send_time; /* pipeline: one stage to the next */
   int sends;            /* pp - 1 */
   int send_after;       /* the row the send row follows */
+  double *stage_send;   /* per stage boundary: the send's time */
+  double latency_roofline; /* the same with the rows' roofline times */
   double latency;       /* the phase's time on the configuration: the
-                           rows, the collectives, the pipeline (= total_time
-                           on one GPU) */
+                           rows (pred_total, or total_time with --roofline),
+                           the collectives, the pipeline */
 } PhaseResult;
 
 typedef struct Summary {
-  double ttft;         /* prefill time, s */
-  double tpot;         /* one decode step, s */
+  double ttft;         /* prefill time, s (calibrated unless --roofline) */
+  double tpot;         /* one decode step, s (likewise) */
+  double ttft_roofline, tpot_roofline; /* the roofline bounds */
   double tokens_per_s; /* B / tpot */
   Footprint mem;
   /* -O N (output_len > 0): the request generates N tokens */
@@ -412,6 +423,8 @@ typedef struct Report {
   const Summary *summary;
   bool serving;          /* -O or parallelism given: serving keys shown */
   int tp, pp, ep, microbatches;
+  const Engine *engine;  /* NULL: roofline only (--roofline) */
+  const Calib *calib;
 } Report;
 
 /* Roofline time and bound of every row of a phase. Allocates ph->time,
@@ -531,6 +544,11 @@ typedef struct PredictOpts {
   double output_len;          /* -O: tokens generated; 0 = not given */
   int tp, pp, ep;             /* tensor, pipeline, expert parallel sizes */
   int microbatches;           /* pipeline microbatches (divides batch) */
+  bool roofline;              /* times are the roofline bound (no engine) */
+  const char *engine;         /* serving engine id (engines/<id>.json) */
+  bool attn_set;              /* attn was chosen (else the engine's) */
+  const Calib *calib;         /* borrowed; NULL = roofline */
+  const Engine *engine_data;  /* borrowed; NULL = roofline */
 } PredictOpts;
 
 /* lmrun's defaults: B 1, S 2048, 16-bit everything, eager, h100-sxm,
@@ -556,6 +574,8 @@ typedef struct Prediction {
   const ParPlan *par;        /* the split plan, or NULL on one GPU */
   const ParDb *pardb;
   double stage_time[2];      /* pipeline: the slowest stage per phase */
+  CalibPlan *cplan;          /* the engine's kernels over the plan */
+  const Engine *cplan_engine;
 } Prediction;
 
 /* The GPU named id, or NULL with "no GPU 'id' (known: ...)" about file. */

@@ -5,6 +5,7 @@
  *         [--attention eager|flash] [--hardware ID] [--format F]
  *         [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]
  *         [--slo ttft=..,tpot=..] [--maximize throughput|throughput-per-gpu]
+ *         [--engine vllm|trtllm|hf-eager] [--roofline]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
@@ -36,12 +37,14 @@ static void usage(FILE *out) {
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
+      "             [--engine vllm|trtllm|hf-eager] [--roofline]\n"
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
       "             [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]\n"
       "             [--max-batch yes|no] [--slo TARGETS]\n"
       "             [--maximize throughput|throughput-per-gpu]\n"
       "       lmrun --list-hardware\n"
+      "       lmrun --help | --version\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
       "activations and KV cache, arithmetic intensity, bound and time; time\n"
@@ -57,7 +60,14 @@ static void usage(FILE *out) {
       "                       quantized checkpoints keep them 16-bit)\n"
       "  --8bit-format F      the 8-bit peak: int8 or fp8 (default: INT8 if\n"
       "                       the GPU has it, else FP8)\n"
-      "  --attention A        eager (default) or flash (FlashAttention-2)\n"
+      "  --attention A        eager or flash (FlashAttention-2); default:\n"
+      "                       the engine's (vllm, trtllm: flash; hf-eager:\n"
+      "                       eager), eager with --roofline\n"
+      "  --engine E           serving engine whose kernels are timed:\n"
+      "                       vllm (default), trtllm or hf-eager\n"
+      "                       (engines/E.json: fusions, attention kernel)\n"
+      "  --roofline           times are the roofline bound max(FLOPs / peak,\n"
+      "                       bytes / bandwidth), no engine or calibration\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
       "  -O, --output-len N   tokens generated: end-to-end latency, mean TPOT\n"
@@ -78,7 +88,8 @@ static void usage(FILE *out) {
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
       "                       hardware.json)\n"
-      "  -h, --help           this help\n",
+      "  -h, --help           this help\n"
+      "  --version            print the version and exit\n",
       out);
 }
 
@@ -104,9 +115,18 @@ static const char *const lib_opts[] = {
     "batch",      "seq-len",     "phase",     "w-bits",     "a-bits",
     "kv-bits",    "embed-bits",  "8bit-format", "attention", "hardware",
     "format",     "output-len",  "tp",        "pp",         "ep",
-    "microbatches", "max-batch"};
-enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_SLO, O_MAXIMIZE,
-       O_LIB /* + lib_opts index */ };
+    "microbatches", "max-batch", "engine"};
+enum {
+  O_DB = 256,
+  O_MODULES,
+  O_HWDB,
+  O_LIST,
+  O_ROOF,
+  O_VERSION,
+  O_SLO,
+  O_MAXIMIZE,
+  O_LIB /* + lib_opts index */
+};
 
 /* Options that are not swept (one value each). */
 static bool sweepable(const char *name) {
@@ -114,8 +134,14 @@ static bool sweepable(const char *name) {
          strcmp(name, "max-batch") != 0;
 }
 
+/* A list ("a,b") or a numeric range ("1..8"); "../x" is a value. */
 static bool is_list(const char *v) {
-  return strchr(v, ',') || strstr(v, "..");
+  if (strchr(v, ','))
+    return true;
+  for (const char *p = strstr(v, ".."); p; p = strstr(p + 1, ".."))
+    if (p > v && p[-1] >= '0' && p[-1] <= '9' && p[2] >= '0' && p[2] <= '9')
+      return true;
+  return false;
 }
 
 static double now_s(void) {
@@ -220,7 +246,9 @@ int main(int argc, char **argv) {
       {"list-hardware", no_argument, 0, O_LIST},
       {"slo", required_argument, 0, O_SLO},
       {"maximize", required_argument, 0, O_MAXIMIZE},
-      {"help", no_argument, 0, 'h'}};
+      {"roofline", no_argument, 0, O_ROOF},
+      {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, O_VERSION}};
   struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
   size_t n = 0;
   for (size_t i = 0; i < LM_ARRAY_LEN(own); i++)
@@ -280,8 +308,15 @@ int main(int argc, char **argv) {
     case O_MAXIMIZE:
       maximize = optarg;
       break;
+    case O_ROOF:
+      lmp_options_set(o, "roofline", "yes", NULL);
+      break;
     case 'h':
       usage(stdout);
+      rc = 0;
+      goto out_usage;
+    case O_VERSION:
+      printf("lmrun %s\n", lmp_version());
       rc = 0;
       goto out_usage;
     default:

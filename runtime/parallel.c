@@ -662,14 +662,61 @@ static int row_stage(const ParPlan *pp, int P, int r) {
   return -1;
 }
 
+/* The phase's time with row times rowt[] (their count-weighted sum is
+ * total): on one stage the rows and the collectives; on p stages
+ * sum_s t_s + (m - 1) max_s t_s. The collectives' and sends' times are
+ * in ph. */
+static double pipeline_time(const Prediction *p, const PhaseResult *ph,
+                            const double *rowt, double total) {
+  const ParPlan *pp = p->par;
+  int P = p->opts.pp, m = p->opts.microbatches;
+  if (P == 1) {
+    double t = total;
+    for (int c = 0; c < pp->ncomm; c++)
+      t += pp->comm[c].count * ph->comm_time[c];
+    return t;
+  }
+  double st[64];
+  double *stage = P <= 64 ? st : xcalloc((size_t)P, sizeof(double));
+  for (int s = 0; s < P; s++)
+    stage[s] = 0;
+  const Plan *plan = pp->plan;
+  for (int r = 0, c = 0; r < plan->nrows; r++) {
+    int s = row_stage(pp, P, r);
+    double t = rowt[r];
+    double ct = 0;
+    for (; c < pp->ncomm && pp->comm[c].after == r; c++)
+      ct += ph->comm_time[c];
+    if (s >= 0) {
+      stage[s] += plan->rows[r].count * (t + ct);
+    } else {
+      double per = plan->rows[r].count / pp->brepeat;
+      for (int k = 0; k < P; k++)
+        stage[k] += per * stage_layers(pp->brepeat, P, k) * (t + ct);
+    }
+  }
+  double sum = 0, max = 0;
+  for (int s = 0; s < P; s++) {
+    if (s < P - 1)
+      stage[s] += ph->stage_send[s];
+    sum += stage[s];
+    if (stage[s] > max)
+      max = stage[s];
+  }
+  if (stage != st)
+    free(stage);
+  return sum + (m - 1) * max;
+}
+
 int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
                   Error *err) {
   const ParPlan *pp = p->par;
-  ph->latency = ph->total_time;
+  ph->latency = ph->pred ? ph->pred_total : ph->total_time;
+  ph->latency_roofline = ph->total_time;
   if (!pp)
     return 0;
   const PredictOpts *o = &p->opts;
-  int P = o->pp, m = o->microbatches;
+  int P = o->pp;
   int ns[2] = {o->tp, o->ep};
   ph->comm = pp->comm;
   ph->ncomm = pp->ncomm;
@@ -685,67 +732,34 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
   ph->sends = P - 1;
   ph->send_after = pp->blast;
   ph->send_bytes = ph->send_time = 0;
-  if (P == 1) {
-    double t = ph->total_time;
-    for (int c = 0; c < pp->ncomm; c++)
-      t += pp->comm[c].count * ph->comm_time[c];
-    ph->latency = t;
-    return 0;
-  }
-  if (pp->bfirst < 0 || pp->brepeat < P) {
-    err_set(err, "--pp %d: the model has %s", P,
-            pp->bfirst < 0 ? "no repeated block of layers to cut into stages"
-                           : "fewer layers than stages");
-    return -1;
-  }
-  if (!pp->send.len) {
-    err_set(err, "--pp: parallel.json gives no pipeline send for %s",
-            pp->plan->model->root->cls);
-    return -1;
-  }
-  ph->send_bytes = prog_eval(&pp->send, run);
-  double st[64] = {0};
-  double *stage = P <= 64 ? st : xcalloc((size_t)P, sizeof(double));
-  for (int s = 0; s < P; s++)
-    stage[s] = 0;
-  const Plan *plan = pp->plan;
-  for (int r = 0, c = 0; r < plan->nrows; r++) {
-    int s = row_stage(pp, P, r);
-    double t = ph->time[r];
-    double ct = 0;
-    for (; c < pp->ncomm && pp->comm[c].after == r; c++)
-      ct += ph->comm_time[c];
-    if (s >= 0) {
-      stage[s] += plan->rows[r].count * (t + ct);
-    } else {
-      double per = plan->rows[r].count / pp->brepeat;
-      for (int k = 0; k < P; k++)
-        stage[k] += per * stage_layers(pp->brepeat, P, k) * (t + ct);
+  if (P > 1) {
+    if (pp->bfirst < 0 || pp->brepeat < P) {
+      err_set(err, "--pp %d: the model has %s", P,
+              pp->bfirst < 0 ? "no repeated block of layers to cut into stages"
+                             : "fewer layers than stages");
+      return -1;
     }
-  }
-  double sum = 0, max = 0;
-  for (int s = 0; s < P; s++) {
-    if (s < P - 1) {
+    if (!pp->send.len) {
+      err_set(err, "--pp: parallel.json gives no pipeline send for %s",
+              pp->plan->model->root->cls);
+      return -1;
+    }
+    ph->send_bytes = prog_eval(&pp->send, run);
+    ph->stage_send = xrealloc(ph->stage_send, sizeof(double) * (size_t)P);
+    int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
+    for (int s = 0; s < P - 1; s++) {
       double bw, lat;
-      int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
       bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
-      if (link_for(p, 2, cross, &bw, &lat, err) < 0) {
-        if (stage != st)
-          free(stage);
+      if (link_for(p, 2, cross, &bw, &lat, err) < 0)
         return -1;
-      }
-      double t = coll_time(COLL_SEND, 2, ph->send_bytes, bw, lat);
-      if (t > ph->send_time)
-        ph->send_time = t;
-      stage[s] += t;
+      ph->stage_send[s] = coll_time(COLL_SEND, 2, ph->send_bytes, bw, lat);
+      if (ph->stage_send[s] > ph->send_time)
+        ph->send_time = ph->stage_send[s];
     }
-    sum += stage[s];
-    if (stage[s] > max)
-      max = stage[s];
   }
-  ph->latency = sum + (m - 1) * max;
-  if (stage != st)
-    free(stage);
+  ph->latency = ph->pred ? pipeline_time(p, ph, ph->pred, ph->pred_total)
+                         : pipeline_time(p, ph, ph->time, ph->total_time);
+  ph->latency_roofline = pipeline_time(p, ph, ph->time, ph->total_time);
   return 0;
 }
 

@@ -12,7 +12,7 @@
  * allocates nothing unless the plan changed, so a sweep costs only the
  * evaluations (make bench: "one predict").
  */
-#include "runtime.h"
+#include "calib.h"
 
 #include <math.h>
 #include <string.h>
@@ -28,7 +28,8 @@ void predict_defaults(PredictOpts *o) {
                      .fmt8 = FMT8_AUTO, .attn = ATTN_EAGER,
                      .hardware = "h100-sxm", .phase = PHASE_ALL,
                      .format = FMT_TABLE, .max_batch = true,
-                     .tp = 1, .pp = 1, .ep = 1, .microbatches = 1};
+                     .tp = 1, .pp = 1, .ep = 1, .microbatches = 1,
+                     .engine = "vllm"};
 }
 
 const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
@@ -60,6 +61,20 @@ static void reserve(Prediction *p, const Plan *plan, bool search,
       p->scratch[i] = values_new(plan);
   if (steps && !p->steps)
     p->steps = values_new(plan);
+}
+
+/* The calibrated time of every row of a phase (when the time model is
+ * calibrated: p->cplan set for this plan and engine), after its
+ * roofline. */
+static void phase_calib(Prediction *p, PhaseResult *ph, const double *run) {
+  const PredictOpts *o = &p->opts;
+  if (!(o->calib && o->engine_data && !o->roofline))
+    return;
+  if (!ph->pred)
+    ph->pred = xcalloc((size_t)ph->plan->nrows + 1, sizeof(double));
+  ph->kernel = p->cplan->kernel;
+  ph->pred_total = calib_predict(p->cplan, o->calib, o->engine_data, p->gpu,
+                                 &p->peaks, ph->vals, run, ph->time, ph->pred);
 }
 
 /* -O N: the N - 1 decode steps after the first token, at KV lengths
@@ -96,6 +111,7 @@ static int decode_steps(Prediction *p, Error *err) {
           return -1;
         ph->kv_len = run[V_L];
         phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
+        phase_calib(p, ph, run);
         if (phase_latency(p, ph, run, err) < 0)
           return -1;
         sum += ph->latency;
@@ -232,12 +248,43 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
     ph->plan = plan;
     ph->vals = p->vals[i];
     phase_roofline(ph, &p->peaks, gpu->bandwidth);
+  }
+  Summary *s = &p->summary;
+  s->ttft_roofline = p->phase[0].total_time;
+  s->tpot_roofline = p->phase[1].total_time;
+  bool calibrated = o->calib && o->engine_data && !o->roofline;
+  if (calibrated) {
+    /* the engine's kernels over the plan: built once per plan and engine */
+    if (!p->cplan || p->cplan->plan != plan || p->cplan_engine != o->engine_data) {
+      calib_plan_free(p->cplan);
+      p->cplan = calib_plan(plan, o->engine_data);
+      p->cplan_engine = o->engine_data;
+      for (int i = 0; i < 3; i++) {
+        PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
+        free(ph->pred);
+        ph->pred = NULL;
+      }
+    }
+  } else {
+    for (int i = 0; i < 3; i++) {
+      PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
+      free(ph->pred);
+      ph->pred = NULL;
+      ph->kernel = NULL;
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    PhaseResult *ph = &p->phase[i];
+    phase_calib(p, ph, p->run[i]);
     if (phase_latency(p, ph, p->run[i], err) < 0)
       return -1;
   }
-  Summary *s = &p->summary;
   s->ttft = p->phase[0].latency;
   s->tpot = p->phase[1].latency;
+  if (p->par) { /* the roofline bound of the configuration */
+    s->ttft_roofline = p->phase[0].latency_roofline;
+    s->tpot_roofline = p->phase[1].latency_roofline;
+  }
   s->tokens_per_s = s->tpot > 0 ? o->batch / s->tpot : 0;
   if (decode_steps(p, err) < 0)
     return -1;
@@ -276,11 +323,19 @@ Report prediction_report(const Prediction *p) {
                   .peaks = p->peaks, .summary = &p->summary,
                   .serving = o->output_len > 0 || p->par != NULL,
                   .tp = o->tp, .pp = o->pp, .ep = o->ep,
-                  .microbatches = o->microbatches};
+                  .microbatches = o->microbatches,
+                  .engine = p->phase[0].pred ? o->engine_data : NULL,
+                  .calib = p->phase[0].pred ? o->calib : NULL};
 }
 
 void prediction_warnings(const Prediction *p, Buf *out) {
   const Model *m = p->plan->model;
+  const Calib *c = p->opts.calib;
+  if (c && c->fallback && p->phase[0].pred)
+    buf_printf(out, "%s has no measured kernel times: its times use the %s "
+                    "calibration (%s), scaled to its own peaks and "
+                    "bandwidth; they are less certain\n",
+               p->gpu->id, c->hw_id, c->note);
   double seq = p->opts.seq_len;
   for (int i = V_COUNT; i < m->nvars; i++)
     if (strcmp(m->var_names[i], "max_position_embeddings") == 0 &&
@@ -302,18 +357,28 @@ void prediction_warnings(const Prediction *p, Buf *out) {
 }
 
 void prediction_free(Prediction *p) {
+  calib_plan_free(p->cplan);
+  p->cplan = NULL;
+  p->cplan_engine = NULL;
   for (int i = 0; i < 2; i++) {
+    free(p->phase[i].pred);
+    p->phase[i].pred = NULL;
+    p->phase[i].kernel = NULL;
     phase_free_times(&p->phase[i]);
     values_free(p->vals[i]);
     values_free(p->scratch[i]);
     p->vals[i] = p->scratch[i] = NULL;
   }
   phase_free_times(&p->stepph);
+  free(p->stepph.pred);
+  p->stepph.pred = NULL;
+  p->stepph.kernel = NULL;
   for (int i = 0; i < 3; i++) {
     PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
     free(ph->comm_bytes);
     free(ph->comm_time);
-    ph->comm_bytes = ph->comm_time = NULL;
+    free(ph->stage_send);
+    ph->comm_bytes = ph->comm_time = ph->stage_send = NULL;
   }
   values_free(p->steps);
   p->steps = NULL;

@@ -7,7 +7,7 @@
  * below 2^53, otherwise the shortest decimal that reads back to the same
  * double; the table rounds to three significant digits with SI prefixes.
  */
-#include "runtime.h"
+#include "calib.h"
 
 #include <math.h>
 #include <string.h>
@@ -97,9 +97,9 @@ static void time_format(double s, char *out, size_t n);
  * pipeline send after the repeated block. Their traffic is bytes over the
  * interconnect (no FLOPs, no HBM metrics); "bound" is "network". */
 static void comm_one(const char *phase, const char *path, const char *op,
-                     const char *group,
-                     double count, double bytes, double time, Buf *b,
-                     Format fmt, int w) {
+                     const char *group, double count, double bytes,
+                     double time, bool calibrated, Buf *b, Format fmt,
+                     int w) {
   char n1[64], n2[64], n3[64];
   report_number(count, n1, sizeof(n1));
   report_number(bytes, n2, sizeof(n2));
@@ -107,13 +107,19 @@ static void comm_one(const char *phase, const char *path, const char *op,
   if (fmt == FMT_JSON) {
     buf_printf(b, ",\n        {\"path\": \"%s\", \"op\": \"%s\", \"module\": "
                   "\"comm.%s\", \"count\": %s, \"group\": \"%s\", "
-                  "\"comm_bytes\": %s, \"bound\": \"network\", \"time_s\": %s}",
+                  "\"comm_bytes\": %s, \"bound\": \"network\", \"time_s\": %s",
                path, op, op, n1, group, n2, n3);
+    if (calibrated) /* the same model either way */
+      buf_printf(b, ", \"roofline_time_s\": %s", n3);
+    buf_putc(b, '}');
   } else if (fmt == FMT_CSV) {
     buf_printf(b, "%s,%s,%s,comm.%s,%s", phase, path, op, op, n1);
     for (int m = 0; m < M_TRAFFIC; m++)
       buf_puts(b, ",0");
-    buf_printf(b, ",%s,,network,interconnect,%s\n", n2, n3);
+    buf_printf(b, ",%s,,network,interconnect,%s", n2, n3);
+    if (calibrated)
+      buf_printf(b, ",%s,comm.%s", n3, op);
+    buf_putc(b, '\n');
   } else {
     char cnt[32], by[32], t[32];
     snprintf(cnt, sizeof(cnt), "%g", count);
@@ -122,7 +128,10 @@ static void comm_one(const char *phase, const char *path, const char *op,
     buf_printf(b, "%-*s %6s", w, path, cnt);
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, "");
-    buf_printf(b, " %*s %7s %-7s %9s\n", CELL_W, by, "", "network", t);
+    buf_printf(b, " %*s %7s %-7s %9s", CELL_W, by, "", "network", t);
+    if (calibrated)
+      buf_printf(b, " %9s", t);
+    buf_putc(b, '\n');
   }
 }
 
@@ -131,10 +140,11 @@ static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
     if (ph->comm[c].after == k)
       comm_one(ph->name, ph->comm[c].path, coll_name[ph->comm[c].kind],
                group_name[ph->comm[c].group], ph->comm[c].count,
-               ph->comm_bytes[c], ph->comm_time[c], b, fmt, w);
+               ph->comm_bytes[c], ph->comm_time[c], ph->pred != NULL, b, fmt,
+               w);
   if (ph->sends > 0 && ph->send_after == k)
     comm_one(ph->name, "pipeline.send", "send", "pp", ph->sends, ph->send_bytes,
-             ph->send_time, b, fmt, w);
+             ph->send_time, ph->pred != NULL, b, fmt, w);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -231,7 +241,11 @@ static void render_json(const Report *r, Buf *b) {
       if (ph->time) {
         buf_printf(b, ", \"bound\": \"%s\", \"peak\": \"%s\", \"time_s\": ",
                    bound_name(ph->bound[k]), ph->peak[k]);
-        jnum(b, ph->time[k]);
+        jnum(b, ph->pred ? ph->pred[k] : ph->time[k]);
+        if (ph->pred) {
+          jfnum(b, "roofline_time_s", ph->time[k]);
+          jfstr(b, "kernel", ph->kernel[k]);
+        }
       }
       buf_putc(b, '}');
       comm_rows(ph, k, b, FMT_JSON, 0);
@@ -247,6 +261,8 @@ static void render_json(const Report *r, Buf *b) {
     if (ph->time) {
       buf_puts(b, ", \"time_s\": ");
       jnum(b, ph->latency);
+      if (ph->pred)
+        jfnum(b, "roofline_time_s", ph->latency_roofline);
     }
     buf_puts(b, "}\n    }");
   }
@@ -255,8 +271,21 @@ static void render_json(const Report *r, Buf *b) {
     const Summary *s = r->summary;
     buf_puts(b, ",\n  \"summary\": {\"ttft_s\": ");
     jnum(b, s->ttft);
+    if (r->engine)
+      jfnum(b, "ttft_roofline_s", s->ttft_roofline);
     jfnum(b, "tpot_s", s->tpot);
+    if (r->engine)
+      jfnum(b, "tpot_roofline_s", s->tpot_roofline);
     jfnum(b, "tokens_per_s", s->tokens_per_s);
+    if (r->engine) {
+      jfstr(b, "engine", r->engine->id);
+      buf_puts(b, ",\n    \"calibration\": {\"measured_on\": ");
+      jstr(b, r->calib->hw_id);
+      buf_printf(b, ", \"fallback\": %s",
+                 r->calib->fallback ? "true" : "false");
+      jfstr(b, "note", r->calib->fallback ? r->calib->note : NULL);
+      buf_putc(b, '}');
+    }
     buf_puts(b, ",\n    \"memory\": {\"weight_bytes\": ");
     jnum(b, s->mem.weights);
     jfnum(b, "kv_cache_bytes", s->mem.kv_cache);
@@ -305,6 +334,8 @@ static void render_csv(const Report *r, Buf *b) {
   buf_puts(b, ",bytes,arithmetic_intensity");
   if (r->gpu)
     buf_puts(b, ",bound,peak,time_s");
+  if (r->engine)
+    buf_puts(b, ",roofline_time_s,kernel");
   buf_putc(b, '\n');
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
@@ -334,8 +365,13 @@ static void render_csv(const Report *r, Buf *b) {
         buf_puts(b, n);
       }
       if (ph->time) {
-        report_number(ph->time[k], n, sizeof(n));
+        report_number(ph->pred ? ph->pred[k] : ph->time[k], n, sizeof(n));
         buf_printf(b, ",%s,%s,%s", bound_name(ph->bound[k]), ph->peak[k], n);
+      }
+      if (ph->pred) {
+        report_number(ph->time[k], n, sizeof(n));
+        buf_printf(b, ",%s,", n);
+        csv_field(b, ph->kernel[k]);
       }
       buf_putc(b, '\n');
       comm_rows(ph, k, b, FMT_CSV, 0);
@@ -359,7 +395,8 @@ static void fmt_ai(double ai, char *out, size_t n) {
 /* Table columns: one per traffic metric (the metric table's heading and
  * unit), then bytes and FLOP/B. */
 static void table_line(Buf *b, int w, const char *name, const char *count,
-                       const double *v, const char *bound, double time) {
+                       const double *v, const char *bound, double time,
+                       double roof) {
   char cell[32], ai[32];
   buf_printf(b, "%-*s %6s", w, name, count);
   for (int k = 0; k < M_TRAFFIC; k++) {
@@ -374,6 +411,10 @@ static void table_line(Buf *b, int w, const char *name, const char *count,
     char t[32];
     time_format(time, t, sizeof(t));
     buf_printf(b, " %-7s %9s", bound, t);
+    if (roof >= 0) {
+      time_format(roof, t, sizeof(t));
+      buf_printf(b, " %9s", t);
+    }
   }
   buf_putc(b, '\n');
 }
@@ -400,13 +441,20 @@ static void render_summary(const Report *r, Buf *b) {
   const Summary *s = r->summary;
   if (!s)
     return;
-  char t1[32], t2[32];
+  char t1[32], t2[32], r1[64] = "", r2[64] = "";
   time_format(s->ttft, t1, sizeof(t1));
   time_format(s->tpot, t2, sizeof(t2));
-  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s\n",
-             r->batch, r->seq_len, t1);
-  buf_printf(b, "time per output token (decode step, KV length %g): %s\n",
-             r->seq_len, t2);
+  if (r->engine) {
+    char x[32];
+    time_format(s->ttft_roofline, x, sizeof(x));
+    snprintf(r1, sizeof(r1), " (roofline %s)", x);
+    time_format(s->tpot_roofline, x, sizeof(x));
+    snprintf(r2, sizeof(r2), " (roofline %s)", x);
+  }
+  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s%s\n",
+             r->batch, r->seq_len, t1, r1);
+  buf_printf(b, "time per output token (decode step, KV length %g): %s%s\n",
+             r->seq_len, t2, r2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
   if (s->output_len == 1) {
@@ -456,7 +504,14 @@ static void render_table(const Report *r, Buf *b) {
              r->attention);
   buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
               "count x value. FLOPs count a multiply-add as 2.\n");
-  if (r->gpu)
+  if (r->gpu && r->engine) {
+    buf_printf(b, "time = calibrated prediction for %s (%s kernels) on %s, "
+                  "from %s measurements%s; roofline = max(FLOPs / peak, "
+                  "bytes / bandwidth), the lower bound; bound = which "
+                  "roofline term is larger.\n",
+               r->engine->name, r->engine->id, r->gpu->id, r->calib->hw_id,
+               r->calib->fallback ? " (borrowed: LESS CERTAIN)" : "");
+  } else if (r->gpu)
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
   if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
@@ -479,19 +534,23 @@ static void render_table(const Report *r, Buf *b) {
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, metric_heading[k]);
     buf_printf(b, " %*s %7s", CELL_W, "bytes", "FLOP/B");
-    buf_puts(b, ph->time ? " bound        time\n" : "\n");
+    buf_puts(b, !ph->time ? "\n"
+                : ph->pred ? " bound        time  roofline\n"
+                           : " bound        time\n");
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
       char count[32];
       snprintf(count, sizeof(count), "%g", row->count);
       table_line(b, w, row->path, count, ph->vals->row[k],
                  ph->time ? bound_name(ph->bound[k]) : NULL,
-                 ph->time ? ph->time[k] : 0);
+                 ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
+                 ph->pred ? ph->time[k] : -1);
       comm_rows(ph, k, b, FMT_TABLE, w);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->latency);
+    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->latency,
+               ph->pred ? ph->latency_roofline : -1);
   }
   if (r->gpu)
     render_summary(r, b);
