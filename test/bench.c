@@ -351,6 +351,8 @@ int main(void) {
              time_it(bench_predict, &fb, 25, 20000));
   print_time("  of which calib_predict, both phases",
              time_it(bench_calib, &fb, 25, 20000));
+  print_rate("sweep, calibration: calib_predict of one phase, one core",
+             cpu_time_it(bench_calib, &fb, 25, 20000) / 2);
   int kernels = 0;
   for (int r = 0; r < fb.plan->nrows; r++)
     kernels += fb.pred.cplan->lead[r] == r;
