@@ -766,15 +766,13 @@ static void row_json_config(Buf *b, const lmp_result *r) {
 }
 
 #define ROW_TABLE_HEAD                                                         \
-  "%6s %7s %6s %-14s %3s %3s %2s %2s %-5s %10s %10s %10s %10s %11s %11s "     \
-  "%10s %4s\n"
+  "%6s %7s %6s %-14s %3s %3s %2s %2s %-5s %-8s %10s %10s %10s %10s %11s "  \
+  "%11s %10s %4s\n"
 
 char *lmp_row_header(const char *format) {
   Buf b;
   buf_init(&b);
   if (format && strcmp(format, "csv") == 0) {
-    lmp_result dummy = {0};
-    (void)dummy;
     buf_puts(&b, "model,hardware,attention,engine,roofline,batch_size,seq_len,"
                  "output_len,tp,"
                  "pp,ep,microbatches,w_bits,a_bits,kv_bits,ttft_s,tpot_s,"
@@ -784,7 +782,8 @@ char *lmp_row_header(const char *format) {
                  "total_bytes,capacity_bytes,fits,max_batch,error\n");
   } else if (!format || strcmp(format, "table") == 0) {
     buf_printf(&b, ROW_TABLE_HEAD, "batch", "seq", "out", "hardware", "tp",
-               "pp", "w", "kv", "attn", "ttft_ms", "tpot_ms", "tpot_mean",
+               "pp", "w", "kv", "attn", "engine", "ttft_ms", "tpot_ms",
+               "tpot_mean",
                "e2e_ms", "tok/s", "tok/s/gpu", "mem_GiB", "fits");
   }
   return buf_steal(&b);
@@ -823,10 +822,11 @@ char *lmp_result_summary_row(const lmp_result *r, const char *format) {
       snprintf(e2e, sizeof(e2e), "%.4g", m->e2e * 1e3);
     }
     buf_printf(&b,
-               "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %10.4g %10.4g %10s "
-               "%10s %11.5g %11.5g %10.2f %4s\n",
+               "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %-8s %10.4g %10.4g "
+               "%10s %10s %11.5g %11.5g %10.2f %4s\n",
                o->batch, o->seq_len, o->output_len, o->hardware, o->tp, o->pp,
-               o->w_bits, o->kv_bits, attn_name[o->attn], m->ttft * 1e3,
+               o->w_bits, o->kv_bits, attn_name[o->attn],
+               o->roofline ? "roofline" : o->engine, m->ttft * 1e3,
                m->tpot * 1e3, tm, e2e, m->throughput, m->throughput_per_gpu,
                m->mem.total / 1073741824.0, m->mem.fits ? "yes" : "no");
   }
@@ -1104,9 +1104,10 @@ char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
       buf_putc(&b, '"');
     buf_putc(&b, '\n');
   } else {
-    buf_printf(&b, "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s error: %s\n",
+    buf_printf(&b, "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %-8s error: %s\n",
                o->batch, o->seq_len, o->output_len, o->hardware, o->tp, o->pp,
-               o->w_bits, o->kv_bits, attn_name[o->attn], msg);
+               o->w_bits, o->kv_bits, attn_name[o->attn],
+               o->roofline ? "roofline" : o->engine, msg);
   }
   return buf_steal(&b);
 }
