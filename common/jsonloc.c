@@ -8,6 +8,7 @@
  */
 #include "common.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void jp_init(JsonPath *p) { p->n = 0; }
@@ -274,13 +275,27 @@ void text_linecol(const char *text, size_t off, int *line, int *col) {
   *col = (int)(off - bol) + 1;
 }
 
+/* The caret context for the line starting at text + bol, reading no byte
+ * at or past text + len (the text need not be NUL-terminated). */
+static void context_line(Error *e, const char *text, size_t len, size_t bol,
+                         int off, int caret, int line) {
+  if (bol > len)
+    bol = len;
+  const char *nl = memchr(text + bol, '\n', len - bol);
+  size_t n = nl ? (size_t)(nl - (text + bol)) : len - bol;
+  char *copy = xstrndup(text + bol, n);
+  err_context(e, copy, off, caret, line);
+  free(copy);
+}
+
 /* Fill file position and a file-line caret for the byte at `off`. */
-static void locate_at(Error *e, const char *text, size_t off, int len) {
+static void locate_at(Error *e, const char *text, size_t textlen, size_t off,
+                      int len) {
   int line, col;
   text_linecol(text, off, &line, &col);
   e->line = line;
   e->col = col;
-  err_context(e, text + off - (size_t)(col - 1), col - 1, len, line);
+  context_line(e, text, textlen, off - (size_t)(col - 1), col - 1, len, line);
 }
 
 static void set_where(Error *e, const char *file, const JsonPath *path) {
@@ -308,7 +323,7 @@ void err_json_string(Error *e, const char *file, const char *text,
     if (a >= 0 && b < a)
       b = a + 1; /* the span runs past the string: the closing quote */
     if (a >= 0) {
-      locate_at(e, text, (size_t)a, (int)(b - a));
+      locate_at(e, text, textlen, (size_t)a, (int)(b - a));
       return;
     }
   }
@@ -341,7 +356,7 @@ void err_json_value(Error *e, const char *file, const char *text,
     int len = 1;
     if (end > off && text[off] != '{' && text[off] != '[')
       len = (int)(end - off);
-    locate_at(e, text, (size_t)off, len);
+    locate_at(e, text, textlen, (size_t)off, len);
   }
 }
 
@@ -374,5 +389,5 @@ void err_json_syntax(Error *err, const char *path, const char *text,
       break;
     p = nl + 1;
   }
-  err_context(err, p, col - 1, tok, jline);
+  context_line(err, text, len, (size_t)(p - text), col - 1, tok, jline);
 }

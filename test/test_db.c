@@ -379,6 +379,18 @@ static void test_db_repo_is_canonical(void **state) {
   db_free(db);
 }
 
+/* A syntax error in text of a given length is reported from that text
+ * only, never from bytes past its end (issue 9). */
+static void test_db_text_not_terminated(void **state) {
+  (void)state;
+  const char buf[] = "{\"format\": @XXXX";
+  Error e;
+  err_clear(&e);
+  assert_null(db_load_text("db.json", buf, strlen("{\"format\": @"), &e));
+  assert_contains(e.msg, "invalid JSON");
+  assert_not_contains(e.context, "X");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_db_loads_mini),
@@ -391,6 +403,7 @@ int main(void) {
       cmocka_unit_test(test_db_symbol_clash),
       cmocka_unit_test(test_db_assign_names),
       cmocka_unit_test(test_db_repo_is_canonical),
+      cmocka_unit_test(test_db_text_not_terminated),
   };
   return cmocka_run_group_tests_name("db", tests, setup, teardown);
 }

@@ -101,10 +101,26 @@ static void test_hardware_errors(void **state) {
   buf_free(&b);
 }
 
+/* Errors about text of a given length never read past its end. */
+static void test_hardware_text_not_terminated(void **state) {
+  (void)state;
+  const char buf[] = "{\"format\": @XXXX";
+  Error e;
+  err_clear(&e);
+  assert_null(gpudb_load_text("hw.json", buf, strlen("{\"format\": @"), &e));
+  assert_contains(e.msg, "invalid JSON");
+  assert_not_contains(e.context, "X");
+  const char buf2[] = "{\"format\": 5}XXXX";
+  err_clear(&e);
+  assert_null(gpudb_load_text("hw.json", buf2, strlen("{\"format\": 5}"), &e));
+  assert_not_contains(e.context, "X");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hardware_repo_file),
       cmocka_unit_test(test_hardware_errors),
+      cmocka_unit_test(test_hardware_text_not_terminated),
   };
   return cmocka_run_group_tests_name("hardware", tests, NULL, NULL);
 }

@@ -120,12 +120,33 @@ static void test_jsonloc_errors(void **state) {
   assert_string_equal(e.msg, "missing");
 }
 
+/* Errors about text of a given length read nothing past it, even when the
+ * text is not NUL-terminated (a loader given part of a buffer). */
+static void test_jsonloc_bounded_text(void **state) {
+  (void)state;
+  const char buf[] = "{\"a\": [1, 2]}XXXX\n";
+  size_t len = strlen("{\"a\": [1, 2]}");
+  JsonPath p;
+  jp_init(&p);
+  jp_key(&p, "a");
+  Error e;
+  err_clear(&e);
+  err_json_value(&e, "doc.json", buf, len, &p, "bad");
+  assert_int_equal(e.col, 7);
+  assert_string_equal(e.context, "{\"a\": [1, 2]}");
+  err_clear(&e);
+  err_json_syntax(&e, "doc.json", buf, len, "end of file expected near 'X'",
+                  1, 15);
+  assert_not_contains(e.context, "X");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jsonloc_locate),
       cmocka_unit_test(test_jsonloc_string_offsets),
       cmocka_unit_test(test_jsonloc_format),
       cmocka_unit_test(test_jsonloc_errors),
+      cmocka_unit_test(test_jsonloc_bounded_text),
   };
   return cmocka_run_group_tests_name("jsonloc", tests, NULL, NULL);
 }

@@ -240,12 +240,24 @@ static void test_model_missing_members_and_depth(void **state) {
   assert_contains(e.msg, "cannot open");
 }
 
+/* Errors about text of a given length never read past its end. */
+static void test_model_text_not_terminated(void **state) {
+  (void)state;
+  const char buf[] = "{\"format\": @XXXX";
+  Error e;
+  err_clear(&e);
+  assert_null(model_load_text("m.json", buf, strlen("{\"format\": @"), reg, &e));
+  assert_contains(e.msg, "invalid JSON");
+  assert_not_contains(e.context, "X");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_structure),
       cmocka_unit_test(test_model_errors),
       cmocka_unit_test(test_model_config_booleans),
       cmocka_unit_test(test_model_missing_members_and_depth),
+      cmocka_unit_test(test_model_text_not_terminated),
   };
   return cmocka_run_group_tests_name("model", tests, group_setup, group_teardown);
 }
