@@ -19,6 +19,7 @@
  */
 #include "agents.h"
 #include "gen.h"
+#include "runtime.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -173,6 +174,30 @@ static int write_targets(Target *t, int n, bool dry_run, int *written,
     }
     (*written)++;
   }
+  return 0;
+}
+
+/* Compile the emitted texts with libtcc as the runtime does (the modabi.h
+ * prelude, one state, -Werror): code that does not build is an error,
+ * located in the generated file, before anything is written. */
+static int compile_targets(const Target *t, int n, Error *err) {
+  if (n == 0)
+    return 0;
+  const char **paths = xcalloc((size_t)n, sizeof(char *));
+  const char **texts = xcalloc((size_t)n, sizeof(char *));
+  for (int i = 0; i < n; i++) {
+    paths[i] = path_display(t[i].path);
+    texts[i] = t[i].text;
+  }
+  Jit *j = jit_compile(paths, texts, n, err);
+  free(paths);
+  free(texts);
+  if (!j) {
+    err_prefix(err, "generated code does not compile (a bug of lmgen or "
+                    "modabi.h): ");
+    return -1;
+  }
+  jit_free(j);
   return 0;
 }
 
@@ -415,7 +440,7 @@ static int agent_main(const AgentArgs *a) {
                                    base_name(a->db_path), &targets, &ntargets,
                                    &err);
   free(set);
-  if (rce < 0)
+  if (rce < 0 || compile_targets(targets, ntargets, &err) < 0)
     goto out;
   if (a->dry_run) {
     int would;
@@ -623,6 +648,8 @@ int main(int argc, char **argv) {
     goto out;
   if (all)
     nstale = stale_files(out_dir, targets, ntargets, &stale);
+  if (!check && compile_targets(targets, ntargets, &err) < 0)
+    goto out;
 
   if (check) {
     int drift = 0;
@@ -642,13 +669,18 @@ int main(int argc, char **argv) {
       fprintf(stderr, "lmgen: %s belongs to no entry\n", path_display(stale[i]));
       drift++;
     }
-    if (drift) {
+    if (drift)
       fprintf(stderr, "lmgen: generated code differs from %s: run `make "
                       "generate` and commit the result\n",
               path_display(db_path));
+    if (compile_targets(targets, ntargets, &err) < 0) {
+      rc = 1;
+      goto out;
+    }
+    if (drift) {
       rc = 1;
     } else {
-      printf("lmgen: %d generated file%s match %s\n", ntargets,
+      printf("lmgen: %d generated file%s match %s and compile\n", ntargets,
              ntargets == 1 ? "" : "s", path_display(db_path));
       rc = 0;
     }

@@ -272,6 +272,50 @@ static void test_lmgen_check_detects_drift(void **state) {
   free(db2);
 }
 
+/* Replace every occurrence. New string. */
+static char *replace_all(const char *s, const char *from, const char *to) {
+  char *cur = xstrdup(s);
+  while (strstr(cur, from)) {
+    char *next = tu_replace(cur, from, to);
+    free(cur);
+    cur = next;
+  }
+  return cur;
+}
+
+/* lmgen compiles what it generates, and what --check checks, with libtcc
+ * as the runtime does: code that would not build is never written, and
+ * --check does not call it in sync. (Parameter names the preprocessor
+ * owns broke generated code while --check stayed green: issue 9.) */
+static void test_lmgen_compiles_what_it_checks(void **state) {
+  Fix *f = *state;
+  char *out = NULL;
+  assert_int_equal(lmgen(f, &out, "--all"), 0);
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 0);
+  assert_contains(out, "4 generated files match");
+  assert_contains(out, "and compile");
+  free(out);
+  char *db = tu_read(f->db);
+  char *db2 = replace_all(db, "in_features", "unix");
+  tu_write(f->db, db2);
+  char *before = tu_list_files(f->out);
+  /* names the preprocessor owns reach the C code as plain identifiers */
+  assert_int_equal(lmgen(f, &out, "--all"), 1);
+  assert_contains(out, "generated code does not compile");
+  assert_contains(out, "torch_linear.c:");
+  free(out);
+  char *after = tu_list_files(f->out);
+  assert_string_equal(before, after); /* nothing written */
+  free(after);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 1);
+  assert_contains(out, "generated code does not compile");
+  free(out);
+  free(db);
+  free(db2);
+  free(before);
+}
+
 /* The committed generated_modules/ matches the committed database. */
 static void test_lmgen_repo_is_in_sync(void **state) {
   (void)state;
@@ -293,6 +337,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lmgen_usage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lmgen_bad_entries_write_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lmgen_check_detects_drift, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_compiles_what_it_checks, setup, teardown),
       cmocka_unit_test(test_lmgen_repo_is_in_sync),
   };
   return cmocka_run_group_tests_name("lmgen_cli", tests, NULL, NULL);
