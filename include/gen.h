@@ -114,7 +114,12 @@ typedef struct Node {
                                        op; NULL = the whole module */
 } Node;
 
-/* Tokenize and parse a whole formula. NULL on error. */
+/* The tallest formula tree accepted: the walks over trees recurse, and a
+ * flat chain {B}+{B}+... is as tall as it is long. */
+#define FORMULA_MAX_HEIGHT 256
+
+/* Tokenize and parse a whole formula. NULL on error, also for a tree
+ * taller than FORMULA_MAX_HEIGHT. */
 Node *parse_formula(Arena *a, const FormulaSrc *src, Error *err);
 /* Print as an s-expression, e.g. (+ 1 (* {a} 2)); for tests and --debug. */
 void node_sexpr(const Node *n, Buf *out);
@@ -218,8 +223,12 @@ typedef struct Db {
   Arena arena;         /* strings, tokens, ASTs */
 } Db;
 
-/* Load, schema-validate, parse and check every formula, detect call cycles,
- * validate stored names. New; free with db_free. NULL on error. */
+/* The longest chain of module calls accepted (A calls B calls C: 3):
+ * evaluation and generated code follow calls recursively. */
+#define DB_MAX_CALL_DEPTH 32
+
+/* Load, schema-validate, parse and check every formula, detect call cycles
+ * and chains longer than DB_MAX_CALL_DEPTH, validate stored names. New; free with db_free. NULL on error. */
 Db *db_load(const char *path, Error *err);
 /* The same from text already in memory (path is used in messages). */
 Db *db_load_text(const char *path, const char *text, size_t len, Error *err);

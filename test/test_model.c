@@ -251,12 +251,33 @@ static void test_model_text_not_terminated(void **state) {
   assert_not_contains(e.context, "X");
 }
 
+/* A template of 60,000 terms {B}+{B}+... is a located error, not a stack
+ * overflow (issue 9). */
+static void test_model_flat_chain_template(void **state) {
+  (void)state;
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, "\"N\": \"");
+  for (int i = 0; i < 60000; i++)
+    buf_puts(&b, i ? "+{B}" : "{B}");
+  buf_puts(&b, "\",");
+  char *text = tu_replace(tiny, "\"N\": \"{B} * {T}\",", buf_str(&b));
+  Error e;
+  assert_null(load(text, &e));
+  assert_contains(e.msg, "nested too deeply");
+  assert_string_equal(e.file, "m.json");
+  assert_int_equal(e.line, 26);
+  free(text);
+  buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_structure),
       cmocka_unit_test(test_model_errors),
       cmocka_unit_test(test_model_config_booleans),
       cmocka_unit_test(test_model_missing_members_and_depth),
+      cmocka_unit_test(test_model_flat_chain_template),
       cmocka_unit_test(test_model_text_not_terminated),
   };
   return cmocka_run_group_tests_name("model", tests, group_setup, group_teardown);
