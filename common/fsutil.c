@@ -17,25 +17,69 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *file_kind(mode_t m) {
+  return S_ISDIR(m)    ? "a directory"
+         : S_ISFIFO(m) ? "a FIFO"
+         : S_ISCHR(m)  ? "a character device"
+         : S_ISBLK(m)  ? "a block device"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a regular file";
+}
+
 char *fs_read(const char *path, size_t *len, Error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
     err_file(err, path, "cannot open: %s", strerror(errno));
     return NULL;
   }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    err_file(err, path, "cannot stat: %s", strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    err_file(err, path, "cannot read: %s, not a regular file",
+             file_kind(st.st_mode));
+    close(fd);
+    return NULL;
+  }
+  if ((unsigned long long)st.st_size > FS_MAX_READ) {
+    err_file(err, path,
+             "cannot read: %lld bytes is over the limit of %d MiB for an "
+             "input file",
+             (long long)st.st_size, FS_MAX_READ >> 20);
+    close(fd);
+    return NULL;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   Buf b;
   buf_init(&b);
   char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    buf_append(&b, chunk, n);
-  if (ferror(f)) {
-    err_file(err, path, "read error: %s", strerror(errno));
-    fclose(f);
-    buf_free(&b);
-    return NULL;
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      err_file(err, path, "read error: %s", strerror(errno));
+      close(fd);
+      buf_free(&b);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    if (b.len + (size_t)n > FS_MAX_READ) { /* it grew while being read */
+      err_file(err, path,
+               "cannot read: over the limit of %d MiB for an input file",
+               FS_MAX_READ >> 20);
+      close(fd);
+      buf_free(&b);
+      return NULL;
+    }
+    buf_append(&b, chunk, (size_t)n);
   }
-  fclose(f);
+  close(fd);
   if (len)
     *len = b.len;
   return buf_steal(&b);

@@ -93,10 +93,57 @@ static void test_fsutil_paths(void **state) {
   free(db);
 }
 
+/* Only regular files are read, and at most FS_MAX_READ bytes of them
+ * (issue 9: `lmrun /dev/zero` grew to tens of GB; a FIFO waited forever). */
+static void test_fsutil_read_limits(void **state) {
+  (void)state;
+  Error e;
+  char *dir = tu_tmpdir();
+  err_clear(&e);
+  assert_null(fs_read(dir, NULL, &e));
+  assert_contains(e.msg, "a directory, not a regular file");
+  err_clear(&e);
+  assert_null(fs_read("/dev/zero", NULL, &e));
+  assert_contains(e.msg, "a character device, not a regular file");
+  assert_string_equal(e.file, "/dev/zero");
+  char *fifo = path_join(dir, "fifo");
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  err_clear(&e);
+  assert_null(fs_read(fifo, NULL, &e)); /* no writer: must not block */
+  assert_contains(e.msg, "a FIFO, not a regular file");
+  /* a (sparse) file one byte over the limit, and one at it */
+  char *big = path_join(dir, "big.json");
+  int fd = open(big, O_WRONLY | O_CREAT, 0644);
+  assert_true(fd >= 0);
+  assert_int_equal(ftruncate(fd, (off_t)FS_MAX_READ + 1), 0);
+  close(fd);
+  err_clear(&e);
+  assert_null(fs_read(big, NULL, &e));
+  assert_contains(e.msg, "67108865 bytes is over the limit of 64 MiB");
+  assert_int_equal(truncate(big, (off_t)FS_MAX_READ), 0);
+  size_t n = 0;
+  char *s = fs_read(big, &n, &e);
+  assert_non_null(s);
+  assert_int_equal(n, FS_MAX_READ);
+  free(s);
+  /* a symlink to a regular file is read */
+  char *link = path_join(dir, "link");
+  assert_int_equal(symlink("big.json", link), 0);
+  s = fs_read(link, &n, &e);
+  assert_non_null(s);
+  free(s);
+  tu_rm_rf(dir);
+  free(dir);
+  free(fifo);
+  free(big);
+  free(link);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fsutil_atomic_write),
       cmocka_unit_test(test_fsutil_read_errors),
+      cmocka_unit_test(test_fsutil_read_limits),
       cmocka_unit_test(test_fsutil_lock_excludes),
       cmocka_unit_test(test_fsutil_paths),
   };
