@@ -104,19 +104,36 @@ static char *dir_of(const char *path) {
 
 int fs_write_atomic(const char *path, const void *data, size_t len,
                     Error *err) {
+  /* A symbolic link is written through: the file it points to is
+   * replaced (in its own directory), and the link stays a link. */
+  const char *given = path;
+  char *real = NULL;
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    real = realpath(path, NULL);
+    if (!real) {
+      err_file(err, given, "cannot follow the symbolic link: %s",
+               strerror(errno));
+      return -1;
+    }
+    path = real;
+  }
+  /* keep an existing file's mode; a new file gets 0666 less the umask */
+  mode_t mask = umask(0);
+  umask(mask);
+  mode_t mode = 0666 & ~mask;
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+    mode = st.st_mode & 07777;
   char *dir = dir_of(path);
   Buf tmp;
   buf_init(&tmp);
   buf_printf(&tmp, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(tmp.data);
   if (fd < 0) {
-    err_file(err, path, "cannot create temporary file: %s", strerror(errno));
+    err_file(err, given, "cannot create temporary file: %s", strerror(errno));
     goto out_free;
   }
-  /* mkstemp creates 0600; give the file the usual 0644 less umask */
-  mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
+  fchmod(fd, mode); /* mkstemp creates 0600 */
   const char *p = data;
   size_t left = len;
   while (left > 0) {
@@ -124,24 +141,24 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
     if (w < 0) {
       if (errno == EINTR)
         continue;
-      err_file(err, path, "write failed: %s", strerror(errno));
+      err_file(err, given, "write failed: %s", strerror(errno));
       goto out_unlink;
     }
     p += w;
     left -= (size_t)w;
   }
   if (fsync(fd) != 0) {
-    err_file(err, path, "fsync failed: %s", strerror(errno));
+    err_file(err, given, "fsync failed: %s", strerror(errno));
     goto out_unlink;
   }
   if (close(fd) != 0) {
     fd = -1;
-    err_file(err, path, "close failed: %s", strerror(errno));
+    err_file(err, given, "close failed: %s", strerror(errno));
     goto out_unlink;
   }
   fd = -1;
   if (rename(tmp.data, path) != 0) {
-    err_file(err, path, "rename failed: %s", strerror(errno));
+    err_file(err, given, "rename failed: %s", strerror(errno));
     goto out_unlink;
   }
   int dfd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -151,6 +168,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
   }
   buf_free(&tmp);
   free(dir);
+  free(real);
   return 0;
 
 out_unlink:
@@ -160,6 +178,7 @@ out_unlink:
 out_free:
   buf_free(&tmp);
   free(dir);
+  free(real);
   return -1;
 }
 

@@ -191,7 +191,9 @@ void err_json_syntax(Error *e, const char *file, const char *text,
  * socket is refused without reading (or waiting for) anything. */
 char *fs_read(const char *path, size_t *len, Error *err);
 /* Write atomically: temp file in the same directory, fsync, rename, fsync
- * the directory. On failure nothing at path changes. */
+ * the directory. On failure nothing at path changes. A symbolic link is
+ * written through (the file it points to is replaced, the link stays);
+ * an existing file keeps its mode. */
 int fs_write_atomic(const char *path, const void *data, size_t len,
                     Error *err);
 /* True if path holds exactly these bytes. */

@@ -331,6 +331,30 @@ static void test_lmgen_repo_is_in_sync(void **state) {
   free(out);
 }
 
+/* lmgen writes through a symlinked database and keeps its mode (issue 9). */
+static void test_lmgen_symlinked_db(void **state) {
+  Fix *f = *state;
+  char *real = path_join(f->dir, "real_db.json");
+  assert_int_equal(rename(f->db, real), 0);
+  assert_int_equal(chmod(real, 0640), 0);
+  assert_int_equal(symlink("real_db.json", f->db), 0);
+  char *out = NULL;
+  assert_int_equal(lmgen(f, &out, "--all"), 0);
+  assert_contains(out, "stored names for 1 entry");
+  free(out);
+  struct stat st;
+  assert_int_equal(lstat(f->db, &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
+  assert_int_equal(stat(real, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0640);
+  char *text = tu_read(real);
+  assert_contains(text, "\"generated_class_name\": \"ExampleToyBlock\"");
+  free(text);
+  assert_int_equal(lmgen(f, &out, "--check --all"), 0);
+  free(out);
+  free(real);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_lmgen_all_then_idempotent, setup, teardown),
@@ -341,6 +365,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lmgen_bad_entries_write_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lmgen_check_detects_drift, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lmgen_compiles_what_it_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lmgen_symlinked_db, setup, teardown),
       cmocka_unit_test(test_lmgen_repo_is_in_sync),
   };
   return cmocka_run_group_tests_name("lmgen_cli", tests, NULL, NULL);
