@@ -17,10 +17,12 @@
  * the database re-read under the lock, and only then are module_db.json
  * and the entry's C file written. A known name never touches the network.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "agents.h"
 #include "gen.h"
 #include "runtime.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -101,6 +103,59 @@ static void add_with_callees(const Node *n, ModuleDef **set, int *nset,
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s ? s + 1 : path;
+}
+
+/* True if name is <prefix>.tmp.XXXXXX, the temporary file fs_write_atomic
+ * makes for <prefix> (mkstemp's six characters). */
+static bool is_temp_of(const char *name, const char *prefix) {
+  size_t n = strlen(name), p = strlen(prefix);
+  if (n != p + 11 || strncmp(name, prefix, p) != 0 ||
+      strncmp(name + p, ".tmp.", 5) != 0)
+    return false;
+  for (size_t i = p + 5; i < n; i++)
+    if (!isalnum((unsigned char)name[i]))
+      return false;
+  return true;
+}
+
+/* Temporary files an interrupted write left behind: <file>.c.tmp.XXXXXX
+ * in the output directory and <db>.tmp.XXXXXX beside the database (the
+ * file a symlinked database names). Appended to *out; returns the count. */
+static int temp_files(const char *out_dir, const char *db_path, char ***out) {
+  int n = 0;
+  *out = NULL;
+  char *real = realpath(db_path, NULL);
+  const char *dbp = real ? real : db_path;
+  const char *slash = strrchr(dbp, '/');
+  char *db_dir = slash ? xstrndup(dbp, (size_t)(slash - dbp + (slash == dbp)))
+                       : xstrdup(".");
+  const char *dirs[2] = {out_dir, db_dir};
+  for (int k = 0; k < 2; k++) {
+    if (k == 1 && strcmp(dirs[0], dirs[1]) == 0)
+      break;
+    DIR *d = opendir(dirs[k]);
+    if (!d)
+      continue;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      const char *name = de->d_name;
+      bool ours = is_temp_of(name, base_name(dbp));
+      const char *t = strstr(name, ".c.tmp.");
+      if (!ours && t) {
+        char *prefix = xstrndup(name, (size_t)(t - name) + 2);
+        ours = is_temp_of(name, prefix);
+        free(prefix);
+      }
+      if (!ours)
+        continue;
+      *out = xrealloc(*out, sizeof(char *) * (size_t)(n + 1));
+      (*out)[n++] = path_join(dirs[k], name);
+    }
+    closedir(d);
+  }
+  free(db_dir);
+  free(real);
+  return n;
 }
 
 /* Generated .c files in dir (first line carries the marker) that no
@@ -587,8 +642,8 @@ int main(int argc, char **argv) {
   err_clear(&err);
   int rc = 1, lockfd = -1, ntargets = 0;
   Target *targets = NULL;
-  char **stale = NULL;
-  int nstale = 0;
+  char **stale = NULL, **temps = NULL;
+  int nstale = 0, ntemp = 0;
   Db *db = NULL;
   bool go_agent = false;
 
@@ -648,6 +703,7 @@ int main(int argc, char **argv) {
     goto out;
   if (all)
     nstale = stale_files(out_dir, targets, ntargets, &stale);
+  ntemp = temp_files(out_dir, db_path, &temps);
   if (!check && compile_targets(targets, ntargets, &err) < 0)
     goto out;
 
@@ -667,6 +723,13 @@ int main(int argc, char **argv) {
       }
     for (int i = 0; i < nstale; i++) {
       fprintf(stderr, "lmgen: %s belongs to no entry\n", path_display(stale[i]));
+      drift++;
+    }
+    for (int i = 0; i < ntemp; i++) {
+      fprintf(stderr,
+              "lmgen: %s is a temporary file left by an interrupted write "
+              "(lmgen removes it)\n",
+              path_display(temps[i]));
       drift++;
     }
     if (drift)
@@ -696,6 +759,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nstale; i++)
       printf("lmgen: would remove %s (no entry claims it)\n",
              path_display(stale[i]));
+    for (int i = 0; i < ntemp; i++)
+      printf("lmgen: would remove %s (left by an interrupted write)\n",
+             path_display(temps[i]));
     printf("lmgen: dry run: %d module%s, %d would be written; nothing "
            "written\n",
            ntargets, ntargets == 1 ? "" : "s", would);
@@ -707,6 +773,11 @@ int main(int argc, char **argv) {
     err_file(&err, out_dir, "cannot create directory: %s", strerror(errno));
     goto out;
   }
+  /* under the lock no write is in progress: these are a dead run's */
+  for (int i = 0; i < ntemp; i++)
+    if (unlink(temps[i]) == 0)
+      printf("lmgen: removed %s (left by an interrupted write)\n",
+             path_display(temps[i]));
   if (assigned > 0) {
     if (db_save(db, &err) < 0)
       goto out;
@@ -733,6 +804,9 @@ out:
   for (int i = 0; i < nstale; i++)
     free(stale[i]);
   free(stale);
+  for (int i = 0; i < ntemp; i++)
+    free(temps[i]);
+  free(temps);
   db_free(db);
   fs_unlock(lockfd);
   if (go_agent)
