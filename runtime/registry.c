@@ -136,7 +136,7 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
                "edited by hand: its code no longer matches the checksum in "
                "its header; run `make generate` to restore it, and change "
                "formulas in %s instead",
-               path_display(db->path));
+               path_display(db->doc.file));
       goto out;
     }
     db_fingerprint_hex(md, want);
@@ -145,7 +145,7 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
       err_file(err, path_display(paths[i]),
                "stale: fingerprint %s does not match %s in %s (%s): run "
                "`make generate`",
-               got[0] ? got : "(none)", md->full_name, path_display(db->path),
+               got[0] ? got : "(none)", md->full_name, path_display(db->doc.file),
                want);
       goto out;
     }

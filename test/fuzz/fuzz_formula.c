@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   JsonPath jp;
   jp_init(&jp);
   jp_key(&jp, "formula");
-  FormulaSrc src = {.text = text, .file = "fuzz.json", .path = &jp};
+  FormulaSrc src = {.text = text, .path = &jp};
   Node *n = parse_formula(&a, &src, &e);
   if (n) {
     Scope sc = {.names = names,
