@@ -17,7 +17,7 @@ CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
 LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
-SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN      = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 DEBS     = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
            libcurl4-openssl-dev libcmocka-dev
@@ -149,7 +149,7 @@ build/bench: test/bench.c build/liblm.a
 FUZZ_DEBS    = clang-14 libclang-rt-14-dev
 FUZZ_CC      = clang-14
 FUZZ_FLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-               -fno-sanitize-recover=undefined
+               -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 FUZZ_NAMES   = $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 FUZZ_OBJS    = $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(EMBED))

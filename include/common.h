@@ -81,6 +81,11 @@ char *buf_steal(Buf *b);
 /* The contents as a C string, never NULL (borrowed). */
 const char *buf_str(const Buf *b);
 
+/* Offset of the first control character in s[0..n) (C0, DEL, or a C1
+ * control encoded in UTF-8), or -1: text that reaches the terminal (model
+ * ids, GPU names) must not carry escape sequences. */
+long str_find_control(const char *s, size_t n);
+
 /* Out-of-memory is fatal: the only exit() in the library. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

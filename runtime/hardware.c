@@ -98,6 +98,15 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     return herr(L, "GPU '%s': %s", g->id,
                 name ? "name must be a string" : "missing required member 'name'");
   }
+  long bad =
+      str_find_control(json_string_value(name), json_string_length(name));
+  if (bad >= 0) {
+    jp_key(&L->jp, "name");
+    return herr(L,
+                "GPU '%s': the name contains a control character (byte 0x%02x "
+                "at offset %ld): it is printed to the terminal",
+                g->id, (unsigned char)json_string_value(name)[bad], bad);
+  }
   g->name = arena_strdup(&db->arena, json_string_value(name));
   json_t *src = json_object_get(o, "sources");
   if (!json_is_object(src)) {

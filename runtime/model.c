@@ -425,6 +425,14 @@ static int load_root(Loader *L, json_t *root) {
     jp_key(&L->path, "model");
     return lerr(L, "model must be a string (the model id)");
   }
+  long bad = str_find_control(json_string_value(id), json_string_length(id));
+  if (bad >= 0) {
+    jp_key(&L->path, "model");
+    return lerr(L,
+                "the model id contains a control character (byte 0x%02x at "
+                "offset %ld): it is printed to the terminal",
+                (unsigned char)json_string_value(id)[bad], bad);
+  }
   m->id = arena_strdup(&m->arena, json_string_value(id));
   json_t *cfg = json_object_get(root, "config");
   if (!json_is_object(cfg)) {

@@ -155,11 +155,25 @@ static void test_hardware_ranges_after_scaling(void **state) {
   }
 }
 
+/* A GPU name is printed to the terminal: control characters are refused. */
+static void test_hardware_name_control_chars(void **state) {
+  (void)state;
+  char *t = tu_replace(one, "\"name\": \"X\"", "\"name\": \"X\\u0007\"");
+  Error e;
+  err_clear(&e);
+  assert_null(gpudb_load_text("hw.json", t, strlen(t), &e));
+  assert_contains(e.msg, "GPU 'x1': the name contains a control character "
+                         "(byte 0x07 at offset 1)");
+  assert_string_equal(e.where, ".gpus[0].name");
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hardware_repo_file),
       cmocka_unit_test(test_hardware_errors),
       cmocka_unit_test(test_hardware_ranges_after_scaling),
+      cmocka_unit_test(test_hardware_name_control_chars),
       cmocka_unit_test(test_hardware_text_not_terminated),
   };
   return cmocka_run_group_tests_name("hardware", tests, NULL, NULL);

@@ -320,6 +320,29 @@ static void test_model_many_siblings(void **state) {
   buf_free(&b);
 }
 
+/* A model id is printed to the terminal: control characters (an escape
+ * sequence) are refused, located (issue 9: they printed raw). */
+static void test_model_id_control_chars(void **state) {
+  (void)state;
+  char *t = tu_replace(tiny, "\"test/tiny-llama\"", "\"evil\\u001b[2Jid\"");
+  Error e;
+  assert_null(load(t, &e));
+  assert_contains(e.msg, "the model id contains a control character (byte "
+                         "0x1b at offset 4)");
+  assert_string_equal(e.where, ".model");
+  assert_int_equal(e.line, 3);
+  free(t);
+  t = tu_replace(tiny, "\"test/tiny-llama\"", "\"c1\\u009bid\"");
+  assert_null(load(t, &e));
+  assert_contains(e.msg, "control character (byte 0xc2 at offset 2)");
+  free(t);
+  t = tu_replace(tiny, "\"test/tiny-llama\"", "\"caf\\u00e9/llama\"");
+  Model *m = load(t, &e); /* other non-ASCII text is fine */
+  assert_non_null(m);
+  model_free(m);
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_structure),
@@ -328,6 +351,7 @@ int main(void) {
       cmocka_unit_test(test_model_missing_members_and_depth),
       cmocka_unit_test(test_model_flat_chain_template),
       cmocka_unit_test(test_model_many_siblings),
+      cmocka_unit_test(test_model_id_control_chars),
       cmocka_unit_test(test_model_text_not_terminated),
   };
   return cmocka_run_group_tests_name("model", tests, group_setup, group_teardown);
