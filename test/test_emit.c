@@ -351,11 +351,47 @@ static void test_emit_jit_matches_interpreter(void **state) {
   free(variant);
 }
 
+/* What the p_ namespace cannot make immune is refused by name: a class
+ * named p makes the function p_flops, which a parameter {flops} (the local
+ * p_flops) would shadow. */
+static void test_emit_refuses_shadowing_local(void **state) {
+  (void)state;
+  char *text = tu_read("test/data/mini_db.json");
+  char *t1 = tu_replace(text, "\"TorchLinear\"", "\"p\"");
+  char *t2 = tu_replace(t1, "\"name\": \"N\"", "\"name\": \"flops\"");
+  char *t3 = t2;
+  while (strstr(t3, "{N}")) {
+    char *next = tu_replace(t3, "{N}", "{flops}");
+    if (t3 != t2)
+      free(t3);
+    t3 = next;
+  }
+  Error e;
+  err_clear(&e);
+  Db *db = db_load_text("shadow_db.json", t3, strlen(t3), &e);
+  if (!db)
+    err_print(stderr, &e);
+  assert_non_null(db);
+  ModuleDef *lin = db_find(db, "torch.nn.modules.linear.Linear", &e);
+  assert_non_null(lin);
+  assert_null(emit_module(lin, "shadow_db.json", &e));
+  assert_contains(e.msg, "torch.nn.modules.linear.Linear: parameter 'flops' "
+                         "becomes the local p_flops, the name of a generated "
+                         "function");
+  db_free(db);
+  if (t3 != t2)
+    free(t3);
+  free(t2);
+  free(t1);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_emit_numbers),
       cmocka_unit_test(test_emit_golden),
       cmocka_unit_test(test_emit_macro_names_are_inert),
+      cmocka_unit_test(test_emit_refuses_shadowing_local),
       cmocka_unit_test(test_emit_deterministic),
       cmocka_unit_test(test_emit_compiles_with_gcc),
       cmocka_unit_test(test_emit_jit_hand_values),
