@@ -3,6 +3,7 @@
  *   lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]
  *         [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]
  *         [--attention eager|flash] [--hardware ID] [--format F]
+ *         [--engine vllm|trtllm|hf-eager] [--roofline]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
@@ -27,9 +28,11 @@ static void usage(FILE *out) {
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
+      "             [--engine vllm|trtllm|hf-eager] [--roofline]\n"
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
+      "       lmrun --help | --version\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
       "activations and KV cache, arithmetic intensity, bound and time; time\n"
@@ -45,7 +48,14 @@ static void usage(FILE *out) {
       "                       quantized checkpoints keep them 16-bit)\n"
       "  --8bit-format F      the 8-bit peak: int8 or fp8 (default: INT8 if\n"
       "                       the GPU has it, else FP8)\n"
-      "  --attention A        eager (default) or flash (FlashAttention-2)\n"
+      "  --attention A        eager or flash (FlashAttention-2); default:\n"
+      "                       the engine's (vllm, trtllm: flash; hf-eager:\n"
+      "                       eager), eager with --roofline\n"
+      "  --engine E           serving engine whose kernels are timed:\n"
+      "                       vllm (default), trtllm or hf-eager\n"
+      "                       (engines/E.json: fusions, attention kernel)\n"
+      "  --roofline           times are the roofline bound max(FLOPs / peak,\n"
+      "                       bytes / bandwidth), no engine or calibration\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
       "  --format F           table (default), json or csv\n"
@@ -53,7 +63,8 @@ static void usage(FILE *out) {
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
       "                       hardware.json)\n"
-      "  -h, --help           this help\n",
+      "  -h, --help           this help\n"
+      "  --version            print the version and exit\n",
       out);
 }
 
@@ -77,8 +88,17 @@ static int list_hardware(const char *hw_path) {
 /* The options the library checks (lmp_options_set), then lmrun's own. */
 static const char *const lib_opts[] = {
     "batch",      "seq-len",     "phase",     "w-bits",   "a-bits", "kv-bits",
-    "embed-bits", "8bit-format", "attention", "hardware", "format"};
-enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_LIB /* + lib_opts index */ };
+    "embed-bits", "8bit-format", "attention", "hardware", "format",
+    "engine"};
+enum {
+  O_DB = 256,
+  O_MODULES,
+  O_HWDB,
+  O_LIST,
+  O_ROOF,
+  O_VERSION,
+  O_LIB /* + lib_opts index */
+};
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
@@ -88,7 +108,9 @@ int main(int argc, char **argv) {
       {"modules", required_argument, 0, O_MODULES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
-      {"help", no_argument, 0, 'h'}};
+      {"roofline", no_argument, 0, O_ROOF},
+      {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, O_VERSION}};
   struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
   size_t n = 0;
   for (size_t i = 0; i < LM_ARRAY_LEN(own); i++)
@@ -122,8 +144,15 @@ int main(int argc, char **argv) {
     case O_LIST:
       list = true;
       break;
+    case O_ROOF:
+      lmp_options_set(o, "roofline", "yes", NULL);
+      break;
     case 'h':
       usage(stdout);
+      rc = 0;
+      goto out_usage;
+    case O_VERSION:
+      printf("lmrun %s\n", lmp_version());
       rc = 0;
       goto out_usage;
     default:
