@@ -98,7 +98,7 @@ pycheck "$P/lib/python3/dist-packages" "$P" || fail "installed Python package"
 ok "PYTHONPATH=PREFIX/lib/python3/dist-packages: import lmpredict gives the same JSON"
 
 # man pages
-for m in lmrun lmgen; do
+for m in lmrun lmgen lmcalib; do
   page=$P/share/man/man1/$m.1
   warn=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || fail "groff $m.1"
   [ -z "$warn" ] || fail "$m.1: $warn"
@@ -116,7 +116,7 @@ for m in lmrun lmgen; do
     grep -q -- "$o" <<<"$(sed 's/\\-/-/g' "$page")" || fail "$m.1 lacks $o"
   done
 done
-ok "man -l renders lmrun.1 and lmgen.1 (no groff warnings, every option)"
+ok "man -l renders lmrun.1, lmgen.1 and lmcalib.1 (no groff warnings, every option)"
 
 # a moved tree still works (lmrun: relative data; Python: relative library)
 mv "$P" "$tmp/moved"
