@@ -893,7 +893,8 @@ static void test_lmrun_non_regular_inputs(void **state) {
                        "not a regular file");
   free(out);
   assert_int_equal(tu_run(&out, "%s models", tu_bin("lmrun")), 1);
-  assert_contains(out, "models: error: cannot read: a directory");
+  /* a directory is a snapshot: it must hold config.json */
+  assert_contains(out, "models: error: a directory without config.json");
   free(out);
   assert_int_equal(
       tu_run(&out, "%s --db /dev/zero --check --all", tu_bin("lmgen")), 1);
