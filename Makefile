@@ -7,6 +7,8 @@
 #   make bench      print performance figures
 #   make deps       install the Debian packages the project needs, if missing
 #                   (python3 too: the agent tests' fake LLM server is a script)
+#   make deps-browser  install chromium (make test does: test_html renders
+#                   the --format html page in it)
 
 VERSION  = 0.2.0
 CC       = cc
@@ -45,7 +47,7 @@ LIB      = build/liblmpredict.a
 ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
-.PHONY: all deps run test tests check check-generated check-example generate bench clean
+.PHONY: all deps deps-browser run test tests check check-generated check-example generate bench clean
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
@@ -68,6 +70,18 @@ deps:
 	    || { $$sudo apt-get update -q && $$sudo apt-get install -y -q $$missing; } \
 	    || { echo "deps: could not install$$missing" >&2; exit 1; }; \
 	fi
+
+# The browser test_html renders the --format html page in (headless
+# Chromium): installed by `make test` only, without recommends.
+BROWSER_DEBS = chromium
+deps-browser:
+	@dpkg-query -W -f='$${Status}' $(BROWSER_DEBS) 2>/dev/null | grep -q 'install ok installed' \
+	  || { sudo=""; [ "$$(id -u)" -ne 0 ] && sudo=sudo; \
+	  echo "deps-browser: installing $(BROWSER_DEBS)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q --no-install-recommends $(BROWSER_DEBS) \
+	    || { $$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends $(BROWSER_DEBS); } \
+	    || { echo "deps-browser: could not install $(BROWSER_DEBS)" >&2; exit 1; }; }
 
 # ---- embedded text (schema, modabi.h) ---------------------------------------
 define embed
@@ -156,7 +170,7 @@ check: tests
 check-generated: lmgen
 	./lmgen --check --all
 
-test: deps
+test: deps deps-browser
 	@$(MAKE) --no-print-directory check
 
 # ---- commands --------------------------------------------------------------

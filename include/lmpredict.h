@@ -115,8 +115,24 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
  * options, byte for byte. lmp_free it. */
 char *lmp_result_json(const lmp_result *r);
 /* The output lmrun prints with the same options, in the options' format
- * (table, json or csv). lmp_free it. */
+ * (table, json, csv, markdown: GitHub-flavoured tables, or html: one
+ * self-contained page with charts and every row's explanation). lmp_free
+ * it. */
 char *lmp_result_text(const lmp_result *r);
+/* Where the numbers of one operation come from (lmrun --explain OP):
+ * for each phase the options show, the module and its source file, each
+ * parameter's template from the model file with its value and origin (a
+ * run variable and its option, or a config key), each metric's formula
+ * from module_db.json substituted and evaluated, the roofline terms and
+ * the calibration. op is a row's path ("model.layers.self_attn.qk_matmul")
+ * or a leaf name only one row has ("qk_matmul"). NULL with err on an
+ * unknown or ambiguous name, the message listing the candidates. lmp_free
+ * it. */
+char *lmp_explain(const lmp_result *r, const char *op, lmp_error *err);
+/* The model's structure as the walk sees it (lmrun --tree): each layer's
+ * name, class, repeat, its parameters' templates and values, the atomic
+ * operations where they run. lmp_free it. */
+char *lmp_result_tree(const lmp_result *r);
 /* Warnings lmrun prints on stderr after "lmrun: warning: ", one line each
  * ("" if none): a sequence longer than the model was trained for, modules
  * whose formulas await review. Borrowed. */

@@ -119,6 +119,7 @@ struct Layer {
   const char *cls;      /* full class name as written */
   RegModule *mod;       /* resolved */
   Prog *args;           /* one per declared parameter, in order */
+  const char **arg_text;/* each as the model file writes it ("{B} * {T}") */
   double repeat;        /* instances of this layer (>= 1) */
   double count;         /* instances in the model (product of repeats) */
   Item *items;          /* sub_layers in file order, with op placements */
@@ -303,7 +304,9 @@ void roof_max_batch(const Plan *p, const double *prefill_run,
 /* ===== report.c ===== */
 
 /* Output formats, as --format names them. */
-#define LM_FORMATS(X) X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")
+#define LM_FORMATS(X)                                                          \
+  X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")                  \
+  X(FMT_MARKDOWN, "markdown") X(FMT_HTML, "html")
 typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
 extern const char *const format_name[FMT_COUNT];
 
@@ -348,9 +351,34 @@ void phase_free_times(PhaseResult *ph);
 char *report_render(const Report *r, Format fmt);
 /* "68.7 G" style: three significant digits and an SI prefix. */
 void si_format(double v, const char *unit, char *out, size_t outsz);
+/* "220 us" style: three significant digits and ns, us, ms or s. */
+void time_format(double s, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
 void report_number(double v, char *out, size_t outsz);
+
+/* ===== html.c ===== */
+
+/* The report as one self-contained HTML page (inline SVG, CSS and
+ * script; nothing fetched): per phase the roofline, the time by kind of
+ * operation, the sortable table with each row's explanation; the memory
+ * footprint against capacity. */
+void render_html(const Report *r, Buf *out);
+
+/* ===== explain.c ===== */
+
+/* The row of p named by query: its path, or a leaf name that only one row
+ * has. -1 with err listing the candidates (the rows sharing the leaf name,
+ * near misses, or every operation). */
+int explain_find(const Plan *p, const char *query, Error *err);
+/* Where every number of row r of rep->phases[phase] comes from: the
+ * module and its source, each parameter's template, value and origin,
+ * each formula substituted and evaluated, the roofline terms. */
+void explain_row(const Report *rep, int phase, int r, Buf *out);
+/* The model's layers as the walk visits them, with parameter templates
+ * and their values in prefill (pre) and decode (dec). */
+void tree_render(const Plan *p, const Values *pre, const Values *dec,
+                 Buf *out);
 
 /* ===== predict.c: one whole prediction ===== */
 

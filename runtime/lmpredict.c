@@ -374,6 +374,37 @@ char *lmp_result_text(const lmp_result *r) {
   return report_render(&rep, r->pred.opts.format);
 }
 
+char *lmp_explain(const lmp_result *r, const char *op, lmp_error *err) {
+  Error e;
+  err_clear(&e);
+  if (!op || !*op) {
+    opt_error(err, "--explain needs an operation name or path");
+    return NULL;
+  }
+  int row = explain_find(r->pred.plan, op, &e);
+  if (row < 0) {
+    from_error(err, &e);
+    return NULL;
+  }
+  Report rep = prediction_report(&r->pred);
+  Buf b;
+  buf_init(&b);
+  for (int i = 0; i < rep.nphases; i++) {
+    if (i)
+      buf_puts(&b, "\n----------------------------------------------------"
+                   "--------------------------\n\n");
+    explain_row(&rep, i, row, &b);
+  }
+  return buf_steal(&b);
+}
+
+char *lmp_result_tree(const lmp_result *r) {
+  Buf b;
+  buf_init(&b);
+  tree_render(r->pred.plan, r->pred.vals[0], r->pred.vals[1], &b);
+  return buf_steal(&b);
+}
+
 const char *lmp_result_warnings(const lmp_result *r) {
   lmp_result *w = (lmp_result *)r; /* built on first use */
   if (!w->warnings) {

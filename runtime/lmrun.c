@@ -3,6 +3,7 @@
  *   lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]
  *         [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]
  *         [--attention eager|flash] [--hardware ID] [--format F]
+ *         [-o FILE] [--explain OP] [--tree]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
@@ -27,8 +28,9 @@ static void usage(FILE *out) {
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
-      "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
-      "             [--hardware-db PATH]\n"
+      "             [--format table|json|csv|markdown|html] [-o FILE]\n"
+      "             [--explain OP] [--tree]\n"
+      "             [--db PATH] [--modules DIR] [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
@@ -48,7 +50,16 @@ static void usage(FILE *out) {
       "  --attention A        eager (default) or flash (FlashAttention-2)\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
-      "  --format F           table (default), json or csv\n"
+      "  --format F           table (default), json, csv, markdown (GitHub\n"
+      "                       tables) or html (one self-contained page:\n"
+      "                       roofline, time by kind, memory, sortable table)\n"
+      "  -o, --output FILE    write the output to FILE (atomically) instead\n"
+      "                       of stdout\n"
+      "  --explain OP         where every number of one operation comes from:\n"
+      "                       formulas, parameter values and their origin,\n"
+      "                       roofline terms (OP: qk_matmul or a path such as\n"
+      "                       model.layers.self_attn.qk_matmul)\n"
+      "  --tree               the model's layers as the walk sees them\n"
       "  --db PATH            module database (default: the install's)\n"
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
@@ -78,16 +89,28 @@ static int list_hardware(const char *hw_path) {
 static const char *const lib_opts[] = {
     "batch",      "seq-len",     "phase",     "w-bits",   "a-bits", "kv-bits",
     "embed-bits", "8bit-format", "attention", "hardware", "format"};
-enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_LIB /* + lib_opts index */ };
+enum {
+  O_DB = 256,
+  O_MODULES,
+  O_HWDB,
+  O_LIST,
+  O_EXPLAIN,
+  O_TREE,
+  O_LIB /* + lib_opts index */
+};
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
-  bool list = false;
+  const char *out_path = NULL, *explain = NULL;
+  bool list = false, tree = false;
   static const struct option own[] = {
       {"db", required_argument, 0, O_DB},
       {"modules", required_argument, 0, O_MODULES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
+      {"output", required_argument, 0, 'o'},
+      {"explain", required_argument, 0, O_EXPLAIN},
+      {"tree", no_argument, 0, O_TREE},
       {"help", no_argument, 0, 'h'}};
   struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
   size_t n = 0;
@@ -99,7 +122,7 @@ int main(int argc, char **argv) {
   lmp_options *o = lmp_options_new();
   lmp_error err;
   int c, rc = 2;
-  while ((c = getopt_long(argc, argv, "B:S:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "B:S:o:h", opts, NULL)) != -1) {
     const char *name = c == 'B' ? "batch" : c == 'S' ? "seq-len"
                      : c >= O_LIB ? lib_opts[c - O_LIB] : NULL;
     if (name) {
@@ -121,6 +144,15 @@ int main(int argc, char **argv) {
       break;
     case O_LIST:
       list = true;
+      break;
+    case 'o':
+      out_path = optarg;
+      break;
+    case O_EXPLAIN:
+      explain = optarg;
+      break;
+    case O_TREE:
+      tree = true;
       break;
     case 'h':
       usage(stdout);
@@ -159,9 +191,22 @@ int main(int argc, char **argv) {
   const char *w = lmp_result_warnings(r);
   for (const char *nl; (nl = strchr(w, '\n')); w = nl + 1)
     fprintf(stderr, "lmrun: warning: %.*s\n", (int)(nl - w), w);
-  text = lmp_result_text(r);
-  fputs(text, stdout);
-  if (fflush(stdout) != 0 || ferror(stdout)) {
+  text = explain ? lmp_explain(r, explain, &err)
+         : tree  ? lmp_result_tree(r)
+                 : lmp_result_text(r);
+  if (!text) {
+    fprintf(stderr, "lmrun: %s", err.text);
+    goto out;
+  }
+  if (out_path) {
+    Error e;
+    err_clear(&e);
+    if (fs_write_atomic(out_path, text, strlen(text), &e) < 0) {
+      fputs("lmrun: ", stderr);
+      err_print(stderr, &e);
+      goto out;
+    }
+  } else if (fputs(text, stdout), fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "lmrun: write error: %s\n", strerror(errno));
     goto out;
   }

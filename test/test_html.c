@@ -1,0 +1,267 @@
+/* test_html.c: runtime/html.c, the --format html page.
+ *
+ * The page's structure and numbers from lmrun's output (both builds), and
+ * the page in a real browser: headless Chromium (Debian's chromium, which
+ * `make test` installs: make deps-browser) loads it, takes a screenshot
+ * and dumps the DOM after the script ran; the test wants no console
+ * message at all, the script's end marker, every operation of both phases
+ * in the DOM and a screenshot that is not blank (test/png_stats.py reads
+ * the PNG). The browser part runs in the normal build only: the page's
+ * bytes are the same in the sanitizer build, whose run checks the C that
+ * writes them.
+ */
+#include "testutil.h"
+#include "lmpredict.h"
+
+#include <jansson.h>
+
+static const char *MODEL = "models/llama-2-7b-hf.json";
+static lmp_data *data;
+static lmp_model *llama;
+
+static int group_setup(void **state) {
+  (void)state;
+  data = lmp_open(NULL, NULL, NULL, NULL);
+  llama = data ? lmp_model_load(data, MODEL, NULL) : NULL;
+  return llama ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  lmp_model_free(llama);
+  lmp_close(data);
+  return 0;
+}
+
+static int count_of(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+    n++;
+  return n;
+}
+
+/* The explanations embedded in the page, parsed. */
+static json_t *explanations(const char *page) {
+  const char *open = "<script type=\"application/json\" id=\"explain-data\">";
+  const char *a = strstr(page, open);
+  assert_non_null(a);
+  a += strlen(open);
+  const char *e = strstr(a, "</script>");
+  assert_non_null(e);
+  json_error_t je;
+  json_t *j = json_loadb(a, (size_t)(e - a), 0, &je);
+  if (!j)
+    print_error("%s at %d\n", je.text, je.position);
+  assert_non_null(j);
+  return j;
+}
+
+/* The page lmrun writes: self-contained, every row in the table of each
+ * phase with its explanation, labelled axes, the hand-derivable numbers. */
+static void test_html_page(void **state) {
+  (void)state;
+  char *page = NULL;
+  assert_int_equal(
+      tu_run(&page, "%s %s --format html 2>/dev/null", tu_bin("lmrun"), MODEL),
+      0);
+  assert_true(strncmp(page, "<!DOCTYPE html>\n<html lang=\"en\">", 32) == 0);
+  assert_contains(page, "</html>\n");
+  /* nothing fetched: no external reference of any kind */
+  assert_not_contains(page, "src=");
+  assert_not_contains(page, "href=");
+  assert_not_contains(page, "@import");
+  assert_not_contains(page, "url(http");
+  assert_not_contains(page, "http://");
+  assert_not_contains(page, "https://");
+  /* every operation: a table row and an explanation in both phases */
+  lmp_options *o = lmp_options_new();
+  lmp_result *r = lmp_predict(data, llama, o, NULL);
+  assert_non_null(r);
+  int n = lmp_result_rows(r, "prefill");
+  assert_int_equal(n, 21);
+  json_t *x = explanations(page);
+  assert_int_equal(json_object_size(x), 2 * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    const char *path = lmp_result_row_name(r, i, "path");
+    char want[512];
+    snprintf(want, sizeof(want), "<tr tabindex=\"0\" data-path=\"%s\" ", path);
+    assert_int_equal(count_of(page, want), 2);
+    for (int ph = 0; ph < 2; ph++) {
+      snprintf(want, sizeof(want), "%s/%s", ph ? "decode" : "prefill", path);
+      json_t *t = json_object_get(x, want);
+      if (!t)
+        print_error("no explanation %s\n", want);
+      assert_true(json_is_string(t));
+      snprintf(want, sizeof(want), "%s, %s: ", path, ph ? "decode" : "prefill");
+      assert_contains(json_string_value(t), want);
+    }
+  }
+  /* q_proj's explanation: 2 * 2048 * 4096 * 4096 FLOPs in prefill */
+  assert_contains(json_string_value(json_object_get(
+                      x, "prefill/model.layers.self_attn.q_proj")),
+                  "        = 68719476736 (68.7 G)\n");
+  json_decref(x);
+  lmp_result_free(r);
+  lmp_options_free(o);
+  /* charts: axes with units, the ridge 989.4e12 / 3.35e12 = 295 FLOP/B,
+   * the capacity 80 GiB = 85.9 GB; every section */
+  assert_contains(page, ">arithmetic intensity (FLOP/byte, log scale)<");
+  assert_contains(page, ">achieved performance (FLOP/s, log scale)<");
+  assert_contains(page, ">ridge 295 FLOP/B<");
+  assert_contains(page, ">FP16/BF16 peak 989 TFLOP/s<");
+  assert_contains(page, ">INT8 peak 1.98 POP/s<");
+  assert_contains(page, ">capacity 85.9 GB (80 GiB)<");
+  assert_contains(page, ">time in the phase (count x time per instance)<");
+  assert_contains(page, ">memory (bytes; 1 GB = 10^9 B)<");
+  assert_int_equal(count_of(page, "<h3>Roofline</h3>"), 2);
+  assert_int_equal(count_of(page, "<h3>Time by kind of operation</h3>"), 2);
+  assert_contains(page, "<h2>Memory footprint</h2>");
+  assert_contains(page, "@media print{");
+  /* embed_tokens does 0 FLOPs: listed, not plotted */
+  assert_contains(page, "Not plotted (no FLOPs or no bytes): "
+                        "model.embed_tokens.");
+  /* a roofline point per plotted operation, one per phase */
+  assert_int_equal(count_of(page, "<circle class=\"pt\""), 2 * (n - 1));
+  free(page);
+
+  /* --phase decode: one phase only */
+  assert_int_equal(tu_run(&page,
+                          "%s %s --format html --phase decode "
+                          "2>/dev/null",
+                          tu_bin("lmrun"), MODEL),
+                   0);
+  assert_int_equal(count_of(page, "<h3>Roofline</h3>"), 1);
+  assert_contains(page, "<h2>Decode: 1 token per sequence, KV length 2048, ");
+  assert_not_contains(page, "\"prefill/");
+  free(page);
+}
+
+/* Names from the model file are escaped in the page and in the script
+ * data; -o writes the same bytes as stdout, atomically, nothing on
+ * stdout. */
+static void test_html_escaping_and_output(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *model = path_join(dir, "m.json");
+  char *src = tu_read(MODEL);
+  char *t = tu_replace(src, "\"model\": \"meta-llama/Llama-2-7b-hf\"",
+                       "\"model\": \"<b>&\\\"x\\\"</script>\"");
+  tu_write(model, t);
+  char *page = NULL;
+  assert_int_equal(
+      tu_run(&page, "%s %s --format html 2>/dev/null", tu_bin("lmrun"), model),
+      0);
+  assert_contains(page, "<h1>&lt;b&gt;&amp;&quot;x&quot;&lt;/script&gt;</h1>");
+  assert_not_contains(page, "<b>&");
+  /* the one </script> per script element: none from the data */
+  assert_int_equal(count_of(page, "</script>"), 2);
+  char *file = path_join(dir, "r.html"), *out = NULL;
+  assert_int_equal(
+      tu_run(&out, "%s %s --format html -o %s", tu_bin("lmrun"), model, file),
+      0);
+  assert_string_equal(out, "");
+  char *got = tu_read(file);
+  assert_non_null(got);
+  assert_string_equal(got, page);
+  free(got);
+  free(out);
+  free(page);
+  free(file);
+  free(t);
+  free(src);
+  free(model);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+/* The page in headless Chromium. */
+static void test_html_browser(void **state) {
+  (void)state;
+  const char *bin = getenv("LM_BIN");
+  if (bin && strstr(bin, "asan")) {
+    /* the same page; the sanitizer build's run checks the C above */
+    skip();
+  }
+  char *out = NULL;
+  if (tu_run(&out, "command -v chromium") != 0)
+    fail_msg("chromium is not installed: `make test` (make deps-browser) "
+             "installs it");
+  free(out);
+  char *dir = tu_tmpdir();
+  char *page = path_join(dir, "report.html");
+  assert_int_equal(tu_run(NULL, "%s %s -B 4 --format html -o %s",
+                          tu_bin("lmrun"), MODEL, page),
+                   0);
+  /* a laptop-sized window (1280 x 900 CSS pixels), the screenshot at half
+   * scale to keep png_stats.py quick */
+  int rc = tu_run(NULL,
+                  "cd %s && timeout 120 chromium --headless --no-sandbox "
+                  "--disable-gpu --hide-scrollbars --no-first-run "
+                  "--user-data-dir=%s/profile --enable-logging=stderr --v=0 "
+                  "--window-size=1280,900 --force-device-scale-factor=0.5 "
+                  "--screenshot=%s/shot.png --dump-dom file://%s "
+                  ">%s/dom.html 2>%s/log.txt",
+                  dir, dir, dir, page, dir, dir);
+  char *p = path_join(dir, "log.txt");
+  char *log = tu_read(p);
+  free(p);
+  if (rc != 0)
+    print_error("chromium exited %d:\n%s\n", rc, log ? log : "");
+  assert_int_equal(rc, 0);
+  /* console messages (errors, uncaught exceptions) are logged as CONSOLE */
+  assert_non_null(log);
+  assert_not_contains(log, ":CONSOLE");
+  free(log);
+  p = path_join(dir, "dom.html");
+  char *dom = tu_read(p);
+  free(p);
+  assert_non_null(dom);
+  /* the script ran to its end */
+  assert_contains(dom, "data-ready=\"1\"");
+  /* every operation of both phases is in the DOM, table and roofline */
+  lmp_options *o = lmp_options_new();
+  lmp_result *r = lmp_predict(data, llama, o, NULL);
+  assert_non_null(r);
+  int n = lmp_result_rows(r, "decode");
+  for (int i = 0; i < n; i++) {
+    char want[512];
+    snprintf(want, sizeof(want), "data-path=\"%s\"",
+             lmp_result_row_name(r, i, "path"));
+    /* two table rows; two points but for embed_tokens (0 FLOPs) */
+    int k = count_of(dom, want);
+    if (k < 2)
+      print_error("%s: %d\n", want, k);
+    assert_true(k >= 2);
+  }
+  lmp_result_free(r);
+  lmp_options_free(o);
+  free(dom);
+  /* the screenshot is not blank: width height variance nonwhite colours */
+  assert_int_equal(tu_run(&out, "python3 test/png_stats.py %s/shot.png", dir),
+                   0);
+  int w = 0, h = 0, colors = 0;
+  double var = 0, nonwhite = 0;
+  assert_int_equal(
+      sscanf(out, "%d %d %lf %lf %d", &w, &h, &var, &nonwhite, &colors), 5);
+  print_message("screenshot %dx%d: luminance variance %.0f, %.1f%% not "
+                "white, %d colours\n",
+                w, h, var, nonwhite * 100, colors);
+  assert_int_equal(w, 640);
+  assert_int_equal(h, 450);
+  assert_true(var > 200);
+  assert_true(nonwhite > 0.03);
+  assert_true(colors > 50);
+  free(out);
+  free(page);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_html_page),
+      cmocka_unit_test(test_html_escaping_and_output),
+      cmocka_unit_test(test_html_browser),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
