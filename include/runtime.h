@@ -365,6 +365,34 @@ void report_number(double v, char *out, size_t outsz);
  * footprint against capacity. */
 void render_html(const Report *r, Buf *out);
 
+/* One configuration of a sweep, for its page. */
+typedef struct SweepPoint {
+  const char *series;  /* the swept options but x ("h100-sxm"); one line
+                          per series */
+  double x;            /* the swept variable's value */
+  double ttft, tpot;   /* s */
+  double throughput;   /* tokens/s */
+  bool fits;
+  int slo;             /* -1: no SLO; 0 meets it; 1 misses it */
+  bool best;           /* the SLO's best configuration */
+} SweepPoint;
+
+typedef struct SweepPage {
+  const char *model;
+  const char *settings; /* the options every configuration shares */
+  const char *xname;    /* the swept variable, with its unit ("batch") */
+  const SweepPoint *pts;
+  int n;
+  const char *slo;      /* the targets as given; NULL: none */
+  double slo_ttft, slo_tpot; /* s; 0 when not a target */
+  const char *outcome;  /* the best configuration as text, or NULL */
+} SweepPage;
+
+/* A sweep as one page: TTFT, TPOT and throughput against the swept
+ * variable, one line per series (at most eight), the SLO's targets and
+ * frontier; a sortable table of the configurations. */
+void render_sweep_html(const SweepPage *p, Buf *out);
+
 /* ===== explain.c ===== */
 
 /* The row of p named by query: its path, or a leaf name that only one row

@@ -735,16 +735,41 @@ static void card(Buf *b, const char *k, const char *v, const char *n) {
              k, v, n);
 }
 
-void render_html(const Report *r, Buf *b) {
+/* The page up to <body>, title escaped. */
+static void page_head(Buf *b, const char *title, const char *on) {
   buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
               "charset=\"utf-8\">\n<meta name=\"viewport\" "
               "content=\"width=device-width,initial-scale=1\">\n<title>");
-  esc(b, r->model);
-  if (r->gpu)
-    buf_printf(b, " on %s", r->gpu->id);
+  esc(b, title);
+  if (on) {
+    buf_puts(b, " on ");
+    esc(b, on);
+  }
   buf_puts(b, ": LM-Predictor</title>\n<style>\n");
   buf_puts(b, css);
-  buf_puts(b, "</style></head><body>\n<header><h1>");
+  buf_puts(b, "</style></head><body>\n");
+}
+
+/* The tip, the explanation panel and the data element the script reads
+ * (its object opened: the caller writes the members and calls
+ * page_tail). */
+static void page_panel(Buf *b) {
+  buf_puts(b, "<div id=\"tip\" role=\"tooltip\"></div>\n<aside id=\"explain\" "
+              "hidden><button id=\"explain-close\" type=\"button\">close"
+              "</button><h3>Where the numbers come from</h3><pre "
+              "id=\"explain-text\"></pre></aside>\n");
+  buf_puts(b, "<script type=\"application/json\" id=\"explain-data\">{");
+}
+
+static void page_tail(Buf *b) {
+  buf_puts(b, "\n}</script>\n<script>\n");
+  buf_puts(b, script);
+  buf_puts(b, "</script>\n</body></html>\n");
+}
+
+void render_html(const Report *r, Buf *b) {
+  page_head(b, r->model, r->gpu ? r->gpu->id : NULL);
+  buf_puts(b, "<header><h1>");
   esc(b, r->model);
   buf_puts(b, "</h1><p class=\"sub\">");
   buf_printf(b,
@@ -834,12 +859,8 @@ void render_html(const Report *r, Buf *b) {
               "max(FLOPs / peak, bytes / bandwidth) (the roofline). "
               "FLOPs count a multiply-add as 2; 1 GB = 10^9 bytes. Generated "
               "by lmrun " LMP_VERSION ".</footer>\n");
-  buf_puts(b, "<div id=\"tip\" role=\"tooltip\"></div>\n<aside id=\"explain\" "
-              "hidden><button id=\"explain-close\" type=\"button\">close"
-              "</button><h3>Where the numbers come from</h3><pre "
-              "id=\"explain-text\"></pre></aside>\n");
+  page_panel(b);
   /* explanations, keyed phase/path */
-  buf_puts(b, "<script type=\"application/json\" id=\"explain-data\">{");
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     for (int k = 0; k < ph->plan->nrows; k++) {
@@ -856,7 +877,354 @@ void render_html(const Report *r, Buf *b) {
       buf_free(&text);
     }
   }
-  buf_puts(b, "\n}</script>\n<script>\n");
-  buf_puts(b, script);
-  buf_puts(b, "</script>\n</body></html>\n");
+  page_tail(b);
+}
+
+/* ------------------------------------------------------------- sweeps */
+
+static const char *const palette[] = {"#2f6db5", "#d9661f", "#3c9a5f",
+                                      "#8e44ad", "#c0392b", "#16a085",
+                                      "#7f8c8d", "#b7950b"};
+
+/* A chart's scale: log when every value is positive and they span a
+ * factor of at least span; else linear from 0. */
+typedef struct Scale {
+  bool log;
+  double lo, hi; /* data ends (log: whole decades, as log10) */
+  double p0, p1; /* pixels */
+} Scale;
+
+static Scale scale_for(double lo, double hi, double span, double p0,
+                       double p1) {
+  Scale s = {.p0 = p0, .p1 = p1};
+  if (lo > 0 && hi / lo >= span) {
+    s.log = true;
+    s.lo = floor(log10(lo));
+    s.hi = ceil(log10(hi));
+    if (s.hi == s.lo)
+      s.hi++;
+  } else {
+    s.lo = lo > 0 && lo < hi ? 0 : fmin(lo, 0);
+    s.hi = hi > s.lo ? hi * 1.08 : s.lo + 1;
+  }
+  return s;
+}
+
+static double sc_px(const Scale *s, double v) {
+  double t = s->log ? (log10(v) - s->lo) / (s->hi - s->lo)
+                    : (v - s->lo) / (s->hi - s->lo);
+  return s->p0 + t * (s->p1 - s->p0);
+}
+
+/* Ticks: decades on a log scale, about five round steps on a linear
+ * one. */
+static int sc_ticks(const Scale *s, double *t, int max) {
+  int n = 0;
+  if (s->log) {
+    for (int k = (int)s->lo; k <= (int)s->hi && n < max; k++)
+      t[n++] = pow(10, k);
+    return n;
+  }
+  double raw = (s->hi - s->lo) / 5, mag = pow(10, floor(log10(raw)));
+  double step = raw / mag < 1.5   ? mag
+                : raw / mag < 3.5 ? 2 * mag
+                : raw / mag < 7.5 ? 5 * mag
+                                  : 10 * mag;
+  for (double v = ceil(s->lo / step) * step;
+       v <= s->hi + step * 1e-9 && n < max; v += step)
+    t[n++] = v;
+  return n;
+}
+
+/* A tick label, short: "1", "250", "10k", "1.5M"; times "100 ms". */
+static void tick_label(Buf *b, double v, bool time) {
+  static const char *pre[] = {"", "k", "M", "G", "T", "P"};
+  if (v == 0) {
+    buf_puts(b, "0");
+    return;
+  }
+  if (time) {
+    static const struct {
+      double scale;
+      const char *unit;
+    } u[] = {{1e-9, "ns"}, {1e-6, "us"}, {1e-3, "ms"}, {1, "s"}};
+    int k = 0;
+    while (k < 3 && v >= u[k + 1].scale * 0.9995)
+      k++;
+    buf_printf(b, "%.3g %s", v / u[k].scale, u[k].unit);
+    return;
+  }
+  int p = 0;
+  while (fabs(v) >= 999.5 && p < 5) {
+    v /= 1000;
+    p++;
+  }
+  buf_printf(b, "%.3g%s", v, pre[p]);
+}
+
+typedef enum { Y_TTFT, Y_TPOT, Y_THROUGHPUT } YVar;
+
+static double yval(const SweepPoint *p, YVar y) {
+  return y == Y_TTFT ? p->ttft : y == Y_TPOT ? p->tpot : p->throughput;
+}
+
+static bool usable(const SweepPoint *p, YVar y) {
+  double v = yval(p, y);
+  return isfinite(v) && v > 0 && isfinite(p->x);
+}
+
+static void sweep_chart(Buf *b, const SweepPage *pg, YVar y) {
+  static const char *const title[] = {"Time to first token",
+                                      "Time per output token", "Throughput"};
+  static const char *const ylabel[] = {"time to first token (time)",
+                                       "time per output token (time)",
+                                       "throughput (tokens/s)"};
+  const double W = 640, H = 380, L = 78, R = 16, T = 16, B = 52;
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (int i = 0; i < pg->n; i++) {
+    const SweepPoint *p = &pg->pts[i];
+    if (!usable(p, y))
+      continue;
+    xlo = fmin(xlo, p->x);
+    xhi = fmax(xhi, p->x);
+    ylo = fmin(ylo, yval(p, y));
+    yhi = fmax(yhi, yval(p, y));
+  }
+  double target = y == Y_TTFT ? pg->slo_ttft : y == Y_TPOT ? pg->slo_tpot : 0;
+  if (target > 0) {
+    ylo = fmin(ylo, target);
+    yhi = fmax(yhi, target);
+  }
+  buf_printf(b, "<figure><h3>%s</h3>", title[y]);
+  if (!isfinite(xlo)) {
+    buf_puts(b, "<p class=\"note\">No configuration could be predicted."
+                "</p></figure>\n");
+    return;
+  }
+  if (xhi == xlo)
+    xhi = xlo + 1, xlo = xlo > 1 ? xlo - 1 : 0;
+  Scale sx = scale_for(xlo, xhi, 8, L, W - R);
+  Scale sy = scale_for(ylo, yhi, 30, H - B, T);
+  buf_printf(b,
+             "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"%s "
+             "against %s\">\n",
+             W, H, title[y], pg->xname);
+  double t[64];
+  int nt = sc_ticks(&sx, t, 64);
+  buf_puts(b, "<g class=\"grid\">");
+  for (int i = 0; i < nt; i++)
+    buf_printf(b, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\"/>",
+               sc_px(&sx, t[i]), T, sc_px(&sx, t[i]), H - B);
+  int nty = sc_ticks(&sy, t + 32, 32);
+  for (int i = 0; i < nty; i++)
+    buf_printf(b, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\"/>", L,
+               sc_px(&sy, t[32 + i]), W - R, sc_px(&sy, t[32 + i]));
+  buf_puts(b, "</g>\n");
+  buf_printf(b,
+             "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" "
+             "fill=\"none\" stroke=\"#9aa3af\"/>\n",
+             L, T, W - L - R, H - T - B);
+  for (int i = 0; i < nt; i++) {
+    buf_printf(b,
+               "<text class=\"ax\" x=\"%.1f\" y=\"%.0f\" "
+               "text-anchor=\"middle\">",
+               sc_px(&sx, t[i]), H - B + 16);
+    tick_label(b, t[i], false);
+    buf_puts(b, "</text>");
+  }
+  for (int i = 0; i < nty; i++) {
+    buf_printf(b,
+               "<text class=\"ax\" x=\"%.0f\" y=\"%.1f\" "
+               "text-anchor=\"end\">",
+               L - 6, sc_px(&sy, t[32 + i]) + 4);
+    tick_label(b, t[32 + i], y != Y_THROUGHPUT);
+    buf_puts(b, "</text>");
+  }
+  buf_printf(b, "\n<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">",
+             (L + W - R) / 2, H - 12);
+  esc(b, pg->xname);
+  buf_printf(b, "%s</text>\n", sx.log ? " (log scale)" : "");
+  buf_printf(b,
+             "<text x=\"16\" y=\"%.0f\" text-anchor=\"middle\" "
+             "transform=\"rotate(-90 16 %.0f)\">%s%s</text>\n",
+             (T + H - B) / 2, (T + H - B) / 2, ylabel[y],
+             sy.log ? ", log scale" : "");
+  /* the SLO: the target, the region that misses it shaded */
+  if (target > 0) {
+    double ty = sc_px(&sy, target);
+    buf_printf(b,
+               "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.1f\" "
+               "fill=\"#c53030\" fill-opacity=\"0.06\"/>",
+               L, T, W - L - R, ty - T > 0 ? ty - T : 0);
+    buf_printf(b,
+               "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" "
+               "stroke=\"#c53030\" stroke-dasharray=\"6 4\" "
+               "stroke-width=\"1.5\"/><text x=\"%.0f\" y=\"%.1f\" "
+               "text-anchor=\"end\" style=\"fill:#c53030\">SLO ",
+               L, ty, W - R, ty, W - R - 4, ty - 5);
+    tm(b, target);
+    buf_puts(b, "</text>\n");
+  }
+  /* series: one line each, points in x order */
+  const char *names[8];
+  int nnames = 0;
+  for (int i = 0; i < pg->n; i++) {
+    int k = 0;
+    while (k < nnames && strcmp(names[k], pg->pts[i].series) != 0)
+      k++;
+    if (k == nnames && nnames < 8)
+      names[nnames++] = pg->pts[i].series;
+  }
+  int *idx = xcalloc((size_t)pg->n + 1, sizeof(int));
+  for (int s = 0; s < nnames; s++) {
+    int m = 0;
+    for (int i = 0; i < pg->n; i++)
+      if (strcmp(pg->pts[i].series, names[s]) == 0 && usable(&pg->pts[i], y))
+        idx[m++] = i;
+    for (int i = 1; i < m; i++)
+      for (int j = i; j > 0 && pg->pts[idx[j]].x < pg->pts[idx[j - 1]].x; j--) {
+        int tmp = idx[j];
+        idx[j] = idx[j - 1];
+        idx[j - 1] = tmp;
+      }
+    const char *c = palette[s];
+    buf_printf(b,
+               "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+               "points=\"",
+               c);
+    for (int i = 0; i < m; i++)
+      buf_printf(b, "%s%.1f,%.1f", i ? " " : "", sc_px(&sx, pg->pts[idx[i]].x),
+                 sc_px(&sy, yval(&pg->pts[idx[i]], y)));
+    buf_puts(b, "\"/>\n");
+    for (int i = 0; i < m; i++) {
+      const SweepPoint *p = &pg->pts[idx[i]];
+      bool ok = p->fits && p->slo <= 0;
+      buf_printf(b,
+                 "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" "
+                 "fill=\"%s\" style=\"stroke:%s\" data-tip=\"",
+                 sc_px(&sx, p->x), sc_px(&sy, yval(p, y)), p->best ? 7.0 : 4.5,
+                 ok ? c : "#fff", c);
+      Buf tip;
+      buf_init(&tip);
+      buf_printf(&tip, "%s, %s = %g\nTTFT ", p->series, pg->xname, p->x);
+      tm(&tip, p->ttft);
+      buf_puts(&tip, ", TPOT ");
+      tm(&tip, p->tpot);
+      buf_puts(&tip, "\nthroughput ");
+      si(&tip, p->throughput, "tokens/s");
+      buf_printf(&tip, "\n%s%s%s", p->fits ? "fits" : "does NOT fit",
+                 p->slo < 0    ? ""
+                 : p->slo == 0 ? ", meets the SLO"
+                               : ", misses the SLO",
+                 p->best ? " (the best)" : "");
+      esc(b, buf_str(&tip));
+      buf_free(&tip);
+      buf_puts(b, "\"/>\n");
+    }
+  }
+  /* the frontier on the throughput chart: at each x, the best throughput
+   * among the configurations that fit and meet the SLO */
+  if (y == Y_THROUGHPUT && pg->slo) {
+    int m = 0;
+    for (int i = 0; i < pg->n; i++)
+      if (usable(&pg->pts[i], y) && pg->pts[i].fits && pg->pts[i].slo == 0)
+        idx[m++] = i;
+    for (int i = 1; i < m; i++)
+      for (int j = i; j > 0 && pg->pts[idx[j]].x < pg->pts[idx[j - 1]].x; j--) {
+        int tmp = idx[j];
+        idx[j] = idx[j - 1];
+        idx[j - 1] = tmp;
+      }
+    buf_puts(b, "<polyline class=\"frontier\" fill=\"none\" "
+                "stroke=\"#2e7d32\" stroke-opacity=\"0.35\" "
+                "stroke-width=\"9\" stroke-linecap=\"round\" "
+                "stroke-linejoin=\"round\" points=\"");
+    int w = 0;
+    for (int i = 0; i < m;) {
+      int best = idx[i];
+      int j = i;
+      for (; j < m && pg->pts[idx[j]].x == pg->pts[idx[i]].x; j++)
+        if (pg->pts[idx[j]].throughput > pg->pts[best].throughput)
+          best = idx[j];
+      buf_printf(b, "%s%.1f,%.1f", w++ ? " " : "", sc_px(&sx, pg->pts[best].x),
+                 sc_px(&sy, pg->pts[best].throughput));
+      i = j;
+    }
+    buf_puts(b, "\"/>\n");
+  }
+  free(idx);
+  buf_puts(b, "</svg><div class=\"legend\">");
+  for (int s = 0; s < nnames; s++) {
+    buf_printf(b, "<span><span class=\"sw\" style=\"background:%s\"></span>",
+               palette[s]);
+    esc(b, names[s]);
+    buf_puts(b, "</span>");
+  }
+  buf_printf(b, "<span>hollow: does not fit%s</span>",
+             pg->slo ? " or misses the SLO" : "");
+  if (y == Y_THROUGHPUT && pg->slo)
+    buf_puts(b, "<span>wide green: the SLO frontier (the best throughput that "
+                "meets it at each value); large point: the best</span>");
+  buf_puts(b, "</div></figure>\n");
+}
+
+void render_sweep_html(const SweepPage *pg, Buf *b) {
+  page_head(b, pg->model, NULL);
+  buf_puts(b, "<header><h1>");
+  esc(b, pg->model);
+  buf_puts(b, ": sweep over ");
+  esc(b, pg->xname);
+  buf_puts(b, "</h1><p class=\"sub\">");
+  esc(b, pg->settings);
+  buf_printf(b, "; %d configuration%s", pg->n, pg->n == 1 ? "" : "s");
+  if (pg->slo) {
+    buf_puts(b, "; SLO ");
+    esc(b, pg->slo);
+  }
+  buf_puts(b, "</p></header>\n");
+  if (pg->outcome) {
+    buf_puts(b, "<section><h2>Best configuration</h2><pre>");
+    esc(b, pg->outcome);
+    buf_puts(b, "</pre></section>\n");
+  }
+  buf_puts(b, "<section><h2>Latency and throughput</h2><div class=\"grid\">\n");
+  for (int y = Y_TTFT; y <= Y_THROUGHPUT; y++)
+    sweep_chart(b, pg, (YVar)y);
+  buf_puts(b, "</div></section>\n<section><h2>Configurations</h2>"
+              "<div class=\"tablewrap\"><table class=\"ops\"><thead><tr>");
+  th(b, "configuration", false, "the swept options but the x variable");
+  buf_puts(b, "<th class=\"n\">");
+  esc(b, pg->xname);
+  buf_puts(b, "</th>");
+  th(b, "TTFT", true, "time to first token");
+  th(b, "TPOT", true, "time per output token");
+  th(b, "throughput", true, "tokens/s");
+  th(b, "memory", false, "fits on the GPU");
+  if (pg->slo)
+    th(b, "SLO", false, "meets the targets");
+  buf_puts(b, "</tr></thead>\n<tbody>\n");
+  for (int i = 0; i < pg->n; i++) {
+    const SweepPoint *p = &pg->pts[i];
+    buf_puts(b, "<tr><td>");
+    esc(b, p->series);
+    buf_puts(b, "</td>");
+    char x[32];
+    snprintf(x, sizeof(x), "%g", p->x);
+    td_num(b, p->x, x);
+    td_time(b, p->ttft);
+    td_time(b, p->tpot);
+    td_si(b, p->throughput, "tok/s");
+    buf_printf(b, "<td>%s</td>", p->fits ? "fits" : "does not fit");
+    if (pg->slo)
+      buf_printf(b, "<td>%s%s</td>", p->slo == 0 ? "meets" : "misses",
+                 p->best ? " (best)" : "");
+    buf_puts(b, "</tr>\n");
+  }
+  buf_puts(b, "</tbody></table></div></section>\n");
+  buf_puts(b, "<footer>One prediction per configuration (see the per-run "
+              "report, lmrun --format html without a sweep, for where each "
+              "number comes from). Generated by lmrun " LMP_VERSION
+              ".</footer>\n");
+  page_panel(b);
+  page_tail(b);
 }

@@ -12,6 +12,7 @@
  */
 #include "testutil.h"
 #include "lmpredict.h"
+#include "runtime.h"
 
 #include <jansson.h>
 
@@ -257,10 +258,69 @@ static void test_html_browser(void **state) {
   free(dir);
 }
 
+/* A sweep's page from hand-made points: three charts with the swept
+ * variable on a log axis (1 to 64 spans more than 8x), one line per
+ * series, the SLO's targets and frontier, a table row per configuration;
+ * names escaped. */
+static void test_html_sweep(void **state) {
+  (void)state;
+  SweepPoint p[] = {
+      {"h100-sxm", 1, 0.05, 0.005, 200, true, 0, false},
+      {"h100-sxm", 8, 0.4, 0.006, 1333, true, 0, true},
+      {"h100-sxm", 64, 3.2, 0.01, 6400, true, 1, false},
+      {"a<100>", 1, 0.12, 0.009, 111, true, 0, false},
+      {"a<100>", 8, 0.96, 0.011, 727, true, 0, false},
+      {"a<100>", 64, 7.7, 0.03, 2133, false, 1, false},
+  };
+  SweepPage pg = {"m/x",
+                  "sequence 2048",
+                  "batch (-B)",
+                  p,
+                  6,
+                  "ttft=1s,tpot=20ms",
+                  1,
+                  0.02,
+                  "best: h100-sxm, batch 8"};
+  Buf b;
+  buf_init(&b);
+  render_sweep_html(&pg, &b);
+  const char *s = buf_str(&b);
+  assert_true(strncmp(s, "<!DOCTYPE html>", 15) == 0);
+  assert_not_contains(s, "src=");
+  assert_not_contains(s, "href=");
+  assert_int_equal(count_of(s, "<h3>Time to first token</h3>"), 1);
+  assert_int_equal(count_of(s, "<h3>Time per output token</h3>"), 1);
+  assert_int_equal(count_of(s, "<h3>Throughput</h3>"), 1);
+  /* 6 points on each of the three charts */
+  assert_int_equal(count_of(s, "<circle class=\"pt\""), 18);
+  assert_contains(s, ">batch (-B) (log scale)<");
+  assert_contains(s, ">throughput (tokens/s), log scale<");
+  /* targets on the TTFT and TPOT charts, the frontier on throughput */
+  assert_contains(s, ">SLO 1.00 s<");
+  assert_contains(s, ">SLO 20.0 ms<");
+  assert_int_equal(count_of(s, "class=\"frontier\""), 1);
+  /* the frontier: the best meeting point at x = 1 (200 tok/s, h100) and
+   * at x = 8 (1333 tok/s, h100); x = 64 has none */
+  const char *f = strstr(s, "class=\"frontier\"");
+  const char *pts = strstr(f, "points=\"");
+  assert_non_null(pts);
+  int commas = 0;
+  for (const char *q = pts + 8; *q != '"'; q++)
+    commas += *q == ',';
+  assert_int_equal(commas, 2);
+  assert_contains(s, "a&lt;100&gt;");
+  assert_not_contains(s, "a<100>");
+  assert_int_equal(count_of(s, "<tr><td>"), 6);
+  assert_contains(s, "<td>meets (best)</td>");
+  assert_contains(s, "<pre>best: h100-sxm, batch 8</pre>");
+  buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
       cmocka_unit_test(test_html_escaping_and_output),
+      cmocka_unit_test(test_html_sweep),
       cmocka_unit_test(test_html_browser),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
