@@ -193,6 +193,29 @@ static void test_html_browser(void **state) {
   assert_int_equal(tu_run(NULL, "%s %s -B 4 --format html -o %s",
                           tu_bin("lmrun"), MODEL, page),
                    0);
+  /* A user's clicks, played by a script appended to a copy of the page:
+   * sort the prefill table by "x count" twice (ascending, then
+   * descending), then click the first row. At B 4, S 2048 on h100-sxm
+   * the MLP projections lead: 2 x 8192 x 4096 x 11008 FLOPs / 989.4e12 =
+   * 747 us each, x 32 = 23.9 ms (softmax: 4 x 32 x 2048 x 2048 x 2 bytes
+   * read and written / 3.35e12 = 641 us, x 32 = 20.5 ms); gate_proj,
+   * up_proj and down_proj tie exactly and the sort is stable, so
+   * gate_proj, the first in model order, comes first. */
+  char *html = tu_read(page);
+  assert_non_null(html);
+  char *played = tu_replace(
+      html, "</body>",
+      "<script>(function(){var t=document.querySelector("
+      "'#phase-prefill table.ops'),h=t.querySelectorAll('th'),c=null;"
+      "h.forEach(function(x){if(x.textContent==='x count')c=x;});"
+      "c.click();c.click();var r=t.tBodies[0].rows[0];r.click();"
+      "document.body.setAttribute('data-played',r.getAttribute('data-path')"
+      "+'|'+c.getAttribute('aria-sort')+'|'+document.getElementById("
+      "'explain').hidden+'|'+document.getElementById('explain-text')."
+      "textContent.split('\\n')[0]);})();</script></body>");
+  tu_write(page, played);
+  free(played);
+  free(html);
   /* a laptop-sized window (1280 x 900 CSS pixels), the screenshot at half
    * scale to keep png_stats.py quick */
   int rc = tu_run(NULL,
@@ -219,6 +242,10 @@ static void test_html_browser(void **state) {
   assert_non_null(dom);
   /* the script ran to its end */
   assert_contains(dom, "data-ready=\"1\"");
+  /* sorted, descending, the panel open on the row's explanation */
+  assert_contains(dom, "data-played=\"model.layers.mlp.gate_proj|descending|"
+                       "false|model.layers.mlp.gate_proj, prefill: 2048 "
+                       "tokens per sequence, KV length 2048, batch 4\"");
   /* every operation of both phases is in the DOM, table and roofline */
   lmp_options *o = lmp_options_new();
   lmp_result *r = lmp_predict(data, llama, o, NULL);
