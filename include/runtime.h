@@ -121,6 +121,7 @@ struct Layer {
   Prog *args;           /* one per declared parameter, in order */
   const char **arg_text;/* each as the model file writes it ("{B} * {T}") */
   double repeat;        /* instances of this layer (>= 1) */
+  const char *repeat_text; /* as the model file writes it; NULL if absent */
   double count;         /* instances in the model (product of repeats) */
   Item *items;          /* sub_layers in file order, with op placements */
   int nitems;

@@ -300,6 +300,24 @@ static const AtomicOp *row_op(const Row *w, const ModuleDef *md) {
   return NULL;
 }
 
+/* The layers from the root down to target into chain; their number, 0
+ * if target is not below ly. */
+static int layer_chain(const Layer *ly, const Layer *target,
+                       const Layer **chain, int depth) {
+  if (depth > MODEL_MAX_DEPTH)
+    return 0;
+  chain[depth] = ly;
+  if (ly == target)
+    return depth + 1;
+  for (int i = 0; i < ly->nitems; i++)
+    if (ly->items[i].layer) {
+      int n = layer_chain(ly->items[i].layer, target, chain, depth + 1);
+      if (n)
+        return n;
+    }
+  return 0;
+}
+
 void explain_row(const Report *rep, int phase, int r, Buf *b) {
   const PhaseResult *ph = &rep->phases[phase];
   const Plan *p = ph->plan;
@@ -331,8 +349,18 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
                md->full_name, "");
   buf_printf(b, "  count: %g instance%s in the model", w->count,
              w->count == 1 ? "" : "s");
-  if (w->count != 1)
-    buf_puts(b, " (the product of the repeats above it; see --tree)");
+  if (w->count != 1) {
+    const Layer *chain[MODEL_MAX_DEPTH + 2];
+    int n = layer_chain(m->root, ly, chain, 0);
+    buf_puts(b, " =");
+    bool first = true;
+    for (int i = 0; i < n; i++)
+      if (chain[i]->repeat != 1) {
+        buf_printf(b, "%s %g (%s: repeat %s)", first ? "" : " x",
+                   chain[i]->repeat, chain[i]->path, chain[i]->repeat_text);
+        first = false;
+      }
+  }
   buf_putc(b, '\n');
   buf_puts(b, "  source: ");
   if (md->source_file) {
@@ -528,7 +556,7 @@ static void tree_layer(Buf *b, const Layer *ly, const Plan *p,
   buf_printf(b, "%s%s  %s", pad, ly->name[0] ? ly->name : "(root)",
              md->full_name);
   if (ly->repeat != 1)
-    buf_printf(b, "  x%g", ly->repeat);
+    buf_printf(b, "  x%g (repeat %s)", ly->repeat, ly->repeat_text);
   if (ly->count != 1)
     buf_printf(b, "  (%g in the model)", ly->count);
   buf_printf(b, "  [%s]\n", md->kind == MK_BASIC ? "basic" : "composite");

@@ -331,6 +331,13 @@ static int load_repeat(Loader *L, Layer *ly, json_t *rep) {
   if (!rep)
     return 0;
   jp_key(&L->path, "repeat");
+  char num[64];
+  if (json_is_number(rep))
+    report_number(json_number_value(rep), num, sizeof(num));
+  ly->repeat_text = arena_strdup(&L->m->arena,
+                                 json_is_string(rep)   ? json_string_value(rep)
+                                 : json_is_number(rep) ? num
+                                                       : "?");
   Prog p;
   if (load_value(L, rep, &p, true, "repeat") < 0)
     return -1;

@@ -53,7 +53,8 @@ static void test_explain_linear(void **state) {
   assert_contains(s, "model.layers.self_attn.q_proj, prefill: 2048 tokens "
                      "per sequence, KV length 2048, batch 1\n");
   assert_contains(s, "basic module torch.nn.modules.linear.Linear");
-  assert_contains(s, "count: 32 instances");
+  assert_contains(s, "count: 32 instances in the model = 32 (model.layers: "
+                     "repeat {num_hidden_layers})\n");
   assert_contains(s, "source: torch/nn/modules/linear.py (lines not stored "
                      "in the module database), torch 2.5");
   /* templates as the model file writes them, substituted, evaluated */
@@ -251,7 +252,8 @@ static void test_explain_tree(void **state) {
                      "        N = {B} * {T} = 2048 prefill, 1 decode\n"
                      "        num_embeddings = {vocab_size} = 32000\n");
   assert_contains(s, "    layers  transformers.models.llama.modeling_llama."
-                     "LlamaDecoderLayer  x32  (32 in the model)  "
+                     "LlamaDecoderLayer  x32 (repeat {num_hidden_layers})"
+                     "  (32 in the model)  "
                      "[composite]\n");
   /* the ops in the places the model file gives them, in nesting order */
   const char *qk = strstr(s, "\n        op qk_matmul  (eager attention)\n");
