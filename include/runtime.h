@@ -304,6 +304,11 @@ void roof_max_batch(const Plan *p, const double *prefill_run,
 
 /* ===== report.c ===== */
 
+/* Calibrated times (calib.h): opaque here. */
+typedef struct Calib Calib;
+typedef struct Engine Engine;
+typedef struct CalibPlan CalibPlan;
+
 /* Output formats, as --format names them. */
 #define LM_FORMATS(X)                                                          \
   X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")                  \
@@ -320,12 +325,16 @@ typedef struct PhaseResult {
   double *time;     /* per row, seconds; NULL without hardware */
   Bound *bound;     /* per row */
   const char **peak;/* per row: the peak it computes at */
-  double total_time;/* sum of count x time */
+  double total_time;/* sum of count x time (the roofline bound) */
+  double *pred;     /* per row: calibrated time, s; NULL with --roofline */
+  const char **kernel; /* per row: the engine's kernel it runs in */
+  double pred_total;/* sum of count x pred */
 } PhaseResult;
 
 typedef struct Summary {
-  double ttft;         /* prefill time, s */
-  double tpot;         /* one decode step, s */
+  double ttft;         /* prefill time, s (calibrated unless --roofline) */
+  double tpot;         /* one decode step, s (likewise) */
+  double ttft_roofline, tpot_roofline; /* the roofline bounds */
   double tokens_per_s; /* B / tpot */
   Footprint mem;
 } Summary;
@@ -340,6 +349,13 @@ typedef struct Report {
   const Gpu *gpu;        /* NULL: counts only */
   Peaks peaks;
   const Summary *summary;
+  const Engine *engine;  /* NULL: roofline only (--roofline) */
+  const Calib *calib;
+  const CalibPlan *cplan; /* the engine's kernels (explanations); NULL
+                             with --roofline */
+  const double (*run)[V_COUNT]; /* the phases' run variables, prefill
+                                   then decode (explanations); may be
+                                   NULL */
 } Report;
 
 /* Roofline time and bound of every row of a phase. Allocates ph->time,
@@ -427,6 +443,11 @@ typedef struct PredictOpts {
   PhaseSel phase;             /* what a report shows */
   Format format;              /* how a report shows it */
   bool max_batch;             /* search the largest batch that fits */
+  bool roofline;              /* times are the roofline bound (no engine) */
+  const char *engine;         /* serving engine id (engines/<id>.json) */
+  bool attn_set;              /* attn was chosen (else the engine's) */
+  const Calib *calib;         /* borrowed; NULL = roofline */
+  const Engine *engine_data;  /* borrowed; NULL = roofline */
 } PredictOpts;
 
 /* lmrun's defaults: B 1, S 2048, 16-bit everything, eager, h100-sxm,
@@ -447,6 +468,8 @@ typedef struct Prediction {
   Values *vals[2];           /* prefill, decode metric values */
   Values *scratch[2];        /* probes of the largest-batch search */
   const Plan *bufplan;       /* the plan the buffers are sized for */
+  CalibPlan *cplan;          /* the engine's kernels over the plan */
+  const Engine *cplan_engine;
 } Prediction;
 
 /* The GPU named id, or NULL with "no GPU 'id' (known: ...)" about file. */

@@ -20,6 +20,7 @@
  * and instance count, each parameter's template and its value in prefill
  * and decode, and the atomic operations at the places they run.
  */
+#include "calib.h"
 #include "runtime.h"
 
 #include <ctype.h>
@@ -300,6 +301,133 @@ static const AtomicOp *row_op(const Row *w, const ModuleDef *md) {
   return NULL;
 }
 
+/* The calibrated time of row r: its kernel, the fitted constants, the
+ * kernel's time and the row's share of it (calib_predict's steps, through
+ * calib_kernel_cost). */
+static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
+                          Buf *b) {
+  const CalibPlan *cp = rep->cplan;
+  const Calib *c = rep->calib;
+  const Engine *e = rep->engine;
+  const Gpu *g = rep->gpu;
+  const Plan *p = ph->plan;
+  int lead = cp->lead[r];
+  KernelKind kind = cp->kind[lead];
+  const KernelFit *f = &c->k[kind];
+  const double *run =
+      rep->run ? rep->run[strcmp(ph->name, "prefill") == 0 ? 0 : 1] : NULL;
+  buf_printf(b, "\ncalibration: engine %s (%s), %s", e ? e->id : "-",
+             e ? e->name : "-", c->path ? path_display(c->path) : "-");
+  if (c->fallback)
+    buf_printf(b, " (measured on %s, borrowed for %s: %s)", c->hw_id, g->id,
+               c->note ? c->note : "");
+  buf_putc(b, '\n');
+  buf_printf(b, "  kernel '%s' (kind %s)", cp->kernel[r],
+             kernel_kind_name[kind]);
+  int n = 0;
+  for (int q = lead; q >= 0; q = cp->next[q])
+    n++;
+  if (n > 1) {
+    buf_puts(b, ", fusing");
+    for (int q = lead; q >= 0; q = cp->next[q])
+      buf_printf(b, " %s%s", p->rows[q].op, cp->next[q] >= 0 ? "," : "");
+    buf_printf(b, " (%s)",
+               cp->drop[lead] == FUSE_SHARED_INPUT ? "one input, read once"
+               : cp->drop[lead] == FUSE_INTERMEDIATE
+                   ? "a chain: the inner results never reach HBM"
+                   : "a chain: inner results written, not read back");
+  }
+  if (cp->launches[r] != 1)
+    buf_printf(b, ", %g launches", cp->launches[r]);
+  if (cp->traffic[r] != 1)
+    buf_printf(b, ", HBM traffic x %g", cp->traffic[r]);
+  buf_putc(b, '\n');
+  if (!run)
+    return;
+  KernelCost kc;
+  calib_kernel_cost(cp, c, e, g, &rep->peaks, ph->vals, run, ph->time, lead,
+                    &kc);
+  buf_puts(b, "  the kernel's FLOPs = ");
+  num_si(b, kc.flops, "");
+  buf_puts(b, ", bytes = ");
+  num_si(b, kc.bytes, "B");
+  buf_printf(b, "%s\n",
+             kind == KK_ATTENTION ? " (after causal tile skipping "
+                                    "and L2 reuse)"
+             : n > 1              ? " (after the fusion)"
+                                  : "");
+  buf_printf(b, "  fitted %s constants: launch ", kernel_kind_name[kind]);
+  time_text(b, f->launch);
+  if (kernel_kind_computes(kind))
+    buf_printf(b, ", compute_eff %.4g", f->compute_eff);
+  buf_printf(b, ", memory_eff %.4g (", f->memory_eff);
+  if (f->rows)
+    buf_printf(b, "%d measurements, median error %.1f%%)\n", f->rows,
+               f->median_err * 100);
+  else
+    buf_printf(b, "no measurements: borrowed from %s)\n",
+               f->from ? f->from : "a pooled fit");
+  double waves =
+      kind == KK_GEMM ? calib_waves(kc.m, kc.n, kc.k, g->sm_count) : 1;
+  double tm = kc.bytes / (g->bandwidth * f->memory_eff);
+  if (kernel_kind_computes(kind)) {
+    double tc = kc.flops / (kc.peak * f->compute_eff * waves);
+    if (kind == KK_GEMM)
+      buf_printf(b,
+                 "  GEMM %g x %g x %g (m x n x k): waves = %.4g (the "
+                 "fraction of the %g SMs busy)\n",
+                 kc.m, kc.n, kc.k, waves, g->sm_count);
+    buf_printf(b,
+               "  kernel time = launches x launch + max(flops / (peak x "
+               "compute_eff x waves), bytes / (bandwidth x memory_eff))\n"
+               "              = %g x ",
+               cp->launches[lead]);
+    time_text(b, f->launch);
+    buf_puts(b, " + max(");
+    num(b, kc.flops);
+    buf_puts(b, " / (");
+    num(b, kc.peak);
+    buf_printf(b, " x %.4g x %.4g), ", f->compute_eff, waves);
+    num(b, kc.bytes);
+    buf_puts(b, " / (");
+    num(b, g->bandwidth);
+    buf_printf(b, " x %.4g))\n              = %g x ", f->memory_eff,
+               cp->launches[lead]);
+    time_text(b, f->launch);
+    buf_puts(b, " + max(");
+    time_text(b, tc);
+    buf_puts(b, ", ");
+    time_text(b, tm);
+    buf_puts(b, ")\n");
+  } else {
+    buf_printf(b,
+               "  kernel time = launches x launch + bytes / (bandwidth x "
+               "memory_eff)\n              = %g x ",
+               cp->launches[lead]);
+    time_text(b, f->launch);
+    buf_puts(b, " + ");
+    num(b, kc.bytes);
+    buf_puts(b, " / (");
+    num(b, g->bandwidth);
+    buf_printf(b, " x %.4g)\n", f->memory_eff);
+  }
+  buf_puts(b, "              = ");
+  time_text(b, kc.time);
+  buf_putc(b, '\n');
+  if (n > 1) {
+    buf_puts(b, "  this row's share, by roofline time: ");
+    time_text(b, ph->time[r]);
+    buf_puts(b, " of the kernel's ");
+    time_text(b, kc.roof_sum);
+    buf_putc(b, '\n');
+  }
+  buf_puts(b, "  predicted time = ");
+  time_text(b, ph->pred[r]);
+  if (ph->time[r] > 0)
+    buf_printf(b, " (%.3g x the roofline bound)", ph->pred[r] / ph->time[r]);
+  buf_putc(b, '\n');
+}
+
 /* The layers from the root down to target into chain; their number, 0
  * if target is not below ly. */
 static int layer_chain(const Layer *ly, const Layer *target,
@@ -513,15 +641,21 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
     buf_puts(b, "- (no bytes)");
   }
   buf_printf(b, "; ridge point = peak / bandwidth = %.4g FLOP/B\n", peak / bw);
-  buf_puts(b, "  calibration: none, the roofline time is the prediction\n");
-  double share =
-      ph->total_time > 0 ? w->count * ph->time[r] / ph->total_time * 100 : 0;
-  buf_printf(b, "  in the %s: count x time = %g x ", ph->name, w->count);
-  time_text(b, ph->time[r]);
+  if (!ph->pred || !rep->cplan || !rep->calib)
+    buf_puts(b, "  calibration: none (--roofline): the roofline time is "
+                "the prediction\n");
+  else
+    explain_calib(rep, ph, r, b);
+  const double *t = ph->pred ? ph->pred : ph->time;
+  double total = ph->pred ? ph->pred_total : ph->total_time;
+  double share = total > 0 ? w->count * t[r] / total * 100 : 0;
+  buf_printf(b, "\nin the %s: count x %s = %g x ", ph->name,
+             ph->pred ? "predicted time" : "time", w->count);
+  time_text(b, t[r]);
   buf_puts(b, " = ");
-  time_text(b, w->count * ph->time[r]);
-  buf_printf(b, ", %.3g%% of ", share);
-  time_text(b, ph->total_time);
+  time_text(b, w->count * t[r]);
+  buf_printf(b, ", %.3g%% of the phase's ", share);
+  time_text(b, total);
   buf_putc(b, '\n');
 }
 

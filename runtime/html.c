@@ -11,6 +11,7 @@
  * the table of operations, sortable, each row opening its explanation
  * (explain.c). Print CSS drops the interactive parts.
  */
+#include "calib.h"
 #include "runtime.h"
 
 #include <math.h>
@@ -229,6 +230,15 @@ static double ax_px(const Axis *a, double v) {
   return a->p0 + (log10(v) - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0);
 }
 
+/* The phase's times: the calibrated prediction, or the roofline bound
+ * with --roofline. */
+static const double *ptimes(const PhaseResult *ph) {
+  return ph->pred ? ph->pred : ph->time;
+}
+static double ptotal(const PhaseResult *ph) {
+  return ph->pred ? ph->pred_total : ph->total_time;
+}
+
 static const char *kind_of(const Row *w, const ModuleDef *md) {
   return md->nops > 0 ? w->op : md->short_name;
 }
@@ -244,9 +254,9 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
   for (int k = 0; k < p->nrows; k++) {
     const double *v = ph->vals->row[k];
     double bytes = metric_bytes(v);
-    if (v[M_FLOPS] <= 0 || bytes <= 0 || ph->time[k] <= 0)
+    if (v[M_FLOPS] <= 0 || bytes <= 0 || ptimes(ph)[k] <= 0)
       continue;
-    double ai = v[M_FLOPS] / bytes, perf = v[M_FLOPS] / ph->time[k];
+    double ai = v[M_FLOPS] / bytes, perf = v[M_FLOPS] / ptimes(ph)[k];
     xmin = fmin(xmin, ai);
     xmax = fmax(xmax, ai);
     ymin = fmin(ymin, perf);
@@ -362,8 +372,8 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
     order[k] = k;
   for (int i = 1; i < p->nrows; i++)
     for (int j = i;
-         j > 0 && p->rows[order[j]].count * ph->time[order[j]] >
-                      p->rows[order[j - 1]].count * ph->time[order[j - 1]];
+         j > 0 && p->rows[order[j]].count * ptimes(ph)[order[j]] >
+                      p->rows[order[j - 1]].count * ptimes(ph)[order[j - 1]];
          j--) {
       int t = order[j];
       order[j] = order[j - 1];
@@ -376,13 +386,12 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
     const Row *w = &p->rows[k];
     const double *v = ph->vals->row[k];
     double bytes = metric_bytes(v);
-    if (v[M_FLOPS] <= 0 || bytes <= 0 || ph->time[k] <= 0) {
+    if (v[M_FLOPS] <= 0 || bytes <= 0 || ptimes(ph)[k] <= 0) {
       buf_printf(&skipped, "%s%s", skipped.len ? ", " : "", w->path);
       continue;
     }
-    double ai = v[M_FLOPS] / bytes, perf = v[M_FLOPS] / ph->time[k];
-    double share =
-        ph->total_time > 0 ? w->count * ph->time[k] / ph->total_time : 0;
+    double ai = v[M_FLOPS] / bytes, perf = v[M_FLOPS] / ptimes(ph)[k];
+    double share = ptotal(ph) > 0 ? w->count * ptimes(ph)[k] / ptotal(ph) : 0;
     double rad = 3 + 22 * sqrt(share);
     buf_printf(b,
                "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" "
@@ -404,9 +413,9 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
     buf_printf(&t, "\nintensity %.3g FLOP/B, achieved ", ai);
     si(&t, perf, "FLOP/s");
     buf_puts(&t, "\ntime ");
-    tm(&t, ph->time[k]);
+    tm(&t, ptimes(ph)[k]);
     buf_puts(&t, " each, ");
-    tm(&t, w->count * ph->time[k]);
+    tm(&t, w->count * ptimes(ph)[k]);
     buf_printf(&t, " in all (%.1f%%)\nclick for where it comes from",
                share * 100);
     esc(b, buf_str(&t));
@@ -423,8 +432,12 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
   buf_puts(b, "</span><span>area: share of the phase's time</span></div>\n");
   buf_puts(b, "<figcaption>Each operation at its arithmetic intensity "
               "(FLOPs / bytes of HBM traffic) and achieved performance "
-              "(FLOPs / roofline time); hover for values, click for the "
-              "derivation.");
+              "(FLOPs / time: ");
+  buf_puts(b, ph->pred ? "the calibrated prediction, so an operation sits "
+                         "below the roof by what the kernels achieve"
+                       : "the roofline bound, so every operation sits on "
+                         "the roof");
+  buf_puts(b, "); hover for values, click for the derivation.");
   if (skipped.len) {
     buf_puts(b, " Not plotted (no FLOPs or no bytes): ");
     esc(b, buf_str(&skipped));
@@ -453,7 +466,7 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
       i++;
     if (i == nk)
       k[nk++].name = name;
-    k[i].t[ph->bound[r] == BOUND_COMPUTE] += w->count * ph->time[r];
+    k[i].t[ph->bound[r] == BOUND_COMPUTE] += w->count * ptimes(ph)[r];
   }
   for (int i = 1; i < nk; i++)
     for (int j = i;
@@ -498,7 +511,7 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
     buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", x + 6, y + 15);
     tm(b, tot);
     buf_printf(b, " (%.1f%%)</text>\n",
-               ph->total_time > 0 ? tot / ph->total_time * 100 : 0);
+               ptotal(ph) > 0 ? tot / ptotal(ph) * 100 : 0);
   }
   /* time axis: 0 and the largest bar */
   double ya = T + rowh * nk + 4;
@@ -525,7 +538,7 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
               "\"></span>compute bound</span></div>");
   buf_puts(b, "<figcaption>Kind: the module's class for a module's own row, "
               "the operation's name for an atomic operation. Total ");
-  tm(b, ph->total_time);
+  tm(b, ptotal(ph));
   buf_puts(b, ".</figcaption></figure>\n");
   free(k);
 }
@@ -657,7 +670,11 @@ static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
   if (t) {
     th(b, "bound", false, "which roofline term is larger");
     th(b, "peak", false, "compute peak it runs at");
-    th(b, "time", true, "roofline time of one instance");
+    th(b, "time", true,
+       ph->pred ? "predicted time of one instance (calibrated)"
+                : "roofline time of one instance");
+    if (ph->pred)
+      th(b, "roofline", true, "the roofline bound of one instance");
     th(b, "x count", true, "count x time");
     th(b, "share", true, "of the phase's time");
   }
@@ -694,10 +711,11 @@ static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
       const char *bn = ph->bound[k] == BOUND_COMPUTE ? "compute" : "memory";
       buf_printf(b, "<td class=\"b-%s\">%s</td><td>%s</td>", bn, bn,
                  ph->peak[k]);
-      td_time(b, ph->time[k]);
-      td_time(b, w->count * ph->time[k]);
-      double share =
-          ph->total_time > 0 ? w->count * ph->time[k] / ph->total_time : 0;
+      td_time(b, ptimes(ph)[k]);
+      if (ph->pred)
+        td_time(b, ph->time[k]);
+      td_time(b, w->count * ptimes(ph)[k]);
+      double share = ptotal(ph) > 0 ? w->count * ptimes(ph)[k] / ptotal(ph) : 0;
       buf_puts(b, "<td class=\"n\" data-v=\"");
       rawnum(b, share);
       buf_printf(b,
@@ -719,7 +737,9 @@ static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
   buf_puts(b, "<td></td>");
   if (t) {
     buf_puts(b, "<td></td><td></td><td></td>");
-    td_time(b, ph->total_time);
+    if (ph->pred)
+      buf_puts(b, "<td></td>");
+    td_time(b, ptotal(ph));
     buf_puts(b, "<td class=\"n\">100%</td>");
   }
   buf_puts(b, "</tr></tfoot></table></div>\n");
@@ -795,17 +815,33 @@ void render_html(const Report *r, Buf *b) {
     buf_puts(b, ", ");
     si(b, r->gpu->memory, "B");
   }
+  if (r->engine && r->calib) {
+    buf_puts(b, "; times: ");
+    esc(b, r->engine->name);
+    buf_puts(b, " kernels, calibrated on ");
+    esc(b, r->calib->hw_id);
+    if (r->calib->fallback)
+      buf_puts(b, " (borrowed: less certain)");
+  } else if (r->gpu) {
+    buf_puts(b, "; times: the roofline bound (--roofline)");
+  }
   buf_puts(b, "</p></header>\n");
 
   if (r->gpu && r->summary) {
     const Summary *s = r->summary;
     char v[64], n[128];
     buf_puts(b, "<section class=\"cards\">\n");
+    char rf[32];
     time_format(s->ttft, v, sizeof(v));
-    snprintf(n, sizeof(n), "prefill of %g x %g tokens", r->batch, r->seq_len);
+    time_format(s->ttft_roofline, rf, sizeof(rf));
+    snprintf(n, sizeof(n), "prefill of %g x %g tokens%s%s%s", r->batch,
+             r->seq_len, r->engine ? "; roofline " : "", r->engine ? rf : "",
+             "");
     card(b, "time to first token", v, n);
     time_format(s->tpot, v, sizeof(v));
-    snprintf(n, sizeof(n), "one decode step, KV length %g", r->seq_len);
+    time_format(s->tpot_roofline, rf, sizeof(rf));
+    snprintf(n, sizeof(n), "one decode step, KV length %g%s%s", r->seq_len,
+             r->engine ? "; roofline " : "", r->engine ? rf : "");
     card(b, "time per output token", v, n);
     snprintf(v, sizeof(v), "%.4g tok/s", s->tokens_per_s);
     snprintf(n, sizeof(n), "decode, %.4g per sequence",
@@ -838,7 +874,7 @@ void render_html(const Report *r, Buf *b) {
                ph->tokens == 1 ? "" : "s", ph->kv_len);
     if (ph->time) {
       buf_puts(b, ", ");
-      tm(b, ph->total_time);
+      tm(b, ptotal(ph));
     }
     buf_puts(b, "</h2>\n");
     if (ph->time && r->gpu) {
@@ -855,8 +891,10 @@ void render_html(const Report *r, Buf *b) {
   }
 
   buf_puts(b, "<footer>Every number is derived from a formula in "
-              "module_db.json over the model file's parameters; time = "
-              "max(FLOPs / peak, bytes / bandwidth) (the roofline). "
+              "module_db.json over the model file's parameters; the "
+              "roofline bound is max(FLOPs / peak, bytes / bandwidth); "
+              "times are the calibrated prediction for the serving "
+              "engine's kernels unless the run says --roofline. "
               "FLOPs count a multiply-add as 2; 1 GB = 10^9 bytes. Generated "
               "by lmrun " LMP_VERSION ".</footer>\n");
   page_panel(b);

@@ -10,6 +10,8 @@
 #include "testutil.h"
 #include "lmpredict.h"
 
+#include <jansson.h>
+
 static const char *MODEL = "models/llama-2-7b-hf.json";
 static lmp_data *data;
 static lmp_model *llama;
@@ -28,10 +30,12 @@ static int group_teardown(void **state) {
   return 0;
 }
 
+/* --roofline (eager attention, no engine): the roofline terms alone. */
 static char *explain(const lmp_model *m, const char *phase, const char *op,
                      lmp_error *e) {
   lmp_options *o = lmp_options_new();
   assert_int_equal(lmp_options_set(o, "phase", phase, NULL), 0);
+  assert_int_equal(lmp_options_set(o, "roofline", "yes", NULL), 0);
   lmp_result *r = lmp_predict(data, m, o, NULL);
   assert_non_null(r);
   char *s = lmp_explain(r, op, e);
@@ -97,7 +101,7 @@ static void test_explain_linear(void **state) {
   /* 68719476736 / 67108864 = 1024; 989.4e12 / 3.35e12 = 295.3 */
   assert_contains(s, "arithmetic intensity = flops / bytes = 1024 FLOP/B; "
                      "ridge point = peak / bandwidth = 295.3 FLOP/B");
-  assert_contains(s, "calibration: none");
+  assert_contains(s, "calibration: none (--roofline)");
   lmp_free(s);
 }
 
@@ -177,6 +181,73 @@ static void test_explain_composite_op(void **state) {
   /* prefill: N = 2048, 2048 * 4096 = 8388608 */
   assert_contains(s, "        = 2048 * 4096\n        = 8388608 (8.39 M)\n");
   lmp_free(s);
+}
+
+/* A figure of calibration/h100-sxm.json's "kernels" (what lmcalib
+ * fitted): the documented inputs of the calibrated time. */
+static double fitted(const char *kind, const char *key) {
+  json_t *j = json_load_file("calibration/h100-sxm.json", 0, NULL);
+  assert_non_null(j);
+  json_t *v = json_object_get(
+      json_object_get(json_object_get(j, "kernels"), kind), key);
+  assert_non_null(v);
+  double x = json_number_value(v);
+  json_decref(j);
+  return x;
+}
+
+/* The calibration applied, with the default engine (vLLM): in decode,
+ * q_proj runs in vLLM's fused qkv_proj GEMM (engines/vllm.json). By
+ * DESIGN.md section 12: kernel time = launch + max(flops / (peak x
+ * compute_eff x waves), bytes / (bandwidth x memory_eff)), shared among
+ * the fused rows by roofline time. Here: flops 3 x 2 x 4096 x 4096; bytes
+ * 3 x 4096 x 4096 x 2 (weights) + 4096 x 2 (the input, read once) + 3 x
+ * 4096 x 2 (the outputs); the GEMM is 1 x 12288 x 4096, 96 tiles of 128 on
+ * 132 SMs (waves 96 / 132); memory bound. Each projection's roofline
+ * bound is a third of the kernel's (the three are equal), so q_proj gets
+ * a third of the kernel time. */
+static void test_explain_calibration(void **state) {
+  (void)state;
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "phase", "decode", NULL), 0);
+  lmp_result *r = lmp_predict(data, llama, o, NULL);
+  assert_non_null(r);
+  char *s = lmp_explain(r, "q_proj", NULL);
+  assert_non_null(s);
+  assert_contains(s, "calibration: engine vllm (vLLM), calibration/"
+                     "h100-sxm.json\n");
+  assert_contains(s, "  kernel 'qkv_proj' (kind gemm), fusing q_proj, "
+                     "k_proj, v_proj (one input, read once)\n");
+  double flops = 3 * 2.0 * 4096 * 4096;
+  double bytes = 3 * 4096.0 * 4096 * 2 + 4096 * 2 + 3 * 4096 * 2;
+  char want[256];
+  snprintf(want, sizeof(want),
+           "the kernel's FLOPs = %.0f (101 M), bytes = "
+           "%.0f (101 MB)",
+           flops, bytes);
+  assert_contains(s, want);
+  assert_contains(s, "GEMM 1 x 12288 x 4096 (m x n x k): waves = 0.7273");
+  double launch = fitted("gemm", "launch_us") * 1e-6;
+  double ce = fitted("gemm", "compute_eff"), me = fitted("gemm", "memory_eff");
+  double tc = flops / (989.4e12 * ce * (96.0 / 132));
+  double tm = bytes / (3.35e12 * me);
+  double kernel = launch + (tc > tm ? tc : tm);
+  assert_true(tm > tc);
+  snprintf(want, sizeof(want), "              = %.4g us\n", kernel * 1e6);
+  assert_contains(s, want);
+  snprintf(want, sizeof(want), "  predicted time = %.4g us (",
+           kernel / 3 * 1e6);
+  assert_contains(s, want);
+  /* the same number the result's row has */
+  int row = -1;
+  for (int i = 0; i < lmp_result_rows(r, "decode"); i++)
+    if (strcmp(lmp_result_row_name(r, i, "op"), "q_proj") == 0)
+      row = i;
+  assert_double_near(lmp_result_row(r, "decode", row, "time_s"), kernel / 3,
+                     1e-12);
+  lmp_free(s);
+  lmp_result_free(r);
+  lmp_options_free(o);
 }
 
 /* Unknown and ambiguous names are errors listing the candidates. */
@@ -318,6 +389,7 @@ int main(void) {
       cmocka_unit_test(test_explain_linear),
       cmocka_unit_test(test_explain_attention),
       cmocka_unit_test(test_explain_composite_op),
+      cmocka_unit_test(test_explain_calibration),
       cmocka_unit_test(test_explain_unknown),
       cmocka_unit_test(test_explain_tree),
       cmocka_unit_test(test_explain_lmrun),

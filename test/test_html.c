@@ -62,9 +62,9 @@ static json_t *explanations(const char *page) {
 static void test_html_page(void **state) {
   (void)state;
   char *page = NULL;
-  assert_int_equal(
-      tu_run(&page, "%s %s --format html 2>/dev/null", tu_bin("lmrun"), MODEL),
-      0);
+  assert_int_equal(tu_run(&page, "%s %s --roofline --format html 2>/dev/null",
+                          tu_bin("lmrun"), MODEL),
+                   0);
   assert_true(strncmp(page, "<!DOCTYPE html>\n<html lang=\"en\">", 32) == 0);
   assert_contains(page, "</html>\n");
   /* nothing fetched: no external reference of any kind */
@@ -76,6 +76,7 @@ static void test_html_page(void **state) {
   assert_not_contains(page, "https://");
   /* every operation: a table row and an explanation in both phases */
   lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "roofline", "yes", NULL), 0);
   lmp_result *r = lmp_predict(data, llama, o, NULL);
   assert_non_null(r);
   int n = lmp_result_rows(r, "prefill");
@@ -127,7 +128,7 @@ static void test_html_page(void **state) {
 
   /* --phase decode: one phase only */
   assert_int_equal(tu_run(&page,
-                          "%s %s --format html --phase decode "
+                          "%s %s --roofline --format html --phase decode "
                           "2>/dev/null",
                           tu_bin("lmrun"), MODEL),
                    0);
@@ -193,21 +194,22 @@ static void test_html_browser(void **state) {
   assert_int_equal(tu_run(NULL, "%s %s -B 4 --format html -o %s",
                           tu_bin("lmrun"), MODEL, page),
                    0);
-  /* A user's clicks, played by a script appended to a copy of the page:
-   * sort the prefill table by "x count" twice (ascending, then
-   * descending), then click the first row. At B 4, S 2048 on h100-sxm
-   * the MLP projections lead: 2 x 8192 x 4096 x 11008 FLOPs / 989.4e12 =
-   * 747 us each, x 32 = 23.9 ms (softmax: 4 x 32 x 2048 x 2048 x 2 bytes
-   * read and written / 3.35e12 = 641 us, x 32 = 20.5 ms); gate_proj,
-   * up_proj and down_proj tie exactly and the sort is stable, so
-   * gate_proj, the first in model order, comes first. */
+  /* A user's clicks, played by a script appended to a copy of the page
+   * (the default: calibrated times, vLLM, flash attention): sort the
+   * prefill table by FLOPs twice (ascending, then descending), then click
+   * the first row. At B 4, S 2048 the MLP projections do the most work per
+   * instance: 2 x 8192 x 4096 x 11008 = 7.39e11 FLOPs (flash attention:
+   * 4 x 4 x 32 x 2048 x 2048 x 128 + 5 x 4 x 32 x 2048 x 2048 = 2.78e11;
+   * q_proj 2 x 8192 x 4096 x 4096 = 2.75e11); gate_proj, up_proj and
+   * down_proj tie exactly and the sort is stable, so gate_proj, the first
+   * in model order, comes first. */
   char *html = tu_read(page);
   assert_non_null(html);
   char *played = tu_replace(
       html, "</body>",
       "<script>(function(){var t=document.querySelector("
       "'#phase-prefill table.ops'),h=t.querySelectorAll('th'),c=null;"
-      "h.forEach(function(x){if(x.textContent==='x count')c=x;});"
+      "h.forEach(function(x){if(x.textContent==='FLOPs')c=x;});"
       "c.click();c.click();var r=t.tBodies[0].rows[0];r.click();"
       "document.body.setAttribute('data-played',r.getAttribute('data-path')"
       "+'|'+c.getAttribute('aria-sort')+'|'+document.getElementById("
