@@ -34,6 +34,7 @@ static void usage(FILE *out) {
       "             [--explain OP] [--tree]\n"
       "             [--db PATH] [--modules DIR] [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
+      "       lmrun --help | --version\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
       "activations and KV cache, arithmetic intensity, bound and time; time\n"
@@ -73,7 +74,8 @@ static void usage(FILE *out) {
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
       "                       hardware.json)\n"
-      "  -h, --help           this help\n",
+      "  -h, --help           this help\n"
+      "  --version            print the version and exit\n",
       out);
 }
 
@@ -107,6 +109,7 @@ enum {
   O_ROOF,
   O_EXPLAIN,
   O_TREE,
+  O_VERSION,
   O_LIB /* + lib_opts index */
 };
 
@@ -123,7 +126,8 @@ int main(int argc, char **argv) {
       {"explain", required_argument, 0, O_EXPLAIN},
       {"tree", no_argument, 0, O_TREE},
       {"roofline", no_argument, 0, O_ROOF},
-      {"help", no_argument, 0, 'h'}};
+      {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, O_VERSION}};
   struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
   size_t n = 0;
   for (size_t i = 0; i < LM_ARRAY_LEN(own); i++)
@@ -171,6 +175,10 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       usage(stdout);
+      rc = 0;
+      goto out_usage;
+    case O_VERSION:
+      printf("lmrun %s\n", lmp_version());
       rc = 0;
       goto out_usage;
     default:
