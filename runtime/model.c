@@ -263,6 +263,9 @@ static RegModule *resolve_class(Loader *L, const char *cls, const char *path) {
   return NULL;
 }
 
+static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
+                          bool *placed, HashMap *names);
+
 static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   Model *m = L->m;
   const ModuleDef *md = ly->mod->def;
@@ -276,6 +279,19 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   ly->nitems = (int)json_array_size(subs);
   ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
   bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
+  HashMap names; /* sibling layer names: the duplicate check is O(n) */
+  hashmap_init(&names);
+  int rc = load_item_list(L, ly, subs, depth, placed, &names);
+  hashmap_free(&names);
+  if (rc < 0)
+    return -1;
+  jp_pop(&L->path);
+  return 0;
+}
+
+static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
+                          bool *placed, HashMap *names) {
+  const ModuleDef *md = ly->mod->def;
   for (int i = 0; i < ly->nitems; i++) {
     json_t *it = json_array_get(subs, (size_t)i);
     jp_index(&L->path, i);
@@ -313,16 +329,13 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
       ly->items[i].op = -1;
       if (load_layer(L, it, ly, &ly->items[i].layer, depth + 1) < 0)
         return -1;
-      for (int k = 0; k < i; k++)
-        if (ly->items[k].layer &&
-            strcmp(ly->items[k].layer->name, ly->items[i].layer->name) == 0) {
-          jp_key(&L->path, "name");
-          return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
-        }
+      if (hashmap_add(names, ly->items[i].layer->name, NULL) < 0) {
+        jp_key(&L->path, "name");
+        return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
+      }
     }
     jp_pop(&L->path);
   }
-  jp_pop(&L->path);
   return 0;
 }
 
@@ -427,6 +440,14 @@ static int load_root(Loader *L, json_t *root) {
     jp_key(&L->path, "model");
     return lerr(L, "model must be a string (the model id)");
   }
+  long bad = str_find_control(json_string_value(id), json_string_length(id));
+  if (bad >= 0) {
+    jp_key(&L->path, "model");
+    return lerr(L,
+                "the model id contains a control character (byte 0x%02x at "
+                "offset %ld): it is printed to the terminal",
+                (unsigned char)json_string_value(id)[bad], bad);
+  }
   m->id = arena_strdup(&m->arena, json_string_value(id));
   json_t *cfg = json_object_get(root, "config");
   if (!json_is_object(cfg)) {
@@ -463,25 +484,36 @@ static int load_root(Loader *L, json_t *root) {
   if (md->kind == MK_BASIC && ly->nitems > 0)
     return lerr(L, "the root class %s is a basic module and cannot have layers",
                 md->short_name);
-  for (int i = 0; i < ly->nitems; i++) {
+  HashMap names; /* the duplicate check is O(n) */
+  hashmap_init(&names);
+  int rc = 0;
+  for (int i = 0; i < ly->nitems && rc == 0; i++) {
     jp_index(&L->path, i);
     json_t *it = json_array_get(layers, (size_t)i);
-    if (!json_is_object(it))
-      return lerr(L, "a layer must be an object");
+    if (!json_is_object(it)) {
+      rc = lerr(L, "a layer must be an object");
+      break;
+    }
     if (json_object_get(it, "op")) {
       /* reuse the sub_layers logic through a one-item view */
-      return lerr(L, "place the root's operations inside a layer");
+      rc = lerr(L, "place the root's operations inside a layer");
+      break;
     }
     ly->items[i].op = -1;
-    if (load_layer(L, it, ly, &ly->items[i].layer, 1) < 0)
-      return -1;
-    for (int k = 0; k < i; k++)
-      if (strcmp(ly->items[k].layer->name, ly->items[i].layer->name) == 0) {
-        jp_key(&L->path, "name");
-        return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
-      }
+    if (load_layer(L, it, ly, &ly->items[i].layer, 1) < 0) {
+      rc = -1;
+      break;
+    }
+    if (hashmap_add(&names, ly->items[i].layer->name, NULL) < 0) {
+      jp_key(&L->path, "name");
+      rc = lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
+      break;
+    }
     jp_pop(&L->path);
   }
+  hashmap_free(&names);
+  if (rc < 0)
+    return -1;
   jp_pop(&L->path);
   m->root = ly;
   return 0;
