@@ -162,9 +162,11 @@ static const char css[] =
     "@media print{body{padding:0;max-width:none;font-size:10pt}"
     "#tip,#explain,.noprint{display:none!important}"
     "figure,.card{break-inside:avoid}section.phase{break-before:page}"
-    ".grid{grid-template-columns:1fr}th{position:static}"
+    ".grid{grid-template-columns:1fr 1fr}th{position:static}"
     "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
-    "table{font-size:8pt}th,td{padding:2px 4px}}\n";
+    "table{font-size:7pt}th,td{padding:1px 3px}"
+    ".tablewrap{overflow:visible}}\n"
+    "@page{size:A4 landscape;margin:10mm}\n";
 
 /* -------------------------------------------------------------- script */
 
