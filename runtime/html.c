@@ -436,7 +436,9 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
               "(FLOPs / bytes of HBM traffic) and achieved performance "
               "(FLOPs / time: ");
   buf_puts(b, ph->pred ? "the calibrated prediction, so an operation sits "
-                         "below the roof by what the kernels achieve"
+                         "below the roof by what the kernels achieve, or "
+                         "above it when its kernel does less than counted: "
+                         "flash attention skips the masked tiles"
                        : "the roofline bound, so every operation sits on "
                          "the roof");
   buf_puts(b, "); hover for values, click for the derivation.");
