@@ -159,6 +159,7 @@ static const char css[] =
     "#explain button{float:right;font:inherit;padding:2px "
     "10px;cursor:pointer}\n"
     "footer{margin-top:30px;color:var(--mut);font-size:12px}\n"
+    "pre{overflow-x:auto}\n"
     "@media print{body{padding:0;max-width:none;font-size:10pt}"
     "#tip,#explain,.noprint{display:none!important}"
     "figure,.card{break-inside:avoid}section.phase{break-before:page}"

@@ -345,11 +345,53 @@ static void test_html_sweep(void **state) {
   buf_free(&b);
 }
 
+/* lmrun's sweep as one page: -B over 4 values on two GPUs with -O and an
+ * SLO: three charts of 8 points, one line per GPU, the targets, the
+ * frontier and the best; -o writes it, nothing on stdout. */
+static void test_html_lmrun_sweep(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *file = path_join(dir, "sweep.html"), *out = NULL;
+  assert_int_equal(
+      tu_run(&out,
+             "%s %s -B 1,4,16,64 --hardware h100-sxm,a100-sxm-80gb "
+             "-O 128 --slo ttft=2s,tpot=30ms --format html -o %s",
+             tu_bin("lmrun"), MODEL, file),
+      0);
+  assert_string_equal(out, "");
+  free(out);
+  char *s = tu_read(file);
+  assert_non_null(s);
+  assert_contains(s,
+                  "<h1>meta-llama/Llama-2-7b-hf: sweep over batch (-B)</h1>");
+  assert_int_equal(count_of(s, "<circle class=\"pt\""), 24);
+  assert_contains(s, ">batch (-B) (log scale)<");
+  assert_contains(s, ">SLO 2.00 s<");
+  assert_contains(s, ">SLO 30.0 ms<");
+  assert_int_equal(count_of(s, "class=\"frontier\""), 1);
+  assert_int_equal(count_of(s, "<tr><td>h100-sxm</td>"), 4);
+  assert_int_equal(count_of(s, "<tr><td>a100-sxm-80gb</td>"), 4);
+  assert_int_equal(count_of(s, " (best)</td>"), 1);
+  assert_contains(s, "<h2>Best configuration</h2><pre>8 configurations; ");
+  assert_not_contains(s, "src=");
+  free(s);
+  /* --explain takes one configuration */
+  assert_int_equal(
+      tu_run(&out, "%s %s -B 1,2 --explain q_proj", tu_bin("lmrun"), MODEL), 2);
+  assert_contains(out, "not a sweep");
+  free(out);
+  unlink(file);
+  free(file);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
       cmocka_unit_test(test_html_escaping_and_output),
       cmocka_unit_test(test_html_sweep),
+      cmocka_unit_test(test_html_lmrun_sweep),
       cmocka_unit_test(test_html_browser),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
