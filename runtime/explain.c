@@ -372,6 +372,11 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
   double tm = kc.bytes / (g->bandwidth * f->memory_eff);
   if (kernel_kind_computes(kind)) {
     double tc = kc.flops / (kc.peak * f->compute_eff * waves);
+    if (kc.peak < roof_row_peak(&rep->peaks, ph->vals->row[lead], NULL))
+      buf_printf(b,
+                 "  peak: the engine's published 8-bit speedup caps it at "
+                 "%g x the 16-bit peak\n",
+                 e ? e->gemm8_speedup : 0);
     if (kind == KK_GEMM)
       buf_printf(b,
                  "  GEMM %g x %g x %g (m x n x k): waves = %.4g (the "

@@ -338,6 +338,13 @@ void prediction_warnings(const Prediction *p, Buf *out) {
                     "calibration (%s), scaled to its own peaks and "
                     "bandwidth; they are less certain\n",
                p->gpu->id, c->hw_id, c->note);
+  const Engine *e = p->opts.engine_data;
+  if (c && e && p->phase[0].pred && e->gemm8_speedup > 0 &&
+      roof_weight_peak(&p->peaks, NULL) > p->peaks.p16)
+    buf_printf(out, "no 8-bit kernel times were measured: 8-bit GEMMs run at "
+                    "%s's published %gx the 16-bit speed (engines/%s.json "
+                    "gemm_8bit); they are less certain\n",
+               e->name, e->gemm8_speedup, e->id);
   double seq = p->opts.seq_len;
   for (int i = V_COUNT; i < m->nvars; i++)
     if (strcmp(m->var_names[i], "max_position_embeddings") == 0 &&

@@ -574,6 +574,35 @@ static void test_lmrun_calibrated(void **state) {
   assert_true(num(json_object_get(doc, "summary"), "ttft_s") < eager_ttft);
   json_decref(doc);
 
+  /* 8-bit GEMMs: no calibration measured one, so the engine's gemm_8bit
+   * (1.25x the 16-bit speed, NVIDIA's cuBLAS 12.9 figure) caps the peak at
+   * 1.25 * 312e12 = 390e12 instead of the INT8 peak 624e12. Prefill
+   * o_proj, W8A8, S = 4096: m = 4096, k = n = 4096; flops = 2 * 4096^3 =
+   * 137,438,953,472; 32 * 32 = 1024 tiles, ceil(1024/108) = 10 waves,
+   * busy 1024/1080; compute 137,438,953,472 / (390e12 * 0.793 * 1024/1080)
+   * = 468.7 us; bytes (weight, input and output of one byte each) 3 *
+   * 16,777,216 = 50,331,648: memory 50,331,648 / (2039e9 * 0.7481) = 33.0
+   * us; time 3.428 us + 468.7 us = 472.1 us (the 8-bit peak would give
+   * 3.428 + 292.9 = 296.4 us). */
+  doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine trtllm "
+                     "-S 4096 --w-bits 8 --a-bits 8");
+  json_t *o8 = tu_json_find(phase_ops(doc, 0), "op", "o_proj");
+  assert_double_near(num(o8, "time_s"),
+                     3.428e-6 + 137438953472.0 / (390e12 * 0.793 * (1024.0 / 1080)), 1e-9);
+  assert_double_near(num(o8, "time_s"), 472.1e-6, 1e-3);
+  json_decref(doc);
+  /* and says the 8-bit times are less certain (not with --roofline) */
+  char *w8 = NULL;
+  assert_int_equal(tu_run(&w8, "%s %s --hardware a100-sxm-80gb --engine trtllm --w-bits 8 "
+                               "--a-bits 8 --format csv", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(w8, "lmrun: warning: no 8-bit kernel times were measured: 8-bit GEMMs run "
+                      "at TensorRT-LLM's published 1.25x the 16-bit speed");
+  free(w8);
+  assert_int_equal(tu_run(&w8, "%s %s --w-bits 8 --a-bits 8 --roofline --format csv",
+                          tu_bin("lmrun"), MODEL), 0);
+  assert_null(strstr(w8, "8-bit kernel times"));
+  free(w8);
+
   /* a GPU without measurements borrows its sibling's, and says so */
   char *out = NULL;
   assert_int_equal(tu_run(&out, "%s %s --hardware h200 --format json", tu_bin("lmrun"), MODEL), 0);
