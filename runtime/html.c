@@ -661,6 +661,41 @@ static void td_time(Buf *b, double v) {
   td_num(b, v, s);
 }
 
+/* A communication row (parallelism): bytes over the interconnect, its
+ * time; no FLOPs or HBM traffic, no share (the pipeline overlaps). */
+static void comm_one_html(Buf *b, const PhaseResult *ph, const char *path,
+                          const char *op, double count, double bytes,
+                          double time) {
+  buf_puts(b, "<tr data-path=\"");
+  esc(b, path);
+  buf_puts(b, "\"><td>");
+  esc(b, path);
+  buf_printf(b, "</td><td>comm.%s</td>", op);
+  char c[32];
+  snprintf(c, sizeof(c), "%g", count);
+  td_num(b, count, c);
+  for (int m = 0; m < M_TRAFFIC; m++)
+    buf_puts(b, "<td class=\"n\" data-v=\"0\"></td>");
+  td_si(b, bytes, "B");
+  buf_puts(b, "<td class=\"n\" data-v=\"\"></td><td>network</td>"
+              "<td>interconnect</td>");
+  td_time(b, time);
+  if (ph->pred)
+    td_time(b, time);
+  td_time(b, count * time);
+  buf_puts(b, "<td class=\"n\" data-v=\"\"></td></tr>\n");
+}
+
+static void comm_html(Buf *b, const PhaseResult *ph, int k) {
+  for (int c = 0; c < ph->ncomm; c++)
+    if (ph->comm[c].after == k)
+      comm_one_html(b, ph, ph->comm[c].path, coll_name[ph->comm[c].kind],
+                    ph->comm[c].count, ph->comm_bytes[c], ph->comm_time[c]);
+  if (ph->sends > 0 && ph->send_after == k)
+    comm_one_html(b, ph, "pipeline.send", "send", ph->sends, ph->send_bytes,
+                  ph->send_time);
+}
+
 static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
   const Plan *p = ph->plan;
   bool t = ph->time != NULL;
@@ -729,6 +764,8 @@ static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
                  share * 60, share * 100);
     }
     buf_puts(b, "</tr>\n");
+    if (t)
+      comm_html(b, ph, k);
   }
   buf_puts(b, "</tbody><tfoot><tr class=\"total\"><td>total</td><td></td>"
               "<td></td>");
@@ -744,7 +781,8 @@ static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
     buf_puts(b, "<td></td><td></td><td></td>");
     if (ph->pred)
       buf_puts(b, "<td></td>");
-    td_time(b, ptotal(ph));
+    /* the phase's latency: the rows, the collectives and the pipeline */
+    td_time(b, ph->latency > 0 ? ph->latency : ptotal(ph));
     buf_puts(b, "<td class=\"n\">100%</td>");
   }
   buf_puts(b, "</tr></tfoot></table></div>\n");
@@ -879,7 +917,7 @@ void render_html(const Report *r, Buf *b) {
                ph->tokens == 1 ? "" : "s", ph->kv_len);
     if (ph->time) {
       buf_puts(b, ", ");
-      tm(b, ptotal(ph));
+      tm(b, ph->latency > 0 ? ph->latency : ptotal(ph));
     }
     buf_puts(b, "</h2>\n");
     if (ph->time && r->gpu) {

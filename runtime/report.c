@@ -121,6 +121,17 @@ static void comm_one(const char *phase, const char *path, const char *op,
     if (calibrated)
       buf_printf(b, ",%s,comm.%s", n3, op);
     buf_putc(b, '\n');
+  } else if (fmt == FMT_MARKDOWN) {
+    char by[32], t[32];
+    si_format(bytes, "B", by, sizeof(by));
+    time_format(time, t, sizeof(t));
+    buf_printf(b, "| %s | %g |", path, count);
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_puts(b, " |");
+    buf_printf(b, " %s |  | network | %s |", by, t);
+    if (calibrated)
+      buf_printf(b, " %s |", t);
+    buf_putc(b, '\n');
   } else {
     char cnt[32], by[32], t[32];
     snprintf(cnt, sizeof(cnt), "%g", count);
@@ -663,12 +674,14 @@ static void render_markdown(const Report *r, Buf *b) {
               ph->time ? bound_name(ph->bound[k]) : NULL,
               ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
               ph->pred ? ph->time[k] : -1, false);
+      if (ph->time)
+        comm_rows(ph, k, b, FMT_MARKDOWN, 0);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    md_line(b, "total", "", tot, ph->time ? "" : NULL,
-            ph->pred ? ph->pred_total : ph->total_time,
-            ph->pred ? ph->total_time : -1, true);
+    /* the phase's latency: the rows, the collectives and the pipeline */
+    md_line(b, "total", "", tot, ph->time ? "" : NULL, ph->latency,
+            ph->pred ? ph->latency_roofline : -1, true);
   }
   if (!r->gpu || !r->summary)
     return;

@@ -386,12 +386,43 @@ static void test_html_lmrun_sweep(void **state) {
   free(dir);
 }
 
+/* With parallelism the collectives and the pipeline send are rows of the
+ * HTML and Markdown tables, as of lmrun's table: Llama-2-70B at --tp 2
+ * --pp 2 all-reduces after o_proj and down_proj of each of its 80 layers
+ * and sends between the two stages. */
+static void test_html_parallel_rows(void **state) {
+  (void)state;
+  char *s = NULL;
+  assert_int_equal(tu_run(&s,
+                          "%s models/llama-2-70b-hf.json --tp 2 --pp 2 "
+                          "--phase decode --format html 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_contains(s, "<tr data-path=\"model.layers.self_attn.o_proj.all_reduce"
+                     "\"><td>model.layers.self_attn.o_proj.all_reduce</td>"
+                     "<td>comm.all_reduce</td><td class=\"n\" data-v=\"80\">"
+                     "80</td>");
+  assert_contains(s,
+                  "<tr data-path=\"model.layers.mlp.down_proj.all_reduce\">");
+  assert_contains(s, "<tr data-path=\"pipeline.send\">");
+  free(s);
+  assert_int_equal(tu_run(&s,
+                          "%s models/llama-2-70b-hf.json --tp 2 --pp 2 "
+                          "--phase decode --format markdown 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_contains(s, "\n| model.layers.self_attn.o_proj.all_reduce | 80 | | |");
+  assert_contains(s, "\n| pipeline.send | 1 | | |");
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
       cmocka_unit_test(test_html_escaping_and_output),
       cmocka_unit_test(test_html_sweep),
       cmocka_unit_test(test_html_lmrun_sweep),
+      cmocka_unit_test(test_html_parallel_rows),
       cmocka_unit_test(test_html_browser),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
