@@ -7,10 +7,15 @@
 #                   (test/install_test.sh)
 #   make generate   regenerate generated_modules/ from module_db.json
 #   make bench      print performance figures
+#   make fuzz       build the libFuzzer targets (clang) and run each for
+#                   FUZZ_SECONDS (default 60) from test/fuzz/corpus/; any
+#                   crash, leak, timeout or UB report fails
 #   make deps       install the Debian packages the project needs, if missing
 #                   (python3 too: the agent tests' fake LLM server is a script)
 #   make install    install under PREFIX (default /usr/local; DESTDIR honoured)
 #   make uninstall  remove what make install installed
+#   make deps-browser  install chromium (make test does: test_html renders
+#                   the --format html page in it)
 
 # ---- version: the one place it is written -----------------------------------
 # lmrun --version, lmgen --version, lmp_version(), lmpredict.pc and the Python
@@ -24,7 +29,7 @@ DEPFLAGS = -MMD -MP
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
 LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
-SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN      = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # BUILD_DEBS build and run lmrun/lmgen; the rest are for make test (groff-base
 # renders the man pages, python3 runs the binding's tests and the fake LLM).
@@ -58,8 +63,9 @@ LIB      = build/liblmpredict.a
 ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
-.PHONY: all deps run test tests check check-generated check-example generate bench clean \
-        calibration validate install uninstall check-build check-python check-install
+.PHONY: all deps deps-browser fuzz-deps run test tests check check-generated check-example \
+        generate bench fuzz clean calibration validate install uninstall \
+        check-build check-python check-install
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
@@ -101,6 +107,21 @@ deps:
 	apt="$$sudo apt-get install -y -q --no-install-recommends$$missing"; \
 	$$apt || { $$sudo apt-get update -q && $$apt; } \
 	  || { echo "deps: could not install$$missing" >&2; exit 1; }
+
+# The browser test_html renders the --format html page in (headless
+# Chromium): installed by `make test` only, without recommends.
+BROWSER_DEBS = chromium
+deps-browser:
+	@dpkg-query -W -f='$${Status}' $(BROWSER_DEBS) 2>/dev/null | grep -q 'install ok installed' \
+	  && exit 0; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "deps-browser: not root and no sudo: as root, run: apt-get install --no-install-recommends $(BROWSER_DEBS)" >&2; exit 1; fi; \
+	echo "deps-browser: installing $(BROWSER_DEBS)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt="$$sudo apt-get install -y -q --no-install-recommends $(BROWSER_DEBS)"; \
+	$$apt || { $$sudo apt-get update -q && $$apt; } \
+	  || { echo "deps-browser: could not install $(BROWSER_DEBS)" >&2; exit 1; }
 
 # ---- embedded text (schema, modabi.h) ---------------------------------------
 define embed
@@ -205,7 +226,7 @@ check: tests
 check-generated: lmgen
 	./lmgen --check --all
 
-test: deps
+test: deps deps-browser
 	@$(MAKE) --no-print-directory check
 
 # ---- commands --------------------------------------------------------------
@@ -242,6 +263,49 @@ validate: all
 	@echo
 	python3 tools/validate_e2e.py $(CALIB_DATA)/e2e.csv
 
+# ---- fuzzing ---------------------------------------------------------------
+# libFuzzer ships in Debian 12's libclang-rt-14-dev (clang-14 only recommends
+# it). Targets: test/fuzz/fuzz_<name>.c; seeds: test/fuzz/corpus/<name>/
+# (small, committed); what a run learns goes to build/fuzz/corpus/<name>/;
+# a finding is saved as build/fuzz/artifacts/<name>-crash-... and fails.
+FUZZ_DEBS    = clang-14 libclang-rt-14-dev
+FUZZ_CC      = clang-14
+FUZZ_FLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   = $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+FUZZ_OBJS    = $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(EMBED))
+
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEBS="$(FUZZ_DEBS)"
+
+build/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	  $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+build/fuzz/liblm.a: $(FUZZ_OBJS)
+	ar rcs $@ $^
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c build/fuzz/liblm.a
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	  $$(pkg-config --cflags $(PKGS)) -o $@ $< build/fuzz/liblm.a $(LIBS)
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_NAMES))
+	@set -e; for t in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ./build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
+	    -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/artifacts/$$t- \
+	    build/fuzz/corpus/$$t test/fuzz/corpus/$$t 2>build/fuzz/$$t.log \
+	    || { tail -n 60 build/fuzz/$$t.log >&2; \
+	         echo "fuzz $$t: FINDING (see build/fuzz/$$t.log)" >&2; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' build/fuzz/$$t.log \
+	    | sed "s/^/  /"; \
+	done
+	@echo "fuzz: no findings"
+
 clean:
 	rm -rf build lmgen lmrun lmcalib
 
@@ -253,8 +317,8 @@ clean:
 #   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
 #   include/lmpredict.h
 #   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
-#                        generated_modules/, models/ (and models/arch/),
-#                        calibration/, engines/,
+#                        parallel.json, generated_modules/, models/ (and
+#                        models/arch/), calibration/, engines/,
 #                        agents/prompts/
 #   share/man/man1/lmrun.1, lmgen.1, lmcalib.1
 #   lib/python3/dist-packages/lmpredict/  (PYTHONDIR= to put it elsewhere)
@@ -285,7 +349,7 @@ install: all $(SO) $(LIB)
 	for m in lmrun lmgen lmcalib; do \
 	  sed 's|@VERSION@|$(VERSION)|' man/$$m.1 > "$$D$(MANDIR)/man1/$$m.1"; done; \
 	$(INSTALL) -m 644 module_db.json module_db_schema.json hardware.json \
-	  "$$D$(DATADIR)/"; \
+	  parallel.json "$$D$(DATADIR)/"; \
 	$(INSTALL) -m 644 generated_modules/*.c "$$D$(DATADIR)/generated_modules/"; \
 	$(INSTALL) -m 644 models/*.json "$$D$(DATADIR)/models/"; \
 	$(INSTALL) -m 644 models/arch/*.json "$$D$(DATADIR)/models/arch/"; \

@@ -65,6 +65,7 @@ static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
   md->pmin = arena_alloc(&db->arena, sizeof(double) * np);
   md->pmax = arena_alloc(&db->arena, sizeof(double) * np);
   md->pint = arena_alloc(&db->arena, sizeof(bool) * np);
+  md->pdesc = arena_alloc(&db->arena, sizeof(char *) * np);
   for (int i = 0; i < md->nparams; i++) {
     json_t *pj = json_array_get(arr, (size_t)i);
     json_t *mn = json_object_get(pj, "min"), *mx = json_object_get(pj, "max");
@@ -94,6 +95,8 @@ static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
       return entry_error(L, &p, "parameter '%s': max is below min", name);
     }
     md->params[i] = arena_strdup(&db->arena, name);
+    const char *desc = json_string_value(json_object_get(pj, "description"));
+    md->pdesc[i] = desc ? arena_strdup(&db->arena, desc) : NULL;
   }
   return 0;
 }
@@ -138,6 +141,8 @@ static int load_ops(Loader *L, ModuleDef *md, json_t *arr) {
     json_t *o = json_array_get(arr, (size_t)i);
     AtomicOp *op = &md->ops[i];
     op->name = arena_strdup(&db->arena, json_string_value(json_object_get(o, "name")));
+    const char *desc = json_string_value(json_object_get(o, "description"));
+    op->description = desc ? arena_strdup(&db->arena, desc) : NULL;
     const char *mode = json_string_value(json_object_get(o, "attention"));
     op->mode = !mode ? AM_ANY : strcmp(mode, "eager") == 0 ? AM_EAGER : AM_FLASH;
     const char *ph = json_string_value(json_object_get(o, "phase"));
@@ -169,9 +174,17 @@ static int load_entry(Loader *L, const char *key, json_t *e, int index) {
   md->kind = strcmp(json_string_value(json_object_get(e, "kind")), "basic") == 0
                  ? MK_BASIC
                  : MK_COMPOSITE;
+  md->doc = &db->doc;
   md->status = arena_strdup(
       &db->arena,
       json_string_value(json_object_get(json_object_get(e, "validation"), "status")));
+  json_t *src = json_object_get(e, "source");
+  const char *sf = json_string_value(json_object_get(src, "file"));
+  const char *sv = json_string_value(json_object_get(src, "version"));
+  md->source_file = sf ? arena_strdup(&db->arena, sf) : NULL;
+  md->source_version = sv ? arena_strdup(&db->arena, sv) : NULL;
+  md->line_start = (int)json_integer_value(json_object_get(src, "line_start"));
+  md->line_end = (int)json_integer_value(json_object_get(src, "line_end"));
   db->mods[index] = md;
 
   JsonPath p;
@@ -346,7 +359,9 @@ typedef struct Graph {
   CallSite **calls; /* per module index */
   int *ncalls;
   int *color;       /* 0 white, 1 on stack, 2 done */
-  int *stack;
+  int *height;      /* done: modules in the longest chain from here */
+  int *stack;       /* the path being walked */
+  int *next;        /* per stack entry: the next call site to follow */
   int depth;
 } Graph;
 
@@ -365,10 +380,43 @@ static void collect_calls(Graph *g, FormulaRef *r, Node *n) {
       collect_calls(g, r, n->args[k]);
 }
 
-static int dfs(Loader *L, Graph *g, int u) {
-  g->color[u] = 1;
-  g->stack[g->depth++] = u;
-  for (int k = 0; k < g->ncalls[u]; k++) {
+/* "A -> B -> ... -> last" from the stack entries start.. plus last. */
+static void chain_text(Loader *L, Graph *g, int start, int last, Buf *b) {
+  int n = g->depth - start;
+  for (int s = start; s < g->depth; s++) {
+    if (n > 12 && s == start + 5) { /* a long chain: its ends */
+      buf_printf(b, "... (%d more) -> ", n - 10);
+      s = g->depth - 5;
+    }
+    buf_printf(b, "%s -> ", L->db->mods[g->stack[s]]->short_name);
+  }
+  buf_puts(b, L->db->mods[last]->short_name);
+}
+
+/* Depth-first over the call graph with an explicit stack (a chain of any
+ * length in the file is walked safely): a call back onto the stack is a
+ * cycle; a chain of more than DB_MAX_CALL_DEPTH modules is refused, since
+ * evaluation and generated code follow calls recursively. height[u] is the
+ * longest chain starting at u, once u is done. */
+static int dfs(Loader *L, Graph *g, int root) {
+  g->stack[g->depth] = root;
+  g->next[g->depth++] = 0;
+  g->color[root] = 1;
+  while (g->depth > 0) {
+    int u = g->stack[g->depth - 1];
+    int k = g->next[g->depth - 1]++;
+    if (k == g->ncalls[u]) { /* all callees done */
+      int h = 0;
+      for (int c = 0; c < g->ncalls[u]; c++) {
+        int hv = g->height[g->calls[u][c].callee->index];
+        if (hv > h)
+          h = hv;
+      }
+      g->height[u] = h + 1;
+      g->color[u] = 2;
+      g->depth--;
+      continue;
+    }
     CallSite *c = &g->calls[u][k];
     int v = c->callee->index;
     if (g->color[v] == 1) {
@@ -377,19 +425,31 @@ static int dfs(Loader *L, Graph *g, int u) {
       int start = 0;
       while (g->stack[start] != v)
         start++;
-      for (int s = start; s < g->depth; s++)
-        buf_printf(&b, "%s -> ", L->db->mods[g->stack[s]]->short_name);
-      buf_puts(&b, L->db->mods[v]->short_name);
+      chain_text(L, g, start, v, &b);
       formula_error(L->err, &c->ref->src, c->node->tok, "call cycle: %s",
                     buf_str(&b));
       buf_free(&b);
       return -1;
     }
-    if (g->color[v] == 0 && dfs(L, g, v) < 0)
+    int below = g->color[v] == 2 ? g->height[v] : 1;
+    if (g->depth + below > DB_MAX_CALL_DEPTH) {
+      Buf b;
+      buf_init(&b);
+      chain_text(L, g, 0, v, &b);
+      formula_error(L->err, &c->ref->src, c->node->tok,
+                    "calls nest too deeply: more than %d modules in a chain "
+                    "(%s%s)",
+                    DB_MAX_CALL_DEPTH, buf_str(&b),
+                    g->color[v] == 2 ? " -> ..." : "");
+      buf_free(&b);
       return -1;
+    }
+    if (g->color[v] == 0) {
+      g->color[v] = 1;
+      g->stack[g->depth] = v;
+      g->next[g->depth++] = 0;
+    }
   }
-  g->depth--;
-  g->color[u] = 2;
   return 0;
 }
 
@@ -398,7 +458,9 @@ static int check_cycles(Loader *L) {
   Graph g = {.calls = xcalloc((size_t)n, sizeof(CallSite *)),
              .ncalls = xcalloc((size_t)n, sizeof(int)),
              .color = xcalloc((size_t)n, sizeof(int)),
-             .stack = xcalloc((size_t)n + 1, sizeof(int))};
+             .height = xcalloc((size_t)n, sizeof(int)),
+             .stack = xcalloc((size_t)n + 1, sizeof(int)),
+             .next = xcalloc((size_t)n + 1, sizeof(int))};
   for (int i = 0; i < L->nrefs; i++)
     collect_calls(&g, &L->refs[i], L->refs[i].ast);
   int rc = 0;
@@ -410,7 +472,9 @@ static int check_cycles(Loader *L) {
   free(g.calls);
   free(g.ncalls);
   free(g.color);
+  free(g.height);
   free(g.stack);
+  free(g.next);
   return rc;
 }
 

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.deepseek_v2.modeling_deepseek_v2.DeepseekV2ForCausalLM
  * class:       TransformersDeepseekV2ForCausalLM
- * fingerprint: 840f8011d9e3517b
+ * fingerprint: 3ad0fa0e34f8db4a
  * parameters:  none
  * checksum:    5e412b9de378cc93 (of the code below: hand edits are refused)
  */

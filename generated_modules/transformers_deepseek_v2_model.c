@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.deepseek_v2.modeling_deepseek_v2.DeepseekV2Model
  * class:       TransformersDeepseekV2Model
- * fingerprint: c637cc7f282f22d3
+ * fingerprint: 8c3b5a1738539f6a
  * parameters:  none
  * checksum:    d8fecf078d538247 (of the code below: hand edits are refused)
  */

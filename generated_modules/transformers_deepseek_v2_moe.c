@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.deepseek_v2.modeling_deepseek_v2.DeepseekV2Moe
  * class:       TransformersDeepseekV2Moe
- * fingerprint: a0ea279c2fc1ad92
+ * fingerprint: 4e651fb39b8ed285
  * parameters:  args[0] N, args[1] hidden_size, args[2] num_experts, args[3] top_k, args[4] n_group, args[5] a_bytes
  * atomic ops: route, shared_add
- * checksum:    374dd56cba1e6e87 (of the code below: hand edits are refused)
+ * checksum:    faf5a8ce7bb1ebe6 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -90,11 +90,11 @@ double TransformersDeepseekV2Moe_kv_cache_bytes(const double *args)
 /* flops = {N} * (5 * {num_experts} + {num_experts} + {num_experts} + {n_group} + {num_experts} + {top_k}) */
 double TransformersDeepseekV2Moe_op_route_flops(const double *args)
 {
-  double N = args[0];
-  double num_experts = args[2];
-  double top_k = args[3];
-  double n_group = args[4];
-  return (N * ((((((5.0 * num_experts) + num_experts) + num_experts) + n_group) + num_experts) + top_k));
+  double p_N = args[0];
+  double p_num_experts = args[2];
+  double p_top_k = args[3];
+  double p_n_group = args[4];
+  return (p_N * ((((((5.0 * p_num_experts) + p_num_experts) + p_num_experts) + p_n_group) + p_num_experts) + p_top_k));
 }
 
 /* weight_bytes: not given, 0 */
@@ -107,17 +107,17 @@ double TransformersDeepseekV2Moe_op_route_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {num_experts} * 4 */
 double TransformersDeepseekV2Moe_op_route_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double num_experts = args[2];
-  return ((N * num_experts) * 4.0);
+  double p_N = args[0];
+  double p_num_experts = args[2];
+  return ((p_N * p_num_experts) * 4.0);
 }
 
 /* act_write_bytes = {N} * {top_k} * (4 + 8) */
 double TransformersDeepseekV2Moe_op_route_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double top_k = args[3];
-  return ((N * top_k) * (4.0 + 8.0));
+  double p_N = args[0];
+  double p_top_k = args[3];
+  return ((p_N * p_top_k) * (4.0 + 8.0));
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -139,9 +139,9 @@ double TransformersDeepseekV2Moe_op_route_kv_write_bytes(const double *args)
 /* flops = {N} * {hidden_size} */
 double TransformersDeepseekV2Moe_op_shared_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return (N * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return (p_N * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -154,19 +154,19 @@ double TransformersDeepseekV2Moe_op_shared_add_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {N} * {hidden_size} * {a_bytes} */
 double TransformersDeepseekV2Moe_op_shared_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[5];
-  return (((2.0 * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[5];
+  return (((2.0 * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersDeepseekV2Moe_op_shared_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[5];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[5];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

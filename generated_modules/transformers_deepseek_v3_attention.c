@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.deepseek_v3.modeling_deepseek_v3.DeepseekV3Attention
  * class:       TransformersDeepseekV3Attention
- * fingerprint: 56977b17d2a6ec1b
+ * fingerprint: 5ec82765c9fca0c0
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] kv_lora_rank, args[5] qk_nope_head_dim, args[6] qk_rope_head_dim, args[7] v_head_dim, args[8] w_bytes, args[9] a_bytes, args[10] kv_bytes, args[11] sram_bytes
  * atomic ops: kv_b_proj (prefill), q_absorb (decode), rope, qk_matmul (eager) (prefill), softmax (eager) (prefill), sv_matmul (eager) (prefill), flash_attention (flash) (prefill), qk_latent (eager) (decode), softmax_latent (eager) (decode), sv_latent (eager) (decode), flash_mla (flash) (decode), out_absorb (decode)
- * checksum:    f5275e88b89cbf2e (of the code below: hand edits are refused)
+ * checksum:    268169e23224b764 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -137,23 +137,23 @@ double TransformersDeepseekV3Attention_kv_write_bytes(const double *args)
 /* param_bytes = {kv_lora_rank} * {num_heads} * ({qk_nope_head_dim} + {v_head_dim}) * {w_bytes} */
 double TransformersDeepseekV3Attention_param_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_nope_head_dim = args[5];
-  double v_head_dim = args[7];
-  double w_bytes = args[8];
-  return (((kv_lora_rank * num_heads) * (qk_nope_head_dim + v_head_dim)) * w_bytes);
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_nope_head_dim = args[5];
+  double p_v_head_dim = args[7];
+  double p_w_bytes = args[8];
+  return (((p_kv_lora_rank * p_num_heads) * (p_qk_nope_head_dim + p_v_head_dim)) * p_w_bytes);
 }
 
 /* kv_cache_bytes = {B} * {L} * ({kv_lora_rank} + {qk_rope_head_dim}) * {kv_bytes} */
 double TransformersDeepseekV3Attention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  double kv_bytes = args[10];
-  return (((B * L) * (kv_lora_rank + qk_rope_head_dim)) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  double p_kv_bytes = args[10];
+  return (((p_B * p_L) * (p_kv_lora_rank + p_qk_rope_head_dim)) * p_kv_bytes);
 }
 
 /* ---- atomic operation kv_b_proj ---- */
@@ -161,24 +161,24 @@ double TransformersDeepseekV3Attention_kv_cache_bytes(const double *args)
 /* flops = 2 * {B} * {L} * {kv_lora_rank} * {num_heads} * ({qk_nope_head_dim} + {v_head_dim}) */
 double TransformersDeepseekV3Attention_op_kv_b_proj_flops(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_nope_head_dim = args[5];
-  double v_head_dim = args[7];
-  return (((((2.0 * B) * L) * kv_lora_rank) * num_heads) * (qk_nope_head_dim + v_head_dim));
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_nope_head_dim = args[5];
+  double p_v_head_dim = args[7];
+  return (((((2.0 * p_B) * p_L) * p_kv_lora_rank) * p_num_heads) * (p_qk_nope_head_dim + p_v_head_dim));
 }
 
 /* weight_bytes = {kv_lora_rank} * {num_heads} * ({qk_nope_head_dim} + {v_head_dim}) * {w_bytes} */
 double TransformersDeepseekV3Attention_op_kv_b_proj_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_nope_head_dim = args[5];
-  double v_head_dim = args[7];
-  double w_bytes = args[8];
-  return (((kv_lora_rank * num_heads) * (qk_nope_head_dim + v_head_dim)) * w_bytes);
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_nope_head_dim = args[5];
+  double p_v_head_dim = args[7];
+  double p_w_bytes = args[8];
+  return (((p_kv_lora_rank * p_num_heads) * (p_qk_nope_head_dim + p_v_head_dim)) * p_w_bytes);
 }
 
 /* act_read_bytes: not given, 0 */
@@ -191,23 +191,23 @@ double TransformersDeepseekV3Attention_op_kv_b_proj_act_read_bytes(const double 
 /* act_write_bytes = {B} * {L} * {num_heads} * ({qk_nope_head_dim} + {v_head_dim}) * {a_bytes} */
 double TransformersDeepseekV3Attention_op_kv_b_proj_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double v_head_dim = args[7];
-  double a_bytes = args[9];
-  return ((((B * L) * num_heads) * (qk_nope_head_dim + v_head_dim)) * a_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_v_head_dim = args[7];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_L) * p_num_heads) * (p_qk_nope_head_dim + p_v_head_dim)) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {L} * {kv_lora_rank} * {kv_bytes} */
 double TransformersDeepseekV3Attention_op_kv_b_proj_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double kv_lora_rank = args[4];
-  double kv_bytes = args[10];
-  return (((B * L) * kv_lora_rank) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_kv_lora_rank = args[4];
+  double p_kv_bytes = args[10];
+  return (((p_B * p_L) * p_kv_lora_rank) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -222,44 +222,44 @@ double TransformersDeepseekV3Attention_op_kv_b_proj_kv_write_bytes(const double 
 /* flops = 2 * {B} * {T} * {num_heads} * {qk_nope_head_dim} * {kv_lora_rank} */
 double TransformersDeepseekV3Attention_op_q_absorb_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_nope_head_dim = args[5];
-  return (((((2.0 * B) * T) * num_heads) * qk_nope_head_dim) * kv_lora_rank);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_nope_head_dim = args[5];
+  return (((((2.0 * p_B) * p_T) * p_num_heads) * p_qk_nope_head_dim) * p_kv_lora_rank);
 }
 
 /* weight_bytes = {num_heads} * {qk_nope_head_dim} * {kv_lora_rank} * {w_bytes} */
 double TransformersDeepseekV3Attention_op_q_absorb_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_nope_head_dim = args[5];
-  double w_bytes = args[8];
-  return (((num_heads * qk_nope_head_dim) * kv_lora_rank) * w_bytes);
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_nope_head_dim = args[5];
+  double p_w_bytes = args[8];
+  return (((p_num_heads * p_qk_nope_head_dim) * p_kv_lora_rank) * p_w_bytes);
 }
 
 /* act_read_bytes = {B} * {T} * {num_heads} * {qk_nope_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_q_absorb_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double a_bytes = args[9];
-  return ((((B * T) * num_heads) * qk_nope_head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_T) * p_num_heads) * p_qk_nope_head_dim) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {T} * {num_heads} * {kv_lora_rank} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_q_absorb_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double a_bytes = args[9];
-  return ((((B * T) * num_heads) * kv_lora_rank) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_T) * p_num_heads) * p_kv_lora_rank) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -281,11 +281,11 @@ double TransformersDeepseekV3Attention_op_q_absorb_kv_write_bytes(const double *
 /* flops = 3 * {B} * {T} * ({num_heads} + 1) * {qk_rope_head_dim} */
 double TransformersDeepseekV3Attention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double qk_rope_head_dim = args[6];
-  return ((((3.0 * B) * T) * (num_heads + 1.0)) * qk_rope_head_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_qk_rope_head_dim = args[6];
+  return ((((3.0 * p_B) * p_T) * (p_num_heads + 1.0)) * p_qk_rope_head_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -298,23 +298,23 @@ double TransformersDeepseekV3Attention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {T} * ({num_heads} + 1) * {qk_rope_head_dim} * {a_bytes} + 2 * {B} * {T} * {qk_rope_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  return (((((B * T) * (num_heads + 1.0)) * qk_rope_head_dim) * a_bytes) + ((((2.0 * B) * T) * qk_rope_head_dim) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  return (((((p_B * p_T) * (p_num_heads + 1.0)) * p_qk_rope_head_dim) * p_a_bytes) + ((((2.0 * p_B) * p_T) * p_qk_rope_head_dim) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} + 1) * {qk_rope_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  return ((((B * T) * (num_heads + 1.0)) * qk_rope_head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_T) * (p_num_heads + 1.0)) * p_qk_rope_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -336,13 +336,13 @@ double TransformersDeepseekV3Attention_op_rope_kv_write_bytes(const double *args
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * ({qk_nope_head_dim} + {qk_rope_head_dim}) */
 double TransformersDeepseekV3Attention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double qk_rope_head_dim = args[6];
-  return (((((2.0 * B) * num_heads) * T) * L) * (qk_nope_head_dim + qk_rope_head_dim));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_qk_rope_head_dim = args[6];
+  return (((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * (p_qk_nope_head_dim + p_qk_rope_head_dim));
 }
 
 /* weight_bytes: not given, 0 */
@@ -355,35 +355,35 @@ double TransformersDeepseekV3Attention_op_qk_matmul_weight_bytes(const double *a
 /* act_read_bytes = {B} * {num_heads} * {T} * ({qk_nope_head_dim} + {qk_rope_head_dim}) * {a_bytes} + {B} * {num_heads} * {L} * {qk_nope_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  return (((((B * num_heads) * T) * (qk_nope_head_dim + qk_rope_head_dim)) * a_bytes) + ((((B * num_heads) * L) * qk_nope_head_dim) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  return (((((p_B * p_num_heads) * p_T) * (p_qk_nope_head_dim + p_qk_rope_head_dim)) * p_a_bytes) + ((((p_B * p_num_heads) * p_L) * p_qk_nope_head_dim) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {L} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * L) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * p_L) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {L} * {qk_rope_head_dim} * {kv_bytes} */
 double TransformersDeepseekV3Attention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double qk_rope_head_dim = args[6];
-  double kv_bytes = args[10];
-  return (((B * L) * qk_rope_head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_qk_rope_head_dim = args[6];
+  double p_kv_bytes = args[10];
+  return (((p_B * p_L) * p_qk_rope_head_dim) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -398,12 +398,12 @@ double TransformersDeepseekV3Attention_op_qk_matmul_kv_write_bytes(const double 
 /* flops = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersDeepseekV3Attention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return TorchSoftmax_flops((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return TorchSoftmax_flops((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -416,23 +416,23 @@ double TransformersDeepseekV3Attention_op_softmax_weight_bytes(const double *arg
 /* act_read_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersDeepseekV3Attention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return TorchSoftmax_act_read_bytes((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return TorchSoftmax_act_read_bytes((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersDeepseekV3Attention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return TorchSoftmax_act_write_bytes((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return TorchSoftmax_act_write_bytes((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -454,12 +454,12 @@ double TransformersDeepseekV3Attention_op_softmax_kv_write_bytes(const double *a
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * {v_head_dim} */
 double TransformersDeepseekV3Attention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double v_head_dim = args[7];
-  return (((((2.0 * B) * num_heads) * T) * L) * v_head_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_v_head_dim = args[7];
+  return (((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * p_v_head_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -472,24 +472,24 @@ double TransformersDeepseekV3Attention_op_sv_matmul_weight_bytes(const double *a
 /* act_read_bytes = {B} * {num_heads} * {T} * {L} * {a_bytes} + {B} * {num_heads} * {L} * {v_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double v_head_dim = args[7];
-  double a_bytes = args[9];
-  return (((((B * num_heads) * T) * L) * a_bytes) + ((((B * num_heads) * L) * v_head_dim) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_v_head_dim = args[7];
+  double p_a_bytes = args[9];
+  return (((((p_B * p_num_heads) * p_T) * p_L) * p_a_bytes) + ((((p_B * p_num_heads) * p_L) * p_v_head_dim) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {v_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double v_head_dim = args[7];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * v_head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_v_head_dim = args[7];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * p_v_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -511,14 +511,14 @@ double TransformersDeepseekV3Attention_op_sv_matmul_kv_write_bytes(const double 
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * (({qk_nope_head_dim} + {qk_rope_head_dim}) + {v_head_dim}) + 5 * {B} * {num_heads} * {T} * {L} */
 double TransformersDeepseekV3Attention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double qk_rope_head_dim = args[6];
-  double v_head_dim = args[7];
-  return ((((((2.0 * B) * num_heads) * T) * L) * ((qk_nope_head_dim + qk_rope_head_dim) + v_head_dim)) + ((((5.0 * B) * num_heads) * T) * L));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_qk_rope_head_dim = args[6];
+  double p_v_head_dim = args[7];
+  return ((((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * ((p_qk_nope_head_dim + p_qk_rope_head_dim) + p_v_head_dim)) + ((((5.0 * p_B) * p_num_heads) * p_T) * p_L));
 }
 
 /* weight_bytes: not given, 0 */
@@ -531,42 +531,42 @@ double TransformersDeepseekV3Attention_op_flash_attention_weight_bytes(const dou
 /* act_read_bytes = {B} * {num_heads} * {T} * ({qk_nope_head_dim} + {qk_rope_head_dim}) * {a_bytes} + {B} * {num_heads} * ceil({T} / min(ceil({sram_bytes} / (4 * ({qk_nope_head_dim} + {qk_rope_head_dim}) * {a_bytes})), ({qk_nope_head_dim} + {qk_rope_head_dim}))) * {L} * ({qk_nope_head_dim} + {v_head_dim}) * {a_bytes} */
 double TransformersDeepseekV3Attention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double qk_rope_head_dim = args[6];
-  double v_head_dim = args[7];
-  double a_bytes = args[9];
-  double sram_bytes = args[11];
-  return (((((B * num_heads) * T) * (qk_nope_head_dim + qk_rope_head_dim)) * a_bytes) + (((((B * num_heads) * lm_ceil((T / lm_min(lm_ceil((sram_bytes / ((4.0 * (qk_nope_head_dim + qk_rope_head_dim)) * a_bytes))), (qk_nope_head_dim + qk_rope_head_dim))))) * L) * (qk_nope_head_dim + v_head_dim)) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_qk_rope_head_dim = args[6];
+  double p_v_head_dim = args[7];
+  double p_a_bytes = args[9];
+  double p_sram_bytes = args[11];
+  return (((((p_B * p_num_heads) * p_T) * (p_qk_nope_head_dim + p_qk_rope_head_dim)) * p_a_bytes) + (((((p_B * p_num_heads) * lm_ceil((p_T / lm_min(lm_ceil((p_sram_bytes / ((4.0 * (p_qk_nope_head_dim + p_qk_rope_head_dim)) * p_a_bytes))), (p_qk_nope_head_dim + p_qk_rope_head_dim))))) * p_L) * (p_qk_nope_head_dim + p_v_head_dim)) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {v_head_dim} * {a_bytes} + {B} * {num_heads} * {T} * 4 */
 double TransformersDeepseekV3Attention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double v_head_dim = args[7];
-  double a_bytes = args[9];
-  return (((((B * num_heads) * T) * v_head_dim) * a_bytes) + (((B * num_heads) * T) * 4.0));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_v_head_dim = args[7];
+  double p_a_bytes = args[9];
+  return (((((p_B * p_num_heads) * p_T) * p_v_head_dim) * p_a_bytes) + (((p_B * p_num_heads) * p_T) * 4.0));
 }
 
 /* kv_read_bytes = {B} * ceil({T} * {num_heads} / min(ceil({sram_bytes} / (4 * ({qk_nope_head_dim} + {qk_rope_head_dim}) * {a_bytes})), ({qk_nope_head_dim} + {qk_rope_head_dim}))) * {L} * {qk_rope_head_dim} * {kv_bytes} */
 double TransformersDeepseekV3Attention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double qk_nope_head_dim = args[5];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  double kv_bytes = args[10];
-  double sram_bytes = args[11];
-  return ((((B * lm_ceil(((T * num_heads) / lm_min(lm_ceil((sram_bytes / ((4.0 * (qk_nope_head_dim + qk_rope_head_dim)) * a_bytes))), (qk_nope_head_dim + qk_rope_head_dim))))) * L) * qk_rope_head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_qk_nope_head_dim = args[5];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  double p_kv_bytes = args[10];
+  double p_sram_bytes = args[11];
+  return ((((p_B * lm_ceil(((p_T * p_num_heads) / lm_min(lm_ceil((p_sram_bytes / ((4.0 * (p_qk_nope_head_dim + p_qk_rope_head_dim)) * p_a_bytes))), (p_qk_nope_head_dim + p_qk_rope_head_dim))))) * p_L) * p_qk_rope_head_dim) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -581,13 +581,13 @@ double TransformersDeepseekV3Attention_op_flash_attention_kv_write_bytes(const d
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * ({kv_lora_rank} + {qk_rope_head_dim}) */
 double TransformersDeepseekV3Attention_op_qk_latent_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  return (((((2.0 * B) * num_heads) * T) * L) * (kv_lora_rank + qk_rope_head_dim));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  return (((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * (p_kv_lora_rank + p_qk_rope_head_dim));
 }
 
 /* weight_bytes: not given, 0 */
@@ -600,35 +600,35 @@ double TransformersDeepseekV3Attention_op_qk_latent_weight_bytes(const double *a
 /* act_read_bytes = {B} * {num_heads} * {T} * ({kv_lora_rank} + {qk_rope_head_dim}) * {a_bytes} */
 double TransformersDeepseekV3Attention_op_qk_latent_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * (kv_lora_rank + qk_rope_head_dim)) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * (p_kv_lora_rank + p_qk_rope_head_dim)) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {L} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_qk_latent_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * L) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * p_L) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {L} * ({kv_lora_rank} + {qk_rope_head_dim}) * {kv_bytes} */
 double TransformersDeepseekV3Attention_op_qk_latent_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  double kv_bytes = args[10];
-  return (((B * L) * (kv_lora_rank + qk_rope_head_dim)) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  double p_kv_bytes = args[10];
+  return (((p_B * p_L) * (p_kv_lora_rank + p_qk_rope_head_dim)) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -643,12 +643,12 @@ double TransformersDeepseekV3Attention_op_qk_latent_kv_write_bytes(const double 
 /* flops = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersDeepseekV3Attention_op_softmax_latent_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return TorchSoftmax_flops((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return TorchSoftmax_flops((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -661,23 +661,23 @@ double TransformersDeepseekV3Attention_op_softmax_latent_weight_bytes(const doub
 /* act_read_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersDeepseekV3Attention_op_softmax_latent_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return TorchSoftmax_act_read_bytes((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return TorchSoftmax_act_read_bytes((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersDeepseekV3Attention_op_softmax_latent_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return TorchSoftmax_act_write_bytes((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return TorchSoftmax_act_write_bytes((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -699,12 +699,12 @@ double TransformersDeepseekV3Attention_op_softmax_latent_kv_write_bytes(const do
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * {kv_lora_rank} */
 double TransformersDeepseekV3Attention_op_sv_latent_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  return (((((2.0 * B) * num_heads) * T) * L) * kv_lora_rank);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  return (((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * p_kv_lora_rank);
 }
 
 /* weight_bytes: not given, 0 */
@@ -717,33 +717,33 @@ double TransformersDeepseekV3Attention_op_sv_latent_weight_bytes(const double *a
 /* act_read_bytes = {B} * {num_heads} * {T} * {L} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_sv_latent_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * L) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * p_L) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {kv_lora_rank} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_sv_latent_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * kv_lora_rank) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * p_kv_lora_rank) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {L} * {kv_lora_rank} * {kv_bytes} */
 double TransformersDeepseekV3Attention_op_sv_latent_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double kv_lora_rank = args[4];
-  double kv_bytes = args[10];
-  return (((B * L) * kv_lora_rank) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_kv_lora_rank = args[4];
+  double p_kv_bytes = args[10];
+  return (((p_B * p_L) * p_kv_lora_rank) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -758,13 +758,13 @@ double TransformersDeepseekV3Attention_op_sv_latent_kv_write_bytes(const double 
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * (({kv_lora_rank} + {qk_rope_head_dim}) + {kv_lora_rank}) + 5 * {B} * {num_heads} * {T} * {L} */
 double TransformersDeepseekV3Attention_op_flash_mla_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  return ((((((2.0 * B) * num_heads) * T) * L) * ((kv_lora_rank + qk_rope_head_dim) + kv_lora_rank)) + ((((5.0 * B) * num_heads) * T) * L));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  return ((((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * ((p_kv_lora_rank + p_qk_rope_head_dim) + p_kv_lora_rank)) + ((((5.0 * p_B) * p_num_heads) * p_T) * p_L));
 }
 
 /* weight_bytes: not given, 0 */
@@ -777,39 +777,39 @@ double TransformersDeepseekV3Attention_op_flash_mla_weight_bytes(const double *a
 /* act_read_bytes = {B} * {num_heads} * {T} * ({kv_lora_rank} + {qk_rope_head_dim}) * {a_bytes} */
 double TransformersDeepseekV3Attention_op_flash_mla_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  return ((((B * num_heads) * T) * (kv_lora_rank + qk_rope_head_dim)) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_num_heads) * p_T) * (p_kv_lora_rank + p_qk_rope_head_dim)) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {kv_lora_rank} * {a_bytes} + {B} * {num_heads} * {T} * 4 */
 double TransformersDeepseekV3Attention_op_flash_mla_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double a_bytes = args[9];
-  return (((((B * num_heads) * T) * kv_lora_rank) * a_bytes) + (((B * num_heads) * T) * 4.0));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_a_bytes = args[9];
+  return (((((p_B * p_num_heads) * p_T) * p_kv_lora_rank) * p_a_bytes) + (((p_B * p_num_heads) * p_T) * 4.0));
 }
 
 /* kv_read_bytes = {B} * ceil({T} * {num_heads} / min(ceil({sram_bytes} / (4 * ({kv_lora_rank} + {qk_rope_head_dim}) * {a_bytes})), ({kv_lora_rank} + {qk_rope_head_dim}))) * {L} * ({kv_lora_rank} + {qk_rope_head_dim}) * {kv_bytes} */
 double TransformersDeepseekV3Attention_op_flash_mla_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double qk_rope_head_dim = args[6];
-  double a_bytes = args[9];
-  double kv_bytes = args[10];
-  double sram_bytes = args[11];
-  return ((((B * lm_ceil(((T * num_heads) / lm_min(lm_ceil((sram_bytes / ((4.0 * (kv_lora_rank + qk_rope_head_dim)) * a_bytes))), (kv_lora_rank + qk_rope_head_dim))))) * L) * (kv_lora_rank + qk_rope_head_dim)) * kv_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_qk_rope_head_dim = args[6];
+  double p_a_bytes = args[9];
+  double p_kv_bytes = args[10];
+  double p_sram_bytes = args[11];
+  return ((((p_B * lm_ceil(((p_T * p_num_heads) / lm_min(lm_ceil((p_sram_bytes / ((4.0 * (p_kv_lora_rank + p_qk_rope_head_dim)) * p_a_bytes))), (p_kv_lora_rank + p_qk_rope_head_dim))))) * p_L) * (p_kv_lora_rank + p_qk_rope_head_dim)) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -824,44 +824,44 @@ double TransformersDeepseekV3Attention_op_flash_mla_kv_write_bytes(const double 
 /* flops = 2 * {B} * {T} * {num_heads} * {kv_lora_rank} * {v_head_dim} */
 double TransformersDeepseekV3Attention_op_out_absorb_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double v_head_dim = args[7];
-  return (((((2.0 * B) * T) * num_heads) * kv_lora_rank) * v_head_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_v_head_dim = args[7];
+  return (((((2.0 * p_B) * p_T) * p_num_heads) * p_kv_lora_rank) * p_v_head_dim);
 }
 
 /* weight_bytes = {num_heads} * {kv_lora_rank} * {v_head_dim} * {w_bytes} */
 double TransformersDeepseekV3Attention_op_out_absorb_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double v_head_dim = args[7];
-  double w_bytes = args[8];
-  return (((num_heads * kv_lora_rank) * v_head_dim) * w_bytes);
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_v_head_dim = args[7];
+  double p_w_bytes = args[8];
+  return (((p_num_heads * p_kv_lora_rank) * p_v_head_dim) * p_w_bytes);
 }
 
 /* act_read_bytes = {B} * {T} * {num_heads} * {kv_lora_rank} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_out_absorb_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double kv_lora_rank = args[4];
-  double a_bytes = args[9];
-  return ((((B * T) * num_heads) * kv_lora_rank) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_kv_lora_rank = args[4];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_T) * p_num_heads) * p_kv_lora_rank) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {T} * {num_heads} * {v_head_dim} * {a_bytes} */
 double TransformersDeepseekV3Attention_op_out_absorb_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double v_head_dim = args[7];
-  double a_bytes = args[9];
-  return ((((B * T) * num_heads) * v_head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_v_head_dim = args[7];
+  double p_a_bytes = args[9];
+  return ((((p_B * p_T) * p_num_heads) * p_v_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.deepseek_v3.modeling_deepseek_v3.DeepseekV3ForCausalLM
  * class:       TransformersDeepseekV3ForCausalLM
- * fingerprint: 0d3742a914ca0242
+ * fingerprint: 85bd32752002916b
  * parameters:  none
  * checksum:    d79e79523be536f1 (of the code below: hand edits are refused)
  */

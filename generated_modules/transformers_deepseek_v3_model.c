@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.deepseek_v3.modeling_deepseek_v3.DeepseekV3Model
  * class:       TransformersDeepseekV3Model
- * fingerprint: 50e5def8727b6a5a
+ * fingerprint: 3be7ddaf577ff143
  * parameters:  none
  * checksum:    075f9ede3998cf9d (of the code below: hand edits are refused)
  */

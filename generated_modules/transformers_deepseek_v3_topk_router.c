@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.deepseek_v3.modeling_deepseek_v3.DeepseekV3TopkRouter
  * class:       TransformersDeepseekV3TopkRouter
- * fingerprint: 3ebecac7fe03f8a3
+ * fingerprint: 2ed557fb6b7e9dc6
  * parameters:  args[0] N, args[1] hidden_size, args[2] num_experts, args[3] top_k, args[4] w_bytes, args[5] a_bytes
- * checksum:    380b2a432883a624 (of the code below: hand edits are refused)
+ * checksum:    a325b6b845b3c7f0 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,36 +22,36 @@ double TransformersDeepseekV3TopkRouter_kv_cache_bytes(const double *args);
 /* flops = 2 * {N} * {hidden_size} * {num_experts} */
 double TransformersDeepseekV3TopkRouter_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double num_experts = args[2];
-  return (((2.0 * N) * hidden_size) * num_experts);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_num_experts = args[2];
+  return (((2.0 * p_N) * p_hidden_size) * p_num_experts);
 }
 
 /* weight_bytes = {num_experts} * {hidden_size} * {w_bytes} + {num_experts} * 4 */
 double TransformersDeepseekV3TopkRouter_weight_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double num_experts = args[2];
-  double w_bytes = args[4];
-  return (((num_experts * hidden_size) * w_bytes) + (num_experts * 4.0));
+  double p_hidden_size = args[1];
+  double p_num_experts = args[2];
+  double p_w_bytes = args[4];
+  return (((p_num_experts * p_hidden_size) * p_w_bytes) + (p_num_experts * 4.0));
 }
 
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersDeepseekV3TopkRouter_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[5];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[5];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {num_experts} * 4 */
 double TransformersDeepseekV3TopkRouter_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double num_experts = args[2];
-  return ((N * num_experts) * 4.0);
+  double p_N = args[0];
+  double p_num_experts = args[2];
+  return ((p_N * p_num_experts) * 4.0);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -71,10 +71,10 @@ double TransformersDeepseekV3TopkRouter_kv_write_bytes(const double *args)
 /* param_bytes = {num_experts} * {hidden_size} * {w_bytes} + {num_experts} * 4 */
 double TransformersDeepseekV3TopkRouter_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double num_experts = args[2];
-  double w_bytes = args[4];
-  return (((num_experts * hidden_size) * w_bytes) + (num_experts * 4.0));
+  double p_hidden_size = args[1];
+  double p_num_experts = args[2];
+  double p_w_bytes = args[4];
+  return (((p_num_experts * p_hidden_size) * p_w_bytes) + (p_num_experts * 4.0));
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gpt_oss.modeling_gpt_oss.GptOssAttention
  * class:       TransformersGptOssAttention
- * fingerprint: 9b862ce171829f0b
+ * fingerprint: 37fa4661cab3e022
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] sliding_window, args[10] w_bytes
  * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    38de83c349699e43 (of the code below: hand edits are refused)
+ * checksum:    d17dd00ff17a96a5 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -111,25 +111,25 @@ double TransformersGptOssAttention_kv_write_bytes(const double *args)
 /* param_bytes = {num_heads} * {w_bytes} */
 double TransformersGptOssAttention_param_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double w_bytes = args[10];
-  return (num_heads * w_bytes);
+  double p_num_heads = args[3];
+  double p_w_bytes = args[10];
+  return (p_num_heads * p_w_bytes);
 }
 
 /* kv_cache_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_kv_cache_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_kv_cache_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* ---- atomic operation rope ---- */
@@ -137,17 +137,17 @@ double TransformersGptOssAttention_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.mistral.modeling_mistral.MistralAttention.rope}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_rope_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_rope_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* weight_bytes: not given, 0 */
@@ -160,33 +160,33 @@ double TransformersGptOssAttention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.rope}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_rope_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_rope_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* act_write_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.rope}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_rope_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_rope_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -208,73 +208,73 @@ double TransformersGptOssAttention_op_rope_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.mistral.modeling_mistral.MistralAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_qk_matmul_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_qk_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* weight_bytes = {num_heads} * {w_bytes} */
 double TransformersGptOssAttention_op_qk_matmul_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double w_bytes = args[10];
-  return (num_heads * w_bytes);
+  double p_num_heads = args[3];
+  double p_w_bytes = args[10];
+  return (p_num_heads * p_w_bytes);
 }
 
 /* act_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* act_write_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -289,13 +289,13 @@ double TransformersGptOssAttention_op_qk_matmul_kv_write_bytes(const double *arg
 /* flops = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, min({L}, {sliding_window} + {T} - 1) + 1, {a_bytes}) */
 double TransformersGptOssAttention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  double sliding_window = args[9];
-  return TorchSoftmax_flops((const double[]){((B * num_heads) * T), (lm_min(L, ((sliding_window + T) - 1.0)) + 1.0), a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  double p_sliding_window = args[9];
+  return TorchSoftmax_flops((const double[]){((p_B * p_num_heads) * p_T), (lm_min(p_L, ((p_sliding_window + p_T) - 1.0)) + 1.0), p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -308,25 +308,25 @@ double TransformersGptOssAttention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, min({L}, {sliding_window} + {T} - 1) + 1, {a_bytes}) */
 double TransformersGptOssAttention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  double sliding_window = args[9];
-  return TorchSoftmax_act_read_bytes((const double[]){((B * num_heads) * T), (lm_min(L, ((sliding_window + T) - 1.0)) + 1.0), a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  double p_sliding_window = args[9];
+  return TorchSoftmax_act_read_bytes((const double[]){((p_B * p_num_heads) * p_T), (lm_min(p_L, ((p_sliding_window + p_T) - 1.0)) + 1.0), p_a_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, min({L}, {sliding_window} + {T} - 1) + 1, {a_bytes}) */
 double TransformersGptOssAttention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  double sliding_window = args[9];
-  return TorchSoftmax_act_write_bytes((const double[]){((B * num_heads) * T), (lm_min(L, ((sliding_window + T) - 1.0)) + 1.0), a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  double p_sliding_window = args[9];
+  return TorchSoftmax_act_write_bytes((const double[]){((p_B * p_num_heads) * p_T), (lm_min(p_L, ((p_sliding_window + p_T) - 1.0)) + 1.0), p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -348,17 +348,17 @@ double TransformersGptOssAttention_op_softmax_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.mistral.modeling_mistral.MistralAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_sv_matmul_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_sv_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* weight_bytes: not given, 0 */
@@ -371,49 +371,49 @@ double TransformersGptOssAttention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* act_write_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -428,73 +428,73 @@ double TransformersGptOssAttention_op_sv_matmul_kv_write_bytes(const double *arg
 /* flops = ${transformers.models.mistral.modeling_mistral.MistralAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) + 5 * {B} * {num_heads} * {T} */
 double TransformersGptOssAttention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return (TransformersMistralAttention_op_flash_attention_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window}) + (((5.0 * B) * num_heads) * T));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return (TransformersMistralAttention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window}) + (((5.0 * p_B) * p_num_heads) * p_T));
 }
 
 /* weight_bytes = {num_heads} * {w_bytes} */
 double TransformersGptOssAttention_op_flash_attention_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double w_bytes = args[10];
-  return (num_heads * w_bytes);
+  double p_num_heads = args[3];
+  double p_w_bytes = args[10];
+  return (p_num_heads * p_w_bytes);
 }
 
 /* act_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_flash_attention_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* act_write_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_flash_attention_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_read_bytes = ${transformers.models.mistral.modeling_mistral.MistralAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}) */
 double TransformersGptOssAttention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersMistralAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes, sliding_window});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersMistralAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window});
 }
 
 /* kv_write_bytes: not given, 0 */

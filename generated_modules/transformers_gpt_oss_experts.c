@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gpt_oss.modeling_gpt_oss.GptOssExperts
  * class:       TransformersGptOssExperts
- * fingerprint: d01601917122cb3e
+ * fingerprint: b7507e8b2df7d8dd
  * parameters:  args[0] N, args[1] hidden_size, args[2] intermediate_size, args[3] num_experts, args[4] top_k, args[5] expert_balance, args[6] active_only, args[7] w_bytes, args[8] b_bytes, args[9] a_bytes
  * atomic ops: gate_up_proj, glu, down_proj, combine
- * checksum:    2d7da7bec4787000 (of the code below: hand edits are refused)
+ * checksum:    76e01be01f56b229 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -85,14 +85,14 @@ double TransformersGptOssExperts_kv_write_bytes(const double *args)
 /* param_bytes = ({num_experts} - {active_only} * ({num_experts} - {top_k})) * (3 * {hidden_size} * {intermediate_size} * {w_bytes} + (2 * {intermediate_size} + {hidden_size}) * {b_bytes}) */
 double TransformersGptOssExperts_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double active_only = args[6];
-  double w_bytes = args[7];
-  double b_bytes = args[8];
-  return ((num_experts - (active_only * (num_experts - top_k))) * ((((3.0 * hidden_size) * intermediate_size) * w_bytes) + (((2.0 * intermediate_size) + hidden_size) * b_bytes)));
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_active_only = args[6];
+  double p_w_bytes = args[7];
+  double p_b_bytes = args[8];
+  return ((p_num_experts - (p_active_only * (p_num_experts - p_top_k))) * ((((3.0 * p_hidden_size) * p_intermediate_size) * p_w_bytes) + (((2.0 * p_intermediate_size) + p_hidden_size) * p_b_bytes)));
 }
 
 /* kv_cache_bytes: not given, 0 */
@@ -107,45 +107,45 @@ double TransformersGptOssExperts_kv_cache_bytes(const double *args)
 /* flops = 2 * {N} * {top_k} * {hidden_size} * 2 * {intermediate_size} + {N} * {top_k} * 2 * {intermediate_size} */
 double TransformersGptOssExperts_op_gate_up_proj_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  return ((((((2.0 * N) * top_k) * hidden_size) * 2.0) * intermediate_size) + (((N * top_k) * 2.0) * intermediate_size));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  return ((((((2.0 * p_N) * p_top_k) * p_hidden_size) * 2.0) * p_intermediate_size) + (((p_N * p_top_k) * 2.0) * p_intermediate_size));
 }
 
 /* weight_bytes = (max({top_k}, {expert_balance} * {num_experts}) * (1 - pow(1 - {top_k} / max({top_k}, {expert_balance} * {num_experts}), {N}))) * ({hidden_size} * 2 * {intermediate_size} * {w_bytes} + 2 * {intermediate_size} * {b_bytes}) */
 double TransformersGptOssExperts_op_gate_up_proj_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double expert_balance = args[5];
-  double w_bytes = args[7];
-  double b_bytes = args[8];
-  return ((lm_max(top_k, (expert_balance * num_experts)) * (1.0 - lm_pow((1.0 - (top_k / lm_max(top_k, (expert_balance * num_experts)))), N))) * ((((hidden_size * 2.0) * intermediate_size) * w_bytes) + ((2.0 * intermediate_size) * b_bytes)));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_expert_balance = args[5];
+  double p_w_bytes = args[7];
+  double p_b_bytes = args[8];
+  return ((lm_max(p_top_k, (p_expert_balance * p_num_experts)) * (1.0 - lm_pow((1.0 - (p_top_k / lm_max(p_top_k, (p_expert_balance * p_num_experts)))), p_N))) * ((((p_hidden_size * 2.0) * p_intermediate_size) * p_w_bytes) + ((2.0 * p_intermediate_size) * p_b_bytes)));
 }
 
 /* act_read_bytes = {N} * {top_k} * {hidden_size} * {a_bytes} */
 double TransformersGptOssExperts_op_gate_up_proj_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return (((N * top_k) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return (((p_N * p_top_k) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {top_k} * 2 * {intermediate_size} * {a_bytes} */
 double TransformersGptOssExperts_op_gate_up_proj_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return ((((N * top_k) * 2.0) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return ((((p_N * p_top_k) * 2.0) * p_intermediate_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -167,10 +167,10 @@ double TransformersGptOssExperts_op_gate_up_proj_kv_write_bytes(const double *ar
 /* flops = 11 * {N} * {top_k} * {intermediate_size} */
 double TransformersGptOssExperts_op_glu_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  return (((11.0 * N) * top_k) * intermediate_size);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  return (((11.0 * p_N) * p_top_k) * p_intermediate_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -183,21 +183,21 @@ double TransformersGptOssExperts_op_glu_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {N} * {top_k} * {intermediate_size} * {a_bytes} */
 double TransformersGptOssExperts_op_glu_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return ((((2.0 * N) * top_k) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return ((((2.0 * p_N) * p_top_k) * p_intermediate_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {top_k} * {intermediate_size} * {a_bytes} */
 double TransformersGptOssExperts_op_glu_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return (((N * top_k) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return (((p_N * p_top_k) * p_intermediate_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -219,45 +219,45 @@ double TransformersGptOssExperts_op_glu_kv_write_bytes(const double *args)
 /* flops = 2 * {N} * {top_k} * {intermediate_size} * {hidden_size} + {N} * {top_k} * {hidden_size} */
 double TransformersGptOssExperts_op_down_proj_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  return (((((2.0 * N) * top_k) * intermediate_size) * hidden_size) + ((N * top_k) * hidden_size));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  return (((((2.0 * p_N) * p_top_k) * p_intermediate_size) * p_hidden_size) + ((p_N * p_top_k) * p_hidden_size));
 }
 
 /* weight_bytes = (max({top_k}, {expert_balance} * {num_experts}) * (1 - pow(1 - {top_k} / max({top_k}, {expert_balance} * {num_experts}), {N}))) * ({intermediate_size} * {hidden_size} * {w_bytes} + {hidden_size} * {b_bytes}) */
 double TransformersGptOssExperts_op_down_proj_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double expert_balance = args[5];
-  double w_bytes = args[7];
-  double b_bytes = args[8];
-  return ((lm_max(top_k, (expert_balance * num_experts)) * (1.0 - lm_pow((1.0 - (top_k / lm_max(top_k, (expert_balance * num_experts)))), N))) * (((intermediate_size * hidden_size) * w_bytes) + (hidden_size * b_bytes)));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_expert_balance = args[5];
+  double p_w_bytes = args[7];
+  double p_b_bytes = args[8];
+  return ((lm_max(p_top_k, (p_expert_balance * p_num_experts)) * (1.0 - lm_pow((1.0 - (p_top_k / lm_max(p_top_k, (p_expert_balance * p_num_experts)))), p_N))) * (((p_intermediate_size * p_hidden_size) * p_w_bytes) + (p_hidden_size * p_b_bytes)));
 }
 
 /* act_read_bytes = {N} * {top_k} * {intermediate_size} * {a_bytes} */
 double TransformersGptOssExperts_op_down_proj_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return (((N * top_k) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return (((p_N * p_top_k) * p_intermediate_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {top_k} * {hidden_size} * {a_bytes} */
 double TransformersGptOssExperts_op_down_proj_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return (((N * top_k) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return (((p_N * p_top_k) * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -279,10 +279,10 @@ double TransformersGptOssExperts_op_down_proj_kv_write_bytes(const double *args)
 /* flops = 2 * {N} * {top_k} * {hidden_size} */
 double TransformersGptOssExperts_op_combine_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double top_k = args[4];
-  return (((2.0 * N) * top_k) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_top_k = args[4];
+  return (((2.0 * p_N) * p_top_k) * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -295,20 +295,20 @@ double TransformersGptOssExperts_op_combine_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {top_k} * ({hidden_size} + 1) * {a_bytes} */
 double TransformersGptOssExperts_op_combine_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double top_k = args[4];
-  double a_bytes = args[9];
-  return (((N * top_k) * (hidden_size + 1.0)) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_top_k = args[4];
+  double p_a_bytes = args[9];
+  return (((p_N * p_top_k) * (p_hidden_size + 1.0)) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGptOssExperts_op_combine_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[9];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[9];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt_oss.modeling_gpt_oss.GptOssForCausalLM
  * class:       TransformersGptOssForCausalLM
- * fingerprint: 51dd0f9f2e2071b5
+ * fingerprint: 84b3f2fde04b4f20
  * parameters:  none
  * checksum:    d1dce736d3d27c4b (of the code below: hand edits are refused)
  */

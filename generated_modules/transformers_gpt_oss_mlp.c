@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt_oss.modeling_gpt_oss.GptOssMLP
  * class:       TransformersGptOssMLP
- * fingerprint: 6f0bc9df26dd15cb
+ * fingerprint: 8f2cb28f4e7f9b36
  * parameters:  none
  * checksum:    7cef0801b47e9f67 (of the code below: hand edits are refused)
  */

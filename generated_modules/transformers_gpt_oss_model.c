@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt_oss.modeling_gpt_oss.GptOssModel
  * class:       TransformersGptOssModel
- * fingerprint: 07fa7e18dcbe4f85
+ * fingerprint: b39ba94006eef400
  * parameters:  none
  * checksum:    9ee8793fd0572a97 (of the code below: hand edits are refused)
  */

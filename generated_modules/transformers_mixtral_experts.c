@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.mixtral.modeling_mixtral.MixtralExperts
  * class:       TransformersMixtralExperts
- * fingerprint: 6b00c0f0dba6c0aa
+ * fingerprint: 6d9bfd57edf6e119
  * parameters:  args[0] N, args[1] hidden_size, args[2] intermediate_size, args[3] num_experts, args[4] top_k, args[5] expert_balance, args[6] active_only, args[7] w_bytes, args[8] a_bytes
  * atomic ops: gate_up_proj, act_fn, act_mul, down_proj, combine
- * checksum:    c38d88c22d42de3b (of the code below: hand edits are refused)
+ * checksum:    ba810505d5e57872 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -96,13 +96,13 @@ double TransformersMixtralExperts_kv_write_bytes(const double *args)
 /* param_bytes = ({num_experts} - {active_only} * ({num_experts} - {top_k})) * 3 * {hidden_size} * {intermediate_size} * {w_bytes} */
 double TransformersMixtralExperts_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double active_only = args[6];
-  double w_bytes = args[7];
-  return (((((num_experts - (active_only * (num_experts - top_k))) * 3.0) * hidden_size) * intermediate_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_active_only = args[6];
+  double p_w_bytes = args[7];
+  return (((((p_num_experts - (p_active_only * (p_num_experts - p_top_k))) * 3.0) * p_hidden_size) * p_intermediate_size) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */
@@ -117,44 +117,44 @@ double TransformersMixtralExperts_kv_cache_bytes(const double *args)
 /* flops = 2 * {N} * {top_k} * {hidden_size} * 2 * {intermediate_size} */
 double TransformersMixtralExperts_op_gate_up_proj_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  return (((((2.0 * N) * top_k) * hidden_size) * 2.0) * intermediate_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  return (((((2.0 * p_N) * p_top_k) * p_hidden_size) * 2.0) * p_intermediate_size);
 }
 
 /* weight_bytes = (max({top_k}, {expert_balance} * {num_experts}) * (1 - pow(1 - {top_k} / max({top_k}, {expert_balance} * {num_experts}), {N}))) * {hidden_size} * 2 * {intermediate_size} * {w_bytes} */
 double TransformersMixtralExperts_op_gate_up_proj_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double expert_balance = args[5];
-  double w_bytes = args[7];
-  return (((((lm_max(top_k, (expert_balance * num_experts)) * (1.0 - lm_pow((1.0 - (top_k / lm_max(top_k, (expert_balance * num_experts)))), N))) * hidden_size) * 2.0) * intermediate_size) * w_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_expert_balance = args[5];
+  double p_w_bytes = args[7];
+  return (((((lm_max(p_top_k, (p_expert_balance * p_num_experts)) * (1.0 - lm_pow((1.0 - (p_top_k / lm_max(p_top_k, (p_expert_balance * p_num_experts)))), p_N))) * p_hidden_size) * 2.0) * p_intermediate_size) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {top_k} * {hidden_size} * {a_bytes} */
 double TransformersMixtralExperts_op_gate_up_proj_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return (((N * top_k) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return (((p_N * p_top_k) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {top_k} * 2 * {intermediate_size} * {a_bytes} */
 double TransformersMixtralExperts_op_gate_up_proj_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return ((((N * top_k) * 2.0) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return ((((p_N * p_top_k) * 2.0) * p_intermediate_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -176,11 +176,11 @@ double TransformersMixtralExperts_op_gate_up_proj_kv_write_bytes(const double *a
 /* flops = ${torch.nn.modules.activation.SiLU}({N} * {top_k} * {intermediate_size}, {a_bytes}) */
 double TransformersMixtralExperts_op_act_fn_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return TorchSiLU_flops((const double[]){((N * top_k) * intermediate_size), a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return TorchSiLU_flops((const double[]){((p_N * p_top_k) * p_intermediate_size), p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -193,21 +193,21 @@ double TransformersMixtralExperts_op_act_fn_weight_bytes(const double *args)
 /* act_read_bytes = ${torch.nn.modules.activation.SiLU}({N} * {top_k} * {intermediate_size}, {a_bytes}) */
 double TransformersMixtralExperts_op_act_fn_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return TorchSiLU_act_read_bytes((const double[]){((N * top_k) * intermediate_size), a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return TorchSiLU_act_read_bytes((const double[]){((p_N * p_top_k) * p_intermediate_size), p_a_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.activation.SiLU}({N} * {top_k} * {intermediate_size}, {a_bytes}) */
 double TransformersMixtralExperts_op_act_fn_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return TorchSiLU_act_write_bytes((const double[]){((N * top_k) * intermediate_size), a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return TorchSiLU_act_write_bytes((const double[]){((p_N * p_top_k) * p_intermediate_size), p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -229,10 +229,10 @@ double TransformersMixtralExperts_op_act_fn_kv_write_bytes(const double *args)
 /* flops = {N} * {top_k} * {intermediate_size} */
 double TransformersMixtralExperts_op_act_mul_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  return ((N * top_k) * intermediate_size);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  return ((p_N * p_top_k) * p_intermediate_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -245,21 +245,21 @@ double TransformersMixtralExperts_op_act_mul_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {N} * {top_k} * {intermediate_size} * {a_bytes} */
 double TransformersMixtralExperts_op_act_mul_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return ((((2.0 * N) * top_k) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return ((((2.0 * p_N) * p_top_k) * p_intermediate_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {top_k} * {intermediate_size} * {a_bytes} */
 double TransformersMixtralExperts_op_act_mul_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return (((N * top_k) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return (((p_N * p_top_k) * p_intermediate_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -281,44 +281,44 @@ double TransformersMixtralExperts_op_act_mul_kv_write_bytes(const double *args)
 /* flops = 2 * {N} * {top_k} * {intermediate_size} * {hidden_size} */
 double TransformersMixtralExperts_op_down_proj_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  return ((((2.0 * N) * top_k) * intermediate_size) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  return ((((2.0 * p_N) * p_top_k) * p_intermediate_size) * p_hidden_size);
 }
 
 /* weight_bytes = (max({top_k}, {expert_balance} * {num_experts}) * (1 - pow(1 - {top_k} / max({top_k}, {expert_balance} * {num_experts}), {N}))) * {intermediate_size} * {hidden_size} * {w_bytes} */
 double TransformersMixtralExperts_op_down_proj_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double intermediate_size = args[2];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double expert_balance = args[5];
-  double w_bytes = args[7];
-  return ((((lm_max(top_k, (expert_balance * num_experts)) * (1.0 - lm_pow((1.0 - (top_k / lm_max(top_k, (expert_balance * num_experts)))), N))) * intermediate_size) * hidden_size) * w_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_intermediate_size = args[2];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_expert_balance = args[5];
+  double p_w_bytes = args[7];
+  return ((((lm_max(p_top_k, (p_expert_balance * p_num_experts)) * (1.0 - lm_pow((1.0 - (p_top_k / lm_max(p_top_k, (p_expert_balance * p_num_experts)))), p_N))) * p_intermediate_size) * p_hidden_size) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {top_k} * {intermediate_size} * {a_bytes} */
 double TransformersMixtralExperts_op_down_proj_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[2];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return (((N * top_k) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[2];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return (((p_N * p_top_k) * p_intermediate_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {top_k} * {hidden_size} * {a_bytes} */
 double TransformersMixtralExperts_op_down_proj_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return (((N * top_k) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return (((p_N * p_top_k) * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -340,11 +340,11 @@ double TransformersMixtralExperts_op_down_proj_kv_write_bytes(const double *args
 /* flops = min(1, {num_experts} - 1) * 2 * {N} * {top_k} * {hidden_size} */
 double TransformersMixtralExperts_op_combine_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double num_experts = args[3];
-  double top_k = args[4];
-  return ((((lm_min(1.0, (num_experts - 1.0)) * 2.0) * N) * top_k) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  return ((((lm_min(1.0, (p_num_experts - 1.0)) * 2.0) * p_N) * p_top_k) * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -357,22 +357,22 @@ double TransformersMixtralExperts_op_combine_weight_bytes(const double *args)
 /* act_read_bytes = min(1, {num_experts} - 1) * {N} * {top_k} * ({hidden_size} + 1) * {a_bytes} */
 double TransformersMixtralExperts_op_combine_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double num_experts = args[3];
-  double top_k = args[4];
-  double a_bytes = args[8];
-  return ((((lm_min(1.0, (num_experts - 1.0)) * N) * top_k) * (hidden_size + 1.0)) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_num_experts = args[3];
+  double p_top_k = args[4];
+  double p_a_bytes = args[8];
+  return ((((lm_min(1.0, (p_num_experts - 1.0)) * p_N) * p_top_k) * (p_hidden_size + 1.0)) * p_a_bytes);
 }
 
 /* act_write_bytes = min(1, {num_experts} - 1) * {N} * {hidden_size} * {a_bytes} */
 double TransformersMixtralExperts_op_combine_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double num_experts = args[3];
-  double a_bytes = args[8];
-  return (((lm_min(1.0, (num_experts - 1.0)) * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_num_experts = args[3];
+  double p_a_bytes = args[8];
+  return (((lm_min(1.0, (p_num_experts - 1.0)) * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.mixtral.modeling_mixtral.MixtralForCausalLM
  * class:       TransformersMixtralForCausalLM
- * fingerprint: d74056b83a23b88d
+ * fingerprint: bb9b1c39cf346120
  * parameters:  none
  * checksum:    93d23efeec23268f (of the code below: hand edits are refused)
  */

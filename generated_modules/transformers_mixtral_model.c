@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.mixtral.modeling_mixtral.MixtralModel
  * class:       TransformersMixtralModel
- * fingerprint: b3e64521c161d619
+ * fingerprint: 7cd533f39a2418bc
  * parameters:  none
  * checksum:    aeb78587cc9af003 (of the code below: hand edits are refused)
  */

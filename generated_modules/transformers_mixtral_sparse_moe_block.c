@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.mixtral.modeling_mixtral.MixtralSparseMoeBlock
  * class:       TransformersMixtralSparseMoeBlock
- * fingerprint: 96a5bacc7c9ee664
+ * fingerprint: 03c8853d4c4564bf
  * parameters:  none
  * checksum:    d9e1779e742fa9bf (of the code below: hand edits are refused)
  */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.nemotron_h.modeling_nemotron_h.NemotronHBlock
  * class:       TransformersNemotronHBlock
- * fingerprint: 8b98fc1f8203f0d5
+ * fingerprint: 022cd40b0d5d974c
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: residual_add
- * checksum:    00a4c02a0381603e (of the code below: hand edits are refused)
+ * checksum:    04a43346b0dcd1c0 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersNemotronHBlock_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersNemotronHBlock_op_residual_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersNemotronHBlock_op_residual_add_weight_bytes(const double *arg
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersNemotronHBlock_op_residual_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersNemotronHBlock_op_residual_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

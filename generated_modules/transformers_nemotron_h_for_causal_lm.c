@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.nemotron_h.modeling_nemotron_h.NemotronHForCausalLM
  * class:       TransformersNemotronHForCausalLM
- * fingerprint: de505b3d1208845b
+ * fingerprint: 1bd389c7a8b1f5b0
  * parameters:  none
  * checksum:    dd575a2b23aaa2c9 (of the code below: hand edits are refused)
  */

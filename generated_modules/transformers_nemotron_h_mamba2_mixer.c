@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.nemotron_h.modeling_nemotron_h.NemotronHMamba2Mixer
  * class:       TransformersNemotronHMamba2Mixer
- * fingerprint: 771269ba9ce2cd7e
+ * fingerprint: 8534058feb800b37
  * parameters:  args[0] B, args[1] T, args[2] hidden_size, args[3] num_heads, args[4] head_dim, args[5] state_size, args[6] n_groups, args[7] conv_kernel, args[8] chunk_size, args[9] conv_bias, args[10] w_bytes, args[11] a_bytes, args[12] kv_bytes
  * atomic ops: conv1d, ssd_scan (prefill), ssm_update (decode), gated_norm
- * checksum:    48db568835ea9f8b (of the code below: hand edits are refused)
+ * checksum:    dbfd3dcbb8d63274 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -83,27 +83,27 @@ double TransformersNemotronHMamba2Mixer_kv_write_bytes(const double *args)
 /* param_bytes = (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} + {conv_bias}) * {w_bytes} + 3 * {num_heads} * {w_bytes} + ({num_heads} * {head_dim}) * {w_bytes} */
 double TransformersNemotronHMamba2Mixer_param_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double conv_kernel = args[7];
-  double conv_bias = args[9];
-  double w_bytes = args[10];
-  return ((((((num_heads * head_dim) + ((2.0 * n_groups) * state_size)) * (conv_kernel + conv_bias)) * w_bytes) + ((3.0 * num_heads) * w_bytes)) + ((num_heads * head_dim) * w_bytes));
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_conv_kernel = args[7];
+  double p_conv_bias = args[9];
+  double p_w_bytes = args[10];
+  return ((((((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) * (p_conv_kernel + p_conv_bias)) * p_w_bytes) + ((3.0 * p_num_heads) * p_w_bytes)) + ((p_num_heads * p_head_dim) * p_w_bytes));
 }
 
 /* kv_cache_bytes = {B} * ((({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} - 1) + {num_heads} * {head_dim} * {state_size}) * {kv_bytes} */
 double TransformersNemotronHMamba2Mixer_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double conv_kernel = args[7];
-  double kv_bytes = args[12];
-  return ((B * ((((num_heads * head_dim) + ((2.0 * n_groups) * state_size)) * (conv_kernel - 1.0)) + ((num_heads * head_dim) * state_size))) * kv_bytes);
+  double p_B = args[0];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_conv_kernel = args[7];
+  double p_kv_bytes = args[12];
+  return ((p_B * ((((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) * (p_conv_kernel - 1.0)) + ((p_num_heads * p_head_dim) * p_state_size))) * p_kv_bytes);
 }
 
 /* ---- atomic operation conv1d ---- */
@@ -111,80 +111,80 @@ double TransformersNemotronHMamba2Mixer_kv_cache_bytes(const double *args)
 /* flops = 2 * {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * {conv_kernel} + {conv_bias} * {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) + 4 * {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) */
 double TransformersNemotronHMamba2Mixer_op_conv1d_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double conv_kernel = args[7];
-  double conv_bias = args[9];
-  return ((((((2.0 * B) * T) * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size))) * conv_kernel) + (((conv_bias * B) * T) * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size)))) + (((4.0 * B) * T) * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size))));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_conv_kernel = args[7];
+  double p_conv_bias = args[9];
+  return ((((((2.0 * p_B) * p_T) * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size))) * p_conv_kernel) + (((p_conv_bias * p_B) * p_T) * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)))) + (((4.0 * p_B) * p_T) * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size))));
 }
 
 /* weight_bytes = (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} + {conv_bias}) * {w_bytes} */
 double TransformersNemotronHMamba2Mixer_op_conv1d_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double conv_kernel = args[7];
-  double conv_bias = args[9];
-  double w_bytes = args[10];
-  return ((((num_heads * head_dim) + ((2.0 * n_groups) * state_size)) * (conv_kernel + conv_bias)) * w_bytes);
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_conv_kernel = args[7];
+  double p_conv_bias = args[9];
+  double p_w_bytes = args[10];
+  return ((((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) * (p_conv_kernel + p_conv_bias)) * p_w_bytes);
 }
 
 /* act_read_bytes = {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * {a_bytes} */
 double TransformersNemotronHMamba2Mixer_op_conv1d_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double a_bytes = args[11];
-  return (((B * T) * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size))) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_a_bytes = args[11];
+  return (((p_B * p_T) * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size))) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * {a_bytes} */
 double TransformersNemotronHMamba2Mixer_op_conv1d_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double a_bytes = args[11];
-  return (((B * T) * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size))) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_a_bytes = args[11];
+  return (((p_B * p_T) * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size))) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} - 1) * {kv_bytes} */
 double TransformersNemotronHMamba2Mixer_op_conv1d_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double conv_kernel = args[7];
-  double kv_bytes = args[12];
-  return (((B * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size))) * (conv_kernel - 1.0)) * kv_bytes);
+  double p_B = args[0];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_conv_kernel = args[7];
+  double p_kv_bytes = args[12];
+  return (((p_B * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size))) * (p_conv_kernel - 1.0)) * p_kv_bytes);
 }
 
 /* kv_write_bytes = {B} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} - 1) * {kv_bytes} */
 double TransformersNemotronHMamba2Mixer_op_conv1d_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double conv_kernel = args[7];
-  double kv_bytes = args[12];
-  return (((B * ((num_heads * head_dim) + ((2.0 * n_groups) * state_size))) * (conv_kernel - 1.0)) * kv_bytes);
+  double p_B = args[0];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_conv_kernel = args[7];
+  double p_kv_bytes = args[12];
+  return (((p_B * ((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size))) * (p_conv_kernel - 1.0)) * p_kv_bytes);
 }
 
 /* ---- atomic operation ssd_scan ---- */
@@ -192,49 +192,49 @@ double TransformersNemotronHMamba2Mixer_op_conv1d_kv_write_bytes(const double *a
 /* flops = 2 * {B} * {T} * min({chunk_size}, {T}) * {n_groups} * {state_size} + {B} * {num_heads} * ({T} * min({chunk_size}, {T}) + 2 * {T} * min({chunk_size}, {T}) * {head_dim} + 2 * {T} * {state_size} * {head_dim} + 2 * ceil({T} / {chunk_size}) * {state_size} * {head_dim} + 2 * {T} * {state_size} * {head_dim} + 3 * {T} * {head_dim} + 5 * {T}) */
 double TransformersNemotronHMamba2Mixer_op_ssd_scan_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double chunk_size = args[8];
-  return ((((((2.0 * B) * T) * lm_min(chunk_size, T)) * n_groups) * state_size) + ((B * num_heads) * (((((((T * lm_min(chunk_size, T)) + (((2.0 * T) * lm_min(chunk_size, T)) * head_dim)) + (((2.0 * T) * state_size) * head_dim)) + (((2.0 * lm_ceil((T / chunk_size))) * state_size) * head_dim)) + (((2.0 * T) * state_size) * head_dim)) + ((3.0 * T) * head_dim)) + (5.0 * T))));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_chunk_size = args[8];
+  return ((((((2.0 * p_B) * p_T) * lm_min(p_chunk_size, p_T)) * p_n_groups) * p_state_size) + ((p_B * p_num_heads) * (((((((p_T * lm_min(p_chunk_size, p_T)) + (((2.0 * p_T) * lm_min(p_chunk_size, p_T)) * p_head_dim)) + (((2.0 * p_T) * p_state_size) * p_head_dim)) + (((2.0 * lm_ceil((p_T / p_chunk_size))) * p_state_size) * p_head_dim)) + (((2.0 * p_T) * p_state_size) * p_head_dim)) + ((3.0 * p_T) * p_head_dim)) + (5.0 * p_T))));
 }
 
 /* weight_bytes = 3 * {num_heads} * {w_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssd_scan_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double w_bytes = args[10];
-  return ((3.0 * num_heads) * w_bytes);
+  double p_num_heads = args[3];
+  double p_w_bytes = args[10];
+  return ((3.0 * p_num_heads) * p_w_bytes);
 }
 
 /* act_read_bytes = {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size} + {num_heads}) * {a_bytes} + {B} * ceil({T} / {chunk_size}) * {num_heads} * {head_dim} * {state_size} * 4 */
 double TransformersNemotronHMamba2Mixer_op_ssd_scan_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double chunk_size = args[8];
-  double a_bytes = args[11];
-  return ((((B * T) * (((num_heads * head_dim) + ((2.0 * n_groups) * state_size)) + num_heads)) * a_bytes) + (((((B * lm_ceil((T / chunk_size))) * num_heads) * head_dim) * state_size) * 4.0));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_chunk_size = args[8];
+  double p_a_bytes = args[11];
+  return ((((p_B * p_T) * (((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) + p_num_heads)) * p_a_bytes) + (((((p_B * lm_ceil((p_T / p_chunk_size))) * p_num_heads) * p_head_dim) * p_state_size) * 4.0));
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} * {head_dim}) * {a_bytes} + {B} * ceil({T} / {chunk_size}) * {num_heads} * {head_dim} * {state_size} * 4 */
 double TransformersNemotronHMamba2Mixer_op_ssd_scan_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double chunk_size = args[8];
-  double a_bytes = args[11];
-  return ((((B * T) * (num_heads * head_dim)) * a_bytes) + (((((B * lm_ceil((T / chunk_size))) * num_heads) * head_dim) * state_size) * 4.0));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_chunk_size = args[8];
+  double p_a_bytes = args[11];
+  return ((((p_B * p_T) * (p_num_heads * p_head_dim)) * p_a_bytes) + (((((p_B * lm_ceil((p_T / p_chunk_size))) * p_num_heads) * p_head_dim) * p_state_size) * 4.0));
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -247,12 +247,12 @@ double TransformersNemotronHMamba2Mixer_op_ssd_scan_kv_read_bytes(const double *
 /* kv_write_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {kv_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssd_scan_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double kv_bytes = args[12];
-  return ((((B * num_heads) * head_dim) * state_size) * kv_bytes);
+  double p_B = args[0];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_kv_bytes = args[12];
+  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_kv_bytes);
 }
 
 /* ---- atomic operation ssm_update ---- */
@@ -260,66 +260,66 @@ double TransformersNemotronHMamba2Mixer_op_ssd_scan_kv_write_bytes(const double 
 /* flops = {B} * {T} * {num_heads} * (5 * {head_dim} * {state_size} + 2 * {head_dim} + 5) */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  return (((B * T) * num_heads) * ((((5.0 * head_dim) * state_size) + (2.0 * head_dim)) + 5.0));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  return (((p_B * p_T) * p_num_heads) * ((((5.0 * p_head_dim) * p_state_size) + (2.0 * p_head_dim)) + 5.0));
 }
 
 /* weight_bytes = 3 * {num_heads} * {w_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double w_bytes = args[10];
-  return ((3.0 * num_heads) * w_bytes);
+  double p_num_heads = args[3];
+  double p_w_bytes = args[10];
+  return ((3.0 * p_num_heads) * p_w_bytes);
 }
 
 /* act_read_bytes = {B} * {T} * (({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size} + {num_heads}) * {a_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double n_groups = args[6];
-  double a_bytes = args[11];
-  return (((B * T) * (((num_heads * head_dim) + ((2.0 * n_groups) * state_size)) + num_heads)) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_n_groups = args[6];
+  double p_a_bytes = args[11];
+  return (((p_B * p_T) * (((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) + p_num_heads)) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} * {head_dim}) * {a_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[11];
-  return (((B * T) * (num_heads * head_dim)) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[11];
+  return (((p_B * p_T) * (p_num_heads * p_head_dim)) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {kv_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double kv_bytes = args[12];
-  return ((((B * num_heads) * head_dim) * state_size) * kv_bytes);
+  double p_B = args[0];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_kv_bytes = args[12];
+  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_kv_bytes);
 }
 
 /* kv_write_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {kv_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double state_size = args[5];
-  double kv_bytes = args[12];
-  return ((((B * num_heads) * head_dim) * state_size) * kv_bytes);
+  double p_B = args[0];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_state_size = args[5];
+  double p_kv_bytes = args[12];
+  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_kv_bytes);
 }
 
 /* ---- atomic operation gated_norm ---- */
@@ -327,43 +327,43 @@ double TransformersNemotronHMamba2Mixer_op_ssm_update_kv_write_bytes(const doubl
 /* flops = 9 * {B} * {T} * ({num_heads} * {head_dim}) + 3 * {B} * {T} * {n_groups} */
 double TransformersNemotronHMamba2Mixer_op_gated_norm_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double n_groups = args[6];
-  return ((((9.0 * B) * T) * (num_heads * head_dim)) + (((3.0 * B) * T) * n_groups));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_n_groups = args[6];
+  return ((((9.0 * p_B) * p_T) * (p_num_heads * p_head_dim)) + (((3.0 * p_B) * p_T) * p_n_groups));
 }
 
 /* weight_bytes = ({num_heads} * {head_dim}) * {w_bytes} */
 double TransformersNemotronHMamba2Mixer_op_gated_norm_weight_bytes(const double *args)
 {
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double w_bytes = args[10];
-  return ((num_heads * head_dim) * w_bytes);
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_w_bytes = args[10];
+  return ((p_num_heads * p_head_dim) * p_w_bytes);
 }
 
 /* act_read_bytes = 2 * {B} * {T} * ({num_heads} * {head_dim}) * {a_bytes} */
 double TransformersNemotronHMamba2Mixer_op_gated_norm_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[11];
-  return ((((2.0 * B) * T) * (num_heads * head_dim)) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[11];
+  return ((((2.0 * p_B) * p_T) * (p_num_heads * p_head_dim)) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} * {head_dim}) * {a_bytes} */
 double TransformersNemotronHMamba2Mixer_op_gated_norm_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[11];
-  return (((B * T) * (num_heads * head_dim)) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[11];
+  return (((p_B * p_T) * (p_num_heads * p_head_dim)) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.nemotron_h.modeling_nemotron_h.NemotronHModel
  * class:       TransformersNemotronHModel
- * fingerprint: 26bc585397396c83
+ * fingerprint: 7e2daad6ec64c8d0
  * parameters:  none
  * checksum:    9c0ddcce41f071d5 (of the code below: hand edits are refused)
  */

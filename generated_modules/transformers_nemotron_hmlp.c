@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.nemotron_h.modeling_nemotron_h.NemotronHMLP
  * class:       TransformersNemotronHMLP
- * fingerprint: 6bea4067b6e71f92
+ * fingerprint: 252578d8d1b23f8d
  * parameters:  args[0] N, args[1] intermediate_size, args[2] a_bytes
  * atomic ops: act_fn
- * checksum:    653781e75a5ef5a6 (of the code below: hand edits are refused)
+ * checksum:    1c491adfe188ab98 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,9 +84,9 @@ double TransformersNemotronHMLP_kv_cache_bytes(const double *args)
 /* flops = 2 * {N} * {intermediate_size} */
 double TransformersNemotronHMLP_op_act_fn_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  return ((2.0 * N) * intermediate_size);
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  return ((2.0 * p_N) * p_intermediate_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -99,19 +99,19 @@ double TransformersNemotronHMLP_op_act_fn_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {intermediate_size} * {a_bytes} */
 double TransformersNemotronHMLP_op_act_fn_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return ((N * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_intermediate_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {intermediate_size} * {a_bytes} */
 double TransformersNemotronHMLP_op_act_fn_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return ((N * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_intermediate_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

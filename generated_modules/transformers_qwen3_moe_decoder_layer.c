@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.qwen3_moe.modeling_qwen3_moe.Qwen3MoeDecoderLayer
  * class:       TransformersQwen3MoeDecoderLayer
- * fingerprint: 211058bf2de09d8a
+ * fingerprint: 0add59bae250141f
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: attn_add, mlp_add
- * checksum:    c8496586f0e5580c (of the code below: hand edits are refused)
+ * checksum:    9fd93c8c61e60ef2 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -98,10 +98,10 @@ double TransformersQwen3MoeDecoderLayer_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.qwen3.modeling_qwen3.Qwen3DecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen3MoeDecoderLayer_op_attn_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3DecoderLayer_op_attn_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3DecoderLayer_op_attn_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -114,19 +114,19 @@ double TransformersQwen3MoeDecoderLayer_op_attn_add_weight_bytes(const double *a
 /* act_read_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3DecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen3MoeDecoderLayer_op_attn_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3DecoderLayer_op_attn_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3DecoderLayer_op_attn_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3DecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen3MoeDecoderLayer_op_attn_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3DecoderLayer_op_attn_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3DecoderLayer_op_attn_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -148,10 +148,10 @@ double TransformersQwen3MoeDecoderLayer_op_attn_add_kv_write_bytes(const double 
 /* flops = ${transformers.models.qwen3.modeling_qwen3.Qwen3DecoderLayer.mlp_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen3MoeDecoderLayer_op_mlp_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3DecoderLayer_op_mlp_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3DecoderLayer_op_mlp_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -164,19 +164,19 @@ double TransformersQwen3MoeDecoderLayer_op_mlp_add_weight_bytes(const double *ar
 /* act_read_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3DecoderLayer.mlp_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen3MoeDecoderLayer_op_mlp_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3DecoderLayer_op_mlp_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3DecoderLayer_op_mlp_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3DecoderLayer.mlp_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen3MoeDecoderLayer_op_mlp_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3DecoderLayer_op_mlp_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3DecoderLayer_op_mlp_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

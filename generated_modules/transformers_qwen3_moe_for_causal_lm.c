@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen3_moe.modeling_qwen3_moe.Qwen3MoeForCausalLM
  * class:       TransformersQwen3MoeForCausalLM
- * fingerprint: e8ae12453c1c033a
+ * fingerprint: 618f287074dce9db
  * parameters:  none
  * checksum:    c5a09d8f403e7999 (of the code below: hand edits are refused)
  */

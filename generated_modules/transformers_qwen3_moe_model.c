@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen3_moe.modeling_qwen3_moe.Qwen3MoeModel
  * class:       TransformersQwen3MoeModel
- * fingerprint: 3d15933f44df3b3a
+ * fingerprint: b95475681546b043
  * parameters:  none
  * checksum:    475a5b8eaa983db5 (of the code below: hand edits are refused)
  */

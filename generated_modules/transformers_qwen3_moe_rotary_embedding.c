@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.qwen3_moe.modeling_qwen3_moe.Qwen3MoeRotaryEmbedding
  * class:       TransformersQwen3MoeRotaryEmbedding
- * fingerprint: bdcbf47ecc0cbec5
+ * fingerprint: a416ec27e3b9a452
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    3c4b34b95cf4bc47 (of the code below: hand edits are refused)
+ * checksum:    3622ef1c28c6b8bb (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,37 +29,37 @@ double TransformersQwen3RotaryEmbedding_weight_bytes(const double *args);
 /* flops = ${transformers.models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersQwen3MoeRotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3RotaryEmbedding_flops((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3RotaryEmbedding_flops((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* weight_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersQwen3MoeRotaryEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3RotaryEmbedding_weight_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3RotaryEmbedding_weight_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersQwen3MoeRotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3RotaryEmbedding_act_read_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3RotaryEmbedding_act_read_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersQwen3MoeRotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3RotaryEmbedding_act_write_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3RotaryEmbedding_act_write_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -79,10 +79,10 @@ double TransformersQwen3MoeRotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.qwen3.modeling_qwen3.Qwen3RotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersQwen3MoeRotaryEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersQwen3RotaryEmbedding_param_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersQwen3RotaryEmbedding_param_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

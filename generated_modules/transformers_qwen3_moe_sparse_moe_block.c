@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen3_moe.modeling_qwen3_moe.Qwen3MoeSparseMoeBlock
  * class:       TransformersQwen3MoeSparseMoeBlock
- * fingerprint: 348101d26e2e9cbf
+ * fingerprint: e99efb9020c9d304
  * parameters:  none
  * checksum:    df1ea7f218ed45e5 (of the code below: hand edits are refused)
  */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.qwen3_moe.modeling_qwen3_moe.Qwen3MoeTopKRouter
  * class:       TransformersQwen3MoeTopKRouter
- * fingerprint: bf2002abcb320c3f
+ * fingerprint: 9a9c39271da874d4
  * parameters:  args[0] N, args[1] hidden_size, args[2] num_experts, args[3] top_k, args[4] w_bytes, args[5] a_bytes
- * checksum:    12f419a6e83b9e79 (of the code below: hand edits are refused)
+ * checksum:    6e3e886d0898f7ca (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,39 +22,39 @@ double TransformersQwen3MoeTopKRouter_kv_cache_bytes(const double *args);
 /* flops = 2 * {N} * {hidden_size} * {num_experts} + 5 * {N} * {num_experts} + {N} * {num_experts} + 2 * {N} * {top_k} */
 double TransformersQwen3MoeTopKRouter_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double num_experts = args[2];
-  double top_k = args[3];
-  return ((((((2.0 * N) * hidden_size) * num_experts) + ((5.0 * N) * num_experts)) + (N * num_experts)) + ((2.0 * N) * top_k));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_num_experts = args[2];
+  double p_top_k = args[3];
+  return ((((((2.0 * p_N) * p_hidden_size) * p_num_experts) + ((5.0 * p_N) * p_num_experts)) + (p_N * p_num_experts)) + ((2.0 * p_N) * p_top_k));
 }
 
 /* weight_bytes = {num_experts} * {hidden_size} * {w_bytes} */
 double TransformersQwen3MoeTopKRouter_weight_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double num_experts = args[2];
-  double w_bytes = args[4];
-  return ((num_experts * hidden_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_num_experts = args[2];
+  double p_w_bytes = args[4];
+  return ((p_num_experts * p_hidden_size) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersQwen3MoeTopKRouter_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[5];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[5];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {num_experts} * {a_bytes} + {N} * {top_k} * ({a_bytes} + 8) */
 double TransformersQwen3MoeTopKRouter_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double num_experts = args[2];
-  double top_k = args[3];
-  double a_bytes = args[5];
-  return (((N * num_experts) * a_bytes) + ((N * top_k) * (a_bytes + 8.0)));
+  double p_N = args[0];
+  double p_num_experts = args[2];
+  double p_top_k = args[3];
+  double p_a_bytes = args[5];
+  return (((p_N * p_num_experts) * p_a_bytes) + ((p_N * p_top_k) * (p_a_bytes + 8.0)));
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -74,10 +74,10 @@ double TransformersQwen3MoeTopKRouter_kv_write_bytes(const double *args)
 /* param_bytes = {num_experts} * {hidden_size} * {w_bytes} */
 double TransformersQwen3MoeTopKRouter_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double num_experts = args[2];
-  double w_bytes = args[4];
-  return ((num_experts * hidden_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_num_experts = args[2];
+  double p_w_bytes = args[4];
+  return ((p_num_experts * p_hidden_size) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

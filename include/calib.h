@@ -113,6 +113,9 @@ struct Engine {
   bool causal_skip; /* flash prefill skips masked tiles */
   bool l2_kv_reuse; /* K/V re-reads that fit in L2 are not HBM */
   double q_tile;    /* query rows per tile of its flash kernel */
+  /* what its 8-bit GEMMs reach over its 16-bit ones (gemm_8bit); 0 = none
+   * given: an 8-bit computing kernel then uses the 8-bit peak unchanged */
+  double gemm8_speedup;
   Fusion *fusions;
   int nfusions;
   OpCost *costs;
@@ -159,6 +162,20 @@ void calib_plan_free(CalibPlan *cp);
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time);
+
+/* One kernel as calib_predict times it: lead is its first row. */
+typedef struct KernelCost {
+  double flops, bytes; /* after fusion, causal skipping and L2 reuse */
+  double m, n, k;      /* the GEMM's shape; 0 when none */
+  double peak;         /* the compute peak it runs at */
+  double time;         /* launches x launch + calib_kernel_time */
+  double roof_sum;     /* its rows' roofline times, summed */
+  int nrows;           /* rows fused into it */
+} KernelCost;
+void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
+                       const Gpu *g, const Peaks *pk, const Values *v,
+                       const double *run, const double *roof, int lead,
+                       KernelCost *out);
 
 /* Flash attention after the engine's causal skipping and L2 reuse: the
  * FLOPs and HBM bytes the kernel really does. b, t, l: batch, queries,

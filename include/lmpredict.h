@@ -96,6 +96,9 @@ lmp_options *lmp_options_new(void);
 /* Set one option. name is an lmrun long option without its dashes:
  * "batch", "seq-len", "phase", "w-bits", "a-bits", "kv-bits",
  * "embed-bits", "8bit-format", "attention", "hardware", "format",
+ * "output-len" (-O: tokens generated; end-to-end latency and mean TPOT),
+ * "tp", "pp", "ep" (tensor, pipeline, expert parallel GPUs, default 1),
+ * "microbatches" (pipeline microbatches, divides the batch),
  * "engine" (vllm, trtllm, hf-eager: engines/<id>.json, checked when
  * predicting), "roofline" ("yes": times are the roofline bound, lmrun's
  * --roofline; default "no"), "expert-balance" (a decimal in (0, 1], MoE
@@ -120,8 +123,24 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
  * options, byte for byte. lmp_free it. */
 char *lmp_result_json(const lmp_result *r);
 /* The output lmrun prints with the same options, in the options' format
- * (table, json or csv). lmp_free it. */
+ * (table, json, csv, markdown: GitHub-flavoured tables, or html: one
+ * self-contained page with charts and every row's explanation). lmp_free
+ * it. */
 char *lmp_result_text(const lmp_result *r);
+/* Where the numbers of one operation come from (lmrun --explain OP):
+ * for each phase the options show, the module and its source file, each
+ * parameter's template from the model file with its value and origin (a
+ * run variable and its option, or a config key), each metric's formula
+ * from module_db.json substituted and evaluated, the roofline terms and
+ * the calibration. op is a row's path ("model.layers.self_attn.qk_matmul")
+ * or a leaf name only one row has ("qk_matmul"). NULL with err on an
+ * unknown or ambiguous name, the message listing the candidates. lmp_free
+ * it. */
+char *lmp_explain(const lmp_result *r, const char *op, lmp_error *err);
+/* The model's structure as the walk sees it (lmrun --tree): each layer's
+ * name, class, repeat, its parameters' templates and values, the atomic
+ * operations where they run. lmp_free it. */
+char *lmp_result_tree(const lmp_result *r);
 /* Warnings lmrun prints on stderr after "lmrun: warning: ", one line each
  * ("" if none): a sequence longer than the model was trained for, modules
  * whose formulas await review. Borrowed. */
@@ -145,9 +164,82 @@ double lmp_result_row(const lmp_result *r, const char *phase, int row,
 /* A summary number named as in the JSON document's summary: "ttft_s",
  * "tpot_s", "ttft_roofline_s", "tpot_roofline_s", "tokens_per_s", "weight_bytes", "kv_cache_bytes",
  * "activation_bytes", "total_bytes", "capacity_bytes", "fits" (1 or 0),
- * "max_batch", "max_batch_capped" (1 or 0); NaN for an unknown key. */
+ * "max_batch", "max_batch_capped" (1 or 0), "output_len", "e2e_latency_s",
+ * "tpot_mean_s" (0 without output-len), "gpus", "throughput_tokens_per_s",
+ * "throughput_per_gpu_tokens_per_s"; with parallelism the memory figures
+ * are per GPU (the fullest pipeline stage); NaN for an unknown key. */
 double lmp_result_summary(const lmp_result *r, const char *key);
 void lmp_result_free(lmp_result *r);
+
+/* ------------------------------------------------------------ sweeps
+ *
+ * A sweep evaluates the cross product of option values, one result at a
+ * time into the same buffers: memory does not grow with its size. */
+typedef struct lmp_sweep lmp_sweep;
+/* A sweep over base's options (copied). */
+lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
+                         const lmp_options *base);
+/* Give an option (named as for lmp_options_set) a list of values: items
+ * separated by ',', each a value ("8", "a100-sxm-80gb"), an integer range
+ * "lo..hi" (every integer) or a geometric range "lo..hixk" (lo, lo*k,
+ * lo*k^2, ... up to hi; k >= 2): "1,2,4,8", "1..256", "1..256x2",
+ * "1,3,16..64x2". Every value is checked as lmp_options_set checks it.
+ * The first option given varies slowest. 0, or -1 with err. */
+int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
+                     lmp_error *err);
+/* Configurations in the cross product. */
+double lmp_sweep_size(const lmp_sweep *s);
+/* Evaluate the next configuration: 1 with *r set (borrowed, valid until
+ * the next call), 0 when the sweep is done, -1 when this configuration
+ * cannot be predicted (err says why; the next call goes on). */
+int lmp_sweep_next(lmp_sweep *s, const lmp_result **r, lmp_error *err);
+/* The options of the configuration last evaluated (borrowed). */
+const lmp_options *lmp_sweep_options(const lmp_sweep *s);
+/* The row of a configuration lmp_sweep_next could not predict: its
+ * configuration and err's message ("error" key in JSON, the last CSV
+ * column). lmp_free it. */
+char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
+                          const lmp_error *err);
+void lmp_sweep_free(lmp_sweep *s);
+
+/* One summary row of a result: its configuration and summary numbers, in
+ * format "json" (one object on one line, keys as the JSON summary's),
+ * "csv" (under lmp_row_header's line) or "table" (fixed-width columns).
+ * Ends with a newline. lmp_free it. */
+char *lmp_result_summary_row(const lmp_result *r, const char *format);
+char *lmp_row_header(const char *format);
+
+/* ---------------------------------------------------- the best choice */
+typedef struct lmp_slo lmp_slo;
+/* Targets "ttft=200ms,tpot=30ms" (either or both, and e2e=...; units s,
+ * ms, us) and what to maximize: "throughput" (total tokens/s) or
+ * "throughput-per-gpu". NULL with err on a bad spec. */
+lmp_slo *lmp_slo_new(const char *targets, const char *maximize,
+                     lmp_error *err);
+/* Offer a result: 0 if it fits, meets the targets and is the best so far
+ * (kept), 1 if it met them but is not better, 2 does not fit, 3 misses
+ * TTFT, 4 misses TPOT, 5 misses e2e (the first reason in that order). */
+int lmp_slo_offer(lmp_slo *s, const lmp_result *r);
+/* Count a configuration that could not be predicted. */
+void lmp_slo_offer_error(lmp_slo *s, const lmp_error *err);
+/* The outcome: {"slo": ..., "maximize": ..., "configurations": N,
+ * "met": M, "lost": {...}, "best": {...configuration..., "summary":
+ * {...}} or null}, or the same as text ("table"). lmp_free it. */
+char *lmp_slo_result(const lmp_slo *s, const char *format);
+void lmp_slo_free(lmp_slo *s);
+
+/* A sweep as one HTML page (lmrun --format html with a sweep): TTFT, TPOT
+ * and throughput against the first numeric option swept (batch, sequence,
+ * -O, tp, ...), one line per value of the other swept options (hardware,
+ * attention, ...), with the SLO's targets, frontier and best. Add every
+ * configuration predicted, with what lmp_slo_offer said of it (-1 without
+ * an SLO), then render; the SLO (or NULL) gives the targets and the best.
+ * lmp_free the page. */
+typedef struct lmp_sweep_page lmp_sweep_page;
+lmp_sweep_page *lmp_sweep_page_new(const lmp_sweep *s);
+void lmp_sweep_page_add(lmp_sweep_page *pg, const lmp_result *r, int slo);
+char *lmp_sweep_page_html(lmp_sweep_page *pg, const lmp_slo *slo);
+void lmp_sweep_page_free(lmp_sweep_page *pg);
 
 /* Free a string the library returned. */
 void lmp_free(void *p);

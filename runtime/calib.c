@@ -441,7 +441,8 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   jp_init(&L.jp);
   static const char *const keys[] = {"format",      "engine",    "name",
                                      "description", "attention", "fusions",
-                                     "ops",         "sources",   NULL};
+                                     "ops",         "sources",   "gemm_8bit",
+                                     NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -450,7 +451,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources") < 0 ||
+                "sources, gemm_8bit") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -498,6 +499,25 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
     *dst[i] = json_is_true(b);
   }
   jp_pop(&L.jp);
+  json_t *g8 = json_object_get(root, "gemm_8bit");
+  if (g8) {
+    static const char *const gkeys[] = {"speedup_over_16bit", "why", "source",
+                                        NULL};
+    const char *why, *gsrc;
+    jp_key(&L.jp, "gemm_8bit");
+    if (!json_is_object(g8)) {
+      lerr(&L, "gemm_8bit must be an object: {speedup_over_16bit, why, "
+               "source}");
+      goto out;
+    }
+    if (only_keys(&L, g8, gkeys, "speedup_over_16bit, why, source") < 0 ||
+        get_number(&L, g8, "speedup_over_16bit", true, 1, 8,
+                   &e->gemm8_speedup) < 0 ||
+        get_string(&L, g8, "why", true, &e->arena, &why) < 0 ||
+        get_string(&L, g8, "source", true, &e->arena, &gsrc) < 0)
+      goto out;
+    jp_pop(&L.jp);
+  }
   fus = json_object_get(root, "fusions");
   if (!json_is_array(fus)) {
     if (fus)
@@ -579,7 +599,7 @@ static KernelKind row_kind(const Row *r) {
   const char *op = r->op, *mod = r->module;
   size_t n = strlen(op);
   /* the grouped expert GEMMs and MLA's absorbed/decompressing projections
-   * are GEMMs of their modules' own (§14); latent attention and the SSD
+   * are GEMMs of their modules' own (§17); latent attention and the SSD
    * scan are batched GEMMs; FlashMLA a fused attention kernel */
   static const char *const gemm_ops[] = {"gate_up_proj", "down_proj",
                                          "q_absorb",     "out_absorb",
@@ -760,6 +780,70 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
   }
 }
 
+void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
+                       const Gpu *g, const Peaks *pk, const Values *v,
+                       const double *run, const double *roof, int r,
+                       KernelCost *out) {
+  KernelKind k = cp->kind[r];
+  const KernelFit *f = &c->k[k];
+  double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
+  double prev_write = 0;
+  int nm = 0;
+  for (int q = r; q >= 0; q = cp->next[q], nm++) {
+    const double *x = v->row[q];
+    double fl = x[M_FLOPS], by = metric_bytes(x);
+    roof_sum += roof[q];
+    if (cp->traffic[q] != 1)
+      by *= cp->traffic[q];
+    if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
+      const double *args = v->args + cp->attn_arg[q];
+      double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
+             d = args[cp->attn_off[q][2]];
+      double b = run[V_B], t = run[V_T];
+      double bht = b * h * t;
+      double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
+      double f2, kv2;
+      calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
+                  x[M_KV_READ_BYTES], &f2, &kv2);
+      by -= x[M_KV_READ_BYTES] - kv2;
+      fl = f2;
+    }
+    if (nm > 0) {
+      if (cp->drop[r] == FUSE_SHARED_INPUT)
+        by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
+      else if (cp->drop[r] == FUSE_INTERMEDIATE)
+        by -= 2 * prev_write; /* written and read back: neither */
+      else
+        by -= prev_write; /* written, but not read back */
+    }
+    prev_write = x[M_ACT_WRITE_BYTES];
+    flops += fl;
+    bytes += by;
+    if (k == KK_GEMM && cp->attn_arg[q] >= 0) {
+      /* the Linear's own parameters: N rows, in_features, out_features */
+      const double *args = v->args + cp->attn_arg[q];
+      m = args[cp->attn_off[q][0]];
+      kred = args[cp->attn_off[q][1]];
+      ncols += args[cp->attn_off[q][2]];
+    }
+  }
+  if (bytes < 0)
+    bytes = 0;
+  double peak = pk->p16;
+  if (kernel_kind_computes(k)) {
+    peak = roof_row_peak(pk, v->row[r], NULL);
+    /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
+     * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
+    if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
+      peak = pk->p16 * e->gemm8_speedup;
+  }
+  *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
+                      .k = kred, .peak = peak, .roof_sum = roof_sum,
+                      .nrows = nm};
+  out->time = cp->launches[r] * f->launch +
+              calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
+}
+
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time) {
@@ -772,64 +856,18 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       row_time[r] = 0; /* runs in the other phase (MLA, Mamba): no kernel */
       continue;
     }
-    KernelKind k = cp->kind[r];
-    const KernelFit *f = &c->k[k];
-    double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
-    double prev_write = 0;
-    int nm = 0;
-    for (int q = r; q >= 0; q = cp->next[q], nm++) {
-      const double *x = v->row[q];
-      double fl = x[M_FLOPS], by = metric_bytes(x);
-      roof_sum += roof[q];
-      if (cp->traffic[q] != 1)
-        by *= cp->traffic[q];
-      if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
-        const double *args = v->args + cp->attn_arg[q];
-        double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
-               d = args[cp->attn_off[q][2]];
-        double b = run[V_B], t = run[V_T];
-        double bht = b * h * t;
-        double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
-        double f2, kv2;
-        calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
-                    x[M_KV_READ_BYTES], &f2, &kv2);
-        by -= x[M_KV_READ_BYTES] - kv2;
-        fl = f2;
-      }
-      if (nm > 0) {
-        if (cp->drop[r] == FUSE_SHARED_INPUT)
-          by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
-        else if (cp->drop[r] == FUSE_INTERMEDIATE)
-          by -= 2 * prev_write; /* written and read back: neither */
-        else
-          by -= prev_write; /* written, but not read back */
-      }
-      prev_write = x[M_ACT_WRITE_BYTES];
-      flops += fl;
-      bytes += by;
-      if (k == KK_GEMM && cp->attn_arg[q] >= 0) {
-        /* the Linear's own parameters: N rows, in_features, out_features */
-        const double *args = v->args + cp->attn_arg[q];
-        m = args[cp->attn_off[q][0]];
-        kred = args[cp->attn_off[q][1]];
-        ncols += args[cp->attn_off[q][2]];
-      }
-    }
-    if (bytes < 0)
-      bytes = 0;
-    double peak =
-        kernel_kind_computes(k) ? roof_row_peak(pk, v->row[r], NULL) : pk->p16;
-    double t = cp->launches[r] * f->launch +
-               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
+    KernelCost kc;
+    calib_kernel_cost(cp, c, e, g, pk, v, run, roof, r, &kc);
+    double t = kc.time;
     /* share among the rows by roofline time (equal shares if all 0) */
-    if (nm == 1) {
+    if (kc.nrows == 1) {
       row_time[r] = t;
       total += p->rows[r].count * t;
       continue;
     }
-    double scale = roof_sum > 0 ? t / roof_sum : 0;
+    double scale = kc.roof_sum > 0 ? t / kc.roof_sum : 0;
     for (int q = r; q >= 0; q = cp->next[q]) {
-      row_time[q] = roof_sum > 0 ? roof[q] * scale : t / nm;
+      row_time[q] = kc.roof_sum > 0 ? roof[q] * scale : t / kc.nrows;
       total += p->rows[q].count * row_time[q];
     }
   }

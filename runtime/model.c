@@ -217,10 +217,6 @@ static int layer_present(Loader *L, json_t *obj, bool *present) {
   return 0;
 }
 
-static bool same_layer(const Layer *a, const Layer *b) {
-  return strcmp(a->name, b->name) == 0 &&
-         strcmp(a->kind ? a->kind : "", b->kind ? b->kind : "") == 0;
-}
 
 /* Keep the layer's place in the file for errors found later, at
  * evaluation time (the JSON keys die with the Jansson tree). */
@@ -251,6 +247,8 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
   const ModuleDef *md = ly->mod->def;
   Model *m = L->m;
   ly->args = arena_alloc(&m->arena, sizeof(Prog) * (size_t)(md->nparams + 1));
+  ly->arg_text =
+      arena_alloc(&m->arena, sizeof(char *) * (size_t)(md->nparams + 1));
   if (params && !json_is_object(params)) {
     jp_key(&L->path, "parameters");
     return lerr(L, "parameters must be an object");
@@ -271,6 +269,12 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
       return -1;
     }
     jp_key(&L->path, md->params[i]);
+    char num[64];
+    if (json_is_number(v))
+      report_number(json_number_value(v), num, sizeof(num));
+    ly->arg_text[i] = arena_strdup(
+        &m->arena, json_is_string(v) ? json_string_value(v)
+                   : json_is_number(v) ? num : "?");
     char what[300];
     snprintf(what, sizeof(what), "parameter '%s'", md->params[i]);
     if (load_value(L, v, &ly->args[i], false, what) < 0 ||
@@ -315,6 +319,9 @@ static RegModule *resolve_class(Loader *L, const char *cls, const char *path) {
   return NULL;
 }
 
+static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
+                          bool *placed, HashMap *names);
+
 static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   Model *m = L->m;
   const ModuleDef *md = ly->mod->def;
@@ -328,6 +335,19 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   ly->nitems = (int)json_array_size(subs);
   ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
   bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
+  HashMap names; /* sibling layer paths: the duplicate check is O(n) */
+  hashmap_init(&names);
+  int rc = load_item_list(L, ly, subs, depth, placed, &names);
+  hashmap_free(&names);
+  if (rc < 0)
+    return -1;
+  jp_pop(&L->path);
+  return 0;
+}
+
+static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
+                          bool *placed, HashMap *names) {
+  const ModuleDef *md = ly->mod->def;
   int total = ly->nitems, n = 0; /* n: items kept */
   for (int i = 0; i < total; i++) {
     json_t *it = json_array_get(subs, (size_t)i);
@@ -370,18 +390,16 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
         jp_pop(&L->path);
         continue;
       }
-      for (int k = 0; k < n; k++)
-        if (ly->items[k].layer &&
-            same_layer(ly->items[k].layer, ly->items[n].layer)) {
-          jp_key(&L->path, "name");
-          return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
-        }
+      /* the path: name and kind (two kinds of a layer may share a name) */
+      if (hashmap_add(names, ly->items[n].layer->path, NULL) < 0) {
+        jp_key(&L->path, "name");
+        return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
+      }
     }
     n++;
     jp_pop(&L->path);
   }
   ly->nitems = n;
-  jp_pop(&L->path);
   return 0;
 }
 
@@ -390,6 +408,13 @@ static int load_repeat(Loader *L, Layer *ly, json_t *rep) {
   if (!rep)
     return 0;
   jp_key(&L->path, "repeat");
+  char num[64];
+  if (json_is_number(rep))
+    report_number(json_number_value(rep), num, sizeof(num));
+  ly->repeat_text = arena_strdup(&L->m->arena,
+                                 json_is_string(rep)   ? json_string_value(rep)
+                                 : json_is_number(rep) ? num
+                                                       : "?");
   Prog p;
   if (load_value(L, rep, &p, true, "repeat") < 0)
     return -1;
@@ -491,6 +516,11 @@ static int load_root(Loader *L, json_t *root) {
     /* the architecture part of a template; config.c read the rest */
     if (check_members(L, root, tmpl_members, TMPL_NMEMBERS, "a template") < 0)
       return -1;
+    long bad = str_find_control(L->vars->id, strlen(L->vars->id));
+    if (bad >= 0)
+      return lerr(L, "the model id contains a control character (byte 0x%02x "
+                     "at offset %ld): it is printed to the terminal",
+                  (unsigned char)L->vars->id[bad], bad);
     m->id = arena_strdup(&m->arena, L->vars->id);
     load_vars(L);
     static const char *const required[] = {"class", "layers"};
@@ -516,6 +546,14 @@ static int load_root(Loader *L, json_t *root) {
     if (!json_is_string(id)) {
       jp_key(&L->path, "model");
       return lerr(L, "model must be a string (the model id)");
+    }
+    long bad = str_find_control(json_string_value(id), json_string_length(id));
+    if (bad >= 0) {
+      jp_key(&L->path, "model");
+      return lerr(L,
+                  "the model id contains a control character (byte 0x%02x at "
+                  "offset %ld): it is printed to the terminal",
+                  (unsigned char)json_string_value(id)[bad], bad);
     }
     m->id = arena_strdup(&m->arena, json_string_value(id));
     json_t *cfg = json_object_get(root, "config");
@@ -554,31 +592,41 @@ static int load_root(Loader *L, json_t *root) {
   if (md->kind == MK_BASIC && ly->nitems > 0)
     return lerr(L, "the root class %s is a basic module and cannot have layers",
                 md->short_name);
-  int total = ly->nitems, n = 0;
-  for (int i = 0; i < total; i++) {
+  HashMap names; /* the duplicate check is O(n) */
+  hashmap_init(&names);
+  int rc = 0, total = ly->nitems, n = 0; /* n: layers kept */
+  for (int i = 0; i < total && rc == 0; i++) {
     jp_index(&L->path, i);
     json_t *it = json_array_get(layers, (size_t)i);
-    if (!json_is_object(it))
-      return lerr(L, "a layer must be an object");
+    if (!json_is_object(it)) {
+      rc = lerr(L, "a layer must be an object");
+      break;
+    }
     if (json_object_get(it, "op")) {
       /* reuse the sub_layers logic through a one-item view */
-      return lerr(L, "place the root's operations inside a layer");
+      rc = lerr(L, "place the root's operations inside a layer");
+      break;
     }
     ly->items[n].op = -1;
-    if (load_layer(L, it, ly, &ly->items[n].layer, 1) < 0)
-      return -1;
-    if (!ly->items[n].layer) {
+    if (load_layer(L, it, ly, &ly->items[n].layer, 1) < 0) {
+      rc = -1;
+      break;
+    }
+    if (!ly->items[n].layer) { /* left out */
       jp_pop(&L->path);
       continue;
     }
-    for (int k = 0; k < n; k++)
-      if (same_layer(ly->items[k].layer, ly->items[n].layer)) {
-        jp_key(&L->path, "name");
-        return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
-      }
+    if (hashmap_add(&names, ly->items[n].layer->path, NULL) < 0) {
+      jp_key(&L->path, "name");
+      rc = lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
+      break;
+    }
     n++;
     jp_pop(&L->path);
   }
+  hashmap_free(&names);
+  if (rc < 0)
+    return -1;
   ly->nitems = n;
   jp_pop(&L->path);
   m->root = ly;

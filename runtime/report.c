@@ -45,6 +45,10 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
     x /= 1000;
     p++;
   }
+  if (fabs(x) >= 999.5) { /* past Y (1e27 and more): a short exponent */
+    snprintf(out, outsz, "%.2e%s%s", v, unit[0] ? " " : "", unit);
+    return;
+  }
   int decimals = fabs(x) < 9.995 ? 2 : fabs(x) < 99.95 ? 1 : 0;
   if (p == 0 && !unit[0])
     snprintf(out, outsz, "%.*f", decimals, x);
@@ -52,8 +56,7 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
     snprintf(out, outsz, "%.*f %s%s", decimals, x, prefix[p], unit);
 }
 
-/* "220 us" style: three significant digits. */
-static void time_format(double s, char *out, size_t n) {
+void time_format(double s, char *out, size_t n) {
   if (s == 0) {
     snprintf(out, n, "0");
     return;
@@ -87,6 +90,73 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
   for (int r = 0; r < ph->plan->nrows; r++)
     for (int k = 0; k < M_TRAFFIC; k++)
       tot[k] += ph->plan->rows[r].count * ph->vals->row[r][k];
+}
+
+#define CELL_W 9
+
+/* Communication rows after row k: the collectives that follow it, and the
+ * pipeline send after the repeated block. Their traffic is bytes over the
+ * interconnect (no FLOPs, no HBM metrics); "bound" is "network". */
+static void comm_one(const char *phase, const char *path, const char *op,
+                     const char *group, double count, double bytes,
+                     double time, bool calibrated, Buf *b, Format fmt,
+                     int w) {
+  char n1[64], n2[64], n3[64];
+  report_number(count, n1, sizeof(n1));
+  report_number(bytes, n2, sizeof(n2));
+  report_number(time, n3, sizeof(n3));
+  if (fmt == FMT_JSON) {
+    buf_printf(b, ",\n        {\"path\": \"%s\", \"op\": \"%s\", \"module\": "
+                  "\"comm.%s\", \"count\": %s, \"group\": \"%s\", "
+                  "\"comm_bytes\": %s, \"bound\": \"network\", \"time_s\": %s",
+               path, op, op, n1, group, n2, n3);
+    if (calibrated) /* the same model either way */
+      buf_printf(b, ", \"roofline_time_s\": %s", n3);
+    buf_putc(b, '}');
+  } else if (fmt == FMT_CSV) {
+    buf_printf(b, "%s,%s,%s,comm.%s,%s", phase, path, op, op, n1);
+    for (int m = 0; m < M_TRAFFIC; m++)
+      buf_puts(b, ",0");
+    buf_printf(b, ",%s,,network,interconnect,%s", n2, n3);
+    if (calibrated)
+      buf_printf(b, ",%s,comm.%s", n3, op);
+    buf_putc(b, '\n');
+  } else if (fmt == FMT_MARKDOWN) {
+    char by[32], t[32];
+    si_format(bytes, "B", by, sizeof(by));
+    time_format(time, t, sizeof(t));
+    buf_printf(b, "| %s | %g |", path, count);
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_puts(b, " |");
+    buf_printf(b, " %s |  | network | %s |", by, t);
+    if (calibrated)
+      buf_printf(b, " %s |", t);
+    buf_putc(b, '\n');
+  } else {
+    char cnt[32], by[32], t[32];
+    snprintf(cnt, sizeof(cnt), "%g", count);
+    si_format(bytes, "B", by, sizeof(by));
+    time_format(time, t, sizeof(t));
+    buf_printf(b, "%-*s %6s", w, path, cnt);
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_printf(b, " %*s", CELL_W, "");
+    buf_printf(b, " %*s %7s %-7s %9s", CELL_W, by, "", "network", t);
+    if (calibrated)
+      buf_printf(b, " %9s", t);
+    buf_putc(b, '\n');
+  }
+}
+
+static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
+  for (int c = 0; c < ph->ncomm; c++)
+    if (ph->comm[c].after == k)
+      comm_one(ph->name, ph->comm[c].path, coll_name[ph->comm[c].kind],
+               group_name[ph->comm[c].group], ph->comm[c].count,
+               ph->comm_bytes[c], ph->comm_time[c], ph->pred != NULL, b, fmt,
+               w);
+  if (ph->sends > 0 && ph->send_after == k)
+    comm_one(ph->name, "pipeline.send", "send", "pp", ph->sends, ph->send_bytes,
+             ph->send_time, ph->pred != NULL, b, fmt, w);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -218,6 +288,7 @@ static void render_json(const Report *r, Buf *b) {
         }
       }
       buf_putc(b, '}');
+      comm_rows(ph, k, b, FMT_JSON, 0);
     }
     buf_puts(b, "\n      ],\n      \"totals\": {");
     double tot[M_TRAFFIC];
@@ -229,9 +300,9 @@ static void render_json(const Report *r, Buf *b) {
     buf_free(&t);
     if (ph->time) {
       buf_puts(b, ", \"time_s\": ");
-      jnum(b, ph->pred ? ph->pred_total : ph->total_time);
+      jnum(b, ph->latency);
       if (ph->pred)
-        jfnum(b, "roofline_time_s", ph->total_time);
+        jfnum(b, "roofline_time_s", ph->latency_roofline);
     }
     buf_puts(b, "}\n    }");
   }
@@ -274,8 +345,18 @@ static void render_json(const Report *r, Buf *b) {
     buf_printf(b, ", \"fits\": %s, \"max_batch\": ",
                s->mem.fits ? "true" : "false");
     jnum(b, s->mem.max_batch);
-    buf_printf(b, ", \"max_batch_capped\": %s}}",
+    buf_printf(b, ", \"max_batch_capped\": %s}",
                s->mem.max_capped ? "true" : "false");
+    if (r->serving) {
+      buf_puts(b, ",\n    \"output_len\": ");
+      jnum(b, s->output_len);
+      jfnum(b, "e2e_latency_s", s->output_len > 0 ? s->e2e : NAN);
+      jfnum(b, "tpot_mean_s", s->output_len > 0 ? s->tpot_mean : NAN);
+      jfnum(b, "gpus", s->gpus);
+      jfnum(b, "throughput_tokens_per_s", s->throughput);
+      jfnum(b, "throughput_per_gpu_tokens_per_s", s->throughput_per_gpu);
+    }
+    buf_putc(b, '}');
   }
   buf_puts(b, "\n}\n");
 }
@@ -345,6 +426,7 @@ static void render_csv(const Report *r, Buf *b) {
         csv_field(b, ph->kernel[k]);
       }
       buf_putc(b, '\n');
+      comm_rows(ph, k, b, FMT_CSV, 0);
     }
   }
 }
@@ -358,14 +440,24 @@ static void fmt_ai(double ai, char *out, size_t n) {
     snprintf(out, n, "%.2f", ai);
   else if (ai < 100)
     snprintf(out, n, "%.1f", ai);
-  else
+  else if (ai < 999999.5)
     snprintf(out, n, "%.0f", ai);
+  else
+    snprintf(out, n, "%.2e", ai); /* not 28 digits */
+}
+
+/* A count, batch or length for the table: whole numbers in full (a batch
+ * of 2^20 is 1048576, not %g's 1.04858e+06), others to 6 digits. */
+static const char *fmt_whole(double v, char *out, size_t n) {
+  if (v == floor(v) && fabs(v) < 1e15)
+    snprintf(out, n, "%.0f", v);
+  else
+    snprintf(out, n, "%.6g", v);
+  return out;
 }
 
 /* Table columns: one per traffic metric (the metric table's heading and
  * unit), then bytes and FLOP/B. */
-#define CELL_W 9
-
 static void table_line(Buf *b, int w, const char *name, const char *count,
                        const double *v, const char *bound, double time,
                        double roof) {
@@ -416,6 +508,9 @@ static void render_summary(const Report *r, Buf *b) {
   char t1[32], t2[32], r1[64] = "", r2[64] = "";
   time_format(s->ttft, t1, sizeof(t1));
   time_format(s->tpot, t2, sizeof(t2));
+  char nb[32], ns[32];
+  fmt_whole(r->batch, nb, sizeof(nb));
+  fmt_whole(r->seq_len, ns, sizeof(ns));
   if (r->engine) {
     char x[32];
     time_format(s->ttft_roofline, x, sizeof(x));
@@ -423,19 +518,41 @@ static void render_summary(const Report *r, Buf *b) {
     time_format(s->tpot_roofline, x, sizeof(x));
     snprintf(r2, sizeof(r2), " (roofline %s)", x);
   }
-  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s%s\n",
-             r->batch, r->seq_len, t1, r1);
-  buf_printf(b, "time per output token (decode step, KV length %g): %s%s\n",
-             r->seq_len, t2, r2);
+  buf_printf(b, "time to first token (prefill of %s x %s tokens): %s%s\n", nb,
+             ns, t1, r1);
+  buf_printf(b, "time per output token (decode step, KV length %s): %s%s\n",
+             ns, t2, r2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
+  if (s->output_len == 1) {
+    char e[32];
+    time_format(s->e2e, e, sizeof(e));
+    buf_printf(b, "request of %g + 1 token: end to end %s (TTFT only: no "
+                  "decode step)\n",
+               r->seq_len, e);
+  } else if (s->output_len > 1) {
+    char e[32], tm[32];
+    time_format(s->e2e, e, sizeof(e));
+    time_format(s->tpot_mean, tm, sizeof(tm));
+    buf_printf(b, "request of %g + %g tokens: end to end %s (TTFT + %g decode "
+                  "steps at KV lengths %g..%g, mean TPOT %s)\n",
+               r->seq_len, s->output_len, e, s->output_len - 1,
+               r->seq_len + 1, r->seq_len + s->output_len - 1, tm);
+  }
+  if (r->serving)
+    buf_printf(b, "throughput: %.4g tokens/s in total, %.4g per GPU (%g GPU%s)\n",
+               s->throughput, s->throughput_per_gpu, s->gpus,
+               s->gpus == 1 ? "" : "s");
   char w[32], kv[32], act[32], tot[32];
   si_format(s->mem.weights, "B", w, sizeof(w));
   si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
   si_format(s->mem.act, "B", act, sizeof(act));
   si_format(s->mem.total, "B", tot, sizeof(tot));
-  buf_printf(b, "memory: weights %s + KV cache %s + peak activations %s = "
+  buf_printf(b, "memory%s: weights %s + KV cache %s + peak activations %s = "
                 "%s of %s: %s\n",
+             r->serving && r->pp > 1 ? " per GPU (the fullest pipeline stage)"
+             : r->serving && (r->tp > 1 || r->ep > 1) ? " per GPU"
+                                                      : "",
              w, kv, act, tot, cap, s->mem.fits ? "fits" : "does NOT fit");
   if (r->nkinds > 1) {
     buf_puts(b, "KV cache by layer kind:");
@@ -448,13 +565,12 @@ static void render_summary(const Report *r, Buf *b) {
     buf_putc(b, '\n');
   }
   if (s->mem.max_batch == 0)
-    buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
-               r->seq_len);
+    buf_printf(b, "largest batch at sequence %s: none (batch 1 does not fit)\n",
+               ns);
   else
-    buf_printf(b, "largest batch at sequence %g (the whole batch prefilled at "
+    buf_printf(b, "largest batch at sequence %s (the whole batch prefilled at "
                   "once): %s%.0f\n",
-               r->seq_len, s->mem.max_capped ? "at least " : "",
-               s->mem.max_batch);
+               ns, s->mem.max_capped ? "at least " : "", s->mem.max_batch);
 }
 
 static void render_table(const Report *r, Buf *b) {
@@ -484,10 +600,12 @@ static void render_table(const Report *r, Buf *b) {
     if (r->note)
       buf_printf(b, "note: %s\n", r->note);
   }
-  buf_printf(b, "%s  batch %g, sequence %g  (weights %d-bit, activations "
+  char nb[32], ns[32];
+  buf_printf(b, "%s  batch %s, sequence %s  (weights %d-bit, activations "
                 "%d-bit, KV cache %d-bit, %s attention)\n",
-             r->model, r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,
-             r->attention);
+             r->model, fmt_whole(r->batch, nb, sizeof(nb)),
+             fmt_whole(r->seq_len, ns, sizeof(ns)), r->w_bits, r->a_bits,
+             r->kv_bits, r->attention);
   buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
               "count x value. FLOPs count a multiply-add as 2.\n");
   if (r->gpu && r->engine) {
@@ -500,6 +618,12 @@ static void render_table(const Report *r, Buf *b) {
   } else if (r->gpu)
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
+  if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
+    buf_printf(b, "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
+                  "%g sequences (of %d). Communication rows (bound network): "
+                  "time = latency x steps + bytes x factor / link bandwidth.\n",
+               r->tp, r->pp, r->ep, r->batch / r->microbatches,
+               r->microbatches);
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     int w = 9;
@@ -508,8 +632,10 @@ static void render_table(const Report *r, Buf *b) {
       if (n > w)
         w = n;
     }
-    buf_printf(b, "\n%s: %g token%s per sequence, KV length %g\n", ph->name,
-               ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
+    char nt[32], nl[32];
+    buf_printf(b, "\n%s: %s token%s per sequence, KV length %s\n", ph->name,
+               fmt_whole(ph->tokens, nt, sizeof(nt)), ph->tokens == 1 ? "" : "s",
+               fmt_whole(ph->kv_len, nl, sizeof(nl)));
     buf_printf(b, "%-*s %6s", w, "operation", "count");
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, metric_heading[k]);
@@ -522,20 +648,148 @@ static void render_table(const Report *r, Buf *b) {
       if (ph->vals->off && ph->vals->off[k])
         continue;
       char count[32];
-      snprintf(count, sizeof(count), "%g", row->count);
+      fmt_whole(row->count, count, sizeof(count));
       table_line(b, w, row->path, count, ph->vals->row[k],
                  ph->time ? bound_name(ph->bound[k]) : NULL,
                  ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
                  ph->pred ? ph->time[k] : -1);
+      comm_rows(ph, k, b, FMT_TABLE, w);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    table_line(b, w, "total", "", tot, ph->time ? "" : NULL,
-               ph->pred ? ph->pred_total : ph->total_time,
-               ph->pred ? ph->total_time : -1);
+    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->latency,
+               ph->pred ? ph->latency_roofline : -1);
   }
   if (r->gpu)
     render_summary(r, b);
+}
+
+/* ------------------------------------------------------------ markdown */
+
+/* A cell's text with the characters Markdown tables treat specially
+ * escaped. */
+static void md_text(Buf *b, const char *s) {
+  for (; *s; s++) {
+    if (strchr("|\\*`[]<>", *s))
+      buf_putc(b, '\\');
+    buf_putc(b, *s);
+  }
+}
+
+static void md_cell(Buf *b, const char *s) {
+  buf_puts(b, " ");
+  md_text(b, s);
+  buf_puts(b, " |");
+}
+
+static void md_line(Buf *b, const char *name, const char *count,
+                    const double *v, const char *bound, double time,
+                    double roof, bool strong) {
+  char cell[48], ai[32];
+  buf_putc(b, '|');
+  if (strong) {
+    buf_printf(b, " **%s** |", name);
+  } else {
+    md_cell(b, name);
+  }
+  buf_printf(b, " %s |", count);
+  for (int k = 0; k < M_TRAFFIC; k++) {
+    si_format(v[k], metric_unit[k], cell, sizeof(cell));
+    buf_printf(b, " %s |", cell);
+  }
+  double bytes = metric_bytes(v);
+  si_format(bytes, "B", cell, sizeof(cell));
+  fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
+  buf_printf(b, " %s | %s |", cell, strong ? "" : ai);
+  if (bound) {
+    time_format(time, cell, sizeof(cell));
+    buf_printf(b, " %s | %s%s%s |", bound, strong ? "**" : "", cell,
+               strong ? "**" : "");
+    if (roof >= 0) {
+      time_format(roof, cell, sizeof(cell));
+      buf_printf(b, " %s |", cell);
+    }
+  }
+  buf_putc(b, '\n');
+}
+
+static void render_markdown(const Report *r, Buf *b) {
+  buf_puts(b, "**");
+  md_text(b, r->model);
+  buf_printf(b, "**, batch %g, sequence %g (weights %d-bit, activations "
+                "%d-bit, KV cache %d-bit, %s attention%s%s)\n",
+             r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,
+             r->attention, r->gpu ? ", " : "", r->gpu ? r->gpu->id : "");
+  buf_puts(b, "\nPer instance; count = instances in the model; totals = sum "
+              "of count x value. FLOPs count a multiply-add as 2.");
+  if (r->gpu)
+    buf_puts(b, r->engine ? " time: the calibrated prediction for the "
+                            "engine's kernels; roofline = max(FLOPs / peak, "
+                            "bytes / bandwidth)."
+                          : " time = max(FLOPs / peak, bytes / bandwidth).");
+  buf_putc(b, '\n');
+  for (int i = 0; i < r->nphases; i++) {
+    const PhaseResult *ph = &r->phases[i];
+    buf_printf(b, "\n### %s: %g token%s per sequence, KV length %g\n\n",
+               ph->name, ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
+    buf_puts(b, "| operation | count |");
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_printf(b, " %s |", metric_heading[k]);
+    buf_puts(b, " bytes | FLOP/B |");
+    if (ph->time)
+      buf_puts(b, ph->pred ? " bound | time | roofline |" : " bound | time |");
+    buf_puts(b, "\n|:--|--:|");
+    for (int k = 0; k < M_TRAFFIC + 2; k++)
+      buf_puts(b, "--:|");
+    if (ph->time)
+      buf_puts(b, ph->pred ? ":--|--:|--:|" : ":--|--:|");
+    buf_putc(b, '\n');
+    for (int k = 0; k < ph->plan->nrows; k++) {
+      const Row *row = &ph->plan->rows[k];
+      char count[32];
+      snprintf(count, sizeof(count), "%g", row->count);
+      md_line(b, row->path, count, ph->vals->row[k],
+              ph->time ? bound_name(ph->bound[k]) : NULL,
+              ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
+              ph->pred ? ph->time[k] : -1, false);
+      if (ph->time)
+        comm_rows(ph, k, b, FMT_MARKDOWN, 0);
+    }
+    double tot[M_TRAFFIC];
+    phase_totals(ph, tot);
+    /* the phase's latency: the rows, the collectives and the pipeline */
+    md_line(b, "total", "", tot, ph->time ? "" : NULL, ph->latency,
+            ph->pred ? ph->latency_roofline : -1, true);
+  }
+  if (!r->gpu || !r->summary)
+    return;
+  const Summary *s = r->summary;
+  char t1[32], t2[32], w[32], kv[32], act[32], tot[32], cap[32];
+  time_format(s->ttft, t1, sizeof(t1));
+  time_format(s->tpot, t2, sizeof(t2));
+  si_format(s->mem.weights, "B", w, sizeof(w));
+  si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
+  si_format(s->mem.act, "B", act, sizeof(act));
+  si_format(s->mem.total, "B", tot, sizeof(tot));
+  si_format(s->mem.capacity, "B", cap, sizeof(cap));
+  buf_printf(b, "\n- hardware: %s (%s)\n", r->gpu->id, r->gpu->name);
+  buf_printf(b, "- time to first token: %s\n- time per output token: %s\n",
+             t1, t2);
+  if (r->engine && r->calib) {
+    time_format(s->ttft_roofline, t1, sizeof(t1));
+    time_format(s->tpot_roofline, t2, sizeof(t2));
+    buf_printf(b, "- times: %s kernels calibrated on %s%s (roofline bounds: "
+                  "TTFT %s, TPOT %s)\n",
+               r->engine->name, r->calib->hw_id,
+               r->calib->fallback ? ", borrowed: less certain" : "", t1, t2);
+  }
+  buf_printf(b, "- decode throughput: %.4g tokens/s\n", s->tokens_per_s);
+  buf_printf(b, "- memory: weights %s + KV cache %s + activations %s = %s of "
+                "%s (%s)\n",
+             w, kv, act, tot, cap, s->mem.fits ? "fits" : "does not fit");
+  if (s->mem.max_batch > 0)
+    buf_printf(b, "- largest batch at sequence %g: %s%.0f\n", r->seq_len,
+               s->mem.max_capped ? "at least " : "", s->mem.max_batch);
 }
 
 char *report_render(const Report *r, Format fmt) {
@@ -547,6 +801,12 @@ char *report_render(const Report *r, Format fmt) {
     break;
   case FMT_CSV:
     render_csv(r, &b);
+    break;
+  case FMT_MARKDOWN:
+    render_markdown(r, &b);
+    break;
+  case FMT_HTML:
+    render_html(r, &b);
     break;
   default:
     render_table(r, &b);

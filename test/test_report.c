@@ -17,7 +17,10 @@ static void test_report_si_format(void **state) {
                {28751179022336.0, "", "28.8 T"},
                {268435456, "B", "268 MB"},
                {8192, "B", "8.19 kB"},
-               {1e30, "", "1000000 Y"}};
+               {999e24, "B", "999 YB"},
+               /* past Y: an exponent, not 1000000 Y (issue 9) */
+               {1e27, "B", "1.00e+27 B"},
+               {1e30, "", "1.00e+30"}};
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char buf[64];
     si_format(cases[i].v, cases[i].unit, buf, sizeof(buf));
@@ -140,12 +143,66 @@ static void test_report_csv_and_table(void **state) {
   free(s);
 }
 
+/* Large runs read well in the table (issue 9): a batch of 2^20 is
+ * 1048576, not 1.04858e+06; counts likewise; cells of 1e27 or more and
+ * intensities of a million or more get an exponent, not 28 digits. */
+static void test_report_table_large_numbers(void **state) {
+  (void)state;
+  Fake f;
+  Report r;
+  PhaseResult ph;
+  fake(&f, &r, &ph);
+  r.batch = 1048576;
+  r.seq_len = 1048576;
+  ph.tokens = 1048576;
+  ph.kv_len = 2097152;
+  f.rows[0].count = 1048576;
+  double big[M_TRAFFIC] = {1e27, 1, 0, 0, 0, 0};
+  memcpy(f.row[0], big, sizeof(big));
+  char *s = report_render(&r, FMT_TABLE);
+  assert_contains(s, "batch 1048576, sequence 1048576  (");
+  assert_contains(s, "prefill: 1048576 tokens per sequence, KV length 2097152");
+  assert_contains(s, "a.b       1048576  1.00e+27    1.00 B");
+  assert_contains(s, "1.00 B 1.00e+27\n");
+  assert_not_contains(s, "e+06");
+  assert_not_contains(s, "000000000000");
+  free(s);
+}
+
+/* GitHub-flavoured Markdown: a header row, the alignment row, one row
+ * per operation and the totals, numbers as in the table; '|' and '*' in
+ * names escaped. */
+static void test_report_markdown(void **state) {
+  (void)state;
+  Fake f;
+  Report r;
+  PhaseResult ph;
+  fake(&f, &r, &ph);
+  f.rows[1].path = "c|*d";
+  char *s = report_render(&r, FMT_MARKDOWN);
+  assert_contains(s, "**org/\"quoted\"**, batch 1, sequence 4 (weights "
+                     "16-bit, activations 16-bit, KV cache 8-bit, eager "
+                     "attention)\n");
+  assert_contains(s, "\n### prefill: 4 tokens per sequence, KV length 4\n\n"
+                     "| operation | count | FLOPs | weights | act read | "
+                     "act write | KV read | KV write | bytes | FLOP/B |\n"
+                     "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+                     "| a.b | 2 | 100 | 10.0 B | 20.0 B | 30.0 B | 0 | 0 | "
+                     "60.0 B | 1.67 |\n"
+                     "| c\\|\\*d | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0.00 |\n"
+                     "| **total** |  | 200 | 20.0 B | 40.0 B | 60.0 B | 0 | "
+                     "0 | 120 B |  |\n");
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_si_format),
       cmocka_unit_test(test_report_number),
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_report_csv_and_table),
+      cmocka_unit_test(test_report_table_large_numbers),
+      cmocka_unit_test(test_report_markdown),
   };
   return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }
