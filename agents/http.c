@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void http_options_default(HttpOptions *o) {
@@ -71,11 +72,59 @@ void http_response_init(HttpResponse *r) {
   r->retry_after = -1;
   r->attempts = 0;
   buf_init(&r->body);
+  buf_init(&r->headers);
 }
 
 void http_response_free(HttpResponse *r) {
-  if (r)
+  if (r) {
     buf_free(&r->body);
+    buf_free(&r->headers);
+  }
+}
+
+/* The header lines of the last response (a redirect is not followed, so
+ * one response). Capped like the body. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  Buf *h = ud;
+  size_t len = size * n;
+  if (h->len + len > 65536)
+    return 0;
+  buf_append(h, p, len);
+  return len;
+}
+
+bool http_header(const HttpResponse *r, const char *name, char *out,
+                 size_t outsz) {
+  size_t nl = strlen(name);
+  const char *s = buf_str(&r->headers);
+  bool found = false;
+  while (*s) {
+    const char *eol = strchr(s, '\n');
+    size_t ll = eol ? (size_t)(eol - s) : strlen(s);
+    if (ll > nl && s[nl] == ':' && strncasecmp(s, name, nl) == 0) {
+      const char *v = s + nl + 1;
+      const char *e = s + ll;
+      while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+      while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+      size_t vl = (size_t)(e - v);
+      if (vl >= outsz)
+        vl = outsz - 1;
+      memcpy(out, v, vl);
+      out[vl] = '\0';
+      found = true; /* keep looking: the last one wins */
+    }
+    s += ll + (eol ? 1 : 0);
+  }
+  return found;
+}
+
+int http_get(const HttpTransport *t, const char *url,
+             const char *const *headers, const HttpOptions *opt,
+             HttpResponse *resp, FILE *log, Error *err) {
+  HttpRequest req = {.url = url, .headers = headers};
+  return http_post(t, &req, opt, resp, log, err);
 }
 
 /* The URL's host, lowercased, or "" when it does not parse. */
@@ -144,9 +193,16 @@ static int curl_send(void *ctx, const HttpRequest *req, const HttpOptions *opt,
 
   curl_easy_setopt(h, CURLOPT_URL, req->url);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_POST, 1L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+  if (req->body) {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)req->body_len);
+  } else {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  }
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp->headers);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "lmgen (LM-Predictor)");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
@@ -225,6 +281,7 @@ int http_post(const HttpTransport *t, const HttpRequest *req,
   long backoff = opt->retry_base_ms;
   for (int attempt = 1;; attempt++) {
     buf_reset(&resp->body);
+    buf_reset(&resp->headers);
     resp->status = 0;
     resp->retry_after = -1;
     resp->attempts = attempt;

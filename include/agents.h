@@ -24,7 +24,7 @@
 
 /* ===== http.c ===== */
 
-/* One POST. */
+/* One POST, or a GET when body is NULL. */
 typedef struct HttpRequest {
   const char *url;
   const char *const *headers; /* "Name: value" lines, NULL-terminated */
@@ -56,6 +56,7 @@ typedef struct HttpResponse {
   long retry_after; /* seconds asked by Retry-After; -1 if absent */
   int attempts;     /* attempts made */
   Buf body;         /* body of the last attempt, at most max_reply_bytes */
+  Buf headers;      /* header lines of the last attempt (at most 64 KiB) */
 } HttpResponse;
 
 /* A transport sends one attempt; tests inject a fake (the TCCErrorFunc /
@@ -93,6 +94,14 @@ void http_response_free(HttpResponse *r);
 int http_post(const HttpTransport *t, const HttpRequest *req,
               const HttpOptions *opt, HttpResponse *resp, FILE *log,
               Error *err);
+/* GET with the same retries. */
+int http_get(const HttpTransport *t, const char *url,
+             const char *const *headers, const HttpOptions *opt,
+             HttpResponse *resp, FILE *log, Error *err);
+/* The value of response header `name` (case-insensitive; the last one when
+ * repeated), trimmed, into out. False if absent. */
+bool http_header(const HttpResponse *r, const char *name, char *out,
+                 size_t outsz);
 
 /* ===== llm.c ===== */
 

@@ -125,6 +125,9 @@ struct Layer {
   int nitems;
   int depth;
   JsonPath jp;          /* the layer object in the model file (keys copied) */
+  const char *kind;     /* layer kind ("sliding", "full"), inherited; or NULL */
+  bool tied;            /* weights belong to another layer: param_bytes not
+                           counted (tied embeddings) */
 };
 
 typedef struct Model {
@@ -136,8 +139,26 @@ typedef struct Model {
   double *var_values;     /* config values (run variables unset) */
   int nvars;
   Layer *root;
+  const char *family;  /* Hugging Face model_type; NULL for a model file */
+  const char *note;    /* what the template leaves out, or NULL */
+  bool from_config;    /* built from a config.json and a template */
+  double ckpt_bytes;   /* checkpoint size from model.safetensors.index.json
+                          next to the config; -1 if none */
   Arena arena;
 } Model;
+
+/* The config values a template is filled with (config.c). */
+typedef struct ModelVars {
+  const char *id;      /* model id shown in reports */
+  const char *family;  /* model_type */
+  const char *note;    /* or NULL */
+  const char *const *names;
+  const double *values;
+  int n;
+} ModelVars;
+
+#define TMPL_NMEMBERS 10
+extern const char *const tmpl_members[TMPL_NMEMBERS];
 
 #define MODEL_MAX_DEPTH 32
 
@@ -147,7 +168,45 @@ typedef struct Model {
 Model *model_load(const char *path, const Registry *reg, Error *err);
 Model *model_load_text(const char *path, const char *text, size_t len,
                        const Registry *reg, Error *err);
+/* From parsed JSON: a model file (vars NULL) or, with vars, a template's
+ * architecture filled with config values. root is borrowed. */
+Model *model_load_json(const char *path, const char *text, size_t len,
+                       json_t *root, const ModelVars *vars,
+                       const Registry *reg, Error *err);
 void model_free(Model *m);
+
+/* ===== config.c: Hugging Face configs and templates ===== */
+
+typedef struct ModelOpenOpts {
+  const char *arch_dir; /* templates; NULL: <install>/models/arch */
+} ModelOpenOpts;
+
+/* The one entry point for everything lmrun accepts: a model file, a
+ * Hugging Face config.json, a directory holding one (a snapshot), or a Hub
+ * id "org/name" (hub.c). o may be NULL. New; free with model_free. */
+Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
+                  Error *err);
+/* A config.json's text (path names it in errors) filled into
+ * <arch_dir>/<model_type>.json. id: the model id to show, or NULL (then
+ * the config's _name_or_path when it is an id, else the path). */
+Model *model_from_config(const char *path, const char *text, size_t len,
+                         const char *id, const char *arch_dir,
+                         const Registry *reg, Error *err);
+/* <install>/models/arch. New string. */
+char *arch_dir_default(void);
+
+/* ===== hub.c: Hub ids and huggingface_hub's cache ===== */
+
+bool hub_valid_id(const char *id);
+/* $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+ * else ~/.cache/huggingface/hub. New string. */
+char *hub_cache_dir(void);
+/* Cache first, then $HF_ENDPOINT (unless HF_HUB_OFFLINE); stores what it
+ * fetched once the model loaded. */
+Model *hub_open_model(const char *id, const ModelOpenOpts *o,
+                      const Registry *reg, Error *err);
+/* m->ckpt_bytes from dir/model.safetensors.index.json (-1 if none). */
+void hub_read_index(Model *m, const char *dir);
 
 /* ===== plan.c: the walk, flattened ===== */
 
@@ -204,6 +263,12 @@ void values_free(Values *v);
  * on a parameter or result that is negative, NaN or infinite, naming the
  * layer and what went wrong. */
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err);
+/* The model's parameter count (see plan.c), evaluated in scratch. */
+int plan_parameters(const Plan *p, Values *scratch, double *out, Error *err);
+/* KV cache bytes per layer kind from evaluated values v; returns how many
+ * kinds (at most max), names borrowed ("" = no kind). */
+int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
+                    double *bytes, int max);
 
 /* ===== hardware.c ===== */
 
@@ -311,6 +376,13 @@ typedef struct Summary {
 
 typedef struct Report {
   const char *model;
+  const char *family;    /* model_type; NULL for a model file: then the
+                            parameters and kinds below are not shown */
+  const char *note;      /* what is not counted, or NULL */
+  double parameters;     /* parameter count (dense: all active) */
+  const char **kv_kinds; /* KV cache per layer kind ("" = no kind) */
+  const double *kv_kind_bytes;
+  int nkinds;
   double batch, seq_len;
   int w_bits, a_bits, kv_bits;
   const char *attention;

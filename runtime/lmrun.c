@@ -1,19 +1,21 @@
 /* lmrun.c: the lmrun command.
  *
- *   lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]
+ *   lmrun MODEL [-B N] [-S N] [--phase prefill|decode|all]
  *         [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]
  *         [--attention eager|flash] [--hardware ID] [--format F]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
- * Loads module_db.json, JIT-compiles generated_modules/ into the registry,
- * loads the model file against it, builds the plan once, and evaluates it
+ * MODEL is a model file, a Hugging Face config.json, a directory holding
+ * one, or a Hub id (model_open). Loads module_db.json, JIT-compiles
+ * generated_modules/ into the registry, loads the model against it, builds the plan once, and evaluates it
  * twice: prefill (T = S tokens per sequence, KV length L = S) and one
  * decode step (T = 1 new token attending over L = S). Both are always
  * evaluated (the summary needs both); --phase chooses what is printed.
  */
 #include "runtime.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@
 
 static void usage(FILE *out) {
   fputs(
-      "usage: lmrun MODEL.json [-B N] [-S N] [--phase prefill|decode|all]\n"
+      "usage: lmrun MODEL [-B N] [-S N] [--phase prefill|decode|all]\n"
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
@@ -34,6 +36,9 @@ static void usage(FILE *out) {
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
       "activations and KV cache, arithmetic intensity, bound and time; time\n"
       "to first token, time per output token, memory footprint.\n"
+      "MODEL is a model file (models/*.json), a Hugging Face config.json,\n"
+      "a directory holding one, or a Hub id (org/name: cache first, see\n"
+      "HF_HUB_CACHE, HF_HOME, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE).\n"
       "\n"
       "  -B, --batch N        sequences in the batch (default 1)\n"
       "  -S, --seq-len N      tokens per sequence (default 2048)\n"
@@ -154,6 +159,7 @@ static void warn_model(const Model *m, const Plan *p, double seq) {
 }
 
 int main(int argc, char **argv) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   const char *home = lm_home();
   char *db_path = path_join(home, "module_db.json");
   char *mod_dir = path_join(home, "generated_modules");
@@ -291,7 +297,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (!(db = db_load(db_path, &err)) || !(reg = reg_load(db, mod_dir, &err)) ||
-      !(model = model_load(argv[optind], reg, &err)) ||
+      !(model = model_open(argv[optind], NULL, reg, &err)) ||
       !(plan = plan_build(model, (AttnImpl)attn, &err)))
     goto out;
 
@@ -328,7 +334,32 @@ int main(int argc, char **argv) {
                      &sum.mem, &err) < 0)
     goto out;
 
-  Report r = {.model = model->id, .batch = batch, .seq_len = seq,
+  double nparams = -1;
+  const char *kv_kinds[8];
+  double kv_bytes[8];
+  int nkinds = 0;
+  if (model->from_config) {
+    /* parameters, and the KV cache per layer kind (after the S tokens) */
+    if (plan_parameters(plan, sa, &nparams, &err) < 0 ||
+        plan_eval(plan, decode_run, sa, &err) < 0)
+      goto out;
+    nkinds = plan_kv_by_kind(plan, sa, kv_kinds, kv_bytes, 8);
+    if (model->ckpt_bytes > 0) {
+      /* the checkpoint stores every parameter at 16 bits (bf16/fp16) */
+      double want = 2 * nparams;
+      double rel = (want - model->ckpt_bytes) / model->ckpt_bytes;
+      if (rel > 0.01 || rel < -0.01)
+        fprintf(stderr,
+                "lmrun: warning: predicted weights (%.0f parameters x 2 "
+                "bytes = %.0f) differ from the checkpoint's "
+                "model.safetensors.index.json total_size (%.0f) by %+.2f%%\n",
+                nparams, want, model->ckpt_bytes, rel * 100);
+    }
+  }
+  Report r = {.model = model->id, .family = model->family,
+              .note = model->note, .parameters = nparams,
+              .kv_kinds = kv_kinds, .kv_kind_bytes = kv_bytes,
+              .nkinds = nkinds, .batch = batch, .seq_len = seq,
               .w_bits = w_bits, .a_bits = a_bits, .kv_bits = kv_bits,
               .attention = attns[attn],
               .phases = phase == PHASE_DECODE ? &ph[1] : &ph[0],
@@ -363,5 +394,6 @@ out_usage:
   free(db_path);
   free(mod_dir);
   free(hw_path);
+  curl_global_cleanup();
   return rc;
 }

@@ -17,6 +17,12 @@
 #include <math.h>
 #include <string.h>
 
+/* Members of a template's top level (config.c reads format, model_type,
+ * config, constraints, nested_config; this file the architecture). */
+const char *const tmpl_members[TMPL_NMEMBERS] = {
+    "format",     "model_type", "description", "source",     "config",
+    "constraints", "nested_config", "class",   "parameters", "layers"};
+
 const char *const run_var_name[V_COUNT] = {
     "B", "S", "T", "L", "w_bytes", "a_bytes", "kv_bytes", "sram_bytes",
     "e_bytes"};
@@ -27,6 +33,7 @@ typedef struct Loader {
   Error *err;
   JsonPath path;
   bool *known; /* per variable: a config constant */
+  const ModelVars *vars; /* template mode: the config values, else NULL */
 } Loader;
 
 static int lerr(Loader *L, const char *fmt, ...)
@@ -115,6 +122,24 @@ static int load_config(Loader *L, json_t *cfg) {
   return 0;
 }
 
+/* Template mode: the values come from a Hugging Face config, already
+ * checked against the template's declarations (config.c). */
+static void load_vars(Loader *L) {
+  Model *m = L->m;
+  const ModelVars *v = L->vars;
+  m->nvars = V_COUNT + v->n;
+  m->var_names = arena_alloc(&m->arena, sizeof(char *) * (size_t)m->nvars);
+  m->var_values = arena_alloc(&m->arena, sizeof(double) * (size_t)m->nvars);
+  L->known = arena_alloc(&m->arena, sizeof(bool) * (size_t)m->nvars);
+  for (int i = 0; i < V_COUNT; i++)
+    m->var_names[i] = run_var_name[i];
+  for (int i = 0; i < v->n; i++) {
+    m->var_names[V_COUNT + i] = arena_strdup(&m->arena, v->names[i]);
+    m->var_values[V_COUNT + i] = v->values[i];
+    L->known[V_COUNT + i] = true;
+  }
+}
+
 /* A number or a template; compiled to a Prog. */
 static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
                       const char *what) {
@@ -166,6 +191,39 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
 
 static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
                       int depth);
+
+/* A value over config values only (`when`, `tied`), at member key; absent
+ * gives dflt. */
+static int config_scalar(Loader *L, json_t *obj, const char *key, double dflt,
+                         double *out) {
+  json_t *v = json_object_get(obj, key);
+  *out = dflt;
+  if (!v)
+    return 0;
+  jp_key(&L->path, key);
+  Prog p;
+  char what[64];
+  snprintf(what, sizeof(what), "'%s'", key);
+  if (load_value(L, v, &p, true, what) < 0)
+    return -1;
+  *out = p.code[0].k;
+  jp_pop(&L->path);
+  return 0;
+}
+
+/* False when the layer object says it is absent: `when` is 0. */
+static int layer_present(Loader *L, json_t *obj, bool *present) {
+  double w;
+  if (config_scalar(L, obj, "when", 1, &w) < 0)
+    return -1;
+  *present = w != 0;
+  return 0;
+}
+
+static bool same_layer(const Layer *a, const Layer *b) {
+  return strcmp(a->name, b->name) == 0 &&
+         strcmp(a->kind ? a->kind : "", b->kind ? b->kind : "") == 0;
+}
 
 /* Keep the layer's place in the file for errors found later, at
  * evaluation time (the JSON keys die with the Jansson tree). */
@@ -273,7 +331,8 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   ly->nitems = (int)json_array_size(subs);
   ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
   bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
-  for (int i = 0; i < ly->nitems; i++) {
+  int total = ly->nitems, n = 0; /* n: items kept */
+  for (int i = 0; i < total; i++) {
     json_t *it = json_array_get(subs, (size_t)i);
     jp_index(&L->path, i);
     if (!json_is_object(it))
@@ -304,21 +363,27 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
       if (placed[found])
         return lerr(L, "operation '%s' is placed twice", md->ops[found].name);
       placed[found] = true;
-      ly->items[i].op = found;
+      ly->items[n].op = found;
       jp_pop(&L->path);
     } else {
-      ly->items[i].op = -1;
-      if (load_layer(L, it, ly, &ly->items[i].layer, depth + 1) < 0)
+      ly->items[n].op = -1;
+      if (load_layer(L, it, ly, &ly->items[n].layer, depth + 1) < 0)
         return -1;
-      for (int k = 0; k < i; k++)
+      if (!ly->items[n].layer) { /* `when` 0 or repeat 0: left out */
+        jp_pop(&L->path);
+        continue;
+      }
+      for (int k = 0; k < n; k++)
         if (ly->items[k].layer &&
-            strcmp(ly->items[k].layer->name, ly->items[i].layer->name) == 0) {
+            same_layer(ly->items[k].layer, ly->items[n].layer)) {
           jp_key(&L->path, "name");
-          return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
+          return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
         }
     }
+    n++;
     jp_pop(&L->path);
   }
+  ly->nitems = n;
   jp_pop(&L->path);
   return 0;
 }
@@ -332,9 +397,10 @@ static int load_repeat(Loader *L, Layer *ly, json_t *rep) {
   if (load_value(L, rep, &p, true, "repeat") < 0)
     return -1;
   double v = p.code[0].k;
-  if (!(v >= 1) || v != lm_floor(v) || v > 1e6)
-    return lerr(L, "repeat must be a whole number from 1 to 1000000, not %g",
-                v);
+  double lo = L->vars ? 0 : 1; /* a template may leave a kind of layer out */
+  if (!(v >= lo) || v != lm_floor(v) || v > 1e6)
+    return lerr(L, "repeat must be a whole number from %g to 1000000, not %g",
+                lo, v);
   ly->repeat = v;
   jp_pop(&L->path);
   return 0;
@@ -345,10 +411,17 @@ static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
   Model *m = L->m;
   if (depth > MODEL_MAX_DEPTH)
     return lerr(L, "layers nested deeper than %d", MODEL_MAX_DEPTH);
-  static const char *const allowed[] = {"name",     "class",      "parameters",
-                                        "sub_layers", "repeat", "description"};
+  static const char *const allowed[] = {
+      "name",   "class", "parameters", "sub_layers", "repeat",
+      "description", "when", "tied", "kind"};
+  *out = NULL;
   if (check_members(L, obj, allowed, LM_ARRAY_LEN(allowed), "a layer") < 0)
     return -1;
+  bool present;
+  if (layer_present(L, obj, &present) < 0)
+    return -1;
+  if (!present)
+    return 0;
   json_t *name = json_object_get(obj, "name");
   json_t *cls = json_object_get(obj, "class");
   if (!name || !json_is_string(name) || !is_layer_name(json_string_value(name))) {
@@ -361,15 +434,27 @@ static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
   Layer *ly = arena_alloc(&m->arena, sizeof(Layer));
   ly->name = arena_strdup(&m->arena, json_string_value(name));
   ly->depth = depth;
-  if (parent && parent->path[0]) {
+  json_t *kind = json_object_get(obj, "kind");
+  if (kind) {
+    jp_key(&L->path, "kind");
+    if (!json_is_string(kind) || !is_layer_name(json_string_value(kind)))
+      return lerr(L, "kind must be letters, digits and '_' (e.g. \"sliding\")");
+    ly->kind = arena_strdup(&m->arena, json_string_value(kind));
+    jp_pop(&L->path);
+  }
+  {
     Buf b;
     buf_init(&b);
-    buf_printf(&b, "%s.%s", parent->path, ly->name);
+    if (parent && parent->path[0])
+      buf_printf(&b, "%s.", parent->path);
+    buf_puts(&b, ly->name);
+    if (ly->kind)
+      buf_printf(&b, "[%s]", ly->kind);
     ly->path = arena_strdup(&m->arena, buf_str(&b));
     buf_free(&b);
-  } else {
-    ly->path = ly->name;
   }
+  if (!ly->kind && parent)
+    ly->kind = parent->kind; /* a sub-layer belongs to its layer's kind */
   if (!cls || !json_is_string(cls)) {
     if (cls)
       jp_key(&L->path, "class");
@@ -381,6 +466,12 @@ static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
   keep_path(m, &L->path, &ly->jp);
   if (load_repeat(L, ly, json_object_get(obj, "repeat")) < 0)
     return -1;
+  if (ly->repeat == 0)
+    return 0; /* no layer of this kind in this model */
+  double tied;
+  if (config_scalar(L, obj, "tied", 0, &tied) < 0)
+    return -1;
+  ly->tied = tied != 0 || (parent && parent->tied);
   ly->count = (parent ? parent->count : 1) * ly->repeat;
   if (load_params(L, ly, json_object_get(obj, "parameters")) < 0)
     return -1;
@@ -399,32 +490,45 @@ static int load_root(Loader *L, json_t *root) {
                                         "parameters", "layers"};
   if (!json_is_object(root))
     return lerr(L, "a model file is a JSON object");
-  if (check_members(L, root, allowed, LM_ARRAY_LEN(allowed), "a model file") <
-      0)
-    return -1;
-  json_t *fmt = json_object_get(root, "format");
-  if (fmt && !(json_is_string(fmt) &&
-               strcmp(json_string_value(fmt), "lm-predictor-model") == 0)) {
-    jp_key(&L->path, "format");
-    return lerr(L, "format must be \"lm-predictor-model\"");
+  if (L->vars) {
+    /* the architecture part of a template; config.c read the rest */
+    if (check_members(L, root, tmpl_members, TMPL_NMEMBERS, "a template") < 0)
+      return -1;
+    m->id = arena_strdup(&m->arena, L->vars->id);
+    load_vars(L);
+    static const char *const required[] = {"class", "layers"};
+    for (size_t i = 0; i < LM_ARRAY_LEN(required); i++)
+      if (!json_object_get(root, required[i]))
+        return lerr(L, "missing required member '%s'", required[i]);
+  } else {
+    if (check_members(L, root, allowed, LM_ARRAY_LEN(allowed),
+                      "a model file") < 0)
+      return -1;
+    json_t *fmt = json_object_get(root, "format");
+    if (fmt && !(json_is_string(fmt) &&
+                 strcmp(json_string_value(fmt), "lm-predictor-model") == 0)) {
+      jp_key(&L->path, "format");
+      return lerr(L, "format must be \"lm-predictor-model\"");
+    }
+    static const char *const required[] = {"model", "config", "class",
+                                           "layers"};
+    for (size_t i = 0; i < LM_ARRAY_LEN(required); i++)
+      if (!json_object_get(root, required[i]))
+        return lerr(L, "missing required member '%s'", required[i]);
+    json_t *id = json_object_get(root, "model");
+    if (!json_is_string(id)) {
+      jp_key(&L->path, "model");
+      return lerr(L, "model must be a string (the model id)");
+    }
+    m->id = arena_strdup(&m->arena, json_string_value(id));
+    json_t *cfg = json_object_get(root, "config");
+    if (!json_is_object(cfg)) {
+      jp_key(&L->path, "config");
+      return lerr(L, "config must be an object of numbers");
+    }
+    if (load_config(L, cfg) < 0)
+      return -1;
   }
-  static const char *const required[] = {"model", "config", "class", "layers"};
-  for (size_t i = 0; i < LM_ARRAY_LEN(required); i++)
-    if (!json_object_get(root, required[i]))
-      return lerr(L, "missing required member '%s'", required[i]);
-  json_t *id = json_object_get(root, "model");
-  if (!json_is_string(id)) {
-    jp_key(&L->path, "model");
-    return lerr(L, "model must be a string (the model id)");
-  }
-  m->id = arena_strdup(&m->arena, json_string_value(id));
-  json_t *cfg = json_object_get(root, "config");
-  if (!json_is_object(cfg)) {
-    jp_key(&L->path, "config");
-    return lerr(L, "config must be an object of numbers");
-  }
-  if (load_config(L, cfg) < 0)
-    return -1;
   json_t *cls = json_object_get(root, "class");
   if (!json_is_string(cls)) {
     jp_key(&L->path, "class");
@@ -453,7 +557,8 @@ static int load_root(Loader *L, json_t *root) {
   if (md->kind == MK_BASIC && ly->nitems > 0)
     return lerr(L, "the root class %s is a basic module and cannot have layers",
                 md->short_name);
-  for (int i = 0; i < ly->nitems; i++) {
+  int total = ly->nitems, n = 0;
+  for (int i = 0; i < total; i++) {
     jp_index(&L->path, i);
     json_t *it = json_array_get(layers, (size_t)i);
     if (!json_is_object(it))
@@ -462,45 +567,63 @@ static int load_root(Loader *L, json_t *root) {
       /* reuse the sub_layers logic through a one-item view */
       return lerr(L, "place the root's operations inside a layer");
     }
-    ly->items[i].op = -1;
-    if (load_layer(L, it, ly, &ly->items[i].layer, 1) < 0)
+    ly->items[n].op = -1;
+    if (load_layer(L, it, ly, &ly->items[n].layer, 1) < 0)
       return -1;
-    for (int k = 0; k < i; k++)
-      if (strcmp(ly->items[k].layer->name, ly->items[i].layer->name) == 0) {
+    if (!ly->items[n].layer) {
+      jp_pop(&L->path);
+      continue;
+    }
+    for (int k = 0; k < n; k++)
+      if (same_layer(ly->items[k].layer, ly->items[n].layer)) {
         jp_key(&L->path, "name");
-        return lerr(L, "layer '%s' appears twice", ly->items[i].layer->path);
+        return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
       }
+    n++;
     jp_pop(&L->path);
   }
+  ly->nitems = n;
   jp_pop(&L->path);
   m->root = ly;
   return 0;
 }
 
-Model *model_load_text(const char *path, const char *text, size_t len,
+Model *model_load_json(const char *path, const char *text, size_t len,
+                       json_t *root, const ModelVars *vars,
                        const Registry *reg, Error *err) {
   Model *m = xcalloc(1, sizeof(Model));
   arena_init(&m->arena);
+  m->ckpt_bytes = -1;
   m->path = xstrdup(path);
   m->raw = xstrndup(text, len);
   m->rawlen = len;
+  Error local;
+  err_clear(&local);
+  Loader L = {.m = m, .reg = reg, .err = err ? err : &local, .vars = vars};
+  jp_init(&L.path);
+  if (load_root(&L, root) < 0) {
+    model_free(m);
+    return NULL;
+  }
+  if (vars) {
+    m->family = arena_strdup(&m->arena, vars->family);
+    if (vars->note)
+      m->note = arena_strdup(&m->arena, vars->note);
+    m->from_config = true;
+  }
+  return m;
+}
+
+Model *model_load_text(const char *path, const char *text, size_t len,
+                       const Registry *reg, Error *err) {
   json_error_t je;
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
   if (!root) {
     err_json_syntax(err, path, text, len, je.text, je.line, je.column);
-    model_free(m);
     return NULL;
   }
-  Error local;
-  err_clear(&local);
-  Loader L = {.m = m, .reg = reg, .err = err ? err : &local};
-  jp_init(&L.path);
-  int rc = load_root(&L, root);
+  Model *m = model_load_json(path, text, len, root, NULL, reg, err);
   json_decref(root);
-  if (rc < 0) {
-    model_free(m);
-    return NULL;
-  }
   return m;
 }
 

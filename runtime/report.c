@@ -135,6 +135,19 @@ static void jmetrics(Buf *b, const double *v) {
 static void render_json(const Report *r, Buf *b) {
   buf_puts(b, "{\n  \"model\": ");
   jstr(b, r->model);
+  if (r->family) {
+    buf_puts(b, ",\n  \"family\": ");
+    jstr(b, r->family);
+    buf_puts(b, ",\n  \"parameters\": {\"total\": ");
+    jnum(b, r->parameters);
+    buf_puts(b, ", \"active\": ");
+    jnum(b, r->parameters);
+    buf_putc(b, '}');
+    if (r->note) {
+      buf_puts(b, ",\n  \"note\": ");
+      jstr(b, r->note);
+    }
+  }
   buf_puts(b, ",\n  \"batch_size\": ");
   jnum(b, r->batch);
   buf_puts(b, ",\n  \"seq_len\": ");
@@ -211,6 +224,16 @@ static void render_json(const Report *r, Buf *b) {
     buf_puts(b, ",\n    \"memory\": {\"weight_bytes\": ");
     jnum(b, s->mem.weights);
     jfnum(b, "kv_cache_bytes", s->mem.kv_cache);
+    if (r->nkinds > 1) {
+      buf_puts(b, ", \"kv_cache_bytes_by_layer_kind\": {");
+      for (int i = 0; i < r->nkinds; i++) {
+        buf_puts(b, i ? ", " : "");
+        jstr(b, r->kv_kinds[i][0] ? r->kv_kinds[i] : "(none)");
+        buf_puts(b, ": ");
+        jnum(b, r->kv_kind_bytes[i]);
+      }
+      buf_putc(b, '}');
+    }
     jfnum(b, "activation_bytes", s->mem.act);
     jfnum(b, "total_bytes", s->mem.total);
     jfnum(b, "capacity_bytes", s->mem.capacity);
@@ -355,6 +378,16 @@ static void render_summary(const Report *r, Buf *b) {
   buf_printf(b, "memory: weights %s + KV cache %s + peak activations %s = "
                 "%s of %s: %s\n",
              w, kv, act, tot, cap, s->mem.fits ? "fits" : "does NOT fit");
+  if (r->nkinds > 1) {
+    buf_puts(b, "KV cache by layer kind:");
+    for (int i = 0; i < r->nkinds; i++) {
+      char x[32];
+      si_format(r->kv_kind_bytes[i], "B", x, sizeof(x));
+      buf_printf(b, "%s %s %s", i ? "," : "",
+                 r->kv_kinds[i][0] ? r->kv_kinds[i] : "(none)", x);
+    }
+    buf_putc(b, '\n');
+  }
   if (s->mem.max_batch == 0)
     buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
                r->seq_len);
@@ -366,6 +399,14 @@ static void render_summary(const Report *r, Buf *b) {
 }
 
 static void render_table(const Report *r, Buf *b) {
+  if (r->family) {
+    char n[32];
+    si_format(r->parameters, "", n, sizeof(n));
+    buf_printf(b, "model %s: family %s, %.0f parameters (%s)\n", r->model,
+               r->family, r->parameters, n);
+    if (r->note)
+      buf_printf(b, "note: %s\n", r->note);
+  }
   buf_printf(b, "%s  batch %g, sequence %g  (weights %d-bit, activations "
                 "%d-bit, KV cache %d-bit, %s attention)\n",
              r->model, r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,

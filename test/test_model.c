@@ -121,7 +121,7 @@ static void test_model_errors(void **state) {
        "unknown config value 'B'", "\"repeat\": \"{B}\"", 1, 11},
       {"\"repeat\": \"{num_hidden_layers}\"", "\"repeats\": 2",
        "unknown member 'repeats' in a layer (expected: name, class, "
-       "parameters, sub_layers, repeat, description)",
+       "parameters, sub_layers, repeat, description, when, tied, kind)",
        "\"repeats\": 2", 1, 11},
       {"\"op\": \"qk_matmul\"", "\"op\": \"qk_matmull\"",
        "LlamaAttention has no atomic operation 'qk_matmull' (it has: rope, "
@@ -194,19 +194,32 @@ static void test_model_errors(void **state) {
   }
 }
 
-/* HF configs write flags as JSON booleans: they count as 1 and 0. */
+/* The index of config value `name` among the model's variables; fails
+ * the test when the model lacks it. */
+static int config_var(const Model *m, const char *name) {
+  for (int i = V_COUNT; i < m->nvars; i++)
+    if (strcmp(m->var_names[i], name) == 0)
+      return i;
+  fail_msg("config value '%s' is not among the model's variables", name);
+  return -1;
+}
+
+/* HF configs write flags as JSON booleans: they count as 1 and 0. Both
+ * flags must be present (a lookup that finds nothing fails). */
 static void test_model_config_booleans(void **state) {
   (void)state;
   char *t = tu_replace(tiny, "\"attention_bias\": false", "\"attention_bias\": true");
   Error e;
   Model *m = load(t, &e);
   assert_non_null(m);
-  for (int i = V_COUNT; i < m->nvars; i++) {
-    if (strcmp(m->var_names[i], "attention_bias") == 0)
-      assert_double_exact(m->var_values[i], 1);
-    if (strcmp(m->var_names[i], "mlp_bias") == 0)
-      assert_double_exact(m->var_values[i], 0);
-  }
+  assert_double_exact(m->var_values[config_var(m, "attention_bias")], 1);
+  assert_double_exact(m->var_values[config_var(m, "mlp_bias")], 0);
+  /* the unedited file: both false */
+  Model *f = load(tiny, &e);
+  assert_non_null(f);
+  assert_double_exact(f->var_values[config_var(f, "attention_bias")], 0);
+  assert_double_exact(f->var_values[config_var(f, "mlp_bias")], 0);
+  model_free(f);
   model_free(m);
   free(t);
 }

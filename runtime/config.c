@@ -1,0 +1,801 @@
+/* config.c: a Hugging Face config.json and its family's template -> Model.
+ *
+ * models/arch/<model_type>.json is a model file whose numbers are
+ * templates over config values, plus the declaration of every config key
+ * it reads (its default, as a template over keys declared before it, and
+ * its range) and constraints between keys. This file reads the config,
+ * applies the declarations and constraints, and hands the values and the
+ * template's architecture to model.c, the loader model files go through:
+ * a template passes exactly the checks a model file does.
+ *
+ * Keys a template does not declare are never read, so a config may carry
+ * anything there (Python's json writes NaN and Infinity, which are not
+ * JSON: they are accepted outside the declared keys, and named when a
+ * declared key holds one).
+ *
+ * model_open is the one entry point for everything lmrun accepts: a model
+ * file, a config.json, a directory holding one, a Hub id (hub.c).
+ */
+#include "runtime.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ----- NaN and Infinity ----- */
+
+/* The text with every bare NaN, Infinity and -Infinity outside strings
+ * replaced by a string literal of the same length, so Jansson parses it
+ * and every offset (hence every caret) stays where it was. */
+static char *replace_nonfinite(const char *t, size_t len) {
+  char *s = xstrndup(t, len);
+  bool in_str = false;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (in_str) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_str = false;
+      continue;
+    }
+    if (c == '"') {
+      in_str = true;
+      continue;
+    }
+    if (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '_'))
+      continue;
+    size_t n = 0;
+    if (strncmp(s + i, "NaN", 3) == 0)
+      n = 3;
+    else if (strncmp(s + i, "Infinity", 8) == 0)
+      n = 8;
+    else if (strncmp(s + i, "-Infinity", 9) == 0)
+      n = 9;
+    if (n && !(i + n < len && (isalnum((unsigned char)s[i + n]) ||
+                               s[i + n] == '_'))) {
+      s[i] = '"';
+      memset(s + i + 1, '~', n - 2);
+      s[i + n - 1] = '"';
+      i += n - 1;
+    }
+  }
+  return s;
+}
+
+/* The non-finite literal the value at path was written as, or NULL. */
+static const char *nonfinite_at(const char *t, size_t len, const JsonPath *p) {
+  long off = json_locate(t, len, p);
+  if (off < 0)
+    return NULL;
+  if (strncmp(t + off, "NaN", 3) == 0)
+    return "NaN";
+  if (strncmp(t + off, "Infinity", 8) == 0)
+    return "Infinity";
+  if (strncmp(t + off, "-Infinity", 9) == 0)
+    return "-Infinity";
+  return NULL;
+}
+
+/* ----- the reader ----- */
+
+#define CFG_MAX_KEYS 128
+
+typedef struct Cfg {
+  /* the config */
+  const char *cpath;
+  const char *ctext; /* original text, for carets */
+  size_t clen;
+  json_t *obj;       /* where keys are read (the config, or text_config) */
+  JsonPath cjp;      /* path of obj */
+  /* the template */
+  const char *tpath;
+  const char *ttext;
+  size_t tlen;
+  JsonPath tjp;
+  const char *family;
+  /* values so far */
+  const char *names[CFG_MAX_KEYS];
+  double values[CFG_MAX_KEYS];
+  int n;
+  Arena *arena;
+  Error *err;
+} Cfg;
+
+static int cerr_at(Cfg *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An error in the config, at key (or at the object that lacks it). */
+static int cerr_at(Cfg *c, const char *key, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  JsonPath p = c->cjp;
+  if (key && json_object_get(c->obj, key))
+    jp_key(&p, key);
+  err_json_value(c->err, c->cpath, c->ctext, c->clen, &p, "%s", msg);
+  return -1;
+}
+
+static int terr(Cfg *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* An error in the template, at c->tjp. */
+static int terr(Cfg *c, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  err_json_value(c->err, c->tpath, c->ttext, c->tlen, &c->tjp, "%s", msg);
+  return -1;
+}
+
+/* A formula over the keys declared so far (the template's text at
+ * c->tjp), evaluated. */
+static int eval_over_keys(Cfg *c, json_t *v, double *out) {
+  if (json_is_number(v)) {
+    *out = json_number_value(v);
+    return 0;
+  }
+  if (json_is_boolean(v)) {
+    *out = json_is_true(v) ? 1 : 0;
+    return 0;
+  }
+  if (!json_is_string(v))
+    return terr(c, "must be a number or a formula over config keys");
+  FormulaSrc src = {.text = json_string_value(v),
+                    .file = c->tpath,
+                    .raw = c->ttext,
+                    .rawlen = c->tlen,
+                    .path = &c->tjp};
+  Node *n = parse_formula(c->arena, &src, c->err);
+  if (!n)
+    return -1;
+  Scope sc = {.names = c->names, .nnames = c->n, .modules = NULL,
+              .what = "config key declared before this one"};
+  if (check_formula(n, &src, &sc, c->err) < 0)
+    return -1;
+  *out = node_eval(n, c->values, M_FLOPS);
+  return 0;
+}
+
+static int find_key(const Cfg *c, const char *name) {
+  for (int i = 0; i < c->n; i++)
+    if (strcmp(c->names[i], name) == 0)
+      return i;
+  return -1;
+}
+
+static const char *const rope_types[] = {
+    "default", "linear", "dynamic", "yarn", "longrope", "llama3", "su",
+    "mrope"};
+
+/* rope_scaling changes no cost (the rotary embedding's work does not
+ * depend on it) but is checked as transformers checks it. */
+static int read_rope_scaling(Cfg *c, const char *key) {
+  json_t *v = json_object_get(c->obj, key);
+  if (!v || json_is_null(v))
+    return 0;
+  if (!json_is_object(v))
+    return cerr_at(c, key, "%s must be an object or null", key);
+  JsonPath save = c->cjp;
+  jp_key(&c->cjp, key);
+  json_t *saveobj = c->obj;
+  c->obj = v;
+  int rc = -1;
+  json_t *t = json_object_get(v, "rope_type");
+  const char *tk = "rope_type";
+  if (!t) {
+    t = json_object_get(v, "type");
+    tk = "type";
+  }
+  if (!t || !json_is_string(t)) {
+    cerr_at(c, t ? tk : NULL, "%s needs a rope_type (a string)", key);
+    goto out;
+  }
+  const char *ty = json_string_value(t);
+  bool known = false;
+  for (size_t i = 0; i < LM_ARRAY_LEN(rope_types) && !known; i++)
+    known = strcmp(ty, rope_types[i]) == 0;
+  if (!known) {
+    cerr_at(c, tk,
+            "unknown %s.%s '%s' (known: default, linear, dynamic, yarn, "
+            "longrope, llama3, su, mrope)",
+            key, tk, ty);
+    goto out;
+  }
+  const char *k;
+  json_t *x;
+  json_object_foreach(v, k, x) {
+    JsonPath p = c->cjp;
+    jp_key(&p, k);
+    const char *nf = nonfinite_at(c->ctext, c->clen, &p);
+    if (nf) {
+      cerr_at(c, k, "%s.%s is %s: it must be a finite number", key, k, nf);
+      goto out;
+    }
+    if (json_is_number(x) && strcmp(k, "factor") == 0 &&
+        !(json_number_value(x) > 0)) {
+      cerr_at(c, k, "%s.factor must be positive", key);
+      goto out;
+    }
+  }
+  static const char *const need_factor[] = {"linear", "dynamic", "yarn",
+                                            "llama3"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(need_factor); i++)
+    if (strcmp(ty, need_factor[i]) == 0 &&
+        !json_is_number(json_object_get(v, "factor"))) {
+      cerr_at(c, NULL, "%s of type %s needs a numeric 'factor'", key, ty);
+      goto out;
+    }
+  if (strcmp(ty, "llama3") == 0) {
+    static const char *const need[] = {"low_freq_factor", "high_freq_factor",
+                                       "original_max_position_embeddings"};
+    for (size_t i = 0; i < LM_ARRAY_LEN(need); i++)
+      if (!json_is_number(json_object_get(v, need[i]))) {
+        cerr_at(c, NULL, "%s of type llama3 needs a numeric '%s'", key,
+                need[i]);
+        goto out;
+      }
+    if (!(json_number_value(json_object_get(v, "low_freq_factor")) <
+          json_number_value(json_object_get(v, "high_freq_factor")))) {
+      cerr_at(c, "low_freq_factor",
+              "%s.low_freq_factor must be below high_freq_factor", key);
+      goto out;
+    }
+  }
+  rc = 0;
+out:
+  c->obj = saveobj;
+  c->cjp = save;
+  return rc;
+}
+
+/* A count of array elements equal to a string (layer_types). */
+static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
+                      double *out) {
+  json_t *arr_name = json_object_get(decl, "array");
+  json_t *eq = json_object_get(decl, "equals");
+  if (!json_is_string(arr_name) || !json_is_string(eq))
+    return terr(c, "a count declares 'array' and 'equals' (strings)");
+  const char *an = json_string_value(arr_name);
+  json_t *arr = json_object_get(c->obj, an);
+  *found = false;
+  if (!arr || json_is_null(arr))
+    return 0;
+  if (!json_is_array(arr))
+    return cerr_at(c, an, "%s must be an array of strings", an);
+  double n = 0;
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *e = json_array_get(arr, i);
+    if (!json_is_string(e)) {
+      JsonPath p = c->cjp;
+      jp_key(&p, an);
+      jp_index(&p, (int)i);
+      err_json_value(c->err, c->cpath, c->ctext, c->clen, &p,
+                     "%s[%zu] must be a string", an, i);
+      return -1;
+    }
+    n += strcmp(json_string_value(e), json_string_value(eq)) == 0;
+  }
+  json_t *lenkey = json_object_get(decl, "length");
+  if (lenkey) {
+    int k = json_is_string(lenkey) ? find_key(c, json_string_value(lenkey)) : -1;
+    if (k < 0)
+      return terr(c, "'length' must name a config key declared before %s",
+                  key);
+    if ((double)json_array_size(arr) != c->values[k])
+      return cerr_at(c, an, "%s has %zu entries but %s is %g", an,
+                     json_array_size(arr), c->names[k], c->values[k]);
+  }
+  *found = true;
+  *out = n;
+  return 0;
+}
+
+static const char *const decl_members[] = {
+    "doc", "default", "type", "min", "max", "integer", "array", "equals",
+    "length", "values"};
+
+/* A string key that selects what the template models (hidden_act): its
+ * value, or its default, must be one of `values`. Not a variable. */
+static int read_choice(Cfg *c, const char *key, json_t *decl) {
+  json_t *vals = json_object_get(decl, "values");
+  json_t *dflt = json_object_get(decl, "default");
+  if (!json_is_array(vals) || json_array_size(vals) == 0 ||
+      (dflt && !json_is_string(dflt)))
+    return terr(c, "a choice declares 'values' (strings) and a string "
+                   "'default'");
+  json_t *v = json_object_get(c->obj, key);
+  if (!v || json_is_null(v)) {
+    if (!dflt)
+      return cerr_at(c, NULL, "the config has no '%s', which the %s template "
+                              "needs",
+                     key, c->family);
+    return 0;
+  }
+  Buf b;
+  buf_init(&b);
+  bool ok = false;
+  for (size_t i = 0; i < json_array_size(vals); i++) {
+    const char *x = json_string_value(json_array_get(vals, i));
+    if (!x) {
+      buf_free(&b);
+      return terr(c, "values must be strings");
+    }
+    buf_printf(&b, "%s%s", i ? ", " : "", x);
+    ok = ok || (json_is_string(v) && strcmp(x, json_string_value(v)) == 0);
+  }
+  int rc = 0;
+  if (!ok)
+    rc = cerr_at(c, key,
+                 "%s is %s%s%s; the %s template models only: %s", key,
+                 json_is_string(v) ? "'" : "",
+                 json_is_string(v) ? json_string_value(v) : "not a string",
+                 json_is_string(v) ? "'" : "", c->family, buf_str(&b));
+  buf_free(&b);
+  return rc;
+}
+
+/* One declared key: its value from the config, or its default. */
+static int read_key(Cfg *c, const char *key, json_t *decl) {
+  if (!json_is_object(decl))
+    return terr(c, "a config key is declared by an object {\"doc\": ...}");
+  const char *k;
+  json_t *x;
+  json_object_foreach(decl, k, x) {
+    bool ok = false;
+    for (size_t i = 0; i < LM_ARRAY_LEN(decl_members) && !ok; i++)
+      ok = strcmp(k, decl_members[i]) == 0;
+    if (!ok) {
+      jp_key(&c->tjp, k);
+      return terr(c,
+                  "unknown member '%s' (expected: doc, default, type, min, "
+                  "max, integer, array, equals, length, values)",
+                  k);
+    }
+  }
+  if (!json_is_string(json_object_get(decl, "doc")))
+    return terr(c, "config key '%s' needs a 'doc' (what it is, where "
+                   "transformers reads it)",
+                key);
+  json_t *tyv = json_object_get(decl, "type");
+  const char *ty = tyv ? json_string_value(tyv) : "number";
+  if (!ty || (strcmp(ty, "number") && strcmp(ty, "flag") &&
+              strcmp(ty, "count") && strcmp(ty, "rope_scaling") &&
+              strcmp(ty, "choice"))) {
+    jp_key(&c->tjp, "type");
+    return terr(c, "type must be number, flag, count, choice or rope_scaling");
+  }
+  if (strcmp(ty, "rope_scaling") == 0)
+    return read_rope_scaling(c, key);
+  if (strcmp(ty, "choice") == 0)
+    return read_choice(c, key, decl);
+  if (!naming_is_identifier(key))
+    return terr(c, "config key '%s' is not an identifier", key);
+  for (int i = 0; i < V_COUNT; i++)
+    if (strcmp(key, run_var_name[i]) == 0)
+      return terr(c, "config key '%s' is a run variable name", key);
+  if (c->n == CFG_MAX_KEYS)
+    return terr(c, "more than %d config keys", CFG_MAX_KEYS);
+
+  double v = 0;
+  bool have = false, defaulted = false;
+  if (strcmp(ty, "count") == 0) {
+    if (read_count(c, key, decl, &have, &v) < 0)
+      return -1;
+  } else {
+    json_t *cv = json_object_get(c->obj, key);
+    if (cv && !json_is_null(cv)) {
+      JsonPath p = c->cjp;
+      jp_key(&p, key);
+      const char *nf = nonfinite_at(c->ctext, c->clen, &p);
+      if (nf)
+        return cerr_at(c, key, "%s is %s: it must be a finite number", key, nf);
+      if (strcmp(ty, "flag") == 0) {
+        if (json_is_boolean(cv))
+          v = json_is_true(cv);
+        else if (json_is_number(cv) && (json_number_value(cv) == 0 ||
+                                        json_number_value(cv) == 1))
+          v = json_number_value(cv);
+        else
+          return cerr_at(c, key, "%s must be true or false", key);
+      } else {
+        if (!json_is_number(cv))
+          return cerr_at(c, key, "%s must be a number, not %s", key,
+                         json_is_string(cv)    ? "a string"
+                         : json_is_boolean(cv) ? "a boolean"
+                                               : "an object or array");
+        v = json_number_value(cv);
+      }
+      have = true;
+    }
+  }
+  json_t *dflt = json_object_get(decl, "default");
+  if (have && dflt) {
+    /* checked even when unused, so a template's mistake shows whatever
+     * the config says */
+    double unused;
+    jp_key(&c->tjp, "default");
+    if (eval_over_keys(c, dflt, &unused) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+  }
+  if (!have) {
+    if (!dflt)
+      return cerr_at(c, NULL,
+                     "the config has no '%s', which the %s template needs "
+                     "(%s)",
+                     key, c->family,
+                     json_string_value(json_object_get(decl, "doc")));
+    jp_key(&c->tjp, "default");
+    if (eval_over_keys(c, dflt, &v) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+    defaulted = true;
+  }
+  /* the range */
+  double lo = -INFINITY, hi = INFINITY;
+  json_t *mn = json_object_get(decl, "min"), *mx = json_object_get(decl, "max");
+  if ((mn && !json_is_number(mn)) || (mx && !json_is_number(mx)))
+    return terr(c, "min and max must be numbers");
+  if (mn)
+    lo = json_number_value(mn);
+  if (mx)
+    hi = json_number_value(mx);
+  bool integer = json_is_true(json_object_get(decl, "integer"));
+  const char *why = NULL;
+  char buf[64];
+  if (!isfinite(v))
+    why = "a finite number";
+  else if (v < lo)
+    why = (snprintf(buf, sizeof(buf), "at least %g", lo), buf);
+  else if (v > hi)
+    why = (snprintf(buf, sizeof(buf), "at most %g", hi), buf);
+  else if (integer && v != floor(v))
+    why = "a whole number";
+  if (why) {
+    if (defaulted)
+      return cerr_at(c, NULL,
+                     "'%s' is absent and its default (%s) gives %g; it must "
+                     "be %s",
+                     key,
+                     json_is_string(dflt) ? json_string_value(dflt) : "",
+                     v, why);
+    return cerr_at(c, key, "%s is %g; it must be %s", key, v, why);
+  }
+  c->names[c->n] = arena_strdup(c->arena, key);
+  c->values[c->n++] = v;
+  return 0;
+}
+
+/* constraints: [{"check": [lhs, op, rhs], "at": key, "doc": why}] */
+static int check_constraints(Cfg *c, json_t *list) {
+  if (!list)
+    return 0;
+  jp_key(&c->tjp, "constraints");
+  if (!json_is_array(list))
+    return terr(c, "constraints must be an array");
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *it = json_array_get(list, i);
+    jp_index(&c->tjp, (int)i);
+    json_t *chk = json_object_get(it, "check");
+    json_t *at = json_object_get(it, "at");
+    json_t *doc = json_object_get(it, "doc");
+    if (!json_is_object(it) || json_object_size(it) != 3 ||
+        !json_is_array(chk) || json_array_size(chk) != 3 ||
+        !json_is_string(json_array_get(chk, 1)) || !json_is_string(at) ||
+        !json_is_string(doc))
+      return terr(c, "a constraint is {\"check\": [lhs, op, rhs], \"at\": "
+                     "\"key\", \"doc\": \"why\"}");
+    double a, b;
+    jp_key(&c->tjp, "check");
+    jp_index(&c->tjp, 0);
+    if (eval_over_keys(c, json_array_get(chk, 0), &a) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+    jp_index(&c->tjp, 2);
+    if (eval_over_keys(c, json_array_get(chk, 2), &b) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+    const char *op = json_string_value(json_array_get(chk, 1));
+    bool ok;
+    if (strcmp(op, "divides") == 0)
+      ok = a > 0 && fmod(b, a) == 0;
+    else if (strcmp(op, "<=") == 0)
+      ok = a <= b;
+    else if (strcmp(op, "<") == 0)
+      ok = a < b;
+    else if (strcmp(op, "==") == 0)
+      ok = a == b;
+    else {
+      jp_index(&c->tjp, 1);
+      return terr(c, "op must be divides, <=, < or ==");
+    }
+    jp_pop(&c->tjp);
+    if (!ok) {
+      const char *l = json_is_string(json_array_get(chk, 0))
+                          ? json_string_value(json_array_get(chk, 0))
+                          : "";
+      const char *r = json_is_string(json_array_get(chk, 2))
+                          ? json_string_value(json_array_get(chk, 2))
+                          : "";
+      return cerr_at(c, json_string_value(at),
+                     "%s (%g) %s %s (%g) does not hold: %s", l, a,
+                     strcmp(op, "divides") == 0 ? "divides" : op, r, b,
+                     json_string_value(doc));
+    }
+    jp_pop(&c->tjp);
+  }
+  jp_pop(&c->tjp);
+  return 0;
+}
+
+/* ----- templates ----- */
+
+char *arch_dir_default(void) { return path_join(lm_home(), "models/arch"); }
+
+/* "a, b, c": the model types the directory has templates for. */
+static void list_types(const char *dir, Buf *out) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    buf_puts(out, "(none: no directory ");
+    buf_puts(out, dir);
+    buf_puts(out, ")");
+    return;
+  }
+  char *names[256];
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < 256) {
+    size_t l = strlen(e->d_name);
+    if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0)
+      names[n++] = xstrndup(e->d_name, l - 5);
+  }
+  closedir(d);
+  for (int i = 1; i < n; i++) /* insertion sort: a handful of names */
+    for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+      char *t = names[j];
+      names[j] = names[j - 1];
+      names[j - 1] = t;
+    }
+  for (int i = 0; i < n; i++) {
+    buf_printf(out, "%s%s", i ? ", " : "", names[i]);
+    free(names[i]);
+  }
+}
+
+static bool is_model_type(const char *s) {
+  if (!*s || strlen(s) > 64)
+    return false;
+  for (; *s; s++)
+    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
+          *s == '_'))
+      return false;
+  return true;
+}
+
+/* A Hub-style id ("org/name") from _name_or_path, else NULL. */
+static const char *id_from_config(json_t *root) {
+  const char *s = json_string_value(json_object_get(root, "_name_or_path"));
+  if (!s || !*s || s[0] == '/' || s[0] == '.' || strchr(s, '\\'))
+    return NULL;
+  const char *slash = strchr(s, '/');
+  if (!slash || strchr(slash + 1, '/'))
+    return NULL;
+  return s;
+}
+
+Model *model_from_config(const char *cpath, const char *text, size_t len,
+                         const char *id, const char *arch_dir,
+                         const Registry *reg, Error *err) {
+  char *clean = replace_nonfinite(text, len);
+  json_error_t je;
+  json_t *root = json_loadb(clean, len, JSON_REJECT_DUPLICATES, &je);
+  free(clean);
+  if (!root) {
+    err_json_syntax(err, cpath, text, len, je.text, je.line, je.column);
+    return NULL;
+  }
+  Model *m = NULL;
+  json_t *troot = NULL;
+  char *tpath = NULL, *ttext = NULL, *dir_owned = NULL;
+  size_t tlen = 0;
+  Arena arena;
+  arena_init(&arena);
+  Cfg c = {.cpath = cpath, .ctext = text, .clen = len, .obj = root,
+           .arena = &arena, .err = err};
+  jp_init(&c.cjp);
+  jp_init(&c.tjp);
+  if (!json_is_object(root)) {
+    err_json_value(err, cpath, text, len, &c.cjp,
+                   "a config.json is a JSON object");
+    goto out;
+  }
+  json_t *mt = json_object_get(root, "model_type");
+  if (!json_is_string(mt)) {
+    cerr_at(&c, "model_type",
+            mt ? "model_type must be a string"
+               : "no model_type: this is not a Hugging Face config.json "
+                 "(nor a model file: those have \"format\": "
+                 "\"lm-predictor-model\")");
+    goto out;
+  }
+  c.family = json_string_value(mt);
+  if (!arch_dir)
+    arch_dir = dir_owned = arch_dir_default();
+  Buf types;
+  buf_init(&types);
+  if (!is_model_type(c.family)) {
+    list_types(arch_dir, &types);
+    cerr_at(&c, "model_type",
+            "unsupported model_type '%s' (supported: %s)", c.family,
+            buf_str(&types));
+    buf_free(&types);
+    goto out;
+  }
+  {
+    char name[80];
+    snprintf(name, sizeof(name), "%s.json", c.family);
+    tpath = path_join(arch_dir, name);
+  }
+  struct stat st;
+  if (stat(tpath, &st) != 0) {
+    list_types(arch_dir, &types);
+    cerr_at(&c, "model_type",
+            "unsupported model_type '%s' (supported: %s; a new family is a "
+            "template in %s plus its modules' entries)",
+            c.family, buf_str(&types), path_display(arch_dir));
+    buf_free(&types);
+    goto out;
+  }
+  buf_free(&types);
+  if (!(ttext = fs_read(tpath, &tlen, err)))
+    goto out;
+  c.tpath = path_display(tpath);
+  c.ttext = ttext;
+  c.tlen = tlen;
+  troot = json_loadb(ttext, tlen, JSON_REJECT_DUPLICATES, &je);
+  if (!troot) {
+    err_json_syntax(err, c.tpath, ttext, tlen, je.text, je.line, je.column);
+    goto out;
+  }
+  if (!json_is_object(troot)) {
+    terr(&c, "a template is a JSON object");
+    goto out;
+  }
+  json_t *fmt = json_object_get(troot, "format");
+  if (!json_is_string(fmt) ||
+      strcmp(json_string_value(fmt), "lm-predictor-template") != 0) {
+    if (fmt)
+      jp_key(&c.tjp, "format");
+    terr(&c, "a template has \"format\": \"lm-predictor-template\"");
+    goto out;
+  }
+  json_t *tmt = json_object_get(troot, "model_type");
+  if (!json_is_string(tmt) || strcmp(json_string_value(tmt), c.family) != 0) {
+    if (tmt)
+      jp_key(&c.tjp, "model_type");
+    terr(&c, "the template's model_type must be \"%s\" (its file name)",
+         c.family);
+    goto out;
+  }
+  /* nested_config: {"key": "text_config", "note": "..."} */
+  const char *note = NULL;
+  json_t *nest = json_object_get(troot, "nested_config");
+  if (nest) {
+    jp_key(&c.tjp, "nested_config");
+    json_t *nk = json_object_get(nest, "key");
+    json_t *nn = json_object_get(nest, "note");
+    if (!json_is_object(nest) || !json_is_string(nk) ||
+        (nn && !json_is_string(nn)) ||
+        json_object_size(nest) != (size_t)(1 + (nn != NULL))) {
+      terr(&c, "nested_config is {\"key\": \"text_config\", \"note\": "
+               "\"what is not counted\"}");
+      goto out;
+    }
+    jp_pop(&c.tjp);
+    json_t *inner = json_object_get(root, json_string_value(nk));
+    if (inner && !json_is_null(inner)) {
+      if (!json_is_object(inner)) {
+        cerr_at(&c, json_string_value(nk), "%s must be an object",
+                json_string_value(nk));
+        goto out;
+      }
+      c.obj = inner;
+      jp_key(&c.cjp, json_string_value(nk));
+      note = nn ? json_string_value(nn) : NULL;
+    }
+  }
+  json_t *decls = json_object_get(troot, "config");
+  jp_key(&c.tjp, "config");
+  if (!json_is_object(decls)) {
+    terr(&c, "config must be an object declaring the config keys read");
+    goto out;
+  }
+  const char *key;
+  json_t *decl;
+  json_object_foreach(decls, key, decl) {
+    jp_key(&c.tjp, key);
+    if (read_key(&c, key, decl) < 0)
+      goto out;
+    jp_pop(&c.tjp);
+  }
+  jp_pop(&c.tjp);
+  if (check_constraints(&c, json_object_get(troot, "constraints")) < 0)
+    goto out;
+  if (!id)
+    id = id_from_config(root);
+  ModelVars vars = {.id = id ? id : path_display(cpath),
+                    .family = c.family,
+                    .note = note,
+                    .names = c.names,
+                    .values = c.values,
+                    .n = c.n};
+  m = model_load_json(c.tpath, ttext, tlen, troot, &vars, reg, err);
+out:
+  json_decref(troot);
+  json_decref(root);
+  free(ttext);
+  free(tpath);
+  free(dir_owned);
+  arena_free(&arena);
+  return m;
+}
+
+/* ----- the entry point ----- */
+
+/* A model file has "format": "lm-predictor-model", or, written before the
+ * member existed, "layers" and no "model_type". */
+static bool is_model_file(const char *text, size_t len) {
+  json_t *r = json_loadb(text, len, 0, NULL);
+  bool yes = false;
+  if (json_is_object(r)) {
+    json_t *f = json_object_get(r, "format");
+    yes = (f && json_is_string(f) &&
+           strcmp(json_string_value(f), "lm-predictor-model") == 0) ||
+          (!json_object_get(r, "model_type") && json_object_get(r, "layers"));
+  }
+  json_decref(r);
+  return yes;
+}
+
+Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
+                  Error *err) {
+  ModelOpenOpts dflt = {0};
+  if (!o)
+    o = &dflt;
+  struct stat st;
+  if (stat(arg, &st) == 0) {
+    char *path = S_ISDIR(st.st_mode) ? path_join(arg, "config.json")
+                                     : xstrdup(arg);
+    size_t len;
+    char *text = fs_read(path, &len, err);
+    Model *m = NULL;
+    if (text) {
+      if (is_model_file(text, len))
+        m = model_load_text(path, text, len, reg, err);
+      else
+        m = model_from_config(path, text, len, NULL, o->arch_dir, reg, err);
+      if (m) {
+        char *dir = S_ISDIR(st.st_mode) ? xstrdup(arg) : NULL;
+        if (!dir) {
+          const char *sl = strrchr(path, '/');
+          dir = sl ? xstrndup(path, (size_t)(sl - path)) : xstrdup(".");
+        }
+        hub_read_index(m, dir);
+        free(dir);
+      }
+    } else if (S_ISDIR(st.st_mode) && err) {
+      err_clear(err);
+      err_file(err, arg, "a directory without config.json");
+    }
+    free(text);
+    free(path);
+    return m;
+  }
+  return hub_open_model(arg, o, reg, err);
+}

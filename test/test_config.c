@@ -1,0 +1,565 @@
+/* test_config.c: Hugging Face config.json + template -> Model (config.c).
+ *
+ * Every expected number is derived here by hand from the config's values
+ * (the formulas are written out in this file, independently of the
+ * templates and the module database), and checked against the published
+ * parameter counts listed in test/data/configs/README.md. */
+#include "testutil.h"
+#include "runtime.h"
+
+static Db *db;
+static Registry *reg;
+
+static int group_setup(void **state) {
+  (void)state;
+  db = tu_load_db("module_db.json");
+  Error e;
+  err_clear(&e);
+  reg = reg_load(db, "generated_modules", &e);
+  if (!reg)
+    err_print(stderr, &e);
+  return reg ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  reg_free(reg);
+  db_free(db);
+  return 0;
+}
+
+static Model *from_text(const char *text, Error *e) {
+  err_clear(e);
+  return model_from_config("config.json", text, strlen(text), NULL,
+                           "models/arch", reg, e);
+}
+
+static Model *from_file(const char *path) {
+  Error e;
+  err_clear(&e);
+  ModelOpenOpts o = {.arch_dir = "models/arch"};
+  Model *m = model_open(path, &o, reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  return m;
+}
+
+/* One evaluation at batch 1, T new tokens over KV length L, 16 bits. */
+typedef struct Eval {
+  Plan *plan;
+  Values *v;
+} Eval;
+
+static void eval(Model *m, double T, double L, Eval *out) {
+  Error e;
+  err_clear(&e);
+  out->plan = plan_build(m, ATTN_EAGER, &e);
+  assert_non_null(out->plan);
+  out->v = values_new(out->plan);
+  double run[V_COUNT] = {[V_B] = 1, [V_S] = L, [V_T] = T, [V_L] = L,
+                         [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
+                         [V_SRAM_BYTES] = 233472, [V_E_BYTES] = 2};
+  if (plan_eval(out->plan, run, out->v, &e) < 0)
+    err_print(stderr, &e);
+}
+
+static void eval_free(Eval *x) {
+  values_free(x->v);
+  plan_free(x->plan);
+}
+
+static const double *row(const Eval *x, const char *path, double *count) {
+  for (int r = 0; r < x->plan->nrows; r++)
+    if (strcmp(x->plan->rows[r].path, path) == 0) {
+      if (count)
+        *count = x->plan->rows[r].count;
+      return x->v->row[r];
+    }
+  fail_msg("no row %s", path);
+  return NULL;
+}
+
+static double params_of(Model *m) {
+  Error e;
+  err_clear(&e);
+  Plan *p = plan_build(m, ATTN_EAGER, &e);
+  assert_non_null(p);
+  Values *v = values_new(p);
+  double n = -1;
+  assert_int_equal(plan_parameters(p, v, &n, &e), 0);
+  values_free(v);
+  plan_free(p);
+  return n;
+}
+
+/* The parameter count of a Llama-like decoder, written out by hand:
+ * embeddings V*H (once more for an untied lm_head), per layer q/k/v/o
+ * (+ biases), gate/up/down, two norms (+ q/k norms of head_dim), and the
+ * final norm. */
+typedef struct Shape {
+  double V, H, I, layers, heads, kv, hd;
+  bool tied, qkv_bias, o_bias, qk_norm;
+} Shape;
+
+static double hand_params(const Shape *s) {
+  double q = s->H * s->heads * s->hd + (s->qkv_bias ? s->heads * s->hd : 0);
+  double kv = s->H * s->kv * s->hd + (s->qkv_bias ? s->kv * s->hd : 0);
+  double o = s->heads * s->hd * s->H + (s->o_bias ? s->H : 0);
+  double mlp = 3 * s->H * s->I;
+  double norms = 2 * s->H + (s->qk_norm ? 2 * s->hd : 0);
+  double layer = q + 2 * kv + o + mlp + norms;
+  return s->V * s->H * (s->tied ? 1 : 2) + s->layers * layer + s->H;
+}
+
+/* ---------------------------------------------------------------- */
+
+static void test_config_parameters_real_files(void **state) {
+  (void)state;
+  static const struct {
+    const char *file;
+    Shape s;
+    double published; /* exact, or rounded (then within 0.5%) */
+    bool exact;
+  } cases[] = {
+      {"test/data/configs/llama-3-8b.json",
+       {128256, 4096, 14336, 32, 32, 8, 128, false, false, false, false},
+       8030261248.0, true},
+      {"test/data/configs/llama-3.2-1b.json",
+       {128256, 2048, 8192, 16, 32, 8, 64, true, false, false, false},
+       1235814400.0, true},
+      {"test/data/configs/mistral-7b-v0.1.json",
+       {32000, 4096, 14336, 32, 32, 8, 128, false, false, false, false},
+       7241732096.0, true},
+      {"test/data/configs/qwen2.5-0.5b.json",
+       {151936, 896, 4864, 24, 14, 2, 64, true, true, false, false},
+       494032768.0, true},
+      {"test/data/configs/qwen3-8b.json",
+       {151936, 4096, 12288, 36, 32, 8, 128, false, false, false, true},
+       8.2e9, false},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    Model *m = from_file(cases[i].file);
+    double n = params_of(m);
+    double want = hand_params(&cases[i].s);
+    if (n != want)
+      print_error("%s: %.0f, by hand %.0f\n", cases[i].file, n, want);
+    assert_double_exact(n, want);
+    if (cases[i].exact)
+      assert_double_exact(n, cases[i].published);
+    else
+      assert_double_near(n, cases[i].published, 0.005);
+    assert_true(m->from_config);
+    model_free(m);
+  }
+  /* Qwen3-8B's card rounds: by hand 8,190,735,360 (non-embedding 6.95B) */
+  assert_double_exact(hand_params(&cases[4].s), 8190735360.0);
+  assert_double_exact(hand_params(&cases[4].s) - 2 * 151936.0 * 4096,
+                      6946075648.0);
+}
+
+/* KV cache bytes per token at 16 bits: 2 (K and V) x layers x kv heads x
+ * head_dim x 2 bytes; with one token of context the cache holds one. */
+static void test_config_kv_per_token(void **state) {
+  (void)state;
+  static const struct {
+    const char *file;
+    double per_token;
+  } cases[] = {
+      {"test/data/configs/llama-3-8b.json", 2.0 * 32 * 8 * 128 * 2},
+      {"test/data/configs/llama-3.2-1b.json", 2.0 * 16 * 8 * 64 * 2},
+      {"test/data/configs/mistral-7b-v0.1.json", 2.0 * 32 * 8 * 128 * 2},
+      {"test/data/configs/qwen2.5-0.5b.json", 2.0 * 24 * 2 * 64 * 2},
+      {"test/data/configs/qwen3-8b.json", 2.0 * 36 * 8 * 128 * 2},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    Model *m = from_file(cases[i].file);
+    Eval x;
+    eval(m, 1, 1, &x);
+    assert_double_exact(x.v->state[M_KV_CACHE_BYTES - M_TRAFFIC],
+                        cases[i].per_token);
+    eval_free(&x);
+    model_free(m);
+  }
+  /* Mistral-7B's window: at 8192 tokens of context the cache holds 4096 */
+  Model *m = from_file("test/data/configs/mistral-7b-v0.1.json");
+  Eval x;
+  eval(m, 1, 8192, &x);
+  assert_double_exact(x.v->state[M_KV_CACHE_BYTES - M_TRAFFIC],
+                      2.0 * 32 * 8 * 128 * 2 * 4096);
+  /* and decode's QK^T reads 4096 keys: 2 x heads x L x head_dim FLOPs */
+  assert_double_exact(row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_FLOPS],
+                      2.0 * 32 * 4096 * 128);
+  eval_free(&x);
+  model_free(m);
+}
+
+static void test_config_per_op_values(void **state) {
+  (void)state;
+  double count;
+  /* Qwen2.5-0.5B decode: q_proj 896 -> 14*64 with a bias: 2*in*out + out
+   * FLOPs, (in*out + out) x 2 bytes of weights; o_proj has no bias */
+  Model *m = from_file("test/data/configs/qwen2.5-0.5b.json");
+  Eval x;
+  eval(m, 1, 1024, &x);
+  const double *q = row(&x, "model.layers.self_attn.q_proj", &count);
+  assert_double_exact(count, 24);
+  assert_double_exact(q[M_FLOPS], 2.0 * 896 * 896 + 896);
+  assert_double_exact(q[M_WEIGHT_BYTES], (896.0 * 896 + 896) * 2);
+  const double *k = row(&x, "model.layers.self_attn.k_proj", NULL);
+  assert_double_exact(k[M_FLOPS], 2.0 * 896 * 128 + 128);
+  assert_double_exact(k[M_KV_WRITE_BYTES], 128.0 * 2);
+  const double *o = row(&x, "model.layers.self_attn.o_proj", NULL);
+  assert_double_exact(o[M_FLOPS], 2.0 * 896 * 896);
+  /* tied lm_head still reads its weights: V x H x 2 bytes */
+  assert_double_exact(row(&x, "lm_head", NULL)[M_WEIGHT_BYTES],
+                      151936.0 * 896 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* Qwen3-8B prefill of 4 tokens: q_norm normalises 4 x 32 rows of 128,
+   * k_norm 4 x 8 rows: RMSNorm is 4 FLOPs per element + 3 per row */
+  m = from_file("test/data/configs/qwen3-8b.json");
+  eval(m, 4, 4, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_norm", &count)[M_FLOPS],
+                      4.0 * 128 * 128 + 3 * 128);
+  assert_double_exact(count, 36);
+  assert_double_exact(row(&x, "model.layers.self_attn.k_norm", NULL)[M_FLOPS],
+                      4.0 * 32 * 128 + 3 * 32);
+  /* q_proj 4096 -> 32 x 128 without bias (attention_bias false) */
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 4 * 4096 * 4096);
+  eval_free(&x);
+  model_free(m);
+}
+
+/* Mistral-Nemo: 32 heads x head_dim 128 = 4096 != hidden 5120, no window.
+ * Values from https://huggingface.co/mistralai/Mistral-Nemo-Base-2407
+ * config.json; 12,247,782,400 parameters on its Hub page (12.2B). */
+static const char nemo[] =
+    "{\"architectures\": [\"MistralForCausalLM\"], \"head_dim\": 128,\n"
+    " \"hidden_act\": \"silu\", \"hidden_size\": 5120,\n"
+    " \"intermediate_size\": 14336, \"max_position_embeddings\": 1024000,\n"
+    " \"model_type\": \"mistral\", \"num_attention_heads\": 32,\n"
+    " \"num_hidden_layers\": 40, \"num_key_value_heads\": 8,\n"
+    " \"rms_norm_eps\": 1e-05, \"rope_theta\": 1000000.0,\n"
+    " \"sliding_window\": null, \"tie_word_embeddings\": false,\n"
+    " \"vocab_size\": 131072}\n";
+
+static void test_config_mistral_nemo(void **state) {
+  (void)state;
+  Error e;
+  Model *m = from_text(nemo, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  Shape s = {131072, 5120, 14336, 40, 32, 8, 128, false, false, false, false};
+  assert_double_exact(params_of(m), hand_params(&s));
+  assert_double_exact(hand_params(&s), 12247782400.0);
+  Eval x;
+  eval(m, 1, 200000, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 5120 * 4096);
+  assert_double_exact(row(&x, "model.layers.self_attn.o_proj", NULL)[M_FLOPS],
+                      2.0 * 4096 * 5120);
+  /* sliding_window null: no window, all 200000 keys */
+  assert_double_exact(x.v->state[M_KV_CACHE_BYTES - M_TRAFFIC],
+                      2.0 * 40 * 8 * 128 * 2 * 200000);
+  eval_free(&x);
+  model_free(m);
+}
+
+/* The same model from its config and from its hand-written model file give
+ * the same rows (norm weights at e_bytes = 2 bytes = the files' 2). */
+static const char llama2[] =
+    "{\"_name_or_path\": \"meta-llama/Llama-2-7b-hf\",\n"
+    " \"architectures\": [\"LlamaForCausalLM\"], \"bos_token_id\": 1,\n"
+    " \"eos_token_id\": 2, \"hidden_act\": \"silu\", \"hidden_size\": 4096,\n"
+    " \"initializer_range\": 0.02, \"intermediate_size\": 11008,\n"
+    " \"max_position_embeddings\": 4096, \"model_type\": \"llama\",\n"
+    " \"num_attention_heads\": 32, \"num_hidden_layers\": 32,\n"
+    " \"num_key_value_heads\": 32, \"pretraining_tp\": 1,\n"
+    " \"rms_norm_eps\": 1e-05, \"rope_scaling\": null,\n"
+    " \"tie_word_embeddings\": false, \"torch_dtype\": \"float16\",\n"
+    " \"transformers_version\": \"4.31.0.dev0\", \"use_cache\": true,\n"
+    " \"vocab_size\": 32000}\n";
+
+static void test_config_equals_model_file(void **state) {
+  (void)state;
+  Error e;
+  Model *a = from_text(llama2, &e);
+  assert_non_null(a);
+  assert_string_equal(a->id, "meta-llama/Llama-2-7b-hf");
+  assert_string_equal(a->family, "llama");
+  Model *b = from_file("models/llama-2-7b-hf.json");
+  assert_false(b->from_config);
+  assert_double_exact(params_of(a), 6738415616.0);
+  for (int phase = 0; phase < 2; phase++) {
+    Eval x, y;
+    eval(a, phase ? 1 : 512, 512, &x);
+    eval(b, phase ? 1 : 512, 512, &y);
+    assert_int_equal(x.plan->nrows, y.plan->nrows);
+    for (int r = 0; r < x.plan->nrows; r++) {
+      assert_string_equal(x.plan->rows[r].path, y.plan->rows[r].path);
+      assert_double_exact(x.plan->rows[r].count, y.plan->rows[r].count);
+      for (int k = 0; k < M_TRAFFIC; k++)
+        assert_double_exact(x.v->row[r][k], y.v->row[r][k]);
+    }
+    for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
+      assert_double_exact(x.v->state[k], y.v->state[k]);
+    eval_free(&x);
+    eval_free(&y);
+  }
+  model_free(a);
+  model_free(b);
+}
+
+/* Qwen2 with sliding-window layers: layers >= max_window_layers slide. */
+static void test_config_layer_kinds(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/qwen2.5-0.5b.json");
+  char *t1 = tu_replace(base, "\"use_sliding_window\": false",
+                        "\"use_sliding_window\": true");
+  char *t2 = tu_replace(t1, "\"max_window_layers\": 24",
+                        "\"max_window_layers\": 20");
+  char *t3 = tu_replace(t2, "\"sliding_window\": 32768",
+                        "\"sliding_window\": 4096");
+  Error e;
+  Model *m = from_text(t3, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  Eval x;
+  eval(m, 1, 8192, &x);
+  double n;
+  row(&x, "model.layers.self_attn.qk_matmul", &n);
+  assert_double_exact(n, 20);
+  const double *qk = row(&x, "model.layers[sliding].self_attn.qk_matmul", &n);
+  assert_double_exact(n, 4);
+  assert_double_exact(qk[M_FLOPS], 2.0 * 14 * 4096 * 64);
+  const char *kinds[4];
+  double bytes[4];
+  int nk = plan_kv_by_kind(x.plan, x.v, kinds, bytes, 4);
+  assert_int_equal(nk, 2);
+  assert_string_equal(kinds[0], "");
+  assert_string_equal(kinds[1], "sliding");
+  assert_double_exact(bytes[0], 20 * 2.0 * 2 * 64 * 2 * 8192);
+  assert_double_exact(bytes[1], 4 * 2.0 * 2 * 64 * 2 * 4096);
+  /* the parameters do not depend on the kind */
+  assert_double_exact(params_of(m), 494032768.0);
+  eval_free(&x);
+  model_free(m);
+  /* layer_types, when present, decides: 3 sliding of 24 */
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, "\"layer_types\": [");
+  for (int i = 0; i < 24; i++)
+    buf_printf(&b, "%s\"%s\"", i ? ", " : "",
+               i % 8 == 7 ? "sliding_attention" : "full_attention");
+  buf_puts(&b, "],\n  \"max_window_layers\"");
+  char *t4 = tu_replace(t3, "\"max_window_layers\"", buf_str(&b));
+  m = from_text(t4, &e);
+  assert_non_null(m);
+  eval(m, 1, 8192, &x);
+  row(&x, "model.layers[sliding].self_attn.qk_matmul", &n);
+  assert_double_exact(n, 3);
+  eval_free(&x);
+  model_free(m);
+  buf_free(&b);
+  free(t4);
+  free(t3);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
+/* Bad configs: each a located error naming the key. */
+static void test_config_errors(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/llama-3-8b.json");
+  static const struct {
+    const char *from, *to; /* edit of llama-3-8b.json */
+    const char *msg;
+    const char *at; /* where the caret goes: this text in the edited file */
+  } cases[] = {
+      {"\"hidden_size\": 4096,", "", "the config has no 'hidden_size', which "
+                                      "the llama template needs",
+       "{"},
+      {"\"hidden_size\": 4096", "\"hidden_size\": 0",
+       "hidden_size is 0; it must be at least 1",
+       "0,\n  \"initializer_range\""},
+      {"\"num_attention_heads\": 32", "\"num_attention_heads\": -4",
+       "num_attention_heads is -4; it must be at least 1", "-4"},
+      {"\"hidden_size\": 4096", "\"hidden_size\": 4096.5",
+       "hidden_size is 4096.5; it must be a whole number", "4096.5"},
+      {"\"hidden_size\": 4096", "\"hidden_size\": 4100",
+       "{num_attention_heads} (32) divides {hidden_size} (4100) does not "
+       "hold",
+       "32,\n  \"num_hidden_layers\""},
+      {"\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5",
+       "{num_key_value_heads} (5) divides {num_attention_heads} (32) does "
+       "not hold",
+       "5,"},
+      {"\"hidden_size\": 4096", "\"hidden_size\": Infinity",
+       "hidden_size is Infinity: it must be a finite number", "Infinity"},
+      {"\"vocab_size\": 128256", "\"vocab_size\": NaN",
+       "vocab_size is NaN: it must be a finite number", "NaN"},
+      {"\"hidden_size\": 4096", "\"hidden_size\": \"4096\"",
+       "hidden_size must be a number, not a string", "\"4096\""},
+      {"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"",
+       "hidden_act is 'gelu'; the llama template models only: silu",
+       "\"gelu\""},
+      {"\"model_type\": \"llama\"", "\"model_type\": \"foo\"",
+       "unsupported model_type 'foo' (supported: ", "\"foo\""},
+      {"\"model_type\": \"llama\"", "\"model_type\": \"../x\"",
+       "unsupported model_type '../x'", "\"../x\""},
+      {"\"model_type\": \"llama\",", "", "no model_type: this is not a "
+                                         "Hugging Face config.json",
+       "{"},
+      {"\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"wavy\"}",
+       "unknown rope_scaling.rope_type 'wavy'", "\"wavy\""},
+      {"\"rope_scaling\": null",
+       "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}",
+       "rope_scaling of type llama3 needs a numeric 'low_freq_factor'",
+       "{\"rope_type\""},
+      {"\"rope_scaling\": null",
+       "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": Infinity}",
+       "rope_scaling.factor is Infinity", "Infinity"},
+      {"\"tie_word_embeddings\": false", "\"tie_word_embeddings\": 2",
+       "tie_word_embeddings must be true or false", "2,\n  \"torch_dtype\""},
+      {"\"use_cache\": true", "\"use_cache\": tru",
+       "invalid JSON", "tru"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char *t = tu_replace(base, cases[i].from, cases[i].to);
+    Error e;
+    Model *m = from_text(t, &e);
+    if (m || !strstr(e.msg, cases[i].msg)) {
+      char *txt = tu_err_text(&e);
+      print_error("case %zu: got %s\n", i, m ? "a model" : txt);
+      free(txt);
+    }
+    assert_null(m);
+    assert_contains(e.msg, cases[i].msg);
+    int line, col;
+    tu_position_of(t, cases[i].at, 1, 0, &line, &col);
+    if (e.line != line || e.col != col)
+      print_error("case %zu: at %d:%d, want %d:%d (%s)\n", i, e.line, e.col,
+                  line, col, e.msg);
+    assert_int_equal(e.line, line);
+    assert_int_equal(e.col, col);
+    assert_string_equal(e.file, "config.json");
+    free(t);
+  }
+  free(base);
+}
+
+/* NaN and Infinity where the cost model never looks are accepted, and the
+ * column of everything after them is unchanged. */
+static void test_config_nonfinite_unread(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/llama-3-8b.json");
+  char *t1 = tu_replace(base, "\"initializer_range\": 0.02",
+                        "\"initializer_range\": NaN, \"x\": [-Infinity, "
+                        "Infinity], \"s\": \"NaN Infinity\"");
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 8030261248.0);
+  model_free(m);
+  free(t1);
+  free(base);
+}
+
+/* A template is checked by the loader model files go through; errors in
+ * it point into the template. */
+static void test_config_template_errors(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *tpath = path_join(dir, "llama.json");
+  char *tmpl = tu_read("models/arch/llama.json");
+  char *cfg = tu_read("test/data/configs/llama-3-8b.json");
+  static const struct {
+    const char *from, *to, *msg;
+  } cases[] = {
+      {"\"min\": 1,", "\"minimum\": 1,", "unknown member 'minimum'"},
+      {"\"default\": \"{num_attention_heads}\"", "\"default\": \"{head_dim}\"",
+       "unknown config key declared before this one 'head_dim'"},
+      {"\"in_features\": \"{hidden_size}\"", "\"in_features\": \"{hiden}\"",
+       "unknown variable 'hiden'"},
+      {"\"tied\": \"{tie_word_embeddings}\"", "\"tied\": \"{B}\"",
+       "unknown config value 'B'"},
+      {"\"format\": \"lm-predictor-template\"", "\"format\": \"x\"",
+       "a template has \"format\": \"lm-predictor-template\""},
+      {"\"type\": \"flag\"", "\"type\": \"bool\"",
+       "type must be number, flag, count, choice or rope_scaling"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
+    tu_write(tpath, t);
+    Error e;
+    err_clear(&e);
+    Model *m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir,
+                                 reg, &e);
+    if (m || !strstr(e.msg, cases[i].msg)) {
+      char *txt = tu_err_text(&e);
+      print_error("case %zu: %s\n", i, txt);
+      free(txt);
+    }
+    assert_null(m);
+    assert_contains(e.msg, cases[i].msg);
+    assert_contains(e.file, "llama.json");
+    assert_true(e.line > 0);
+    free(t);
+  }
+  tu_rm_rf(dir);
+  free(dir);
+  free(tpath);
+  free(tmpl);
+  free(cfg);
+}
+
+/* A snapshot directory: config.json plus model.safetensors.index.json. */
+static void test_config_directory(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *cfg = path_join(dir, "config.json");
+  tu_copy("test/data/configs/llama-3.2-1b.json", cfg);
+  Model *m = from_file(dir);
+  assert_string_equal(m->family, "llama");
+  assert_double_exact(m->ckpt_bytes, -1);
+  model_free(m);
+  char *idx = path_join(dir, "model.safetensors.index.json");
+  tu_write(idx, "{\"metadata\": {\"total_size\": 2471628800}, "
+                "\"weight_map\": {}}");
+  m = from_file(dir);
+  assert_double_exact(m->ckpt_bytes, 2471628800.0);
+  model_free(m);
+  /* and a model file keeps loading as one */
+  m = from_file("models/mistral-7b-v0.1.json");
+  assert_false(m->from_config);
+  assert_null(m->family);
+  model_free(m);
+  tu_rm_rf(dir);
+  free(dir);
+  free(cfg);
+  free(idx);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_config_parameters_real_files),
+      cmocka_unit_test(test_config_kv_per_token),
+      cmocka_unit_test(test_config_per_op_values),
+      cmocka_unit_test(test_config_mistral_nemo),
+      cmocka_unit_test(test_config_equals_model_file),
+      cmocka_unit_test(test_config_layer_kinds),
+      cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_config_nonfinite_unread),
+      cmocka_unit_test(test_config_template_errors),
+      cmocka_unit_test(test_config_directory),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
