@@ -31,6 +31,7 @@ void jit_free(Jit *j);
 /* One loaded module: its definition and its compiled metric functions. */
 typedef struct RegModule {
   const ModuleDef *def;            /* borrowed from the Db */
+  bool ready;                      /* compiled: the pointers below are set */
   lm_metric_fn fn[M_COUNT];        /* entry metrics */
   lm_metric_fn (*opfn)[M_TRAFFIC]; /* per atomic op, def->nops rows */
 } RegModule;
@@ -58,6 +59,13 @@ void reg_free(Registry *r);
  * check fingerprints, resolve symbols, register. New; free with reg_free.
  * The registry keeps the JIT state; db must outlive it. */
 Registry *reg_load(const Db *db, const char *modules_dir, Error *err);
+/* Register every module of db, compile none (cheap). New; free with
+ * reg_free. Model loading then compiles what the model uses. */
+Registry *reg_open(const Db *db, const char *modules_dir, Error *err);
+/* Compile the modules not ready yet among mods, with every module their
+ * formulas call, in one new JIT state. 0, or -1 with err (stale or missing
+ * file, compile error): the registry stays usable. */
+int reg_ensure(Registry *r, RegModule *const *mods, int n, Error *err);
 
 /* ===== prog.c: compiled parameter templates ===== */
 
@@ -144,6 +152,9 @@ typedef struct Model {
   bool from_config;    /* built from a config.json and a template */
   double ckpt_bytes;   /* checkpoint size from model.safetensors.index.json
                           next to the config; -1 if none */
+  double ckpt_elem_bytes; /* bytes per parameter the checkpoint stores
+                             (config torch_dtype: float32 4, float8 1,
+                             else 2) */
   Arena arena;
 } Model;
 

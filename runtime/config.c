@@ -589,6 +589,31 @@ static const char *id_from_config(json_t *root) {
   return s;
 }
 
+/* The id a huggingface_hub cache path names:
+ * .../models--org--name/snapshots/<commit>/config.json -> org/name. */
+static char *id_from_cache_path(const char *path) {
+  const char *p = strstr(path, "models--");
+  const char *snap = p ? strstr(p, "/snapshots/") : NULL;
+  if (!snap)
+    return NULL;
+  Buf b;
+  buf_init(&b);
+  for (const char *q = p + 8; q < snap; q++) {
+    if (q[0] == '-' && q[1] == '-') {
+      buf_putc(&b, '/');
+      q++;
+    } else {
+      buf_putc(&b, *q);
+    }
+  }
+  char *id = buf_steal(&b);
+  if (!hub_valid_id(id)) {
+    free(id);
+    return NULL;
+  }
+  return id;
+}
+
 Model *model_from_config(const char *cpath, const char *text, size_t len,
                          const char *id, const char *arch_dir,
                          const Registry *reg, Error *err) {
@@ -727,8 +752,11 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
   jp_pop(&c.tjp);
   if (check_constraints(&c, json_object_get(troot, "constraints")) < 0)
     goto out;
+  char *cache_id = NULL;
   if (!id)
     id = id_from_config(root);
+  if (!id)
+    id = cache_id = id_from_cache_path(cpath);
   ModelVars vars = {.id = id ? id : path_display(cpath),
                     .family = c.family,
                     .note = note,
@@ -736,6 +764,21 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
                     .values = c.values,
                     .n = c.n};
   m = model_load_json(c.tpath, ttext, tlen, troot, &vars, reg, err);
+  free(cache_id);
+  if (m) {
+    /* the checkpoint's element width, for the size self-check: the
+     * config's torch_dtype (transformers 5: dtype), 16 bits if absent */
+    const char *dt = json_string_value(json_object_get(c.obj, "torch_dtype"));
+    if (!dt)
+      dt = json_string_value(json_object_get(c.obj, "dtype"));
+    if (!dt)
+      dt = json_string_value(json_object_get(root, "torch_dtype"));
+    m->ckpt_elem_bytes = 2;
+    if (dt && strcmp(dt, "float32") == 0)
+      m->ckpt_elem_bytes = 4;
+    else if (dt && strncmp(dt, "float8", 6) == 0)
+      m->ckpt_elem_bytes = 1;
+  }
 out:
   json_decref(troot);
   json_decref(root);

@@ -22,6 +22,7 @@
 #include "runtime.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,9 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
   Model *m = NULL;
   if (http_options_from_env(&opt, err) < 0)
     goto out;
+  /* libcurl's global state (TLS libraries) only when the network is used:
+   * lmrun is one thread, and a model file or a cached id never pays */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   if (http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, stderr, err) <
       0) {
     err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id, (int)el,

@@ -15,7 +15,6 @@
  */
 #include "runtime.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -159,7 +158,6 @@ static void warn_model(const Model *m, const Plan *p, double seq) {
 }
 
 int main(int argc, char **argv) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   const char *home = lm_home();
   char *db_path = path_join(home, "module_db.json");
   char *mod_dir = path_join(home, "generated_modules");
@@ -296,7 +294,7 @@ int main(int argc, char **argv) {
     buf_free(&b);
     goto out;
   }
-  if (!(db = db_load(db_path, &err)) || !(reg = reg_load(db, mod_dir, &err)) ||
+  if (!(db = db_load(db_path, &err)) || !(reg = reg_open(db, mod_dir, &err)) ||
       !(model = model_open(argv[optind], NULL, reg, &err)) ||
       !(plan = plan_build(model, (AttnImpl)attn, &err)))
     goto out;
@@ -345,15 +343,16 @@ int main(int argc, char **argv) {
       goto out;
     nkinds = plan_kv_by_kind(plan, sa, kv_kinds, kv_bytes, 8);
     if (model->ckpt_bytes > 0) {
-      /* the checkpoint stores every parameter at 16 bits (bf16/fp16) */
-      double want = 2 * nparams;
+      /* the checkpoint stores every parameter at its torch_dtype */
+      double want = model->ckpt_elem_bytes * nparams;
       double rel = (want - model->ckpt_bytes) / model->ckpt_bytes;
       if (rel > 0.01 || rel < -0.01)
         fprintf(stderr,
-                "lmrun: warning: predicted weights (%.0f parameters x 2 "
+                "lmrun: warning: predicted weights (%.0f parameters x %g "
                 "bytes = %.0f) differ from the checkpoint's "
                 "model.safetensors.index.json total_size (%.0f) by %+.2f%%\n",
-                nparams, want, model->ckpt_bytes, rel * 100);
+                nparams, model->ckpt_elem_bytes, want, model->ckpt_bytes,
+                rel * 100);
     }
   }
   Report r = {.model = model->id, .family = model->family,
@@ -394,6 +393,5 @@ out_usage:
   free(db_path);
   free(mod_dir);
   free(hw_path);
-  curl_global_cleanup();
   return rc;
 }

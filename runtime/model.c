@@ -588,6 +588,35 @@ static int load_root(Loader *L, json_t *root) {
   return 0;
 }
 
+/* Every module the model's layers use, once. */
+static void used_modules(const Layer *ly, HashMap *seen, RegModule ***list,
+                         int *n, int *cap) {
+  if (hashmap_add(seen, ly->mod->def->full_name, ly->mod) == 0) {
+    if (*n == *cap) {
+      *cap = *cap ? *cap * 2 : 16;
+      *list = xrealloc(*list, sizeof(RegModule *) * (size_t)*cap);
+    }
+    (*list)[(*n)++] = ly->mod;
+  }
+  for (int i = 0; i < ly->nitems; i++)
+    if (ly->items[i].layer)
+      used_modules(ly->items[i].layer, seen, list, n, cap);
+}
+
+/* A registry from reg_open compiles lazily: compile what this model uses
+ * (a no-op when everything is compiled already). */
+static int compile_used(Model *m, const Registry *reg, Error *err) {
+  HashMap seen;
+  hashmap_init(&seen);
+  RegModule **list = NULL;
+  int n = 0, cap = 0;
+  used_modules(m->root, &seen, &list, &n, &cap);
+  int rc = reg_ensure((Registry *)reg, list, n, err);
+  free(list);
+  hashmap_free(&seen);
+  return rc;
+}
+
 Model *model_load_json(const char *path, const char *text, size_t len,
                        json_t *root, const ModelVars *vars,
                        const Registry *reg, Error *err) {
@@ -601,7 +630,7 @@ Model *model_load_json(const char *path, const char *text, size_t len,
   err_clear(&local);
   Loader L = {.m = m, .reg = reg, .err = err ? err : &local, .vars = vars};
   jp_init(&L.path);
-  if (load_root(&L, root) < 0) {
+  if (load_root(&L, root) < 0 || compile_used(m, reg, L.err) < 0) {
     model_free(m);
     return NULL;
   }

@@ -2,10 +2,12 @@
  * (redis dict's API over common/hashmap.c: O(1) add and lookup, add fails
  * on an existing key, borrowed values, explicit iteration).
  *
- * reg_load is the only way modules enter from disk: it opens each module's
- * file by the file name stored in module_db.json (never a derived one),
- * refuses a file whose fingerprint does not match its entry, compiles
- * everything in one JIT state and resolves every metric symbol.
+ * Modules enter from disk by the file name stored in module_db.json (never a
+ * derived one); a file whose fingerprint does not match its entry is
+ * refused. reg_load compiles every module in one JIT state; reg_open
+ * registers them all and compiles nothing, and reg_ensure then compiles
+ * what a model uses (with every module those call) in one more state, so
+ * lmrun pays for its model's modules only, however large the database.
  */
 #include "runtime.h"
 
@@ -23,7 +25,11 @@ struct Registry {
   RegModule **mods;  /* insertion order; owned */
   ShortEntry **shorts; /* owned */
   int nmods, cap, nshorts;
-  Jit *jit;          /* owned: function pointers die with it */
+  Jit *jit;          /* the newest JIT state */
+  Jit **jits;        /* owned: function pointers die with them */
+  int njits;
+  const Db *db;      /* reg_open: where the definitions come from */
+  char *modules_dir;
 };
 
 Registry *reg_new_with_hash(HashFn fn) {
@@ -88,7 +94,10 @@ void reg_free(Registry *r) {
   free(r->shorts);
   hashmap_free(&r->by_full);
   hashmap_free(&r->by_short);
-  jit_free(r->jit);
+  for (int i = 0; i < r->njits; i++)
+    jit_free(r->jits[i]);
+  free(r->jits);
+  free(r->modules_dir);
   free(r);
 }
 
@@ -106,20 +115,23 @@ static lm_metric_fn symbol(Registry *r, const ModuleDef *md, const AtomicOp *op,
   return f;
 }
 
-Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
-  int n = db->nmods;
+/* Read and check the generated files of mods, compile them in one new JIT
+ * state and resolve their symbols into the registry's entries (those not
+ * ready yet: a callee compiled again for its caller's sake keeps the
+ * pointers it already had). */
+static int compile(Registry *r, const ModuleDef *const *mods, int n,
+                   Error *err) {
   char **paths = xcalloc((size_t)n + 1, sizeof(char *));
   char **texts = xcalloc((size_t)n + 1, sizeof(char *));
-  Registry *r = NULL;
-  int i;
+  int rc = -1, i;
   for (i = 0; i < n; i++) {
-    const ModuleDef *md = db->mods[i];
+    const ModuleDef *md = mods[i];
     if (!md->file_name || !md->class_name) {
       err_set(err, "%s has no generated file yet: run `lmgen %s`",
               md->full_name, md->short_name);
       goto out;
     }
-    paths[i] = path_join(modules_dir, md->file_name);
+    paths[i] = path_join(r->modules_dir, md->file_name);
     Error ferr;
     err_clear(&ferr);
     texts[i] = fs_read(paths[i], NULL, &ferr);
@@ -136,7 +148,7 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
                "edited by hand: its code no longer matches the checksum in "
                "its header; run `make generate` to restore it, and change "
                "formulas in %s instead",
-               path_display(db->path));
+               path_display(r->db->path));
       goto out;
     }
     db_fingerprint_hex(md, want);
@@ -145,8 +157,8 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
       err_file(err, path_display(paths[i]),
                "stale: fingerprint %s does not match %s in %s (%s): run "
                "`make generate`",
-               got[0] ? got : "(none)", md->full_name, path_display(db->path),
-               want);
+               got[0] ? got : "(none)", md->full_name,
+               path_display(r->db->path), want);
       goto out;
     }
   }
@@ -157,33 +169,26 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
   free(shown);
   if (!jit)
     goto out;
-  r = reg_new();
-  r->jit = jit;
+  r->jits = xrealloc(r->jits, sizeof(Jit *) * (size_t)(r->njits + 1));
+  r->jits[r->njits++] = jit;
+  r->jit = jit; /* symbol() resolves in the newest state */
   for (i = 0; i < n; i++) {
-    const ModuleDef *md = db->mods[i];
-    RegModule *m = xcalloc(1, sizeof(RegModule));
-    m->def = md;
-    m->opfn = xcalloc((size_t)md->nops + 1, sizeof(*m->opfn));
-    if (reg_add(r, m) < 0) { /* cannot happen: db keys are unique */
-      free(m->opfn);
-      free(m);
-      err_set(err, "duplicate module %s", md->full_name);
-      goto fail;
-    }
+    const ModuleDef *md = mods[i];
+    RegModule *m = reg_get(r, md->full_name);
+    if (m->ready)
+      continue;
     const char *shown_path = path_display(paths[i]);
     for (int k = 0; k < M_COUNT; k++)
       if (!(m->fn[k] = symbol(r, md, NULL, (Metric)k, shown_path, err)))
-        goto fail;
+        goto out;
     for (int o = 0; o < md->nops; o++)
       for (int k = 0; k < M_TRAFFIC; k++)
         if (!(m->opfn[o][k] =
                   symbol(r, md, &md->ops[o], (Metric)k, shown_path, err)))
-          goto fail;
+          goto out;
+    m->ready = true;
   }
-  goto out;
-fail:
-  reg_free(r);
-  r = NULL;
+  rc = 0;
 out:
   for (i = 0; i < n; i++) {
     free(paths[i]);
@@ -191,5 +196,79 @@ out:
   }
   free(paths);
   free(texts);
+  return rc;
+}
+
+Registry *reg_open(const Db *db, const char *modules_dir, Error *err) {
+  (void)err;
+  Registry *r = reg_new();
+  r->db = db;
+  r->modules_dir = xstrdup(modules_dir);
+  for (int i = 0; i < db->nmods; i++) {
+    RegModule *m = xcalloc(1, sizeof(RegModule));
+    m->def = db->mods[i];
+    m->opfn = xcalloc((size_t)m->def->nops + 1, sizeof(*m->opfn));
+    reg_add(r, m); /* db keys are unique */
+  }
+  return r;
+}
+
+/* Add md and every module its formulas call, once. */
+static void add_closure(const ModuleDef *md, HashMap *seen,
+                        const ModuleDef ***list, int *n, int *cap);
+
+static void add_calls(const Node *nd, HashMap *seen, const ModuleDef ***list,
+                      int *n, int *cap) {
+  if (!nd)
+    return;
+  if (nd->kind == ND_CALL && nd->callee)
+    add_closure(nd->callee, seen, list, n, cap);
+  add_calls(nd->lhs, seen, list, n, cap);
+  add_calls(nd->rhs, seen, list, n, cap);
+  for (int i = 0; i < nd->nargs; i++)
+    add_calls(nd->args[i], seen, list, n, cap);
+}
+
+static void add_closure(const ModuleDef *md, HashMap *seen,
+                        const ModuleDef ***list, int *n, int *cap) {
+  if (hashmap_add(seen, md->full_name, (void *)md) < 0)
+    return;
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    *list = xrealloc(*list, sizeof(ModuleDef *) * (size_t)*cap);
+  }
+  (*list)[(*n)++] = md;
+  for (int k = 0; k < M_COUNT; k++)
+    add_calls(md->ast[k], seen, list, n, cap);
+  for (int o = 0; o < md->nops; o++)
+    for (int k = 0; k < M_COUNT; k++)
+      add_calls(md->ops[o].ast[k], seen, list, n, cap);
+}
+
+int reg_ensure(Registry *r, RegModule *const *mods, int n, Error *err) {
+  HashMap seen;
+  hashmap_init(&seen);
+  const ModuleDef **list = NULL;
+  int nl = 0, cap = 0;
+  for (int i = 0; i < n; i++)
+    if (!mods[i]->ready)
+      add_closure(mods[i]->def, &seen, &list, &nl, &cap);
+  int rc = nl ? compile(r, list, nl, err) : 0;
+  free(list);
+  hashmap_free(&seen);
+  return rc;
+}
+
+Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
+  Registry *r = reg_open(db, modules_dir, err);
+  RegModule **all = xcalloc((size_t)r->nmods + 1, sizeof(RegModule *));
+  for (int i = 0; i < r->nmods; i++)
+    all[i] = r->mods[i];
+  int rc = reg_ensure(r, all, r->nmods, err);
+  free(all);
+  if (rc < 0) {
+    reg_free(r);
+    return NULL;
+  }
   return r;
 }

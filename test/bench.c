@@ -75,6 +75,25 @@ typedef struct JitBench {
   int n;
 } JitBench;
 
+/* reg_open + loading one model: compiles that model's modules only */
+typedef struct LazyBench {
+  const Db *db;
+  const char *model;
+} LazyBench;
+
+static void bench_lazy_model(void *arg) {
+  LazyBench *lb = arg;
+  Registry *r = reg_open(lb->db, "generated_modules", NULL);
+  Error e;
+  err_clear(&e);
+  ModelOpenOpts o = {.arch_dir = "models/arch"};
+  Model *m = model_open(lb->model, &o, r, &e);
+  if (!m)
+    abort();
+  model_free(m);
+  reg_free(r);
+}
+
 static void bench_jit(void *arg) {
   JitBench *b = arg;
   Jit *j = jit_compile(b->paths, (const char *const *)b->texts, b->n, NULL);
@@ -219,6 +238,13 @@ int main(void) {
              time_it(bench_jit, &jb, 15, 20));
   print_time("registry load: read, fingerprint check, JIT, symbols",
              time_it(bench_reg_load, b.db, 15, 20));
+  printf("  (the whole database: %d modules)\n", b.db->nmods);
+  LazyBench lb = {b.db, "models/llama-2-7b-hf.json"};
+  print_time("lazy registry + Llama-2-7B's modules only (JIT)",
+             time_it(bench_lazy_model, &lb, 15, 20));
+  LazyBench lq = {b.db, "test/data/configs/qwen3-8b.json"};
+  print_time("lazy registry + Qwen3-8B from config.json + template",
+             time_it(bench_lazy_model, &lq, 15, 20));
   print_time("one phase evaluated (prefill), in-process",
              time_it(bench_eval, &eb, 25, 20000));
   print_time("one full-model analysis: prefill + decode + roofline",
@@ -238,6 +264,14 @@ int main(void) {
                   "2048", NULL};
   print_time("end to end: lmrun process, Llama-2-7B table",
              time_it(bench_process, argv, 21, 5));
+  char *argv2[] = {"./lmrun", "test/data/configs/qwen3-8b.json", "-B", "1",
+                   "-S", "2048", NULL};
+  print_time("end to end: lmrun process, Qwen3-8B config.json",
+             time_it(bench_process, argv2, 21, 5));
+  char *argv3[] = {"./lmrun", "test/data/configs/mistral-7b-v0.1.json", "-B",
+                   "1", "-S", "2048", NULL};
+  print_time("end to end: lmrun process, Mistral-7B config.json",
+             time_it(bench_process, argv3, 21, 5));
   values_free(eb.vals);
   values_free(eb.dvals);
   gpudb_free(gpus);

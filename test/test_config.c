@@ -537,6 +537,23 @@ static void test_config_directory(void **state) {
   m = from_file(dir);
   assert_double_exact(m->ckpt_bytes, 2471628800.0);
   model_free(m);
+  /* the checkpoint's width follows torch_dtype / dtype */
+  Model *q = from_file("test/data/configs/qwen3-8b.json"); /* dtype float32 */
+  assert_double_exact(q->ckpt_elem_bytes, 4);
+  model_free(q);
+  q = from_file("test/data/configs/llama-3.2-1b.json"); /* bfloat16 */
+  assert_double_exact(q->ckpt_elem_bytes, 2);
+  model_free(q);
+  /* a snapshot of huggingface_hub's cache names its model */
+  char *snap = path_join(dir, "models--meta-llama--Llama-3.2-1B/snapshots/c0");
+  char *scfg = path_join(snap, "config.json");
+  assert_int_equal(tu_run(NULL, "mkdir -p '%s'", snap), 0);
+  tu_copy("test/data/configs/llama-3.2-1b.json", scfg);
+  m = from_file(snap);
+  assert_string_equal(m->id, "meta-llama/Llama-3.2-1B");
+  model_free(m);
+  free(snap);
+  free(scfg);
   /* and a model file keeps loading as one */
   m = from_file("models/mistral-7b-v0.1.json");
   assert_false(m->from_config);
@@ -546,6 +563,149 @@ static void test_config_directory(void **state) {
   free(dir);
   free(cfg);
   free(idx);
+}
+
+/* Every template is exercised: some real config in test/data/configs has
+ * its model_type and loads through it. */
+static void test_config_every_template_has_a_config(void **state) {
+  (void)state;
+  DIR *d = opendir("models/arch");
+  assert_non_null(d);
+  struct dirent *t;
+  int templates = 0;
+  while ((t = readdir(d))) {
+    size_t l = strlen(t->d_name);
+    if (l < 6 || strcmp(t->d_name + l - 5, ".json") != 0)
+      continue;
+    templates++;
+    char type[128];
+    snprintf(type, sizeof(type), "\"model_type\": \"%.*s\"", (int)(l - 5),
+             t->d_name);
+    DIR *c = opendir("test/data/configs");
+    assert_non_null(c);
+    struct dirent *f;
+    int found = 0;
+    while ((f = readdir(c))) {
+      if (!strstr(f->d_name, ".json"))
+        continue;
+      char *p = path_join("test/data/configs", f->d_name);
+      char *text = tu_read(p);
+      if (text && strstr(text, type)) {
+        Model *m = from_file(p);
+        assert_true(params_of(m) > 0);
+        model_free(m);
+        found++;
+      }
+      free(text);
+      free(p);
+    }
+    closedir(c);
+    if (!found)
+      print_error("no config in test/data/configs for %s\n", t->d_name);
+    assert_true(found > 0);
+  }
+  closedir(d);
+  assert_true(templates >= 4);
+}
+
+/* nested_config: keys read inside text_config when the config has one,
+ * the template's note carried to the report. */
+static void test_config_nested(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *tpath = path_join(dir, "llama.json");
+  char *tmpl = tu_read("models/arch/llama.json");
+  char *t = tu_replace(tmpl, "\"config\": {",
+                       "\"nested_config\": {\"key\": \"text_config\", "
+                       "\"note\": \"the vision tower is not counted\"},\n"
+                       "  \"config\": {");
+  tu_write(tpath, t);
+  char *inner = tu_read("test/data/configs/llama-3-8b.json");
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "{\"model_type\": \"llama\", \"hidden_size\": 7,\n"
+                 " \"vision_config\": {\"hidden_size\": Infinity},\n"
+                 " \"text_config\": %s}",
+             inner);
+  Error e;
+  err_clear(&e);
+  Model *m = model_from_config("config.json", buf_str(&b), b.len, NULL, dir,
+                               reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_string_equal(m->note, "the vision tower is not counted");
+  assert_double_exact(params_of(m), 8030261248.0);
+  model_free(m);
+  /* an error inside text_config points there */
+  char *bad = tu_replace(buf_str(&b), "\"hidden_size\": 4096",
+                         "\"hidden_size\": 0");
+  m = model_from_config("config.json", bad, strlen(bad), NULL, dir, reg, &e);
+  assert_null(m);
+  assert_contains(e.msg, "hidden_size is 0");
+  int line, col;
+  tu_position_of(bad, "0,\n  \"initializer_range\"", 1, 0, &line, &col);
+  assert_int_equal(e.line, line);
+  assert_int_equal(e.col, col);
+  free(bad);
+  /* without text_config the keys are read at the top level, no note */
+  m = model_from_config("config.json", inner, strlen(inner), NULL, dir, reg,
+                        &e);
+  assert_non_null(m);
+  assert_null(m->note);
+  model_free(m);
+  buf_free(&b);
+  free(inner);
+  free(t);
+  free(tmpl);
+  tu_rm_rf(dir);
+  free(dir);
+  free(tpath);
+}
+
+/* lmrun end to end: family, parameters, KV cache per layer kind. */
+static void test_config_lmrun_output(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *cfg = path_join(dir, "config.json");
+  char *base = tu_read("test/data/configs/qwen2.5-0.5b.json");
+  char *t1 = tu_replace(base, "\"use_sliding_window\": false",
+                        "\"use_sliding_window\": true");
+  char *t2 = tu_replace(t1, "\"max_window_layers\": 24",
+                        "\"max_window_layers\": 20");
+  char *t3 = tu_replace(t2, "\"sliding_window\": 32768",
+                        "\"sliding_window\": 4096");
+  tu_write(cfg, t3);
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s '%s' -S 8192", tu_bin("lmrun"), dir), 0);
+  assert_contains(out, "/config.json: family qwen2, 494032768 "
+                       "parameters (494 M)");
+  /* 20 x 2 x 2 x 64 x 2 x 8192 = 83,886,080; 4 x ... x 4096 = 8,388,608 */
+  assert_contains(out, "KV cache by layer kind: (none) 83.9 MB, sliding "
+                       "8.39 MB");
+  assert_contains(out, "model.layers[sliding].self_attn.qk_matmul");
+  free(out);
+  assert_int_equal(
+      tu_run(&out, "%s '%s' -S 8192 --format json", tu_bin("lmrun"), cfg), 0);
+  assert_contains(out, "\"family\": \"qwen2\",\n  \"parameters\": "
+                       "{\"total\": 494032768, \"active\": 494032768}");
+  assert_contains(out, "\"kv_cache_bytes_by_layer_kind\": {\"(none)\": "
+                       "83886080, \"sliding\": 8388608}");
+  free(out);
+  /* a directory without config.json */
+  char *empty = path_join(dir, "empty");
+  mkdir(empty, 0777);
+  assert_int_equal(tu_run(&out, "%s '%s'", tu_bin("lmrun"), empty), 1);
+  assert_contains(out, "a directory without config.json");
+  free(out);
+  free(empty);
+  free(t3);
+  free(t2);
+  free(t1);
+  free(base);
+  free(cfg);
+  tu_rm_rf(dir);
+  free(dir);
 }
 
 int main(void) {
@@ -560,6 +720,9 @@ int main(void) {
       cmocka_unit_test(test_config_nonfinite_unread),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
+      cmocka_unit_test(test_config_every_template_has_a_config),
+      cmocka_unit_test(test_config_nested),
+      cmocka_unit_test(test_config_lmrun_output),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

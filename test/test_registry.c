@@ -124,12 +124,67 @@ static void test_registry_load_uses_stored_names(void **state) {
   free(p);
 }
 
+/* reg_open compiles nothing; loading a model compiles its modules and
+ * every module their formulas call, and nothing else. */
+static void test_registry_lazy(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  Error e;
+  err_clear(&e);
+  Registry *r = reg_open(db, "generated_modules", &e);
+  assert_non_null(r);
+  int i = 0;
+  RegModule *m;
+  while ((m = reg_next(r, &i)))
+    assert_false(m->ready);
+  Model *mod = model_load("models/mistral-7b-v0.1.json", r, &e);
+  if (!mod)
+    err_print(stderr, &e);
+  assert_non_null(mod);
+  const char *llama = "transformers.models.llama.modeling_llama.";
+  char name[200];
+  /* used by the model */
+  assert_true(reg_get(r, "transformers.models.mistral.modeling_mistral."
+                         "MistralAttention")->ready);
+  assert_true(reg_get(r, "torch.nn.modules.linear.Linear")->ready);
+  /* called by MistralAttention's formulas: compiled with it */
+  snprintf(name, sizeof(name), "%sLlamaAttention", llama);
+  assert_true(reg_get(r, name)->ready);
+  snprintf(name, sizeof(name), "%sLlamaForCausalLM", llama);
+  assert_false(reg_get(r, name)->ready);
+  /* neither used nor called */
+  assert_false(reg_get(r, "transformers.models.qwen3.modeling_qwen3."
+                          "Qwen3Attention")->ready);
+  Plan *p = plan_build(mod, ATTN_EAGER, &e);
+  assert_non_null(p);
+  Values *v = values_new(p);
+  double run[V_COUNT] = {[V_B] = 1, [V_S] = 8, [V_T] = 1, [V_L] = 8,
+                         [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
+                         [V_SRAM_BYTES] = 1024, [V_E_BYTES] = 2};
+  assert_int_equal(plan_eval(p, run, v, &e), 0);
+  /* KV cache: 2 x 32 layers x 8 heads x 8 tokens x 128 x 2 bytes, through
+   * MistralAttention calling LlamaAttention in the same JIT state */
+  assert_double_exact(v->state[M_KV_CACHE_BYTES - M_TRAFFIC],
+                      2.0 * 32 * 8 * 8 * 128 * 2);
+  values_free(v);
+  plan_free(p);
+  /* a second model compiles what is missing in a second state */
+  Model *l2 = model_load("models/llama-2-7b-hf.json", r, &e);
+  assert_non_null(l2);
+  assert_true(reg_get(r, name)->ready);
+  model_free(l2);
+  model_free(mod);
+  reg_free(r);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_thousands),
       cmocka_unit_test(test_registry_collisions),
       cmocka_unit_test(test_registry_duplicates_and_ambiguity),
       cmocka_unit_test(test_registry_load_uses_stored_names),
+      cmocka_unit_test(test_registry_lazy),
   };
   return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
