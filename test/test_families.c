@@ -237,6 +237,9 @@ static void test_families_parameters(void **state) {
   assert_double_exact(hand[0], 124439808.0);
   assert_double_exact(hand[1], 6050882784.0);
   assert_double_exact(hand[3], 6921720704.0);
+  /* Falcon-7B's Hub figure, 7.22B, counts lm_head.weight, which the
+   * checkpoint stores although FalconForCausalLM ties it (65,024 x 4544) */
+  assert_double_near(hand[3] + 65024.0 * 4544, 7.22e9, 0.005);
   assert_double_exact(hand[4], 125239296.0);
   assert_double_exact(hand[6], 3030371328.0);
   assert_double_exact(hand[7], 7298617344.0);
@@ -531,6 +534,113 @@ static void test_families_per_op_values(void **state) {
   model_free(m);
 }
 
+/* Layouts the shipped configs do not exercise, from the Hub's config.json
+ * files (values as published at https://huggingface.co/tiiuae/falcon-40b,
+ * .../facebook/opt-350m and .../google/gemma-2-9b, blob/main/config.json). */
+static const char falcon40b[] =
+    "{\"alibi\": false, \"apply_residual_connection_post_layernorm\": false,\n"
+    " \"architectures\": [\"FalconForCausalLM\"], \"attention_dropout\": 0.0,\n"
+    " \"bias\": false, \"bos_token_id\": 11, \"eos_token_id\": 11,\n"
+    " \"hidden_dropout\": 0.0, \"hidden_size\": 8192,\n"
+    " \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05,\n"
+    " \"model_type\": \"falcon\", \"new_decoder_architecture\": true,\n"
+    " \"num_attention_heads\": 128, \"num_hidden_layers\": 60,\n"
+    " \"num_kv_heads\": 8, \"parallel_attn\": true,\n"
+    " \"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.27.4\",\n"
+    " \"use_cache\": true, \"vocab_size\": 65024}\n";
+static const char opt350m[] =
+    "{\"activation_dropout\": 0.0, \"activation_function\": \"relu\",\n"
+    " \"architectures\": [\"OPTForCausalLM\"], \"attention_dropout\": 0.0,\n"
+    " \"bos_token_id\": 2, \"do_layer_norm_before\": false, \"dropout\": 0.1,\n"
+    " \"eos_token_id\": 2, \"ffn_dim\": 4096, \"hidden_size\": 1024,\n"
+    " \"init_std\": 0.02, \"layerdrop\": 0.0, \"max_position_embeddings\": 2048,\n"
+    " \"model_type\": \"opt\", \"num_attention_heads\": 16,\n"
+    " \"num_hidden_layers\": 24, \"pad_token_id\": 1, \"prefix\": \"</s>\",\n"
+    " \"torch_dtype\": \"float16\", \"transformers_version\": \"4.20.0.dev0\",\n"
+    " \"use_cache\": true, \"vocab_size\": 50272, \"word_embed_proj_dim\": 512}\n";
+static const char gemma2_9b[] =
+    "{\"architectures\": [\"Gemma2ForCausalLM\"], \"attention_bias\": false,\n"
+    " \"attention_dropout\": 0.0, \"attn_logit_softcapping\": 50.0,\n"
+    " \"bos_token_id\": 2, \"cache_implementation\": \"hybrid\",\n"
+    " \"eos_token_id\": 1, \"final_logit_softcapping\": 30.0, \"head_dim\": 256,\n"
+    " \"hidden_act\": \"gelu_pytorch_tanh\",\n"
+    " \"hidden_activation\": \"gelu_pytorch_tanh\", \"hidden_size\": 3584,\n"
+    " \"initializer_range\": 0.02, \"intermediate_size\": 14336,\n"
+    " \"max_position_embeddings\": 8192, \"model_type\": \"gemma2\",\n"
+    " \"num_attention_heads\": 16, \"num_hidden_layers\": 42,\n"
+    " \"num_key_value_heads\": 8, \"pad_token_id\": 0,\n"
+    " \"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-06,\n"
+    " \"rope_theta\": 10000.0, \"sliding_window\": 4096,\n"
+    " \"torch_dtype\": \"float32\", \"transformers_version\": \"4.42.0.dev0\",\n"
+    " \"use_cache\": true, \"vocab_size\": 256000}\n";
+
+static Model *from_text(const char *text) {
+  Error e;
+  err_clear(&e);
+  Model *m = model_from_config("config.json", text, strlen(text), NULL,
+                               "models/arch", reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  return m;
+}
+
+static void test_families_other_layouts(void **state) {
+  (void)state;
+  Eval x;
+  /* Falcon-40B (new_decoder_architecture): ln_attn and ln_mlp, 8 key/value
+   * heads: query_key_value 8192 -> (128 + 2 x 8) x 64 = 9216; MLP 4h. */
+  Model *m = from_text(falcon40b);
+  double blk = 4 * 8192.0 + 8192.0 * 9216 + 8192.0 * 8192 + 2 * 8192.0 * 32768;
+  double n = 65024.0 * 8192 + 60 * blk + 2 * 8192;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 41303293952.0);
+  /* the Hub's 41.8B counts lm_head.weight, which the checkpoint stores
+   * although FalconForCausalLM ties it to word_embeddings */
+  assert_double_near(n + 65024.0 * 8192, 41.8e9, 0.005);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 60 * 8 * 64 * 2);
+  assert_true(find_row(&x, "transformer.h.ln_attn") >= 0);
+  assert_true(find_row(&x, "transformer.h.ln_mlp") >= 0);
+  assert_int_equal(find_row(&x, "transformer.h.input_layernorm"), -1);
+  assert_double_exact(row(&x, "transformer.h.self_attention.query_key_value", NULL)[M_FLOPS],
+                      2.0 * 8192 * 9216);
+  eval_free(&x);
+  model_free(m);
+
+  /* OPT-350M: 512-wide embeddings projected in and out, post-norm layers
+   * and so no final LayerNorm; lm_head 512 -> vocabulary. Hub: 331M. */
+  m = from_text(opt350m);
+  blk = 4 * (1024.0 * 1024 + 1024) + 4 * 1024 + (1024.0 * 4096 + 4096) + (4096.0 * 1024 + 1024);
+  n = 50272.0 * 512 + 2050.0 * 1024 + 2 * 512.0 * 1024 + 24 * blk;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 331196416.0);
+  assert_double_near(n, 331e6, 0.005);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.decoder.project_in", NULL)[M_FLOPS], 2.0 * 512 * 1024);
+  assert_double_exact(row(&x, "model.decoder.project_out", NULL)[M_FLOPS], 2.0 * 1024 * 512);
+  assert_int_equal(find_row(&x, "model.decoder.final_layer_norm"), -1);
+  assert_double_exact(row(&x, "lm_head", NULL)[M_FLOPS], 2.0 * 512 * 50272);
+  eval_free(&x);
+  model_free(m);
+
+  /* Gemma-2-9B: 16 heads of 256 on a 3584-wide model (16 x 256 = 4096 !=
+   * 3584); 21 local and 21 global layers. Hub: 9.24B. */
+  m = from_text(gemma2_9b);
+  n = 256000.0 * 3584 +
+      42 * (2 * 3584.0 * 4096 + 2 * 3584.0 * 2048 + 3 * 3584.0 * 14336 + 4 * 3584) + 3584;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 9241705984.0);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers[sliding].self_attn.o_proj", NULL)[M_FLOPS],
+                      2.0 * 4096 * 3584);
+  double count;
+  row(&x, "model.layers[global].mlp.down_proj", &count);
+  assert_double_exact(count, 21);
+  eval_free(&x);
+  model_free(m);
+}
+
 /* Inputs a family template does not model are located errors. */
 static void test_families_errors(void **state) {
   (void)state;
@@ -584,6 +694,7 @@ int main(void) {
       cmocka_unit_test(test_families_kv_per_token),
       cmocka_unit_test(test_families_windows),
       cmocka_unit_test(test_families_per_op_values),
+      cmocka_unit_test(test_families_other_layouts),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
