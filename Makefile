@@ -20,8 +20,9 @@ DEBS     = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
            libcurl4-openssl-dev libcmocka-dev
 SHELL    = /bin/bash
 
-LIB_SRCS = $(wildcard common/*.c) $(filter-out gen/lmgen.c,$(wildcard gen/*.c)) \
-           $(filter-out runtime/lmrun.c,$(wildcard runtime/*.c)) $(wildcard agents/*.c)
+LIB_SRCS = $(wildcard common/*.c) $(wildcard gen/*.c) \
+           $(filter-out runtime/lmrun.c,$(wildcard runtime/*.c)) \
+           $(filter-out agents/lmgen.c,$(wildcard agents/*.c))
 PROMPTS  = $(wildcard agents/prompts/*.txt)
 EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
            $(patsubst agents/prompts/%.txt,build/embed/prompt_%_text.c,$(PROMPTS))
@@ -85,11 +86,11 @@ build/asan/liblm.a: $(ASAN_OBJS)
 	ar rcs $@ $^
 
 # ---- programs --------------------------------------------------------------
-lmgen: build/obj/gen/lmgen.o build/liblm.a
+lmgen: build/obj/agents/lmgen.o build/liblm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 lmrun: build/obj/runtime/lmrun.o build/liblm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-build/asan/lmgen: build/asan/obj/gen/lmgen.o build/asan/liblm.a
+build/asan/lmgen: build/asan/obj/agents/lmgen.o build/asan/liblm.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmrun: build/asan/obj/runtime/lmrun.o build/asan/liblm.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)

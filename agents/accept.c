@@ -46,14 +46,12 @@ static bool parses_as_object(const char *text, Span sp) {
 static void span_syntax_error(const char *text, size_t len, Span sp,
                               const char *what, Error *err) {
   char *raw = blank_outside(text, len, sp.off, sp.len);
-  json_error_t je;
-  json_t *j = json_loadb(raw, len, JSON_REJECT_DUPLICATES, &je);
-  if (j) { /* valid JSON, but not an object */
+  JsonDoc doc = {.text = raw, .len = len};
+  json_t *j = jdoc_parse(&doc, err);
+  if (j) /* valid JSON, but not an object */
     err_set(err, "%s holds JSON that is not an object", what);
-  } else {
-    err_json_syntax(err, NULL, raw, len, je.text, je.line, je.column);
+  else
     err_prefix(err, "%s: ", what);
-  }
   json_decref(j);
   free(raw);
 }
@@ -223,9 +221,8 @@ int accept_find_json(const char *text, size_t len, size_t *off, size_t *n,
 typedef struct Ctx {
   const Db *db;
   const AcceptOpts *o;
-  const char *file; /* reply name for errors */
-  char *raw;        /* the reply, blanked around the object */
-  size_t rawlen;
+  JsonDoc doc;   /* reply name for errors; the reply, blanked around the
+                    object (text owned) */
   JsonPath base; /* path of the entry object in raw */
   Error *err;
   Accepted *out;
@@ -234,15 +231,13 @@ typedef struct Ctx {
 static int answer_error(Ctx *c, const char *member, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int answer_error(Ctx *c, const char *member, const char *fmt, ...) {
-  char msg[900];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
   JsonPath p = c->base;
   if (member)
     jp_key(&p, member);
-  err_json_value(c->err, c->file, c->raw, c->rawlen, &p, "%s", msg);
+  va_list ap;
+  va_start(ap, fmt);
+  jdoc_verror(c->err, &c->doc, &p, fmt, ap);
+  va_end(ap);
   return -1;
 }
 
@@ -380,9 +375,7 @@ static int check_kept(Ctx *c, const json_t *ans, const ModuleDef *old) {
 static int check_one(Ctx *c, Arena *a, const char *text, const JsonPath *p,
                      const char *const *names, int nnames) {
   FormulaSrc src = {.text = text,
-                    .file = c->file,
-                    .raw = c->raw,
-                    .rawlen = c->rawlen,
+                    .doc = &c->doc,
                     .path = p};
   Node *n = parse_formula(a, &src, c->err);
   if (!n)
@@ -443,7 +436,7 @@ static void candidate_error(Ctx *c, const Error *e) {
   if (!c->err || c->err->set)
     return;
   *c->err = *e;
-  snprintf(c->err->file, sizeof(c->err->file), "%s", c->file);
+  snprintf(c->err->file, sizeof(c->err->file), "%s", c->doc.file);
   c->err->line = c->err->col = 0;
   if (c->err->context[0])
     c->err->context_line = -1;
@@ -479,12 +472,11 @@ static int check_values(Ctx *c, const ModuleDef *md) {
           snprintf(shown, sizeof(shown), "NaN");
         else
           snprintf(shown, sizeof(shown), "%g", v);
-        err_json_string(c->err, c->file, c->raw, c->rawlen, &p, f, 0,
-                        (int)strlen(f),
-                        "%s gives %s with every parameter = %g; a cost must "
-                        "be a finite number, not negative",
-                        metric_name[m], shown, samples[s]);
-        return -1;
+        return jdoc_error_string(
+            c->err, &c->doc, &p, f, 0, (int)strlen(f),
+            "%s gives %s with every parameter = %g; a cost must be a finite "
+            "number, not negative",
+            metric_name[m], shown, samples[s]);
       }
     }
   }
@@ -495,7 +487,8 @@ int accept_answer(const Db *db, const char *reply, size_t len,
                   const AcceptOpts *o, Accepted *out, Error *err) {
   memset(out, 0, sizeof(*out));
   buf_init(&out->notes);
-  Ctx c = {.db = db, .o = o, .file = o->reply_name, .err = err, .out = out};
+  Ctx c = {.db = db, .o = o, .err = err, .out = out};
+  c.doc.file = o->reply_name;
   jp_init(&c.base);
   size_t off, n;
   if (accept_find_json(reply, len, &off, &n, err) < 0) {
@@ -503,9 +496,9 @@ int accept_answer(const Db *db, const char *reply, size_t len,
       snprintf(err->file, sizeof(err->file), "%s", o->reply_name);
     return -1;
   }
-  c.raw = blank_outside(reply, len, off, n);
-  c.rawlen = len;
-  json_t *root = json_loadb(c.raw, len, JSON_REJECT_DUPLICATES, NULL);
+  c.doc.text = blank_outside(reply, len, off, n);
+  c.doc.len = len;
+  json_t *root = jdoc_parse(&c.doc, NULL); /* accept_find_json parsed it */
   json_t *entry = NULL, *cand_root = NULL, *merged = NULL;
   char *cand_text = NULL;
   Db *cand = NULL;
@@ -543,7 +536,7 @@ int accept_answer(const Db *db, const char *reply, size_t len,
   if (check_members(&c, ans, short_name, source) < 0)
     goto out;
   if (!source && !json_object_get(ans, "source")) {
-    err_file(err, c.file,
+    err_file(err, c.doc.file,
              "no source is known for %s: give --source PATH (the Python "
              "file defining it), or a 'source' member in the analysis",
              o->full_name);
@@ -552,8 +545,8 @@ int accept_answer(const Db *db, const char *reply, size_t len,
   entry = build_entry(ans, short_name, old_json, source, o);
   if (!source)
     json_object_set(entry, "source", json_object_get(ans, "source"));
-  if (schema_validate_def(schema_module_db(), "entry", entry, &c.base, c.file,
-                          c.raw, c.rawlen, err) < 0)
+  if (schema_validate_def(schema_module_db(), "entry", entry, &c.base, &c.doc,
+                          err) < 0)
     goto out;
   if (old) {
     if (check_kept(&c, entry, old) < 0)
@@ -578,7 +571,7 @@ int accept_answer(const Db *db, const char *reply, size_t len,
   cand_text = buf_steal(&t);
   Error e;
   err_clear(&e);
-  cand = db_load_text(db->path, cand_text, tlen, &e);
+  cand = db_load_text(db->doc.file, cand_text, tlen, &e);
   if (!cand) {
     candidate_error(&c, &e);
     goto out;
@@ -604,7 +597,7 @@ out:
   json_decref(entry);
   json_decref(merged);
   json_decref(root);
-  free(c.raw);
+  free((void *)c.doc.text);
   return rc;
 }
 

@@ -4,7 +4,8 @@
  * none. To point a caret at an offending value we re-scan the raw text of
  * the (already validated) file along the value's path. The scanner is
  * tolerant: on anything unexpected it gives up and the caller falls back
- * to a formula-relative caret.
+ * to a formula-relative caret. The located errors built on it are
+ * jsondoc.c's.
  */
 #include "common.h"
 
@@ -173,8 +174,8 @@ static int decode_one(const char *t, size_t len, size_t *i) {
   return cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
 }
 
-long json_string_raw_offset(const char *text, size_t len, size_t quote_off,
-                            size_t doff) {
+long jloc_string_offset(const char *text, size_t len, size_t quote_off,
+                        size_t doff) {
   size_t i = quote_off + 1, d = 0;
   while (i < len && text[i] != '"') {
     if (d >= doff)
@@ -254,12 +255,28 @@ static long locate_prefix(const char *t, size_t len, const JsonPath *p,
   return (long)i;
 }
 
-long json_locate(const char *text, size_t len, const JsonPath *path) {
+long jloc_find(const char *text, size_t len, const JsonPath *path) {
   if (!text || path->n > JSONPATH_MAX)
     return -1;
   int found;
   long off = locate_prefix(text, len, path, &found);
   return found == path->n && off >= 0 ? off : -1;
+}
+
+long jloc_find_nearest(const char *text, size_t len, const JsonPath *path) {
+  int found;
+  long off = locate_prefix(text, len, path, &found);
+  if (off == -2 && found < path->n) {
+    /* missing member: the closest existing ancestor */
+    JsonPath anc = *path;
+    anc.n = found;
+    off = locate_prefix(text, len, &anc, &found);
+  }
+  return off >= 0 && (size_t)off < len ? off : -1;
+}
+
+long jloc_value_end(const char *text, size_t len, size_t off) {
+  return skip_value(text, len, off, 0);
 }
 
 void text_linecol(const char *text, size_t off, int *line, int *col) {
@@ -272,107 +289,4 @@ void text_linecol(const char *text, size_t off, int *line, int *col) {
     }
   *line = l;
   *col = (int)(off - bol) + 1;
-}
-
-/* Fill file position and a file-line caret for the byte at `off`. */
-static void locate_at(Error *e, const char *text, size_t off, int len) {
-  int line, col;
-  text_linecol(text, off, &line, &col);
-  e->line = line;
-  e->col = col;
-  err_context(e, text + off - (size_t)(col - 1), col - 1, len, line);
-}
-
-static void set_where(Error *e, const char *file, const JsonPath *path) {
-  if (file)
-    snprintf(e->file, sizeof(e->file), "%s", file);
-  if (path)
-    jp_format(path, e->where, sizeof(e->where));
-}
-
-void err_json_string(Error *e, const char *file, const char *text,
-                     size_t textlen, const JsonPath *path, const char *value,
-                     int off, int len, const char *fmt, ...) {
-  if (!e || e->set)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  err_vset(e, fmt, ap);
-  va_end(ap);
-  set_where(e, file, path);
-  long q = text && path ? json_locate(text, textlen, path) : -1;
-  if (q >= 0 && text[q] == '"') {
-    long a = json_string_raw_offset(text, textlen, (size_t)q, (size_t)off);
-    long b = json_string_raw_offset(text, textlen, (size_t)q,
-                                    (size_t)off + (size_t)len);
-    if (a >= 0 && b < a)
-      b = a + 1; /* the span runs past the string: the closing quote */
-    if (a >= 0) {
-      locate_at(e, text, (size_t)a, (int)(b - a));
-      return;
-    }
-  }
-  if (value)
-    err_context(e, value, off, len, 0);
-}
-
-void err_json_value(Error *e, const char *file, const char *text,
-                    size_t textlen, const JsonPath *path, const char *fmt,
-                    ...) {
-  if (!e || e->set)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  err_vset(e, fmt, ap);
-  va_end(ap);
-  set_where(e, file, path);
-  if (!text || !path)
-    return;
-  int found;
-  long off = locate_prefix(text, textlen, path, &found);
-  if (off == -2 && found < path->n) {
-    /* missing member: point at the closest existing ancestor */
-    JsonPath anc = *path;
-    anc.n = found;
-    off = locate_prefix(text, textlen, &anc, &found);
-  }
-  if (off >= 0 && (size_t)off < textlen) {
-    long end = skip_value(text, textlen, (size_t)off, 0);
-    int len = 1;
-    if (end > off && text[off] != '{' && text[off] != '[')
-      len = (int)(end - off);
-    locate_at(e, text, (size_t)off, len);
-  }
-}
-
-/* Jansson syntax error -> file:line:col with the offending line shown.
- * Jansson's column is that of the last character of the token it names in
- * "near 'TOKEN'", so the caret is moved back to the token's start. */
-void err_json_syntax(Error *err, const char *path, const char *text,
-                     size_t len, const char *jtext, int jline, int jcol) {
-  if (!err || err->set)
-    return;
-  err_file(err, path, "invalid JSON: %s", jtext);
-  if (jline < 1 || !text)
-    return;
-  int col = jcol > 0 ? jcol : 1, tok = 1;
-  const char *near = strstr(jtext, "near '");
-  const char *end = near ? strrchr(jtext, '\'') : NULL;
-  if (near && end > near + 6) {
-    int n = (int)(end - (near + 6));
-    if (n <= col) {
-      col = col - n + 1;
-      tok = n;
-    }
-  }
-  err->line = jline;
-  err->col = col;
-  const char *p = text;
-  for (int l = 1; l < jline && p < text + len; l++) {
-    const char *nl = memchr(p, '\n', (size_t)(text + len - p));
-    if (!nl)
-      break;
-    p = nl + 1;
-  }
-  err_context(err, p, col - 1, tok, jline);
 }

@@ -59,12 +59,10 @@ static void db_path(JsonPath *p, const char *entry) {
 static int entry_error(Loader *L, const JsonPath *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int entry_error(Loader *L, const JsonPath *p, const char *fmt, ...) {
-  char msg[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror(L->err, &L->db->doc, p, fmt, ap);
   va_end(ap);
-  err_json_value(L->err, L->db->path, L->db->raw, L->db->rawlen, p, "%s", msg);
   return -1;
 }
 
@@ -125,9 +123,7 @@ static void add_ref(Loader *L, ModuleDef *md, const char *text,
   r->metric = metric;
   r->path = *p;
   r->src.text = text;
-  r->src.file = L->db->path;
-  r->src.raw = L->db->raw;
-  r->src.rawlen = L->db->rawlen;
+  r->src.doc = &L->db->doc;
 }
 
 static int load_formulas(Loader *L, ModuleDef *md, json_t *obj,
@@ -500,20 +496,10 @@ void db_fingerprint_hex(const ModuleDef *md, char *out) {
 
 /* ----- load ----- */
 
-static Db *db_new(const char *path) {
-  Db *db = xcalloc(1, sizeof(Db));
-  db->path = xstrdup(path);
-  arena_init(&db->arena);
-  hashmap_init(&db->by_full);
-  hashmap_init(&db->by_short);
-  return db;
-}
-
 void db_free(Db *db) {
   if (!db)
     return;
-  free(db->path);
-  free(db->raw);
+  jdoc_free(&db->doc);
   json_decref(db->root);
   free(db->mods);
   hashmap_free(&db->by_full);
@@ -531,19 +517,18 @@ static int compute_all(Loader *L) {
   return 0;
 }
 
-Db *db_load_text(const char *path, const char *text, size_t len, Error *err) {
-  Db *db = db_new(path);
-  db->raw = xstrndup(text, len);
-  db->rawlen = len;
-  json_error_t je;
-  db->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-  if (!db->root) {
-    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
-    db_free(db);
-    return NULL;
-  }
-  if (schema_validate(schema_module_db(), db->root, path, db->raw, db->rawlen,
-                      err) < 0) {
+/* JdocBuild: the database of a parsed document. */
+static void *build_db(JsonDoc *doc, json_t *root, const void *ctx,
+                      Error *err) {
+  (void)ctx;
+  Db *db = xcalloc(1, sizeof(Db));
+  db->doc = *doc; /* taken over */
+  memset(doc, 0, sizeof(*doc));
+  db->root = json_incref(root);
+  arena_init(&db->arena);
+  hashmap_init(&db->by_full);
+  hashmap_init(&db->by_short);
+  if (schema_validate(schema_module_db(), db->root, &db->doc, err) < 0) {
     db_free(db);
     return NULL;
   }
@@ -568,14 +553,12 @@ Db *db_load_text(const char *path, const char *text, size_t len, Error *err) {
   return db;
 }
 
+Db *db_load_text(const char *path, const char *text, size_t len, Error *err) {
+  return jdoc_load(path, text, len, build_db, NULL, err);
+}
+
 Db *db_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  Db *db = db_load_text(path, text, len, err);
-  free(text);
-  return db;
+  return jdoc_load(path, NULL, 0, build_db, NULL, err);
 }
 
 ModuleDef *db_find(const Db *db, const char *name, Error *err) {
@@ -595,7 +578,7 @@ ModuleDef *db_find(const Db *db, const char *name, Error *err) {
     buf_free(&b);
     return NULL;
   }
-  err_set(err, "module '%s' is not in %s", name, db->path);
+  err_set(err, "module '%s' is not in %s", name, db->doc.file);
   return NULL;
 }
 
@@ -637,10 +620,10 @@ int db_assign_names(Db *db, ModuleDef **mods, int n, Error *err) {
     if (!md->file_name) {
       char *f = naming_file(md->full_name);
       if (!naming_valid_file(f, &why)) {
-        err_json_value(err, db->path, db->raw, db->rawlen, &p,
-                       "derived file name '%s' %s; store a valid "
-                       "generated_file_name",
-                       f, why);
+        jdoc_error(err, &db->doc, &p,
+                   "derived file name '%s' %s; store a valid "
+                   "generated_file_name",
+                   f, why);
         free(f);
         return -1;
       }
@@ -651,10 +634,10 @@ int db_assign_names(Db *db, ModuleDef **mods, int n, Error *err) {
     if (!md->class_name) {
       char *c = naming_class(md->full_name);
       if (!naming_valid_class(c, &why)) {
-        err_json_value(err, db->path, db->raw, db->rawlen, &p,
-                       "derived class name '%s' %s; store a valid "
-                       "generated_class_name",
-                       c, why);
+        jdoc_error(err, &db->doc, &p,
+                   "derived class name '%s' %s; store a valid "
+                   "generated_class_name",
+                   c, why);
         free(c);
         return -1;
       }
@@ -686,7 +669,7 @@ char *db_dump(const Db *db) {
 
 int db_save(const Db *db, Error *err) {
   char *text = db_dump(db);
-  int rc = fs_write_atomic(db->path, text, strlen(text), err);
+  int rc = fs_write_atomic(db->doc.file, text, strlen(text), err);
   free(text);
   return rc;
 }

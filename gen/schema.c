@@ -19,8 +19,7 @@ extern const char lm_schema_text[]; /* build/schema_text.c */
 
 typedef struct V {
   const json_t *root;
-  const char *file, *raw;
-  size_t rawlen;
+  const JsonDoc *doc;
   Error *err;
   JsonPath path;
 } V;
@@ -29,12 +28,10 @@ static int validate(V *v, const json_t *s, const json_t *x, int depth);
 
 static int verr(V *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int verr(V *v, const char *fmt, ...) {
-  char msg[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror(v->err, v->doc, &v->path, fmt, ap);
   va_end(ap);
-  err_json_value(v->err, v->file, v->raw, v->rawlen, &v->path, "%s", msg);
   return -1;
 }
 
@@ -354,20 +351,16 @@ static int validate(V *v, const json_t *s, const json_t *x, int depth) {
 }
 
 int schema_validate(const json_t *schema, const json_t *inst,
-                    const char *file, const char *raw, size_t rawlen,
-                    Error *err) {
-  V v = {.root = schema, .file = file, .raw = raw, .rawlen = rawlen,
-         .err = err};
+                    const JsonDoc *doc, Error *err) {
+  V v = {.root = schema, .doc = doc, .err = err};
   jp_init(&v.path);
   return validate(&v, schema, inst, 0);
 }
 
 int schema_validate_def(const json_t *schema, const char *def,
                         const json_t *inst, const JsonPath *base,
-                        const char *file, const char *raw, size_t rawlen,
-                        Error *err) {
-  V v = {.root = schema, .file = file, .raw = raw, .rawlen = rawlen,
-         .err = err};
+                        const JsonDoc *doc, Error *err) {
+  V v = {.root = schema, .doc = doc, .err = err};
   if (base)
     v.path = *base;
   else

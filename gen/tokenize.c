@@ -14,16 +14,11 @@
 
 void formula_error(Error *err, const FormulaSrc *src, const Token *tok,
                    const char *fmt, ...) {
-  if (!err || err->set)
-    return;
-  char msg[sizeof(err->msg)];
+  int off = tok ? tok->off : 0, len = tok ? tok->len : 1;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror_string(err, src->doc, src->path, src->text, off, len, fmt, ap);
   va_end(ap);
-  int off = tok ? tok->off : 0, len = tok ? tok->len : 1;
-  err_json_string(err, src->file, src->raw, src->rawlen, src->path, src->text,
-                  off, len, "%s", msg);
 }
 
 bool tok_equal(const Token *t, const char *op) {

@@ -8,7 +8,8 @@
  *            reply JSON --llm.c--> reply text
  *            reply text + Db --accept.c--> one entry, checked alone and then
  *            inside a candidate database (schema, formulas, cycles, names,
- *            evaluation at sample values) --lmgen--> module_db.json + C
+ *            evaluation at sample values) --agent.c--> module_db.json + C
+ *            (through the generator's batch, gen/generate.c)
  *
  * The LLM is an untrusted, flaky remote party: nothing it says reaches the
  * database before every check of accept.c passed, and nothing it says is
@@ -257,5 +258,23 @@ void accepted_free(Accepted *a);
 /* What changes: per metric and per atomic op, old and new formula (old is
  * NULL for a new entry); operations added or removed. */
 void accept_diff(const ModuleDef *old, const ModuleDef *now, Buf *out);
+
+/* ===== agent.c ===== */
+
+/* `lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME` */
+typedef struct AgentArgs {
+  const char *db_path, *out_dir;
+  const char *name;     /* as given: a full class name, or a known name */
+  bool force, dry_run;
+  const char *analysis; /* --analysis FILE, or NULL: ask the LLM */
+  const char *source;   /* --source PATH, or NULL */
+} AgentArgs;
+
+/* Analyse a->name and, unless a dry run, write its entry and its C file
+ * (with its callees). Progress on stdout; the error on stderr with the API
+ * key redacted, then where a rejected reply was saved. Calls
+ * curl_global_init/cleanup itself when it asks the network. Returns the
+ * exit status, 0 or 1. */
+int agent_run(const AgentArgs *a);
 
 #endif

@@ -4,8 +4,10 @@
  * Buf    - a growable byte string, always NUL-terminated (buf.c)
  * Arena  - a bump allocator freed in one call (arena.c)
  * HashMap- string-keyed open-addressing table, FNV-1a (hashmap.c)
- * JsonPath / json_locate - find where a value sits in raw JSON text, so an
+ * JsonPath / jloc_find - find where a value sits in raw JSON text, so an
  *          error can name file:line:col and draw a caret (jsonloc.c)
+ * JsonDoc / jdoc_* - a JSON file's name and text: load (read, parse,
+ *          located syntax errors) and located errors about it (jsondoc.c)
  * fs_*   - whole-file reads, atomic writes, advisory locks (fsutil.c)
  */
 #ifndef LM_COMMON_H
@@ -16,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #define LM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -151,34 +155,68 @@ void jp_format(const JsonPath *p, char *out, size_t outsz);
 
 /* Find the value at `path` in raw JSON text. On success returns the byte
  * offset of the value's first character; -1 if not found or malformed. */
-long json_locate(const char *text, size_t len, const JsonPath *path);
+long jloc_find(const char *text, size_t len, const JsonPath *path);
+/* Same, but when a member is missing, the offset of its closest existing
+ * ancestor; -1 if nothing can be located. */
+long jloc_find_nearest(const char *text, size_t len, const JsonPath *path);
+/* The offset just past the value starting at off; -1 if malformed. */
+long jloc_value_end(const char *text, size_t len, size_t off);
 /* Map a byte offset in text to 1-based line and column. */
 void text_linecol(const char *text, size_t off, int *line, int *col);
 /* Given the offset of a JSON string literal (its opening quote), return
  * the offset in text of the byte that decodes to decoded offset `doff`. */
-long json_string_raw_offset(const char *text, size_t len, size_t quote_off,
-                            size_t doff);
+long jloc_string_offset(const char *text, size_t len, size_t quote_off,
+                        size_t doff);
 
-/* Record an error about a span of the JSON string value at `path` in the
- * raw text of `file`: message, where (the path, jq style), file line:col
- * and a caret under the span. When the value cannot be located (no raw
- * text), the caret is drawn under `value` itself, as a formula line.
- * No-op if e is NULL or already set. */
-void err_json_string(Error *e, const char *file, const char *text,
-                     size_t textlen, const JsonPath *path, const char *value,
-                     int off, int len, const char *fmt, ...)
-    __attribute__((format(printf, 9, 10)));
-/* Same, pointing at the start of the value at `path` (any type); when the
- * value does not exist, at its closest existing ancestor. */
-void err_json_value(Error *e, const char *file, const char *text,
-                    size_t textlen, const JsonPath *path, const char *fmt,
-                    ...) __attribute__((format(printf, 6, 7)));
+/* ===== jsondoc.c ===== */
 
-/* A JSON syntax error from Jansson (its text, line, column) as a located
- * error: "invalid JSON: ..." with the caret moved back to the start of the
- * token Jansson names ("near 'TOKEN'"). */
-void err_json_syntax(Error *e, const char *file, const char *text,
-                     size_t len, const char *jtext, int line, int column);
+/* A JSON document: where it came from and its raw text, the position
+ * source of every located error about it, passed as one thing (as
+ * Jansson's error_set takes its lexer). A document jdoc_load makes owns
+ * its strings (jdoc_free); one built by hand is a view of strings owned
+ * elsewhere and is never freed. */
+typedef struct JsonDoc {
+  const char *file; /* named in errors; NULL when none */
+  const char *text; /* the raw text, NUL-terminated; NULL: no carets */
+  size_t len;
+} JsonDoc;
+
+/* Builds a loaded document's value. It may take *doc over (copy it, then
+ * zero it) or leave it to jdoc_load to free; root is borrowed (json_incref
+ * to keep it). Returns the value, or NULL with err set. */
+typedef void *(*JdocBuild)(JsonDoc *doc, json_t *root, const void *ctx,
+                           Error *err);
+
+/* Load a JSON document: the whole of `file`, or, when text is not NULL, a
+ * copy of text[0..len) named `file`; parse it with Jansson, duplicate keys
+ * rejected (a syntax error is located: "invalid JSON: ...", the caret at
+ * the token Jansson names); then build(doc, root, ctx, err). Returns what
+ * build returns; NULL on any error. */
+void *jdoc_load(const char *file, const char *text, size_t len,
+                JdocBuild build, const void *ctx, Error *err);
+/* Parse doc->text as jdoc_load does. New reference, or NULL with err. */
+json_t *jdoc_parse(const JsonDoc *doc, Error *err);
+void jdoc_free(JsonDoc *doc);
+
+/* Record an error about the value at `path` of doc: message, where (the
+ * path, jq style), file line:col and a caret at the value's start (the
+ * whole value when it is a scalar); when the value does not exist, at its
+ * closest existing ancestor; no position without raw text. Returns -1, so
+ * a loader can `return jdoc_error(...)`. No-op if e is NULL or set. */
+int jdoc_error(Error *e, const JsonDoc *doc, const JsonPath *path,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int jdoc_verror(Error *e, const JsonDoc *doc, const JsonPath *path,
+                const char *fmt, va_list ap);
+/* Same about the span [off, off+len) of the decoded string value at
+ * `path`: the caret under the raw bytes of that span. When the string
+ * cannot be located (no raw text), the caret is drawn under `value`
+ * itself, as a formula line. */
+int jdoc_error_string(Error *e, const JsonDoc *doc, const JsonPath *path,
+                      const char *value, int off, int len, const char *fmt,
+                      ...) __attribute__((format(printf, 7, 8)));
+int jdoc_verror_string(Error *e, const JsonDoc *doc, const JsonPath *path,
+                       const char *value, int off, int len, const char *fmt,
+                       va_list ap);
 
 /* ===== fsutil.c ===== */
 

@@ -139,9 +139,7 @@ struct Layer {
 };
 
 typedef struct Model {
-  char *path;          /* file as given */
-  char *raw;           /* file text, for carets */
-  size_t rawlen;
+  JsonDoc doc;         /* file as given, its text (carets); owned */
   const char *id;      /* "model" */
   const char **var_names; /* run variables, then config keys */
   double *var_values;     /* config values (run variables unset) */
@@ -415,6 +413,6 @@ char *report_render(const Report *r, Format fmt);
 void si_format(double v, const char *unit, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
-void json_number(double v, char *out, size_t outsz);
+void report_number(double v, char *out, size_t outsz);
 
 #endif

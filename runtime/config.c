@@ -67,7 +67,7 @@ static char *replace_nonfinite(const char *t, size_t len) {
 
 /* The non-finite literal the value at path was written as, or NULL. */
 static const char *nonfinite_at(const char *t, size_t len, const JsonPath *p) {
-  long off = json_locate(t, len, p);
+  long off = jloc_find(t, len, p);
   if (off < 0)
     return NULL;
   if (strncmp(t + off, "NaN", 3) == 0)
@@ -88,12 +88,14 @@ typedef struct Cfg {
   const char *cpath;
   const char *ctext; /* original text, for carets */
   size_t clen;
+  JsonDoc cdoc;      /* a view of the three above */
   json_t *obj;       /* where keys are read (the config, or text_config) */
   JsonPath cjp;      /* path of obj */
   /* the template */
   const char *tpath;
   const char *ttext;
   size_t tlen;
+  JsonDoc tdoc;      /* a view of the three above */
   JsonPath tjp;
   const char *family;
   /* values so far */
@@ -116,8 +118,7 @@ static int cerr_at(Cfg *c, const char *key, const char *fmt, ...) {
   JsonPath p = c->cjp;
   if (key && json_object_get(c->obj, key))
     jp_key(&p, key);
-  err_json_value(c->err, c->cpath, c->ctext, c->clen, &p, "%s", msg);
-  return -1;
+  return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
 }
 
 static int terr(Cfg *c, const char *fmt, ...)
@@ -129,8 +130,7 @@ static int terr(Cfg *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  err_json_value(c->err, c->tpath, c->ttext, c->tlen, &c->tjp, "%s", msg);
-  return -1;
+  return jdoc_error(c->err, &c->tdoc, &c->tjp, "%s", msg);
 }
 
 /* A formula over the keys declared so far (the template's text at
@@ -147,9 +147,7 @@ static int eval_over_keys(Cfg *c, json_t *v, double *out) {
   if (!json_is_string(v))
     return terr(c, "must be a number or a formula over config keys");
   FormulaSrc src = {.text = json_string_value(v),
-                    .file = c->tpath,
-                    .raw = c->ttext,
-                    .rawlen = c->tlen,
+                    .doc = &c->tdoc,
                     .path = &c->tjp};
   Node *n = parse_formula(c->arena, &src, c->err);
   if (!n)
@@ -275,9 +273,8 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
       JsonPath p = c->cjp;
       jp_key(&p, an);
       jp_index(&p, (int)i);
-      err_json_value(c->err, c->cpath, c->ctext, c->clen, &p,
-                     "%s[%zu] must be a string", an, i);
-      return -1;
+      return jdoc_error(c->err, &c->cdoc, &p, "%s[%zu] must be a string", an,
+                        i);
     }
     n += strcmp(json_string_value(e), json_string_value(eq)) == 0;
   }
@@ -618,11 +615,22 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
                          const char *id, const char *arch_dir,
                          const Registry *reg, Error *err) {
   char *clean = replace_nonfinite(text, len);
-  json_error_t je;
-  json_t *root = json_loadb(clean, len, JSON_REJECT_DUPLICATES, &je);
+  JsonDoc cleandoc = {.file = cpath, .text = clean, .len = len};
+  json_t *root = jdoc_parse(&cleandoc, err);
   free(clean);
   if (!root) {
-    err_json_syntax(err, cpath, text, len, je.text, je.line, je.column);
+    /* the error's line as the user wrote it (offsets are the same) */
+    if (err && err->line > 0) {
+      const char *l = text;
+      for (int n = 1; n < err->line && l; n++)
+        if ((l = memchr(l, '\n', len - (size_t)(l - text))))
+          l++;
+      if (l) {
+        const char *e = memchr(l, '\n', len - (size_t)(l - text));
+        snprintf(err->context, sizeof(err->context), "%.*s",
+                 (int)(e ? e - l : (long)(len - (size_t)(l - text))), l);
+      }
+    }
     return NULL;
   }
   Model *m = NULL;
@@ -632,12 +640,12 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
   Arena arena;
   arena_init(&arena);
   Cfg c = {.cpath = cpath, .ctext = text, .clen = len, .obj = root,
-           .arena = &arena, .err = err};
+           .arena = &arena, .err = err,
+           .cdoc = {.file = cpath, .text = text, .len = len}};
   jp_init(&c.cjp);
   jp_init(&c.tjp);
   if (!json_is_object(root)) {
-    err_json_value(err, cpath, text, len, &c.cjp,
-                   "a config.json is a JSON object");
+    jdoc_error(err, &c.cdoc, &c.cjp, "a config.json is a JSON object");
     goto out;
   }
   json_t *mt = json_object_get(root, "model_type");
@@ -683,11 +691,10 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
   c.tpath = path_display(tpath);
   c.ttext = ttext;
   c.tlen = tlen;
-  troot = json_loadb(ttext, tlen, JSON_REJECT_DUPLICATES, &je);
-  if (!troot) {
-    err_json_syntax(err, c.tpath, ttext, tlen, je.text, je.line, je.column);
+  c.tdoc = (JsonDoc){.file = c.tpath, .text = ttext, .len = tlen};
+  troot = jdoc_parse(&c.tdoc, err);
+  if (!troot)
     goto out;
-  }
   if (!json_is_object(troot)) {
     terr(&c, "a template is a JSON object");
     goto out;

@@ -31,8 +31,7 @@ static const Field fields[] = {
 };
 
 typedef struct HwLoader {
-  const char *path, *raw;
-  size_t rawlen;
+  const JsonDoc *doc;
   Error *err;
   JsonPath jp;
 } HwLoader;
@@ -40,12 +39,10 @@ typedef struct HwLoader {
 static int herr(HwLoader *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int herr(HwLoader *L, const char *fmt, ...) {
-  char msg[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror(L->err, L->doc, &L->jp, fmt, ap);
   va_end(ap);
-  err_json_value(L->err, L->path, L->raw, L->rawlen, &L->jp, "%s", msg);
   return -1;
 }
 
@@ -147,18 +144,13 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
   return 0;
 }
 
-GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
-                       Error *err) {
+/* JdocBuild: the GPU table of a parsed document (which it does not keep). */
+static void *build_gpudb(JsonDoc *doc, json_t *root, const void *ctx,
+                         Error *err) {
+  (void)ctx;
   GpuDb *db = xcalloc(1, sizeof(GpuDb));
   arena_init(&db->arena);
-  json_error_t je;
-  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-  if (!root) {
-    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
-    gpudb_free(db);
-    return NULL;
-  }
-  HwLoader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  HwLoader L = {.doc = doc, .err = err};
   jp_init(&L.jp);
   int rc = 0;
   json_t *fmt = json_object_get(root, "format");
@@ -208,7 +200,6 @@ GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
     jp_pop(&L.jp);
   }
 out:
-  json_decref(root);
   if (rc < 0) {
     gpudb_free(db);
     return NULL;
@@ -216,14 +207,13 @@ out:
   return db;
 }
 
+GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
+                       Error *err) {
+  return jdoc_load(path, text, len, build_gpudb, NULL, err);
+}
+
 GpuDb *gpudb_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  GpuDb *db = gpudb_load_text(path, text, len, err);
-  free(text);
-  return db;
+  return jdoc_load(path, NULL, 0, build_gpudb, NULL, err);
 }
 
 const Gpu *gpudb_find(const GpuDb *db, const char *id) {

@@ -39,13 +39,10 @@ typedef struct Loader {
 static int lerr(Loader *L, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int lerr(Loader *L, const char *fmt, ...) {
-  char msg[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  jdoc_verror(L->err, &L->m->doc, &L->path, fmt, ap);
   va_end(ap);
-  err_json_value(L->err, L->m->path, L->m->raw, L->m->rawlen, &L->path, "%s",
-                 msg);
   return -1;
 }
 
@@ -159,9 +156,7 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
   if (!json_is_string(val))
     return lerr(L, "%s must be a number or a formula string", what);
   FormulaSrc src = {.text = arena_strdup(&m->arena, json_string_value(val)),
-                    .file = m->path,
-                    .raw = m->raw,
-                    .rawlen = m->rawlen,
+                    .doc = &m->doc,
                     .path = &L->path};
   Node *n = parse_formula(&m->arena, &src, L->err);
   if (!n)
@@ -617,15 +612,15 @@ static int compile_used(Model *m, const Registry *reg, Error *err) {
   return rc;
 }
 
-Model *model_load_json(const char *path, const char *text, size_t len,
-                       json_t *root, const ModelVars *vars,
-                       const Registry *reg, Error *err) {
+/* The model of a parsed document, which it takes over (*doc zeroed);
+ * vars: a template's config values, or NULL for a model file. */
+static Model *build(JsonDoc *doc, json_t *root, const ModelVars *vars,
+                   const Registry *reg, Error *err) {
   Model *m = xcalloc(1, sizeof(Model));
   arena_init(&m->arena);
   m->ckpt_bytes = -1;
-  m->path = xstrdup(path);
-  m->raw = xstrndup(text, len);
-  m->rawlen = len;
+  m->doc = *doc; /* taken over */
+  memset(doc, 0, sizeof(*doc));
   Error local;
   err_clear(&local);
   Loader L = {.m = m, .reg = reg, .err = err ? err : &local, .vars = vars};
@@ -643,34 +638,35 @@ Model *model_load_json(const char *path, const char *text, size_t len,
   return m;
 }
 
-Model *model_load_text(const char *path, const char *text, size_t len,
+/* JdocBuild: the model of a parsed document; ctx is the Registry. */
+static void *build_model(JsonDoc *doc, json_t *root, const void *ctx,
+                         Error *err) {
+  return build(doc, root, NULL, ctx, err);
+}
+
+Model *model_load_json(const char *path, const char *text, size_t len,
+                       json_t *root, const ModelVars *vars,
                        const Registry *reg, Error *err) {
-  json_error_t je;
-  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-  if (!root) {
-    err_json_syntax(err, path, text, len, je.text, je.line, je.column);
-    return NULL;
-  }
-  Model *m = model_load_json(path, text, len, root, NULL, reg, err);
-  json_decref(root);
+  JsonDoc doc = {.file = xstrdup(path), .text = xstrndup(text, len),
+                 .len = len};
+  Model *m = build(&doc, root, vars, reg, err);
+  jdoc_free(&doc); /* a no-op unless build failed before taking it */
   return m;
 }
 
+Model *model_load_text(const char *path, const char *text, size_t len,
+                       const Registry *reg, Error *err) {
+  return jdoc_load(path, text, len, build_model, reg, err);
+}
+
 Model *model_load(const char *path, const Registry *reg, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  Model *m = model_load_text(path, text, len, reg, err);
-  free(text);
-  return m;
+  return jdoc_load(path, NULL, 0, build_model, reg, err);
 }
 
 void model_free(Model *m) {
   if (!m)
     return;
-  free(m->path);
-  free(m->raw);
+  jdoc_free(&m->doc);
   arena_free(&m->arena);
   free(m);
 }

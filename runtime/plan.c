@@ -149,9 +149,9 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
     JsonPath jp;
     jp_init(&jp);
     jp_key(&jp, "layers");
-    err_json_value(err, m->path, m->raw, m->rawlen, &jp,
-                   "the model has no operations to count: no layer has "
-                   "formulas of its own or atomic operations");
+    jdoc_error(err, &m->doc, &jp,
+               "the model has no operations to count: no layer has "
+               "formulas of its own or atomic operations");
     plan_free(p);
     return NULL;
   }
@@ -208,17 +208,14 @@ static int layer_error(const Plan *p, const Layer *ly, const char *k1,
     __attribute__((format(printf, 6, 7)));
 static int layer_error(const Plan *p, const Layer *ly, const char *k1,
                        const char *k2, Error *err, const char *fmt, ...) {
-  char msg[900];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
   JsonPath jp = ly->jp;
   jp_key(&jp, k1);
   if (k2)
     jp_key(&jp, k2);
-  const Model *m = p->model;
-  err_json_value(err, m->path, m->raw, m->rawlen, &jp, "%s", msg);
+  va_list ap;
+  va_start(ap, fmt);
+  jdoc_verror(err, &p->model->doc, &jp, fmt, ap);
+  va_end(ap);
   return -1;
 }
 

@@ -148,7 +148,7 @@ static int compile(Registry *r, const ModuleDef *const *mods, int n,
                "edited by hand: its code no longer matches the checksum in "
                "its header; run `make generate` to restore it, and change "
                "formulas in %s instead",
-               path_display(r->db->path));
+               path_display(r->db->doc.file));
       goto out;
     }
     db_fingerprint_hex(md, want);
@@ -158,7 +158,7 @@ static int compile(Registry *r, const ModuleDef *const *mods, int n,
                "stale: fingerprint %s does not match %s in %s (%s): run "
                "`make generate`",
                got[0] ? got : "(none)", md->full_name,
-               path_display(r->db->path), want);
+               path_display(r->db->doc.file), want);
       goto out;
     }
   }

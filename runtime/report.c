@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-void json_number(double v, char *out, size_t outsz) {
+void report_number(double v, char *out, size_t outsz) {
   if (!isfinite(v)) {
     snprintf(out, outsz, "null");
     return;
@@ -106,7 +106,7 @@ static void jstr(Buf *b, const char *s) {
 
 static void jnum(Buf *b, double v) {
   char n[64];
-  json_number(v, n, sizeof(n));
+  report_number(v, n, sizeof(n));
   buf_puts(b, n);
 }
 
@@ -283,22 +283,22 @@ static void render_csv(const Report *r, Buf *b) {
       buf_putc(b, ',');
       csv_field(b, row->module);
       char n[64];
-      json_number(row->count, n, sizeof(n));
+      report_number(row->count, n, sizeof(n));
       buf_printf(b, ",%s", n);
       for (int m = 0; m < M_TRAFFIC; m++) {
-        json_number(v[m], n, sizeof(n));
+        report_number(v[m], n, sizeof(n));
         buf_printf(b, ",%s", n);
       }
       double bytes = metric_bytes(v);
-      json_number(bytes, n, sizeof(n));
+      report_number(bytes, n, sizeof(n));
       buf_printf(b, ",%s,", n);
       double ai = intensity(v[M_FLOPS], bytes);
       if (isfinite(ai)) {
-        json_number(ai, n, sizeof(n));
+        report_number(ai, n, sizeof(n));
         buf_puts(b, n);
       }
       if (ph->time) {
-        json_number(ph->time[k], n, sizeof(n));
+        report_number(ph->time[k], n, sizeof(n));
         buf_printf(b, ",%s,%s,%s", bound_name(ph->bound[k]), ph->peak[k], n);
       }
       buf_putc(b, '\n');

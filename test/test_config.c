@@ -469,6 +469,14 @@ static void test_config_nonfinite_unread(void **state) {
   assert_non_null(m);
   assert_double_exact(params_of(m), 8030261248.0);
   model_free(m);
+  /* a syntax error on such a line shows the line as written */
+  char *t2 = tu_replace(base, "\"initializer_range\": 0.02",
+                        "\"initializer_range\": Infinity 1");
+  m = from_text(t2, &e);
+  assert_null(m);
+  assert_contains(e.msg, "invalid JSON");
+  assert_contains(e.context, "\"initializer_range\": Infinity 1");
+  free(t2);
   free(t1);
   free(base);
 }

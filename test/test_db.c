@@ -370,7 +370,7 @@ static void test_db_repo_is_canonical(void **state) {
     err_print(stderr, &e);
   assert_non_null(db);
   char *dump = db_dump(db);
-  assert_string_equal(dump, db->raw);
+  assert_string_equal(dump, db->doc.text);
   for (int i = 0; i < db->nmods; i++) {
     assert_non_null(db->mods[i]->file_name);
     assert_non_null(db->mods[i]->class_name);

@@ -8,7 +8,7 @@ static const char *doc = "{\n"
                          "  \"g\": true\n"
                          "}\n";
 
-static long find(JsonPath *p) { return json_locate(doc, strlen(doc), p); }
+static long find(JsonPath *p) { return jloc_find(doc, strlen(doc), p); }
 
 static void test_jsonloc_locate(void **state) {
   (void)state;
@@ -55,10 +55,10 @@ static void test_jsonloc_string_offsets(void **state) {
   jp_key(&p, "c.d");
   jp_key(&p, "f");
   long q = find(&p);
-  long r = json_string_raw_offset(doc, strlen(doc), (size_t)q, 6);
+  long r = jloc_string_offset(doc, strlen(doc), (size_t)q, 6);
   assert_int_equal(doc[r], '{');
   assert_int_equal(r - q, 1 + 6 + 1 + 6 + 1);
-  assert_int_equal(json_string_raw_offset(doc, strlen(doc), (size_t)q, 0), q + 1);
+  assert_int_equal(jloc_string_offset(doc, strlen(doc), (size_t)q, 0), q + 1);
 }
 
 static void test_jsonloc_format(void **state) {
@@ -77,47 +77,27 @@ static void test_jsonloc_format(void **state) {
   assert_string_equal(buf, ".modules[\"torch.nn.Linear\"].atomic_ops[2][\"a\\\"b\"]");
 }
 
-static void test_jsonloc_errors(void **state) {
+/* The nearest existing ancestor of a missing member, and value ends. */
+static void test_jsonloc_nearest_and_end(void **state) {
   (void)state;
   JsonPath p;
   jp_init(&p);
   jp_key(&p, "c.d");
-  jp_key(&p, "f");
-  Error e;
-  err_clear(&e);
-  const char *value = "\xc3\xa9t\xc3\xa9 {N}";
-  err_json_string(&e, "doc.json", doc, strlen(doc), &p, value, 6, 3,
-                  "unknown parameter '%s'", "N");
-  assert_int_equal(e.line, 3);
-  assert_int_equal(e.col, 42);
-  assert_int_equal(e.caret_len, 3);
-  char *s = tu_err_text(&e);
-  assert_string_equal(
-      s, "doc.json:3:42: [\"c.d\"].f: error: unknown parameter 'N'\n"
-         "     3 |   \"c.d\": {\"e\": null, \"f\": \"\\u00e9t\\u00e9 {N}\"},\n"
-         "       |                                          ^~~\n");
-  free(s);
-
-  /* no raw text: the caret goes under the formula itself */
-  err_clear(&e);
-  err_json_string(&e, "doc.json", NULL, 0, &p, "2 * {N}", 4, 3, "bad");
-  s = tu_err_text(&e);
-  assert_string_equal(s, "doc.json: [\"c.d\"].f:1:5: error: bad\n"
-                         "    2 * {N}\n"
-                         "        ^~~\n");
-  free(s);
-
-  /* a missing member points at its closest existing parent */
-  jp_init(&p);
-  jp_key(&p, "c.d");
   jp_key(&p, "zz");
-  err_clear(&e);
-  err_json_value(&e, "doc.json", doc, strlen(doc), &p, "missing");
-  assert_int_equal(e.line, 3);
-  assert_int_equal(e.col, 10);
-  /* a second error does not replace the first */
-  err_json_value(&e, "other.json", doc, strlen(doc), &p, "second");
-  assert_string_equal(e.msg, "missing");
+  long cd = (long)(strstr(doc, "{\"e\"") - doc);
+  assert_int_equal(jloc_find(doc, strlen(doc), &p), -1);
+  assert_int_equal(jloc_find_nearest(doc, strlen(doc), &p), cd);
+  jp_pop(&p);
+  jp_key(&p, "e");
+  long e = (long)(strstr(doc, "null") - doc);
+  assert_int_equal(jloc_find_nearest(doc, strlen(doc), &p), e);
+  assert_int_equal(jloc_value_end(doc, strlen(doc), (size_t)e), e + 4);
+  long g = (long)(strstr(doc, "[2, 3]") - doc);
+  assert_int_equal(jloc_value_end(doc, strlen(doc), (size_t)g), g + 6);
+  assert_int_equal(jloc_value_end("[1, 2", 5, 0), -1);
+  jp_init(&p);
+  jp_key(&p, "x");
+  assert_int_equal(jloc_find_nearest("[1]", 3, &p), 0); /* not an object */
 }
 
 int main(void) {
@@ -125,7 +105,7 @@ int main(void) {
       cmocka_unit_test(test_jsonloc_locate),
       cmocka_unit_test(test_jsonloc_string_offsets),
       cmocka_unit_test(test_jsonloc_format),
-      cmocka_unit_test(test_jsonloc_errors),
+      cmocka_unit_test(test_jsonloc_nearest_and_end),
   };
   return cmocka_run_group_tests_name("jsonloc", tests, NULL, NULL);
 }

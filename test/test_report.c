@@ -25,7 +25,7 @@ static void test_report_si_format(void **state) {
   }
 }
 
-static void test_report_json_number(void **state) {
+static void test_report_number(void **state) {
   (void)state;
   struct {
     double v;
@@ -42,7 +42,7 @@ static void test_report_json_number(void **state) {
                {NAN, "null"}};
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char buf[64];
-    json_number(cases[i].v, buf, sizeof(buf));
+    report_number(cases[i].v, buf, sizeof(buf));
     if (strcmp(cases[i].want, "0.333333333333333") == 0) {
       assert_true(strtod(buf, NULL) == cases[i].v); /* round-trips */
       continue;
@@ -143,7 +143,7 @@ static void test_report_csv_and_table(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_si_format),
-      cmocka_unit_test(test_report_json_number),
+      cmocka_unit_test(test_report_number),
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_report_csv_and_table),
   };

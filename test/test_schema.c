@@ -24,8 +24,8 @@ static int check(const char *inst_text, Error *e) {
   json_t *inst = json_loads(inst_text, JSON_DECODE_ANY, &je);
   assert_non_null(inst);
   err_clear(e);
-  int rc = schema_validate(schema, inst, "f.json", inst_text,
-                           strlen(inst_text), e);
+  JsonDoc doc = {.file = "f.json", .text = inst_text, .len = strlen(inst_text)};
+  int rc = schema_validate(schema, inst, &doc, e);
   json_decref(schema);
   json_decref(inst);
   return rc;
@@ -87,7 +87,7 @@ static void test_schema_rejects_unknown_keyword(void **state) {
   json_t *inst = json_loads("{}", 0, NULL);
   Error e;
   err_clear(&e);
-  assert_int_equal(schema_validate(schema, inst, NULL, NULL, 0, &e), -1);
+  assert_int_equal(schema_validate(schema, inst, NULL, &e), -1);
   assert_contains(e.msg, "unsupported keyword 'oneOf'");
   json_decref(schema);
   json_decref(inst);
@@ -102,7 +102,8 @@ static void test_schema_module_db_validates_repo_db(void **state) {
   Error e;
   err_clear(&e);
   assert_int_equal(
-      schema_validate(schema_module_db(), db, "module_db.json", NULL, 0, &e),
+      schema_validate(schema_module_db(), db,
+                      &(JsonDoc){.file = "module_db.json"}, &e),
       0);
   json_decref(db);
 }

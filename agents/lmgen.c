@@ -1,0 +1,146 @@
+/* lmgen.c: the lmgen command, glue over the generator and the agent.
+ *
+ *   lmgen [--db PATH] [--out DIR] [--check] [--dry-run] [--all | NAME...]
+ *   lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME
+ *
+ * Parses the arguments, then runs the generator (gen_run, gen/generate.c)
+ * or the agent (agent_run, agents/agent.c). A full class name the database
+ * does not know is the agent's case: gen_run says so and the agent runs.
+ * The command lives in agents/ because it is the one program that links
+ * both parts; gen/ is a library that never sees the network.
+ */
+#include "agents.h"
+
+#include <getopt.h>
+
+static void usage(FILE *out) {
+  fputs("usage: lmgen [--db PATH] [--out DIR] [--check] [--dry-run] "
+        "[--all | NAME...]\n"
+        "       lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] "
+        "NAME\n"
+        "\n"
+        "Generate C calculator modules from the module database; analyse a\n"
+        "module the database does not know with an LLM agent.\n"
+        "\n"
+        "  NAME           full class name (torch.nn.modules.activation.SiLU)\n"
+        "                 or short name (SiLU); its callees are generated too.\n"
+        "                 A full name the database does not know is analysed\n"
+        "                 by the agent, then generated\n"
+        "  --all          every entry; removes generated files no entry claims\n"
+        "  --db PATH      module database (default: module_db.json of the\n"
+        "                 install, found next to the lmgen executable)\n"
+        "  --out DIR      output directory (default: generated_modules/)\n"
+        "  --check        write nothing; exit 1 if any file or stored name\n"
+        "                 differs from what generation would produce\n"
+        "  --dry-run      write nothing; show what would change (for an\n"
+        "                 analysis: old and new formulas)\n"
+        "  --force        analyse NAME again although it is known; replaces\n"
+        "                 its formulas, keeps its parameters and stored names\n"
+        "  --analysis FILE  take the answer from FILE (an entry as JSON, or a\n"
+        "                 whole LLM reply) instead of the network; same checks\n"
+        "  --source PATH  the Python file defining NAME (default: found under\n"
+        "                 $LMGEN_SOURCE_ROOT)\n"
+        "  -h, --help     this help\n"
+        "\n"
+        "The agent reads LMGEN_API_URL, LMGEN_API_KEY, LMGEN_MODEL and\n"
+        "LMGEN_API_STYLE (anthropic or openai); see README.md.\n",
+        out);
+}
+
+int main(int argc, char **argv) {
+  const char *home = lm_home();
+  char *db_path = path_join(home, "module_db.json");
+  char *out_dir = path_join(home, "generated_modules");
+  bool all = false, check = false, dry_run = false, force = false;
+  const char *analysis = NULL, *source = NULL;
+  static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                       {"out", required_argument, 0, 'o'},
+                                       {"all", no_argument, 0, 'a'},
+                                       {"check", no_argument, 0, 'c'},
+                                       {"dry-run", no_argument, 0, 'n'},
+                                       {"force", no_argument, 0, 'f'},
+                                       {"analysis", required_argument, 0, 'A'},
+                                       {"source", required_argument, 0, 's'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd':
+      free(db_path);
+      db_path = xstrdup(optarg);
+      break;
+    case 'o':
+      free(out_dir);
+      out_dir = xstrdup(optarg);
+      break;
+    case 'a':
+      all = true;
+      break;
+    case 'c':
+      check = true;
+      break;
+    case 'n':
+      dry_run = true;
+      break;
+    case 'f':
+      force = true;
+      break;
+    case 'A':
+      analysis = optarg;
+      break;
+    case 's':
+      source = optarg;
+      break;
+    case 'h':
+      usage(stdout);
+      free(db_path);
+      free(out_dir);
+      return 0;
+    default:
+      usage(stderr);
+      free(db_path);
+      free(out_dir);
+      return 2;
+    }
+  }
+  const char *bad = NULL;
+  bool agent = force || analysis || source;
+  if (all == (optind < argc))
+    bad = all ? "give --all or names, not both"
+              : "nothing to generate: give NAME... or --all";
+  else if (check && dry_run)
+    bad = "give --check or --dry-run, not both";
+  else if (agent && (all || check))
+    bad = "--force, --analysis and --source take one NAME, without --all or "
+          "--check";
+  else if (agent && argc - optind != 1)
+    bad = "--force, --analysis and --source analyse one NAME at a time";
+  if (bad) {
+    fprintf(stderr, "lmgen: %s\n", bad);
+    usage(stderr);
+    free(db_path);
+    free(out_dir);
+    return 2;
+  }
+  AgentArgs aa = {.db_path = db_path,
+                  .out_dir = out_dir,
+                  .name = optind < argc ? argv[optind] : NULL,
+                  .force = force,
+                  .dry_run = dry_run,
+                  .analysis = analysis,
+                  .source = source};
+  GenArgs ga = {.db_path = db_path,
+                .out_dir = out_dir,
+                .names = argv + optind,
+                .nnames = argc - optind,
+                .all = all,
+                .check = check,
+                .dry_run = dry_run};
+  int rc = agent ? agent_run(&aa) : gen_run(&ga);
+  if (rc == GEN_RUN_ANALYSE)
+    rc = agent_run(&aa);
+  free(db_path);
+  free(out_dir);
+  return rc;
+}
