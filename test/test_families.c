@@ -62,9 +62,11 @@ static void eval_attn(Model *m, double T, double L, AttnImpl attn, Eval *out) {
     err_print(stderr, &e);
   assert_non_null(out->plan);
   out->v = values_new(out->plan);
-  double run[V_COUNT] = {[V_B] = 1, [V_S] = L, [V_T] = T, [V_L] = L,
-                         [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
-                         [V_SRAM_BYTES] = 233472, [V_E_BYTES] = 2};
+  double run[V_COUNT] = {[V_B] = 1,        [V_S] = L,
+                         [V_T] = T,        [V_L] = L,
+                         [V_W_BYTES] = 2,  [V_A_BYTES] = 2,
+                         [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 233472,
+                         [V_E_BYTES] = 2};
   if (plan_eval(out->plan, run, out->v, &e) < 0)
     err_print(stderr, &e);
 }
@@ -118,7 +120,8 @@ static double params_of(Model *m) {
 /* GPT-2: wte + wpe; per block ln_1, c_attn (h -> 3h, bias), c_proj, ln_2,
  * c_fc (h -> f, bias), mlp.c_proj (f -> h, bias); ln_f; lm_head tied. */
 static double p_gpt2(double V, double P, double h, double n, double f) {
-  double blk = 2 * h + (h * 3 * h + 3 * h) + (h * h + h) + 2 * h + (h * f + f) + (f * h + h);
+  double blk = 2 * h + (h * 3 * h + 3 * h) + (h * h + h) + 2 * h + (h * f + f) +
+               (f * h + h);
   return V * h + P * h + n * blk + 2 * h;
 }
 /* GPT-J: wte; per block ln_1, q/k/v/out (no bias), fc_in/fc_out (bias);
@@ -130,7 +133,8 @@ static double p_gptj(double V, double h, double n, double f) {
 /* GPT-NeoX: embed_in, embed_out; per layer two LayerNorms,
  * query_key_value (bias), dense (bias), two MLP projections (bias). */
 static double p_neox(double V, double h, double n, double f) {
-  double blk = 4 * h + (h * 3 * h + 3 * h) + (h * h + h) + (h * f + f) + (f * h + h);
+  double blk =
+      4 * h + (h * 3 * h + 3 * h) + (h * h + h) + (h * f + f) + (f * h + h);
   return 2 * V * h + n * blk + 2 * h;
 }
 /* Falcon-7B: word_embeddings (lm_head tied); per layer input_layernorm,
@@ -148,7 +152,8 @@ static double p_opt(double V, double P, double h, double n, double f) {
 /* BLOOM: word_embeddings + its LayerNorm; per block two LayerNorms,
  * query_key_value, dense, 4h MLP, all with bias; ln_f; tied. */
 static double p_bloom(double V, double h, double n) {
-  double blk = 4 * h + (h * 3 * h + 3 * h) + (h * h + h) + (h * 4 * h + 4 * h) + (4 * h * h + h);
+  double blk = 4 * h + (h * 3 * h + 3 * h) + (h * h + h) + (h * 4 * h + 4 * h) +
+               (4 * h * h + h);
   return V * h + 2 * h + n * blk + 2 * h;
 }
 /* StarCoder2: tied; per layer two LayerNorms (bias), q/k/v/o with bias,
@@ -164,7 +169,8 @@ static double p_starcoder2(double V, double h, double n, double H, double K,
 static double p_llamalike(double V, double h, double n, double H, double K,
                           double d, double f, double norms, double extra,
                           bool tied) {
-  double blk = h * H * d + 2 * h * K * d + H * d * h + 3 * h * f + norms * h + extra;
+  double blk =
+      h * H * d + 2 * h * K * d + H * d * h + 3 * h * f + norms * h + extra;
   return V * h * (tied ? 1 : 2) + n * blk + h;
 }
 /* Phi-3: qkv_proj h -> (H + 2K) d, o_proj, gate_up_proj h -> 2f, down_proj,
@@ -207,7 +213,8 @@ static void test_families_parameters(void **state) {
       p_bloom(250880, 1024, 24),
       p_starcoder2(49152, 3072, 30, 24, 2, 128, 12288),
       /* OLMo 2: two norms after the sub-layers, q_norm (H d), k_norm (K d) */
-      p_llamalike(100352, 4096, 32, 32, 32, 128, 11008, 2, 32 * 128 + 32 * 128, false),
+      p_llamalike(100352, 4096, 32, 32, 32, 128, 11008, 2, 32 * 128 + 32 * 128,
+                  false),
       /* Command R: one LayerNorm (no bias) per layer, tied */
       p_llamalike(256000, 8192, 40, 64, 64, 128, 22528, 1, 0, true),
       p_llamalike(49155, 2048, 40, 32, 8, 64, 8192, 2, 0, true),
@@ -315,16 +322,20 @@ static void test_families_windows(void **state) {
   /* local against global attention in decode: QK^T over 4096 and 8192 keys,
    * 2 x 8 heads x L x 256 FLOPs; the soft-cap 3 FLOPs per score */
   double count;
-  assert_double_exact(row(&x, "model.layers[sliding].self_attn.qk_matmul", &count)[M_FLOPS],
-                      2.0 * 8 * 4096 * 256);
+  assert_double_exact(
+      row(&x, "model.layers[sliding].self_attn.qk_matmul", &count)[M_FLOPS],
+      2.0 * 8 * 4096 * 256);
   assert_double_exact(count, 13);
-  assert_double_exact(row(&x, "model.layers[global].self_attn.qk_matmul", &count)[M_FLOPS],
-                      2.0 * 8 * 8192 * 256);
+  assert_double_exact(
+      row(&x, "model.layers[global].self_attn.qk_matmul", &count)[M_FLOPS],
+      2.0 * 8 * 8192 * 256);
   assert_double_exact(count, 13);
-  assert_double_exact(row(&x, "model.layers[sliding].self_attn.softcap", NULL)[M_FLOPS],
-                      3.0 * 8 * 4096);
+  assert_double_exact(
+      row(&x, "model.layers[sliding].self_attn.softcap", NULL)[M_FLOPS],
+      3.0 * 8 * 4096);
   /* K read: 4 kv heads x 4096 keys x 256 x 2 bytes */
-  assert_double_exact(row(&x, "model.layers[sliding].self_attn.qk_matmul", NULL)[M_KV_READ_BYTES],
+  assert_double_exact(row(&x, "model.layers[sliding].self_attn.qk_matmul",
+                          NULL)[M_KV_READ_BYTES],
                       4.0 * 4096 * 256 * 2);
   eval_free(&x);
   model_free(m);
@@ -355,8 +366,9 @@ static void test_families_windows(void **state) {
   m = from_file("test/data/configs/starcoder2-3b.json");
   eval(m, 1, 16384, &x);
   assert_double_exact(kv_cache(&x), 30 * 2.0 * 2 * 128 * 2 * 4096);
-  assert_double_exact(row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_FLOPS],
-                      2.0 * 24 * 4096 * 128);
+  assert_double_exact(
+      row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_FLOPS],
+      2.0 * 24 * 4096 * 128);
   eval_free(&x);
   model_free(m);
 }
@@ -376,13 +388,19 @@ static void test_families_per_op_values(void **state) {
   assert_double_exact(c[M_FLOPS], 2.0 * 768 * 2304 + 2304);
   assert_double_exact(c[M_WEIGHT_BYTES], (768.0 * 2304 + 2304) * 2);
   assert_double_exact(c[M_ACT_WRITE_BYTES], 2304.0 * 2);
-  assert_double_exact(row(&x, "transformer.h.attn.kv_store", NULL)[M_KV_WRITE_BYTES], 2.0 * 768 * 2);
-  assert_double_exact(row(&x, "transformer.h.mlp.act", NULL)[M_FLOPS], 9.0 * 3072);
-  assert_double_exact(row(&x, "transformer.h.ln_1", NULL)[M_FLOPS], 7.0 * 768 + 4);
+  assert_double_exact(
+      row(&x, "transformer.h.attn.kv_store", NULL)[M_KV_WRITE_BYTES],
+      2.0 * 768 * 2);
+  assert_double_exact(row(&x, "transformer.h.mlp.act", NULL)[M_FLOPS],
+                      9.0 * 3072);
+  assert_double_exact(row(&x, "transformer.h.ln_1", NULL)[M_FLOPS],
+                      7.0 * 768 + 4);
   assert_double_exact(row(&x, "transformer.pos_add", NULL)[M_FLOPS], 768);
-  assert_double_exact(row(&x, "transformer.h.attn.qk_matmul", NULL)[M_FLOPS], 2.0 * 12 * 1024 * 64);
+  assert_double_exact(row(&x, "transformer.h.attn.qk_matmul", NULL)[M_FLOPS],
+                      2.0 * 12 * 1024 * 64);
   /* tied lm_head: no parameters of its own, but its matmul reads V x h */
-  assert_double_exact(row(&x, "lm_head", NULL)[M_WEIGHT_BYTES], 50257.0 * 768 * 2);
+  assert_double_exact(row(&x, "lm_head", NULL)[M_WEIGHT_BYTES],
+                      50257.0 * 768 * 2);
   eval_free(&x);
   model_free(m);
 
@@ -390,10 +408,15 @@ static void test_families_per_op_values(void **state) {
    * parallel block's two adds; lm_head with a bias */
   m = from_file("test/data/configs/gpt-j-6b.json");
   eval(m, 1, 2048, &x);
-  assert_double_exact(row(&x, "transformer.h.attn.rope", NULL)[M_FLOPS], 3.0 * 32 * 64);
-  assert_double_exact(row(&x, "transformer.h.residual_add", NULL)[M_FLOPS], 2.0 * 4096);
-  assert_double_exact(row(&x, "transformer.h.residual_add", NULL)[M_ACT_READ_BYTES], 3.0 * 4096 * 2);
-  assert_double_exact(row(&x, "lm_head", NULL)[M_FLOPS], 2.0 * 4096 * 50400 + 50400);
+  assert_double_exact(row(&x, "transformer.h.attn.rope", NULL)[M_FLOPS],
+                      3.0 * 32 * 64);
+  assert_double_exact(row(&x, "transformer.h.residual_add", NULL)[M_FLOPS],
+                      2.0 * 4096);
+  assert_double_exact(
+      row(&x, "transformer.h.residual_add", NULL)[M_ACT_READ_BYTES],
+      3.0 * 4096 * 2);
+  assert_double_exact(row(&x, "lm_head", NULL)[M_FLOPS],
+                      2.0 * 4096 * 50400 + 50400);
   assert_int_equal(find_row(&x, "transformer.h.ln_2"), -1);
   eval_free(&x);
   model_free(m);
@@ -402,11 +425,15 @@ static void test_families_per_op_values(void **state) {
    * with bias; gelu (erf) 5 FLOPs per element */
   m = from_file("test/data/configs/pythia-1b.json");
   eval(m, 1, 2048, &x);
-  assert_double_exact(row(&x, "gpt_neox.layers.attention.rope", NULL)[M_FLOPS], 3.0 * 16 * 64);
-  assert_double_exact(row(&x, "gpt_neox.layers.attention.query_key_value", NULL)[M_FLOPS],
-                      2.0 * 2048 * 6144 + 6144);
-  assert_double_exact(row(&x, "gpt_neox.layers.mlp.act", NULL)[M_FLOPS], 5.0 * 8192);
-  assert_double_exact(row(&x, "gpt_neox.rotary_emb", NULL)[M_FLOPS], 64.0 / 2 + 4 * 64);
+  assert_double_exact(row(&x, "gpt_neox.layers.attention.rope", NULL)[M_FLOPS],
+                      3.0 * 16 * 64);
+  assert_double_exact(
+      row(&x, "gpt_neox.layers.attention.query_key_value", NULL)[M_FLOPS],
+      2.0 * 2048 * 6144 + 6144);
+  assert_double_exact(row(&x, "gpt_neox.layers.mlp.act", NULL)[M_FLOPS],
+                      5.0 * 8192);
+  assert_double_exact(row(&x, "gpt_neox.rotary_emb", NULL)[M_FLOPS],
+                      64.0 / 2 + 4 * 64);
   eval_free(&x);
   model_free(m);
 
@@ -415,12 +442,15 @@ static void test_families_per_op_values(void **state) {
    * no post_attention_layernorm */
   m = from_file("test/data/configs/falcon-7b.json");
   eval(m, 1, 2048, &x);
-  assert_double_exact(row(&x, "transformer.h.self_attention.query_key_value", NULL)[M_FLOPS],
-                      2.0 * 4544 * 4672);
-  assert_double_exact(row(&x, "transformer.h.self_attention.qk_matmul", NULL)[M_KV_READ_BYTES],
-                      2048.0 * 64 * 2);
-  assert_double_exact(row(&x, "transformer.h.self_attention.qk_matmul", NULL)[M_FLOPS],
-                      2.0 * 71 * 2048 * 64);
+  assert_double_exact(
+      row(&x, "transformer.h.self_attention.query_key_value", NULL)[M_FLOPS],
+      2.0 * 4544 * 4672);
+  assert_double_exact(
+      row(&x, "transformer.h.self_attention.qk_matmul", NULL)[M_KV_READ_BYTES],
+      2048.0 * 64 * 2);
+  assert_double_exact(
+      row(&x, "transformer.h.self_attention.qk_matmul", NULL)[M_FLOPS],
+      2.0 * 71 * 2048 * 64);
   assert_int_equal(find_row(&x, "transformer.h.post_attention_layernorm"), -1);
   assert_int_equal(find_row(&x, "transformer.h.ln_attn"), -1);
   assert_true(find_row(&x, "transformer.h.input_layernorm") >= 0);
@@ -431,8 +461,10 @@ static void test_families_per_op_values(void **state) {
    * project_in (word_embed_proj_dim = hidden_size) */
   m = from_file("test/data/configs/opt-125m.json");
   eval(m, 1, 2048, &x);
-  assert_double_exact(row(&x, "model.decoder.layers.fc1", NULL)[M_FLOPS], 2.0 * 768 * 3072 + 3072);
-  assert_double_exact(row(&x, "model.decoder.layers.activation_fn", NULL)[M_FLOPS], 3072);
+  assert_double_exact(row(&x, "model.decoder.layers.fc1", NULL)[M_FLOPS],
+                      2.0 * 768 * 3072 + 3072);
+  assert_double_exact(
+      row(&x, "model.decoder.layers.activation_fn", NULL)[M_FLOPS], 3072);
   assert_int_equal(find_row(&x, "model.decoder.project_in"), -1);
   assert_true(find_row(&x, "model.decoder.final_layer_norm") >= 0);
   eval_free(&x);
@@ -443,18 +475,22 @@ static void test_families_per_op_values(void **state) {
    * 16 x 100 FLOPs */
   m = from_file("test/data/configs/bloom-560m.json");
   eval(m, 1, 100, &x);
-  assert_double_exact(row(&x, "transformer.h.self_attention.qk_matmul", NULL)[M_FLOPS],
-                      2.0 * 16 * 100 * 64 + 2.0 * 16 * 100);
-  assert_double_exact(row(&x, "transformer.alibi", &count)[M_FLOPS], 16.0 * 100);
+  assert_double_exact(
+      row(&x, "transformer.h.self_attention.qk_matmul", NULL)[M_FLOPS],
+      2.0 * 16 * 100 * 64 + 2.0 * 16 * 100);
+  assert_double_exact(row(&x, "transformer.alibi", &count)[M_FLOPS],
+                      16.0 * 100);
   assert_double_exact(count, 1);
-  assert_double_exact(row(&x, "transformer.h.mlp.gelu_impl", NULL)[M_FLOPS], 9.0 * 4096);
+  assert_double_exact(row(&x, "transformer.h.mlp.gelu_impl", NULL)[M_FLOPS],
+                      9.0 * 4096);
   eval_free(&x);
   model_free(m);
 
   /* OLMo-2-7B: q_norm normalises the whole 4096-wide query: 4 x 4096 + 3 */
   m = from_file("test/data/configs/olmo-2-1124-7b.json");
   eval(m, 1, 1024, &x);
-  assert_double_exact(row(&x, "model.layers.self_attn.q_norm", NULL)[M_FLOPS], 4.0 * 4096 + 3);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_norm", NULL)[M_FLOPS],
+                      4.0 * 4096 + 3);
   assert_int_equal(find_row(&x, "model.layers.input_layernorm"), -1);
   assert_true(find_row(&x, "model.layers.post_feedforward_layernorm") >= 0);
   eval_free(&x);
@@ -464,8 +500,10 @@ static void test_families_per_op_values(void **state) {
    * parallel block's adds, logits x logit_scale over 256,000 */
   m = from_file("test/data/configs/c4ai-command-r-v01.json");
   eval(m, 1, 1024, &x);
-  assert_double_exact(row(&x, "model.layers.input_layernorm", NULL)[M_FLOPS], 6.0 * 8192 + 4);
-  assert_double_exact(row(&x, "model.layers.residual_add", NULL)[M_FLOPS], 2.0 * 8192);
+  assert_double_exact(row(&x, "model.layers.input_layernorm", NULL)[M_FLOPS],
+                      6.0 * 8192 + 4);
+  assert_double_exact(row(&x, "model.layers.residual_add", NULL)[M_FLOPS],
+                      2.0 * 8192);
   assert_double_exact(row(&x, "logit_scale", NULL)[M_FLOPS], 256000);
   assert_int_equal(find_row(&x, "model.layers.self_attn.q_norm"), -1);
   eval_free(&x);
@@ -475,8 +513,10 @@ static void test_families_per_op_values(void **state) {
    * logits / logits_scaling */
   m = from_file("test/data/configs/granite-3.0-2b-base.json");
   eval(m, 1, 1024, &x);
-  assert_double_exact(row(&x, "model.embedding_multiplier", NULL)[M_FLOPS], 2048);
-  assert_double_exact(row(&x, "model.layers.attn_add", NULL)[M_FLOPS], 2.0 * 2048);
+  assert_double_exact(row(&x, "model.embedding_multiplier", NULL)[M_FLOPS],
+                      2048);
+  assert_double_exact(row(&x, "model.layers.attn_add", NULL)[M_FLOPS],
+                      2.0 * 2048);
   assert_double_exact(row(&x, "logits_scaling", NULL)[M_FLOPS], 49155);
   eval_free(&x);
   model_free(m);
@@ -485,10 +525,15 @@ static void test_families_per_op_values(void **state) {
    * 3072 -> 16384; kv_store writes 2 x 32 x 96 x 2 bytes */
   m = from_file("test/data/configs/phi-3-mini-4k-instruct.json");
   eval(m, 1, 1024, &x);
-  assert_double_exact(row(&x, "model.layers.self_attn.qkv_proj", NULL)[M_FLOPS], 2.0 * 3072 * 9216);
-  assert_double_exact(row(&x, "model.layers.mlp.gate_up_proj", NULL)[M_FLOPS], 2.0 * 3072 * 16384);
-  assert_double_exact(row(&x, "model.layers.self_attn.kv_store", NULL)[M_KV_WRITE_BYTES], 2.0 * 32 * 96 * 2);
-  assert_double_exact(row(&x, "model.layers.mlp.activation_fn", NULL)[M_FLOPS], 4.0 * 8192);
+  assert_double_exact(row(&x, "model.layers.self_attn.qkv_proj", NULL)[M_FLOPS],
+                      2.0 * 3072 * 9216);
+  assert_double_exact(row(&x, "model.layers.mlp.gate_up_proj", NULL)[M_FLOPS],
+                      2.0 * 3072 * 16384);
+  assert_double_exact(
+      row(&x, "model.layers.self_attn.kv_store", NULL)[M_KV_WRITE_BYTES],
+      2.0 * 32 * 96 * 2);
+  assert_double_exact(row(&x, "model.layers.mlp.activation_fn", NULL)[M_FLOPS],
+                      4.0 * 8192);
   eval_free(&x);
   model_free(m);
 
@@ -498,14 +543,17 @@ static void test_families_per_op_values(void **state) {
   eval(m, 1, 1024, &x);
   assert_double_exact(row(&x, "model.embed_scale", NULL)[M_FLOPS], 2304);
   assert_double_exact(row(&x, "final_softcap", NULL)[M_FLOPS], 3.0 * 256000);
-  assert_double_exact(row(&x, "model.norm", NULL)[M_FLOPS], 4.0 * 2304 + 3 + 2304);
-  assert_double_exact(row(&x, "model.layers[sliding].mlp.act_fn", NULL)[M_FLOPS], 9.0 * 9216);
+  assert_double_exact(row(&x, "model.norm", NULL)[M_FLOPS],
+                      4.0 * 2304 + 3 + 2304);
+  assert_double_exact(
+      row(&x, "model.layers[sliding].mlp.act_fn", NULL)[M_FLOPS], 9.0 * 9216);
   eval_free(&x);
   /* FlashAttention-2 applies the soft-cap in the kernel: its 3 FLOPs per
    * score join 4 x 8 x L x 256 + 5 x 8 x L (global layer, L = 1024) */
   eval_attn(m, 1, 1024, ATTN_FLASH, &x);
-  assert_double_exact(row(&x, "model.layers[global].self_attn.flash_attention", NULL)[M_FLOPS],
-                      4.0 * 8 * 1024 * 256 + 5.0 * 8 * 1024 + 3.0 * 8 * 1024);
+  assert_double_exact(
+      row(&x, "model.layers[global].self_attn.flash_attention", NULL)[M_FLOPS],
+      4.0 * 8 * 1024 * 256 + 5.0 * 8 * 1024 + 3.0 * 8 * 1024);
   assert_int_equal(find_row(&x, "model.layers[global].self_attn.softcap"), -1);
   eval_free(&x);
   model_free(m);
@@ -515,8 +563,9 @@ static void test_families_per_op_values(void **state) {
    * multiplies 4 x 1152 elements; two rotary embeddings */
   m = from_file("test/data/configs/gemma-3-1b-it.json");
   eval(m, 4, 4, &x);
-  assert_double_exact(row(&x, "model.layers[sliding].self_attn.q_norm", NULL)[M_FLOPS],
-                      4.0 * 16 * 256 + 3 * 16 + 256);
+  assert_double_exact(
+      row(&x, "model.layers[sliding].self_attn.q_norm", NULL)[M_FLOPS],
+      4.0 * 16 * 256 + 3 * 16 + 256);
   assert_double_exact(row(&x, "model.embed_tokens", NULL)[M_FLOPS], 4.0 * 1152);
   assert_true(find_row(&x, "model.rotary_emb_local") >= 0);
   eval_free(&x);
@@ -527,8 +576,10 @@ static void test_families_per_op_values(void **state) {
   assert_non_null(m->note);
   assert_contains(m->note, "vision tower");
   eval(m, 1, 1, &x);
-  assert_double_exact(row(&x, "language_model.model.layers[global].self_attn.q_proj", &count)[M_FLOPS],
-                      2.0 * 2560 * 2048);
+  assert_double_exact(
+      row(&x, "language_model.model.layers[global].self_attn.q_proj",
+          &count)[M_FLOPS],
+      2.0 * 2560 * 2048);
   assert_double_exact(count, 34 / 6);
   eval_free(&x);
   model_free(m);
@@ -553,16 +604,20 @@ static const char opt350m[] =
     " \"architectures\": [\"OPTForCausalLM\"], \"attention_dropout\": 0.0,\n"
     " \"bos_token_id\": 2, \"do_layer_norm_before\": false, \"dropout\": 0.1,\n"
     " \"eos_token_id\": 2, \"ffn_dim\": 4096, \"hidden_size\": 1024,\n"
-    " \"init_std\": 0.02, \"layerdrop\": 0.0, \"max_position_embeddings\": 2048,\n"
+    " \"init_std\": 0.02, \"layerdrop\": 0.0, \"max_position_embeddings\": "
+    "2048,\n"
     " \"model_type\": \"opt\", \"num_attention_heads\": 16,\n"
     " \"num_hidden_layers\": 24, \"pad_token_id\": 1, \"prefix\": \"</s>\",\n"
-    " \"torch_dtype\": \"float16\", \"transformers_version\": \"4.20.0.dev0\",\n"
-    " \"use_cache\": true, \"vocab_size\": 50272, \"word_embed_proj_dim\": 512}\n";
+    " \"torch_dtype\": \"float16\", \"transformers_version\": "
+    "\"4.20.0.dev0\",\n"
+    " \"use_cache\": true, \"vocab_size\": 50272, \"word_embed_proj_dim\": "
+    "512}\n";
 static const char gemma2_9b[] =
     "{\"architectures\": [\"Gemma2ForCausalLM\"], \"attention_bias\": false,\n"
     " \"attention_dropout\": 0.0, \"attn_logit_softcapping\": 50.0,\n"
     " \"bos_token_id\": 2, \"cache_implementation\": \"hybrid\",\n"
-    " \"eos_token_id\": 1, \"final_logit_softcapping\": 30.0, \"head_dim\": 256,\n"
+    " \"eos_token_id\": 1, \"final_logit_softcapping\": 30.0, \"head_dim\": "
+    "256,\n"
     " \"hidden_act\": \"gelu_pytorch_tanh\",\n"
     " \"hidden_activation\": \"gelu_pytorch_tanh\", \"hidden_size\": 3584,\n"
     " \"initializer_range\": 0.02, \"intermediate_size\": 14336,\n"
@@ -571,7 +626,8 @@ static const char gemma2_9b[] =
     " \"num_key_value_heads\": 8, \"pad_token_id\": 0,\n"
     " \"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-06,\n"
     " \"rope_theta\": 10000.0, \"sliding_window\": 4096,\n"
-    " \"torch_dtype\": \"float32\", \"transformers_version\": \"4.42.0.dev0\",\n"
+    " \"torch_dtype\": \"float32\", \"transformers_version\": "
+    "\"4.42.0.dev0\",\n"
     " \"use_cache\": true, \"vocab_size\": 256000}\n";
 
 static Model *from_text(const char *text) {
@@ -603,22 +659,26 @@ static void test_families_other_layouts(void **state) {
   assert_true(find_row(&x, "transformer.h.ln_attn") >= 0);
   assert_true(find_row(&x, "transformer.h.ln_mlp") >= 0);
   assert_int_equal(find_row(&x, "transformer.h.input_layernorm"), -1);
-  assert_double_exact(row(&x, "transformer.h.self_attention.query_key_value", NULL)[M_FLOPS],
-                      2.0 * 8192 * 9216);
+  assert_double_exact(
+      row(&x, "transformer.h.self_attention.query_key_value", NULL)[M_FLOPS],
+      2.0 * 8192 * 9216);
   eval_free(&x);
   model_free(m);
 
   /* OPT-350M: 512-wide embeddings projected in and out, post-norm layers
    * and so no final LayerNorm; lm_head 512 -> vocabulary. Hub: 331M. */
   m = from_text(opt350m);
-  blk = 4 * (1024.0 * 1024 + 1024) + 4 * 1024 + (1024.0 * 4096 + 4096) + (4096.0 * 1024 + 1024);
+  blk = 4 * (1024.0 * 1024 + 1024) + 4 * 1024 + (1024.0 * 4096 + 4096) +
+        (4096.0 * 1024 + 1024);
   n = 50272.0 * 512 + 2050.0 * 1024 + 2 * 512.0 * 1024 + 24 * blk;
   assert_double_exact(params_of(m), n);
   assert_double_exact(n, 331196416.0);
   assert_double_near(n, 331e6, 0.005);
   eval(m, 1, 1, &x);
-  assert_double_exact(row(&x, "model.decoder.project_in", NULL)[M_FLOPS], 2.0 * 512 * 1024);
-  assert_double_exact(row(&x, "model.decoder.project_out", NULL)[M_FLOPS], 2.0 * 1024 * 512);
+  assert_double_exact(row(&x, "model.decoder.project_in", NULL)[M_FLOPS],
+                      2.0 * 512 * 1024);
+  assert_double_exact(row(&x, "model.decoder.project_out", NULL)[M_FLOPS],
+                      2.0 * 1024 * 512);
   assert_int_equal(find_row(&x, "model.decoder.final_layer_norm"), -1);
   assert_double_exact(row(&x, "lm_head", NULL)[M_FLOPS], 2.0 * 512 * 50272);
   eval_free(&x);
@@ -628,12 +688,15 @@ static void test_families_other_layouts(void **state) {
    * 3584); 21 local and 21 global layers. Hub: 9.24B. */
   m = from_text(gemma2_9b);
   n = 256000.0 * 3584 +
-      42 * (2 * 3584.0 * 4096 + 2 * 3584.0 * 2048 + 3 * 3584.0 * 14336 + 4 * 3584) + 3584;
+      42 * (2 * 3584.0 * 4096 + 2 * 3584.0 * 2048 + 3 * 3584.0 * 14336 +
+            4 * 3584) +
+      3584;
   assert_double_exact(params_of(m), n);
   assert_double_exact(n, 9241705984.0);
   eval(m, 1, 1, &x);
-  assert_double_exact(row(&x, "model.layers[sliding].self_attn.o_proj", NULL)[M_FLOPS],
-                      2.0 * 4096 * 3584);
+  assert_double_exact(
+      row(&x, "model.layers[sliding].self_attn.o_proj", NULL)[M_FLOPS],
+      2.0 * 4096 * 3584);
   double count;
   row(&x, "model.layers[global].mlp.down_proj", &count);
   assert_double_exact(count, 21);
@@ -648,17 +711,20 @@ static void test_families_errors(void **state) {
     const char *file, *from, *to, *msg, *at;
   } cases[] = {
       {"test/data/configs/pythia-1b.json", "\"gelu\"", "\"gelu_fast\"",
-       "hidden_act is 'gelu_fast'; the gpt_neox template models only: gelu", "\"gelu_fast\""},
-      {"test/data/configs/falcon-7b.json", "\"alibi\": false", "\"alibi\": true",
-       "alibi is 1; it must be at most 0", "true"},
-      {"test/data/configs/gemma-3-1b-it.json", "\"attn_logit_softcapping\": null",
-       "\"attn_logit_softcapping\": 50.0", "attn_logit_softcapping is 50; it must be at most 0", "50.0"},
+       "hidden_act is 'gelu_fast'; the gpt_neox template models only: gelu",
+       "\"gelu_fast\""},
+      {"test/data/configs/falcon-7b.json", "\"alibi\": false",
+       "\"alibi\": true", "alibi is 1; it must be at most 0", "true"},
+      {"test/data/configs/gemma-3-1b-it.json",
+       "\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": 50.0",
+       "attn_logit_softcapping is 50; it must be at most 0", "50.0"},
       {"test/data/configs/gpt2.json", "\"n_head\": 12", "\"n_head\": 7",
        "{n_head} (7) divides {n_embd} (768) does not hold", "7,"},
-      {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64", "\"rotary_dim\": 512",
-       "does not hold", "512"},
+      {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64",
+       "\"rotary_dim\": 512", "does not hold", "512"},
       {"test/data/configs/gemma-2-2b.json", "\"sliding_window\": 4096,", "",
-       "the config has no 'sliding_window', which the gemma2 template needs", "{"},
+       "the config has no 'sliding_window', which the gemma2 template needs",
+       "{"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *base = tu_read(cases[i].file);
