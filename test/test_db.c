@@ -414,8 +414,7 @@ static void test_db_family_norms_and_activations(void **state) {
   assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 0, 2, 2), 16);
   /* CohereLayerNorm is LayerNorm without bias */
   assert_double_exact(EV("CohereLayerNorm", M_FLOPS, 4, 8, 1, 2, 2), 208);
-  /* per-head q_norm: rows of head_dim 8, weight (4 heads, 8): 4*8*2 = 64 bytes
-   */
+  /* per-head q_norm: rows of 8, weight (4 heads, 8): 4*8*2 = 64 bytes */
   assert_double_exact(EV("CohereLayerNorm", M_PARAM_BYTES, 16, 8, 4, 2, 2), 64);
   assert_double_exact(EV("CohereLayerNorm", M_WEIGHT_BYTES, 16, 8, 4, 2, 2),
                       64);
