@@ -54,8 +54,8 @@ static char *replace_nonfinite(const char *t, size_t len) {
       n = 8;
     else if (strncmp(s + i, "-Infinity", 9) == 0)
       n = 9;
-    if (n && !(i + n < len && (isalnum((unsigned char)s[i + n]) ||
-                               s[i + n] == '_'))) {
+    if (n && !(i + n < len &&
+               (isalnum((unsigned char)s[i + n]) || s[i + n] == '_'))) {
       s[i] = '"';
       memset(s + i + 1, '~', n - 2);
       s[i + n - 1] = '"';
@@ -88,14 +88,14 @@ typedef struct Cfg {
   const char *cpath;
   const char *ctext; /* original text, for carets */
   size_t clen;
-  JsonDoc cdoc;      /* a view of the three above */
-  json_t *obj;       /* where keys are read (the config, or text_config) */
-  JsonPath cjp;      /* path of obj */
+  JsonDoc cdoc; /* a view of the three above */
+  json_t *obj;  /* where keys are read (the config, or text_config) */
+  JsonPath cjp; /* path of obj */
   /* the template */
   const char *tpath;
   const char *ttext;
   size_t tlen;
-  JsonDoc tdoc;      /* a view of the three above */
+  JsonDoc tdoc; /* a view of the three above */
   JsonPath tjp;
   const char *family;
   /* values so far */
@@ -146,13 +146,14 @@ static int eval_over_keys(Cfg *c, json_t *v, double *out) {
   }
   if (!json_is_string(v))
     return terr(c, "must be a number or a formula over config keys");
-  FormulaSrc src = {.text = json_string_value(v),
-                    .doc = &c->tdoc,
-                    .path = &c->tjp};
+  FormulaSrc src = {
+      .text = json_string_value(v), .doc = &c->tdoc, .path = &c->tjp};
   Node *n = parse_formula(c->arena, &src, c->err);
   if (!n)
     return -1;
-  Scope sc = {.names = c->names, .nnames = c->n, .modules = NULL,
+  Scope sc = {.names = c->names,
+              .nnames = c->n,
+              .modules = NULL,
               .what = "config key declared before this one"};
   if (check_formula(n, &src, &sc, c->err) < 0)
     return -1;
@@ -167,9 +168,9 @@ static int find_key(const Cfg *c, const char *name) {
   return -1;
 }
 
-static const char *const rope_types[] = {
-    "default", "linear", "dynamic", "yarn", "longrope", "llama3", "su",
-    "mrope"};
+static const char *const rope_types[] = {"default", "linear",   "dynamic",
+                                         "yarn",    "longrope", "llama3",
+                                         "su",      "mrope"};
 
 /* rope_scaling changes no cost (the rotary embedding's work does not
  * depend on it) but is checked as transformers checks it. */
@@ -280,10 +281,10 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
   }
   json_t *lenkey = json_object_get(decl, "length");
   if (lenkey) {
-    int k = json_is_string(lenkey) ? find_key(c, json_string_value(lenkey)) : -1;
+    int k =
+        json_is_string(lenkey) ? find_key(c, json_string_value(lenkey)) : -1;
     if (k < 0)
-      return terr(c, "'length' must name a config key declared before %s",
-                  key);
+      return terr(c, "'length' must name a config key declared before %s", key);
     if ((double)json_array_size(arr) != c->values[k])
       return cerr_at(c, an, "%s has %zu entries but %s is %g", an,
                      json_array_size(arr), c->names[k], c->values[k]);
@@ -294,8 +295,8 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
 }
 
 static const char *const decl_members[] = {
-    "doc", "default", "type", "min", "max", "integer", "array", "equals",
-    "length", "values"};
+    "doc",     "default", "type",   "min",    "max",
+    "integer", "array",   "equals", "length", "values"};
 
 /* A string key that selects what the template models (hidden_act): its
  * value, or its default, must be one of `values`. Not a variable. */
@@ -309,8 +310,9 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
   json_t *v = json_object_get(c->obj, key);
   if (!v || json_is_null(v)) {
     if (!dflt)
-      return cerr_at(c, NULL, "the config has no '%s', which the %s template "
-                              "needs",
+      return cerr_at(c, NULL,
+                     "the config has no '%s', which the %s template "
+                     "needs",
                      key, c->family);
     return 0;
   }
@@ -328,8 +330,7 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
   }
   int rc = 0;
   if (!ok)
-    rc = cerr_at(c, key,
-                 "%s is %s%s%s; the %s template models only: %s", key,
+    rc = cerr_at(c, key, "%s is %s%s%s; the %s template models only: %s", key,
                  json_is_string(v) ? "'" : "",
                  json_is_string(v) ? json_string_value(v) : "not a string",
                  json_is_string(v) ? "'" : "", c->family, buf_str(&b));
@@ -356,14 +357,15 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     }
   }
   if (!json_is_string(json_object_get(decl, "doc")))
-    return terr(c, "config key '%s' needs a 'doc' (what it is, where "
-                   "transformers reads it)",
+    return terr(c,
+                "config key '%s' needs a 'doc' (what it is, where "
+                "transformers reads it)",
                 key);
   json_t *tyv = json_object_get(decl, "type");
   const char *ty = tyv ? json_string_value(tyv) : "number";
-  if (!ty || (strcmp(ty, "number") && strcmp(ty, "flag") &&
-              strcmp(ty, "count") && strcmp(ty, "rope_scaling") &&
-              strcmp(ty, "choice"))) {
+  if (!ty ||
+      (strcmp(ty, "number") && strcmp(ty, "flag") && strcmp(ty, "count") &&
+       strcmp(ty, "rope_scaling") && strcmp(ty, "choice"))) {
     jp_key(&c->tjp, "type");
     return terr(c, "type must be number, flag, count, choice or rope_scaling");
   }
@@ -395,8 +397,8 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       if (strcmp(ty, "flag") == 0) {
         if (json_is_boolean(cv))
           v = json_is_true(cv);
-        else if (json_is_number(cv) && (json_number_value(cv) == 0 ||
-                                        json_number_value(cv) == 1))
+        else if (json_is_number(cv) &&
+                 (json_number_value(cv) == 0 || json_number_value(cv) == 1))
           v = json_number_value(cv);
         else
           return cerr_at(c, key, "%s must be true or false", key);
@@ -459,8 +461,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       return cerr_at(c, NULL,
                      "'%s' is absent and its default (%s) gives %g; it must "
                      "be %s",
-                     key,
-                     json_is_string(dflt) ? json_string_value(dflt) : "",
+                     key, json_is_string(dflt) ? json_string_value(dflt) : "",
                      v, why);
     return cerr_at(c, key, "%s is %g; it must be %s", key, v, why);
   }
@@ -533,7 +534,9 @@ static int check_constraints(Cfg *c, json_t *list) {
 
 /* ----- templates ----- */
 
-char *arch_dir_default(void) { return path_join(lm_home(), "models/arch"); }
+char *arch_dir_default(void) {
+  return path_join(lm_home(), "models/arch");
+}
 
 /* "a, b, c": the model types the directory has templates for. */
 static void list_types(const char *dir, Buf *out) {
@@ -639,8 +642,12 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
   size_t tlen = 0;
   Arena arena;
   arena_init(&arena);
-  Cfg c = {.cpath = cpath, .ctext = text, .clen = len, .obj = root,
-           .arena = &arena, .err = err,
+  Cfg c = {.cpath = cpath,
+           .ctext = text,
+           .clen = len,
+           .obj = root,
+           .arena = &arena,
+           .err = err,
            .cdoc = {.file = cpath, .text = text, .len = len}};
   jp_init(&c.cjp);
   jp_init(&c.tjp);
@@ -664,9 +671,8 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
   buf_init(&types);
   if (!is_model_type(c.family)) {
     list_types(arch_dir, &types);
-    cerr_at(&c, "model_type",
-            "unsupported model_type '%s' (supported: %s)", c.family,
-            buf_str(&types));
+    cerr_at(&c, "model_type", "unsupported model_type '%s' (supported: %s)",
+            c.family, buf_str(&types));
     buf_free(&types);
     goto out;
   }
@@ -820,8 +826,8 @@ Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
     o = &dflt;
   struct stat st;
   if (stat(arg, &st) == 0) {
-    char *path = S_ISDIR(st.st_mode) ? path_join(arg, "config.json")
-                                     : xstrdup(arg);
+    char *path =
+        S_ISDIR(st.st_mode) ? path_join(arg, "config.json") : xstrdup(arg);
     size_t len;
     char *text = fs_read(path, &len, err);
     Model *m = NULL;

@@ -262,11 +262,26 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
   /* libcurl's global state (TLS libraries) only when the network is used:
    * lmrun is one thread, and a model file or a cached id never pays */
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, stderr, err) <
-      0) {
-    err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id, (int)el,
-               ep);
-    goto out;
+  /* A renamed repository answers with a relative redirect to its new
+   * name (gpt2 -> /openai-community/gpt2/...): followed on the same
+   * endpoint, at most 3 times, as huggingface_hub does; the token goes to
+   * that endpoint only, never to another host. */
+  for (int hops = 0;; hops++) {
+    if (http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, stderr, err) <
+        0) {
+      err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id, (int)el,
+                 ep);
+      goto out;
+    }
+    char loc[1024];
+    if (hops < 3 && resp.status >= 301 && resp.status <= 308 &&
+        http_header(&resp, "Location", loc, sizeof(loc)) && loc[0] == '/' &&
+        loc[1] != '/' && !strpbrk(loc, " \t\r\n")) {
+      buf_reset(&url);
+      buf_printf(&url, "%.*s%s", (int)el, ep, loc);
+      continue;
+    }
+    break;
   }
   char code[64] = "";
   http_header(&resp, "X-Error-Code", code, sizeof(code));
@@ -301,8 +316,10 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
   if (st != 200) {
     err_set(err, "fetching %s's config.json from %.*s failed: HTTP %ld%s", id,
             (int)el, ep, st,
-            st >= 300 && st < 400 ? " (a redirect: lmrun does not follow it)"
-                                  : "");
+            st >= 300 && st < 400
+                ? " (a redirect lmrun does not follow: only relative ones, "
+                  "3 at most)"
+                : "");
     goto out;
   }
   char shown[300];

@@ -7,8 +7,9 @@
  *   lmrun --list-hardware
  *
  * MODEL is a model file, a Hugging Face config.json, a directory holding
- * one, or a Hub id (model_open). Loads module_db.json, JIT-compiles
- * generated_modules/ into the registry, loads the model against it, builds the plan once, and evaluates it
+ * one, or a Hub id (model_open). Loads module_db.json, registers
+ * generated_modules/ (compiling the model's modules only), loads the
+ * model, builds the plan once, and evaluates it
  * twice: prefill (T = S tokens per sequence, KV length L = S) and one
  * decode step (T = 1 new token attending over L = S). Both are always
  * evaluated (the summary needs both); --phase chooses what is printed.

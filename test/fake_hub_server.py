@@ -19,6 +19,8 @@ The repository name picks the scenario:
     broken/<name>             200 with a body that is not JSON
     bare/<name>               200 without X-Repo-Commit and ETag
     flaky/<name>              503 the first time, then the config
+    renamed/<name>            307 to /meta-llama/Llama-3.2-1B/... (relative)
+    away/<name>               307 to http://elsewhere.invalid/... (absolute)
 
 Every request is appended to LOG_FILE as one JSON line {"path", "headers"}.
 """
@@ -109,6 +111,12 @@ class Handler(BaseHTTPRequestHandler):
         if org == "bare":
             with open(os.path.join(DATA_DIR, "qwen2.5-0.5b.json"), "rb") as f:
                 return self.send(200, f.read())
+        if org == "renamed":
+            return self.send(307, b"", {
+                "Location": "/meta-llama/Llama-3.2-1B/resolve/main/config.json"})
+        if org == "away":
+            return self.send(307, b"", {
+                "Location": "http://elsewhere.invalid/x/resolve/main/config.json"})
         if org == "flaky":
             if n == 1:
                 return self.send(503, b"try again")

@@ -57,9 +57,11 @@ static void eval(Model *m, double T, double L, Eval *out) {
   out->plan = plan_build(m, ATTN_EAGER, &e);
   assert_non_null(out->plan);
   out->v = values_new(out->plan);
-  double run[V_COUNT] = {[V_B] = 1, [V_S] = L, [V_T] = T, [V_L] = L,
-                         [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
-                         [V_SRAM_BYTES] = 233472, [V_E_BYTES] = 2};
+  double run[V_COUNT] = {[V_B] = 1,        [V_S] = L,
+                         [V_T] = T,        [V_L] = L,
+                         [V_W_BYTES] = 2,  [V_A_BYTES] = 2,
+                         [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 233472,
+                         [V_E_BYTES] = 2};
   if (plan_eval(out->plan, run, out->v, &e) < 0)
     err_print(stderr, &e);
 }
@@ -124,19 +126,24 @@ static void test_config_parameters_real_files(void **state) {
   } cases[] = {
       {"test/data/configs/llama-3-8b.json",
        {128256, 4096, 14336, 32, 32, 8, 128, false, false, false, false},
-       8030261248.0, true},
+       8030261248.0,
+       true},
       {"test/data/configs/llama-3.2-1b.json",
        {128256, 2048, 8192, 16, 32, 8, 64, true, false, false, false},
-       1235814400.0, true},
+       1235814400.0,
+       true},
       {"test/data/configs/mistral-7b-v0.1.json",
        {32000, 4096, 14336, 32, 32, 8, 128, false, false, false, false},
-       7241732096.0, true},
+       7241732096.0,
+       true},
       {"test/data/configs/qwen2.5-0.5b.json",
        {151936, 896, 4864, 24, 14, 2, 64, true, true, false, false},
-       494032768.0, true},
+       494032768.0,
+       true},
       {"test/data/configs/qwen3-8b.json",
        {151936, 4096, 12288, 36, 32, 8, 128, false, false, false, true},
-       8.2e9, false},
+       8.2e9,
+       false},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -188,8 +195,9 @@ static void test_config_kv_per_token(void **state) {
   assert_double_exact(x.v->state[M_KV_CACHE_BYTES - M_TRAFFIC],
                       2.0 * 32 * 8 * 128 * 2 * 4096);
   /* and decode's QK^T reads 4096 keys: 2 x heads x L x head_dim FLOPs */
-  assert_double_exact(row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_FLOPS],
-                      2.0 * 32 * 4096 * 128);
+  assert_double_exact(
+      row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_FLOPS],
+      2.0 * 32 * 4096 * 128);
   eval_free(&x);
   model_free(m);
 }
@@ -320,10 +328,10 @@ static void test_config_layer_kinds(void **state) {
   char *base = tu_read("test/data/configs/qwen2.5-0.5b.json");
   char *t1 = tu_replace(base, "\"use_sliding_window\": false",
                         "\"use_sliding_window\": true");
-  char *t2 = tu_replace(t1, "\"max_window_layers\": 24",
-                        "\"max_window_layers\": 20");
-  char *t3 = tu_replace(t2, "\"sliding_window\": 32768",
-                        "\"sliding_window\": 4096");
+  char *t2 =
+      tu_replace(t1, "\"max_window_layers\": 24", "\"max_window_layers\": 20");
+  char *t3 =
+      tu_replace(t2, "\"sliding_window\": 32768", "\"sliding_window\": 4096");
   Error e;
   Model *m = from_text(t3, &e);
   if (!m)
@@ -382,8 +390,9 @@ static void test_config_errors(void **state) {
     const char *msg;
     const char *at; /* where the caret goes: this text in the edited file */
   } cases[] = {
-      {"\"hidden_size\": 4096,", "", "the config has no 'hidden_size', which "
-                                      "the llama template needs",
+      {"\"hidden_size\": 4096,", "",
+       "the config has no 'hidden_size', which "
+       "the llama template needs",
        "{"},
       {"\"hidden_size\": 4096", "\"hidden_size\": 0",
        "hidden_size is 0; it must be at least 1",
@@ -413,8 +422,9 @@ static void test_config_errors(void **state) {
        "unsupported model_type 'foo' (supported: ", "\"foo\""},
       {"\"model_type\": \"llama\"", "\"model_type\": \"../x\"",
        "unsupported model_type '../x'", "\"../x\""},
-      {"\"model_type\": \"llama\",", "", "no model_type: this is not a "
-                                         "Hugging Face config.json",
+      {"\"model_type\": \"llama\",", "",
+       "no model_type: this is not a "
+       "Hugging Face config.json",
        "{"},
       {"\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"wavy\"}",
        "unknown rope_scaling.rope_type 'wavy'", "\"wavy\""},
@@ -427,8 +437,7 @@ static void test_config_errors(void **state) {
        "rope_scaling.factor is Infinity", "Infinity"},
       {"\"tie_word_embeddings\": false", "\"tie_word_embeddings\": 2",
        "tie_word_embeddings must be true or false", "2,\n  \"torch_dtype\""},
-      {"\"use_cache\": true", "\"use_cache\": tru",
-       "invalid JSON", "tru"},
+      {"\"use_cache\": true", "\"use_cache\": tru", "invalid JSON", "tru"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(base, cases[i].from, cases[i].to);
@@ -509,8 +518,8 @@ static void test_config_template_errors(void **state) {
     tu_write(tpath, t);
     Error e;
     err_clear(&e);
-    Model *m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir,
-                                 reg, &e);
+    Model *m =
+        model_from_config("config.json", cfg, strlen(cfg), NULL, dir, reg, &e);
     if (m || !strstr(e.msg, cases[i].msg)) {
       char *txt = tu_err_text(&e);
       print_error("case %zu: %s\n", i, txt);
@@ -631,14 +640,15 @@ static void test_config_nested(void **state) {
   char *inner = tu_read("test/data/configs/llama-3-8b.json");
   Buf b;
   buf_init(&b);
-  buf_printf(&b, "{\"model_type\": \"llama\", \"hidden_size\": 7,\n"
-                 " \"vision_config\": {\"hidden_size\": Infinity},\n"
-                 " \"text_config\": %s}",
+  buf_printf(&b,
+             "{\"model_type\": \"llama\", \"hidden_size\": 7,\n"
+             " \"vision_config\": {\"hidden_size\": Infinity},\n"
+             " \"text_config\": %s}",
              inner);
   Error e;
   err_clear(&e);
-  Model *m = model_from_config("config.json", buf_str(&b), b.len, NULL, dir,
-                               reg, &e);
+  Model *m =
+      model_from_config("config.json", buf_str(&b), b.len, NULL, dir, reg, &e);
   if (!m)
     err_print(stderr, &e);
   assert_non_null(m);
@@ -646,8 +656,8 @@ static void test_config_nested(void **state) {
   assert_double_exact(params_of(m), 8030261248.0);
   model_free(m);
   /* an error inside text_config points there */
-  char *bad = tu_replace(buf_str(&b), "\"hidden_size\": 4096",
-                         "\"hidden_size\": 0");
+  char *bad =
+      tu_replace(buf_str(&b), "\"hidden_size\": 4096", "\"hidden_size\": 0");
   m = model_from_config("config.json", bad, strlen(bad), NULL, dir, reg, &e);
   assert_null(m);
   assert_contains(e.msg, "hidden_size is 0");
@@ -679,10 +689,10 @@ static void test_config_lmrun_output(void **state) {
   char *base = tu_read("test/data/configs/qwen2.5-0.5b.json");
   char *t1 = tu_replace(base, "\"use_sliding_window\": false",
                         "\"use_sliding_window\": true");
-  char *t2 = tu_replace(t1, "\"max_window_layers\": 24",
-                        "\"max_window_layers\": 20");
-  char *t3 = tu_replace(t2, "\"sliding_window\": 32768",
-                        "\"sliding_window\": 4096");
+  char *t2 =
+      tu_replace(t1, "\"max_window_layers\": 24", "\"max_window_layers\": 20");
+  char *t3 =
+      tu_replace(t2, "\"sliding_window\": 32768", "\"sliding_window\": 4096");
   tu_write(cfg, t3);
   char *out = NULL;
   assert_int_equal(tu_run(&out, "%s '%s' -S 8192", tu_bin("lmrun"), dir), 0);

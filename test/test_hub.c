@@ -14,9 +14,9 @@
 typedef struct Hub {
   pid_t pid;
   int port;
-  char *dir;  /* the test's temporary directory */
-  char *log;  /* the server's request log */
-  char *cache;/* HF_HUB_CACHE */
+  char *dir;   /* the test's temporary directory */
+  char *log;   /* the server's request log */
+  char *cache; /* HF_HUB_CACHE */
 } Hub;
 
 static int setup(void **state) {
@@ -94,8 +94,9 @@ static bool is_link_to(const char *path, const char *target) {
 /* git's blob id of the file: the ETag the server sends */
 static char *blob_id(const char *file) {
   char *out = NULL;
-  assert_int_equal(tu_run(&out, "printf 'blob %%s\\0' $(wc -c < '%s') | cat "
-                                "- '%s' | sha1sum | cut -c1-40",
+  assert_int_equal(tu_run(&out,
+                          "printf 'blob %%s\\0' $(wc -c < '%s') | cat "
+                          "- '%s' | sha1sum | cut -c1-40",
                           file, file),
                    0);
   out[40] = '\0';
@@ -138,7 +139,8 @@ static void test_hub_fetch_and_cache_layout(void **state) {
   assert_true(is_link_to(snap, target));
   buf_printf(&b, "%s/blobs/%s", repo, etag);
   char *blob = buf_steal(&b);
-  char *got = tu_read(blob), *want = tu_read("test/data/configs/llama-3.2-1b.json");
+  char *got = tu_read(blob),
+       *want = tu_read("test/data/configs/llama-3.2-1b.json");
   assert_string_equal(got, want);
   free(got);
   free(want);
@@ -156,9 +158,8 @@ static void test_hub_fetch_and_cache_layout(void **state) {
   free(out);
   assert_int_equal(requests(h), 1);
   /* and offline too */
-  assert_int_equal(lmrun(h, &out, "HF_HUB_OFFLINE=1", "meta-llama/Llama-3.2-1B",
-                         NULL),
-                   0);
+  assert_int_equal(
+      lmrun(h, &out, "HF_HUB_OFFLINE=1", "meta-llama/Llama-3.2-1B", NULL), 0);
   free(out);
   assert_int_equal(requests(h), 1);
   free(repo);
@@ -205,9 +206,8 @@ static void test_hub_gated(void **state) {
   assert_contains(out, "accepted the model's licence");
   free(out);
   /* a token the Hub refuses (and echoes back) */
-  assert_int_equal(lmrun(h, &out, "HF_TOKEN=hf_wrongTOKENvalue99", "gated/model",
-                         NULL),
-                   1);
+  assert_int_equal(
+      lmrun(h, &out, "HF_TOKEN=hf_wrongTOKENvalue99", "gated/model", NULL), 1);
   assert_contains(out, "refused HF_TOKEN (HTTP 403)");
   assert_contains(out, "accept the model's licence");
   assert_not_contains(out, "hf_wrongTOKENvalue99");
@@ -229,9 +229,9 @@ static void test_hub_gated(void **state) {
   /* the token is in no file lmrun wrote */
   tu_assert_tree_lacks(h->cache, TOKEN, NULL);
   /* JSON and CSV outputs from the cache do not carry it either */
-  assert_int_equal(lmrun(h, &out, "HF_TOKEN=" TOKEN, "gated/model",
-                         "--format csv -S 16"),
-                   0);
+  assert_int_equal(
+      lmrun(h, &out, "HF_TOKEN=" TOKEN, "gated/model", "--format csv -S 16"),
+      0);
   assert_not_contains(out, TOKEN);
   free(out);
 }
@@ -252,10 +252,27 @@ static void test_hub_bad_replies_not_cached(void **state) {
   assert_contains(out, "\"total\": 494032768");
   free(out);
   assert_int_not_equal(stat(h->cache, &st), 0);
+
   /* 503 then 200: retried */
   assert_int_equal(lmrun(h, &out, NULL, "flaky/model", NULL), 0);
   assert_contains(out, "HTTP 503");
   assert_contains(out, "\"total\": 7241732096");
+  free(out);
+  /* a renamed repository: the relative redirect is followed, the token
+   * sent again to the same endpoint, the cache kept under the id asked */
+  assert_int_equal(lmrun(h, &out, "HF_TOKEN=" TOKEN, "renamed/model", NULL), 0);
+  assert_contains(out, "\"total\": 1235814400");
+  free(out);
+  char *renamed = path_join(h->cache, "models--renamed--model/refs/main");
+  char *ref = tu_read(renamed);
+  assert_non_null(ref);
+  assert_string_equal(ref, COMMIT);
+  free(ref);
+  free(renamed);
+  /* an absolute one (another host) is not */
+  assert_int_equal(lmrun(h, &out, "HF_TOKEN=" TOKEN, "away/model", NULL), 1);
+  assert_contains(out, "HTTP 307 (a redirect lmrun does not follow");
+  assert_not_contains(out, TOKEN);
   free(out);
   /* an id with path characters is a file that does not exist */
   assert_int_equal(lmrun(h, &out, NULL, "a/b/c", NULL), 1);
