@@ -8,9 +8,10 @@
 #   make deps       install the Debian packages the project needs, if missing
 #                   (python3 too: the agent tests' fake LLM server is a script)
 
+VERSION  = 0.2.0
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
+CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLMP_VERSION='"$(VERSION)"'
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
 LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
@@ -20,9 +21,14 @@ DEBS     = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
            libcurl4-openssl-dev libcmocka-dev
 SHELL    = /bin/bash
 
-LIB_SRCS = $(wildcard common/*.c) $(wildcard gen/*.c) \
-           $(filter-out runtime/lmrun.c,$(wildcard runtime/*.c)) \
-           $(filter-out agents/lmgen.c,$(wildcard agents/*.c))
+# The library: everything but the commands' mains. liblmpredict.a holds
+# all of it (lmgen needs agents/); liblmpredict.so the prediction part (with
+# agents/http.c: Hub ids are fetched over it), PIC,
+# with libtcc inside (see DESIGN.md, "The shared library") and only lmp_*
+# exported.
+CORE_SRCS= $(wildcard common/*.c) $(wildcard gen/*.c) \
+           $(filter-out runtime/lmrun.c runtime/tccshim.c,$(wildcard runtime/*.c))
+LIB_SRCS = $(CORE_SRCS) $(filter-out agents/lmgen.c,$(wildcard agents/*.c))
 PROMPTS  = $(wildcard agents/prompts/*.txt)
 EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
            $(patsubst agents/prompts/%.txt,build/embed/prompt_%_text.c,$(PROMPTS))
@@ -32,14 +38,20 @@ TESTS    = $(patsubst test/%.c,build/%,$(TEST_SRCS))
 ASAN_TESTS = $(patsubst test/%.c,build/asan/%,$(TEST_SRCS))
 
 OBJS      = $(patsubst %.c,build/obj/%.o,$(LIB_SRCS) $(EMBED))
+PIC_OBJS  = $(patsubst %.c,build/pic/obj/%.o,$(CORE_SRCS) runtime/tccshim.c \
+              agents/http.c build/embed/schema_text.c build/embed/modabi_text.c)
 ASAN_OBJS = $(patsubst %.c,build/asan/obj/%.o,$(LIB_SRCS) $(EMBED))
 
-.PHONY: all deps run test tests check check-generated generate bench clean
+LIB      = build/liblmpredict.a
+ASAN_LIB = build/asan/liblmpredict.a
+SO       = build/liblmpredict.so
+
+.PHONY: all deps run test tests check check-generated check-example generate bench clean
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
 
-all: lmgen lmrun
+all: lmgen lmrun $(LIB) $(SO)
 
 # ---- Debian packages -------------------------------------------------------
 deps:
@@ -80,30 +92,55 @@ build/asan/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
 
-build/liblm.a: $(OBJS)
+build/pic/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+
+$(LIB): $(OBJS)
 	ar rcs $@ $^
-build/asan/liblm.a: $(ASAN_OBJS)
+$(ASAN_LIB): $(ASAN_OBJS)
 	ar rcs $@ $^
+
+# libtcc.a is not PIC: its members, with the three libc data symbols they
+# reach PC-relative renamed to hidden copies in runtime/tccshim.c, go into
+# the .so, whose version script makes every non-lmp_ symbol local.
+build/tcc/stamp:
+	@rm -rf $(@D) && mkdir -p $(@D)
+	cd $(@D) && ar x "$$($(CC) -print-file-name=libtcc.a)"
+	for o in $(@D)/*.o; do objcopy --redefine-sym stdout=lmp_tcc_stdout \
+	  --redefine-sym stderr=lmp_tcc_stderr --redefine-sym environ=lmp_tcc_environ $$o \
+	  || exit 1; done
+	@touch $@
+$(SO): $(PIC_OBJS) build/tcc/stamp runtime/lmpredict.map
+	$(CC) -shared $(CFLAGS) -Wl,-soname,liblmpredict.so -Wl,--version-script=runtime/lmpredict.map \
+	  -Wl,-z,defs -o $@ $(PIC_OBJS) build/tcc/*.o $$(pkg-config --libs jansson libcurl) -ldl -lm
 
 # ---- programs --------------------------------------------------------------
-lmgen: build/obj/agents/lmgen.o build/liblm.a
+lmgen: build/obj/agents/lmgen.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-lmrun: build/obj/runtime/lmrun.o build/liblm.a
+lmrun: build/obj/runtime/lmrun.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-build/asan/lmgen: build/asan/obj/agents/lmgen.o build/asan/liblm.a
+build/asan/lmgen: build/asan/obj/agents/lmgen.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
-build/asan/lmrun: build/asan/obj/runtime/lmrun.o build/asan/liblm.a
+build/asan/lmrun: build/asan/obj/runtime/lmrun.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+# examples/predict.c on the public API: linked against the .so (tests) and
+# the static library.
+build/predict: examples/predict.c include/lmpredict.h $(SO)
+	$(CC) -Iinclude $(CFLAGS) -o $@ $< -Lbuild -llmpredict -Wl,-rpath,'$$ORIGIN'
+build/predict-static: examples/predict.c include/lmpredict.h $(LIB)
+	$(CC) -Iinclude $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 # ---- tests -----------------------------------------------------------------
-build/test_%: test/test_%.c test/testutil.h build/liblm.a
+build/test_%: test/test_%.c test/testutil.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS) -lcmocka
-build/asan/test_%: test/test_%.c test/testutil.h build/asan/liblm.a
+	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS) -lcmocka
+build/asan/test_%: test/test_%.c test/testutil.h $(ASAN_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/asan/liblm.a $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
 
-tests: all build/asan/lmgen build/asan/lmrun $(TESTS) $(ASAN_TESTS)
+tests: all build/asan/lmgen build/asan/lmrun build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
 
 # Each suite runs from the repository root; LM_BIN says which lmgen/lmrun
 # the end-to-end suites drive. Stops at the first failing suite.
@@ -135,8 +172,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all build/bench
 	./build/bench
 
-build/bench: test/bench.c build/liblm.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< build/liblm.a $(LIBS)
+build/bench: test/bench.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS)
 
 clean:
 	rm -rf build lmgen lmrun

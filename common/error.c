@@ -72,49 +72,58 @@ void err_prefix(Error *e, const char *fmt, ...) {
   buf_free(&b);
 }
 
-/* Print the caret line: copy tabs from the context so columns line up. */
-static void print_caret(FILE *out, const Error *e) {
+/* The caret line: copy tabs from the context so columns line up. */
+static void render_caret(Buf *out, const Error *e) {
   for (int i = 0; i < e->caret_col - 1; i++) {
     unsigned char c = (unsigned char)e->context[i];
     if ((c & 0xC0) == 0x80)
       continue; /* UTF-8 continuation byte: same display column */
-    fputc(c == '\t' ? '\t' : ' ', out);
+    buf_putc(out, c == '\t' ? '\t' : ' ');
   }
-  fputc('^', out);
+  buf_putc(out, '^');
   int rest = (int)strlen(e->context) - e->caret_col;
   int tildes = e->caret_len - 1;
   if (tildes > rest)
     tildes = rest > 0 ? rest : 0;
   for (int i = 0; i < tildes; i++)
-    fputc('~', out);
-  fputc('\n', out);
+    buf_putc(out, '~');
+  buf_putc(out, '\n');
+}
+
+void err_render(Buf *out, const Error *e) {
+  if (!e || !e->set)
+    return;
+  if (e->file[0]) {
+    buf_puts(out, e->file);
+    if (e->line > 0 && e->col > 0)
+      buf_printf(out, ":%d:%d", e->line, e->col);
+    else if (e->line > 0)
+      buf_printf(out, ":%d", e->line);
+    buf_puts(out, ": ");
+  }
+  if (e->where[0]) {
+    buf_puts(out, e->where);
+    /* a formula-relative position when the file position is unknown */
+    if (e->line == 0 && e->context[0] && e->context_line == 0)
+      buf_printf(out, ":1:%d", e->caret_col);
+    buf_puts(out, ": ");
+  }
+  buf_printf(out, "error: %s\n", e->msg);
+  if (!e->context[0])
+    return;
+  if (e->context_line > 0)
+    buf_printf(out, "%6d | %s\n       | ", e->context_line, e->context);
+  else
+    buf_printf(out, "    %s\n    ", e->context);
+  render_caret(out, e);
 }
 
 void err_print(FILE *out, const Error *e) {
   if (!e || !e->set)
     return;
-  if (e->file[0]) {
-    fputs(e->file, out);
-    if (e->line > 0 && e->col > 0)
-      fprintf(out, ":%d:%d", e->line, e->col);
-    else if (e->line > 0)
-      fprintf(out, ":%d", e->line);
-    fputs(": ", out);
-  }
-  if (e->where[0]) {
-    fputs(e->where, out);
-    /* a formula-relative position when the file position is unknown */
-    if (e->line == 0 && e->context[0] && e->context_line == 0)
-      fprintf(out, ":1:%d", e->caret_col);
-    fputs(": ", out);
-  }
-  fprintf(out, "error: %s\n", e->msg);
-  if (!e->context[0])
-    return;
-  if (e->context_line > 0) {
-    fprintf(out, "%6d | %s\n       | ", e->context_line, e->context);
-  } else {
-    fprintf(out, "    %s\n    ", e->context);
-  }
-  print_caret(out, e);
+  Buf b;
+  buf_init(&b);
+  err_render(&b, e);
+  fputs(buf_str(&b), out);
+  buf_free(&b);
 }

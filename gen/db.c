@@ -16,17 +16,6 @@
 #include <math.h>
 #include <string.h>
 
-const char *const metric_name[M_COUNT] = {
-    "flops",          "weight_bytes",   "act_read_bytes", "act_write_bytes",
-    "kv_read_bytes",  "kv_write_bytes", "param_bytes",    "kv_cache_bytes"};
-
-int metric_lookup(const char *name) {
-  for (int m = 0; m < M_COUNT; m++)
-    if (strcmp(name, metric_name[m]) == 0)
-      return m;
-  return -1;
-}
-
 /* Short-name index: every entry sharing a short name. */
 typedef struct ShortList {
   ModuleDef **v;

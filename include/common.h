@@ -23,6 +23,12 @@
 
 #define LM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Tables as X-macros: a list macro LIST(X) calls X(ID, "name") per entry;
+ * LIST(LM_X_ENUM) makes the enum members and LIST(LM_X_NAME) the
+ * designated initializers of the matching name table. */
+#define LM_X_ENUM(id, name) id,
+#define LM_X_NAME(id, name) [id] = name,
+
 /* ===== error.c ===== */
 
 /* One error, first one wins. Functions that fail fill an Error (NULL
@@ -56,7 +62,11 @@ void err_context(Error *e, const char *text, int off, int len, int line);
 /* Prefix the message with more context, e.g. "in layer x: ". */
 void err_prefix(Error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Print as:  file:line:col: error: msg  (plus where, context and caret). */
+/* Append the printed form to out:  file:line:col: where: error: msg, then
+ * the context line and a caret under the span. Nothing if e is unset. */
+typedef struct Buf Buf;
+void err_render(Buf *out, const Error *e);
+/* Print the same to out. */
 void err_print(FILE *out, const Error *e);
 
 /* ===== buf.c ===== */

@@ -13,30 +13,60 @@
 
 #include <jansson.h>
 
-/* ===== metrics ===== */
+/* ===== metric.c: the metrics ===== */
 
-/* What a formula measures. The first M_TRAFFIC metrics are per-step
- * traffic of one operation; the rest are resident state of a module. */
-typedef enum {
-  M_FLOPS,
-  M_WEIGHT_BYTES,
-  M_ACT_READ_BYTES,
-  M_ACT_WRITE_BYTES,
-  M_KV_READ_BYTES,
-  M_KV_WRITE_BYTES,
-  M_PARAM_BYTES,    /* bytes of parameters held in memory */
-  M_KV_CACHE_BYTES, /* bytes of KV cache held for the whole context */
-  M_COUNT
-} Metric;
+/* What a formula measures: one table, from which the enum, the names
+ * (formula keys in module_db.json, JSON keys and CSV columns of lmrun's
+ * output), the table headings and units, the traffic/state split and the
+ * bytes sum derive. Adding a metric touches this table, the schema
+ * (module_db_schema.json) and the formulas only.
+ *
+ *   X(id, name, heading, unit, kind)
+ *   heading: lmrun's table column (NULL for state metrics: not per op)
+ *   unit:    "" for a count, "B" for bytes (what the bytes sum adds)
+ *   kind:    TRAFFIC, per-step traffic of one operation (atomic ops have
+ *            these only), or STATE, resident state of a module. Traffic
+ *            metrics come first, so metric < M_TRAFFIC is traffic.
+ */
+#define LM_METRICS(X)                                                          \
+  X(M_FLOPS, "flops", "FLOPs", "", TRAFFIC)                                    \
+  X(M_WEIGHT_BYTES, "weight_bytes", "weights", "B", TRAFFIC)                   \
+  X(M_ACT_READ_BYTES, "act_read_bytes", "act read", "B", TRAFFIC)              \
+  X(M_ACT_WRITE_BYTES, "act_write_bytes", "act write", "B", TRAFFIC)           \
+  X(M_KV_READ_BYTES, "kv_read_bytes", "KV read", "B", TRAFFIC)                 \
+  X(M_KV_WRITE_BYTES, "kv_write_bytes", "KV write", "B", TRAFFIC)              \
+  /* bytes of parameters held in memory */                                     \
+  X(M_PARAM_BYTES, "param_bytes", NULL, "B", STATE)                            \
+  /* bytes of KV cache held for the whole context */                           \
+  X(M_KV_CACHE_BYTES, "kv_cache_bytes", NULL, "B", STATE)
 
-#define M_TRAFFIC 6
+#define LM_METRIC_KIND_TRAFFIC 1
+#define LM_METRIC_KIND_STATE 0
+#define LM_METRIC_ENUM(id, name, heading, unit, kind) id,
+#define LM_METRIC_IS_TRAFFIC(id, name, heading, unit, kind)                    \
+  +LM_METRIC_KIND_##kind
+#define LM_METRIC_ORDER(id, name, heading, unit, kind)                         \
+  _Static_assert(((int)id < M_TRAFFIC) == LM_METRIC_KIND_##kind,               \
+                 "traffic metrics come first: " name);
+#define LM_METRIC_BYTES_TERM(id, name, heading, unit, kind)                    \
+  LM_METRIC_BYTES_##kind(id, unit)
+#define LM_METRIC_BYTES_TRAFFIC(id, unit) +(unit[0] == 'B' ? v[id] : 0)
+#define LM_METRIC_BYTES_STATE(id, unit)
+
+typedef enum { LM_METRICS(LM_METRIC_ENUM) M_COUNT } Metric;
+/* How many traffic metrics (the first ones). */
+enum { LM_METRIC_TRAFFIC_COUNT = 0 LM_METRICS(LM_METRIC_IS_TRAFFIC) };
+#define M_TRAFFIC ((int)LM_METRIC_TRAFFIC_COUNT)
+LM_METRICS(LM_METRIC_ORDER)
 
 extern const char *const metric_name[M_COUNT];
+extern const char *const metric_heading[M_COUNT];
+extern const char *const metric_unit[M_COUNT];
 
-/* All bytes one operation moves: the five byte metrics of v[M_TRAFFIC]. */
+/* All bytes one operation moves: the sum, in table order, of the traffic
+ * metrics in bytes of v[M_TRAFFIC]. */
 static inline double metric_bytes(const double *v) {
-  return v[M_WEIGHT_BYTES] + v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES] +
-         v[M_KV_READ_BYTES] + v[M_KV_WRITE_BYTES];
+  return 0 LM_METRICS(LM_METRIC_BYTES_TERM);
 }
 /* Metric by name, or -1. */
 int metric_lookup(const char *name);

@@ -150,6 +150,8 @@ typedef struct Model {
   bool from_config;    /* built from a config.json and a template */
   double ckpt_bytes;   /* checkpoint size from model.safetensors.index.json
                           next to the config; -1 if none */
+  const char *warnings; /* lines met while loading (Hub retries, not
+                           cached), or NULL */
   double ckpt_elem_bytes; /* bytes per parameter the checkpoint stores
                              (config torch_dtype: float32 4, float8 1,
                              else 2) */
@@ -219,7 +221,10 @@ void hub_read_index(Model *m, const char *dir);
 
 /* ===== plan.c: the walk, flattened ===== */
 
-typedef enum { ATTN_EAGER, ATTN_FLASH } AttnImpl;
+/* Attention implementations, as --attention names them. */
+#define LM_ATTNS(X) X(ATTN_EAGER, "eager") X(ATTN_FLASH, "flash")
+typedef enum { LM_ATTNS(LM_X_ENUM) ATTN_COUNT } AttnImpl;
+extern const char *const attn_name[ATTN_COUNT];
 
 /* One reported operation: a basic layer, a composite's own formulas, or an
  * atomic op. */
@@ -314,7 +319,11 @@ void gpudb_free(GpuDb *db);
 
 typedef enum { BOUND_MEMORY, BOUND_COMPUTE } Bound;
 
-typedef enum { FMT8_AUTO, FMT8_INT8, FMT8_FP8 } Format8;
+/* The 8-bit peak, as --8bit-format names it (auto: not a choice, the
+ * default when the option is absent). */
+#define LM_FORMATS8(X) X(FMT8_AUTO, NULL) X(FMT8_INT8, "int8") X(FMT8_FP8, "fp8")
+typedef enum { LM_FORMATS8(LM_X_ENUM) FMT8_COUNT } Format8;
+extern const char *const format8_name[FMT8_COUNT];
 
 /* The compute peaks for a run: the FP16/BF16 one, and the 8-bit one an
  * operation uses when every operand it reads is 8 bits or narrower. */
@@ -359,10 +368,22 @@ int roof_footprint(const Plan *p, const double *prefill_run,
                    const double *decode_run, double capacity, bool search,
                    Values *scratch_a, Values *scratch_b, Footprint *out,
                    Error *err);
+/* The footprint of prefill and decode values already evaluated (no search:
+ * max_batch 0). */
+void roof_measure(const Plan *p, const Values *prefill, const Values *decode,
+                  double capacity, Footprint *out);
+/* The largest batch that fits at these run variables (their B ignored),
+ * into out->max_batch and out->max_capped; probes evaluate into scratch. */
+void roof_max_batch(const Plan *p, const double *prefill_run,
+                    const double *decode_run, double capacity,
+                    Values *scratch_a, Values *scratch_b, Footprint *out);
 
 /* ===== report.c ===== */
 
-typedef enum { FMT_TABLE, FMT_JSON, FMT_CSV } Format;
+/* Output formats, as --format names them. */
+#define LM_FORMATS(X) X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")
+typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
+extern const char *const format_name[FMT_COUNT];
 
 typedef struct PhaseResult {
   const char *name; /* "prefill", "decode" */
@@ -389,7 +410,7 @@ typedef struct Report {
                             parameters and kinds below are not shown */
   const char *note;      /* what is not counted, or NULL */
   double parameters;     /* parameter count (dense: all active) */
-  const char **kv_kinds; /* KV cache per layer kind ("" = no kind) */
+  const char *const *kv_kinds; /* KV cache per layer kind ("" = none) */
   const double *kv_kind_bytes;
   int nkinds;
   double batch, seq_len;
@@ -402,8 +423,9 @@ typedef struct Report {
   const Summary *summary;
 } Report;
 
-/* Roofline time and bound of every row of a phase (allocates ph->time and
- * ph->bound; free with phase_free_times). */
+/* Roofline time and bound of every row of a phase. Allocates ph->time,
+ * ph->bound and ph->peak when ph->time is NULL, else reuses them (they
+ * must hold ph->plan->nrows rows); free with phase_free_times. */
 void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth);
 void phase_free_times(PhaseResult *ph);
 
@@ -414,5 +436,70 @@ void si_format(double v, const char *unit, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
 void report_number(double v, char *out, size_t outsz);
+
+/* ===== predict.c: one whole prediction ===== */
+
+/* Which phases a report shows (both are always computed). */
+#define LM_PHASES(X)                                                           \
+  X(PHASE_PREFILL, "prefill") X(PHASE_DECODE, "decode") X(PHASE_ALL, "all")
+typedef enum { LM_PHASES(LM_X_ENUM) PHASE_COUNT } PhaseSel;
+extern const char *const phase_name[PHASE_COUNT];
+
+/* A prediction's inputs: lmrun's options. */
+typedef struct PredictOpts {
+  double batch, seq_len;      /* B sequences of S tokens */
+  int w_bits, a_bits, kv_bits, e_bits; /* 16, 8 or 4 */
+  Format8 fmt8;
+  AttnImpl attn;
+  const char *hardware;       /* GPU id; borrowed */
+  PhaseSel phase;             /* what a report shows */
+  Format format;              /* how a report shows it */
+  bool max_batch;             /* search the largest batch that fits */
+} PredictOpts;
+
+/* lmrun's defaults: B 1, S 2048, 16-bit everything, eager, h100-sxm,
+ * both phases, table, with the largest-batch search. */
+void predict_defaults(PredictOpts *o);
+
+/* Everything one prediction computes; the reporters read it. Buffers are
+ * kept between calls: predict again into the same struct (zeroed at
+ * first) and nothing is allocated unless the plan changed. */
+typedef struct Prediction {
+  PredictOpts opts;          /* a copy; opts.hardware borrowed */
+  const Plan *plan;          /* borrowed, as are its model and gpu */
+  const Gpu *gpu;
+  Peaks peaks;
+  double run[2][V_COUNT];    /* prefill (T = S) and decode (T = 1), L = S */
+  PhaseResult phase[2];      /* prefill, decode: rows' time, bound, peak */
+  Summary summary;           /* TTFT, TPOT, throughput, footprint */
+  Values *vals[2];           /* prefill, decode metric values */
+  Values *scratch[2];        /* probes of the largest-batch search */
+  const Plan *bufplan;       /* the plan the buffers are sized for */
+  /* a model built from a config (model->from_config) */
+  const Plan *param_plan;    /* the plan `parameters` was counted for */
+  double parameters;         /* plan_parameters; -1 for a model file */
+  const char *kv_kinds[8];   /* KV cache after S tokens per layer kind */
+  double kv_kind_bytes[8];
+  int nkinds;
+} Prediction;
+
+/* The GPU named id, or NULL with "no GPU 'id' (known: ...)" about file. */
+const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
+                       Error *err);
+/* Evaluate both phases, the roofline of every row, the summary, the
+ * footprint and (opts->max_batch) the largest batch. -1 on error. */
+int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *opts,
+            Prediction *out, Error *err);
+/* The report of a prediction (opts.phase chooses the phases shown). */
+Report prediction_report(const Prediction *p);
+/* Warnings that do not stop a run, one line each (no "warning: "): a
+ * sequence longer than the model was trained for, modules whose formulas
+ * await review. */
+void prediction_warnings(const Prediction *p, Buf *out);
+/* Free the buffers (not the struct itself). */
+void prediction_free(Prediction *p);
+
+/* The GPU list lmrun --list-hardware prints. New string; free(). */
+char *report_hardware(const GpuDb *g);
 
 #endif

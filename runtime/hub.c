@@ -257,6 +257,8 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
   HttpResponse resp;
   http_response_init(&resp);
   Model *m = NULL;
+  Buf notes; /* warnings for the model */
+  buf_init(&notes);
   if (http_options_from_env(&opt, err) < 0)
     goto out;
   /* libcurl's global state (TLS libraries) only when the network is used:
@@ -267,8 +269,21 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
    * endpoint, at most 3 times, as huggingface_hub does; the token goes to
    * that endpoint only, never to another host. */
   for (int hops = 0;; hops++) {
-    if (http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, stderr, err) <
-        0) {
+    /* retries are announced as the model's warnings: the library prints
+     * nothing */
+    char *logtext = NULL;
+    size_t loglen = 0;
+    FILE *log = open_memstream(&logtext, &loglen);
+    int got = http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, log,
+                       err);
+    if (log)
+      fclose(log);
+    for (char *l = logtext, *nl; l && (nl = strchr(l, '\n')); l = nl + 1) {
+      *nl = '\0';
+      buf_printf(&notes, "%s\n", strncmp(l, "lmgen: ", 7) ? l : l + 7);
+    }
+    free(logtext);
+    if (got < 0) {
       err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id, (int)el,
                  ep);
       goto out;
@@ -332,19 +347,21 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
   char commit[128], etag[160];
   if (!http_header(&resp, "X-Repo-Commit", commit, sizeof(commit)) ||
       !all_of(commit, HEX, 40, 40) || !etag_of(&resp, etag, sizeof(etag))) {
-    fprintf(stderr,
-            "lmrun: warning: %s answered without a valid X-Repo-Commit and "
-            "ETag: %s's config.json is not cached\n",
-            (int)el > 0 ? ep : "the Hub", id);
+    buf_printf(&notes,
+               "%.*s answered without a valid X-Repo-Commit and ETag: %s's "
+               "config.json is not cached\n",
+               (int)el, ep, id);
     goto out;
   }
   Error serr;
   err_clear(&serr);
-  if (store(rdir, commit, etag, resp.body.data, resp.body.len, &serr) < 0) {
-    fprintf(stderr, "lmrun: warning: not cached: ");
-    err_print(stderr, &serr);
-  }
+  if (store(rdir, commit, etag, resp.body.data, resp.body.len, &serr) < 0)
+    buf_printf(&notes, "%s's config.json is not cached: %s%s%s\n", id,
+               serr.file, serr.file[0] ? ": " : "", serr.msg);
 out:
+  if (m && notes.len)
+    m->warnings = arena_strdup(&m->arena, buf_str(&notes));
+  buf_free(&notes);
   if (auth.data) /* the token: wiped before it is freed */
     memset(auth.data, 0, auth.cap);
   buf_free(&auth);

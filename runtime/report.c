@@ -319,18 +319,22 @@ static void fmt_ai(double ai, char *out, size_t n) {
     snprintf(out, n, "%.0f", ai);
 }
 
+/* Table columns: one per traffic metric (the metric table's heading and
+ * unit), then bytes and FLOP/B. */
+#define CELL_W 9
+
 static void table_line(Buf *b, int w, const char *name, const char *count,
                        const double *v, const char *bound, double time) {
-  char cell[M_TRAFFIC + 1][32], ai[32];
-  si_format(v[M_FLOPS], "", cell[0], sizeof(cell[0]));
-  for (int k = 1; k < M_TRAFFIC; k++)
-    si_format(v[k], "B", cell[k], sizeof(cell[k]));
+  char cell[32], ai[32];
+  buf_printf(b, "%-*s %6s", w, name, count);
+  for (int k = 0; k < M_TRAFFIC; k++) {
+    si_format(v[k], metric_unit[k], cell, sizeof(cell));
+    buf_printf(b, " %*s", CELL_W, cell);
+  }
   double bytes = metric_bytes(v);
-  si_format(bytes, "B", cell[M_TRAFFIC], sizeof(cell[M_TRAFFIC]));
+  si_format(bytes, "B", cell, sizeof(cell));
   fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
-  buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s", w, name, count,
-             cell[0], cell[1], cell[2], cell[3], cell[4], cell[5],
-             cell[M_TRAFFIC], ai);
+  buf_printf(b, " %*s %7s", CELL_W, cell, ai);
   if (bound) {
     char t[32];
     time_format(time, t, sizeof(t));
@@ -426,9 +430,10 @@ static void render_table(const Report *r, Buf *b) {
     }
     buf_printf(b, "\n%s: %g token%s per sequence, KV length %g\n", ph->name,
                ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
-    buf_printf(b, "%-*s %6s %9s %9s %9s %9s %9s %9s %9s %7s", w,
-               "operation", "count", "FLOPs", "weights", "act read",
-               "act write", "KV read", "KV write", "bytes", "FLOP/B");
+    buf_printf(b, "%-*s %6s", w, "operation", "count");
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_printf(b, " %*s", CELL_W, metric_heading[k]);
+    buf_printf(b, " %*s %7s", CELL_W, "bytes", "FLOP/B");
     buf_puts(b, ph->time ? " bound        time\n" : "\n");
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
@@ -459,5 +464,34 @@ char *report_render(const Report *r, Format fmt) {
   default:
     render_table(r, &b);
   }
+  return buf_steal(&b);
+}
+
+/* ------------------------------------------------------------ hardware */
+
+char *report_hardware(const GpuDb *g) {
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%-14s %-28s %9s %9s %9s %9s %8s %6s %9s %5s\n", "id", "name",
+             "FP16", "FP8", "INT8", "HBM", "memory", "L2", "smem/SM", "SMs");
+  for (int i = 0; i < g->n; i++) {
+    const Gpu *x = &g->gpus[i];
+    char f16[32], f8[32], i8[32], bw[32], mem[32];
+    si_format(x->fp16_flops, "F", f16, sizeof(f16));
+    if (x->fp8_flops > 0)
+      si_format(x->fp8_flops, "F", f8, sizeof(f8));
+    else
+      snprintf(f8, sizeof(f8), "-");
+    if (x->int8_ops > 0)
+      si_format(x->int8_ops, "OP", i8, sizeof(i8));
+    else
+      snprintf(i8, sizeof(i8), "-");
+    si_format(x->bandwidth, "B/s", bw, sizeof(bw));
+    snprintf(mem, sizeof(mem), "%g GiB", x->memory / 1073741824.0);
+    buf_printf(&b, "%-14s %-28.28s %9s %9s %9s %9s %8s %3g MiB %5g KiB %5g\n",
+               x->id, x->name, f16, f8, i8, bw, mem, x->l2 / 1048576.0,
+               x->smem_per_sm / 1024.0, x->sm_count);
+  }
+  buf_puts(&b, "Dense peaks per second; figures and sources in hardware.json.\n");
   return buf_steal(&b);
 }

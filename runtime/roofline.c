@@ -68,9 +68,11 @@ double roof_time(double flops, double bytes, double peak, double bandwidth,
 
 void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
   int n = ph->plan->nrows;
-  ph->time = xcalloc((size_t)n + 1, sizeof(double));
-  ph->bound = xcalloc((size_t)n + 1, sizeof(Bound));
-  ph->peak = xcalloc((size_t)n + 1, sizeof(char *));
+  if (!ph->time) {
+    ph->time = xcalloc((size_t)n + 1, sizeof(double));
+    ph->bound = xcalloc((size_t)n + 1, sizeof(Bound));
+    ph->peak = xcalloc((size_t)n + 1, sizeof(char *));
+  }
   ph->total_time = 0;
   for (int r = 0; r < n; r++) {
     const double *v = ph->vals->row[r];
@@ -100,62 +102,66 @@ static double max_act(const Plan *p, const Values *v) {
   return m;
 }
 
-/* The footprint at batch b. */
-static int measure(const Plan *p, const double *prefill_run,
-                   const double *decode_run, double b, Values *va, Values *vb,
-                   Footprint *f, Error *err) {
+void roof_measure(const Plan *p, const Values *prefill, const Values *decode,
+                  double capacity, Footprint *f) {
+  memset(f, 0, sizeof(*f));
+  f->weights = decode->state[M_PARAM_BYTES - M_TRAFFIC];
+  f->kv_cache = decode->state[M_KV_CACHE_BYTES - M_TRAFFIC];
+  double a = max_act(p, prefill), d = max_act(p, decode);
+  f->act = a > d ? a : d;
+  f->total = f->weights + f->kv_cache + f->act;
+  f->capacity = capacity;
+  f->fits = f->total <= capacity;
+}
+
+/* Does batch b fit? A probe that overflows counts as not fitting. */
+static bool fits_at(const Plan *p, const double *prefill_run,
+                    const double *decode_run, double b, double capacity,
+                    Values *va, Values *vb) {
   double pr[V_COUNT], dr[V_COUNT];
   memcpy(pr, prefill_run, sizeof(pr));
   memcpy(dr, decode_run, sizeof(dr));
   pr[V_B] = dr[V_B] = b;
-  if (plan_eval(p, pr, va, err) < 0 || plan_eval(p, dr, vb, err) < 0)
-    return -1;
-  f->weights = vb->state[M_PARAM_BYTES - M_TRAFFIC];
-  f->kv_cache = vb->state[M_KV_CACHE_BYTES - M_TRAFFIC];
-  double a = max_act(p, va), d = max_act(p, vb);
-  f->act = a > d ? a : d;
-  f->total = f->weights + f->kv_cache + f->act;
-  return 0;
+  if (plan_eval(p, pr, va, NULL) < 0 || plan_eval(p, dr, vb, NULL) < 0)
+    return false;
+  Footprint f;
+  roof_measure(p, va, vb, capacity, &f);
+  return f.fits;
+}
+
+void roof_max_batch(const Plan *p, const double *prefill_run,
+                    const double *decode_run, double capacity, Values *va,
+                    Values *vb, Footprint *out) {
+  out->max_batch = 0;
+  out->max_capped = false;
+  if (!fits_at(p, prefill_run, decode_run, 1, capacity, va, vb))
+    return;
+  /* bisection on B: fits(lo) holds, fits(hi) does not */
+  double lo = 1, hi = LM_MAX_BATCH;
+  if (fits_at(p, prefill_run, decode_run, hi, capacity, va, vb)) {
+    out->max_batch = hi;
+    out->max_capped = true;
+    return;
+  }
+  while (hi - lo > 1) {
+    double mid = floor((lo + hi) / 2);
+    if (fits_at(p, prefill_run, decode_run, mid, capacity, va, vb))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  out->max_batch = lo;
 }
 
 int roof_footprint(const Plan *p, const double *prefill_run,
                    const double *decode_run, double capacity, bool search,
                    Values *va, Values *vb, Footprint *out, Error *err) {
   memset(out, 0, sizeof(*out));
-  if (measure(p, prefill_run, decode_run, prefill_run[V_B], va, vb, out,
-              err) < 0)
+  if (plan_eval(p, prefill_run, va, err) < 0 ||
+      plan_eval(p, decode_run, vb, err) < 0)
     return -1;
-  out->capacity = capacity;
-  out->fits = out->total <= capacity;
-  if (!search)
-    return 0;
-  /* bisection on B: fits(lo) holds, fits(hi) does not */
-  Footprint probe;
-  Error perr;
-  err_clear(&perr);
-  if (measure(p, prefill_run, decode_run, 1, va, vb, &probe, &perr) < 0 ||
-      probe.total > capacity) {
-    out->max_batch = 0;
-    return 0;
-  }
-  double lo = 1, hi = LM_MAX_BATCH;
-  err_clear(&perr);
-  if (measure(p, prefill_run, decode_run, hi, va, vb, &probe, &perr) == 0 &&
-      probe.total <= capacity) {
-    out->max_batch = hi;
-    out->max_capped = true;
-    return 0;
-  }
-  while (hi - lo > 1) {
-    double mid = floor((lo + hi) / 2);
-    err_clear(&perr);
-    /* a probe that overflows counts as not fitting */
-    if (measure(p, prefill_run, decode_run, mid, va, vb, &probe, &perr) == 0 &&
-        probe.total <= capacity)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  out->max_batch = lo;
+  roof_measure(p, va, vb, capacity, out);
+  if (search)
+    roof_max_batch(p, prefill_run, decode_run, capacity, va, vb, out);
   return 0;
 }

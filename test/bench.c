@@ -5,6 +5,7 @@
  */
 #include "common.h"
 #include "gen.h"
+#include "lmpredict.h"
 #include "runtime.h"
 
 #include <stdlib.h>
@@ -111,11 +112,12 @@ static void bench_reg_load(void *arg) {
 
 typedef struct EvalBench {
   Plan *plan;
-  Values *vals, *dvals;
-  double run[V_COUNT], drun[V_COUNT];
+  Values *vals;
+  double run[V_COUNT];
   const Gpu *gpu;
-  Peaks peaks;
-  double sink;
+  PredictOpts opts;
+  Prediction pred; /* reused: its buffers are kept between calls */
+  Values *scratch[2];
 } EvalBench;
 
 static void bench_eval(void *arg) {
@@ -124,38 +126,35 @@ static void bench_eval(void *arg) {
     abort();
 }
 
-/* What lmrun does per analysis: prefill and decode evaluated, the
- * roofline time and bound of every row, the footprint at this batch. */
-static void bench_full(void *arg) {
+/* What lmrun does per analysis: predict() evaluates prefill and decode,
+ * the roofline time and bound of every row, the summary and the footprint
+ * at this batch (opts.max_batch off here; timed separately below). */
+static void bench_predict(void *arg) {
   EvalBench *b = arg;
-  if (plan_eval(b->plan, b->run, b->vals, NULL) < 0 ||
-      plan_eval(b->plan, b->drun, b->dvals, NULL) < 0)
+  if (predict(b->plan, b->gpu, &b->opts, &b->pred, NULL) < 0)
     abort();
-  const Values *vs[2] = {b->vals, b->dvals};
-  double total = 0, act = 0;
-  for (int p = 0; p < 2; p++)
-    for (int r = 0; r < b->plan->nrows; r++) {
-      const double *v = vs[p]->row[r];
-      double bytes = metric_bytes(v);
-      total += b->plan->rows[r].count *
-               roof_time(v[M_FLOPS], bytes, roof_row_peak(&b->peaks, v, NULL),
-                         b->gpu->bandwidth, NULL);
-      double a = v[M_ACT_READ_BYTES] + v[M_ACT_WRITE_BYTES];
-      if (a > act)
-        act = a;
-    }
-  b->sink = total + act + b->dvals->state[0] + b->dvals->state[1];
+}
+
+typedef struct ApiBench {
+  lmp_data *data;
+  lmp_model *model;
+  lmp_options *opts;
+} ApiBench;
+
+/* The public API: a new result each call. */
+static void bench_lmp_predict(void *arg) {
+  ApiBench *b = arg;
+  lmp_result *r = lmp_predict(b->data, b->model, b->opts, NULL);
+  if (!r)
+    abort();
+  lmp_result_free(r);
 }
 
 static void bench_max_batch(void *arg) {
   EvalBench *b = arg;
-  Footprint f;
-  Values *x = values_new(b->plan), *y = values_new(b->plan);
-  if (roof_footprint(b->plan, b->run, b->drun, b->gpu->memory, true, x, y, &f,
-                     NULL) < 0)
-    abort();
-  values_free(x);
-  values_free(y);
+  Footprint f = {0};
+  roof_max_batch(b->plan, b->pred.run[0], b->pred.run[1], b->gpu->memory,
+                 b->scratch[0], b->scratch[1], &f);
 }
 
 /* Wall time of whole lmrun processes, output to /dev/null. */
@@ -222,12 +221,11 @@ int main(void) {
     return 1;
   }
   EvalBench eb = {.plan = plan_build(model, ATTN_EAGER, NULL),
-                  .run = {1, 2048, 2048, 2048, 2, 2, 2, 233472},
-                  .drun = {1, 2048, 1, 2048, 2, 2, 2, 233472},
+                  .run = {1, 2048, 2048, 2048, 2, 2, 2, 233472, 2},
                   .gpu = gpudb_find(gpus, "h100-sxm")};
-  roof_peaks(eb.gpu, 16, 16, 16, FMT8_AUTO, &eb.peaks, NULL);
+  predict_defaults(&eb.opts);
+  eb.opts.max_batch = false;
   eb.vals = values_new(eb.plan);
-  eb.dvals = values_new(eb.plan);
   int calls = 0;
   for (int r = 0; r < eb.plan->nrows; r++)
     for (int k = 0; k < M_TRAFFIC; k++)
@@ -247,19 +245,38 @@ int main(void) {
              time_it(bench_lazy_model, &lq, 15, 20));
   print_time("one phase evaluated (prefill), in-process",
              time_it(bench_eval, &eb, 25, 20000));
-  print_time("one full-model analysis: prefill + decode + roofline",
-             time_it(bench_full, &eb, 25, 20000));
+  print_time("one predict: prefill + decode + roofline + footprint",
+             time_it(bench_predict, &eb, 25, 20000));
   EvalBench fb = eb;
   fb.plan = plan_build(model, ATTN_FLASH, NULL);
-  fb.vals = values_new(fb.plan);
-  fb.dvals = values_new(fb.plan);
+  fb.opts.attn = ATTN_FLASH;
+  memset(&fb.pred, 0, sizeof(fb.pred));
   print_time("the same with FlashAttention-2",
-             time_it(bench_full, &fb, 25, 20000));
-  values_free(fb.vals);
-  values_free(fb.dvals);
+             time_it(bench_predict, &fb, 25, 20000));
+  prediction_free(&fb.pred);
   plan_free(fb.plan);
+  eb.scratch[0] = values_new(eb.plan);
+  eb.scratch[1] = values_new(eb.plan);
   print_time("largest-batch search (bisection, ~40 evaluations)",
              time_it(bench_max_batch, &eb, 15, 500));
+  values_free(eb.scratch[0]);
+  values_free(eb.scratch[1]);
+  ApiBench ab = {.data = lmp_open("module_db.json", "generated_modules",
+                                  "hardware.json", NULL)};
+  ab.model = ab.data ? lmp_model_load(ab.data, "models/llama-2-7b-hf.json",
+                                      NULL)
+                     : NULL;
+  ab.opts = lmp_options_new();
+  if (!ab.model || lmp_options_set(ab.opts, "max-batch", "no", NULL) < 0)
+    abort();
+  print_time("public API: lmp_predict + lmp_result_free",
+             time_it(bench_lmp_predict, &ab, 25, 5000));
+  lmp_options_set(ab.opts, "max-batch", "yes", NULL);
+  print_time("the same with the largest-batch search",
+             time_it(bench_lmp_predict, &ab, 15, 500));
+  lmp_options_free(ab.opts);
+  lmp_model_free(ab.model);
+  lmp_close(ab.data);
   char *argv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1", "-S",
                   "2048", NULL};
   print_time("end to end: lmrun process, Llama-2-7B table",
@@ -273,7 +290,7 @@ int main(void) {
   print_time("end to end: lmrun process, Mistral-7B config.json",
              time_it(bench_process, argv3, 21, 5));
   values_free(eb.vals);
-  values_free(eb.dvals);
+  prediction_free(&eb.pred);
   gpudb_free(gpus);
   plan_free(eb.plan);
   model_free(model);

@@ -1,0 +1,153 @@
+/* lmpredict.h: the LM-Predictor C library.
+ *
+ * Predicts what a large language model costs to run on a GPU: per
+ * operation FLOPs, bytes of weights, activations and KV cache, arithmetic
+ * intensity, bound and time; for the whole model TTFT, TPOT, throughput,
+ * memory footprint and the largest batch that fits. The same numbers, to
+ * the byte, as the lmrun command, which is built on this library.
+ *
+ *   lmp_error e;
+ *   lmp_data *d = lmp_open(NULL, NULL, NULL, &e);        // installed data
+ *   lmp_model *m = lmp_model_load(d, "models/llama-2-7b-hf.json", &e);
+ *   lmp_options *o = lmp_options_new();                  // lmrun's defaults
+ *   lmp_options_set(o, "batch", "8", &e);
+ *   lmp_options_set(o, "hardware", "a100-sxm-80gb", &e);
+ *   lmp_result *r = lmp_predict(d, m, o, &e);
+ *   char *json = lmp_result_json(r);   // == lmrun ... --format json
+ *   printf("%s", json);
+ *   lmp_free(json); lmp_result_free(r); lmp_options_free(o);
+ *   lmp_model_free(m); lmp_close(d);
+ *
+ * Conventions:
+ * - Every public name starts with lmp_ or LMP_; handles are opaque.
+ * - Errors are data: a failing function returns NULL or -1 and fills the
+ *   lmp_error (when err is not NULL). Nothing prints, nothing exits (only
+ *   running out of memory aborts).
+ * - Strings returned as char * are new: free them with lmp_free. Strings
+ *   returned as const char * are borrowed from their handle.
+ * - Lifetimes: a model belongs to the data it was loaded with and a
+ *   result refers to its model: free results before their model, models
+ *   before their data. Different handles may be used from different
+ *   threads; one handle is used by one thread at a time (a model caches
+ *   its plan per attention implementation on first use). Loading the
+ *   data (the JIT) is serialised by libtcc itself.
+ *
+ * Link with -llmpredict (pkg-config lmpredict), or the static
+ * liblmpredict.a plus -ljansson -lcurl -ltcc -ldl -lm.
+ */
+#ifndef LMPREDICT_H
+#define LMPREDICT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMP_ERROR_TEXT 4096
+
+/* An error: a failing call fills it (whatever it held before); a call
+ * that succeeds leaves it as it was. */
+typedef struct lmp_error {
+  int set;                  /* 0: no error */
+  char file[512];           /* the file the error is in; "" if none */
+  char where[512];          /* JSON path in that file; "" if none */
+  int line, column;         /* 1-based; 0 if unknown */
+  char message[1024];       /* "unknown parameter 'N'" */
+  char text[LMP_ERROR_TEXT];/* the whole error as lmrun prints it after
+                               "lmrun: ": file:line:col: where: error: msg,
+                               then the source line and a caret under the
+                               span; option errors are the message alone.
+                               Ends with a newline. */
+} lmp_error;
+
+typedef struct lmp_data lmp_data;       /* module db + JIT registry + GPUs */
+typedef struct lmp_model lmp_model;     /* a loaded model file */
+typedef struct lmp_options lmp_options; /* prediction options */
+typedef struct lmp_result lmp_result;   /* one prediction */
+
+/* The library's version, "0.2.0" (the Makefile's VERSION). */
+const char *lmp_version(void);
+
+/* Load the module database, JIT-compile the generated modules and load the
+ * GPU database. A NULL path means the default one, found as lmrun finds
+ * it: module_db.json, generated_modules/ and hardware.json in the
+ * installation's data directory ($LM_PREDICTOR_HOME when set). NULL on
+ * error. */
+lmp_data *lmp_open(const char *module_db, const char *modules_dir,
+                   const char *hardware_db, lmp_error *err);
+void lmp_close(lmp_data *d);
+/* The GPUs as a JSON array, one object per GPU with every figure of
+ * hardware.json (and its sources). lmp_free it. */
+char *lmp_hardware_json(const lmp_data *d);
+/* The GPU list `lmrun --list-hardware` prints. lmp_free it. */
+char *lmp_hardware_text(const lmp_data *d);
+
+/* Load a model architecture file (anything lmrun accepts). NULL on error,
+ * located in the file. */
+lmp_model *lmp_model_load(lmp_data *d, const char *path, lmp_error *err);
+void lmp_model_free(lmp_model *m);
+/* The model's id ("meta-llama/Llama-2-7b-hf"), borrowed. */
+const char *lmp_model_id(const lmp_model *m);
+
+/* Options with lmrun's defaults: batch 1, seq-len 2048, phase all, 16-bit
+ * weights, activations, KV cache and embeddings, the 8-bit format the GPU
+ * has, eager attention, hardware h100-sxm, format table. */
+lmp_options *lmp_options_new(void);
+/* Set one option. name is an lmrun long option without its dashes:
+ * "batch", "seq-len", "phase", "w-bits", "a-bits", "kv-bits",
+ * "embed-bits", "8bit-format", "attention", "hardware", "format"; '_' is
+ * accepted for '-' ("seq_len"). One more, not lmrun's: "max-batch", "yes"
+ * (default) or "no", whether to search the largest batch that fits (about
+ * 40 evaluations; without it the summary's max_batch is 0). value is written as on lmrun's command
+ * line. The value is checked as lmrun checks it, with lmrun's messages
+ * ("-B must be at least 1"). Returns 0, or -1 with err on an unknown name
+ * or a bad value (the options are then unchanged). A GPU id is checked
+ * when predicting. */
+int lmp_options_set(lmp_options *o, const char *name, const char *value,
+                    lmp_error *err);
+void lmp_options_free(lmp_options *o);
+
+/* Predict: both phases (prefill of S tokens, one decode step over S), the
+ * roofline of every operation, the summary, the footprint and the largest
+ * batch. NULL on error (unknown GPU, a formula out of range, ...). */
+lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
+                        const lmp_options *o, lmp_error *err);
+/* The document `lmrun MODEL ... --format json` prints with the same
+ * options, byte for byte. lmp_free it. */
+char *lmp_result_json(const lmp_result *r);
+/* The output lmrun prints with the same options, in the options' format
+ * (table, json or csv). lmp_free it. */
+char *lmp_result_text(const lmp_result *r);
+/* Warnings lmrun prints on stderr after "lmrun: warning: ", one line each
+ * ("" if none): a sequence longer than the model was trained for, modules
+ * whose formulas await review. Borrowed. */
+const char *lmp_result_warnings(const lmp_result *r);
+
+/* Reading a result without JSON. phase is "prefill" or "decode" (both
+ * are computed whatever the phase option says). */
+/* Operation rows of a phase; -1 for an unknown phase. */
+int lmp_result_rows(const lmp_result *r, const char *phase);
+/* A row's "path", "op" or "module"; NULL for an unknown row or field.
+ * Borrowed. */
+const char *lmp_result_row_name(const lmp_result *r, int row,
+                                const char *field);
+/* A row's number named as in the JSON document: "count", "flops",
+ * "weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes",
+ * "kv_write_bytes", "bytes", "arithmetic_intensity", "time_s"; NaN for an
+ * unknown phase, row or key. */
+double lmp_result_row(const lmp_result *r, const char *phase, int row,
+                      const char *key);
+/* A summary number named as in the JSON document's summary: "ttft_s",
+ * "tpot_s", "tokens_per_s", "weight_bytes", "kv_cache_bytes",
+ * "activation_bytes", "total_bytes", "capacity_bytes", "fits" (1 or 0),
+ * "max_batch", "max_batch_capped" (1 or 0); NaN for an unknown key. */
+double lmp_result_summary(const lmp_result *r, const char *key);
+void lmp_result_free(lmp_result *r);
+
+/* Free a string the library returned. */
+void lmp_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

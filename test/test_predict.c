@@ -1,0 +1,240 @@
+/* test_predict.c: one whole prediction (runtime/predict.c) on the tiny
+ * Llama (test/data/tiny_llama.json), whose prefill totals test_plan.c
+ * derives by hand at B = 2, S = 4:
+ *   flops 25096; bytes 2680 weight + 6816 act read + 5416 act write
+ *   + 256 KV read + 256 KV write = 15424;
+ * and whose footprint test_roofline.c derives: 2712 bytes of weights +
+ * 512 per sequence at S = 4 (128 KV cache + 384 activations).
+ * The GPUs are made up so that every row is on one side of the roofline
+ * and its time is exactly its flops or its bytes. */
+#include "testutil.h"
+#include "runtime.h"
+
+static Db *db;
+static Registry *reg;
+static Model *tiny;
+static Plan *eager;
+
+static int group_setup(void **state) {
+  (void)state;
+  db = tu_load_db("module_db.json");
+  reg = reg_load(db, "generated_modules", NULL);
+  tiny = reg ? model_load("test/data/tiny_llama.json", reg, NULL) : NULL;
+  eager = tiny ? plan_build(tiny, ATTN_EAGER, NULL) : NULL;
+  return eager ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  plan_free(eager);
+  model_free(tiny);
+  reg_free(reg);
+  db_free(db);
+  return 0;
+}
+
+static PredictOpts tiny_opts(void) {
+  PredictOpts o;
+  predict_defaults(&o);
+  o.batch = 2;
+  o.seq_len = 4;
+  return o;
+}
+
+static void test_predict_defaults(void **state) {
+  (void)state;
+  PredictOpts o;
+  predict_defaults(&o); /* lmrun's: DESIGN.md §7 */
+  assert_double_exact(o.batch, 1);
+  assert_double_exact(o.seq_len, 2048);
+  assert_int_equal(o.w_bits, 16);
+  assert_int_equal(o.a_bits, 16);
+  assert_int_equal(o.kv_bits, 16);
+  assert_int_equal(o.e_bits, 16);
+  assert_int_equal(o.fmt8, FMT8_AUTO);
+  assert_int_equal(o.attn, ATTN_EAGER);
+  assert_string_equal(o.hardware, "h100-sxm");
+  assert_int_equal(o.phase, PHASE_ALL);
+  assert_int_equal(o.format, FMT_TABLE);
+  assert_true(o.max_batch);
+}
+
+/* Bandwidth 1 byte/s and a huge peak: every row is memory bound and takes
+ * its bytes in seconds, so TTFT = prefill's total bytes = 15424 s. */
+static void test_predict_memory_bound_ttft(void **state) {
+  (void)state;
+  Gpu g = {.id = "slow-memory", .fp16_flops = 1e30, .bandwidth = 1,
+           .memory = 1e18, .smem_per_sm = 233472};
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  Error e;
+  err_clear(&e);
+  assert_int_equal(predict(eager, &g, &o, &p, &e), 0);
+  assert_double_exact(p.summary.ttft, 15424);
+  assert_double_exact(p.phase[0].total_time, 15424);
+  for (int r = 0; r < eager->nrows; r++)
+    assert_int_equal(p.phase[0].bound[r], BOUND_MEMORY);
+  assert_double_exact(p.summary.tokens_per_s, 2 / p.summary.tpot);
+  /* the run variables: prefill T = S, decode T = 1, both L = S */
+  assert_double_exact(p.run[0][V_T], 4);
+  assert_double_exact(p.run[1][V_T], 1);
+  assert_double_exact(p.run[1][V_L], 4);
+  assert_double_exact(p.run[0][V_SRAM_BYTES], 233472);
+  assert_double_exact(p.phase[1].tokens, 1);
+  assert_double_exact(p.phase[1].kv_len, 4);
+  prediction_free(&p);
+}
+
+/* Peak 1 FLOP/s and a huge bandwidth: TTFT = prefill's FLOPs = 25096 s
+ * (rows without FLOPs take bytes / 1e30, lost in the sum). */
+static void test_predict_compute_bound_ttft(void **state) {
+  (void)state;
+  Gpu g = {.id = "slow-math", .fp16_flops = 1, .bandwidth = 1e30,
+           .memory = 1e18, .smem_per_sm = 233472};
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  assert_double_exact(p.summary.ttft, 25096);
+  prediction_free(&p);
+}
+
+/* The footprint comes from the two phase evaluations and the largest
+ * batch from the bisection: room for exactly 10 sequences. */
+static void test_predict_footprint_and_max_batch(void **state) {
+  (void)state;
+  Gpu g = {.id = "small", .fp16_flops = 1e12, .bandwidth = 1e12,
+           .memory = 2712 + 512 * 10, .smem_per_sm = 233472};
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  assert_double_exact(p.summary.mem.weights, 2712);
+  assert_double_exact(p.summary.mem.kv_cache, 256);
+  assert_double_exact(p.summary.mem.act, 768);
+  assert_double_exact(p.summary.mem.total, 2712 + 512 * 2);
+  assert_double_exact(p.summary.mem.capacity, 2712 + 512 * 10);
+  assert_true(p.summary.mem.fits);
+  assert_double_exact(p.summary.mem.max_batch, 10);
+  /* without the search: the same footprint, no largest batch */
+  o.max_batch = false;
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  assert_double_exact(p.summary.mem.total, 2712 + 512 * 2);
+  assert_double_exact(p.summary.mem.max_batch, 0);
+  /* B = 11 does not fit */
+  o.batch = 11;
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  assert_false(p.summary.mem.fits);
+  prediction_free(&p);
+  /* first without the search, then with it (its buffers made then) */
+  Prediction q = {0};
+  o.batch = 2;
+  assert_int_equal(predict(eager, &g, &o, &q, NULL), 0);
+  assert_null(q.scratch[0]);
+  o.max_batch = true;
+  assert_int_equal(predict(eager, &g, &o, &q, NULL), 0);
+  assert_double_exact(q.summary.mem.max_batch, 10);
+  prediction_free(&q);
+}
+
+/* Predicting again into the same struct reuses its buffers; a new plan
+ * gets new ones. */
+static void test_predict_reuses_buffers(void **state) {
+  (void)state;
+  Gpu g = {.id = "g", .fp16_flops = 1e12, .bandwidth = 1e12, .memory = 1e18,
+           .smem_per_sm = 233472};
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  Values *v0 = p.vals[0];
+  double *t0 = p.phase[0].time;
+  double ttft = p.summary.ttft;
+  o.batch = 3;
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  assert_ptr_equal(p.vals[0], v0);
+  assert_ptr_equal(p.phase[0].time, t0);
+  assert_true(p.summary.ttft > ttft);
+  o.batch = 2;
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  assert_double_exact(p.summary.ttft, ttft);
+  Plan *flash = plan_build(tiny, ATTN_FLASH, NULL);
+  o.attn = ATTN_FLASH;
+  assert_int_equal(predict(flash, &g, &o, &p, NULL), 0);
+  assert_int_equal(p.phase[0].plan->nrows, flash->nrows);
+  assert_ptr_equal(p.plan, flash);
+  prediction_free(&p);
+  plan_free(flash);
+}
+
+/* The report shows the phases asked for and names the attention. */
+static void test_predict_report(void **state) {
+  (void)state;
+  Gpu g = {.id = "g", .name = "G", .fp16_flops = 1e12, .bandwidth = 1e12,
+           .memory = 1e18, .smem_per_sm = 233472};
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(eager, &g, &o, &p, NULL), 0);
+  Report r = prediction_report(&p);
+  assert_string_equal(r.model, "test/tiny-llama");
+  assert_string_equal(r.attention, "eager");
+  assert_int_equal(r.nphases, 2);
+  assert_string_equal(r.phases[0].name, "prefill");
+  assert_string_equal(r.phases[1].name, "decode");
+  p.opts.phase = PHASE_DECODE;
+  r = prediction_report(&p);
+  assert_int_equal(r.nphases, 1);
+  assert_string_equal(r.phases[0].name, "decode");
+  p.opts.phase = PHASE_PREFILL;
+  r = prediction_report(&p);
+  assert_int_equal(r.nphases, 1);
+  assert_string_equal(r.phases[0].name, "prefill");
+  /* no warnings: S within the window, every module validated */
+  Buf b;
+  buf_init(&b);
+  prediction_warnings(&p, &b);
+  assert_string_equal(buf_str(&b), "");
+  buf_free(&b);
+  prediction_free(&p);
+}
+
+/* Errors: an unknown GPU names the known ones; a missing 8-bit peak; a
+ * parameter out of range. Each leaves a clear message. */
+static void test_predict_errors(void **state) {
+  (void)state;
+  GpuDb gdb = {.gpus = (Gpu[]){{.id = "a", .fp16_flops = 1, .bandwidth = 1,
+                                .memory = 1, .smem_per_sm = 233472},
+                               {.id = "b", .fp16_flops = 1, .bandwidth = 1,
+                                .memory = 1}},
+               .n = 2};
+  Error e;
+  err_clear(&e);
+  assert_ptr_equal(predict_gpu(&gdb, "hw.json", "b", &e), &gdb.gpus[1]);
+  assert_null(predict_gpu(&gdb, "hw.json", "c", &e));
+  assert_string_equal(e.msg, "no GPU 'c' (known: a, b)");
+  assert_string_equal(e.file, "hw.json");
+  PredictOpts o = tiny_opts();
+  o.fmt8 = FMT8_FP8;
+  Prediction p = {0};
+  err_clear(&e);
+  assert_int_equal(predict(eager, &gdb.gpus[0], &o, &p, &e), -1);
+  assert_string_equal(e.msg, "a has no FP8 peak in the hardware database");
+  /* a parameter out of its range (b has no shared memory): the layer named */
+  o.fmt8 = FMT8_AUTO;
+  err_clear(&e);
+  assert_int_equal(predict(eager, &gdb.gpus[1], &o, &p, &e), -1);
+  assert_contains(e.msg, "layer 'model.layers.self_attn' (LlamaAttention): "
+                         "parameter 'sram_bytes' evaluates to 0");
+  prediction_free(&p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_predict_defaults),
+      cmocka_unit_test(test_predict_memory_bound_ttft),
+      cmocka_unit_test(test_predict_compute_bound_ttft),
+      cmocka_unit_test(test_predict_footprint_and_max_batch),
+      cmocka_unit_test(test_predict_reuses_buffers),
+      cmocka_unit_test(test_predict_report),
+      cmocka_unit_test(test_predict_errors),
+  };
+  return cmocka_run_group_tests_name("predict", tests, group_setup,
+                                     group_teardown);
+}
