@@ -806,17 +806,13 @@ out:
 
 /* A model file has "format": "lm-predictor-model", or, written before the
  * member existed, "layers" and no "model_type". */
-static bool is_model_file(const char *text, size_t len) {
-  json_t *r = json_loadb(text, len, 0, NULL);
-  bool yes = false;
-  if (json_is_object(r)) {
-    json_t *f = json_object_get(r, "format");
-    yes = (f && json_is_string(f) &&
-           strcmp(json_string_value(f), "lm-predictor-model") == 0) ||
-          (!json_object_get(r, "model_type") && json_object_get(r, "layers"));
-  }
-  json_decref(r);
-  return yes;
+static bool is_model_file(json_t *r) {
+  if (!json_is_object(r))
+    return false;
+  json_t *f = json_object_get(r, "format");
+  return (f && json_is_string(f) &&
+          strcmp(json_string_value(f), "lm-predictor-model") == 0) ||
+         (!json_object_get(r, "model_type") && json_object_get(r, "layers"));
 }
 
 Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
@@ -832,11 +828,16 @@ Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
     char *text = fs_read(path, &len, err);
     Model *m = NULL;
     if (text) {
-      if (is_model_file(text, len))
-        m = model_load_text(path, text, len, reg, err);
+      /* parsed once: a model file goes on from this tree; anything else
+       * (a config, which may carry NaN, or malformed text) is read as a
+       * config, whose parser reports syntax errors */
+      json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+      if (is_model_file(root))
+        m = model_load_json(path, text, len, root, NULL, reg, err);
       else
         m = model_from_config(path, text, len, NULL, o->arch_dir, reg, err);
-      if (m) {
+      json_decref(root);
+      if (m && m->from_config) {
         char *dir = S_ISDIR(st.st_mode) ? xstrdup(arg) : NULL;
         if (!dir) {
           const char *sl = strrchr(path, '/');

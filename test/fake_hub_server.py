@@ -20,6 +20,7 @@ The repository name picks the scenario:
     bare/<name>               200 without X-Repo-Commit and ETag
     flaky/<name>              503 the first time, then the config
     renamed/<name>            307 to /meta-llama/Llama-3.2-1B/... (relative)
+    huge/<name>               200 with 5 MB of JSON whitespace and headers
     away/<name>               307 to http://elsewhere.invalid/... (absolute)
 
 Every request is appended to LOG_FILE as one JSON line {"path", "headers"}.
@@ -111,6 +112,9 @@ class Handler(BaseHTTPRequestHandler):
         if org == "bare":
             with open(os.path.join(DATA_DIR, "qwen2.5-0.5b.json"), "rb") as f:
                 return self.send(200, f.read())
+        if org == "huge":
+            return self.send(200, b" " * (5 << 20) + b"{}",
+                             {"X-Repo-Commit": COMMIT, "ETag": '"abc123"'})
         if org == "renamed":
             return self.send(307, b"", {
                 "Location": "/meta-llama/Llama-3.2-1B/resolve/main/config.json"})

@@ -258,6 +258,15 @@ static void test_hub_bad_replies_not_cached(void **state) {
   assert_contains(out, "HTTP 503");
   assert_contains(out, "\"total\": 7241732096");
   free(out);
+  /* a reply over the size cap is refused before it is read whole */
+  assert_int_equal(lmrun(h, &out, "LMGEN_MAX_REPLY_BYTES=100000", "huge/model",
+                         NULL),
+                   1);
+  assert_contains(out, "larger than 100000 bytes");
+  free(out);
+  char *huge = path_join(h->cache, "models--huge--model");
+  assert_int_not_equal(stat(huge, &st), 0);
+  free(huge);
   /* a renamed repository: the relative redirect is followed, the token
    * sent again to the same endpoint, the cache kept under the id asked */
   assert_int_equal(lmrun(h, &out, "HF_TOKEN=" TOKEN, "renamed/model", NULL), 0);
