@@ -439,6 +439,244 @@ static void test_db_call_chain_limit(void **state) {
   free(t);
 }
 
+/* ----- the family modules of issue 10: formulas against hand values ----- */
+
+static double fam_ev(const Db *db, const char *name, const char *op, Metric m,
+                     const double *args) {
+  Error e;
+  err_clear(&e);
+  ModuleDef *md = db_find(db, name, &e);
+  if (!md)
+    err_print(stderr, &e);
+  assert_non_null(md);
+  if (!op)
+    return module_eval(md, m, args);
+  const AtomicOp *o = db_find_op(md, op);
+  assert_non_null(o);
+  return o->ast[m] ? node_eval(o->ast[m], args, m) : 0;
+}
+#define EV(name, m, ...)                                                       \
+  fam_ev(db, name, NULL, m, (const double[]){__VA_ARGS__})
+#define OPV(name, op, m, ...)                                                  \
+  fam_ev(db, name, op, m, (const double[]){__VA_ARGS__})
+
+static void test_db_family_norms_and_activations(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  /* LayerNorm N=4 rows of 8, bias, 16-bit: (6+1)*32 + 4*4 = 240 FLOPs;
+   * gamma and beta 2*8*2 = 32 bytes; x 4*8*2 = 64 read, 64 written. */
+  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 1, 2, 2), 240);
+  assert_double_exact(EV("LayerNorm", M_WEIGHT_BYTES, 4, 8, 1, 2, 2), 32);
+  assert_double_exact(EV("LayerNorm", M_ACT_READ_BYTES, 4, 8, 1, 2, 2), 64);
+  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 1, 2, 2), 32);
+  /* without bias: 6*32 + 16 = 208 FLOPs, gamma only (16 bytes) */
+  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 0, 2, 2), 208);
+  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 0, 2, 2), 16);
+  /* CohereLayerNorm is LayerNorm without bias */
+  assert_double_exact(EV("CohereLayerNorm", M_FLOPS, 4, 8, 1, 2, 2), 208);
+  /* per-head q_norm: rows of 8, weight (4 heads, 8): 4*8*2 = 64 bytes */
+  assert_double_exact(EV("CohereLayerNorm", M_PARAM_BYTES, 16, 8, 4, 2, 2), 64);
+  assert_double_exact(EV("CohereLayerNorm", M_WEIGHT_BYTES, 16, 8, 4, 2, 2),
+                      64);
+  /* Gemma2RMSNorm N=2, h=4: 4*8 + 3*2 + 4 (the 1 + weight) = 42 */
+  assert_double_exact(EV("Gemma2RMSNorm", M_FLOPS, 2, 4, 2, 2), 42);
+  assert_double_exact(EV("Gemma3RMSNorm", M_FLOPS, 2, 4, 2, 2), 42);
+  assert_double_exact(EV("Gemma3RMSNorm", M_PARAM_BYTES, 2, 4, 2, 2), 8);
+  /* activations over 10 elements, 16-bit: tanh-GELUs 9 FLOPs each, erf
+   * GELU 5, ReLU 1; 20 bytes read and 20 written */
+  assert_double_exact(EV("NewGELUActivation", M_FLOPS, 10, 2), 90);
+  assert_double_exact(EV("PytorchGELUTanh", M_FLOPS, 10, 2), 90);
+  assert_double_exact(EV("BloomGelu", M_FLOPS, 10, 2), 90);
+  assert_double_exact(EV("GELUActivation", M_FLOPS, 10, 2), 50);
+  assert_double_exact(EV("ReLU", M_FLOPS, 10, 2), 10);
+  assert_double_exact(EV("ReLU", M_ACT_READ_BYTES, 10, 2), 20);
+  assert_double_exact(EV("NewGELUActivation", M_ACT_WRITE_BYTES, 10, 2), 20);
+  /* Gemma3TextScaledWordEmbedding N=2, V=10, h=4: the gather's traffic
+   * plus one multiply per output element (8); table 10*4*2 = 80 bytes */
+  assert_double_exact(
+      EV("Gemma3TextScaledWordEmbedding", M_FLOPS, 2, 10, 4, 2, 2, 8), 8);
+  assert_double_exact(
+      EV("Gemma3TextScaledWordEmbedding", M_WEIGHT_BYTES, 2, 10, 4, 2, 2, 8),
+      16);
+  assert_double_exact(
+      EV("Gemma3TextScaledWordEmbedding", M_ACT_READ_BYTES, 2, 10, 4, 2, 2, 8),
+      16);
+  assert_double_exact(
+      EV("Gemma3TextScaledWordEmbedding", M_PARAM_BYTES, 2, 10, 4, 2, 2, 8),
+      80);
+  db_free(db);
+}
+
+static void test_db_family_projections(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  /* GPT-2 c_attn in decode: Conv1D N=1, nx=768, nf=2304, 16-bit.
+   * 2*768*2304 + 2304 = 3,541,248 FLOPs; weight and bias
+   * (768*2304 + 2304)*2 = 3,543,552 bytes; 1536 read, 4608 written. */
+  assert_double_exact(EV("Conv1D", M_FLOPS, 1, 768, 2304, 2, 2, 2), 3541248);
+  assert_double_exact(EV("Conv1D", M_WEIGHT_BYTES, 1, 768, 2304, 2, 2, 2),
+                      3543552);
+  assert_double_exact(EV("Conv1D", M_ACT_READ_BYTES, 1, 768, 2304, 2, 2, 2),
+                      1536);
+  assert_double_exact(EV("Conv1D", M_ACT_WRITE_BYTES, 1, 768, 2304, 2, 2, 2),
+                      4608);
+  assert_double_exact(EV("Conv1D", M_PARAM_BYTES, 1, 768, 2304, 2, 2, 2),
+                      3543552);
+  /* FalconLinear is Linear: Falcon-7B's query_key_value, 4544 -> (71+2)*64
+   * = 4672, no bias: 2*4544*4672 = 42,459,136 FLOPs for one token */
+  assert_double_exact(EV("FalconLinear", M_FLOPS, 1, 4544, 4672, 0, 2, 2, 2, 0),
+                      42459136);
+  assert_double_exact(
+      EV("FalconLinear", M_PARAM_BYTES, 1, 4544, 4672, 0, 2, 2, 2, 0),
+      4544.0 * 4672 * 2);
+  db_free(db);
+}
+
+static void test_db_family_attention(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  const double H100 = 228 * 1024;
+  /* Gemma-2-2B decode at KV length 8192 (B=1, T=1, H=8, Hkv=4, d=256,
+   * window 4096, soft-capping on). Local layer: keys min(8192, 4096) =
+   * 4096. qk: 2*8*4096*256 = 16,777,216 FLOPs; global layer: 8192 keys,
+   * 33,554,432. Soft-cap 3*8*4096 = 98,304 FLOPs (local). Cache:
+   * 2*4*4096*256*2 = 16,777,216 bytes local, 33,554,432 global. */
+#define G2(sl) 1, 1, 8192, 8, 4, 256, 2, 2, H100, 4096, sl, 1
+  assert_double_exact(OPV("Gemma2Attention", "qk_matmul", M_FLOPS, G2(1)),
+                      16777216);
+  assert_double_exact(OPV("Gemma2Attention", "qk_matmul", M_FLOPS, G2(0)),
+                      33554432);
+  assert_double_exact(OPV("Gemma2Attention", "softcap", M_FLOPS, G2(1)), 98304);
+  assert_double_exact(OPV("Gemma2Attention", "softcap", M_FLOPS, G2(0)),
+                      196608);
+  assert_double_exact(
+      OPV("Gemma2Attention", "softcap", M_ACT_READ_BYTES, G2(1)), 65536);
+  assert_double_exact(EV("Gemma2Attention", M_KV_CACHE_BYTES, G2(1)), 16777216);
+  assert_double_exact(EV("Gemma2Attention", M_KV_CACHE_BYTES, G2(0)), 33554432);
+  /* K read by qk in decode: 4*4096*256*2 = 8,388,608 bytes (local) */
+  assert_double_exact(
+      OPV("Gemma2Attention", "qk_matmul", M_KV_READ_BYTES, G2(1)), 8388608);
+  /* flash adds the soft-cap's 3 FLOPs per score to 4*B*H*T*L*d + 5*B*H*T*L:
+   * 4*8*4096*256 + 5*8*4096 + 3*8*4096 = 33,554,432 + 163,840 + 98,304 */
+  assert_double_exact(OPV("Gemma2Attention", "flash_attention", M_FLOPS, G2(1)),
+                      33554432.0 + 163840 + 98304);
+  /* Prefill T = L = 8192: the local layer's rectangle is the whole
+   * min(8192, 4096 + 8191) = 8192 keys, as eager computes and masks it. */
+#define G2P(sl) 1, 8192, 8192, 8, 4, 256, 2, 2, H100, 4096, sl, 1
+  assert_double_exact(OPV("Gemma2Attention", "qk_matmul", M_FLOPS, G2P(1)),
+                      OPV("Gemma2Attention", "qk_matmul", M_FLOPS, G2P(0)));
+  /* Gemma 3 (no soft-cap op): gemma-3-1b local layer, window 512,
+   * decode at 2048: 2*1*512*256*2 = 524,288 cache bytes; global 2,097,152 */
+#define G3(sl) 1, 1, 2048, 4, 1, 256, 2, 2, H100, 512, sl
+  assert_double_exact(EV("Gemma3Attention", M_KV_CACHE_BYTES, G3(1)), 524288);
+  assert_double_exact(EV("Gemma3Attention", M_KV_CACHE_BYTES, G3(0)), 2097152);
+  assert_double_exact(OPV("Gemma3Attention", "sv_matmul", M_FLOPS, G3(1)),
+                      2.0 * 4 * 512 * 256);
+
+  /* GPT-2 decode at 1024: 12 heads of 64. kv_store copies the new K and
+   * V: 2*12*64*2 = 3072 bytes read and written to the cache; qk
+   * 2*12*1024*64 = 1,572,864 FLOPs; cache 2*12*1024*64*2 = 3,145,728. */
+#define GPT2A 1, 1, 1024, 12, 64, 2, 2, H100
+  assert_double_exact(OPV("GPT2Attention", "kv_store", M_ACT_READ_BYTES, GPT2A),
+                      3072);
+  assert_double_exact(OPV("GPT2Attention", "kv_store", M_KV_WRITE_BYTES, GPT2A),
+                      3072);
+  assert_double_exact(OPV("GPT2Attention", "qk_matmul", M_FLOPS, GPT2A),
+                      1572864);
+  assert_double_exact(EV("GPT2Attention", M_KV_CACHE_BYTES, GPT2A), 3145728);
+
+  /* Pythia-1B partial rotary: 8 heads of 256, 64 rotated. One token:
+   * 3*(8+8)*64 = 3072 FLOPs; Q and K read whole 16*256*2 = 8192 bytes
+   * plus cos and sin 2*64*2 = 256; 8192 written. */
+#define NXA 1, 1, 100, 8, 8, 256, 64, 2, 2, H100
+  assert_double_exact(OPV("GPTNeoXAttention", "rope", M_FLOPS, NXA), 3072);
+  assert_double_exact(OPV("GPTNeoXAttention", "rope", M_ACT_READ_BYTES, NXA),
+                      8448);
+  assert_double_exact(OPV("GPTNeoXAttention", "rope", M_ACT_WRITE_BYTES, NXA),
+                      8192);
+  /* GPT-J: the same operation with rotary_dim 64 of 256 */
+  assert_double_exact(OPV("GPTJAttention", "rope", M_FLOPS, 1, 1, 100, 16, 16,
+                          256, 64, 2, 2, H100),
+                      3.0 * 32 * 64);
+
+  /* BLOOM's baddbmm at L=10, 16 heads of 64: 2*16*10*64 + 2*16*10 =
+   * 20,800 FLOPs; reads Q (16*64*2 = 2048) and the ALiBi bias (16*10*2
+   * = 320). */
+#define BLA 1, 1, 10, 16, 16, 64, 2, 2, H100
+  assert_double_exact(OPV("BloomAttention", "qk_matmul", M_FLOPS, BLA), 20800);
+  assert_double_exact(OPV("BloomAttention", "qk_matmul", M_ACT_READ_BYTES, BLA),
+                      2368);
+  assert_double_exact(OPV("BloomModel", "alibi", M_FLOPS, 2, 10, 16, 2), 320);
+
+  /* Phi-3-mini: window 2047, decode at 4096: the cache holds 2047 tokens,
+   * 2*32*2047*96*2 = 25,153,536 bytes; Falcon-7B (multi-query) at 2048:
+   * 2*1*2048*64*2 = 524,288 bytes. */
+  assert_double_exact(EV("Phi3Attention", M_KV_CACHE_BYTES, 1, 1, 4096, 32, 32,
+                         96, 96, 2, 2, H100, 2047),
+                      25153536);
+  assert_double_exact(EV("FalconAttention", M_KV_CACHE_BYTES, 1, 1, 2048, 71, 1,
+                         64, 2, 2, H100),
+                      524288);
+  /* StarCoder2-3B: window 4096, decode at 16384: 2*2*4096*128*2 */
+  assert_double_exact(EV("Starcoder2Attention", M_KV_CACHE_BYTES, 1, 1, 16384,
+                         24, 2, 128, 2, 2, H100, 4096),
+                      4194304);
+  db_free(db);
+}
+
+static void test_db_family_blocks(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  /* parallel residual, N=2 rows of 4: 2*8 = 16 FLOPs; reads x, attn, mlp
+   * (3*8*2 = 48 bytes); writes 16. Sequential: 64 read, 32 written. */
+  assert_double_exact(OPV("GPTNeoXLayer", "residual_add", M_FLOPS, 2, 4, 1, 2),
+                      16);
+  assert_double_exact(
+      OPV("GPTNeoXLayer", "residual_add", M_ACT_READ_BYTES, 2, 4, 1, 2), 48);
+  assert_double_exact(
+      OPV("GPTNeoXLayer", "residual_add", M_ACT_WRITE_BYTES, 2, 4, 1, 2), 16);
+  assert_double_exact(
+      OPV("GPTNeoXLayer", "residual_add", M_ACT_READ_BYTES, 2, 4, 0, 2), 64);
+  assert_double_exact(
+      OPV("GPTNeoXLayer", "residual_add", M_ACT_WRITE_BYTES, 2, 4, 0, 2), 32);
+  assert_double_exact(
+      OPV("FalconDecoderLayer", "residual_add", M_ACT_READ_BYTES, 2, 4, 1, 2),
+      48);
+  assert_double_exact(
+      OPV("GPTJBlock", "residual_add", M_ACT_READ_BYTES, 2, 4, 2), 48);
+  assert_double_exact(
+      OPV("CohereDecoderLayer", "residual_add", M_FLOPS, 2, 4, 2), 16);
+  /* Granite: residual + out * multiplier, 2 FLOPs per element */
+  assert_double_exact(OPV("GraniteDecoderLayer", "attn_add", M_FLOPS, 3, 4, 2),
+                      24);
+  assert_double_exact(
+      OPV("GraniteDecoderLayer", "mlp_add", M_ACT_READ_BYTES, 3, 4, 2), 48);
+  /* logits: Gemma-2 soft-cap over 256,000 logits, 3 FLOPs each; Cohere's
+   * logit_scale and Granite's logits_scaling 1 each */
+  assert_double_exact(
+      OPV("Gemma2ForCausalLM", "final_softcap", M_FLOPS, 1, 256000, 1, 2),
+      768000);
+  assert_double_exact(OPV("Gemma2ForCausalLM", "final_softcap",
+                          M_ACT_READ_BYTES, 1, 256000, 1, 2),
+                      512000);
+  assert_double_exact(
+      OPV("Gemma2ForCausalLM", "final_softcap", M_FLOPS, 1, 256000, 0, 2), 0);
+  assert_double_exact(
+      OPV("CohereForCausalLM", "logit_scale", M_FLOPS, 2, 256000, 2), 512000);
+  assert_double_exact(OPV("GraniteForCausalLM", "logits_scaling",
+                          M_ACT_WRITE_BYTES, 1, 49155, 2),
+                      98310);
+  /* embedding scale and position add over N=5 rows of 4 */
+  assert_double_exact(OPV("Gemma2Model", "embed_scale", M_FLOPS, 5, 4, 2), 20);
+  assert_double_exact(OPV("GPT2Model", "pos_add", M_ACT_READ_BYTES, 5, 4, 2),
+                      80);
+  assert_double_exact(OPV("OPTDecoder", "pos_add", M_FLOPS, 5, 4, 2), 20);
+  /* Phi3MLP: up * act(gate) over N x intermediate */
+  assert_double_exact(
+      OPV("Phi3MLP", "gate_up_mul", M_ACT_READ_BYTES, 1, 8192, 2), 32768);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_db_loads_mini),
@@ -453,6 +691,10 @@ int main(void) {
       cmocka_unit_test(test_db_assign_names),
       cmocka_unit_test(test_db_repo_is_canonical),
       cmocka_unit_test(test_db_text_not_terminated),
+      cmocka_unit_test(test_db_family_norms_and_activations),
+      cmocka_unit_test(test_db_family_projections),
+      cmocka_unit_test(test_db_family_attention),
+      cmocka_unit_test(test_db_family_blocks),
   };
   return cmocka_run_group_tests_name("db", tests, setup, teardown);
 }

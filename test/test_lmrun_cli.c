@@ -678,7 +678,7 @@ static void test_lmrun_bad_input(void **state) {
   char *unknown = path_join(dir, "unknown.json");
   char *m = tu_read(MODEL);
   char *u = tu_replace(m, "\"torch.nn.modules.activation.SiLU\"",
-                       "\"transformers.activations.GELUActivation\"");
+                       "\"transformers.activations.LaplaceActivation\"");
   tu_write(unknown, u);
   struct {
     const char *args, *msg;
@@ -708,9 +708,9 @@ static void test_lmrun_bad_input(void **state) {
       {"BAD", "bad.json:3:2: error: invalid JSON: '}' expected near '\"class\"'", 1},
       {"UNKNOWN",
        "error: layer 'model.layers.mlp.act_fn': class "
-       "'transformers.activations.GELUActivation' is not in the module "
+       "'transformers.activations.LaplaceActivation' is not in the module "
        "database; analyse it with `lmgen "
-       "transformers.activations.GELUActivation`",
+       "transformers.activations.LaplaceActivation`",
        1},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
