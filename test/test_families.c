@@ -107,7 +107,7 @@ static double params_of(Model *m) {
   assert_non_null(p);
   Values *v = values_new(p);
   double n = -1;
-  assert_int_equal(plan_parameters(p, v, &n, &e), 0);
+  assert_int_equal(plan_parameters(p, v, &n, NULL, &e), 0);
   values_free(v);
   plan_free(p);
   return n;
