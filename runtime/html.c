@@ -389,6 +389,8 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
     const Row *w = &p->rows[k];
     const double *v = ph->vals->row[k];
     double bytes = metric_bytes(v);
+    if (ph->vals->off && ph->vals->off[k])
+      continue; /* runs in the other phase (MLA, Mamba) */
     if (v[M_FLOPS] <= 0 || bytes <= 0 || ptimes(ph)[k] <= 0) {
       buf_printf(&skipped, "%s%s", skipped.len ? ", " : "", w->path);
       continue;
@@ -722,6 +724,8 @@ static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {
   for (int k = 0; k < p->nrows; k++) {
     const Row *w = &p->rows[k];
     const double *v = ph->vals->row[k];
+    if (ph->vals->off && ph->vals->off[k])
+      continue; /* runs in the other phase (MLA, Mamba) */
     buf_puts(b, "<tr tabindex=\"0\" data-path=\"");
     esc(b, w->path);
     buf_printf(b, "\" data-explain=\"%s/", ph->name);
@@ -944,13 +948,17 @@ void render_html(const Report *r, Buf *b) {
   /* explanations, keyed phase/path */
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
+    bool first = i == 0;
     for (int k = 0; k < ph->plan->nrows; k++) {
+      if (ph->vals->off && ph->vals->off[k])
+        continue; /* runs in the other phase (MLA, Mamba) */
       Buf key, text;
       buf_init(&key);
       buf_init(&text);
       buf_printf(&key, "%s/%s", ph->name, ph->plan->rows[k].path);
       explain_row(r, i, k, &text);
-      buf_puts(b, i || k ? ",\n" : "\n");
+      buf_puts(b, first ? "\n" : ",\n");
+      first = false;
       js_str(b, buf_str(&key));
       buf_putc(b, ':');
       js_str(b, buf_str(&text));

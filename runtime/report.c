@@ -746,6 +746,8 @@ static void render_markdown(const Report *r, Buf *b) {
     buf_putc(b, '\n');
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
+      if (ph->vals->off && ph->vals->off[k])
+        continue; /* runs in the other phase (MLA, Mamba) */
       char count[32];
       snprintf(count, sizeof(count), "%g", row->count);
       md_line(b, row->path, count, ph->vals->row[k],

@@ -614,6 +614,25 @@ static void test_moe_calibrated(void **state) {
   json_decref(j);
 }
 
+/* Every format shows a phase's own rows only: in decode, MLA's
+ * decompressing projection (kv_b_proj, prefill only) is absent from the
+ * Markdown table and the HTML page too, and the absorbed path is there. */
+static void test_moe_formats_one_phase(void **state) {
+  (void)state;
+  static const char *const fmts[] = {"table", "csv", "markdown", "html"};
+  for (int i = 0; i < 4; i++) {
+    char *out = NULL;
+    int rc = tu_run(&out, "%s " CFG "deepseek-v2.5.json --phase decode "
+                    "--format %s 2>&1", tu_bin("lmrun"), fmts[i]);
+    assert_int_equal(rc, 0);
+    if (strstr(out, "self_attn.kv_b_proj"))
+      print_error("--format %s shows kv_b_proj in decode\n", fmts[i]);
+    assert_null(strstr(out, "self_attn.kv_b_proj"));
+    assert_non_null(strstr(out, "self_attn.q_absorb"));
+    free(out);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_moe_experts_touched),
@@ -622,6 +641,7 @@ int main(void) {
       cmocka_unit_test(test_moe_qwen3_moe_parameters),
       cmocka_unit_test(test_moe_deepseek_v3),
       cmocka_unit_test(test_moe_deepseek_v2),
+      cmocka_unit_test(test_moe_formats_one_phase),
       cmocka_unit_test(test_moe_gpt_oss),
       cmocka_unit_test(test_moe_nemotron_h),
       cmocka_unit_test(test_moe_gptq_awq),
