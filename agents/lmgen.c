@@ -2,9 +2,12 @@
  *
  *   lmgen [--db PATH] [--out DIR] [--check] [--dry-run] [--all | NAME...]
  *   lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME
+ *   lmgen --arch X [--force] [--analysis FILE] [--source PATH] [--dry-run]
+ *         [--expect-params N | --no-param-check] [--arch-dir DIR]
  *
  * Parses the arguments, then runs the generator (gen_run, gen/generate.c)
- * or the agent (agent_run, agents/agent.c). A full class name the database
+ * or the agent (agent_run, agents/agent.c), or the architecture agent
+ * (arch_run, agents/arch.c). A full class name the database
  * does not know is the agent's case: gen_run says so and the agent runs.
  * The command lives in agents/ because it is the one program that links
  * both parts; gen/ is a library that never sees the network.
@@ -18,6 +21,8 @@ static void usage(FILE *out) {
         "[--all | NAME...]\n"
         "       lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] "
         "NAME\n"
+        "       lmgen --arch X [--force] [--analysis FILE] [--source PATH]\n"
+        "             [--dry-run] [--expect-params N | --no-param-check]\n"
         "\n"
         "Generate C calculator modules from the module database; analyse a\n"
         "module the database does not know with an LLM agent.\n"
@@ -39,7 +44,17 @@ static void usage(FILE *out) {
         "  --analysis FILE  take the answer from FILE (an entry as JSON, or a\n"
         "                 whole LLM reply) instead of the network; same checks\n"
         "  --source PATH  the Python file defining NAME (default: found under\n"
-        "                 $LMGEN_SOURCE_ROOT)\n"
+        "                 $LMGEN_SOURCE_ROOT); with --arch, the family's\n"
+        "                 modeling_<model_type>.py\n"
+        "  --arch X       write the template of X's model_type with the agent:\n"
+        "                 X is a config.json, a directory holding one or a Hub\n"
+        "                 id, as lmrun takes them; classes the template names\n"
+        "                 that the database lacks are analysed in the same run\n"
+        "  --arch-dir DIR templates (default: models/arch of the install)\n"
+        "  --expect-params N  with --arch: the model's parameter count, when\n"
+        "                 the checkpoint has no model.safetensors.index.json\n"
+        "  --no-param-check   with --arch: accept a template without any\n"
+        "                 parameter count to compare with (said in the output)\n"
         "  -h, --help     this help\n"
         "\n"
         "The agent reads LMGEN_API_URL, LMGEN_API_KEY, LMGEN_MODEL and\n"
@@ -52,7 +67,9 @@ int main(int argc, char **argv) {
   char *db_path = path_join(home, "module_db.json");
   char *out_dir = path_join(home, "generated_modules");
   bool all = false, check = false, dry_run = false, force = false;
-  const char *analysis = NULL, *source = NULL;
+  const char *analysis = NULL, *source = NULL, *arch = NULL, *arch_dir = NULL;
+  bool no_param_check = false;
+  double expect_params = 0;
   static const struct option opts[] = {{"db", required_argument, 0, 'd'},
                                        {"out", required_argument, 0, 'o'},
                                        {"all", no_argument, 0, 'a'},
@@ -61,6 +78,11 @@ int main(int argc, char **argv) {
                                        {"force", no_argument, 0, 'f'},
                                        {"analysis", required_argument, 0, 'A'},
                                        {"source", required_argument, 0, 's'},
+                                       {"arch", required_argument, 0, 'R'},
+                                       {"arch-dir", required_argument, 0, 'D'},
+                                       {"expect-params", required_argument, 0,
+                                        'E'},
+                                       {"no-param-check", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int c;
@@ -92,6 +114,29 @@ int main(int argc, char **argv) {
     case 's':
       source = optarg;
       break;
+    case 'R':
+      arch = optarg;
+      break;
+    case 'D':
+      arch_dir = optarg;
+      break;
+    case 'P':
+      no_param_check = true;
+      break;
+    case 'E': {
+      char *end;
+      expect_params = strtod(optarg, &end);
+      if (end == optarg || *end || !(expect_params >= 1) ||
+          expect_params > 1e15) {
+        fprintf(stderr, "lmgen: --expect-params takes a parameter count "
+                        "(a number from 1 to 1e15), not '%s'\n",
+                optarg);
+        free(db_path);
+        free(out_dir);
+        return 2;
+      }
+      break;
+    }
     case 'h':
       usage(stdout);
       free(db_path);
@@ -106,7 +151,30 @@ int main(int argc, char **argv) {
   }
   const char *bad = NULL;
   bool agent = force || analysis || source;
-  if (all == (optind < argc))
+  if (arch) {
+    if (all || check || optind < argc)
+      bad = "--arch takes no NAME, --all or --check";
+    else if (no_param_check && expect_params > 0)
+      bad = "give --expect-params or --no-param-check, not both";
+    if (!bad) {
+      ArchArgs ra = {.db_path = db_path,
+                     .out_dir = out_dir,
+                     .arch_dir = arch_dir,
+                     .arg = arch,
+                     .force = force,
+                     .dry_run = dry_run,
+                     .no_param_check = no_param_check,
+                     .expect_params = expect_params,
+                     .analysis = analysis,
+                     .source = source};
+      int rc = arch_run(&ra);
+      free(db_path);
+      free(out_dir);
+      return rc;
+    }
+  } else if (arch_dir || no_param_check || expect_params > 0)
+    bad = "--arch-dir, --expect-params and --no-param-check go with --arch";
+  else if (all == (optind < argc))
     bad = all ? "give --all or names, not both"
               : "nothing to generate: give NAME... or --all";
   else if (check && dry_run)
