@@ -27,7 +27,7 @@ SHELL    = /bin/bash
 # with libtcc inside (see DESIGN.md, "The shared library") and only lmp_*
 # exported.
 CORE_SRCS= $(wildcard common/*.c) $(wildcard gen/*.c) \
-           $(filter-out runtime/lmrun.c runtime/tccshim.c,$(wildcard runtime/*.c))
+           $(filter-out runtime/lmrun.c runtime/lmcalib.c runtime/tccshim.c,$(wildcard runtime/*.c))
 LIB_SRCS = $(CORE_SRCS) $(filter-out agents/lmgen.c,$(wildcard agents/*.c))
 PROMPTS  = $(wildcard agents/prompts/*.txt)
 EMBED    = build/embed/schema_text.c build/embed/modabi_text.c \
@@ -46,12 +46,12 @@ LIB      = build/liblmpredict.a
 ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
-.PHONY: all deps run test tests check check-generated check-example generate bench clean
+.PHONY: all deps run test tests check check-generated check-example generate bench clean calibration validate
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
 
-all: lmgen lmrun $(LIB) $(SO)
+all: lmgen lmrun lmcalib $(LIB) $(SO)
 
 # ---- Debian packages -------------------------------------------------------
 deps:
@@ -120,6 +120,10 @@ lmgen: build/obj/agents/lmgen.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 lmrun: build/obj/runtime/lmrun.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+lmcalib: build/obj/runtime/lmcalib.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+build/asan/lmcalib: build/asan/obj/runtime/lmcalib.o $(ASAN_LIB)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmgen: build/asan/obj/agents/lmgen.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmrun: build/asan/obj/runtime/lmrun.o $(ASAN_LIB)
@@ -140,7 +144,7 @@ build/asan/test_%: test/test_%.c test/testutil.h $(ASAN_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
 
-tests: all build/asan/lmgen build/asan/lmrun build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
+tests: all build/asan/lmgen build/asan/lmrun build/asan/lmcalib build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
 
 # Each suite runs from the repository root; LM_BIN says which lmgen/lmrun
 # the end-to-end suites drive. Stops at the first failing suite.
@@ -175,5 +179,24 @@ bench: deps
 build/bench: test/bench.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS)
 
+# ---- calibration ------------------------------------------------------------
+# Rebuild the kernel CSV from the measurement copies in test/data/calibration/
+# and refit the shipped calibrations (DESIGN.md section 12). Needs python3
+# (standard library only) for the shape conversion; the fit is lmcalib's.
+CALIB_DATA = test/data/calibration
+VIDUR_SRC  = --source "vidur = Vidur (github.com/microsoft/vidur @ 7d47513363ec447a741ac5e47241580b47724fbf, data/profiling/compute/<gpu>/meta-llama/<model>/mlp.csv, TP1, median CUDA kernel time)"
+LLMC_SRC   = --source "llmcompass = LLMCompass (github.com/PrincetonUniversity/LLMCompass @ 2e015fd2ee750e6cad8d7152df52551e5b41ef20, ae/figure5/*/real_hardware/*_A100.csv, wall clock around one call)"
+calibration: lmcalib
+	python3 tools/convert_calibration.py $(CALIB_DATA)/kernels.csv $(CALIB_DATA)/vidur.csv $(CALIB_DATA)/llmcompass.csv
+	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware a100-sxm-80gb $(VIDUR_SRC) $(LLMC_SRC)
+	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware h100-sxm $(VIDUR_SRC)
+
+# The validation tables: leave-one-source-out per kernel class, then end to
+# end against published latencies (test/data/calibration/e2e.csv).
+validate: all
+	./lmcalib --validate $(CALIB_DATA)/kernels.csv
+	@echo
+	python3 tools/validate_e2e.py $(CALIB_DATA)/e2e.csv
+
 clean:
-	rm -rf build lmgen lmrun
+	rm -rf build lmgen lmrun lmcalib

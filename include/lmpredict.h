@@ -90,12 +90,16 @@ const char *lmp_model_id(const lmp_model *m);
 
 /* Options with lmrun's defaults: batch 1, seq-len 2048, phase all, 16-bit
  * weights, activations, KV cache and embeddings, the 8-bit format the GPU
- * has, eager attention, hardware h100-sxm, format table. */
+ * has, the engine's attention (eager with roofline), hardware h100-sxm,
+ * engine vllm (calibrated times), format table. */
 lmp_options *lmp_options_new(void);
 /* Set one option. name is an lmrun long option without its dashes:
  * "batch", "seq-len", "phase", "w-bits", "a-bits", "kv-bits",
- * "embed-bits", "8bit-format", "attention", "hardware", "format"; '_' is
- * accepted for '-' ("seq_len"). One more, not lmrun's: "max-batch", "yes"
+ * "embed-bits", "8bit-format", "attention", "hardware", "format",
+ * "engine" (vllm, trtllm, hf-eager: engines/<id>.json, checked when
+ * predicting), "roofline" ("yes": times are the roofline bound, lmrun's
+ * --roofline; default "no"); '_' is accepted for '-' ("seq_len"). One
+ * more, not lmrun's: "max-batch", "yes"
  * (default) or "no", whether to search the largest batch that fits (about
  * 40 evaluations; without it the summary's max_batch is 0). value is written as on lmrun's command
  * line. The value is checked as lmrun checks it, with lmrun's messages
@@ -132,12 +136,13 @@ const char *lmp_result_row_name(const lmp_result *r, int row,
                                 const char *field);
 /* A row's number named as in the JSON document: "count", "flops",
  * "weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes",
- * "kv_write_bytes", "bytes", "arithmetic_intensity", "time_s"; NaN for an
- * unknown phase, row or key. */
+ * "kv_write_bytes", "bytes", "arithmetic_intensity", "time_s" (the
+ * calibrated prediction, or the bound with roofline), "roofline_time_s";
+ * NaN for an unknown phase, row or key. */
 double lmp_result_row(const lmp_result *r, const char *phase, int row,
                       const char *key);
 /* A summary number named as in the JSON document's summary: "ttft_s",
- * "tpot_s", "tokens_per_s", "weight_bytes", "kv_cache_bytes",
+ * "tpot_s", "ttft_roofline_s", "tpot_roofline_s", "tokens_per_s", "weight_bytes", "kv_cache_bytes",
  * "activation_bytes", "total_bytes", "capacity_bytes", "fits" (1 or 0),
  * "max_batch", "max_batch_capped" (1 or 0); NaN for an unknown key. */
 double lmp_result_summary(const lmp_result *r, const char *key);

@@ -420,6 +420,11 @@ void roof_max_batch(const Plan *p, const double *prefill_run,
 
 /* ===== report.c ===== */
 
+/* Calibrated times (calib.h): opaque here. */
+typedef struct Calib Calib;
+typedef struct Engine Engine;
+typedef struct CalibPlan CalibPlan;
+
 /* Output formats, as --format names them. */
 #define LM_FORMATS(X) X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")
 typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
@@ -434,12 +439,16 @@ typedef struct PhaseResult {
   double *time;     /* per row, seconds; NULL without hardware */
   Bound *bound;     /* per row */
   const char **peak;/* per row: the peak it computes at */
-  double total_time;/* sum of count x time */
+  double total_time;/* sum of count x time (the roofline bound) */
+  double *pred;     /* per row: calibrated time, s; NULL with --roofline */
+  const char **kernel; /* per row: the engine's kernel it runs in */
+  double pred_total;/* sum of count x pred */
 } PhaseResult;
 
 typedef struct Summary {
-  double ttft;         /* prefill time, s */
-  double tpot;         /* one decode step, s */
+  double ttft;         /* prefill time, s (calibrated unless --roofline) */
+  double tpot;         /* one decode step, s (likewise) */
+  double ttft_roofline, tpot_roofline; /* the roofline bounds */
   double tokens_per_s; /* B / tpot */
   Footprint mem;
 } Summary;
@@ -461,6 +470,8 @@ typedef struct Report {
   const Gpu *gpu;        /* NULL: counts only */
   Peaks peaks;
   const Summary *summary;
+  const Engine *engine;  /* NULL: roofline only (--roofline) */
+  const Calib *calib;
 } Report;
 
 /* Roofline time and bound of every row of a phase. Allocates ph->time,
@@ -495,6 +506,11 @@ typedef struct PredictOpts {
   PhaseSel phase;             /* what a report shows */
   Format format;              /* how a report shows it */
   bool max_batch;             /* search the largest batch that fits */
+  bool roofline;              /* times are the roofline bound (no engine) */
+  const char *engine;         /* serving engine id (engines/<id>.json) */
+  bool attn_set;              /* attn was chosen (else the engine's) */
+  const Calib *calib;         /* borrowed; NULL = roofline */
+  const Engine *engine_data;  /* borrowed; NULL = roofline */
 } PredictOpts;
 
 /* lmrun's defaults: B 1, S 2048, 16-bit everything, eager, h100-sxm,
@@ -521,6 +537,8 @@ typedef struct Prediction {
   const char *kv_kinds[8];   /* KV cache after S tokens per layer kind */
   double kv_kind_bytes[8];
   int nkinds;
+  CalibPlan *cplan;          /* the engine's kernels over the plan */
+  const Engine *cplan_engine;
 } Prediction;
 
 /* The GPU named id, or NULL with "no GPU 'id' (known: ...)" about file. */

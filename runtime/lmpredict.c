@@ -5,7 +5,7 @@
  * Python binding and C callers check options the same way.
  */
 #include "lmpredict.h"
-#include "runtime.h"
+#include "calib.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,7 +18,15 @@
 
 #define MAX_SEQ 16777216.0 /* 2^24 tokens */
 
+#define MAX_CACHED 32
+
 struct lmp_data {
+  char *calib_dir;   /* calibration/ of the install */
+  char *engine_dir;  /* engines/ of the install */
+  Calib *calib[MAX_CACHED]; /* loaded on first use, by GPU id */
+  char *calib_gpu[MAX_CACHED]; /* the GPU each is for */
+  Engine *engine[MAX_CACHED]; /* by engine id */
+  int ncalib, nengine;
   GpuDb *gpus;
   char *hw_path;
   char *hw_text;  /* the hardware file (lmp_hardware_json) */
@@ -36,6 +44,7 @@ struct lmp_model {
 struct lmp_options {
   PredictOpts p;
   char *hardware; /* owned; p.hardware points here */
+  char *engine;   /* owned; p.engine points here */
 };
 
 struct lmp_result {
@@ -96,6 +105,8 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   lmp_data *d = xcalloc(1, sizeof(*d));
   d->hw_path = hardware_db ? xstrdup(hardware_db)
                            : path_join(home, "hardware.json");
+  d->calib_dir = path_join(home, "calibration");
+  d->engine_dir = path_join(home, "engines");
   Error e;
   err_clear(&e);
   size_t len = 0;
@@ -118,6 +129,14 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
 void lmp_close(lmp_data *d) {
   if (!d)
     return;
+  for (int i = 0; i < d->ncalib; i++) {
+    calib_free(d->calib[i]);
+    free(d->calib_gpu[i]);
+  }
+  for (int i = 0; i < d->nengine; i++)
+    engine_free(d->engine[i]);
+  free(d->calib_dir);
+  free(d->engine_dir);
   reg_free(d->reg);
   db_free(d->db);
   gpudb_free(d->gpus);
@@ -175,6 +194,8 @@ lmp_options *lmp_options_new(void) {
   predict_defaults(&o->p);
   o->hardware = xstrdup(o->p.hardware);
   o->p.hardware = o->hardware;
+  o->engine = xstrdup(o->p.engine);
+  o->p.engine = o->engine;
   return o;
 }
 
@@ -182,6 +203,7 @@ void lmp_options_free(lmp_options *o) {
   if (!o)
     return;
   free(o->hardware);
+  free(o->engine);
   free(o);
 }
 
@@ -241,7 +263,7 @@ static int pick(const char *opt, const char *s, const char *const *names,
 }
 
 /* The options: long name, the name lmrun's messages use, what it sets. */
-typedef enum { K_COUNT, K_BITS, K_PICK, K_STRING, K_BOOL } OptKind;
+typedef enum { K_COUNT, K_BITS, K_PICK, K_STRING, K_BOOL, K_ENGINE } OptKind;
 
 typedef struct OptSpec {
   const char *name, *flag;
@@ -269,6 +291,8 @@ static const OptSpec specs[] = {
     {"hardware", "--hardware", K_STRING, OFF(hardware), 0, NULL, 0},
     {"format", "--format", K_PICK, OFF(format), 0, format_name, FMT_COUNT},
     {"max-batch", "max-batch", K_BOOL, OFF(max_batch), 0, no_yes, 2},
+    {"roofline", "--roofline", K_BOOL, OFF(roofline), 0, no_yes, 2},
+    {"engine", "--engine", K_ENGINE, OFF(engine), 0, NULL, 0},
 };
 #undef OFF
 
@@ -314,6 +338,8 @@ int lmp_options_set(lmp_options *o, const char *name, const char *value,
     int v;
     if (pick(sp->flag, value, sp->names, sp->nnames, &v, err) < 0)
       return -1;
+    if (sp->off == offsetof(PredictOpts, attn))
+      o->p.attn_set = true;
     _Static_assert(sizeof(Format) == sizeof(int) &&
                        sizeof(Format8) == sizeof(int) &&
                        sizeof(AttnImpl) == sizeof(int) &&
@@ -329,6 +355,19 @@ int lmp_options_set(lmp_options *o, const char *name, const char *value,
     *(bool *)field = v;
     return 0;
   }
+  case K_ENGINE:
+    /* it names a file: lowercase letters, digits and '-' only */
+    if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                       strlen(value)) {
+      opt_error(err, "--engine is an engine id (lowercase letters, digits "
+                     "and '-': vllm, trtllm, hf-eager), not '%s'",
+                value);
+      return -1;
+    }
+    free(o->engine);
+    o->engine = xstrdup(value);
+    o->p.engine = o->engine;
+    return 0;
   case K_STRING:
     free(o->hardware);
     o->hardware = xstrdup(value);
@@ -340,6 +379,62 @@ int lmp_options_set(lmp_options *o, const char *name, const char *value,
 
 /* ----------------------------------------------------------- predict */
 
+/* The engine named id, loaded from engines/<id>.json on first use. */
+static const Engine *data_engine(lmp_data *d, const char *id, Error *e) {
+  for (int i = 0; i < d->nengine; i++)
+    if (strcmp(d->engine[i]->id, id) == 0)
+      return d->engine[i];
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%s.json", id);
+  char *path = path_join(d->engine_dir, buf_str(&b));
+  buf_free(&b);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    err_set(e, "no serving engine '%s' (%s not found; shipped: vllm, trtllm, "
+               "hf-eager)",
+            id, path_display(path));
+    free(path);
+    return NULL;
+  }
+  fclose(f);
+  Engine *en = engine_load(path, e);
+  if (en && strcmp(en->id, id) != 0) {
+    err_file(e, path_display(path), "engine is '%s', but the file is named "
+                                    "for '%s'",
+             en->id, id);
+    engine_free(en);
+    en = NULL;
+  }
+  free(path);
+  if (!en)
+    return NULL;
+  if (d->nengine == MAX_CACHED) { /* results borrow them: never evicted */
+    err_set(e, "more than %d serving engines in one session", MAX_CACHED);
+    engine_free(en);
+    return NULL;
+  }
+  d->engine[d->nengine++] = en;
+  return en;
+}
+
+/* The calibration for GPU id (its own, or a sibling's), on first use. */
+static const Calib *data_calib(lmp_data *d, const char *id, Error *e) {
+  for (int i = 0; i < d->ncalib; i++)
+    if (strcmp(d->calib_gpu[i], id) == 0)
+      return d->calib[i];
+  if (d->ncalib == MAX_CACHED) { /* results borrow them: never evicted */
+    err_set(e, "more than %d GPUs in one session", MAX_CACHED);
+    return NULL;
+  }
+  Calib *c = calib_for_gpu(d->calib_dir, id, e);
+  if (!c)
+    return NULL;
+  d->calib_gpu[d->ncalib] = xstrdup(id);
+  d->calib[d->ncalib++] = c;
+  return c;
+}
+
 lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
                         const lmp_options *o, lmp_error *err) {
   Error e;
@@ -347,6 +442,17 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
   const Gpu *gpu = predict_gpu(d->gpus, d->hw_path, o->p.hardware, &e);
   lmp_model *mm = (lmp_model *)m; /* the plan cache */
   AttnImpl a = o->p.attn;
+  const Calib *cal = NULL;
+  const Engine *eng = NULL;
+  if (gpu && !o->p.roofline) {
+    if (!(eng = data_engine(d, o->p.engine, &e)) ||
+        !(cal = data_calib(d, gpu->id, &e))) {
+      from_error(err, &e);
+      return NULL;
+    }
+    if (!o->p.attn_set)
+      a = eng->attention;
+  }
   if (gpu && !mm->plan[a])
     mm->plan[a] = plan_build(m->model, a, &e);
   if (!gpu || !mm->plan[a]) {
@@ -358,6 +464,9 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
   r->hardware = xstrdup(o->p.hardware);
   PredictOpts po = o->p;
   po.hardware = r->hardware;
+  po.attn = a;
+  po.calib = cal;
+  po.engine_data = eng;
   if (predict(mm->plan[a], gpu, &po, &r->pred, &e) < 0) {
     from_error(err, &e);
     lmp_result_free(r);
@@ -432,6 +541,8 @@ double lmp_result_row(const lmp_result *r, const char *phase, int row,
   if (strcmp(key, "arithmetic_intensity") == 0)
     return bytes == 0 ? (v[M_FLOPS] == 0 ? 0 : INFINITY) : v[M_FLOPS] / bytes;
   if (strcmp(key, "time_s") == 0)
+    return ph->pred ? ph->pred[row] : ph->time[row];
+  if (strcmp(key, "roofline_time_s") == 0)
     return ph->time[row];
   return NAN;
 }
@@ -443,6 +554,8 @@ double lmp_result_summary(const lmp_result *r, const char *key) {
     double v;
   } t[] = {{"ttft_s", s->ttft},
            {"tpot_s", s->tpot},
+           {"ttft_roofline_s", s->ttft_roofline},
+           {"tpot_roofline_s", s->tpot_roofline},
            {"tokens_per_s", s->tokens_per_s},
            {"weight_bytes", s->mem.weights},
            {"kv_cache_bytes", s->mem.kv_cache},

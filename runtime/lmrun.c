@@ -3,6 +3,7 @@
  *   lmrun MODEL [-B N] [-S N] [--phase prefill|decode|all]
  *         [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]
  *         [--attention eager|flash] [--hardware ID] [--format F]
+ *         [--engine vllm|trtllm|hf-eager] [--roofline]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
@@ -30,6 +31,7 @@ static void usage(FILE *out) {
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
+      "             [--engine vllm|trtllm|hf-eager] [--roofline]\n"
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
@@ -51,7 +53,14 @@ static void usage(FILE *out) {
       "                       quantized checkpoints keep them 16-bit)\n"
       "  --8bit-format F      the 8-bit peak: int8 or fp8 (default: INT8 if\n"
       "                       the GPU has it, else FP8)\n"
-      "  --attention A        eager (default) or flash (FlashAttention-2)\n"
+      "  --attention A        eager or flash (FlashAttention-2); default:\n"
+      "                       the engine's (vllm, trtllm: flash; hf-eager:\n"
+      "                       eager), eager with --roofline\n"
+      "  --engine E           serving engine whose kernels are timed:\n"
+      "                       vllm (default), trtllm or hf-eager\n"
+      "                       (engines/E.json: fusions, attention kernel)\n"
+      "  --roofline           times are the roofline bound max(FLOPs / peak,\n"
+      "                       bytes / bandwidth), no engine or calibration\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
       "  --format F           table (default), json or csv\n"
@@ -83,8 +92,10 @@ static int list_hardware(const char *hw_path) {
 /* The options the library checks (lmp_options_set), then lmrun's own. */
 static const char *const lib_opts[] = {
     "batch",      "seq-len",     "phase",     "w-bits",   "a-bits", "kv-bits",
-    "embed-bits", "8bit-format", "attention", "hardware", "format"};
-enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_LIB /* + lib_opts index */ };
+    "embed-bits", "8bit-format", "attention", "hardware", "format",
+    "engine"};
+enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_ROOF,
+       O_LIB /* + lib_opts index */ };
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
@@ -94,6 +105,7 @@ int main(int argc, char **argv) {
       {"modules", required_argument, 0, O_MODULES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
+      {"roofline", no_argument, 0, O_ROOF},
       {"help", no_argument, 0, 'h'}};
   struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
   size_t n = 0;
@@ -127,6 +139,9 @@ int main(int argc, char **argv) {
       break;
     case O_LIST:
       list = true;
+      break;
+    case O_ROOF:
+      lmp_options_set(o, "roofline", "yes", NULL);
       break;
     case 'h':
       usage(stdout);

@@ -12,7 +12,7 @@
  * allocates nothing unless the plan changed, so a sweep costs only the
  * evaluations (make bench: "one predict").
  */
-#include "runtime.h"
+#include "calib.h"
 
 #include <string.h>
 
@@ -26,7 +26,8 @@ void predict_defaults(PredictOpts *o) {
                      .a_bits = 16, .kv_bits = 16, .e_bits = 16,
                      .fmt8 = FMT8_AUTO, .attn = ATTN_EAGER,
                      .hardware = "h100-sxm", .phase = PHASE_ALL,
-                     .format = FMT_TABLE, .max_batch = true};
+                     .format = FMT_TABLE, .max_batch = true,
+                     .engine = "vllm"};
 }
 
 const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
@@ -91,8 +92,37 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
     phase_roofline(ph, &p->peaks, gpu->bandwidth);
   }
   Summary *s = &p->summary;
-  s->ttft = p->phase[0].total_time;
-  s->tpot = p->phase[1].total_time;
+  s->ttft = s->ttft_roofline = p->phase[0].total_time;
+  s->tpot = s->tpot_roofline = p->phase[1].total_time;
+  if (o->calib && o->engine_data && !o->roofline) {
+    /* the engine's kernels over the plan: built once per plan and engine */
+    if (!p->cplan || p->cplan->plan != plan || p->cplan_engine != o->engine_data) {
+      calib_plan_free(p->cplan);
+      p->cplan = calib_plan(plan, o->engine_data);
+      p->cplan_engine = o->engine_data;
+      for (int i = 0; i < 2; i++) {
+        free(p->phase[i].pred);
+        p->phase[i].pred = NULL;
+      }
+    }
+    for (int i = 0; i < 2; i++) {
+      PhaseResult *ph = &p->phase[i];
+      if (!ph->pred)
+        ph->pred = xcalloc((size_t)plan->nrows + 1, sizeof(double));
+      ph->kernel = p->cplan->kernel;
+      ph->pred_total = calib_predict(p->cplan, o->calib, o->engine_data, gpu,
+                                     &p->peaks, p->vals[i], p->run[i],
+                                     ph->time, ph->pred);
+    }
+    s->ttft = p->phase[0].pred_total;
+    s->tpot = p->phase[1].pred_total;
+  } else {
+    for (int i = 0; i < 2; i++) {
+      free(p->phase[i].pred);
+      p->phase[i].pred = NULL;
+      p->phase[i].kernel = NULL;
+    }
+  }
   s->tokens_per_s = s->tpot > 0 ? o->batch / s->tpot : 0;
   roof_measure(plan, p->vals[0], p->vals[1], gpu->memory, &s->mem);
   p->nkinds = 0;
@@ -128,11 +158,19 @@ Report prediction_report(const Prediction *p) {
                   .phases = o->phase == PHASE_DECODE ? &p->phase[1]
                                                      : &p->phase[0],
                   .nphases = o->phase == PHASE_ALL ? 2 : 1, .gpu = p->gpu,
-                  .peaks = p->peaks, .summary = &p->summary};
+                  .peaks = p->peaks, .summary = &p->summary,
+                  .engine = p->phase[0].pred ? o->engine_data : NULL,
+                  .calib = p->phase[0].pred ? o->calib : NULL};
 }
 
 void prediction_warnings(const Prediction *p, Buf *out) {
   const Model *m = p->plan->model;
+  const Calib *c = p->opts.calib;
+  if (c && c->fallback && p->phase[0].pred)
+    buf_printf(out, "%s has no measured kernel times: its times use the %s "
+                    "calibration (%s), scaled to its own peaks and "
+                    "bandwidth; they are less certain\n",
+               p->gpu->id, c->hw_id, c->note);
   double seq = p->opts.seq_len;
   if (m->warnings)
     buf_puts(out, m->warnings);
@@ -172,7 +210,13 @@ void prediction_warnings(const Prediction *p, Buf *out) {
 }
 
 void prediction_free(Prediction *p) {
+  calib_plan_free(p->cplan);
+  p->cplan = NULL;
+  p->cplan_engine = NULL;
   for (int i = 0; i < 2; i++) {
+    free(p->phase[i].pred);
+    p->phase[i].pred = NULL;
+    p->phase[i].kernel = NULL;
     phase_free_times(&p->phase[i]);
     values_free(p->vals[i]);
     values_free(p->scratch[i]);

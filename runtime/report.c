@@ -7,7 +7,7 @@
  * below 2^53, otherwise the shortest decimal that reads back to the same
  * double; the table rounds to three significant digits with SI prefixes.
  */
-#include "runtime.h"
+#include "calib.h"
 
 #include <math.h>
 #include <string.h>
@@ -196,7 +196,11 @@ static void render_json(const Report *r, Buf *b) {
       if (ph->time) {
         buf_printf(b, ", \"bound\": \"%s\", \"peak\": \"%s\", \"time_s\": ",
                    bound_name(ph->bound[k]), ph->peak[k]);
-        jnum(b, ph->time[k]);
+        jnum(b, ph->pred ? ph->pred[k] : ph->time[k]);
+        if (ph->pred) {
+          jfnum(b, "roofline_time_s", ph->time[k]);
+          jfstr(b, "kernel", ph->kernel[k]);
+        }
       }
       buf_putc(b, '}');
     }
@@ -210,7 +214,9 @@ static void render_json(const Report *r, Buf *b) {
     buf_free(&t);
     if (ph->time) {
       buf_puts(b, ", \"time_s\": ");
-      jnum(b, ph->total_time);
+      jnum(b, ph->pred ? ph->pred_total : ph->total_time);
+      if (ph->pred)
+        jfnum(b, "roofline_time_s", ph->total_time);
     }
     buf_puts(b, "}\n    }");
   }
@@ -219,8 +225,21 @@ static void render_json(const Report *r, Buf *b) {
     const Summary *s = r->summary;
     buf_puts(b, ",\n  \"summary\": {\"ttft_s\": ");
     jnum(b, s->ttft);
+    if (r->engine)
+      jfnum(b, "ttft_roofline_s", s->ttft_roofline);
     jfnum(b, "tpot_s", s->tpot);
+    if (r->engine)
+      jfnum(b, "tpot_roofline_s", s->tpot_roofline);
     jfnum(b, "tokens_per_s", s->tokens_per_s);
+    if (r->engine) {
+      jfstr(b, "engine", r->engine->id);
+      buf_puts(b, ",\n    \"calibration\": {\"measured_on\": ");
+      jstr(b, r->calib->hw_id);
+      buf_printf(b, ", \"fallback\": %s",
+                 r->calib->fallback ? "true" : "false");
+      jfstr(b, "note", r->calib->fallback ? r->calib->note : NULL);
+      buf_putc(b, '}');
+    }
     buf_puts(b, ",\n    \"memory\": {\"weight_bytes\": ");
     jnum(b, s->mem.weights);
     jfnum(b, "kv_cache_bytes", s->mem.kv_cache);
@@ -269,6 +288,8 @@ static void render_csv(const Report *r, Buf *b) {
   buf_puts(b, ",bytes,arithmetic_intensity");
   if (r->gpu)
     buf_puts(b, ",bound,peak,time_s");
+  if (r->engine)
+    buf_puts(b, ",roofline_time_s,kernel");
   buf_putc(b, '\n');
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
@@ -298,8 +319,13 @@ static void render_csv(const Report *r, Buf *b) {
         buf_puts(b, n);
       }
       if (ph->time) {
-        report_number(ph->time[k], n, sizeof(n));
+        report_number(ph->pred ? ph->pred[k] : ph->time[k], n, sizeof(n));
         buf_printf(b, ",%s,%s,%s", bound_name(ph->bound[k]), ph->peak[k], n);
+      }
+      if (ph->pred) {
+        report_number(ph->time[k], n, sizeof(n));
+        buf_printf(b, ",%s,", n);
+        csv_field(b, ph->kernel[k]);
       }
       buf_putc(b, '\n');
     }
@@ -324,7 +350,8 @@ static void fmt_ai(double ai, char *out, size_t n) {
 #define CELL_W 9
 
 static void table_line(Buf *b, int w, const char *name, const char *count,
-                       const double *v, const char *bound, double time) {
+                       const double *v, const char *bound, double time,
+                       double roof) {
   char cell[32], ai[32];
   buf_printf(b, "%-*s %6s", w, name, count);
   for (int k = 0; k < M_TRAFFIC; k++) {
@@ -339,6 +366,10 @@ static void table_line(Buf *b, int w, const char *name, const char *count,
     char t[32];
     time_format(time, t, sizeof(t));
     buf_printf(b, " %-7s %9s", bound, t);
+    if (roof >= 0) {
+      time_format(roof, t, sizeof(t));
+      buf_printf(b, " %9s", t);
+    }
   }
   buf_putc(b, '\n');
 }
@@ -365,13 +396,20 @@ static void render_summary(const Report *r, Buf *b) {
   const Summary *s = r->summary;
   if (!s)
     return;
-  char t1[32], t2[32];
+  char t1[32], t2[32], r1[64] = "", r2[64] = "";
   time_format(s->ttft, t1, sizeof(t1));
   time_format(s->tpot, t2, sizeof(t2));
-  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s\n",
-             r->batch, r->seq_len, t1);
-  buf_printf(b, "time per output token (decode step, KV length %g): %s\n",
-             r->seq_len, t2);
+  if (r->engine) {
+    char x[32];
+    time_format(s->ttft_roofline, x, sizeof(x));
+    snprintf(r1, sizeof(r1), " (roofline %s)", x);
+    time_format(s->tpot_roofline, x, sizeof(x));
+    snprintf(r2, sizeof(r2), " (roofline %s)", x);
+  }
+  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s%s\n",
+             r->batch, r->seq_len, t1, r1);
+  buf_printf(b, "time per output token (decode step, KV length %g): %s%s\n",
+             r->seq_len, t2, r2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
   char w[32], kv[32], act[32], tot[32];
@@ -417,7 +455,14 @@ static void render_table(const Report *r, Buf *b) {
              r->attention);
   buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
               "count x value. FLOPs count a multiply-add as 2.\n");
-  if (r->gpu)
+  if (r->gpu && r->engine) {
+    buf_printf(b, "time = calibrated prediction for %s (%s kernels) on %s, "
+                  "from %s measurements%s; roofline = max(FLOPs / peak, "
+                  "bytes / bandwidth), the lower bound; bound = which "
+                  "roofline term is larger.\n",
+               r->engine->name, r->engine->id, r->gpu->id, r->calib->hw_id,
+               r->calib->fallback ? " (borrowed: LESS CERTAIN)" : "");
+  } else if (r->gpu)
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
   for (int i = 0; i < r->nphases; i++) {
@@ -434,18 +479,23 @@ static void render_table(const Report *r, Buf *b) {
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, metric_heading[k]);
     buf_printf(b, " %*s %7s", CELL_W, "bytes", "FLOP/B");
-    buf_puts(b, ph->time ? " bound        time\n" : "\n");
+    buf_puts(b, !ph->time ? "\n"
+                : ph->pred ? " bound        time  roofline\n"
+                           : " bound        time\n");
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
       char count[32];
       snprintf(count, sizeof(count), "%g", row->count);
       table_line(b, w, row->path, count, ph->vals->row[k],
                  ph->time ? bound_name(ph->bound[k]) : NULL,
-                 ph->time ? ph->time[k] : 0);
+                 ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
+                 ph->pred ? ph->time[k] : -1);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->total_time);
+    table_line(b, w, "total", "", tot, ph->time ? "" : NULL,
+               ph->pred ? ph->pred_total : ph->total_time,
+               ph->pred ? ph->total_time : -1);
   }
   if (r->gpu)
     render_summary(r, b);

@@ -78,6 +78,8 @@ static void test_lmpredict_same_as_lmrun(void **state) {
 static void test_lmpredict_rows_and_summary(void **state) {
   (void)state;
   lmp_options *o = lmp_options_new();
+  /* the roofline bound first (lmrun --roofline): eager attention, 21 rows */
+  assert_int_equal(lmp_options_set(o, "roofline", "yes", NULL), 0);
   lmp_result *r = lmp_predict(data, llama, o, NULL);
   assert_non_null(r);
   int n = lmp_result_rows(r, "prefill");
@@ -114,7 +116,31 @@ static void test_lmpredict_rows_and_summary(void **state) {
   assert_true(lmp_result_summary(r, "max_batch") > 1);
   assert_true(isnan(lmp_result_summary(r, "nope")));
   assert_string_equal(lmp_result_warnings(r), "");
+  double bound = lmp_result_row(r, "prefill", q, "time_s");
+  assert_double_exact(lmp_result_row(r, "prefill", q, "roofline_time_s"), bound);
+  assert_double_exact(lmp_result_summary(r, "ttft_roofline_s"),
+                      lmp_result_summary(r, "ttft_s"));
   lmp_result_free(r);
+  /* the calibrated default (engine vllm, flash attention: 19 rows): the
+   * bound is unchanged for the projections, the prediction above it */
+  lmp_options *c = lmp_options_new();
+  lmp_result *rc = lmp_predict(data, llama, c, NULL);
+  assert_non_null(rc);
+  assert_int_equal(lmp_result_rows(rc, "prefill"), 19);
+  for (int i = 0; i < 19; i++)
+    if (strcmp(lmp_result_row_name(rc, i, "op"), "q_proj") == 0)
+      q = i;
+  assert_double_exact(lmp_result_row(rc, "prefill", q, "roofline_time_s"), bound);
+  assert_true(lmp_result_row(rc, "prefill", q, "time_s") > bound);
+  assert_true(lmp_result_summary(rc, "ttft_s") > lmp_result_summary(rc, "ttft_roofline_s"));
+  lmp_result_free(rc);
+  assert_int_equal(lmp_options_set(c, "engine", "bogus", NULL), 0);
+  lmp_error err;
+  assert_null(lmp_predict(data, llama, c, &err));
+  assert_non_null(strstr(err.message, "no serving engine 'bogus'"));
+  assert_int_equal(lmp_options_set(c, "engine", "a/b", &err), -1);
+  assert_non_null(strstr(err.message, "--engine is an engine id"));
+  lmp_options_free(c);
   /* max-batch no: the summary's max_batch is 0, everything else equal */
   assert_int_equal(lmp_options_set(o, "max_batch", "no", NULL), 0);
   r = lmp_predict(data, llama, o, NULL);

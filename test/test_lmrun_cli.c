@@ -6,9 +6,12 @@ static const char *MODEL = "models/llama-2-7b-hf.json";
 #define REF_PREFILL "test/data/llm-viewer/llama-2-7b__prefill__B1_S2048__fp16_A100.json"
 #define REF_DECODE "test/data/llm-viewer/llama-2-7b__decode__B1_S2048__fp16_A100.json"
 
+/* The roofline output (--roofline): what LLM-Viewer computes. The
+ * calibrated default is tested in test_lmrun_calibrated. */
 static json_t *run_json(const char *args) {
   char *out = NULL;
-  int rc = tu_run(&out, "%s %s --format json 2>/dev/null", tu_bin("lmrun"), args);
+  int rc = tu_run(&out, "%s %s --roofline --format json 2>/dev/null",
+                  tu_bin("lmrun"), args);
   if (rc != 0)
     print_error("lmrun %s: rc %d\n%s\n", args, rc, out);
   assert_int_equal(rc, 0);
@@ -437,10 +440,160 @@ static void test_lmrun_summary_consistent(void **state) {
   }
 }
 
+/* The calibrated default (issue 12): vLLM's kernels on the A100's
+ * calibration (calibration/a100-sxm-80gb.json: gemm launch 3.428 us,
+ * memory_eff 0.7481; norm launch 4.233 us, memory_eff 0.4152). */
+static json_t *run_json_cal(const char *args) {
+  char *out = NULL;
+  int rc = tu_run(&out, "%s %s --format json 2>/dev/null", tu_bin("lmrun"), args);
+  if (rc != 0)
+    print_error("lmrun %s: rc %d\n%s\n", args, rc, out);
+  assert_int_equal(rc, 0);
+  json_t *j = json_loads(out, 0, NULL);
+  assert_non_null(j);
+  free(out);
+  return j;
+}
+
+static json_t *phase_ops(json_t *doc, int i) {
+  return json_object_get(json_array_get(json_object_get(doc, "phases"), (size_t)i), "ops");
+}
+
+static double num(json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  if (!json_is_number(v))
+    fail_msg("no number '%s'", k);
+  return json_number_value(v);
+}
+
+static void test_lmrun_calibrated(void **state) {
+  (void)state;
+  json_t *doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb");
+  json_t *roof = run_json("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --attention flash");
+  assert_string_equal(json_string_value(json_object_get(doc, "attention")), "flash");
+  json_t *sum = json_object_get(doc, "summary");
+  json_t *rsum = json_object_get(roof, "summary");
+  /* the bounds are the roofline output's, to the bit */
+  assert_double_exact(num(sum, "ttft_roofline_s"), num(rsum, "ttft_s"));
+  assert_double_exact(num(sum, "tpot_roofline_s"), num(rsum, "tpot_s"));
+  assert_true(num(sum, "ttft_s") > num(sum, "ttft_roofline_s"));
+  assert_true(num(sum, "tpot_s") > num(sum, "tpot_roofline_s"));
+  assert_string_equal(json_string_value(json_object_get(sum, "engine")), "vllm");
+  json_t *cal = json_object_get(sum, "calibration");
+  assert_string_equal(json_string_value(json_object_get(cal, "measured_on")),
+                      "a100-sxm-80gb");
+  assert_true(json_is_false(json_object_get(cal, "fallback")));
+  for (int ph = 0; ph < 2; ph++) {
+    json_t *ops = phase_ops(doc, ph), *rops = phase_ops(roof, ph), *o;
+    size_t i;
+    double total = 0;
+    json_array_foreach(ops, i, o) {
+      json_t *r = json_array_get(rops, i);
+      /* roofline_time_s is the --roofline time_s of the same row */
+      assert_double_exact(num(o, "roofline_time_s"), num(r, "time_s"));
+      assert_true(num(o, "time_s") > 0);
+      total += num(o, "count") * num(o, "time_s");
+    }
+    json_t *tot = json_object_get(json_array_get(json_object_get(doc, "phases"),
+                                                 (size_t)ph), "totals");
+    assert_double_near(total, num(tot, "time_s"), 1e-12);
+    assert_double_near(total, num(sum, ph ? "tpot_s" : "ttft_s"), 1e-12);
+  }
+  /* vLLM's fused kernels */
+  json_t *q = tu_json_find(phase_ops(doc, 1), "op", "q_proj");
+  assert_string_equal(json_string_value(json_object_get(q, "kernel")), "qkv_proj");
+  json_t *act = tu_json_find(phase_ops(doc, 1), "op", "act_fn");
+  assert_string_equal(json_string_value(json_object_get(act, "kernel")), "silu_and_mul");
+  /* By hand: decode lm_head runs alone, m = 1, k = 4096, n = 32000;
+   * bytes = 4096*32000*2 + 4096*2 + 32000*2 = 262,216,192; 250 tiles
+   * (3 waves on 108 SMs, busy 250/324): compute 2*4096*32000 / (312e12 *
+   * 0.793 * 250/324) = 1.37 us < memory 262,216,192 / (2039e9 * 0.7481) =
+   * 171.90 us; time = 3.428 us + 171.90 us = 175.33 us. */
+  /* By hand: the fused kernels' rows share the kernel's time.
+   * qkv_proj (decode): one GEMM, m = 1, k = 4096, n = 3 * 4096; bytes =
+   * three weights 3 * 33,554,432 + the input once 8192 + q, k, v written
+   * 3 * 8192 = 100,696,064; 96 tiles (split min(1, 4) = 1), one wave:
+   * compute 0.46 us < memory 100,696,064 / (2039e9 * 0.7481) = 66.01 us.
+   * silu_and_mul (act: launch 10.29 us, memory_eff 0.5478): act_fn reads
+   * and writes 22,016 B, gate_up_mul reads 44,032 and writes 22,016; fused,
+   * SiLU(gate) is neither written nor read back: 110,080 - 2 * 22,016 =
+   * 66,048 B. */
+  double qkv = 0, smul = 0;
+  const char *qkv_ops[] = {"q_proj", "k_proj", "v_proj"};
+  for (int i = 0; i < 3; i++)
+    qkv += num(tu_json_find(phase_ops(doc, 1), "op", qkv_ops[i]), "time_s");
+  assert_double_near(qkv, 3.428e-6 + 100696064 / (2039e9 * 0.7481), 1e-9);
+  smul = num(act, "time_s") +
+         num(tu_json_find(phase_ops(doc, 1), "op", "gate_up_mul"), "time_s");
+  assert_double_near(smul, 10.29e-6 + 66048 / (2039e9 * 0.5478), 1e-9);
+  /* By hand: prefill flash attention, B = 1, T = L = 2048, 32 heads of
+   * 128 (MHA). Metrics: flops 4*32*2048*2048*128 + 5*32*2048*2048 =
+   * 69,390,565,376; Q read 16,777,216; O + log-sum-exp written 16,777,216
+   * + 262,144; K and V read once per 128-row query tile: 16 * 33,554,432.
+   * vLLM's causal skipping: (2048 + 128) / 2 of 2048 keys on average, 17/32
+   * of the FLOPs: 36,863,737,856. L2: 16 tiles per head, ceil(108/16) = 7
+   * heads in flight, their K and V 7 * 1 MiB <= 40 MiB: K and V from HBM
+   * once, 33,554,432. Bytes 67,371,008. With the attention constants (the
+   * GEMM's: 3.428 us, 0.793, 0.7481): compute 36,863,737,856 / (312e12 *
+   * 0.793) = 149.0 us > memory 67,371,008 / (2039e9 * 0.7481) = 44.2 us;
+   * time 152.4 us. */
+  json_t *fa = tu_json_find(phase_ops(doc, 0), "op", "flash_attention");
+  assert_double_near(num(fa, "time_s"),
+                     3.428e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.793), 1e-9);
+  assert_double_near(num(fa, "time_s"), 152.4e-6, 1e-3);
+  json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
+  assert_double_near(num(lm, "time_s"), 3.428e-6 + 262216192 / (2039e9 * 0.7481),
+                     1e-9);
+  json_decref(doc);
+  json_decref(roof);
+
+  /* hf-eager: eager attention; RMSNorm is 7 kernels moving 9x the fused
+   * bytes. Decode input_layernorm: bytes = 8192 + 8192 + 8192 (x, y,
+   * gamma) = 24,576; time = 7 * 4.233 us + 9 * 24,576 / (2039e9 * 0.4152)
+   * = 29.631 us + 0.261 us */
+  doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine hf-eager");
+  assert_string_equal(json_string_value(json_object_get(doc, "attention")), "eager");
+  json_t *n = tu_json_find(phase_ops(doc, 1), "op", "input_layernorm");
+  assert_double_near(num(n, "time_s"), 7 * 4.233e-6 + 9 * 24576 / (2039e9 * 0.4152),
+                     1e-9);
+  assert_string_equal(json_string_value(json_object_get(n, "kernel")), "input_layernorm");
+  tu_json_find(phase_ops(doc, 0), "op", "qk_matmul");
+  double eager_ttft = num(json_object_get(doc, "summary"), "ttft_s");
+  json_decref(doc);
+  doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine trtllm");
+  assert_true(num(json_object_get(doc, "summary"), "ttft_s") < eager_ttft);
+  json_decref(doc);
+
+  /* a GPU without measurements borrows its sibling's, and says so */
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s --hardware h200 --format json", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(out, "lmrun: warning: h200 has no measured kernel times: its "
+                       "times use the h100-sxm calibration");
+  assert_contains(out, "less certain");
+  assert_contains(out, "\"fallback\": true");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s %s --hardware h200", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(out, "(borrowed: LESS CERTAIN)");
+  assert_contains(out, " bound        time  roofline\n");
+  assert_contains(out, "time to first token (prefill of 1 x 2048 tokens): ");
+  assert_contains(out, " (roofline ");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s %s --format csv", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(out, ",bound,peak,time_s,roofline_time_s,kernel\n");
+  assert_contains(out, ",qkv_proj\n");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s %s --engine sglang", tu_bin("lmrun"), MODEL), 1);
+  assert_contains(out, "no serving engine 'sglang'");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s %s --engine ../x", tu_bin("lmrun"), MODEL), 2);
+  assert_contains(out, "--engine is an engine id");
+  free(out);
+}
+
 static void test_lmrun_formats(void **state) {
   (void)state;
   char *out = NULL;
-  assert_int_equal(tu_run(&out, "%s %s -B 1 -S 2048", tu_bin("lmrun"), MODEL), 0);
+  assert_int_equal(tu_run(&out, "%s %s -B 1 -S 2048 --roofline", tu_bin("lmrun"), MODEL), 0);
   assert_contains(out, "meta-llama/Llama-2-7b-hf  batch 1, sequence 2048");
   assert_contains(out, "prefill: 2048 tokens per sequence, KV length 2048");
   /* the qk_matmul line: count 32, 34.4 GFLOPs, 268 MB of scores written */
@@ -462,7 +615,7 @@ static void test_lmrun_formats(void **state) {
   assert_contains(out, "a100-sxm-40gb");
   assert_contains(out, "v100-sxm");
   free(out);
-  assert_int_equal(tu_run(&out, "%s %s --format csv", tu_bin("lmrun"), MODEL), 0);
+  assert_int_equal(tu_run(&out, "%s %s --format csv --roofline", tu_bin("lmrun"), MODEL), 0);
   assert_true(strncmp(out, "phase,path,op,module,count,flops,", 33) == 0);
   const char *q = "\nprefill,model.layers.self_attn.q_proj,q_proj,"
                   "torch.nn.modules.linear.Linear,32,68719476736,"
@@ -576,6 +729,7 @@ int main(void) {
       cmocka_unit_test(test_lmrun_warnings),
       cmocka_unit_test(test_lmrun_totals_sum_rows),
       cmocka_unit_test(test_lmrun_formats),
+      cmocka_unit_test(test_lmrun_calibrated),
       cmocka_unit_test(test_lmrun_bad_input),
   };
   return cmocka_run_group_tests_name("lmrun_cli", tests, NULL, NULL);

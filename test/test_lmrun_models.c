@@ -11,9 +11,13 @@
  * (or the hardware figures of hardware.json), never from lmrun's output. */
 #include "testutil.h"
 
+/* The roofline bound (--roofline): what the hand derivations below
+ * compute; the calibrated default is tested in test_lmrun_cli.c and
+ * test_calib.c. */
 static json_t *run_json(const char *args) {
   char *out = NULL;
-  int rc = tu_run(&out, "%s %s --format json 2>/dev/null", tu_bin("lmrun"), args);
+  int rc = tu_run(&out, "%s %s --roofline --format json 2>/dev/null",
+                  tu_bin("lmrun"), args);
   if (rc != 0)
     print_error("lmrun %s: rc %d\n%s\n", args, rc, out);
   assert_int_equal(rc, 0);

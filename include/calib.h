@@ -1,0 +1,223 @@
+/* calib.h: calibrated kernel times and serving engines (runtime/calib.c).
+ *
+ *   calibration/<hw>.json --calib_for_gpu--> Calib (fitted constants)
+ *   engines/<id>.json     --engine_load-->   Engine (fusions, attention)
+ *   Plan + Engine         --calib_plan-->    CalibPlan (per-row constants,
+ *                                            fused kernels; built once)
+ *   CalibPlan + Values    --calib_predict--> predicted time per row
+ *
+ * The model (DESIGN.md section 12): one kernel takes
+ *   launches * launch + max(flops / (peak * compute_eff * waves),
+ *                           bytes / (bandwidth * memory_eff))
+ * with compute_eff, memory_eff and launch fitted per kernel kind on
+ * measured kernel times (lmcalib --fit); waves is the GEMM's wave
+ * quantisation. Memory-only kinds (norms, element-wise, ...) have no
+ * compute term.
+ */
+#ifndef LM_CALIB_H
+#define LM_CALIB_H
+
+#include "runtime.h"
+
+typedef enum {
+  KK_GEMM,      /* a projection: (m x k) @ (k x n) */
+  KK_BGEMM,     /* a batched attention matmul (eager qk/sv) */
+  KK_ATTENTION, /* a fused flash attention kernel */
+  KK_NORM,      /* RMSNorm / LayerNorm */
+  KK_ADD,       /* residual add (two operands) */
+  KK_ACT,       /* gated activation (SiLU and multiply) */
+  KK_ROPE,      /* rotary embedding applied to q and k */
+  KK_SOFTMAX,
+  KK_GATHER,      /* embedding lookup */
+  KK_ELEMENTWISE, /* any other memory-bound kernel */
+  KK_COUNT
+} KernelKind;
+
+extern const char *const kernel_kind_name[KK_COUNT];
+/* The kind named s, or -1. */
+int kernel_kind_find(const char *s);
+/* Kinds with a compute term (GEMMs and attention). */
+bool kernel_kind_computes(KernelKind k);
+
+/* Fitted constants of one kernel kind on one GPU. */
+typedef struct KernelFit {
+  double launch;      /* fixed cost per launch, s */
+  double compute_eff; /* achieved fraction of the peak (computing kinds) */
+  double memory_eff;  /* achieved fraction of the bandwidth */
+  int rows;           /* measurements fitted; 0 when borrowed */
+  double median_err;  /* median |relative error| of the fit (in sample) */
+  const char *from;   /* the kind it was borrowed from, or NULL */
+} KernelFit;
+
+struct Calib {
+  const char *hw_id; /* the GPU the measurements come from */
+  const char *path;  /* the calibration file */
+  bool fallback;     /* borrowed for a GPU without measurements */
+  const char *note;  /* why, for a fallback */
+  KernelFit k[KK_COUNT];
+  Arena arena;
+};
+
+/* Load one calibration file (format in DESIGN.md section 12), checked
+ * strictly with located errors. New; free with calib_free. */
+Calib *calib_load_text(const char *path, const char *text, size_t len,
+                       Error *err);
+Calib *calib_load(const char *path, Error *err);
+/* The calibration for GPU hw_id: dir/<hw_id>.json when it exists, else the
+ * sibling named in dir/fallback.json (marked fallback, with its note). */
+Calib *calib_for_gpu(const char *dir, const char *hw_id, Error *err);
+void calib_free(Calib *c);
+
+/* Fraction of the SMs a GEMM keeps busy, averaged over its waves: tiles =
+ * ceil(m/128) * ceil(n/128), times a split-K factor when that leaves SMs
+ * idle (split = min(floor(sms / tiles), ceil(k / 1024)), as cuBLAS and
+ * CUTLASS split the reduction of narrow GEMMs); busy = tiles / (ceil(tiles
+ * / sms) * sms). */
+double calib_waves(double m, double n, double k, double sms);
+/* Time of ONE launch of a kernel of this kind (without the launch cost):
+ * max(flops / (peak * eff_c * waves), bytes / (bandwidth * eff_m)); memory
+ * kinds take the bytes term only. m, n, k: the GEMM's rows, columns and
+ * reduction (0 = no wave quantisation). */
+double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
+                         double bytes, double m, double n, double k,
+                         double peak, const Gpu *g);
+
+/* ===== engines ===== */
+
+typedef enum {
+  FUSE_SHARED_INPUT,     /* GEMMs over one input: it is read once */
+  FUSE_INTERMEDIATE,     /* a chain: inner results never touch HBM */
+  FUSE_INTERMEDIATE_READ /* a chain: inner results are written (needed
+                            later) but not read back */
+} FuseDrop;
+
+typedef struct Fusion {
+  const char *kernel; /* its name, shown per row */
+  const char **ops;   /* row op names, producer first */
+  int nops;
+  KernelKind kind;
+  FuseDrop drop;
+} Fusion;
+
+typedef struct OpCost {
+  const char *op;
+  double launches; /* kernels the op costs (default 1) */
+  double traffic;  /* HBM bytes relative to the fused count (default 1) */
+} OpCost;
+
+struct Engine {
+  const char *id;
+  const char *name;
+  AttnImpl attention; /* the attention it runs */
+  const char *attention_kernel;
+  bool causal_skip; /* flash prefill skips masked tiles */
+  bool l2_kv_reuse; /* K/V re-reads that fit in L2 are not HBM */
+  double q_tile;    /* query rows per tile of its flash kernel */
+  Fusion *fusions;
+  int nfusions;
+  OpCost *costs;
+  int ncosts;
+  Arena arena;
+};
+
+Engine *engine_load_text(const char *path, const char *text, size_t len,
+                         Error *err);
+Engine *engine_load(const char *path, Error *err);
+void engine_free(Engine *e);
+
+/* ===== per plan ===== */
+
+struct CalibPlan {
+  const Plan *plan;
+  int nrows;
+  KernelKind *kind;    /* per row */
+  int *lead;           /* per row: the first row of its kernel */
+  int *next;           /* per row: the next row of its kernel, or -1 */
+  FuseDrop *drop;      /* per lead row */
+  double *launches;    /* per row */
+  double *traffic;     /* per row */
+  const char **kernel; /* per row: the kernel's name */
+  int *attn_arg;       /* per row: its layer's first Values.args index, or
+                          -1 when the kind needs no shape or the layer's
+                          module lacks the parameters */
+  int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
+                          num_kv_heads, head_dim (attention); N,
+                          in_features, out_features (gemm) */
+  Arena arena;
+};
+
+/* Classify every row, build the engine's fused kernels (rows of one
+ * kernel share a parent layer and count) and precompute what
+ * calib_predict needs. New; free with calib_plan_free. */
+CalibPlan *calib_plan(const Plan *p, const Engine *e);
+void calib_plan_free(CalibPlan *cp);
+
+/* Predicted time of every row (row_time[nrows]): each kernel's time is
+ * shared among its rows in proportion to their roofline times (roof[],
+ * phase_roofline's), so count x row_time sums to the phase's predicted
+ * time, which is returned. run: the phase's run variables. */
+double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
+                     const Gpu *g, const Peaks *pk, const Values *v,
+                     const double *run, const double *roof, double *row_time);
+
+/* Flash attention after the engine's causal skipping and L2 reuse: the
+ * FLOPs and HBM bytes the kernel really does. b, t, l: batch, queries,
+ * keys; h, hkv, d: heads, KV heads, head size; kv_read: the metric (K and
+ * V re-read once per query tile); other_bytes: Q, O and the log-sum-exp. */
+void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
+                 double h, double hkv, double d, double kv_bytes, double flops,
+                 double kv_read, double *flops_out, double *kv_out);
+
+/* ===== fit.c: measured kernel times and the fit ===== */
+
+/* One row of a kernel CSV (DESIGN.md section 12): `kernels` identical
+ * kernels measured together, flops and bytes per kernel. */
+typedef struct Meas {
+  const char *hw_id, *source, *op;
+  KernelKind kind;
+  bool wall; /* timing "wall-clock" (else "kernel") */
+  double kernels, m, n, k, flops, bytes;
+  double overhead; /* harness time inside the measurement, s */
+  double measured; /* s */
+  int line;
+} Meas;
+
+typedef struct MeasSet {
+  Meas *rows;
+  int n;
+  Arena arena;
+} MeasSet;
+
+/* Load a kernel CSV; a bad field is reported at its line and column with a
+ * caret. New; free with meas_free. */
+MeasSet *meas_load_text(const char *path, const char *text, size_t len,
+                        Error *err);
+MeasSet *meas_load(const char *path, Error *err);
+void meas_free(MeasSet *s);
+
+/* The calibrated time of a measured row: kernels x (launch + kernel time)
+ * + overhead, at the GPU's FP16 peak. */
+double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
+
+/* Fit every kernel kind on the rows (all of one GPU, g) by least squares
+ * of log(predicted / measured): gemm and bgemm share launch, compute_eff
+ * and memory_eff; attention has its own three when it has 3 rows or more;
+ * each memory kind its launch and memory_eff (3 rows or more); kinds
+ * without rows borrow (attention from gemm, memory kinds from a pooled fit
+ * of all memory rows). Fills out->k (and nothing else). */
+void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out);
+
+/* Median and 90th percentile of |relative error| of rows under c. */
+void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows, int n,
+                  double *median, double *p90);
+
+/* The calibration file for c, fitted on the named data (JSON text; free).
+ * residuals: the CSV of per-row residuals it names, or NULL. */
+char *calib_to_json(const Calib *c, const Gpu *g, const char *data_path,
+                    const char *const *sources, int nsources,
+                    const Meas *const *rows, int n, const char *residuals);
+/* The per-row residuals CSV. New string; free. */
+char *calib_residuals_csv(const Calib *c, const Gpu *g, const Meas *const *rows,
+                          int n);
+
+#endif

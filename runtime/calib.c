@@ -1,0 +1,812 @@
+/* calib.c: calibrated kernel times and serving engines.
+ *
+ * A roofline is a lower bound: real kernels reach a fraction of the peak
+ * that depends on their shape (wave quantisation of GEMM tiles over the
+ * SMs) and kind, a fraction of the bandwidth, and cost a few microseconds
+ * per launch whatever their size. calibration/<hw>.json holds those three
+ * constants per kernel kind, fitted on measured kernel times by lmcalib;
+ * engines/<id>.json says which rows one kernel of a serving engine fuses,
+ * how many launches an unfused op costs, and what its attention kernel
+ * skips. Everything per row that does not change between evaluations is
+ * computed once by calib_plan, so calib_predict is a loop of a few
+ * arithmetic operations per row.
+ */
+#include "calib.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const kernel_kind_name[KK_COUNT] = {
+    "gemm", "bgemm", "attention", "norm",   "add",
+    "act",  "rope",  "softmax",   "gather", "elementwise"};
+
+int kernel_kind_find(const char *s) {
+  for (int i = 0; i < KK_COUNT; i++)
+    if (strcmp(s, kernel_kind_name[i]) == 0)
+      return i;
+  return -1;
+}
+
+bool kernel_kind_computes(KernelKind k) {
+  return k == KK_GEMM || k == KK_BGEMM || k == KK_ATTENTION;
+}
+
+double calib_waves(double m, double n, double k, double sms) {
+  if (m <= 0 || n <= 0 || sms <= 0)
+    return 1;
+  double tiles = ceil(m / 128) * ceil(n / 128);
+  if (tiles < sms) {
+    double split = floor(sms / tiles), ks = ceil(k / 1024);
+    tiles *= split < ks ? split : ks;
+  }
+  return tiles / (ceil(tiles / sms) * sms);
+}
+
+double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
+                         double bytes, double m, double n, double k,
+                         double peak, const Gpu *g) {
+  double tm = bytes / (g->bandwidth * f->memory_eff);
+  if (!kernel_kind_computes(kind))
+    return tm;
+  double w = kind == KK_GEMM ? calib_waves(m, n, k, g->sm_count) : 1;
+  double tc = flops / (peak * f->compute_eff * w);
+  return tc > tm ? tc : tm;
+}
+
+/* ===== loading, with located errors ===== */
+
+typedef struct Loader {
+  const char *path, *raw;
+  size_t rawlen;
+  Error *err;
+  JsonPath jp;
+} Loader;
+
+static int lerr(Loader *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int lerr(Loader *L, const char *fmt, ...) {
+  JsonDoc doc = {.file = L->path, .text = L->raw, .len = L->rawlen};
+  va_list ap;
+  va_start(ap, fmt);
+  jdoc_verror(L->err, &doc, &L->jp, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* Every member of o is one of the names (NULL-terminated). */
+static int only_keys(Loader *L, json_t *o, const char *const *names,
+                     const char *expected) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    bool ok = false;
+    for (int i = 0; names[i] && !ok; i++)
+      ok = strcmp(key, names[i]) == 0;
+    if (!ok) {
+      jp_key(&L->jp, key);
+      return lerr(L, "unknown member '%s' (expected: %s)", key, expected);
+    }
+  }
+  return 0;
+}
+
+static int get_string(Loader *L, json_t *o, const char *key, bool required,
+                      Arena *a, const char **out) {
+  json_t *v = json_object_get(o, key);
+  *out = NULL;
+  if (!v) {
+    if (required)
+      return lerr(L, "missing required member '%s'", key);
+    return 0;
+  }
+  if (!json_is_string(v) || json_string_length(v) == 0) {
+    jp_key(&L->jp, key);
+    return lerr(L, "%s must be a non-empty string", key);
+  }
+  *out = arena_strdup(a, json_string_value(v));
+  return 0;
+}
+
+/* A number in [lo, hi]; absent leaves *out unchanged unless required. */
+static int get_number(Loader *L, json_t *o, const char *key, bool required,
+                      double lo, double hi, double *out) {
+  json_t *v = json_object_get(o, key);
+  if (!v) {
+    if (required)
+      return lerr(L, "missing required member '%s'", key);
+    return 0;
+  }
+  jp_key(&L->jp, key);
+  if (!json_is_number(v))
+    return lerr(L, "%s must be a number", key);
+  double x = json_number_value(v);
+  if (!isfinite(x) || x < lo || x > hi)
+    return lerr(L, "%s must lie in [%g, %g], not %g", key, lo, hi, x);
+  jp_pop(&L->jp);
+  *out = x;
+  return 0;
+}
+
+static json_t *parse(const char *path, const char *text, size_t len,
+                     Error *err) {
+  JsonDoc doc = {.file = path, .text = text, .len = len};
+  return jdoc_parse(&doc, err);
+}
+
+static int check_format(Loader *L, json_t *root, const char *want) {
+  if (!json_is_object(root))
+    return lerr(L, "the file must hold a JSON object");
+  json_t *fmt = json_object_get(root, "format");
+  if (!json_is_string(fmt) || strcmp(json_string_value(fmt), want) != 0) {
+    if (fmt)
+      jp_key(&L->jp, "format");
+    return lerr(L, "format must be \"%s\"", want);
+  }
+  return 0;
+}
+
+static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
+  static const char *const keys[] = {
+      "launch_us",        "compute_eff",   "memory_eff", "rows",
+      "median_abs_error", "p90_abs_error", "from",       NULL};
+  if (!json_is_object(o))
+    return lerr(L, "a kernel kind's entry must be an object");
+  if (only_keys(L, o, keys,
+                "launch_us, compute_eff, memory_eff, rows, median_abs_error, "
+                "p90_abs_error, from") < 0)
+    return -1;
+  KernelFit *f = &c->k[k];
+  double us = 0, rows = 0;
+  f->compute_eff = 1;
+  if (get_number(L, o, "launch_us", true, 0, 1000, &us) < 0 ||
+      get_number(L, o, "memory_eff", true, 0.01, 1.5, &f->memory_eff) < 0 ||
+      get_number(L, o, "compute_eff", kernel_kind_computes(k), 0.01, 1.5,
+                 &f->compute_eff) < 0 ||
+      get_number(L, o, "rows", false, 0, 1e9, &rows) < 0 ||
+      get_number(L, o, "median_abs_error", false, 0, 1e9, &f->median_err) < 0 ||
+      get_string(L, o, "from", false, &c->arena, &f->from) < 0)
+    return -1;
+  double p90 = 0;
+  if (get_number(L, o, "p90_abs_error", false, 0, 1e9, &p90) < 0)
+    return -1;
+  f->launch = us * 1e-6;
+  f->rows = (int)rows;
+  return 0;
+}
+
+Calib *calib_load_text(const char *path, const char *text, size_t len,
+                       Error *err) {
+  Calib *c = xcalloc(1, sizeof(Calib));
+  arena_init(&c->arena);
+  c->path = arena_strdup(&c->arena, path);
+  json_t *root = parse(path, text, len, err);
+  if (!root) {
+    calib_free(c);
+    return NULL;
+  }
+  Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  jp_init(&L.jp);
+  static const char *const keys[] = {
+      "format",  "hardware", "description", "made_by", "data",
+      "sources", "kernels",  "residuals",   "notes",   NULL};
+  int rc = -1;
+  json_t *kern;
+  if (check_format(&L, root, "lm-predictor-calibration") < 0 ||
+      only_keys(&L, root, keys,
+                "format, hardware, description, made_by, data, sources, "
+                "kernels, residuals, notes") < 0 ||
+      get_string(&L, root, "hardware", true, &c->arena, &c->hw_id) < 0)
+    goto out;
+  json_t *src = json_object_get(root, "sources");
+  if (!json_is_array(src) || json_array_size(src) == 0) {
+    if (src)
+      jp_key(&L.jp, "sources");
+    lerr(&L, "sources must be a non-empty array naming where the "
+             "measurements come from");
+    goto out;
+  }
+  kern = json_object_get(root, "kernels");
+  if (!json_is_object(kern)) {
+    if (kern)
+      jp_key(&L.jp, "kernels");
+    lerr(&L, kern ? "kernels must be an object"
+                  : "missing required member "
+                    "'kernels'");
+    goto out;
+  }
+  jp_key(&L.jp, "kernels");
+  const char *key;
+  json_t *v;
+  bool seen[KK_COUNT] = {false};
+  json_object_foreach(kern, key, v) {
+    int k = kernel_kind_find(key);
+    jp_key(&L.jp, key);
+    if (k < 0) {
+      Buf b;
+      buf_init(&b);
+      for (int i = 0; i < KK_COUNT; i++)
+        buf_printf(&b, "%s%s", i ? ", " : "", kernel_kind_name[i]);
+      lerr(&L, "unknown kernel kind '%s' (known: %s)", key, buf_str(&b));
+      buf_free(&b);
+      goto out;
+    }
+    if (load_fit(&L, c, v, (KernelKind)k) < 0)
+      goto out;
+    seen[k] = true;
+    jp_pop(&L.jp);
+  }
+  for (int k = 0; k < KK_COUNT; k++)
+    if (!seen[k]) {
+      lerr(&L,
+           "no entry for kernel kind '%s' (every kind needs one; a kind "
+           "without measurements names the kind it borrows with "
+           "\"from\")",
+           kernel_kind_name[k]);
+      goto out;
+    }
+  rc = 0;
+out:
+  json_decref(root);
+  if (rc < 0) {
+    calib_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+Calib *calib_load(const char *path, Error *err) {
+  size_t len;
+  char *text = fs_read(path, &len, err);
+  if (!text)
+    return NULL;
+  Calib *c = calib_load_text(path, text, len, err);
+  free(text);
+  return c;
+}
+
+static bool file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Calib *calib_for_gpu(const char *dir, const char *hw_id, Error *err) {
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%s.json", hw_id);
+  char *own = path_join(dir, buf_str(&b));
+  buf_free(&b);
+  if (file_exists(own)) {
+    Calib *c = calib_load(own, err);
+    free(own);
+    if (c && strcmp(c->hw_id, hw_id) != 0) {
+      err_file(err, path_display(c->path),
+               "hardware is '%s', but the file is named for '%s'", c->hw_id,
+               hw_id);
+      calib_free(c);
+      return NULL;
+    }
+    return c;
+  }
+  free(own);
+  char *fb = path_join(dir, "fallback.json");
+  size_t len;
+  char *text = fs_read(fb, &len, err);
+  Calib *c = NULL;
+  json_t *root = NULL;
+  if (!text)
+    goto out;
+  if (!(root = parse(fb, text, len, err)))
+    goto out;
+  Loader L = {.path = fb, .raw = text, .rawlen = len, .err = err};
+  jp_init(&L.jp);
+  static const char *const keys[] = {"format", "description", "gpus", NULL};
+  if (check_format(&L, root, "lm-predictor-calibration-fallback") < 0 ||
+      only_keys(&L, root, keys, "format, description, gpus") < 0)
+    goto out;
+  json_t *gpus = json_object_get(root, "gpus");
+  if (!json_is_object(gpus)) {
+    lerr(&L, "gpus must be an object: GPU id -> {\"from\", \"why\"}");
+    goto out;
+  }
+  json_t *e = json_object_get(gpus, hw_id);
+  if (!e) {
+    err_file(err, path_display(fb),
+             "no calibration for GPU '%s' and no fallback entry for it (add "
+             "one to gpus, or fit one with lmcalib --fit)",
+             hw_id);
+    goto out;
+  }
+  jp_key(&L.jp, "gpus");
+  jp_key(&L.jp, hw_id);
+  static const char *const ekeys[] = {"from", "why", NULL};
+  Arena tmp;
+  arena_init(&tmp);
+  const char *from = NULL, *why = NULL;
+  if (!json_is_object(e)) {
+    lerr(&L, "a fallback entry must be an object");
+  } else if (only_keys(&L, e, ekeys, "from, why") == 0 &&
+             get_string(&L, e, "from", true, &tmp, &from) == 0 &&
+             get_string(&L, e, "why", true, &tmp, &why) == 0) {
+    Buf p;
+    buf_init(&p);
+    buf_printf(&p, "%s.json", from);
+    char *sib = path_join(dir, buf_str(&p));
+    buf_free(&p);
+    if (strcmp(from, hw_id) == 0 || !file_exists(sib)) {
+      jp_key(&L.jp, "from");
+      lerr(&L, "'%s' has no calibration file to borrow", from);
+    } else if ((c = calib_load(sib, err))) {
+      c->fallback = true;
+      c->note = arena_strdup(&c->arena, why);
+    }
+    free(sib);
+  }
+  arena_free(&tmp);
+out:
+  json_decref(root);
+  free(text);
+  free(fb);
+  return c;
+}
+
+void calib_free(Calib *c) {
+  if (!c)
+    return;
+  arena_free(&c->arena);
+  free(c);
+}
+
+/* ===== engines ===== */
+
+static int load_fusion(Loader *L, Engine *e, json_t *o, Fusion *f) {
+  static const char *const keys[] = {"kernel", "ops", "kind",
+                                     "drop",   "why", NULL};
+  if (!json_is_object(o))
+    return lerr(L, "a fusion must be an object");
+  if (only_keys(L, o, keys, "kernel, ops, kind, drop, why") < 0 ||
+      get_string(L, o, "kernel", true, &e->arena, &f->kernel) < 0)
+    return -1;
+  const char *kind, *drop, *why;
+  if (get_string(L, o, "kind", true, &e->arena, &kind) < 0 ||
+      get_string(L, o, "drop", true, &e->arena, &drop) < 0 ||
+      get_string(L, o, "why", true, &e->arena, &why) < 0)
+    return -1;
+  int k = kernel_kind_find(kind);
+  if (k < 0) {
+    jp_key(&L->jp, "kind");
+    return lerr(L, "unknown kernel kind '%s'", kind);
+  }
+  f->kind = (KernelKind)k;
+  if (strcmp(drop, "shared_input") == 0)
+    f->drop = FUSE_SHARED_INPUT;
+  else if (strcmp(drop, "intermediate") == 0)
+    f->drop = FUSE_INTERMEDIATE;
+  else if (strcmp(drop, "intermediate_read") == 0)
+    f->drop = FUSE_INTERMEDIATE_READ;
+  else {
+    jp_key(&L->jp, "drop");
+    return lerr(L,
+                "drop is shared_input, intermediate or intermediate_read, "
+                "not '%s'",
+                drop);
+  }
+  json_t *ops = json_object_get(o, "ops");
+  if (!json_is_array(ops) || json_array_size(ops) < 2) {
+    if (ops)
+      jp_key(&L->jp, "ops");
+    return lerr(L, "ops must be an array of at least two op names");
+  }
+  f->nops = (int)json_array_size(ops);
+  f->ops = arena_alloc(&e->arena, sizeof(char *) * (size_t)f->nops);
+  for (int i = 0; i < f->nops; i++) {
+    json_t *s = json_array_get(ops, (size_t)i);
+    if (!json_is_string(s)) {
+      jp_key(&L->jp, "ops");
+      jp_index(&L->jp, i);
+      return lerr(L, "an op name must be a string");
+    }
+    f->ops[i] = arena_strdup(&e->arena, json_string_value(s));
+  }
+  return 0;
+}
+
+static int load_cost(Loader *L, Engine *e, const char *op, json_t *o,
+                     OpCost *c) {
+  static const char *const keys[] = {"launches", "traffic", "why", NULL};
+  if (!json_is_object(o))
+    return lerr(L, "an op's cost must be an object");
+  c->op = arena_strdup(&e->arena, op);
+  c->launches = 1;
+  c->traffic = 1;
+  const char *why;
+  if (only_keys(L, o, keys, "launches, traffic, why") < 0 ||
+      get_number(L, o, "launches", false, 1, 1000, &c->launches) < 0 ||
+      get_number(L, o, "traffic", false, 0.01, 100, &c->traffic) < 0 ||
+      get_string(L, o, "why", true, &e->arena, &why) < 0)
+    return -1;
+  return 0;
+}
+
+Engine *engine_load_text(const char *path, const char *text, size_t len,
+                         Error *err) {
+  Engine *e = xcalloc(1, sizeof(Engine));
+  arena_init(&e->arena);
+  json_t *root = parse(path, text, len, err);
+  if (!root) {
+    engine_free(e);
+    return NULL;
+  }
+  Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  jp_init(&L.jp);
+  static const char *const keys[] = {"format",      "engine",    "name",
+                                     "description", "attention", "fusions",
+                                     "ops",         "sources",   NULL};
+  static const char *const akeys[] = {
+      "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
+  int rc = -1;
+  json_t *att, *fus, *ops;
+  const char *impl;
+  if (check_format(&L, root, "lm-predictor-engine") < 0 ||
+      only_keys(&L, root, keys,
+                "format, engine, name, description, attention, fusions, ops, "
+                "sources") < 0 ||
+      get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
+      get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
+    goto out;
+  json_t *src = json_object_get(root, "sources");
+  if (!json_is_array(src) || json_array_size(src) == 0) {
+    if (src)
+      jp_key(&L.jp, "sources");
+    lerr(&L, "sources must be a non-empty array");
+    goto out;
+  }
+  att = json_object_get(root, "attention");
+  if (!json_is_object(att)) {
+    if (att)
+      jp_key(&L.jp, "attention");
+    lerr(&L, "attention must be an object");
+    goto out;
+  }
+  jp_key(&L.jp, "attention");
+  if (only_keys(&L, att, akeys,
+                "impl, kernel, causal_skip, l2_kv_reuse, q_tile, why") < 0 ||
+      get_string(&L, att, "impl", true, &e->arena, &impl) < 0 ||
+      get_string(&L, att, "kernel", true, &e->arena, &e->attention_kernel) <
+          0 ||
+      get_number(&L, att, "q_tile", true, 1, 4096, &e->q_tile) < 0)
+    goto out;
+  if (strcmp(impl, "flash") == 0)
+    e->attention = ATTN_FLASH;
+  else if (strcmp(impl, "eager") == 0)
+    e->attention = ATTN_EAGER;
+  else {
+    jp_key(&L.jp, "impl");
+    lerr(&L, "impl is flash or eager, not '%s'", impl);
+    goto out;
+  }
+  static const char *const flags[] = {"causal_skip", "l2_kv_reuse"};
+  bool *dst[] = {&e->causal_skip, &e->l2_kv_reuse};
+  for (int i = 0; i < 2; i++) {
+    json_t *b = json_object_get(att, flags[i]);
+    if (!json_is_boolean(b)) {
+      if (b)
+        jp_key(&L.jp, flags[i]);
+      lerr(&L, "%s must be true or false", flags[i]);
+      goto out;
+    }
+    *dst[i] = json_is_true(b);
+  }
+  jp_pop(&L.jp);
+  fus = json_object_get(root, "fusions");
+  if (!json_is_array(fus)) {
+    if (fus)
+      jp_key(&L.jp, "fusions");
+    lerr(&L, "fusions must be an array (empty when the engine fuses nothing)");
+    goto out;
+  }
+  e->nfusions = (int)json_array_size(fus);
+  e->fusions =
+      arena_alloc(&e->arena, sizeof(Fusion) * (size_t)(e->nfusions + 1));
+  jp_key(&L.jp, "fusions");
+  for (int i = 0; i < e->nfusions; i++) {
+    jp_index(&L.jp, i);
+    if (load_fusion(&L, e, json_array_get(fus, (size_t)i), &e->fusions[i]) < 0)
+      goto out;
+    jp_pop(&L.jp);
+  }
+  jp_pop(&L.jp);
+  ops = json_object_get(root, "ops");
+  if (ops && !json_is_object(ops)) {
+    jp_key(&L.jp, "ops");
+    lerr(&L, "ops must be an object: op name -> {launches, traffic, why}");
+    goto out;
+  }
+  e->ncosts = ops ? (int)json_object_size(ops) : 0;
+  e->costs = arena_alloc(&e->arena, sizeof(OpCost) * (size_t)(e->ncosts + 1));
+  if (ops) {
+    jp_key(&L.jp, "ops");
+    const char *key;
+    json_t *v;
+    int i = 0;
+    json_object_foreach(ops, key, v) {
+      jp_key(&L.jp, key);
+      if (load_cost(&L, e, key, v, &e->costs[i++]) < 0)
+        goto out;
+      jp_pop(&L.jp);
+    }
+  }
+  rc = 0;
+out:
+  json_decref(root);
+  if (rc < 0) {
+    engine_free(e);
+    return NULL;
+  }
+  return e;
+}
+
+Engine *engine_load(const char *path, Error *err) {
+  size_t len;
+  char *text = fs_read(path, &len, err);
+  if (!text)
+    return NULL;
+  Engine *e = engine_load_text(path, text, len, err);
+  free(text);
+  return e;
+}
+
+void engine_free(Engine *e) {
+  if (!e)
+    return;
+  arena_free(&e->arena);
+  free(e);
+}
+
+/* ===== per plan ===== */
+
+/* The kind of a row's kernel, from its module and op name (DESIGN.md
+ * section 12). */
+static KernelKind row_kind(const Row *r) {
+  const char *op = r->op, *mod = r->module;
+  size_t n = strlen(op);
+  if (strcmp(op, "flash_attention") == 0)
+    return KK_ATTENTION;
+  if (strcmp(op, "qk_matmul") == 0 || strcmp(op, "sv_matmul") == 0)
+    return KK_BGEMM;
+  if (strstr(mod, ".Linear") || strcmp(mod, "Linear") == 0)
+    return KK_GEMM;
+  if (strstr(mod, "Norm"))
+    return KK_NORM;
+  if (strstr(mod, ".Embedding"))
+    return KK_GATHER;
+  if (strcmp(op, "softmax") == 0)
+    return KK_SOFTMAX;
+  if (strcmp(op, "rope") == 0)
+    return KK_ROPE;
+  if (strcmp(op, "act_fn") == 0 || strcmp(op, "gate_up_mul") == 0)
+    return KK_ACT;
+  if (n >= 4 && strcmp(op + n - 4, "_add") == 0)
+    return KK_ADD;
+  return KK_ELEMENTWISE;
+}
+
+/* Length of the parent part of a dotted path ("a.b.c" -> 3). */
+static size_t parent_len(const char *path) {
+  const char *dot = strrchr(path, '.');
+  return dot ? (size_t)(dot - path) : 0;
+}
+
+static bool same_parent(const Row *a, const Row *b) {
+  size_t n = parent_len(a->path);
+  return n == parent_len(b->path) && strncmp(a->path, b->path, n) == 0;
+}
+
+static int param_index(const ModuleDef *d, const char *name) {
+  for (int i = 0; i < d->nparams; i++)
+    if (strcmp(d->params[i], name) == 0)
+      return i;
+  return -1;
+}
+
+CalibPlan *calib_plan(const Plan *p, const Engine *e) {
+  CalibPlan *cp = xcalloc(1, sizeof(CalibPlan));
+  arena_init(&cp->arena);
+  int n = p->nrows;
+  cp->plan = p;
+  cp->nrows = n;
+  Arena *a = &cp->arena;
+  cp->kind = arena_alloc(a, sizeof(KernelKind) * (size_t)(n + 1));
+  cp->lead = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  cp->next = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  cp->drop = arena_alloc(a, sizeof(FuseDrop) * (size_t)(n + 1));
+  cp->launches = arena_alloc(a, sizeof(double) * (size_t)(n + 1));
+  cp->traffic = arena_alloc(a, sizeof(double) * (size_t)(n + 1));
+  cp->kernel = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
+  cp->attn_arg = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  cp->attn_off = arena_alloc(a, sizeof(int[3]) * (size_t)(n + 1));
+  for (int r = 0; r < n; r++) {
+    const Row *row = &p->rows[r];
+    cp->kind[r] = row_kind(row);
+    cp->lead[r] = r;
+    cp->next[r] = -1;
+    cp->drop[r] = FUSE_INTERMEDIATE;
+    cp->launches[r] = 1;
+    cp->traffic[r] = 1;
+    cp->kernel[r] = row->op;
+    cp->attn_arg[r] = -1;
+    /* the shape parameters of the row's layer: a flash attention's heads,
+     * KV heads and head size; a GEMM's rows, input and output features */
+    static const char *const shape[][3] = {
+        {"num_heads", "num_kv_heads", "head_dim"},
+        {"N", "in_features", "out_features"}};
+    int which = cp->kind[r] == KK_ATTENTION ? 0
+                : cp->kind[r] == KK_GEMM    ? 1
+                                            : -1;
+    if (which >= 0) {
+      const Slot *s = &p->slots[row->slot];
+      const ModuleDef *d = s->layer->mod->def;
+      int i0 = param_index(d, shape[which][0]),
+          i1 = param_index(d, shape[which][1]),
+          i2 = param_index(d, shape[which][2]);
+      if (i0 >= 0 && i1 >= 0 && i2 >= 0) {
+        cp->attn_arg[r] = s->argbase;
+        cp->attn_off[r][0] = i0;
+        cp->attn_off[r][1] = i1;
+        cp->attn_off[r][2] = i2;
+      }
+    }
+    for (int i = 0; e && i < e->ncosts; i++)
+      if (strcmp(e->costs[i].op, row->op) == 0) {
+        cp->launches[r] = e->costs[i].launches;
+        cp->traffic[r] = e->costs[i].traffic;
+      }
+  }
+  /* fused kernels: for each fusion, each row named like its first op finds
+   * the others under the same parent with the same count */
+  for (int f = 0; e && f < e->nfusions; f++) {
+    const Fusion *fu = &e->fusions[f];
+    for (int r = 0; r < n; r++) {
+      const Row *row = &p->rows[r];
+      if (cp->lead[r] != r || cp->next[r] >= 0 ||
+          strcmp(row->op, fu->ops[0]) != 0)
+        continue;
+      int members[16], nm = 0;
+      members[nm++] = r;
+      for (int j = 1; j < fu->nops && j < 16; j++) {
+        int found = -1;
+        for (int q = 0; q < n && found < 0; q++)
+          if (q != r && cp->lead[q] == q && cp->next[q] < 0 &&
+              strcmp(p->rows[q].op, fu->ops[j]) == 0 &&
+              same_parent(row, &p->rows[q]) && p->rows[q].count == row->count)
+            found = q;
+        if (found < 0)
+          break;
+        members[nm++] = found;
+      }
+      if (nm != fu->nops)
+        continue;
+      for (int j = 0; j < nm; j++) {
+        cp->lead[members[j]] = r;
+        cp->next[members[j]] = j + 1 < nm ? members[j + 1] : -1;
+        cp->kernel[members[j]] = fu->kernel;
+        cp->launches[members[j]] = 1;
+        cp->traffic[members[j]] = 1;
+      }
+      cp->kind[r] = fu->kind;
+      cp->drop[r] = fu->drop;
+    }
+  }
+  return cp;
+}
+
+void calib_plan_free(CalibPlan *cp) {
+  if (!cp)
+    return;
+  arena_free(&cp->arena);
+  free(cp);
+}
+
+void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
+                 double h, double hkv, double d, double kv_bytes, double flops,
+                 double kv_read, double *flops_out, double *kv_out) {
+  double frac = 1;
+  double bt = e->q_tile;
+  if (e->causal_skip && t > 1 && l > 0) {
+    /* query tile j (rows j*Br .. (j+1)*Br - 1 of the last t of l
+     * positions) attends l - t + min((j + 1) Br, t) keys; the mean over the
+     * tiles is l - t + (t + Br) / 2 when Br divides t */
+    double keys = l - t + (t + bt) / 2;
+    frac = keys / l;
+    if (frac > 1)
+      frac = 1;
+  }
+  *flops_out = flops * frac;
+  *kv_out = kv_read * frac;
+  if (e->l2_kv_reuse && hkv > 0) {
+    /* CTAs of one KV head's query tiles run side by side (the tile index
+     * varies fastest in FlashAttention's grid); the heads in flight at
+     * once are the SMs over the tiles per head. When their K and V fit in
+     * L2, each K/V block comes from HBM once. */
+    double tiles = ceil(t * (h / hkv) / bt);
+    double heads = ceil(g->sm_count / tiles);
+    if (heads > b * hkv)
+      heads = b * hkv;
+    double once = 2 * b * hkv * l * d * kv_bytes;
+    double ws = heads * 2 * l * d * kv_bytes;
+    if (ws <= g->l2 && once < *kv_out)
+      *kv_out = once;
+  }
+}
+
+double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
+                     const Gpu *g, const Peaks *pk, const Values *v,
+                     const double *run, const double *roof, double *row_time) {
+  const Plan *p = cp->plan;
+  double total = 0;
+  for (int r = 0; r < cp->nrows; r++) {
+    if (cp->lead[r] != r)
+      continue;
+    KernelKind k = cp->kind[r];
+    const KernelFit *f = &c->k[k];
+    double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
+    double prev_write = 0;
+    int nm = 0;
+    for (int q = r; q >= 0; q = cp->next[q], nm++) {
+      const double *x = v->row[q];
+      double fl = x[M_FLOPS], by = metric_bytes(x);
+      roof_sum += roof[q];
+      if (cp->traffic[q] != 1)
+        by *= cp->traffic[q];
+      if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
+        const double *args = v->args + cp->attn_arg[q];
+        double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
+               d = args[cp->attn_off[q][2]];
+        double b = run[V_B], t = run[V_T];
+        double bht = b * h * t;
+        double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
+        double f2, kv2;
+        calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
+                    x[M_KV_READ_BYTES], &f2, &kv2);
+        by -= x[M_KV_READ_BYTES] - kv2;
+        fl = f2;
+      }
+      if (nm > 0) {
+        if (cp->drop[r] == FUSE_SHARED_INPUT)
+          by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
+        else if (cp->drop[r] == FUSE_INTERMEDIATE)
+          by -= 2 * prev_write; /* written and read back: neither */
+        else
+          by -= prev_write; /* written, but not read back */
+      }
+      prev_write = x[M_ACT_WRITE_BYTES];
+      flops += fl;
+      bytes += by;
+      if (k == KK_GEMM && cp->attn_arg[q] >= 0) {
+        /* the Linear's own parameters: N rows, in_features, out_features */
+        const double *args = v->args + cp->attn_arg[q];
+        m = args[cp->attn_off[q][0]];
+        kred = args[cp->attn_off[q][1]];
+        ncols += args[cp->attn_off[q][2]];
+      }
+    }
+    if (bytes < 0)
+      bytes = 0;
+    double peak =
+        kernel_kind_computes(k) ? roof_row_peak(pk, v->row[r], NULL) : pk->p16;
+    double t = cp->launches[r] * f->launch +
+               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
+    /* share among the rows by roofline time (equal shares if all 0) */
+    if (nm == 1) {
+      row_time[r] = t;
+      total += p->rows[r].count * t;
+      continue;
+    }
+    double scale = roof_sum > 0 ? t / roof_sum : 0;
+    for (int q = r; q >= 0; q = cp->next[q]) {
+      row_time[q] = roof_sum > 0 ? roof[q] * scale : t / nm;
+      total += p->rows[q].count * row_time[q];
+    }
+  }
+  return total;
+}

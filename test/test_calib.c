@@ -1,0 +1,328 @@
+/* test_calib.c: the calibrated time model (runtime/calib.c): kernel times
+ * computed by hand on the shipped A100 calibration, wave quantisation,
+ * flash attention's causal and L2 treatment, the engines' fused kernels,
+ * and located errors in calibration and engine files. */
+#include "testutil.h"
+
+#include "calib.h"
+
+#define A100 "calibration/a100-sxm-80gb.json"
+
+/* The A100 80GB figures of hardware.json. */
+static Gpu a100(void) {
+  return (Gpu){.id = "a100-sxm-80gb",
+               .name = "A100",
+               .fp16_flops = 312e12,
+               .int8_ops = 624e12,
+               .bandwidth = 2039e9,
+               .memory = 80 * 1073741824.0,
+               .l2 = 40 * 1048576.0,
+               .smem_per_sm = 164 * 1024.0,
+               .sm_count = 108};
+}
+
+/* The constants the tests below use are the shipped file's: a refit that
+ * changes them must change this test too (on purpose). */
+static void test_calib_shipped_a100(void **state) {
+  (void)state;
+  Error err;
+  err_clear(&err);
+  Calib *c = calib_load(A100, &err);
+  if (!c)
+    err_print(stderr, &err);
+  assert_non_null(c);
+  assert_string_equal(c->hw_id, "a100-sxm-80gb");
+  assert_false(c->fallback);
+  assert_double_near(c->k[KK_GEMM].launch, 3.428e-6,
+                     1e-12); /* us in the file */
+  assert_double_exact(c->k[KK_GEMM].compute_eff, 0.793);
+  assert_double_exact(c->k[KK_GEMM].memory_eff, 0.7481);
+  assert_double_near(c->k[KK_NORM].launch, 4.233e-6, 1e-12);
+  assert_double_exact(c->k[KK_NORM].memory_eff, 0.4152);
+  /* every kind is present; kinds without rows say where they borrow from */
+  assert_non_null(c->k[KK_ATTENTION].from);
+  calib_free(c);
+}
+
+static double one(const Calib *c, KernelKind k, double flops, double bytes,
+                  double m, double n, double kk) {
+  Gpu g = a100();
+  return c->k[k].launch +
+         calib_kernel_time(&c->k[k], k, flops, bytes, m, n, kk, 312e12, &g);
+}
+
+static void test_calib_hand_a100(void **state) {
+  (void)state;
+  Error err;
+  err_clear(&err);
+  Calib *c = calib_load(A100, &err);
+  assert_non_null(c);
+
+  /* Small GEMM: Llama-2-7B decode q_proj, m = 1, k = n = 4096, 16-bit.
+   * flops = 2*1*4096*4096 = 33,554,432
+   * bytes = weights 4096*4096*2 + input 4096*2 + output 4096*2 = 33,570,816
+   * tiles = ceil(1/128)*ceil(4096/128) = 32 < 108 SMs: split-K by
+   *   min(floor(108/32) = 3, ceil(4096/1024) = 4) = 3 -> 96 tiles, 1 wave,
+   *   busy = 96/108
+   * compute = 33,554,432 / (312e12 * 0.793 * 96/108) = 0.1526 us
+   * memory  = 33,570,816 / (2039e9 * 0.7481)          = 22.008 us
+   * time = launch 3.428 us + 22.008 us = 25.436 us (memory bound) */
+  double t = one(c, KK_GEMM, 33554432, 33570816, 1, 4096, 4096);
+  assert_double_near(t, 3.428e-6 + 33570816 / (2039e9 * 0.7481), 1e-12);
+  assert_double_near(t, 25.436e-6, 1e-4);
+
+  /* Large GEMM: m = 4096 tokens, k = 4096, n = 11008 (a 7B gate_proj).
+   * flops = 2*4096*4096*11008 = 369,367,187,456
+   * bytes = 2*(4096*4096 + 4096*11008 + 4096*11008) = 213,909,504
+   * tiles = 32*86 = 2752; waves = ceil(2752/108) = 26; busy = 2752/2808
+   * compute = 369,367,187,456 / (312e12 * 0.793 * 2752/2808) = 1523.3 us
+   * memory  = 213,909,504 / (2039e9 * 0.7481)                 = 140.2 us
+   * time = 3.428 us + 1523.3 us = 1526.7 us (compute bound) */
+  t = one(c, KK_GEMM, 369367187456.0, 213909504, 4096, 11008, 4096);
+  assert_double_near(
+      t, 3.428e-6 + 369367187456.0 / (312e12 * 0.793 * (2752.0 / 2808)), 1e-12);
+  assert_double_near(t, 1526.7e-6, 1e-4);
+
+  /* Norm: RMSNorm over 2048 tokens of 4096, 16-bit: x read, y written,
+   * gamma read: bytes = 2*2048*4096*2 + 4096*2 = 33,562,624. No compute
+   * term. time = 4.233 us + 33,562,624 / (2039e9 * 0.4152) = 43.878 us */
+  t = one(c, KK_NORM, 4 * 2048 * 4096 + 3 * 2048, 33562624, 0, 0, 0);
+  assert_double_near(t, 4.233e-6 + 33562624 / (2039e9 * 0.4152), 1e-12);
+  assert_double_near(t, 43.878e-6, 1e-4);
+  calib_free(c);
+}
+
+static void test_calib_waves(void **state) {
+  (void)state;
+  /* 108 tiles fill 108 SMs exactly; 109 need a second, nearly empty wave */
+  assert_double_exact(calib_waves(128 * 108, 128, 128, 108), 1.0);
+  assert_double_exact(calib_waves(128 * 109, 128, 128, 108), 109.0 / 216);
+  /* 32 tiles, k = 1024: no split (ceil(1024/1024) = 1) */
+  assert_double_exact(calib_waves(128, 4096, 1024, 108), 32.0 / 108);
+  /* no shape: no quantisation */
+  assert_double_exact(calib_waves(0, 0, 0, 108), 1.0);
+}
+
+static Engine *load_engine(const char *path) {
+  Error err;
+  err_clear(&err);
+  Engine *e = engine_load(path, &err);
+  if (!e)
+    err_print(stderr, &err);
+  assert_non_null(e);
+  return e;
+}
+
+static void test_calib_flash_causal_l2(void **state) {
+  (void)state;
+  Engine *v = load_engine("engines/vllm.json");
+  Gpu g = a100();
+  /* Llama-2-7B prefill, B = 1, T = L = 2048, 32 heads of 128, MHA.
+   * causal: tile j attends (j+1)*128 keys; mean = (2048 + 128)/2 = 1088
+   * of 2048: fraction 17/32 of the FLOPs.
+   * L2: 2048/128 = 16 query tiles per head; ceil(108/16) = 7 heads in
+   * flight; their K and V: 7 * 2 * 2048 * 128 * 2 B = 7.3 MB <= 40 MiB,
+   * so K and V come from HBM once: 2 * 32 * 2048 * 128 * 2 = 33.5 MB
+   * instead of the metric's 16 re-reads. */
+  double kv_read = 2.0 * 32 * 16 * 2048 * 128 * 2, flops = 1e12, f, kv;
+  calib_flash(v, &g, 1, 2048, 2048, 32, 32, 128, 2, flops, kv_read, &f, &kv);
+  assert_double_exact(f, flops * 17 / 32);
+  assert_double_exact(kv, 2.0 * 32 * 2048 * 128 * 2);
+  /* decode: one query, nothing skipped, K/V once already */
+  double kv1 = 2.0 * 32 * 2048 * 128 * 2;
+  calib_flash(v, &g, 1, 1, 2048, 32, 32, 128, 2, flops, kv1, &f, &kv);
+  assert_double_exact(f, flops);
+  assert_double_exact(kv, kv1);
+  /* K and V too large for L2 (L = 2^20 keys: 7 heads x 512 MiB): the
+   * re-reads stay, cut by the causal fraction */
+  double big = 2.0 * 32 * 8192 * 1048576.0 * 128 * 2;
+  calib_flash(v, &g, 1, 1048576, 1048576, 32, 32, 128, 2, flops, big, &f, &kv);
+  double frac = (1048576.0 + 128) / 2 / 1048576;
+  assert_double_exact(kv, big * frac);
+  engine_free(v);
+  /* hf-eager skips nothing */
+  Engine *h = load_engine("engines/hf-eager.json");
+  assert_int_equal(h->attention, ATTN_EAGER);
+  calib_flash(h, &g, 1, 2048, 2048, 32, 32, 128, 2, flops, kv_read, &f, &kv);
+  assert_double_exact(f, flops);
+  assert_double_exact(kv, kv_read);
+  engine_free(h);
+}
+
+static void test_calib_engines_load(void **state) {
+  (void)state;
+  Engine *v = load_engine("engines/vllm.json");
+  assert_string_equal(v->id, "vllm");
+  assert_int_equal(v->attention, ATTN_FLASH);
+  assert_true(v->causal_skip && v->l2_kv_reuse);
+  assert_int_equal(v->nfusions, 5);
+  assert_string_equal(v->fusions[0].kernel, "qkv_proj");
+  assert_int_equal(v->fusions[0].nops, 3);
+  assert_int_equal(v->fusions[0].drop, FUSE_SHARED_INPUT);
+  engine_free(v);
+  Engine *t = load_engine("engines/trtllm.json");
+  assert_string_equal(t->id, "trtllm");
+  engine_free(t);
+  Engine *h = load_engine("engines/hf-eager.json");
+  assert_int_equal(h->nfusions, 0);
+  bool norm = false;
+  for (int i = 0; i < h->ncosts; i++)
+    if (strcmp(h->costs[i].op, "input_layernorm") == 0) {
+      norm = true;
+      assert_double_exact(h->costs[i].launches, 7);
+      assert_double_exact(h->costs[i].traffic, 9);
+    }
+  assert_true(norm);
+  engine_free(h);
+}
+
+static void expect_calib_error(const char *text, const char *msg, int line) {
+  Error err;
+  err_clear(&err);
+  Calib *c = calib_load_text("x.json", text, strlen(text), &err);
+  assert_null(c);
+  assert_true(err.set);
+  if (!strstr(err.msg, msg))
+    print_error("message '%s' lacks '%s'\n", err.msg, msg);
+  assert_non_null(strstr(err.msg, msg));
+  assert_string_equal(err.file, "x.json");
+  if (line)
+    assert_int_equal(err.line, line);
+}
+
+static void test_calib_bad_files(void **state) {
+  (void)state;
+  const char *ok_kinds =
+      "\"gemm\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": "
+      "0.8},\n"
+      "\"bgemm\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": "
+      "0.8},\n"
+      "\"attention\": {\"launch_us\": 1, \"compute_eff\": 0.8, \"memory_eff\": "
+      "0.8},\n"
+      "\"norm\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
+      "\"add\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
+      "\"act\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
+      "\"rope\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
+      "\"softmax\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n"
+      "\"gather\": {\"launch_us\": 1, \"memory_eff\": 0.5},\n";
+  char buf[4096];
+  /* a good file loads */
+  snprintf(buf, sizeof(buf),
+           "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
+           "\"sources\": [\"s\"], \"kernels\": {\n%s"
+           "\"elementwise\": {\"launch_us\": 1, \"memory_eff\": 0.5}}}\n",
+           ok_kinds);
+  Error err;
+  err_clear(&err);
+  Calib *c = calib_load_text("x.json", buf, strlen(buf), &err);
+  assert_non_null(c);
+  assert_double_exact(c->k[KK_ELEMENTWISE].launch, 1e-6);
+  calib_free(c);
+  /* a missing kind */
+  snprintf(buf, sizeof(buf),
+           "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
+           "\"sources\": [\"s\"], \"kernels\": {\n%s\"add\": 1}}\n",
+           "");
+  expect_calib_error(buf, "a kernel kind's entry must be an object", 3);
+  snprintf(buf, sizeof(buf),
+           "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
+           "\"sources\": [\"s\"], \"kernels\": {\n%s\"elementwise\": "
+           "{\"launch_us\": 1, \"memory_eff\": -0.5}}}\n",
+           ok_kinds);
+  expect_calib_error(buf, "memory_eff must lie in [0.01, 1.5], not -0.5", 12);
+  snprintf(buf, sizeof(buf),
+           "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
+           "\"sources\": [\"s\"], \"kernels\": {\n%s\"elementwise\": "
+           "{\"launch_us\": 1, \"memory_eff\": 0.5}, \"tensor\": {}}}\n",
+           ok_kinds);
+  expect_calib_error(buf, "unknown kernel kind 'tensor'", 12);
+  snprintf(buf, sizeof(buf),
+           "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
+           "\"sources\": [\"s\"], \"kernels\": {\n%s}}\n",
+           ok_kinds);
+  /* trailing comma: a syntax error, located */
+  expect_calib_error(buf, "", 0);
+  snprintf(buf, sizeof(buf),
+           "{\"format\": \"lm-predictor-calibration\", \"hardware\": \"x\",\n"
+           "\"sources\": [\"s\"], \"kernels\": {\"norm\": {\"launch_us\": 1, "
+           "\"memory_eff\": 0.5}}}\n");
+  expect_calib_error(buf, "no entry for kernel kind 'gemm'", 0);
+  expect_calib_error("{\"format\": \"hardware\"}", "format must be", 1);
+}
+
+static void test_calib_bad_engine(void **state) {
+  (void)state;
+  const char *t = "{\"format\": \"lm-predictor-engine\", \"engine\": \"e\", "
+                  "\"name\": \"E\",\n"
+                  " \"sources\": [\"s\"],\n"
+                  " \"attention\": {\"impl\": \"flash\", \"kernel\": \"k\", "
+                  "\"causal_skip\": true,\n"
+                  "   \"l2_kv_reuse\": false, \"q_tile\": 128},\n"
+                  " \"fusions\": [{\"kernel\": \"k\", \"ops\": [\"a\", \"b\"], "
+                  "\"kind\": \"norm\",\n"
+                  "   \"drop\": \"everything\", \"why\": \"w\"}]}\n";
+  Error err;
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", t, strlen(t), &err));
+  assert_non_null(strstr(err.msg, "drop is shared_input, intermediate or "
+                                  "intermediate_read, not 'everything'"));
+  assert_int_equal(err.line, 6);
+  char *u = tu_replace(t, "\"everything\"", "\"intermediate\"");
+  err_clear(&err);
+  Engine *e = engine_load_text("e.json", u, strlen(u), &err);
+  assert_non_null(e);
+  assert_false(e->l2_kv_reuse);
+  engine_free(e);
+  char *w = tu_replace(u, "\"q_tile\": 128", "\"q_tile\": 0");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", w, strlen(w), &err));
+  assert_non_null(strstr(err.msg, "q_tile must lie in [1, 4096], not 0"));
+  assert_int_equal(err.line, 4);
+  free(u);
+  free(w);
+}
+
+static void test_calib_fallback(void **state) {
+  (void)state;
+  Error err;
+  err_clear(&err);
+  Calib *c = calib_for_gpu("calibration", "h200", &err);
+  assert_non_null(c);
+  assert_true(c->fallback);
+  assert_string_equal(c->hw_id, "h100-sxm");
+  assert_non_null(strstr(c->note, "GH100"));
+  calib_free(c);
+  c = calib_for_gpu("calibration", "a100-sxm-80gb", &err);
+  assert_non_null(c);
+  assert_false(c->fallback);
+  calib_free(c);
+  /* every GPU of hardware.json has its own calibration or a fallback */
+  GpuDb *db = gpudb_load("hardware.json", &err);
+  assert_non_null(db);
+  for (int i = 0; i < db->n; i++) {
+    err_clear(&err);
+    c = calib_for_gpu("calibration", db->gpus[i].id, &err);
+    if (!c)
+      err_print(stderr, &err);
+    assert_non_null(c);
+    calib_free(c);
+  }
+  gpudb_free(db);
+  err_clear(&err);
+  assert_null(calib_for_gpu("calibration", "no-such-gpu", &err));
+  assert_non_null(strstr(err.msg, "no calibration for GPU 'no-such-gpu'"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_calib_shipped_a100),
+      cmocka_unit_test(test_calib_hand_a100),
+      cmocka_unit_test(test_calib_waves),
+      cmocka_unit_test(test_calib_flash_causal_l2),
+      cmocka_unit_test(test_calib_engines_load),
+      cmocka_unit_test(test_calib_bad_files),
+      cmocka_unit_test(test_calib_bad_engine),
+      cmocka_unit_test(test_calib_fallback),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

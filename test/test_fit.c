@@ -1,0 +1,152 @@
+/* test_fit.c: the kernel CSV reader and the calibration fit
+ * (runtime/fit.c): located errors, recovery of known constants, and the
+ * per-row prediction of a measurement. */
+#include "testutil.h"
+
+#include "calib.h"
+
+static Gpu a100(void) {
+  return (Gpu){.id = "a100-sxm-80gb",
+               .name = "A100",
+               .fp16_flops = 312e12,
+               .bandwidth = 2039e9,
+               .memory = 80 * 1073741824.0,
+               .l2 = 40 * 1048576.0,
+               .smem_per_sm = 164 * 1024.0,
+               .sm_count = 108};
+}
+
+#define HDR                                                                    \
+  "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,overhead_us,"         \
+  "measured_us\n"
+
+static void expect_csv_error(const char *text, const char *msg, int line,
+                             int col) {
+  Error err;
+  err_clear(&err);
+  MeasSet *s = meas_load_text("k.csv", text, strlen(text), &err);
+  assert_null(s);
+  if (!strstr(err.msg, msg))
+    print_error("message '%s' lacks '%s'\n", err.msg, msg);
+  assert_non_null(strstr(err.msg, msg));
+  assert_int_equal(err.line, line);
+  assert_int_equal(err.col, col);
+  assert_int_equal(err.context_line, line);
+}
+
+static void test_fit_csv(void **state) {
+  (void)state;
+  const char *ok = "# comment\n" HDR
+                   "a100-sxm-80gb,me,kernel,mm,gemm,1,64,4096,4096,1,2,0,10.5\n"
+                   "a100-sxm-80gb,me,wall-clock,n,norm,2,0,0,0,0,1e6,13,40\r\n";
+  Error err;
+  err_clear(&err);
+  MeasSet *s = meas_load_text("k.csv", ok, strlen(ok), &err);
+  assert_non_null(s);
+  assert_int_equal(s->n, 2);
+  assert_int_equal(s->rows[0].kind, KK_GEMM);
+  assert_double_exact(s->rows[0].measured, 10.5e-6);
+  assert_int_equal(s->rows[0].line, 3);
+  assert_true(s->rows[1].wall);
+  assert_double_exact(s->rows[1].kernels, 2);
+  assert_double_exact(s->rows[1].overhead, 13e-6);
+  meas_free(s);
+  expect_csv_error(HDR "a,b,kernel,op,tensor,1,0,0,0,0,0,0,1\n",
+                   "unknown kernel kind 'tensor'", 2, 15);
+  expect_csv_error(HDR "a,b,kernel,op,norm,1,0,0,0,0,x,0,1\n",
+                   "bytes must be a number of at least 0, not 'x'", 2, 30);
+  expect_csv_error(HDR "a,b,kernel,op,norm,1,0,0,0,0,1,0,0\n",
+                   "measured_us must be positive", 2, 34);
+  expect_csv_error(HDR "a,b,kernel,op,gemm,1,0,5,5,1,1,0,1\n",
+                   "a gemm row needs its m, n and k", 2, 22);
+  expect_csv_error(HDR "a,b,gpu,op,norm,1,0,0,0,0,1,0,1\n",
+                   "timing is kernel or wall-clock, not 'gpu'", 2, 5);
+  expect_csv_error(HDR "a,b,kernel,op,norm,1,0,0\n",
+                   "8 fields where the "
+                   "format has 13",
+                   2, 1);
+  expect_csv_error("hw,source\n", "2 fields where the format has 13", 1, 1);
+  expect_csv_error("hw_id,src,timing,op,kind,kernels,m,n,k,flops,bytes,"
+                   "overhead_us,measured_us\n",
+                   "column 2 must be 'source', not 'src'", 1, 7);
+  err_clear(&err);
+  assert_null(meas_load_text("k.csv", "# only\n", 7, &err));
+  assert_non_null(strstr(err.msg, "no header line"));
+}
+
+/* Rows generated from known constants by the model itself: the fit must
+ * find the constants again. */
+static void test_fit_recovers(void **state) {
+  (void)state;
+  Gpu g = a100();
+  KernelFit gemm = {.launch = 5e-6, .compute_eff = 0.75, .memory_eff = 0.8};
+  KernelFit norm = {.launch = 3e-6, .compute_eff = 1, .memory_eff = 0.5};
+  Meas rows[64];
+  const Meas *ptr[64];
+  int n = 0;
+  for (int i = 0; i < 14; i++) {
+    double m = (double)(1 << i), k = 4096, nn = 11008;
+    Meas *x = &rows[n];
+    *x = (Meas){.hw_id = "a100-sxm-80gb",
+                .source = "synthetic",
+                .op = "mm",
+                .kind = KK_GEMM,
+                .kernels = 1,
+                .m = m,
+                .n = nn,
+                .k = k,
+                .flops = 2 * m * nn * k,
+                .bytes = 2 * (m * k + k * nn + m * nn)};
+    x->measured =
+        gemm.launch + calib_kernel_time(&gemm, KK_GEMM, x->flops, x->bytes, m,
+                                        nn, k, 312e12, &g);
+    ptr[n] = x;
+    n++;
+  }
+  for (int i = 0; i < 14; i++) {
+    double t = (double)(1 << i);
+    Meas *x = &rows[n];
+    *x = (Meas){.hw_id = "a100-sxm-80gb",
+                .source = "synthetic",
+                .op = "n",
+                .kind = KK_NORM,
+                .kernels = 1,
+                .bytes = 2 * (2 * t * 4096 + 4096)};
+    x->measured = norm.launch + x->bytes / (g.bandwidth * norm.memory_eff);
+    ptr[n] = x;
+    n++;
+  }
+  Calib c;
+  memset(&c, 0, sizeof(c));
+  calib_fit(ptr, n, &g, &c);
+  assert_double_near(c.k[KK_GEMM].launch, 5e-6, 1e-3);
+  assert_double_near(c.k[KK_GEMM].compute_eff, 0.75, 1e-3);
+  assert_double_near(c.k[KK_GEMM].memory_eff, 0.8, 1e-3);
+  assert_double_near(c.k[KK_NORM].launch, 3e-6, 1e-3);
+  assert_double_near(c.k[KK_NORM].memory_eff, 0.5, 1e-3);
+  /* kinds without rows borrow: attention from gemm, add from the pool */
+  assert_double_exact(c.k[KK_ATTENTION].compute_eff, c.k[KK_GEMM].compute_eff);
+  assert_non_null(c.k[KK_ATTENTION].from);
+  assert_non_null(c.k[KK_ADD].from);
+  /* a wall-clock row adds its harness overhead to the prediction */
+  Meas w = rows[20];
+  w.wall = true;
+  w.overhead = 13e-6;
+  w.kernels = 2;
+  assert_double_near(calib_meas_predict(&c, &g, &w),
+                     2 * (c.k[KK_NORM].launch +
+                          w.bytes / (g.bandwidth * c.k[KK_NORM].memory_eff)) +
+                         13e-6,
+                     1e-12);
+  double med, p90;
+  calib_errors(&c, &g, ptr, n, &med, &p90);
+  assert_true(med < 1e-3);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fit_csv),
+      cmocka_unit_test(test_fit_recovers),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""validate_e2e.py: lmrun's calibrated and roofline times against published
+end-to-end latencies (test/data/calibration/e2e.csv, sources cited there).
+
+    python3 tools/validate_e2e.py [E2E.csv] [--lmrun ./lmrun]
+
+Standard library only. Prints one line per figure and the median |error|.
+"""
+import csv
+import json
+import shlex
+import subprocess
+import sys
+
+
+def run(lmrun, model, hw, engine, batch, seq, flags, roofline):
+    cmd = [lmrun, "models/%s.json" % model, "--hardware", hw, "-B", str(batch),
+           "-S", str(seq), "--format", "json"] + shlex.split(flags)
+    cmd += ["--roofline", "--attention", "flash"] if roofline else ["--engine", engine]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["summary"]
+
+
+def predict(lmrun, r, roofline):
+    b, i, o = int(r["batch"]), int(r["input"]), int(r["output"])
+    args = (lmrun, r["model"], r["hardware"], r["engine"], b)
+    m = r["metric"]
+    if m == "ttft":
+        return run(*args, i, r["flags"], roofline)["ttft_s"] * 1e3
+    mid = i + o // 2
+    tpot = run(*args, mid, r["flags"], roofline)["tpot_s"] * 1e3
+    if m == "tpot":
+        return tpot
+    if m == "latency":
+        return run(*args, i, r["flags"], roofline)["ttft_s"] * 1e3 + o * tpot
+    raise SystemExit("validate_e2e: unknown metric " + m)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2
+
+
+def main():
+    path, lmrun = "test/data/calibration/e2e.csv", "./lmrun"
+    args = sys.argv[1:]
+    while args:
+        a = args.pop(0)
+        if a == "--lmrun":
+            lmrun = args.pop(0)
+        else:
+            path = a
+    with open(path) as f:
+        rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
+    print("End to end against published latencies (%s; sources cited there)."
+          % path)
+    print("%-12s %-16s %-14s %-7s %5s %5s %5s %-7s %9s %9s %7s %9s %7s" % (
+        "source", "model", "GPU", "engine", "B", "in", "out", "metric",
+        "published", "predicted", "error", "roofline", "error"))
+    ep, er = [], []
+    for r in rows:
+        p = predict(lmrun, r, False)
+        q = predict(lmrun, r, True)
+        pub = float(r["published_ms"])
+        e1, e2 = p / pub - 1, q / pub - 1
+        ep.append(abs(e1))
+        er.append(abs(e2))
+        print("%-12s %-16s %-14s %-7s %5s %5s %5s %-7s %7.1f ms %6.1f ms %+6.1f%% %6.1f ms %+6.1f%%"
+              % (r["source"], r["model"], r["hardware"], r["engine"],
+                 r["batch"], r["input"], r["output"], r["metric"], pub, p,
+                 100 * e1, q, 100 * e2))
+    print("median |error|: calibrated %.1f%%, roofline %.1f%% (%d figures)"
+          % (100 * median(ep), 100 * median(er), len(rows)))
+
+
+if __name__ == "__main__":
+    main()
