@@ -1,7 +1,8 @@
 /* test_lmgen_arch_cli.c: end-to-end tests of `lmgen --arch` against the
  * fake LLM server on 127.0.0.1 (test/fake_llm_server.py, arch_*
  * scenarios), each in a fresh install-like directory ($LM_PREDICTOR_HOME:
- * module_db.json, generated_modules/, models/arch/, hardware.json) so the
+ * module_db.json, generated_modules/, models/arch/, hardware.json,
+ * calibration/, engines/) so the
  * defaults are exercised. Every rejected answer must leave every file of
  * that directory byte-for-byte as it was, and keep the reply.
  *
@@ -72,6 +73,13 @@ static int setup(void **state) {
   mkdir(models, 0755);
   free(models);
   copy_dir("models/arch", f->arch);
+  /* what lmrun reads from its install besides those */
+  char *cal = path_join(f->dir, "calibration");
+  copy_dir("calibration", cal);
+  free(cal);
+  char *eng = path_join(f->dir, "engines");
+  copy_dir("engines", eng);
+  free(eng);
   mkdir(f->replies, 0755);
   tu_server_start(&f->srv, f->dir);
   *state = f;
