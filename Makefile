@@ -2,23 +2,35 @@
 #
 #   make run        install missing Debian packages, build, run lmrun on Llama-2-7B
 #   make test       install missing packages, build, run every test (also under
-#                   ASan+UBSan), and check generated_modules/ against module_db.json
+#                   ASan+UBSan), check generated_modules/ against module_db.json,
+#                   the Python binding (test/python) and make install/uninstall
+#                   (test/install_test.sh)
 #   make generate   regenerate generated_modules/ from module_db.json
 #   make bench      print performance figures
 #   make deps       install the Debian packages the project needs, if missing
 #                   (python3 too: the agent tests' fake LLM server is a script)
+#   make install    install under PREFIX (default /usr/local; DESTDIR honoured)
+#   make uninstall  remove what make install installed
 
+# ---- version: the one place it is written -----------------------------------
+# lmrun --version, lmgen --version, lmp_version(), lmpredict.pc and the Python
+# package's __version__ all come from here (-DLMP_VERSION).
 VERSION  = 0.2.0
+
 CC       = cc
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLMP_VERSION='"$(VERSION)"'
+DEPFLAGS = -MMD -MP
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
 LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-DEBS     = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
-           libcurl4-openssl-dev libcmocka-dev
+# BUILD_DEBS build and run lmrun/lmgen; the rest are for make test (groff-base
+# renders the man pages, python3 runs the binding's tests and the fake LLM).
+BUILD_DEBS = gcc make libc6-dev pkg-config libjansson-dev libtcc-dev tcc \
+           libcurl4-openssl-dev
+DEBS     = $(BUILD_DEBS) libcmocka-dev python3 groff-base
 SHELL    = /bin/bash
 
 # The library: everything but the commands' mains. liblmpredict.a holds
@@ -46,29 +58,49 @@ LIB      = build/liblmpredict.a
 ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
-.PHONY: all deps run test tests check check-generated check-example generate bench clean calibration validate
+.PHONY: all deps run test tests check check-generated check-example generate bench clean \
+        calibration validate install uninstall check-build check-python check-install
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
 
 all: lmgen lmrun lmcalib $(LIB) $(SO)
 
-# ---- Debian packages -------------------------------------------------------
+# ---- Debian packages (make deps) --------------------------------------------
+# A new machine: plain `make` (or any build goal) first checks that the build
+# packages are there and, if not, says which command installs them instead of
+# failing with "cc: command not found". Goals that run `make deps` themselves
+# (test, run, bench) and those that build nothing skip the check.
+DEPS_SKIP = deps clean uninstall test run bench
+ifeq ($(filter $(DEPS_SKIP),$(MAKECMDGOALS)),)
+DEPS_NEED := $(if $(filter check tests build/test_% build/asan/%,$(MAKECMDGOALS)),$(filter-out python3,$(DEBS)),$(BUILD_DEBS))
+ifneq ($(shell command -v dpkg-query),)
+DEPS_HAVE := $(shell dpkg-query -W -f='$${Package}:$${Status}\n' $(DEPS_NEED) 2>/dev/null | sed -n 's/:install ok installed$$//p')
+DEPS_MISSING := $(filter-out $(DEPS_HAVE),$(DEPS_NEED))
+else
+DEPS_MISSING := $(if $(shell command -v $(CC)),,$(BUILD_DEBS))
+endif
+ifneq ($(DEPS_MISSING),)
+$(error missing packages: $(DEPS_MISSING). Install them with `make deps` (as root or with sudo), or: apt-get install --no-install-recommends $(DEPS_MISSING))
+endif
+endif
+
 deps:
 	@missing=""; \
 	for p in $(DEBS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
 	    || missing="$$missing $$p"; \
 	done; \
-	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
-	if [ -n "$$missing" ]; then \
-	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo=sudo; \
-	  echo "deps: installing$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  $$sudo apt-get install -y -q $$missing \
-	    || { $$sudo apt-get update -q && $$sudo apt-get install -y -q $$missing; } \
-	    || { echo "deps: could not install$$missing" >&2; exit 1; }; \
-	fi
+	command -v python3 >/dev/null 2>&1 && missing="$${missing/ python3/}"; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "deps: not root and no sudo: as root, run: apt-get install --no-install-recommends$$missing" >&2; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt="$$sudo apt-get install -y -q --no-install-recommends$$missing"; \
+	$$apt || { $$sudo apt-get update -q && $$apt; } \
+	  || { echo "deps: could not install$$missing" >&2; exit 1; }
 
 # ---- embedded text (schema, modabi.h) ---------------------------------------
 define embed
@@ -85,16 +117,28 @@ build/embed/prompt_%_text.c: agents/prompts/%.txt
 	$(call embed,lm_prompt_$*_text)
 
 # ---- objects ---------------------------------------------------------------
-build/obj/%.o: %.c $(HDRS)
+build/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
-build/asan/obj/%.o: %.c $(HDRS)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+build/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -c $< -o $@
 
-build/pic/obj/%.o: %.c $(HDRS)
+# ---- dependency files --------------------------------------------------------
+# -MMD -MP: each object (and test binary) depends on the headers it includes,
+# written by the compiler into a .d file next to it; a rebuilt VERSION
+# rebuilds the objects through the stamp. No object includes build/embed/*.c
+# (they are compiled on their own), so no order is needed for them.
+VERSION_STAMP = build/version/$(VERSION)
+$(VERSION_STAMP):
+	@mkdir -p $(@D) && rm -f $(@D)/* && touch $@
+$(OBJS) $(PIC_OBJS) $(ASAN_OBJS) build/obj/agents/lmgen.o build/obj/runtime/lmrun.o \
+  build/asan/obj/agents/lmgen.o build/asan/obj/runtime/lmrun.o: $(VERSION_STAMP)
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+build/pic/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) -fPIC $$(pkg-config --cflags $(PKGS)) -c $< -o $@
 
 $(LIB): $(OBJS)
 	ar rcs $@ $^
@@ -139,10 +183,10 @@ build/predict-static: examples/predict.c include/lmpredict.h $(LIB)
 # ---- tests -----------------------------------------------------------------
 build/test_%: test/test_%.c test/testutil.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS) -lcmocka
 build/asan/test_%: test/test_%.c test/testutil.h $(ASAN_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Itest $(CFLAGS) -O1 $(SAN) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
 
 tests: all build/asan/lmgen build/asan/lmrun build/asan/lmcalib build/predict build/predict-static $(TESTS) $(ASAN_TESTS)
 
@@ -155,7 +199,7 @@ check: tests
 	  echo "== $$t (ASan+UBSan)"; \
 	  LM_BIN=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./$$t; done
-	@$(MAKE) --no-print-directory check-generated
+	@$(MAKE) --no-print-directory check-generated check-build check-python check-install
 	@echo "all tests passed"
 
 check-generated: lmgen
@@ -177,7 +221,7 @@ bench: deps
 	./build/bench
 
 build/bench: test/bench.c $(LIB)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $$(pkg-config --cflags $(PKGS)) -o $@ $< $(LIB) $(LIBS)
 
 # ---- calibration ------------------------------------------------------------
 # Rebuild the kernel CSV from the measurement copies in test/data/calibration/
@@ -200,3 +244,80 @@ validate: all
 
 clean:
 	rm -rf build lmgen lmrun lmcalib
+
+# ---- install / uninstall -----------------------------------------------------
+# make install PREFIX=/usr/local (the default); DESTDIR=/stage is prepended
+# to every path written (packaging), never to paths written into files.
+# The layout (DESIGN.md, "Install"):
+#   bin/lmrun, bin/lmgen, bin/lmcalib
+#   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
+#   include/lmpredict.h
+#   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
+#                        generated_modules/, models/, calibration/, engines/,
+#                        agents/prompts/
+#   share/man/man1/lmrun.1, lmgen.1, lmcalib.1
+#   lib/python3/dist-packages/lmpredict/  (PYTHONDIR= to put it elsewhere)
+# lmrun, lmgen and liblmpredict.so find share/lm-predictor from their own
+# location (common/fsutil.c lm_home), so the tree can be moved whole.
+PREFIX     ?= /usr/local
+BINDIR     = $(PREFIX)/bin
+LIBDIR     = $(PREFIX)/lib
+INCLUDEDIR = $(PREFIX)/include
+DATADIR    = $(PREFIX)/share/lm-predictor
+MANDIR     = $(PREFIX)/share/man
+PYTHONDIR  = $(LIBDIR)/python3/dist-packages
+INSTALL    = install
+INSTALL_DATA_DIRS = generated_modules models calibration engines agents/prompts
+PY_SRCS    = $(wildcard python/lmpredict/*.py)
+
+install: all $(SO) $(LIB)
+	@set -e; D='$(DESTDIR)'; \
+	$(INSTALL) -d "$$D$(BINDIR)" "$$D$(LIBDIR)/pkgconfig" "$$D$(INCLUDEDIR)" \
+	  "$$D$(MANDIR)/man1" "$$D$(PYTHONDIR)/lmpredict" \
+	  $(patsubst %,"$$D$(DATADIR)/%",$(INSTALL_DATA_DIRS)); \
+	$(INSTALL) -m 755 lmrun lmgen lmcalib "$$D$(BINDIR)/"; \
+	$(INSTALL) -m 755 $(SO) "$$D$(LIBDIR)/"; \
+	$(INSTALL) -m 644 $(LIB) "$$D$(LIBDIR)/"; \
+	$(INSTALL) -m 644 include/lmpredict.h "$$D$(INCLUDEDIR)/"; \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lmpredict.pc.in \
+	  > "$$D$(LIBDIR)/pkgconfig/lmpredict.pc"; \
+	for m in lmrun lmgen lmcalib; do \
+	  sed 's|@VERSION@|$(VERSION)|' man/$$m.1 > "$$D$(MANDIR)/man1/$$m.1"; done; \
+	$(INSTALL) -m 644 module_db.json module_db_schema.json hardware.json \
+	  "$$D$(DATADIR)/"; \
+	$(INSTALL) -m 644 generated_modules/*.c "$$D$(DATADIR)/generated_modules/"; \
+	$(INSTALL) -m 644 models/*.json "$$D$(DATADIR)/models/"; \
+	$(INSTALL) -m 644 calibration/*.json calibration/*.csv "$$D$(DATADIR)/calibration/"; \
+	$(INSTALL) -m 644 engines/*.json "$$D$(DATADIR)/engines/"; \
+	$(INSTALL) -m 644 agents/prompts/*.txt "$$D$(DATADIR)/agents/prompts/"; \
+	$(INSTALL) -m 644 $(PY_SRCS) "$$D$(PYTHONDIR)/lmpredict/"; \
+	printf '# written by make install\nLIBRARY = %s\nVERSION = %s\n' \
+	  "'$(LIBDIR)/$(notdir $(SO))'" "'$(VERSION)'" \
+	  > "$$D$(PYTHONDIR)/lmpredict/_install.py"; \
+	echo "installed LM-Predictor $(VERSION) under $$D$(PREFIX)"
+
+# Removes every file install writes; share/lm-predictor/ and the Python
+# package directory belong to LM-Predictor and go whole (with anything lmgen
+# wrote there); the shared directories (bin/, lib/, ...) stay.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/lmrun" "$(DESTDIR)$(BINDIR)/lmgen" \
+	  "$(DESTDIR)$(BINDIR)/lmcalib" "$(DESTDIR)$(MANDIR)/man1/lmcalib.1" \
+	  "$(DESTDIR)$(LIBDIR)/$(notdir $(SO))" "$(DESTDIR)$(LIBDIR)/$(notdir $(LIB))" \
+	  "$(DESTDIR)$(LIBDIR)/pkgconfig/lmpredict.pc" \
+	  "$(DESTDIR)$(INCLUDEDIR)/lmpredict.h" \
+	  "$(DESTDIR)$(MANDIR)/man1/lmrun.1" "$(DESTDIR)$(MANDIR)/man1/lmgen.1"
+	rm -rf "$(DESTDIR)$(DATADIR)" "$(DESTDIR)$(PYTHONDIR)/lmpredict"
+
+# The build system's promises (missing packages, header dependencies,
+# --version); the Python binding's unittest suite, over the build tree's
+# library; make install/uninstall end to end in a temporary PREFIX (once per
+# make test).
+check-build: all
+	@echo "== test/build_test.sh"
+	@test/build_test.sh
+check-python: all $(SO)
+	@echo "== python3 -m unittest (test/python)"
+	@python3 -m unittest discover -s test/python
+check-install: all $(SO) $(LIB)
+	@echo "== test/install_test.sh"
+	@test/install_test.sh

@@ -13,8 +13,12 @@
  * both parts; gen/ is a library that never sees the network.
  */
 #include "agents.h"
+#include "lmpredict.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *out) {
   fputs("usage: lmgen [--db PATH] [--out DIR] [--check] [--dry-run] "
@@ -23,6 +27,7 @@ static void usage(FILE *out) {
         "NAME\n"
         "       lmgen --arch X [--force] [--analysis FILE] [--source PATH]\n"
         "             [--dry-run] [--expect-params N | --no-param-check]\n"
+        "       lmgen --help | --version\n"
         "\n"
         "Generate C calculator modules from the module database; analyse a\n"
         "module the database does not know with an LLM agent.\n"
@@ -56,10 +61,45 @@ static void usage(FILE *out) {
         "  --no-param-check   with --arch: accept a template without any\n"
         "                 parameter count to compare with (said in the output)\n"
         "  -h, --help     this help\n"
+        "  --version      print the version and exit\n"
         "\n"
         "The agent reads LMGEN_API_URL, LMGEN_API_KEY, LMGEN_MODEL and\n"
         "LMGEN_API_STYLE (anthropic or openai); see README.md.\n",
         out);
+}
+
+/* A run that may write needs the database's directory (module_db.json and
+ * its lock are replaced/created there) and the output directory writable.
+ * On an install owned by root they are not: say so before any network
+ * request or write, and how to work on a copy (DESIGN.md §13). */
+static bool denied(int e) {
+  return e == EACCES || e == EPERM || e == EROFS;
+}
+
+static bool writable(const char *db_path, const char *out_dir) {
+  const char *slash = strrchr(db_path, '/');
+  char *db_dir = !slash ? xstrdup(".")
+                 : slash == db_path
+                     ? xstrdup("/")
+                     : xstrndup(db_path, (size_t)(slash - db_path));
+  /* only permissions: a missing directory is the loader's or writer's
+   * error, reported with its own message */
+  const char *bad = NULL;
+  int e = 0;
+  if (access(db_dir, W_OK) != 0 && denied(errno))
+    bad = db_dir, e = errno;
+  else if (access(out_dir, W_OK) != 0 && denied(errno))
+    bad = out_dir, e = errno;
+  if (bad)
+    fprintf(stderr,
+            "lmgen: cannot write to %s: %s\n"
+            "lmgen: to change an installed database, work on a copy:\n"
+            "  cp -r %s DIR && lmgen --db DIR/module_db.json "
+            "--out DIR/generated_modules ...\n"
+            "lmgen: (--check and --dry-run write nothing and work here)\n",
+            path_display(bad), strerror(e), db_dir);
+  free(db_dir);
+  return bad == NULL;
 }
 
 int main(int argc, char **argv) {
@@ -84,6 +124,7 @@ int main(int argc, char **argv) {
                                         'E'},
                                        {"no-param-check", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -142,6 +183,11 @@ int main(int argc, char **argv) {
       free(db_path);
       free(out_dir);
       return 0;
+    case 'V':
+      printf("lmgen %s\n", lmp_version());
+      free(db_path);
+      free(out_dir);
+      return 0;
     default:
       usage(stderr);
       free(db_path);
@@ -190,6 +236,11 @@ int main(int argc, char **argv) {
     free(db_path);
     free(out_dir);
     return 2;
+  }
+  if (!check && !dry_run && !writable(db_path, out_dir)) {
+    free(db_path);
+    free(out_dir);
+    return 1;
   }
   AgentArgs aa = {.db_path = db_path,
                   .out_dir = out_dir,

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -161,6 +162,38 @@ static bool has_db(const char *dir) {
   return ok;
 }
 
+/* The data directory for a program or library found at anchor (a
+ * directory): anchor itself if it holds module_db.json (the build tree),
+ * then anchor/../share/lm-predictor (an install: bin/ or lib/ next to
+ * share/), then anchor's parents up to three levels (build/ and the like
+ * inside the build tree). */
+static bool find_home(const char *anchor, char *out, size_t outsz) {
+  char *share = path_join(anchor, "../share/lm-predictor");
+  char *dir = xstrdup(anchor);
+  bool found = false;
+  if (has_db(dir)) {
+    found = true;
+  } else if (has_db(share)) {
+    free(dir);
+    dir = realpath(share, NULL);
+    found = dir != NULL;
+    if (!dir)
+      dir = xstrdup(share);
+  } else {
+    for (int up = 0; up < 3 && !found; up++) {
+      char *parent = dir_of(dir);
+      free(dir);
+      dir = parent;
+      found = has_db(dir);
+    }
+  }
+  if (found)
+    snprintf(out, outsz, "%s", dir);
+  free(dir);
+  free(share);
+  return found;
+}
+
 const char *lm_home(void) {
   static char home[PATH_MAX];
   if (home[0])
@@ -172,27 +205,27 @@ const char *lm_home(void) {
   }
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0) {
+  exe[n > 0 ? n : 0] = '\0';
+  /* The object this function lives in: liblmpredict.so when a program
+   * (python3, say) loaded the shared library, else the executable, whose
+   * name dladdr gives as argv[0] (possibly relative: not used). */
+  Dl_info info;
+  if (dladdr((void *)lm_home, &info) && info.dli_fname &&
+      info.dli_fname[0] == '/' && strcmp(info.dli_fname, exe) != 0) {
+    char *dir = dir_of(info.dli_fname);
+    bool found = find_home(dir, home, sizeof(home));
+    free(dir);
+    if (found)
+      return home;
+  }
+  if (!exe[0]) {
     snprintf(home, sizeof(home), ".");
     return home;
   }
-  exe[n] = '\0';
   char *dir = dir_of(exe);
-  char *start = xstrdup(dir);
-  for (int up = 0; up < 4; up++) {
-    if (has_db(dir)) {
-      snprintf(home, sizeof(home), "%s", dir);
-      free(dir);
-      free(start);
-      return home;
-    }
-    char *parent = dir_of(dir);
-    free(dir);
-    dir = parent;
-  }
-  snprintf(home, sizeof(home), "%s", start);
+  if (!find_home(dir, home, sizeof(home)))
+    snprintf(home, sizeof(home), "%s", dir);
   free(dir);
-  free(start);
   return home;
 }
 

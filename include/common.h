@@ -242,9 +242,13 @@ bool fs_same_content(const char *path, const void *data, size_t len);
  * Returns an fd to pass to fs_unlock, or -1. */
 int fs_lock(const char *path, Error *err);
 void fs_unlock(int fd);
-/* Directory of the running executable's install: the first of its
- * directory and up to three parents that holds module_db.json, or
- * $LM_PREDICTOR_HOME when set. Returns a static string. */
+/* The data directory (module_db.json, generated_modules/, hardware.json,
+ * models/): $LM_PREDICTOR_HOME when set; else, starting from the directory
+ * of liblmpredict.so when the code runs from that shared library (found with
+ * dladdr), then from the executable's (/proc/self/exe): that directory if
+ * it holds module_db.json (the build tree), its ../share/lm-predictor (an
+ * install), or the first of its three parents that holds module_db.json.
+ * Returns a static string. */
 const char *lm_home(void);
 /* Join dir and name into a malloc'd path ("name" if dir is NULL/empty or
  * name is absolute). */

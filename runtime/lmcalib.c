@@ -11,6 +11,7 @@
  * class. The CSV format is in DESIGN.md section 12.
  */
 #include "calib.h"
+#include "lmpredict.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -27,12 +28,14 @@ static void usage(FILE *out) {
         "  --fit CSV          measured kernel times (DESIGN.md section 12)\n"
         "  --hardware ID      the GPU (hardware.json id) whose rows to fit\n"
         "  --out DIR          where ID.json and ID.residuals.csv go\n"
-        "                     (default: calibration/)\n"
+        "                     (default: the install's calibration/,\n"
+        "                     which lmrun reads)\n"
         "  --source TEXT      provenance of the data, written into the file\n"
         "                     (repeatable)\n"
         "  --validate CSV     leave-one-source-out errors per kernel class\n"
         "  --hardware-db PATH GPU database (default: the install's)\n"
-        "  -h, --help         this help\n",
+        "  -h, --help         this help\n"
+        "  --version          print the version and exit\n",
         out);
 }
 
@@ -170,10 +173,11 @@ int main(int argc, char **argv) {
   const char *home = lm_home();
   char *hw_path = path_join(home, "hardware.json");
   const char *fit_csv = NULL, *val_csv = NULL, *hw_id = NULL;
-  const char *out_dir = "calibration";
+  char *out_default = path_join(home, "calibration");
+  const char *out_dir = out_default;
   const char *sources[32];
   int nsources = 0, rc = 2;
-  enum { O_FIT = 256, O_HW, O_OUT, O_SRC, O_VAL, O_HWDB };
+  enum { O_FIT = 256, O_HW, O_OUT, O_SRC, O_VAL, O_HWDB, O_VERSION };
   static const struct option opts[] = {
       {"fit", required_argument, 0, O_FIT},
       {"hardware", required_argument, 0, O_HW},
@@ -182,6 +186,7 @@ int main(int argc, char **argv) {
       {"validate", required_argument, 0, O_VAL},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, O_VERSION},
       {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -211,6 +216,10 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       usage(stdout);
+      rc = 0;
+      goto done;
+    case O_VERSION:
+      printf("lmcalib %s\n", lmp_version());
       rc = 0;
       goto done;
     default:
@@ -321,5 +330,6 @@ out:
   gpudb_free(gdb);
 done:
   free(hw_path);
+  free(out_default);
   return rc;
 }

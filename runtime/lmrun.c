@@ -35,6 +35,7 @@ static void usage(FILE *out) {
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
+      "       lmrun --help | --version\n"
       "\n"
       "Per-operation cost of a model on a GPU: FLOPs, bytes of weights,\n"
       "activations and KV cache, arithmetic intensity, bound and time; time\n"
@@ -68,7 +69,8 @@ static void usage(FILE *out) {
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
       "                       hardware.json)\n"
-      "  -h, --help           this help\n",
+      "  -h, --help           this help\n"
+      "  --version            print the version and exit\n",
       out);
 }
 
@@ -94,8 +96,15 @@ static const char *const lib_opts[] = {
     "batch",      "seq-len",     "phase",     "w-bits",   "a-bits", "kv-bits",
     "embed-bits", "8bit-format", "attention", "hardware", "format",
     "engine"};
-enum { O_DB = 256, O_MODULES, O_HWDB, O_LIST, O_ROOF,
-       O_LIB /* + lib_opts index */ };
+enum {
+  O_DB = 256,
+  O_MODULES,
+  O_HWDB,
+  O_LIST,
+  O_ROOF,
+  O_VERSION,
+  O_LIB /* + lib_opts index */
+};
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
@@ -106,7 +115,8 @@ int main(int argc, char **argv) {
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
       {"roofline", no_argument, 0, O_ROOF},
-      {"help", no_argument, 0, 'h'}};
+      {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, O_VERSION}};
   struct option opts[LM_ARRAY_LEN(own) + LM_ARRAY_LEN(lib_opts) + 1] = {0};
   size_t n = 0;
   for (size_t i = 0; i < LM_ARRAY_LEN(own); i++)
@@ -145,6 +155,10 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       usage(stdout);
+      rc = 0;
+      goto out_usage;
+    case O_VERSION:
+      printf("lmrun %s\n", lmp_version());
       rc = 0;
       goto out_usage;
     default:
