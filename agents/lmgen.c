@@ -71,12 +71,14 @@ static void usage(FILE *out) {
 /* A run that may write needs the database's directory (module_db.json and
  * its lock are replaced/created there) and the output directory writable.
  * On an install owned by root they are not: say so before any network
- * request or write, and how to work on a copy (DESIGN.md §13). */
+ * request or write, and how to work on a copy (DESIGN.md §15). --arch
+ * also writes the templates' directory (arch_dir, or NULL). */
 static bool denied(int e) {
   return e == EACCES || e == EPERM || e == EROFS;
 }
 
-static bool writable(const char *db_path, const char *out_dir) {
+static bool writable(const char *db_path, const char *out_dir,
+                     const char *arch_dir) {
   const char *slash = strrchr(db_path, '/');
   char *db_dir = !slash ? xstrdup(".")
                  : slash == db_path
@@ -90,14 +92,17 @@ static bool writable(const char *db_path, const char *out_dir) {
     bad = db_dir, e = errno;
   else if (access(out_dir, W_OK) != 0 && denied(errno))
     bad = out_dir, e = errno;
+  else if (arch_dir && access(arch_dir, W_OK) != 0 && denied(errno))
+    bad = arch_dir, e = errno;
   if (bad)
     fprintf(stderr,
             "lmgen: cannot write to %s: %s\n"
             "lmgen: to change an installed database, work on a copy:\n"
             "  cp -r %s DIR && lmgen --db DIR/module_db.json "
-            "--out DIR/generated_modules ...\n"
+            "--out DIR/generated_modules%s ...\n"
             "lmgen: (--check and --dry-run write nothing and work here)\n",
-            path_display(bad), strerror(e), db_dir);
+            path_display(bad), strerror(e), db_dir,
+            arch_dir ? " --arch-dir DIR/models/arch" : "");
   free(db_dir);
   return bad == NULL;
 }
@@ -202,6 +207,14 @@ int main(int argc, char **argv) {
       bad = "--arch takes no NAME, --all or --check";
     else if (no_param_check && expect_params > 0)
       bad = "give --expect-params or --no-param-check, not both";
+    char *adir = arch_dir ? xstrdup(arch_dir) : arch_dir_default();
+    if (!bad && !dry_run && !writable(db_path, out_dir, adir)) {
+      free(adir);
+      free(db_path);
+      free(out_dir);
+      return 1;
+    }
+    free(adir);
     if (!bad) {
       ArchArgs ra = {.db_path = db_path,
                      .out_dir = out_dir,
@@ -237,7 +250,7 @@ int main(int argc, char **argv) {
     free(out_dir);
     return 2;
   }
-  if (!check && !dry_run && !writable(db_path, out_dir)) {
+  if (!check && !dry_run && !writable(db_path, out_dir, NULL)) {
     free(db_path);
     free(out_dir);
     return 1;
