@@ -18,7 +18,7 @@
  * HF_HUB_OFFLINE=1 never touches the network. The token travels in one
  * header only: never in a message, a file or the cache.
  */
-#include "agents.h"
+#include "http.h"
 #include "runtime.h"
 
 #include <ctype.h>

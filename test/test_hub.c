@@ -5,7 +5,6 @@
  * it read back, nothing cached from a bad reply. */
 #include "testutil.h"
 #include "runtime.h"
-#include "agents.h"
 
 #include <sys/stat.h>
 
