@@ -253,7 +253,8 @@ clean:
 #   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
 #   include/lmpredict.h
 #   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
-#                        generated_modules/, models/, calibration/, engines/,
+#                        generated_modules/, models/ (and models/arch/),
+#                        calibration/, engines/,
 #                        agents/prompts/
 #   share/man/man1/lmrun.1, lmgen.1, lmcalib.1
 #   lib/python3/dist-packages/lmpredict/  (PYTHONDIR= to put it elsewhere)
@@ -267,7 +268,7 @@ DATADIR    = $(PREFIX)/share/lm-predictor
 MANDIR     = $(PREFIX)/share/man
 PYTHONDIR  = $(LIBDIR)/python3/dist-packages
 INSTALL    = install
-INSTALL_DATA_DIRS = generated_modules models calibration engines agents/prompts
+INSTALL_DATA_DIRS = generated_modules models models/arch calibration engines agents/prompts
 PY_SRCS    = $(wildcard python/lmpredict/*.py)
 
 install: all $(SO) $(LIB)
@@ -287,6 +288,7 @@ install: all $(SO) $(LIB)
 	  "$$D$(DATADIR)/"; \
 	$(INSTALL) -m 644 generated_modules/*.c "$$D$(DATADIR)/generated_modules/"; \
 	$(INSTALL) -m 644 models/*.json "$$D$(DATADIR)/models/"; \
+	$(INSTALL) -m 644 models/arch/*.json "$$D$(DATADIR)/models/arch/"; \
 	$(INSTALL) -m 644 calibration/*.json calibration/*.csv "$$D$(DATADIR)/calibration/"; \
 	$(INSTALL) -m 644 engines/*.json "$$D$(DATADIR)/engines/"; \
 	$(INSTALL) -m 644 agents/prompts/*.txt "$$D$(DATADIR)/agents/prompts/"; \

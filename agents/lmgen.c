@@ -71,7 +71,7 @@ static void usage(FILE *out) {
 /* A run that may write needs the database's directory (module_db.json and
  * its lock are replaced/created there) and the output directory writable.
  * On an install owned by root they are not: say so before any network
- * request or write, and how to work on a copy (DESIGN.md §15). --arch
+ * request or write, and how to work on a copy (DESIGN.md §13). --arch
  * also writes the templates' directory (arch_dir, or NULL). */
 static bool denied(int e) {
   return e == EACCES || e == EPERM || e == EROFS;

@@ -38,6 +38,14 @@ cmp -s "$tmp/want.json" "$tmp/got.json" || fail "installed lmrun prints another 
 "$P/bin/lmgen" --check --all >/dev/null 2>&1 || fail "installed lmgen --check --all"
 ok "installed lmrun from another directory: same JSON; lmgen --check clean"
 
+# a Hugging Face config.json goes through the installed templates
+# (share/lm-predictor/models/arch/)
+"$P/bin/lmrun" "$ROOT/test/data/configs/qwen2.5-0.5b.json" -S 64 \
+  > "$tmp/cfg.txt" 2>&1 || fail "installed lmrun on a config.json: $(cat "$tmp/cfg.txt")"
+grep -q "family qwen2, 494032768 parameters" "$tmp/cfg.txt" \
+  || fail "installed lmrun: no family/parameters line for a config.json"
+ok "installed lmrun reads a config.json through the installed templates"
+
 # lmgen on an install it cannot write to (root's, here made read-only; as
 # root, run as nobody): refuses before any write, --check still works
 chmod -R a-w "$P/share/lm-predictor"
