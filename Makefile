@@ -7,6 +7,9 @@
 #                   (test/install_test.sh)
 #   make generate   regenerate generated_modules/ from module_db.json
 #   make bench      print performance figures
+#   make fuzz       build the libFuzzer targets (clang) and run each for
+#                   FUZZ_SECONDS (default 60) from test/fuzz/corpus/; any
+#                   crash, leak, timeout or UB report fails
 #   make deps       install the Debian packages the project needs, if missing
 #                   (python3 too: the agent tests' fake LLM server is a script)
 #   make install    install under PREFIX (default /usr/local; DESTDIR honoured)
@@ -24,7 +27,7 @@ DEPFLAGS = -MMD -MP
 CFLAGS   = -std=c11 -g -O2 $(WARN)
 PKGS     = jansson libcurl
 LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
-SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN      = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # BUILD_DEBS build and run lmrun/lmgen; the rest are for make test (groff-base
 # renders the man pages, python3 runs the binding's tests and the fake LLM).
@@ -58,8 +61,9 @@ LIB      = build/liblmpredict.a
 ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
-.PHONY: all deps run test tests check check-generated check-example generate bench clean \
-        calibration validate install uninstall check-build check-python check-install
+.PHONY: all deps fuzz-deps run test tests check check-generated check-example \
+        generate bench fuzz clean calibration validate install uninstall \
+        check-build check-python check-install
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
@@ -241,6 +245,49 @@ validate: all
 	./lmcalib --validate $(CALIB_DATA)/kernels.csv
 	@echo
 	python3 tools/validate_e2e.py $(CALIB_DATA)/e2e.csv
+
+# ---- fuzzing ---------------------------------------------------------------
+# libFuzzer ships in Debian 12's libclang-rt-14-dev (clang-14 only recommends
+# it). Targets: test/fuzz/fuzz_<name>.c; seeds: test/fuzz/corpus/<name>/
+# (small, committed); what a run learns goes to build/fuzz/corpus/<name>/;
+# a finding is saved as build/fuzz/artifacts/<name>-crash-... and fails.
+FUZZ_DEBS    = clang-14 libclang-rt-14-dev
+FUZZ_CC      = clang-14
+FUZZ_FLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   = $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+FUZZ_OBJS    = $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(EMBED))
+
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEBS="$(FUZZ_DEBS)"
+
+build/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	  $$(pkg-config --cflags $(PKGS)) -c $< -o $@
+build/fuzz/liblm.a: $(FUZZ_OBJS)
+	ar rcs $@ $^
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c build/fuzz/liblm.a
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	  $$(pkg-config --cflags $(PKGS)) -o $@ $< build/fuzz/liblm.a $(LIBS)
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_NAMES))
+	@set -e; for t in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ./build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
+	    -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/artifacts/$$t- \
+	    build/fuzz/corpus/$$t test/fuzz/corpus/$$t 2>build/fuzz/$$t.log \
+	    || { tail -n 60 build/fuzz/$$t.log >&2; \
+	         echo "fuzz $$t: FINDING (see build/fuzz/$$t.log)" >&2; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' build/fuzz/$$t.log \
+	    | sed "s/^/  /"; \
+	done
+	@echo "fuzz: no findings"
 
 clean:
 	rm -rf build lmgen lmrun lmcalib

@@ -104,3 +104,14 @@ char *buf_steal(Buf *b) {
 }
 
 const char *buf_str(const Buf *b) { return b->data ? b->data : ""; }
+
+long str_find_control(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  for (size_t i = 0; i < n; i++) {
+    if (u[i] < 0x20 || u[i] == 0x7f)
+      return (long)i;
+    if (u[i] == 0xc2 && i + 1 < n && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+      return (long)i;
+  }
+  return -1;
+}

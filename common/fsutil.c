@@ -18,25 +18,69 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *file_kind(mode_t m) {
+  return S_ISDIR(m)    ? "a directory"
+         : S_ISFIFO(m) ? "a FIFO"
+         : S_ISCHR(m)  ? "a character device"
+         : S_ISBLK(m)  ? "a block device"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a regular file";
+}
+
 char *fs_read(const char *path, size_t *len, Error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
     err_file(err, path, "cannot open: %s", strerror(errno));
     return NULL;
   }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    err_file(err, path, "cannot stat: %s", strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    err_file(err, path, "cannot read: %s, not a regular file",
+             file_kind(st.st_mode));
+    close(fd);
+    return NULL;
+  }
+  if ((unsigned long long)st.st_size > FS_MAX_READ) {
+    err_file(err, path,
+             "cannot read: %lld bytes is over the limit of %d MiB for an "
+             "input file",
+             (long long)st.st_size, FS_MAX_READ >> 20);
+    close(fd);
+    return NULL;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   Buf b;
   buf_init(&b);
   char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    buf_append(&b, chunk, n);
-  if (ferror(f)) {
-    err_file(err, path, "read error: %s", strerror(errno));
-    fclose(f);
-    buf_free(&b);
-    return NULL;
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      err_file(err, path, "read error: %s", strerror(errno));
+      close(fd);
+      buf_free(&b);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    if (b.len + (size_t)n > FS_MAX_READ) { /* it grew while being read */
+      err_file(err, path,
+               "cannot read: over the limit of %d MiB for an input file",
+               FS_MAX_READ >> 20);
+      close(fd);
+      buf_free(&b);
+      return NULL;
+    }
+    buf_append(&b, chunk, (size_t)n);
   }
-  fclose(f);
+  close(fd);
   if (len)
     *len = b.len;
   return buf_steal(&b);
@@ -61,19 +105,36 @@ static char *dir_of(const char *path) {
 
 int fs_write_atomic(const char *path, const void *data, size_t len,
                     Error *err) {
+  /* A symbolic link is written through: the file it points to is
+   * replaced (in its own directory), and the link stays a link. */
+  const char *given = path;
+  char *real = NULL;
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    real = realpath(path, NULL);
+    if (!real) {
+      err_file(err, given, "cannot follow the symbolic link: %s",
+               strerror(errno));
+      return -1;
+    }
+    path = real;
+  }
+  /* keep an existing file's mode; a new file gets 0666 less the umask */
+  mode_t mask = umask(0);
+  umask(mask);
+  mode_t mode = 0666 & ~mask;
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+    mode = st.st_mode & 07777;
   char *dir = dir_of(path);
   Buf tmp;
   buf_init(&tmp);
   buf_printf(&tmp, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(tmp.data);
   if (fd < 0) {
-    err_file(err, path, "cannot create temporary file: %s", strerror(errno));
+    err_file(err, given, "cannot create temporary file: %s", strerror(errno));
     goto out_free;
   }
-  /* mkstemp creates 0600; give the file the usual 0644 less umask */
-  mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
+  fchmod(fd, mode); /* mkstemp creates 0600 */
   const char *p = data;
   size_t left = len;
   while (left > 0) {
@@ -81,24 +142,24 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
     if (w < 0) {
       if (errno == EINTR)
         continue;
-      err_file(err, path, "write failed: %s", strerror(errno));
+      err_file(err, given, "write failed: %s", strerror(errno));
       goto out_unlink;
     }
     p += w;
     left -= (size_t)w;
   }
   if (fsync(fd) != 0) {
-    err_file(err, path, "fsync failed: %s", strerror(errno));
+    err_file(err, given, "fsync failed: %s", strerror(errno));
     goto out_unlink;
   }
   if (close(fd) != 0) {
     fd = -1;
-    err_file(err, path, "close failed: %s", strerror(errno));
+    err_file(err, given, "close failed: %s", strerror(errno));
     goto out_unlink;
   }
   fd = -1;
   if (rename(tmp.data, path) != 0) {
-    err_file(err, path, "rename failed: %s", strerror(errno));
+    err_file(err, given, "rename failed: %s", strerror(errno));
     goto out_unlink;
   }
   int dfd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -108,6 +169,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
   }
   buf_free(&tmp);
   free(dir);
+  free(real);
   return 0;
 
 out_unlink:
@@ -117,6 +179,7 @@ out_unlink:
 out_free:
   buf_free(&tmp);
   free(dir);
+  free(real);
   return -1;
 }
 

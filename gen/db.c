@@ -344,7 +344,9 @@ typedef struct Graph {
   CallSite **calls; /* per module index */
   int *ncalls;
   int *color;       /* 0 white, 1 on stack, 2 done */
-  int *stack;
+  int *height;      /* done: modules in the longest chain from here */
+  int *stack;       /* the path being walked */
+  int *next;        /* per stack entry: the next call site to follow */
   int depth;
 } Graph;
 
@@ -363,10 +365,43 @@ static void collect_calls(Graph *g, FormulaRef *r, Node *n) {
       collect_calls(g, r, n->args[k]);
 }
 
-static int dfs(Loader *L, Graph *g, int u) {
-  g->color[u] = 1;
-  g->stack[g->depth++] = u;
-  for (int k = 0; k < g->ncalls[u]; k++) {
+/* "A -> B -> ... -> last" from the stack entries start.. plus last. */
+static void chain_text(Loader *L, Graph *g, int start, int last, Buf *b) {
+  int n = g->depth - start;
+  for (int s = start; s < g->depth; s++) {
+    if (n > 12 && s == start + 5) { /* a long chain: its ends */
+      buf_printf(b, "... (%d more) -> ", n - 10);
+      s = g->depth - 5;
+    }
+    buf_printf(b, "%s -> ", L->db->mods[g->stack[s]]->short_name);
+  }
+  buf_puts(b, L->db->mods[last]->short_name);
+}
+
+/* Depth-first over the call graph with an explicit stack (a chain of any
+ * length in the file is walked safely): a call back onto the stack is a
+ * cycle; a chain of more than DB_MAX_CALL_DEPTH modules is refused, since
+ * evaluation and generated code follow calls recursively. height[u] is the
+ * longest chain starting at u, once u is done. */
+static int dfs(Loader *L, Graph *g, int root) {
+  g->stack[g->depth] = root;
+  g->next[g->depth++] = 0;
+  g->color[root] = 1;
+  while (g->depth > 0) {
+    int u = g->stack[g->depth - 1];
+    int k = g->next[g->depth - 1]++;
+    if (k == g->ncalls[u]) { /* all callees done */
+      int h = 0;
+      for (int c = 0; c < g->ncalls[u]; c++) {
+        int hv = g->height[g->calls[u][c].callee->index];
+        if (hv > h)
+          h = hv;
+      }
+      g->height[u] = h + 1;
+      g->color[u] = 2;
+      g->depth--;
+      continue;
+    }
     CallSite *c = &g->calls[u][k];
     int v = c->callee->index;
     if (g->color[v] == 1) {
@@ -375,19 +410,31 @@ static int dfs(Loader *L, Graph *g, int u) {
       int start = 0;
       while (g->stack[start] != v)
         start++;
-      for (int s = start; s < g->depth; s++)
-        buf_printf(&b, "%s -> ", L->db->mods[g->stack[s]]->short_name);
-      buf_puts(&b, L->db->mods[v]->short_name);
+      chain_text(L, g, start, v, &b);
       formula_error(L->err, &c->ref->src, c->node->tok, "call cycle: %s",
                     buf_str(&b));
       buf_free(&b);
       return -1;
     }
-    if (g->color[v] == 0 && dfs(L, g, v) < 0)
+    int below = g->color[v] == 2 ? g->height[v] : 1;
+    if (g->depth + below > DB_MAX_CALL_DEPTH) {
+      Buf b;
+      buf_init(&b);
+      chain_text(L, g, 0, v, &b);
+      formula_error(L->err, &c->ref->src, c->node->tok,
+                    "calls nest too deeply: more than %d modules in a chain "
+                    "(%s%s)",
+                    DB_MAX_CALL_DEPTH, buf_str(&b),
+                    g->color[v] == 2 ? " -> ..." : "");
+      buf_free(&b);
       return -1;
+    }
+    if (g->color[v] == 0) {
+      g->color[v] = 1;
+      g->stack[g->depth] = v;
+      g->next[g->depth++] = 0;
+    }
   }
-  g->depth--;
-  g->color[u] = 2;
   return 0;
 }
 
@@ -396,7 +443,9 @@ static int check_cycles(Loader *L) {
   Graph g = {.calls = xcalloc((size_t)n, sizeof(CallSite *)),
              .ncalls = xcalloc((size_t)n, sizeof(int)),
              .color = xcalloc((size_t)n, sizeof(int)),
-             .stack = xcalloc((size_t)n + 1, sizeof(int))};
+             .height = xcalloc((size_t)n, sizeof(int)),
+             .stack = xcalloc((size_t)n + 1, sizeof(int)),
+             .next = xcalloc((size_t)n + 1, sizeof(int))};
   for (int i = 0; i < L->nrefs; i++)
     collect_calls(&g, &L->refs[i], L->refs[i].ast);
   int rc = 0;
@@ -408,7 +457,9 @@ static int check_cycles(Loader *L) {
   free(g.calls);
   free(g.ncalls);
   free(g.color);
+  free(g.height);
   free(g.stack);
+  free(g.next);
   return rc;
 }
 

@@ -3,10 +3,13 @@
  * Pure text generation: gen_expr() walks the AST (never the formula text)
  * and parenthesizes every binary node, so it never reasons about
  * precedence, and nothing from the database reaches the C source except
- * numbers it formats itself, parameter names and stored names that were
- * validated as identifiers, and formula text inside comments (which the
- * tokenizer restricts to the language's own characters). Output is
- * deterministic: no timestamps, no paths beyond the database file name.
+ * numbers it formats itself, identifiers in the generator's own namespace,
+ * and formula text inside comments (which the tokenizer restricts to the
+ * language's own characters). A parameter {x} is the local p_x; functions
+ * are <Class>_<metric> and <Class>_op_<op>_<metric>. No database name is
+ * ever a whole C token, so none can be a macro the preprocessor owns
+ * (unix, linux, __LINE__, LM_ABI_VERSION, ...). Output is deterministic:
+ * no timestamps, no paths beyond the database file name.
  */
 #include "gen.h"
 
@@ -81,7 +84,7 @@ static int gen_expr(Emitter *e, const Node *n, Metric m) {
     buf_puts(e->out, num);
     return 0;
   case ND_PARAM:
-    buf_puts(e->out, n->name);
+    buf_printf(e->out, "%s%s", EMIT_PARAM_PREFIX, n->name);
     return 0;
   case ND_NEG:
     buf_puts(e->out, "(-");
@@ -220,7 +223,8 @@ static int emit_function(Emitter *e, const AtomicOp *op, Metric m) {
   bool any = false;
   for (int i = 0; i < md->nparams; i++)
     if (used[i]) {
-      buf_printf(out, "  double %s = args[%d];\n", md->params[i], i);
+      buf_printf(out, "  double %s%s = args[%d];\n", EMIT_PARAM_PREFIX,
+                 md->params[i], i);
       any = true;
     }
   if (!any)
@@ -251,14 +255,20 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* A parameter named like a symbol this file uses would shadow it. */
+/* A parameter's local (p_<name>) named like a symbol this file uses would
+ * shadow it. */
 static int check_shadowing(const ModuleDef *md, HashMap *symbols, Error *err) {
-  for (int i = 0; i < md->nparams; i++)
-    if (hashmap_get(symbols, md->params[i])) {
-      err_set(err, "%s: parameter '%s' has the name of a generated function",
-              md->full_name, md->params[i]);
+  for (int i = 0; i < md->nparams; i++) {
+    char local[256];
+    snprintf(local, sizeof(local), "%s%s", EMIT_PARAM_PREFIX, md->params[i]);
+    if (hashmap_get(symbols, local)) {
+      err_set(err,
+              "%s: parameter '%s' becomes the local %s, the name of a "
+              "generated function",
+              md->full_name, md->params[i], local);
       return -1;
     }
+  }
   return 0;
 }
 

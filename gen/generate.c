@@ -11,10 +11,14 @@
  * dry run or write. It prints progress on stdout and the error on stderr,
  * as the command does; the command's main is argument parsing only.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "gen.h"
+#include "runtime.h" /* jit_compile: the batch is compiled as lmrun would */
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,6 +65,30 @@ int gen_lock_db(const char *db_path, Error *err) {
   return fd;
 }
 
+/* Compile the emitted texts with libtcc as the runtime does (the modabi.h
+ * prelude, one state, -Werror): code that does not build is an error,
+ * located in the generated file, before anything is written. */
+static int compile_batch(const GenBatch *b, Error *err) {
+  if (b->n == 0)
+    return 0;
+  const char **paths = xcalloc((size_t)b->n, sizeof(char *));
+  const char **texts = xcalloc((size_t)b->n, sizeof(char *));
+  for (int i = 0; i < b->n; i++) {
+    paths[i] = path_display(b->t[i].path);
+    texts[i] = b->t[i].text;
+  }
+  Jit *j = jit_compile(paths, texts, b->n, err);
+  free(paths);
+  free(texts);
+  if (!j) {
+    err_prefix(err, "generated code does not compile (a bug of lmgen or "
+                    "modabi.h): ");
+    return -1;
+  }
+  jit_free(j);
+  return 0;
+}
+
 int gen_prepare(Db *db, ModuleDef *const *roots, int nroots,
                 const char *out_dir, GenBatch *b, Error *err) {
   memset(b, 0, sizeof(*b));
@@ -84,7 +112,7 @@ int gen_prepare(Db *db, ModuleDef *const *roots, int nroots,
     if (!t->text)
       goto out_free_set;
   }
-  rc = 0;
+  rc = compile_batch(b, err);
 out_free_set:
   free(set);
   return rc;
@@ -122,6 +150,53 @@ void gen_find_stale(GenBatch *b) {
   closedir(d);
 }
 
+/* True if name is <prefix>.tmp.XXXXXX, the temporary file fs_write_atomic
+ * makes for <prefix> (mkstemp's six characters). */
+static bool is_temp_of(const char *name, const char *prefix) {
+  size_t n = strlen(name), p = strlen(prefix);
+  if (n != p + 11 || strncmp(name, prefix, p) != 0 ||
+      strncmp(name + p, ".tmp.", 5) != 0)
+    return false;
+  for (size_t i = p + 5; i < n; i++)
+    if (!isalnum((unsigned char)name[i]))
+      return false;
+  return true;
+}
+
+void gen_find_temps(GenBatch *b, const char *db_path) {
+  char *real = realpath(db_path, NULL);
+  const char *dbp = real ? real : db_path;
+  const char *slash = strrchr(dbp, '/');
+  char *db_dir = slash ? xstrndup(dbp, (size_t)(slash - dbp + (slash == dbp)))
+                       : xstrdup(".");
+  const char *dirs[2] = {b->out_dir, db_dir};
+  for (int k = 0; k < 2; k++) {
+    if (k == 1 && strcmp(dirs[0], dirs[1]) == 0)
+      break;
+    DIR *d = opendir(dirs[k]);
+    if (!d)
+      continue;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      const char *name = de->d_name;
+      bool ours = is_temp_of(name, base_name(dbp));
+      const char *t = strstr(name, ".c.tmp.");
+      if (!ours && t) {
+        char *prefix = xstrndup(name, (size_t)(t - name) + 2);
+        ours = is_temp_of(name, prefix);
+        free(prefix);
+      }
+      if (!ours)
+        continue;
+      b->temps = xrealloc(b->temps, sizeof(char *) * (size_t)(b->ntemps + 1));
+      b->temps[b->ntemps++] = path_join(dirs[k], name);
+    }
+    closedir(d);
+  }
+  free(db_dir);
+  free(real);
+}
+
 /* Write each target whose file differs (or say it would, on a dry run). */
 static int write_targets(const GenBatch *b, bool dry_run, int *written,
                          Error *err) {
@@ -153,12 +228,20 @@ int gen_apply(const GenBatch *b, const Db *save, const char *note, bool dry_run,
     for (int i = 0; i < b->nstale; i++)
       printf("lmgen: would remove %s (no entry claims it)\n",
              path_display(b->stale[i]));
+    for (int i = 0; i < b->ntemps; i++)
+      printf("lmgen: would remove %s (left by an interrupted write)\n",
+             path_display(b->temps[i]));
     return 0;
   }
   if (mkdir(b->out_dir, 0755) != 0 && errno != EEXIST) {
     err_file(err, b->out_dir, "cannot create directory: %s", strerror(errno));
     return -1;
   }
+  /* under the lock no write is in progress: these are a dead run's */
+  for (int i = 0; i < b->ntemps; i++)
+    if (unlink(b->temps[i]) == 0)
+      printf("lmgen: removed %s (left by an interrupted write)\n",
+             path_display(b->temps[i]));
   if (save) {
     if (db_save(save, err) < 0)
       return -1;
@@ -185,6 +268,9 @@ void gen_batch_free(GenBatch *b) {
   for (int i = 0; i < b->nstale; i++)
     free(b->stale[i]);
   free(b->stale);
+  for (int i = 0; i < b->ntemps; i++)
+    free(b->temps[i]);
+  free(b->temps);
   memset(b, 0, sizeof(*b));
 }
 
@@ -206,6 +292,13 @@ static int check_batch(const GenBatch *b, const char *db_path) {
             path_display(b->stale[i]));
     drift++;
   }
+  for (int i = 0; i < b->ntemps; i++) {
+    fprintf(stderr,
+            "lmgen: %s is a temporary file left by an interrupted write "
+            "(lmgen removes it)\n",
+            path_display(b->temps[i]));
+    drift++;
+  }
   if (drift) {
     fprintf(stderr,
             "lmgen: generated code differs from %s: run `make "
@@ -213,8 +306,8 @@ static int check_batch(const GenBatch *b, const char *db_path) {
             path_display(db_path));
     return 1;
   }
-  printf("lmgen: %d generated file%s match %s\n", b->n, b->n == 1 ? "" : "s",
-         path_display(db_path));
+  printf("lmgen: %d generated file%s match %s and compile\n", b->n,
+         b->n == 1 ? "" : "s", path_display(db_path));
   return 0;
 }
 
@@ -275,6 +368,7 @@ int gen_run(const GenArgs *a) {
     goto out;
   if (a->all)
     gen_find_stale(&b);
+  gen_find_temps(&b, a->db_path);
   if (a->check) {
     rc = check_batch(&b, a->db_path);
     goto out;

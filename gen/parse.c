@@ -15,6 +15,7 @@
  */
 #include "gen.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 200
@@ -246,6 +247,44 @@ static Node *expr(Parser *p, Token **rest, Token *tok) {
   return n;
 }
 
+/* The first node deeper than FORMULA_MAX_HEIGHT, or NULL. Iterative (an
+ * explicit stack), so a tree of any shape is walked safely: a flat chain
+ * {B}+{B}+... is a left-deep tree as tall as it is long, which the
+ * recursive walks after parsing (check, eval, emit, prog) must not meet. */
+static const Node *too_tall(const Node *root) {
+  typedef struct {
+    const Node *n;
+    int depth;
+  } Item;
+  size_t cap = 64, len = 0;
+  Item *st = xmalloc(cap * sizeof(Item));
+  st[len++] = (Item){root, 1};
+  const Node *bad = NULL;
+  while (len && !bad) {
+    Item it = st[--len];
+    if (it.depth > FORMULA_MAX_HEIGHT) {
+      bad = it.n;
+      break;
+    }
+    const Node *kids[2] = {it.n->lhs, it.n->rhs};
+    int nk = it.n->kind == ND_MIN || it.n->kind == ND_MAX ||
+                     it.n->kind == ND_CALL
+                 ? it.n->nargs
+                 : 0;
+    if (len + 2 + (size_t)nk > cap) {
+      cap = (len + 2 + (size_t)nk) * 2;
+      st = xrealloc(st, cap * sizeof(Item));
+    }
+    for (int k = 0; k < 2; k++)
+      if (kids[k])
+        st[len++] = (Item){kids[k], it.depth + 1};
+    for (int k = 0; k < nk; k++)
+      st[len++] = (Item){it.n->args[k], it.depth + 1};
+  }
+  free(st);
+  return bad;
+}
+
 Node *parse_formula(Arena *a, const FormulaSrc *src, Error *err) {
   Token *tok = tokenize(a, src, err);
   if (!tok)
@@ -263,6 +302,15 @@ Node *parse_formula(Arena *a, const FormulaSrc *src, Error *err) {
       formula_error(err, src, tok, "unmatched ')'");
     else
       fail(&p, tok, "an operator or end of formula");
+    return NULL;
+  }
+  const Node *deep = too_tall(n);
+  if (deep) {
+    formula_error(err, src, deep->tok,
+                  "formula nested too deeply: more than %d levels of "
+                  "operations (each operator of a chain such as a + b + c "
+                  "is one level)",
+                  FORMULA_MAX_HEIGHT);
     return NULL;
   }
   return n;

@@ -13,6 +13,7 @@
 #include "gen.h"
 
 #include <regex.h>
+#include <math.h>
 #include <string.h>
 
 extern const char lm_schema_text[]; /* build/schema_text.c */
@@ -58,9 +59,15 @@ static const char *type_name(const json_t *x) {
 static bool has_type(const json_t *x, const char *t) {
   if (strcmp(t, "number") == 0)
     return json_is_number(x);
-  if (strcmp(t, "integer") == 0)
-    return json_is_integer(x) ||
-           (json_is_real(x) && json_real_value(x) == (double)(long long)json_real_value(x));
+  if (strcmp(t, "integer") == 0) {
+    if (json_is_integer(x))
+      return true;
+    /* a real is an integer when whole and exactly representable (|v| <=
+     * 2^53); never converted, so 1e300 is no undefined behaviour */
+    double v = json_is_real(x) ? json_real_value(x) : 0.5;
+    return v >= -9007199254740992.0 && v <= 9007199254740992.0 &&
+           v == floor(v);
+  }
   return strcmp(type_name(x), t) == 0;
 }
 

@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.sparse.Embedding
  * class:       TorchEmbedding
- * fingerprint: bbe155bc7becbf70
+ * fingerprint: 66cd3f5191f87103
  * parameters:  args[0] N, args[1] num_embeddings, args[2] embedding_dim, args[3] w_bytes, args[4] a_bytes, args[5] index_bytes
- * checksum:    4f87ca30a25d0686 (of the code below: hand edits are refused)
+ * checksum:    ba9ce871a2ce264a (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,27 +29,27 @@ double TorchEmbedding_flops(const double *args)
 /* weight_bytes = {N} * {embedding_dim} * {w_bytes} */
 double TorchEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  return ((N * embedding_dim) * w_bytes);
+  double p_N = args[0];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  return ((p_N * p_embedding_dim) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {index_bytes} */
 double TorchEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double index_bytes = args[5];
-  return (N * index_bytes);
+  double p_N = args[0];
+  double p_index_bytes = args[5];
+  return (p_N * p_index_bytes);
 }
 
 /* act_write_bytes = {N} * {embedding_dim} * {a_bytes} */
 double TorchEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double embedding_dim = args[2];
-  double a_bytes = args[4];
-  return ((N * embedding_dim) * a_bytes);
+  double p_N = args[0];
+  double p_embedding_dim = args[2];
+  double p_a_bytes = args[4];
+  return ((p_N * p_embedding_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -69,10 +69,10 @@ double TorchEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = {num_embeddings} * {embedding_dim} * {w_bytes} */
 double TorchEmbedding_param_bytes(const double *args)
 {
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  return ((num_embeddings * embedding_dim) * w_bytes);
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  return ((p_num_embeddings * p_embedding_dim) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.normalization.LayerNorm
  * class:       TorchLayerNorm
- * fingerprint: f5831902324ffd69
+ * fingerprint: 4c5afb5d63372e3e
  * parameters:  args[0] N, args[1] hidden_size, args[2] bias, args[3] a_bytes, args[4] w_bytes
- * checksum:    eaba607b86f0c49d (of the code below: hand edits are refused)
+ * checksum:    84c36e531869b528 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,37 +22,37 @@ double TorchLayerNorm_kv_cache_bytes(const double *args);
 /* flops = (6 + {bias}) * {N} * {hidden_size} + 4 * {N} */
 double TorchLayerNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double bias = args[2];
-  return ((((6.0 + bias) * N) * hidden_size) + (4.0 * N));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_bias = args[2];
+  return ((((6.0 + p_bias) * p_N) * p_hidden_size) + (4.0 * p_N));
 }
 
 /* weight_bytes = (1 + {bias}) * {hidden_size} * {w_bytes} */
 double TorchLayerNorm_weight_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double bias = args[2];
-  double w_bytes = args[4];
-  return (((1.0 + bias) * hidden_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_bias = args[2];
+  double p_w_bytes = args[4];
+  return (((1.0 + p_bias) * p_hidden_size) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
 double TorchLayerNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[3];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[3];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TorchLayerNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[3];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[3];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -72,10 +72,10 @@ double TorchLayerNorm_kv_write_bytes(const double *args)
 /* param_bytes = (1 + {bias}) * {hidden_size} * {w_bytes} */
 double TorchLayerNorm_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double bias = args[2];
-  double w_bytes = args[4];
-  return (((1.0 + bias) * hidden_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_bias = args[2];
+  double p_w_bytes = args[4];
+  return (((1.0 + p_bias) * p_hidden_size) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

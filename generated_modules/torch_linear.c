@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.linear.Linear
  * class:       TorchLinear
- * fingerprint: 9aeeef46e7e13cde
+ * fingerprint: eb97fbc54f99c103
  * parameters:  args[0] N, args[1] in_features, args[2] out_features, args[3] bias, args[4] w_bytes, args[5] in_bytes, args[6] out_act_bytes, args[7] out_kv_bytes
- * checksum:    b236a823f08588b7 (of the code below: hand edits are refused)
+ * checksum:    f647aab9f529901f (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,39 +22,39 @@ double TorchLinear_kv_cache_bytes(const double *args);
 /* flops = 2 * {N} * {in_features} * {out_features} + {bias} * {N} * {out_features} */
 double TorchLinear_flops(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  return ((((2.0 * N) * in_features) * out_features) + ((bias * N) * out_features));
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  return ((((2.0 * p_N) * p_in_features) * p_out_features) + ((p_bias * p_N) * p_out_features));
 }
 
 /* weight_bytes = ({in_features} * {out_features} + {bias} * {out_features}) * {w_bytes} */
 double TorchLinear_weight_bytes(const double *args)
 {
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  return (((in_features * out_features) + (bias * out_features)) * w_bytes);
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  return (((p_in_features * p_out_features) + (p_bias * p_out_features)) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {in_features} * {in_bytes} */
 double TorchLinear_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double in_bytes = args[5];
-  return ((N * in_features) * in_bytes);
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_in_bytes = args[5];
+  return ((p_N * p_in_features) * p_in_bytes);
 }
 
 /* act_write_bytes = {N} * {out_features} * {out_act_bytes} */
 double TorchLinear_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double out_features = args[2];
-  double out_act_bytes = args[6];
-  return ((N * out_features) * out_act_bytes);
+  double p_N = args[0];
+  double p_out_features = args[2];
+  double p_out_act_bytes = args[6];
+  return ((p_N * p_out_features) * p_out_act_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -67,20 +67,20 @@ double TorchLinear_kv_read_bytes(const double *args)
 /* kv_write_bytes = {N} * {out_features} * {out_kv_bytes} */
 double TorchLinear_kv_write_bytes(const double *args)
 {
-  double N = args[0];
-  double out_features = args[2];
-  double out_kv_bytes = args[7];
-  return ((N * out_features) * out_kv_bytes);
+  double p_N = args[0];
+  double p_out_features = args[2];
+  double p_out_kv_bytes = args[7];
+  return ((p_N * p_out_features) * p_out_kv_bytes);
 }
 
 /* param_bytes = ({in_features} * {out_features} + {bias} * {out_features}) * {w_bytes} */
 double TorchLinear_param_bytes(const double *args)
 {
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  return (((in_features * out_features) + (bias * out_features)) * w_bytes);
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  return (((p_in_features * p_out_features) + (p_bias * p_out_features)) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.activation.ReLU
  * class:       TorchReLU
- * fingerprint: 278a6c0c2af11b5c
+ * fingerprint: e5b327dccd8933bb
  * parameters:  args[0] N, args[1] a_bytes
- * checksum:    9bfaa32d5a1a4b0a (of the code below: hand edits are refused)
+ * checksum:    dd33bec58eaf5a20 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,8 +22,8 @@ double TorchReLU_kv_cache_bytes(const double *args);
 /* flops = 1 * {N} */
 double TorchReLU_flops(const double *args)
 {
-  double N = args[0];
-  return (1.0 * N);
+  double p_N = args[0];
+  return (1.0 * p_N);
 }
 
 /* weight_bytes: not given, 0 */
@@ -36,17 +36,17 @@ double TorchReLU_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {a_bytes} */
 double TorchReLU_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {a_bytes} */
 double TorchReLU_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.activation.SiLU
  * class:       TorchSiLU
- * fingerprint: 9252d8b0e85995e8
+ * fingerprint: 3927c6a800fc55ff
  * parameters:  args[0] N, args[1] a_bytes
- * checksum:    60cb3cccc823d4c0 (of the code below: hand edits are refused)
+ * checksum:    7ea1644789cc5bbe (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,8 +22,8 @@ double TorchSiLU_kv_cache_bytes(const double *args);
 /* flops = 4 * {N} */
 double TorchSiLU_flops(const double *args)
 {
-  double N = args[0];
-  return (4.0 * N);
+  double p_N = args[0];
+  return (4.0 * p_N);
 }
 
 /* weight_bytes: not given, 0 */
@@ -36,17 +36,17 @@ double TorchSiLU_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {a_bytes} */
 double TorchSiLU_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {a_bytes} */
 double TorchSiLU_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

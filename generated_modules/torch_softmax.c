@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.activation.Softmax
  * class:       TorchSoftmax
- * fingerprint: d2bb5cb26a40defc
+ * fingerprint: 5ae381c9b1fb2cd5
  * parameters:  args[0] rows, args[1] cols, args[2] a_bytes
- * checksum:    637a5191001c55be (of the code below: hand edits are refused)
+ * checksum:    49e3a3e5a71d1cc4 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,9 +22,9 @@ double TorchSoftmax_kv_cache_bytes(const double *args);
 /* flops = 5 * {rows} * {cols} */
 double TorchSoftmax_flops(const double *args)
 {
-  double rows = args[0];
-  double cols = args[1];
-  return ((5.0 * rows) * cols);
+  double p_rows = args[0];
+  double p_cols = args[1];
+  return ((5.0 * p_rows) * p_cols);
 }
 
 /* weight_bytes: not given, 0 */
@@ -37,19 +37,19 @@ double TorchSoftmax_weight_bytes(const double *args)
 /* act_read_bytes = {rows} * {cols} * {a_bytes} */
 double TorchSoftmax_act_read_bytes(const double *args)
 {
-  double rows = args[0];
-  double cols = args[1];
-  double a_bytes = args[2];
-  return ((rows * cols) * a_bytes);
+  double p_rows = args[0];
+  double p_cols = args[1];
+  double p_a_bytes = args[2];
+  return ((p_rows * p_cols) * p_a_bytes);
 }
 
 /* act_write_bytes = {rows} * {cols} * {a_bytes} */
 double TorchSoftmax_act_write_bytes(const double *args)
 {
-  double rows = args[0];
-  double cols = args[1];
-  double a_bytes = args[2];
-  return ((rows * cols) * a_bytes);
+  double p_rows = args[0];
+  double p_cols = args[1];
+  double p_a_bytes = args[2];
+  return ((p_rows * p_cols) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.bloom.modeling_bloom.BloomForCausalLM
  * class:       TransformersBloomForCausalLM
- * fingerprint: a6383bd8289d615f
+ * fingerprint: 0bca2d075ed69932
  * parameters:  none
  * checksum:    2f714bd49e68991b (of the code below: hand edits are refused)
  */

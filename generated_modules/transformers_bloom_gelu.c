@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.bloom.modeling_bloom.BloomGelu
  * class:       TransformersBloomGelu
- * fingerprint: 8c1ca9f74fafa02e
+ * fingerprint: 928d59f16fcd2613
  * parameters:  args[0] N, args[1] a_bytes
- * checksum:    d63508295c495122 (of the code below: hand edits are refused)
+ * checksum:    901c797dc8ce8dc0 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,8 +22,8 @@ double TransformersBloomGelu_kv_cache_bytes(const double *args);
 /* flops = 9 * {N} */
 double TransformersBloomGelu_flops(const double *args)
 {
-  double N = args[0];
-  return (9.0 * N);
+  double p_N = args[0];
+  return (9.0 * p_N);
 }
 
 /* weight_bytes: not given, 0 */
@@ -36,17 +36,17 @@ double TransformersBloomGelu_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {a_bytes} */
 double TransformersBloomGelu_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {a_bytes} */
 double TransformersBloomGelu_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.bloom.modeling_bloom.BloomMLP
  * class:       TransformersBloomMLP
- * fingerprint: d9d2b6725102791d
+ * fingerprint: 15779c8ff9d4aa38
  * parameters:  none
  * checksum:    fba8ad27dbaf9c0b (of the code below: hand edits are refused)
  */

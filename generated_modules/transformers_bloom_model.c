@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.bloom.modeling_bloom.BloomModel
  * class:       TransformersBloomModel
- * fingerprint: 4076782743609a06
+ * fingerprint: 11108a10225c8043
  * parameters:  args[0] B, args[1] L, args[2] num_heads, args[3] a_bytes
  * atomic ops: alibi
- * checksum:    8571072bcabec6df (of the code below: hand edits are refused)
+ * checksum:    c4c6a2f898ec166f (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,10 +84,10 @@ double TransformersBloomModel_kv_cache_bytes(const double *args)
 /* flops = {B} * {num_heads} * {L} */
 double TransformersBloomModel_op_alibi_flops(const double *args)
 {
-  double B = args[0];
-  double L = args[1];
-  double num_heads = args[2];
-  return ((B * num_heads) * L);
+  double p_B = args[0];
+  double p_L = args[1];
+  double p_num_heads = args[2];
+  return ((p_B * p_num_heads) * p_L);
 }
 
 /* weight_bytes: not given, 0 */
@@ -100,19 +100,19 @@ double TransformersBloomModel_op_alibi_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {L} * 8 */
 double TransformersBloomModel_op_alibi_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[1];
-  return ((B * L) * 8.0);
+  double p_B = args[0];
+  double p_L = args[1];
+  return ((p_B * p_L) * 8.0);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {L} * {a_bytes} */
 double TransformersBloomModel_op_alibi_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[1];
-  double num_heads = args[2];
-  double a_bytes = args[3];
-  return (((B * num_heads) * L) * a_bytes);
+  double p_B = args[0];
+  double p_L = args[1];
+  double p_num_heads = args[2];
+  double p_a_bytes = args[3];
+  return (((p_B * p_num_heads) * p_L) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

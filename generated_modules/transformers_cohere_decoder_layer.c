@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.cohere.modeling_cohere.CohereDecoderLayer
  * class:       TransformersCohereDecoderLayer
- * fingerprint: 3a392fe9ead49c43
+ * fingerprint: 131ecb2cad3ed09e
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: residual_add
- * checksum:    63776aa16c0bd124 (of the code below: hand edits are refused)
+ * checksum:    4861d6670c4ed6aa (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersCohereDecoderLayer_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.gptj.modeling_gptj.GPTJBlock.residual_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersCohereDecoderLayer_op_residual_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersGPTJBlock_op_residual_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersGPTJBlock_op_residual_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersCohereDecoderLayer_op_residual_add_weight_bytes(const double 
 /* act_read_bytes = ${transformers.models.gptj.modeling_gptj.GPTJBlock.residual_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersCohereDecoderLayer_op_residual_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersGPTJBlock_op_residual_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersGPTJBlock_op_residual_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.gptj.modeling_gptj.GPTJBlock.residual_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersCohereDecoderLayer_op_residual_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersGPTJBlock_op_residual_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersGPTJBlock_op_residual_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.cohere.modeling_cohere.CohereForCausalLM
  * class:       TransformersCohereForCausalLM
- * fingerprint: 620c2e0a7569cd93
+ * fingerprint: 4df1e19dce1e7dac
  * parameters:  args[0] N, args[1] vocab_size, args[2] a_bytes
  * atomic ops: logit_scale
- * checksum:    68d6298d8be472a5 (of the code below: hand edits are refused)
+ * checksum:    e9622dfa88432bdd (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,9 +84,9 @@ double TransformersCohereForCausalLM_kv_cache_bytes(const double *args)
 /* flops = {N} * {vocab_size} */
 double TransformersCohereForCausalLM_op_logit_scale_flops(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  return (N * vocab_size);
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  return (p_N * p_vocab_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -99,19 +99,19 @@ double TransformersCohereForCausalLM_op_logit_scale_weight_bytes(const double *a
 /* act_read_bytes = {N} * {vocab_size} * {a_bytes} */
 double TransformersCohereForCausalLM_op_logit_scale_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double a_bytes = args[2];
-  return ((N * vocab_size) * a_bytes);
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_vocab_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {vocab_size} * {a_bytes} */
 double TransformersCohereForCausalLM_op_logit_scale_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double a_bytes = args[2];
-  return ((N * vocab_size) * a_bytes);
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_vocab_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.cohere.modeling_cohere.CohereLayerNorm
  * class:       TransformersCohereLayerNorm
- * fingerprint: 19ef55843596e4b1
+ * fingerprint: 136ac05d1769781c
  * parameters:  args[0] N, args[1] hidden_size, args[2] weight_rows, args[3] a_bytes, args[4] w_bytes
- * checksum:    330683cc255bb17f (of the code below: hand edits are refused)
+ * checksum:    4afcd320b9d16ceb (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -27,40 +27,40 @@ double TorchLayerNorm_flops(const double *args);
 /* flops = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, {a_bytes}, {w_bytes}) */
 double TransformersCohereLayerNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[3];
-  double w_bytes = args[4];
-  return TorchLayerNorm_flops((const double[]){N, hidden_size, 0.0, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[3];
+  double p_w_bytes = args[4];
+  return TorchLayerNorm_flops((const double[]){p_N, p_hidden_size, 0.0, p_a_bytes, p_w_bytes});
 }
 
 /* weight_bytes = {weight_rows} * {hidden_size} * {w_bytes} */
 double TransformersCohereLayerNorm_weight_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double weight_rows = args[2];
-  double w_bytes = args[4];
-  return ((weight_rows * hidden_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_weight_rows = args[2];
+  double p_w_bytes = args[4];
+  return ((p_weight_rows * p_hidden_size) * p_w_bytes);
 }
 
 /* act_read_bytes = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, {a_bytes}, {w_bytes}) */
 double TransformersCohereLayerNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[3];
-  double w_bytes = args[4];
-  return TorchLayerNorm_act_read_bytes((const double[]){N, hidden_size, 0.0, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[3];
+  double p_w_bytes = args[4];
+  return TorchLayerNorm_act_read_bytes((const double[]){p_N, p_hidden_size, 0.0, p_a_bytes, p_w_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, {a_bytes}, {w_bytes}) */
 double TransformersCohereLayerNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[3];
-  double w_bytes = args[4];
-  return TorchLayerNorm_act_write_bytes((const double[]){N, hidden_size, 0.0, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[3];
+  double p_w_bytes = args[4];
+  return TorchLayerNorm_act_write_bytes((const double[]){p_N, p_hidden_size, 0.0, p_a_bytes, p_w_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -80,10 +80,10 @@ double TransformersCohereLayerNorm_kv_write_bytes(const double *args)
 /* param_bytes = {weight_rows} * {hidden_size} * {w_bytes} */
 double TransformersCohereLayerNorm_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double weight_rows = args[2];
-  double w_bytes = args[4];
-  return ((weight_rows * hidden_size) * w_bytes);
+  double p_hidden_size = args[1];
+  double p_weight_rows = args[2];
+  double p_w_bytes = args[4];
+  return ((p_weight_rows * p_hidden_size) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.cohere.modeling_cohere.CohereModel
  * class:       TransformersCohereModel
- * fingerprint: 43dd95ab44254760
+ * fingerprint: c70e31df6c77e1c7
  * parameters:  none
  * checksum:    05d44faf0652239f (of the code below: hand edits are refused)
  */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.cohere.modeling_cohere.CohereRotaryEmbedding
  * class:       TransformersCohereRotaryEmbedding
- * fingerprint: a40428035e3901db
+ * fingerprint: fb870fc2df498a8a
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    b0be87aa371bad78 (of the code below: hand edits are refused)
+ * checksum:    1e7996dbcf971774 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,37 +29,37 @@ double TransformersLlamaRotaryEmbedding_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersCohereRotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_flops((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_flops((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersCohereRotaryEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersCohereRotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersCohereRotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -79,10 +79,10 @@ double TransformersCohereRotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersCohereRotaryEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

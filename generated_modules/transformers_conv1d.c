@@ -2,9 +2,9 @@
  *
  * entry:       transformers.pytorch_utils.Conv1D
  * class:       TransformersConv1D
- * fingerprint: 3052f4f252798098
+ * fingerprint: 8d48a9605ebaeed5
  * parameters:  args[0] N, args[1] nx, args[2] nf, args[3] w_bytes, args[4] in_bytes, args[5] out_bytes
- * checksum:    c2fe0f7da0560e10 (of the code below: hand edits are refused)
+ * checksum:    0b1d627ca1163778 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,37 +22,37 @@ double TransformersConv1D_kv_cache_bytes(const double *args);
 /* flops = 2 * {N} * {nx} * {nf} + {N} * {nf} */
 double TransformersConv1D_flops(const double *args)
 {
-  double N = args[0];
-  double nx = args[1];
-  double nf = args[2];
-  return ((((2.0 * N) * nx) * nf) + (N * nf));
+  double p_N = args[0];
+  double p_nx = args[1];
+  double p_nf = args[2];
+  return ((((2.0 * p_N) * p_nx) * p_nf) + (p_N * p_nf));
 }
 
 /* weight_bytes = ({nx} * {nf} + {nf}) * {w_bytes} */
 double TransformersConv1D_weight_bytes(const double *args)
 {
-  double nx = args[1];
-  double nf = args[2];
-  double w_bytes = args[3];
-  return (((nx * nf) + nf) * w_bytes);
+  double p_nx = args[1];
+  double p_nf = args[2];
+  double p_w_bytes = args[3];
+  return (((p_nx * p_nf) + p_nf) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {nx} * {in_bytes} */
 double TransformersConv1D_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double nx = args[1];
-  double in_bytes = args[4];
-  return ((N * nx) * in_bytes);
+  double p_N = args[0];
+  double p_nx = args[1];
+  double p_in_bytes = args[4];
+  return ((p_N * p_nx) * p_in_bytes);
 }
 
 /* act_write_bytes = {N} * {nf} * {out_bytes} */
 double TransformersConv1D_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double nf = args[2];
-  double out_bytes = args[5];
-  return ((N * nf) * out_bytes);
+  double p_N = args[0];
+  double p_nf = args[2];
+  double p_out_bytes = args[5];
+  return ((p_N * p_nf) * p_out_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -72,10 +72,10 @@ double TransformersConv1D_kv_write_bytes(const double *args)
 /* param_bytes = ({nx} * {nf} + {nf}) * {w_bytes} */
 double TransformersConv1D_param_bytes(const double *args)
 {
-  double nx = args[1];
-  double nf = args[2];
-  double w_bytes = args[3];
-  return (((nx * nf) + nf) * w_bytes);
+  double p_nx = args[1];
+  double p_nf = args[2];
+  double p_w_bytes = args[3];
+  return (((p_nx * p_nf) + p_nf) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

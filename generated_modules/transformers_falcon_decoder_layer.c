@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconDecoderLayer
  * class:       TransformersFalconDecoderLayer
- * fingerprint: 43d35b795c1be0ad
+ * fingerprint: 7fc82a10dff2ddee
  * parameters:  args[0] N, args[1] hidden_size, args[2] parallel_attn, args[3] a_bytes
  * atomic ops: residual_add
- * checksum:    02385ae0d96c66a1 (of the code below: hand edits are refused)
+ * checksum:    b5df154d90cc6171 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,11 +89,11 @@ double TransformersFalconDecoderLayer_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXLayer.residual_add}({N}, {hidden_size}, {parallel_attn}, {a_bytes}) */
 double TransformersFalconDecoderLayer_op_residual_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double parallel_attn = args[2];
-  double a_bytes = args[3];
-  return TransformersGPTNeoXLayer_op_residual_add_flops((const double[]){N, hidden_size, parallel_attn, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_parallel_attn = args[2];
+  double p_a_bytes = args[3];
+  return TransformersGPTNeoXLayer_op_residual_add_flops((const double[]){p_N, p_hidden_size, p_parallel_attn, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -106,21 +106,21 @@ double TransformersFalconDecoderLayer_op_residual_add_weight_bytes(const double 
 /* act_read_bytes = ${transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXLayer.residual_add}({N}, {hidden_size}, {parallel_attn}, {a_bytes}) */
 double TransformersFalconDecoderLayer_op_residual_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double parallel_attn = args[2];
-  double a_bytes = args[3];
-  return TransformersGPTNeoXLayer_op_residual_add_act_read_bytes((const double[]){N, hidden_size, parallel_attn, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_parallel_attn = args[2];
+  double p_a_bytes = args[3];
+  return TransformersGPTNeoXLayer_op_residual_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_parallel_attn, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXLayer.residual_add}({N}, {hidden_size}, {parallel_attn}, {a_bytes}) */
 double TransformersFalconDecoderLayer_op_residual_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double parallel_attn = args[2];
-  double a_bytes = args[3];
-  return TransformersGPTNeoXLayer_op_residual_add_act_write_bytes((const double[]){N, hidden_size, parallel_attn, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_parallel_attn = args[2];
+  double p_a_bytes = args[3];
+  return TransformersGPTNeoXLayer_op_residual_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_parallel_attn, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

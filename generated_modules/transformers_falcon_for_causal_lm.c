@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconForCausalLM
  * class:       TransformersFalconForCausalLM
- * fingerprint: e35168e10f5af6ab
+ * fingerprint: e25c282c1e78ac6c
  * parameters:  none
  * checksum:    5b6d6b9af8f65419 (of the code below: hand edits are refused)
  */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconLinear
  * class:       TransformersFalconLinear
- * fingerprint: 7ac2d677a0d8bc6c
+ * fingerprint: 5dbc6d7d80b9a077
  * parameters:  args[0] N, args[1] in_features, args[2] out_features, args[3] bias, args[4] w_bytes, args[5] in_bytes, args[6] out_act_bytes, args[7] out_kv_bytes
- * checksum:    9faca78297a1fbff (of the code below: hand edits are refused)
+ * checksum:    c5c9326d6783cae7 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -30,57 +30,57 @@ double TorchLinear_weight_bytes(const double *args);
 /* flops = ${torch.nn.modules.linear.Linear}({N}, {in_features}, {out_features}, {bias}, {w_bytes}, {in_bytes}, {out_act_bytes}, {out_kv_bytes}) */
 double TransformersFalconLinear_flops(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  double in_bytes = args[5];
-  double out_act_bytes = args[6];
-  double out_kv_bytes = args[7];
-  return TorchLinear_flops((const double[]){N, in_features, out_features, bias, w_bytes, in_bytes, out_act_bytes, out_kv_bytes});
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  double p_in_bytes = args[5];
+  double p_out_act_bytes = args[6];
+  double p_out_kv_bytes = args[7];
+  return TorchLinear_flops((const double[]){p_N, p_in_features, p_out_features, p_bias, p_w_bytes, p_in_bytes, p_out_act_bytes, p_out_kv_bytes});
 }
 
 /* weight_bytes = ${torch.nn.modules.linear.Linear}({N}, {in_features}, {out_features}, {bias}, {w_bytes}, {in_bytes}, {out_act_bytes}, {out_kv_bytes}) */
 double TransformersFalconLinear_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  double in_bytes = args[5];
-  double out_act_bytes = args[6];
-  double out_kv_bytes = args[7];
-  return TorchLinear_weight_bytes((const double[]){N, in_features, out_features, bias, w_bytes, in_bytes, out_act_bytes, out_kv_bytes});
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  double p_in_bytes = args[5];
+  double p_out_act_bytes = args[6];
+  double p_out_kv_bytes = args[7];
+  return TorchLinear_weight_bytes((const double[]){p_N, p_in_features, p_out_features, p_bias, p_w_bytes, p_in_bytes, p_out_act_bytes, p_out_kv_bytes});
 }
 
 /* act_read_bytes = ${torch.nn.modules.linear.Linear}({N}, {in_features}, {out_features}, {bias}, {w_bytes}, {in_bytes}, {out_act_bytes}, {out_kv_bytes}) */
 double TransformersFalconLinear_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  double in_bytes = args[5];
-  double out_act_bytes = args[6];
-  double out_kv_bytes = args[7];
-  return TorchLinear_act_read_bytes((const double[]){N, in_features, out_features, bias, w_bytes, in_bytes, out_act_bytes, out_kv_bytes});
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  double p_in_bytes = args[5];
+  double p_out_act_bytes = args[6];
+  double p_out_kv_bytes = args[7];
+  return TorchLinear_act_read_bytes((const double[]){p_N, p_in_features, p_out_features, p_bias, p_w_bytes, p_in_bytes, p_out_act_bytes, p_out_kv_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.linear.Linear}({N}, {in_features}, {out_features}, {bias}, {w_bytes}, {in_bytes}, {out_act_bytes}, {out_kv_bytes}) */
 double TransformersFalconLinear_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  double in_bytes = args[5];
-  double out_act_bytes = args[6];
-  double out_kv_bytes = args[7];
-  return TorchLinear_act_write_bytes((const double[]){N, in_features, out_features, bias, w_bytes, in_bytes, out_act_bytes, out_kv_bytes});
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  double p_in_bytes = args[5];
+  double p_out_act_bytes = args[6];
+  double p_out_kv_bytes = args[7];
+  return TorchLinear_act_write_bytes((const double[]){p_N, p_in_features, p_out_features, p_bias, p_w_bytes, p_in_bytes, p_out_act_bytes, p_out_kv_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -93,29 +93,29 @@ double TransformersFalconLinear_kv_read_bytes(const double *args)
 /* kv_write_bytes = ${torch.nn.modules.linear.Linear}({N}, {in_features}, {out_features}, {bias}, {w_bytes}, {in_bytes}, {out_act_bytes}, {out_kv_bytes}) */
 double TransformersFalconLinear_kv_write_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  double in_bytes = args[5];
-  double out_act_bytes = args[6];
-  double out_kv_bytes = args[7];
-  return TorchLinear_kv_write_bytes((const double[]){N, in_features, out_features, bias, w_bytes, in_bytes, out_act_bytes, out_kv_bytes});
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  double p_in_bytes = args[5];
+  double p_out_act_bytes = args[6];
+  double p_out_kv_bytes = args[7];
+  return TorchLinear_kv_write_bytes((const double[]){p_N, p_in_features, p_out_features, p_bias, p_w_bytes, p_in_bytes, p_out_act_bytes, p_out_kv_bytes});
 }
 
 /* param_bytes = ${torch.nn.modules.linear.Linear}({N}, {in_features}, {out_features}, {bias}, {w_bytes}, {in_bytes}, {out_act_bytes}, {out_kv_bytes}) */
 double TransformersFalconLinear_param_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  double bias = args[3];
-  double w_bytes = args[4];
-  double in_bytes = args[5];
-  double out_act_bytes = args[6];
-  double out_kv_bytes = args[7];
-  return TorchLinear_param_bytes((const double[]){N, in_features, out_features, bias, w_bytes, in_bytes, out_act_bytes, out_kv_bytes});
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_bias = args[3];
+  double p_w_bytes = args[4];
+  double p_in_bytes = args[5];
+  double p_out_act_bytes = args[6];
+  double p_out_kv_bytes = args[7];
+  return TorchLinear_param_bytes((const double[]){p_N, p_in_features, p_out_features, p_bias, p_w_bytes, p_in_bytes, p_out_act_bytes, p_out_kv_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

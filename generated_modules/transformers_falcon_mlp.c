@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconMLP
  * class:       TransformersFalconMLP
- * fingerprint: 1710ad483d5441d9
+ * fingerprint: 33dd96e7873b095a
  * parameters:  none
  * checksum:    cdc606f1c513e419 (of the code below: hand edits are refused)
  */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconModel
  * class:       TransformersFalconModel
- * fingerprint: 2a7a2a760aeec7a7
+ * fingerprint: 97118ef402e27580
  * parameters:  none
  * checksum:    a37a2acd602f52f5 (of the code below: hand edits are refused)
  */

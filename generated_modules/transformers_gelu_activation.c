@@ -2,9 +2,9 @@
  *
  * entry:       transformers.activations.GELUActivation
  * class:       TransformersGELUActivation
- * fingerprint: 1d9daa7808070a78
+ * fingerprint: 285ff4857eae7f5b
  * parameters:  args[0] N, args[1] a_bytes
- * checksum:    5466b1df3d12f97a (of the code below: hand edits are refused)
+ * checksum:    308c89d7469c8978 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,8 +22,8 @@ double TransformersGELUActivation_kv_cache_bytes(const double *args);
 /* flops = 5 * {N} */
 double TransformersGELUActivation_flops(const double *args)
 {
-  double N = args[0];
-  return (5.0 * N);
+  double p_N = args[0];
+  return (5.0 * p_N);
 }
 
 /* weight_bytes: not given, 0 */
@@ -36,17 +36,17 @@ double TransformersGELUActivation_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {a_bytes} */
 double TransformersGELUActivation_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {a_bytes} */
 double TransformersGELUActivation_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gemma2.modeling_gemma2.Gemma2ForCausalLM
  * class:       TransformersGemma2ForCausalLM
- * fingerprint: 44fdd39984b7e8fa
+ * fingerprint: 30e77e68f638841d
  * parameters:  args[0] N, args[1] vocab_size, args[2] final_softcapping, args[3] a_bytes
  * atomic ops: final_softcap
- * checksum:    0a85b70be1e41cc5 (of the code below: hand edits are refused)
+ * checksum:    b5d59f3151a277c9 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,10 +84,10 @@ double TransformersGemma2ForCausalLM_kv_cache_bytes(const double *args)
 /* flops = 3 * {final_softcapping} * {N} * {vocab_size} */
 double TransformersGemma2ForCausalLM_op_final_softcap_flops(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double final_softcapping = args[2];
-  return (((3.0 * final_softcapping) * N) * vocab_size);
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_final_softcapping = args[2];
+  return (((3.0 * p_final_softcapping) * p_N) * p_vocab_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -100,21 +100,21 @@ double TransformersGemma2ForCausalLM_op_final_softcap_weight_bytes(const double 
 /* act_read_bytes = {final_softcapping} * {N} * {vocab_size} * {a_bytes} */
 double TransformersGemma2ForCausalLM_op_final_softcap_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double final_softcapping = args[2];
-  double a_bytes = args[3];
-  return (((final_softcapping * N) * vocab_size) * a_bytes);
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_final_softcapping = args[2];
+  double p_a_bytes = args[3];
+  return (((p_final_softcapping * p_N) * p_vocab_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {final_softcapping} * {N} * {vocab_size} * {a_bytes} */
 double TransformersGemma2ForCausalLM_op_final_softcap_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double final_softcapping = args[2];
-  double a_bytes = args[3];
-  return (((final_softcapping * N) * vocab_size) * a_bytes);
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_final_softcapping = args[2];
+  double p_a_bytes = args[3];
+  return (((p_final_softcapping * p_N) * p_vocab_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

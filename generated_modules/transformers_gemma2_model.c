@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gemma2.modeling_gemma2.Gemma2Model
  * class:       TransformersGemma2Model
- * fingerprint: 78e1ceda63c78158
+ * fingerprint: 5168acc67e5b3207
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: embed_scale
- * checksum:    b1fd8f71fdbb3e94 (of the code below: hand edits are refused)
+ * checksum:    5c5f3ecd5b0e8cb0 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersGemma2Model_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.granite.modeling_granite.GraniteModel.embedding_multiplier}({N}, {hidden_size}, {a_bytes}) */
 double TransformersGemma2Model_op_embed_scale_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersGraniteModel_op_embedding_multiplier_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersGraniteModel_op_embedding_multiplier_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersGemma2Model_op_embed_scale_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.granite.modeling_granite.GraniteModel.embedding_multiplier}({N}, {hidden_size}, {a_bytes}) */
 double TransformersGemma2Model_op_embed_scale_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersGraniteModel_op_embedding_multiplier_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersGraniteModel_op_embedding_multiplier_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.granite.modeling_granite.GraniteModel.embedding_multiplier}({N}, {hidden_size}, {a_bytes}) */
 double TransformersGemma2Model_op_embed_scale_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersGraniteModel_op_embedding_multiplier_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersGraniteModel_op_embedding_multiplier_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

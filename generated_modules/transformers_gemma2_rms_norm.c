@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.gemma2.modeling_gemma2.Gemma2RMSNorm
  * class:       TransformersGemma2RMSNorm
- * fingerprint: de532d864c30d9d8
+ * fingerprint: 24c1b35181f43ae1
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
- * checksum:    5ba14ce31c7393d9 (of the code below: hand edits are refused)
+ * checksum:    258915d26df10683 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,35 +22,35 @@ double TransformersGemma2RMSNorm_kv_cache_bytes(const double *args);
 /* flops = 4 * {N} * {hidden_size} + 3 * {N} + {hidden_size} */
 double TransformersGemma2RMSNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return ((((4.0 * N) * hidden_size) + (3.0 * N)) + hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return ((((4.0 * p_N) * p_hidden_size) + (3.0 * p_N)) + p_hidden_size);
 }
 
 /* weight_bytes = {hidden_size} * {w_bytes} */
 double TransformersGemma2RMSNorm_weight_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double w_bytes = args[3];
-  return (hidden_size * w_bytes);
+  double p_hidden_size = args[1];
+  double p_w_bytes = args[3];
+  return (p_hidden_size * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGemma2RMSNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGemma2RMSNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -70,9 +70,9 @@ double TransformersGemma2RMSNorm_kv_write_bytes(const double *args)
 /* param_bytes = {hidden_size} * {w_bytes} */
 double TransformersGemma2RMSNorm_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double w_bytes = args[3];
-  return (hidden_size * w_bytes);
+  double p_hidden_size = args[1];
+  double p_w_bytes = args[3];
+  return (p_hidden_size * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3Attention
  * class:       TransformersGemma3Attention
- * fingerprint: 1d0d2c23943efedc
+ * fingerprint: 37b2678566460fb5
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] sliding_window, args[10] is_sliding
  * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    c22a67ddeb8f579e (of the code below: hand edits are refused)
+ * checksum:    3a660f1c2dd8cba3 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -119,18 +119,18 @@ double TransformersGemma3Attention_param_bytes(const double *args)
 /* kv_cache_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_kv_cache_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_kv_cache_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* ---- atomic operation rope ---- */
@@ -138,18 +138,18 @@ double TransformersGemma3Attention_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_rope_flops((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_rope_flops((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -162,35 +162,35 @@ double TransformersGemma3Attention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_rope_act_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_rope_act_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_rope_act_write_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_rope_act_write_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -212,18 +212,18 @@ double TransformersGemma3Attention_op_rope_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -236,52 +236,52 @@ double TransformersGemma3Attention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -296,18 +296,18 @@ double TransformersGemma3Attention_op_qk_matmul_kv_write_bytes(const double *arg
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_softmax_flops((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_softmax_flops((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -320,35 +320,35 @@ double TransformersGemma3Attention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -370,18 +370,18 @@ double TransformersGemma3Attention_op_softmax_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -394,52 +394,52 @@ double TransformersGemma3Attention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -454,18 +454,18 @@ double TransformersGemma3Attention_op_sv_matmul_kv_write_bytes(const double *arg
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -478,52 +478,52 @@ double TransformersGemma3Attention_op_flash_attention_weight_bytes(const double 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGemma3Attention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  double is_sliding = args[10];
-  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, ((is_sliding * lm_min(L, ((sliding_window + T) - 1.0))) + ((1.0 - is_sliding) * L)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */

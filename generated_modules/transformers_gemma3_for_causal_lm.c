@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3ForCausalLM
  * class:       TransformersGemma3ForCausalLM
- * fingerprint: 5a3a64c40bb7d55e
+ * fingerprint: 2d54dd0a0af81e9d
  * parameters:  none
  * checksum:    b5e0de4f179ccb5f (of the code below: hand edits are refused)
  */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3ForConditionalGeneration
  * class:       TransformersGemma3ForConditionalGeneration
- * fingerprint: 23d5b65e11b32f6c
+ * fingerprint: cd6f88ef8bf8b671
  * parameters:  none
  * checksum:    c013c017a3d73eb1 (of the code below: hand edits are refused)
  */

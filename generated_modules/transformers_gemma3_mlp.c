@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3MLP
  * class:       TransformersGemma3MLP
- * fingerprint: 4f245793087208c1
+ * fingerprint: b2d0986b89bf3f8c
  * parameters:  args[0] N, args[1] intermediate_size, args[2] a_bytes
  * atomic ops: gate_up_mul
- * checksum:    db28b0a704e3ad64 (of the code below: hand edits are refused)
+ * checksum:    77524e21675b266a (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersGemma3MLP_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaMLP.gate_up_mul}({N}, {intermediate_size}, {a_bytes}) */
 double TransformersGemma3MLP_op_gate_up_mul_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaMLP_op_gate_up_mul_flops((const double[]){N, intermediate_size, a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaMLP_op_gate_up_mul_flops((const double[]){p_N, p_intermediate_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersGemma3MLP_op_gate_up_mul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaMLP.gate_up_mul}({N}, {intermediate_size}, {a_bytes}) */
 double TransformersGemma3MLP_op_gate_up_mul_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaMLP_op_gate_up_mul_act_read_bytes((const double[]){N, intermediate_size, a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaMLP_op_gate_up_mul_act_read_bytes((const double[]){p_N, p_intermediate_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaMLP.gate_up_mul}({N}, {intermediate_size}, {a_bytes}) */
 double TransformersGemma3MLP_op_gate_up_mul_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaMLP_op_gate_up_mul_act_write_bytes((const double[]){N, intermediate_size, a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaMLP_op_gate_up_mul_act_write_bytes((const double[]){p_N, p_intermediate_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

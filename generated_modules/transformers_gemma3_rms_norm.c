@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3RMSNorm
  * class:       TransformersGemma3RMSNorm
- * fingerprint: 95790f8f079e9353
+ * fingerprint: 88ff64b4927de9fa
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
- * checksum:    594b5936a8edcf47 (of the code below: hand edits are refused)
+ * checksum:    f420e84ac29b5a17 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,41 +29,41 @@ double TransformersGemma2RMSNorm_weight_bytes(const double *args);
 /* flops = ${transformers.models.gemma2.modeling_gemma2.Gemma2RMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersGemma3RMSNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersGemma2RMSNorm_flops((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersGemma2RMSNorm_flops((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* weight_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2RMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersGemma3RMSNorm_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersGemma2RMSNorm_weight_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersGemma2RMSNorm_weight_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2RMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersGemma3RMSNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersGemma2RMSNorm_act_read_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersGemma2RMSNorm_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2RMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersGemma3RMSNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersGemma2RMSNorm_act_write_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersGemma2RMSNorm_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -83,11 +83,11 @@ double TransformersGemma3RMSNorm_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2RMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersGemma3RMSNorm_param_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersGemma2RMSNorm_param_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersGemma2RMSNorm_param_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

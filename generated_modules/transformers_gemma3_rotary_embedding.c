@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding
  * class:       TransformersGemma3RotaryEmbedding
- * fingerprint: e0f3802af19243a1
+ * fingerprint: c5854da2528a5774
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    74d25231d842b298 (of the code below: hand edits are refused)
+ * checksum:    2ed66572edd24138 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,37 +29,37 @@ double TransformersLlamaRotaryEmbedding_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGemma3RotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_flops((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_flops((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGemma3RotaryEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGemma3RotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGemma3RotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -79,10 +79,10 @@ double TransformersGemma3RotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGemma3RotaryEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3TextModel
  * class:       TransformersGemma3TextModel
- * fingerprint: 56124c9a1f05c40a
+ * fingerprint: 1db7bf85fbde0be7
  * parameters:  none
  * checksum:    d9a8fc632ef8e049 (of the code below: hand edits are refused)
  */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3TextScaledWordEmbedding
  * class:       TransformersGemma3TextScaledWordEmbedding
- * fingerprint: 47da973a98b365b2
+ * fingerprint: a98bb240337464ed
  * parameters:  args[0] N, args[1] num_embeddings, args[2] embedding_dim, args[3] w_bytes, args[4] a_bytes, args[5] index_bytes
- * checksum:    a72a995894e440f6 (of the code below: hand edits are refused)
+ * checksum:    5a3cf47e0a371192 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -28,45 +28,45 @@ double TorchEmbedding_weight_bytes(const double *args);
 /* flops = {N} * {embedding_dim} */
 double TransformersGemma3TextScaledWordEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double embedding_dim = args[2];
-  return (N * embedding_dim);
+  double p_N = args[0];
+  double p_embedding_dim = args[2];
+  return (p_N * p_embedding_dim);
 }
 
 /* weight_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersGemma3TextScaledWordEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_weight_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_weight_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* act_read_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersGemma3TextScaledWordEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_act_read_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_act_read_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersGemma3TextScaledWordEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_act_write_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_act_write_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -86,13 +86,13 @@ double TransformersGemma3TextScaledWordEmbedding_kv_write_bytes(const double *ar
 /* param_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersGemma3TextScaledWordEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_param_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_param_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gpt2.modeling_gpt2.GPT2Attention
  * class:       TransformersGPT2Attention
- * fingerprint: e4b6834a1b8c01c3
+ * fingerprint: 3cd7a1c91d0f5ef0
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] head_dim, args[5] a_bytes, args[6] kv_bytes, args[7] sram_bytes
  * atomic ops: kv_store, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    443fe41c46b7274e (of the code below: hand edits are refused)
+ * checksum:    c2be5e8b2ef5f00e (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -115,15 +115,15 @@ double TransformersGPT2Attention_param_bytes(const double *args)
 /* kv_cache_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_kv_cache_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_kv_cache_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* ---- atomic operation kv_store ---- */
@@ -145,12 +145,12 @@ double TransformersGPT2Attention_op_kv_store_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {B} * {T} * {num_heads} * {head_dim} * {a_bytes} */
 double TransformersGPT2Attention_op_kv_store_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  return (((((2.0 * B) * T) * num_heads) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  return (((((2.0 * p_B) * p_T) * p_num_heads) * p_head_dim) * p_a_bytes);
 }
 
 /* act_write_bytes: not given, 0 */
@@ -170,12 +170,12 @@ double TransformersGPT2Attention_op_kv_store_kv_read_bytes(const double *args)
 /* kv_write_bytes = 2 * {B} * {T} * {num_heads} * {head_dim} * {kv_bytes} */
 double TransformersGPT2Attention_op_kv_store_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double kv_bytes = args[6];
-  return (((((2.0 * B) * T) * num_heads) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_kv_bytes = args[6];
+  return (((((2.0 * p_B) * p_T) * p_num_heads) * p_head_dim) * p_kv_bytes);
 }
 
 /* ---- atomic operation qk_matmul ---- */
@@ -183,15 +183,15 @@ double TransformersGPT2Attention_op_kv_store_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -204,43 +204,43 @@ double TransformersGPT2Attention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -255,15 +255,15 @@ double TransformersGPT2Attention_op_qk_matmul_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_softmax_flops((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_softmax_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -276,29 +276,29 @@ double TransformersGPT2Attention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -320,15 +320,15 @@ double TransformersGPT2Attention_op_softmax_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -341,43 +341,43 @@ double TransformersGPT2Attention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -392,15 +392,15 @@ double TransformersGPT2Attention_op_sv_matmul_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -413,43 +413,43 @@ double TransformersGPT2Attention_op_flash_attention_weight_bytes(const double *a
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPT2Attention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[4];
-  double a_bytes = args[5];
-  double kv_bytes = args[6];
-  double sram_bytes = args[7];
-  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, L, num_heads, num_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[4];
+  double p_a_bytes = args[5];
+  double p_kv_bytes = args[6];
+  double p_sram_bytes = args[7];
+  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */

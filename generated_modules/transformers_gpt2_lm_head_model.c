@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt2.modeling_gpt2.GPT2LMHeadModel
  * class:       TransformersGPT2LMHeadModel
- * fingerprint: e0d38b9f15741158
+ * fingerprint: 99e4d0b7fdb5d377
  * parameters:  none
  * checksum:    82067ebb21a1d64b (of the code below: hand edits are refused)
  */

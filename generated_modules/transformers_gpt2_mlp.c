@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt2.modeling_gpt2.GPT2MLP
  * class:       TransformersGPT2MLP
- * fingerprint: a8c01eff84890d79
+ * fingerprint: 64a22cf9e005772e
  * parameters:  none
  * checksum:    f1c66bfd8e23c955 (of the code below: hand edits are refused)
  */

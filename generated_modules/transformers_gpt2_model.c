@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gpt2.modeling_gpt2.GPT2Model
  * class:       TransformersGPT2Model
- * fingerprint: b07ded64f975055c
+ * fingerprint: ebdf70173fdf3d3f
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: pos_add
- * checksum:    0e30026f2a2ac9a3 (of the code below: hand edits are refused)
+ * checksum:    94489b68f0a6052d (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersGPT2Model_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersGPT2Model_op_pos_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersGPT2Model_op_pos_add_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersGPT2Model_op_pos_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersGPT2Model_op_pos_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXAttention
  * class:       TransformersGPTNeoXAttention
- * fingerprint: 5b8173375263963b
+ * fingerprint: 54956d17dd83d234
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] rotary_dim, args[7] a_bytes, args[8] kv_bytes, args[9] sram_bytes
  * atomic ops: kv_store, rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    14630b5a8795faab (of the code below: hand edits are refused)
+ * checksum:    d23e5cd63a32e8c6 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -121,16 +121,16 @@ double TransformersGPTNeoXAttention_param_bytes(const double *args)
 /* kv_cache_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_kv_cache_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_kv_cache_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* ---- atomic operation kv_store ---- */
@@ -152,12 +152,12 @@ double TransformersGPTNeoXAttention_op_kv_store_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {B} * {T} * {num_kv_heads} * {head_dim} * {a_bytes} */
 double TransformersGPTNeoXAttention_op_kv_store_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  return (((((2.0 * B) * T) * num_kv_heads) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  return (((((2.0 * p_B) * p_T) * p_num_kv_heads) * p_head_dim) * p_a_bytes);
 }
 
 /* act_write_bytes: not given, 0 */
@@ -177,12 +177,12 @@ double TransformersGPTNeoXAttention_op_kv_store_kv_read_bytes(const double *args
 /* kv_write_bytes = 2 * {B} * {T} * {num_kv_heads} * {head_dim} * {kv_bytes} */
 double TransformersGPTNeoXAttention_op_kv_store_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[8];
-  return (((((2.0 * B) * T) * num_kv_heads) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_kv_bytes = args[8];
+  return (((((2.0 * p_B) * p_T) * p_num_kv_heads) * p_head_dim) * p_kv_bytes);
 }
 
 /* ---- atomic operation rope ---- */
@@ -190,12 +190,12 @@ double TransformersGPTNeoXAttention_op_kv_store_kv_write_bytes(const double *arg
 /* flops = 3 * {B} * {T} * ({num_heads} + {num_kv_heads}) * {rotary_dim} */
 double TransformersGPTNeoXAttention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double rotary_dim = args[6];
-  return ((((3.0 * B) * T) * (num_heads + num_kv_heads)) * rotary_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_rotary_dim = args[6];
+  return ((((3.0 * p_B) * p_T) * (p_num_heads + p_num_kv_heads)) * p_rotary_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -208,26 +208,26 @@ double TransformersGPTNeoXAttention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} + 2 * {B} * {T} * {rotary_dim} * {a_bytes} */
 double TransformersGPTNeoXAttention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double rotary_dim = args[6];
-  double a_bytes = args[7];
-  return (((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes) + ((((2.0 * B) * T) * rotary_dim) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_rotary_dim = args[6];
+  double p_a_bytes = args[7];
+  return (((((p_B * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim) * p_a_bytes) + ((((2.0 * p_B) * p_T) * p_rotary_dim) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} */
 double TransformersGPTNeoXAttention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  return ((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  return ((((p_B * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -249,16 +249,16 @@ double TransformersGPTNeoXAttention_op_rope_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -271,46 +271,46 @@ double TransformersGPTNeoXAttention_op_qk_matmul_weight_bytes(const double *args
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -325,16 +325,16 @@ double TransformersGPTNeoXAttention_op_qk_matmul_kv_write_bytes(const double *ar
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_softmax_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_softmax_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -347,31 +347,31 @@ double TransformersGPTNeoXAttention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -393,16 +393,16 @@ double TransformersGPTNeoXAttention_op_softmax_kv_write_bytes(const double *args
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -415,46 +415,46 @@ double TransformersGPTNeoXAttention_op_sv_matmul_weight_bytes(const double *args
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -469,16 +469,16 @@ double TransformersGPTNeoXAttention_op_sv_matmul_kv_write_bytes(const double *ar
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -491,46 +491,46 @@ double TransformersGPTNeoXAttention_op_flash_attention_weight_bytes(const double
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersGPTNeoXAttention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */

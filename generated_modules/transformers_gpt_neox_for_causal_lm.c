@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXForCausalLM
  * class:       TransformersGPTNeoXForCausalLM
- * fingerprint: 0b30fe2c7439f580
+ * fingerprint: 96db3d290a254223
  * parameters:  none
  * checksum:    b022f9765242a73f (of the code below: hand edits are refused)
  */

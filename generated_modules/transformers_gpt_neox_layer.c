@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXLayer
  * class:       TransformersGPTNeoXLayer
- * fingerprint: 0047f9811d5f4ae7
+ * fingerprint: b6a969dce59628ba
  * parameters:  args[0] N, args[1] hidden_size, args[2] use_parallel_residual, args[3] a_bytes
  * atomic ops: residual_add
- * checksum:    0c569f70724e24b2 (of the code below: hand edits are refused)
+ * checksum:    b2ede2ad38a138cc (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,9 +84,9 @@ double TransformersGPTNeoXLayer_kv_cache_bytes(const double *args)
 /* flops = 2 * {N} * {hidden_size} */
 double TransformersGPTNeoXLayer_op_residual_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return ((2.0 * N) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return ((2.0 * p_N) * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -99,21 +99,21 @@ double TransformersGPTNeoXLayer_op_residual_add_weight_bytes(const double *args)
 /* act_read_bytes = (4 - {use_parallel_residual}) * {N} * {hidden_size} * {a_bytes} */
 double TransformersGPTNeoXLayer_op_residual_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double use_parallel_residual = args[2];
-  double a_bytes = args[3];
-  return ((((4.0 - use_parallel_residual) * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_use_parallel_residual = args[2];
+  double p_a_bytes = args[3];
+  return ((((4.0 - p_use_parallel_residual) * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = (2 - {use_parallel_residual}) * {N} * {hidden_size} * {a_bytes} */
 double TransformersGPTNeoXLayer_op_residual_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double use_parallel_residual = args[2];
-  double a_bytes = args[3];
-  return ((((2.0 - use_parallel_residual) * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_use_parallel_residual = args[2];
+  double p_a_bytes = args[3];
+  return ((((2.0 - p_use_parallel_residual) * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

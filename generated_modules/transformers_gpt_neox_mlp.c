@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXMLP
  * class:       TransformersGPTNeoXMLP
- * fingerprint: 6947c175138b9cfa
+ * fingerprint: cfabc8067a61d985
  * parameters:  none
  * checksum:    6d670e97f2f9e56f (of the code below: hand edits are refused)
  */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXModel
  * class:       TransformersGPTNeoXModel
- * fingerprint: 65840f459c947d58
+ * fingerprint: 6bcd8a76124cee9b
  * parameters:  none
  * checksum:    82754a23cf212eb3 (of the code below: hand edits are refused)
  */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.gpt_neox.modeling_gpt_neox.GPTNeoXRotaryEmbedding
  * class:       TransformersGPTNeoXRotaryEmbedding
- * fingerprint: 8f8643585bfca6e5
+ * fingerprint: 4b5b35a51efdef90
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    95bb209327b8aade (of the code below: hand edits are refused)
+ * checksum:    bc67ac54a369dd86 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,37 +29,37 @@ double TransformersLlamaRotaryEmbedding_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGPTNeoXRotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_flops((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_flops((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGPTNeoXRotaryEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGPTNeoXRotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGPTNeoXRotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -79,10 +79,10 @@ double TransformersGPTNeoXRotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGPTNeoXRotaryEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gptj.modeling_gptj.GPTJBlock
  * class:       TransformersGPTJBlock
- * fingerprint: c010c7193be8b4a8
+ * fingerprint: 02dfad87da97f68d
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: residual_add
- * checksum:    27acf3841cc9df1d (of the code below: hand edits are refused)
+ * checksum:    4b2ff1ea7211a8f1 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,9 +84,9 @@ double TransformersGPTJBlock_kv_cache_bytes(const double *args)
 /* flops = 2 * {N} * {hidden_size} */
 double TransformersGPTJBlock_op_residual_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return ((2.0 * N) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return ((2.0 * p_N) * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -99,19 +99,19 @@ double TransformersGPTJBlock_op_residual_add_weight_bytes(const double *args)
 /* act_read_bytes = 3 * {N} * {hidden_size} * {a_bytes} */
 double TransformersGPTJBlock_op_residual_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return (((3.0 * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return (((3.0 * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGPTJBlock_op_residual_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gptj.modeling_gptj.GPTJForCausalLM
  * class:       TransformersGPTJForCausalLM
- * fingerprint: ab53a7dbe2b89333
+ * fingerprint: f0574ca774f8af08
  * parameters:  none
  * checksum:    b5aa863e0ffdc9c5 (of the code below: hand edits are refused)
  */

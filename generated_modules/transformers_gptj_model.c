@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gptj.modeling_gptj.GPTJModel
  * class:       TransformersGPTJModel
- * fingerprint: f15f0c7488fc8eef
+ * fingerprint: 6eac240efca63cdc
  * parameters:  none
  * checksum:    6773ddad7172fcc1 (of the code below: hand edits are refused)
  */

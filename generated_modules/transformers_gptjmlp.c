@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.gptj.modeling_gptj.GPTJMLP
  * class:       TransformersGPTJMLP
- * fingerprint: 35fa2bec2e702598
+ * fingerprint: 1029037b481e8411
  * parameters:  none
  * checksum:    ca6ba49a67ddf985 (of the code below: hand edits are refused)
  */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.granite.modeling_granite.GraniteDecoderLayer
  * class:       TransformersGraniteDecoderLayer
- * fingerprint: 0d6c2635f1b30882
+ * fingerprint: 33c7672199778541
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: attn_add, mlp_add
- * checksum:    5e2bf505ab9d282a (of the code below: hand edits are refused)
+ * checksum:    0bf87ed3812c7b9a (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -90,9 +90,9 @@ double TransformersGraniteDecoderLayer_kv_cache_bytes(const double *args)
 /* flops = 2 * {N} * {hidden_size} */
 double TransformersGraniteDecoderLayer_op_attn_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return ((2.0 * N) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return ((2.0 * p_N) * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersGraniteDecoderLayer_op_attn_add_weight_bytes(const double *ar
 /* act_read_bytes = 2 * {N} * {hidden_size} * {a_bytes} */
 double TransformersGraniteDecoderLayer_op_attn_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return (((2.0 * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return (((2.0 * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGraniteDecoderLayer_op_attn_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -139,9 +139,9 @@ double TransformersGraniteDecoderLayer_op_attn_add_kv_write_bytes(const double *
 /* flops = 2 * {N} * {hidden_size} */
 double TransformersGraniteDecoderLayer_op_mlp_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return ((2.0 * N) * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return ((2.0 * p_N) * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -154,19 +154,19 @@ double TransformersGraniteDecoderLayer_op_mlp_add_weight_bytes(const double *arg
 /* act_read_bytes = 2 * {N} * {hidden_size} * {a_bytes} */
 double TransformersGraniteDecoderLayer_op_mlp_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return (((2.0 * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return (((2.0 * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGraniteDecoderLayer_op_mlp_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

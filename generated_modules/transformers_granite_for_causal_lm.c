@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.granite.modeling_granite.GraniteForCausalLM
  * class:       TransformersGraniteForCausalLM
- * fingerprint: fd285d5bf6806af7
+ * fingerprint: 6a6745199266463c
  * parameters:  args[0] N, args[1] vocab_size, args[2] a_bytes
  * atomic ops: logits_scaling
- * checksum:    6c57ff5045092c33 (of the code below: hand edits are refused)
+ * checksum:    7a80401a20400089 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersGraniteForCausalLM_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.cohere.modeling_cohere.CohereForCausalLM.logit_scale}({N}, {vocab_size}, {a_bytes}) */
 double TransformersGraniteForCausalLM_op_logits_scaling_flops(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double a_bytes = args[2];
-  return TransformersCohereForCausalLM_op_logit_scale_flops((const double[]){N, vocab_size, a_bytes});
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersCohereForCausalLM_op_logit_scale_flops((const double[]){p_N, p_vocab_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersGraniteForCausalLM_op_logits_scaling_weight_bytes(const doubl
 /* act_read_bytes = ${transformers.models.cohere.modeling_cohere.CohereForCausalLM.logit_scale}({N}, {vocab_size}, {a_bytes}) */
 double TransformersGraniteForCausalLM_op_logits_scaling_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double a_bytes = args[2];
-  return TransformersCohereForCausalLM_op_logit_scale_act_read_bytes((const double[]){N, vocab_size, a_bytes});
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersCohereForCausalLM_op_logit_scale_act_read_bytes((const double[]){p_N, p_vocab_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.cohere.modeling_cohere.CohereForCausalLM.logit_scale}({N}, {vocab_size}, {a_bytes}) */
 double TransformersGraniteForCausalLM_op_logits_scaling_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double vocab_size = args[1];
-  double a_bytes = args[2];
-  return TransformersCohereForCausalLM_op_logit_scale_act_write_bytes((const double[]){N, vocab_size, a_bytes});
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersCohereForCausalLM_op_logit_scale_act_write_bytes((const double[]){p_N, p_vocab_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.granite.modeling_granite.GraniteModel
  * class:       TransformersGraniteModel
- * fingerprint: 4e590bf24aa67112
+ * fingerprint: fd4a787377d92411
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: embedding_multiplier
- * checksum:    138b56ca903b9ff4 (of the code below: hand edits are refused)
+ * checksum:    66c48c8784b2ad6c (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,9 +84,9 @@ double TransformersGraniteModel_kv_cache_bytes(const double *args)
 /* flops = {N} * {hidden_size} */
 double TransformersGraniteModel_op_embedding_multiplier_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return (N * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return (p_N * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -99,19 +99,19 @@ double TransformersGraniteModel_op_embedding_multiplier_weight_bytes(const doubl
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGraniteModel_op_embedding_multiplier_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersGraniteModel_op_embedding_multiplier_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

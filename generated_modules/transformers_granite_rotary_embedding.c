@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.granite.modeling_granite.GraniteRotaryEmbedding
  * class:       TransformersGraniteRotaryEmbedding
- * fingerprint: 2c4864ef5644a5fb
+ * fingerprint: 8de687714efd0278
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    f36f663fbd6f949e (of the code below: hand edits are refused)
+ * checksum:    25febb32d4a603ae (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,37 +29,37 @@ double TransformersLlamaRotaryEmbedding_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGraniteRotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_flops((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_flops((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGraniteRotaryEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGraniteRotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGraniteRotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -79,10 +79,10 @@ double TransformersGraniteRotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersGraniteRotaryEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

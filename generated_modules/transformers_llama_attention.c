@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaAttention
  * class:       TransformersLlamaAttention
- * fingerprint: 7b2e5b1cba0af53e
+ * fingerprint: 17f1d7d433930585
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes
  * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    b50e87ef63d5b9c5 (of the code below: hand edits are refused)
+ * checksum:    39cd0bfd01222823 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -103,12 +103,12 @@ double TransformersLlamaAttention_param_bytes(const double *args)
 /* kv_cache_bytes = 2 * {B} * {num_kv_heads} * {L} * {head_dim} * {kv_bytes} */
 double TransformersLlamaAttention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[7];
-  return (((((2.0 * B) * num_kv_heads) * L) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_kv_bytes = args[7];
+  return (((((2.0 * p_B) * p_num_kv_heads) * p_L) * p_head_dim) * p_kv_bytes);
 }
 
 /* ---- atomic operation rope ---- */
@@ -116,12 +116,12 @@ double TransformersLlamaAttention_kv_cache_bytes(const double *args)
 /* flops = 3 * {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} */
 double TransformersLlamaAttention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  return ((((3.0 * B) * T) * (num_heads + num_kv_heads)) * head_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  return ((((3.0 * p_B) * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -134,25 +134,25 @@ double TransformersLlamaAttention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} + 2 * {B} * {T} * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  return (((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes) + ((((2.0 * B) * T) * head_dim) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  return (((((p_B * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim) * p_a_bytes) + ((((2.0 * p_B) * p_T) * p_head_dim) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  return ((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  return ((((p_B * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -174,12 +174,12 @@ double TransformersLlamaAttention_op_rope_kv_write_bytes(const double *args)
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * {head_dim} */
 double TransformersLlamaAttention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  return (((((2.0 * B) * num_heads) * T) * L) * head_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  return (((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * p_head_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -192,34 +192,34 @@ double TransformersLlamaAttention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  return ((((B * num_heads) * T) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  return ((((p_B * p_num_heads) * p_T) * p_head_dim) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {L} * {a_bytes} */
 double TransformersLlamaAttention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  return ((((B * num_heads) * T) * L) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  return ((((p_B * p_num_heads) * p_T) * p_L) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {num_kv_heads} * {L} * {head_dim} * {kv_bytes} */
 double TransformersLlamaAttention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[7];
-  return ((((B * num_kv_heads) * L) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_kv_bytes = args[7];
+  return ((((p_B * p_num_kv_heads) * p_L) * p_head_dim) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -234,12 +234,12 @@ double TransformersLlamaAttention_op_qk_matmul_kv_write_bytes(const double *args
 /* flops = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersLlamaAttention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  return TorchSoftmax_flops((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  return TorchSoftmax_flops((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -252,23 +252,23 @@ double TransformersLlamaAttention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersLlamaAttention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  return TorchSoftmax_act_read_bytes((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  return TorchSoftmax_act_read_bytes((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.activation.Softmax}({B} * {num_heads} * {T}, {L}, {a_bytes}) */
 double TransformersLlamaAttention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  return TorchSoftmax_act_write_bytes((const double[]){((B * num_heads) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  return TorchSoftmax_act_write_bytes((const double[]){((p_B * p_num_heads) * p_T), p_L, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -290,12 +290,12 @@ double TransformersLlamaAttention_op_softmax_kv_write_bytes(const double *args)
 /* flops = 2 * {B} * {num_heads} * {T} * {L} * {head_dim} */
 double TransformersLlamaAttention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  return (((((2.0 * B) * num_heads) * T) * L) * head_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  return (((((2.0 * p_B) * p_num_heads) * p_T) * p_L) * p_head_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -308,34 +308,34 @@ double TransformersLlamaAttention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {num_heads} * {T} * {L} * {a_bytes} */
 double TransformersLlamaAttention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double a_bytes = args[6];
-  return ((((B * num_heads) * T) * L) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_a_bytes = args[6];
+  return ((((p_B * p_num_heads) * p_T) * p_L) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  return ((((B * num_heads) * T) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  return ((((p_B * p_num_heads) * p_T) * p_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {num_kv_heads} * {L} * {head_dim} * {kv_bytes} */
 double TransformersLlamaAttention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[7];
-  return ((((B * num_kv_heads) * L) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_kv_bytes = args[7];
+  return ((((p_B * p_num_kv_heads) * p_L) * p_head_dim) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -350,12 +350,12 @@ double TransformersLlamaAttention_op_sv_matmul_kv_write_bytes(const double *args
 /* flops = 4 * {B} * {num_heads} * {T} * {L} * {head_dim} + 5 * {B} * {num_heads} * {T} * {L} */
 double TransformersLlamaAttention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  return ((((((4.0 * B) * num_heads) * T) * L) * head_dim) + ((((5.0 * B) * num_heads) * T) * L));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  return ((((((4.0 * p_B) * p_num_heads) * p_T) * p_L) * p_head_dim) + ((((5.0 * p_B) * p_num_heads) * p_T) * p_L));
 }
 
 /* weight_bytes: not given, 0 */
@@ -368,38 +368,38 @@ double TransformersLlamaAttention_op_flash_attention_weight_bytes(const double *
 /* act_read_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} */
 double TransformersLlamaAttention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  return ((((B * num_heads) * T) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  return ((((p_B * p_num_heads) * p_T) * p_head_dim) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {num_heads} * {T} * {head_dim} * {a_bytes} + {B} * {num_heads} * {T} * 4 */
 double TransformersLlamaAttention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  return (((((B * num_heads) * T) * head_dim) * a_bytes) + (((B * num_heads) * T) * 4.0));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  return (((((p_B * p_num_heads) * p_T) * p_head_dim) * p_a_bytes) + (((p_B * p_num_heads) * p_T) * 4.0));
 }
 
 /* kv_read_bytes = 2 * {B} * {num_kv_heads} * ceil({T} * {num_heads} / {num_kv_heads} / min(ceil({sram_bytes} / (4 * {head_dim} * {a_bytes})), {head_dim})) * {L} * {head_dim} * {kv_bytes} */
 double TransformersLlamaAttention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return ((((((2.0 * B) * num_kv_heads) * lm_ceil((((T * num_heads) / num_kv_heads) / lm_min(lm_ceil((sram_bytes / ((4.0 * head_dim) * a_bytes))), head_dim)))) * L) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return ((((((2.0 * p_B) * p_num_kv_heads) * lm_ceil((((p_T * p_num_heads) / p_num_kv_heads) / lm_min(lm_ceil((p_sram_bytes / ((4.0 * p_head_dim) * p_a_bytes))), p_head_dim)))) * p_L) * p_head_dim) * p_kv_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */

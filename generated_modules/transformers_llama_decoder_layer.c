@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaDecoderLayer
  * class:       TransformersLlamaDecoderLayer
- * fingerprint: 455846e5e40d96b5
+ * fingerprint: 05a1f5ac716f59b2
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: attn_add, mlp_add
- * checksum:    42bd6d20b676708c (of the code below: hand edits are refused)
+ * checksum:    bb766ae6f94fadfc (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -90,9 +90,9 @@ double TransformersLlamaDecoderLayer_kv_cache_bytes(const double *args)
 /* flops = {N} * {hidden_size} */
 double TransformersLlamaDecoderLayer_op_attn_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return (N * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return (p_N * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersLlamaDecoderLayer_op_attn_add_weight_bytes(const double *args
 /* act_read_bytes = 2 * {N} * {hidden_size} * {a_bytes} */
 double TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return (((2.0 * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return (((2.0 * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -139,9 +139,9 @@ double TransformersLlamaDecoderLayer_op_attn_add_kv_write_bytes(const double *ar
 /* flops = {N} * {hidden_size} */
 double TransformersLlamaDecoderLayer_op_mlp_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return (N * hidden_size);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return (p_N * p_hidden_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -154,19 +154,19 @@ double TransformersLlamaDecoderLayer_op_mlp_add_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {N} * {hidden_size} * {a_bytes} */
 double TransformersLlamaDecoderLayer_op_mlp_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return (((2.0 * N) * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return (((2.0 * p_N) * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersLlamaDecoderLayer_op_mlp_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaForCausalLM
  * class:       TransformersLlamaForCausalLM
- * fingerprint: b5d63559ddbff221
+ * fingerprint: 2ae596f850877d18
  * parameters:  none
  * checksum:    2793260a433f7493 (of the code below: hand edits are refused)
  */

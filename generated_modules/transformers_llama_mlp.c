@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaMLP
  * class:       TransformersLlamaMLP
- * fingerprint: 158ae90c7ef21b34
+ * fingerprint: 50783c80cc2733cd
  * parameters:  args[0] N, args[1] intermediate_size, args[2] a_bytes
  * atomic ops: gate_up_mul
- * checksum:    a438b7aed297e777 (of the code below: hand edits are refused)
+ * checksum:    3585936a3e656d0d (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -84,9 +84,9 @@ double TransformersLlamaMLP_kv_cache_bytes(const double *args)
 /* flops = {N} * {intermediate_size} */
 double TransformersLlamaMLP_op_gate_up_mul_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  return (N * intermediate_size);
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  return (p_N * p_intermediate_size);
 }
 
 /* weight_bytes: not given, 0 */
@@ -99,19 +99,19 @@ double TransformersLlamaMLP_op_gate_up_mul_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {N} * {intermediate_size} * {a_bytes} */
 double TransformersLlamaMLP_op_gate_up_mul_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return (((2.0 * N) * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return (((2.0 * p_N) * p_intermediate_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {intermediate_size} * {a_bytes} */
 double TransformersLlamaMLP_op_gate_up_mul_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return ((N * intermediate_size) * a_bytes);
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_intermediate_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

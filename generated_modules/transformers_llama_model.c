@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaModel
  * class:       TransformersLlamaModel
- * fingerprint: 083929a2e4259c5d
+ * fingerprint: e2cd86d3db37bd7c
  * parameters:  none
  * checksum:    c73ae46de47363c7 (of the code below: hand edits are refused)
  */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaRMSNorm
  * class:       TransformersLlamaRMSNorm
- * fingerprint: 6c2dd44c2da8c9e3
+ * fingerprint: a8676f1ffe09ef14
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
- * checksum:    71f66ff6d6e57342 (of the code below: hand edits are refused)
+ * checksum:    3874314298c606a5 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,35 +22,35 @@ double TransformersLlamaRMSNorm_kv_cache_bytes(const double *args);
 /* flops = 4 * {N} * {hidden_size} + 3 * {N} */
 double TransformersLlamaRMSNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  return (((4.0 * N) * hidden_size) + (3.0 * N));
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  return (((4.0 * p_N) * p_hidden_size) + (3.0 * p_N));
 }
 
 /* weight_bytes = {hidden_size} * {w_bytes} */
 double TransformersLlamaRMSNorm_weight_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double w_bytes = args[3];
-  return (hidden_size * w_bytes);
+  double p_hidden_size = args[1];
+  double p_w_bytes = args[3];
+  return (p_hidden_size * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersLlamaRMSNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {hidden_size} * {a_bytes} */
 double TransformersLlamaRMSNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return ((N * hidden_size) * a_bytes);
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -70,9 +70,9 @@ double TransformersLlamaRMSNorm_kv_write_bytes(const double *args)
 /* param_bytes = {hidden_size} * {w_bytes} */
 double TransformersLlamaRMSNorm_param_bytes(const double *args)
 {
-  double hidden_size = args[1];
-  double w_bytes = args[3];
-  return (hidden_size * w_bytes);
+  double p_hidden_size = args[1];
+  double p_w_bytes = args[3];
+  return (p_hidden_size * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

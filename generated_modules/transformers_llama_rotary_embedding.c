@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.llama.modeling_llama.LlamaRotaryEmbedding
  * class:       TransformersLlamaRotaryEmbedding
- * fingerprint: 14a55e649269018b
+ * fingerprint: 17cd465e6e9c1d38
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    95b91d25d7e0b9e1 (of the code below: hand edits are refused)
+ * checksum:    0d358a9cfb25a633 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,32 +22,32 @@ double TransformersLlamaRotaryEmbedding_kv_cache_bytes(const double *args);
 /* flops = {N} * {head_dim} / 2 + 4 * {N} * {head_dim} */
 double TransformersLlamaRotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  return (((N * head_dim) / 2.0) + ((4.0 * N) * head_dim));
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  return (((p_N * p_head_dim) / 2.0) + ((4.0 * p_N) * p_head_dim));
 }
 
 /* weight_bytes = {head_dim} / 2 * 4 */
 double TransformersLlamaRotaryEmbedding_weight_bytes(const double *args)
 {
-  double head_dim = args[1];
-  return ((head_dim / 2.0) * 4.0);
+  double p_head_dim = args[1];
+  return ((p_head_dim / 2.0) * 4.0);
 }
 
 /* act_read_bytes = {N} * 8 */
 double TransformersLlamaRotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  return (N * 8.0);
+  double p_N = args[0];
+  return (p_N * 8.0);
 }
 
 /* act_write_bytes = 2 * {N} * {head_dim} * {a_bytes} */
 double TransformersLlamaRotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return (((2.0 * N) * head_dim) * a_bytes);
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return (((2.0 * p_N) * p_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -67,8 +67,8 @@ double TransformersLlamaRotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = {head_dim} / 2 * 4 */
 double TransformersLlamaRotaryEmbedding_param_bytes(const double *args)
 {
-  double head_dim = args[1];
-  return ((head_dim / 2.0) * 4.0);
+  double p_head_dim = args[1];
+  return ((p_head_dim / 2.0) * 4.0);
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.mistral.modeling_mistral.MistralForCausalLM
  * class:       TransformersMistralForCausalLM
- * fingerprint: 8f4ed47b9a5daf36
+ * fingerprint: 2c5d1c46dc409ecb
  * parameters:  none
  * checksum:    aae7e0cbd69c3b8d (of the code below: hand edits are refused)
  */

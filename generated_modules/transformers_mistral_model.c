@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.mistral.modeling_mistral.MistralModel
  * class:       TransformersMistralModel
- * fingerprint: 4ed472232a1106c2
+ * fingerprint: bb6f7d83118dac8f
  * parameters:  none
  * checksum:    a76be997a78a0471 (of the code below: hand edits are refused)
  */

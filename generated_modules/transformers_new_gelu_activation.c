@@ -2,9 +2,9 @@
  *
  * entry:       transformers.activations.NewGELUActivation
  * class:       TransformersNewGELUActivation
- * fingerprint: 7ff1390d03f8f929
+ * fingerprint: a3cb984ec3e4ef2e
  * parameters:  args[0] N, args[1] a_bytes
- * checksum:    252f0c2fd31df7c4 (of the code below: hand edits are refused)
+ * checksum:    e5bc1cd978d6d9b6 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,8 +22,8 @@ double TransformersNewGELUActivation_kv_cache_bytes(const double *args);
 /* flops = 9 * {N} */
 double TransformersNewGELUActivation_flops(const double *args)
 {
-  double N = args[0];
-  return (9.0 * N);
+  double p_N = args[0];
+  return (9.0 * p_N);
 }
 
 /* weight_bytes: not given, 0 */
@@ -36,17 +36,17 @@ double TransformersNewGELUActivation_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {a_bytes} */
 double TransformersNewGELUActivation_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {a_bytes} */
 double TransformersNewGELUActivation_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

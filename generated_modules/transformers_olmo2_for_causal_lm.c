@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.olmo2.modeling_olmo2.Olmo2ForCausalLM
  * class:       TransformersOlmo2ForCausalLM
- * fingerprint: 74b782323a5c049b
+ * fingerprint: 3f2c250081fd40be
  * parameters:  none
  * checksum:    a8b9d6b3d30600eb (of the code below: hand edits are refused)
  */

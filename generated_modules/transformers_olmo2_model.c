@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.olmo2.modeling_olmo2.Olmo2Model
  * class:       TransformersOlmo2Model
- * fingerprint: c1743cd91bfd1daf
+ * fingerprint: deaabbcb6fb05842
  * parameters:  none
  * checksum:    1199fe16d2d55817 (of the code below: hand edits are refused)
  */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.opt.modeling_opt.OPTAttention
  * class:       TransformersOPTAttention
- * fingerprint: ad851bd9364df7d8
+ * fingerprint: efdfc1e2b0648275
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes
  * atomic ops: qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    a2eb7a54da2e4bed (of the code below: hand edits are refused)
+ * checksum:    a6d970eec3dd0509 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -110,16 +110,16 @@ double TransformersOPTAttention_param_bytes(const double *args)
 /* kv_cache_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_kv_cache_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_kv_cache_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* ---- atomic operation qk_matmul ---- */
@@ -127,16 +127,16 @@ double TransformersOPTAttention_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -149,46 +149,46 @@ double TransformersOPTAttention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -203,16 +203,16 @@ double TransformersOPTAttention_op_qk_matmul_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_softmax_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_softmax_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -225,31 +225,31 @@ double TransformersOPTAttention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -271,16 +271,16 @@ double TransformersOPTAttention_op_softmax_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -293,46 +293,46 @@ double TransformersOPTAttention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -347,16 +347,16 @@ double TransformersOPTAttention_op_sv_matmul_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -369,46 +369,46 @@ double TransformersOPTAttention_op_flash_attention_weight_bytes(const double *ar
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersOPTAttention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, L, num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.opt.modeling_opt.OPTDecoder
  * class:       TransformersOPTDecoder
- * fingerprint: 3b2348e987c0ea87
+ * fingerprint: 5e24fcfb871fccce
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: pos_add
- * checksum:    8616c29264b58dd0 (of the code below: hand edits are refused)
+ * checksum:    fc37006c27b9e2f2 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersOPTDecoder_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersOPTDecoder_op_pos_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersOPTDecoder_op_pos_add_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersOPTDecoder_op_pos_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersOPTDecoder_op_pos_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

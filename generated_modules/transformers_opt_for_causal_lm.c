@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.opt.modeling_opt.OPTForCausalLM
  * class:       TransformersOPTForCausalLM
- * fingerprint: a1e0c1fdec2f2145
+ * fingerprint: ab95563e8f2acdd8
  * parameters:  none
  * checksum:    41ea2e5a7bb82037 (of the code below: hand edits are refused)
  */

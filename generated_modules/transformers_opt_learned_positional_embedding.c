@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.opt.modeling_opt.OPTLearnedPositionalEmbedding
  * class:       TransformersOPTLearnedPositionalEmbedding
- * fingerprint: 727a4722108a69ef
+ * fingerprint: f1279121d594ca86
  * parameters:  args[0] N, args[1] num_embeddings, args[2] embedding_dim, args[3] w_bytes, args[4] a_bytes, args[5] index_bytes
- * checksum:    e01f85f31ef16129 (of the code below: hand edits are refused)
+ * checksum:    378e6ec14834fb1d (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -35,37 +35,37 @@ double TransformersOPTLearnedPositionalEmbedding_flops(const double *args)
 /* weight_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersOPTLearnedPositionalEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_weight_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_weight_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* act_read_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersOPTLearnedPositionalEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_act_read_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_act_read_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* act_write_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersOPTLearnedPositionalEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_act_write_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_act_write_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -85,13 +85,13 @@ double TransformersOPTLearnedPositionalEmbedding_kv_write_bytes(const double *ar
 /* param_bytes = ${torch.nn.modules.sparse.Embedding}({N}, {num_embeddings}, {embedding_dim}, {w_bytes}, {a_bytes}, {index_bytes}) */
 double TransformersOPTLearnedPositionalEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double num_embeddings = args[1];
-  double embedding_dim = args[2];
-  double w_bytes = args[3];
-  double a_bytes = args[4];
-  double index_bytes = args[5];
-  return TorchEmbedding_param_bytes((const double[]){N, num_embeddings, embedding_dim, w_bytes, a_bytes, index_bytes});
+  double p_N = args[0];
+  double p_num_embeddings = args[1];
+  double p_embedding_dim = args[2];
+  double p_w_bytes = args[3];
+  double p_a_bytes = args[4];
+  double p_index_bytes = args[5];
+  return TorchEmbedding_param_bytes((const double[]){p_N, p_num_embeddings, p_embedding_dim, p_w_bytes, p_a_bytes, p_index_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.opt.modeling_opt.OPTModel
  * class:       TransformersOPTModel
- * fingerprint: 03a3ee33755f37a1
+ * fingerprint: 657fc57774d05234
  * parameters:  none
  * checksum:    365b74672d778bd3 (of the code below: hand edits are refused)
  */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.phi3.modeling_phi3.Phi3Attention
  * class:       TransformersPhi3Attention
- * fingerprint: dc533e3ea2dd6a64
+ * fingerprint: 0ec40a21737fb8ed
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] rotary_dim, args[7] a_bytes, args[8] kv_bytes, args[9] sram_bytes, args[10] sliding_window
  * atomic ops: kv_store, rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    19a68d663686dfcb (of the code below: hand edits are refused)
+ * checksum:    a721bac5e25a0c4c (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -121,17 +121,17 @@ double TransformersPhi3Attention_param_bytes(const double *args)
 /* kv_cache_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_kv_cache_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_kv_cache_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* ---- atomic operation kv_store ---- */
@@ -153,12 +153,12 @@ double TransformersPhi3Attention_op_kv_store_weight_bytes(const double *args)
 /* act_read_bytes = 2 * {B} * {T} * {num_kv_heads} * {head_dim} * {a_bytes} */
 double TransformersPhi3Attention_op_kv_store_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  return (((((2.0 * B) * T) * num_kv_heads) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  return (((((2.0 * p_B) * p_T) * p_num_kv_heads) * p_head_dim) * p_a_bytes);
 }
 
 /* act_write_bytes: not given, 0 */
@@ -178,12 +178,12 @@ double TransformersPhi3Attention_op_kv_store_kv_read_bytes(const double *args)
 /* kv_write_bytes = 2 * {B} * {T} * {num_kv_heads} * {head_dim} * {kv_bytes} */
 double TransformersPhi3Attention_op_kv_store_kv_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double kv_bytes = args[8];
-  return (((((2.0 * B) * T) * num_kv_heads) * head_dim) * kv_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_kv_bytes = args[8];
+  return (((((2.0 * p_B) * p_T) * p_num_kv_heads) * p_head_dim) * p_kv_bytes);
 }
 
 /* ---- atomic operation rope ---- */
@@ -191,12 +191,12 @@ double TransformersPhi3Attention_op_kv_store_kv_write_bytes(const double *args)
 /* flops = 3 * {B} * {T} * ({num_heads} + {num_kv_heads}) * {rotary_dim} */
 double TransformersPhi3Attention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double rotary_dim = args[6];
-  return ((((3.0 * B) * T) * (num_heads + num_kv_heads)) * rotary_dim);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_rotary_dim = args[6];
+  return ((((3.0 * p_B) * p_T) * (p_num_heads + p_num_kv_heads)) * p_rotary_dim);
 }
 
 /* weight_bytes: not given, 0 */
@@ -209,26 +209,26 @@ double TransformersPhi3Attention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} + 2 * {B} * {T} * {rotary_dim} * {a_bytes} */
 double TransformersPhi3Attention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double rotary_dim = args[6];
-  double a_bytes = args[7];
-  return (((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes) + ((((2.0 * B) * T) * rotary_dim) * a_bytes));
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_rotary_dim = args[6];
+  double p_a_bytes = args[7];
+  return (((((p_B * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim) * p_a_bytes) + ((((2.0 * p_B) * p_T) * p_rotary_dim) * p_a_bytes));
 }
 
 /* act_write_bytes = {B} * {T} * ({num_heads} + {num_kv_heads}) * {head_dim} * {a_bytes} */
 double TransformersPhi3Attention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  return ((((B * T) * (num_heads + num_kv_heads)) * head_dim) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  return ((((p_B * p_T) * (p_num_heads + p_num_kv_heads)) * p_head_dim) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -250,17 +250,17 @@ double TransformersPhi3Attention_op_rope_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -273,49 +273,49 @@ double TransformersPhi3Attention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -330,17 +330,17 @@ double TransformersPhi3Attention_op_qk_matmul_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_softmax_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_softmax_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -353,33 +353,33 @@ double TransformersPhi3Attention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -401,17 +401,17 @@ double TransformersPhi3Attention_op_softmax_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -424,49 +424,49 @@ double TransformersPhi3Attention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -481,17 +481,17 @@ double TransformersPhi3Attention_op_sv_matmul_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -504,49 +504,49 @@ double TransformersPhi3Attention_op_flash_attention_weight_bytes(const double *a
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersPhi3Attention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[7];
-  double kv_bytes = args[8];
-  double sram_bytes = args[9];
-  double sliding_window = args[10];
-  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[7];
+  double p_kv_bytes = args[8];
+  double p_sram_bytes = args[9];
+  double p_sliding_window = args[10];
+  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.phi3.modeling_phi3.Phi3ForCausalLM
  * class:       TransformersPhi3ForCausalLM
- * fingerprint: cfc1e7ef3a3ef2f8
+ * fingerprint: adfae3ada0237157
  * parameters:  none
  * checksum:    9011666a4e861263 (of the code below: hand edits are refused)
  */

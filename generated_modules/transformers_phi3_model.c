@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.phi3.modeling_phi3.Phi3Model
  * class:       TransformersPhi3Model
- * fingerprint: 23db57b826101da4
+ * fingerprint: 3db1fb6e7f98a15b
  * parameters:  none
  * checksum:    8c8a51b20e25670f (of the code below: hand edits are refused)
  */

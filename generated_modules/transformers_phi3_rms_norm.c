@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.phi3.modeling_phi3.Phi3RMSNorm
  * class:       TransformersPhi3RMSNorm
- * fingerprint: 91bbfc71653b50b5
+ * fingerprint: 55d21c9334890424
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
- * checksum:    3a2d6f4940cb6891 (of the code below: hand edits are refused)
+ * checksum:    e86a66be44cea159 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,41 +29,41 @@ double TransformersLlamaRMSNorm_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersPhi3RMSNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_flops((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_flops((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersPhi3RMSNorm_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_weight_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_weight_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersPhi3RMSNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_act_read_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersPhi3RMSNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_act_write_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -83,11 +83,11 @@ double TransformersPhi3RMSNorm_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersPhi3RMSNorm_param_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_param_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_param_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

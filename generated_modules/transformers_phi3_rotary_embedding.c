@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.phi3.modeling_phi3.Phi3RotaryEmbedding
  * class:       TransformersPhi3RotaryEmbedding
- * fingerprint: 94ae6d8ac31734e7
+ * fingerprint: c719a317dd1ed8be
  * parameters:  args[0] N, args[1] head_dim, args[2] a_bytes
- * checksum:    af8d16948cb44c78 (of the code below: hand edits are refused)
+ * checksum:    ed6a115b7a5bbadc (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,37 +29,37 @@ double TransformersLlamaRotaryEmbedding_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersPhi3RotaryEmbedding_flops(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_flops((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_flops((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersPhi3RotaryEmbedding_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_weight_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersPhi3RotaryEmbedding_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_read_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersPhi3RotaryEmbedding_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_act_write_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -79,10 +79,10 @@ double TransformersPhi3RotaryEmbedding_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRotaryEmbedding}({N}, {head_dim}, {a_bytes}) */
 double TransformersPhi3RotaryEmbedding_param_bytes(const double *args)
 {
-  double N = args[0];
-  double head_dim = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){N, head_dim, a_bytes});
+  double p_N = args[0];
+  double p_head_dim = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaRotaryEmbedding_param_bytes((const double[]){p_N, p_head_dim, p_a_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

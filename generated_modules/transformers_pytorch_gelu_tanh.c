@@ -2,9 +2,9 @@
  *
  * entry:       transformers.activations.PytorchGELUTanh
  * class:       TransformersPytorchGELUTanh
- * fingerprint: 839089921e92ac1d
+ * fingerprint: 1ad1731b86398a8e
  * parameters:  args[0] N, args[1] a_bytes
- * checksum:    c157bfed7ff2e420 (of the code below: hand edits are refused)
+ * checksum:    555697875ea8c50a (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,8 +22,8 @@ double TransformersPytorchGELUTanh_kv_cache_bytes(const double *args);
 /* flops = 9 * {N} */
 double TransformersPytorchGELUTanh_flops(const double *args)
 {
-  double N = args[0];
-  return (9.0 * N);
+  double p_N = args[0];
+  return (9.0 * p_N);
 }
 
 /* weight_bytes: not given, 0 */
@@ -36,17 +36,17 @@ double TransformersPytorchGELUTanh_weight_bytes(const double *args)
 /* act_read_bytes = {N} * {a_bytes} */
 double TransformersPytorchGELUTanh_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {a_bytes} */
 double TransformersPytorchGELUTanh_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double a_bytes = args[1];
-  return (N * a_bytes);
+  double p_N = args[0];
+  double p_a_bytes = args[1];
+  return (p_N * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.qwen2.modeling_qwen2.Qwen2Attention
  * class:       TransformersQwen2Attention
- * fingerprint: 96edda7edd73f462
+ * fingerprint: 06a76a789c0d603b
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] sliding_window
  * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    9bcf681eb145091b (of the code below: hand edits are refused)
+ * checksum:    d5dac3a107f70a3c (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -119,17 +119,17 @@ double TransformersQwen2Attention_param_bytes(const double *args)
 /* kv_cache_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_kv_cache_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_kv_cache_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* ---- atomic operation rope ---- */
@@ -137,17 +137,17 @@ double TransformersQwen2Attention_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_rope_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_rope_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_rope_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -160,33 +160,33 @@ double TransformersQwen2Attention_op_rope_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_rope_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_rope_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_rope_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.rope}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_rope_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_rope_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_rope_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -208,17 +208,17 @@ double TransformersQwen2Attention_op_rope_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -231,49 +231,49 @@ double TransformersQwen2Attention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_qk_matmul_kv_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -288,17 +288,17 @@ double TransformersQwen2Attention_op_qk_matmul_kv_write_bytes(const double *args
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_softmax_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_softmax_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -311,33 +311,33 @@ double TransformersQwen2Attention_op_softmax_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_softmax_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_softmax_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_softmax_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_softmax_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -359,17 +359,17 @@ double TransformersQwen2Attention_op_softmax_kv_write_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_sv_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -382,49 +382,49 @@ double TransformersQwen2Attention_op_sv_matmul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_sv_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_sv_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.sv_matmul}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_sv_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_sv_matmul_kv_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -439,17 +439,17 @@ double TransformersQwen2Attention_op_sv_matmul_kv_write_bytes(const double *args
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_flash_attention_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -462,49 +462,49 @@ double TransformersQwen2Attention_op_flash_attention_weight_bytes(const double *
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_flash_attention_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_flash_attention_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_flash_attention_act_write_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, min({L}, {sliding_window} + {T} - 1), {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
 double TransformersQwen2Attention_op_flash_attention_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double num_heads = args[3];
-  double num_kv_heads = args[4];
-  double head_dim = args[5];
-  double a_bytes = args[6];
-  double kv_bytes = args[7];
-  double sram_bytes = args[8];
-  double sliding_window = args[9];
-  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){B, T, lm_min(L, ((sliding_window + T) - 1.0)), num_heads, num_kv_heads, head_dim, a_bytes, kv_bytes, sram_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  return TransformersLlamaAttention_op_flash_attention_kv_read_bytes((const double[]){p_B, p_T, lm_min(p_L, ((p_sliding_window + p_T) - 1.0)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
 }
 
 /* kv_write_bytes: not given, 0 */

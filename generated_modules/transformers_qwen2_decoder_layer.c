@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer
  * class:       TransformersQwen2DecoderLayer
- * fingerprint: e9f0049ca970837c
+ * fingerprint: 84ae18884db3dd49
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes
  * atomic ops: attn_add, mlp_add
- * checksum:    8bf6a3edc022fd98 (of the code below: hand edits are refused)
+ * checksum:    d35e95fc8ccde4a6 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -98,10 +98,10 @@ double TransformersQwen2DecoderLayer_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen2DecoderLayer_op_attn_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -114,19 +114,19 @@ double TransformersQwen2DecoderLayer_op_attn_add_weight_bytes(const double *args
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen2DecoderLayer_op_attn_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.attn_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen2DecoderLayer_op_attn_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_attn_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -148,10 +148,10 @@ double TransformersQwen2DecoderLayer_op_attn_add_kv_write_bytes(const double *ar
 /* flops = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.mlp_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen2DecoderLayer_op_mlp_add_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_mlp_add_flops((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_mlp_add_flops((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -164,19 +164,19 @@ double TransformersQwen2DecoderLayer_op_mlp_add_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.mlp_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen2DecoderLayer_op_mlp_add_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_mlp_add_act_read_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_mlp_add_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaDecoderLayer.mlp_add}({N}, {hidden_size}, {a_bytes}) */
 double TransformersQwen2DecoderLayer_op_mlp_add_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaDecoderLayer_op_mlp_add_act_write_bytes((const double[]){N, hidden_size, a_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaDecoderLayer_op_mlp_add_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen2.modeling_qwen2.Qwen2ForCausalLM
  * class:       TransformersQwen2ForCausalLM
- * fingerprint: 813eaabfdbec4c07
+ * fingerprint: 414ee431de57676e
  * parameters:  none
  * checksum:    d42b45e99ceb77a7 (of the code below: hand edits are refused)
  */

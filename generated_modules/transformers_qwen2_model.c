@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen2.modeling_qwen2.Qwen2Model
  * class:       TransformersQwen2Model
- * fingerprint: 6363d6e60e1ea79b
+ * fingerprint: a2a85d2c551ec042
  * parameters:  none
  * checksum:    08fbd34c3c91815b (of the code below: hand edits are refused)
  */

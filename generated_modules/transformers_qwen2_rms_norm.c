@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.qwen2.modeling_qwen2.Qwen2RMSNorm
  * class:       TransformersQwen2RMSNorm
- * fingerprint: 47249abab165629e
+ * fingerprint: 141f74110b4d7139
  * parameters:  args[0] N, args[1] hidden_size, args[2] a_bytes, args[3] w_bytes
- * checksum:    f9e0b390039a81fb (of the code below: hand edits are refused)
+ * checksum:    2516b6fbff2a9093 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -29,41 +29,41 @@ double TransformersLlamaRMSNorm_weight_bytes(const double *args);
 /* flops = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersQwen2RMSNorm_flops(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_flops((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_flops((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* weight_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersQwen2RMSNorm_weight_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_weight_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_weight_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersQwen2RMSNorm_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_act_read_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_act_read_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersQwen2RMSNorm_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_act_write_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_act_write_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -83,11 +83,11 @@ double TransformersQwen2RMSNorm_kv_write_bytes(const double *args)
 /* param_bytes = ${transformers.models.llama.modeling_llama.LlamaRMSNorm}({N}, {hidden_size}, {a_bytes}, {w_bytes}) */
 double TransformersQwen2RMSNorm_param_bytes(const double *args)
 {
-  double N = args[0];
-  double hidden_size = args[1];
-  double a_bytes = args[2];
-  double w_bytes = args[3];
-  return TransformersLlamaRMSNorm_param_bytes((const double[]){N, hidden_size, a_bytes, w_bytes});
+  double p_N = args[0];
+  double p_hidden_size = args[1];
+  double p_a_bytes = args[2];
+  double p_w_bytes = args[3];
+  return TransformersLlamaRMSNorm_param_bytes((const double[]){p_N, p_hidden_size, p_a_bytes, p_w_bytes});
 }
 
 /* kv_cache_bytes: not given, 0 */

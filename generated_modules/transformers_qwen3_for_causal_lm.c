@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen3.modeling_qwen3.Qwen3ForCausalLM
  * class:       TransformersQwen3ForCausalLM
- * fingerprint: 73b74b5886a97b7e
+ * fingerprint: cf55c6ab491aab3f
  * parameters:  none
  * checksum:    1558f18a1ad69365 (of the code below: hand edits are refused)
  */

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.qwen3.modeling_qwen3.Qwen3MLP
  * class:       TransformersQwen3MLP
- * fingerprint: c7a57c6b64ddaaf5
+ * fingerprint: 1f80a8d14df882ce
  * parameters:  args[0] N, args[1] intermediate_size, args[2] a_bytes
  * atomic ops: gate_up_mul
- * checksum:    93ddb2aa5eac4a9c (of the code below: hand edits are refused)
+ * checksum:    50a08ae48db0c612 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -89,10 +89,10 @@ double TransformersQwen3MLP_kv_cache_bytes(const double *args)
 /* flops = ${transformers.models.llama.modeling_llama.LlamaMLP.gate_up_mul}({N}, {intermediate_size}, {a_bytes}) */
 double TransformersQwen3MLP_op_gate_up_mul_flops(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaMLP_op_gate_up_mul_flops((const double[]){N, intermediate_size, a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaMLP_op_gate_up_mul_flops((const double[]){p_N, p_intermediate_size, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -105,19 +105,19 @@ double TransformersQwen3MLP_op_gate_up_mul_weight_bytes(const double *args)
 /* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaMLP.gate_up_mul}({N}, {intermediate_size}, {a_bytes}) */
 double TransformersQwen3MLP_op_gate_up_mul_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaMLP_op_gate_up_mul_act_read_bytes((const double[]){N, intermediate_size, a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaMLP_op_gate_up_mul_act_read_bytes((const double[]){p_N, p_intermediate_size, p_a_bytes});
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaMLP.gate_up_mul}({N}, {intermediate_size}, {a_bytes}) */
 double TransformersQwen3MLP_op_gate_up_mul_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double intermediate_size = args[1];
-  double a_bytes = args[2];
-  return TransformersLlamaMLP_op_gate_up_mul_act_write_bytes((const double[]){N, intermediate_size, a_bytes});
+  double p_N = args[0];
+  double p_intermediate_size = args[1];
+  double p_a_bytes = args[2];
+  return TransformersLlamaMLP_op_gate_up_mul_act_write_bytes((const double[]){p_N, p_intermediate_size, p_a_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

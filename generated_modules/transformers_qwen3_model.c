@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.qwen3.modeling_qwen3.Qwen3Model
  * class:       TransformersQwen3Model
- * fingerprint: da2d5ed665a7ba92
+ * fingerprint: 7b480f7309850aa3
  * parameters:  none
  * checksum:    eb3f0aa85f5ddd91 (of the code below: hand edits are refused)
  */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.starcoder2.modeling_starcoder2.Starcoder2ForCausalLM
  * class:       TransformersStarcoder2ForCausalLM
- * fingerprint: aae5044f080fc117
+ * fingerprint: 908950d92ec65e44
  * parameters:  none
  * checksum:    80f71aadce7f9c5d (of the code below: hand edits are refused)
  */

@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.starcoder2.modeling_starcoder2.Starcoder2MLP
  * class:       TransformersStarcoder2MLP
- * fingerprint: 1b21d5750b321fcd
+ * fingerprint: e56424a4aab7f162
  * parameters:  none
  * checksum:    8694b93b85a9721d (of the code below: hand edits are refused)
  */

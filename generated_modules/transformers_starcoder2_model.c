@@ -2,7 +2,7 @@
  *
  * entry:       transformers.models.starcoder2.modeling_starcoder2.Starcoder2Model
  * class:       TransformersStarcoder2Model
- * fingerprint: bb6239d7f9bc18e3
+ * fingerprint: d051afca0509e258
  * parameters:  none
  * checksum:    de65dba0982a4679 (of the code below: hand edits are refused)
  */

@@ -91,6 +91,11 @@ char *buf_steal(Buf *b);
 /* The contents as a C string, never NULL (borrowed). */
 const char *buf_str(const Buf *b);
 
+/* Offset of the first control character in s[0..n) (C0, DEL, or a C1
+ * control encoded in UTF-8), or -1: text that reaches the terminal (model
+ * ids, GPU names) must not carry escape sequences. */
+long str_find_control(const char *s, size_t n);
+
 /* Out-of-memory is fatal: the only exit() in the library. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
@@ -230,10 +235,18 @@ int jdoc_verror_string(Error *e, const JsonDoc *doc, const JsonPath *path,
 
 /* ===== fsutil.c ===== */
 
-/* Read a whole file; returns a malloc'd NUL-terminated buffer or NULL. */
+/* The most fs_read reads: far above any real input (module_db.json is
+ * ~40 KB, a model file ~10 KB), far below what would exhaust memory. */
+#define FS_MAX_READ (64 << 20)
+
+/* Read a whole regular file of at most FS_MAX_READ bytes; returns a
+ * malloc'd NUL-terminated buffer or NULL. A directory, FIFO, device or
+ * socket is refused without reading (or waiting for) anything. */
 char *fs_read(const char *path, size_t *len, Error *err);
 /* Write atomically: temp file in the same directory, fsync, rename, fsync
- * the directory. On failure nothing at path changes. */
+ * the directory. On failure nothing at path changes. A symbolic link is
+ * written through (the file it points to is replaced, the link stays);
+ * an existing file keeps its mode. */
 int fs_write_atomic(const char *path, const void *data, size_t len,
                     Error *err);
 /* True if path holds exactly these bytes. */

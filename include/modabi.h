@@ -14,6 +14,10 @@
  * pointer and results as a scalar double because this libtcc passes small
  * mixed int/float structs wrongly across the host/JIT boundary.
  *
+ * Generated code names a parameter {x} as the local p_x, so this header
+ * must define no p_ name, and every name it defines starts with lm_/LM_
+ * (which parameter and class names may not).
+ *
  * The helpers below define the formula language's functions. The host's
  * formula interpreter includes this same header, so interpreted and
  * compiled formulas compute bit-identical results.
@@ -23,7 +27,7 @@
 
 /* Bump when the calling convention or helper semantics change: it is part
  * of every entry's fingerprint, so old generated files are then refused. */
-#define LM_ABI_VERSION 1
+#define LM_ABI_VERSION 2 /* 2: parameters are the locals p_<name> */
 
 typedef double (*lm_metric_fn)(const double *args);
 

@@ -17,17 +17,28 @@ typedef struct Field {
   bool optional; /* may be null: the GPU lacks it */
   double scale;  /* to bytes or operations per second */
   size_t offset; /* into Gpu */
+  const char *unit; /* of the scaled value, for messages */
+  double min;    /* in the file's unit; 0: any positive value */
+  bool integer;  /* must be a whole number */
 } Field;
 
+/* Every figure, after scaling, lies in [1, HW_MAX_SCALED]: far beyond any
+ * real GPU, and small enough that times and intensities computed from it
+ * stay finite. smem_per_sm_kib becomes the model's sram_bytes, whose
+ * modules need at least one tile: 1 KiB (real GPUs have 48-256). */
+#define HW_MAX_SCALED 1e30
+
 static const Field fields[] = {
-    {"fp16_tflops", false, 1e12, offsetof(Gpu, fp16_flops)},
-    {"fp8_tflops", true, 1e12, offsetof(Gpu, fp8_flops)},
-    {"int8_tops", true, 1e12, offsetof(Gpu, int8_ops)},
-    {"hbm_gbps", false, 1e9, offsetof(Gpu, bandwidth)},
-    {"memory_gib", false, 1073741824.0, offsetof(Gpu, memory)},
-    {"l2_mib", false, 1048576.0, offsetof(Gpu, l2)},
-    {"smem_per_sm_kib", false, 1024.0, offsetof(Gpu, smem_per_sm)},
-    {"sm_count", false, 1.0, offsetof(Gpu, sm_count)},
+    {"fp16_tflops", false, 1e12, offsetof(Gpu, fp16_flops), "FLOP/s", 0, false},
+    {"fp8_tflops", true, 1e12, offsetof(Gpu, fp8_flops), "FLOP/s", 0, false},
+    {"int8_tops", true, 1e12, offsetof(Gpu, int8_ops), "op/s", 0, false},
+    {"hbm_gbps", false, 1e9, offsetof(Gpu, bandwidth), "bytes/s", 0, false},
+    {"memory_gib", false, 1073741824.0, offsetof(Gpu, memory), "bytes", 0,
+     false},
+    {"l2_mib", false, 1048576.0, offsetof(Gpu, l2), "bytes", 0, false},
+    {"smem_per_sm_kib", false, 1024.0, offsetof(Gpu, smem_per_sm), "bytes", 1,
+     false},
+    {"sm_count", false, 1.0, offsetof(Gpu, sm_count), "SMs", 1, true},
 };
 
 typedef struct HwLoader {
@@ -87,6 +98,15 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     return herr(L, "GPU '%s': %s", g->id,
                 name ? "name must be a string" : "missing required member 'name'");
   }
+  long bad =
+      str_find_control(json_string_value(name), json_string_length(name));
+  if (bad >= 0) {
+    jp_key(&L->jp, "name");
+    return herr(L,
+                "GPU '%s': the name contains a control character (byte 0x%02x "
+                "at offset %ld): it is printed to the terminal",
+                g->id, (unsigned char)json_string_value(name)[bad], bad);
+  }
   g->name = arena_strdup(&db->arena, json_string_value(name));
   json_t *src = json_object_get(o, "sources");
   if (!json_is_object(src)) {
@@ -119,6 +139,17 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     double x = json_number_value(fv);
     if (!(x > 0) || !isfinite(x))
       return herr(L, "GPU '%s': %s must be positive", g->id, f->key);
+    if (f->integer && x != floor(x))
+      return herr(L, "GPU '%s': %s must be a whole number", g->id, f->key);
+    if (x < f->min)
+      return herr(L, "GPU '%s': %s = %g is below %g", g->id, f->key, x,
+                  f->min);
+    double scaled = x * f->scale;
+    if (!(scaled >= 1 && scaled <= HW_MAX_SCALED))
+      return herr(L,
+                  "GPU '%s': %s = %g is out of range: times %g it must give "
+                  "1 to %g %s",
+                  g->id, f->key, x, f->scale, HW_MAX_SCALED, f->unit);
     jp_pop(&L->jp);
     json_t *s = json_object_get(src, f->key);
     if (!json_is_string(s) || json_string_length(s) == 0) {
@@ -127,7 +158,7 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
                      "sources)",
                   g->id, f->key, f->key);
     }
-    *dst = x * f->scale;
+    *dst = scaled;
   }
   json_object_foreach(src, key, v) {
     bool known = false;

@@ -215,11 +215,6 @@ static int layer_present(Loader *L, json_t *obj, bool *present) {
   return 0;
 }
 
-static bool same_layer(const Layer *a, const Layer *b) {
-  return strcmp(a->name, b->name) == 0 &&
-         strcmp(a->kind ? a->kind : "", b->kind ? b->kind : "") == 0;
-}
-
 /* Keep the layer's place in the file for errors found later, at
  * evaluation time (the JSON keys die with the Jansson tree). */
 static void keep_path(Model *m, const JsonPath *from, JsonPath *to) {
@@ -313,6 +308,9 @@ static RegModule *resolve_class(Loader *L, const char *cls, const char *path) {
   return NULL;
 }
 
+static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
+                          bool *placed, HashMap *names);
+
 static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   Model *m = L->m;
   const ModuleDef *md = ly->mod->def;
@@ -326,6 +324,20 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   ly->nitems = (int)json_array_size(subs);
   ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
   bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
+  HashMap names; /* sibling layers (name and kind): the duplicate check
+                   is O(n) */
+  hashmap_init(&names);
+  int rc = load_item_list(L, ly, subs, depth, placed, &names);
+  hashmap_free(&names);
+  if (rc < 0)
+    return -1;
+  jp_pop(&L->path);
+  return 0;
+}
+
+static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
+                          bool *placed, HashMap *names) {
+  const ModuleDef *md = ly->mod->def;
   int total = ly->nitems, n = 0; /* n: items kept */
   for (int i = 0; i < total; i++) {
     json_t *it = json_array_get(subs, (size_t)i);
@@ -368,18 +380,16 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
         jp_pop(&L->path);
         continue;
       }
-      for (int k = 0; k < n; k++)
-        if (ly->items[k].layer &&
-            same_layer(ly->items[k].layer, ly->items[n].layer)) {
-          jp_key(&L->path, "name");
-          return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
-        }
+      /* siblings are told apart by name and kind: the path ends in both */
+      if (hashmap_add(names, ly->items[n].layer->path, NULL) < 0) {
+        jp_key(&L->path, "name");
+        return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
+      }
     }
     n++;
     jp_pop(&L->path);
   }
   ly->nitems = n;
-  jp_pop(&L->path);
   return 0;
 }
 
@@ -515,6 +525,14 @@ static int load_root(Loader *L, json_t *root) {
       jp_key(&L->path, "model");
       return lerr(L, "model must be a string (the model id)");
     }
+    long bad = str_find_control(json_string_value(id), json_string_length(id));
+    if (bad >= 0) {
+      jp_key(&L->path, "model");
+      return lerr(L,
+                  "the model id contains a control character (byte 0x%02x at "
+                  "offset %ld): it is printed to the terminal",
+                  (unsigned char)json_string_value(id)[bad], bad);
+    }
     m->id = arena_strdup(&m->arena, json_string_value(id));
     json_t *cfg = json_object_get(root, "config");
     if (!json_is_object(cfg)) {
@@ -552,31 +570,42 @@ static int load_root(Loader *L, json_t *root) {
   if (md->kind == MK_BASIC && ly->nitems > 0)
     return lerr(L, "the root class %s is a basic module and cannot have layers",
                 md->short_name);
-  int total = ly->nitems, n = 0;
-  for (int i = 0; i < total; i++) {
+  HashMap names; /* the duplicate check is O(n) */
+  hashmap_init(&names);
+  int rc = 0, total = ly->nitems, n = 0;
+  for (int i = 0; i < total && rc == 0; i++) {
     jp_index(&L->path, i);
     json_t *it = json_array_get(layers, (size_t)i);
-    if (!json_is_object(it))
-      return lerr(L, "a layer must be an object");
+    if (!json_is_object(it)) {
+      rc = lerr(L, "a layer must be an object");
+      break;
+    }
     if (json_object_get(it, "op")) {
       /* reuse the sub_layers logic through a one-item view */
-      return lerr(L, "place the root's operations inside a layer");
+      rc = lerr(L, "place the root's operations inside a layer");
+      break;
     }
     ly->items[n].op = -1;
-    if (load_layer(L, it, ly, &ly->items[n].layer, 1) < 0)
-      return -1;
-    if (!ly->items[n].layer) {
+    if (load_layer(L, it, ly, &ly->items[n].layer, 1) < 0) {
+      rc = -1;
+      break;
+    }
+    if (!ly->items[n].layer) { /* `when` 0 or repeat 0: left out */
       jp_pop(&L->path);
       continue;
     }
-    for (int k = 0; k < n; k++)
-      if (same_layer(ly->items[k].layer, ly->items[n].layer)) {
-        jp_key(&L->path, "name");
-        return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
-      }
+    /* name and kind: the path ends in both */
+    if (hashmap_add(&names, ly->items[n].layer->path, NULL) < 0) {
+      jp_key(&L->path, "name");
+      rc = lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
+      break;
+    }
     n++;
     jp_pop(&L->path);
   }
+  hashmap_free(&names);
+  if (rc < 0)
+    return -1;
   ly->nitems = n;
   jp_pop(&L->path);
   m->root = ly;

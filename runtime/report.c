@@ -45,6 +45,10 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
     x /= 1000;
     p++;
   }
+  if (fabs(x) >= 999.5) { /* past Y (1e27 and more): a short exponent */
+    snprintf(out, outsz, "%.2e%s%s", v, unit[0] ? " " : "", unit);
+    return;
+  }
   int decimals = fabs(x) < 9.995 ? 2 : fabs(x) < 99.95 ? 1 : 0;
   if (p == 0 && !unit[0])
     snprintf(out, outsz, "%.*f", decimals, x);
@@ -341,8 +345,20 @@ static void fmt_ai(double ai, char *out, size_t n) {
     snprintf(out, n, "%.2f", ai);
   else if (ai < 100)
     snprintf(out, n, "%.1f", ai);
-  else
+  else if (ai < 999999.5)
     snprintf(out, n, "%.0f", ai);
+  else
+    snprintf(out, n, "%.2e", ai); /* not 28 digits */
+}
+
+/* A count, batch or length for the table: whole numbers in full (a batch
+ * of 2^20 is 1048576, not %g's 1.04858e+06), others to 6 digits. */
+static const char *fmt_whole(double v, char *out, size_t n) {
+  if (v == floor(v) && fabs(v) < 1e15)
+    snprintf(out, n, "%.0f", v);
+  else
+    snprintf(out, n, "%.6g", v);
+  return out;
 }
 
 /* Table columns: one per traffic metric (the metric table's heading and
@@ -399,6 +415,9 @@ static void render_summary(const Report *r, Buf *b) {
   char t1[32], t2[32], r1[64] = "", r2[64] = "";
   time_format(s->ttft, t1, sizeof(t1));
   time_format(s->tpot, t2, sizeof(t2));
+  char nb[32], ns[32];
+  fmt_whole(r->batch, nb, sizeof(nb));
+  fmt_whole(r->seq_len, ns, sizeof(ns));
   if (r->engine) {
     char x[32];
     time_format(s->ttft_roofline, x, sizeof(x));
@@ -406,10 +425,10 @@ static void render_summary(const Report *r, Buf *b) {
     time_format(s->tpot_roofline, x, sizeof(x));
     snprintf(r2, sizeof(r2), " (roofline %s)", x);
   }
-  buf_printf(b, "time to first token (prefill of %g x %g tokens): %s%s\n",
-             r->batch, r->seq_len, t1, r1);
-  buf_printf(b, "time per output token (decode step, KV length %g): %s%s\n",
-             r->seq_len, t2, r2);
+  buf_printf(b, "time to first token (prefill of %s x %s tokens): %s%s\n", nb,
+             ns, t1, r1);
+  buf_printf(b, "time per output token (decode step, KV length %s): %s%s\n",
+             ns, t2, r2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
   char w[32], kv[32], act[32], tot[32];
@@ -431,13 +450,12 @@ static void render_summary(const Report *r, Buf *b) {
     buf_putc(b, '\n');
   }
   if (s->mem.max_batch == 0)
-    buf_printf(b, "largest batch at sequence %g: none (batch 1 does not fit)\n",
-               r->seq_len);
+    buf_printf(b, "largest batch at sequence %s: none (batch 1 does not fit)\n",
+               ns);
   else
-    buf_printf(b, "largest batch at sequence %g (the whole batch prefilled at "
+    buf_printf(b, "largest batch at sequence %s (the whole batch prefilled at "
                   "once): %s%.0f\n",
-               r->seq_len, s->mem.max_capped ? "at least " : "",
-               s->mem.max_batch);
+               ns, s->mem.max_capped ? "at least " : "", s->mem.max_batch);
 }
 
 static void render_table(const Report *r, Buf *b) {
@@ -449,10 +467,12 @@ static void render_table(const Report *r, Buf *b) {
     if (r->note)
       buf_printf(b, "note: %s\n", r->note);
   }
-  buf_printf(b, "%s  batch %g, sequence %g  (weights %d-bit, activations "
+  char nb[32], ns[32];
+  buf_printf(b, "%s  batch %s, sequence %s  (weights %d-bit, activations "
                 "%d-bit, KV cache %d-bit, %s attention)\n",
-             r->model, r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,
-             r->attention);
+             r->model, fmt_whole(r->batch, nb, sizeof(nb)),
+             fmt_whole(r->seq_len, ns, sizeof(ns)), r->w_bits, r->a_bits,
+             r->kv_bits, r->attention);
   buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
               "count x value. FLOPs count a multiply-add as 2.\n");
   if (r->gpu && r->engine) {
@@ -473,8 +493,10 @@ static void render_table(const Report *r, Buf *b) {
       if (n > w)
         w = n;
     }
-    buf_printf(b, "\n%s: %g token%s per sequence, KV length %g\n", ph->name,
-               ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
+    char nt[32], nl[32];
+    buf_printf(b, "\n%s: %s token%s per sequence, KV length %s\n", ph->name,
+               fmt_whole(ph->tokens, nt, sizeof(nt)), ph->tokens == 1 ? "" : "s",
+               fmt_whole(ph->kv_len, nl, sizeof(nl)));
     buf_printf(b, "%-*s %6s", w, "operation", "count");
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, metric_heading[k]);
@@ -485,7 +507,7 @@ static void render_table(const Report *r, Buf *b) {
     for (int k = 0; k < ph->plan->nrows; k++) {
       const Row *row = &ph->plan->rows[k];
       char count[32];
-      snprintf(count, sizeof(count), "%g", row->count);
+      fmt_whole(row->count, count, sizeof(count));
       table_line(b, w, row->path, count, ph->vals->row[k],
                  ph->time ? bound_name(ph->bound[k]) : NULL,
                  ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "agents.h"
+#include "runtime.h"
 
 #define SILU "torch.nn.modules.activation.SiLU"
 #define TOYNORM "transformers.models.toy.modeling_toy.ToyNorm"
@@ -125,7 +126,7 @@ static void test_force_analysis_writes(void **state) {
   json_decref(e);
   char *p = path_join(f->out, "torch_silu.c");
   char *c = tu_read(p);
-  assert_contains(c, "return (5.0 * N);");
+  assert_contains(c, "return (5.0 * p_N);");
   free(c);
   free(p);
   free(out);
@@ -232,6 +233,42 @@ static void test_new_entry_with_source(void **state) {
   free(out);
 }
 
+/* An answer whose parameters are named like macros the preprocessor owns
+ * (unix, __LINE__, LM_ABI_VERSION) is accepted, and the code generated for
+ * it compiles and runs as lmrun loads it (issue 9: such an answer broke
+ * every lmrun). 3*3*5 + 2*3 = 51 FLOPs for unix=3, __LINE__=5. */
+static void test_macro_named_parameters(void **state) {
+  Fix *f = *state;
+  AgentArgs a = {.name = TOYNORM,
+                 .analysis = DATA "toy_norm_macros.json",
+                 .source =
+                     DATA "tree/src/transformers/models/toy/modeling_toy.py"};
+  char *out;
+  assert_int_equal(run(f, &a, &out), 0);
+  assert_contains(out, "lmgen: added " TOYNORM " in ");
+  free(out);
+  char *p = path_join(f->out, "transformers_toy_norm.c");
+  char *c = tu_read(p);
+  assert_contains(c, "double p_unix = args[0];");
+  assert_contains(c, "double p___LINE__ = args[1];");
+  free(c);
+  free(p);
+  Db *db = tu_load_db(f->db);
+  Error e;
+  err_clear(&e);
+  Registry *reg = reg_load(db, f->out, &e);
+  if (!reg)
+    err_print(stderr, &e);
+  assert_non_null(reg);
+  RegModule *m = reg_get(reg, TOYNORM);
+  assert_non_null(m);
+  double args[] = {3, 5, 2};
+  assert_double_exact(m->fn[M_FLOPS](args), 51);
+  assert_double_exact(m->fn[M_ACT_READ_BYTES](args), 30);
+  reg_free(reg);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_force_analysis_writes, setup,
@@ -243,6 +280,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unconfigured, setup, teardown),
       cmocka_unit_test_setup_teardown(test_new_entry_with_source, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_macro_named_parameters, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,10 +36,22 @@ static void test_buf_strdup(void **state) {
   free(s);
 }
 
+static void test_buf_find_control(void **state) {
+  (void)state;
+  assert_int_equal(str_find_control("meta-llama/Llama-2", 18), -1);
+  assert_int_equal(str_find_control("caf\xc3\xa9", 5), -1); /* e-acute */
+  assert_int_equal(str_find_control("a\x1b[31m", 6), 1);
+  assert_int_equal(str_find_control("ab\x7f", 3), 2);
+  assert_int_equal(str_find_control("x\xc2\x9b", 3), 1); /* C1 CSI */
+  assert_int_equal(str_find_control("a\0b", 3), 1);       /* embedded NUL */
+  assert_int_equal(str_find_control("tab\there", 8), 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf_appends),
       cmocka_unit_test(test_buf_strdup),
+      cmocka_unit_test(test_buf_find_control),
   };
   return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -192,6 +192,65 @@ static void jit_free(Jit *j) {
   buf_free(&j->errors);
 }
 
+/* Parameter names the preprocessor owns (tcc's and gcc's predefined
+ * macros, modabi.h's) cannot break generated code: emitted identifiers are
+ * the generator's own (issue 9). The code compiles with libtcc and gcc and
+ * computes the hand value. */
+static void test_emit_macro_names_are_inert(void **state) {
+  (void)state;
+  static const char *const ren[][2] = {
+      {"\"N\"", "\"__COUNTER__\""},     {"{N}", "{__COUNTER__}"},
+      {"in_features", "unix"},           {"out_features", "__LINE__"},
+      {"w_bytes", "linux"},              {"a_bytes", "LM_ABI_VERSION"},
+      {"rows", "__x86_64__"},            {"cols", "__TINYC__"},
+      {"\"heads\"", "\"LM_MODABI_H\""}, {"{heads}", "{LM_MODABI_H}"},
+  };
+  char *text = tu_read("test/data/mini_db.json");
+  for (size_t r = 0; r < LM_ARRAY_LEN(ren); r++)
+    while (strstr(text, ren[r][0])) {
+      char *next = tu_replace(text, ren[r][0], ren[r][1]);
+      free(text);
+      text = next;
+    }
+  Error e;
+  err_clear(&e);
+  Db *db = db_load_text("macro_db.json", text, strlen(text), &e);
+  if (!db)
+    err_print(stderr, &e);
+  assert_non_null(db);
+  assert_true(db_assign_names(db, db->mods, db->nmods, &e) >= 0);
+  char *dir = tu_tmpdir();
+  for (int i = 0; i < db->nmods; i++) {
+    char *src = emit_module(db->mods[i], "macro_db.json", NULL);
+    char *path = path_join(dir, db->mods[i]->file_name);
+    tu_write(path, src);
+    char *out = NULL;
+    int rc = tu_run(&out,
+                    "cc -std=gnu11 -Wall -Wextra -Werror -Iinclude -c %s "
+                    "-o %s.o",
+                    path, path);
+    if (rc != 0)
+      print_error("%s\n", out);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(path);
+    free(src);
+  }
+  tu_rm_rf(dir);
+  free(dir);
+  Jit j;
+  jit_all(&j, db);
+  ModuleDef *lin = db_find(db, "torch.nn.modules.linear.Linear", NULL);
+  /* __COUNTER__=3 unix=5 __LINE__=7 linux=2 LM_ABI_VERSION=2:
+   * flops = 2*3*5*7 = 210; weight bytes = 5*7*2 = 70 */
+  double a[] = {3, 5, 7, 2, 2};
+  assert_double_exact(jit_fn(&j, lin, NULL, M_FLOPS)(a), 210);
+  assert_double_exact(jit_fn(&j, lin, NULL, M_WEIGHT_BYTES)(a), 70);
+  jit_free(&j);
+  db_free(db);
+  free(text);
+}
+
 /* Hand-derived values (Llama-2-7B, one decoder layer, prefill B=1 S=2048,
  * 16-bit): q_proj and input_layernorm. */
 static void test_emit_jit_hand_values(void **state) {
@@ -292,10 +351,47 @@ static void test_emit_jit_matches_interpreter(void **state) {
   free(variant);
 }
 
+/* What the p_ namespace cannot make immune is refused by name: a class
+ * named p makes the function p_flops, which a parameter {flops} (the local
+ * p_flops) would shadow. */
+static void test_emit_refuses_shadowing_local(void **state) {
+  (void)state;
+  char *text = tu_read("test/data/mini_db.json");
+  char *t1 = tu_replace(text, "\"TorchLinear\"", "\"p\"");
+  char *t2 = tu_replace(t1, "\"name\": \"N\"", "\"name\": \"flops\"");
+  char *t3 = t2;
+  while (strstr(t3, "{N}")) {
+    char *next = tu_replace(t3, "{N}", "{flops}");
+    if (t3 != t2)
+      free(t3);
+    t3 = next;
+  }
+  Error e;
+  err_clear(&e);
+  Db *db = db_load_text("shadow_db.json", t3, strlen(t3), &e);
+  if (!db)
+    err_print(stderr, &e);
+  assert_non_null(db);
+  ModuleDef *lin = db_find(db, "torch.nn.modules.linear.Linear", &e);
+  assert_non_null(lin);
+  assert_null(emit_module(lin, "shadow_db.json", &e));
+  assert_contains(e.msg, "torch.nn.modules.linear.Linear: parameter 'flops' "
+                         "becomes the local p_flops, the name of a generated "
+                         "function");
+  db_free(db);
+  if (t3 != t2)
+    free(t3);
+  free(t2);
+  free(t1);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_emit_numbers),
       cmocka_unit_test(test_emit_golden),
+      cmocka_unit_test(test_emit_macro_names_are_inert),
+      cmocka_unit_test(test_emit_refuses_shadowing_local),
       cmocka_unit_test(test_emit_deterministic),
       cmocka_unit_test(test_emit_compiles_with_gcc),
       cmocka_unit_test(test_emit_jit_hand_values),

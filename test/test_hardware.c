@@ -101,10 +101,80 @@ static void test_hardware_errors(void **state) {
   buf_free(&b);
 }
 
+/* Errors about text of a given length never read past its end. */
+static void test_hardware_text_not_terminated(void **state) {
+  (void)state;
+  const char buf[] = "{\"format\": @XXXX";
+  Error e;
+  err_clear(&e);
+  assert_null(gpudb_load_text("hw.json", buf, strlen("{\"format\": @"), &e));
+  assert_contains(e.msg, "invalid JSON");
+  assert_not_contains(e.context, "X");
+  const char buf2[] = "{\"format\": 5}XXXX";
+  err_clear(&e);
+  assert_null(gpudb_load_text("hw.json", buf2, strlen("{\"format\": 5}"), &e));
+  assert_not_contains(e.context, "X");
+}
+
+/* Figures are checked after unit scaling, every one of them (issue 9:
+ * hbm_gbps 1e300 became an infinite bandwidth, printed as null with a
+ * memory time of 0); the ones the model reads have a floor, so a tiny
+ * smem_per_sm_kib is reported here, not against the model file. */
+static void test_hardware_ranges_after_scaling(void **state) {
+  (void)state;
+  struct {
+    const char *from, *to, *msg;
+    int line;
+  } cases[] = {
+      {"\"hbm_gbps\": 1000", "\"hbm_gbps\": 1e300",
+       "GPU 'x1': hbm_gbps = 1e+300 is out of range: times 1e+09 it must "
+       "give 1 to 1e+30 bytes/s", 3},
+      {"\"memory_gib\": 16", "\"memory_gib\": 1e300",
+       "GPU 'x1': memory_gib = 1e+300", 3},
+      {"\"fp16_tflops\": 100", "\"fp16_tflops\": 1e299",
+       "GPU 'x1': fp16_tflops = 1e+299", 2},
+      {"\"int8_tops\": 200", "\"int8_tops\": 1e-300",
+       "GPU 'x1': int8_tops = 1e-300", 3},
+      {"\"smem_per_sm_kib\": 100", "\"smem_per_sm_kib\": 1e-6",
+       "GPU 'x1': smem_per_sm_kib = 1e-06 is below 1", 4},
+      {"\"sm_count\": 10", "\"sm_count\": 10.5",
+       "GPU 'x1': sm_count must be a whole number", 4},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    char *t = tu_replace(one, cases[i].from, cases[i].to);
+    Error e;
+    err_clear(&e);
+    GpuDb *g = gpudb_load_text("hw.json", t, strlen(t), &e);
+    if (g || !strstr(e.msg, cases[i].msg) || e.line != cases[i].line) {
+      char *s = tu_err_text(&e);
+      print_error("case %zu: line %d\n%s", i, e.line, s);
+      free(s);
+      fail();
+    }
+    free(t);
+  }
+}
+
+/* A GPU name is printed to the terminal: control characters are refused. */
+static void test_hardware_name_control_chars(void **state) {
+  (void)state;
+  char *t = tu_replace(one, "\"name\": \"X\"", "\"name\": \"X\\u0007\"");
+  Error e;
+  err_clear(&e);
+  assert_null(gpudb_load_text("hw.json", t, strlen(t), &e));
+  assert_contains(e.msg, "GPU 'x1': the name contains a control character "
+                         "(byte 0x07 at offset 1)");
+  assert_string_equal(e.where, ".gpus[0].name");
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hardware_repo_file),
       cmocka_unit_test(test_hardware_errors),
+      cmocka_unit_test(test_hardware_ranges_after_scaling),
+      cmocka_unit_test(test_hardware_name_control_chars),
+      cmocka_unit_test(test_hardware_text_not_terminated),
   };
   return cmocka_run_group_tests_name("hardware", tests, NULL, NULL);
 }

@@ -136,7 +136,7 @@ static void test_jit_hand_edit(void **state) {
   Db *db = tu_load_db("module_db.json");
   char *p = path_join(f->dir, "torch_silu.c");
   char *s = tu_read(p);
-  char *t = tu_replace(s, "(4.0 * N)", "(5.0 * N)");
+  char *t = tu_replace(s, "(4.0 * p_N)", "(5.0 * p_N)");
   tu_write(p, t);
   Error e;
   assert_null(load(f->dir, db, &e));

@@ -155,7 +155,7 @@ static void test_agent_force_silu(void **state) {
   char *c = tu_read(p);
   assert_contains(
       c, "/* flops = 5 * {N} */\ndouble TorchSiLU_flops(const double *args)");
-  assert_contains(c, "return (5.0 * N);");
+  assert_contains(c, "return (5.0 * p_N);");
   free(c);
   free(p);
   assert_int_equal(tu_run(&out, "%s --check --all --db %s --out %s",

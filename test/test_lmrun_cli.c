@@ -715,6 +715,25 @@ static void test_lmrun_bad_input(void **state) {
   free(t);
 }
 
+/* Non-regular input files are refused at once, clearly (issue 9: lmrun
+ * /dev/zero grew without bound). */
+static void test_lmrun_non_regular_inputs(void **state) {
+  (void)state;
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s /dev/zero", tu_bin("lmrun")), 1);
+  assert_contains(out, "/dev/zero: error: cannot read: a character device, "
+                       "not a regular file");
+  free(out);
+  /* a directory is a snapshot (issue 10): without config.json, refused */
+  assert_int_equal(tu_run(&out, "%s models", tu_bin("lmrun")), 1);
+  assert_contains(out, "models: error: a directory without config.json");
+  free(out);
+  assert_int_equal(
+      tu_run(&out, "%s --db /dev/zero --check --all", tu_bin("lmgen")), 1);
+  assert_contains(out, "not a regular file");
+  free(out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lmrun_matches_llm_viewer_prefill),
@@ -731,6 +750,7 @@ int main(void) {
       cmocka_unit_test(test_lmrun_formats),
       cmocka_unit_test(test_lmrun_calibrated),
       cmocka_unit_test(test_lmrun_bad_input),
+      cmocka_unit_test(test_lmrun_non_regular_inputs),
   };
   return cmocka_run_group_tests_name("lmrun_cli", tests, NULL, NULL);
 }

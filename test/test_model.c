@@ -253,12 +253,106 @@ static void test_model_missing_members_and_depth(void **state) {
   assert_contains(e.msg, "cannot open");
 }
 
+/* Errors about text of a given length never read past its end. */
+static void test_model_text_not_terminated(void **state) {
+  (void)state;
+  const char buf[] = "{\"format\": @XXXX";
+  Error e;
+  err_clear(&e);
+  assert_null(model_load_text("m.json", buf, strlen("{\"format\": @"), reg, &e));
+  assert_contains(e.msg, "invalid JSON");
+  assert_not_contains(e.context, "X");
+}
+
+/* A template of 60,000 terms {B}+{B}+... is a located error, not a stack
+ * overflow (issue 9). */
+static void test_model_flat_chain_template(void **state) {
+  (void)state;
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, "\"N\": \"");
+  for (int i = 0; i < 60000; i++)
+    buf_puts(&b, i ? "+{B}" : "{B}");
+  buf_puts(&b, "\",");
+  char *text = tu_replace(tiny, "\"N\": \"{B} * {T}\",", buf_str(&b));
+  Error e;
+  assert_null(load(text, &e));
+  assert_contains(e.msg, "nested too deeply");
+  assert_string_equal(e.file, "m.json");
+  assert_int_equal(e.line, 26);
+  free(text);
+  buf_free(&b);
+}
+
+/* The duplicate-name check is a hash per parent, not a scan of the earlier
+ * siblings (issue 9: 20,000 siblings took 4 s, O(n^2)). 40,000 siblings,
+ * the last repeating the first: the error names it, and loading is far
+ * below the quadratic time (120 s here before the fix). The bound is 3 times
+ * what the linear check takes under ASan on a loaded 2-core machine. */
+static void test_model_many_siblings(void **state) {
+  (void)state;
+  const char *from = strstr(tiny, "        {\n          \"name\": \"embed_tokens\"");
+  const char *to = strstr(tiny, "        {\n          \"name\": \"rotary_emb\"");
+  assert_non_null(from);
+  assert_non_null(to);
+  char *item = xstrndup(from, (size_t)(to - from));
+  char *named = tu_replace(item, "\"embed_tokens\"", "\"e%d\"");
+  Buf b;
+  buf_init(&b);
+  buf_append(&b, tiny, (size_t)(from - tiny));
+  const int n = 40000;
+  for (int i = 0; i < n; i++)
+    buf_printf(&b, named, i);
+  buf_printf(&b, named, 0); /* a second e0 */
+  buf_puts(&b, to);
+  Error e;
+  err_clear(&e);
+  double t0 = now_seconds();
+  Model *m = model_load_text("m.json", buf_str(&b), b.len, reg, &e);
+  double dt = now_seconds() - t0;
+  assert_null(m);
+  assert_contains(e.msg, "layer 'model.e0' appears twice");
+  assert_string_equal(e.where, ".layers[0].sub_layers[40000].name");
+  print_message("40,001 siblings checked in %.2f s\n", dt);
+  assert_true(dt < 30.0);
+  free(item);
+  free(named);
+  buf_free(&b);
+}
+
+/* A model id is printed to the terminal: control characters (an escape
+ * sequence) are refused, located (issue 9: they printed raw). */
+static void test_model_id_control_chars(void **state) {
+  (void)state;
+  char *t = tu_replace(tiny, "\"test/tiny-llama\"", "\"evil\\u001b[2Jid\"");
+  Error e;
+  assert_null(load(t, &e));
+  assert_contains(e.msg, "the model id contains a control character (byte "
+                         "0x1b at offset 4)");
+  assert_string_equal(e.where, ".model");
+  assert_int_equal(e.line, 3);
+  free(t);
+  t = tu_replace(tiny, "\"test/tiny-llama\"", "\"c1\\u009bid\"");
+  assert_null(load(t, &e));
+  assert_contains(e.msg, "control character (byte 0xc2 at offset 2)");
+  free(t);
+  t = tu_replace(tiny, "\"test/tiny-llama\"", "\"caf\\u00e9/llama\"");
+  Model *m = load(t, &e); /* other non-ASCII text is fine */
+  assert_non_null(m);
+  model_free(m);
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_structure),
       cmocka_unit_test(test_model_errors),
       cmocka_unit_test(test_model_config_booleans),
       cmocka_unit_test(test_model_missing_members_and_depth),
+      cmocka_unit_test(test_model_flat_chain_template),
+      cmocka_unit_test(test_model_many_siblings),
+      cmocka_unit_test(test_model_id_control_chars),
+      cmocka_unit_test(test_model_text_not_terminated),
   };
   return cmocka_run_group_tests_name("model", tests, group_setup, group_teardown);
 }

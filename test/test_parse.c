@@ -109,11 +109,40 @@ static void test_parse_depth_limit(void **state) {
   buf_free(&b);
 }
 
+/* A flat chain is as tall as it is long: 60,000 terms are refused (issue
+ * 9: they overflowed the stack of the recursive walks after parsing), and
+ * so are 257 (256 '+', leaves at level 257); 256 terms are accepted. */
+static Node *chain(Arena *a, Buf *b, int terms, Error *e) {
+  buf_reset(b);
+  for (int i = 0; i < terms; i++)
+    buf_puts(b, i ? "+{B}" : "{B}");
+  FormulaSrc src = {.text = buf_str(b)};
+  err_clear(e);
+  return parse_formula(a, &src, e);
+}
+
+static void test_parse_flat_chain_limit(void **state) {
+  (void)state;
+  Arena a;
+  arena_init(&a);
+  Buf b;
+  buf_init(&b);
+  Error e;
+  assert_null(chain(&a, &b, 60000, &e));
+  assert_contains(e.msg, "nested too deeply: more than 256 levels");
+  assert_null(chain(&a, &b, 257, &e));
+  assert_contains(e.msg, "nested too deeply");
+  assert_non_null(chain(&a, &b, 256, &e));
+  arena_free(&a);
+  buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_shapes),
       cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_parse_depth_limit),
+      cmocka_unit_test(test_parse_flat_chain_limit),
   };
   return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }

@@ -17,7 +17,10 @@ static void test_report_si_format(void **state) {
                {28751179022336.0, "", "28.8 T"},
                {268435456, "B", "268 MB"},
                {8192, "B", "8.19 kB"},
-               {1e30, "", "1000000 Y"}};
+               {999e24, "B", "999 YB"},
+               /* past Y: an exponent, not 1000000 Y (issue 9) */
+               {1e27, "B", "1.00e+27 B"},
+               {1e30, "", "1.00e+30"}};
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char buf[64];
     si_format(cases[i].v, cases[i].unit, buf, sizeof(buf));
@@ -140,12 +143,39 @@ static void test_report_csv_and_table(void **state) {
   free(s);
 }
 
+/* Large runs read well in the table (issue 9): a batch of 2^20 is
+ * 1048576, not 1.04858e+06; counts likewise; cells of 1e27 or more and
+ * intensities of a million or more get an exponent, not 28 digits. */
+static void test_report_table_large_numbers(void **state) {
+  (void)state;
+  Fake f;
+  Report r;
+  PhaseResult ph;
+  fake(&f, &r, &ph);
+  r.batch = 1048576;
+  r.seq_len = 1048576;
+  ph.tokens = 1048576;
+  ph.kv_len = 2097152;
+  f.rows[0].count = 1048576;
+  double big[M_TRAFFIC] = {1e27, 1, 0, 0, 0, 0};
+  memcpy(f.row[0], big, sizeof(big));
+  char *s = report_render(&r, FMT_TABLE);
+  assert_contains(s, "batch 1048576, sequence 1048576  (");
+  assert_contains(s, "prefill: 1048576 tokens per sequence, KV length 2097152");
+  assert_contains(s, "a.b       1048576  1.00e+27    1.00 B");
+  assert_contains(s, "1.00 B 1.00e+27\n");
+  assert_not_contains(s, "e+06");
+  assert_not_contains(s, "000000000000");
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_si_format),
       cmocka_unit_test(test_report_number),
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_report_csv_and_table),
+      cmocka_unit_test(test_report_table_large_numbers),
   };
   return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }

@@ -51,6 +51,11 @@ static void test_schema_errors(void **state) {
       {"{}", "missing required member 'a'", ".", 1, 1},
       {"{\"a\": \"3\"}", "expected integer, found string", ".a", 1, 7},
       {"{\"a\": 1.5}", "expected integer, found number", ".a", 1, 7},
+      /* issue 9: 1e300 was converted to long long (undefined behaviour,
+       * caught by the sanitizer build); integers are whole numbers of
+       * magnitude at most 2^53, exactly representable */
+      {"{\"a\": 1e300}", "expected integer, found number", ".a", 1, 7},
+      {"{\"a\": -1e19}", "expected integer, found number", ".a", 1, 7},
       {"{\"a\": 0}", "must be >= 1", ".a", 1, 7},
       {"{\"a\": 1,\n \"bb\": 2}", "unknown member 'bb' (expected: a, b, c, d, e)",
        ".bb", 2, 8},

@@ -2,10 +2,10 @@
  *
  * entry:       example.models.toy.ToyAttention
  * class:       ExampleToyAttention
- * fingerprint: 45a5f189cfb6332d
+ * fingerprint: 9d6fcfacc5996860
  * parameters:  args[0] B, args[1] T, args[2] L, args[3] H, args[4] d, args[5] a_bytes
  * atomic ops: qk_matmul (eager), softmax (eager), fused (flash), out
- * checksum:    0e043e17a99185ec (of the code below: hand edits are refused)
+ * checksum:    cad94feb0c265ad4 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -95,12 +95,12 @@ double ExampleToyAttention_param_bytes(const double *args)
 /* kv_cache_bytes = 2 * {B} * {L} * {H} * {d} * {a_bytes} */
 double ExampleToyAttention_kv_cache_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double H = args[3];
-  double d = args[4];
-  double a_bytes = args[5];
-  return (((((2.0 * B) * L) * H) * d) * a_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_H = args[3];
+  double p_d = args[4];
+  double p_a_bytes = args[5];
+  return (((((2.0 * p_B) * p_L) * p_H) * p_d) * p_a_bytes);
 }
 
 /* ---- atomic operation qk_matmul ---- */
@@ -108,12 +108,12 @@ double ExampleToyAttention_kv_cache_bytes(const double *args)
 /* flops = 2 * {B} * {H} * {T} * {L} * {d} */
 double ExampleToyAttention_op_qk_matmul_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double H = args[3];
-  double d = args[4];
-  return (((((2.0 * B) * H) * T) * L) * d);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_H = args[3];
+  double p_d = args[4];
+  return (((((2.0 * p_B) * p_H) * p_T) * p_L) * p_d);
 }
 
 /* weight_bytes: not given, 0 */
@@ -126,34 +126,34 @@ double ExampleToyAttention_op_qk_matmul_weight_bytes(const double *args)
 /* act_read_bytes = {B} * {H} * {T} * {d} * {a_bytes} */
 double ExampleToyAttention_op_qk_matmul_act_read_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double H = args[3];
-  double d = args[4];
-  double a_bytes = args[5];
-  return ((((B * H) * T) * d) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_H = args[3];
+  double p_d = args[4];
+  double p_a_bytes = args[5];
+  return ((((p_B * p_H) * p_T) * p_d) * p_a_bytes);
 }
 
 /* act_write_bytes = {B} * {H} * {T} * {L} * {a_bytes} */
 double ExampleToyAttention_op_qk_matmul_act_write_bytes(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double H = args[3];
-  double a_bytes = args[5];
-  return ((((B * H) * T) * L) * a_bytes);
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_H = args[3];
+  double p_a_bytes = args[5];
+  return ((((p_B * p_H) * p_T) * p_L) * p_a_bytes);
 }
 
 /* kv_read_bytes = {B} * {H} * {L} * {d} * {a_bytes} */
 double ExampleToyAttention_op_qk_matmul_kv_read_bytes(const double *args)
 {
-  double B = args[0];
-  double L = args[2];
-  double H = args[3];
-  double d = args[4];
-  double a_bytes = args[5];
-  return ((((B * H) * L) * d) * a_bytes);
+  double p_B = args[0];
+  double p_L = args[2];
+  double p_H = args[3];
+  double p_d = args[4];
+  double p_a_bytes = args[5];
+  return ((((p_B * p_H) * p_L) * p_d) * p_a_bytes);
 }
 
 /* kv_write_bytes: not given, 0 */
@@ -168,12 +168,12 @@ double ExampleToyAttention_op_qk_matmul_kv_write_bytes(const double *args)
 /* flops = ${torch.nn.modules.activation.Softmax}({B} * {H} * {T}, {L}, {a_bytes}) */
 double ExampleToyAttention_op_softmax_flops(const double *args)
 {
-  double B = args[0];
-  double T = args[1];
-  double L = args[2];
-  double H = args[3];
-  double a_bytes = args[5];
-  return TorchSoftmax_flops((const double[]){((B * H) * T), L, a_bytes});
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_H = args[3];
+  double p_a_bytes = args[5];
+  return TorchSoftmax_flops((const double[]){((p_B * p_H) * p_T), p_L, p_a_bytes});
 }
 
 /* weight_bytes: not given, 0 */
@@ -216,8 +216,8 @@ double ExampleToyAttention_op_softmax_kv_write_bytes(const double *args)
 /* flops = 7 * {T} // 2 */
 double ExampleToyAttention_op_fused_flops(const double *args)
 {
-  double T = args[1];
-  return lm_floordiv((7.0 * T), 2.0);
+  double p_T = args[1];
+  return lm_floordiv((7.0 * p_T), 2.0);
 }
 
 /* weight_bytes: not given, 0 */
@@ -260,10 +260,10 @@ double ExampleToyAttention_op_fused_kv_write_bytes(const double *args)
 /* flops = min({T}, {L}) + max(1, {d}, 3) - ceil({T} / 3) + floor(-{L} / 4) */
 double ExampleToyAttention_op_out_flops(const double *args)
 {
-  double T = args[1];
-  double L = args[2];
-  double d = args[4];
-  return (((lm_min(T, L) + lm_max(lm_max(1.0, d), 3.0)) - lm_ceil((T / 3.0))) + lm_floor(((-L) / 4.0)));
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_d = args[4];
+  return (((lm_min(p_T, p_L) + lm_max(lm_max(1.0, p_d), 3.0)) - lm_ceil((p_T / 3.0))) + lm_floor(((-p_L) / 4.0)));
 }
 
 /* weight_bytes: not given, 0 */
@@ -283,8 +283,8 @@ double ExampleToyAttention_op_out_act_read_bytes(const double *args)
 /* act_write_bytes = -{T} */
 double ExampleToyAttention_op_out_act_write_bytes(const double *args)
 {
-  double T = args[1];
-  return (-T);
+  double p_T = args[1];
+  return (-p_T);
 }
 
 /* kv_read_bytes: not given, 0 */

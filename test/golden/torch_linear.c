@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.linear.Linear
  * class:       TorchLinear
- * fingerprint: d293aea1c49c7fae
+ * fingerprint: 5fc926d9cf130479
  * parameters:  args[0] N, args[1] in_features, args[2] out_features, args[3] w_bytes, args[4] a_bytes
- * checksum:    107ca29741dce9d2 (of the code below: hand edits are refused)
+ * checksum:    c272495281878aae (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -22,37 +22,37 @@ double TorchLinear_kv_cache_bytes(const double *args);
 /* flops = 2 * {N} * {in_features} * {out_features} */
 double TorchLinear_flops(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double out_features = args[2];
-  return (((2.0 * N) * in_features) * out_features);
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  return (((2.0 * p_N) * p_in_features) * p_out_features);
 }
 
 /* weight_bytes = {in_features} * {out_features} * {w_bytes} */
 double TorchLinear_weight_bytes(const double *args)
 {
-  double in_features = args[1];
-  double out_features = args[2];
-  double w_bytes = args[3];
-  return ((in_features * out_features) * w_bytes);
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_w_bytes = args[3];
+  return ((p_in_features * p_out_features) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {in_features} * {a_bytes} */
 double TorchLinear_act_read_bytes(const double *args)
 {
-  double N = args[0];
-  double in_features = args[1];
-  double a_bytes = args[4];
-  return ((N * in_features) * a_bytes);
+  double p_N = args[0];
+  double p_in_features = args[1];
+  double p_a_bytes = args[4];
+  return ((p_N * p_in_features) * p_a_bytes);
 }
 
 /* act_write_bytes = {N} * {out_features} * {a_bytes} */
 double TorchLinear_act_write_bytes(const double *args)
 {
-  double N = args[0];
-  double out_features = args[2];
-  double a_bytes = args[4];
-  return ((N * out_features) * a_bytes);
+  double p_N = args[0];
+  double p_out_features = args[2];
+  double p_a_bytes = args[4];
+  return ((p_N * p_out_features) * p_a_bytes);
 }
 
 /* kv_read_bytes: not given, 0 */
@@ -72,10 +72,10 @@ double TorchLinear_kv_write_bytes(const double *args)
 /* param_bytes = {in_features} * {out_features} * {w_bytes} */
 double TorchLinear_param_bytes(const double *args)
 {
-  double in_features = args[1];
-  double out_features = args[2];
-  double w_bytes = args[3];
-  return ((in_features * out_features) * w_bytes);
+  double p_in_features = args[1];
+  double p_out_features = args[2];
+  double p_w_bytes = args[3];
+  return ((p_in_features * p_out_features) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */
