@@ -1,11 +1,14 @@
-/* http.h: HTTP over libcurl (agents/http.c): timeouts, a reply-size cap,
- * retries. The agents (agents.h) and the Hub client (runtime/hub.c) use
- * it; a header of its own so that the runtime depends on the transport,
- * not on the agents. */
+/* http.h: HTTP over libcurl with timeouts, a reply-size cap and retries
+ * (agents/http.c). Two users: the agents (POST to an LLM API) and the
+ * runtime's Hub client (GET of a config.json, runtime/hub.c), which is why
+ * it has a header of its own: the runtime does not depend on the agents.
+ */
 #ifndef LM_HTTP_H
 #define LM_HTTP_H
 
 #include "common.h"
+
+#include <stdio.h>
 
 /* ===== http.c ===== */
 

@@ -11,12 +11,12 @@
  *
  * Otherwise GET $HF_ENDPOINT/org/name/resolve/main/config.json (default
  * https://huggingface.co) with "Authorization: Bearer $HF_TOKEN" when set,
- * over agents/http.c (timeouts, retries, size cap). The reply is checked
- * (parsed, template filled, model loaded) BEFORE anything is written, then
- * stored atomically: blob (temp file + rename), snapshot link (temp link +
- * rename), refs/main last, so a reader never sees a ref to a missing file.
- * HF_HUB_OFFLINE=1 never touches the network. The token travels in one
- * header only: never in a message, a file or the cache.
+ * over agents/http.c (include/http.h: timeouts, retries, size cap). The reply
+ * is checked (parsed, template filled, model loaded) BEFORE anything is
+ * written, then stored atomically: blob (temp file + rename), snapshot link
+ * (temp link + rename), refs/main last, so a reader never sees a ref to a
+ * missing file. HF_HUB_OFFLINE=1 never touches the network. The token travels
+ * in one header only: never in a message, a file or the cache.
  */
 #include "http.h"
 #include "runtime.h"
