@@ -300,7 +300,7 @@ clean:
 #   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
 #   include/lmpredict.h
 #   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
-#                        generated_modules/, models/ (and models/arch/),
+#                        parallel.json, generated_modules/, models/ (and models/arch/),
 #                        calibration/, engines/,
 #                        agents/prompts/
 #   share/man/man1/lmrun.1, lmgen.1, lmcalib.1
@@ -332,7 +332,7 @@ install: all $(SO) $(LIB)
 	for m in lmrun lmgen lmcalib; do \
 	  sed 's|@VERSION@|$(VERSION)|' man/$$m.1 > "$$D$(MANDIR)/man1/$$m.1"; done; \
 	$(INSTALL) -m 644 module_db.json module_db_schema.json hardware.json \
-	  "$$D$(DATADIR)/"; \
+	  parallel.json "$$D$(DATADIR)/"; \
 	$(INSTALL) -m 644 generated_modules/*.c "$$D$(DATADIR)/generated_modules/"; \
 	$(INSTALL) -m 644 models/*.json "$$D$(DATADIR)/models/"; \
 	$(INSTALL) -m 644 models/arch/*.json "$$D$(DATADIR)/models/arch/"; \

@@ -113,6 +113,9 @@ struct Engine {
   bool causal_skip; /* flash prefill skips masked tiles */
   bool l2_kv_reuse; /* K/V re-reads that fit in L2 are not HBM */
   double q_tile;    /* query rows per tile of its flash kernel */
+  /* what its 8-bit GEMMs reach over its 16-bit ones (gemm_8bit); 0 = none
+   * given: an 8-bit computing kernel then uses the 8-bit peak unchanged */
+  double gemm8_speedup;
   Fusion *fusions;
   int nfusions;
   OpCost *costs;

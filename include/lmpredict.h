@@ -96,6 +96,9 @@ lmp_options *lmp_options_new(void);
 /* Set one option. name is an lmrun long option without its dashes:
  * "batch", "seq-len", "phase", "w-bits", "a-bits", "kv-bits",
  * "embed-bits", "8bit-format", "attention", "hardware", "format",
+ * "output-len" (-O: tokens generated; end-to-end latency and mean TPOT),
+ * "tp", "pp", "ep" (tensor, pipeline, expert parallel GPUs, default 1),
+ * "microbatches" (pipeline microbatches, divides the batch),
  * "engine" (vllm, trtllm, hf-eager: engines/<id>.json, checked when
  * predicting), "roofline" ("yes": times are the roofline bound, lmrun's
  * --roofline; default "no"); '_' is accepted for '-' ("seq_len"). One
@@ -144,9 +147,69 @@ double lmp_result_row(const lmp_result *r, const char *phase, int row,
 /* A summary number named as in the JSON document's summary: "ttft_s",
  * "tpot_s", "ttft_roofline_s", "tpot_roofline_s", "tokens_per_s", "weight_bytes", "kv_cache_bytes",
  * "activation_bytes", "total_bytes", "capacity_bytes", "fits" (1 or 0),
- * "max_batch", "max_batch_capped" (1 or 0); NaN for an unknown key. */
+ * "max_batch", "max_batch_capped" (1 or 0), "output_len", "e2e_latency_s",
+ * "tpot_mean_s" (0 without output-len), "gpus", "throughput_tokens_per_s",
+ * "throughput_per_gpu_tokens_per_s"; with parallelism the memory figures
+ * are per GPU (the fullest pipeline stage); NaN for an unknown key. */
 double lmp_result_summary(const lmp_result *r, const char *key);
 void lmp_result_free(lmp_result *r);
+
+/* ------------------------------------------------------------ sweeps
+ *
+ * A sweep evaluates the cross product of option values, one result at a
+ * time into the same buffers: memory does not grow with its size. */
+typedef struct lmp_sweep lmp_sweep;
+/* A sweep over base's options (copied). */
+lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
+                         const lmp_options *base);
+/* Give an option (named as for lmp_options_set) a list of values: items
+ * separated by ',', each a value ("8", "a100-sxm-80gb"), an integer range
+ * "lo..hi" (every integer) or a geometric range "lo..hixk" (lo, lo*k,
+ * lo*k^2, ... up to hi; k >= 2): "1,2,4,8", "1..256", "1..256x2",
+ * "1,3,16..64x2". Every value is checked as lmp_options_set checks it.
+ * The first option given varies slowest. 0, or -1 with err. */
+int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
+                     lmp_error *err);
+/* Configurations in the cross product. */
+double lmp_sweep_size(const lmp_sweep *s);
+/* Evaluate the next configuration: 1 with *r set (borrowed, valid until
+ * the next call), 0 when the sweep is done, -1 when this configuration
+ * cannot be predicted (err says why; the next call goes on). */
+int lmp_sweep_next(lmp_sweep *s, const lmp_result **r, lmp_error *err);
+/* The options of the configuration last evaluated (borrowed). */
+const lmp_options *lmp_sweep_options(const lmp_sweep *s);
+/* The row of a configuration lmp_sweep_next could not predict: its
+ * configuration and err's message ("error" key in JSON, the last CSV
+ * column). lmp_free it. */
+char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
+                          const lmp_error *err);
+void lmp_sweep_free(lmp_sweep *s);
+
+/* One summary row of a result: its configuration and summary numbers, in
+ * format "json" (one object on one line, keys as the JSON summary's),
+ * "csv" (under lmp_row_header's line) or "table" (fixed-width columns).
+ * Ends with a newline. lmp_free it. */
+char *lmp_result_summary_row(const lmp_result *r, const char *format);
+char *lmp_row_header(const char *format);
+
+/* ---------------------------------------------------- the best choice */
+typedef struct lmp_slo lmp_slo;
+/* Targets "ttft=200ms,tpot=30ms" (either or both, and e2e=...; units s,
+ * ms, us) and what to maximize: "throughput" (total tokens/s) or
+ * "throughput-per-gpu". NULL with err on a bad spec. */
+lmp_slo *lmp_slo_new(const char *targets, const char *maximize,
+                     lmp_error *err);
+/* Offer a result: 0 if it fits, meets the targets and is the best so far
+ * (kept), 1 if it met them but is not better, 2 does not fit, 3 misses
+ * TTFT, 4 misses TPOT, 5 misses e2e (the first reason in that order). */
+int lmp_slo_offer(lmp_slo *s, const lmp_result *r);
+/* Count a configuration that could not be predicted. */
+void lmp_slo_offer_error(lmp_slo *s, const lmp_error *err);
+/* The outcome: {"slo": ..., "maximize": ..., "configurations": N,
+ * "met": M, "lost": {...}, "best": {...configuration..., "summary":
+ * {...}} or null}, or the same as text ("table"). lmp_free it. */
+char *lmp_slo_result(const lmp_slo *s, const char *format);
+void lmp_slo_free(lmp_slo *s);
 
 /* Free a string the library returned. */
 void lmp_free(void *p);

@@ -98,6 +98,12 @@ int prog_compile(Arena *a, const Node *n, const double *values,
 /* True if the program is a single constant (its value in *v). */
 bool prog_const(const Prog *p, double *v);
 double prog_eval(const Prog *p, const double *vars);
+/* An instruction's kind as a character: 'k' constant, 'v' variable,
+ * '+' '-' '*' '/' '0' (floor division) binary, 'n' negation, 'c' ceil,
+ * 'f' floor, 'm' min, 'M' max (of in->n operands). */
+char prog_op_kind(const Instr *in);
+/* True if the program reads variable var at run time. */
+bool prog_reads(const Prog *p, int var);
 
 /* ===== model.c: architecture files ===== */
 
@@ -288,6 +294,8 @@ typedef struct Slot {
   lm_metric_fn state[M_COUNT - M_TRAFFIC]; /* param_bytes, kv_cache_bytes */
 } Slot;
 
+typedef struct Fused Fused;
+
 typedef struct Plan {
   const Model *model;
   AttnImpl attn;
@@ -296,6 +304,9 @@ typedef struct Plan {
   Slot *slots;
   int nslots;
   int nargs;            /* total arguments over all slots */
+  Fused *fused;         /* the whole plan as one JIT function; NULL: none */
+  int *kvrows;          /* rows that depend on the KV length (plan_kv_rows) */
+  int nkvrows;
   Arena arena;
 } Plan;
 
@@ -323,6 +334,38 @@ int plan_parameters(const Plan *p, Values *scratch, double *out, Error *err);
  * kinds (at most max), names borrowed ("" = no kind). */
 int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
                     double *bytes, int max);
+/* The same without the fused function (fuse.c): the stack machine and
+ * one call per row and metric. plan_eval uses it when the plan is not
+ * fused or the fused function reports a failed check (to word the
+ * error). */
+int plan_eval_interp(const Plan *p, const double *run, Values *out,
+                     Error *err);
+/* The rows whose values depend on the KV length: rows of a slot with a
+ * dynamic argument reading L or S. New array of row indexes (*n of them);
+ * free(). */
+int *plan_kv_rows(const Plan *p, int *n);
+/* Re-evaluate only the given rows (and their slots' arguments) of out, an
+ * evaluation of the same plan whose other rows stay valid; the state
+ * metrics are not updated. Same checks as plan_eval. */
+int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
+                   Values *out, Error *err);
+/* plan_eval_rows of the plan's kvrows: the fused function's when there is
+ * one (bit-identical), else interpreted. */
+int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err);
+
+/* ===== fuse.c: a plan as one JIT-compiled function ===== */
+
+/* Compile the plan's evaluation into one function (config folded,
+ * formulas inlined); bit-identical to plan_eval_interp. NULL when the plan
+ * uses something the fuser does not inline or the JIT fails (plan_eval
+ * then stays interpretive). */
+Fused *fused_build(const Plan *p);
+/* Evaluate: 0, or -1 when a check fails (out is then partly written). */
+int fused_eval(const Fused *f, const double *run, Values *out);
+/* Only the plan's KV rows (plan->kvrows) and their slots' parameters,
+ * into out, an evaluation of the same plan (the state is not touched). */
+int fused_eval_kv(const Fused *f, const double *run, Values *out);
+void fused_free(Fused *f);
 
 /* ===== hardware.c ===== */
 
@@ -337,6 +380,14 @@ typedef struct Gpu {
   double l2;           /* L2 cache, bytes */
   double smem_per_sm;  /* on-chip shared memory per SM (or LDS per CU) */
   double sm_count;     /* SMs (or compute units) */
+  /* interconnect: 0 when hardware.json does not give it */
+  double nvlink_bw;    /* NVLink (or Infinity Fabric) per GPU, one
+                          direction, bytes/s */
+  bool nvswitch;       /* every GPU of the node reaches every other at
+                          nvlink_bw */
+  double pcie_bw;      /* host link per GPU, one direction, bytes/s */
+  double network_bw;   /* scale-out network per node, one direction */
+  double gpus_per_node;
 } Gpu;
 
 typedef struct GpuDb {
@@ -356,6 +407,7 @@ void gpudb_free(GpuDb *db);
 /* ===== roofline.c ===== */
 
 #define LM_MAX_BATCH 1048576.0 /* 2^20 sequences */
+#define LM_MAX_PARALLEL 4096.0 /* GPUs in one parallel dimension */
 
 typedef enum { BOUND_MEMORY, BOUND_COMPUTE } Bound;
 
@@ -430,6 +482,8 @@ typedef struct CalibPlan CalibPlan;
 typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
 extern const char *const format_name[FMT_COUNT];
 
+typedef struct CommOp CommOp;
+
 typedef struct PhaseResult {
   const char *name; /* "prefill", "decode" */
   double tokens;    /* T */
@@ -443,6 +497,19 @@ typedef struct PhaseResult {
   double *pred;     /* per row: calibrated time, s; NULL with --roofline */
   const char **kernel; /* per row: the engine's kernel it runs in */
   double pred_total;/* sum of count x pred */
+  /* parallelism (parallel.c): communication rows and the phase latency */
+  const CommOp *comm;   /* the plan's collectives; NULL without */
+  int ncomm;
+  double *comm_bytes;   /* per collective: bytes, seconds */
+  double *comm_time;
+  double send_bytes, send_time; /* pipeline: one stage to the next */
+  int sends;            /* pp - 1 */
+  int send_after;       /* the row the send row follows */
+  double *stage_send;   /* per stage boundary: the send's time */
+  double latency_roofline; /* the same with the rows' roofline times */
+  double latency;       /* the phase's time on the configuration: the
+                           rows (pred_total, or total_time with --roofline),
+                           the collectives, the pipeline */
 } PhaseResult;
 
 typedef struct Summary {
@@ -451,6 +518,15 @@ typedef struct Summary {
   double ttft_roofline, tpot_roofline; /* the roofline bounds */
   double tokens_per_s; /* B / tpot */
   Footprint mem;
+  /* -O N (output_len > 0): the request generates N tokens */
+  double output_len;   /* N; 0 without -O */
+  double decode_sum;   /* the N - 1 decode steps, KV lengths S+1 .. S+N-1 */
+  double e2e;          /* ttft + decode_sum */
+  double tpot_mean;    /* decode_sum / (N - 1); 0 when N = 1 */
+  double gpus;         /* GPUs of the configuration: tp x pp */
+  double throughput;   /* tokens/s in total: B N / e2e with -O, else
+                          tokens_per_s */
+  double throughput_per_gpu; /* throughput / gpus */
 } Summary;
 
 typedef struct Report {
@@ -470,6 +546,8 @@ typedef struct Report {
   const Gpu *gpu;        /* NULL: counts only */
   Peaks peaks;
   const Summary *summary;
+  bool serving;          /* -O or parallelism given: serving keys shown */
+  int tp, pp, ep, microbatches;
   const Engine *engine;  /* NULL: roofline only (--roofline) */
   const Calib *calib;
 } Report;
@@ -487,6 +565,88 @@ void si_format(double v, const char *unit, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
 void report_number(double v, char *out, size_t outsz);
+
+/* ===== parallel.c: tensor, pipeline and expert parallelism ===== */
+
+/* Collectives, as parallel.json names them. */
+#define LM_COLLS(X)                                                            \
+  X(COLL_ALL_REDUCE, "all_reduce") X(COLL_ALL_GATHER, "all_gather")            \
+  X(COLL_REDUCE_SCATTER, "reduce_scatter") X(COLL_ALL_TO_ALL, "all_to_all")    \
+  X(COLL_SEND, "send")
+typedef enum { LM_COLLS(LM_X_ENUM) COLL_COUNT } CollKind;
+extern const char *const coll_name[COLL_COUNT];
+
+/* What a split does to a config value: divide exactly (else an error),
+ * divide or replicate (key/value heads: v/n when n divides v, else 1 when
+ * v divides n), divide rounding up (a padded vocabulary). */
+#define LM_SPLITS(X)                                                           \
+  X(SPLIT_EXACT, "exact") X(SPLIT_REPLICATE, "replicate") X(SPLIT_CEIL, "ceil")
+typedef enum { LM_SPLITS(LM_X_ENUM) SPLIT_COUNT } SplitKind;
+
+/* How a layer is laid out under tensor parallelism (checked). */
+#define LM_LAYOUTS(X)                                                          \
+  X(LAYOUT_COLUMN, "column") X(LAYOUT_ROW, "row") X(LAYOUT_VOCAB, "vocab")     \
+  X(LAYOUT_REPLICATED, "replicated") X(LAYOUT_EXPERT, "expert")
+typedef enum { LM_LAYOUTS(LM_X_ENUM) LAYOUT_COUNT } Layout;
+
+enum { GROUP_TP, GROUP_EP, GROUP_PP, GROUP_COUNT };
+extern const char *const group_name[GROUP_COUNT];
+
+typedef struct ParSplit { const char *key; SplitKind kind; } ParSplit;
+typedef struct ParColl { const char *after; CollKind kind; const char *bytes; } ParColl;
+typedef struct ParLayer { const char *path; Layout layout; } ParLayer;
+typedef struct ParGroup {
+  ParSplit *split; int nsplit;
+  ParColl *coll; int ncoll;
+  ParLayer *layers; int nlayers;
+} ParGroup;
+typedef struct ParFamily {
+  const char **classes; int nclasses;
+  ParGroup g[2];        /* GROUP_TP, GROUP_EP */
+  const char *pp_send;  /* bytes one stage sends the next; NULL: none */
+} ParFamily;
+typedef struct ParDb {
+  ParFamily *fam; int n;
+  double lat[3];        /* seconds per step: NVLink, PCIe, network */
+  Arena arena;
+} ParDb;
+
+/* Load and check parallel.json. New; NULL on error (located). */
+ParDb *pardb_load(const char *path, Error *err);
+ParDb *pardb_load_text(const char *path, const char *text, size_t len,
+                       Error *err);
+void pardb_free(ParDb *db);
+
+/* One collective of a split plan: after which row, how many bytes. */
+struct CommOp {
+  const char *path;     /* model.layers.self_attn.o_proj.all_reduce */
+  CollKind kind;
+  int group;            /* GROUP_TP or GROUP_EP */
+  int after;            /* the row it follows */
+  double count;         /* instances: the row's count */
+  Prog bytes;           /* of the run variables (config before the split) */
+};
+
+/* A model split for tp x ep GPUs, with its plan, collectives and pipeline
+ * block. */
+typedef struct ParPlan {
+  int tp, ep;
+  Model *model;         /* the split model (owned), or NULL when tp = ep = 1 */
+  Plan *plan;           /* owned */
+  CommOp *comm;
+  int ncomm;
+  Prog send;            /* pipeline send bytes; send.len 0: none */
+  int bfirst, blast;    /* rows of the repeated block of layers; -1: none */
+  double brepeat;       /* its repeat (layers) */
+  const char *bpath;    /* its path */
+  Arena arena;
+} ParPlan;
+
+/* Split m for tp and ep with the rules of its family (db); check the
+ * layouts against the split plan. New; NULL with a located error. */
+ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
+                       AttnImpl attn, int tp, int ep, Error *err);
+void parplan_free(ParPlan *pp);
 
 /* ===== predict.c: one whole prediction ===== */
 
@@ -506,6 +666,9 @@ typedef struct PredictOpts {
   PhaseSel phase;             /* what a report shows */
   Format format;              /* how a report shows it */
   bool max_batch;             /* search the largest batch that fits */
+  double output_len;          /* -O: tokens generated; 0 = not given */
+  int tp, pp, ep;             /* tensor, pipeline, expert parallel sizes */
+  int microbatches;           /* pipeline microbatches (divides batch) */
   bool roofline;              /* times are the roofline bound (no engine) */
   const char *engine;         /* serving engine id (engines/<id>.json) */
   bool attn_set;              /* attn was chosen (else the engine's) */
@@ -537,6 +700,11 @@ typedef struct Prediction {
   const char *kv_kinds[8];   /* KV cache after S tokens per layer kind */
   double kv_kind_bytes[8];
   int nkinds;
+  Values *steps;             /* -O: the decode steps, re-evaluated */
+  PhaseResult stepph;        /* -O: one decode step's times */
+  const ParPlan *par;        /* the split plan, or NULL on one GPU */
+  const ParDb *pardb;
+  double stage_time[2];      /* pipeline: the slowest stage per phase */
   CalibPlan *cplan;          /* the engine's kernels over the plan */
   const Engine *cplan_engine;
 } Prediction;
@@ -548,6 +716,17 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
  * footprint and (opts->max_batch) the largest batch. -1 on error. */
 int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *opts,
             Prediction *out, Error *err);
+/* The same on a split plan (tp, ep) with pipeline stages (opts->pp) and
+ * microbatches: collectives and sends as rows, per-GPU footprint. */
+int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
+                const PredictOpts *opts, Prediction *out, Error *err);
+/* The phase's latency with collectives and pipeline, into ph->latency
+ * (ph->total_time set); run is the phase's run variables. */
+int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
+                  Error *err);
+/* The footprint per GPU of a parallel configuration (the fullest stage). */
+void par_measure(const Prediction *p, const Values *prefill,
+                 const Values *decode, Footprint *f);
 /* The report of a prediction (opts.phase chooses the phases shown). */
 Report prediction_report(const Prediction *p);
 /* Warnings that do not stop a run, one line each (no "warning: "): a

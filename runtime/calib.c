@@ -441,7 +441,8 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   jp_init(&L.jp);
   static const char *const keys[] = {"format",      "engine",    "name",
                                      "description", "attention", "fusions",
-                                     "ops",         "sources",   NULL};
+                                     "ops",         "sources",   "gemm_8bit",
+                                     NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -450,7 +451,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources") < 0 ||
+                "sources, gemm_8bit") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -498,6 +499,25 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
     *dst[i] = json_is_true(b);
   }
   jp_pop(&L.jp);
+  json_t *g8 = json_object_get(root, "gemm_8bit");
+  if (g8) {
+    static const char *const gkeys[] = {"speedup_over_16bit", "why", "source",
+                                        NULL};
+    const char *why, *gsrc;
+    jp_key(&L.jp, "gemm_8bit");
+    if (!json_is_object(g8)) {
+      lerr(&L, "gemm_8bit must be an object: {speedup_over_16bit, why, "
+               "source}");
+      goto out;
+    }
+    if (only_keys(&L, g8, gkeys, "speedup_over_16bit, why, source") < 0 ||
+        get_number(&L, g8, "speedup_over_16bit", true, 1, 8,
+                   &e->gemm8_speedup) < 0 ||
+        get_string(&L, g8, "why", true, &e->arena, &why) < 0 ||
+        get_string(&L, g8, "source", true, &e->arena, &gsrc) < 0)
+      goto out;
+    jp_pop(&L.jp);
+  }
   fus = json_object_get(root, "fusions");
   if (!json_is_array(fus)) {
     if (fus)
@@ -792,8 +812,14 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
     }
     if (bytes < 0)
       bytes = 0;
-    double peak =
-        kernel_kind_computes(k) ? roof_row_peak(pk, v->row[r], NULL) : pk->p16;
+    double peak = pk->p16;
+    if (kernel_kind_computes(k)) {
+      peak = roof_row_peak(pk, v->row[r], NULL);
+      /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
+       * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
+      if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
+        peak = pk->p16 * e->gemm8_speedup;
+    }
     double t = cp->launches[r] * f->launch +
                calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
     /* share among the rows by roofline time (equal shares if all 0) */

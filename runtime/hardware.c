@@ -39,6 +39,13 @@ static const Field fields[] = {
     {"smem_per_sm_kib", false, 1024.0, offsetof(Gpu, smem_per_sm), "bytes", 1,
      false},
     {"sm_count", false, 1.0, offsetof(Gpu, sm_count), "SMs", 1, true},
+    /* the interconnect of the node the GPU is sold in (optional) */
+    {"nvlink_gbps", true, 1e9, offsetof(Gpu, nvlink_bw), "bytes/s", 0, false},
+    {"pcie_gbps", true, 1e9, offsetof(Gpu, pcie_bw), "bytes/s", 0, false},
+    {"network_gbps", true, 1e9, offsetof(Gpu, network_bw), "bytes/s", 0,
+     false},
+    {"gpus_per_node", true, 1.0, offsetof(Gpu, gpus_per_node), "GPUs", 1,
+     true},
 };
 
 typedef struct HwLoader {
@@ -73,14 +80,17 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
   json_t *v;
   json_object_foreach(o, key, v) {
     bool known = strcmp(key, "id") == 0 || strcmp(key, "name") == 0 ||
-                 strcmp(key, "sources") == 0 || strcmp(key, "notes") == 0;
+                 strcmp(key, "sources") == 0 || strcmp(key, "notes") == 0 ||
+                 strcmp(key, "nvswitch") == 0;
     for (size_t i = 0; i < LM_ARRAY_LEN(fields) && !known; i++)
       known = strcmp(key, fields[i].key) == 0;
     if (!known) {
       jp_key(&L->jp, key);
       return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
                      "fp8_tflops, int8_tops, hbm_gbps, memory_gib, l2_mib, "
-                     "smem_per_sm_kib, sm_count, sources, notes)",
+                     "smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
+                     "pcie_gbps, network_gbps, gpus_per_node, sources, "
+                     "notes)",
                   key);
     }
   }
@@ -160,8 +170,20 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     }
     *dst = scaled;
   }
+  json_t *sw = json_object_get(o, "nvswitch");
+  if (sw && !json_is_boolean(sw)) {
+    jp_key(&L->jp, "nvswitch");
+    return herr(L, "GPU '%s': nvswitch must be true or false", g->id);
+  }
+  g->nvswitch = sw && json_is_true(sw);
+  if (sw && !json_is_string(json_object_get(src, "nvswitch"))) {
+    jp_key(&L->jp, "sources");
+    return herr(L, "GPU '%s': nvswitch has no source (add \"nvswitch\": "
+                   "\"...\" to sources)",
+                g->id);
+  }
   json_object_foreach(src, key, v) {
-    bool known = false;
+    bool known = strcmp(key, "nvswitch") == 0;
     for (size_t i = 0; i < LM_ARRAY_LEN(fields) && !known; i++)
       known = strcmp(key, fields[i].key) == 0;
     if (!known || !json_is_string(v)) {

@@ -33,12 +33,21 @@ struct lmp_data {
   size_t hw_len;
   Db *db;
   Registry *reg;
+  char *par_path; /* parallel.json, loaded on first use */
+  ParDb *par;
 };
+
+typedef struct ParCache {
+  AttnImpl attn;
+  ParPlan *pp;
+  struct ParCache *next;
+} ParCache;
 
 struct lmp_model {
   lmp_data *data;
   Model *model;
   Plan *plan[ATTN_COUNT]; /* built on first use */
+  ParCache *par;          /* split plans, built on first use */
 };
 
 struct lmp_options {
@@ -105,6 +114,7 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   lmp_data *d = xcalloc(1, sizeof(*d));
   d->hw_path = hardware_db ? xstrdup(hardware_db)
                            : path_join(home, "hardware.json");
+  d->par_path = path_join(home, "parallel.json");
   d->calib_dir = path_join(home, "calibration");
   d->engine_dir = path_join(home, "engines");
   Error e;
@@ -142,6 +152,8 @@ void lmp_close(lmp_data *d) {
   gpudb_free(d->gpus);
   free(d->hw_path);
   free(d->hw_text);
+  free(d->par_path);
+  pardb_free(d->par);
   free(d);
 }
 
@@ -181,6 +193,11 @@ void lmp_model_free(lmp_model *m) {
     return;
   for (int i = 0; i < ATTN_COUNT; i++)
     plan_free(m->plan[i]);
+  for (ParCache *c = m->par, *nx; c; c = nx) {
+    nx = c->next;
+    parplan_free(c->pp);
+    free(c);
+  }
   model_free(m->model);
   free(m);
 }
@@ -263,7 +280,7 @@ static int pick(const char *opt, const char *s, const char *const *names,
 }
 
 /* The options: long name, the name lmrun's messages use, what it sets. */
-typedef enum { K_COUNT, K_BITS, K_PICK, K_STRING, K_BOOL, K_ENGINE } OptKind;
+typedef enum { K_COUNT, K_BITS, K_PICK, K_STRING, K_BOOL, K_INT, K_ENGINE } OptKind;
 
 typedef struct OptSpec {
   const char *name, *flag;
@@ -291,6 +308,12 @@ static const OptSpec specs[] = {
     {"hardware", "--hardware", K_STRING, OFF(hardware), 0, NULL, 0},
     {"format", "--format", K_PICK, OFF(format), 0, format_name, FMT_COUNT},
     {"max-batch", "max-batch", K_BOOL, OFF(max_batch), 0, no_yes, 2},
+    {"output-len", "-O", K_COUNT, OFF(output_len), MAX_SEQ, NULL, 0},
+    {"tp", "--tp", K_INT, OFF(tp), LM_MAX_PARALLEL, NULL, 0},
+    {"pp", "--pp", K_INT, OFF(pp), LM_MAX_PARALLEL, NULL, 0},
+    {"ep", "--ep", K_INT, OFF(ep), LM_MAX_PARALLEL, NULL, 0},
+    {"microbatches", "--microbatches", K_INT, OFF(microbatches), LM_MAX_BATCH,
+     NULL, 0},
     {"roofline", "--roofline", K_BOOL, OFF(roofline), 0, no_yes, 2},
     {"engine", "--engine", K_ENGINE, OFF(engine), 0, NULL, 0},
 };
@@ -325,6 +348,14 @@ int lmp_options_set(lmp_options *o, const char *name, const char *value,
     if (parse_count(sp->flag, value, sp->max, &v, err) < 0)
       return -1;
     memcpy(field, &v, sizeof(v));
+    return 0;
+  }
+  case K_INT: {
+    double v;
+    if (parse_count(sp->flag, value, sp->max, &v, err) < 0)
+      return -1;
+    int iv = (int)v;
+    memcpy(field, &iv, sizeof(iv));
     return 0;
   }
   case K_BITS: {
@@ -435,8 +466,9 @@ static const Calib *data_calib(lmp_data *d, const char *id, Error *e) {
   return c;
 }
 
-lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
-                        const lmp_options *o, lmp_error *err) {
+/* Predict into r (its buffers reused). */
+static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
+                        lmp_result *r, lmp_error *err) {
   Error e;
   err_clear(&e);
   const Gpu *gpu = predict_gpu(d->gpus, d->hw_path, o->p.hardware, &e);
@@ -448,20 +480,61 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
     if (!(eng = data_engine(d, o->p.engine, &e)) ||
         !(cal = data_calib(d, gpu->id, &e))) {
       from_error(err, &e);
-      return NULL;
+      return -1;
     }
     if (!o->p.attn_set)
       a = eng->attention;
+  }
+  const PredictOpts *po0 = &o->p;
+  if (gpu && (po0->tp > 1 || po0->pp > 1 || po0->ep > 1 ||
+              po0->microbatches > 1)) {
+    if (!d->par && !(d->par = pardb_load(d->par_path, &e))) {
+      from_error(err, &e);
+      return -1;
+    }
+    ParCache *c = mm->par;
+    while (c && !(c->attn == a && c->pp->tp == po0->tp && c->pp->ep == po0->ep))
+      c = c->next;
+    if (!c) {
+      ParPlan *pp = parplan_build(d->par, m->model, d->reg, a, po0->tp,
+                                  po0->ep, &e);
+      if (!pp) {
+        from_error(err, &e);
+        return -1;
+      }
+      c = xcalloc(1, sizeof(*c));
+      *c = (ParCache){a, pp, mm->par};
+      mm->par = c;
+    }
+    if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
+      free(r->hardware);
+      r->hardware = xstrdup(o->p.hardware);
+    }
+    free(r->warnings);
+    r->warnings = NULL;
+    PredictOpts po = o->p;
+    po.hardware = r->hardware;
+    po.attn = a;
+    po.calib = cal;
+    po.engine_data = eng;
+    if (predict_par(c->pp, d->par, gpu, &po, &r->pred, &e) < 0) {
+      from_error(err, &e);
+      return -1;
+    }
+    return 0;
   }
   if (gpu && !mm->plan[a])
     mm->plan[a] = plan_build(m->model, a, &e);
   if (!gpu || !mm->plan[a]) {
     from_error(err, &e);
-    return NULL;
+    return -1;
   }
-  lmp_result *r = xcalloc(1, sizeof(*r));
-  r->model = m;
-  r->hardware = xstrdup(o->p.hardware);
+  if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
+    free(r->hardware);
+    r->hardware = xstrdup(o->p.hardware);
+  }
+  free(r->warnings);
+  r->warnings = NULL;
   PredictOpts po = o->p;
   po.hardware = r->hardware;
   po.attn = a;
@@ -469,6 +542,16 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
   po.engine_data = eng;
   if (predict(mm->plan[a], gpu, &po, &r->pred, &e) < 0) {
     from_error(err, &e);
+    return -1;
+  }
+  return 0;
+}
+
+lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
+                        const lmp_options *o, lmp_error *err) {
+  lmp_result *r = xcalloc(1, sizeof(*r));
+  r->model = m;
+  if (predict_into(d, m, o, r, err) < 0) {
     lmp_result_free(r);
     return NULL;
   }
@@ -564,7 +647,13 @@ double lmp_result_summary(const lmp_result *r, const char *key) {
            {"capacity_bytes", s->mem.capacity},
            {"fits", s->mem.fits},
            {"max_batch", s->mem.max_batch},
-           {"max_batch_capped", s->mem.max_capped}};
+           {"max_batch_capped", s->mem.max_capped},
+           {"output_len", s->output_len},
+           {"e2e_latency_s", s->e2e},
+           {"tpot_mean_s", s->tpot_mean},
+           {"gpus", s->gpus},
+           {"throughput_tokens_per_s", s->throughput},
+           {"throughput_per_gpu_tokens_per_s", s->throughput_per_gpu}};
   for (size_t i = 0; key && i < LM_ARRAY_LEN(t); i++)
     if (strcmp(key, t[i].key) == 0)
       return t[i].v;
@@ -578,4 +667,646 @@ void lmp_result_free(lmp_result *r) {
   free(r->hardware);
   free(r->warnings);
   free(r);
+}
+
+/* ------------------------------------------------------- summary rows */
+
+/* The configuration and summary of a result as (key, number) pairs; the
+ * strings (model, hardware, attention) are written separately. */
+typedef struct RowNum {
+  const char *key;
+  double v;
+  bool flag; /* true/false in JSON */
+} RowNum;
+
+static int opts_config(const PredictOpts *o, RowNum *out) {
+  const RowNum t[] = {{"batch_size", o->batch, false},
+                      {"seq_len", o->seq_len, false},
+                      {"output_len", o->output_len, false},
+                      {"tp", o->tp, false},
+                      {"pp", o->pp, false},
+                      {"ep", o->ep, false},
+                      {"microbatches", o->microbatches, false},
+                      {"w_bits", o->w_bits, false},
+                      {"a_bits", o->a_bits, false},
+                      {"kv_bits", o->kv_bits, false}};
+  memcpy(out, t, sizeof(t));
+  return (int)LM_ARRAY_LEN(t);
+}
+
+static int row_config(const lmp_result *r, RowNum *out) {
+  return opts_config(&r->pred.opts, out);
+}
+
+static int row_summary(const lmp_result *r, RowNum *out) {
+  const Summary *s = &r->pred.summary;
+  bool o = s->output_len > 0;
+  const RowNum t[] = {{"ttft_s", s->ttft, false},
+                      {"tpot_s", s->tpot, false},
+                      {"tpot_mean_s", o ? s->tpot_mean : NAN, false},
+                      {"e2e_latency_s", o ? s->e2e : NAN, false},
+                      {"tokens_per_s", s->tokens_per_s, false},
+                      {"throughput_tokens_per_s", s->throughput, false},
+                      {"throughput_per_gpu_tokens_per_s",
+                       s->throughput_per_gpu, false},
+                      {"gpus", s->gpus, false},
+                      {"weight_bytes", s->mem.weights, false},
+                      {"kv_cache_bytes", s->mem.kv_cache, false},
+                      {"activation_bytes", s->mem.act, false},
+                      {"total_bytes", s->mem.total, false},
+                      {"capacity_bytes", s->mem.capacity, false},
+                      {"fits", s->mem.fits, true},
+                      {"max_batch", s->mem.max_batch, false}};
+  memcpy(out, t, sizeof(t));
+  return (int)LM_ARRAY_LEN(t);
+}
+
+static void row_jstr(Buf *b, const char *s) {
+  buf_putc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      buf_printf(b, "\\%c", *p);
+    else if (*p < 0x20)
+      buf_printf(b, "\\u%04x", *p);
+    else
+      buf_putc(b, (char)*p);
+  }
+  buf_putc(b, '"');
+}
+
+static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
+  for (int i = 0; i < n; i++) {
+    char num[64];
+    if (t[i].flag)
+      snprintf(num, sizeof(num), "%s", t[i].v != 0 ? "true" : "false");
+    else
+      report_number(t[i].v, num, sizeof(num));
+    buf_printf(b, "%s\"%s\": %s", first && i == 0 ? "" : ", ", t[i].key, num);
+  }
+}
+
+/* {"model": ..., "hardware": ..., "attention": ..., config... */
+static void opts_json_config(Buf *b, const char *model, const PredictOpts *o) {
+  RowNum t[16];
+  buf_puts(b, "{\"model\": ");
+  row_jstr(b, model);
+  buf_puts(b, ", \"hardware\": ");
+  row_jstr(b, o->hardware);
+  buf_puts(b, ", \"attention\": ");
+  row_jstr(b, attn_name[o->attn]);
+  buf_puts(b, ", \"engine\": ");
+  if (o->roofline)
+    buf_puts(b, "null");
+  else
+    row_jstr(b, o->engine);
+  buf_printf(b, ", \"roofline\": %s, ", o->roofline ? "true" : "false");
+  row_json_pairs(b, t, opts_config(o, t), true);
+}
+
+static void row_json_config(Buf *b, const lmp_result *r) {
+  opts_json_config(b, r->model->model->id, &r->pred.opts);
+}
+
+#define ROW_TABLE_HEAD                                                         \
+  "%6s %7s %6s %-14s %3s %3s %2s %2s %-5s %-8s %10s %10s %10s %10s %11s "  \
+  "%11s %10s %4s\n"
+
+char *lmp_row_header(const char *format) {
+  Buf b;
+  buf_init(&b);
+  if (format && strcmp(format, "csv") == 0) {
+    buf_puts(&b, "model,hardware,attention,engine,roofline,batch_size,seq_len,"
+                 "output_len,tp,"
+                 "pp,ep,microbatches,w_bits,a_bits,kv_bits,ttft_s,tpot_s,"
+                 "tpot_mean_s,e2e_latency_s,tokens_per_s,"
+                 "throughput_tokens_per_s,throughput_per_gpu_tokens_per_s,"
+                 "gpus,weight_bytes,kv_cache_bytes,activation_bytes,"
+                 "total_bytes,capacity_bytes,fits,max_batch,error\n");
+  } else if (!format || strcmp(format, "table") == 0) {
+    buf_printf(&b, ROW_TABLE_HEAD, "batch", "seq", "out", "hardware", "tp",
+               "pp", "w", "kv", "attn", "engine", "ttft_ms", "tpot_ms",
+               "tpot_mean",
+               "e2e_ms", "tok/s", "tok/s/gpu", "mem_GiB", "fits");
+  }
+  return buf_steal(&b);
+}
+
+char *lmp_result_summary_row(const lmp_result *r, const char *format) {
+  Buf b;
+  buf_init(&b);
+  RowNum c[16], s[16];
+  int nc = row_config(r, c), ns = row_summary(r, s);
+  if (format && strcmp(format, "json") == 0) {
+    row_json_config(&b, r);
+    row_json_pairs(&b, s, ns, false);
+    buf_puts(&b, "}\n");
+  } else if (format && strcmp(format, "csv") == 0) {
+    const PredictOpts *po = &r->pred.opts;
+    buf_printf(&b, "%s,%s,%s,%s,%s", r->model->model->id, po->hardware,
+               attn_name[po->attn], po->roofline ? "" : po->engine,
+               po->roofline ? "true" : "false");
+    for (int i = 0; i < nc + ns; i++) {
+      const RowNum *x = i < nc ? &c[i] : &s[i - nc];
+      char num[64] = "";
+      if (x->flag)
+        snprintf(num, sizeof(num), "%s", x->v != 0 ? "true" : "false");
+      else if (isfinite(x->v))
+        report_number(x->v, num, sizeof(num));
+      buf_printf(&b, ",%s", num);
+    }
+    buf_puts(&b, ",\n");
+  } else {
+    const PredictOpts *o = &r->pred.opts;
+    const Summary *m = &r->pred.summary;
+    char tm[32] = "", e2e[32] = "";
+    if (m->output_len > 0) { /* the -O columns */
+      snprintf(tm, sizeof(tm), "%.4g", m->tpot_mean * 1e3);
+      snprintf(e2e, sizeof(e2e), "%.4g", m->e2e * 1e3);
+    }
+    buf_printf(&b,
+               "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %-8s %10.4g %10.4g "
+               "%10s %10s %11.5g %11.5g %10.2f %4s\n",
+               o->batch, o->seq_len, o->output_len, o->hardware, o->tp, o->pp,
+               o->w_bits, o->kv_bits, attn_name[o->attn],
+               o->roofline ? "roofline" : o->engine, m->ttft * 1e3,
+               m->tpot * 1e3, tm, e2e, m->throughput, m->throughput_per_gpu,
+               m->mem.total / 1073741824.0, m->mem.fits ? "yes" : "no");
+  }
+  return buf_steal(&b);
+}
+
+/* --------------------------------------------------------------- sweeps */
+
+/* One item of a value list: a value, or a range lo..hi stepping +1 or xk. */
+typedef struct SweepItem {
+  char *value;        /* a single value; NULL for a range */
+  double lo, hi, mul; /* range: mul 0 = every integer */
+} SweepItem;
+
+typedef struct SweepDim {
+  const OptSpec *spec;
+  SweepItem *items;
+  int nitems;
+  double count;
+  int item;   /* iterator: current item */
+  double cur; /* current value of a range */
+} SweepDim;
+
+struct lmp_sweep {
+  lmp_data *data;
+  const lmp_model *model;
+  lmp_options *opts;
+  SweepDim *dims;
+  int ndims;
+  bool started, done;
+  lmp_result *res;
+};
+
+static const OptSpec *find_spec(const char *name) {
+  for (size_t i = 0; i < LM_ARRAY_LEN(specs); i++)
+    if (same_name(name, specs[i].name))
+      return &specs[i];
+  return NULL;
+}
+
+lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
+                         const lmp_options *base) {
+  lmp_sweep *s = xcalloc(1, sizeof(*s));
+  s->data = d;
+  s->model = m;
+  s->opts = lmp_options_new();
+  s->opts->p = base->p;
+  free(s->opts->hardware);
+  s->opts->hardware = xstrdup(base->p.hardware);
+  s->opts->p.hardware = s->opts->hardware;
+  return s;
+}
+
+static double item_count(const SweepItem *it) {
+  if (it->value)
+    return 1;
+  if (it->mul == 0)
+    return it->hi - it->lo + 1;
+  double n = 0;
+  for (double v = it->lo; v <= it->hi; v *= it->mul)
+    n++;
+  return n;
+}
+
+/* A whole number for a range bound. */
+static int range_num(const char *opt, const char *s, size_t len, double *out,
+                     lmp_error *err) {
+  char buf[64];
+  if (len == 0 || len >= sizeof(buf) || strspn(s, "0123456789") < len) {
+    opt_error(err, "%s: '%.*s' is not a whole number in a range", opt,
+              (int)len, s);
+    return -1;
+  }
+  memcpy(buf, s, len);
+  buf[len] = 0;
+  *out = strtod(buf, NULL);
+  return 0;
+}
+
+int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
+                     lmp_error *err) {
+  const OptSpec *sp = find_spec(name);
+  if (!sp) {
+    opt_error(err, "unknown option '%s'", name);
+    return -1;
+  }
+  if (!values || !*values) {
+    opt_error(err, "%s needs a value", sp->flag);
+    return -1;
+  }
+  if (sp->off == offsetof(PredictOpts, phase) ||
+      sp->off == offsetof(PredictOpts, format) ||
+      sp->off == offsetof(PredictOpts, max_batch)) {
+    opt_error(err, "%s is not swept: it says what a row shows", sp->flag);
+    return -1;
+  }
+  SweepDim dim = {.spec = sp};
+  lmp_options *probe = lmp_options_new();
+  const char *p = values;
+  int rc = -1;
+  for (;;) {
+    size_t len = strcspn(p, ",");
+    const char *dots = memchr(p, '.', len);
+    SweepItem it = {0};
+    if (dots && dots + 1 < p + len && dots[1] == '.') {
+      if (sp->kind != K_COUNT && sp->kind != K_INT && sp->kind != K_BITS) {
+        opt_error(err, "%s takes a list of values, not a range ('%.*s')",
+                  sp->flag, (int)len, p);
+        goto out;
+      }
+      const char *hi = dots + 2, *end = p + len;
+      const char *x = memchr(hi, 'x', (size_t)(end - hi));
+      if (range_num(sp->flag, p, (size_t)(dots - p), &it.lo, err) < 0 ||
+          range_num(sp->flag, hi, (size_t)((x ? x : end) - hi), &it.hi,
+                    err) < 0 ||
+          (x && range_num(sp->flag, x + 1, (size_t)(end - x - 1), &it.mul,
+                          err) < 0))
+        goto out;
+      if (it.lo > it.hi || (x && it.mul < 2)) {
+        opt_error(err, "%s: range '%.*s' is empty or its factor is below 2",
+                  sp->flag, (int)len, p);
+        goto out;
+      }
+      /* check every value of the range (they are whole numbers) */
+      char num[32];
+      for (double v = it.lo; v <= it.hi; v = it.mul ? v * it.mul : v + 1) {
+        snprintf(num, sizeof(num), "%.0f", v);
+        if (lmp_options_set(probe, sp->name, num, err) < 0)
+          goto out;
+        if (sp->kind != K_BITS && v > it.lo && it.mul == 0) {
+          /* counts: the bounds decide; skip to the end */
+          snprintf(num, sizeof(num), "%.0f", it.hi);
+          if (lmp_options_set(probe, sp->name, num, err) < 0)
+            goto out;
+          break;
+        }
+      }
+    } else {
+      it.value = xstrndup(p, len);
+      if (lmp_options_set(probe, sp->name, it.value, err) < 0) {
+        free(it.value);
+        goto out;
+      }
+    }
+    dim.items = xrealloc(dim.items, sizeof(SweepItem) * (size_t)(dim.nitems + 1));
+    dim.items[dim.nitems++] = it;
+    dim.count += item_count(&it);
+    if (!p[len])
+      break;
+    p += len + 1;
+  }
+  s->dims = xrealloc(s->dims, sizeof(SweepDim) * (size_t)(s->ndims + 1));
+  s->dims[s->ndims++] = dim;
+  dim.items = NULL;
+  rc = 0;
+out:
+  for (int i = 0; dim.items && i < dim.nitems; i++)
+    free(dim.items[i].value);
+  free(dim.items);
+  lmp_options_free(probe);
+  return rc;
+}
+
+double lmp_sweep_size(const lmp_sweep *s) {
+  double n = 1;
+  for (int i = 0; i < s->ndims; i++)
+    n *= s->dims[i].count;
+  return n;
+}
+
+/* Set the dimension's current value into the options (checked before). */
+static void dim_apply(lmp_sweep *s, SweepDim *d) {
+  const SweepItem *it = &d->items[d->item];
+  char num[32];
+  const char *v = it->value;
+  if (!v) {
+    snprintf(num, sizeof(num), "%.0f", d->cur);
+    v = num;
+  }
+  lmp_options_set(s->opts, d->spec->name, v, NULL);
+}
+
+static void dim_first(SweepDim *d) {
+  d->item = 0;
+  d->cur = d->items[0].lo;
+}
+
+/* Step a dimension; false when it wrapped around. */
+static bool dim_step(SweepDim *d) {
+  const SweepItem *it = &d->items[d->item];
+  if (!it->value) {
+    double nx = it->mul ? d->cur * it->mul : d->cur + 1;
+    if (nx <= it->hi) {
+      d->cur = nx;
+      return true;
+    }
+  }
+  if (++d->item < d->nitems) {
+    d->cur = d->items[d->item].lo;
+    return true;
+  }
+  dim_first(d);
+  return false;
+}
+
+int lmp_sweep_next(lmp_sweep *s, const lmp_result **r, lmp_error *err) {
+  if (s->done)
+    return 0;
+  if (!s->started) {
+    s->started = true;
+    for (int i = 0; i < s->ndims; i++) {
+      dim_first(&s->dims[i]);
+      dim_apply(s, &s->dims[i]);
+    }
+  } else {
+    int i = s->ndims - 1; /* the last option varies fastest */
+    while (i >= 0 && !dim_step(&s->dims[i])) {
+      dim_apply(s, &s->dims[i]);
+      i--;
+    }
+    if (i < 0) {
+      s->done = true;
+      return 0;
+    }
+    dim_apply(s, &s->dims[i]);
+  }
+  if (!s->res) {
+    s->res = xcalloc(1, sizeof(*s->res));
+    s->res->model = s->model;
+  }
+  if (predict_into(s->data, s->model, s->opts, s->res, err) < 0)
+    return -1;
+  *r = s->res;
+  return 1;
+}
+
+const lmp_options *lmp_sweep_options(const lmp_sweep *s) { return s->opts; }
+
+char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
+                          const lmp_error *err) {
+  Buf b;
+  buf_init(&b);
+  const PredictOpts *o = &s->opts->p;
+  const char *id = s->model->model->id;
+  const char *msg = err ? err->message : "";
+  if (format && strcmp(format, "json") == 0) {
+    opts_json_config(&b, id, o);
+    buf_puts(&b, ", \"error\": ");
+    row_jstr(&b, msg);
+    buf_puts(&b, "}\n");
+  } else if (format && strcmp(format, "csv") == 0) {
+    RowNum c[16], sm[16];
+    int nc = opts_config(o, c);
+    lmp_result probe = {0};
+    int ns = row_summary(&probe, sm);
+    buf_printf(&b, "%s,%s,%s,%s,%s", id, o->hardware, attn_name[o->attn],
+               o->roofline ? "" : o->engine, o->roofline ? "true" : "false");
+    for (int i = 0; i < nc; i++) {
+      char num[64];
+      report_number(c[i].v, num, sizeof(num));
+      buf_printf(&b, ",%s", num);
+    }
+    for (int i = 0; i < ns; i++)
+      buf_putc(&b, ',');
+    buf_putc(&b, ',');
+    bool q = strpbrk(msg, ",\"\n\r") != NULL;
+    if (q)
+      buf_putc(&b, '"');
+    for (const char *p = msg; *p; p++) {
+      if (*p == '"')
+        buf_putc(&b, '"');
+      buf_putc(&b, *p);
+    }
+    if (q)
+      buf_putc(&b, '"');
+    buf_putc(&b, '\n');
+  } else {
+    buf_printf(&b, "%6g %7g %6g %-14s %3d %3d %2d %2d %-5s %-8s error: %s\n",
+               o->batch, o->seq_len, o->output_len, o->hardware, o->tp, o->pp,
+               o->w_bits, o->kv_bits, attn_name[o->attn],
+               o->roofline ? "roofline" : o->engine, msg);
+  }
+  return buf_steal(&b);
+}
+
+void lmp_sweep_free(lmp_sweep *s) {
+  if (!s)
+    return;
+  for (int i = 0; i < s->ndims; i++) {
+    for (int k = 0; k < s->dims[i].nitems; k++)
+      free(s->dims[i].items[k].value);
+    free(s->dims[i].items);
+  }
+  free(s->dims);
+  lmp_result_free(s->res);
+  lmp_options_free(s->opts);
+  free(s);
+}
+
+/* ------------------------------------------------------------------ SLO */
+
+enum { SLO_BEST, SLO_MET, SLO_FIT, SLO_TTFT, SLO_TPOT, SLO_E2E, SLO_ERR,
+       SLO_N };
+static const char *const slo_reason[SLO_N] = {
+    NULL, NULL, "does_not_fit", "ttft", "tpot", "e2e", "invalid"};
+
+struct lmp_slo {
+  char *spec;
+  double ttft, tpot, e2e; /* seconds; 0 = no target */
+  bool per_gpu;
+  double count[SLO_N], total;
+  double best_value;
+  char *best;        /* the best's configuration and summary, JSON */
+  char *best_table;  /* the same as a table row */
+  char *first_error;
+};
+
+/* "200ms" -> 0.2. */
+static int slo_time(const char *s, size_t len, double *out) {
+  char buf[64];
+  if (len == 0 || len >= sizeof(buf))
+    return -1;
+  memcpy(buf, s, len);
+  buf[len] = 0;
+  char *end;
+  errno = 0;
+  double v = strtod(buf, &end);
+  double scale = strcmp(end, "s") == 0    ? 1
+                 : strcmp(end, "ms") == 0 ? 1e-3
+                 : strcmp(end, "us") == 0 ? 1e-6
+                                          : 0;
+  if (end == buf || scale == 0 || !(v > 0) || !isfinite(v) || errno)
+    return -1;
+  *out = v * scale;
+  return 0;
+}
+
+lmp_slo *lmp_slo_new(const char *targets, const char *maximize,
+                     lmp_error *err) {
+  lmp_slo *s = xcalloc(1, sizeof(*s));
+  s->spec = xstrdup(targets ? targets : "");
+  if (!maximize || strcmp(maximize, "throughput") == 0)
+    s->per_gpu = false;
+  else if (strcmp(maximize, "throughput-per-gpu") == 0)
+    s->per_gpu = true;
+  else {
+    opt_error(err, "--maximize is throughput or throughput-per-gpu, not '%s'",
+              maximize);
+    lmp_slo_free(s);
+    return NULL;
+  }
+  for (const char *p = s->spec; *p;) {
+    size_t len = strcspn(p, ",");
+    const char *eq = memchr(p, '=', len);
+    double *dst = NULL;
+    if (eq && (size_t)(eq - p) == 4 && strncmp(p, "ttft", 4) == 0)
+      dst = &s->ttft;
+    else if (eq && (size_t)(eq - p) == 4 && strncmp(p, "tpot", 4) == 0)
+      dst = &s->tpot;
+    else if (eq && (size_t)(eq - p) == 3 && strncmp(p, "e2e", 3) == 0)
+      dst = &s->e2e;
+    if (!dst || slo_time(eq + 1, (size_t)(p + len - eq - 1), dst) < 0) {
+      opt_error(err, "--slo: '%.*s' is not a target (ttft=200ms, tpot=30ms "
+                     "or e2e=10s; units s, ms, us; several separated by ',')",
+                (int)len, p);
+      lmp_slo_free(s);
+      return NULL;
+    }
+    p += len;
+    if (*p)
+      p++;
+  }
+  s->best_value = -1;
+  return s;
+}
+
+int lmp_slo_offer(lmp_slo *s, const lmp_result *r) {
+  const Summary *m = &r->pred.summary;
+  bool out = m->output_len > 0;
+  double tpot = out ? m->tpot_mean : m->tpot;
+  int v;
+  if (!m->mem.fits)
+    v = SLO_FIT;
+  else if (s->ttft > 0 && !(m->ttft <= s->ttft))
+    v = SLO_TTFT;
+  else if (s->tpot > 0 && !(tpot <= s->tpot) && !(out && m->output_len == 1))
+    v = SLO_TPOT;
+  else if (s->e2e > 0 && !(out ? m->e2e <= s->e2e : m->ttft <= s->e2e))
+    v = SLO_E2E;
+  else {
+    double x = s->per_gpu ? m->throughput_per_gpu : m->throughput;
+    if (x > s->best_value) {
+      s->best_value = x;
+      free(s->best);
+      free(s->best_table);
+      Buf b;
+      buf_init(&b);
+      row_json_config(&b, r);
+      RowNum t[16];
+      buf_puts(&b, ", \"summary\": {");
+      row_json_pairs(&b, t, row_summary(r, t), true);
+      buf_puts(&b, "}}");
+      s->best = buf_steal(&b);
+      s->best_table = lmp_result_summary_row(r, "table");
+      v = SLO_BEST;
+    } else {
+      v = SLO_MET;
+    }
+  }
+  s->count[v]++;
+  s->total++;
+  return v;
+}
+
+void lmp_slo_offer_error(lmp_slo *s, const lmp_error *err) {
+  s->count[SLO_ERR]++;
+  s->total++;
+  if (!s->first_error && err)
+    s->first_error = xstrdup(err->message);
+}
+
+char *lmp_slo_result(const lmp_slo *s, const char *format) {
+  Buf b;
+  buf_init(&b);
+  double met = s->count[SLO_BEST] + s->count[SLO_MET];
+  const char *what = s->per_gpu ? "throughput-per-gpu" : "throughput";
+  if (format && strcmp(format, "json") == 0) {
+    buf_puts(&b, "{\"slo\": {");
+    const char *sep = "";
+    char n[64];
+    if (s->ttft > 0) {
+      report_number(s->ttft, n, sizeof(n));
+      buf_printf(&b, "\"ttft_s\": %s", n);
+      sep = ", ";
+    }
+    if (s->tpot > 0) {
+      report_number(s->tpot, n, sizeof(n));
+      buf_printf(&b, "%s\"tpot_s\": %s", sep, n);
+      sep = ", ";
+    }
+    if (s->e2e > 0) {
+      report_number(s->e2e, n, sizeof(n));
+      buf_printf(&b, "%s\"e2e_latency_s\": %s", sep, n);
+    }
+    buf_printf(&b, "}, \"maximize\": \"%s\", \"configurations\": %.0f, "
+                   "\"met\": %.0f, \"lost\": {",
+               what, s->total, met);
+    for (int k = SLO_FIT; k < SLO_N; k++)
+      buf_printf(&b, "%s\"%s\": %.0f", k == SLO_FIT ? "" : ", ",
+                 slo_reason[k], s->count[k]);
+    buf_printf(&b, "},\n \"best\": %s}\n", s->best ? s->best : "null");
+  } else {
+    buf_printf(&b, "%.0f configurations; %.0f fit and meet the SLO (%s); "
+                   "lost: %.0f do not fit, %.0f miss TTFT, %.0f miss TPOT, "
+                   "%.0f miss e2e, %.0f invalid\n",
+               s->total, met, s->spec, s->count[SLO_FIT], s->count[SLO_TTFT],
+               s->count[SLO_TPOT], s->count[SLO_E2E], s->count[SLO_ERR]);
+    if (s->first_error)
+      buf_printf(&b, "first invalid configuration: %s\n", s->first_error);
+    if (s->best) {
+      buf_printf(&b, "best by %s:\n", what);
+      char *h = lmp_row_header("table");
+      buf_puts(&b, h);
+      free(h);
+      buf_puts(&b, s->best_table);
+    } else {
+      buf_puts(&b, "no configuration meets the SLO\n");
+    }
+  }
+  return buf_steal(&b);
+}
+
+void lmp_slo_free(lmp_slo *s) {
+  if (!s)
+    return;
+  free(s->spec);
+  free(s->best);
+  free(s->best_table);
+  free(s->first_error);
+  free(s);
 }

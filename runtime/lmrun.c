@@ -3,12 +3,19 @@
  *   lmrun MODEL [-B N] [-S N] [--phase prefill|decode|all]
  *         [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]
  *         [--attention eager|flash] [--hardware ID] [--format F]
+ *         [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]
+ *         [--slo ttft=..,tpot=..] [--maximize throughput|throughput-per-gpu]
  *         [--engine vllm|trtllm|hf-eager] [--roofline]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
  * MODEL is a model file, a Hugging Face config.json, a directory holding
  * one, or a Hub id (lmp_model_load -> model_open).
+ *
+ * A sweep: options given lists or ranges ("1,2,4", "1..256", "1..256x2")
+ * make lmrun evaluate the cross product and print one summary row per
+ * configuration (lmp_sweep_*), streaming; with --slo it prints the best
+ * (lmp_slo_*). Progress goes to stderr once a sweep runs over a second.
  *
  * Glue over the library (include/lmpredict.h): every prediction option
  * goes to lmp_options_set, which checks it and words its errors; then
@@ -24,6 +31,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *out) {
   fputs(
@@ -34,6 +43,9 @@ static void usage(FILE *out) {
       "             [--engine vllm|trtllm|hf-eager] [--roofline]\n"
       "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
       "             [--hardware-db PATH]\n"
+      "             [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]\n"
+      "             [--max-batch yes|no] [--slo TARGETS]\n"
+      "             [--maximize throughput|throughput-per-gpu]\n"
       "       lmrun --list-hardware\n"
       "       lmrun --help | --version\n"
       "\n"
@@ -64,7 +76,20 @@ static void usage(FILE *out) {
       "                       bytes / bandwidth), no engine or calibration\n"
       "  --hardware ID        GPU from hardware.json (default h100-sxm)\n"
       "  --list-hardware      list the GPUs and exit\n"
+      "  -O, --output-len N   tokens generated: end-to-end latency, mean TPOT\n"
+      "  --tp N, --pp N       tensor / pipeline parallel GPUs (default 1)\n"
+      "  --ep N               expert parallel GPUs (MoE models)\n"
+      "  --microbatches N     pipeline microbatches (divides -B; default 1)\n"
+      "  --max-batch yes|no   search the largest batch that fits (default\n"
+      "                       yes; no in sweeps)\n"
       "  --format F           table (default), json or csv\n"
+      "Sweeps: -B -S -O --hardware --tp --pp --ep --w-bits --a-bits\n"
+      "  --kv-bits --attention ... take lists and ranges: 1,2,4  1..256\n"
+      "  (every integer)  1..256x2 (1, 2, 4, ... 256); one summary row per\n"
+      "  configuration of the cross product (json: one object per line)\n"
+      "  --slo T              targets ttft=200ms,tpot=30ms,e2e=10s: report\n"
+      "                       the best configuration meeting them\n"
+      "  --maximize M         throughput (default) or throughput-per-gpu\n"
       "  --db PATH            module database (default: the install's)\n"
       "  --modules DIR        generated modules (default: generated_modules/)\n"
       "  --hardware-db PATH   GPU database (default: the install's\n"
@@ -93,9 +118,10 @@ static int list_hardware(const char *hw_path) {
 
 /* The options the library checks (lmp_options_set), then lmrun's own. */
 static const char *const lib_opts[] = {
-    "batch",      "seq-len",     "phase",     "w-bits",   "a-bits", "kv-bits",
-    "embed-bits", "8bit-format", "attention", "hardware", "format",
-    "engine"};
+    "batch",      "seq-len",     "phase",     "w-bits",     "a-bits",
+    "kv-bits",    "embed-bits",  "8bit-format", "attention", "hardware",
+    "format",     "output-len",  "tp",        "pp",         "ep",
+    "microbatches", "max-batch", "engine"};
 enum {
   O_DB = 256,
   O_MODULES,
@@ -103,8 +129,118 @@ enum {
   O_LIST,
   O_ROOF,
   O_VERSION,
+  O_SLO,
+  O_MAXIMIZE,
   O_LIB /* + lib_opts index */
 };
+
+/* Options that are not swept (one value each). */
+static bool sweepable(const char *name) {
+  return strcmp(name, "phase") != 0 && strcmp(name, "format") != 0 &&
+         strcmp(name, "max-batch") != 0;
+}
+
+/* A list ("a,b") or a numeric range ("1..8"); "../x" is a value. */
+static bool is_list(const char *v) {
+  if (strchr(v, ','))
+    return true;
+  for (const char *p = strstr(v, ".."); p; p = strstr(p + 1, ".."))
+    if (p > v && p[-1] >= '0' && p[-1] <= '9' && p[2] >= '0' && p[2] <= '9')
+      return true;
+  return false;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Progress on stderr: a bar on a terminal, else a line a second. */
+static void progress(double done, double total, double t0, double *last,
+                     bool final) {
+  double t = now_s();
+  if (t - t0 < 1 || (!final && t - *last < (isatty(2) ? 0.1 : 1)))
+    return;
+  *last = t;
+  double f = total > 0 ? done / total : 1;
+  if (isatty(2)) {
+    char bar[41];
+    int k = (int)(f * 40);
+    for (int i = 0; i < 40; i++)
+      bar[i] = i < k ? '#' : ' ';
+    bar[40] = 0;
+    fprintf(stderr, "\r[%s] %5.1f%% %.0f/%.0f configurations, %.0f/s%s", bar,
+            100 * f, done, total, done / (t - t0), final ? "\n" : "");
+  } else {
+    fprintf(stderr, "lmrun: %.0f/%.0f configurations (%.1f%%), %.0f/s\n",
+            done, total, 100 * f, done / (t - t0));
+  }
+}
+
+typedef struct SweepArg {
+  const char *name, *value;
+} SweepArg;
+
+/* The sweep: rows, or with an SLO the best. */
+static int run_sweep(lmp_data *d, lmp_model *m, lmp_options *o,
+                     const SweepArg *args, int nargs, const char *slo_spec,
+                     const char *maximize, const char *format) {
+  lmp_error err;
+  int rc = 1;
+  lmp_slo *slo = NULL;
+  lmp_sweep *s = lmp_sweep_new(d, m, o);
+  for (int i = 0; i < nargs; i++)
+    if (lmp_sweep_values(s, args[i].name, args[i].value, &err) < 0) {
+      fprintf(stderr, "lmrun: %s", err.text);
+      goto out;
+    }
+  if (slo_spec && !(slo = lmp_slo_new(slo_spec, maximize, &err))) {
+    fprintf(stderr, "lmrun: %s", err.text);
+    goto out;
+  }
+  if (!slo) {
+    char *h = lmp_row_header(format);
+    fputs(h, stdout);
+    lmp_free(h);
+  }
+  double total = lmp_sweep_size(s), done = 0, t0 = now_s(), last = 0;
+  const lmp_result *r;
+  int k;
+  while ((k = lmp_sweep_next(s, &r, &err)) != 0) {
+    done++;
+    if (slo) {
+      if (k < 0)
+        lmp_slo_offer_error(slo, &err);
+      else
+        lmp_slo_offer(slo, r);
+    } else if (k < 0) {
+      char *row = lmp_sweep_error_row(s, format, &err);
+      fputs(row, stdout);
+      lmp_free(row);
+    } else {
+      char *row = lmp_result_summary_row(r, format);
+      fputs(row, stdout);
+      lmp_free(row);
+    }
+    progress(done, total, t0, &last, false);
+  }
+  progress(done, total, t0, &last, true);
+  if (slo) {
+    char *t = lmp_slo_result(slo, format);
+    fputs(t, stdout);
+    lmp_free(t);
+  }
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "lmrun: write error: %s\n", strerror(errno));
+    goto out;
+  }
+  rc = 0;
+out:
+  lmp_slo_free(slo);
+  lmp_sweep_free(s);
+  return rc;
+}
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
@@ -114,6 +250,8 @@ int main(int argc, char **argv) {
       {"modules", required_argument, 0, O_MODULES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
+      {"slo", required_argument, 0, O_SLO},
+      {"maximize", required_argument, 0, O_MAXIMIZE},
       {"roofline", no_argument, 0, O_ROOF},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, O_VERSION}};
@@ -127,10 +265,30 @@ int main(int argc, char **argv) {
   lmp_options *o = lmp_options_new();
   lmp_error err;
   int c, rc = 2;
-  while ((c = getopt_long(argc, argv, "B:S:h", opts, NULL)) != -1) {
+  SweepArg sweep[LM_ARRAY_LEN(lib_opts)];
+  int nsweep = 0;
+  const char *slo = NULL, *maximize = NULL, *format = "table";
+  bool max_batch_given = false;
+  while ((c = getopt_long(argc, argv, "B:S:O:h", opts, NULL)) != -1) {
     const char *name = c == 'B' ? "batch" : c == 'S' ? "seq-len"
+                     : c == 'O' ? "output-len"
                      : c >= O_LIB ? lib_opts[c - O_LIB] : NULL;
+    if (name && sweepable(name) && is_list(optarg)) {
+      int i = 0;
+      while (i < nsweep && strcmp(sweep[i].name, name) != 0)
+        i++;
+      sweep[i] = (SweepArg){name, optarg};
+      nsweep += i == nsweep;
+      continue;
+    }
     if (name) {
+      if (strcmp(name, "format") == 0)
+        format = optarg;
+      if (strcmp(name, "max-batch") == 0)
+        max_batch_given = true;
+      for (int i = 0; i < nsweep; i++) /* a later single value wins */
+        if (strcmp(sweep[i].name, name) == 0)
+          sweep[i] = sweep[--nsweep];
       if (lmp_options_set(o, name, optarg, &err) < 0) {
         fprintf(stderr, "lmrun: %s", err.text);
         goto out_usage;
@@ -149,6 +307,12 @@ int main(int argc, char **argv) {
       break;
     case O_LIST:
       list = true;
+      break;
+    case O_SLO:
+      slo = optarg;
+      break;
+    case O_MAXIMIZE:
+      maximize = optarg;
       break;
     case O_ROOF:
       lmp_options_set(o, "roofline", "yes", NULL);
@@ -185,9 +349,24 @@ int main(int argc, char **argv) {
   lmp_model *m = NULL;
   lmp_result *r = NULL;
   char *text = NULL;
+  bool sweeping = nsweep > 0 || slo;
+  if (maximize && !slo) {
+    fputs("lmrun: --maximize needs --slo\n", stderr);
+    rc = 2;
+    goto out_usage;
+  }
+  if (sweeping && !max_batch_given)
+    lmp_options_set(o, "max-batch", "no", NULL);
   if (!(d = lmp_open(db_path, mod_dir, hw_path, &err)) ||
-      !(m = lmp_model_load(d, argv[optind], &err)) ||
-      !(r = lmp_predict(d, m, o, &err))) {
+      !(m = lmp_model_load(d, argv[optind], &err))) {
+    fprintf(stderr, "lmrun: %s", err.text);
+    goto out;
+  }
+  if (sweeping) {
+    rc = run_sweep(d, m, o, sweep, nsweep, slo, maximize, format);
+    goto out;
+  }
+  if (!(r = lmp_predict(d, m, o, &err))) {
     fprintf(stderr, "lmrun: %s", err.text);
     goto out;
   }

@@ -155,12 +155,16 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
     plan_free(p);
     return NULL;
   }
+  p->kvrows = plan_kv_rows(p, &p->nkvrows);
+  p->fused = fused_build(p);
   return p;
 }
 
 void plan_free(Plan *p) {
   if (!p)
     return;
+  fused_free(p->fused);
+  free(p->kvrows);
   free(p->rows);
   free(p->slots);
   arena_free(&p->arena);
@@ -256,6 +260,13 @@ static int bad_metric(const Plan *p, const Layer *ly, const char *what,
 }
 
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
+  if (p->fused && fused_eval(p->fused, run, out) == 0)
+    return 0;
+  return plan_eval_interp(p, run, out, err);
+}
+
+int plan_eval_interp(const Plan *p, const double *run, Values *out,
+                     Error *err) {
   double *vars = out->vars;
   memcpy(vars, run, sizeof(double) * V_COUNT);
   for (int i = 0; i < p->nslots; i++) {
@@ -348,4 +359,61 @@ int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
     bytes[j] += s->layer->count * fn(v->args + s->argbase);
   }
   return n;
+}
+
+static bool slot_reads_kv(const Slot *s) {
+  for (int d = 0; d < s->ndyn; d++) {
+    const Prog *pr = &s->layer->args[s->dyn[d]];
+    if (prog_reads(pr, V_L) || prog_reads(pr, V_S))
+      return true;
+  }
+  return false;
+}
+
+int *plan_kv_rows(const Plan *p, int *n) {
+  int *rows = xcalloc((size_t)p->nrows + 1, sizeof(int));
+  *n = 0;
+  for (int r = 0; r < p->nrows; r++)
+    if (slot_reads_kv(&p->slots[p->rows[r].slot]))
+      rows[(*n)++] = r;
+  return rows;
+}
+
+int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
+                   Values *out, Error *err) {
+  double *vars = out->vars;
+  memcpy(vars, run, sizeof(double) * V_COUNT);
+  int last = -1;
+  for (int i = 0; i < n; i++) {
+    const Row *row = &p->rows[rows[i]];
+    const Slot *s = &p->slots[row->slot];
+    double *args = out->args + s->argbase;
+    if (row->slot != last) { /* a slot's rows are adjacent in the walk */
+      const ModuleDef *md = s->layer->mod->def;
+      for (int d = 0; d < s->ndyn; d++) {
+        int k = s->dyn[d];
+        double x = prog_eval(&s->layer->args[k], vars);
+        if (!(x >= md->pmin[k] && x <= md->pmax[k] && x >= 0 &&
+              x <= 1.79e308 && (!md->pint[k] || x == lm_floor(x))))
+          return bad_arg(p, s, k, x,
+                         bad(x) ? NULL : db_param_violation(md, k, x), err);
+        args[k] = x;
+      }
+      last = row->slot;
+    }
+    double *v = out->row[rows[i]];
+    for (int k = 0; k < M_TRAFFIC; k++) {
+      double x = row->fn[k] ? row->fn[k](args) : 0.0;
+      if (bad(x))
+        return bad_metric(p, s->layer, row->path, (Metric)k, x, err);
+      v[k] = x;
+    }
+  }
+  return 0;
+}
+
+int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err) {
+  if (p->fused && fused_eval_kv(p->fused, run, out) == 0)
+    return 0;
+  return plan_eval_rows(p, run, p->kvrows, p->nkvrows, out, err);
 }

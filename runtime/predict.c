@@ -14,6 +14,7 @@
  */
 #include "calib.h"
 
+#include <math.h>
 #include <string.h>
 
 const char *const attn_name[ATTN_COUNT] = {LM_ATTNS(LM_X_NAME)};
@@ -27,6 +28,7 @@ void predict_defaults(PredictOpts *o) {
                      .fmt8 = FMT8_AUTO, .attn = ATTN_EAGER,
                      .hardware = "h100-sxm", .phase = PHASE_ALL,
                      .format = FMT_TABLE, .max_batch = true,
+                     .tp = 1, .pp = 1, .ep = 1, .microbatches = 1,
                      .engine = "vllm"};
 }
 
@@ -46,7 +48,8 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
 }
 
 /* Size the buffers for plan (once per plan; the search's on first use). */
-static void reserve(Prediction *p, const Plan *plan, bool search) {
+static void reserve(Prediction *p, const Plan *plan, bool search,
+                    bool steps) {
   if (p->bufplan != plan) {
     prediction_free(p);
     for (int i = 0; i < 2; i++)
@@ -56,17 +59,172 @@ static void reserve(Prediction *p, const Plan *plan, bool search) {
   for (int i = 0; i < 2 && search; i++)
     if (!p->scratch[i])
       p->scratch[i] = values_new(plan);
+  if (steps && !p->steps)
+    p->steps = values_new(plan);
 }
+
+/* The calibrated time of every row of a phase (when the time model is
+ * calibrated: p->cplan set for this plan and engine), after its
+ * roofline. */
+static void phase_calib(Prediction *p, PhaseResult *ph, const double *run) {
+  const PredictOpts *o = &p->opts;
+  if (!(o->calib && o->engine_data && !o->roofline))
+    return;
+  if (!ph->pred)
+    ph->pred = xcalloc((size_t)ph->plan->nrows + 1, sizeof(double));
+  ph->kernel = p->cplan->kernel;
+  ph->pred_total = calib_predict(p->cplan, o->calib, o->engine_data, p->gpu,
+                                 &p->peaks, ph->vals, run, ph->time, ph->pred);
+}
+
+/* -O N: the N - 1 decode steps after the first token, at KV lengths
+ * S+1 .. S+N-1, each priced as the decode phase is (same rows, same time
+ * model), summed in order. Only the rows that depend on the KV length are
+ * re-evaluated per step; the others are the decode phase's values. */
+static int decode_steps(Prediction *p, Error *err) {
+  const PredictOpts *o = &p->opts;
+  Summary *s = &p->summary;
+  double n = o->output_len;
+  s->output_len = n;
+  s->decode_sum = s->e2e = s->tpot_mean = 0;
+  s->gpus = (double)o->pp * (o->tp > o->ep ? o->tp : o->ep);
+  s->throughput = s->tokens_per_s;
+  if (n > 0) {
+    double sum = 0;
+    if (n > 1) {
+      const Plan *plan = p->plan;
+      const Values *dec = p->vals[1];
+      Values *v = p->steps;
+      memcpy(v->row[0], dec->row[0],
+             sizeof(double) * M_TRAFFIC * (size_t)plan->nrows);
+      memcpy(v->args, dec->args, sizeof(double) * (size_t)plan->nargs);
+      PhaseResult *ph = &p->stepph;
+      ph->name = phase_name[PHASE_DECODE];
+      ph->tokens = 1;
+      ph->plan = plan;
+      ph->vals = v;
+      double run[V_COUNT];
+      memcpy(run, p->run[1], sizeof(run));
+      for (double i = 1; i < n; i++) {
+        run[V_S] = run[V_L] = o->seq_len + i;
+        if (plan_eval_kv(plan, run, v, err) < 0)
+          return -1;
+        ph->kv_len = run[V_L];
+        phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
+        phase_calib(p, ph, run);
+        if (phase_latency(p, ph, run, err) < 0)
+          return -1;
+        sum += ph->latency;
+      }
+    }
+    s->decode_sum = sum;
+    s->e2e = s->ttft + sum;
+    s->tpot_mean = n > 1 ? sum / (n - 1) : 0;
+    s->throughput = s->e2e > 0 ? o->batch * n / s->e2e : 0;
+  }
+  s->throughput_per_gpu = s->throughput / s->gpus;
+  return 0;
+}
+
+/* The collectives' bytes and times of a phase (sized for the plan's). */
+static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
+  int n = par ? par->ncomm : 0;
+  ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
+  ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+  ph->comm = NULL;
+  ph->ncomm = 0;
+  ph->sends = 0;
+}
+
+/* Does batch b fit on every GPU of a parallel configuration? */
+static bool par_fits(Prediction *p, const double *pre, const double *fin,
+                     double b) {
+  double pr[V_COUNT], dr[V_COUNT];
+  memcpy(pr, pre, sizeof(pr));
+  memcpy(dr, fin, sizeof(dr));
+  pr[V_B] = dr[V_B] = b / p->opts.microbatches;
+  if (plan_eval(p->plan, pr, p->scratch[0], NULL) < 0 ||
+      plan_eval(p->plan, dr, p->scratch[1], NULL) < 0)
+    return false;
+  Footprint f;
+  par_measure(p, p->scratch[0], p->scratch[1], &f);
+  return f.fits;
+}
+
+/* The largest batch (a multiple of the microbatches) that fits. */
+static void par_max_batch(Prediction *p, const double *pre, const double *fin,
+                          Footprint *out) {
+  double m = p->opts.microbatches;
+  out->max_batch = 0;
+  out->max_capped = false;
+  if (!par_fits(p, pre, fin, m))
+    return;
+  double lo = 1, hi = floor(LM_MAX_BATCH / m); /* in units of m */
+  if (par_fits(p, pre, fin, hi * m)) {
+    out->max_batch = hi * m;
+    out->max_capped = true;
+    return;
+  }
+  while (hi - lo > 1) {
+    double mid = floor((lo + hi) / 2);
+    if (par_fits(p, pre, fin, mid * m))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  out->max_batch = lo * m;
+}
+
+static int predict_core(const Plan *plan, const Gpu *gpu,
+                        const PredictOpts *o, Prediction *p, Error *err);
 
 int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
             Prediction *p, Error *err) {
-  reserve(p, plan, o->max_batch);
+  if (o->tp > 1 || o->pp > 1 || o->ep > 1 || o->microbatches > 1) {
+    err_set(err, "--tp, --pp, --ep and --microbatches need a split plan");
+    return -1;
+  }
+  p->par = NULL;
+  p->pardb = NULL;
+  return predict_core(plan, gpu, o, p, err);
+}
+
+int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
+                const PredictOpts *o, Prediction *p, Error *err) {
+  if (o->tp != par->tp || o->ep != par->ep) {
+    err_set(err, "the split plan is for --tp %d --ep %d", par->tp, par->ep);
+    return -1;
+  }
+  int hi = o->tp > o->ep ? o->tp : o->ep, lo = o->tp > o->ep ? o->ep : o->tp;
+  if (hi % lo != 0) {
+    err_set(err, "--ep %d and --tp %d: the expert-parallel group shares the "
+                 "tensor-parallel GPUs, so one must divide the other",
+            o->ep, o->tp);
+    return -1;
+  }
+  if (fmod(o->batch, o->microbatches) != 0) {
+    err_set(err, "--microbatches %d does not divide -B %g", o->microbatches,
+            o->batch);
+    return -1;
+  }
+  p->par = par;
+  p->pardb = db;
+  return predict_core(par->plan, gpu, o, p, err);
+}
+
+static int predict_core(const Plan *plan, const Gpu *gpu,
+                        const PredictOpts *o, Prediction *p, Error *err) {
+  /* the search's buffers serve -O's footprint at the last KV length too */
+  reserve(p, plan, o->max_batch || o->output_len > 1, o->output_len > 1);
+  for (int i = 0; i < 2; i++)
+    reserve_comm(&p->phase[i], p->par);
+  reserve_comm(&p->stepph, p->par);
   p->opts = *o;
   p->plan = plan;
   p->gpu = gpu;
   double *pre = p->run[0], *dec = p->run[1];
   memset(pre, 0, sizeof(p->run[0]));
-  pre[V_B] = o->batch;
+  pre[V_B] = o->batch / o->microbatches; /* one microbatch */
   pre[V_S] = pre[V_T] = pre[V_L] = o->seq_len;
   pre[V_W_BYTES] = o->w_bits / 8.0;
   pre[V_A_BYTES] = o->a_bits / 8.0;
@@ -92,39 +250,42 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
     phase_roofline(ph, &p->peaks, gpu->bandwidth);
   }
   Summary *s = &p->summary;
-  s->ttft = s->ttft_roofline = p->phase[0].total_time;
-  s->tpot = s->tpot_roofline = p->phase[1].total_time;
-  if (o->calib && o->engine_data && !o->roofline) {
+  s->ttft_roofline = p->phase[0].total_time;
+  s->tpot_roofline = p->phase[1].total_time;
+  bool calibrated = o->calib && o->engine_data && !o->roofline;
+  if (calibrated) {
     /* the engine's kernels over the plan: built once per plan and engine */
     if (!p->cplan || p->cplan->plan != plan || p->cplan_engine != o->engine_data) {
       calib_plan_free(p->cplan);
       p->cplan = calib_plan(plan, o->engine_data);
       p->cplan_engine = o->engine_data;
-      for (int i = 0; i < 2; i++) {
-        free(p->phase[i].pred);
-        p->phase[i].pred = NULL;
+      for (int i = 0; i < 3; i++) {
+        PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
+        free(ph->pred);
+        ph->pred = NULL;
       }
     }
-    for (int i = 0; i < 2; i++) {
-      PhaseResult *ph = &p->phase[i];
-      if (!ph->pred)
-        ph->pred = xcalloc((size_t)plan->nrows + 1, sizeof(double));
-      ph->kernel = p->cplan->kernel;
-      ph->pred_total = calib_predict(p->cplan, o->calib, o->engine_data, gpu,
-                                     &p->peaks, p->vals[i], p->run[i],
-                                     ph->time, ph->pred);
-    }
-    s->ttft = p->phase[0].pred_total;
-    s->tpot = p->phase[1].pred_total;
   } else {
-    for (int i = 0; i < 2; i++) {
-      free(p->phase[i].pred);
-      p->phase[i].pred = NULL;
-      p->phase[i].kernel = NULL;
+    for (int i = 0; i < 3; i++) {
+      PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
+      free(ph->pred);
+      ph->pred = NULL;
+      ph->kernel = NULL;
     }
   }
+  for (int i = 0; i < 2; i++) {
+    PhaseResult *ph = &p->phase[i];
+    phase_calib(p, ph, p->run[i]);
+    if (phase_latency(p, ph, p->run[i], err) < 0)
+      return -1;
+  }
+  s->ttft = p->phase[0].latency;
+  s->tpot = p->phase[1].latency;
+  if (p->par) { /* the roofline bound of the configuration */
+    s->ttft_roofline = p->phase[0].latency_roofline;
+    s->tpot_roofline = p->phase[1].latency_roofline;
+  }
   s->tokens_per_s = s->tpot > 0 ? o->batch / s->tpot : 0;
-  roof_measure(plan, p->vals[0], p->vals[1], gpu->memory, &s->mem);
   p->nkinds = 0;
   if (plan->model->from_config) {
     /* the parameter count (once per plan) and the KV cache per layer
@@ -139,9 +300,28 @@ int predict(const Plan *plan, const Gpu *gpu, const PredictOpts *o,
     p->nkinds = plan_kv_by_kind(plan, p->vals[1], p->kv_kinds,
                                 p->kv_kind_bytes, 8);
   }
-  if (o->max_batch)
-    roof_max_batch(plan, pre, dec, gpu->memory, p->scratch[0], p->scratch[1],
-                   &s->mem);
+  if (decode_steps(p, err) < 0)
+    return -1;
+  /* the footprint holds the KV cache of the last token generated */
+  const Values *kvv = p->vals[1];
+  double fin[V_COUNT];
+  memcpy(fin, dec, sizeof(fin));
+  if (o->output_len > 1) {
+    fin[V_S] = fin[V_L] = o->seq_len + o->output_len - 1;
+    if (plan_eval(plan, fin, p->scratch[1], err) < 0)
+      return -1;
+    kvv = p->scratch[1];
+  }
+  if (p->par) {
+    par_measure(p, p->vals[0], kvv, &s->mem);
+    if (o->max_batch)
+      par_max_batch(p, pre, fin, &s->mem);
+  } else {
+    roof_measure(plan, p->vals[0], kvv, gpu->memory, &s->mem);
+    if (o->max_batch)
+      roof_max_batch(plan, pre, fin, gpu->memory, p->scratch[0],
+                     p->scratch[1], &s->mem);
+  }
   return 0;
 }
 
@@ -159,6 +339,9 @@ Report prediction_report(const Prediction *p) {
                                                      : &p->phase[0],
                   .nphases = o->phase == PHASE_ALL ? 2 : 1, .gpu = p->gpu,
                   .peaks = p->peaks, .summary = &p->summary,
+                  .serving = o->output_len > 0 || p->par != NULL,
+                  .tp = o->tp, .pp = o->pp, .ep = o->ep,
+                  .microbatches = o->microbatches,
                   .engine = p->phase[0].pred ? o->engine_data : NULL,
                   .calib = p->phase[0].pred ? o->calib : NULL};
 }
@@ -171,6 +354,13 @@ void prediction_warnings(const Prediction *p, Buf *out) {
                     "calibration (%s), scaled to its own peaks and "
                     "bandwidth; they are less certain\n",
                p->gpu->id, c->hw_id, c->note);
+  const Engine *e = p->opts.engine_data;
+  if (c && e && p->phase[0].pred && e->gemm8_speedup > 0 &&
+      roof_weight_peak(&p->peaks, NULL) > p->peaks.p16)
+    buf_printf(out, "no 8-bit kernel times were measured: 8-bit GEMMs run at "
+                    "%s's published %gx the 16-bit speed (engines/%s.json "
+                    "gemm_8bit); they are less certain\n",
+               e->name, e->gemm8_speedup, e->id);
   double seq = p->opts.seq_len;
   if (m->warnings)
     buf_puts(out, m->warnings);
@@ -222,6 +412,19 @@ void prediction_free(Prediction *p) {
     values_free(p->scratch[i]);
     p->vals[i] = p->scratch[i] = NULL;
   }
+  phase_free_times(&p->stepph);
+  free(p->stepph.pred);
+  p->stepph.pred = NULL;
+  p->stepph.kernel = NULL;
+  for (int i = 0; i < 3; i++) {
+    PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
+    free(ph->comm_bytes);
+    free(ph->comm_time);
+    free(ph->stage_send);
+    ph->comm_bytes = ph->comm_time = ph->stage_send = NULL;
+  }
+  values_free(p->steps);
+  p->steps = NULL;
   p->bufplan = NULL;
   p->param_plan = NULL;
 }

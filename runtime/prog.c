@@ -193,3 +193,39 @@ double prog_eval(const Prog *p, const double *vars) {
   }
   return st[0];
 }
+
+bool prog_reads(const Prog *p, int var) {
+  for (int i = 0; i < p->len; i++)
+    if (p->code[i].op == PROG_VAR && p->code[i].idx == var)
+      return true;
+  return false;
+}
+
+char prog_op_kind(const Instr *in) {
+  switch (in->op) {
+  case PROG_CONST:
+    return 'k';
+  case PROG_VAR:
+    return 'v';
+  case PROG_ADD:
+    return '+';
+  case PROG_SUB:
+    return '-';
+  case PROG_MUL:
+    return '*';
+  case PROG_DIV:
+    return '/';
+  case PROG_FLOORDIV:
+    return '0';
+  case PROG_NEG:
+    return 'n';
+  case PROG_CEIL:
+    return 'c';
+  case PROG_FLOOR:
+    return 'f';
+  case PROG_MIN:
+    return 'm';
+  default:
+    return 'M';
+  }
+}

@@ -57,6 +57,7 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
 }
 
 /* "220 us" style: three significant digits. */
+static void time_format(double s, char *out, size_t n);
 static void time_format(double s, char *out, size_t n) {
   if (s == 0) {
     snprintf(out, n, "0");
@@ -91,6 +92,63 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
   for (int r = 0; r < ph->plan->nrows; r++)
     for (int k = 0; k < M_TRAFFIC; k++)
       tot[k] += ph->plan->rows[r].count * ph->vals->row[r][k];
+}
+
+static void time_format(double s, char *out, size_t n);
+#define CELL_W 9
+
+/* Communication rows after row k: the collectives that follow it, and the
+ * pipeline send after the repeated block. Their traffic is bytes over the
+ * interconnect (no FLOPs, no HBM metrics); "bound" is "network". */
+static void comm_one(const char *phase, const char *path, const char *op,
+                     const char *group, double count, double bytes,
+                     double time, bool calibrated, Buf *b, Format fmt,
+                     int w) {
+  char n1[64], n2[64], n3[64];
+  report_number(count, n1, sizeof(n1));
+  report_number(bytes, n2, sizeof(n2));
+  report_number(time, n3, sizeof(n3));
+  if (fmt == FMT_JSON) {
+    buf_printf(b, ",\n        {\"path\": \"%s\", \"op\": \"%s\", \"module\": "
+                  "\"comm.%s\", \"count\": %s, \"group\": \"%s\", "
+                  "\"comm_bytes\": %s, \"bound\": \"network\", \"time_s\": %s",
+               path, op, op, n1, group, n2, n3);
+    if (calibrated) /* the same model either way */
+      buf_printf(b, ", \"roofline_time_s\": %s", n3);
+    buf_putc(b, '}');
+  } else if (fmt == FMT_CSV) {
+    buf_printf(b, "%s,%s,%s,comm.%s,%s", phase, path, op, op, n1);
+    for (int m = 0; m < M_TRAFFIC; m++)
+      buf_puts(b, ",0");
+    buf_printf(b, ",%s,,network,interconnect,%s", n2, n3);
+    if (calibrated)
+      buf_printf(b, ",%s,comm.%s", n3, op);
+    buf_putc(b, '\n');
+  } else {
+    char cnt[32], by[32], t[32];
+    snprintf(cnt, sizeof(cnt), "%g", count);
+    si_format(bytes, "B", by, sizeof(by));
+    time_format(time, t, sizeof(t));
+    buf_printf(b, "%-*s %6s", w, path, cnt);
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_printf(b, " %*s", CELL_W, "");
+    buf_printf(b, " %*s %7s %-7s %9s", CELL_W, by, "", "network", t);
+    if (calibrated)
+      buf_printf(b, " %9s", t);
+    buf_putc(b, '\n');
+  }
+}
+
+static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
+  for (int c = 0; c < ph->ncomm; c++)
+    if (ph->comm[c].after == k)
+      comm_one(ph->name, ph->comm[c].path, coll_name[ph->comm[c].kind],
+               group_name[ph->comm[c].group], ph->comm[c].count,
+               ph->comm_bytes[c], ph->comm_time[c], ph->pred != NULL, b, fmt,
+               w);
+  if (ph->sends > 0 && ph->send_after == k)
+    comm_one(ph->name, "pipeline.send", "send", "pp", ph->sends, ph->send_bytes,
+             ph->send_time, ph->pred != NULL, b, fmt, w);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -207,6 +265,7 @@ static void render_json(const Report *r, Buf *b) {
         }
       }
       buf_putc(b, '}');
+      comm_rows(ph, k, b, FMT_JSON, 0);
     }
     buf_puts(b, "\n      ],\n      \"totals\": {");
     double tot[M_TRAFFIC];
@@ -218,9 +277,9 @@ static void render_json(const Report *r, Buf *b) {
     buf_free(&t);
     if (ph->time) {
       buf_puts(b, ", \"time_s\": ");
-      jnum(b, ph->pred ? ph->pred_total : ph->total_time);
+      jnum(b, ph->latency);
       if (ph->pred)
-        jfnum(b, "roofline_time_s", ph->total_time);
+        jfnum(b, "roofline_time_s", ph->latency_roofline);
     }
     buf_puts(b, "}\n    }");
   }
@@ -263,8 +322,18 @@ static void render_json(const Report *r, Buf *b) {
     buf_printf(b, ", \"fits\": %s, \"max_batch\": ",
                s->mem.fits ? "true" : "false");
     jnum(b, s->mem.max_batch);
-    buf_printf(b, ", \"max_batch_capped\": %s}}",
+    buf_printf(b, ", \"max_batch_capped\": %s}",
                s->mem.max_capped ? "true" : "false");
+    if (r->serving) {
+      buf_puts(b, ",\n    \"output_len\": ");
+      jnum(b, s->output_len);
+      jfnum(b, "e2e_latency_s", s->output_len > 0 ? s->e2e : NAN);
+      jfnum(b, "tpot_mean_s", s->output_len > 0 ? s->tpot_mean : NAN);
+      jfnum(b, "gpus", s->gpus);
+      jfnum(b, "throughput_tokens_per_s", s->throughput);
+      jfnum(b, "throughput_per_gpu_tokens_per_s", s->throughput_per_gpu);
+    }
+    buf_putc(b, '}');
   }
   buf_puts(b, "\n}\n");
 }
@@ -332,6 +401,7 @@ static void render_csv(const Report *r, Buf *b) {
         csv_field(b, ph->kernel[k]);
       }
       buf_putc(b, '\n');
+      comm_rows(ph, k, b, FMT_CSV, 0);
     }
   }
 }
@@ -363,8 +433,6 @@ static const char *fmt_whole(double v, char *out, size_t n) {
 
 /* Table columns: one per traffic metric (the metric table's heading and
  * unit), then bytes and FLOP/B. */
-#define CELL_W 9
-
 static void table_line(Buf *b, int w, const char *name, const char *count,
                        const double *v, const char *bound, double time,
                        double roof) {
@@ -431,13 +499,35 @@ static void render_summary(const Report *r, Buf *b) {
              ns, t2, r2);
   buf_printf(b, "decode throughput: %.4g tokens/s (%.4g per sequence)\n",
              s->tokens_per_s, s->tokens_per_s / r->batch);
+  if (s->output_len == 1) {
+    char e[32];
+    time_format(s->e2e, e, sizeof(e));
+    buf_printf(b, "request of %g + 1 token: end to end %s (TTFT only: no "
+                  "decode step)\n",
+               r->seq_len, e);
+  } else if (s->output_len > 1) {
+    char e[32], tm[32];
+    time_format(s->e2e, e, sizeof(e));
+    time_format(s->tpot_mean, tm, sizeof(tm));
+    buf_printf(b, "request of %g + %g tokens: end to end %s (TTFT + %g decode "
+                  "steps at KV lengths %g..%g, mean TPOT %s)\n",
+               r->seq_len, s->output_len, e, s->output_len - 1,
+               r->seq_len + 1, r->seq_len + s->output_len - 1, tm);
+  }
+  if (r->serving)
+    buf_printf(b, "throughput: %.4g tokens/s in total, %.4g per GPU (%g GPU%s)\n",
+               s->throughput, s->throughput_per_gpu, s->gpus,
+               s->gpus == 1 ? "" : "s");
   char w[32], kv[32], act[32], tot[32];
   si_format(s->mem.weights, "B", w, sizeof(w));
   si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
   si_format(s->mem.act, "B", act, sizeof(act));
   si_format(s->mem.total, "B", tot, sizeof(tot));
-  buf_printf(b, "memory: weights %s + KV cache %s + peak activations %s = "
+  buf_printf(b, "memory%s: weights %s + KV cache %s + peak activations %s = "
                 "%s of %s: %s\n",
+             r->serving && r->pp > 1 ? " per GPU (the fullest pipeline stage)"
+             : r->serving && (r->tp > 1 || r->ep > 1) ? " per GPU"
+                                                      : "",
              w, kv, act, tot, cap, s->mem.fits ? "fits" : "does NOT fit");
   if (r->nkinds > 1) {
     buf_puts(b, "KV cache by layer kind:");
@@ -485,6 +575,12 @@ static void render_table(const Report *r, Buf *b) {
   } else if (r->gpu)
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
+  if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
+    buf_printf(b, "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
+                  "%g sequences (of %d). Communication rows (bound network): "
+                  "time = latency x steps + bytes x factor / link bandwidth.\n",
+               r->tp, r->pp, r->ep, r->batch / r->microbatches,
+               r->microbatches);
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     int w = 9;
@@ -512,12 +608,12 @@ static void render_table(const Report *r, Buf *b) {
                  ph->time ? bound_name(ph->bound[k]) : NULL,
                  ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
                  ph->pred ? ph->time[k] : -1);
+      comm_rows(ph, k, b, FMT_TABLE, w);
     }
     double tot[M_TRAFFIC];
     phase_totals(ph, tot);
-    table_line(b, w, "total", "", tot, ph->time ? "" : NULL,
-               ph->pred ? ph->pred_total : ph->total_time,
-               ph->pred ? ph->total_time : -1);
+    table_line(b, w, "total", "", tot, ph->time ? "" : NULL, ph->latency,
+               ph->pred ? ph->latency_roofline : -1);
   }
   if (r->gpu)
     render_summary(r, b);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int cmp_double(const void *a, const void *b) {
@@ -111,6 +112,12 @@ static void bench_reg_load(void *arg) {
   reg_free(r);
 }
 
+typedef struct ApiBenchSweep {
+  lmp_data *data;
+  lmp_model *model;
+  lmp_options *opts;
+} ApiBenchSweep;
+
 typedef struct EvalBench {
   Plan *plan;
   Values *vals;
@@ -125,6 +132,75 @@ static void bench_eval(void *arg) {
   EvalBench *b = arg;
   if (plan_eval(b->plan, b->run, b->vals, NULL) < 0)
     abort();
+}
+
+static void bench_eval_interp(void *arg) {
+  EvalBench *b = arg;
+  if (plan_eval_interp(b->plan, b->run, b->vals, NULL) < 0)
+    abort();
+}
+
+/* One configuration of a sweep's phase: evaluate at the next batch size
+ * (1..256 round and round) and price every row on the roofline. */
+typedef struct ConfBench {
+  EvalBench *e;
+  PhaseResult ph;
+  Peaks peaks;
+  double run[V_COUNT];
+  double b;
+} ConfBench;
+
+static void bench_conf(void *arg) {
+  ConfBench *c = arg;
+  c->run[V_B] = c->b = c->b >= 256 ? 1 : c->b + 1;
+  if (plan_eval(c->e->plan, c->run, c->e->vals, NULL) < 0)
+    abort();
+  phase_roofline(&c->ph, &c->peaks, c->e->gpu->bandwidth);
+}
+
+static void bench_roofline(void *arg) {
+  ConfBench *c = arg;
+  phase_roofline(&c->ph, &c->peaks, c->e->gpu->bandwidth);
+}
+
+/* Like time_it, in this thread's CPU time: the machine may be shared, and
+ * a configurations-per-second figure is about one core's work. */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_time_it(void (*fn)(void *), void *arg, int batches,
+                          int iters) {
+  double t[64];
+  if (batches > 64)
+    batches = 64;
+  for (int b = 0; b < batches; b++) {
+    double t0 = cpu_now();
+    for (int i = 0; i < iters; i++)
+      fn(arg);
+    t[b] = (cpu_now() - t0) / iters;
+  }
+  qsort(t, (size_t)batches, sizeof(double), cmp_double);
+  return t[0]; /* the least disturbed batch */
+}
+
+static void print_rate(const char *what, double s) {
+  printf("  %-52s %10.0f configurations/s\n", what, 1 / s);
+}
+
+/* A whole sweep through the public API: B 1..64 x S 128..4096x2. */
+static void bench_sweep(void *arg) {
+  ApiBenchSweep *a = arg;
+  lmp_sweep *s = lmp_sweep_new(a->data, a->model, a->opts);
+  if (lmp_sweep_values(s, "batch", "1..64", NULL) < 0 ||
+      lmp_sweep_values(s, "seq-len", "128..4096x2", NULL) < 0)
+    abort();
+  const lmp_result *r;
+  while (lmp_sweep_next(s, &r, NULL) == 1)
+    ;
+  lmp_sweep_free(s);
 }
 
 /* What lmrun does per analysis: predict() evaluates prefill and decode,
@@ -257,8 +333,29 @@ int main(void) {
              time_it(bench_lazy_model, &lq, 15, 20));
   print_time("one phase evaluated (prefill), in-process",
              time_it(bench_eval, &eb, 25, 20000));
+  print_time("the same, interpretive (no fused function)",
+             time_it(bench_eval_interp, &eb, 25, 20000));
   print_time("one predict: prefill + decode + roofline + footprint",
              time_it(bench_predict, &eb, 25, 20000));
+  {
+    ConfBench cb = {.e = &eb};
+    if (roof_peaks(eb.gpu, 16, 16, 16, FMT8_AUTO, &cb.peaks, NULL) < 0)
+      abort();
+    for (int ph = 0; ph < 2; ph++) {
+      memcpy(cb.run, eb.run, sizeof(cb.run));
+      if (ph == 1)
+        cb.run[V_T] = 1;
+      cb.ph = (PhaseResult){.name = ph ? "decode" : "prefill",
+                            .plan = eb.plan, .vals = eb.vals};
+      print_rate(ph ? "sweep, decode: evaluate + roofline, one core"
+                    : "sweep, prefill: evaluate + roofline, one core",
+                 cpu_time_it(bench_conf, &cb, 25, 20000));
+      print_rate(ph ? "  of which the roofline of the decode rows"
+                    : "  of which the roofline of the prefill rows",
+                 cpu_time_it(bench_roofline, &cb, 25, 20000));
+      phase_free_times(&cb.ph);
+    }
+  }
   EvalBench fb = eb;
   fb.plan = plan_build(model, ATTN_FLASH, NULL);
   fb.opts.attn = ATTN_FLASH;
@@ -280,6 +377,8 @@ int main(void) {
              time_it(bench_predict, &fb, 25, 20000));
   print_time("  of which calib_predict, both phases",
              time_it(bench_calib, &fb, 25, 20000));
+  print_rate("sweep, calibration: calib_predict of one phase, one core",
+             cpu_time_it(bench_calib, &fb, 25, 20000) / 2);
   int kernels = 0;
   for (int r = 0; r < fb.plan->nrows; r++)
     kernels += fb.pred.cplan->lead[r] == r;
@@ -306,6 +405,16 @@ int main(void) {
     abort();
   print_time("public API: lmp_predict + lmp_result_free",
              time_it(bench_lmp_predict, &ab, 25, 5000));
+  lmp_options_set(ab.opts, "output-len", "256", NULL);
+  print_time("lmp_predict with -O 256 (255 decode steps summed)",
+             cpu_time_it(bench_lmp_predict, &ab, 9, 50));
+  lmp_options_set(ab.opts, "output-len", "1", NULL);
+  {
+    ApiBenchSweep sb = {ab.data, ab.model, ab.opts};
+    double t = cpu_time_it(bench_sweep, &sb, 5, 3);
+    print_rate("lmp_sweep: whole predictions (-B 1..64 -S 128..4096x2)",
+               t / (64 * 6));
+  }
   lmp_options_set(ab.opts, "max-batch", "yes", NULL);
   print_time("the same with the largest-batch search",
              time_it(bench_lmp_predict, &ab, 15, 500));

@@ -159,9 +159,11 @@ static void test_calib_engines_load(void **state) {
   assert_string_equal(v->fusions[0].kernel, "qkv_proj");
   assert_int_equal(v->fusions[0].nops, 3);
   assert_int_equal(v->fusions[0].drop, FUSE_SHARED_INPUT);
+  assert_double_exact(v->gemm8_speedup, 1.25);
   engine_free(v);
   Engine *t = load_engine("engines/trtllm.json");
   assert_string_equal(t->id, "trtllm");
+  assert_double_exact(t->gemm8_speedup, 1.25);
   engine_free(t);
   Engine *h = load_engine("engines/hf-eager.json");
   assert_int_equal(h->nfusions, 0);
@@ -278,6 +280,22 @@ static void test_calib_bad_engine(void **state) {
   assert_null(engine_load_text("e.json", w, strlen(w), &err));
   assert_non_null(strstr(err.msg, "q_tile must lie in [1, 4096], not 0"));
   assert_int_equal(err.line, 4);
+  /* gemm_8bit: optional; its speedup lies in [1, 8] */
+  char *g = tu_replace(u, " \"sources\": [\"s\"],\n",
+                       " \"sources\": [\"s\"], \"gemm_8bit\": {\"speedup_over_16bit\": "
+                       "0.5,\n \"why\": \"w\", \"source\": \"s\"},\n");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", g, strlen(g), &err));
+  assert_non_null(strstr(err.msg, "speedup_over_16bit must lie in [1, 8], not 0.5"));
+  assert_int_equal(err.line, 2);
+  char *g2 = tu_replace(g, "0.5", "1.5");
+  err_clear(&err);
+  e = engine_load_text("e.json", g2, strlen(g2), &err);
+  assert_non_null(e);
+  assert_double_exact(e->gemm8_speedup, 1.5);
+  engine_free(e);
+  free(g);
+  free(g2);
   free(u);
   free(w);
 }

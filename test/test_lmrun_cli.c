@@ -6,6 +6,16 @@ static const char *MODEL = "models/llama-2-7b-hf.json";
 #define REF_PREFILL "test/data/llm-viewer/llama-2-7b__prefill__B1_S2048__fp16_A100.json"
 #define REF_DECODE "test/data/llm-viewer/llama-2-7b__decode__B1_S2048__fp16_A100.json"
 
+/* A double as the shortest decimal that reads back to it (how lmrun
+ * writes numbers; %.17g would not match its text). */
+static void report_number_for_test(double v, char *out, size_t n) {
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(out, n, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
 /* The roofline output (--roofline): what LLM-Viewer computes. The
  * calibrated default is tested in test_lmrun_calibrated. */
 static json_t *run_json(const char *args) {
@@ -564,6 +574,35 @@ static void test_lmrun_calibrated(void **state) {
   assert_true(num(json_object_get(doc, "summary"), "ttft_s") < eager_ttft);
   json_decref(doc);
 
+  /* 8-bit GEMMs: no calibration measured one, so the engine's gemm_8bit
+   * (1.25x the 16-bit speed, NVIDIA's cuBLAS 12.9 figure) caps the peak at
+   * 1.25 * 312e12 = 390e12 instead of the INT8 peak 624e12. Prefill
+   * o_proj, W8A8, S = 4096: m = 4096, k = n = 4096; flops = 2 * 4096^3 =
+   * 137,438,953,472; 32 * 32 = 1024 tiles, ceil(1024/108) = 10 waves,
+   * busy 1024/1080; compute 137,438,953,472 / (390e12 * 0.793 * 1024/1080)
+   * = 468.7 us; bytes (weight, input and output of one byte each) 3 *
+   * 16,777,216 = 50,331,648: memory 50,331,648 / (2039e9 * 0.7481) = 33.0
+   * us; time 3.428 us + 468.7 us = 472.1 us (the 8-bit peak would give
+   * 3.428 + 292.9 = 296.4 us). */
+  doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine trtllm "
+                     "-S 4096 --w-bits 8 --a-bits 8");
+  json_t *o8 = tu_json_find(phase_ops(doc, 0), "op", "o_proj");
+  assert_double_near(num(o8, "time_s"),
+                     3.428e-6 + 137438953472.0 / (390e12 * 0.793 * (1024.0 / 1080)), 1e-9);
+  assert_double_near(num(o8, "time_s"), 472.1e-6, 1e-3);
+  json_decref(doc);
+  /* and says the 8-bit times are less certain (not with --roofline) */
+  char *w8 = NULL;
+  assert_int_equal(tu_run(&w8, "%s %s --hardware a100-sxm-80gb --engine trtllm --w-bits 8 "
+                               "--a-bits 8 --format csv", tu_bin("lmrun"), MODEL), 0);
+  assert_contains(w8, "lmrun: warning: no 8-bit kernel times were measured: 8-bit GEMMs run "
+                      "at TensorRT-LLM's published 1.25x the 16-bit speed");
+  free(w8);
+  assert_int_equal(tu_run(&w8, "%s %s --w-bits 8 --a-bits 8 --roofline --format csv",
+                          tu_bin("lmrun"), MODEL), 0);
+  assert_null(strstr(w8, "8-bit kernel times"));
+  free(w8);
+
   /* a GPU without measurements borrows its sibling's, and says so */
   char *out = NULL;
   assert_int_equal(tu_run(&out, "%s %s --hardware h200 --format json", tu_bin("lmrun"), MODEL), 0);
@@ -715,6 +754,135 @@ static void test_lmrun_bad_input(void **state) {
   free(t);
 }
 
+
+/* -O: the serving keys appear (and only then); e2e = TTFT + the decode
+ * steps' sum, which for -O 2 is one step at KV length S + 1, i.e. the TPOT
+ * of a run at -S S+1. */
+static void test_lmrun_output_len(void **state) {
+  (void)state;
+  json_t *a = run_json("models/llama-2-7b-hf.json -B 2 -S 100 -O 2");
+  json_t *b = run_json("models/llama-2-7b-hf.json -B 2 -S 101");
+  json_t *c = run_json("models/llama-2-7b-hf.json -B 2 -S 100");
+  json_t *sa = json_object_get(a, "summary"), *sb = json_object_get(b, "summary");
+  assert_double_exact(json_number_value(json_object_get(sa, "output_len")), 2);
+  assert_double_exact(json_number_value(json_object_get(sa, "tpot_mean_s")),
+                      json_number_value(json_object_get(sb, "tpot_s")));
+  assert_double_exact(json_number_value(json_object_get(sa, "e2e_latency_s")),
+                      json_number_value(json_object_get(sa, "ttft_s")) +
+                          json_number_value(json_object_get(sb, "tpot_s")));
+  assert_null(json_object_get(json_object_get(c, "summary"), "e2e_latency_s"));
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+}
+
+/* --tp 2: the collectives are rows after the operations they follow, and
+ * the phase's total time is the rows' plus count x each collective's. */
+static void test_lmrun_tensor_parallel_rows(void **state) {
+  (void)state;
+  json_t *d = run_json("models/llama-2-7b-hf.json -B 4 -S 256 --tp 2");
+  json_t *ops = json_object_get(phase(d, "decode"), "ops");
+  double rows = 0, comm = 0;
+  size_t i;
+  json_t *o;
+  int after_o = 0;
+  json_array_foreach(ops, i, o) {
+    const char *op = json_string_value(json_object_get(o, "op"));
+    double n = json_number_value(json_object_get(o, "count"));
+    double t = json_number_value(json_object_get(o, "time_s"));
+    if (json_object_get(o, "comm_bytes")) {
+      comm += n * t;
+      if (strcmp(op, "all_reduce") == 0 && i > 0 &&
+          strcmp(json_string_value(json_object_get(json_array_get(ops, i - 1),
+                                                   "op")),
+                 "o_proj") == 0) {
+        after_o = 1;
+        /* B T hidden a_bytes = 4 x 1 x 4096 x 2 */
+        assert_double_exact(json_number_value(json_object_get(o, "comm_bytes")),
+                            4 * 4096 * 2);
+        assert_double_exact(n, 32);
+      }
+    } else {
+      rows += n * t;
+    }
+  }
+  assert_true(after_o);
+  double total = json_number_value(json_object_get(
+      json_object_get(phase(d, "decode"), "totals"), "time_s"));
+  assert_double_near(total, rows + comm, 1e-12);
+  assert_double_exact(
+      json_number_value(json_object_get(json_object_get(d, "summary"), "gpus")), 2);
+  json_decref(d);
+}
+
+/* A sweep: one row per configuration (CSV), each equal to the single run;
+ * JSON lines; an SLO document; errors. */
+static void test_lmrun_sweep(void **state) {
+  (void)state;
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s -B 1,3 -S 64..256x2 --roofline "
+                                "--format csv 2>/dev/null",
+                          tu_bin("lmrun"), MODEL),
+                   0);
+  int lines = 0;
+  for (const char *p = out; (p = strchr(p, '\n')); p++)
+    lines++;
+  assert_int_equal(lines, 1 + 2 * 3);
+  /* the row of B 3, S 128 against lmrun -B 3 -S 128 */
+  json_t *one = run_json("models/llama-2-7b-hf.json -B 3 -S 128");
+  char want[256], n[64];
+  report_number_for_test(json_number_value(json_object_get(
+                             json_object_get(one, "summary"), "ttft_s")),
+                         n, sizeof(n));
+  snprintf(want, sizeof(want), ",3,128,0,1,1,1,1,16,16,16,%s,", n);
+  assert_contains(out, want);
+  json_decref(one);
+  free(out);
+  /* JSON lines: every line one object */
+  assert_int_equal(tu_run(&out, "%s %s -B 1..4 --format json 2>/dev/null",
+                          tu_bin("lmrun"), MODEL),
+                   0);
+  int objs = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    json_t *j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_double_exact(json_number_value(json_object_get(j, "batch_size")),
+                        ++objs);
+    json_decref(j);
+  }
+  assert_int_equal(objs, 4);
+  free(out);
+  /* the best under an SLO, as one JSON document */
+  assert_int_equal(tu_run(&out, "%s %s -B 1..64x2 -S 1024 -O 16 --tp 1,2 "
+                                "--slo tpot=5ms --maximize throughput-per-gpu "
+                                "--format json 2>/dev/null",
+                          tu_bin("lmrun"), MODEL),
+                   0);
+  json_t *j = json_loads(out, 0, NULL);
+  assert_non_null(j);
+  assert_double_exact(json_number_value(json_object_get(j, "configurations")), 14);
+  json_t *best = json_object_get(j, "best");
+  assert_non_null(json_object_get(best, "summary"));
+  assert_true(json_number_value(json_object_get(
+                  json_object_get(best, "summary"), "tpot_mean_s")) <= 0.005);
+  json_decref(j);
+  free(out);
+  /* errors: a bad list, --maximize alone */
+  assert_int_equal(tu_run(&out, "%s %s -B 4..1", tu_bin("lmrun"), MODEL), 1);
+  assert_contains(out, "range '4..1' is empty");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s %s --maximize throughput", tu_bin("lmrun"),
+                          MODEL),
+                   2);
+  assert_contains(out, "--maximize needs --slo");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s %s -B 1,2 --slo ttft=fast", tu_bin("lmrun"),
+                          MODEL),
+                   1);
+  assert_contains(out, "--slo: 'ttft=fast' is not a target");
+  free(out);
+}
+
 /* Non-regular input files are refused at once, clearly (issue 9: lmrun
  * /dev/zero grew without bound). */
 static void test_lmrun_non_regular_inputs(void **state) {
@@ -750,6 +918,9 @@ int main(void) {
       cmocka_unit_test(test_lmrun_formats),
       cmocka_unit_test(test_lmrun_calibrated),
       cmocka_unit_test(test_lmrun_bad_input),
+      cmocka_unit_test(test_lmrun_output_len),
+      cmocka_unit_test(test_lmrun_tensor_parallel_rows),
+      cmocka_unit_test(test_lmrun_sweep),
       cmocka_unit_test(test_lmrun_non_regular_inputs),
   };
   return cmocka_run_group_tests_name("lmrun_cli", tests, NULL, NULL);

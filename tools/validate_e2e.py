@@ -32,7 +32,9 @@ def predict(lmrun, r, roofline):
     if m == "tpot":
         return tpot
     if m == "latency":
-        return run(*args, i, r["flags"], roofline)["ttft_s"] * 1e3 + o * tpot
+        # the prefill samples the first of the o output tokens: o - 1 decode
+        # steps follow it
+        return run(*args, i, r["flags"], roofline)["ttft_s"] * 1e3 + (o - 1) * tpot
     raise SystemExit("validate_e2e: unknown metric " + m)
 
 

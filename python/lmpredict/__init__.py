@@ -14,8 +14,8 @@ byte:
 
 Options are lmrun's long options with '_' for '-': batch, seq_len, phase,
 w_bits, a_bits, kv_bits, embed_bits, attention, hardware, engine, roofline
-(True/False), and 8-bit format as format_8bit= (or **{"8bit_format":
-"fp8"}). Values are checked as lmrun
+(True/False), output_len, tp, pp, ep, microbatches, and 8-bit format as
+format_8bit= (or **{"8bit_format": "fp8"}). Values are checked as lmrun
 checks them. Any error raises lmpredict.Error, which carries the located
 message (file, JSON path, line, column, the text with its caret).
 

@@ -1,0 +1,126 @@
+/* test_fuse.c: the fused plan function (runtime/fuse.c) against the
+ * interpretive evaluation, value for value (exact equality), on every
+ * shipped model and the tiny one, both attention implementations, prefill
+ * and decode at several batch sizes, lengths and precisions; and its
+ * failure path: a check that fails falls back to the interpretive path's
+ * located error. */
+#include "testutil.h"
+#include "runtime.h"
+
+static Db *db;
+static Registry *reg;
+
+static int group_setup(void **state) {
+  (void)state;
+  db = tu_load_db("module_db.json");
+  reg = reg_load(db, "generated_modules", NULL);
+  return reg ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  reg_free(reg);
+  db_free(db);
+  return 0;
+}
+
+static void same(const Plan *p, const double *run) {
+  Values *a = values_new(p), *b = values_new(p);
+  assert_int_equal(fused_eval(p->fused, run, a), 0);
+  assert_int_equal(plan_eval_interp(p, run, b, NULL), 0);
+  for (int r = 0; r < p->nrows; r++)
+    for (int k = 0; k < M_TRAFFIC; k++)
+      assert_memory_equal(&a->row[r][k], &b->row[r][k], sizeof(double));
+  for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
+    assert_memory_equal(&a->state[k], &b->state[k], sizeof(double));
+  assert_memory_equal(a->args, b->args, sizeof(double) * (size_t)p->nargs);
+  values_free(a);
+  values_free(b);
+  /* the KV rows alone, over an evaluation at another length */
+  double r2[V_COUNT];
+  memcpy(r2, run, sizeof(r2));
+  r2[V_S] = r2[V_L] = run[V_L] + 7;
+  Values *c = values_new(p), *d = values_new(p);
+  assert_int_equal(plan_eval_interp(p, run, c, NULL), 0);
+  assert_int_equal(plan_eval_interp(p, run, d, NULL), 0);
+  assert_int_equal(fused_eval_kv(p->fused, r2, c), 0);
+  assert_int_equal(plan_eval_rows(p, r2, p->kvrows, p->nkvrows, d, NULL), 0);
+  for (int r = 0; r < p->nrows; r++)
+    assert_memory_equal(c->row[r], d->row[r], sizeof(double) * M_TRAFFIC);
+  /* and both equal a whole evaluation at that length */
+  assert_int_equal(plan_eval_interp(p, r2, d, NULL), 0);
+  for (int r = 0; r < p->nrows; r++)
+    assert_memory_equal(c->row[r], d->row[r], sizeof(double) * M_TRAFFIC);
+  values_free(c);
+  values_free(d);
+}
+
+static void test_fused_equals_interpreted(void **state) {
+  (void)state;
+  static const char *const models[] = {
+      "models/llama-2-7b-hf.json",   "models/llama-2-13b-hf.json",
+      "models/llama-2-70b-hf.json",  "models/meta-llama-3-8b.json",
+      "models/mistral-7b-v0.1.json", "test/data/tiny_llama.json"};
+  static const double B[] = {1, 3, 64}, S[] = {1, 17, 2048, 8192},
+                      bytes[] = {2, 1, 0.5};
+  for (size_t i = 0; i < LM_ARRAY_LEN(models); i++) {
+    Model *m = model_load(models[i], reg, NULL);
+    assert_non_null(m);
+    for (int a = 0; a < ATTN_COUNT; a++) {
+      Plan *p = plan_build(m, (AttnImpl)a, NULL);
+      assert_non_null(p);
+      assert_non_null(p->fused);
+      for (size_t bi = 0; bi < LM_ARRAY_LEN(B); bi++)
+        for (size_t si = 0; si < LM_ARRAY_LEN(S); si++)
+          for (size_t wi = 0; wi < LM_ARRAY_LEN(bytes); wi++)
+            for (int dec = 0; dec < 2; dec++) {
+              double run[V_COUNT] = {[V_B] = B[bi],
+                                     [V_S] = S[si],
+                                     [V_T] = dec ? 1 : S[si],
+                                     [V_L] = S[si],
+                                     [V_W_BYTES] = bytes[wi],
+                                     [V_A_BYTES] = 2,
+                                     [V_KV_BYTES] = bytes[2 - wi],
+                                     [V_SRAM_BYTES] = 233472,
+                                     [V_E_BYTES] = 2};
+              same(p, run);
+            }
+      plan_free(p);
+    }
+    model_free(m);
+  }
+}
+
+/* B = 0 breaks the range check of N >= 1: the fused function says -1,
+ * plan_eval words the interpretive path's located error. */
+static void test_fused_failure_falls_back(void **state) {
+  (void)state;
+  Model *m = model_load("test/data/tiny_llama.json", reg, NULL);
+  Plan *p = plan_build(m, ATTN_EAGER, NULL);
+  assert_non_null(p->fused);
+  double run[V_COUNT] = {
+      [V_B] = 0,       [V_S] = 4,       [V_T] = 4,        [V_L] = 4,
+      [V_W_BYTES] = 2, [V_A_BYTES] = 2, [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 1024,
+      [V_E_BYTES] = 2};
+  Values *v = values_new(p), *w = values_new(p);
+  assert_int_equal(fused_eval(p->fused, run, v), -1);
+  Error e1, e2;
+  err_clear(&e1);
+  err_clear(&e2);
+  assert_int_equal(plan_eval(p, run, v, &e1), -1);
+  assert_int_equal(plan_eval_interp(p, run, w, &e2), -1);
+  assert_string_equal(e1.msg, e2.msg);
+  assert_contains(e1.msg, "parameter 'N'");
+  values_free(v);
+  values_free(w);
+  plan_free(p);
+  model_free(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fused_equals_interpreted),
+      cmocka_unit_test(test_fused_failure_falls_back),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

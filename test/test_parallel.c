@@ -1,0 +1,441 @@
+/* test_parallel.c: runtime/parallel.c (tensor and pipeline parallelism),
+ * the -O decode sum (predict.c) and the sweeps and SLO choice of the
+ * library (lmpredict.c), on the tiny Llama of test/data/tiny_llama.json:
+ * hidden 8, intermediate 16, 2 heads of 4, 1 KV head, 2 layers, vocabulary
+ * 10. Its per-layer parameters, by hand (16-bit): input and post-attention
+ * norms 8 x 2 = 16 each, q_proj 8 x 8 x 2 = 128, k_proj and v_proj 8 x 4 x
+ * 2 = 64, o_proj 128, gate/up/down 8 x 16 x 2 = 256 each: 1184 per layer;
+ * embed_tokens 10 x 8 x 2 = 160, rotary 4 / 2 x 4 = 8, norm 16, lm_head
+ * 160; 2712 in all. KV cache per layer: 2 x B x 1 x L x 4 x 2 = 16 B L.
+ * The made-up GPU is memory bound on every row (bandwidth 1 byte/s, a
+ * huge peak), its NVLink carries 1000 bytes/s each way behind a switch,
+ * and parallel.json's NVLink step latency is 0.6 us. */
+#include "testutil.h"
+
+#include <malloc.h>
+#include "lmpredict.h"
+#include "runtime.h"
+
+static Db *db;
+static Registry *reg;
+static Model *tiny;
+static Plan *eager;
+static ParDb *pdb;
+static const Gpu gpu = {.id = "slow",
+                        .fp16_flops = 1e30,
+                        .bandwidth = 1,
+                        .memory = 1e18,
+                        .smem_per_sm = 233472,
+                        .nvlink_bw = 1000,
+                        .nvswitch = true,
+                        .gpus_per_node = 8};
+
+static int group_setup(void **state) {
+  (void)state;
+  db = tu_load_db("module_db.json");
+  reg = reg_load(db, "generated_modules", NULL);
+  tiny = reg ? model_load("test/data/tiny_llama.json", reg, NULL) : NULL;
+  eager = tiny ? plan_build(tiny, ATTN_EAGER, NULL) : NULL;
+  pdb = pardb_load("parallel.json", NULL);
+  return eager && pdb ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  pardb_free(pdb);
+  plan_free(eager);
+  model_free(tiny);
+  reg_free(reg);
+  db_free(db);
+  return 0;
+}
+
+static PredictOpts tiny_opts(void) {
+  PredictOpts o;
+  predict_defaults(&o);
+  o.batch = 2;
+  o.seq_len = 4;
+  o.max_batch = false;
+  return o;
+}
+
+/* -O 6: TTFT + the decode steps at KV lengths 5..9, each a prediction of
+ * its own at -S L; summed in the same order the sum is the same double. */
+static void test_decode_sum_is_step_by_step(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  PredictOpts o = tiny_opts();
+  o.output_len = 6;
+  Prediction p = {0}, q = {0};
+  assert_int_equal(predict(eager, &gpu, &o, &p, &e), 0);
+  double sum = 0;
+  for (double L = 5; L <= 9; L++) {
+    PredictOpts s = tiny_opts();
+    s.seq_len = L;
+    assert_int_equal(predict(eager, &gpu, &s, &q, &e), 0);
+    sum += q.summary.tpot;
+  }
+  assert_double_exact(p.summary.decode_sum, sum);
+  assert_double_exact(p.summary.e2e, p.summary.ttft + sum);
+  assert_double_exact(p.summary.tpot_mean, sum / 5);
+  assert_double_exact(p.summary.throughput, 2 * 6 / p.summary.e2e);
+  /* the footprint holds the cache of KV length 9: 16 x 2 x 9 per layer */
+  assert_double_exact(p.summary.mem.kv_cache, 2 * 16 * 2 * 9);
+  /* -O 1: no decode step */
+  o.output_len = 1;
+  assert_int_equal(predict(eager, &gpu, &o, &p, &e), 0);
+  assert_double_exact(p.summary.e2e, p.summary.ttft);
+  assert_double_exact(p.summary.tpot_mean, 0);
+  prediction_free(&p);
+  prediction_free(&q);
+}
+
+static double ring_ar(double n, double bytes) {
+  return 0.6e-6 * 2 * (n - 1) + bytes * 2 * (n - 1) / n / 1000;
+}
+
+/* TP = 2: per-GPU parameters, and every communication row by hand. */
+static void test_tp2_communication_rows(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  ParPlan *pp = parplan_build(pdb, tiny, reg, ATTN_EAGER, 2, 1, &e);
+  assert_non_null(pp);
+  assert_int_equal(pp->ncomm, 4);
+  PredictOpts o = tiny_opts();
+  o.tp = 2;
+  Prediction p = {0};
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), 0);
+  /* rows in order: embedding all-reduce, o_proj and down_proj all-reduces
+   * (once per layer), the lm_head all-gather of the logits */
+  static const char *const path[] = {"model.embed_tokens.all_reduce",
+                                     "model.layers.self_attn.o_proj.all_reduce",
+                                     "model.layers.mlp.down_proj.all_reduce",
+                                     "lm_head.all_gather"};
+  static const double count[] = {1, 2, 2, 1};
+  for (int ph = 0; ph < 2; ph++) {
+    double T = ph == 0 ? 4 : 1;
+    double hidden = 2 * T * 8 * 2; /* B T hidden a_bytes */
+    double logits = 2 * 10 * 2;    /* B vocab a_bytes, the whole vocabulary */
+    double want_b[] = {hidden, hidden, hidden, logits};
+    double want_t[] = {ring_ar(2, hidden), ring_ar(2, hidden),
+                       ring_ar(2, hidden), 0.6e-6 * 1 + logits * 1 / 2 / 1000};
+    const PhaseResult *r = &p.phase[ph];
+    double lat = r->total_time;
+    for (int c = 0; c < 4; c++) {
+      assert_string_equal(r->comm[c].path, path[c]);
+      assert_double_exact(r->comm[c].count, count[c]);
+      assert_double_exact(r->comm_bytes[c], want_b[c]);
+      assert_double_near(r->comm_time[c], want_t[c], 1e-12);
+      lat += count[c] * want_t[c];
+    }
+    assert_double_near(r->latency, lat, 1e-12);
+  }
+  /* per GPU: heads 2 -> 1, KV heads 1 replicated, intermediate 16 -> 8,
+   * vocabulary 10 -> 5: per layer 16 + 64 + 64 + 64 + 64 + 16 + 3 x 128 =
+   * 672; 2 layers + embedding 80 + rotary 8 + norm 16 + lm_head 80 */
+  assert_double_exact(p.summary.mem.weights, 2 * 672 + 80 + 8 + 16 + 80);
+  assert_double_exact(p.summary.mem.kv_cache, 2 * 16 * 2 * 4);
+  assert_double_exact(p.summary.gpus, 2);
+  prediction_free(&p);
+  parplan_free(pp);
+  /* --tp 4 does not divide 2 heads */
+  assert_null(parplan_build(pdb, tiny, reg, ATTN_EAGER, 4, 1, &e));
+  assert_non_null(strstr(e.msg, "--tp 4 does not divide num_attention_heads"));
+}
+
+/* PP = 2: one layer per stage; stage 0 has the embedding and rotary
+ * table, stage 1 the final norm and lm_head. */
+static void test_pp2_footprint_and_pipeline(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  ParPlan *pp = parplan_build(pdb, tiny, reg, ATTN_EAGER, 1, 1, &e);
+  assert_non_null(pp);
+  PredictOpts o = tiny_opts();
+  o.pp = 2;
+  Prediction p = {0};
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), 0);
+  /* stage 0: 160 + 8 + 1184 = 1352; stage 1: 1184 + 16 + 160 = 1360 */
+  assert_double_exact(p.summary.mem.weights, 1360);
+  assert_double_exact(p.summary.mem.kv_cache, 16 * 2 * 4);
+  /* one microbatch: the stages run one after the other, plus the send of
+   * B T hidden a_bytes (2 x 4 x 8 x 2 = 128 bytes in prefill) */
+  double send = 0.6e-6 + 128.0 / 1000;
+  assert_double_exact(p.phase[0].send_bytes, 128);
+  assert_double_near(p.phase[0].latency, p.phase[0].total_time + send, 1e-12);
+  /* the whole weights on one GPU with pp 1 */
+  Prediction q = {0};
+  PredictOpts o1 = tiny_opts();
+  assert_int_equal(predict(eager, &gpu, &o1, &q, &e), 0);
+  assert_double_exact(q.summary.mem.weights, 2712);
+  /* two microbatches of 1: sum of stages + (2 - 1) x the slowest stage */
+  o.microbatches = 2;
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), 0);
+  assert_double_exact(p.run[0][V_B], 1);
+  assert_true(p.phase[0].latency > p.phase[0].total_time);
+  o.microbatches = 3;
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), -1);
+  prediction_free(&p);
+  prediction_free(&q);
+  parplan_free(pp);
+}
+
+/* The ring and the other collectives' formulas through a prediction:
+ * 8 GPUs would need 8 heads, so check the formula on the 2-GPU rows above
+ * and here the link choice: no NVSwitch spreads over (n-1)/(gpn-1) of the
+ * links; beyond a node the network share per GPU. */
+static void test_link_choice(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  ParPlan *pp = parplan_build(pdb, tiny, reg, ATTN_EAGER, 2, 1, &e);
+  assert_non_null(pp);
+  Gpu mesh = gpu;
+  mesh.nvswitch = false; /* 7 links of 1000/7 each: a pair gets 1000/7 */
+  PredictOpts o = tiny_opts();
+  o.tp = 2;
+  Prediction p = {0};
+  assert_int_equal(predict_par(pp, pdb, &mesh, &o, &p, &e), 0);
+  double bytes = 2 * 4 * 8 * 2;
+  assert_double_near(p.phase[0].comm_time[1],
+                     0.6e-6 * 2 + bytes * 1 / (1000.0 / 7), 1e-12);
+  Gpu single = gpu;
+  single.gpus_per_node = 1; /* TP 2 spans two nodes without a network */
+  assert_int_equal(predict_par(pp, pdb, &single, &o, &p, &e), -1);
+  assert_non_null(strstr(e.msg, "network_gbps"));
+  single.network_bw = 100; /* 100 per node of 1 GPU, 2.7 us a step */
+  assert_int_equal(predict_par(pp, pdb, &single, &o, &p, &e), 0);
+  assert_double_near(p.phase[0].comm_time[1], 2.7e-6 * 2 + bytes / 100, 1e-12);
+  prediction_free(&p);
+  parplan_free(pp);
+}
+
+/* Expert parallelism's mechanism on the tiny model, with rules made up
+ * for the test (no MoE model ships yet): --ep 2 splits intermediate_size
+ * like an expert count and puts an all-to-all of B T hidden a_bytes after
+ * gate_proj: n - 1 = 1 step, factor 1/2. */
+static void test_ep_mechanism(void **state) {
+  (void)state;
+  static const char text[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"test\",\n"
+      " \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, \"network\": 1},\n"
+      " \"families\": [{\"classes\": "
+      "[\"transformers.models.llama.modeling_llama.LlamaForCausalLM\"],\n"
+      "  \"source\": \"test\",\n"
+      "  \"ep\": {\"split\": {\"intermediate_size\": \"exact\"},\n"
+      "         \"layers\": {\"model.layers.mlp.gate_proj\": \"expert\"},\n"
+      "         \"collectives\": [{\"after\": \"model.layers.mlp.gate_proj\", "
+      "\"op\": \"all_to_all\", \"bytes\": \"{B} * {T} * {hidden_size} * "
+      "{a_bytes}\"}]}}]}\n";
+  Error e;
+  err_clear(&e);
+  ParDb *db2 = pardb_load_text("ep.json", text, sizeof(text) - 1, &e);
+  assert_non_null(db2);
+  ParPlan *pp = parplan_build(db2, tiny, reg, ATTN_EAGER, 1, 2, &e);
+  assert_non_null(pp);
+  assert_int_equal(pp->ncomm, 1);
+  PredictOpts o = tiny_opts();
+  o.ep = 2;
+  Prediction p = {0};
+  assert_int_equal(predict_par(pp, db2, &gpu, &o, &p, &e), 0);
+  double bytes = 2 * 4 * 8 * 2;
+  assert_double_exact(p.phase[0].comm_bytes[0], bytes);
+  assert_double_near(p.phase[0].comm_time[0], 1e-6 + bytes / 2 / 1000, 1e-12);
+  /* gate/up/down hold half: 3 x 128 instead of 3 x 256 per layer */
+  assert_double_exact(p.summary.mem.weights, 2712 - 2 * 3 * 128);
+  assert_double_exact(p.summary.gpus, 2);
+  prediction_free(&p);
+  parplan_free(pp);
+  /* no tp rules in this file: --tp 2 is refused */
+  assert_null(parplan_build(db2, tiny, reg, ATTN_EAGER, 2, 1, &e));
+  assert_contains(e.msg, "no tensor-parallel rules");
+  pardb_free(db2);
+  /* a bad file is located */
+  err_clear(&e);
+  assert_null(pardb_load_text("bad.json", "{\"format\": \"x\"}", 15, &e));
+  assert_contains(e.msg, "format must be");
+  assert_int_equal(e.line, 1);
+}
+
+/* A sweep: its row count is the cross product, and each row equals the
+ * single prediction of its configuration. */
+static void test_sweep_rows_match_single_runs(void **state) {
+  (void)state;
+  lmp_error err;
+  lmp_data *d = lmp_open(NULL, NULL, NULL, &err);
+  assert_non_null(d);
+  lmp_model *m = lmp_model_load(d, "test/data/tiny_llama.json", &err);
+  assert_non_null(m);
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "max-batch", "no", &err), 0);
+  lmp_sweep *s = lmp_sweep_new(d, m, o);
+  assert_int_equal(lmp_sweep_values(s, "batch", "1,2", &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "seq-len", "1..3", &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "tp", "1,2", &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "output-len", "2..8x2", &err), 0);
+  assert_double_exact(lmp_sweep_size(s), 2 * 3 * 2 * 3);
+  const lmp_result *r;
+  int k, rows = 0;
+  /* the last option varies fastest */
+  static const char *const outs[] = {"2", "4", "8"};
+  while ((k = lmp_sweep_next(s, &r, &err)) == 1) {
+    lmp_options *one = lmp_options_new();
+    char b[16], sq[16], tp[16];
+    snprintf(b, sizeof(b), "%d", 1 + rows / 18);
+    snprintf(sq, sizeof(sq), "%d", 1 + rows / 6 % 3);
+    snprintf(tp, sizeof(tp), "%d", 1 + rows / 3 % 2);
+    lmp_options_set(one, "max-batch", "no", NULL);
+    lmp_options_set(one, "batch", b, NULL);
+    lmp_options_set(one, "seq-len", sq, NULL);
+    lmp_options_set(one, "tp", tp, NULL);
+    lmp_options_set(one, "output-len", outs[rows % 3], NULL);
+    lmp_result *single = lmp_predict(d, m, one, &err);
+    assert_non_null(single);
+    char *a = lmp_result_summary_row(r, "json");
+    char *bb = lmp_result_summary_row(single, "json");
+    assert_string_equal(a, bb);
+    lmp_free(a);
+    lmp_free(bb);
+    lmp_result_free(single);
+    lmp_options_free(one);
+    rows++;
+  }
+  assert_int_equal(k, 0);
+  assert_int_equal(rows, 36);
+  lmp_sweep_free(s);
+  /* bad lists */
+  s = lmp_sweep_new(d, m, o);
+  assert_int_equal(lmp_sweep_values(s, "batch", "4..2", &err), -1);
+  assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16", &err), -1);
+  assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16x2", &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "attention", "eager..flash", &err), -1);
+  assert_int_equal(lmp_sweep_values(s, "format", "json,csv", &err), -1);
+  assert_double_exact(lmp_sweep_size(s), 3);
+  lmp_sweep_free(s);
+  lmp_options_free(o);
+  lmp_model_free(m);
+  lmp_close(d);
+}
+
+/* A sweep streams: the heap in use after 10 configurations and after
+ * 20,000 is the same (the result's buffers are reused, nothing is kept).
+ * mallinfo2 reports 0 under ASan's allocator, where this compares 0 and 0;
+ * the normal build is the one that measures. */
+static void test_sweep_memory_is_constant(void **state) {
+  (void)state;
+  lmp_error err;
+  lmp_data *d = lmp_open(NULL, NULL, NULL, &err);
+  lmp_model *m = lmp_model_load(d, "models/llama-2-7b-hf.json", &err);
+  lmp_options *o = lmp_options_new();
+  lmp_options_set(o, "max-batch", "no", NULL);
+  lmp_sweep *s = lmp_sweep_new(d, m, o);
+  assert_int_equal(lmp_sweep_values(s, "batch", "1..20000", &err), 0);
+  const lmp_result *r;
+  size_t at10 = 0;
+  for (int i = 1; lmp_sweep_next(s, &r, &err) == 1; i++)
+    if (i == 10)
+      at10 = mallinfo2().uordblks;
+  size_t at20000 = mallinfo2().uordblks;
+  assert_true(at20000 <= at10);
+  lmp_sweep_free(s);
+  lmp_options_free(o);
+  lmp_model_free(m);
+  lmp_close(d);
+}
+
+/* The SLO choice against a brute-force search over the same rows. */
+static void test_slo_matches_brute_force(void **state) {
+  (void)state;
+  lmp_error err;
+  lmp_data *d = lmp_open(NULL, NULL, NULL, &err);
+  lmp_model *m = lmp_model_load(d, "models/llama-2-7b-hf.json", &err);
+  assert_non_null(m);
+  lmp_options *o = lmp_options_new();
+  lmp_options_set(o, "max-batch", "no", NULL);
+  lmp_options_set(o, "hardware", "a100-sxm-40gb", NULL);
+  for (int per_gpu = 0; per_gpu < 2; per_gpu++) {
+    lmp_sweep *s = lmp_sweep_new(d, m, o);
+    lmp_sweep_values(s, "batch", "1..256x2", &err);
+    lmp_sweep_values(s, "seq-len", "512,2048,4096", &err);
+    lmp_sweep_values(s, "tp", "1,2,3", &err); /* 3 divides no head count */
+    lmp_slo *slo =
+        lmp_slo_new("ttft=400ms,tpot=20ms",
+                    per_gpu ? "throughput-per-gpu" : "throughput", &err);
+    assert_non_null(slo);
+    double best = -1, nfit = 0, nttft = 0, ntpot = 0, nbad = 0, n = 0;
+    double best_b = 0, best_s = 0, best_tp = 0;
+    const lmp_result *r;
+    int k;
+    while ((k = lmp_sweep_next(s, &r, &err)) != 0) {
+      n++;
+      if (k < 0) {
+        nbad++;
+        lmp_slo_offer_error(slo, &err);
+        continue;
+      }
+      lmp_slo_offer(slo, r);
+      if (!lmp_result_summary(r, "fits"))
+        nfit++;
+      else if (lmp_result_summary(r, "ttft_s") > 0.4)
+        nttft++;
+      else if (lmp_result_summary(r, "tpot_s") > 0.02)
+        ntpot++;
+      else {
+        double x =
+            lmp_result_summary(r, per_gpu ? "throughput_per_gpu_tokens_per_s"
+                                          : "throughput_tokens_per_s");
+        if (x > best) {
+          best = x;
+          const lmp_options *c = lmp_sweep_options(s);
+          (void)c;
+          best_b = lmp_result_summary(r, "tokens_per_s") *
+                   lmp_result_summary(r, "tpot_s");
+          best_s = lmp_result_summary(r, "kv_cache_bytes");
+          best_tp = lmp_result_summary(r, "gpus");
+        }
+      }
+    }
+    assert_double_exact(n, 9 * 3 * 3);
+    assert_double_exact(nbad, 27);
+    assert_true(best > 0);
+    char *j = lmp_slo_result(slo, "json");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "\"lost\": {\"does_not_fit\": %.0f, \"ttft\": "
+             "%.0f, \"tpot\": %.0f, \"e2e\": 0, "
+             "\"invalid\": 27}",
+             nfit, nttft, ntpot);
+    assert_contains(j, want);
+    char nb[64];
+    snprintf(nb, sizeof(nb), "\"batch_size\": %.0f,", round(best_b));
+    assert_contains(j, nb);
+    snprintf(nb, sizeof(nb), "\"kv_cache_bytes\": %.0f,", best_s);
+    assert_contains(j, nb);
+    snprintf(nb, sizeof(nb), "\"gpus\": %.0f,", best_tp);
+    assert_contains(j, nb);
+    lmp_free(j);
+    lmp_slo_free(slo);
+    lmp_sweep_free(s);
+  }
+  assert_null(lmp_slo_new("ttft=fast", NULL, &err));
+  assert_null(lmp_slo_new("tpot=30ms", "latency", &err));
+  lmp_options_free(o);
+  lmp_model_free(m);
+  lmp_close(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_decode_sum_is_step_by_step),
+      cmocka_unit_test(test_tp2_communication_rows),
+      cmocka_unit_test(test_pp2_footprint_and_pipeline),
+      cmocka_unit_test(test_link_choice),
+      cmocka_unit_test(test_ep_mechanism),
+      cmocka_unit_test(test_sweep_rows_match_single_runs),
+      cmocka_unit_test(test_slo_matches_brute_force),
+      cmocka_unit_test(test_sweep_memory_is_constant),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
