@@ -300,8 +300,8 @@ clean:
 #   lib/liblmpredict.so, lib/liblmpredict.a, lib/pkgconfig/lmpredict.pc
 #   include/lmpredict.h
 #   share/lm-predictor/  module_db.json, module_db_schema.json, hardware.json,
-#                        parallel.json, generated_modules/, models/ (and models/arch/),
-#                        calibration/, engines/,
+#                        parallel.json, generated_modules/, models/ (and
+#                        models/arch/), calibration/, engines/,
 #                        agents/prompts/
 #   share/man/man1/lmrun.1, lmgen.1, lmcalib.1
 #   lib/python3/dist-packages/lmpredict/  (PYTHONDIR= to put it elsewhere)

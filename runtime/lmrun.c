@@ -11,7 +11,6 @@
  *
  * MODEL is a model file, a Hugging Face config.json, a directory holding
  * one, or a Hub id (lmp_model_load -> model_open).
- *
  * A sweep: options given lists or ranges ("1,2,4", "1..256", "1..256x2")
  * make lmrun evaluate the cross product and print one summary row per
  * configuration (lmp_sweep_*), streaming; with --slo it prints the best

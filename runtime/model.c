@@ -215,6 +215,7 @@ static int layer_present(Loader *L, json_t *obj, bool *present) {
   return 0;
 }
 
+
 /* Keep the layer's place in the file for errors found later, at
  * evaluation time (the JSON keys die with the Jansson tree). */
 static void keep_path(Model *m, const JsonPath *from, JsonPath *to) {
@@ -324,8 +325,7 @@ static int load_items(Loader *L, Layer *ly, json_t *subs, int depth) {
   ly->nitems = (int)json_array_size(subs);
   ly->items = arena_alloc(&m->arena, sizeof(Item) * (size_t)(ly->nitems + 1));
   bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
-  HashMap names; /* sibling layers (name and kind): the duplicate check
-                   is O(n) */
+  HashMap names; /* sibling layer paths: the duplicate check is O(n) */
   hashmap_init(&names);
   int rc = load_item_list(L, ly, subs, depth, placed, &names);
   hashmap_free(&names);
@@ -380,7 +380,7 @@ static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
         jp_pop(&L->path);
         continue;
       }
-      /* siblings are told apart by name and kind: the path ends in both */
+      /* the path: name and kind (two kinds of a layer may share a name) */
       if (hashmap_add(names, ly->items[n].layer->path, NULL) < 0) {
         jp_key(&L->path, "name");
         return lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
@@ -499,6 +499,11 @@ static int load_root(Loader *L, json_t *root) {
     /* the architecture part of a template; config.c read the rest */
     if (check_members(L, root, tmpl_members, TMPL_NMEMBERS, "a template") < 0)
       return -1;
+    long bad = str_find_control(L->vars->id, strlen(L->vars->id));
+    if (bad >= 0)
+      return lerr(L, "the model id contains a control character (byte 0x%02x "
+                     "at offset %ld): it is printed to the terminal",
+                  (unsigned char)L->vars->id[bad], bad);
     m->id = arena_strdup(&m->arena, L->vars->id);
     load_vars(L);
     static const char *const required[] = {"class", "layers"};
@@ -572,7 +577,7 @@ static int load_root(Loader *L, json_t *root) {
                 md->short_name);
   HashMap names; /* the duplicate check is O(n) */
   hashmap_init(&names);
-  int rc = 0, total = ly->nitems, n = 0;
+  int rc = 0, total = ly->nitems, n = 0; /* n: layers kept */
   for (int i = 0; i < total && rc == 0; i++) {
     jp_index(&L->path, i);
     json_t *it = json_array_get(layers, (size_t)i);
@@ -590,11 +595,10 @@ static int load_root(Loader *L, json_t *root) {
       rc = -1;
       break;
     }
-    if (!ly->items[n].layer) { /* `when` 0 or repeat 0: left out */
+    if (!ly->items[n].layer) { /* left out */
       jp_pop(&L->path);
       continue;
     }
-    /* name and kind: the path ends in both */
     if (hashmap_add(&names, ly->items[n].layer->path, NULL) < 0) {
       jp_key(&L->path, "name");
       rc = lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);

@@ -314,53 +314,6 @@ int plan_eval_interp(const Plan *p, const double *run, Values *out,
   return 0;
 }
 
-/* Parameters as transformers allocates them. Every weight tensor's
- * param_bytes is its element count times a width variable (w_bytes for
- * the weights quantization applies to, e_bytes for those kept at 16 bits:
- * embeddings, lm_head, norms), while buffers such as the rotary
- * embedding's inv_freq have a fixed width. So the count is param_bytes at
- * widths 2 minus param_bytes at widths 1: buffers cancel, tied layers are
- * not counted (their state is dropped at plan_build). */
-int plan_parameters(const Plan *p, Values *scratch, double *out, Error *err) {
-  double run[V_COUNT] = {[V_B] = 1, [V_S] = 1, [V_T] = 1, [V_L] = 1,
-                         [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
-                         [V_SRAM_BYTES] = 65536};
-  double at[2];
-  for (int w = 1; w <= 2; w++) {
-    run[V_W_BYTES] = run[V_E_BYTES] = w;
-    if (plan_eval(p, run, scratch, err) < 0)
-      return -1;
-    at[w - 1] = scratch->state[M_PARAM_BYTES - M_TRAFFIC];
-  }
-  *out = at[1] - at[0];
-  return 0;
-}
-
-/* KV cache bytes held per kind of layer ("" for layers without a kind),
- * summed over instances, from the state of values already evaluated. */
-int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
-                    double *bytes, int max) {
-  int n = 0;
-  lm_metric_fn fn;
-  for (int i = 0; i < p->nslots; i++) {
-    const Slot *s = &p->slots[i];
-    if (!(fn = s->state[M_KV_CACHE_BYTES - M_TRAFFIC]))
-      continue;
-    const char *k = s->layer->kind ? s->layer->kind : "";
-    int j = 0;
-    while (j < n && strcmp(kinds[j], k) != 0)
-      j++;
-    if (j == n) {
-      if (n == max)
-        continue;
-      kinds[n] = k;
-      bytes[n++] = 0;
-    }
-    bytes[j] += s->layer->count * fn(v->args + s->argbase);
-  }
-  return n;
-}
-
 static bool slot_reads_kv(const Slot *s) {
   for (int d = 0; d < s->ndyn; d++) {
     const Prog *pr = &s->layer->args[s->dyn[d]];
@@ -416,4 +369,51 @@ int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err) {
   if (p->fused && fused_eval_kv(p->fused, run, out) == 0)
     return 0;
   return plan_eval_rows(p, run, p->kvrows, p->nkvrows, out, err);
+}
+
+/* Parameters as transformers allocates them. Every weight tensor's
+ * param_bytes is its element count times a width variable (w_bytes for
+ * the weights quantization applies to, e_bytes for those kept at 16 bits:
+ * embeddings, lm_head, norms), while buffers such as the rotary
+ * embedding's inv_freq have a fixed width. So the count is param_bytes at
+ * widths 2 minus param_bytes at widths 1: buffers cancel, tied layers are
+ * not counted (their state is dropped at plan_build). */
+int plan_parameters(const Plan *p, Values *scratch, double *out, Error *err) {
+  double run[V_COUNT] = {[V_B] = 1, [V_S] = 1, [V_T] = 1, [V_L] = 1,
+                         [V_A_BYTES] = 2, [V_KV_BYTES] = 2,
+                         [V_SRAM_BYTES] = 65536};
+  double at[2];
+  for (int w = 1; w <= 2; w++) {
+    run[V_W_BYTES] = run[V_E_BYTES] = w;
+    if (plan_eval(p, run, scratch, err) < 0)
+      return -1;
+    at[w - 1] = scratch->state[M_PARAM_BYTES - M_TRAFFIC];
+  }
+  *out = at[1] - at[0];
+  return 0;
+}
+
+/* KV cache bytes held per kind of layer ("" for layers without a kind),
+ * summed over instances, from the state of values already evaluated. */
+int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
+                    double *bytes, int max) {
+  int n = 0;
+  lm_metric_fn fn;
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    if (!(fn = s->state[M_KV_CACHE_BYTES - M_TRAFFIC]))
+      continue;
+    const char *k = s->layer->kind ? s->layer->kind : "";
+    int j = 0;
+    while (j < n && strcmp(kinds[j], k) != 0)
+      j++;
+    if (j == n) {
+      if (n == max)
+        continue;
+      kinds[n] = k;
+      bytes[n++] = 0;
+    }
+    bytes[j] += s->layer->count * fn(v->args + s->argbase);
+  }
+  return n;
 }
