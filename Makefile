@@ -14,6 +14,8 @@
 #                   (python3 too: the agent tests' fake LLM server is a script)
 #   make install    install under PREFIX (default /usr/local; DESTDIR honoured)
 #   make uninstall  remove what make install installed
+#   make deps-browser  install chromium (make test does: test_html renders
+#                   the --format html page in it)
 
 # ---- version: the one place it is written -----------------------------------
 # lmrun --version, lmgen --version, lmp_version(), lmpredict.pc and the Python
@@ -61,7 +63,7 @@ LIB      = build/liblmpredict.a
 ASAN_LIB = build/asan/liblmpredict.a
 SO       = build/liblmpredict.so
 
-.PHONY: all deps fuzz-deps run test tests check check-generated check-example \
+.PHONY: all deps deps-browser fuzz-deps run test tests check check-generated check-example \
         generate bench fuzz clean calibration validate install uninstall \
         check-build check-python check-install
 .DEFAULT_GOAL := all
@@ -105,6 +107,21 @@ deps:
 	apt="$$sudo apt-get install -y -q --no-install-recommends$$missing"; \
 	$$apt || { $$sudo apt-get update -q && $$apt; } \
 	  || { echo "deps: could not install$$missing" >&2; exit 1; }
+
+# The browser test_html renders the --format html page in (headless
+# Chromium): installed by `make test` only, without recommends.
+BROWSER_DEBS = chromium
+deps-browser:
+	@dpkg-query -W -f='$${Status}' $(BROWSER_DEBS) 2>/dev/null | grep -q 'install ok installed' \
+	  && exit 0; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "deps-browser: not root and no sudo: as root, run: apt-get install --no-install-recommends $(BROWSER_DEBS)" >&2; exit 1; fi; \
+	echo "deps-browser: installing $(BROWSER_DEBS)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt="$$sudo apt-get install -y -q --no-install-recommends $(BROWSER_DEBS)"; \
+	$$apt || { $$sudo apt-get update -q && $$apt; } \
+	  || { echo "deps-browser: could not install $(BROWSER_DEBS)" >&2; exit 1; }
 
 # ---- embedded text (schema, modabi.h) ---------------------------------------
 define embed
@@ -209,7 +226,7 @@ check: tests
 check-generated: lmgen
 	./lmgen --check --all
 
-test: deps
+test: deps deps-browser
 	@$(MAKE) --no-print-directory check
 
 # ---- commands --------------------------------------------------------------

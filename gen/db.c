@@ -65,6 +65,7 @@ static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
   md->pmin = arena_alloc(&db->arena, sizeof(double) * np);
   md->pmax = arena_alloc(&db->arena, sizeof(double) * np);
   md->pint = arena_alloc(&db->arena, sizeof(bool) * np);
+  md->pdesc = arena_alloc(&db->arena, sizeof(char *) * np);
   for (int i = 0; i < md->nparams; i++) {
     json_t *pj = json_array_get(arr, (size_t)i);
     json_t *mn = json_object_get(pj, "min"), *mx = json_object_get(pj, "max");
@@ -94,6 +95,8 @@ static int load_params(Loader *L, ModuleDef *md, json_t *arr) {
       return entry_error(L, &p, "parameter '%s': max is below min", name);
     }
     md->params[i] = arena_strdup(&db->arena, name);
+    const char *desc = json_string_value(json_object_get(pj, "description"));
+    md->pdesc[i] = desc ? arena_strdup(&db->arena, desc) : NULL;
   }
   return 0;
 }
@@ -138,6 +141,8 @@ static int load_ops(Loader *L, ModuleDef *md, json_t *arr) {
     json_t *o = json_array_get(arr, (size_t)i);
     AtomicOp *op = &md->ops[i];
     op->name = arena_strdup(&db->arena, json_string_value(json_object_get(o, "name")));
+    const char *desc = json_string_value(json_object_get(o, "description"));
+    op->description = desc ? arena_strdup(&db->arena, desc) : NULL;
     const char *mode = json_string_value(json_object_get(o, "attention"));
     op->mode = !mode ? AM_ANY : strcmp(mode, "eager") == 0 ? AM_EAGER : AM_FLASH;
     JsonPath p;
@@ -167,9 +172,17 @@ static int load_entry(Loader *L, const char *key, json_t *e, int index) {
   md->kind = strcmp(json_string_value(json_object_get(e, "kind")), "basic") == 0
                  ? MK_BASIC
                  : MK_COMPOSITE;
+  md->doc = &db->doc;
   md->status = arena_strdup(
       &db->arena,
       json_string_value(json_object_get(json_object_get(e, "validation"), "status")));
+  json_t *src = json_object_get(e, "source");
+  const char *sf = json_string_value(json_object_get(src, "file"));
+  const char *sv = json_string_value(json_object_get(src, "version"));
+  md->source_file = sf ? arena_strdup(&db->arena, sf) : NULL;
+  md->source_version = sv ? arena_strdup(&db->arena, sv) : NULL;
+  md->line_start = (int)json_integer_value(json_object_get(src, "line_start"));
+  md->line_end = (int)json_integer_value(json_object_get(src, "line_end"));
   db->mods[index] = md;
 
   JsonPath p;

@@ -163,6 +163,20 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time);
 
+/* One kernel as calib_predict times it: lead is its first row. */
+typedef struct KernelCost {
+  double flops, bytes; /* after fusion, causal skipping and L2 reuse */
+  double m, n, k;      /* the GEMM's shape; 0 when none */
+  double peak;         /* the compute peak it runs at */
+  double time;         /* launches x launch + calib_kernel_time */
+  double roof_sum;     /* its rows' roofline times, summed */
+  int nrows;           /* rows fused into it */
+} KernelCost;
+void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
+                       const Gpu *g, const Peaks *pk, const Values *v,
+                       const double *run, const double *roof, int lead,
+                       KernelCost *out);
+
 /* Flash attention after the engine's causal skipping and L2 reuse: the
  * FLOPs and HBM bytes the kernel really does. b, t, l: batch, queries,
  * keys; h, hkv, d: heads, KV heads, head size; kv_read: the metric (K and

@@ -214,6 +214,7 @@ typedef enum { AM_ANY, AM_EAGER, AM_FLASH } AttnMode;
 typedef struct AtomicOp {
   const char *name;              /* qk_matmul, softmax, ... */
   AttnMode mode;                 /* when the op runs */
+  const char *description;       /* NULL if none */
   const char *formula[M_COUNT];  /* NULL = absent (0) */
   Node *ast[M_COUNT];
 } AtomicOp;
@@ -226,6 +227,7 @@ typedef struct ModuleDef {
   int nparams;
   double *pmin, *pmax;           /* per parameter: allowed range (+-inf) */
   bool *pint;                    /* per parameter: must be a whole number */
+  const char **pdesc;            /* per parameter: description or NULL */
   const char *formula[M_COUNT];  /* entry formulas; NULL = absent */
   Node *ast[M_COUNT];
   AtomicOp *ops;                 /* atomic operations, may be empty */
@@ -233,6 +235,10 @@ typedef struct ModuleDef {
   const char *file_name;         /* stored generated_file_name or NULL */
   const char *class_name;        /* stored generated_class_name or NULL */
   const char *status;            /* validation.status */
+  const char *source_file;       /* source.file (NULL if none) */
+  const char *source_version;    /* source.version (NULL if none) */
+  int line_start, line_end;      /* source lines; 0 if not stored */
+  const JsonDoc *doc;            /* the database file it is in */
   uint64_t fingerprint;          /* of what the generated code depends on */
   int index;                     /* position in the database */
 } ModuleDef;

@@ -122,8 +122,24 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
  * options, byte for byte. lmp_free it. */
 char *lmp_result_json(const lmp_result *r);
 /* The output lmrun prints with the same options, in the options' format
- * (table, json or csv). lmp_free it. */
+ * (table, json, csv, markdown: GitHub-flavoured tables, or html: one
+ * self-contained page with charts and every row's explanation). lmp_free
+ * it. */
 char *lmp_result_text(const lmp_result *r);
+/* Where the numbers of one operation come from (lmrun --explain OP):
+ * for each phase the options show, the module and its source file, each
+ * parameter's template from the model file with its value and origin (a
+ * run variable and its option, or a config key), each metric's formula
+ * from module_db.json substituted and evaluated, the roofline terms and
+ * the calibration. op is a row's path ("model.layers.self_attn.qk_matmul")
+ * or a leaf name only one row has ("qk_matmul"). NULL with err on an
+ * unknown or ambiguous name, the message listing the candidates. lmp_free
+ * it. */
+char *lmp_explain(const lmp_result *r, const char *op, lmp_error *err);
+/* The model's structure as the walk sees it (lmrun --tree): each layer's
+ * name, class, repeat, its parameters' templates and values, the atomic
+ * operations where they run. lmp_free it. */
+char *lmp_result_tree(const lmp_result *r);
 /* Warnings lmrun prints on stderr after "lmrun: warning: ", one line each
  * ("" if none): a sequence longer than the model was trained for, modules
  * whose formulas await review. Borrowed. */
@@ -210,6 +226,19 @@ void lmp_slo_offer_error(lmp_slo *s, const lmp_error *err);
  * {...}} or null}, or the same as text ("table"). lmp_free it. */
 char *lmp_slo_result(const lmp_slo *s, const char *format);
 void lmp_slo_free(lmp_slo *s);
+
+/* A sweep as one HTML page (lmrun --format html with a sweep): TTFT, TPOT
+ * and throughput against the first numeric option swept (batch, sequence,
+ * -O, tp, ...), one line per value of the other swept options (hardware,
+ * attention, ...), with the SLO's targets, frontier and best. Add every
+ * configuration predicted, with what lmp_slo_offer said of it (-1 without
+ * an SLO), then render; the SLO (or NULL) gives the targets and the best.
+ * lmp_free the page. */
+typedef struct lmp_sweep_page lmp_sweep_page;
+lmp_sweep_page *lmp_sweep_page_new(const lmp_sweep *s);
+void lmp_sweep_page_add(lmp_sweep_page *pg, const lmp_result *r, int slo);
+char *lmp_sweep_page_html(lmp_sweep_page *pg, const lmp_slo *slo);
+void lmp_sweep_page_free(lmp_sweep_page *pg);
 
 /* Free a string the library returned. */
 void lmp_free(void *p);

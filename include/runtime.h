@@ -138,7 +138,9 @@ struct Layer {
   const char *cls;      /* full class name as written */
   RegModule *mod;       /* resolved */
   Prog *args;           /* one per declared parameter, in order */
+  const char **arg_text;/* each as the model file writes it ("{B} * {T}") */
   double repeat;        /* instances of this layer (>= 1) */
+  const char *repeat_text; /* as the model file writes it; NULL if absent */
   double count;         /* instances in the model (product of repeats) */
   Item *items;          /* sub_layers in file order, with op placements */
   int nitems;
@@ -478,7 +480,9 @@ typedef struct Engine Engine;
 typedef struct CalibPlan CalibPlan;
 
 /* Output formats, as --format names them. */
-#define LM_FORMATS(X) X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")
+#define LM_FORMATS(X)                                                          \
+  X(FMT_TABLE, "table") X(FMT_JSON, "json") X(FMT_CSV, "csv")                  \
+  X(FMT_MARKDOWN, "markdown") X(FMT_HTML, "html")
 typedef enum { LM_FORMATS(LM_X_ENUM) FMT_COUNT } Format;
 extern const char *const format_name[FMT_COUNT];
 
@@ -550,6 +554,11 @@ typedef struct Report {
   int tp, pp, ep, microbatches;
   const Engine *engine;  /* NULL: roofline only (--roofline) */
   const Calib *calib;
+  const CalibPlan *cplan; /* the engine's kernels (explanations); NULL
+                             with --roofline */
+  const double (*run)[V_COUNT]; /* the phases' run variables, prefill
+                                   then decode (explanations); may be
+                                   NULL */
 } Report;
 
 /* Roofline time and bound of every row of a phase. Allocates ph->time,
@@ -562,10 +571,62 @@ void phase_free_times(PhaseResult *ph);
 char *report_render(const Report *r, Format fmt);
 /* "68.7 G" style: three significant digits and an SI prefix. */
 void si_format(double v, const char *unit, char *out, size_t outsz);
+/* "220 us" style: three significant digits and ns, us, ms or s. */
+void time_format(double s, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
 void report_number(double v, char *out, size_t outsz);
 
+/* ===== html.c ===== */
+
+/* The report as one self-contained HTML page (inline SVG, CSS and
+ * script; nothing fetched): per phase the roofline, the time by kind of
+ * operation, the sortable table with each row's explanation; the memory
+ * footprint against capacity. */
+void render_html(const Report *r, Buf *out);
+
+/* One configuration of a sweep, for its page. */
+typedef struct SweepPoint {
+  const char *series;  /* the swept options but x ("h100-sxm"); one line
+                          per series */
+  double x;            /* the swept variable's value */
+  double ttft, tpot;   /* s */
+  double throughput;   /* tokens/s */
+  bool fits;
+  int slo;             /* -1: no SLO; 0 meets it; 1 misses it */
+  bool best;           /* the SLO's best configuration */
+} SweepPoint;
+
+typedef struct SweepPage {
+  const char *model;
+  const char *settings; /* the options every configuration shares */
+  const char *xname;    /* the swept variable, with its unit ("batch") */
+  const SweepPoint *pts;
+  int n;
+  const char *slo;      /* the targets as given; NULL: none */
+  double slo_ttft, slo_tpot; /* s; 0 when not a target */
+  const char *outcome;  /* the best configuration as text, or NULL */
+} SweepPage;
+
+/* A sweep as one page: TTFT, TPOT and throughput against the swept
+ * variable, one line per series (at most eight), the SLO's targets and
+ * frontier; a sortable table of the configurations. */
+void render_sweep_html(const SweepPage *p, Buf *out);
+
+/* ===== explain.c ===== */
+
+/* The row of p named by query: its path, or a leaf name that only one row
+ * has. -1 with err listing the candidates (the rows sharing the leaf name,
+ * near misses, or every operation). */
+int explain_find(const Plan *p, const char *query, Error *err);
+/* Where every number of row r of rep->phases[phase] comes from: the
+ * module and its source, each parameter's template, value and origin,
+ * each formula substituted and evaluated, the roofline terms. */
+void explain_row(const Report *rep, int phase, int r, Buf *out);
+/* The model's layers as the walk visits them, with parameter templates
+ * and their values in prefill (pre) and decode (dec). */
+void tree_render(const Plan *p, const Values *pre, const Values *dec,
+                 Buf *out);
 /* ===== parallel.c: tensor, pipeline and expert parallelism ===== */
 
 /* Collectives, as parallel.json names them. */

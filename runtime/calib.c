@@ -759,6 +759,70 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
   }
 }
 
+void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
+                       const Gpu *g, const Peaks *pk, const Values *v,
+                       const double *run, const double *roof, int r,
+                       KernelCost *out) {
+  KernelKind k = cp->kind[r];
+  const KernelFit *f = &c->k[k];
+  double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
+  double prev_write = 0;
+  int nm = 0;
+  for (int q = r; q >= 0; q = cp->next[q], nm++) {
+    const double *x = v->row[q];
+    double fl = x[M_FLOPS], by = metric_bytes(x);
+    roof_sum += roof[q];
+    if (cp->traffic[q] != 1)
+      by *= cp->traffic[q];
+    if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
+      const double *args = v->args + cp->attn_arg[q];
+      double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
+             d = args[cp->attn_off[q][2]];
+      double b = run[V_B], t = run[V_T];
+      double bht = b * h * t;
+      double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
+      double f2, kv2;
+      calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
+                  x[M_KV_READ_BYTES], &f2, &kv2);
+      by -= x[M_KV_READ_BYTES] - kv2;
+      fl = f2;
+    }
+    if (nm > 0) {
+      if (cp->drop[r] == FUSE_SHARED_INPUT)
+        by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
+      else if (cp->drop[r] == FUSE_INTERMEDIATE)
+        by -= 2 * prev_write; /* written and read back: neither */
+      else
+        by -= prev_write; /* written, but not read back */
+    }
+    prev_write = x[M_ACT_WRITE_BYTES];
+    flops += fl;
+    bytes += by;
+    if (k == KK_GEMM && cp->attn_arg[q] >= 0) {
+      /* the Linear's own parameters: N rows, in_features, out_features */
+      const double *args = v->args + cp->attn_arg[q];
+      m = args[cp->attn_off[q][0]];
+      kred = args[cp->attn_off[q][1]];
+      ncols += args[cp->attn_off[q][2]];
+    }
+  }
+  if (bytes < 0)
+    bytes = 0;
+  double peak = pk->p16;
+  if (kernel_kind_computes(k)) {
+    peak = roof_row_peak(pk, v->row[r], NULL);
+    /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
+     * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
+    if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
+      peak = pk->p16 * e->gemm8_speedup;
+  }
+  *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
+                      .k = kred, .peak = peak, .roof_sum = roof_sum,
+                      .nrows = nm};
+  out->time = cp->launches[r] * f->launch +
+              calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
+}
+
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time) {
@@ -767,70 +831,18 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
   for (int r = 0; r < cp->nrows; r++) {
     if (cp->lead[r] != r)
       continue;
-    KernelKind k = cp->kind[r];
-    const KernelFit *f = &c->k[k];
-    double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
-    double prev_write = 0;
-    int nm = 0;
-    for (int q = r; q >= 0; q = cp->next[q], nm++) {
-      const double *x = v->row[q];
-      double fl = x[M_FLOPS], by = metric_bytes(x);
-      roof_sum += roof[q];
-      if (cp->traffic[q] != 1)
-        by *= cp->traffic[q];
-      if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
-        const double *args = v->args + cp->attn_arg[q];
-        double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
-               d = args[cp->attn_off[q][2]];
-        double b = run[V_B], t = run[V_T];
-        double bht = b * h * t;
-        double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
-        double f2, kv2;
-        calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
-                    x[M_KV_READ_BYTES], &f2, &kv2);
-        by -= x[M_KV_READ_BYTES] - kv2;
-        fl = f2;
-      }
-      if (nm > 0) {
-        if (cp->drop[r] == FUSE_SHARED_INPUT)
-          by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
-        else if (cp->drop[r] == FUSE_INTERMEDIATE)
-          by -= 2 * prev_write; /* written and read back: neither */
-        else
-          by -= prev_write; /* written, but not read back */
-      }
-      prev_write = x[M_ACT_WRITE_BYTES];
-      flops += fl;
-      bytes += by;
-      if (k == KK_GEMM && cp->attn_arg[q] >= 0) {
-        /* the Linear's own parameters: N rows, in_features, out_features */
-        const double *args = v->args + cp->attn_arg[q];
-        m = args[cp->attn_off[q][0]];
-        kred = args[cp->attn_off[q][1]];
-        ncols += args[cp->attn_off[q][2]];
-      }
-    }
-    if (bytes < 0)
-      bytes = 0;
-    double peak = pk->p16;
-    if (kernel_kind_computes(k)) {
-      peak = roof_row_peak(pk, v->row[r], NULL);
-      /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
-       * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
-      if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
-        peak = pk->p16 * e->gemm8_speedup;
-    }
-    double t = cp->launches[r] * f->launch +
-               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
+    KernelCost kc;
+    calib_kernel_cost(cp, c, e, g, pk, v, run, roof, r, &kc);
+    double t = kc.time;
     /* share among the rows by roofline time (equal shares if all 0) */
-    if (nm == 1) {
+    if (kc.nrows == 1) {
       row_time[r] = t;
       total += p->rows[r].count * t;
       continue;
     }
-    double scale = roof_sum > 0 ? t / roof_sum : 0;
+    double scale = kc.roof_sum > 0 ? t / kc.roof_sum : 0;
     for (int q = r; q >= 0; q = cp->next[q]) {
-      row_time[q] = roof_sum > 0 ? roof[q] * scale : t / nm;
+      row_time[q] = kc.roof_sum > 0 ? roof[q] * scale : t / kc.nrows;
       total += p->rows[q].count * row_time[q];
     }
   }

@@ -568,6 +568,37 @@ char *lmp_result_text(const lmp_result *r) {
   return report_render(&rep, r->pred.opts.format);
 }
 
+char *lmp_explain(const lmp_result *r, const char *op, lmp_error *err) {
+  Error e;
+  err_clear(&e);
+  if (!op || !*op) {
+    opt_error(err, "--explain needs an operation name or path");
+    return NULL;
+  }
+  int row = explain_find(r->pred.plan, op, &e);
+  if (row < 0) {
+    from_error(err, &e);
+    return NULL;
+  }
+  Report rep = prediction_report(&r->pred);
+  Buf b;
+  buf_init(&b);
+  for (int i = 0; i < rep.nphases; i++) {
+    if (i)
+      buf_puts(&b, "\n----------------------------------------------------"
+                   "--------------------------\n\n");
+    explain_row(&rep, i, row, &b);
+  }
+  return buf_steal(&b);
+}
+
+char *lmp_result_tree(const lmp_result *r) {
+  Buf b;
+  buf_init(&b);
+  tree_render(r->pred.plan, r->pred.vals[0], r->pred.vals[1], &b);
+  return buf_steal(&b);
+}
+
 const char *lmp_result_warnings(const lmp_result *r) {
   lmp_result *w = (lmp_result *)r; /* built on first use */
   if (!w->warnings) {
@@ -1309,4 +1340,175 @@ void lmp_slo_free(lmp_slo *s) {
   free(s->best_table);
   free(s->first_error);
   free(s);
+}
+
+/* ---------------------------------------------------- a sweep's page */
+
+struct lmp_sweep_page {
+  char *model;
+  const OptSpec *x;     /* the swept variable; NULL: the configuration's
+                           number */
+  const OptSpec **other; /* the other swept options: the series */
+  int nother;
+  SweepPoint *pts;
+  char **series;
+  int n, cap;
+  int best;             /* the last point the SLO kept as best, or -1 */
+  bool any_slo;
+  PredictOpts first;    /* the first configuration's options */
+  bool have_first;
+};
+
+/* An option's value in o, as text. */
+static void spec_text(const OptSpec *sp, const PredictOpts *o, char *out,
+                      size_t n) {
+  const char *f = (const char *)o + sp->off;
+  switch (sp->kind) {
+  case K_COUNT: {
+    double v;
+    memcpy(&v, f, sizeof(v));
+    snprintf(out, n, "%g", v);
+    return;
+  }
+  case K_BITS:
+  case K_INT:
+  case K_PICK: {
+    int v;
+    memcpy(&v, f, sizeof(v));
+    if (sp->kind == K_PICK && sp->names && v >= 0 && v < sp->nnames &&
+        sp->names[v])
+      snprintf(out, n, "%s", sp->names[v]);
+    else
+      snprintf(out, n, "%d", v);
+    return;
+  }
+  case K_BOOL:
+    snprintf(out, n, "%s", *(const bool *)f ? "yes" : "no");
+    return;
+  case K_STRING:
+  case K_ENGINE: {
+    const char *s;
+    memcpy(&s, f, sizeof(s));
+    snprintf(out, n, "%s", s ? s : "");
+    return;
+  }
+  }
+}
+
+static double spec_number(const OptSpec *sp, const PredictOpts *o) {
+  const char *f = (const char *)o + sp->off;
+  if (sp->kind == K_COUNT) {
+    double v;
+    memcpy(&v, f, sizeof(v));
+    return v;
+  }
+  int v;
+  memcpy(&v, f, sizeof(v));
+  return v;
+}
+
+lmp_sweep_page *lmp_sweep_page_new(const lmp_sweep *s) {
+  lmp_sweep_page *pg = xcalloc(1, sizeof(*pg));
+  pg->model = xstrdup(s->model->model->id);
+  pg->other = xcalloc((size_t)s->ndims + 1, sizeof(*pg->other));
+  pg->best = -1;
+  for (int i = 0; i < s->ndims; i++) {
+    const OptSpec *sp = s->dims[i].spec;
+    bool numeric =
+        sp->kind == K_COUNT || sp->kind == K_BITS || sp->kind == K_INT;
+    if (!pg->x && numeric)
+      pg->x = sp;
+    else
+      pg->other[pg->nother++] = sp;
+  }
+  return pg;
+}
+
+void lmp_sweep_page_add(lmp_sweep_page *pg, const lmp_result *r, int slo) {
+  if (pg->n == pg->cap) {
+    pg->cap = pg->cap ? 2 * pg->cap : 64;
+    pg->pts = xrealloc(pg->pts, sizeof(*pg->pts) * (size_t)pg->cap);
+    pg->series = xrealloc(pg->series, sizeof(char *) * (size_t)pg->cap);
+  }
+  const PredictOpts *o = &r->pred.opts;
+  const Summary *m = &r->pred.summary;
+  if (!pg->have_first) {
+    pg->first = *o;
+    pg->first.hardware = NULL; /* borrowed from the result */
+    pg->first.engine = NULL;
+    pg->have_first = true;
+  }
+  Buf b;
+  buf_init(&b);
+  for (int i = 0; i < pg->nother; i++) {
+    char v[128];
+    spec_text(pg->other[i], o, v, sizeof(v));
+    if (pg->other[i]->kind == K_STRING || pg->other[i]->kind == K_ENGINE)
+      buf_printf(&b, "%s%s", i ? ", " : "", v);
+    else
+      buf_printf(&b, "%s%s %s", i ? ", " : "", pg->other[i]->flag, v);
+  }
+  if (!pg->nother)
+    buf_puts(&b, o->hardware);
+  pg->series[pg->n] = buf_steal(&b);
+  if (slo == 0)
+    pg->best = pg->n;
+  pg->any_slo = pg->any_slo || slo >= 0;
+  pg->pts[pg->n] = (SweepPoint){
+      .series = pg->series[pg->n],
+      .x = pg->x ? spec_number(pg->x, o) : pg->n + 1,
+      .ttft = m->ttft,
+      .tpot = m->output_len > 1 ? m->tpot_mean : m->tpot,
+      .throughput = m->throughput,
+      .fits = m->mem.fits,
+      .slo = slo < 0 ? -1 : slo <= 1 ? 0 : 1};
+  pg->n++;
+}
+
+char *lmp_sweep_page_html(lmp_sweep_page *pg, const lmp_slo *slo) {
+  for (int i = 0; i < pg->n; i++)
+    pg->pts[i].best = i == pg->best;
+  char xname[64];
+  if (pg->x)
+    snprintf(xname, sizeof(xname), "%s (%s)", pg->x->name, pg->x->flag);
+  else
+    snprintf(xname, sizeof(xname), "configuration");
+  Buf set;
+  buf_init(&set);
+  const PredictOpts *f = &pg->first;
+  buf_printf(&set, "fixed: batch %g, sequence %g", f->batch, f->seq_len);
+  if (f->output_len > 0)
+    buf_printf(&set, ", %g tokens out", f->output_len);
+  buf_printf(&set, ", weights %d-bit, activations %d-bit, KV %d-bit%s",
+             f->w_bits, f->a_bits, f->kv_bits,
+             f->roofline ? ", roofline bound" : "");
+  buf_puts(&set, " (the swept options vary)");
+  char *outcome = slo ? lmp_slo_result(slo, "table") : NULL;
+  SweepPage page = {.model = pg->model,
+                    .settings = buf_str(&set),
+                    .xname = xname,
+                    .pts = pg->pts,
+                    .n = pg->n,
+                    .slo = slo ? slo->spec : NULL,
+                    .slo_ttft = slo ? slo->ttft : 0,
+                    .slo_tpot = slo ? slo->tpot : 0,
+                    .outcome = outcome};
+  Buf b;
+  buf_init(&b);
+  render_sweep_html(&page, &b);
+  free(outcome);
+  buf_free(&set);
+  return buf_steal(&b);
+}
+
+void lmp_sweep_page_free(lmp_sweep_page *pg) {
+  if (!pg)
+    return;
+  for (int i = 0; i < pg->n; i++)
+    free(pg->series[i]);
+  free(pg->series);
+  free(pg->pts);
+  free(pg->other);
+  free(pg->model);
+  free(pg);
 }

@@ -6,6 +6,7 @@
  *         [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]
  *         [--slo ttft=..,tpot=..] [--maximize throughput|throughput-per-gpu]
  *         [--engine vllm|trtllm|hf-eager] [--roofline]
+ *         [-o FILE] [--explain OP] [--tree]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *   lmrun --list-hardware
  *
@@ -40,11 +41,12 @@ static void usage(FILE *out) {
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
       "             [--engine vllm|trtllm|hf-eager] [--roofline]\n"
-      "             [--format table|json|csv] [--db PATH] [--modules DIR]\n"
-      "             [--hardware-db PATH]\n"
       "             [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]\n"
       "             [--max-batch yes|no] [--slo TARGETS]\n"
       "             [--maximize throughput|throughput-per-gpu]\n"
+      "             [--format table|json|csv|markdown|html] [-o FILE]\n"
+      "             [--explain OP] [--tree]\n"
+      "             [--db PATH] [--modules DIR] [--hardware-db PATH]\n"
       "       lmrun --list-hardware\n"
       "       lmrun --help | --version\n"
       "\n"
@@ -81,7 +83,16 @@ static void usage(FILE *out) {
       "  --microbatches N     pipeline microbatches (divides -B; default 1)\n"
       "  --max-batch yes|no   search the largest batch that fits (default\n"
       "                       yes; no in sweeps)\n"
-      "  --format F           table (default), json or csv\n"
+      "  --format F           table (default), json, csv, markdown (GitHub\n"
+      "                       tables) or html (one self-contained page:\n"
+      "                       roofline, time by kind, memory, sortable table)\n"
+      "  -o, --output FILE    write the output to FILE (atomically) instead\n"
+      "                       of stdout\n"
+      "  --explain OP         where every number of one operation comes from:\n"
+      "                       formulas, parameter values and their origin,\n"
+      "                       roofline terms (OP: qk_matmul or a path such as\n"
+      "                       model.layers.self_attn.qk_matmul)\n"
+      "  --tree               the model's layers as the walk sees them\n"
       "Sweeps: -B -S -O --hardware --tp --pp --ep --w-bits --a-bits\n"
       "  --kv-bits --attention ... take lists and ranges: 1,2,4  1..256\n"
       "  (every integer)  1..256x2 (1, 2, 4, ... 256); one summary row per\n"
@@ -127,6 +138,8 @@ enum {
   O_HWDB,
   O_LIST,
   O_ROOF,
+  O_EXPLAIN,
+  O_TREE,
   O_VERSION,
   O_SLO,
   O_MAXIMIZE,
@@ -182,12 +195,26 @@ typedef struct SweepArg {
 } SweepArg;
 
 /* The sweep: rows, or with an SLO the best. */
+/* Output: to stdout as it comes, or (-o FILE) collected and written
+ * atomically at the end. */
+static void emit(Buf *file, const char *text) {
+  if (file)
+    buf_puts(file, text);
+  else
+    fputs(text, stdout);
+}
+
 static int run_sweep(lmp_data *d, lmp_model *m, lmp_options *o,
                      const SweepArg *args, int nargs, const char *slo_spec,
-                     const char *maximize, const char *format) {
+                     const char *maximize, const char *format,
+                     const char *out_path) {
   lmp_error err;
   int rc = 1;
   lmp_slo *slo = NULL;
+  lmp_sweep_page *page = NULL;
+  Buf file, *fb = out_path ? &file : NULL;
+  buf_init(&file);
+  bool html = strcmp(format, "html") == 0;
   lmp_sweep *s = lmp_sweep_new(d, m, o);
   for (int i = 0; i < nargs; i++)
     if (lmp_sweep_values(s, args[i].name, args[i].value, &err) < 0) {
@@ -198,9 +225,11 @@ static int run_sweep(lmp_data *d, lmp_model *m, lmp_options *o,
     fprintf(stderr, "lmrun: %s", err.text);
     goto out;
   }
-  if (!slo) {
+  if (html)
+    page = lmp_sweep_page_new(s);
+  else if (!slo) {
     char *h = lmp_row_header(format);
-    fputs(h, stdout);
+    emit(fb, h);
     lmp_free(h);
   }
   double total = lmp_sweep_size(s), done = 0, t0 = now_s(), last = 0;
@@ -208,47 +237,68 @@ static int run_sweep(lmp_data *d, lmp_model *m, lmp_options *o,
   int k;
   while ((k = lmp_sweep_next(s, &r, &err)) != 0) {
     done++;
-    if (slo) {
-      if (k < 0)
+    if (slo || page) {
+      int v = -1;
+      if (slo && k < 0)
         lmp_slo_offer_error(slo, &err);
-      else
-        lmp_slo_offer(slo, r);
+      else if (slo)
+        v = lmp_slo_offer(slo, r);
+      if (page && k > 0)
+        lmp_sweep_page_add(page, r, v);
     } else if (k < 0) {
       char *row = lmp_sweep_error_row(s, format, &err);
-      fputs(row, stdout);
+      emit(fb, row);
       lmp_free(row);
     } else {
       char *row = lmp_result_summary_row(r, format);
-      fputs(row, stdout);
+      emit(fb, row);
       lmp_free(row);
     }
     progress(done, total, t0, &last, false);
   }
   progress(done, total, t0, &last, true);
-  if (slo) {
+  if (page) {
+    char *t = lmp_sweep_page_html(page, slo);
+    emit(fb, t);
+    lmp_free(t);
+  } else if (slo) {
     char *t = lmp_slo_result(slo, format);
-    fputs(t, stdout);
+    emit(fb, t);
     lmp_free(t);
   }
-  if (fflush(stdout) != 0 || ferror(stdout)) {
+  if (fb) {
+    Error e;
+    err_clear(&e);
+    if (fs_write_atomic(out_path, buf_str(&file), file.len, &e) < 0) {
+      fputs("lmrun: ", stderr);
+      err_print(stderr, &e);
+      goto out;
+    }
+  } else if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "lmrun: write error: %s\n", strerror(errno));
     goto out;
   }
   rc = 0;
 out:
+  lmp_sweep_page_free(page);
   lmp_slo_free(slo);
   lmp_sweep_free(s);
+  buf_free(&file);
   return rc;
 }
 
 int main(int argc, char **argv) {
   const char *db_path = NULL, *mod_dir = NULL, *hw_path = NULL;
-  bool list = false;
+  const char *out_path = NULL, *explain = NULL;
+  bool list = false, tree = false;
   static const struct option own[] = {
       {"db", required_argument, 0, O_DB},
       {"modules", required_argument, 0, O_MODULES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"list-hardware", no_argument, 0, O_LIST},
+      {"output", required_argument, 0, 'o'},
+      {"explain", required_argument, 0, O_EXPLAIN},
+      {"tree", no_argument, 0, O_TREE},
       {"slo", required_argument, 0, O_SLO},
       {"maximize", required_argument, 0, O_MAXIMIZE},
       {"roofline", no_argument, 0, O_ROOF},
@@ -268,7 +318,7 @@ int main(int argc, char **argv) {
   int nsweep = 0;
   const char *slo = NULL, *maximize = NULL, *format = "table";
   bool max_batch_given = false;
-  while ((c = getopt_long(argc, argv, "B:S:O:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "B:S:O:o:h", opts, NULL)) != -1) {
     const char *name = c == 'B' ? "batch" : c == 'S' ? "seq-len"
                      : c == 'O' ? "output-len"
                      : c >= O_LIB ? lib_opts[c - O_LIB] : NULL;
@@ -306,6 +356,15 @@ int main(int argc, char **argv) {
       break;
     case O_LIST:
       list = true;
+      break;
+    case 'o':
+      out_path = optarg;
+      break;
+    case O_EXPLAIN:
+      explain = optarg;
+      break;
+    case O_TREE:
+      tree = true;
       break;
     case O_SLO:
       slo = optarg;
@@ -362,7 +421,14 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (sweeping) {
-    rc = run_sweep(d, m, o, sweep, nsweep, slo, maximize, format);
+    if (explain || tree) {
+      fputs("lmrun: --explain and --tree take one configuration, not a "
+            "sweep\n",
+            stderr);
+      rc = 2;
+      goto out;
+    }
+    rc = run_sweep(d, m, o, sweep, nsweep, slo, maximize, format, out_path);
     goto out;
   }
   if (!(r = lmp_predict(d, m, o, &err))) {
@@ -372,9 +438,22 @@ int main(int argc, char **argv) {
   const char *w = lmp_result_warnings(r);
   for (const char *nl; (nl = strchr(w, '\n')); w = nl + 1)
     fprintf(stderr, "lmrun: warning: %.*s\n", (int)(nl - w), w);
-  text = lmp_result_text(r);
-  fputs(text, stdout);
-  if (fflush(stdout) != 0 || ferror(stdout)) {
+  text = explain ? lmp_explain(r, explain, &err)
+         : tree  ? lmp_result_tree(r)
+                 : lmp_result_text(r);
+  if (!text) {
+    fprintf(stderr, "lmrun: %s", err.text);
+    goto out;
+  }
+  if (out_path) {
+    Error e;
+    err_clear(&e);
+    if (fs_write_atomic(out_path, text, strlen(text), &e) < 0) {
+      fputs("lmrun: ", stderr);
+      err_print(stderr, &e);
+      goto out;
+    }
+  } else if (fputs(text, stdout), fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "lmrun: write error: %s\n", strerror(errno));
     goto out;
   }

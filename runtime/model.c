@@ -245,6 +245,8 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
   const ModuleDef *md = ly->mod->def;
   Model *m = L->m;
   ly->args = arena_alloc(&m->arena, sizeof(Prog) * (size_t)(md->nparams + 1));
+  ly->arg_text =
+      arena_alloc(&m->arena, sizeof(char *) * (size_t)(md->nparams + 1));
   if (params && !json_is_object(params)) {
     jp_key(&L->path, "parameters");
     return lerr(L, "parameters must be an object");
@@ -265,6 +267,12 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
       return -1;
     }
     jp_key(&L->path, md->params[i]);
+    char num[64];
+    if (json_is_number(v))
+      report_number(json_number_value(v), num, sizeof(num));
+    ly->arg_text[i] = arena_strdup(
+        &m->arena, json_is_string(v) ? json_string_value(v)
+                   : json_is_number(v) ? num : "?");
     char what[300];
     snprintf(what, sizeof(what), "parameter '%s'", md->params[i]);
     if (load_value(L, v, &ly->args[i], false, what) < 0 ||
@@ -398,6 +406,13 @@ static int load_repeat(Loader *L, Layer *ly, json_t *rep) {
   if (!rep)
     return 0;
   jp_key(&L->path, "repeat");
+  char num[64];
+  if (json_is_number(rep))
+    report_number(json_number_value(rep), num, sizeof(num));
+  ly->repeat_text = arena_strdup(&L->m->arena,
+                                 json_is_string(rep)   ? json_string_value(rep)
+                                 : json_is_number(rep) ? num
+                                                       : "?");
   Prog p;
   if (load_value(L, rep, &p, true, "repeat") < 0)
     return -1;

@@ -343,7 +343,9 @@ Report prediction_report(const Prediction *p) {
                   .tp = o->tp, .pp = o->pp, .ep = o->ep,
                   .microbatches = o->microbatches,
                   .engine = p->phase[0].pred ? o->engine_data : NULL,
-                  .calib = p->phase[0].pred ? o->calib : NULL};
+                  .calib = p->phase[0].pred ? o->calib : NULL,
+                  .cplan = p->phase[0].pred ? p->cplan : NULL,
+                  .run = p->run};
 }
 
 void prediction_warnings(const Prediction *p, Buf *out) {

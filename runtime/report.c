@@ -56,9 +56,7 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
     snprintf(out, outsz, "%.*f %s%s", decimals, x, prefix[p], unit);
 }
 
-/* "220 us" style: three significant digits. */
-static void time_format(double s, char *out, size_t n);
-static void time_format(double s, char *out, size_t n) {
+void time_format(double s, char *out, size_t n) {
   if (s == 0) {
     snprintf(out, n, "0");
     return;
@@ -94,7 +92,6 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
       tot[k] += ph->plan->rows[r].count * ph->vals->row[r][k];
 }
 
-static void time_format(double s, char *out, size_t n);
 #define CELL_W 9
 
 /* Communication rows after row k: the collectives that follow it, and the
@@ -123,6 +120,17 @@ static void comm_one(const char *phase, const char *path, const char *op,
     buf_printf(b, ",%s,,network,interconnect,%s", n2, n3);
     if (calibrated)
       buf_printf(b, ",%s,comm.%s", n3, op);
+    buf_putc(b, '\n');
+  } else if (fmt == FMT_MARKDOWN) {
+    char by[32], t[32];
+    si_format(bytes, "B", by, sizeof(by));
+    time_format(time, t, sizeof(t));
+    buf_printf(b, "| %s | %g |", path, count);
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_puts(b, " |");
+    buf_printf(b, " %s |  | network | %s |", by, t);
+    if (calibrated)
+      buf_printf(b, " %s |", t);
     buf_putc(b, '\n');
   } else {
     char cnt[32], by[32], t[32];
@@ -619,6 +627,134 @@ static void render_table(const Report *r, Buf *b) {
     render_summary(r, b);
 }
 
+/* ------------------------------------------------------------ markdown */
+
+/* A cell's text with the characters Markdown tables treat specially
+ * escaped. */
+static void md_text(Buf *b, const char *s) {
+  for (; *s; s++) {
+    if (strchr("|\\*`[]<>", *s))
+      buf_putc(b, '\\');
+    buf_putc(b, *s);
+  }
+}
+
+static void md_cell(Buf *b, const char *s) {
+  buf_puts(b, " ");
+  md_text(b, s);
+  buf_puts(b, " |");
+}
+
+static void md_line(Buf *b, const char *name, const char *count,
+                    const double *v, const char *bound, double time,
+                    double roof, bool strong) {
+  char cell[48], ai[32];
+  buf_putc(b, '|');
+  if (strong) {
+    buf_printf(b, " **%s** |", name);
+  } else {
+    md_cell(b, name);
+  }
+  buf_printf(b, " %s |", count);
+  for (int k = 0; k < M_TRAFFIC; k++) {
+    si_format(v[k], metric_unit[k], cell, sizeof(cell));
+    buf_printf(b, " %s |", cell);
+  }
+  double bytes = metric_bytes(v);
+  si_format(bytes, "B", cell, sizeof(cell));
+  fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
+  buf_printf(b, " %s | %s |", cell, strong ? "" : ai);
+  if (bound) {
+    time_format(time, cell, sizeof(cell));
+    buf_printf(b, " %s | %s%s%s |", bound, strong ? "**" : "", cell,
+               strong ? "**" : "");
+    if (roof >= 0) {
+      time_format(roof, cell, sizeof(cell));
+      buf_printf(b, " %s |", cell);
+    }
+  }
+  buf_putc(b, '\n');
+}
+
+static void render_markdown(const Report *r, Buf *b) {
+  buf_puts(b, "**");
+  md_text(b, r->model);
+  buf_printf(b, "**, batch %g, sequence %g (weights %d-bit, activations "
+                "%d-bit, KV cache %d-bit, %s attention%s%s)\n",
+             r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,
+             r->attention, r->gpu ? ", " : "", r->gpu ? r->gpu->id : "");
+  buf_puts(b, "\nPer instance; count = instances in the model; totals = sum "
+              "of count x value. FLOPs count a multiply-add as 2.");
+  if (r->gpu)
+    buf_puts(b, r->engine ? " time: the calibrated prediction for the "
+                            "engine's kernels; roofline = max(FLOPs / peak, "
+                            "bytes / bandwidth)."
+                          : " time = max(FLOPs / peak, bytes / bandwidth).");
+  buf_putc(b, '\n');
+  for (int i = 0; i < r->nphases; i++) {
+    const PhaseResult *ph = &r->phases[i];
+    buf_printf(b, "\n### %s: %g token%s per sequence, KV length %g\n\n",
+               ph->name, ph->tokens, ph->tokens == 1 ? "" : "s", ph->kv_len);
+    buf_puts(b, "| operation | count |");
+    for (int k = 0; k < M_TRAFFIC; k++)
+      buf_printf(b, " %s |", metric_heading[k]);
+    buf_puts(b, " bytes | FLOP/B |");
+    if (ph->time)
+      buf_puts(b, ph->pred ? " bound | time | roofline |" : " bound | time |");
+    buf_puts(b, "\n|:--|--:|");
+    for (int k = 0; k < M_TRAFFIC + 2; k++)
+      buf_puts(b, "--:|");
+    if (ph->time)
+      buf_puts(b, ph->pred ? ":--|--:|--:|" : ":--|--:|");
+    buf_putc(b, '\n');
+    for (int k = 0; k < ph->plan->nrows; k++) {
+      const Row *row = &ph->plan->rows[k];
+      char count[32];
+      snprintf(count, sizeof(count), "%g", row->count);
+      md_line(b, row->path, count, ph->vals->row[k],
+              ph->time ? bound_name(ph->bound[k]) : NULL,
+              ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,
+              ph->pred ? ph->time[k] : -1, false);
+      if (ph->time)
+        comm_rows(ph, k, b, FMT_MARKDOWN, 0);
+    }
+    double tot[M_TRAFFIC];
+    phase_totals(ph, tot);
+    /* the phase's latency: the rows, the collectives and the pipeline */
+    md_line(b, "total", "", tot, ph->time ? "" : NULL, ph->latency,
+            ph->pred ? ph->latency_roofline : -1, true);
+  }
+  if (!r->gpu || !r->summary)
+    return;
+  const Summary *s = r->summary;
+  char t1[32], t2[32], w[32], kv[32], act[32], tot[32], cap[32];
+  time_format(s->ttft, t1, sizeof(t1));
+  time_format(s->tpot, t2, sizeof(t2));
+  si_format(s->mem.weights, "B", w, sizeof(w));
+  si_format(s->mem.kv_cache, "B", kv, sizeof(kv));
+  si_format(s->mem.act, "B", act, sizeof(act));
+  si_format(s->mem.total, "B", tot, sizeof(tot));
+  si_format(s->mem.capacity, "B", cap, sizeof(cap));
+  buf_printf(b, "\n- hardware: %s (%s)\n", r->gpu->id, r->gpu->name);
+  buf_printf(b, "- time to first token: %s\n- time per output token: %s\n",
+             t1, t2);
+  if (r->engine && r->calib) {
+    time_format(s->ttft_roofline, t1, sizeof(t1));
+    time_format(s->tpot_roofline, t2, sizeof(t2));
+    buf_printf(b, "- times: %s kernels calibrated on %s%s (roofline bounds: "
+                  "TTFT %s, TPOT %s)\n",
+               r->engine->name, r->calib->hw_id,
+               r->calib->fallback ? ", borrowed: less certain" : "", t1, t2);
+  }
+  buf_printf(b, "- decode throughput: %.4g tokens/s\n", s->tokens_per_s);
+  buf_printf(b, "- memory: weights %s + KV cache %s + activations %s = %s of "
+                "%s (%s)\n",
+             w, kv, act, tot, cap, s->mem.fits ? "fits" : "does not fit");
+  if (s->mem.max_batch > 0)
+    buf_printf(b, "- largest batch at sequence %g: %s%.0f\n", r->seq_len,
+               s->mem.max_capped ? "at least " : "", s->mem.max_batch);
+}
+
 char *report_render(const Report *r, Format fmt) {
   Buf b;
   buf_init(&b);
@@ -628,6 +764,12 @@ char *report_render(const Report *r, Format fmt) {
     break;
   case FMT_CSV:
     render_csv(r, &b);
+    break;
+  case FMT_MARKDOWN:
+    render_markdown(r, &b);
+    break;
+  case FMT_HTML:
+    render_html(r, &b);
     break;
   default:
     render_table(r, &b);

@@ -238,6 +238,22 @@ static void bench_lmp_predict(void *arg) {
   lmp_result_free(r);
 }
 
+/* The report formats on one result: the HTML page (every row's
+ * explanation included) and one --explain. */
+typedef struct TextBench {
+  const lmp_result *r;
+} TextBench;
+
+static void bench_html(void *arg) {
+  TextBench *b = arg;
+  lmp_free(lmp_result_text(b->r));
+}
+
+static void bench_explain(void *arg) {
+  TextBench *b = arg;
+  lmp_free(lmp_explain(b->r, "q_proj", NULL));
+}
+
 static void bench_max_batch(void *arg) {
   EvalBench *b = arg;
   Footprint f = {0};
@@ -418,6 +434,16 @@ int main(void) {
   lmp_options_set(ab.opts, "max-batch", "yes", NULL);
   print_time("the same with the largest-batch search",
              time_it(bench_lmp_predict, &ab, 15, 500));
+  lmp_options_set(ab.opts, "format", "html", NULL);
+  lmp_result *hr = lmp_predict(ab.data, ab.model, ab.opts, NULL);
+  if (!hr)
+    abort();
+  TextBench tb = {hr};
+  print_time("--format html: the page, both phases' explanations",
+             time_it(bench_html, &tb, 11, 20));
+  print_time("--explain q_proj (both phases)",
+             time_it(bench_explain, &tb, 15, 200));
+  lmp_result_free(hr);
   lmp_options_free(ab.opts);
   lmp_model_free(ab.model);
   lmp_close(ab.data);

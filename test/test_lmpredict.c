@@ -173,7 +173,7 @@ static void test_lmpredict_option_errors(void **state) {
       {"batch", "99999999999999999999999",
        "-B 99999999999999999999999 is too large (at most 1048576)"},
       {"seq_len", "16777217", "-S 16777217 is too large (at most 16777216)"},
-      {"format", "xml", "--format is table, json or csv, not 'xml'"},
+      {"format", "xml", "--format is table, json, csv, markdown or html, not 'xml'"},
       {"w-bits", "3", "--w-bits is 16, 8 or 4, not '3'"},
       {"kv-bits", "32", "--kv-bits is 16, 8 or 4, not '32'"},
       {"embed-bits", "2", "--embed-bits is 16, 8 or 4, not '2'"},

@@ -692,7 +692,7 @@ static void test_lmrun_bad_input(void **state) {
       {"%s -B 99999999999999999999999", "is too large (at most 1048576)", 2},
       {"%s -S 16777217", "-S 16777217 is too large (at most 16777216)", 2},
       {"%s --bogus", "usage: lmrun", 2},
-      {"%s --format xml", "--format is table, json or csv, not 'xml'", 2},
+      {"%s --format xml", "--format is table, json, csv, markdown or html, not 'xml'", 2},
       {"%s --w-bits 3", "--w-bits is 16, 8 or 4, not '3'", 2},
       {"%s --kv-bits 32", "--kv-bits is 16, 8 or 4, not '32'", 2},
       {"%s --attention sdpa", "--attention is eager or flash, not 'sdpa'", 2},

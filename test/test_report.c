@@ -169,6 +169,32 @@ static void test_report_table_large_numbers(void **state) {
   free(s);
 }
 
+/* GitHub-flavoured Markdown: a header row, the alignment row, one row
+ * per operation and the totals, numbers as in the table; '|' and '*' in
+ * names escaped. */
+static void test_report_markdown(void **state) {
+  (void)state;
+  Fake f;
+  Report r;
+  PhaseResult ph;
+  fake(&f, &r, &ph);
+  f.rows[1].path = "c|*d";
+  char *s = report_render(&r, FMT_MARKDOWN);
+  assert_contains(s, "**org/\"quoted\"**, batch 1, sequence 4 (weights "
+                     "16-bit, activations 16-bit, KV cache 8-bit, eager "
+                     "attention)\n");
+  assert_contains(s, "\n### prefill: 4 tokens per sequence, KV length 4\n\n"
+                     "| operation | count | FLOPs | weights | act read | "
+                     "act write | KV read | KV write | bytes | FLOP/B |\n"
+                     "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+                     "| a.b | 2 | 100 | 10.0 B | 20.0 B | 30.0 B | 0 | 0 | "
+                     "60.0 B | 1.67 |\n"
+                     "| c\\|\\*d | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0.00 |\n"
+                     "| **total** |  | 200 | 20.0 B | 40.0 B | 60.0 B | 0 | "
+                     "0 | 120 B |  |\n");
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_si_format),
@@ -176,6 +202,7 @@ int main(void) {
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_report_csv_and_table),
       cmocka_unit_test(test_report_table_large_numbers),
+      cmocka_unit_test(test_report_markdown),
   };
   return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }

@@ -152,6 +152,9 @@ def _declare(lib):
             ("lmp_options_free", None, [P]),
             ("lmp_predict", P, [P, P, P, E]),
             ("lmp_result_json", P, [P]),
+            ("lmp_result_text", P, [P]),
+            ("lmp_explain", P, [P, S, E]),
+            ("lmp_result_tree", P, [P]),
             ("lmp_result_warnings", S, [P]),
             ("lmp_result_free", None, [P]),
             ("lmp_free", None, [P])):
@@ -244,6 +247,34 @@ class Data:
         """The prediction for a model file: the document lmrun MODEL -B
         batch -S seq_len --OPTION VALUE ... --format json prints, as a
         dict."""
+        return json.loads(self._run(model, batch, seq_len, options,
+                                    lambda lib, r, ep: lib.lmp_result_json(r)))
+
+    def report(self, model, batch=1, seq_len=2048, format="html",
+               **options):
+        """What lmrun MODEL ... --format FORMAT prints, as str: "html"
+        (one self-contained page), "markdown", "table", "csv" or "json"."""
+        options["format"] = format
+        return self._run(model, batch, seq_len, options,
+                         lambda lib, r, ep: lib.lmp_result_text(r))
+
+    def explain(self, model, op, batch=1, seq_len=2048, **options):
+        """What lmrun MODEL ... --explain OP prints: where every number of
+        the operation OP (a path or a leaf name) comes from. An unknown or
+        ambiguous OP raises Error listing the candidates."""
+        name = op.encode("utf-8")
+        return self._run(model, batch, seq_len, options,
+                         lambda lib, r, ep: lib.lmp_explain(r, name, ep))
+
+    def tree(self, model, batch=1, seq_len=2048, **options):
+        """What lmrun MODEL ... --tree prints: the model's layers as the
+        walk sees them."""
+        return self._run(model, batch, seq_len, options,
+                         lambda lib, r, ep: lib.lmp_result_tree(r))
+
+    def _run(self, model, batch, seq_len, options, take):
+        """Predict, then take (lib, result, error pointer) -> char * as
+        str; warnings as PredictionWarning."""
         lib = self._lib
         err = _CError()
         ep = ctypes.byref(err)
@@ -267,7 +298,10 @@ class Data:
                 r = lib.lmp_predict(d, m, o, ep)
                 if not r:
                     raise err.exception()
-                doc = _take_string(lib, lib.lmp_result_json(r))
+                p = take(lib, r, ep)
+                if not p:
+                    raise err.exception()
+                doc = _take_string(lib, p)
                 warns = lib.lmp_result_warnings(r) or b""
             finally:
                 if r:
@@ -277,8 +311,8 @@ class Data:
                 lib.lmp_options_free(o)
         for line in warns.decode("utf-8", "replace").splitlines():
             if line:
-                warnings.warn(line, PredictionWarning, stacklevel=2)
-        return json.loads(doc)
+                warnings.warn(line, PredictionWarning, stacklevel=3)
+        return doc
 
 
 def _data():
@@ -297,6 +331,21 @@ def predict(model, batch=1, seq_len=2048, **options):
     format_8bit=). Raises Error
     with the located message on a bad model file, option or GPU."""
     return _data().predict(model, batch, seq_len, **options)
+
+
+def report(model, batch=1, seq_len=2048, format="html", **options):
+    """lmrun's output in another format as str (default: the HTML page)."""
+    return _data().report(model, batch, seq_len, format, **options)
+
+
+def explain(model, op, batch=1, seq_len=2048, **options):
+    """Where every number of one operation comes from (lmrun --explain)."""
+    return _data().explain(model, op, batch, seq_len, **options)
+
+
+def tree(model, batch=1, seq_len=2048, **options):
+    """The model's layers as the walk sees them (lmrun --tree)."""
+    return _data().tree(model, batch, seq_len, **options)
 
 
 def hardware():

@@ -96,6 +96,27 @@ class TestPredict(unittest.TestCase):
 
 
 class TestErrors(unittest.TestCase):
+    def test_report_explain_tree_are_lmruns(self):
+        def lmrun(*args):
+            return subprocess.run([LMRUN, MODEL] + list(args), check=True,
+                                  stdout=subprocess.PIPE).stdout.decode()
+        self.assertEqual(lmpredict.report(MODEL, 4, phase="decode"),
+                         lmrun("-B", "4", "--phase", "decode", "--format",
+                               "html"))
+        self.assertEqual(lmpredict.report(MODEL, format="markdown"),
+                         lmrun("--format", "markdown"))
+        text = lmpredict.explain(MODEL, "qk_matmul", roofline=True,
+                                 phase="decode")
+        self.assertEqual(text, lmrun("--roofline", "--phase", "decode",
+                                     "--explain", "qk_matmul"))
+        # 2 x B x heads x T x L x head_dim = 2 x 1 x 32 x 1 x 2048 x 128
+        self.assertIn("        = 16777216 (16.8 M)\n", text)
+        self.assertEqual(lmpredict.tree(MODEL), lmrun("--tree"))
+        with self.assertRaises(lmpredict.Error) as cm:
+            lmpredict.explain(MODEL, "q_prj")
+        self.assertIn("did you mean:\n  model.layers.self_attn.q_proj",
+                      cm.exception.message)
+
     def test_missing_model(self):
         path = os.path.join(ROOT, "models", "no-such-model.json")
         with self.assertRaises(lmpredict.Error) as cm:

@@ -1,0 +1,741 @@
+/* explain.c: where a number comes from (--explain), and the model's
+ * structure as the walk sees it (--tree).
+ *
+ * explain_find resolves an operation named by its path
+ * (model.layers.self_attn.qk_matmul) or its leaf name (qk_matmul) to a
+ * row of the plan; an unknown or ambiguous name is an error listing the
+ * candidates. explain_row writes, for one row of one phase: what the
+ * operation is and where its module's source is; each parameter's
+ * template as the model file writes it, with the values substituted and
+ * where every variable came from (a run variable and its option, or a
+ * config key); each metric's formula from module_db.json, substituted and
+ * evaluated (calls into other modules expanded the same way); the bytes
+ * sum; the roofline terms (compute time, memory time, the larger wins,
+ * intensity against the ridge point); the calibration; the row's share of
+ * the phase. Every figure is computed again here from the formulas' parsed
+ * trees (node_eval) and must equal what the JIT-compiled code gave; the
+ * text says so if it ever does not.
+ *
+ * tree_render writes the layers indented as they nest: name, class, repeat
+ * and instance count, each parameter's template and its value in prefill
+ * and decode, and the atomic operations at the places they run.
+ */
+#include "calib.h"
+#include "runtime.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+/* What each run variable is, for "where it came from". */
+static const char *const run_var_desc[V_COUNT] = {
+    [V_B] = "run variable: sequences in the batch (-B)",
+    [V_S] = "run variable: tokens per sequence (-S)",
+    [V_T] = "run variable: tokens per sequence in this step (S in prefill, "
+            "1 in decode)",
+    [V_L] = "run variable: KV length attended over (S)",
+    [V_W_BYTES] = "run variable: bytes per weight element (--w-bits / 8)",
+    [V_A_BYTES] = "run variable: bytes per activation element (--a-bits / 8)",
+    [V_KV_BYTES] = "run variable: bytes per KV-cache element (--kv-bits / 8)",
+    [V_SRAM_BYTES] = "run variable: the GPU's shared memory per SM "
+                     "(hardware.json)",
+    [V_E_BYTES] = "run variable: bytes per embedding / lm_head element "
+                  "(--embed-bits / 8)",
+};
+
+/* A value as the explanation writes it: integers exactly, others with
+ * the shortest round-trip decimal. */
+static void num(Buf *b, double v) {
+  char n[64];
+  report_number(v, n, sizeof(n));
+  buf_puts(b, n);
+}
+
+/* "34359738368 (34.4 G)": the exact value, and a readable one when large. */
+static void num_si(Buf *b, double v, const char *unit) {
+  num(b, v);
+  if (fabs(v) >= 1000 && isfinite(v)) {
+    char s[32];
+    si_format(v, unit, s, sizeof(s));
+    buf_printf(b, " (%s)", s);
+  } else if (unit[0]) {
+    buf_printf(b, " %s", unit);
+  }
+}
+
+static void time_text(Buf *b, double s) {
+  static const struct {
+    double scale;
+    const char *unit;
+  } u[] = {{1e-9, "ns"}, {1e-6, "us"}, {1e-3, "ms"}, {1, "s"}};
+  if (s == 0) {
+    buf_puts(b, "0 s");
+    return;
+  }
+  int k = 0;
+  while (k < 3 && s >= u[k + 1].scale * 0.9995)
+    k++;
+  buf_printf(b, "%.4g %s", s / u[k].scale, u[k].unit);
+}
+
+/* The line in doc where the value at jp starts; 0 if not found. */
+static int doc_line(const JsonDoc *doc, const JsonPath *jp) {
+  if (!doc || !doc->text)
+    return 0;
+  long off = jloc_find(doc->text, doc->len, jp);
+  if (off < 0)
+    return 0;
+  int line, col;
+  text_linecol(doc->text, (size_t)off, &line, &col);
+  return line;
+}
+
+static const char *doc_name(const JsonDoc *doc) {
+  return doc && doc->file ? path_display(doc->file) : "(memory)";
+}
+
+/* ------------------------------------------------------------ finding */
+
+/* Levenshtein distance, capped (short names only). */
+static int edit_distance(const char *a, const char *b) {
+  size_t n = strlen(a), m = strlen(b);
+  if (n > 63 || m > 63)
+    return 99;
+  int d[64][64];
+  for (size_t i = 0; i <= n; i++)
+    d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++)
+    d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+      d[i][j] = c < del ? (c < ins ? c : ins) : (del < ins ? del : ins);
+    }
+  return d[n][m];
+}
+
+int explain_find(const Plan *p, const char *query, Error *err) {
+  int found = -1, nfound = 0;
+  for (int r = 0; r < p->nrows; r++)
+    if (strcmp(p->rows[r].path, query) == 0)
+      return r;
+  for (int r = 0; r < p->nrows; r++)
+    if (strcmp(p->rows[r].op, query) == 0) {
+      found = r;
+      nfound++;
+    }
+  if (nfound == 1)
+    return found;
+  Buf b;
+  buf_init(&b);
+  if (nfound > 1) {
+    for (int r = 0; r < p->nrows; r++)
+      if (strcmp(p->rows[r].op, query) == 0)
+        buf_printf(&b, "\n  %s", p->rows[r].path);
+    err_set(err, "operation '%s' is ambiguous; give its path, one of:%s", query,
+            buf_str(&b));
+    buf_free(&b);
+    return -1;
+  }
+  /* near misses first: a name the query is part of, or a typo away */
+  int near = 0;
+  for (int r = 0; r < p->nrows; r++) {
+    const Row *w = &p->rows[r];
+    if (strstr(w->path, query) || edit_distance(w->op, query) <= 2) {
+      buf_printf(&b, "\n  %s", w->path);
+      near++;
+    }
+  }
+  if (!near)
+    for (int r = 0; r < p->nrows; r++)
+      buf_printf(&b, "\n  %s", p->rows[r].path);
+  err_set(err, "no operation '%s' in %s (%s attention); %s:%s", query,
+          p->model->id, attn_name[p->attn],
+          near ? "did you mean" : "the operations are", buf_str(&b));
+  buf_free(&b);
+  return -1;
+}
+
+/* ---------------------------------------------------- substitution */
+
+/* Index of a {name} among names, or -1. */
+static int name_index(const char *const *names, int n, const char *s,
+                      size_t len) {
+  for (int i = 0; i < n; i++)
+    if (strlen(names[i]) == len && strncmp(names[i], s, len) == 0)
+      return i;
+  return -1;
+}
+
+/* Copy a formula or template with every {name} replaced by its value and
+ * every ${full.Class[.op]} by its short form Class[.op]. */
+static void substitute(Buf *b, const char *text, const char *const *names,
+                       const double *values, int n) {
+  for (const char *s = text; *s;) {
+    if (s[0] == '$' && s[1] == '{') {
+      const char *end = strchr(s, '}');
+      if (!end)
+        break;
+      /* short form: the class (last component with a capital) onwards */
+      const char *start = s + 2, *cls = start;
+      for (const char *q = start; q < end; q++)
+        if (*q == '.' && q + 1 < end && isupper((unsigned char)q[1]))
+          cls = q + 1;
+      buf_append(b, cls, (size_t)(end - cls));
+      s = end + 1;
+    } else if (s[0] == '{') {
+      const char *end = strchr(s, '}');
+      int i = end ? name_index(names, n, s + 1, (size_t)(end - s - 1)) : -1;
+      if (i < 0) {
+        buf_putc(b, *s++);
+        continue;
+      }
+      num(b, values[i]);
+      s = end + 1;
+    } else {
+      buf_putc(b, *s++);
+    }
+  }
+}
+
+/* Collect the variables a template uses (bit set over the model's
+ * variables). */
+static void used_vars(const char *text, const Model *m, bool *used) {
+  for (const char *s = text; (s = strchr(s, '{'));) {
+    if (s > text && s[-1] == '$') {
+      s++;
+      continue;
+    }
+    const char *end = strchr(s, '}');
+    if (!end)
+      return;
+    int i = name_index(m->var_names, m->nvars, s + 1, (size_t)(end - s - 1));
+    if (i >= 0)
+      used[i] = true;
+    s = end + 1;
+  }
+}
+
+static void var_origin(Buf *b, const Model *m, int i) {
+  if (i < V_COUNT) {
+    buf_puts(b, run_var_desc[i] ? run_var_desc[i] : "run variable");
+    return;
+  }
+  buf_printf(b, "config key '%s' of %s", m->var_names[i], doc_name(&m->doc));
+  JsonPath jp;
+  jp_init(&jp);
+  jp_key(&jp, "config");
+  jp_key(&jp, m->var_names[i]);
+  int line = doc_line(&m->doc, &jp);
+  if (line)
+    buf_printf(b, " (line %d)", line);
+}
+
+/* One metric formula of a module (or atomic op), substituted and
+ * evaluated, then each call it makes expanded the same way. */
+static void explain_calls(Buf *b, const Node *n, const ModuleDef *md,
+                          const double *args, Metric k, int depth);
+
+static void explain_formula(Buf *b, const char *formula, const Node *ast,
+                            const ModuleDef *md, const double *args, Metric k,
+                            int depth, int col) {
+  buf_printf(b, "%*s= ", col, "");
+  substitute(b, formula, md->params, args, md->nparams);
+  buf_printf(b, "\n%*s= ", col, "");
+  num_si(b, node_eval(ast, args, k), metric_unit[k]);
+  buf_putc(b, '\n');
+  explain_calls(b, ast, md, args, k, depth);
+}
+
+static void explain_calls(Buf *b, const Node *n, const ModuleDef *md,
+                          const double *args, Metric k, int depth) {
+  if (!n)
+    return;
+  if (n->kind == ND_CALL && depth < 4) {
+    const ModuleDef *c = n->callee;
+    double cargs[64];
+    int na = n->nargs < 64 ? n->nargs : 64;
+    for (int i = 0; i < na; i++)
+      cargs[i] = node_eval(n->args[i], args, k);
+    char indent[16];
+    snprintf(indent, sizeof(indent), "%*s", 2 * (depth + 2), "");
+    buf_printf(b, "%swhere %s%s%s.%s(", indent, c->short_name,
+               n->callee_op ? "." : "", n->callee_op ? n->callee_op->name : "",
+               metric_name[k]);
+    for (int i = 0; i < na; i++) {
+      buf_printf(b, "%s%s=", i ? ", " : "", c->params[i]);
+      num(b, cargs[i]);
+    }
+    buf_puts(b, ")");
+    const char *f = n->callee_op ? n->callee_op->formula[k] : c->formula[k];
+    const Node *ast = n->callee_op ? n->callee_op->ast[k] : c->ast[k];
+    if (f) {
+      buf_printf(b, " = %s's formula\n%s  %s\n", c->full_name, indent, f);
+      explain_formula(b, f, ast, c, cargs, k, depth + 1,
+                      (int)strlen(indent) + 2);
+    } else {
+      buf_puts(b, " = ");
+      num_si(b, module_eval(c, k, cargs), metric_unit[k]);
+      buf_printf(b, " (%s)\n",
+                 c->nops ? "the sum of its eager atomic "
+                           "operations"
+                         : "no formula: 0");
+    }
+    return;
+  }
+  explain_calls(b, n->lhs, md, args, k, depth);
+  explain_calls(b, n->rhs, md, args, k, depth);
+  for (int i = 0; i < n->nargs; i++)
+    explain_calls(b, n->args[i], md, args, k, depth);
+}
+
+/* ------------------------------------------------------------ explain */
+
+/* The atomic op a row is, or NULL when it is a module's own formulas (a
+ * module with atomic ops has no row of its own: plan.c). */
+static const AtomicOp *row_op(const Row *w, const ModuleDef *md) {
+  for (int k = 0; k < md->nops; k++)
+    if (strcmp(md->ops[k].name, w->op) == 0)
+      return &md->ops[k];
+  return NULL;
+}
+
+/* The calibrated time of row r: its kernel, the fitted constants, the
+ * kernel's time and the row's share of it (calib_predict's steps, through
+ * calib_kernel_cost). */
+static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
+                          Buf *b) {
+  const CalibPlan *cp = rep->cplan;
+  const Calib *c = rep->calib;
+  const Engine *e = rep->engine;
+  const Gpu *g = rep->gpu;
+  const Plan *p = ph->plan;
+  int lead = cp->lead[r];
+  KernelKind kind = cp->kind[lead];
+  const KernelFit *f = &c->k[kind];
+  const double *run =
+      rep->run ? rep->run[strcmp(ph->name, "prefill") == 0 ? 0 : 1] : NULL;
+  buf_printf(b, "\ncalibration: engine %s (%s), %s", e ? e->id : "-",
+             e ? e->name : "-", c->path ? path_display(c->path) : "-");
+  if (c->fallback)
+    buf_printf(b, " (measured on %s, borrowed for %s: %s)", c->hw_id, g->id,
+               c->note ? c->note : "");
+  buf_putc(b, '\n');
+  buf_printf(b, "  kernel '%s' (kind %s)", cp->kernel[r],
+             kernel_kind_name[kind]);
+  int n = 0;
+  for (int q = lead; q >= 0; q = cp->next[q])
+    n++;
+  if (n > 1) {
+    buf_puts(b, ", fusing");
+    for (int q = lead; q >= 0; q = cp->next[q])
+      buf_printf(b, " %s%s", p->rows[q].op, cp->next[q] >= 0 ? "," : "");
+    buf_printf(b, " (%s)",
+               cp->drop[lead] == FUSE_SHARED_INPUT ? "one input, read once"
+               : cp->drop[lead] == FUSE_INTERMEDIATE
+                   ? "a chain: the inner results never reach HBM"
+                   : "a chain: inner results written, not read back");
+  }
+  if (cp->launches[r] != 1)
+    buf_printf(b, ", %g launches", cp->launches[r]);
+  if (cp->traffic[r] != 1)
+    buf_printf(b, ", HBM traffic x %g", cp->traffic[r]);
+  buf_putc(b, '\n');
+  if (!run)
+    return;
+  KernelCost kc;
+  calib_kernel_cost(cp, c, e, g, &rep->peaks, ph->vals, run, ph->time, lead,
+                    &kc);
+  buf_puts(b, "  the kernel's FLOPs = ");
+  num_si(b, kc.flops, "");
+  buf_puts(b, ", bytes = ");
+  num_si(b, kc.bytes, "B");
+  buf_printf(b, "%s\n",
+             kind == KK_ATTENTION ? " (after causal tile skipping "
+                                    "and L2 reuse)"
+             : n > 1              ? " (after the fusion)"
+                                  : "");
+  buf_printf(b, "  fitted %s constants: launch ", kernel_kind_name[kind]);
+  time_text(b, f->launch);
+  if (kernel_kind_computes(kind))
+    buf_printf(b, ", compute_eff %.4g", f->compute_eff);
+  buf_printf(b, ", memory_eff %.4g (", f->memory_eff);
+  if (f->rows)
+    buf_printf(b, "%d measurements, median error %.1f%%)\n", f->rows,
+               f->median_err * 100);
+  else
+    buf_printf(b, "no measurements: borrowed from %s)\n",
+               f->from ? f->from : "a pooled fit");
+  double waves =
+      kind == KK_GEMM ? calib_waves(kc.m, kc.n, kc.k, g->sm_count) : 1;
+  double tm = kc.bytes / (g->bandwidth * f->memory_eff);
+  if (kernel_kind_computes(kind)) {
+    double tc = kc.flops / (kc.peak * f->compute_eff * waves);
+    if (kc.peak < roof_row_peak(&rep->peaks, ph->vals->row[lead], NULL))
+      buf_printf(b,
+                 "  peak: the engine's published 8-bit speedup caps it at "
+                 "%g x the 16-bit peak\n",
+                 e ? e->gemm8_speedup : 0);
+    if (kind == KK_GEMM)
+      buf_printf(b,
+                 "  GEMM %g x %g x %g (m x n x k): waves = %.4g (the "
+                 "fraction of the %g SMs busy)\n",
+                 kc.m, kc.n, kc.k, waves, g->sm_count);
+    buf_printf(b,
+               "  kernel time = launches x launch + max(flops / (peak x "
+               "compute_eff x waves), bytes / (bandwidth x memory_eff))\n"
+               "              = %g x ",
+               cp->launches[lead]);
+    time_text(b, f->launch);
+    buf_puts(b, " + max(");
+    num(b, kc.flops);
+    buf_puts(b, " / (");
+    num(b, kc.peak);
+    buf_printf(b, " x %.4g x %.4g), ", f->compute_eff, waves);
+    num(b, kc.bytes);
+    buf_puts(b, " / (");
+    num(b, g->bandwidth);
+    buf_printf(b, " x %.4g))\n              = %g x ", f->memory_eff,
+               cp->launches[lead]);
+    time_text(b, f->launch);
+    buf_puts(b, " + max(");
+    time_text(b, tc);
+    buf_puts(b, ", ");
+    time_text(b, tm);
+    buf_puts(b, ")\n");
+  } else {
+    buf_printf(b,
+               "  kernel time = launches x launch + bytes / (bandwidth x "
+               "memory_eff)\n              = %g x ",
+               cp->launches[lead]);
+    time_text(b, f->launch);
+    buf_puts(b, " + ");
+    num(b, kc.bytes);
+    buf_puts(b, " / (");
+    num(b, g->bandwidth);
+    buf_printf(b, " x %.4g)\n", f->memory_eff);
+  }
+  buf_puts(b, "              = ");
+  time_text(b, kc.time);
+  buf_putc(b, '\n');
+  if (n > 1) {
+    buf_puts(b, "  this row's share, by roofline time: ");
+    time_text(b, ph->time[r]);
+    buf_puts(b, " of the kernel's ");
+    time_text(b, kc.roof_sum);
+    buf_putc(b, '\n');
+  }
+  buf_puts(b, "  predicted time = ");
+  time_text(b, ph->pred[r]);
+  if (ph->time[r] > 0)
+    buf_printf(b, " (%.3g x the roofline bound)", ph->pred[r] / ph->time[r]);
+  buf_putc(b, '\n');
+}
+
+/* The layers from the root down to target into chain; their number, 0
+ * if target is not below ly. */
+static int layer_chain(const Layer *ly, const Layer *target,
+                       const Layer **chain, int depth) {
+  if (depth > MODEL_MAX_DEPTH)
+    return 0;
+  chain[depth] = ly;
+  if (ly == target)
+    return depth + 1;
+  for (int i = 0; i < ly->nitems; i++)
+    if (ly->items[i].layer) {
+      int n = layer_chain(ly->items[i].layer, target, chain, depth + 1);
+      if (n)
+        return n;
+    }
+  return 0;
+}
+
+void explain_row(const Report *rep, int phase, int r, Buf *b) {
+  const PhaseResult *ph = &rep->phases[phase];
+  const Plan *p = ph->plan;
+  const Model *m = p->model;
+  const Row *w = &p->rows[r];
+  const Slot *sl = &p->slots[w->slot];
+  const Layer *ly = sl->layer;
+  const ModuleDef *md = ly->mod->def;
+  const AtomicOp *op = row_op(w, md);
+  const double *args = ph->vals->args + sl->argbase;
+  const double *vars = ph->vals->vars;
+  const double *v = ph->vals->row[r];
+
+  buf_printf(b, "%s, %s: %g token%s per sequence, KV length %g, batch %g\n",
+             w->path, ph->name, ph->tokens, ph->tokens == 1 ? "" : "s",
+             ph->kv_len, rep->batch);
+  if (op)
+    buf_printf(
+        b, "  atomic operation '%s' of %s%s%s%s\n", op->name, md->full_name,
+        op->mode == AM_EAGER   ? " (eager attention only)"
+        : op->mode == AM_FLASH ? " (flash attention only)"
+                               : "",
+        op->description ? ": " : "", op->description ? op->description : "");
+  else
+    buf_printf(b, "  %s module %s%s\n",
+               md->kind == MK_BASIC ? "basic"
+                                    : "composite (its own work "
+                                      "between its sub-layers)",
+               md->full_name, "");
+  buf_printf(b, "  count: %g instance%s in the model", w->count,
+             w->count == 1 ? "" : "s");
+  if (w->count != 1) {
+    const Layer *chain[MODEL_MAX_DEPTH + 2];
+    int n = layer_chain(m->root, ly, chain, 0);
+    buf_puts(b, " =");
+    bool first = true;
+    for (int i = 0; i < n; i++)
+      if (chain[i]->repeat != 1) {
+        buf_printf(b, "%s %g (%s: repeat %s)", first ? "" : " x",
+                   chain[i]->repeat, chain[i]->path, chain[i]->repeat_text);
+        first = false;
+      }
+  }
+  buf_putc(b, '\n');
+  buf_puts(b, "  source: ");
+  if (md->source_file) {
+    buf_puts(b, md->source_file);
+    if (md->line_start)
+      buf_printf(b, ", lines %d-%d", md->line_start,
+                 md->line_end ? md->line_end : md->line_start);
+    else
+      buf_puts(b, " (lines not stored in the module database)");
+    if (md->source_version)
+      buf_printf(b, ", %s", md->source_version);
+  } else {
+    buf_puts(b, "not recorded");
+  }
+  JsonPath dp;
+  jp_init(&dp);
+  jp_key(&dp, "modules");
+  jp_key(&dp, md->full_name);
+  int dline = doc_line(md->doc, &dp);
+  buf_printf(b, "\n  entry: %s", doc_name(md->doc));
+  if (dline)
+    buf_printf(b, " line %d", dline);
+  buf_printf(b, " (validation: %s)\n", md->status);
+
+  /* parameters */
+  int lline = doc_line(&m->doc, &ly->jp);
+  buf_printf(b, "\nparameters of layer '%s' (%s",
+             ly->path[0] ? ly->path : "(root)", doc_name(&m->doc));
+  if (lline)
+    buf_printf(b, " line %d", lline);
+  buf_puts(b, "):\n");
+  bool *used = xcalloc((size_t)m->nvars + 1, sizeof(bool));
+  int wname = 0;
+  for (int i = 0; i < md->nparams; i++)
+    if ((int)strlen(md->params[i]) > wname)
+      wname = (int)strlen(md->params[i]);
+  for (int i = 0; i < md->nparams; i++) {
+    const char *t = ly->arg_text[i];
+    buf_printf(b, "  %-*s = %s", wname, md->params[i], t);
+    Buf s;
+    buf_init(&s);
+    substitute(&s, t, m->var_names, vars, m->nvars);
+    char val[64];
+    report_number(args[i], val, sizeof(val));
+    if (strcmp(buf_str(&s), t) != 0 && strcmp(buf_str(&s), val) != 0)
+      buf_printf(b, " = %s", buf_str(&s));
+    if (strcmp(t, val) != 0)
+      buf_printf(b, " = %s", val);
+    buf_free(&s);
+    if (md->pdesc[i])
+      buf_printf(b, "   (%s)", md->pdesc[i]);
+    buf_putc(b, '\n');
+    used_vars(t, m, used);
+  }
+  bool any = false;
+  for (int i = 0; i < m->nvars; i++)
+    if (used[i]) {
+      if (!any)
+        buf_puts(b, "where:\n");
+      any = true;
+      buf_printf(b, "  %s = ", m->var_names[i]);
+      num(b, vars[i]);
+      buf_puts(b, ": ");
+      var_origin(b, m, i);
+      buf_putc(b, '\n');
+    }
+  free(used);
+
+  /* formulas */
+  const char *const *formula = op ? op->formula : md->formula;
+  Node *const *ast = op ? op->ast : md->ast;
+  JsonPath fp = dp;
+  if (op) {
+    jp_key(&fp, "atomic_ops");
+    jp_index(&fp, (int)(op - md->ops));
+  }
+  jp_key(&fp, "formulas");
+  int fline = doc_line(md->doc, &fp);
+  buf_printf(b, "\nformulas (%s", doc_name(md->doc));
+  if (fline)
+    buf_printf(b, " line %d", fline);
+  buf_printf(b, ", %s%s%s), one instance:\n", md->short_name, op ? "." : "",
+             op ? op->name : "");
+  for (int k = 0; k < M_TRAFFIC; k++) {
+    if (!formula[k]) {
+      buf_printf(b, "  %s: no formula, 0\n", metric_name[k]);
+      continue;
+    }
+    buf_printf(b, "  %s = %s\n", metric_name[k], formula[k]);
+    explain_formula(b, formula[k], ast[k], md, args, (Metric)k, 0,
+                    (int)strlen(metric_name[k]) + 3);
+    double again = node_eval(ast[k], args, (Metric)k);
+    if (again != v[k]) {
+      buf_puts(b, "  (the compiled module gave ");
+      num(b, v[k]);
+      buf_puts(b, ": generated_modules/ is out of date, run make generate)\n");
+    }
+  }
+  double bytes = metric_bytes(v);
+  buf_puts(b, "  bytes = weight + act read + act write + KV read + KV write\n"
+              "        = ");
+  for (int k = 0, first = 1; k < M_TRAFFIC; k++)
+    if (metric_unit[k][0] == 'B') {
+      buf_puts(b, first ? "" : " + ");
+      num(b, v[k]);
+      first = 0;
+    }
+  buf_puts(b, "\n        = ");
+  num_si(b, bytes, "B");
+  buf_putc(b, '\n');
+
+  /* roofline */
+  if (!rep->gpu || !ph->time)
+    return;
+  const char *pname;
+  double peak = roof_row_peak(&rep->peaks, v, &pname);
+  double bw = rep->gpu->bandwidth;
+  double tc = v[M_FLOPS] / peak, tm = bytes / bw;
+  char ps[32], bs[32];
+  si_format(peak, "FLOP/s", ps, sizeof(ps));
+  si_format(bw, "B/s", bs, sizeof(bs));
+  buf_printf(b, "\nroofline on %s (%s):\n", rep->gpu->id, rep->gpu->name);
+  buf_printf(b, "  peak: %s %s dense (", pname, ps);
+  if (strcmp(pname, "FP16/BF16") == 0)
+    buf_puts(b, rep->peaks.p8 > 0 ? "an operand is wider than 8 bits"
+                                  : "the GPU has no 8-bit peak");
+  else
+    buf_puts(b, "every operand it reads is 8 bits or narrower");
+  buf_printf(b, "); bandwidth %s\n", bs);
+  buf_puts(b, "  compute time = flops / peak = ");
+  num(b, v[M_FLOPS]);
+  buf_puts(b, " / ");
+  num(b, peak);
+  buf_puts(b, " = ");
+  time_text(b, tc);
+  buf_puts(b, "\n  memory time  = bytes / bandwidth = ");
+  num(b, bytes);
+  buf_puts(b, " / ");
+  num(b, bw);
+  buf_puts(b, " = ");
+  time_text(b, tm);
+  buf_puts(b, "\n  time = max(compute, memory) = ");
+  time_text(b, ph->time[r]);
+  buf_printf(b, ": %s bound\n",
+             ph->bound[r] == BOUND_COMPUTE ? "compute" : "memory");
+  buf_puts(b, "  arithmetic intensity = flops / bytes = ");
+  if (bytes > 0) {
+    buf_printf(b, "%.4g FLOP/B", v[M_FLOPS] / bytes);
+  } else {
+    buf_puts(b, "- (no bytes)");
+  }
+  buf_printf(b, "; ridge point = peak / bandwidth = %.4g FLOP/B\n", peak / bw);
+  if (!ph->pred || !rep->cplan || !rep->calib)
+    buf_puts(b, "  calibration: none (--roofline): the roofline time is "
+                "the prediction\n");
+  else
+    explain_calib(rep, ph, r, b);
+  const double *t = ph->pred ? ph->pred : ph->time;
+  double total = ph->pred ? ph->pred_total : ph->total_time;
+  double share = total > 0 ? w->count * t[r] / total * 100 : 0;
+  buf_printf(b, "\nin the %s: count x %s = %g x ", ph->name,
+             ph->pred ? "predicted time" : "time", w->count);
+  time_text(b, t[r]);
+  buf_puts(b, " = ");
+  time_text(b, w->count * t[r]);
+  buf_printf(b, ", %.3g%% of the phase's ", share);
+  time_text(b, total);
+  buf_putc(b, '\n');
+}
+
+/* ---------------------------------------------------------------- tree */
+
+static void tree_params(Buf *b, const Layer *ly, const Model *m,
+                        const Values *pre, const Values *dec, const char *pad) {
+  const ModuleDef *md = ly->mod->def;
+  for (int i = 0; i < md->nparams; i++) {
+    double a = prog_eval(&ly->args[i], pre->vars);
+    double d = prog_eval(&ly->args[i], dec->vars);
+    char va[64], vd[64];
+    report_number(a, va, sizeof(va));
+    report_number(d, vd, sizeof(vd));
+    buf_printf(b, "%s    %s = %s", pad, md->params[i], ly->arg_text[i]);
+    if (strcmp(ly->arg_text[i], va) != 0 || a != d) {
+      if (a == d)
+        buf_printf(b, " = %s", va);
+      else
+        buf_printf(b, " = %s prefill, %s decode", va, vd);
+    }
+    buf_putc(b, '\n');
+  }
+  (void)m;
+}
+
+static void tree_layer(Buf *b, const Layer *ly, const Plan *p,
+                       const Values *pre, const Values *dec, int depth) {
+  const ModuleDef *md = ly->mod->def;
+  char pad[2 * MODEL_MAX_DEPTH + 4];
+  snprintf(pad, sizeof(pad), "%*s", 2 * depth, "");
+  buf_printf(b, "%s%s  %s", pad, ly->name[0] ? ly->name : "(root)",
+             md->full_name);
+  if (ly->repeat != 1)
+    buf_printf(b, "  x%g (repeat %s)", ly->repeat, ly->repeat_text);
+  if (ly->count != 1)
+    buf_printf(b, "  (%g in the model)", ly->count);
+  buf_printf(b, "  [%s]\n", md->kind == MK_BASIC ? "basic" : "composite");
+  tree_params(b, ly, p->model, pre, dec, pad);
+  bool *placed = xcalloc((size_t)md->nops + 1, sizeof(bool));
+  for (int i = 0; i < ly->nitems; i++) {
+    const Item *it = &ly->items[i];
+    if (it->layer) {
+      tree_layer(b, it->layer, p, pre, dec, depth + 1);
+    } else {
+      placed[it->op] = true;
+      const AtomicOp *op = &md->ops[it->op];
+      buf_printf(b, "%s  op %s%s\n", pad, op->name,
+                 op->mode == AM_EAGER   ? "  (eager attention)"
+                 : op->mode == AM_FLASH ? "  (flash attention)"
+                                        : "");
+    }
+  }
+  for (int k = 0; k < md->nops; k++)
+    if (!placed[k])
+      buf_printf(b, "%s  op %s%s  (after the sub-layers)\n", pad,
+                 md->ops[k].name,
+                 md->ops[k].mode == AM_EAGER   ? "  (eager attention)"
+                 : md->ops[k].mode == AM_FLASH ? "  (flash attention)"
+                                               : "");
+  free(placed);
+}
+
+void tree_render(const Plan *p, const Values *pre, const Values *dec, Buf *b) {
+  const Model *m = p->model;
+  buf_printf(b, "%s  (%s)\n", m->id, doc_name(&m->doc));
+  buf_puts(b, "Layers as the walk visits them: name, class, repeat, then "
+              "each parameter's\ntemplate = its value (prefill, decode "
+              "when they differ); 'op' lines are the\natomic operations at "
+              "the places they run.\n");
+  buf_puts(b, "config:");
+  for (int i = V_COUNT; i < m->nvars; i++) {
+    buf_printf(b, " %s=", m->var_names[i]);
+    num(b, m->var_values[i]);
+  }
+  buf_puts(b, "\n\n");
+  tree_layer(b, m->root, p, pre, dec, 0);
+}
