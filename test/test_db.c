@@ -379,6 +379,66 @@ static void test_db_repo_is_canonical(void **state) {
   db_free(db);
 }
 
+/* A syntax error in text of a given length is reported from that text
+ * only, never from bytes past its end (issue 9). */
+static void test_db_text_not_terminated(void **state) {
+  (void)state;
+  const char buf[] = "{\"format\": @XXXX";
+  Error e;
+  err_clear(&e);
+  assert_null(db_load_text("db.json", buf, strlen("{\"format\": @"), &e));
+  assert_contains(e.msg, "invalid JSON");
+  assert_not_contains(e.context, "X");
+}
+
+/* A database whose modules call each other in a chain of n. */
+static char *call_chain(int n) {
+  Buf b;
+  buf_init(&b);
+  buf_puts(&b, "{\"format\": \"lm-predictor-module-db\", \"version\": 1, "
+               "\"modules\": {");
+  for (int i = 0; i < n; i++) {
+    char f[64];
+    if (i + 1 < n)
+      snprintf(f, sizeof(f), "${c.m%d}()", i + 1);
+    else
+      snprintf(f, sizeof(f), "1");
+    buf_printf(&b,
+               "%s\n\"c.m%d\": {\"short_name\": \"m%d\", \"kind\": \"basic\", "
+               "\"parameters\": [], \"formulas\": {\"flops\": \"%s\"}, "
+               "\"reasoning\": \"r\", \"source\": {\"file\": \"x.py\"}, "
+               "\"validation\": {\"status\": \"validated\"}}",
+               i ? "," : "", i, i, f);
+  }
+  buf_puts(&b, "}}\n");
+  return buf_steal(&b);
+}
+
+/* Call chains are walked without recursion and bounded: 32 modules load,
+ * 33 are a located error naming the chain, and a chain of 5,000 gives the
+ * same error (issue 9: a 100,000-deep chain overflowed the stack). */
+static void test_db_call_chain_limit(void **state) {
+  (void)state;
+  Error e;
+  char *t = call_chain(32);
+  Db *db = load(t, &e);
+  assert_non_null(db);
+  db_free(db);
+  free(t);
+  t = call_chain(33);
+  assert_null(load(t, &e));
+  assert_contains(e.msg, "calls nest too deeply: more than 32 modules in a "
+                         "chain (m0 -> m1 -> m2 -> m3 -> m4 -> ... (22 more) "
+                         "-> m27 -> m28 -> m29 -> m30 -> m31 -> m32)");
+  assert_string_equal(e.where, ".modules[\"c.m31\"].formulas.flops");
+  assert_int_equal(e.line, 33);
+  free(t);
+  t = call_chain(5000);
+  assert_null(load(t, &e));
+  assert_contains(e.msg, "calls nest too deeply");
+  free(t);
+}
+
 /* ----- the family modules of issue 10: formulas against hand values ----- */
 
 static double fam_ev(const Db *db, const char *name, const char *op, Metric m,
@@ -617,66 +677,6 @@ static void test_db_family_blocks(void **state) {
   db_free(db);
 }
 
-/* A syntax error in text of a given length is reported from that text
- * only, never from bytes past its end (issue 9). */
-static void test_db_text_not_terminated(void **state) {
-  (void)state;
-  const char buf[] = "{\"format\": @XXXX";
-  Error e;
-  err_clear(&e);
-  assert_null(db_load_text("db.json", buf, strlen("{\"format\": @"), &e));
-  assert_contains(e.msg, "invalid JSON");
-  assert_not_contains(e.context, "X");
-}
-
-/* A database whose modules call each other in a chain of n. */
-static char *call_chain(int n) {
-  Buf b;
-  buf_init(&b);
-  buf_puts(&b, "{\"format\": \"lm-predictor-module-db\", \"version\": 1, "
-               "\"modules\": {");
-  for (int i = 0; i < n; i++) {
-    char f[64];
-    if (i + 1 < n)
-      snprintf(f, sizeof(f), "${c.m%d}()", i + 1);
-    else
-      snprintf(f, sizeof(f), "1");
-    buf_printf(&b,
-               "%s\n\"c.m%d\": {\"short_name\": \"m%d\", \"kind\": \"basic\", "
-               "\"parameters\": [], \"formulas\": {\"flops\": \"%s\"}, "
-               "\"reasoning\": \"r\", \"source\": {\"file\": \"x.py\"}, "
-               "\"validation\": {\"status\": \"validated\"}}",
-               i ? "," : "", i, i, f);
-  }
-  buf_puts(&b, "}}\n");
-  return buf_steal(&b);
-}
-
-/* Call chains are walked without recursion and bounded: 32 modules load,
- * 33 are a located error naming the chain, and a chain of 5,000 gives the
- * same error (issue 9: a 100,000-deep chain overflowed the stack). */
-static void test_db_call_chain_limit(void **state) {
-  (void)state;
-  Error e;
-  char *t = call_chain(32);
-  Db *db = load(t, &e);
-  assert_non_null(db);
-  db_free(db);
-  free(t);
-  t = call_chain(33);
-  assert_null(load(t, &e));
-  assert_contains(e.msg, "calls nest too deeply: more than 32 modules in a "
-                         "chain (m0 -> m1 -> m2 -> m3 -> m4 -> ... (22 more) "
-                         "-> m27 -> m28 -> m29 -> m30 -> m31 -> m32)");
-  assert_string_equal(e.where, ".modules[\"c.m31\"].formulas.flops");
-  assert_int_equal(e.line, 33);
-  free(t);
-  t = call_chain(5000);
-  assert_null(load(t, &e));
-  assert_contains(e.msg, "calls nest too deeply");
-  free(t);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_db_loads_mini),
@@ -690,11 +690,11 @@ int main(void) {
       cmocka_unit_test(test_db_symbol_clash),
       cmocka_unit_test(test_db_assign_names),
       cmocka_unit_test(test_db_repo_is_canonical),
+      cmocka_unit_test(test_db_text_not_terminated),
       cmocka_unit_test(test_db_family_norms_and_activations),
       cmocka_unit_test(test_db_family_projections),
       cmocka_unit_test(test_db_family_attention),
       cmocka_unit_test(test_db_family_blocks),
-      cmocka_unit_test(test_db_text_not_terminated),
   };
   return cmocka_run_group_tests_name("db", tests, setup, teardown);
 }
