@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void today(char *out, size_t n) {
+void agent_today(char *out, size_t n) {
   time_t t = time(NULL);
   struct tm tm;
   gmtime_r(&t, &tm);
@@ -25,7 +25,7 @@ static void today(char *out, size_t n) {
 
 /* Save a failed reply for inspection: $LMGEN_REPLY_DIR or the working
  * directory, lmgen-reply-<class>-<pid>.txt. The text is already redacted. */
-static void save_reply(const char *path, const char *text, const char *key) {
+void agent_save_reply(const char *path, const char *text, const char *key) {
   char *red = llm_redact(text, key);
   Error e;
   err_clear(&e);
@@ -38,7 +38,7 @@ static void save_reply(const char *path, const char *text, const char *key) {
 
 /* Hold the lock a while before reading: lets the tests overlap two runs
  * deterministically. */
-static void test_lock_delay(void) {
+void agent_test_lock_delay(void) {
   const char *s = getenv("LMGEN_TEST_LOCK_DELAY_MS");
   long ms = s ? strtol(s, NULL, 10) : 0;
   if (ms > 0 && ms <= 10000) {
@@ -102,7 +102,7 @@ static int read_source(const AgentArgs *a, const char *full, ClassSource *src,
 }
 
 /* Print what accept_answer accepted: the verdict, the diff, the notes. */
-static void print_accepted(const char *full, const ModuleDef *old,
+void agent_print_accepted(const char *full, const ModuleDef *old,
                            const Accepted *acc) {
   printf("lmgen: the answer for %s passed every check\n", full);
   Buf diff;
@@ -197,7 +197,7 @@ int agent_run(const AgentArgs *a) {
   }
 
   char date[16];
-  today(date, sizeof(date));
+  agent_today(date, sizeof(date));
   AcceptOpts ao = {.full_name = full,
                    .by = by,
                    .date = date,
@@ -210,7 +210,7 @@ int agent_run(const AgentArgs *a) {
     db = NULL;
     if ((lockfd = gen_lock_db(a->db_path, &err)) < 0)
       goto out;
-    test_lock_delay();
+    agent_test_lock_delay();
     if (!(db = db_load(a->db_path, &err)))
       goto out;
   }
@@ -219,7 +219,7 @@ int agent_run(const AgentArgs *a) {
     save = network;
     goto out;
   }
-  print_accepted(full, old, &acc);
+  agent_print_accepted(full, old, &acc);
 
   /* the entry and its callees, from the candidate database */
   if (gen_prepare(acc.db, &acc.md, 1, a->out_dir, &batch, &err) < 0)
@@ -244,7 +244,7 @@ out:
     rc = 1;
   }
   if (save && reply_path)
-    save_reply(reply_path, buf_str(&text), cfg.key);
+    agent_save_reply(reply_path, buf_str(&text), cfg.key);
   gen_batch_free(&batch);
   accepted_free(&acc);
   db_free(db);

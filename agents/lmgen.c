@@ -2,9 +2,12 @@
  *
  *   lmgen [--db PATH] [--out DIR] [--check] [--dry-run] [--all | NAME...]
  *   lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME
+ *   lmgen --arch X [--force] [--analysis FILE] [--source PATH] [--dry-run]
+ *         [--expect-params N | --no-param-check] [--arch-dir DIR]
  *
  * Parses the arguments, then runs the generator (gen_run, gen/generate.c)
- * or the agent (agent_run, agents/agent.c). A full class name the database
+ * or the agent (agent_run, agents/agent.c), or the architecture agent
+ * (arch_run, agents/arch.c). A full class name the database
  * does not know is the agent's case: gen_run says so and the agent runs.
  * The command lives in agents/ because it is the one program that links
  * both parts; gen/ is a library that never sees the network.
@@ -22,6 +25,8 @@ static void usage(FILE *out) {
         "[--all | NAME...]\n"
         "       lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] "
         "NAME\n"
+        "       lmgen --arch X [--force] [--analysis FILE] [--source PATH]\n"
+        "             [--dry-run] [--expect-params N | --no-param-check]\n"
         "       lmgen --help | --version\n"
         "\n"
         "Generate C calculator modules from the module database; analyse a\n"
@@ -44,7 +49,17 @@ static void usage(FILE *out) {
         "  --analysis FILE  take the answer from FILE (an entry as JSON, or a\n"
         "                 whole LLM reply) instead of the network; same checks\n"
         "  --source PATH  the Python file defining NAME (default: found under\n"
-        "                 $LMGEN_SOURCE_ROOT)\n"
+        "                 $LMGEN_SOURCE_ROOT); with --arch, the family's\n"
+        "                 modeling_<model_type>.py\n"
+        "  --arch X       write the template of X's model_type with the agent:\n"
+        "                 X is a config.json, a directory holding one or a Hub\n"
+        "                 id, as lmrun takes them; classes the template names\n"
+        "                 that the database lacks are analysed in the same run\n"
+        "  --arch-dir DIR templates (default: models/arch of the install)\n"
+        "  --expect-params N  with --arch: the model's parameter count, when\n"
+        "                 the checkpoint has no model.safetensors.index.json\n"
+        "  --no-param-check   with --arch: accept a template without any\n"
+        "                 parameter count to compare with (said in the output)\n"
         "  -h, --help     this help\n"
         "  --version      print the version and exit\n"
         "\n"
@@ -56,12 +71,14 @@ static void usage(FILE *out) {
 /* A run that may write needs the database's directory (module_db.json and
  * its lock are replaced/created there) and the output directory writable.
  * On an install owned by root they are not: say so before any network
- * request or write, and how to work on a copy (DESIGN.md §13). */
+ * request or write, and how to work on a copy (DESIGN.md §13). --arch
+ * also writes the templates' directory (arch_dir, or NULL). */
 static bool denied(int e) {
   return e == EACCES || e == EPERM || e == EROFS;
 }
 
-static bool writable(const char *db_path, const char *out_dir) {
+static bool writable(const char *db_path, const char *out_dir,
+                     const char *arch_dir) {
   const char *slash = strrchr(db_path, '/');
   char *db_dir = !slash ? xstrdup(".")
                  : slash == db_path
@@ -75,14 +92,17 @@ static bool writable(const char *db_path, const char *out_dir) {
     bad = db_dir, e = errno;
   else if (access(out_dir, W_OK) != 0 && denied(errno))
     bad = out_dir, e = errno;
+  else if (arch_dir && access(arch_dir, W_OK) != 0 && denied(errno))
+    bad = arch_dir, e = errno;
   if (bad)
     fprintf(stderr,
             "lmgen: cannot write to %s: %s\n"
             "lmgen: to change an installed database, work on a copy:\n"
             "  cp -r %s DIR && lmgen --db DIR/module_db.json "
-            "--out DIR/generated_modules ...\n"
+            "--out DIR/generated_modules%s ...\n"
             "lmgen: (--check and --dry-run write nothing and work here)\n",
-            path_display(bad), strerror(e), db_dir);
+            path_display(bad), strerror(e), db_dir,
+            arch_dir ? " --arch-dir DIR/models/arch" : "");
   free(db_dir);
   return bad == NULL;
 }
@@ -92,7 +112,9 @@ int main(int argc, char **argv) {
   char *db_path = path_join(home, "module_db.json");
   char *out_dir = path_join(home, "generated_modules");
   bool all = false, check = false, dry_run = false, force = false;
-  const char *analysis = NULL, *source = NULL;
+  const char *analysis = NULL, *source = NULL, *arch = NULL, *arch_dir = NULL;
+  bool no_param_check = false;
+  double expect_params = 0;
   static const struct option opts[] = {{"db", required_argument, 0, 'd'},
                                        {"out", required_argument, 0, 'o'},
                                        {"all", no_argument, 0, 'a'},
@@ -101,6 +123,11 @@ int main(int argc, char **argv) {
                                        {"force", no_argument, 0, 'f'},
                                        {"analysis", required_argument, 0, 'A'},
                                        {"source", required_argument, 0, 's'},
+                                       {"arch", required_argument, 0, 'R'},
+                                       {"arch-dir", required_argument, 0, 'D'},
+                                       {"expect-params", required_argument, 0,
+                                        'E'},
+                                       {"no-param-check", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
@@ -133,6 +160,29 @@ int main(int argc, char **argv) {
     case 's':
       source = optarg;
       break;
+    case 'R':
+      arch = optarg;
+      break;
+    case 'D':
+      arch_dir = optarg;
+      break;
+    case 'P':
+      no_param_check = true;
+      break;
+    case 'E': {
+      char *end;
+      expect_params = strtod(optarg, &end);
+      if (end == optarg || *end || !(expect_params >= 1) ||
+          expect_params > 1e15) {
+        fprintf(stderr, "lmgen: --expect-params takes a parameter count "
+                        "(a number from 1 to 1e15), not '%s'\n",
+                optarg);
+        free(db_path);
+        free(out_dir);
+        return 2;
+      }
+      break;
+    }
     case 'h':
       usage(stdout);
       free(db_path);
@@ -152,7 +202,38 @@ int main(int argc, char **argv) {
   }
   const char *bad = NULL;
   bool agent = force || analysis || source;
-  if (all == (optind < argc))
+  if (arch) {
+    if (all || check || optind < argc)
+      bad = "--arch takes no NAME, --all or --check";
+    else if (no_param_check && expect_params > 0)
+      bad = "give --expect-params or --no-param-check, not both";
+    char *adir = arch_dir ? xstrdup(arch_dir) : arch_dir_default();
+    if (!bad && !dry_run && !writable(db_path, out_dir, adir)) {
+      free(adir);
+      free(db_path);
+      free(out_dir);
+      return 1;
+    }
+    free(adir);
+    if (!bad) {
+      ArchArgs ra = {.db_path = db_path,
+                     .out_dir = out_dir,
+                     .arch_dir = arch_dir,
+                     .arg = arch,
+                     .force = force,
+                     .dry_run = dry_run,
+                     .no_param_check = no_param_check,
+                     .expect_params = expect_params,
+                     .analysis = analysis,
+                     .source = source};
+      int rc = arch_run(&ra);
+      free(db_path);
+      free(out_dir);
+      return rc;
+    }
+  } else if (arch_dir || no_param_check || expect_params > 0)
+    bad = "--arch-dir, --expect-params and --no-param-check go with --arch";
+  else if (all == (optind < argc))
     bad = all ? "give --all or names, not both"
               : "nothing to generate: give NAME... or --all";
   else if (check && dry_run)
@@ -169,7 +250,7 @@ int main(int argc, char **argv) {
     free(out_dir);
     return 2;
   }
-  if (!check && !dry_run && !writable(db_path, out_dir)) {
+  if (!check && !dry_run && !writable(db_path, out_dir, NULL)) {
     free(db_path);
     free(out_dir);
     return 1;

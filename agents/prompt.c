@@ -21,6 +21,10 @@ extern const char lm_prompt_system_text[];
 extern const char lm_prompt_user_text[];
 extern const char lm_prompt_new_text[];
 extern const char lm_prompt_force_text[];
+extern const char lm_prompt_arch_system_text[];
+extern const char lm_prompt_arch_user_text[];
+extern const char lm_prompt_arch_new_text[];
+extern const char lm_prompt_arch_force_text[];
 
 static bool is_key_char(char c) {
   return (c >= 'A' && c <= 'Z') || c == '_';
@@ -74,7 +78,11 @@ char *prompt_template(const char *name, Error *err) {
                   : strcmp(name, "user") == 0  ? lm_prompt_user_text
                   : strcmp(name, "new") == 0   ? lm_prompt_new_text
                   : strcmp(name, "force") == 0 ? lm_prompt_force_text
-                                               : NULL;
+                  : strcmp(name, "arch_system") == 0 ? lm_prompt_arch_system_text
+                  : strcmp(name, "arch_user") == 0   ? lm_prompt_arch_user_text
+                  : strcmp(name, "arch_new") == 0    ? lm_prompt_arch_new_text
+                  : strcmp(name, "arch_force") == 0  ? lm_prompt_arch_force_text
+                                                     : NULL;
   if (!t) {
     err_set(err, "no prompt template '%s'", name);
     return NULL;
@@ -107,7 +115,7 @@ static void list_params(const ModuleDef *md, Buf *b) {
 }
 
 /* Every known module but `skip`: name, kind, call form, parameters. */
-static void known_modules(const Db *db, const ModuleDef *skip, Buf *b) {
+void prompt_known_modules(const Db *db, const ModuleDef *skip, Buf *b) {
   const json_t *mods = json_object_get(db->root, "modules");
   int shown = 0;
   for (int i = 0; i < db->nmods; i++) {
@@ -178,7 +186,7 @@ int prompt_build(const PromptInput *in, Prompt *out, Error *err) {
   buf_init(&lines);
   for (int m = 0; m < M_COUNT; m++)
     buf_printf(&metrics, "%s%s", m ? ", " : "", metric_name[m]);
-  known_modules(in->db, in->current, &known);
+  prompt_known_modules(in->db, in->current, &known);
   examples(in->db, in->current, &ex);
   char *current = NULL;
   const char *kind = "";
@@ -259,4 +267,52 @@ void prompt_free(Prompt *p) {
   free(p->system);
   free(p->user);
   p->system = p->user = NULL;
+}
+
+int prompt_build_arch(const ArchPromptInput *in, Prompt *out, Error *err) {
+  memset(out, 0, sizeof(*out));
+  Buf known, vars, task, user, sys;
+  buf_init(&known);
+  buf_init(&vars);
+  buf_init(&task);
+  buf_init(&user);
+  buf_init(&sys);
+  prompt_known_modules(in->db, NULL, &known);
+  for (int i = 0; i < in->nrun_vars; i++)
+    buf_printf(&vars, "%s{%s}", i ? ", " : "", in->run_vars[i]);
+  const char *keys[] = {"MODEL_TYPE", "CONFIG_FILE",  "CONFIG",
+                        "KNOWN_MODULES", "EXAMPLE_TYPE", "EXAMPLE",
+                        "SOURCE_FILE",   "SOURCE",       "RUN_VARS",
+                        "CURRENT",       "TASK"};
+  const char *vals[] = {in->model_type,  in->config_file,  in->config,
+                        buf_str(&known), in->example_type, in->example,
+                        in->source_file, in->source,       buf_str(&vars),
+                        in->current ? in->current : "", ""};
+  int nkeys = (int)LM_ARRAY_LEN(keys), rc = -1;
+  char *t_task = prompt_template(in->current ? "arch_force" : "arch_new", err);
+  char *t_user = t_task ? prompt_template("arch_user", err) : NULL;
+  char *t_sys = t_user ? prompt_template("arch_system", err) : NULL;
+  if (!t_sys)
+    goto out;
+  if (prompt_fill(t_task, keys, vals, nkeys - 1, &task, err) < 0)
+    goto out;
+  while (task.len && task.data[task.len - 1] == '\n')
+    task.data[--task.len] = '\0';
+  vals[nkeys - 1] = buf_str(&task);
+  if (prompt_fill(t_user, keys, vals, nkeys, &user, err) < 0 ||
+      prompt_fill(t_sys, keys, vals, nkeys, &sys, err) < 0)
+    goto out;
+  out->system = buf_steal(&sys);
+  out->user = buf_steal(&user);
+  rc = 0;
+out:
+  free(t_task);
+  free(t_user);
+  free(t_sys);
+  buf_free(&known);
+  buf_free(&vars);
+  buf_free(&task);
+  buf_free(&user);
+  buf_free(&sys);
+  return rc;
 }

@@ -245,3 +245,67 @@ void source_free(ClassSource *s) {
   free(s->text);
   memset(s, 0, sizeof(*s));
 }
+
+int source_whole_file(const char *path, ClassSource *out, Error *err) {
+  memset(out, 0, sizeof(*out));
+  size_t len;
+  char *text = fs_read(path, &len, err);
+  if (!text)
+    return -1;
+  if (len > SOURCE_MAX_BYTES) {
+    err_file(err, path, "%zu bytes, more than the %d kB lmgen sends", len,
+             SOURCE_MAX_BYTES / 1024);
+    free(text);
+    return -1;
+  }
+  int lines = 0;
+  for (size_t i = 0; i < len; i++)
+    lines += text[i] == '\n';
+  out->text = text;
+  out->file = xstrdup(path);
+  out->line_start = 1;
+  out->line_end = lines + (len && text[len - 1] != '\n');
+  return 0;
+}
+
+int source_module_from_roots(const char *roots, const char *module,
+                             ClassSource *out, Error *err) {
+  memset(out, 0, sizeof(*out));
+  char *mod = xstrdup(module);
+  for (char *p = mod; *p; p++)
+    if (*p == '.')
+      *p = '/';
+  static const char *const layouts[] = {"src/%s.py", "%s.py"};
+  Buf tried;
+  buf_init(&tried);
+  char *list = xstrdup(roots);
+  int rc = -1;
+  for (char *save = NULL, *root = strtok_r(list, ":", &save); root && rc < 0;
+       root = strtok_r(NULL, ":", &save)) {
+    for (size_t k = 0; k < LM_ARRAY_LEN(layouts) && rc < 0; k++) {
+      char rel[1024];
+      snprintf(rel, sizeof(rel), layouts[k], mod);
+      char *path = path_join(root, rel);
+      buf_printf(&tried, "\n  %s", path);
+      if (access(path, R_OK) == 0) {
+        rc = source_whole_file(path, out, err);
+        if (rc == 0) {
+          free(out->file);
+          out->file = xstrdup(rel);
+        }
+        free(path);
+        goto out;
+      }
+      free(path);
+    }
+  }
+  err_set(err,
+          "no source file for %s under LMGEN_SOURCE_ROOT; tried:%s\n"
+          "(give the file with --source PATH)",
+          module, buf_str(&tried));
+out:
+  free(list);
+  free(mod);
+  buf_free(&tried);
+  return rc;
+}

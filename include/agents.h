@@ -21,6 +21,7 @@
 #include "common.h"
 #include "gen.h"
 #include "http.h"
+#include "runtime.h"
 
 #include <jansson.h>
 
@@ -98,6 +99,14 @@ int source_from_file(const char *path, const char *class_name, ClassSource *out,
  * both layouts. source.file records the path relative to its root. */
 int source_from_roots(const char *roots, const char *full_name,
                       ClassSource *out, Error *err);
+/* A whole Python file (a family's modeling file), lines 1 to the last;
+ * at most 256 kB. */
+int source_whole_file(const char *path, ClassSource *out, Error *err);
+/* The file of a module (a.b.modeling_x -> <root>/src/a/b/modeling_x.py or
+ * <root>/a/b/modeling_x.py) under one of the ':'-separated roots, whole;
+ * source.file records the path relative to its root. */
+int source_module_from_roots(const char *roots, const char *module,
+                             ClassSource *out, Error *err);
 void source_free(ClassSource *s);
 
 /* ===== prompt.c ===== */
@@ -126,6 +135,24 @@ int prompt_fill(const char *tmpl, const char *const *keys,
 char *prompt_template(const char *name, Error *err);
 /* Build both prompts from the templates and the database. */
 int prompt_build(const PromptInput *in, Prompt *out, Error *err);
+/* Every module of db but skip: full name, kind, call form, parameters
+ * with their descriptions, atomic operations. */
+void prompt_known_modules(const Db *db, const ModuleDef *skip, Buf *b);
+
+/* What the architecture prompt is about (lmgen --arch). */
+typedef struct ArchPromptInput {
+  const Db *db;                    /* known modules */
+  const char *model_type;
+  const char *config_file, *config; /* the config.json: name, text */
+  const char *source_file, *source; /* modeling_<model_type>.py */
+  const char *example_type, *example; /* one existing template */
+  const char *current;             /* --force: the template now, or NULL */
+  const char *const *run_vars;     /* names a value may use besides keys */
+  int nrun_vars;
+} ArchPromptInput;
+/* Build the architecture agent's prompts from arch_system, arch_user and
+ * arch_new (arch_force when current is set). */
+int prompt_build_arch(const ArchPromptInput *in, Prompt *out, Error *err);
 void prompt_free(Prompt *p);
 
 /* ===== accept.c ===== */
@@ -179,6 +206,82 @@ void accepted_free(Accepted *a);
  * NULL for a new entry); operations added or removed. */
 void accept_diff(const ModuleDef *old, const ModuleDef *now, Buf *out);
 
+/* ===== archaccept.c ===== */
+
+/* A template answer: the one JSON object of the reply, checked for shape. */
+typedef struct ArchAnswer {
+  json_t *obj;      /* the template as answered, lmgen's members dropped */
+  char *text;       /* the reply blanked outside the object: parses as the
+                       object, lines and columns are the reply's */
+  size_t len;
+  const char *name; /* the reply's name in errors (borrowed) */
+  Buf notes;        /* members ignored, one a line */
+} ArchAnswer;
+
+/* Find and parse the one JSON object of the reply; it must be an object
+ * with "format": "lm-predictor-template" and model_type exactly
+ * `model_type`, and only a template's members (a "validation" member is
+ * lmgen's: noted and dropped). Errors located in the reply. */
+int arch_parse_answer(const char *reply, size_t len, const char *model_type,
+                      const char *reply_name, ArchAnswer *out, Error *err);
+void arch_answer_free(ArchAnswer *a);
+
+/* The classes the answer names ("class" of the root and of every layer)
+ * that db lacks, once each, in file order: new array of borrowed strings
+ * (free the array). Each must be a full dotted class name of the schema's
+ * form; else -1 with the error at that class in the reply. */
+int arch_unknown_classes(const ArchAnswer *a, const Db *db,
+                         const char ***names, int *n, Error *err);
+
+/* What arch_check runs the answer against. */
+typedef struct ArchCheck {
+  const Registry *reg;     /* every class the answer names, compiled or
+                              compilable (candidates by reg_set_text) */
+  const ConfigText *cfg;   /* the config asked about */
+  const ConfigText *extra; /* more configs of the family (--force) */
+  int nextra;
+  double ckpt_bytes;       /* the checkpoint's total_size; <= 0: none */
+  double expect_params;    /* --expect-params; <= 0: none */
+} ArchCheck;
+
+/* The (B, S) points arch_check evaluates at (prefill T = S and decode
+ * T = 1, L = S, eager and flash attention). */
+#define ARCH_NPOINTS 3
+extern const double arch_points[ARCH_NPOINTS][2];
+
+/* Load the answer as a template with each config (the model loader's
+ * checks: classes, parameters, values, ops; errors located in the reply),
+ * evaluate it at arch_points (finite, non-negative), and count its
+ * parameters with the first config: within 1% of expect_params or, else,
+ * of ckpt_bytes over the stored precision (the config's torch_dtype).
+ * *params gets the count; *ref the reference (-1 without one). */
+int arch_check(const ArchAnswer *a, const ArchCheck *c, double *params,
+               double *ref, Error *err);
+
+/* The template to write: the answer's members in template order, with
+ * "validation": {"status": "pending", by, date, notes} after "source".
+ * New string, ending in a newline. */
+char *arch_template_text(const ArchAnswer *a, const char *by,
+                         const char *date);
+
+/* ===== arch.c ===== */
+
+/* `lmgen --arch X [--force] [--analysis FILE] [--source PATH] [--dry-run]
+ *  [--expect-params N | --no-param-check]` */
+typedef struct ArchArgs {
+  const char *db_path, *out_dir;
+  const char *arch_dir;   /* templates (default <install>/models/arch) */
+  const char *arg;        /* a config.json, snapshot directory or Hub id */
+  bool force, dry_run, no_param_check;
+  double expect_params;   /* > 0 when given */
+  const char *analysis;   /* --analysis FILE, or NULL: ask the LLM */
+  const char *source;     /* --source PATH (the modeling file), or NULL */
+} ArchArgs;
+
+/* Write the template of X's model_type (and entries for the classes it
+ * names that the database lacks), or nothing. Returns the exit status. */
+int arch_run(const ArchArgs *a);
+
 /* ===== agent.c ===== */
 
 /* `lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME` */
@@ -196,5 +299,14 @@ typedef struct AgentArgs {
  * curl_global_init/cleanup itself when it asks the network. Returns the
  * exit status, 0 or 1. */
 int agent_run(const AgentArgs *a);
+/* Helpers arch.c shares: today's date (UTC, YYYY-MM-DD); save a reply
+ * (redacted) atomically and say where on stderr; the delay
+ * LMGEN_TEST_LOCK_DELAY_MS asks for after taking the lock; print what
+ * accept_answer accepted (verdict, diff, notes). */
+void agent_today(char *out, size_t n);
+void agent_save_reply(const char *path, const char *text, const char *key);
+void agent_test_lock_delay(void);
+void agent_print_accepted(const char *full, const ModuleDef *old,
+                          const Accepted *acc);
 
 #endif

@@ -62,6 +62,11 @@ Registry *reg_load(const Db *db, const char *modules_dir, Error *err);
 /* Register every module of db, compile none (cheap). New; free with
  * reg_free. Model loading then compiles what the model uses. */
 Registry *reg_open(const Db *db, const char *modules_dir, Error *err);
+/* Compile full_name from text (generated C, borrowed: it must outlive the
+ * next reg_ensure) instead of its file: a candidate that is not on disk
+ * yet (lmgen --arch checks new modules before writing anything). -1 if
+ * the registry has no such module. */
+int reg_set_text(Registry *r, const char *full_name, const char *text);
 /* Compile the modules not ready yet among mods, with every module their
  * formulas call, in one new JIT state. 0, or -1 with err (stale or missing
  * file, compile error): the registry stays usable. */
@@ -180,6 +185,8 @@ typedef struct Model {
                              (config torch_dtype: float32 4, float8 1,
                              else 2) */
   Quant quant;         /* from the config's quantization_config */
+  const char *tmpl_pending; /* the template, when its validation.status is
+                               pending (written by lmgen --arch), or NULL */
   Arena arena;
 } Model;
 
@@ -194,7 +201,7 @@ typedef struct ModelVars {
   Quant quant;
 } ModelVars;
 
-#define TMPL_NMEMBERS 10
+#define TMPL_NMEMBERS 11
 extern const char *const tmpl_members[TMPL_NMEMBERS];
 
 #define MODEL_MAX_DEPTH 32
@@ -229,6 +236,32 @@ Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
 Model *model_from_config(const char *path, const char *text, size_t len,
                          const char *id, const char *arch_dir,
                          const Registry *reg, Error *err);
+/* The same with the template given as text (named tname in errors)
+ * instead of <arch_dir>/<model_type>.json: lmgen --arch checks a template
+ * before it exists. */
+Model *model_from_template(const char *cpath, const char *text, size_t len,
+                           const char *id, const char *tname,
+                           const char *ttext, size_t tlen,
+                           const Registry *reg, Error *err);
+/* A config.json's text, located as lmrun locates it (config.c's
+ * config_locate). Owned strings; config_text_free. */
+typedef struct ConfigText {
+  char *path; /* named in messages: the file, or "org/name:config.json" */
+  char *text;
+  size_t len;
+  char *id;   /* the Hub id, or NULL */
+  char *dir;  /* where model.safetensors.index.json would be (the config's
+                 directory, the cached snapshot); NULL: fetched */
+} ConfigText;
+/* What lmrun accepts as a config: a config.json file, a directory holding
+ * one (a snapshot), or a Hub id (cache first). A model file is an error
+ * here. */
+int config_locate(const char *arg, ConfigText *out, Error *err);
+void config_text_free(ConfigText *c);
+/* The config's model_type (a family name: lowercase, digits, '_'), errors
+ * located in the config. */
+int config_model_type(const ConfigText *c, char *out, size_t outsz,
+                      Error *err);
 /* <install>/models/arch. New string. */
 char *arch_dir_default(void);
 
@@ -242,6 +275,13 @@ char *hub_cache_dir(void);
  * fetched once the model loaded. */
 Model *hub_open_model(const char *id, const ModelOpenOpts *o,
                       const Registry *reg, Error *err);
+/* A Hub id's config.json: the cache's snapshot, else fetched (not stored:
+ * lmrun stores it once a template reads it). */
+int hub_config_text(const char *id, ConfigText *out, Error *err);
+/* metadata.total_size of the id's model.safetensors.index.json on the
+ * Hub; -1 when there is none (offline, single-file checkpoint). A failure
+ * other than a missing index sets err. */
+double hub_index_total(const char *id, Error *err);
 /* m->ckpt_bytes from dir/model.safetensors.index.json (-1 if none). */
 void hub_read_index(Model *m, const char *dir);
 

@@ -745,9 +745,50 @@ static char *id_from_cache_path(const char *path) {
   return id;
 }
 
-Model *model_from_config(const char *cpath, const char *text, size_t len,
-                         const char *id, const char *arch_dir,
-                         const Registry *reg, Error *err) {
+/* A template's validation member: {"status": "validated" | "pending",
+ * "by", "date", "notes"}; absent: written by hand (validated). Sets
+ * *pending. */
+static int read_validation(Cfg *c, json_t *troot, bool *pending) {
+  json_t *v = json_object_get(troot, "validation");
+  *pending = false;
+  if (!v)
+    return 0;
+  jp_key(&c->tjp, "validation");
+  if (!json_is_object(v))
+    return terr(c, "validation is {\"status\": \"validated\" or "
+                   "\"pending\", \"by\", \"date\", \"notes\"}");
+  const char *k;
+  json_t *x;
+  json_object_foreach(v, k, x) {
+    if (strcmp(k, "status") && strcmp(k, "by") && strcmp(k, "date") &&
+        strcmp(k, "notes")) {
+      jp_key(&c->tjp, k);
+      return terr(c, "unknown member '%s' in validation (expected: status, "
+                     "by, date, notes)",
+                  k);
+    }
+    if (!json_is_string(x)) {
+      jp_key(&c->tjp, k);
+      return terr(c, "validation.%s must be a string", k);
+    }
+  }
+  const char *st = json_string_value(json_object_get(v, "status"));
+  if (!st || (strcmp(st, "validated") && strcmp(st, "pending"))) {
+    if (st)
+      jp_key(&c->tjp, "status");
+    return terr(c, "validation.status must be \"validated\" or \"pending\"");
+  }
+  *pending = strcmp(st, "pending") == 0;
+  jp_pop(&c->tjp);
+  return 0;
+}
+
+/* model_from_config, or with ttext set: that template text (named tname)
+ * instead of the file in arch_dir. */
+static Model *from_config(const char *cpath, const char *text, size_t len,
+                          const char *id, const char *arch_dir,
+                          const char *tname, const char *ttext_in,
+                          size_t tlen_in, const Registry *reg, Error *err) {
   char *clean = replace_nonfinite(text, len);
   JsonDoc cleandoc = {.file = cpath, .text = clean, .len = len};
   json_t *root = jdoc_parse(&cleandoc, err);
@@ -810,10 +851,13 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
   {
     char name[80];
     snprintf(name, sizeof(name), "%s.json", c.family);
-    tpath = path_join(arch_dir, name);
+    tpath = ttext_in ? xstrdup(tname) : path_join(arch_dir, name);
   }
   struct stat st;
-  if (stat(tpath, &st) != 0) {
+  if (ttext_in) {
+    ttext = xstrndup(ttext_in, tlen_in);
+    tlen = tlen_in;
+  } else if (stat(tpath, &st) != 0) {
     list_types(arch_dir, &types);
     cerr_at(&c, "model_type",
             "unsupported model_type '%s' (supported: %s; a new family is a "
@@ -823,9 +867,9 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
     goto out;
   }
   buf_free(&types);
-  if (!(ttext = fs_read(tpath, &tlen, err)))
+  if (!ttext && !(ttext = fs_read(tpath, &tlen, err)))
     goto out;
-  c.tpath = path_display(tpath);
+  c.tpath = ttext_in ? tpath : path_display(tpath);
   c.ttext = ttext;
   c.tlen = tlen;
   c.tdoc = (JsonDoc){.file = c.tpath, .text = ttext, .len = tlen};
@@ -852,6 +896,9 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
          c.family);
     goto out;
   }
+  bool pending;
+  if (read_validation(&c, troot, &pending) < 0)
+    goto out;
   /* nested_config: {"key": "text_config", "note": "..."} */
   const char *note = NULL;
   json_t *nest = json_object_get(troot, "nested_config");
@@ -923,6 +970,8 @@ Model *model_from_config(const char *cpath, const char *text, size_t len,
       m->ckpt_elem_bytes = 4;
     else if (dt && strncmp(dt, "float8", 6) == 0)
       m->ckpt_elem_bytes = 1;
+    if (pending)
+      m->tmpl_pending = arena_strdup(&m->arena, c.tpath);
   }
 out:
   json_decref(troot);
@@ -932,6 +981,19 @@ out:
   free(dir_owned);
   arena_free(&arena);
   return m;
+}
+
+Model *model_from_config(const char *cpath, const char *text, size_t len,
+                         const char *id, const char *arch_dir,
+                         const Registry *reg, Error *err) {
+  return from_config(cpath, text, len, id, arch_dir, NULL, NULL, 0, reg, err);
+}
+
+Model *model_from_template(const char *cpath, const char *text, size_t len,
+                           const char *id, const char *tname,
+                           const char *ttext, size_t tlen,
+                           const Registry *reg, Error *err) {
+  return from_config(cpath, text, len, id, NULL, tname, ttext, tlen, reg, err);
 }
 
 /* ----- the entry point ----- */
@@ -987,4 +1049,83 @@ Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
     return m;
   }
   return hub_open_model(arg, o, reg, err);
+}
+
+int config_locate(const char *arg, ConfigText *out, Error *err) {
+  memset(out, 0, sizeof(*out));
+  struct stat st;
+  if (stat(arg, &st) != 0)
+    return hub_config_text(arg, out, err);
+  bool dir = S_ISDIR(st.st_mode);
+  out->path = dir ? path_join(arg, "config.json") : xstrdup(arg);
+  if (!(out->text = fs_read(out->path, &out->len, err))) {
+    if (dir && err) {
+      err_clear(err);
+      err_file(err, arg, "a directory without config.json");
+    }
+    config_text_free(out);
+    return -1;
+  }
+  if (dir) {
+    out->dir = xstrdup(arg);
+  } else {
+    const char *sl = strrchr(out->path, '/');
+    out->dir = sl ? xstrndup(out->path, (size_t)(sl - out->path)) : xstrdup(".");
+  }
+  json_t *root = json_loadb(out->text, out->len, 0, NULL);
+  bool model_file = is_model_file(root);
+  json_decref(root);
+  if (model_file) {
+    err_file(err, out->path,
+             "a model file, not a Hugging Face config.json: --arch writes the "
+             "template of a config's model_type");
+    config_text_free(out);
+    return -1;
+  }
+  return 0;
+}
+
+void config_text_free(ConfigText *c) {
+  if (!c)
+    return;
+  free(c->path);
+  free(c->text);
+  free(c->id);
+  free(c->dir);
+  memset(c, 0, sizeof(*c));
+}
+
+int config_model_type(const ConfigText *ct, char *out, size_t outsz,
+                      Error *err) {
+  char *clean = replace_nonfinite(ct->text, ct->len);
+  JsonDoc doc = {.file = ct->path, .text = clean, .len = ct->len};
+  json_t *root = jdoc_parse(&doc, err);
+  int rc = -1;
+  JsonPath p;
+  jp_init(&p);
+  doc.text = ct->text;
+  if (!root)
+    goto out;
+  json_t *mt = json_object_get(root, "model_type");
+  if (mt)
+    jp_key(&p, "model_type");
+  if (!json_is_string(mt)) {
+    jdoc_error(err, &doc, &p,
+               mt ? "model_type must be a string"
+                  : "no model_type: this is not a Hugging Face config.json");
+    goto out;
+  }
+  if (!is_model_type(json_string_value(mt))) {
+    jdoc_error(err, &doc, &p,
+               "model_type '%s' is not a family name (lowercase letters, "
+               "digits and '_', at most 64)",
+               json_string_value(mt));
+    goto out;
+  }
+  snprintf(out, outsz, "%s", json_string_value(mt));
+  rc = 0;
+out:
+  json_decref(root);
+  free(clean);
+  return rc;
 }

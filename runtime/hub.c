@@ -228,8 +228,11 @@ static bool etag_of(const HttpResponse *r, char *out, size_t outsz) {
   return all_of(out, ALNUM, 1, 128);
 }
 
-static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
-                    const Registry *reg, Error *err) {
+/* GET $HF_ENDPOINT/<id>/resolve/main/<file> into resp (status 200), with
+ * HF_TOKEN, retries and the redirects below; retries announced into notes.
+ * ep/el: the endpoint, for messages. -1 with err otherwise. */
+static int hub_get(const char *id, const char *file, HttpResponse *resp,
+                   Buf *notes, Error *err) {
   const char *ep = getenv("HF_ENDPOINT");
   if (!ep || !*ep)
     ep = "https://huggingface.co";
@@ -238,13 +241,13 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
     el--;
   Buf url;
   buf_init(&url);
-  buf_printf(&url, "%.*s/%s/resolve/main/config.json", (int)el, ep, id);
+  buf_printf(&url, "%.*s/%s/resolve/main/%s", (int)el, ep, id, file);
   const char *tok = getenv("HF_TOKEN");
   bool has_tok = tok && *tok;
   if (has_tok && strpbrk(tok, "\r\n")) {
     err_set(err, "HF_TOKEN contains a line break");
     buf_free(&url);
-    return NULL;
+    return -1;
   }
   Buf auth;
   buf_init(&auth);
@@ -254,11 +257,7 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
     hdrs[1] = buf_str(&auth);
   }
   HttpOptions opt;
-  HttpResponse resp;
-  http_response_init(&resp);
-  Model *m = NULL;
-  Buf notes; /* warnings for the model */
-  buf_init(&notes);
+  int rc = -1;
   if (http_options_from_env(&opt, err) < 0)
     goto out;
   /* libcurl's global state (TLS libraries) only when the network is used:
@@ -274,22 +273,23 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
     char *logtext = NULL;
     size_t loglen = 0;
     FILE *log = open_memstream(&logtext, &loglen);
-    int got = http_get(http_curl(), buf_str(&url), hdrs, &opt, &resp, log, err);
+    int got = http_get(http_curl(), buf_str(&url), hdrs, &opt, resp, log,
+                       err);
     if (log)
       fclose(log);
     for (char *l = logtext, *nl; l && (nl = strchr(l, '\n')); l = nl + 1) {
       *nl = '\0';
-      buf_printf(&notes, "%s\n", strncmp(l, "lmgen: ", 7) ? l : l + 7);
+      buf_printf(notes, "%s\n", strncmp(l, "lmgen: ", 7) ? l : l + 7);
     }
     free(logtext);
     if (got < 0) {
-      err_prefix(err, "cannot fetch %s's config.json from %.*s: ", id, (int)el,
+      err_prefix(err, "cannot fetch %s's %s from %.*s: ", id, file, (int)el,
                  ep);
       goto out;
     }
     char loc[1024];
-    if (hops < 3 && resp.status >= 301 && resp.status <= 308 &&
-        http_header(&resp, "Location", loc, sizeof(loc)) && loc[0] == '/' &&
+    if (hops < 3 && resp->status >= 301 && resp->status <= 308 &&
+        http_header(resp, "Location", loc, sizeof(loc)) && loc[0] == '/' &&
         loc[1] != '/' && !strpbrk(loc, " \t\r\n")) {
       buf_reset(&url);
       buf_printf(&url, "%.*s%s", (int)el, ep, loc);
@@ -298,11 +298,11 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
     break;
   }
   char code[64] = "";
-  http_header(&resp, "X-Error-Code", code, sizeof(code));
-  long st = resp.status;
+  http_header(resp, "X-Error-Code", code, sizeof(code));
+  long st = resp->status;
   if (strcmp(code, "RepoNotFound") == 0 || st == 404) {
     if (strcmp(code, "EntryNotFound") == 0)
-      err_set(err, "%s on the Hub has no config.json (HTTP %ld)", id, st);
+      err_set(err, "%s on the Hub has no %s (HTTP %ld)", id, file, st);
     else
       err_set(err,
               "no model '%s' on the Hub (HTTP %ld from %.*s): check the "
@@ -328,7 +328,7 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
     goto out;
   }
   if (st != 200) {
-    err_set(err, "fetching %s's config.json from %.*s failed: HTTP %ld%s", id,
+    err_set(err, "fetching %s's %s from %.*s failed: HTTP %ld%s", id, file,
             (int)el, ep, st,
             st >= 300 && st < 400
                 ? " (a redirect lmrun does not follow: only relative ones, "
@@ -336,6 +336,30 @@ static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
                 : "");
     goto out;
   }
+  rc = 0;
+out:
+  if (auth.data) /* the token: wiped before it is freed */
+    memset(auth.data, 0, auth.cap);
+  buf_free(&auth);
+  buf_free(&url);
+  return rc;
+}
+
+static Model *fetch(const char *id, const char *rdir, const ModelOpenOpts *o,
+                    const Registry *reg, Error *err) {
+  HttpResponse resp;
+  http_response_init(&resp);
+  Model *m = NULL;
+  Buf notes; /* warnings for the model */
+  buf_init(&notes);
+  if (hub_get(id, "config.json", &resp, &notes, err) < 0)
+    goto out;
+  const char *ep = getenv("HF_ENDPOINT");
+  if (!ep || !*ep)
+    ep = "https://huggingface.co";
+  size_t el = strlen(ep);
+  while (el > 1 && ep[el - 1] == '/')
+    el--;
   char shown[300];
   snprintf(shown, sizeof(shown), "%s:config.json", id);
   m = model_from_config(shown, buf_str(&resp.body), resp.body.len, id,
@@ -361,12 +385,100 @@ out:
   if (m && notes.len)
     m->warnings = arena_strdup(&m->arena, buf_str(&notes));
   buf_free(&notes);
-  if (auth.data) /* the token: wiped before it is freed */
-    memset(auth.data, 0, auth.cap);
-  buf_free(&auth);
-  buf_free(&url);
   http_response_free(&resp);
   return m;
+}
+
+/* The cached snapshot directory of id (refs/main), or NULL. */
+static char *cached_snapshot(const char *rdir) {
+  char *commit = read_ref(rdir);
+  if (!commit)
+    return NULL;
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%s/snapshots/%s", rdir, commit);
+  free(commit);
+  return buf_steal(&b);
+}
+
+int hub_config_text(const char *id, ConfigText *out, Error *err) {
+  memset(out, 0, sizeof(*out));
+  if (!hub_valid_id(id)) {
+    char *t = fs_read(id, NULL, err); /* "cannot open", as lmrun says */
+    free(t);
+    return -1;
+  }
+  char *cache = hub_cache_dir();
+  char *rdir = repo_dir(cache, id);
+  int rc = -1;
+  char *snap = cached_snapshot(rdir);
+  if (snap) {
+    char *cfg = path_join(snap, "config.json");
+    size_t len;
+    char *text = fs_read(cfg, &len, NULL);
+    if (text) {
+      out->path = cfg;
+      out->text = text;
+      out->len = len;
+      out->id = xstrdup(id);
+      out->dir = snap;
+      rc = 0;
+      goto out;
+    }
+    free(cfg);
+    free(snap);
+  }
+  if (env_true("HF_HUB_OFFLINE")) {
+    err_set(err,
+            "HF_HUB_OFFLINE is set and %s's config.json is not in the cache "
+            "(%s)",
+            id, path_display(rdir));
+    goto out;
+  }
+  HttpResponse resp;
+  http_response_init(&resp);
+  Buf notes;
+  buf_init(&notes);
+  if (hub_get(id, "config.json", &resp, &notes, err) == 0) {
+    Buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s:config.json", id);
+    out->path = buf_steal(&b);
+    out->len = resp.body.len;
+    out->text = buf_steal(&resp.body);
+    out->id = xstrdup(id);
+    rc = 0;
+  }
+  buf_free(&notes);
+  http_response_free(&resp);
+out:
+  free(rdir);
+  free(cache);
+  return rc;
+}
+
+double hub_index_total(const char *id, Error *err) {
+  if (env_true("HF_HUB_OFFLINE"))
+    return -1;
+  HttpResponse resp;
+  http_response_init(&resp);
+  Buf notes;
+  buf_init(&notes);
+  double total = -1;
+  Error e;
+  err_clear(&e);
+  if (hub_get(id, "model.safetensors.index.json", &resp, &notes, &e) == 0) {
+    json_t *r = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+    json_t *ts = json_object_get(json_object_get(r, "metadata"), "total_size");
+    if (json_is_number(ts) && json_number_value(ts) > 0)
+      total = json_number_value(ts);
+    json_decref(r);
+  } else if (!strstr(e.msg, "has no model.safetensors.index.json") && err) {
+    *err = e; /* a single-file checkpoint has no index: not an error */
+  }
+  buf_free(&notes);
+  http_response_free(&resp);
+  return total;
 }
 
 Model *hub_open_model(const char *id, const ModelOpenOpts *o,

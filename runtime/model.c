@@ -20,7 +20,7 @@
 /* Members of a template's top level (config.c reads format, model_type,
  * config, constraints, nested_config; this file the architecture). */
 const char *const tmpl_members[TMPL_NMEMBERS] = {
-    "format",     "model_type", "description", "source",     "config",
+    "format",     "model_type", "description", "source", "validation", "config",
     "constraints", "nested_config", "class",   "parameters", "layers"};
 
 const char *const run_var_name[V_COUNT] = {

@@ -414,6 +414,10 @@ void prediction_warnings(const Prediction *p, Buf *out) {
       buf_printf(out, "-S %g exceeds the model's max_position_embeddings "
                       "(%g)\n",
                  seq, m->var_values[i]);
+  if (m->tmpl_pending)
+    buf_printf(out, "the template %s is 'pending': written by an LLM agent "
+                    "(lmgen --arch), not reviewed yet\n",
+               m->tmpl_pending);
   HashMap seen;
   hashmap_init(&seen);
   for (int r = 0; r < p->plan->nrows; r++) {

@@ -30,12 +30,15 @@ struct Registry {
   int njits;
   const Db *db;      /* reg_open: where the definitions come from */
   char *modules_dir;
+  HashMap texts;     /* full name -> generated C held in memory (borrowed):
+                        compiled instead of the file (reg_set_text) */
 };
 
 Registry *reg_new_with_hash(HashFn fn) {
   Registry *r = xcalloc(1, sizeof(Registry));
   hashmap_init_with_hash(&r->by_full, fn);
   hashmap_init_with_hash(&r->by_short, fn);
+  hashmap_init(&r->texts);
   return r;
 }
 
@@ -94,6 +97,7 @@ void reg_free(Registry *r) {
   free(r->shorts);
   hashmap_free(&r->by_full);
   hashmap_free(&r->by_short);
+  hashmap_free(&r->texts);
   for (int i = 0; i < r->njits; i++)
     jit_free(r->jits[i]);
   free(r->jits);
@@ -134,7 +138,8 @@ static int compile(Registry *r, const ModuleDef *const *mods, int n,
     paths[i] = path_join(r->modules_dir, md->file_name);
     Error ferr;
     err_clear(&ferr);
-    texts[i] = fs_read(paths[i], NULL, &ferr);
+    const char *mem = hashmap_get(&r->texts, md->full_name);
+    texts[i] = mem ? xstrdup(mem) : fs_read(paths[i], NULL, &ferr);
     if (!texts[i]) {
       err_file(err, path_display(paths[i]),
                "generated file of %s is missing (%s): run `make generate`",
@@ -197,6 +202,20 @@ out:
   free(paths);
   free(texts);
   return rc;
+}
+
+int reg_set_text(Registry *r, const char *full_name, const char *text) {
+  if (!reg_get(r, full_name))
+    return -1;
+  if (hashmap_add(&r->texts, full_name, (void *)text) < 0) {
+    size_t i = 0;
+    const char *k;
+    void *v;
+    while (hashmap_next(&r->texts, &i, &k, &v))
+      if (strcmp(k, full_name) == 0)
+        r->texts.buckets[i - 1].val = (void *)text;
+  }
+  return 0;
 }
 
 Registry *reg_open(const Db *db, const char *modules_dir, Error *err) {

@@ -22,6 +22,14 @@ The repository name picks the scenario:
     renamed/<name>            307 to /meta-llama/Llama-3.2-1B/... (relative)
     huge/<name>               200 with 5 MB of JSON whitespace and headers
     away/<name>               307 to http://elsewhere.invalid/... (absolute)
+    test-org/minillama        lmgen --arch's fixture family (test/data/agent/
+                              arch/minillama): config.json and
+                              model.safetensors.index.json
+
+GET .../resolve/main/model.safetensors.index.json is served for
+test-org/minillama; the repositories of REPOS have none (404
+EntryNotFound, as the Hub answers for a single-file checkpoint); the other
+scenarios answer it as they answer config.json.
 
 Every request is appended to LOG_FILE as one JSON line {"path", "headers"}.
 """
@@ -79,7 +87,16 @@ class Handler(BaseHTTPRequestHandler):
                                     "headers": dict(self.headers)}) + "\n")
         parts = self.path.split("/")
         # ['', org, name, 'resolve', 'main', 'config.json']
-        if len(parts) != 6 or parts[3:] != ["resolve", "main", "config.json"]:
+        if len(parts) == 6 and parts[1:3] == ["test-org", "minillama"] and \
+                parts[3:5] == ["resolve", "main"] and \
+                parts[5] in ("config.json", "model.safetensors.index.json"):
+            return self.config(os.path.join("..", "agent", "arch", "minillama",
+                                            parts[5]))
+        files = ("config.json", "model.safetensors.index.json")
+        if len(parts) != 6 or parts[3:5] != ["resolve", "main"] or \
+                parts[5] not in files or \
+                (parts[5] != "config.json" and
+                 parts[1] + "/" + parts[2] in REPOS):
             return self.send(404, b"Entry not found",
                              {"X-Error-Code": "EntryNotFound"})
         repo = parts[1] + "/" + parts[2]

@@ -39,6 +39,21 @@ TEXT = {
     "two": "silu_two.txt",
     "negative": "silu_negative.json",
     "new": "toy_mlp.json",
+    # lmgen --arch: one template answer (test/data/agent/arch/)
+    "arch_good": "arch/good.txt",
+    "arch_layer_off": "arch/layer_off.json",
+    "arch_inject": "arch/inject.json",
+    "arch_malformed": "arch/malformed.txt",
+    "arch_wrong_type": "arch/wrong_type.json",
+}
+
+# lmgen --arch whose template names a class the database lacks: scenario ->
+# (the template answer, the answer for the module request that follows).
+# A request is the template's when its prompt asks for the template.
+ARCH = {
+    "arch_unknown": ("arch/unknown_class.json", "arch/minillama_mlp.json"),
+    "arch_unknown_bad": ("arch/unknown_class.json",
+                         "arch/minillama_mlp_bad.json"),
 }
 
 
@@ -117,6 +132,11 @@ class Handler(BaseHTTPRequestHandler):
 
         if scenario in TEXT:
             self.send(200, reply_body(style, text_of(TEXT[scenario])))
+        elif scenario in ARCH:
+            tmpl, module = ARCH[scenario]
+            asks_template = "Write the LM-Predictor architecture template" in body
+            self.send(200, reply_body(style, text_of(tmpl if asks_template
+                                                     else module)))
         elif scenario == "429_then_ok":
             if count == 1:
                 self.send(429, error_body(style, "rate_limit_error", "slow down"),

@@ -538,6 +538,106 @@ static void test_config_template_errors(void **state) {
   free(cfg);
 }
 
+/* A template given as text (lmgen --arch) and its validation member. */
+static void test_config_template_text(void **state) {
+  (void)state;
+  char *tmpl = tu_read("models/arch/llama.json");
+  char *cfg = tu_read("test/data/configs/llama-3.2-1b.json");
+  Error e;
+  err_clear(&e);
+  Model *m = model_from_template("config.json", cfg, strlen(cfg), NULL,
+                                 "answer.txt", tmpl, strlen(tmpl), reg, &e);
+  assert_non_null(m);
+  assert_null(m->tmpl_pending);
+  assert_string_equal(m->family, "llama");
+  model_free(m);
+  char *p = tu_replace(tmpl, "\"config\": {",
+                       "\"validation\": {\"status\": \"pending\", \"by\": "
+                       "\"agent:x\"},\n  \"config\": {");
+  m = model_from_template("config.json", cfg, strlen(cfg), NULL, "answer.txt",
+                          p, strlen(p), reg, &e);
+  assert_non_null(m);
+  assert_string_equal(m->tmpl_pending, "answer.txt");
+  model_free(m);
+  free(p);
+  static const struct {
+    const char *to, *msg, *where;
+  } bad[] = {
+      {"\"validation\": {\"status\": \"done\"},",
+       "validation.status must be \"validated\" or \"pending\"",
+       ".validation.status"},
+      {"\"validation\": {\"status\": \"pending\", \"who\": \"x\"},",
+       "unknown member 'who' in validation", ".validation.who"},
+      {"\"validation\": [],", "validation is {\"status\"", ".validation"},
+      {"\"validation\": {\"by\": 1},", "validation.by must be a string",
+       ".validation.by"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
+    char to[256];
+    snprintf(to, sizeof(to), "%s\n  \"config\": {", bad[i].to);
+    p = tu_replace(tmpl, "\"config\": {", to);
+    err_clear(&e);
+    m = model_from_template("config.json", cfg, strlen(cfg), NULL, "a.txt", p,
+                            strlen(p), reg, &e);
+    assert_null(m);
+    assert_contains(e.msg, bad[i].msg);
+    assert_string_equal(e.where, bad[i].where);
+    assert_string_equal(e.file, "a.txt");
+    assert_true(e.line > 0);
+    free(p);
+  }
+  free(tmpl);
+  free(cfg);
+}
+
+/* config_locate: what lmgen --arch takes, as lmrun takes it. */
+static void test_config_locate(void **state) {
+  (void)state;
+  ConfigText ct;
+  Error e;
+  err_clear(&e);
+  assert_int_equal(config_locate("test/data/agent/arch/minillama", &ct, &e), 0);
+  assert_string_equal(ct.path, "test/data/agent/arch/minillama/config.json");
+  assert_string_equal(ct.dir, "test/data/agent/arch/minillama");
+  assert_null(ct.id);
+  char mt[80];
+  assert_int_equal(config_model_type(&ct, mt, sizeof(mt), &e), 0);
+  assert_string_equal(mt, "minillama");
+  config_text_free(&ct);
+  assert_int_equal(config_locate("test/data/configs/gpt2.json", &ct, &e), 0);
+  assert_string_equal(ct.dir, "test/data/configs");
+  config_text_free(&ct);
+  err_clear(&e);
+  assert_int_equal(config_locate("models/llama-2-7b-hf.json", &ct, &e), -1);
+  assert_contains(e.msg, "a model file, not a Hugging Face config.json");
+  err_clear(&e);
+  assert_int_equal(config_locate("test/data", &ct, &e), -1);
+  assert_contains(e.msg, "a directory without config.json");
+  /* model_type errors, located in the config */
+  static const struct {
+    const char *text, *msg;
+  } bad[] = {
+      {"{\"hidden_size\": 1}", "no model_type"},
+      {"{\"model_type\": 3}", "model_type must be a string"},
+      {"{\"model_type\": \"../x\"}", "model_type '../x' is not a family name"},
+      {"{\"model_type\": \"x\",}", "invalid JSON"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
+    ConfigText t = {.path = "c.json", .text = (char *)bad[i].text,
+                    .len = strlen(bad[i].text)};
+    err_clear(&e);
+    assert_int_equal(config_model_type(&t, mt, sizeof(mt), &e), -1);
+    assert_contains(e.msg, bad[i].msg);
+    assert_string_equal(e.file, "c.json");
+  }
+  /* a config with NaN outside the keys read still gives its model_type */
+  ConfigText t = {.path = "c.json",
+                  .text = "{\"model_type\": \"llama\", \"x\": NaN}"};
+  t.len = strlen(t.text);
+  assert_int_equal(config_model_type(&t, mt, sizeof(mt), &e), 0);
+  assert_string_equal(mt, "llama");
+}
+
 /* A snapshot directory: config.json plus model.safetensors.index.json. */
 static void test_config_directory(void **state) {
   (void)state;
@@ -737,6 +837,8 @@ int main(void) {
       cmocka_unit_test(test_config_equals_model_file),
       cmocka_unit_test(test_config_layer_kinds),
       cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_config_template_text),
+      cmocka_unit_test(test_config_locate),
       cmocka_unit_test(test_config_nonfinite_unread),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),

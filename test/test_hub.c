@@ -368,8 +368,76 @@ static void test_hub_ids(void **state) {
   assert_false(hub_valid_id(""));
 }
 
+/* What lmgen --arch reads of a Hub id: the config (the cache's, else
+ * fetched and not stored) and the checkpoint's index on the Hub. */
+static void test_hub_config_text(void **state) {
+  Hub *h = *state;
+  char ep[64];
+  snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", h->port);
+  setenv("HF_ENDPOINT", ep, 1);
+  setenv("HF_HUB_CACHE", h->cache, 1);
+  setenv("LMGEN_RETRY_BASE_MS", "10", 1);
+  unsetenv("HF_TOKEN");
+  unsetenv("HF_HUB_OFFLINE");
+  ConfigText ct;
+  Error e;
+  err_clear(&e);
+  assert_int_equal(hub_config_text("test-org/minillama", &ct, &e), 0);
+  assert_string_equal(ct.path, "test-org/minillama:config.json");
+  assert_string_equal(ct.id, "test-org/minillama");
+  assert_null(ct.dir);
+  char *want = tu_read("test/data/agent/arch/minillama/config.json");
+  assert_string_equal(ct.text, want);
+  assert_int_equal((int)ct.len, (int)strlen(want));
+  free(want);
+  config_text_free(&ct);
+  struct stat st;
+  assert_int_equal(stat(h->cache, &st), -1); /* nothing stored */
+  /* the index: total_size, or none (a single-file checkpoint) */
+  assert_double_exact(hub_index_total("test-org/minillama", &e), 2471628800.0);
+  assert_double_exact(hub_index_total("meta-llama/Llama-3.2-1B", &e), -1);
+  assert_false(e.set);
+  assert_double_exact(hub_index_total("missing/x", &e), -1);
+  assert_contains(e.msg, "no model 'missing/x' on the Hub");
+  err_clear(&e);
+  assert_int_equal(hub_config_text("missing/x", &ct, &e), -1);
+  assert_contains(e.msg, "no model 'missing/x' on the Hub (HTTP 404");
+  err_clear(&e);
+  assert_int_equal(hub_config_text("not an id", &ct, &e), -1);
+  assert_contains(e.msg, "cannot open");
+  /* offline: the cache or nothing */
+  setenv("HF_HUB_OFFLINE", "1", 1);
+  err_clear(&e);
+  assert_int_equal(hub_config_text("test-org/minillama", &ct, &e), -1);
+  assert_contains(e.msg, "HF_HUB_OFFLINE is set");
+  assert_double_exact(hub_index_total("test-org/minillama", &e), -1);
+  /* from the cache: the snapshot is where the index is looked for */
+  char *p = path_join(h->cache, "models--test-org--minillama/refs");
+  assert_int_equal(tu_run(NULL, "mkdir -p %s %s/../snapshots/" COMMIT, p, p),
+                   0);
+  char *ref = path_join(p, "main");
+  tu_write(ref, COMMIT);
+  char *snap = path_join(h->cache, "models--test-org--minillama/snapshots/"
+                                   COMMIT);
+  char *cfg = path_join(snap, "config.json");
+  tu_copy("test/data/agent/arch/minillama/config.json", cfg);
+  err_clear(&e);
+  assert_int_equal(hub_config_text("test-org/minillama", &ct, &e), 0);
+  assert_string_equal(ct.dir, snap);
+  assert_string_equal(ct.path, cfg);
+  config_text_free(&ct);
+  unsetenv("HF_HUB_OFFLINE");
+  unsetenv("HF_ENDPOINT");
+  unsetenv("HF_HUB_CACHE");
+  free(p);
+  free(ref);
+  free(snap);
+  free(cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_hub_config_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hub_fetch_and_cache_layout, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_hub_offline_not_cached, setup,

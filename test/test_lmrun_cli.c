@@ -892,8 +892,8 @@ static void test_lmrun_non_regular_inputs(void **state) {
   assert_contains(out, "/dev/zero: error: cannot read: a character device, "
                        "not a regular file");
   free(out);
+  /* a directory is a snapshot (issue 10): without config.json, refused */
   assert_int_equal(tu_run(&out, "%s models", tu_bin("lmrun")), 1);
-  /* a directory is a snapshot: it must hold config.json */
   assert_contains(out, "models: error: a directory without config.json");
   free(out);
   assert_int_equal(

@@ -37,7 +37,8 @@ static void test_prompt_fill(void **state) {
 
 static void test_prompt_templates_are_the_files(void **state) {
   (void)state;
-  const char *names[] = {"system", "user", "new", "force"};
+  const char *names[] = {"system",    "user",     "new",       "force",
+                         "arch_system", "arch_user", "arch_new", "arch_force"};
   for (size_t i = 0; i < LM_ARRAY_LEN(names); i++) {
     char path[128];
     snprintf(path, sizeof(path), "agents/prompts/%s.txt", names[i]);
@@ -216,12 +217,63 @@ static void test_prompt_example_is_a_valid_answer(void **state) {
   free(sys);
 }
 
+/* The architecture prompt: every placeholder filled, the config, the
+ * modeling file, the known modules, the example template, the run
+ * variables; with --force, the current template and the force task. */
+static void test_prompt_build_arch(void **state) {
+  (void)state;
+  Db *db = real_db();
+  char *example = tu_read("models/arch/llama.json");
+  const char *const vars[] = {"B", "S", "T"};
+  ArchPromptInput in = {.db = db,
+                        .model_type = "minillama",
+                        .config_file = "cfg/config.json",
+                        .config = "{\"model_type\": \"minillama\"}",
+                        .source_file = "src/modeling_minillama.py",
+                        .source = "class MiniLlamaMLP(nn.Module):\n    pass",
+                        .example_type = "llama",
+                        .example = example,
+                        .run_vars = vars,
+                        .nrun_vars = 3};
+  Prompt p;
+  Error e;
+  err_clear(&e);
+  assert_int_equal(prompt_build_arch(&in, &p, &e), 0);
+  assert_not_contains(p.user, "{{");
+  assert_not_contains(p.system, "{{");
+  assert_contains(p.system, "The run\nvariables are: {B}, {S}, {T}.");
+  assert_contains(p.user, "Write the LM-Predictor architecture template for "
+                          "model_type \"minillama\".\n\nLM-Predictor has no "
+                          "template for \"minillama\" yet.");
+  assert_contains(p.user, "cfg/config.json:\n\n```json\n{\"model_type\": "
+                          "\"minillama\"}\n```");
+  assert_contains(p.user, "From src/modeling_minillama.py:\n\n```python\n"
+                          "class MiniLlamaMLP(nn.Module):");
+  assert_contains(p.user, "- torch.nn.modules.activation.SiLU (basic)\n"
+                          "  call: ${torch.nn.modules.activation.SiLU}(N, "
+                          "a_bytes)\n");
+  assert_contains(p.user, "A worked example: the template of model_type "
+                          "\"llama\"\n\n```json\n{\n  \"format\"");
+  assert_not_contains(p.user, "The current template");
+  prompt_free(&p);
+  in.current = "{\"current\": 1}";
+  assert_int_equal(prompt_build_arch(&in, &p, &e), 0);
+  assert_contains(p.user, "LM-Predictor already has a template for "
+                          "\"minillama\"");
+  assert_contains(p.user, "The current template:\n\n```json\n{\"current\": "
+                          "1}\n```");
+  prompt_free(&p);
+  free(example);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prompt_fill),
       cmocka_unit_test(test_prompt_templates_are_the_files),
       cmocka_unit_test(test_prompt_build_new),
       cmocka_unit_test(test_prompt_build_force),
+      cmocka_unit_test(test_prompt_build_arch),
       cmocka_unit_test(test_prompt_example_is_a_valid_answer),
   };
   return cmocka_run_group_tests_name("prompt", tests, NULL, NULL);

@@ -178,8 +178,43 @@ static void test_registry_lazy(void **state) {
   db_free(db);
 }
 
+/* A module compiled from text in memory (lmgen --arch's candidates), with
+ * no file on disk; the text is the generator's own output. */
+static void test_registry_set_text(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Db *db = db_load("module_db.json", &e);
+  assert_non_null(db);
+  char *empty = tu_tmpdir();
+  Registry *r = reg_open(db, empty, &e);
+  ModuleDef *md = db_find(db, "SiLU", &e);
+  char *text = emit_module(md, "module_db.json", &e);
+  assert_non_null(text);
+  assert_int_equal(reg_set_text(r, "no.such.Module", text), -1);
+  assert_int_equal(reg_set_text(r, md->full_name, text), 0);
+  RegModule *m = reg_get(r, md->full_name);
+  assert_int_equal(reg_ensure(r, &m, 1, &e), 0);
+  assert_true(m->ready);
+  double args[2] = {10, 2}; /* N, a_bytes */
+  assert_double_exact(m->fn[M_FLOPS](args), module_eval(md, M_FLOPS, args));
+  /* without the text, the missing file is the error */
+  Registry *r2 = reg_open(db, empty, &e);
+  RegModule *m2 = reg_get(r2, md->full_name);
+  assert_int_equal(reg_ensure(r2, &m2, 1, &e), -1);
+  assert_contains(e.msg, "generated file of torch.nn.modules.activation.SiLU "
+                         "is missing");
+  reg_free(r2);
+  reg_free(r);
+  free(text);
+  tu_rm_rf(empty);
+  free(empty);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_registry_set_text),
       cmocka_unit_test(test_registry_thousands),
       cmocka_unit_test(test_registry_collisions),
       cmocka_unit_test(test_registry_duplicates_and_ambiguity),

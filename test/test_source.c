@@ -154,8 +154,51 @@ static void test_source_from_roots(void **state) {
   assert_contains(e.msg, "is not a full class name");
 }
 
+/* A family's whole modeling file, for lmgen --arch. */
+static void test_source_module_file(void **state) {
+  (void)state;
+  ClassSource s;
+  Error e;
+  err_clear(&e);
+  assert_int_equal(source_module_from_roots(
+                       "/nonexistent:" TREE,
+                       "transformers.models.minillama.modeling_minillama", &s,
+                       &e),
+                   0);
+  assert_string_equal(s.file,
+                      "src/transformers/models/minillama/modeling_minillama.py");
+  assert_int_equal(s.line_start, 1);
+  assert_int_equal(s.line_end, 67); /* wc -l of the fixture */
+  assert_true(strncmp(s.text, "# modeling_minillama.py", 23) == 0);
+  assert_contains(s.text, "class MiniLlamaForCausalLM(nn.Module):");
+  source_free(&s);
+  err_clear(&e);
+  assert_int_equal(source_module_from_roots(
+                       TREE, "transformers.models.nope.modeling_nope", &s, &e),
+                   -1);
+  assert_contains(e.msg, "no source file for "
+                         "transformers.models.nope.modeling_nope under "
+                         "LMGEN_SOURCE_ROOT; tried:\n  " TREE
+                         "/src/transformers/models/nope/modeling_nope.py\n  " TREE
+                         "/transformers/models/nope/modeling_nope.py");
+  /* a file over 256 kB is refused rather than sent */
+  char *dir = tu_tmpdir();
+  char *big = path_join(dir, "big.py");
+  FILE *f = fopen(big, "w");
+  for (int i = 0; i < 300 * 1024 / 16; i++)
+    fputs("x = 1234567890\n", f);
+  fclose(f);
+  err_clear(&e);
+  assert_int_equal(source_whole_file(big, &s, &e), -1);
+  assert_contains(e.msg, "more than the 256 kB lmgen sends");
+  tu_rm_rf(dir);
+  free(big);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_source_module_file),
       cmocka_unit_test(test_source_extract_cases),
       cmocka_unit_test(test_source_extract_errors),
       cmocka_unit_test(test_source_from_file),
