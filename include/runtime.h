@@ -602,6 +602,9 @@ void time_format(double s, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
  * non-finite value. */
 void report_number(double v, char *out, size_t outsz);
+/* Append s as a JSON string literal: quotes and backslashes escaped,
+ * control characters as \u00XX, other bytes as they are. */
+void report_json_string(Buf *b, const char *s);
 
 /* ===== html.c ===== */
 

@@ -787,19 +787,6 @@ static int row_summary(const lmp_result *r, RowNum *out) {
   return (int)LM_ARRAY_LEN(t);
 }
 
-static void row_jstr(Buf *b, const char *s) {
-  buf_putc(b, '"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      buf_printf(b, "\\%c", *p);
-    else if (*p < 0x20)
-      buf_printf(b, "\\u%04x", *p);
-    else
-      buf_putc(b, (char)*p);
-  }
-  buf_putc(b, '"');
-}
-
 static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
   for (int i = 0; i < n; i++) {
     char num[64];
@@ -815,16 +802,16 @@ static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
 static void opts_json_config(Buf *b, const char *model, const PredictOpts *o) {
   RowNum t[16];
   buf_puts(b, "{\"model\": ");
-  row_jstr(b, model);
+  report_json_string(b, model);
   buf_puts(b, ", \"hardware\": ");
-  row_jstr(b, o->hardware);
+  report_json_string(b, o->hardware);
   buf_puts(b, ", \"attention\": ");
-  row_jstr(b, attn_name[o->attn]);
+  report_json_string(b, attn_name[o->attn]);
   buf_puts(b, ", \"engine\": ");
   if (o->roofline)
     buf_puts(b, "null");
   else
-    row_jstr(b, o->engine);
+    report_json_string(b, o->engine);
   buf_printf(b, ", \"roofline\": %s, ", o->roofline ? "true" : "false");
   row_json_pairs(b, t, opts_config(o, t), true);
 }
@@ -1143,7 +1130,7 @@ char *lmp_sweep_error_row(const lmp_sweep *s, const char *format,
   if (format && strcmp(format, "json") == 0) {
     opts_json_config(&b, id, o);
     buf_puts(&b, ", \"error\": ");
-    row_jstr(&b, msg);
+    report_json_string(&b, msg);
     buf_puts(&b, "}\n");
   } else if (format && strcmp(format, "csv") == 0) {
     RowNum c[16], sm[16];

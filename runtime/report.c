@@ -161,7 +161,7 @@ static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
 
 /* ---------------------------------------------------------------- JSON */
 
-static void jstr(Buf *b, const char *s) {
+void report_json_string(Buf *b, const char *s) {
   buf_putc(b, '"');
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\')
@@ -189,7 +189,7 @@ static void jfnum(Buf *b, const char *key, double v) {
 static void jfstr(Buf *b, const char *key, const char *s) {
   buf_printf(b, ", \"%s\": ", key);
   if (s)
-    jstr(b, s);
+    report_json_string(b, s);
   else
     buf_puts(b, "null");
 }
@@ -204,10 +204,10 @@ static void jmetrics(Buf *b, const double *v) {
 
 static void render_json(const Report *r, Buf *b) {
   buf_puts(b, "{\n  \"model\": ");
-  jstr(b, r->model);
+  report_json_string(b, r->model);
   if (r->family) {
     buf_puts(b, ",\n  \"family\": ");
-    jstr(b, r->family);
+    report_json_string(b, r->family);
     buf_puts(b, ",\n  \"parameters\": {\"total\": ");
     jnum(b, r->parameters);
     buf_puts(b, ", \"active\": ");
@@ -215,7 +215,7 @@ static void render_json(const Report *r, Buf *b) {
     buf_putc(b, '}');
     if (r->quant && r->quant->method) {
       buf_puts(b, ",\n  \"quantization\": {\"method\": ");
-      jstr(b, r->quant->method);
+      report_json_string(b, r->quant->method);
       buf_puts(b, ", \"modelled\": ");
       buf_puts(b, r->quant->known ? "true" : "false");
       buf_puts(b, ", \"weight_bits\": ");
@@ -226,7 +226,7 @@ static void render_json(const Report *r, Buf *b) {
     }
     if (r->note) {
       buf_puts(b, ",\n  \"note\": ");
-      jstr(b, r->note);
+      report_json_string(b, r->note);
     }
   }
   buf_puts(b, ",\n  \"batch_size\": ");
@@ -236,10 +236,10 @@ static void render_json(const Report *r, Buf *b) {
   buf_printf(b, ",\n  \"w_bits\": %d,\n  \"a_bits\": %d,\n  \"kv_bits\": %d",
              r->w_bits, r->a_bits, r->kv_bits);
   buf_puts(b, ",\n  \"attention\": ");
-  jstr(b, r->attention);
+  report_json_string(b, r->attention);
   if (r->gpu) {
     buf_puts(b, ",\n  \"hardware\": {\"id\": ");
-    jstr(b, r->gpu->id);
+    report_json_string(b, r->gpu->id);
     jfstr(b, "name", r->gpu->name);
     const char *pname;
     double pw = roof_weight_peak(&r->peaks, &pname);
@@ -257,7 +257,7 @@ static void render_json(const Report *r, Buf *b) {
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     buf_puts(b, i ? ",\n    {\n      \"phase\": " : "\n    {\n      \"phase\": ");
-    jstr(b, ph->name);
+    report_json_string(b, ph->name);
     buf_puts(b, ",\n      \"tokens\": ");
     jnum(b, ph->tokens);
     buf_puts(b, ",\n      \"kv_len\": ");
@@ -270,11 +270,11 @@ static void render_json(const Report *r, Buf *b) {
         continue; /* runs in the other phase */
       buf_puts(b, !first ? ",\n        {\"path\": " : "\n        {\"path\": ");
       first = false;
-      jstr(b, row->path);
+      report_json_string(b, row->path);
       buf_puts(b, ", \"op\": ");
-      jstr(b, row->op);
+      report_json_string(b, row->op);
       buf_puts(b, ", \"module\": ");
-      jstr(b, row->module);
+      report_json_string(b, row->module);
       buf_puts(b, ", \"count\": ");
       jnum(b, row->count);
       jmetrics(b, ph->vals->row[k]);
@@ -320,7 +320,7 @@ static void render_json(const Report *r, Buf *b) {
     if (r->engine) {
       jfstr(b, "engine", r->engine->id);
       buf_puts(b, ",\n    \"calibration\": {\"measured_on\": ");
-      jstr(b, r->calib->hw_id);
+      report_json_string(b, r->calib->hw_id);
       buf_printf(b, ", \"fallback\": %s",
                  r->calib->fallback ? "true" : "false");
       jfstr(b, "note", r->calib->fallback ? r->calib->note : NULL);
@@ -333,7 +333,7 @@ static void render_json(const Report *r, Buf *b) {
       buf_puts(b, ", \"kv_cache_bytes_by_layer_kind\": {");
       for (int i = 0; i < r->nkinds; i++) {
         buf_puts(b, i ? ", " : "");
-        jstr(b, r->kv_kinds[i][0] ? r->kv_kinds[i] : "(none)");
+        report_json_string(b, r->kv_kinds[i][0] ? r->kv_kinds[i] : "(none)");
         buf_puts(b, ": ");
         jnum(b, r->kv_kind_bytes[i]);
       }
