@@ -27,8 +27,11 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -DLMP_VERSION='"$(VERSION)"'
 DEPFLAGS = -MMD -MP
 CFLAGS   = -std=c11 -g -O2 $(WARN)
+# libcurl: headers only (types, constants); agents/http.c loads the library
+# with dlopen when the network is used, so nothing links it (DESIGN.md,
+# "Start-up cost").
 PKGS     = jansson libcurl
-LIBS     = $$(pkg-config --libs $(PKGS)) -ltcc -ldl -lm
+LIBS     = $$(pkg-config --libs jansson) -ltcc -ldl -lm
 SAN      = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # BUILD_DEBS build and run lmrun/lmgen; the rest are for make test (groff-base
@@ -178,7 +181,7 @@ build/tcc/stamp:
 	@touch $@
 $(SO): $(PIC_OBJS) build/tcc/stamp runtime/lmpredict.map
 	$(CC) -shared $(CFLAGS) -Wl,-soname,liblmpredict.so -Wl,--version-script=runtime/lmpredict.map \
-	  -Wl,-z,defs -o $@ $(PIC_OBJS) build/tcc/*.o $$(pkg-config --libs jansson libcurl) -ldl -lm
+	  -Wl,-z,defs -o $@ $(PIC_OBJS) build/tcc/*.o $$(pkg-config --libs jansson) -ldl -lm
 
 # ---- programs --------------------------------------------------------------
 lmgen: build/obj/agents/lmgen.o $(LIB)

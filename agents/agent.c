@@ -11,7 +11,6 @@
  */
 #include "agents.h"
 
-#include <curl/curl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -169,7 +168,8 @@ int agent_run(const AgentArgs *a) {
         .db = db, .full_name = full, .current = known, .source = &src};
     if (prompt_build(&pin, &prompt, &err) < 0)
       goto out;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (http_global_init(&err) < 0)
+      goto out;
     curl_up = true;
     printf("lmgen: asking %s (%s API) about %s, from %s lines %d-%d\n",
            cfg.model, llm_style_name(cfg.style), full, src.file, src.line_start,
@@ -260,6 +260,6 @@ out:
   free(reply_path);
   llm_config_free(&cfg);
   if (curl_up)
-    curl_global_cleanup();
+    http_global_cleanup();
   return rc;
 }

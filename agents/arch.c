@@ -18,7 +18,6 @@
  */
 #include "agents.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -336,7 +335,8 @@ int arch_run(const ArchArgs *a) {
                            .nrun_vars = V_COUNT};
     if (prompt_build_arch(&pin, &pr, &r->err) < 0)
       goto out;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (http_global_init(&r->err) < 0)
+      goto out;
     r->curl_up = true;
     printf("lmgen: asking %s (%s API) for the template of model_type '%s', "
            "from %s\n",
@@ -503,6 +503,6 @@ out:
   free(text);
   llm_config_free(&r->cfg);
   if (r->curl_up)
-    curl_global_cleanup();
+    http_global_cleanup();
   return rc;
 }

@@ -14,16 +14,140 @@
  *
  * Nothing here prints a header: the API key, which travels in one, never
  * reaches a message.
+ *
+ * libcurl is loaded on first use (dlopen of libcurl.so.4, dlsym of the
+ * functions below), not linked: its dynamic linking costs every process
+ * about 5 ms, and only a Hub download or an agent's request needs it.
+ * <curl/curl.h> is read for the types and constants only. A missing
+ * library is an error naming it and the Debian package, never a crash.
  */
 #include "agents.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+/* ----- libcurl, loaded on first use ----- */
+
+/* The libcurl functions used, by the names libcurl gives them minus
+ * "curl_" (calling them through these pointers also keeps clear of
+ * curl.h's type-checking macros of the same names). */
+typedef struct CurlApi {
+  CURLcode (*global_init)(long flags);
+  void (*global_cleanup)(void);
+  CURL *(*easy_init)(void);
+  CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+  CURLcode (*easy_perform)(CURL *h);
+  CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+  const char *(*easy_strerror)(CURLcode rc);
+  void (*easy_cleanup)(CURL *h);
+  struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+  void (*slist_free_all)(struct curl_slist *l);
+  CURLU *(*url)(void);
+  CURLUcode (*url_set)(CURLU *u, CURLUPart what, const char *part,
+                       unsigned int flags);
+  CURLUcode (*url_get)(const CURLU *u, CURLUPart what, char **part,
+                       unsigned int flags);
+  void (*url_cleanup)(CURLU *u);
+  void (*free)(void *p);
+} CurlApi;
+
+static CurlApi curl;
+static int curl_state;         /* 0: not tried, 1: loaded, -1: failed */
+static char curl_why[512];     /* why it failed */
+static int curl_inits;         /* http_global_init calls not yet cleaned up */
+
+/* The library loaded: $LM_LIBCURL when set (a packager's path; the tests
+ * name a missing one), else libcurl.so.4, the soname of Debian's
+ * libcurl4 (and of every libcurl since 7.16). */
+static const char *curl_soname(void) {
+  const char *env = getenv("LM_LIBCURL");
+  return env && *env ? env : "libcurl.so.4";
+}
+
+static int curl_load(void) {
+  if (curl_state)
+    return curl_state > 0 ? 0 : -1;
+  const char *name = curl_soname();
+  void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    snprintf(curl_why, sizeof(curl_why),
+             "libcurl is needed to reach the network and cannot be loaded "
+             "(%s): install the Debian package libcurl4",
+             e ? e : name);
+    curl_state = -1;
+    return -1;
+  }
+  static const struct {
+    const char *name;
+    size_t off;
+  } fns[] = {
+#define F(field, sym) {sym, offsetof(CurlApi, field)}
+      F(global_init, "curl_global_init"),
+      F(global_cleanup, "curl_global_cleanup"),
+      F(easy_init, "curl_easy_init"),
+      F(easy_setopt, "curl_easy_setopt"),
+      F(easy_perform, "curl_easy_perform"),
+      F(easy_getinfo, "curl_easy_getinfo"),
+      F(easy_strerror, "curl_easy_strerror"),
+      F(easy_cleanup, "curl_easy_cleanup"),
+      F(slist_append, "curl_slist_append"),
+      F(slist_free_all, "curl_slist_free_all"),
+      F(url, "curl_url"),
+      F(url_set, "curl_url_set"),
+      F(url_get, "curl_url_get"),
+      F(url_cleanup, "curl_url_cleanup"),
+      F(free, "curl_free"),
+#undef F
+  };
+  CurlApi api;
+  for (size_t i = 0; i < LM_ARRAY_LEN(fns); i++) {
+    void *p = dlsym(h, fns[i].name);
+    if (!p) {
+      snprintf(curl_why, sizeof(curl_why),
+               "%s has no %s (libcurl 7.62 or later is needed): install the "
+               "Debian package libcurl4",
+               name, fns[i].name);
+      dlclose(h);
+      curl_state = -1;
+      return -1;
+    }
+    /* object pointer -> function pointer, as dlsym's users must */
+    memcpy((char *)&api + fns[i].off, &p, sizeof(p));
+  }
+  curl = api; /* the handle stays open: libcurl is used until exit */
+  curl_state = 1;
+  return 0;
+}
+
+int http_global_init(Error *err) {
+  if (curl_load() < 0) {
+    err_set(err, "%s", curl_why);
+    return -1;
+  }
+  if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    err_set(err, "libcurl's global initialisation failed");
+    return -1;
+  }
+  curl_inits++;
+  return 0;
+}
+
+void http_global_cleanup(void) {
+  if (curl_inits > 0) {
+    curl_inits--;
+    curl.global_cleanup();
+  }
+}
+
+bool http_curl_loaded(void) { return curl_state > 0; }
 
 void http_options_default(HttpOptions *o) {
   o->connect_timeout_ms = 10000;
@@ -130,17 +254,20 @@ int http_get(const HttpTransport *t, const char *url,
 /* The URL's host, lowercased, or "" when it does not parse. */
 static void url_host(const char *url, char *out, size_t outsz) {
   out[0] = '\0';
-  CURLU *u = curl_url();
+  if (curl_load() < 0)
+    return; /* no parser: no host (the request itself says why) */
+  CURLU *u = curl.url();
   char *host = NULL;
-  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+  if (u && curl.url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl.url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
     snprintf(out, outsz, "%s", host);
     for (char *p = out; *p; p++)
       if (*p >= 'A' && *p <= 'Z')
         *p = (char)(*p - 'A' + 'a');
   }
-  curl_free(host);
-  curl_url_cleanup(u);
+  curl.free(host);
+  if (u)
+    curl.url_cleanup(u);
 }
 
 bool http_is_loopback_url(const char *url) {
@@ -176,9 +303,14 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
 static int curl_send(void *ctx, const HttpRequest *req, const HttpOptions *opt,
                      HttpResponse *resp, HttpFailure *fail, Error *err) {
   (void)ctx;
+  if (curl_load() < 0) {
+    *fail = HF_OTHER;
+    err_set(err, "%s", curl_why);
+    return -1;
+  }
   char host[256];
   url_host(req->url, host, sizeof(host));
-  CURL *h = curl_easy_init();
+  CURL *h = curl.easy_init();
   if (!h) {
     *fail = HF_OTHER;
     err_set(err, "cannot create a libcurl handle");
@@ -186,49 +318,49 @@ static int curl_send(void *ctx, const HttpRequest *req, const HttpOptions *opt,
   }
   struct curl_slist *hdrs = NULL;
   for (const char *const *p = req->headers; p && *p; p++)
-    hdrs = curl_slist_append(hdrs, *p);
-  hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    hdrs = curl.slist_append(hdrs, *p);
+  hdrs = curl.slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
   char errbuf[CURL_ERROR_SIZE] = "";
   Sink sink = {.body = &resp->body, .max = opt->max_reply_bytes};
 
-  curl_easy_setopt(h, CURLOPT_URL, req->url);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl.easy_setopt(h, CURLOPT_URL, req->url);
+  curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   if (req->body) {
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+    curl.easy_setopt(h, CURLOPT_POST, 1L);
+    curl.easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+    curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)req->body_len);
   } else {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl.easy_setopt(h, CURLOPT_HTTPGET, 1L);
   }
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp->headers);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "lmgen (LM-Predictor)");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, opt->timeout_ms);
-  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+  curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl.easy_setopt(h, CURLOPT_HEADERDATA, &resp->headers);
+  curl.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl.easy_setopt(h, CURLOPT_USERAGENT, "lmgen (LM-Predictor)");
+  curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+  curl.easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
+  curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, opt->timeout_ms);
+  curl.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
                    (curl_off_t)opt->max_reply_bytes);
   if (http_is_loopback_url(req->url))
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl.easy_setopt(h, CURLOPT_NOPROXY, "*");
 
-  CURLcode rc = curl_easy_perform(h);
+  CURLcode rc = curl.easy_perform(h);
   int ret = 0;
   if (rc == CURLE_OK) {
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_off_t ra = 0;
-    if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+    if (curl.easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
       resp->retry_after = (long)ra;
     *fail = HF_NONE;
   } else {
     ret = -1;
-    const char *what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    const char *what = errbuf[0] ? errbuf : curl.easy_strerror(rc);
     curl_off_t connected = 0;
-    curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected);
+    curl.easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected);
     if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
       *fail = HF_TOO_LARGE;
       err_set(err,
@@ -250,8 +382,8 @@ static int curl_send(void *ctx, const HttpRequest *req, const HttpOptions *opt,
               what);
     }
   }
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(h);
+  curl.slist_free_all(hdrs);
+  curl.easy_cleanup(h);
   return ret;
 }
 

@@ -63,8 +63,17 @@ void http_options_default(HttpOptions *o);
 /* Defaults, overridden by the LMGEN_* variables above (decimal integers;
  * anything else is an error naming the variable). */
 int http_options_from_env(HttpOptions *o, Error *err);
-/* The libcurl transport (one easy handle per attempt). The program calls
- * curl_global_init once before using it. Borrowed, static. */
+/* libcurl is loaded on first use (dlopen of libcurl.so.4, or $LM_LIBCURL),
+ * never linked: programs that do not reach the network never pay for it.
+ * http_global_init loads it and runs curl_global_init; -1 with err saying
+ * the library is missing and which package has it. Call it once before
+ * using the libcurl transport, and http_global_cleanup after. */
+int http_global_init(Error *err);
+void http_global_cleanup(void);
+/* True once libcurl has been loaded (tests: a model file never loads it). */
+bool http_curl_loaded(void);
+/* The libcurl transport (one easy handle per attempt); an attempt without
+ * the library fails with http_global_init's message. Borrowed, static. */
 const HttpTransport *http_curl(void);
 /* True if the URL's host is 127.0.0.1 (or 127.x), localhost or ::1: such
  * requests never go through a proxy, other hosts honour the environment's

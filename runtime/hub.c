@@ -22,7 +22,6 @@
 #include "runtime.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,9 +259,13 @@ static int hub_get(const char *id, const char *file, HttpResponse *resp,
   int rc = -1;
   if (http_options_from_env(&opt, err) < 0)
     goto out;
-  /* libcurl's global state (TLS libraries) only when the network is used:
-   * lmrun is one thread, and a model file or a cached id never pays */
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  /* libcurl, loaded, and its global state (TLS libraries) only when the
+   * network is used: lmrun is one thread, and a model file or a cached id
+   * never pays */
+  if (http_global_init(err) < 0) {
+    err_prefix(err, "cannot fetch %s's %s from %.*s: ", id, file, (int)el, ep);
+    goto out;
+  }
   /* A renamed repository answers with a relative redirect to its new
    * name (gpt2 -> /openai-community/gpt2/...): followed on the same
    * endpoint, at most 3 times, as huggingface_hub does; the token goes to

@@ -496,7 +496,8 @@ static void test_http_post_retries_through_curl(void **state) {
 }
 
 int main(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (http_global_init(NULL) < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_http_retry_429_honours_retry_after),
       cmocka_unit_test(test_http_5xx_gives_up_after_max_attempts),
@@ -518,6 +519,6 @@ int main(void) {
                                       setup, teardown),
   };
   int rc = cmocka_run_group_tests_name("http", tests, NULL, NULL);
-  curl_global_cleanup();
+  http_global_cleanup();
   return rc;
 }

@@ -181,6 +181,36 @@ static void test_hub_offline_not_cached(void **state) {
   assert_int_equal(requests(h), 0);
 }
 
+/* libcurl is loaded only to reach the network: without it, a cached id
+ * still works, and an id to fetch is a clear error naming the package. */
+static void test_hub_without_libcurl(void **state) {
+  Hub *h = *state;
+  char *out = NULL;
+  const char *none = "LM_LIBCURL=/nonexistent/libcurl.so.4";
+  assert_int_equal(lmrun(h, &out, none, "Qwen/Qwen2.5-0.5B", NULL), 1);
+  assert_contains(out, "cannot fetch Qwen/Qwen2.5-0.5B's config.json from "
+                       "http://127.0.0.1:");
+  assert_contains(out, "libcurl is needed to reach the network and cannot be "
+                       "loaded (/nonexistent/libcurl.so.4");
+  assert_contains(out, "install the Debian package libcurl4");
+  free(out);
+  assert_int_equal(requests(h), 0);
+  struct stat st;
+  assert_int_not_equal(stat(h->cache, &st), 0); /* nothing written */
+  /* fetched once with it, the id is read from the cache without it */
+  assert_int_equal(lmrun(h, &out, NULL, "meta-llama/Llama-3.2-1B", NULL), 0);
+  free(out);
+  assert_int_equal(lmrun(h, &out, none, "meta-llama/Llama-3.2-1B", NULL), 0);
+  assert_contains(out, "\"total\": 1235814400");
+  free(out);
+  assert_int_equal(requests(h), 1);
+  /* a model file never needs it */
+  assert_int_equal(tu_run(&out, "env %s %s %s -S 16 --format json", none,
+                          tu_bin("lmrun"), "models/llama-2-7b-hf.json"),
+                   0);
+  free(out);
+}
+
 static void test_hub_unknown_repo(void **state) {
   Hub *h = *state;
   char *out = NULL;
@@ -441,6 +471,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_hub_fetch_and_cache_layout, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_hub_offline_not_cached, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_hub_without_libcurl, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_hub_unknown_repo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hub_gated, setup, teardown),

@@ -366,7 +366,8 @@ static void test_llm_ask_server_both_styles(void **state) {
 }
 
 int main(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (http_global_init(NULL) < 0)
+    return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_llm_request_anthropic),
       cmocka_unit_test(test_llm_request_openai),
@@ -378,6 +379,6 @@ int main(void) {
       cmocka_unit_test(test_llm_ask_server_both_styles),
   };
   int rc = cmocka_run_group_tests_name("llm", tests, NULL, NULL);
-  curl_global_cleanup();
+  http_global_cleanup();
   return rc;
 }

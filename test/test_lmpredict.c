@@ -335,7 +335,18 @@ static void test_lmpredict_shared_library(void **state) {
   assert_int_equal(tu_run(&out, "readelf -d build/liblmpredict.so"), 0);
   assert_contains(out, "(SONAME)");
   assert_not_contains(out, "TEXTREL");
+  /* libcurl is loaded when the network is used, never linked: its
+   * dynamic linking cost every process ~5 ms (DESIGN.md, start-up) */
+  assert_contains(out, "libjansson.so");
+  assert_not_contains(out, "libcurl");
   free(out);
+  const char *progs[] = {"lmrun", "lmgen", "lmcalib"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(progs); i++) {
+    assert_int_equal(tu_run(&out, "readelf -d %s", progs[i]), 0);
+    assert_contains(out, "(NEEDED)");
+    assert_not_contains(out, "libcurl");
+    free(out);
+  }
   assert_int_equal(tu_run(&out, "nm -D --defined-only build/liblmpredict.so"), 0);
   int n = 0;
   for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
