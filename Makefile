@@ -73,7 +73,15 @@ SO       = build/liblmpredict.so
 .DELETE_ON_ERROR:
 .SECONDARY: $(EMBED)
 
-all: lmgen lmrun lmcalib $(LIB) $(SO)
+# The database index lmrun reads instead of checking module_db.json whole
+# (gen/dbindex.c, DESIGN.md §3 "The index"): a build product, not
+# committed; lmgen also refreshes it whenever it writes.
+DBINDEX  = generated_modules/module_db.index
+
+all: lmgen lmrun lmcalib $(LIB) $(SO) $(DBINDEX)
+
+$(DBINDEX): module_db.json lmgen
+	./lmgen --index && touch $@
 
 # ---- Debian packages (make deps) --------------------------------------------
 # A new machine: plain `make` (or any build goal) first checks that the build
@@ -310,7 +318,7 @@ fuzz: fuzz-deps
 	@echo "fuzz: no findings"
 
 clean:
-	rm -rf build lmgen lmrun lmcalib
+	rm -rf build lmgen lmrun lmcalib $(DBINDEX)
 
 # ---- install / uninstall -----------------------------------------------------
 # make install PREFIX=/usr/local (the default); DESTDIR=/stage is prepended
@@ -338,7 +346,7 @@ INSTALL    = install
 INSTALL_DATA_DIRS = generated_modules models models/arch calibration engines agents/prompts
 PY_SRCS    = $(wildcard python/lmpredict/*.py)
 
-install: all $(SO) $(LIB)
+install: all $(SO) $(LIB) $(DBINDEX)
 	@set -e; D='$(DESTDIR)'; \
 	$(INSTALL) -d "$$D$(BINDIR)" "$$D$(LIBDIR)/pkgconfig" "$$D$(INCLUDEDIR)" \
 	  "$$D$(MANDIR)/man1" "$$D$(PYTHONDIR)/lmpredict" \
@@ -353,7 +361,7 @@ install: all $(SO) $(LIB)
 	  sed 's|@VERSION@|$(VERSION)|' man/$$m.1 > "$$D$(MANDIR)/man1/$$m.1"; done; \
 	$(INSTALL) -m 644 module_db.json module_db_schema.json hardware.json \
 	  parallel.json "$$D$(DATADIR)/"; \
-	$(INSTALL) -m 644 generated_modules/*.c "$$D$(DATADIR)/generated_modules/"; \
+	$(INSTALL) -m 644 generated_modules/*.c $(DBINDEX) "$$D$(DATADIR)/generated_modules/"; \
 	$(INSTALL) -m 644 models/*.json "$$D$(DATADIR)/models/"; \
 	$(INSTALL) -m 644 models/arch/*.json "$$D$(DATADIR)/models/arch/"; \
 	$(INSTALL) -m 644 calibration/*.json calibration/*.csv "$$D$(DATADIR)/calibration/"; \
@@ -387,6 +395,6 @@ check-build: all
 check-python: all $(SO)
 	@echo "== python3 -m unittest (test/python)"
 	@python3 -m unittest discover -s test/python
-check-install: all $(SO) $(LIB)
+check-install: all $(SO) $(LIB) $(DBINDEX)
 	@echo "== test/install_test.sh"
 	@test/install_test.sh

@@ -1,6 +1,7 @@
 /* lmgen.c: the lmgen command, glue over the generator and the agent.
  *
  *   lmgen [--db PATH] [--out DIR] [--check] [--dry-run] [--all | NAME...]
+ *   lmgen [--db PATH] [--out DIR] --index
  *   lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] NAME
  *   lmgen --arch X [--force] [--analysis FILE] [--source PATH] [--dry-run]
  *         [--expect-params N | --no-param-check] [--arch-dir DIR]
@@ -23,6 +24,7 @@
 static void usage(FILE *out) {
   fputs("usage: lmgen [--db PATH] [--out DIR] [--check] [--dry-run] "
         "[--all | NAME...]\n"
+        "       lmgen [--db PATH] [--out DIR] --index\n"
         "       lmgen [--force] [--analysis FILE] [--source PATH] [--dry-run] "
         "NAME\n"
         "       lmgen --arch X [--force] [--analysis FILE] [--source PATH]\n"
@@ -42,6 +44,9 @@ static void usage(FILE *out) {
         "  --out DIR      output directory (default: generated_modules/)\n"
         "  --check        write nothing; exit 1 if any file or stored name\n"
         "                 differs from what generation would produce\n"
+        "  --index        write only DIR/module_db.index, the checked\n"
+        "                 database lmrun reads instead of checking\n"
+        "                 module_db.json whole (every write also does)\n"
         "  --dry-run      write nothing; show what would change (for an\n"
         "                 analysis: old and new formulas)\n"
         "  --force        analyse NAME again although it is known; replaces\n"
@@ -112,6 +117,7 @@ int main(int argc, char **argv) {
   char *db_path = path_join(home, "module_db.json");
   char *out_dir = path_join(home, "generated_modules");
   bool all = false, check = false, dry_run = false, force = false;
+  bool index = false;
   const char *analysis = NULL, *source = NULL, *arch = NULL, *arch_dir = NULL;
   bool no_param_check = false;
   double expect_params = 0;
@@ -119,6 +125,7 @@ int main(int argc, char **argv) {
                                        {"out", required_argument, 0, 'o'},
                                        {"all", no_argument, 0, 'a'},
                                        {"check", no_argument, 0, 'c'},
+                                       {"index", no_argument, 0, 'I'},
                                        {"dry-run", no_argument, 0, 'n'},
                                        {"force", no_argument, 0, 'f'},
                                        {"analysis", required_argument, 0, 'A'},
@@ -147,6 +154,9 @@ int main(int argc, char **argv) {
       break;
     case 'c':
       check = true;
+      break;
+    case 'I':
+      index = true;
       break;
     case 'n':
       dry_run = true;
@@ -205,6 +215,8 @@ int main(int argc, char **argv) {
   if (arch) {
     if (all || check || optind < argc)
       bad = "--arch takes no NAME, --all or --check";
+    else if (index)
+      bad = "--index takes only --db and --out";
     else if (no_param_check && expect_params > 0)
       bad = "give --expect-params or --no-param-check, not both";
     char *adir = arch_dir ? xstrdup(arch_dir) : arch_dir_default();
@@ -233,6 +245,10 @@ int main(int argc, char **argv) {
     }
   } else if (arch_dir || no_param_check || expect_params > 0)
     bad = "--arch-dir, --expect-params and --no-param-check go with --arch";
+  else if (index && (all || check || dry_run || agent || optind < argc))
+    bad = "--index takes only --db and --out";
+  else if (index)
+    ; /* the index alone */
   else if (all == (optind < argc))
     bad = all ? "give --all or names, not both"
               : "nothing to generate: give NAME... or --all";
@@ -268,7 +284,8 @@ int main(int argc, char **argv) {
                 .nnames = argc - optind,
                 .all = all,
                 .check = check,
-                .dry_run = dry_run};
+                .dry_run = dry_run,
+                .index = index};
   int rc = agent ? agent_run(&aa) : gen_run(&ga);
   if (rc == GEN_RUN_ANALYSE)
     rc = agent_run(&aa);

@@ -241,8 +241,14 @@ static int load_entry(Loader *L, const char *key, json_t *e, int index) {
     md->class_name = arena_strdup(&db->arena, cname);
   }
 
-  if (hashmap_add(&db->by_full, md->full_name, md) < 0)
+  if (db_register(db, md) < 0)
     return entry_error(L, &p, "duplicate entry '%s'", key);
+  return 0;
+}
+
+int db_register(Db *db, ModuleDef *md) {
+  if (hashmap_add(&db->by_full, md->full_name, md) < 0)
+    return -1;
   ShortList *sl = hashmap_get(&db->by_short, md->short_name);
   if (!sl) {
     sl = arena_alloc(&db->arena, sizeof(ShortList));
@@ -558,6 +564,7 @@ void db_free(Db *db) {
     return;
   jdoc_free(&db->doc);
   json_decref(db->root);
+  free(db->index_text);
   free(db->mods);
   hashmap_free(&db->by_full);
   hashmap_free(&db->by_short);
@@ -569,8 +576,76 @@ static int compute_all(Loader *L) {
   Db *db = L->db;
   if (parse_all(L) < 0 || check_cycles(L) < 0 || check_names(L) < 0)
     return -1;
-  for (int i = 0; i < db->nmods; i++)
+  for (int i = 0; i < db->nmods; i++) {
     fingerprint(db->mods[i]);
+    db->mods[i]->parsed = DB_PARSED;
+  }
+  return 0;
+}
+
+/* ----- formulas on first use (a Db read from the index) ----- */
+
+static int ensure_calls(const Db *db, const Node *n, Error *err) {
+  if (!n)
+    return 0;
+  if (n->kind == ND_CALL && db_ensure(db, n->callee, err) < 0)
+    return -1;
+  if (ensure_calls(db, n->lhs, err) < 0 || ensure_calls(db, n->rhs, err) < 0)
+    return -1;
+  if (n->kind == ND_MIN || n->kind == ND_MAX || n->kind == ND_CALL)
+    for (int i = 0; i < n->nargs; i++)
+      if (ensure_calls(db, n->args[i], err) < 0)
+        return -1;
+  return 0;
+}
+
+static void clear_asts(ModuleDef *md) {
+  memset(md->ast, 0, sizeof(md->ast));
+  for (int k = 0; k < md->nops; k++)
+    memset(md->ops[k].ast, 0, sizeof(md->ops[k].ast));
+}
+
+int db_ensure(const Db *cdb, const ModuleDef *cmd, Error *err) {
+  if (cmd->parsed != DB_UNPARSED)
+    return 0; /* parsed, or being parsed further up this call chain */
+  /* the trees are a cache the Db owns: filled in place */
+  Db *db = (Db *)cdb;
+  ModuleDef *md = (ModuleDef *)cmd;
+  md->parsed = DB_PARSING;
+  Loader L = {.db = db, .err = err};
+  JsonPath p;
+  db_path(&p, md->full_name);
+  JsonPath fp = p;
+  jp_key(&fp, "formulas");
+  for (int m = 0; m < M_COUNT; m++)
+    if (md->formula[m]) {
+      JsonPath q = fp;
+      jp_key(&q, metric_name[m]);
+      add_ref(&L, md, md->formula[m], &q, &md->ast[m], (Metric)m);
+    }
+  for (int k = 0; k < md->nops; k++) {
+    JsonPath op = p;
+    jp_key(&op, "atomic_ops");
+    jp_index(&op, k);
+    jp_key(&op, "formulas");
+    for (int m = 0; m < M_TRAFFIC; m++)
+      if (md->ops[k].formula[m]) {
+        JsonPath q = op;
+        jp_key(&q, metric_name[m]);
+        add_ref(&L, md, md->ops[k].formula[m], &q, &md->ops[k].ast[m],
+                (Metric)m);
+      }
+  }
+  int rc = parse_all(&L);
+  for (int i = 0; i < L.nrefs && rc == 0; i++)
+    rc = ensure_calls(db, L.refs[i].ast, err);
+  free(L.refs);
+  if (rc < 0) {
+    clear_asts(md);
+    md->parsed = DB_UNPARSED;
+    return -1;
+  }
+  md->parsed = DB_PARSED;
   return 0;
 }
 

@@ -93,6 +93,7 @@ int gen_prepare(Db *db, ModuleDef *const *roots, int nroots,
                 const char *out_dir, GenBatch *b, Error *err) {
   memset(b, 0, sizeof(*b));
   b->out_dir = out_dir;
+  b->db_file = xstrdup(db->doc.file);
   ModuleDef **set = xcalloc((size_t)db->nmods + 1, sizeof(ModuleDef *));
   bool *in = xcalloc((size_t)db->nmods + 1, sizeof(bool));
   int nset = 0;
@@ -179,7 +180,8 @@ void gen_find_temps(GenBatch *b, const char *db_path) {
     struct dirent *de;
     while ((de = readdir(d))) {
       const char *name = de->d_name;
-      bool ours = is_temp_of(name, base_name(dbp));
+      bool ours = is_temp_of(name, base_name(dbp)) ||
+                  (k == 0 && is_temp_of(name, DBINDEX_FILE));
       const char *t = strstr(name, ".c.tmp.");
       if (!ours && t) {
         char *prefix = xstrndup(name, (size_t)(t - name) + 2);
@@ -254,6 +256,10 @@ int gen_apply(const GenBatch *b, const Db *save, const char *note, bool dry_run,
     if (unlink(b->stale[i]) == 0)
       printf("lmgen: removed %s (no entry claims it)\n",
              path_display(b->stale[i]));
+  /* the index of the database as it now is on disk (saved above or not):
+   * a cache lmrun checks against the file's bytes, so not announced */
+  if (dbindex_write(b->db_file, b->out_dir, false, NULL, err) < 0)
+    return -1;
   printf("lmgen: %d module%s, %d written, %d unchanged\n", b->n,
          b->n == 1 ? "" : "s", *count, b->n - *count);
   return 0;
@@ -271,6 +277,7 @@ void gen_batch_free(GenBatch *b) {
   for (int i = 0; i < b->ntemps; i++)
     free(b->temps[i]);
   free(b->temps);
+  free(b->db_file);
   memset(b, 0, sizeof(*b));
 }
 
@@ -355,6 +362,17 @@ int gen_run(const GenArgs *a) {
 
   if (!a->check && !a->dry_run && (lockfd = gen_lock_db(a->db_path, &err)) < 0)
     goto out;
+  if (a->index) { /* make: the index alone, from the database as it is */
+    bool changed = false;
+    if (dbindex_write(a->db_path, a->out_dir, false, &changed, &err) < 0)
+      goto out;
+    char *ip = path_join(a->out_dir, DBINDEX_FILE);
+    printf("lmgen: %s %s\n", changed ? "wrote" : "up to date:",
+           path_display(ip));
+    free(ip);
+    rc = 0;
+    goto out;
+  }
   if (!(db = db_load(a->db_path, &err)))
     goto out;
   if (a->all) {

@@ -244,11 +244,19 @@ typedef struct ModuleDef {
   const JsonDoc *doc;            /* the database file it is in */
   uint64_t fingerprint;          /* of what the generated code depends on */
   int index;                     /* position in the database */
+  int parsed;                    /* ASTs: DB_PARSED (0: also a ModuleDef
+                                    built by hand), or, in a Db read from
+                                    the index, DB_UNPARSED until db_ensure */
 } ModuleDef;
+
+enum { DB_PARSED, DB_UNPARSED, DB_PARSING };
 
 typedef struct Db {
   JsonDoc doc;         /* file as given, its text (carets); owned */
-  json_t *root;        /* owned; kept so writes preserve every other key */
+  json_t *root;        /* owned; kept so writes preserve every other key;
+                          NULL in a Db read from the index (read-only) */
+  char *index_text;    /* a Db read from the index: its text, which the
+                          entries' strings point into; owned */
   ModuleDef **mods;    /* in file order */
   int nmods;
   HashMap by_full;     /* full name -> ModuleDef* */
@@ -266,6 +274,16 @@ Db *db_load(const char *path, Error *err);
 /* The same from text already in memory (path is used in messages). */
 Db *db_load_text(const char *path, const char *text, size_t len, Error *err);
 void db_free(Db *db);
+/* Formulas parsed and checked on first use: a Db read from the index
+ * (db_open) holds every entry's data but parses an entry's formulas, and
+ * its callees', only when asked, here. A no-op for db_load's Db, and for an
+ * entry already parsed. The parsed trees are a cache inside the Db, hence
+ * the const. -1 with a located error if a formula fails its checks (a
+ * database that passed them when the index was written cannot). */
+int db_ensure(const Db *db, const ModuleDef *md, Error *err);
+/* Add md to db's name indexes (by full and short name). -1 if the full
+ * name is already there. */
+int db_register(Db *db, ModuleDef *md);
 /* Full or short name; an ambiguous short name is an error listing the
  * candidates. Borrowed. */
 ModuleDef *db_find(const Db *db, const char *name, Error *err);
@@ -283,6 +301,36 @@ void db_fingerprint_hex(const ModuleDef *md, char *out);
 const char *db_param_violation(const ModuleDef *md, int i, double v);
 /* The ModuleDef behind an atomic op of md named op, or NULL. */
 const AtomicOp *db_find_op(const ModuleDef *md, const char *op);
+
+/* ===== dbindex.c ===== */
+
+/* The index's file name, in the generated modules' directory. */
+#define DBINDEX_FILE "module_db.index"
+
+/* The database the runtime reads: module_db.json's bytes, hashed; the
+ * index in index_dir when it was written from exactly those bytes (and by
+ * this code), else db_load's full load and checks. The index's entries are
+ * all there; their formulas are parsed on first use (db_ensure). NULL with
+ * db_load's errors. index_dir NULL: always the full load. */
+Db *db_open(const char *path, const char *index_dir, Error *err);
+/* The index of a fully loaded db (db_load) whose file's bytes are text.
+ * New string; free(). */
+char *dbindex_text(const Db *db, const char *text, size_t len);
+/* Load db_path whole (db_load's checks) and return its index; NULL with
+ * the error. */
+char *dbindex_build(const char *db_path, Error *err);
+/* Write out_dir/DBINDEX_FILE for db_path, atomically, unless it already
+ * holds those bytes (*changed says; on a dry run nothing is written). */
+int dbindex_write(const char *db_path, const char *out_dir, bool dry_run,
+                  bool *changed, Error *err);
+/* The Db of an index: text/len are module_db.json's bytes (read from
+ * path), itext/ilen the index's. NULL, with *why saying why, when the
+ * index does not belong to those bytes or to this code, or is damaged;
+ * else the Db owns text and itext. */
+Db *dbindex_load(const char *path, char *text, size_t len, char *itext,
+                 size_t ilen, const char **why);
+/* The hash the index keys on (64 bits of 8-byte little-endian words). */
+uint64_t dbindex_hash(const char *p, size_t n);
 
 /* ===== emit.c ===== */
 
@@ -327,6 +375,8 @@ typedef struct GenBatch {
                           (gen_find_temps) */
   int ntemps;
   const char *out_dir; /* borrowed */
+  char *db_file;       /* the database's file: gen_apply writes its index
+                          (DBINDEX_FILE) into out_dir */
 } GenBatch;
 
 /* Lock <db_path>.lock exclusively (blocks); an fd for fs_unlock, or -1. */
@@ -349,7 +399,8 @@ void gen_find_temps(GenBatch *b, const char *db_path);
  * each file it would write or remove, and sets *count to the files it
  * would write. Otherwise: create out_dir, save `save` (when set: then
  * "lmgen: <note>"), remove the temporary files found, write each changed
- * file, remove the stale ones, print
+ * file, remove the stale ones, refresh the database's index (silently:
+ * a cache, see dbindex.c), print
  * the "N modules, W written, U unchanged" summary; *count is W. */
 int gen_apply(const GenBatch *b, const Db *save, const char *note,
               bool dry_run, int *count, Error *err);
@@ -361,6 +412,7 @@ typedef struct GenArgs {
   char *const *names; /* the NAMEs, unless all */
   int nnames;
   bool all, check, dry_run;
+  bool index;         /* --index: write out_dir/DBINDEX_FILE only */
 } GenArgs;
 
 /* gen_run's answer when the one NAME is a full class name the database

@@ -325,7 +325,11 @@ typedef struct Plan {
   Slot *slots;
   int nslots;
   int nargs;            /* total arguments over all slots */
-  Fused *fused;         /* the whole plan as one JIT function; NULL: none */
+  Fused *fused;         /* the whole plan as one JIT function, built by
+                           plan_fuse or after PLAN_FUSE_AFTER evaluations
+                           (a cache: plan_eval fills it); NULL: none yet */
+  int evals;            /* evaluations so far, until fused */
+  bool fuse_tried;      /* fused_build ran (NULL: not fusable) */
   int *kvrows;          /* rows that depend on the KV length (plan_kv_rows) */
   int nkvrows;
   Arena arena;
@@ -360,6 +364,15 @@ int plan_parameters(const Plan *p, Values *scratch, double *total,
  * kinds (at most max), names borrowed ("" = no kind). */
 int plan_kv_by_kind(const Plan *p, const Values *v, const char **kinds,
                     double *bytes, int max);
+/* Evaluations of a plan before plan_eval compiles it into one function
+ * (fuse.c). Compiling costs 1-7 ms and saves under 1.5 us per evaluation,
+ * so one prediction (a few dozen evaluations) stays interpreted and a
+ * sweep or a long -O is fused early; the results are bit-identical either
+ * way. */
+#define PLAN_FUSE_AFTER 2048
+/* Compile the fused function now (tests, bench); whether it exists is
+ * p->fused. */
+void plan_fuse(Plan *p);
 /* The same without the fused function (fuse.c): the stack machine and
  * one call per row and metric. plan_eval uses it when the plan is not
  * fused or the fused function reports a failed check (to word the

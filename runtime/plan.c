@@ -157,8 +157,23 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
     return NULL;
   }
   p->kvrows = plan_kv_rows(p, &p->nkvrows);
-  p->fused = fused_build(p);
-  return p;
+  return p; /* fused on demand: plan_fuse, or by use (fused_for) */
+}
+
+void plan_fuse(Plan *p) {
+  if (!p->fuse_tried) {
+    p->fuse_tried = true;
+    p->fused = fused_build(p);
+  }
+}
+
+/* The fused function, compiled once the plan has been evaluated
+ * PLAN_FUSE_AFTER times (a cache inside the plan, hence the cast). */
+static const Fused *fused_for(const Plan *cp) {
+  Plan *p = (Plan *)cp;
+  if (!p->fuse_tried && ++p->evals >= PLAN_FUSE_AFTER)
+    plan_fuse(p);
+  return p->fused;
 }
 
 void plan_free(Plan *p) {
@@ -276,7 +291,8 @@ static void mark_off(const Plan *p, const double *run, Values *out) {
 }
 
 int plan_eval(const Plan *p, const double *run, Values *out, Error *err) {
-  if (p->fused && fused_eval(p->fused, run, out) == 0) {
+  const Fused *f = fused_for(p);
+  if (f && fused_eval(f, run, out) == 0) {
     mark_off(p, run, out);
     return 0;
   }
@@ -394,7 +410,8 @@ int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
 }
 
 int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err) {
-  if (p->fused && fused_eval_kv(p->fused, run, out) == 0) {
+  const Fused *f = fused_for(p);
+  if (f && fused_eval_kv(f, run, out) == 0) {
     mark_off(p, run, out);
     return 0;
   }

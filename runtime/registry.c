@@ -265,6 +265,11 @@ static void add_closure(const ModuleDef *md, HashMap *seen,
 }
 
 int reg_ensure(Registry *r, RegModule *const *mods, int n, Error *err) {
+  /* a Db read from the index parses formulas on first use: these modules'
+   * and their callees' (a no-op for a fully loaded Db) */
+  for (int i = 0; i < n; i++)
+    if (!mods[i]->ready && r->db && db_ensure(r->db, mods[i]->def, err) < 0)
+      return -1;
   HashMap seen;
   hashmap_init(&seen);
   const ModuleDef **list = NULL;

@@ -69,6 +69,8 @@ static void test_fused_equals_interpreted(void **state) {
     for (int a = 0; a < ATTN_COUNT; a++) {
       Plan *p = plan_build(m, (AttnImpl)a, NULL);
       assert_non_null(p);
+      assert_null(p->fused); /* fused on demand */
+      plan_fuse(p);
       assert_non_null(p->fused);
       for (size_t bi = 0; bi < LM_ARRAY_LEN(B); bi++)
         for (size_t si = 0; si < LM_ARRAY_LEN(S); si++)
@@ -91,12 +93,41 @@ static void test_fused_equals_interpreted(void **state) {
   }
 }
 
+/* A plan is fused by use: interpreted for its first PLAN_FUSE_AFTER - 1
+ * evaluations (one prediction does a few dozen: compiling would cost more
+ * than it saves), fused from then on, with the same values throughout. */
+static void test_fused_after_use(void **state) {
+  (void)state;
+  Model *m = model_load("models/llama-2-7b-hf.json", reg, NULL);
+  assert_non_null(m);
+  Plan *p = plan_build(m, ATTN_EAGER, NULL);
+  assert_non_null(p);
+  double run[V_COUNT] = {[V_B] = 2,         [V_S] = 512,      [V_T] = 512,
+                         [V_L] = 512,       [V_W_BYTES] = 2,  [V_A_BYTES] = 2,
+                         [V_KV_BYTES] = 2,  [V_SRAM_BYTES] = 233472,
+                         [V_E_BYTES] = 2};
+  Values *first = values_new(p), *v = values_new(p);
+  assert_int_equal(plan_eval(p, run, first, NULL), 0);
+  for (int i = 1; i < PLAN_FUSE_AFTER - 1; i++)
+    assert_int_equal(plan_eval(p, run, v, NULL), 0);
+  assert_null(p->fused);
+  assert_int_equal(plan_eval(p, run, v, NULL), 0);
+  assert_non_null(p->fused);
+  for (int r = 0; r < p->nrows; r++)
+    assert_memory_equal(first->row[r], v->row[r], sizeof(double) * M_TRAFFIC);
+  values_free(first);
+  values_free(v);
+  plan_free(p);
+  model_free(m);
+}
+
 /* B = 0 breaks the range check of N >= 1: the fused function says -1,
  * plan_eval words the interpretive path's located error. */
 static void test_fused_failure_falls_back(void **state) {
   (void)state;
   Model *m = model_load("test/data/tiny_llama.json", reg, NULL);
   Plan *p = plan_build(m, ATTN_EAGER, NULL);
+  plan_fuse(p);
   assert_non_null(p->fused);
   double run[V_COUNT] = {
       [V_B] = 0,       [V_S] = 4,       [V_T] = 4,        [V_L] = 4,
@@ -120,6 +151,7 @@ static void test_fused_failure_falls_back(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fused_equals_interpreted),
+      cmocka_unit_test(test_fused_after_use),
       cmocka_unit_test(test_fused_failure_falls_back),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

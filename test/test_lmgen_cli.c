@@ -1,6 +1,7 @@
 /* test_lmgen_cli.c: end-to-end tests of the lmgen command, each in a fresh
  * temporary directory with a copy of a database. */
 #include "testutil.h"
+#include "gen.h"
 
 typedef struct Fix {
   char *dir, *db, *out;
@@ -38,6 +39,8 @@ static char *gen_file(Fix *f, const char *name) {
   return s;
 }
 
+/* Generated files in dir (the database index beside them is counted by
+ * index_matches). */
 static int count_files(const char *dir) {
   DIR *d = opendir(dir);
   if (!d)
@@ -45,9 +48,22 @@ static int count_files(const char *dir) {
   int n = 0;
   struct dirent *de;
   while ((de = readdir(d)))
-    n += de->d_name[0] != '.';
+    n += de->d_name[0] != '.' && strcmp(de->d_name, "module_db.index") != 0;
   closedir(d);
   return n;
+}
+
+/* Every lmgen write leaves out/module_db.index, the index of the database
+ * as it is now on disk. */
+static void index_matches(const Fix *f) {
+  char *p = path_join(f->out, "module_db.index");
+  char *have = tu_read(p), *want = dbindex_build(f->db, NULL);
+  assert_non_null(have);
+  assert_non_null(want);
+  assert_string_equal(have, want);
+  free(have);
+  free(want);
+  free(p);
 }
 
 static void test_lmgen_all_then_idempotent(void **state) {
@@ -58,6 +74,7 @@ static void test_lmgen_all_then_idempotent(void **state) {
   assert_contains(out, "4 modules, 4 written, 0 unchanged");
   free(out);
   assert_int_equal(count_files(f->out), 4);
+  index_matches(f); /* of the database with the names stored */
   /* the new names were written back; nothing else changed */
   char *after = tu_read(f->db);
   char *want = tu_replace(
@@ -130,6 +147,8 @@ static void test_lmgen_real_db_silu_only(void **state) {
   assert_string_equal(db, orig); /* names were already stored */
   free(db);
   free(orig);
+  /* one entry written, the whole database's index with it */
+  index_matches(f);
 }
 
 static void test_lmgen_name_errors(void **state) {
@@ -163,6 +182,20 @@ static void test_lmgen_usage(void **state) {
   assert_int_equal(lmgen(f, &out, "--bogus"), 2);
   assert_contains(out, "usage: lmgen");
   free(out);
+  assert_int_equal(lmgen(f, &out, "--index --all"), 2);
+  assert_contains(out, "lmgen: --index takes only --db and --out");
+  free(out);
+  assert_int_equal(lmgen(f, &out, "--index Softmax"), 2);
+  free(out);
+  /* a database that fails its checks gets no index */
+  tu_write(f->db, "{\"format\": \"lm-predictor-module-db\"}");
+  assert_int_equal(lmgen(f, &out, "--index"), 1);
+  assert_contains(out, "required");
+  free(out);
+  assert_int_equal(count_files(f->out), 0);
+  char *ip = path_join(f->out, "module_db.index");
+  assert_int_equal(access(ip, F_OK), -1);
+  free(ip);
   assert_int_equal(tu_run(&out, "%s --help", tu_bin("lmgen")), 0);
   assert_contains(out, "usage: lmgen");
   free(out);
