@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,35 +56,73 @@ char *fs_read(const char *path, size_t *len, Error *err) {
     return NULL;
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  Buf b;
-  buf_init(&b);
-  char chunk[65536];
+  /* read straight into a buffer of the file's size (one allocation, no
+   * copy: lmrun reads ~1 MB of data files per run); grown if the file
+   * grows while being read */
+  size_t cap = (size_t)st.st_size + 1, used = 0;
+  char *data = xmalloc(cap);
   for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (used + 1 == cap) { /* up to one byte past the limit */
+      cap = cap * 2 > FS_MAX_READ + 2 ? FS_MAX_READ + 2 : cap * 2;
+      data = xrealloc(data, cap);
+    }
+    ssize_t n = read(fd, data + used, cap - 1 - used);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
       err_file(err, path, "read error: %s", strerror(errno));
       close(fd);
-      buf_free(&b);
+      free(data);
       return NULL;
     }
     if (n == 0)
       break;
-    if (b.len + (size_t)n > FS_MAX_READ) { /* it grew while being read */
+    used += (size_t)n;
+    if (used > FS_MAX_READ) { /* it grew while being read */
       err_file(err, path,
                "cannot read: over the limit of %d MiB for an input file",
                FS_MAX_READ >> 20);
       close(fd);
-      buf_free(&b);
+      free(data);
       return NULL;
     }
-    buf_append(&b, chunk, (size_t)n);
   }
   close(fd);
+  data[used] = '\0';
   if (len)
-    *len = b.len;
-  return buf_steal(&b);
+    *len = used;
+  return data;
+}
+
+char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err) {
+  *mapped = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  long page = sysconf(_SC_PAGESIZE);
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      st.st_size > 0 && (unsigned long long)st.st_size <= FS_MAX_READ &&
+      page > 0 && st.st_size % page != 0) {
+    /* the rest of the last page reads as zeros: the NUL terminator */
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ,
+                   MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (p != MAP_FAILED) {
+      close(fd);
+      *mapped = (size_t)st.st_size;
+      if (len)
+        *len = (size_t)st.st_size;
+      return p;
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  return fs_read(path, len, err); /* its checks and messages */
+}
+
+void fs_unmap(char *p, size_t mapped) {
+  if (mapped)
+    munmap(p, mapped);
+  else
+    free(p);
 }
 
 bool fs_same_content(const char *path, const void *data, size_t len) {

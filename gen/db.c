@@ -562,6 +562,10 @@ void db_fingerprint_hex(const ModuleDef *md, char *out) {
 void db_free(Db *db) {
   if (!db)
     return;
+  if (db->text_mapped) {
+    fs_unmap((char *)db->doc.text, db->text_mapped);
+    db->doc.text = NULL;
+  }
   jdoc_free(&db->doc);
   json_decref(db->root);
   free(db->index_text);

@@ -511,8 +511,10 @@ Db *dbindex_load(const char *path, char *text, size_t len, char *itext,
 }
 
 Db *db_open(const char *path, const char *index_dir, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
+  size_t len, mapped;
+  /* mapped, not read: the page cache's pages, no copy (it is read whole,
+   * to be hashed, on every run) */
+  char *text = fs_map(path, &len, &mapped, err);
   if (!text)
     return NULL;
   if (index_dir) {
@@ -522,12 +524,14 @@ Db *db_open(const char *path, const char *index_dir, Error *err) {
     free(ip);
     if (itext) {
       Db *db = dbindex_load(path, text, len, itext, ilen, NULL);
-      if (db)
+      if (db) {
+        db->text_mapped = mapped;
         return db;
+      }
       free(itext);
     }
   }
   Db *db = db_load_text(path, text, len, err);
-  free(text);
+  fs_unmap(text, mapped);
   return db;
 }

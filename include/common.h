@@ -243,6 +243,12 @@ int jdoc_verror_string(Error *e, const JsonDoc *doc, const JsonPath *path,
  * malloc'd NUL-terminated buffer or NULL. A directory, FIFO, device or
  * socket is refused without reading (or waiting for) anything. */
 char *fs_read(const char *path, size_t *len, Error *err);
+/* The same bytes as fs_read, NUL-terminated, mapped read-only from the
+ * page cache when that is possible (no copy; *mapped set to the length to
+ * pass to fs_unmap), else read (*mapped 0: free() it). For large inputs
+ * read whole on every run (module_db.json, to hash it). */
+char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err);
+void fs_unmap(char *p, size_t mapped);
 /* Write atomically: temp file in the same directory, fsync, rename, fsync
  * the directory. On failure nothing at path changes. A symbolic link is
  * written through (the file it points to is replaced, the link stays);

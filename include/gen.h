@@ -257,6 +257,7 @@ typedef struct Db {
                           NULL in a Db read from the index (read-only) */
   char *index_text;    /* a Db read from the index: its text, which the
                           entries' strings point into; owned */
+  size_t text_mapped;  /* doc.text is fs_map's mapping of this length */
   ModuleDef **mods;    /* in file order */
   int nmods;
   HashMap by_full;     /* full name -> ModuleDef* */
