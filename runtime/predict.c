@@ -98,6 +98,10 @@ static int decode_steps(Prediction *p, Error *err) {
       memcpy(v->row[0], dec->row[0],
              sizeof(double) * M_TRAFFIC * (size_t)plan->nrows);
       memcpy(v->args, dec->args, sizeof(double) * (size_t)plan->nargs);
+      /* which rows run in decode (MLA's and Mamba's one-phase rows):
+       * plan_eval_kv's interpretive path sets it for the KV rows only */
+      if (v->off && dec->off)
+        memcpy(v->off, dec->off, sizeof(bool) * (size_t)plan->nrows);
       PhaseResult *ph = &p->stepph;
       ph->name = phase_name[PHASE_DECODE];
       ph->tokens = 1;

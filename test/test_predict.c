@@ -9,6 +9,7 @@
  * and its time is exactly its flops or its bytes. */
 #include "testutil.h"
 #include "runtime.h"
+#include "calib.h"
 
 static Db *db;
 static Registry *reg;
@@ -225,6 +226,61 @@ static void test_predict_errors(void **state) {
   prediction_free(&p);
 }
 
+/* -O N prices each decode step from the decode phase's rows, the KV rows
+ * re-evaluated: rows of one phase only (Nemotron-H's Mamba scan,
+ * DeepSeek's MLA paths) stay off in every step, whether the plan is still
+ * interpreted (its first PLAN_FUSE_AFTER evaluations) or fused: the two
+ * give the same bits (the interpreted steps once counted the prefill-only
+ * rows, which the fused ones never did). */
+static void test_predict_steps_interpreted_equal_fused(void **state) {
+  (void)state;
+  const char *cfgs[] = {"test/data/configs/nemotron-h-8b-base-8k.json",
+                        "test/data/configs/deepseek-v2.5.json"};
+  Gpu g = {.id = "g", .fp16_flops = 1e15, .bandwidth = 3e12, .memory = 8e10,
+           .smem_per_sm = 233472};
+  for (size_t i = 0; i < LM_ARRAY_LEN(cfgs); i++) {
+    ModelOpenOpts mo = {.arch_dir = "models/arch"};
+    Error e;
+    err_clear(&e);
+    Model *m = model_open(cfgs[i], &mo, reg, &e);
+    assert_non_null(m);
+    Plan *interp = plan_build(m, ATTN_FLASH, NULL),
+         *fused = plan_build(m, ATTN_FLASH, NULL);
+    plan_fuse(fused);
+    assert_non_null(fused->fused);
+    PredictOpts o;
+    predict_defaults(&o);
+    o.attn = ATTN_FLASH;
+    o.seq_len = 512;
+    o.output_len = 33;
+    o.max_batch = false;
+    /* calibrated, as lmrun's default: every row that runs costs a launch */
+    Calib *cal = calib_load("calibration/h100-sxm.json", &e);
+    Engine *eng = engine_load("engines/vllm.json", &e);
+    assert_non_null(cal);
+    assert_non_null(eng);
+    o.calib = cal;
+    o.engine_data = eng;
+    Prediction a = {0}, b = {0};
+    assert_int_equal(predict(interp, &g, &o, &a, NULL), 0);
+    assert_null(interp->fused);
+    assert_int_equal(predict(fused, &g, &o, &b, NULL), 0);
+    assert_true(a.summary.e2e > a.summary.ttft);
+    assert_memory_equal(&a.summary.e2e, &b.summary.e2e, sizeof(double));
+    assert_memory_equal(&a.summary.tpot_mean, &b.summary.tpot_mean,
+                        sizeof(double));
+    assert_memory_equal(&a.summary.decode_sum, &b.summary.decode_sum,
+                        sizeof(double));
+    prediction_free(&a);
+    prediction_free(&b);
+    plan_free(interp);
+    plan_free(fused);
+    model_free(m);
+    calib_free(cal);
+    engine_free(eng);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_predict_defaults),
@@ -234,6 +290,7 @@ int main(void) {
       cmocka_unit_test(test_predict_reuses_buffers),
       cmocka_unit_test(test_predict_report),
       cmocka_unit_test(test_predict_errors),
+      cmocka_unit_test(test_predict_steps_interpreted_equal_fused),
   };
   return cmocka_run_group_tests_name("predict", tests, group_setup,
                                      group_teardown);
