@@ -589,16 +589,35 @@ static int compute_all(Loader *L) {
 
 /* ----- formulas on first use (a Db read from the index) ----- */
 
-static int ensure_calls(const Db *db, const Node *n, Error *err) {
+static int ensure(const Db *cdb, const ModuleDef *cmd, int depth,
+                  Error *err);
+
+/* The modules n calls, parsed in turn. A call back onto the chain being
+ * parsed, or a chain longer than DB_MAX_CALL_DEPTH, cannot come from a
+ * checked database (db_load refuses both): an index made by hand. */
+static int ensure_calls(const Db *db, const ModuleDef *md, const Node *n,
+                        int depth, Error *err) {
   if (!n)
     return 0;
-  if (n->kind == ND_CALL && db_ensure(db, n->callee, err) < 0)
-    return -1;
-  if (ensure_calls(db, n->lhs, err) < 0 || ensure_calls(db, n->rhs, err) < 0)
+  if (n->kind == ND_CALL) {
+    if (n->callee->parsed == DB_PARSING || depth >= DB_MAX_CALL_DEPTH) {
+      err_file(err, db->doc.file,
+               "%s calls %s: a call cycle or a chain of more than %d modules, "
+               "which no checked database has (%s was not written by lmgen: "
+               "run `make generate`)",
+               md->full_name, n->callee->full_name, DB_MAX_CALL_DEPTH,
+               DBINDEX_FILE);
+      return -1;
+    }
+    if (ensure(db, n->callee, depth + 1, err) < 0)
+      return -1;
+  }
+  if (ensure_calls(db, md, n->lhs, depth, err) < 0 ||
+      ensure_calls(db, md, n->rhs, depth, err) < 0)
     return -1;
   if (n->kind == ND_MIN || n->kind == ND_MAX || n->kind == ND_CALL)
     for (int i = 0; i < n->nargs; i++)
-      if (ensure_calls(db, n->args[i], err) < 0)
+      if (ensure_calls(db, md, n->args[i], depth, err) < 0)
         return -1;
   return 0;
 }
@@ -609,9 +628,14 @@ static void clear_asts(ModuleDef *md) {
     memset(md->ops[k].ast, 0, sizeof(md->ops[k].ast));
 }
 
-int db_ensure(const Db *cdb, const ModuleDef *cmd, Error *err) {
+int db_ensure(const Db *db, const ModuleDef *md, Error *err) {
+  return ensure(db, md, 1, err);
+}
+
+static int ensure(const Db *cdb, const ModuleDef *cmd, int depth,
+                  Error *err) {
   if (cmd->parsed != DB_UNPARSED)
-    return 0; /* parsed, or being parsed further up this call chain */
+    return 0; /* parsed (a callee's parsing checks for cycles) */
   /* the trees are a cache the Db owns: filled in place */
   Db *db = (Db *)cdb;
   ModuleDef *md = (ModuleDef *)cmd;
@@ -642,7 +666,7 @@ int db_ensure(const Db *cdb, const ModuleDef *cmd, Error *err) {
   }
   int rc = parse_all(&L);
   for (int i = 0; i < L.nrefs && rc == 0; i++)
-    rc = ensure_calls(db, L.refs[i].ast, err);
+    rc = ensure_calls(db, md, L.refs[i].ast, depth, err);
   free(L.refs);
   if (rc < 0) {
     clear_asts(md);

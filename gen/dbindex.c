@@ -290,8 +290,10 @@ static char *unesc(char *s, bool *ok) {
 
 static bool to_int(const char *s, int *out) {
   char *end;
+  if (!s)
+    return false;
   long v = strtol(s, &end, 10);
-  if (!*s || *end || v < 0 || v > 1000000)
+  if (!*s || *end || v < 0 || v > 100000)
     return false;
   *out = (int)v;
   return true;
@@ -299,6 +301,8 @@ static bool to_int(const char *s, int *out) {
 
 static bool to_num(const char *s, double *out) {
   char *end;
+  if (!s)
+    return false;
   *out = strtod(s, &end);
   return *s && !*end && !isnan(*out);
 }
@@ -361,6 +365,7 @@ static ModuleDef *read_entry(Reader *R, int index) {
   ModuleDef *md = arena_alloc(&db->arena, sizeof(ModuleDef));
   int kind = n == 14 ? word(f[3], kind_word, 2) : -1;
   if (kind < 0 || strcmp(f[0], "M") != 0 || !f[1] || !f[2] || !f[4] ||
+      !f[7] ||
       !to_int(f[10], &md->line_start) || !to_int(f[11], &md->line_end) ||
       !to_int(f[12], &md->nparams) || !to_int(f[13], &md->nops) ||
       strlen(f[4]) != 16) {

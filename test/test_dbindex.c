@@ -248,6 +248,34 @@ static void test_dbindex_lazy_error_located(void **state) {
   free(text);
 }
 
+/* A call cycle cannot come from a checked database; in an index made by
+ * hand it is an error, not an endless recursion. */
+static void test_dbindex_lazy_cycle(void **state) {
+  (void)state;
+  char *text = tu_read("test/data/mini_db.json");
+  Db *full = db_load_text("db.json", text, strlen(text), NULL);
+  ModuleDef *lin = db_find(full, "Linear", NULL);
+  ModuleDef *sm = db_find(full, "Softmax", NULL);
+  assert_int_equal(sm->nparams, 3);
+  lin->formula[M_FLOPS] =
+      "${torch.nn.modules.activation.Softmax}({N}, {N}, {N})";
+  sm->formula[M_FLOPS] =
+      "${torch.nn.modules.linear.Linear}({rows}, {rows}, {rows}, {rows}, "
+      "{rows})";
+  char *itext = dbindex_text(full, text, strlen(text));
+  Db *idx = via_index(text, itext, NULL);
+  assert_non_null(idx);
+  Error e;
+  err_clear(&e);
+  assert_int_equal(db_ensure(idx, db_find(idx, "Linear", NULL), &e), -1);
+  assert_contains(e.msg, "a call cycle or a chain of more than 32 modules");
+  assert_contains(e.msg, "run `make generate`");
+  db_free(idx);
+  free(itext);
+  db_free(full);
+  free(text);
+}
+
 /* The hash: every byte counts, and it is the same on any machine (a fixed
  * value, computed by hand from the definition for these inputs would be
  * unreadable; instead: lengths and positions all change it). */
@@ -343,6 +371,7 @@ int main(void) {
       cmocka_unit_test(test_dbindex_refused),
       cmocka_unit_test(test_dbindex_db_open),
       cmocka_unit_test(test_dbindex_lazy_error_located),
+      cmocka_unit_test(test_dbindex_lazy_cycle),
       cmocka_unit_test(test_dbindex_hash),
       cmocka_unit_test(test_dbindex_lmrun_never_stale),
   };
