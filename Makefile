@@ -192,12 +192,15 @@ $(SO): $(PIC_OBJS) build/tcc/stamp runtime/lmpredict.map
 	  -Wl,-z,defs -o $@ $(PIC_OBJS) build/tcc/*.o $$(pkg-config --libs jansson) -ldl -lm
 
 # ---- programs --------------------------------------------------------------
+# -z now: every symbol bound at start, not on first call through the PLT;
+# a whole lmrun run is 0.3 ms faster that way (DESIGN.md, "Start-up cost")
+PROG_LDFLAGS = -Wl,-z,now
 lmgen: build/obj/agents/lmgen.o $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(PROG_LDFLAGS) -o $@ $^ $(LIBS)
 lmrun: build/obj/runtime/lmrun.o $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(PROG_LDFLAGS) -o $@ $^ $(LIBS)
 lmcalib: build/obj/runtime/lmcalib.o $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(PROG_LDFLAGS) -o $@ $^ $(LIBS)
 build/asan/lmcalib: build/asan/obj/runtime/lmcalib.o $(ASAN_LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 build/asan/lmgen: build/asan/obj/agents/lmgen.o $(ASAN_LIB)
