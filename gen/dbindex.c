@@ -303,6 +303,21 @@ static bool to_num(const char *s, double *out) {
   char *end;
   if (!s)
     return false;
+  /* the common values without strtod: an open end, a small whole number
+   * (exact as a double) */
+  if (strcmp(s, "inf") == 0 || strcmp(s, "-inf") == 0) {
+    *out = s[0] == '-' ? -INFINITY : INFINITY;
+    return true;
+  }
+  const char *d = s + (s[0] == '-');
+  size_t nd = strspn(d, "0123456789");
+  if (nd > 0 && nd <= 15 && d[nd] == '\0' && (nd == 1 || d[0] != '0')) {
+    long long v = 0;
+    for (size_t i = 0; i < nd; i++)
+      v = v * 10 + (d[i] - '0');
+    *out = s[0] == '-' ? -(double)v : (double)v;
+    return true;
+  }
   *out = strtod(s, &end);
   return *s && !*end && !isnan(*out);
 }
@@ -331,13 +346,16 @@ static int next_line(Reader *R, char **f, int max) {
   }
   *nl = '\0';
   char *line = R->p;
+  /* most lines escape nothing: one look for a backslash spares every
+   * field its own */
+  bool escaped = memchr(line, '\\', (size_t)(nl - line)) != NULL;
   R->p = nl + 1;
   int n = split(line, f, max);
   if (n > max) {
     R->ok = false;
     return 0;
   }
-  for (int i = 1; i < n; i++)
+  for (int i = 1; i < n && escaped; i++)
     f[i] = unesc(f[i], &R->ok);
   return n;
 }
