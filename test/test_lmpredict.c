@@ -4,6 +4,7 @@
  * exports. */
 #include "testutil.h"
 #include "lmpredict.h"
+#include "http.h"
 
 static const char *MODEL = "models/llama-2-7b-hf.json";
 static lmp_data *data;
@@ -82,6 +83,8 @@ static void test_lmpredict_rows_and_summary(void **state) {
   assert_int_equal(lmp_options_set(o, "roofline", "yes", NULL), 0);
   lmp_result *r = lmp_predict(data, llama, o, NULL);
   assert_non_null(r);
+  /* a model file and a prediction never load libcurl (only a fetch does) */
+  assert_false(http_curl_loaded());
   int n = lmp_result_rows(r, "prefill");
   assert_int_equal(n, 21);
   assert_int_equal(lmp_result_rows(r, "decode"), n);
