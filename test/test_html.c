@@ -214,7 +214,10 @@ static void test_html_browser(void **state) {
       "document.body.setAttribute('data-played',r.getAttribute('data-path')"
       "+'|'+c.getAttribute('aria-sort')+'|'+document.getElementById("
       "'explain').hidden+'|'+document.getElementById('explain-text')."
-      "textContent.split('\\n')[0]);})();</script></body>");
+      "textContent.split('\\n')[0]+'|'+(document.getElementById("
+      "'explain-text').textContent.indexOf('\\n  generated: "
+      "generated_modules/torch_linear.c (C functions TorchLinear_<metric>)"
+      "\\n')>=0));})();</script></body>");
   tu_write(page, played);
   free(played);
   free(html);
@@ -244,10 +247,12 @@ static void test_html_browser(void **state) {
   assert_non_null(dom);
   /* the script ran to its end */
   assert_contains(dom, "data-ready=\"1\"");
-  /* sorted, descending, the panel open on the row's explanation */
+  /* sorted, descending, the panel open on the row's explanation, which
+   * cites the generated C of the row's module (Linear) */
   assert_contains(dom, "data-played=\"model.layers.mlp.gate_proj|descending|"
                        "false|model.layers.mlp.gate_proj, prefill: 2048 "
-                       "tokens per sequence, KV length 2048, batch 4\"");
+                       "tokens per sequence, KV length 2048, batch 4|"
+                       "true\"");
   /* every operation of both phases is in the DOM, table and roofline */
   lmp_options *o = lmp_options_new();
   lmp_result *r = lmp_predict(data, llama, o, NULL);
@@ -416,6 +421,51 @@ static void test_html_parallel_rows(void **state) {
   free(s);
 }
 
+/* The charts count the communication too (issue 14): Llama-2-7B at --tp 2
+ * --pp 2, decode, B 1. Every collective moves one token's hidden state or
+ * logits shard at 16 bits over NVLink (h100-sxm: 450 GB/s each way;
+ * parallel.json: 0.6 us per step; both stages in one 8-GPU node):
+ *   all-reduce of 1 x 4096 x 2 = 8192 B over 2 GPUs, ring: 2 steps,
+ *     factor 2(2-1)/2 = 1: 2 x 0.6 us + 8192 / 450e9 = 1.21820 us; after
+ *     embed_tokens (1), o_proj (32) and down_proj (32): 65 x 1.21820 =
+ *     79.18 us
+ *   all-gather of lm_head's 32000 / 2 logits x 2 B = 32000 B each, 64000 B
+ *     in all: 1 step, factor 1/2: 0.6 us + 64000 / 2 / 450e9 = 0.6711 us
+ *   send between the 2 stages, 8192 B: 1 step, factor 1: 0.6 us + 8192 /
+ *     450e9 = 0.6182 us
+ * in all 79.18 + 0.671 + 0.618 = 80.47 us. The footprint is per GPU. */
+static void test_html_parallel_charts(void **state) {
+  (void)state;
+  char *s = NULL;
+  assert_int_equal(tu_run(&s,
+                          "%s models/llama-2-7b-hf.json --tp 2 --pp 2 "
+                          "--phase decode --format html 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_contains(s, "data-kind=\"comm.all_reduce\" "
+                     "data-tip=\"comm.all_reduce, interconnect: 79.2 us\"");
+  assert_contains(s, "data-tip=\"comm.all_gather, interconnect: 671 ns\"");
+  assert_contains(s, "data-tip=\"comm.send, interconnect: 618 ns\"");
+  assert_contains(s, " + communication 80.5 us,");
+  assert_contains(s, "interconnect (communication)</span>");
+  assert_contains(s, "Communication (collectives, pipeline sends) does no "
+                     "FLOPs");
+  assert_contains(s, "<h2>Memory footprint per GPU (the fullest pipeline "
+                     "stage)</h2>");
+  assert_contains(s, "per GPU (4 GPUs)");
+  free(s);
+  /* on one GPU: no communication anywhere in the charts */
+  assert_int_equal(tu_run(&s,
+                          "%s models/llama-2-7b-hf.json --phase decode "
+                          "--format html 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_not_contains(s, "comm.");
+  assert_not_contains(s, "interconnect");
+  assert_contains(s, "<h2>Memory footprint</h2>");
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
@@ -423,6 +473,7 @@ int main(void) {
       cmocka_unit_test(test_html_sweep),
       cmocka_unit_test(test_html_lmrun_sweep),
       cmocka_unit_test(test_html_parallel_rows),
+      cmocka_unit_test(test_html_parallel_charts),
       cmocka_unit_test(test_html_browser),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
