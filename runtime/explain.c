@@ -99,46 +99,44 @@ static const char *doc_name(const JsonDoc *doc) {
  * first line is base_line), so the many look-ups of one explanation scan
  * one database entry, not the whole file. */
 typedef struct Span {
-  long off;        /* of the value in doc->text; -1: not found */
+  long off, end;   /* the value's offsets in doc->text: [off, end); off -1:
+                      not found */
   int first, last; /* lines, 1-based; 0 if not found */
 } Span;
 
+/* Newlines in t[0, n). */
+static int newlines(const char *t, size_t n) {
+  int k = 0;
+  for (const char *p = t; (p = memchr(p, '\n', n - (size_t)(p - t))); p++)
+    k++;
+  return k;
+}
+
 static Span doc_span_in(const JsonDoc *doc, Span base, const JsonPath *jp) {
-  Span s = {-1, 0, 0};
+  Span s = {-1, -1, 0, 0};
   if (!doc || !doc->text || base.off < 0)
     return s;
   const char *t = doc->text + base.off;
-  long end = jloc_value_end(doc->text, doc->len, (size_t)base.off);
-  if (end < 0)
-    return s;
-  size_t len = (size_t)(end - base.off);
+  size_t len = (size_t)(base.end - base.off);
   long off = jloc_find(t, len, jp);
   long vend = off < 0 ? -1 : jloc_value_end(t, len, (size_t)off);
   if (vend <= off)
     return s;
-  int col;
-  text_linecol(t, (size_t)off, &s.first, &col);
-  text_linecol(t, (size_t)(vend - 1), &s.last, &col);
-  s.first += base.first - 1;
-  s.last += base.first - 1;
+  s.first = base.first + newlines(t, (size_t)off);
+  s.last = s.first + newlines(t + off, (size_t)(vend - 1 - off));
   s.off = base.off + off;
+  s.end = base.off + vend;
   return s;
 }
 
 /* The whole document as a span (the root of every search). */
 static Span doc_root(const JsonDoc *doc) {
-  Span s = {-1, 0, 0};
+  Span s = {-1, -1, 0, 0};
   if (!doc || !doc->text)
     return s;
-  size_t i = 0;
-  while (i < doc->len && strchr(" \t\r\n", doc->text[i]))
-    i++;
-  if (i == doc->len)
-    return s;
-  int col;
-  s.off = (long)i;
-  text_linecol(doc->text, i, &s.first, &col);
-  s.last = s.first;
+  s.off = 0;
+  s.end = (long)doc->len;
+  s.first = s.last = 1;
   return s;
 }
 
