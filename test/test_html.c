@@ -466,6 +466,80 @@ static void test_html_parallel_charts(void **state) {
   free(s);
 }
 
+/* A multi-hardware sweep's page with an SLO in the browser: Llama-2-7B at
+ * B 1, 4, 16, 64, tp 1 and 2, on h100-sxm and a100-sxm-80gb (16
+ * configurations, four series of four points on each of the three
+ * charts), -O 128, ttft 2 s and tpot 30 ms. No console message, the script
+ * ran, every configuration is a row of the table and a point of each
+ * chart, the screenshot is not blank. */
+static void test_html_browser_sweep(void **state) {
+  (void)state;
+  const char *bin = getenv("LM_BIN");
+  if (bin && strstr(bin, "asan"))
+    skip(); /* the same page; test_html_lmrun_sweep checks the C */
+  char *out = NULL;
+  if (tu_run(&out, "command -v chromium") != 0)
+    fail_msg("chromium is not installed: `make test` (make deps-browser) "
+             "installs it");
+  free(out);
+  char *dir = tu_tmpdir();
+  char *page = path_join(dir, "sweep.html");
+  assert_int_equal(tu_run(NULL,
+                          "%s %s -B 1,4,16,64 --tp 1,2 --hardware "
+                          "h100-sxm,a100-sxm-80gb -O 128 --slo "
+                          "ttft=2s,tpot=30ms --format html -o %s",
+                          tu_bin("lmrun"), MODEL, page),
+                   0);
+  int rc = tu_run(NULL,
+                  "cd %s && timeout 120 chromium --headless --no-sandbox "
+                  "--disable-gpu --hide-scrollbars --no-first-run "
+                  "--user-data-dir=%s/profile --enable-logging=stderr --v=0 "
+                  "--window-size=1280,900 --force-device-scale-factor=0.5 "
+                  "--screenshot=%s/shot.png --dump-dom file://%s "
+                  ">%s/dom.html 2>%s/log.txt",
+                  dir, dir, dir, page, dir, dir);
+  char *p = path_join(dir, "log.txt");
+  char *log = tu_read(p);
+  free(p);
+  if (rc != 0)
+    print_error("chromium exited %d:\n%s\n", rc, log ? log : "");
+  assert_int_equal(rc, 0);
+  assert_non_null(log);
+  assert_not_contains(log, ":CONSOLE");
+  free(log);
+  p = path_join(dir, "dom.html");
+  char *dom = tu_read(p);
+  free(p);
+  assert_non_null(dom);
+  assert_contains(dom, "data-ready=\"1\"");
+  /* 16 configurations: 16 rows, 16 points on each of the 3 charts */
+  assert_int_equal(count_of(dom, "<tr><td>--tp 1, h100-sxm</td>") +
+                       count_of(dom, "<tr><td>--tp 2, h100-sxm</td>") +
+                       count_of(dom, "<tr><td>--tp 1, a100-sxm-80gb</td>") +
+                       count_of(dom, "<tr><td>--tp 2, a100-sxm-80gb</td>"),
+                   16);
+  assert_int_equal(count_of(dom, "<circle class=\"pt\""), 48);
+  assert_contains(dom, ">SLO 2.00 s<");
+  assert_contains(dom, ">SLO 30.0 ms<");
+  free(dom);
+  assert_int_equal(tu_run(&out, "python3 test/png_stats.py %s/shot.png", dir),
+                   0);
+  int w = 0, h = 0, colors = 0;
+  double var = 0, nonwhite = 0;
+  assert_int_equal(
+      sscanf(out, "%d %d %lf %lf %d", &w, &h, &var, &nonwhite, &colors), 5);
+  print_message("sweep screenshot %dx%d: luminance variance %.0f, %.1f%% not "
+                "white, %d colours\n",
+                w, h, var, nonwhite * 100, colors);
+  assert_true(var > 200);
+  assert_true(nonwhite > 0.03);
+  assert_true(colors > 50);
+  free(out);
+  free(page);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
@@ -475,6 +549,7 @@ int main(void) {
       cmocka_unit_test(test_html_parallel_rows),
       cmocka_unit_test(test_html_parallel_charts),
       cmocka_unit_test(test_html_browser),
+      cmocka_unit_test(test_html_browser_sweep),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
