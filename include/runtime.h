@@ -34,6 +34,9 @@ typedef struct RegModule {
   bool ready;                      /* compiled: the pointers below are set */
   lm_metric_fn fn[M_COUNT];        /* entry metrics */
   lm_metric_fn (*opfn)[M_TRAFFIC]; /* per atomic op, def->nops rows */
+  const char *dir;                 /* generated modules' directory (the
+                                      registry's; NULL if not opened from
+                                      one): explanations cite the file */
 } RegModule;
 
 typedef struct Registry Registry;
@@ -139,6 +142,18 @@ typedef struct Quant {
   int nominal_w, nominal_x;
 } Quant;
 
+/* Where a config value came from (config.c): --tree and --explain say it. */
+typedef struct VarOrigin {
+  int line;          /* the key's line in the config (a count: the line of
+                        the array counted); 0: absent (with dflt set: the
+                        key is null there) */
+  const char *array; /* a count: the array (or pattern string) counted;
+                        else NULL */
+  const char *dflt;  /* absent: the template's default as written; else
+                        NULL */
+  int dflt_line;     /* that default's line in the template */
+} VarOrigin;
+
 typedef struct Layer Layer;
 
 /* One item of a layer's sub_layers: a sub-layer, or where one of the
@@ -187,6 +202,10 @@ typedef struct Model {
   Quant quant;         /* from the config's quantization_config */
   const char *tmpl_pending; /* the template, when its validation.status is
                                pending (written by lmgen --arch), or NULL */
+  const char *config_path; /* the config.json a template was filled from
+                              (doc is then the template); NULL otherwise */
+  const VarOrigin *origin; /* per variable (run variables zeroed), with
+                              config_path; NULL for a model file */
   Arena arena;
 } Model;
 
@@ -199,6 +218,8 @@ typedef struct ModelVars {
   const double *values;
   int n;
   Quant quant;
+  const char *config_path;  /* the config read, as shown; or NULL */
+  const VarOrigin *origins; /* per name; or NULL */
 } ModelVars;
 
 #define TMPL_NMEMBERS 11

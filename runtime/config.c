@@ -101,6 +101,7 @@ typedef struct Cfg {
   /* values so far */
   const char *names[CFG_MAX_KEYS];
   double values[CFG_MAX_KEYS];
+  VarOrigin origins[CFG_MAX_KEYS]; /* strings in arena */
   int n;
   Quant quant;       /* from a "quantization" declaration */
   Arena *arena;
@@ -596,6 +597,42 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                      v, why);
     return cerr_at(c, key, "%s is %g; it must be %s", key, v, why);
   }
+  /* where it came from, for --tree and --explain */
+  VarOrigin *o = &c->origins[c->n];
+  memset(o, 0, sizeof(*o));
+  JsonPath p = c->cjp;
+  if (have && strcmp(ty, "count") == 0) {
+    const char *an = json_string_value(json_object_get(decl, "array"));
+    o->array = arena_strdup(c->arena, an);
+    jp_key(&p, an);
+  } else {
+    jp_key(&p, key);
+  }
+  {
+    /* present, or null (then the default applies: line kept) */
+    long off = jloc_find(c->ctext, c->clen, &p);
+    int col;
+    if (off >= 0)
+      text_linecol(c->ctext, (size_t)off, &o->line, &col);
+  }
+  if (!have) {
+    char d[64];
+    if (json_is_string(dflt))
+      o->dflt = arena_strdup(c->arena, json_string_value(dflt));
+    else
+      o->dflt = (report_number(json_is_true(dflt) ? 1
+                               : json_is_number(dflt)
+                                   ? json_number_value(dflt)
+                                   : 0,
+                               d, sizeof(d)),
+                 arena_strdup(c->arena, d));
+    JsonPath tp = c->tjp;
+    jp_key(&tp, "default");
+    long off = jloc_find(c->ttext, c->tlen, &tp);
+    int col;
+    if (off >= 0)
+      text_linecol(c->ttext, (size_t)off, &o->dflt_line, &col);
+  }
   c->names[c->n] = arena_strdup(c->arena, key);
   c->values[c->n++] = v;
   return 0;
@@ -954,7 +991,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
                     .names = c.names,
                     .values = c.values,
                     .n = c.n,
-                    .quant = c.quant};
+                    .quant = c.quant,
+                    .config_path = path_display(cpath),
+                    .origins = c.origins};
   m = model_load_json(c.tpath, ttext, tlen, troot, &vars, reg, err);
   free(cache_id);
   if (m) {

@@ -94,6 +94,109 @@ static const char *doc_name(const JsonDoc *doc) {
   return doc && doc->file ? path_display(doc->file) : "(memory)";
 }
 
+/* Where a value sits in a JSON document: its first and last line. The
+ * search runs inside the value at base (an offset of doc->text, whose
+ * first line is base_line), so the many look-ups of one explanation scan
+ * one database entry, not the whole file. */
+typedef struct Span {
+  long off, end;   /* the value's offsets in doc->text: [off, end); off -1:
+                      not found */
+  int first, last; /* lines, 1-based; 0 if not found */
+} Span;
+
+/* Newlines in t[0, n). */
+static int newlines(const char *t, size_t n) {
+  int k = 0;
+  for (const char *p = t; (p = memchr(p, '\n', n - (size_t)(p - t))); p++)
+    k++;
+  return k;
+}
+
+static Span doc_span_in(const JsonDoc *doc, Span base, const JsonPath *jp) {
+  Span s = {-1, -1, 0, 0};
+  if (!doc || !doc->text || base.off < 0)
+    return s;
+  const char *t = doc->text + base.off;
+  size_t len = (size_t)(base.end - base.off);
+  long off = jloc_find(t, len, jp);
+  long vend = off < 0 ? -1 : jloc_value_end(t, len, (size_t)off);
+  if (vend <= off)
+    return s;
+  s.first = base.first + newlines(t, (size_t)off);
+  s.last = s.first + newlines(t + off, (size_t)(vend - 1 - off));
+  s.off = base.off + off;
+  s.end = base.off + vend;
+  return s;
+}
+
+/* The whole document as a span (the root of every search). */
+static Span doc_root(const JsonDoc *doc) {
+  Span s = {-1, -1, 0, 0};
+  if (!doc || !doc->text)
+    return s;
+  s.off = 0;
+  s.end = (long)doc->len;
+  s.first = s.last = 1;
+  return s;
+}
+
+static void span_text(Buf *b, Span s) {
+  if (s.first == s.last)
+    buf_printf(b, "line %d", s.first);
+  else
+    buf_printf(b, "lines %d-%d", s.first, s.last);
+}
+
+/* ---------------------------------------------------- generated code */
+
+/* A generated module file, read once per explanation. */
+typedef struct GenFile {
+  char *path;  /* as shown */
+  char *text;  /* NULL: not readable (why in err) */
+  size_t len;
+  Error err;
+} GenFile;
+
+static void genfile_open(GenFile *g, const RegModule *rm) {
+  memset(g, 0, sizeof(*g));
+  err_clear(&g->err);
+  const ModuleDef *md = rm->def;
+  if (!md->file_name || !rm->dir)
+    return;
+  char *full = path_join(rm->dir, md->file_name);
+  g->path = xstrdup(path_display(full));
+  g->text = fs_read(full, &g->len, &g->err);
+  free(full);
+}
+
+static void genfile_close(GenFile *g) {
+  free(g->path);
+  free(g->text);
+}
+
+/* Lines of the definition of the generated function for metric k of md
+ * (op: of that atomic op): from "double Sym(const double *args)" to its
+ * closing brace. 0 when absent (a metric without formula has none). */
+static int genfile_fn(const GenFile *g, const ModuleDef *md,
+                      const AtomicOp *op, Metric k, int *last, char *sym,
+                      size_t symsz) {
+  emit_symbol(md, op, k, sym, symsz);
+  if (!g->text)
+    return 0;
+  char head[300];
+  snprintf(head, sizeof(head), "\ndouble %s(const double *args)\n{", sym);
+  const char *at = strstr(g->text, head);
+  if (!at)
+    return 0;
+  const char *end = strstr(at + 1, "\n}\n");
+  if (!end)
+    return 0;
+  int first, col;
+  text_linecol(g->text, (size_t)(at + 1 - g->text), &first, &col);
+  text_linecol(g->text, (size_t)(end + 1 - g->text), last, &col);
+  return first;
+}
+
 /* ------------------------------------------------------------ finding */
 
 /* Levenshtein distance, capped (short names only). */
@@ -217,9 +320,48 @@ static void used_vars(const char *text, const Model *m, bool *used) {
   }
 }
 
+/* Where config key i of a model built from a config.json came from: the
+ * config's line, the array it counts, or the template's default applied
+ * because the key is absent. brief: the short form --tree's layer lines
+ * use. */
+static void cfg_origin(Buf *b, const Model *m, int i, bool brief) {
+  const VarOrigin *o = &m->origin[i];
+  if (o->dflt) {
+    if (o->line)
+      buf_printf(b, brief ? "null, config line %d: default"
+                          : "null in the config (line %d): the template's "
+                            "default",
+                 o->line);
+    else
+      buf_puts(b, brief ? "absent: default"
+                        : "absent from the config: the template's default");
+    if (!brief) {
+      buf_printf(b, " %s", o->dflt);
+      if (o->dflt_line)
+        buf_printf(b, " (%s line %d)", doc_name(&m->doc), o->dflt_line);
+    }
+  } else if (o->array) {
+    buf_printf(b, "counted in %s", o->array);
+    if (o->line && brief)
+      buf_printf(b, ", config line %d", o->line);
+    else if (o->line)
+      buf_printf(b, " (%s line %d)", m->config_path, o->line);
+  } else {
+    if (brief)
+      buf_printf(b, "config line %d", o->line);
+    else
+      buf_printf(b, "%s line %d", m->config_path, o->line);
+  }
+}
+
 static void var_origin(Buf *b, const Model *m, int i) {
   if (i < V_COUNT) {
     buf_puts(b, run_var_desc[i] ? run_var_desc[i] : "run variable");
+    return;
+  }
+  if (m->origin) {
+    buf_printf(b, "config key '%s': ", m->var_names[i]);
+    cfg_origin(b, m, i, false);
     return;
   }
   buf_printf(b, "config key '%s' of %s", m->var_names[i], doc_name(&m->doc));
@@ -237,14 +379,17 @@ static void var_origin(Buf *b, const Model *m, int i) {
 static void explain_calls(Buf *b, const Node *n, const ModuleDef *md,
                           const double *args, Metric k, int depth);
 
+/* where: a line said after the value (the formula's location), or NULL */
 static void explain_formula(Buf *b, const char *formula, const Node *ast,
                             const ModuleDef *md, const double *args, Metric k,
-                            int depth, int col) {
+                            int depth, int col, const char *where) {
   buf_printf(b, "%*s= ", col, "");
   substitute(b, formula, md->params, args, md->nparams);
   buf_printf(b, "\n%*s= ", col, "");
   num_si(b, node_eval(ast, args, k), metric_unit[k]);
   buf_putc(b, '\n');
+  if (where)
+    buf_printf(b, "%*s%s\n", col, "", where);
   explain_calls(b, ast, md, args, k, depth);
 }
 
@@ -273,7 +418,7 @@ static void explain_calls(Buf *b, const Node *n, const ModuleDef *md,
     if (f) {
       buf_printf(b, " = %s's formula\n%s  %s\n", c->full_name, indent, f);
       explain_formula(b, f, ast, c, cargs, k, depth + 1,
-                      (int)strlen(indent) + 2);
+                      (int)strlen(indent) + 2, NULL);
     } else {
       buf_puts(b, " = ");
       num_si(b, module_eval(c, k, cargs), metric_unit[k]);
@@ -495,7 +640,42 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
       }
   }
   buf_putc(b, '\n');
-  buf_puts(b, "  source: ");
+  /* where the module is written down: its database entry, the C the
+   * generator made of it, the source it was read from */
+  JsonPath dp;
+  jp_init(&dp);
+  jp_key(&dp, "modules");
+  jp_key(&dp, md->full_name);
+  Span entry = doc_span_in(md->doc, doc_root(md->doc), &dp);
+  JsonPath rel; /* inside the entry */
+  jp_init(&rel);
+  if (op) {
+    jp_key(&rel, "atomic_ops");
+    jp_index(&rel, (int)(op - md->ops));
+  }
+  Span opspan = op ? doc_span_in(md->doc, entry, &rel) : entry;
+  buf_printf(b, "  entry: %s", doc_name(md->doc));
+  if (entry.first) {
+    buf_putc(b, ' ');
+    span_text(b, entry);
+  }
+  if (op && opspan.first) {
+    buf_printf(b, ", atomic op '%s' ", op->name);
+    span_text(b, opspan);
+  }
+  buf_printf(b, " (validation: %s)\n", md->status);
+  GenFile gen;
+  genfile_open(&gen, ly->mod);
+  buf_puts(b, "  generated: ");
+  if (gen.text)
+    buf_printf(b, "%s (C functions %s_%s%s%s<metric>)\n", gen.path,
+               md->class_name, op ? "op_" : "", op ? op->name : "",
+               op ? "_" : "");
+  else if (gen.path)
+    buf_printf(b, "%s, not readable: %s\n", gen.path, gen.err.msg);
+  else
+    buf_puts(b, "no generated file recorded\n");
+  buf_puts(b, "  reference source: ");
   if (md->source_file) {
     buf_puts(b, md->source_file);
     if (md->line_start)
@@ -506,17 +686,9 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
     if (md->source_version)
       buf_printf(b, ", %s", md->source_version);
   } else {
-    buf_puts(b, "not recorded");
+    buf_puts(b, "not recorded in the module database");
   }
-  JsonPath dp;
-  jp_init(&dp);
-  jp_key(&dp, "modules");
-  jp_key(&dp, md->full_name);
-  int dline = doc_line(md->doc, &dp);
-  buf_printf(b, "\n  entry: %s", doc_name(md->doc));
-  if (dline)
-    buf_printf(b, " line %d", dline);
-  buf_printf(b, " (validation: %s)\n", md->status);
+  buf_putc(b, '\n');
 
   /* parameters */
   int lline = doc_line(&m->doc, &ly->jp);
@@ -565,16 +737,15 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
   /* formulas */
   const char *const *formula = op ? op->formula : md->formula;
   Node *const *ast = op ? op->ast : md->ast;
-  JsonPath fp = dp;
-  if (op) {
-    jp_key(&fp, "atomic_ops");
-    jp_index(&fp, (int)(op - md->ops));
-  }
+  JsonPath fp;
+  jp_init(&fp);
   jp_key(&fp, "formulas");
-  int fline = doc_line(md->doc, &fp);
+  Span fspan = doc_span_in(md->doc, opspan, &fp);
   buf_printf(b, "\nformulas (%s", doc_name(md->doc));
-  if (fline)
-    buf_printf(b, " line %d", fline);
+  if (fspan.first) {
+    buf_putc(b, ' ');
+    span_text(b, fspan);
+  }
   buf_printf(b, ", %s%s%s), one instance:\n", md->short_name, op ? "." : "",
              op ? op->name : "");
   for (int k = 0; k < M_TRAFFIC; k++) {
@@ -583,8 +754,27 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
       continue;
     }
     buf_printf(b, "  %s = %s\n", metric_name[k], formula[k]);
+    /* where this formula is written, and the C made of it */
+    JsonPath kp;
+    jp_init(&kp);
+    jp_key(&kp, metric_name[k]);
+    Span ks = doc_span_in(md->doc, fspan, &kp);
+    char sym[200];
+    int glast = 0;
+    int gfirst = genfile_fn(&gen, md, op, (Metric)k, &glast, sym, sizeof(sym));
+    Buf where;
+    buf_init(&where);
+    buf_puts(&where, "(");
+    if (ks.first)
+      buf_printf(&where, "%s line %d; ", doc_name(md->doc), ks.first);
+    if (gfirst)
+      buf_printf(&where, "%s lines %d-%d, %s", gen.path, gfirst, glast, sym);
+    else
+      buf_printf(&where, "C function %s", sym);
+    buf_puts(&where, ")");
     explain_formula(b, formula[k], ast[k], md, args, (Metric)k, 0,
-                    (int)strlen(metric_name[k]) + 3);
+                    (int)strlen(metric_name[k]) + 3, buf_str(&where));
+    buf_free(&where);
     double again = node_eval(ast[k], args, (Metric)k);
     if (again != v[k]) {
       buf_puts(b, "  (the compiled module gave ");
@@ -592,6 +782,7 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
       buf_puts(b, ": generated_modules/ is out of date, run make generate)\n");
     }
   }
+  genfile_close(&gen);
   double bytes = metric_bytes(v);
   buf_puts(b, "  bytes = weight + act read + act write + KV read + KV write\n"
               "        = ");
@@ -699,6 +890,32 @@ static void tree_layer(Buf *b, const Layer *ly, const Plan *p,
   if (ly->count != 1)
     buf_printf(b, "  (%g in the model)", ly->count);
   buf_printf(b, "  [%s]\n", md->kind == MK_BASIC ? "basic" : "composite");
+  const Model *m = p->model;
+  if (m->origin) {
+    /* a template filled from a config: where the layer is written and the
+     * config keys its repeat and parameters read */
+    buf_printf(b, "%s    from %s", pad, doc_name(&m->doc));
+    int line = doc_line(&m->doc, &ly->jp);
+    if (line)
+      buf_printf(b, " line %d", line);
+    bool *used = xcalloc((size_t)m->nvars + 1, sizeof(bool));
+    for (int i = 0; i < md->nparams; i++)
+      used_vars(ly->arg_text[i], m, used);
+    if (ly->repeat_text)
+      used_vars(ly->repeat_text, m, used);
+    const char *sep = "; config keys: ";
+    for (int i = V_COUNT; i < m->nvars; i++)
+      if (used[i]) {
+        buf_printf(b, "%s%s = ", sep, m->var_names[i]);
+        num(b, m->var_values[i]);
+        buf_puts(b, " (");
+        cfg_origin(b, m, i, true);
+        buf_putc(b, ')');
+        sep = ", ";
+      }
+    free(used);
+    buf_putc(b, '\n');
+  }
   tree_params(b, ly, p->model, pre, dec, pad);
   bool *placed = xcalloc((size_t)md->nops + 1, sizeof(bool));
   for (int i = 0; i < ly->nitems; i++) {
@@ -731,11 +948,35 @@ void tree_render(const Plan *p, const Values *pre, const Values *dec, Buf *b) {
               "each parameter's\ntemplate = its value (prefill, decode "
               "when they differ); 'op' lines are the\natomic operations at "
               "the places they run.\n");
-  buf_puts(b, "config:");
-  for (int i = V_COUNT; i < m->nvars; i++) {
-    buf_printf(b, " %s=", m->var_names[i]);
-    num(b, m->var_values[i]);
+  if (m->origin) {
+    buf_printf(b,
+               "template: %s (model_type %s), filled with the keys of %s "
+               "it declares:\n",
+               doc_name(&m->doc), m->family ? m->family : "-",
+               m->config_path);
+    int w = 0;
+    for (int i = V_COUNT; i < m->nvars; i++) {
+      char v[64];
+      report_number(m->var_values[i], v, sizeof(v));
+      int n = (int)(strlen(m->var_names[i]) + strlen(v));
+      w = n > w ? n : w;
+    }
+    for (int i = V_COUNT; i < m->nvars; i++) {
+      char v[64];
+      report_number(m->var_values[i], v, sizeof(v));
+      buf_printf(b, "  %s = %s%*s  ", m->var_names[i], v,
+                 w - (int)(strlen(m->var_names[i]) + strlen(v)), "");
+      cfg_origin(b, m, i, false);
+      buf_putc(b, '\n');
+    }
+    buf_putc(b, '\n');
+  } else {
+    buf_puts(b, "config:");
+    for (int i = V_COUNT; i < m->nvars; i++) {
+      buf_printf(b, " %s=", m->var_names[i]);
+      num(b, m->var_values[i]);
+    }
+    buf_puts(b, "\n\n");
   }
-  buf_puts(b, "\n\n");
   tree_layer(b, m->root, p, pre, dec, 0);
 }

@@ -26,6 +26,7 @@
 #define C_W "#2f6db5"    /* weights */
 #define C_KV "#3c9a5f"   /* KV cache */
 #define C_ACT "#c9a227"  /* activations */
+#define C_NET "#7b4fa6"  /* communication over the interconnect */
 
 /* Text with &, <, >, " and ' escaped. */
 static void esc(Buf *b, const char *s) {
@@ -445,6 +446,11 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
                        : "the roofline bound, so every operation sits on "
                          "the roof");
   buf_puts(b, "); hover for values, click for the derivation.");
+  if (ph->ncomm > 0 || ph->sends > 0)
+    buf_puts(b, " Communication (collectives, pipeline sends) does no "
+                "FLOPs and moves no HBM bytes, so it has no place on this "
+                "roofline: its time is in the time by kind, its rows in the "
+                "table.");
   if (skipped.len) {
     buf_puts(b, " Not plotted (no FLOPs or no bytes): ");
     esc(b, buf_str(&skipped));
@@ -458,31 +464,65 @@ static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
 
 typedef struct Kind {
   const char *name;
-  double t[2]; /* memory-bound, compute-bound seconds */
+  double t[3]; /* memory-bound, compute-bound, interconnect seconds */
 } Kind;
+
+static const char *const kind_color[3] = {C_MEM, C_COMP, C_NET};
+static const char *const kind_bound[3] = {"memory bound", "compute bound",
+                                          "interconnect"};
+
+/* Add t seconds of name, bound c (0 memory, 1 compute, 2 interconnect). */
+static int kind_add(Kind *k, int nk, const char *name, int c, double t) {
+  int i = 0;
+  while (i < nk && strcmp(k[i].name, name) != 0)
+    i++;
+  if (i == nk)
+    k[nk++].name = name;
+  k[i].t[c] += t;
+  return nk;
+}
+
+/* The communication of a phase (parallelism): every collective and the
+ * pipeline's sends, count x time; 0 on one GPU. */
+static double comm_total(const PhaseResult *ph) {
+  double t = 0;
+  for (int c = 0; c < ph->ncomm; c++)
+    t += ph->comm[c].count * ph->comm_time[c];
+  return t + ph->sends * ph->send_time;
+}
 
 static void breakdown(Buf *b, const PhaseResult *ph) {
   const Plan *p = ph->plan;
-  Kind *k = xcalloc((size_t)p->nrows + 1, sizeof(Kind));
+  /* one kind per row at most, plus one per collective and the sends */
+  Kind *k = xcalloc((size_t)p->nrows + (size_t)ph->ncomm + 2, sizeof(Kind));
   int nk = 0;
   for (int r = 0; r < p->nrows; r++) {
     const Row *w = &p->rows[r];
+    if (ph->vals->off && ph->vals->off[r])
+      continue; /* runs in the other phase (MLA, Mamba) */
     const char *name = kind_of(w, p->slots[w->slot].layer->mod->def);
-    int i = 0;
-    while (i < nk && strcmp(k[i].name, name) != 0)
-      i++;
-    if (i == nk)
-      k[nk++].name = name;
-    k[i].t[ph->bound[r] == BOUND_COMPUTE] += w->count * ptimes(ph)[r];
+    nk = kind_add(k, nk, name, ph->bound[r] == BOUND_COMPUTE,
+                  w->count * ptimes(ph)[r]);
   }
+  /* communication: the collectives by kind, the pipeline's sends */
+  char (*cname)[40] = xcalloc((size_t)ph->ncomm + 2, sizeof(*cname));
+  for (int c = 0; c < ph->ncomm; c++) {
+    snprintf(cname[c], sizeof(cname[c]), "comm.%s",
+             coll_name[ph->comm[c].kind]);
+    nk = kind_add(k, nk, cname[c], 2, ph->comm[c].count * ph->comm_time[c]);
+  }
+  if (ph->sends > 0 && ph->send_time > 0)
+    nk = kind_add(k, nk, "comm.send", 2, ph->sends * ph->send_time);
+  double comm = comm_total(ph), all = ptotal(ph) + comm;
   for (int i = 1; i < nk; i++)
-    for (int j = i;
-         j > 0 && k[j].t[0] + k[j].t[1] > k[j - 1].t[0] + k[j - 1].t[1]; j--) {
+    for (int j = i; j > 0 && k[j].t[0] + k[j].t[1] + k[j].t[2] >
+                                 k[j - 1].t[0] + k[j - 1].t[1] + k[j - 1].t[2];
+         j--) {
       Kind t = k[j];
       k[j] = k[j - 1];
       k[j - 1] = t;
     }
-  double tmax = nk ? k[0].t[0] + k[0].t[1] : 0;
+  double tmax = nk ? k[0].t[0] + k[0].t[1] + k[0].t[2] : 0;
   const double W = 640, L = 150, R = 150, rowh = 24, T = 8;
   double H = T + rowh * nk + 44;
   buf_printf(b,
@@ -493,22 +533,24 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
   double scale = tmax > 0 ? (W - L - R) / tmax : 0;
   for (int i = 0; i < nk; i++) {
     double y = T + rowh * i, x = L;
-    double tot = k[i].t[0] + k[i].t[1];
+    double tot = k[i].t[0] + k[i].t[1] + k[i].t[2];
     buf_printf(b, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">", L - 8,
                y + 15);
     esc(b, k[i].name);
     buf_puts(b, "</text>");
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < 3; c++) {
       if (k[i].t[c] <= 0)
         continue;
       double wpx = k[i].t[c] * scale;
       buf_printf(b,
                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                 "height=\"%.0f\" fill=\"%s\" data-tip=\"",
-                 x, y + 3, wpx < 0.5 ? 0.5 : wpx, rowh - 6, c ? C_COMP : C_MEM);
+                 "height=\"%.0f\" fill=\"%s\" data-kind=\"",
+                 x, y + 3, wpx < 0.5 ? 0.5 : wpx, rowh - 6, kind_color[c]);
+      esc(b, k[i].name);
+      buf_puts(b, "\" data-tip=\"");
       Buf t;
       buf_init(&t);
-      buf_printf(&t, "%s, %s bound: ", k[i].name, c ? "compute" : "memory");
+      buf_printf(&t, "%s, %s: ", k[i].name, kind_bound[c]);
       tm(&t, k[i].t[c]);
       esc(b, buf_str(&t));
       buf_free(&t);
@@ -517,8 +559,7 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
     }
     buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", x + 6, y + 15);
     tm(b, tot);
-    buf_printf(b, " (%.1f%%)</text>\n",
-               ptotal(ph) > 0 ? tot / ptotal(ph) * 100 : 0);
+    buf_printf(b, " (%.1f%%)</text>\n", all > 0 ? tot / all * 100 : 0);
   }
   /* time axis: 0 and the largest bar */
   double ya = T + rowh * nk + 4;
@@ -542,11 +583,33 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
   buf_puts(b, "</svg><div class=\"legend\"><span><span class=\"sw\" "
               "style=\"background:" C_MEM "\"></span>memory bound</span>"
               "<span><span class=\"sw\" style=\"background:" C_COMP
-              "\"></span>compute bound</span></div>");
-  buf_puts(b, "<figcaption>Kind: the module's class for a module's own row, "
-              "the operation's name for an atomic operation. Total ");
-  tm(b, ptotal(ph));
-  buf_puts(b, ".</figcaption></figure>\n");
+              "\"></span>compute bound</span>");
+  if (comm > 0)
+    buf_puts(b, "<span><span class=\"sw\" style=\"background:" C_NET
+                "\"></span>interconnect (communication)</span>");
+  buf_puts(b, "</div><figcaption>Kind: the module's class for a module's own "
+              "row, the operation's name for an atomic operation");
+  if (comm > 0) {
+    buf_puts(b, ", comm.<i>collective</i> for the communication parallelism "
+                "adds (latency x steps + bytes x factor / link bandwidth, "
+                "count x time). Total ");
+    tm(b, all);
+    buf_puts(b, ": operations ");
+    tm(b, ptotal(ph));
+    buf_puts(b, " + communication ");
+    tm(b, comm);
+    buf_puts(b, ", every layer on its tensor-parallel shard; the phase's "
+                "latency ");
+    tm(b, ph->latency);
+    buf_puts(b, " (pipeline stages in sequence; with microbatches, the "
+                "slowest stage once more per further microbatch).");
+  } else {
+    buf_puts(b, ". Total ");
+    tm(b, ptotal(ph));
+    buf_putc(b, '.');
+  }
+  buf_puts(b, "</figcaption></figure>\n");
+  free(cname);
   free(k);
 }
 
@@ -890,14 +953,20 @@ void render_html(const Report *r, Buf *b) {
     snprintf(n, sizeof(n), "one decode step, KV length %g%s%s", r->seq_len,
              r->engine ? "; roofline " : "", r->engine ? rf : "");
     card(b, "time per output token", v, n);
+    bool multi = r->serving && s->gpus > 1;
     snprintf(v, sizeof(v), "%.4g tok/s", s->tokens_per_s);
-    snprintf(n, sizeof(n), "decode, %.4g per sequence",
-             s->tokens_per_s / r->batch);
+    if (multi)
+      snprintf(n, sizeof(n), "decode, %.4g per sequence, %.4g per GPU (%g "
+               "GPUs)", s->tokens_per_s / r->batch,
+               s->tokens_per_s / s->gpus, s->gpus);
+    else
+      snprintf(n, sizeof(n), "decode, %.4g per sequence",
+               s->tokens_per_s / r->batch);
     card(b, "throughput", v, n);
     si_format(s->mem.total, "B", v, sizeof(v));
     char cap[32];
     si_format(s->mem.capacity, "B", cap, sizeof(cap));
-    snprintf(n, sizeof(n), "of %s: %s", cap,
+    snprintf(n, sizeof(n), "%sof %s: %s", multi ? "per GPU, " : "", cap,
              s->mem.fits ? "fits" : "does NOT fit");
     card(b, "memory", v, n);
     if (s->mem.max_batch > 0)
@@ -907,7 +976,11 @@ void render_html(const Report *r, Buf *b) {
       snprintf(v, sizeof(v), "%s", "none");
     snprintf(n, sizeof(n), "largest batch at sequence %g", r->seq_len);
     card(b, "max batch", v, n);
-    buf_puts(b, "</section>\n<section><h2>Memory footprint</h2>\n");
+    const char *per = r->serving && r->pp > 1
+                          ? " per GPU (the fullest pipeline stage)"
+                      : r->serving && (r->tp > 1 || r->ep > 1) ? " per GPU"
+                                                               : "";
+    buf_printf(b, "</section>\n<section><h2>Memory footprint%s</h2>\n", per);
     footprint(b, r);
     buf_puts(b, "</section>\n");
   }

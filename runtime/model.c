@@ -137,6 +137,18 @@ static void load_vars(Loader *L) {
     m->var_values[V_COUNT + i] = v->values[i];
     L->known[V_COUNT + i] = true;
   }
+  if (v->origins && v->config_path) {
+    VarOrigin *o = arena_alloc(&m->arena, sizeof(VarOrigin) * (size_t)m->nvars);
+    memset(o, 0, sizeof(VarOrigin) * (size_t)m->nvars);
+    for (int i = 0; i < v->n; i++) {
+      const VarOrigin *s = &v->origins[i];
+      o[V_COUNT + i] = *s;
+      o[V_COUNT + i].array = s->array ? arena_strdup(&m->arena, s->array) : NULL;
+      o[V_COUNT + i].dflt = s->dflt ? arena_strdup(&m->arena, s->dflt) : NULL;
+    }
+    m->origin = o;
+    m->config_path = arena_strdup(&m->arena, v->config_path);
+  }
 }
 
 /* A number or a template; compiled to a Prog. */

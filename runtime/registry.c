@@ -227,6 +227,7 @@ Registry *reg_open(const Db *db, const char *modules_dir, Error *err) {
     RegModule *m = xcalloc(1, sizeof(RegModule));
     m->def = db->mods[i];
     m->opfn = xcalloc((size_t)m->def->nops + 1, sizeof(*m->opfn));
+    m->dir = r->modules_dir;
     reg_add(r, m); /* db keys are unique */
   }
   return r;

@@ -30,6 +30,40 @@ static int group_teardown(void **state) {
   return 0;
 }
 
+/* The 1-based line of the first occurrence of needle in file at or after
+ * line from (0 if none): locations derived from the files themselves, not
+ * from the program. */
+static int line_of(const char *file, const char *needle, int from) {
+  char *t = tu_read(file);
+  assert_non_null(t);
+  int line = 1, found = 0;
+  for (const char *p = t; *p && !found; line++) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    if (line >= from && memmem(p, n, needle, strlen(needle)))
+      found = line;
+    p = nl ? nl + 1 : p + n;
+  }
+  free(t);
+  return found;
+}
+
+/* The line of the first line at or after from that is exactly text. */
+static int line_exact(const char *file, const char *text, int from) {
+  char *t = tu_read(file);
+  assert_non_null(t);
+  int line = 1, found = 0;
+  for (const char *p = t; *p && !found; line++) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    if (line >= from && n == strlen(text) && memcmp(p, text, n) == 0)
+      found = line;
+    p = nl ? nl + 1 : p + n;
+  }
+  free(t);
+  return found;
+}
+
 /* --roofline (eager attention, no engine): the roofline terms alone. */
 static char *explain(const lmp_model *m, const char *phase, const char *op,
                      lmp_error *e) {
@@ -343,6 +377,178 @@ static void test_explain_tree(void **state) {
   lmp_options_free(o);
 }
 
+/* Where the module is written down (issue 14): the module_db.json entry's
+ * lines and each formula's, the generated C function's lines, the
+ * reference source the entry cites. The expected lines are found in the
+ * files by their text (module_db.json is written with two-space
+ * indentation, so an entry of "modules" closes at a line "    }" or
+ * "    },"; a generated function ends at the first "}" line). */
+static void test_explain_source(void **state) {
+  (void)state;
+  char want[512];
+  /* a Linear: the module's own formulas */
+  char *s = explain(llama, "prefill", "q_proj", NULL);
+  assert_non_null(s);
+  int e0 = line_of("module_db.json", "\"torch.nn.modules.linear.Linear\": {",
+                   1);
+  int e1 = line_exact("module_db.json", "    },", e0);
+  int f = line_of("module_db.json", "\"flops\": \"2 * {N} * {in_features}",
+                  e0);
+  assert_true(e0 > 0 && e1 > e0 && f > e0 && f < e1);
+  snprintf(want, sizeof(want),
+           "  entry: module_db.json lines %d-%d (validation: validated)\n",
+           e0, e1);
+  assert_contains(s, want);
+  const char *gf = "generated_modules/torch_linear.c";
+  int g0 = line_exact(gf, "double TorchLinear_flops(const double *args)", 1);
+  int g1 = line_exact(gf, "}", g0);
+  assert_true(g0 > 0 && g1 > g0);
+  assert_contains(s, "  generated: generated_modules/torch_linear.c (C "
+                     "functions TorchLinear_<metric>)\n");
+  snprintf(want, sizeof(want),
+           "        = 68719476736 (68.7 G)\n"
+           "        (module_db.json line %d; %s lines %d-%d, "
+           "TorchLinear_flops)\n",
+           f, gf, g0, g1);
+  assert_contains(s, want);
+  assert_contains(s, "  reference source: torch/nn/modules/linear.py (lines "
+                     "not stored in the module database), torch 2.5\n");
+  /* weight_bytes sits on the line after flops */
+  snprintf(want, sizeof(want), "(module_db.json line %d; ", f + 1);
+  assert_contains(s, want);
+  lmp_free(s);
+
+  /* an atomic op: the op's span inside the entry, its own functions */
+  s = explain(llama, "decode", "qk_matmul", NULL);
+  assert_non_null(s);
+  e0 = line_of("module_db.json",
+               "\"transformers.models.llama.modeling_llama.LlamaAttention\": {",
+               1);
+  e1 = line_exact("module_db.json", "    },", e0);
+  int o0 = line_of("module_db.json", "\"name\": \"qk_matmul\"", e0) - 1;
+  int o1 = line_exact("module_db.json", "        },", o0);
+  int of = line_of("module_db.json", "\"formulas\": {", o0);
+  int kv = line_of("module_db.json", "\"kv_read_bytes\": ", of);
+  assert_true(o0 > e0 && o1 < e1 && kv < o1);
+  snprintf(want, sizeof(want),
+           "  entry: module_db.json lines %d-%d, atomic op 'qk_matmul' lines "
+           "%d-%d (validation: validated)\n",
+           e0, e1, o0, o1);
+  assert_contains(s, want);
+  snprintf(want, sizeof(want), "formulas (module_db.json lines %d-%d, "
+           "LlamaAttention.qk_matmul)", of, line_exact("module_db.json",
+           "          }", of));
+  assert_contains(s, want);
+  gf = "generated_modules/transformers_llama_attention.c";
+  g0 = line_exact(gf,
+                  "double TransformersLlamaAttention_op_qk_matmul_kv_read_"
+                  "bytes(const double *args)",
+                  1);
+  g1 = line_exact(gf, "}", g0);
+  assert_true(g0 > 0);
+  /* 1 * 32 * 2048 * 128 * 2 */
+  snprintf(want, sizeof(want),
+           "                = 16777216 (16.8 MB)\n"
+           "                (module_db.json line %d; %s lines %d-%d, "
+           "TransformersLlamaAttention_op_qk_matmul_kv_read_bytes)\n",
+           kv, gf, g0, g1);
+  assert_contains(s, want);
+  assert_contains(s, "  reference source: src/transformers/models/llama/"
+                     "modeling_llama.py");
+  lmp_free(s);
+}
+
+/* --tree of a config.json (issue 14): the template, and for every config
+ * key its value and where it came from; for every layer the template line
+ * and the keys it reads. gpt2's published config has n_embd 768 and no
+ * n_inner, so the template's default 4 * {n_embd} = 3072 applies. */
+static void test_explain_tree_config(void **state) {
+  (void)state;
+  const char *cfg = "test/data/configs/gpt2.json";
+  const char *tpl = "models/arch/gpt2.json";
+  lmp_model *m = lmp_model_load(data, cfg, NULL);
+  assert_non_null(m);
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "seq-len", "1024", NULL), 0);
+  lmp_result *r = lmp_predict(data, m, o, NULL);
+  assert_non_null(r);
+  char *s = lmp_result_tree(r);
+  char want[512];
+  assert_contains(s, "template: models/arch/gpt2.json (model_type gpt2), "
+                     "filled with the keys of test/data/configs/gpt2.json "
+                     "it declares:\n");
+  int embd = line_of(cfg, "\"n_embd\": 768", 1);
+  assert_true(embd > 0);
+  snprintf(want, sizeof(want), " %s line %d\n", cfg, embd);
+  assert_contains(s, want);
+  assert_contains(s, "  n_embd = 768 ");
+  assert_int_equal(line_of(cfg, "n_inner", 1), 0); /* absent */
+  int d = line_of(tpl, "\"default\": \"4 * {n_embd}\"", 1);
+  assert_true(d > 0);
+  snprintf(want, sizeof(want),
+           "absent from the config: the template's default 4 * {n_embd} "
+           "(%s line %d)\n",
+           tpl, d);
+  assert_contains(s, want);
+  assert_contains(s, "  n_inner = 3072 ");
+  /* the c_fc layer: where the template writes it, the keys it reads */
+  int lfc = line_of(tpl, "\"name\": \"c_fc\"", 1) - 1;
+  snprintf(want, sizeof(want),
+           "        c_fc  transformers.pytorch_utils.Conv1D  (12 in the "
+           "model)  [basic]\n"
+           "            from %s line %d; config keys: n_embd = 768 (config "
+           "line %d), n_inner = 3072 (absent: default)\n",
+           tpl, lfc, embd);
+  assert_contains(s, want);
+  lmp_free(s);
+  lmp_result_free(r);
+
+  /* a key present as null takes the default too, and says so: Qwen3-8B's
+   * "sliding_window": null (the template's default 0) */
+  lmp_model *q = lmp_model_load(data, "test/data/configs/qwen3-8b.json", NULL);
+  assert_non_null(q);
+  r = lmp_predict(data, q, o, NULL);
+  assert_non_null(r);
+  s = lmp_result_tree(r);
+  int nl = line_of("test/data/configs/qwen3-8b.json",
+                   "\"sliding_window\": null", 1);
+  int sd = line_of("models/arch/qwen3.json", "\"default\": 0,",
+                   line_of("models/arch/qwen3.json", "\"sliding_window\": {",
+                           1));
+  assert_true(nl > 0 && sd > 0);
+  snprintf(want, sizeof(want),
+           "  sliding_window = 0%*s  null in the config (line %d): the "
+           "template's default 0 (models/arch/qwen3.json line %d)\n",
+           (int)(strlen("max_position_embeddings = 40960") -
+                 strlen("sliding_window = 0")), "", nl, sd);
+  assert_contains(s, want);
+  /* layer_types counted: no "sliding_attention" entry */
+  assert_contains(s, "  num_sliding_layers = 0 ");
+  snprintf(want, sizeof(want),
+           "counted in layer_types (test/data/configs/qwen3-8b.json line "
+           "%d)\n",
+           line_of("test/data/configs/qwen3-8b.json", "\"layer_types\"", 1));
+  assert_contains(s, want);
+  lmp_free(s);
+  lmp_result_free(r);
+  /* --explain names the config's line for a config key */
+  lmp_options_set(o, "phase", "decode", NULL);
+  lmp_options_set(o, "roofline", "yes", NULL);
+  r = lmp_predict(data, q, o, NULL);
+  s = lmp_explain(r, "model.layers.self_attn.q_proj", NULL);
+  assert_non_null(s);
+  snprintf(want, sizeof(want),
+           "  hidden_size = 4096: config key 'hidden_size': "
+           "test/data/configs/qwen3-8b.json line %d\n",
+           line_of("test/data/configs/qwen3-8b.json", "\"hidden_size\"", 1));
+  assert_contains(s, want);
+  lmp_free(s);
+  lmp_result_free(r);
+  lmp_options_free(o);
+  lmp_model_free(q);
+  lmp_model_free(m);
+}
+
 /* The command: --explain and --tree print what the library returns;
  * errors exit 1; -o writes the file and nothing on stdout. */
 static void test_explain_lmrun(void **state) {
@@ -392,6 +598,8 @@ int main(void) {
       cmocka_unit_test(test_explain_calibration),
       cmocka_unit_test(test_explain_unknown),
       cmocka_unit_test(test_explain_tree),
+      cmocka_unit_test(test_explain_source),
+      cmocka_unit_test(test_explain_tree_config),
       cmocka_unit_test(test_explain_lmrun),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -6,7 +6,7 @@
  * Every expected number is derived here by hand from the config's values,
  * following the modeling files (the per-family parameter formulas are
  * written out below, independently of the templates and the module
- * database; DESIGN.md section 13 has the same table), and the parameter
+ * database; DESIGN.md section 18.3 has the same table), and the parameter
  * counts are checked against the published ones of
  * test/data/configs/README.md. */
 #include "testutil.h"
@@ -240,7 +240,7 @@ static void test_families_parameters(void **state) {
       assert_double_near(n, cases[i].published, 0.005);
     model_free(m);
   }
-  /* the numbers of DESIGN.md section 13 and the README */
+  /* the numbers of DESIGN.md section 18.3 and the README */
   assert_double_exact(hand[0], 124439808.0);
   assert_double_exact(hand[1], 6050882784.0);
   assert_double_exact(hand[3], 6921720704.0);

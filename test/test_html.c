@@ -214,7 +214,10 @@ static void test_html_browser(void **state) {
       "document.body.setAttribute('data-played',r.getAttribute('data-path')"
       "+'|'+c.getAttribute('aria-sort')+'|'+document.getElementById("
       "'explain').hidden+'|'+document.getElementById('explain-text')."
-      "textContent.split('\\n')[0]);})();</script></body>");
+      "textContent.split('\\n')[0]+'|'+(document.getElementById("
+      "'explain-text').textContent.indexOf('\\n  generated: "
+      "generated_modules/torch_linear.c (C functions TorchLinear_<metric>)"
+      "\\n')>=0));})();</script></body>");
   tu_write(page, played);
   free(played);
   free(html);
@@ -244,10 +247,12 @@ static void test_html_browser(void **state) {
   assert_non_null(dom);
   /* the script ran to its end */
   assert_contains(dom, "data-ready=\"1\"");
-  /* sorted, descending, the panel open on the row's explanation */
+  /* sorted, descending, the panel open on the row's explanation, which
+   * cites the generated C of the row's module (Linear) */
   assert_contains(dom, "data-played=\"model.layers.mlp.gate_proj|descending|"
                        "false|model.layers.mlp.gate_proj, prefill: 2048 "
-                       "tokens per sequence, KV length 2048, batch 4\"");
+                       "tokens per sequence, KV length 2048, batch 4|"
+                       "true\"");
   /* every operation of both phases is in the DOM, table and roofline */
   lmp_options *o = lmp_options_new();
   lmp_result *r = lmp_predict(data, llama, o, NULL);
@@ -416,6 +421,125 @@ static void test_html_parallel_rows(void **state) {
   free(s);
 }
 
+/* The charts count the communication too (issue 14): Llama-2-7B at --tp 2
+ * --pp 2, decode, B 1. Every collective moves one token's hidden state or
+ * logits shard at 16 bits over NVLink (h100-sxm: 450 GB/s each way;
+ * parallel.json: 0.6 us per step; both stages in one 8-GPU node):
+ *   all-reduce of 1 x 4096 x 2 = 8192 B over 2 GPUs, ring: 2 steps,
+ *     factor 2(2-1)/2 = 1: 2 x 0.6 us + 8192 / 450e9 = 1.21820 us; after
+ *     embed_tokens (1), o_proj (32) and down_proj (32): 65 x 1.21820 =
+ *     79.18 us
+ *   all-gather of lm_head's 32000 / 2 logits x 2 B = 32000 B each, 64000 B
+ *     in all: 1 step, factor 1/2: 0.6 us + 64000 / 2 / 450e9 = 0.6711 us
+ *   send between the 2 stages, 8192 B: 1 step, factor 1: 0.6 us + 8192 /
+ *     450e9 = 0.6182 us
+ * in all 79.18 + 0.671 + 0.618 = 80.47 us. The footprint is per GPU. */
+static void test_html_parallel_charts(void **state) {
+  (void)state;
+  char *s = NULL;
+  assert_int_equal(tu_run(&s,
+                          "%s models/llama-2-7b-hf.json --tp 2 --pp 2 "
+                          "--phase decode --format html 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_contains(s, "data-kind=\"comm.all_reduce\" "
+                     "data-tip=\"comm.all_reduce, interconnect: 79.2 us\"");
+  assert_contains(s, "data-tip=\"comm.all_gather, interconnect: 671 ns\"");
+  assert_contains(s, "data-tip=\"comm.send, interconnect: 618 ns\"");
+  assert_contains(s, " + communication 80.5 us,");
+  assert_contains(s, "interconnect (communication)</span>");
+  assert_contains(s, "Communication (collectives, pipeline sends) does no "
+                     "FLOPs");
+  assert_contains(s, "<h2>Memory footprint per GPU (the fullest pipeline "
+                     "stage)</h2>");
+  assert_contains(s, "per GPU (4 GPUs)");
+  free(s);
+  /* on one GPU: no communication anywhere in the charts */
+  assert_int_equal(tu_run(&s,
+                          "%s models/llama-2-7b-hf.json --phase decode "
+                          "--format html 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_not_contains(s, "comm.");
+  assert_not_contains(s, "interconnect");
+  assert_contains(s, "<h2>Memory footprint</h2>");
+  free(s);
+}
+
+/* A multi-hardware sweep's page with an SLO in the browser: Llama-2-7B at
+ * B 1, 4, 16, 64, tp 1 and 2, on h100-sxm and a100-sxm-80gb (16
+ * configurations, four series of four points on each of the three
+ * charts), -O 128, ttft 2 s and tpot 30 ms. No console message, the script
+ * ran, every configuration is a row of the table and a point of each
+ * chart, the screenshot is not blank. */
+static void test_html_browser_sweep(void **state) {
+  (void)state;
+  const char *bin = getenv("LM_BIN");
+  if (bin && strstr(bin, "asan"))
+    skip(); /* the same page; test_html_lmrun_sweep checks the C */
+  char *out = NULL;
+  if (tu_run(&out, "command -v chromium") != 0)
+    fail_msg("chromium is not installed: `make test` (make deps-browser) "
+             "installs it");
+  free(out);
+  char *dir = tu_tmpdir();
+  char *page = path_join(dir, "sweep.html");
+  assert_int_equal(tu_run(NULL,
+                          "%s %s -B 1,4,16,64 --tp 1,2 --hardware "
+                          "h100-sxm,a100-sxm-80gb -O 128 --slo "
+                          "ttft=2s,tpot=30ms --format html -o %s",
+                          tu_bin("lmrun"), MODEL, page),
+                   0);
+  int rc = tu_run(NULL,
+                  "cd %s && timeout 120 chromium --headless --no-sandbox "
+                  "--disable-gpu --hide-scrollbars --no-first-run "
+                  "--user-data-dir=%s/profile --enable-logging=stderr --v=0 "
+                  "--window-size=1280,900 --force-device-scale-factor=0.5 "
+                  "--screenshot=%s/shot.png --dump-dom file://%s "
+                  ">%s/dom.html 2>%s/log.txt",
+                  dir, dir, dir, page, dir, dir);
+  char *p = path_join(dir, "log.txt");
+  char *log = tu_read(p);
+  free(p);
+  if (rc != 0)
+    print_error("chromium exited %d:\n%s\n", rc, log ? log : "");
+  assert_int_equal(rc, 0);
+  assert_non_null(log);
+  assert_not_contains(log, ":CONSOLE");
+  free(log);
+  p = path_join(dir, "dom.html");
+  char *dom = tu_read(p);
+  free(p);
+  assert_non_null(dom);
+  assert_contains(dom, "data-ready=\"1\"");
+  /* 16 configurations: 16 rows, 16 points on each of the 3 charts */
+  assert_int_equal(count_of(dom, "<tr><td>--tp 1, h100-sxm</td>") +
+                       count_of(dom, "<tr><td>--tp 2, h100-sxm</td>") +
+                       count_of(dom, "<tr><td>--tp 1, a100-sxm-80gb</td>") +
+                       count_of(dom, "<tr><td>--tp 2, a100-sxm-80gb</td>"),
+                   16);
+  assert_int_equal(count_of(dom, "<circle class=\"pt\""), 48);
+  assert_contains(dom, ">SLO 2.00 s<");
+  assert_contains(dom, ">SLO 30.0 ms<");
+  free(dom);
+  assert_int_equal(tu_run(&out, "python3 test/png_stats.py %s/shot.png", dir),
+                   0);
+  int w = 0, h = 0, colors = 0;
+  double var = 0, nonwhite = 0;
+  assert_int_equal(
+      sscanf(out, "%d %d %lf %lf %d", &w, &h, &var, &nonwhite, &colors), 5);
+  print_message("sweep screenshot %dx%d: luminance variance %.0f, %.1f%% not "
+                "white, %d colours\n",
+                w, h, var, nonwhite * 100, colors);
+  assert_true(var > 200);
+  assert_true(nonwhite > 0.03);
+  assert_true(colors > 50);
+  free(out);
+  free(page);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
@@ -423,7 +547,9 @@ int main(void) {
       cmocka_unit_test(test_html_sweep),
       cmocka_unit_test(test_html_lmrun_sweep),
       cmocka_unit_test(test_html_parallel_rows),
+      cmocka_unit_test(test_html_parallel_charts),
       cmocka_unit_test(test_html_browser),
+      cmocka_unit_test(test_html_browser_sweep),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
