@@ -896,6 +896,75 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
          c.family);
     goto out;
   }
+  /* "same_as": another family's template serves this model_type (Kimi-K2's
+   * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */
+  json_t *alias = json_object_get(troot, "same_as");
+  if (alias) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(troot, k, x) {
+      if (strcmp(k, "format") && strcmp(k, "model_type") &&
+          strcmp(k, "same_as") && strcmp(k, "description") &&
+          strcmp(k, "source")) {
+        jp_key(&c.tjp, k);
+        terr(&c, "a template with same_as declares nothing else (unknown "
+                 "member '%s'; expected: format, model_type, same_as, "
+                 "description, source)",
+             k);
+        goto out;
+      }
+    }
+    jp_key(&c.tjp, "same_as");
+    const char *to = json_string_value(alias);
+    if (!to || !is_model_type(to) || strcmp(to, c.family) == 0 || ttext_in) {
+      terr(&c, ttext_in ? "same_as is for template files in the template "
+                          "directory"
+                        : "same_as names another family's template (a "
+                          "model_type: lowercase letters, digits, _)");
+      goto out;
+    }
+    char to_buf[80], name[96];
+    snprintf(to_buf, sizeof(to_buf), "%s", to);
+    to = to_buf; /* troot, which holds the string, is replaced below */
+    snprintf(name, sizeof(name), "%s.json", to);
+    char *apath = path_join(arch_dir, name);
+    if (stat(apath, &st) != 0) {
+      free(apath);
+      terr(&c, "same_as: no template %s.json in the template directory", to);
+      goto out;
+    }
+    char *atext;
+    size_t alen;
+    if (!(atext = fs_read(apath, &alen, err))) {
+      free(apath);
+      goto out;
+    }
+    json_decref(troot);
+    free(ttext);
+    free(tpath);
+    troot = NULL;
+    tpath = apath;
+    ttext = atext;
+    tlen = alen;
+    c.tpath = path_display(tpath);
+    c.ttext = ttext;
+    c.tlen = tlen;
+    c.tdoc = (JsonDoc){.file = c.tpath, .text = ttext, .len = tlen};
+    jp_init(&c.tjp);
+    if (!(troot = jdoc_parse(&c.tdoc, err)))
+      goto out;
+    json_t *afmt = json_object_get(troot, "format");
+    json_t *amt = json_object_get(troot, "model_type");
+    if (!json_is_object(troot) || !json_is_string(afmt) ||
+        strcmp(json_string_value(afmt), "lm-predictor-template") != 0 ||
+        !json_is_string(amt) || strcmp(json_string_value(amt), to) != 0 ||
+        json_object_get(troot, "same_as")) {
+      terr(&c, "the template that same_as names must be a template of "
+               "model_type \"%s\" without same_as of its own",
+           to);
+      goto out;
+    }
+  }
   bool pending;
   if (read_validation(&c, troot, &pending) < 0)
     goto out;
