@@ -601,9 +601,9 @@ static KernelKind row_kind(const Row *r) {
   /* the grouped expert GEMMs and MLA's absorbed/decompressing projections
    * are GEMMs of their modules' own (§17); latent attention and the SSD
    * scan are batched GEMMs; FlashMLA a fused attention kernel */
-  static const char *const gemm_ops[] = {"gate_up_proj", "down_proj",
-                                         "q_absorb",     "out_absorb",
-                                         "kv_b_proj",    NULL};
+  static const char *const gemm_ops[] = {
+      "gate_up_proj", "up_proj",   "down_proj", "q_absorb",
+      "out_absorb",   "kv_b_proj", NULL}; /* up_proj: NemotronHExperts */
   static const char *const bgemm_ops[] = {"qk_latent", "sv_latent",
                                           "ssd_scan", NULL};
   if (strcmp(op, "flash_attention") == 0 || strcmp(op, "flash_mla") == 0)
