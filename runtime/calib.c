@@ -831,7 +831,7 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
     bytes = 0;
   double peak = pk->p16;
   if (kernel_kind_computes(k)) {
-    peak = roof_row_peak(pk, v->row[r], NULL);
+    peak = roof_peak(pk, v->row[r], cp->plan->rows[r].xw, NULL);
     /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
      * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
     if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
