@@ -417,6 +417,71 @@ static void test_moe_nemotron_3_nano(void **state) {
   json_decref(j);
 }
 
+/* Nemotron-H 47B and Nemotron Nano v2 (9B, 12B): configs written inline
+ * with the geometry of NVIDIA-NeMo/Megatron-Bridge's recipes
+ * (src/megatron/bridge/recipes/nemotronh/h100/nemotronh.py and
+ * nemotron_nano_v2.py, snapshot 067f987: hybrid_layer_pattern,
+ * hidden_size, ffn_hidden_size, heads, query groups, kv_channels, Mamba
+ * heads, head_dim, state, groups) under the HF config's key names,
+ * vocabulary 131,072 (the Nemotron-H tokenizer). */
+static double nemotron_dense_total(double H, double I, double heads,
+                                   double kv, double hd, double nh, double P,
+                                   double N, double nm, double na, double nf) {
+  const double V = 131072, G = 8, K = 4;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * heads * hd * 2 + 2 * H * kv * hd;
+  return 2 * V * H + H + nm * mamba + na * attn + nf * (H + 2 * H * I);
+}
+
+static void test_moe_nemotron_sizes(void **state) {
+  (void)state;
+  static const struct {
+    const char *pattern;
+    double layers, H, I, heads, hd, nh, P, N, nm, na, nf, published, rel;
+  } m[] = {
+      /* Nemotron-H-47B-Base-8K: "47B" (Nemotron-H report) */
+      {"M-M-M-M-M-M-M-M-M*-M-M-M-M-M-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-"
+       "M-M-M-M---MM---M-M*-M-M-M-M-M-",
+       98, 8192, 30720, 64, 128, 256, 64, 256, 45, 5, 48, 47e9, 0.005},
+      /* NVIDIA-Nemotron-Nano-9B-v2: "9B" in its name (ours 8.89B) */
+      {"M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-", 56, 4480,
+       15680, 40, 128, 128, 80, 128, 27, 4, 25, 9e9, 0.02},
+      /* NVIDIA-Nemotron-Nano-12B-v2: "12B" (ours 12.31B) */
+      {"M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M-", 62,
+       5120, 20480, 40, 128, 128, 80, 128, 28, 6, 28, 12e9, 0.03},
+  };
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  for (size_t i = 0; i < LM_ARRAY_LEN(m); i++) {
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "{\"architectures\": [\"NemotronHForCausalLM\"], \"model_type\": "
+             "\"nemotron_h\", \"num_hidden_layers\": %g, \"hidden_size\": %g, "
+             "\"intermediate_size\": %g, \"num_attention_heads\": %g, "
+             "\"num_key_value_heads\": 8, \"head_dim\": %g, \"vocab_size\": "
+             "131072, \"hybrid_override_pattern\": \"%s\", \"mamba_num_heads\": "
+             "%g, \"mamba_head_dim\": %g, \"ssm_state_size\": %g, \"n_groups\": "
+             "8, \"conv_kernel\": 4, \"mlp_hidden_act\": \"relu2\"}\n",
+             m[i].layers, m[i].H, m[i].I, m[i].heads, m[i].hd, m[i].pattern,
+             m[i].nh, m[i].P, m[i].N);
+    tu_write(path, cfg);
+    char args[600];
+    snprintf(args, sizeof(args), "%s -S 16", path);
+    json_t *j = run_json(args);
+    double want = nemotron_dense_total(m[i].H, m[i].I, m[i].heads, 8, m[i].hd,
+                                       m[i].nh, m[i].P, m[i].N, m[i].nm,
+                                       m[i].na, m[i].nf);
+    assert_double_exact(num(json_object_get(j, "parameters"), "total"), want);
+    near_rel(want, m[i].published, m[i].rel);
+    json_decref(j);
+  }
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 /* FP4 tensor cores (B200: 9,000 dense TFLOPS): gpt-oss-120b's MXFP4
  * experts with 4-bit activations compute at FP4; attention's bf16
  * projections stay at 16 bits. H100 has no FP4: MXFP4 weights are
@@ -952,6 +1017,7 @@ int main(void) {
       cmocka_unit_test(test_moe_qwen3_sparse_layers),
       cmocka_unit_test(test_moe_group_limited),
       cmocka_unit_test(test_moe_nemotron_3_nano),
+      cmocka_unit_test(test_moe_nemotron_sizes),
       cmocka_unit_test(test_moe_fp4_peak),
       cmocka_unit_test(test_moe_formats_one_phase),
       cmocka_unit_test(test_moe_gpt_oss),
