@@ -89,7 +89,8 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     if (!known) {
       jp_key(&L->jp, key);
       return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
-                     "fp8_tflops, int8_tops, hbm_gbps, memory_gib, l2_mib, "
+                     "fp8_tflops, int8_tops, fp6_tflops, fp4_tflops, "
+                     "hbm_gbps, memory_gib, l2_mib, "
                      "smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
                      "pcie_gbps, network_gbps, gpus_per_node, sources, "
                      "notes)",
