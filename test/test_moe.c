@@ -417,6 +417,41 @@ static void test_moe_nemotron_3_nano(void **state) {
   json_decref(j);
 }
 
+/* Nemotron 3 Super 120B-A12B: 40 Mamba-2 (128 heads of 64), 8 attention
+ * (32 heads, 2 KV), 40 latent MoE blocks: fc1_latent_proj 4096 -> 1024,
+ * 512 relu2 experts of 2688 at the latent width, top 22, fc2_latent_proj
+ * back, a shared expert of 5376 on the full width. The MTP layers
+ * (mtp_hybrid_override_pattern) are not counted. */
+static void test_moe_nemotron_3_super(void **state) {
+  (void)state;
+  const double V = 131072, H = 4096, nh = 128, P = 64, N = 128, G = 8, K = 4,
+               E = 512, k = 22, mi = 2688, si = 5376, lat = 1024;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * 32 * 128 * 2 + 2 * H * 2 * 128;
+  double moe_common = H + E * H + H * lat + lat * H + 2 * H * si;
+  double total = 2 * V * H + H + 40 * mamba + 8 * attn +
+                 40 * (moe_common + E * 2 * lat * mi);
+  double active = 2 * V * H + H + 40 * mamba + 8 * attn +
+                  40 * (moe_common + k * 2 * lat * mi);
+  json_t *j = run_json(CFG "nvidia-nemotron-3-super-120b-a12b-fp8.json -S 64");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 120,668,687,360 */
+  assert_double_exact(num(p, "active"), active); /* 12,770,216,960 */
+  near_rel(total, 120e9, 0.006);                 /* "120B" */
+  assert_true(fabs(active - 12e9) < 0.8e9);      /* "A12B" */
+  json_t *d = phase(j, "decode");
+  json_t *o = op_at(d, "backbone.layers[moe].mixer.fc1_latent_proj");
+  assert_double_exact(num(o, "weight_bytes"), H * lat * 2);
+  o = op_at(d, "backbone.layers[moe].mixer.experts.up_proj");
+  assert_double_exact(num(o, "flops"), 2 * k * lat * mi);
+  assert_double_exact(num(o, "weight_bytes"), k * lat * mi * 2);
+  o = op_at(d, "backbone.layers[moe].mixer.fc2_latent_proj");
+  assert_double_exact(num(o, "flops"), 2 * lat * H);
+  json_decref(j);
+}
+
 /* Nemotron-H 47B and Nemotron Nano v2 (9B, 12B): configs written inline
  * with the geometry of NVIDIA-NeMo/Megatron-Bridge's recipes
  * (src/megatron/bridge/recipes/nemotronh/h100/nemotronh.py and
@@ -1018,6 +1053,7 @@ int main(void) {
       cmocka_unit_test(test_moe_group_limited),
       cmocka_unit_test(test_moe_nemotron_3_nano),
       cmocka_unit_test(test_moe_nemotron_sizes),
+      cmocka_unit_test(test_moe_nemotron_3_super),
       cmocka_unit_test(test_moe_fp4_peak),
       cmocka_unit_test(test_moe_formats_one_phase),
       cmocka_unit_test(test_moe_gpt_oss),
