@@ -381,14 +381,17 @@ static void test_moe_nemotron_3_nano(void **state) {
   double moe_common = H + E * H + 2 * H * si;
   double total = 2 * V * H + H + 23 * mamba + 6 * attn +
                  23 * (moe_common + E * 2 * H * mi);
-  double active = 2 * V * H + H + 23 * mamba + 6 * attn +
+  /* NVIDIA's active counts leave out the input embedding, as DeepSeek's
+   * (A55B for Ultra: 54.99B; "3.2B active, 3.6B including embeddings") */
+  double active = V * H + H + 23 * mamba + 6 * attn +
                   23 * (moe_common + k * 2 * H * mi);
   json_t *j = run_json(CFG "nvidia-nemotron-3-nano-30b-a3b-bf16.json -S 64");
   json_t *p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total);   /* 31,577,937,344 */
-  assert_double_exact(num(p, "active"), active); /* 3,580,073,408 */
+  assert_double_exact(num(p, "active"), active); /* 3,227,751,872 */
   near_rel(total, 31.6e9, 0.005); /* model card: 31.6B total */
-  assert_true(fabs(active - 3.6e9) < 0.05e9); /* ~3.6B active with embeddings */
+  assert_true(fabs(active - 3.2e9) < 0.05e9);          /* 3.2B active */
+  assert_true(fabs(active + V * H - 3.6e9) < 0.05e9);  /* 3.6B with embeddings */
   json_t *d = phase(j, "decode");
   json_t *o = op_at(d, "backbone.layers[moe].mixer.experts.up_proj");
   assert_double_exact(num(o, "count"), 23);
@@ -433,14 +436,14 @@ static void test_moe_nemotron_3_super(void **state) {
   double moe_common = H + E * H + H * lat + lat * H + 2 * H * si;
   double total = 2 * V * H + H + 40 * mamba + 8 * attn +
                  40 * (moe_common + E * 2 * lat * mi);
-  double active = 2 * V * H + H + 40 * mamba + 8 * attn +
+  double active = V * H + H + 40 * mamba + 8 * attn +
                   40 * (moe_common + k * 2 * lat * mi);
   json_t *j = run_json(CFG "nvidia-nemotron-3-super-120b-a12b-fp8.json -S 64");
   json_t *p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total);   /* 120,668,687,360 */
-  assert_double_exact(num(p, "active"), active); /* 12,770,216,960 */
+  assert_double_exact(num(p, "active"), active); /* 12,233,346,048 */
   near_rel(total, 120e9, 0.006);                 /* "120B" */
-  assert_true(fabs(active - 12e9) < 0.8e9);      /* "A12B" */
+  near_rel(active, 12e9, 0.02);                  /* "A12B" */
   json_t *d = phase(j, "decode");
   json_t *o = op_at(d, "backbone.layers[moe].mixer.fc1_latent_proj");
   assert_double_exact(num(o, "weight_bytes"), H * lat * 2);
@@ -450,6 +453,50 @@ static void test_moe_nemotron_3_super(void **state) {
   o = op_at(d, "backbone.layers[moe].mixer.fc2_latent_proj");
   assert_double_exact(num(o, "flops"), 2 * lat * H);
   json_decref(j);
+}
+
+/* Nemotron 3 Ultra 550B-A55B: a transformers 5 config that lists the
+ * blocks in layers_block_type (48 mamba, 48 moe, 12 attention) and has no
+ * num_hidden_layers or hybrid_override_pattern; latent MoE of 2048, 512
+ * experts of 5120, top 22, shared 10240; Mamba 256 heads of 64. */
+static void test_moe_nemotron_3_ultra(void **state) {
+  (void)state;
+  const double V = 131072, H = 8192, nh = 256, P = 64, N = 128, G = 8, K = 4,
+               E = 512, k = 22, mi = 5120, si = 10240, lat = 2048;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * 64 * 128 * 2 + 2 * H * 2 * 128;
+  double moe_common = H + E * H + H * lat + lat * H + 2 * H * si;
+  double total = 2 * V * H + H + 48 * mamba + 12 * attn +
+                 48 * (moe_common + E * 2 * lat * mi);
+  double active = V * H + H + 48 * mamba + 12 * attn +
+                  48 * (moe_common + k * 2 * lat * mi);
+  json_t *j = run_json(CFG "nvidia-nemotron-3-ultra-550b-a55b-bf16.json -S 16");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 549,308,968,960 */
+  assert_double_exact(num(p, "active"), active); /* 54,985,076,736 */
+  near_rel(total, 550e9, 0.005);                 /* "550B" */
+  near_rel(active, 55e9, 0.005);                 /* "A55B" */
+  json_t *kinds = json_object_get(memory(j), "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "attention"), 12 * 2 * 2 * 128 * 2 * 16.0);
+  json_decref(j);
+  /* layers_block_type and num_hidden_layers must agree */
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  char *text = tu_read(CFG "nvidia-nemotron-3-ultra-550b-a55b-bf16.json");
+  char *t2 = tu_replace(text, "\"initializer_range\"",
+                        "\"num_hidden_layers\": 100, \"initializer_range\"");
+  tu_write(path, t2);
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+  assert_non_null(strstr(out, "layers_block_type has one entry per layer"));
+  free(out);
+  free(t2);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
 }
 
 /* Nemotron-H 47B and Nemotron Nano v2 (9B, 12B): configs written inline
@@ -1054,6 +1101,7 @@ int main(void) {
       cmocka_unit_test(test_moe_nemotron_3_nano),
       cmocka_unit_test(test_moe_nemotron_sizes),
       cmocka_unit_test(test_moe_nemotron_3_super),
+      cmocka_unit_test(test_moe_nemotron_3_ultra),
       cmocka_unit_test(test_moe_fp4_peak),
       cmocka_unit_test(test_moe_formats_one_phase),
       cmocka_unit_test(test_moe_gpt_oss),
