@@ -322,6 +322,7 @@ typedef struct Row {
   double count;         /* instances in the model */
   int slot;             /* which argument vector (layer) it reads */
   PhaseMode phase;      /* AP_ANY, or the one phase it runs in */
+  bool xw;              /* its weights are the routed experts' (x_bytes) */
   lm_metric_fn fn[M_TRAFFIC]; /* NULL = metric absent (0) */
 } Row;
 
@@ -435,6 +436,8 @@ typedef struct Gpu {
   double fp16_flops;   /* dense FP16/BF16 Tensor Core peak, FLOP/s */
   double fp8_flops;    /* dense FP8 peak, 0 if none */
   double int8_ops;     /* dense INT8 peak, 0 if none */
+  double fp6_flops;    /* dense FP6 peak (Blackwell), 0 if none */
+  double fp4_flops;    /* dense FP4 peak (Blackwell: MXFP4/NVFP4), 0 if none */
   double bandwidth;    /* HBM (or GDDR) bandwidth, bytes/s */
   double memory;       /* capacity, bytes */
   double l2;           /* L2 cache, bytes */
@@ -483,17 +486,25 @@ typedef struct Peaks {
   double p16;          /* FP16/BF16 dense peak, FLOP/s */
   double p8;           /* the 8-bit peak; 0 if the GPU has none */
   const char *p8_name; /* "INT8" or "FP8" */
+  double p6, p4;       /* the FP6 and FP4 peaks; 0 if the GPU has none */
   int w_bits, a_bits, kv_bits;
+  int x_bits;          /* the routed experts' weight width (their format's
+                          element width: 4 for MXFP4); w_bits if not set */
 } Peaks;
 
 /* The 8-bit peak is INT8 (auto: if the GPU has one, else FP8) or FP8, as
  * asked. Fails when the GPU lacks the format asked for. */
 int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
                Peaks *out, Error *err);
-/* The peak an operation with these metrics computes at: 8-bit when its
- * activations are, and its weights if it reads any, and its KV cache if it
- * reads any (so W8A8 projections and, with an 8-bit cache too, the
- * attention matmuls); else FP16/BF16. *name says which. */
+/* The peak an operation with these metrics computes at, from the widest
+ * operand it reads (its activations; its weights if it reads any, at the
+ * experts' width x_bits when xw; its KV cache if it reads any): FP4 at 4
+ * bits or less and FP6 at 6 where the GPU has them (Blackwell), the 8-bit
+ * peak at 8 or less (so W8A8 projections and, with an 8-bit cache too, the
+ * attention matmuls), else FP16/BF16. *name says which. */
+double roof_peak(const Peaks *pk, const double *metrics, bool xw,
+                 const char **name);
+/* roof_peak of a row whose weights are at w_bits (not the experts'). */
 double roof_row_peak(const Peaks *pk, const double *metrics, const char **name);
 /* The peak of an operation that reads weights (a projection). */
 double roof_weight_peak(const Peaks *pk, const char **name);

@@ -601,9 +601,9 @@ static KernelKind row_kind(const Row *r) {
   /* the grouped expert GEMMs and MLA's absorbed/decompressing projections
    * are GEMMs of their modules' own (§17); latent attention and the SSD
    * scan are batched GEMMs; FlashMLA a fused attention kernel */
-  static const char *const gemm_ops[] = {"gate_up_proj", "down_proj",
-                                         "q_absorb",     "out_absorb",
-                                         "kv_b_proj",    NULL};
+  static const char *const gemm_ops[] = {
+      "gate_up_proj", "up_proj",   "down_proj", "q_absorb",
+      "out_absorb",   "kv_b_proj", NULL}; /* up_proj: NemotronHExperts */
   static const char *const bgemm_ops[] = {"qk_latent", "sv_latent",
                                           "ssd_scan", NULL};
   if (strcmp(op, "flash_attention") == 0 || strcmp(op, "flash_mla") == 0)
@@ -831,7 +831,7 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
     bytes = 0;
   double peak = pk->p16;
   if (kernel_kind_computes(k)) {
-    peak = roof_row_peak(pk, v->row[r], NULL);
+    peak = roof_peak(pk, v->row[r], cp->plan->rows[r].xw, NULL);
     /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
      * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
     if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)

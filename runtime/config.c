@@ -319,9 +319,61 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
   return 0;
 }
 
+/* A count of layer indices i in [0, length) with (i + 1) % every == 0
+ * that the array `except` does not list: Qwen2/Qwen3-MoE's sparse layers
+ * (Qwen3MoeDecoderLayer: MoE when layer_idx not in mlp_only_layers and
+ * (layer_idx + 1) % decoder_sparse_step == 0). `every` and `length` name
+ * keys declared before; `except` absent or null is empty. */
+static int read_layer_count(Cfg *c, const char *key, json_t *decl,
+                            bool *found, double *out) {
+  json_t *ev = json_object_get(decl, "every");
+  json_t *ex = json_object_get(decl, "except");
+  json_t *ln = json_object_get(decl, "length");
+  int ke = json_is_string(ev) ? find_key(c, json_string_value(ev)) : -1;
+  int kl = json_is_string(ln) ? find_key(c, json_string_value(ln)) : -1;
+  if (ke < 0 || kl < 0 || !json_is_string(ex))
+    return terr(c, "a layer_count declares 'every' and 'length' (config keys "
+                   "declared before %s) and 'except' (the config array of "
+                   "layer indices left out)",
+                key);
+  double every = c->values[ke], length = c->values[kl];
+  if (every < 1 || every != floor(every) || length < 0 || length > 1e6 ||
+      length != floor(length))
+    return cerr_at(c, c->names[ke], "%s must be a whole number >= 1",
+                   c->names[ke]);
+  const char *an = json_string_value(ex);
+  json_t *arr = json_object_get(c->obj, an);
+  if (arr && !json_is_null(arr) && !json_is_array(arr))
+    return cerr_at(c, an, "%s must be an array of layer indices", an);
+  double n = 0;
+  for (long i = 0; i < (long)length; i++) {
+    if ((i + 1) % (long)every != 0)
+      continue;
+    bool listed = false;
+    for (size_t j = 0; arr && j < json_array_size(arr); j++)
+      listed |= json_number_value(json_array_get(arr, j)) == (double)i;
+    n += !listed;
+  }
+  for (size_t j = 0; arr && j < json_array_size(arr); j++) {
+    json_t *e = json_array_get(arr, j);
+    double v = json_number_value(e);
+    if (!json_is_integer(e) || v < 0 || v >= length) {
+      JsonPath p = c->cjp;
+      jp_key(&p, an);
+      jp_index(&p, (int)j);
+      return jdoc_error(c->err, &c->cdoc, &p,
+                        "%s[%zu] must be a layer index, 0 to %s - 1 (%g)", an,
+                        j, c->names[kl], length - 1);
+    }
+  }
+  *found = true;
+  *out = n;
+  return 0;
+}
+
 static const char *const decl_members[] = {
-    "doc",     "default", "type",   "min",    "max",
-    "integer", "array",   "equals", "length", "values", "covers"};
+    "doc",    "default", "type",   "min",    "max",   "integer",
+    "array",  "equals",  "length", "values", "covers", "every", "except"};
 
 /* A string key that selects what the template models (hidden_act): its
  * value, or its default, must be one of `values`. Not a variable. */
@@ -480,7 +532,8 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       jp_key(&c->tjp, k);
       return terr(c,
                   "unknown member '%s' (expected: doc, default, type, min, "
-                  "max, integer, array, equals, length, values, covers)",
+                  "max, integer, array, equals, length, values, covers, "
+                  "every, except)",
                   k);
     }
   }
@@ -493,11 +546,11 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   const char *ty = tyv ? json_string_value(tyv) : "number";
   if (!ty ||
       (strcmp(ty, "number") && strcmp(ty, "flag") && strcmp(ty, "count") &&
-       strcmp(ty, "rope_scaling") && strcmp(ty, "choice") &&
-       strcmp(ty, "quantization"))) {
+       strcmp(ty, "layer_count") && strcmp(ty, "rope_scaling") &&
+       strcmp(ty, "choice") && strcmp(ty, "quantization"))) {
     jp_key(&c->tjp, "type");
-    return terr(c, "type must be number, flag, count, choice, rope_scaling "
-                   "or quantization");
+    return terr(c, "type must be number, flag, count, layer_count, choice, "
+                   "rope_scaling or quantization");
   }
   if (strcmp(ty, "quantization") == 0)
     return read_quantization(c, key, decl);
@@ -517,6 +570,9 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   bool have = false, defaulted = false;
   if (strcmp(ty, "count") == 0) {
     if (read_count(c, key, decl, &have, &v) < 0)
+      return -1;
+  } else if (strcmp(ty, "layer_count") == 0) {
+    if (read_layer_count(c, key, decl, &have, &v) < 0)
       return -1;
   } else {
     json_t *cv = json_object_get(c->obj, key);
@@ -932,6 +988,75 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     terr(&c, "the template's model_type must be \"%s\" (its file name)",
          c.family);
     goto out;
+  }
+  /* "same_as": another family's template serves this model_type (Kimi-K2's
+   * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */
+  json_t *alias = json_object_get(troot, "same_as");
+  if (alias) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(troot, k, x) {
+      if (strcmp(k, "format") && strcmp(k, "model_type") &&
+          strcmp(k, "same_as") && strcmp(k, "description") &&
+          strcmp(k, "source")) {
+        jp_key(&c.tjp, k);
+        terr(&c, "a template with same_as declares nothing else (unknown "
+                 "member '%s'; expected: format, model_type, same_as, "
+                 "description, source)",
+             k);
+        goto out;
+      }
+    }
+    jp_key(&c.tjp, "same_as");
+    const char *to = json_string_value(alias);
+    if (!to || !is_model_type(to) || strcmp(to, c.family) == 0 || ttext_in) {
+      terr(&c, ttext_in ? "same_as is for template files in the template "
+                          "directory"
+                        : "same_as names another family's template (a "
+                          "model_type: lowercase letters, digits, _)");
+      goto out;
+    }
+    char to_buf[80], name[96];
+    snprintf(to_buf, sizeof(to_buf), "%s", to);
+    to = to_buf; /* troot, which holds the string, is replaced below */
+    snprintf(name, sizeof(name), "%s.json", to);
+    char *apath = path_join(arch_dir, name);
+    if (stat(apath, &st) != 0) {
+      free(apath);
+      terr(&c, "same_as: no template %s.json in the template directory", to);
+      goto out;
+    }
+    char *atext;
+    size_t alen;
+    if (!(atext = fs_read(apath, &alen, err))) {
+      free(apath);
+      goto out;
+    }
+    json_decref(troot);
+    free(ttext);
+    free(tpath);
+    troot = NULL;
+    tpath = apath;
+    ttext = atext;
+    tlen = alen;
+    c.tpath = path_display(tpath);
+    c.ttext = ttext;
+    c.tlen = tlen;
+    c.tdoc = (JsonDoc){.file = c.tpath, .text = ttext, .len = tlen};
+    jp_init(&c.tjp);
+    if (!(troot = jdoc_parse(&c.tdoc, err)))
+      goto out;
+    json_t *afmt = json_object_get(troot, "format");
+    json_t *amt = json_object_get(troot, "model_type");
+    if (!json_is_object(troot) || !json_is_string(afmt) ||
+        strcmp(json_string_value(afmt), "lm-predictor-template") != 0 ||
+        !json_is_string(amt) || strcmp(json_string_value(amt), to) != 0 ||
+        json_object_get(troot, "same_as")) {
+      terr(&c, "the template that same_as names must be a template of "
+               "model_type \"%s\" without same_as of its own",
+           to);
+      goto out;
+    }
   }
   bool pending;
   if (read_validation(&c, troot, &pending) < 0)

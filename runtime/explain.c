@@ -517,7 +517,8 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
   double tm = kc.bytes / (g->bandwidth * f->memory_eff);
   if (kernel_kind_computes(kind)) {
     double tc = kc.flops / (kc.peak * f->compute_eff * waves);
-    if (kc.peak < roof_row_peak(&rep->peaks, ph->vals->row[lead], NULL))
+    if (kc.peak < roof_peak(&rep->peaks, ph->vals->row[lead],
+                            ph->plan->rows[lead].xw, NULL))
       buf_printf(b,
                  "  peak: the engine's published 8-bit speedup caps it at "
                  "%g x the 16-bit peak\n",
@@ -800,7 +801,7 @@ void explain_row(const Report *rep, int phase, int r, Buf *b) {
   if (!rep->gpu || !ph->time)
     return;
   const char *pname;
-  double peak = roof_row_peak(&rep->peaks, v, &pname);
+  double peak = roof_peak(&rep->peaks, v, w->xw, &pname);
   double bw = rep->gpu->bandwidth;
   double tc = v[M_FLOPS] / peak, tm = bytes / bw;
   char ps[32], bs[32];

@@ -32,6 +32,8 @@ static const Field fields[] = {
     {"fp16_tflops", false, 1e12, offsetof(Gpu, fp16_flops), "FLOP/s", 0, false},
     {"fp8_tflops", true, 1e12, offsetof(Gpu, fp8_flops), "FLOP/s", 0, false},
     {"int8_tops", true, 1e12, offsetof(Gpu, int8_ops), "op/s", 0, false},
+    {"fp6_tflops", true, 1e12, offsetof(Gpu, fp6_flops), "FLOP/s", 0, false},
+    {"fp4_tflops", true, 1e12, offsetof(Gpu, fp4_flops), "FLOP/s", 0, false},
     {"hbm_gbps", false, 1e9, offsetof(Gpu, bandwidth), "bytes/s", 0, false},
     {"memory_gib", false, 1073741824.0, offsetof(Gpu, memory), "bytes", 0,
      false},
@@ -87,7 +89,8 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     if (!known) {
       jp_key(&L->jp, key);
       return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
-                     "fp8_tflops, int8_tops, hbm_gbps, memory_gib, l2_mib, "
+                     "fp8_tflops, int8_tops, fp6_tflops, fp4_tflops, "
+                     "hbm_gbps, memory_gib, l2_mib, "
                      "smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
                      "pcie_gbps, network_gbps, gpus_per_node, sources, "
                      "notes)",

@@ -250,9 +250,13 @@ static const char *kind_of(const Row *w, const ModuleDef *md) {
 static void roofline(Buf *b, const Report *r, const PhaseResult *ph, int pi) {
   const Plan *p = ph->plan;
   double bw = r->gpu->bandwidth;
-  double peaks[2] = {r->peaks.p16, r->peaks.p8};
-  const char *pnames[2] = {"FP16/BF16", r->peaks.p8_name};
+  double peaks[3] = {r->peaks.p16, r->peaks.p8, r->peaks.p4};
+  const char *pnames[3] = {"FP16/BF16", r->peaks.p8_name, "FP4"};
   int npeaks = r->peaks.p8 > 0 ? 2 : 1;
+  if (r->peaks.p4 > 0) { /* Blackwell: the FP4 ridge too */
+    peaks[npeaks] = r->peaks.p4;
+    pnames[npeaks++] = "FP4";
+  }
   double pmax = peaks[0] > peaks[npeaks - 1] ? peaks[0] : peaks[npeaks - 1];
   double xmin = INFINITY, xmax = 0, ymin = INFINITY;
   for (int k = 0; k < p->nrows; k++) {
@@ -919,6 +923,11 @@ void render_html(const Report *r, Buf *b) {
       buf_puts(b, ", ");
       si(b, r->peaks.p8, "OP/s");
       buf_printf(b, " %s", r->peaks.p8_name);
+    }
+    if (r->peaks.p4 > 0) {
+      buf_puts(b, ", ");
+      si(b, r->peaks.p4, "FLOP/s");
+      buf_puts(b, " FP4");
     }
     buf_puts(b, ", ");
     si(b, r->gpu->bandwidth, "B/s");

@@ -88,6 +88,9 @@ static void add_row(Builder *b, const Layer *ly, int slot, const char *path,
   r->module = ly->mod->def->full_name;
   r->count = ly->count;
   r->slot = slot;
+  /* weights at the routed experts' width: the layer passes {x_bytes} */
+  for (int i = 0; i < b->p->slots[slot].nargs && !r->xw; i++)
+    r->xw = ly->arg_text[i] && strstr(ly->arg_text[i], "{x_bytes}");
   for (int k = 0; k < M_TRAFFIC; k++)
     r->fn[k] = present[k] ? fns[k] : NULL;
 }

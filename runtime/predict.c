@@ -260,6 +260,15 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
   if (roof_peaks(gpu, w_bits, o->a_bits, o->kv_bits, o->fmt8, &p->peaks,
                  err) < 0)
     return -1;
+  /* the routed experts' format (MXFP4: 4-bit elements) decides their
+   * peak; without a quantization_config covering them, w_bits */
+  if (!o->w_given && q->known && q->x_bits > 0) {
+    p->peaks.x_bits = q->nominal_x;
+    /* MXFP4 on a GPU without FP4 tensor cores (Hopper, Ampere): the
+     * kernels dequantize the weights to bf16 and compute at 16 bits */
+    if (q->method && strcmp(q->method, "mxfp4") == 0 && gpu->fp4_flops <= 0)
+      p->peaks.x_bits = 16;
+  }
   for (int i = 0; i < 2; i++) {
     PhaseResult *ph = &p->phase[i];
     ph->name = phase_name[i]; /* PHASE_PREFILL, PHASE_DECODE */

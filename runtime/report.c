@@ -248,6 +248,10 @@ static void render_json(const Report *r, Buf *b) {
     jfnum(b, "peak_16bit_flops", r->peaks.p16);
     jfnum(b, "peak_8bit_flops", r->peaks.p8);
     jfstr(b, "peak_8bit", r->peaks.p8_name);
+    if (r->peaks.p6 > 0) /* Blackwell only: other GPUs' output unchanged */
+      jfnum(b, "peak_fp6_flops", r->peaks.p6);
+    if (r->peaks.p4 > 0)
+      jfnum(b, "peak_fp4_flops", r->peaks.p4);
     jfnum(b, "bandwidth_bytes_per_s", r->gpu->bandwidth);
     jfnum(b, "memory_bytes", r->gpu->memory);
     jfnum(b, "sram_bytes_per_sm", r->gpu->smem_per_sm);
@@ -494,6 +498,10 @@ static void render_summary(const Report *r, Buf *b) {
   if (r->peaks.p8 > 0) {
     si_format(r->peaks.p8, "OP/s", peak8, sizeof(peak8));
     buf_printf(b, ", %s %s", peak8, r->peaks.p8_name);
+  }
+  if (r->peaks.p4 > 0) {
+    si_format(r->peaks.p4, "FLOP/s", peak8, sizeof(peak8));
+    buf_printf(b, ", %s FP4", peak8);
   }
   buf_printf(b, ", %s, %s (%g GiB) memory\n", bw, cap,
              g->memory / 1073741824.0);

@@ -22,8 +22,9 @@
 
 int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
                Peaks *out, Error *err) {
-  *out = (Peaks){.p16 = g->fp16_flops, .w_bits = w_bits, .a_bits = a_bits,
-                 .kv_bits = kv_bits};
+  *out = (Peaks){.p16 = g->fp16_flops, .p6 = g->fp6_flops,
+                 .p4 = g->fp4_flops, .w_bits = w_bits, .a_bits = a_bits,
+                 .kv_bits = kv_bits, .x_bits = w_bits};
   if (f == FMT8_INT8 || (f == FMT8_AUTO && g->int8_ops > 0)) {
     if (g->int8_ops <= 0 && f == FMT8_INT8) {
       err_set(err, "%s has no INT8 Tensor Core peak in the hardware database",
@@ -44,13 +45,30 @@ int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
   return 0;
 }
 
-double roof_row_peak(const Peaks *pk, const double *v, const char **name) {
-  bool low = pk->p8 > 0 && pk->a_bits <= 8 &&
-             (v[M_WEIGHT_BYTES] == 0 || pk->w_bits <= 8) &&
-             (v[M_KV_READ_BYTES] == 0 || pk->kv_bits <= 8);
+double roof_peak(const Peaks *pk, const double *v, bool xw,
+                 const char **name) {
+  /* the widest operand the operation reads */
+  int bits = pk->a_bits;
+  int wb = xw ? pk->x_bits : pk->w_bits;
+  if (v[M_WEIGHT_BYTES] != 0 && wb > bits)
+    bits = wb;
+  if (v[M_KV_READ_BYTES] != 0 && pk->kv_bits > bits)
+    bits = pk->kv_bits;
+  const char *n = "FP16/BF16";
+  double p = pk->p16;
+  if (bits <= 4 && pk->p4 > 0)
+    n = "FP4", p = pk->p4;
+  else if (bits <= 6 && pk->p6 > 0)
+    n = "FP6", p = pk->p6;
+  else if (bits <= 8 && pk->p8 > 0)
+    n = pk->p8_name, p = pk->p8;
   if (name)
-    *name = low ? pk->p8_name : "FP16/BF16";
-  return low ? pk->p8 : pk->p16;
+    *name = n;
+  return p;
+}
+
+double roof_row_peak(const Peaks *pk, const double *v, const char **name) {
+  return roof_peak(pk, v, false, name);
 }
 
 double roof_weight_peak(const Peaks *pk, const char **name) {
@@ -77,7 +95,7 @@ void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
   for (int r = 0; r < n; r++) {
     const double *v = ph->vals->row[r];
     double bytes = metric_bytes(v);
-    double peak = roof_row_peak(peaks, v, &ph->peak[r]);
+    double peak = roof_peak(peaks, v, ph->plan->rows[r].xw, &ph->peak[r]);
     ph->time[r] = roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
     ph->total_time += ph->plan->rows[r].count * ph->time[r];
   }

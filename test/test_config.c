@@ -511,7 +511,10 @@ static void test_config_template_errors(void **state) {
       {"\"format\": \"lm-predictor-template\"", "\"format\": \"x\"",
        "a template has \"format\": \"lm-predictor-template\""},
       {"\"type\": \"flag\"", "\"type\": \"bool\"",
-       "type must be number, flag, count, choice, rope_scaling or quantization"},
+       "type must be number, flag, count, layer_count, choice, rope_scaling or "
+       "quantization"},
+      {"\"type\": \"flag\"", "\"type\": \"layer_count\"",
+       "a layer_count declares 'every' and 'length'"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
@@ -781,6 +784,81 @@ static void test_config_nested(void **state) {
   free(tpath);
 }
 
+/* same_as: a template that names another family's (kimi_k2 -> deepseek_v3):
+ * the config is read by that template, the family is the config's own;
+ * anything else in the alias, a missing target or a chain is an error
+ * located in the alias. */
+static void test_config_same_as(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *llama = path_join(dir, "llama.json");
+  tu_copy("models/arch/llama.json", llama);
+  char *apath = path_join(dir, "myllama.json");
+  char *orig = tu_read("test/data/configs/llama-3-8b.json");
+  char *cfg = tu_replace(orig, "\"model_type\": \"llama\"",
+                         "\"model_type\": \"myllama\"");
+  static const char *good =
+      "{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\",\n"
+      " \"same_as\": \"llama\", \"description\": \"d\", \"source\": \"s\"}\n";
+  tu_write(apath, good);
+  Error e;
+  err_clear(&e);
+  Model *m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir, reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_string_equal(m->family, "myllama");
+  assert_double_exact(params_of(m), 8030261248.0);
+  model_free(m);
+  static const struct {
+    const char *text, *msg;
+  } bad[] = {
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"config\": {}}",
+       "a template with same_as declares nothing else (unknown member 'config'"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"nosuch\"}",
+       "same_as: no template nosuch.json"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"My Llama\"}",
+       "same_as names another family's template"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"myllama\"}",
+       "same_as names another family's template"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
+    tu_write(apath, bad[i].text);
+    err_clear(&e);
+    m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir, reg, &e);
+    if (m || !strstr(e.msg, bad[i].msg)) {
+      char *txt = tu_err_text(&e);
+      print_error("case %zu: %s\n", i, txt);
+      free(txt);
+    }
+    assert_null(m);
+    assert_contains(e.msg, bad[i].msg);
+    assert_contains(e.file, "myllama.json");
+  }
+  /* a chain: the target aliases again */
+  char *lt = tu_read("models/arch/llama.json");
+  char *t2 = tu_replace(lt, "\"config\": {", "\"same_as\": \"x\", \"config\": {");
+  tu_write(llama, t2);
+  tu_write(apath, good);
+  err_clear(&e);
+  m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir, reg, &e);
+  assert_null(m);
+  assert_contains(e.msg, "without same_as of its own");
+  assert_contains(e.file, "llama.json");
+  free(t2);
+  free(lt);
+  free(cfg);
+  free(orig);
+  free(apath);
+  free(llama);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 /* lmrun end to end: family, parameters, KV cache per layer kind. */
 static void test_config_lmrun_output(void **state) {
   (void)state;
@@ -844,6 +922,7 @@ int main(void) {
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),
       cmocka_unit_test(test_config_nested),
+      cmocka_unit_test(test_config_same_as),
       cmocka_unit_test(test_config_lmrun_output),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -189,6 +189,420 @@ static void test_moe_qwen3_moe_parameters(void **state) {
   json_decref(j);
 }
 
+/* Mixtral-8x22B: 56 layers, H 6144, 48 heads (8 KV), experts of 16384. */
+static void test_moe_mixtral_8x22b(void **state) {
+  (void)state;
+  const double V = 32000, H = 6144, I = 16384, L = 56, E = 8, k = 2;
+  double common = 2 * H * 48 * 128 + 2 * H * 8 * 128 + E * H + 2 * H;
+  double total = 2 * V * H + H + L * (common + E * 3 * H * I);
+  double active = 2 * V * H + H + L * (common + k * 3 * H * I);
+  json_t *j = run_json(CFG "mixtral-8x22b-v0.1.json -S 64");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 140,620,634,112 */
+  assert_double_exact(num(p, "active"), active); /* 39,152,031,744 */
+  near_rel(total, 141e9, 0.005); /* Mistral AI: 141B total */
+  near_rel(active, 39e9, 0.005); /* 39B active */
+  json_decref(j);
+}
+
+/* Qwen3-MoE's larger sizes, every layer sparse (decoder_sparse_step 1,
+ * mlp_only_layers []): Qwen3-235B-A22B and Qwen3-Coder-480B-A35B. */
+static double qwen3_moe_count(double V, double H, double L, double heads,
+                              double kv, double E, double k, double mi,
+                              double *active) {
+  double attn = H * heads * 128 * 2 + 2 * H * kv * 128 + 2 * 128;
+  double common = attn + E * H + 2 * H;
+  *active = 2 * V * H + H + L * (common + k * 3 * H * mi);
+  return 2 * V * H + H + L * (common + E * 3 * H * mi);
+}
+
+static void test_moe_qwen3_moe_sizes(void **state) {
+  (void)state;
+  double active, total;
+  total = qwen3_moe_count(151936, 4096, 94, 64, 4, 128, 8, 1536, &active);
+  json_t *j = run_json(CFG "qwen3-235b-a22b.json -S 16");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 235,093,634,560 */
+  assert_double_exact(num(p, "active"), active); /* 22,190,763,520 */
+  near_rel(total, 235e9, 0.005);                 /* 235B */
+  assert_true(fabs(active - 22e9) < 0.5e9);      /* "22B activated" */
+  json_decref(j);
+  total = qwen3_moe_count(151936, 6144, 62, 96, 8, 160, 8, 2560, &active);
+  j = run_json(CFG "qwen3-coder-480b-a35b-instruct.json -S 16");
+  p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 480,154,875,392 */
+  assert_double_exact(num(p, "active"), active); /* 35,474,765,312 */
+  near_rel(total, 480e9, 0.005);                 /* 480B */
+  assert_true(fabs(active - 35e9) < 0.5e9);      /* 35B activated */
+  json_decref(j);
+}
+
+/* Qwen3MoeDecoderLayer: layer i is sparse when i is not in mlp_only_layers
+ * and (i + 1) % decoder_sparse_step == 0, else a dense MLP of
+ * intermediate_size. Qwen3-30B-A3B with step 2 and mlp_only_layers [0, 1]:
+ * the odd layers 1, 3, ..., 47 (24) are sparse but for 1: 23 sparse, 25
+ * dense. */
+static void test_moe_qwen3_sparse_layers(void **state) {
+  (void)state;
+  const double V = 151936, H = 2048, I = 6144, E = 128, k = 8, mi = 768;
+  double attn = H * 32 * 128 * 2 + 2 * H * 4 * 128 + 2 * 128 + 2 * H;
+  double sparse = attn + E * H, dense = attn + 3 * H * I;
+  double total = 2 * V * H + H + 23 * (sparse + E * 3 * H * mi) + 25 * dense;
+  double active = 2 * V * H + H + 23 * (sparse + k * 3 * H * mi) + 25 * dense;
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  char *text = tu_read(CFG "qwen3-30b-a3b.json");
+  char *a = tu_replace(text, "\"mlp_only_layers\": []", "\"mlp_only_layers\": [0, 1]");
+  char *b = tu_replace(a, "\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 2");
+  tu_write(path, b);
+  char args[600];
+  snprintf(args, sizeof(args), "%s -S 16", path);
+  json_t *j = run_json(args);
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 16,369,793,024 */
+  assert_double_exact(num(p, "active"), active); /* 3,346,479,104 */
+  json_t *d = phase(j, "decode");
+  json_t *o = op_at(d, "model.layers[dense].mlp.down_proj");
+  assert_double_exact(num(o, "count"), 25);
+  assert_double_exact(num(o, "weight_bytes"), I * H * 2);
+  o = op_at(d, "model.layers.mlp.experts.down_proj");
+  assert_double_exact(num(o, "count"), 23);
+  json_decref(j);
+  /* every layer dense: no sparse rows at all */
+  char *c = tu_replace(text, "\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 49");
+  tu_write(path, c);
+  j = run_json(args);
+  assert_double_exact(num(json_object_get(j, "parameters"), "total"),
+                      2 * V * H + H + 48 * dense);
+  assert_false(has_op(phase(j, "decode"), "model.layers.mlp.experts.down_proj"));
+  json_decref(j);
+  free(text);
+  free(a);
+  free(b);
+  free(c);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+/* Group-limited routing (DeepSeek-V3: n_group 8, topk_group 4; V2:
+ * n_group 8, topk_group 3). A token picks M = topk_group of the G groups,
+ * then k experts among their M * E / G experts. For one expert e:
+ * P(e's group kept) = M / G, P(e chosen | kept) = k / (M E / G), so
+ * P(e chosen) = k / E, as without groups, and N independent tokens leave
+ * it untouched with (1 - k/E)^N: the expected count E (1 - (1 - k/E)^N)
+ * is unchanged. A Monte-Carlo run of the routing (fixed seed) agrees, and
+ * tells it from the naive E' = M E / G it would give if the step's tokens
+ * all shared their groups. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rng_below(uint32_t n) {
+  rng_state ^= rng_state << 13; /* xorshift64 */
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t)((rng_state >> 11) % n);
+}
+
+static double mc_touched(int E, int G, int M, int k, int N, int trials) {
+  int g = E / G;
+  double sum = 0;
+  for (int t = 0; t < trials; t++) {
+    char touched[512] = {0};
+    for (int n = 0; n < N; n++) {
+      int groups[64], cand[512];
+      for (int i = 0; i < G; i++)
+        groups[i] = i;
+      for (int i = 0; i < M; i++) { /* M distinct groups */
+        int j = i + (int)rng_below((uint32_t)(G - i));
+        int x = groups[i];
+        groups[i] = groups[j];
+        groups[j] = x;
+      }
+      int nc = 0;
+      for (int i = 0; i < M; i++)
+        for (int e = 0; e < g; e++)
+          cand[nc++] = groups[i] * g + e;
+      for (int i = 0; i < k; i++) { /* k distinct experts among them */
+        int j = i + (int)rng_below((uint32_t)(nc - i));
+        int x = cand[i];
+        cand[i] = cand[j];
+        cand[j] = x;
+        touched[cand[i]] = 1;
+      }
+    }
+    for (int e = 0; e < E; e++)
+      sum += touched[e];
+  }
+  return sum / trials;
+}
+
+static void test_moe_group_limited(void **state) {
+  (void)state;
+  static const int cases[][5] = {
+      /* E, G, M, k, N */
+      {256, 8, 4, 8, 1}, {256, 8, 4, 8, 4}, {256, 8, 4, 8, 32},
+      {160, 8, 3, 6, 4}, {160, 8, 3, 6, 16},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    double E = cases[i][0], G = cases[i][1], M = cases[i][2], k = cases[i][3],
+           N = cases[i][4];
+    double want = E * (1 - pow(1 - k / E, N));
+    double naive = M * E / G * (1 - pow(1 - k / (M * E / G), N));
+    double got = mc_touched(cases[i][0], cases[i][1], cases[i][2],
+                            cases[i][3], cases[i][4], 3000);
+    /* the standard error of 3000 trials is below 0.06 experts here */
+    if (fabs(got - want) > 0.3)
+      fail_msg("case %zu: Monte Carlo %g, formula %g", i, got, want);
+    if (N > 1 && fabs(got - naive) < 0.6)
+      fail_msg("case %zu: cannot tell %g from the naive %g", i, got, naive);
+  }
+  /* by hand: N = 4 tokens, E = 256, k = 8: 256 (1 - (31/32)^4) =
+   * 256 - 923521 / 4096 = 30.5310... experts; the DeepSeek-V3 decode step
+   * of 4 sequences reads that many experts' weights per MoE layer */
+  json_t *j = run_json(CFG "deepseek-r1.json -B 4 -S 64 --phase decode --w-bits 16");
+  json_t *o = op_at(phase(j, "decode"), "model.layers[moe].mlp.experts.down_proj");
+  near_rel(num(o, "weight_bytes"), (256 - 923521.0 / 4096) * 2048 * 7168 * 2,
+           1e-14);
+  json_decref(j);
+}
+
+/* Nemotron 3 Nano 30B-A3B: E blocks (hybrid_override_pattern "MEMEM*E..."):
+ * 23 Mamba-2, 6 attention, 23 MoE blocks; MoE: a float32-computed router
+ * (128 x H) with a float32 bias buffer, 128 relu2 experts (up and down
+ * only, 1856 wide), top 6, a shared relu2 expert of 3712. */
+static void test_moe_nemotron_3_nano(void **state) {
+  (void)state;
+  const double V = 131072, H = 2688, nh = 64, P = 64, N = 128, G = 8, K = 4,
+               E = 128, k = 6, mi = 1856, si = 3712;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * 32 * 128 * 2 + 2 * H * 2 * 128;
+  double moe_common = H + E * H + 2 * H * si;
+  double total = 2 * V * H + H + 23 * mamba + 6 * attn +
+                 23 * (moe_common + E * 2 * H * mi);
+  /* NVIDIA's active counts leave out the input embedding, as DeepSeek's
+   * (A55B for Ultra: 54.99B; "3.2B active, 3.6B including embeddings") */
+  double active = V * H + H + 23 * mamba + 6 * attn +
+                  23 * (moe_common + k * 2 * H * mi);
+  json_t *j = run_json(CFG "nvidia-nemotron-3-nano-30b-a3b-bf16.json -S 64");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 31,577,937,344 */
+  assert_double_exact(num(p, "active"), active); /* 3,227,751,872 */
+  near_rel(total, 31.6e9, 0.005); /* model card: 31.6B total */
+  assert_true(fabs(active - 3.2e9) < 0.05e9);          /* 3.2B active */
+  assert_true(fabs(active + V * H - 3.6e9) < 0.05e9);  /* 3.6B with embeddings */
+  json_t *d = phase(j, "decode");
+  json_t *o = op_at(d, "backbone.layers[moe].mixer.experts.up_proj");
+  assert_double_exact(num(o, "count"), 23);
+  assert_double_exact(num(o, "flops"), 2 * k * H * mi);
+  assert_double_exact(num(o, "weight_bytes"), k * H * mi * 2);
+  o = op_at(d, "backbone.layers[moe].mixer.experts.act_fn");
+  assert_double_exact(num(o, "flops"), 2 * k * mi);
+  o = op_at(d, "backbone.layers[moe].mixer.shared_experts.down_proj");
+  assert_double_exact(num(o, "weight_bytes"), si * H * 2);
+  o = op_at(d, "backbone.layers[moe].mixer.gate");
+  assert_double_exact(num(o, "flops"), 2 * H * E);
+  /* no latent projections in Nano */
+  assert_false(has_op(d, "backbone.layers[moe].mixer.fc1_latent_proj"));
+  json_decref(j);
+  /* Nemotron-H-56B: 54 Mamba-2 (256 heads of 64, N 256), 10 attention
+   * (64 heads, 8 KV, 128 wide), 54 squared-ReLU MLPs of 32768 */
+  const double H5 = 8192, nh5 = 256, N5 = 256, I5 = 32768;
+  double di5 = nh5 * P, cd5 = di5 + 2 * G * N5;
+  double m5 = H5 + H5 * (2 * di5 + 2 * G * N5 + nh5) + cd5 * K + cd5 +
+              3 * nh5 + di5 + di5 * H5;
+  double a5 = H5 + H5 * 64 * 128 * 2 + 2 * H5 * 8 * 128;
+  double t5 = 2 * V * H5 + H5 + 54 * m5 + 10 * a5 + 54 * (H5 + 2 * H5 * I5);
+  j = run_json(CFG "nemotron-h-56b-base-8k.json -S 16");
+  assert_double_exact(num(json_object_get(j, "parameters"), "total"), t5);
+  near_rel(t5, 56e9, 0.0075); /* "56B" (Nemotron-H report; ours 56.32B) */
+  json_decref(j);
+}
+
+/* Nemotron 3 Super 120B-A12B: 40 Mamba-2 (128 heads of 64), 8 attention
+ * (32 heads, 2 KV), 40 latent MoE blocks: fc1_latent_proj 4096 -> 1024,
+ * 512 relu2 experts of 2688 at the latent width, top 22, fc2_latent_proj
+ * back, a shared expert of 5376 on the full width. The MTP layers
+ * (mtp_hybrid_override_pattern) are not counted. */
+static void test_moe_nemotron_3_super(void **state) {
+  (void)state;
+  const double V = 131072, H = 4096, nh = 128, P = 64, N = 128, G = 8, K = 4,
+               E = 512, k = 22, mi = 2688, si = 5376, lat = 1024;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * 32 * 128 * 2 + 2 * H * 2 * 128;
+  double moe_common = H + E * H + H * lat + lat * H + 2 * H * si;
+  double total = 2 * V * H + H + 40 * mamba + 8 * attn +
+                 40 * (moe_common + E * 2 * lat * mi);
+  double active = V * H + H + 40 * mamba + 8 * attn +
+                  40 * (moe_common + k * 2 * lat * mi);
+  json_t *j = run_json(CFG "nvidia-nemotron-3-super-120b-a12b-fp8.json -S 64");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 120,668,687,360 */
+  assert_double_exact(num(p, "active"), active); /* 12,233,346,048 */
+  near_rel(total, 120e9, 0.006);                 /* "120B" */
+  near_rel(active, 12e9, 0.02);                  /* "A12B" */
+  json_t *d = phase(j, "decode");
+  json_t *o = op_at(d, "backbone.layers[moe].mixer.fc1_latent_proj");
+  assert_double_exact(num(o, "weight_bytes"), H * lat * 2);
+  o = op_at(d, "backbone.layers[moe].mixer.experts.up_proj");
+  assert_double_exact(num(o, "flops"), 2 * k * lat * mi);
+  assert_double_exact(num(o, "weight_bytes"), k * lat * mi * 2);
+  o = op_at(d, "backbone.layers[moe].mixer.fc2_latent_proj");
+  assert_double_exact(num(o, "flops"), 2 * lat * H);
+  json_decref(j);
+}
+
+/* Nemotron 3 Ultra 550B-A55B: a transformers 5 config that lists the
+ * blocks in layers_block_type (48 mamba, 48 moe, 12 attention) and has no
+ * num_hidden_layers or hybrid_override_pattern; latent MoE of 2048, 512
+ * experts of 5120, top 22, shared 10240; Mamba 256 heads of 64. */
+static void test_moe_nemotron_3_ultra(void **state) {
+  (void)state;
+  const double V = 131072, H = 8192, nh = 256, P = 64, N = 128, G = 8, K = 4,
+               E = 512, k = 22, mi = 5120, si = 10240, lat = 2048;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * 64 * 128 * 2 + 2 * H * 2 * 128;
+  double moe_common = H + E * H + H * lat + lat * H + 2 * H * si;
+  double total = 2 * V * H + H + 48 * mamba + 12 * attn +
+                 48 * (moe_common + E * 2 * lat * mi);
+  double active = V * H + H + 48 * mamba + 12 * attn +
+                  48 * (moe_common + k * 2 * lat * mi);
+  json_t *j = run_json(CFG "nvidia-nemotron-3-ultra-550b-a55b-bf16.json -S 16");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);   /* 549,308,968,960 */
+  assert_double_exact(num(p, "active"), active); /* 54,985,076,736 */
+  near_rel(total, 550e9, 0.005);                 /* "550B" */
+  near_rel(active, 55e9, 0.005);                 /* "A55B" */
+  json_t *kinds = json_object_get(memory(j), "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "attention"), 12 * 2 * 2 * 128 * 2 * 16.0);
+  json_decref(j);
+  /* layers_block_type and num_hidden_layers must agree */
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  char *text = tu_read(CFG "nvidia-nemotron-3-ultra-550b-a55b-bf16.json");
+  char *t2 = tu_replace(text, "\"initializer_range\"",
+                        "\"num_hidden_layers\": 100, \"initializer_range\"");
+  tu_write(path, t2);
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+  assert_non_null(strstr(out, "layers_block_type has one entry per layer"));
+  free(out);
+  free(t2);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+/* Nemotron-H 47B and Nemotron Nano v2 (9B, 12B): configs written inline
+ * with the geometry of NVIDIA-NeMo/Megatron-Bridge's recipes
+ * (src/megatron/bridge/recipes/nemotronh/h100/nemotronh.py and
+ * nemotron_nano_v2.py, snapshot 067f987: hybrid_layer_pattern,
+ * hidden_size, ffn_hidden_size, heads, query groups, kv_channels, Mamba
+ * heads, head_dim, state, groups) under the HF config's key names,
+ * vocabulary 131,072 (the Nemotron-H tokenizer). */
+static double nemotron_dense_total(double H, double I, double heads,
+                                   double kv, double hd, double nh, double P,
+                                   double N, double nm, double na, double nf) {
+  const double V = 131072, G = 8, K = 4;
+  double di = nh * P, conv_dim = di + 2 * G * N;
+  double mamba = H + H * (2 * di + 2 * G * N + nh) + conv_dim * K + conv_dim +
+                 3 * nh + di + di * H;
+  double attn = H + H * heads * hd * 2 + 2 * H * kv * hd;
+  return 2 * V * H + H + nm * mamba + na * attn + nf * (H + 2 * H * I);
+}
+
+static void test_moe_nemotron_sizes(void **state) {
+  (void)state;
+  static const struct {
+    const char *pattern;
+    double layers, H, I, heads, hd, nh, P, N, nm, na, nf, published, rel;
+  } m[] = {
+      /* Nemotron-H-47B-Base-8K: "47B" (Nemotron-H report) */
+      {"M-M-M-M-M-M-M-M-M*-M-M-M-M-M-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-"
+       "M-M-M-M---MM---M-M*-M-M-M-M-M-",
+       98, 8192, 30720, 64, 128, 256, 64, 256, 45, 5, 48, 47e9, 0.005},
+      /* NVIDIA-Nemotron-Nano-9B-v2: "9B" in its name (ours 8.89B) */
+      {"M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-", 56, 4480,
+       15680, 40, 128, 128, 80, 128, 27, 4, 25, 9e9, 0.02},
+      /* NVIDIA-Nemotron-Nano-12B-v2: "12B" (ours 12.31B) */
+      {"M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M-", 62,
+       5120, 20480, 40, 128, 128, 80, 128, 28, 6, 28, 12e9, 0.03},
+  };
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  for (size_t i = 0; i < LM_ARRAY_LEN(m); i++) {
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "{\"architectures\": [\"NemotronHForCausalLM\"], \"model_type\": "
+             "\"nemotron_h\", \"num_hidden_layers\": %g, \"hidden_size\": %g, "
+             "\"intermediate_size\": %g, \"num_attention_heads\": %g, "
+             "\"num_key_value_heads\": 8, \"head_dim\": %g, \"vocab_size\": "
+             "131072, \"hybrid_override_pattern\": \"%s\", \"mamba_num_heads\": "
+             "%g, \"mamba_head_dim\": %g, \"ssm_state_size\": %g, \"n_groups\": "
+             "8, \"conv_kernel\": 4, \"mlp_hidden_act\": \"relu2\"}\n",
+             m[i].layers, m[i].H, m[i].I, m[i].heads, m[i].hd, m[i].pattern,
+             m[i].nh, m[i].P, m[i].N);
+    tu_write(path, cfg);
+    char args[600];
+    snprintf(args, sizeof(args), "%s -S 16", path);
+    json_t *j = run_json(args);
+    double want = nemotron_dense_total(m[i].H, m[i].I, m[i].heads, 8, m[i].hd,
+                                       m[i].nh, m[i].P, m[i].N, m[i].nm,
+                                       m[i].na, m[i].nf);
+    assert_double_exact(num(json_object_get(j, "parameters"), "total"), want);
+    near_rel(want, m[i].published, m[i].rel);
+    json_decref(j);
+  }
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
+/* FP4 tensor cores (B200: 9,000 dense TFLOPS): gpt-oss-120b's MXFP4
+ * experts with 4-bit activations compute at FP4; attention's bf16
+ * projections stay at 16 bits. H100 has no FP4: MXFP4 weights are
+ * dequantized to bf16, so the experts compute at 16 bits there even with
+ * 8-bit activations. */
+static void test_moe_fp4_peak(void **state) {
+  (void)state;
+  json_t *j = run_json(CFG "gpt-oss-120b.json -S 512 --a-bits 4 --hardware b200");
+  json_t *hw = json_object_get(j, "hardware");
+  assert_double_exact(num(hw, "peak_fp4_flops"), 9000e12);
+  assert_double_exact(num(hw, "peak_fp6_flops"), 4500e12);
+  json_t *pf = phase(j, "prefill");
+  json_t *o = op_at(pf, "model.layers.mlp.experts.gate_up_proj");
+  assert_string_equal(json_string_value(json_object_get(o, "peak")), "FP4");
+  double rt = num(o, "roofline_time_s");
+  double want = fmax(num(o, "flops") / 9000e12, num(o, "bytes") / 7700e9);
+  near_rel(rt, want, 1e-12);
+  o = op_at(pf, "model.layers.self_attn.q_proj");
+  assert_string_equal(json_string_value(json_object_get(o, "peak")), "FP16/BF16");
+  json_decref(j);
+  j = run_json(CFG "gpt-oss-120b.json -S 512 --a-bits 8 --hardware h100-sxm");
+  hw = json_object_get(j, "hardware");
+  assert_null(json_object_get(hw, "peak_fp4_flops"));
+  o = op_at(phase(j, "prefill"), "model.layers.mlp.experts.gate_up_proj");
+  assert_string_equal(json_string_value(json_object_get(o, "peak")), "FP16/BF16");
+  json_decref(j);
+  /* --w-bits 4 --a-bits 4 on B200: every projection at FP4; on A100
+   * (no FP4) the 8-bit peak, as before */
+  j = run_json("models/llama-2-7b-hf.json -S 64 --w-bits 4 --a-bits 4 --hardware b200");
+  o = op_at(phase(j, "prefill"), "model.layers.self_attn.q_proj");
+  assert_string_equal(json_string_value(json_object_get(o, "peak")), "FP4");
+  json_decref(j);
+  j = run_json("models/llama-2-7b-hf.json -S 64 --w-bits 4 --a-bits 4 "
+               "--hardware a100-sxm-80gb");
+  o = op_at(phase(j, "prefill"), "model.layers.self_attn.q_proj");
+  assert_string_equal(json_string_value(json_object_get(o, "peak")), "INT8");
+  json_decref(j);
+}
+
 /* DeepSeek's attention per layer: q_a (H x q_lora) + its norm, q_b, the
  * joint kv_a (H x (kv_lora + rope)) + its norm, kv_b, o. */
 static double mla_params(double H, double heads, double ql, double kvl,
@@ -206,16 +620,44 @@ static void test_moe_deepseek_v3(void **state) {
   double dense = attn + 2 * H + 3 * H * I;
   double moe_common = attn + 2 * H + E * H + 3 * H * mi; /* router, shared */
   double total = 2 * V * H + H + 3 * dense + 58 * (moe_common + E * 3 * H * mi);
-  double active = 2 * V * H + H + 3 * dense + 58 * (moe_common + k * 3 * H * mi);
+  /* DeepSeek's activated count leaves out the input embedding table (a
+   * token reads one row of it) and keeps the output head: the template
+   * counts active parameters so (DESIGN 17.1) */
+  double active = V * H + H + 3 * dense + 58 * (moe_common + k * 3 * H * mi);
   json_t *j = run_json(CFG "deepseek-r1.json -S 2048 --attention eager");
   json_t *p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total);   /* 671,026,404,352 */
-  assert_double_exact(num(p, "active"), active); /* 37,552,282,624 */
+  assert_double_exact(num(p, "active"), active); /* 36,625,603,584 */
   near_rel(total, 671e9, 0.005); /* published: 671B (without the MTP layer) */
-  /* DeepSeek's activated count leaves out the input embedding (one row is
-   * read) and keeps the output head: 36.6B ("37B") */
-  near_rel(active - V * H, 36.6e9, 0.005);
-  assert_true(fabs(active - V * H - 37e9) < 0.5e9);
+  /* README_WEIGHTS: "36.6B (including 0.9B for the output Head)"; "37B" */
+  near_rel(active, 36.6e9, 0.005);
+  assert_true(fabs(active - 37e9) < 0.5e9);
+  /* DeepSeek-V3's own config gives the same counts; Kimi-K2 (model_type
+   * kimi_k2, DeepseekV3ForCausalLM: 384 experts, 1 dense layer, 64 heads,
+   * vocab 163,840, no MTP layer) through deepseek_v3's template */
+  json_t *v3 = run_json(CFG "deepseek-v3.json -S 16");
+  assert_double_exact(num(json_object_get(v3, "parameters"), "total"), total);
+  assert_double_exact(num(json_object_get(v3, "parameters"), "active"), active);
+  assert_string_equal(json_string_value(json_object_get(v3, "family")),
+                      "deepseek_v3");
+  json_decref(v3);
+  {
+    const double Vk = 163840, Ek = 384;
+    double ak = mla_params(H, 64, 1536, 512, 128, 64, 128);
+    double dk = ak + 2 * H + 3 * H * I;
+    double mk = ak + 2 * H + Ek * H + 3 * H * mi;
+    double tk = 2 * Vk * H + H + dk + 60 * (mk + Ek * 3 * H * mi);
+    double ck = Vk * H + H + dk + 60 * (mk + k * 3 * H * mi);
+    json_t *kj = run_json(CFG "kimi-k2-instruct.json -S 16");
+    json_t *kp = json_object_get(kj, "parameters");
+    assert_double_exact(num(kp, "total"), tk); /* 1,026,408,209,408 */
+    assert_double_exact(num(kp, "active"), ck); /* 31,687,072,768 */
+    assert_true(fabs(tk - 1e12) < 0.05e12); /* model card: "1 trillion total" */
+    assert_true(fabs(ck - 32e9) < 0.5e9); /* 32B activated */
+    assert_string_equal(json_string_value(json_object_get(kj, "family")),
+                        "kimi_k2");
+    json_decref(kj);
+  }
 
   /* MLA's cache: (512 + 64) elements per token and layer, 61 layers */
   json_t *mem = memory(j);
@@ -292,13 +734,48 @@ static void test_moe_deepseek_v2(void **state) {
   double dense = attn + 2 * H + 3 * H * I;
   double moe_common = attn + 2 * H + E * H + 2 * 3 * H * mi;
   double total = 2 * V * H + H + dense + 59 * (moe_common + E * 3 * H * mi);
-  double active = 2 * V * H + H + dense + 59 * (moe_common + k * 3 * H * mi);
-  json_t *j = run_json(CFG "deepseek-v2.5.json -S 64");
+  double active = V * H + H + dense + 59 * (moe_common + k * 3 * H * mi);
+  static const char *const files[] = {"deepseek-v2.5.json", "deepseek-v2.json"};
+  for (int f = 0; f < 2; f++) {
+    char args[200];
+    snprintf(args, sizeof(args), CFG "%s -S 64", files[f]);
+    json_t *j = run_json(args);
+    json_t *p = json_object_get(j, "parameters");
+    assert_double_exact(num(p, "total"), total);   /* 235,741,434,880 */
+    assert_double_exact(num(p, "active"), active); /* 20,851,512,320 */
+    near_rel(total, 236e9, 0.005); /* published: 236B total */
+    near_rel(active, 21e9, 0.0075); /* 21B activated (rounded: -0.7%) */
+    json_decref(j);
+  }
+}
+
+/* DeepSeek-V2-Lite: q_lora_rank null, so q_proj (H x heads*(nope + rope))
+ * instead of q_a/q_norm/q_b; 27 layers, 1 dense, 64 experts of 1408, 2
+ * shared, top 6, no groups. The exact count is the checkpoint's (safetensors,
+ * 15,706,484,224). */
+static void test_moe_deepseek_v2_lite(void **state) {
+  (void)state;
+  const double V = 102400, H = 2048, I = 10944, mi = 1408, E = 64, k = 6;
+  double attn = H * 16 * (128 + 64) + H * (512 + 64) + 512 +
+                512 * 16 * (128 + 128) + 16 * 128 * H;
+  double dense = attn + 2 * H + 3 * H * I;
+  double moe_common = attn + 2 * H + E * H + 2 * 3 * H * mi;
+  double total = 2 * V * H + H + dense + 26 * (moe_common + E * 3 * H * mi);
+  double active = V * H + H + dense + 26 * (moe_common + k * 3 * H * mi);
+  json_t *j = run_json(CFG "deepseek-v2-lite-chat.json -S 64");
   json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(total, 15706484224.0); /* the checkpoint's count */
   assert_double_exact(num(p, "total"), total);
-  assert_double_exact(num(p, "active"), active);
-  near_rel(total, 236e9, 0.005); /* published: 236B total */
-  assert_true(fabs(active - V * H - 21e9) < 0.5e9); /* 21B activated */
+  assert_double_exact(num(p, "active"), active); /* 2,451,435,008 */
+  near_rel(total, 15.7e9, 0.005);                /* published: 15.7B */
+  assert_true(fabs(active - 2.4e9) < 0.06e9);    /* 2.4B activated */
+  /* no q-LoRA: q_proj, and no q_a_proj */
+  json_t *d = phase(j, "decode");
+  assert_true(has_op(d, "model.layers[moe].self_attn.q_proj"));
+  assert_false(has_op(d, "model.layers[moe].self_attn.q_a_proj"));
+  assert_double_exact(num(op_at(d, "model.layers[moe].self_attn.q_proj"),
+                          "weight_bytes"),
+                      H * 16 * 192 * 2);
   json_decref(j);
 }
 
@@ -313,33 +790,6 @@ static double gpt_oss_total(double L, double E, double *experts_w) {
   return 2 * V * H + H + L * layer;
 }
 
-static char *oss120_config(const char *dir) {
-  /* gpt-oss-120b is gpt-oss-20b's architecture with 36 layers (alternating
-   * sliding/full) and 128 experts (model card, table 1) */
-  char *text = tu_read(CFG "gpt-oss-20b.json");
-  char *a = tu_replace(text, "\"num_hidden_layers\": 24", "\"num_hidden_layers\": 36");
-  char *b = tu_replace(a, "\"num_local_experts\": 32", "\"num_local_experts\": 128");
-  Buf lt;
-  buf_init(&lt);
-  buf_puts(&lt, "\"layer_types\": [");
-  for (int i = 0; i < 36; i++)
-    buf_printf(&lt, "%s\"%s\"", i ? ", " : "",
-               i % 2 ? "full_attention" : "sliding_attention");
-  char *c = tu_replace(b, "\"layer_types\": [", buf_str(&lt));
-  /* drop the original 24 entries that follow the inserted 36 */
-  char *s = strstr(c, buf_str(&lt)) + strlen(buf_str(&lt));
-  char *end = strchr(s, ']');
-  memmove(s, end, strlen(end) + 1);
-  char *path = path_join(dir, "config.json");
-  tu_write(path, c);
-  free(text);
-  free(a);
-  free(b);
-  free(c);
-  buf_free(&lt);
-  return path;
-}
-
 static void test_moe_gpt_oss(void **state) {
   (void)state;
   const double V = 201088, H = 2880;
@@ -349,8 +799,11 @@ static void test_moe_gpt_oss(void **state) {
   json_t *p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total); /* 20,914,757,184 */
   near_rel(total, 20.91e9, 0.005);             /* model card: 20.91B */
-  /* OpenAI's active count (3.61B) leaves out the embedding table */
-  near_rel(num(p, "active") - V * H, 3.61e9, 0.005);
+  /* OpenAI's active count (3.61B) leaves out the embedding table, as the
+   * template does */
+  near_rel(num(p, "active"), 3.61e9, 0.005);
+  assert_double_exact(num(p, "active"), total - V * H - 24 * (32 - 4) *
+                                                          (3 * H * 2880 + 2 * 2880 + H));
   /* MXFP4 experts: 4.25 bits per weight; biases and the rest bf16; the
    * rotary buffer 32 floats */
   double want = xw * 4.25 / 8 + (total - xw) * 2 + 32 * 4;
@@ -367,16 +820,12 @@ static void test_moe_gpt_oss(void **state) {
   assert_double_exact(num(sm, "flops"), 5 * 64 * 256.0 * (256 + 1));
   json_decref(j);
 
-  char *dir = tu_tmpdir();
-  char *cfg = oss120_config(dir);
-  char args[1024];
-  snprintf(args, sizeof(args), "%s -S 4096 --hardware h100-sxm", cfg);
-  j = run_json(args);
+  j = run_json(CFG "gpt-oss-120b.json -S 4096 --hardware h100-sxm");
   total = gpt_oss_total(36, 128, &xw);
   p = json_object_get(j, "parameters");
   assert_double_exact(num(p, "total"), total);
-  near_rel(total, 116.83e9, 0.005);                 /* 116.83B */
-  near_rel(num(p, "active") - V * H, 5.13e9, 0.005); /* 5.13B */
+  near_rel(total, 116.83e9, 0.005);         /* 116.83B */
+  near_rel(num(p, "active"), 5.13e9, 0.005); /* 5.13B */
   want = xw * 4.25 / 8 + (total - xw) * 2 + 32 * 4;
   json_t *mem = memory(j);
   assert_double_exact(num(mem, "weight_bytes"), want); /* 65,248,815,872 */
@@ -385,9 +834,6 @@ static void test_moe_gpt_oss(void **state) {
   assert_true(json_is_true(json_object_get(mem, "fits")));
   assert_true(num(mem, "max_batch") >= 1);
   json_decref(j);
-  tu_rm_rf(dir);
-  free(cfg);
-  free(dir);
 }
 
 /* Nemotron-H-8B: 24 Mamba-2, 4 attention, 24 MLP blocks. */
@@ -474,8 +920,14 @@ static void test_moe_config_errors(void **state) {
     const char *file, *from, *to, *msg;
     int rc;
   } cases[] = {
+      {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MXM-M*-M-M",
+       "every character is M (Mamba2), * (attention), - (MLP) or E (MoE)", 1},
       {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MEM-M*-M-M",
-       "'E' (MoE) blocks are not modelled", 1},
+       "E blocks need n_routed_experts", 1},
+      {"qwen3-30b-a3b.json", "\"mlp_only_layers\": []", "\"mlp_only_layers\": [48]",
+       "mlp_only_layers[0] must be a layer index, 0 to num_hidden_layers - 1 (47)", 1},
+      {"qwen3-30b-a3b.json", "\"mlp_only_layers\": []", "\"mlp_only_layers\": 3",
+       "mlp_only_layers must be an array of layer indices", 1},
       {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "M-M-M*-M",
        "hybrid_override_pattern has 50 characters but num_hidden_layers is 52", 1},
       {"deepseek-r1.json", "\"quant_method\": \"fp8\"", "\"method\": \"fp8\"",
@@ -641,6 +1093,16 @@ int main(void) {
       cmocka_unit_test(test_moe_qwen3_moe_parameters),
       cmocka_unit_test(test_moe_deepseek_v3),
       cmocka_unit_test(test_moe_deepseek_v2),
+      cmocka_unit_test(test_moe_deepseek_v2_lite),
+      cmocka_unit_test(test_moe_mixtral_8x22b),
+      cmocka_unit_test(test_moe_qwen3_moe_sizes),
+      cmocka_unit_test(test_moe_qwen3_sparse_layers),
+      cmocka_unit_test(test_moe_group_limited),
+      cmocka_unit_test(test_moe_nemotron_3_nano),
+      cmocka_unit_test(test_moe_nemotron_sizes),
+      cmocka_unit_test(test_moe_nemotron_3_super),
+      cmocka_unit_test(test_moe_nemotron_3_ultra),
+      cmocka_unit_test(test_moe_fp4_peak),
       cmocka_unit_test(test_moe_formats_one_phase),
       cmocka_unit_test(test_moe_gpt_oss),
       cmocka_unit_test(test_moe_nemotron_h),

@@ -72,6 +72,26 @@ static void test_roofline_peaks(void **state) {
   roof_peaks(&f, 8, 8, 8, FMT8_AUTO, &pk, NULL);
   roof_row_peak(&pk, attn, &name);
   assert_string_equal(name, "FP8");
+  /* Blackwell's FP4 and FP6 (B200: 9,000 and 4,500 dense): the widest
+   * operand decides; the experts' rows (xw) use x_bits */
+  Gpu b = {.id = "b", .fp16_flops = 2250e12, .fp8_flops = 4500e12,
+           .int8_ops = 4500e12, .fp6_flops = 4500e12, .fp4_flops = 9000e12};
+  roof_peaks(&b, 4, 4, 4, FMT8_AUTO, &pk, NULL);
+  assert_double_exact(roof_row_peak(&pk, proj, &name), 9000e12);
+  assert_string_equal(name, "FP4");
+  assert_double_exact(roof_row_peak(&pk, attn, NULL), 9000e12);
+  roof_peaks(&b, 4, 4, 8, FMT8_AUTO, &pk, NULL); /* 8-bit cache */
+  assert_double_exact(roof_row_peak(&pk, attn, NULL), 4500e12);
+  assert_double_exact(roof_row_peak(&pk, proj, NULL), 9000e12);
+  roof_peaks(&b, 16, 4, 16, FMT8_AUTO, &pk, NULL); /* bf16 weights, MXFP4 experts */
+  pk.x_bits = 4;
+  assert_double_exact(roof_peak(&pk, proj, false, NULL), 2250e12);
+  assert_double_exact(roof_peak(&pk, proj, true, &name), 9000e12);
+  assert_string_equal(name, "FP4");
+  assert_double_exact(roof_peak(&pk, elem, false, NULL), 9000e12);
+  roof_peaks(&h, 4, 4, 4, FMT8_AUTO, &pk, NULL); /* H100: no FP4, the 8-bit peak */
+  assert_double_exact(roof_row_peak(&pk, proj, &name), 1978.9e12);
+  assert_string_equal(name, "INT8");
   /* a format the GPU lacks */
   Error e;
   err_clear(&e);
