@@ -512,6 +512,18 @@ static void test_config_template_errors(void **state) {
        "a template has \"format\": \"lm-predictor-template\""},
       {"\"type\": \"flag\"", "\"type\": \"bool\"",
        "type must be number, flag, count, choice, rope_scaling or quantization"},
+      {"\"doc\": \"decoder layers\",", "\"doc\": \"decoder layers\", "
+       "\"aliases\": \"n_layer\",",
+       "aliases must be a non-empty array of config key names"},
+      {"\"default\": \"silu\"", "\"default\": \"silu\", \"variable\": \"1x\"",
+       "variable must be an identifier"},
+      {"\"default\": \"silu\"",
+       "\"default\": \"silu\", \"variable\": \"hidden_size\"",
+       "variable 'hidden_size' is declared twice"},
+      {"\"op\": \"rope\"", "\"op\": \"rope\", \"when\": \"{nope}\"",
+       "nope"},
+      {"\"op\": \"rope\"", "\"op\": \"rope\", \"at\": 1",
+       "unknown member 'at'"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
