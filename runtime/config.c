@@ -175,12 +175,50 @@ static const char *const rope_types[] = {"default", "linear",   "dynamic",
 
 /* rope_scaling changes no cost (the rotary embedding's work does not
  * depend on it) but is checked as transformers checks it. */
+static int check_rope(Cfg *c, const char *key, json_t *v);
+
+/* transformers 5 writes the rope parameters of models whose layers differ
+ * per layer type: {"full_attention": {...}, "sliding_attention": {...}}
+ * (Gemma 3): an object of objects, each checked as one. */
+static bool rope_per_layer_type(json_t *v) {
+  if (json_object_get(v, "rope_type") || json_object_get(v, "type") ||
+      json_object_size(v) == 0)
+    return false;
+  const char *k;
+  json_t *x;
+  json_object_foreach(v, k, x) {
+    if (!json_is_object(x))
+      return false;
+  }
+  return true;
+}
+
 static int read_rope_scaling(Cfg *c, const char *key) {
   json_t *v = json_object_get(c->obj, key);
   if (!v || json_is_null(v))
     return 0;
   if (!json_is_object(v))
     return cerr_at(c, key, "%s must be an object or null", key);
+  if (!rope_per_layer_type(v))
+    return check_rope(c, key, v);
+  JsonPath save = c->cjp;
+  jp_key(&c->cjp, key);
+  json_t *saveobj = c->obj;
+  c->obj = v;
+  int rc = 0;
+  const char *k;
+  json_t *x;
+  json_object_foreach(v, k, x) {
+    if ((rc = check_rope(c, k, x)) < 0)
+      break;
+  }
+  c->obj = saveobj;
+  c->cjp = save;
+  return rc;
+}
+
+/* One rope_scaling object, at key of c->obj. */
+static int check_rope(Cfg *c, const char *key, json_t *v) {
   JsonPath save = c->cjp;
   jp_key(&c->cjp, key);
   json_t *saveobj = c->obj;

@@ -490,6 +490,35 @@ static void test_config_nonfinite_unread(void **state) {
   free(base);
 }
 
+/* transformers 5 writes rope_parameters per layer type (Gemma 3):
+ * {"full_attention": {...}, "sliding_attention": {...}}; each is checked
+ * as one rope_scaling object, and a bad one is located inside it. */
+static void test_config_rope_per_layer_type(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/gemma-3-1b-it.json");
+  char *t1 = tu_replace(
+      base, "\"rope_scaling\": null",
+      "\"rope_parameters\": {\"full_attention\": {\"rope_theta\": 1000000.0, "
+      "\"rope_type\": \"default\"}, \"sliding_attention\": {\"rope_theta\": "
+      "10000.0, \"rope_type\": \"default\"}}");
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 999885952.0);
+  model_free(m);
+  char *t2 = tu_replace(t1, "10000.0, \"rope_type\": \"default\"",
+                        "10000.0, \"rope_type\": \"linear\"");
+  m = from_text(t2, &e);
+  assert_null(m);
+  assert_contains(e.msg, "of type linear needs a numeric 'factor'");
+  assert_contains(e.msg, "sliding_attention");
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -852,6 +881,7 @@ int main(void) {
       cmocka_unit_test(test_config_template_text),
       cmocka_unit_test(test_config_locate),
       cmocka_unit_test(test_config_nonfinite_unread),
+      cmocka_unit_test(test_config_rope_per_layer_type),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),
