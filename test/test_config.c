@@ -144,6 +144,17 @@ static void test_config_parameters_real_files(void **state) {
        {151936, 4096, 12288, 36, 32, 8, 128, false, false, false, true},
        8.2e9,
        false},
+      /* 126 layers, 8 key/value heads (the corrected release; the first
+       * upload said 16), llama3 rope_scaling; model card: 405B */
+      {"test/data/configs/llama-3.1-405b-instruct.json",
+       {128256, 16384, 53248, 126, 128, 8, 128, false, false, false, false},
+       405e9,
+       false},
+      /* 32 heads of 128 on a 5120-wide model; Hub: 12.2B */
+      {"test/data/configs/mistral-nemo-base-2407.json",
+       {131072, 5120, 14336, 40, 32, 8, 128, false, false, false, false},
+       12.2e9,
+       false},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -159,6 +170,8 @@ static void test_config_parameters_real_files(void **state) {
     assert_true(m->from_config);
     model_free(m);
   }
+  assert_double_exact(hand_params(&cases[5].s), 405853388800.0);
+  assert_double_exact(hand_params(&cases[6].s), 12247782400.0);
   /* Qwen3-8B's card rounds: by hand 8,190,735,360 (non-embedding 6.95B) */
   assert_double_exact(hand_params(&cases[4].s), 8190735360.0);
   assert_double_exact(hand_params(&cases[4].s) - 2 * 151936.0 * 4096,

@@ -823,6 +823,23 @@ static void test_families_refused_before(void **state) {
   eval_free(&x);
   model_free(m);
 
+  /* Command R+: use_qk_norm, so q_norm (96 x 128) and k_norm (8 x 128)
+   * weights per layer, LayerNorm without bias; tied. Card: 104B. */
+  m = from_file("test/data/configs/c4ai-command-r-plus.json");
+  n = p_llamalike(256000, 12288, 64, 96, 8, 128, 33792, 1, 96 * 128 + 8 * 128,
+                  true);
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 103810674688.0);
+  assert_double_near(n, 104e9, 0.005);
+  eval(m, T, L, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_norm", NULL)[M_WEIGHT_BYTES],
+                      96 * 128 * 2.0);
+  eval_free(&x);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 64 * 8 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+
   /* OPT-350M from its file (the inline copy above has the same keys) and
    * StarCoder2-15B (untied: tie_word_embeddings false). */
   m = from_file("test/data/configs/opt-350m.json");
