@@ -532,6 +532,40 @@ static void test_config_rope_per_layer_type(void **state) {
   free(base);
 }
 
+/* A quantized checkpoint of a dense family (TheBloke-style GPTQ): the
+ * projections' default width comes from quantization_config, 4 bits plus
+ * a 16-bit scale and a 4-bit zero per group of 128 = 4 + 20/128 =
+ * 4.15625 bits; the parameter count does not change; an unknown method is
+ * reported, not modelled. */
+static void test_config_dense_quantization(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/mistral-7b-v0.1.json");
+  char *t1 = tu_replace(base, "\"model_type\": \"mistral\",",
+                        "\"model_type\": \"mistral\", \"quantization_config\": "
+                        "{\"bits\": 4, \"group_size\": 128, \"quant_method\": "
+                        "\"gptq\", \"desc_act\": false},");
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_true(m->quant.known);
+  assert_string_equal(m->quant.method, "gptq");
+  assert_double_exact(m->quant.w_bits, 4 + 20.0 / 128);
+  assert_int_equal(m->quant.nominal_w, 4);
+  assert_double_exact(params_of(m), 7241732096.0);
+  model_free(m);
+  char *t2 = tu_replace(t1, "\"gptq\"", "\"compressed-tensors\"");
+  m = from_text(t2, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  assert_string_equal(m->quant.method, "compressed-tensors");
+  model_free(m);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -895,6 +929,7 @@ int main(void) {
       cmocka_unit_test(test_config_locate),
       cmocka_unit_test(test_config_nonfinite_unread),
       cmocka_unit_test(test_config_rope_per_layer_type),
+      cmocka_unit_test(test_config_dense_quantization),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),
