@@ -896,6 +896,18 @@ static void test_families_refused_before(void **state) {
   free(t1);
   free(base);
 
+  /* BLOOM-176B as bigscience/bloom's config writes it: n_embed (the old
+   * keyword) and num_attention_heads (BloomConfig.attribute_map); 70
+   * blocks of width 14336, 112 heads. Model card: 176,247,271,424. */
+  m = from_file("test/data/configs/bloom-176b.json");
+  n = p_bloom(250880, 14336, 70);
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 176247271424.0);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 70 * 112 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+
   /* attribute_map names: BLOOM as bigscience/bloom writes it
    * (num_attention_heads, num_hidden_layers), GPT-2 with hidden_size */
   base = tu_read("test/data/configs/bloom-560m.json");
