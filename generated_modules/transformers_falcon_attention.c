@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconAttention
  * class:       TransformersFalconAttention
- * fingerprint: 5cf16082537a814c
- * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes
+ * fingerprint: 8b5976095c6a5ea6
+ * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] alibi
  * atomic ops: kv_store, rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    1f9c9e53e3ac9418 (of the code below: hand edits are refused)
+ * checksum:    e61599f233bdde11 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -258,7 +258,7 @@ double TransformersFalconAttention_op_rope_kv_write_bytes(const double *args)
 
 /* ---- atomic operation qk_matmul ---- */
 
-/* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) + {alibi} * 2 * {B} * {num_heads} * {T} * {L} */
 double TransformersFalconAttention_op_qk_matmul_flops(const double *args)
 {
   double p_B = args[0];
@@ -270,7 +270,8 @@ double TransformersFalconAttention_op_qk_matmul_flops(const double *args)
   double p_a_bytes = args[6];
   double p_kv_bytes = args[7];
   double p_sram_bytes = args[8];
-  return TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
+  double p_alibi = args[9];
+  return (TransformersLlamaAttention_op_qk_matmul_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes}) + (((((p_alibi * 2.0) * p_B) * p_num_heads) * p_T) * p_L));
 }
 
 /* weight_bytes: not given, 0 */
@@ -280,7 +281,7 @@ double TransformersFalconAttention_op_qk_matmul_weight_bytes(const double *args)
   return 0.0;
 }
 
-/* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) + {alibi} * {B} * {num_heads} * {L} * {a_bytes} */
 double TransformersFalconAttention_op_qk_matmul_act_read_bytes(const double *args)
 {
   double p_B = args[0];
@@ -292,7 +293,8 @@ double TransformersFalconAttention_op_qk_matmul_act_read_bytes(const double *arg
   double p_a_bytes = args[6];
   double p_kv_bytes = args[7];
   double p_sram_bytes = args[8];
-  return TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
+  double p_alibi = args[9];
+  return (TransformersLlamaAttention_op_qk_matmul_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes}) + ((((p_alibi * p_B) * p_num_heads) * p_L) * p_a_bytes));
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.qk_matmul}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
@@ -478,7 +480,7 @@ double TransformersFalconAttention_op_sv_matmul_kv_write_bytes(const double *arg
 
 /* ---- atomic operation flash_attention ---- */
 
-/* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) + {alibi} * 2 * {B} * {num_heads} * {T} * {L} */
 double TransformersFalconAttention_op_flash_attention_flops(const double *args)
 {
   double p_B = args[0];
@@ -490,7 +492,8 @@ double TransformersFalconAttention_op_flash_attention_flops(const double *args)
   double p_a_bytes = args[6];
   double p_kv_bytes = args[7];
   double p_sram_bytes = args[8];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
+  double p_alibi = args[9];
+  return (TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes}) + (((((p_alibi * 2.0) * p_B) * p_num_heads) * p_T) * p_L));
 }
 
 /* weight_bytes: not given, 0 */
@@ -500,7 +503,7 @@ double TransformersFalconAttention_op_flash_attention_weight_bytes(const double 
   return 0.0;
 }
 
-/* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* act_read_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) + {alibi} * {num_heads} * 4 */
 double TransformersFalconAttention_op_flash_attention_act_read_bytes(const double *args)
 {
   double p_B = args[0];
@@ -512,7 +515,8 @@ double TransformersFalconAttention_op_flash_attention_act_read_bytes(const doubl
   double p_a_bytes = args[6];
   double p_kv_bytes = args[7];
   double p_sram_bytes = args[8];
-  return TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
+  double p_alibi = args[9];
+  return (TransformersLlamaAttention_op_flash_attention_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes}) + ((p_alibi * p_num_heads) * 4.0));
 }
 
 /* act_write_bytes = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */

@@ -2,9 +2,10 @@
  *
  * entry:       transformers.models.falcon.modeling_falcon.FalconModel
  * class:       TransformersFalconModel
- * fingerprint: 97118ef402e27580
- * parameters:  none
- * checksum:    a37a2acd602f52f5 (of the code below: hand edits are refused)
+ * fingerprint: c7edf472f48cc410
+ * parameters:  args[0] B, args[1] L, args[2] num_heads, args[3] a_bytes
+ * atomic ops: alibi
+ * checksum:    185ab26b15932e5c (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -18,43 +19,51 @@ double TransformersFalconModel_kv_read_bytes(const double *args);
 double TransformersFalconModel_kv_write_bytes(const double *args);
 double TransformersFalconModel_param_bytes(const double *args);
 double TransformersFalconModel_kv_cache_bytes(const double *args);
+double TransformersFalconModel_op_alibi_flops(const double *args);
+double TransformersFalconModel_op_alibi_weight_bytes(const double *args);
+double TransformersFalconModel_op_alibi_act_read_bytes(const double *args);
+double TransformersFalconModel_op_alibi_act_write_bytes(const double *args);
+double TransformersFalconModel_op_alibi_kv_read_bytes(const double *args);
+double TransformersFalconModel_op_alibi_kv_write_bytes(const double *args);
 
-/* flops: not given, 0 */
+/* called modules */
+double TransformersBloomModel_op_alibi_act_read_bytes(const double *args);
+double TransformersBloomModel_op_alibi_act_write_bytes(const double *args);
+double TransformersBloomModel_op_alibi_flops(const double *args);
+
+/* flops: sum of the atomic operations that run with eager attention */
 double TransformersFalconModel_flops(const double *args)
 {
-  (void)args;
-  return 0.0;
+  return TransformersFalconModel_op_alibi_flops(args);
 }
 
-/* weight_bytes: not given, 0 */
+/* weight_bytes: sum of the atomic operations that run with eager attention */
 double TransformersFalconModel_weight_bytes(const double *args)
 {
   (void)args;
   return 0.0;
 }
 
-/* act_read_bytes: not given, 0 */
+/* act_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersFalconModel_act_read_bytes(const double *args)
 {
-  (void)args;
-  return 0.0;
+  return TransformersFalconModel_op_alibi_act_read_bytes(args);
 }
 
-/* act_write_bytes: not given, 0 */
+/* act_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersFalconModel_act_write_bytes(const double *args)
 {
-  (void)args;
-  return 0.0;
+  return TransformersFalconModel_op_alibi_act_write_bytes(args);
 }
 
-/* kv_read_bytes: not given, 0 */
+/* kv_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersFalconModel_kv_read_bytes(const double *args)
 {
   (void)args;
   return 0.0;
 }
 
-/* kv_write_bytes: not given, 0 */
+/* kv_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersFalconModel_kv_write_bytes(const double *args)
 {
   (void)args;
@@ -70,6 +79,59 @@ double TransformersFalconModel_param_bytes(const double *args)
 
 /* kv_cache_bytes: not given, 0 */
 double TransformersFalconModel_kv_cache_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* ---- atomic operation alibi ---- */
+
+/* flops = ${transformers.models.bloom.modeling_bloom.BloomModel.alibi}({B}, {L}, {num_heads}, {a_bytes}) */
+double TransformersFalconModel_op_alibi_flops(const double *args)
+{
+  double p_B = args[0];
+  double p_L = args[1];
+  double p_num_heads = args[2];
+  double p_a_bytes = args[3];
+  return TransformersBloomModel_op_alibi_flops((const double[]){p_B, p_L, p_num_heads, p_a_bytes});
+}
+
+/* weight_bytes: not given, 0 */
+double TransformersFalconModel_op_alibi_weight_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* act_read_bytes = ${transformers.models.bloom.modeling_bloom.BloomModel.alibi}({B}, {L}, {num_heads}, {a_bytes}) */
+double TransformersFalconModel_op_alibi_act_read_bytes(const double *args)
+{
+  double p_B = args[0];
+  double p_L = args[1];
+  double p_num_heads = args[2];
+  double p_a_bytes = args[3];
+  return TransformersBloomModel_op_alibi_act_read_bytes((const double[]){p_B, p_L, p_num_heads, p_a_bytes});
+}
+
+/* act_write_bytes = ${transformers.models.bloom.modeling_bloom.BloomModel.alibi}({B}, {L}, {num_heads}, {a_bytes}) */
+double TransformersFalconModel_op_alibi_act_write_bytes(const double *args)
+{
+  double p_B = args[0];
+  double p_L = args[1];
+  double p_num_heads = args[2];
+  double p_a_bytes = args[3];
+  return TransformersBloomModel_op_alibi_act_write_bytes((const double[]){p_B, p_L, p_num_heads, p_a_bytes});
+}
+
+/* kv_read_bytes: not given, 0 */
+double TransformersFalconModel_op_alibi_kv_read_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* kv_write_bytes: not given, 0 */
+double TransformersFalconModel_op_alibi_kv_write_bytes(const double *args)
 {
   (void)args;
   return 0.0;

@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3Attention
  * class:       TransformersGemma3Attention
- * fingerprint: 37b2678566460fb5
- * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] sliding_window, args[10] is_sliding
- * atomic ops: rope, qk_matmul (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
- * checksum:    3a660f1c2dd8cba3 (of the code below: hand edits are refused)
+ * fingerprint: de2d6cbb857d5338
+ * parameters:  args[0] B, args[1] T, args[2] L, args[3] num_heads, args[4] num_kv_heads, args[5] head_dim, args[6] a_bytes, args[7] kv_bytes, args[8] sram_bytes, args[9] sliding_window, args[10] is_sliding, args[11] softcapping
+ * atomic ops: rope, qk_matmul (eager), softcap (eager), softmax (eager), sv_matmul (eager), flash_attention (flash)
+ * checksum:    a01f4739c0c5c7c8 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -31,6 +31,12 @@ double TransformersGemma3Attention_op_qk_matmul_act_read_bytes(const double *arg
 double TransformersGemma3Attention_op_qk_matmul_act_write_bytes(const double *args);
 double TransformersGemma3Attention_op_qk_matmul_kv_read_bytes(const double *args);
 double TransformersGemma3Attention_op_qk_matmul_kv_write_bytes(const double *args);
+double TransformersGemma3Attention_op_softcap_flops(const double *args);
+double TransformersGemma3Attention_op_softcap_weight_bytes(const double *args);
+double TransformersGemma3Attention_op_softcap_act_read_bytes(const double *args);
+double TransformersGemma3Attention_op_softcap_act_write_bytes(const double *args);
+double TransformersGemma3Attention_op_softcap_kv_read_bytes(const double *args);
+double TransformersGemma3Attention_op_softcap_kv_write_bytes(const double *args);
 double TransformersGemma3Attention_op_softmax_flops(const double *args);
 double TransformersGemma3Attention_op_softmax_weight_bytes(const double *args);
 double TransformersGemma3Attention_op_softmax_act_read_bytes(const double *args);
@@ -51,10 +57,13 @@ double TransformersGemma3Attention_op_flash_attention_kv_read_bytes(const double
 double TransformersGemma3Attention_op_flash_attention_kv_write_bytes(const double *args);
 
 /* called modules */
+double TransformersGemma2Attention_op_flash_attention_flops(const double *args);
+double TransformersGemma2Attention_op_softcap_act_read_bytes(const double *args);
+double TransformersGemma2Attention_op_softcap_act_write_bytes(const double *args);
+double TransformersGemma2Attention_op_softcap_flops(const double *args);
 double TransformersLlamaAttention_kv_cache_bytes(const double *args);
 double TransformersLlamaAttention_op_flash_attention_act_read_bytes(const double *args);
 double TransformersLlamaAttention_op_flash_attention_act_write_bytes(const double *args);
-double TransformersLlamaAttention_op_flash_attention_flops(const double *args);
 double TransformersLlamaAttention_op_flash_attention_kv_read_bytes(const double *args);
 double TransformersLlamaAttention_op_qk_matmul_act_read_bytes(const double *args);
 double TransformersLlamaAttention_op_qk_matmul_act_write_bytes(const double *args);
@@ -74,7 +83,7 @@ double TransformersLlamaAttention_op_sv_matmul_kv_read_bytes(const double *args)
 /* flops: sum of the atomic operations that run with eager attention */
 double TransformersGemma3Attention_flops(const double *args)
 {
-  return (((TransformersGemma3Attention_op_rope_flops(args) + TransformersGemma3Attention_op_qk_matmul_flops(args)) + TransformersGemma3Attention_op_softmax_flops(args)) + TransformersGemma3Attention_op_sv_matmul_flops(args));
+  return ((((TransformersGemma3Attention_op_rope_flops(args) + TransformersGemma3Attention_op_qk_matmul_flops(args)) + TransformersGemma3Attention_op_softcap_flops(args)) + TransformersGemma3Attention_op_softmax_flops(args)) + TransformersGemma3Attention_op_sv_matmul_flops(args));
 }
 
 /* weight_bytes: sum of the atomic operations that run with eager attention */
@@ -87,13 +96,13 @@ double TransformersGemma3Attention_weight_bytes(const double *args)
 /* act_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3Attention_act_read_bytes(const double *args)
 {
-  return (((TransformersGemma3Attention_op_rope_act_read_bytes(args) + TransformersGemma3Attention_op_qk_matmul_act_read_bytes(args)) + TransformersGemma3Attention_op_softmax_act_read_bytes(args)) + TransformersGemma3Attention_op_sv_matmul_act_read_bytes(args));
+  return ((((TransformersGemma3Attention_op_rope_act_read_bytes(args) + TransformersGemma3Attention_op_qk_matmul_act_read_bytes(args)) + TransformersGemma3Attention_op_softcap_act_read_bytes(args)) + TransformersGemma3Attention_op_softmax_act_read_bytes(args)) + TransformersGemma3Attention_op_sv_matmul_act_read_bytes(args));
 }
 
 /* act_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3Attention_act_write_bytes(const double *args)
 {
-  return (((TransformersGemma3Attention_op_rope_act_write_bytes(args) + TransformersGemma3Attention_op_qk_matmul_act_write_bytes(args)) + TransformersGemma3Attention_op_softmax_act_write_bytes(args)) + TransformersGemma3Attention_op_sv_matmul_act_write_bytes(args));
+  return ((((TransformersGemma3Attention_op_rope_act_write_bytes(args) + TransformersGemma3Attention_op_qk_matmul_act_write_bytes(args)) + TransformersGemma3Attention_op_softcap_act_write_bytes(args)) + TransformersGemma3Attention_op_softmax_act_write_bytes(args)) + TransformersGemma3Attention_op_sv_matmul_act_write_bytes(args));
 }
 
 /* kv_read_bytes: sum of the atomic operations that run with eager attention */
@@ -291,6 +300,83 @@ double TransformersGemma3Attention_op_qk_matmul_kv_write_bytes(const double *arg
   return 0.0;
 }
 
+/* ---- atomic operation softcap ---- */
+
+/* flops = ${transformers.models.gemma2.modeling_gemma2.Gemma2Attention.softcap}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}, {is_sliding}, {softcapping}) */
+double TransformersGemma3Attention_op_softcap_flops(const double *args)
+{
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  double p_softcapping = args[11];
+  return TransformersGemma2Attention_op_softcap_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window, p_is_sliding, p_softcapping});
+}
+
+/* weight_bytes: not given, 0 */
+double TransformersGemma3Attention_op_softcap_weight_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* act_read_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2Attention.softcap}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}, {is_sliding}, {softcapping}) */
+double TransformersGemma3Attention_op_softcap_act_read_bytes(const double *args)
+{
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  double p_softcapping = args[11];
+  return TransformersGemma2Attention_op_softcap_act_read_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window, p_is_sliding, p_softcapping});
+}
+
+/* act_write_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2Attention.softcap}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}, {is_sliding}, {softcapping}) */
+double TransformersGemma3Attention_op_softcap_act_write_bytes(const double *args)
+{
+  double p_B = args[0];
+  double p_T = args[1];
+  double p_L = args[2];
+  double p_num_heads = args[3];
+  double p_num_kv_heads = args[4];
+  double p_head_dim = args[5];
+  double p_a_bytes = args[6];
+  double p_kv_bytes = args[7];
+  double p_sram_bytes = args[8];
+  double p_sliding_window = args[9];
+  double p_is_sliding = args[10];
+  double p_softcapping = args[11];
+  return TransformersGemma2Attention_op_softcap_act_write_bytes((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window, p_is_sliding, p_softcapping});
+}
+
+/* kv_read_bytes: not given, 0 */
+double TransformersGemma3Attention_op_softcap_kv_read_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* kv_write_bytes: not given, 0 */
+double TransformersGemma3Attention_op_softcap_kv_write_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
 /* ---- atomic operation softmax ---- */
 
 /* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.softmax}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
@@ -451,7 +537,7 @@ double TransformersGemma3Attention_op_sv_matmul_kv_write_bytes(const double *arg
 
 /* ---- atomic operation flash_attention ---- */
 
-/* flops = ${transformers.models.llama.modeling_llama.LlamaAttention.flash_attention}({B}, {T}, {is_sliding} * min({L}, {sliding_window} + {T} - 1) + (1 - {is_sliding}) * {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}) */
+/* flops = ${transformers.models.gemma2.modeling_gemma2.Gemma2Attention.flash_attention}({B}, {T}, {L}, {num_heads}, {num_kv_heads}, {head_dim}, {a_bytes}, {kv_bytes}, {sram_bytes}, {sliding_window}, {is_sliding}, {softcapping}) */
 double TransformersGemma3Attention_op_flash_attention_flops(const double *args)
 {
   double p_B = args[0];
@@ -465,7 +551,8 @@ double TransformersGemma3Attention_op_flash_attention_flops(const double *args)
   double p_sram_bytes = args[8];
   double p_sliding_window = args[9];
   double p_is_sliding = args[10];
-  return TransformersLlamaAttention_op_flash_attention_flops((const double[]){p_B, p_T, ((p_is_sliding * lm_min(p_L, ((p_sliding_window + p_T) - 1.0))) + ((1.0 - p_is_sliding) * p_L)), p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes});
+  double p_softcapping = args[11];
+  return TransformersGemma2Attention_op_flash_attention_flops((const double[]){p_B, p_T, p_L, p_num_heads, p_num_kv_heads, p_head_dim, p_a_bytes, p_kv_bytes, p_sram_bytes, p_sliding_window, p_is_sliding, p_softcapping});
 }
 
 /* weight_bytes: not given, 0 */

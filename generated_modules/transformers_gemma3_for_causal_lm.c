@@ -2,9 +2,10 @@
  *
  * entry:       transformers.models.gemma3.modeling_gemma3.Gemma3ForCausalLM
  * class:       TransformersGemma3ForCausalLM
- * fingerprint: 2d54dd0a0af81e9d
- * parameters:  none
- * checksum:    b5e0de4f179ccb5f (of the code below: hand edits are refused)
+ * fingerprint: c8671ad7f0148cd1
+ * parameters:  args[0] N, args[1] vocab_size, args[2] final_softcapping, args[3] a_bytes
+ * atomic ops: final_softcap
+ * checksum:    3994065d99ba962b (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -18,43 +19,51 @@ double TransformersGemma3ForCausalLM_kv_read_bytes(const double *args);
 double TransformersGemma3ForCausalLM_kv_write_bytes(const double *args);
 double TransformersGemma3ForCausalLM_param_bytes(const double *args);
 double TransformersGemma3ForCausalLM_kv_cache_bytes(const double *args);
+double TransformersGemma3ForCausalLM_op_final_softcap_flops(const double *args);
+double TransformersGemma3ForCausalLM_op_final_softcap_weight_bytes(const double *args);
+double TransformersGemma3ForCausalLM_op_final_softcap_act_read_bytes(const double *args);
+double TransformersGemma3ForCausalLM_op_final_softcap_act_write_bytes(const double *args);
+double TransformersGemma3ForCausalLM_op_final_softcap_kv_read_bytes(const double *args);
+double TransformersGemma3ForCausalLM_op_final_softcap_kv_write_bytes(const double *args);
 
-/* flops: not given, 0 */
+/* called modules */
+double TransformersGemma2ForCausalLM_op_final_softcap_act_read_bytes(const double *args);
+double TransformersGemma2ForCausalLM_op_final_softcap_act_write_bytes(const double *args);
+double TransformersGemma2ForCausalLM_op_final_softcap_flops(const double *args);
+
+/* flops: sum of the atomic operations that run with eager attention */
 double TransformersGemma3ForCausalLM_flops(const double *args)
 {
-  (void)args;
-  return 0.0;
+  return TransformersGemma3ForCausalLM_op_final_softcap_flops(args);
 }
 
-/* weight_bytes: not given, 0 */
+/* weight_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3ForCausalLM_weight_bytes(const double *args)
 {
   (void)args;
   return 0.0;
 }
 
-/* act_read_bytes: not given, 0 */
+/* act_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3ForCausalLM_act_read_bytes(const double *args)
 {
-  (void)args;
-  return 0.0;
+  return TransformersGemma3ForCausalLM_op_final_softcap_act_read_bytes(args);
 }
 
-/* act_write_bytes: not given, 0 */
+/* act_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3ForCausalLM_act_write_bytes(const double *args)
 {
-  (void)args;
-  return 0.0;
+  return TransformersGemma3ForCausalLM_op_final_softcap_act_write_bytes(args);
 }
 
-/* kv_read_bytes: not given, 0 */
+/* kv_read_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3ForCausalLM_kv_read_bytes(const double *args)
 {
   (void)args;
   return 0.0;
 }
 
-/* kv_write_bytes: not given, 0 */
+/* kv_write_bytes: sum of the atomic operations that run with eager attention */
 double TransformersGemma3ForCausalLM_kv_write_bytes(const double *args)
 {
   (void)args;
@@ -70,6 +79,59 @@ double TransformersGemma3ForCausalLM_param_bytes(const double *args)
 
 /* kv_cache_bytes: not given, 0 */
 double TransformersGemma3ForCausalLM_kv_cache_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* ---- atomic operation final_softcap ---- */
+
+/* flops = ${transformers.models.gemma2.modeling_gemma2.Gemma2ForCausalLM.final_softcap}({N}, {vocab_size}, {final_softcapping}, {a_bytes}) */
+double TransformersGemma3ForCausalLM_op_final_softcap_flops(const double *args)
+{
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_final_softcapping = args[2];
+  double p_a_bytes = args[3];
+  return TransformersGemma2ForCausalLM_op_final_softcap_flops((const double[]){p_N, p_vocab_size, p_final_softcapping, p_a_bytes});
+}
+
+/* weight_bytes: not given, 0 */
+double TransformersGemma3ForCausalLM_op_final_softcap_weight_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* act_read_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2ForCausalLM.final_softcap}({N}, {vocab_size}, {final_softcapping}, {a_bytes}) */
+double TransformersGemma3ForCausalLM_op_final_softcap_act_read_bytes(const double *args)
+{
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_final_softcapping = args[2];
+  double p_a_bytes = args[3];
+  return TransformersGemma2ForCausalLM_op_final_softcap_act_read_bytes((const double[]){p_N, p_vocab_size, p_final_softcapping, p_a_bytes});
+}
+
+/* act_write_bytes = ${transformers.models.gemma2.modeling_gemma2.Gemma2ForCausalLM.final_softcap}({N}, {vocab_size}, {final_softcapping}, {a_bytes}) */
+double TransformersGemma3ForCausalLM_op_final_softcap_act_write_bytes(const double *args)
+{
+  double p_N = args[0];
+  double p_vocab_size = args[1];
+  double p_final_softcapping = args[2];
+  double p_a_bytes = args[3];
+  return TransformersGemma2ForCausalLM_op_final_softcap_act_write_bytes((const double[]){p_N, p_vocab_size, p_final_softcapping, p_a_bytes});
+}
+
+/* kv_read_bytes: not given, 0 */
+double TransformersGemma3ForCausalLM_op_final_softcap_kv_read_bytes(const double *args)
+{
+  (void)args;
+  return 0.0;
+}
+
+/* kv_write_bytes: not given, 0 */
+double TransformersGemma3ForCausalLM_op_final_softcap_kv_write_bytes(const double *args)
 {
   (void)args;
   return 0.0;

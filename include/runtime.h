@@ -161,6 +161,7 @@ typedef struct Layer Layer;
 typedef struct Item {
   Layer *layer;        /* a sub-layer, or NULL */
   int op;              /* index of an atomic op when layer is NULL */
+  bool omit;           /* the op placement's `when` is 0: the op does not run */
 } Item;
 
 struct Layer {

@@ -176,12 +176,50 @@ static const char *const rope_types[] = {"default", "linear",   "dynamic",
 
 /* rope_scaling changes no cost (the rotary embedding's work does not
  * depend on it) but is checked as transformers checks it. */
+static int check_rope(Cfg *c, const char *key, json_t *v);
+
+/* transformers 5 writes the rope parameters of models whose layers differ
+ * per layer type: {"full_attention": {...}, "sliding_attention": {...}}
+ * (Gemma 3): an object of objects, each checked as one. */
+static bool rope_per_layer_type(json_t *v) {
+  if (json_object_get(v, "rope_type") || json_object_get(v, "type") ||
+      json_object_size(v) == 0)
+    return false;
+  const char *k;
+  json_t *x;
+  json_object_foreach(v, k, x) {
+    if (!json_is_object(x))
+      return false;
+  }
+  return true;
+}
+
 static int read_rope_scaling(Cfg *c, const char *key) {
   json_t *v = json_object_get(c->obj, key);
   if (!v || json_is_null(v))
     return 0;
   if (!json_is_object(v))
     return cerr_at(c, key, "%s must be an object or null", key);
+  if (!rope_per_layer_type(v))
+    return check_rope(c, key, v);
+  JsonPath save = c->cjp;
+  jp_key(&c->cjp, key);
+  json_t *saveobj = c->obj;
+  c->obj = v;
+  int rc = 0;
+  const char *k;
+  json_t *x;
+  json_object_foreach(v, k, x) {
+    if ((rc = check_rope(c, k, x)) < 0)
+      break;
+  }
+  c->obj = saveobj;
+  c->cjp = save;
+  return rc;
+}
+
+/* One rope_scaling object, at key of c->obj. */
+static int check_rope(Cfg *c, const char *key, json_t *v) {
   JsonPath save = c->cjp;
   jp_key(&c->cjp, key);
   json_t *saveobj = c->obj;
@@ -372,12 +410,71 @@ static int read_layer_count(Cfg *c, const char *key, json_t *decl,
 }
 
 static const char *const decl_members[] = {
-    "doc",    "default", "type",   "min",    "max",   "integer",
-    "array",  "equals",  "length", "values", "covers", "every", "except"};
+    "doc",    "default", "type",   "min",    "max",    "integer",
+    "array",  "equals",  "length", "values", "covers", "every",
+    "except", "aliases", "variable"};
+
+/* The name under which the config gives a declared key: the key itself
+ * when present and not null, else the first of the declaration's
+ * "aliases" that is (a config class's attribute_map or a renamed keyword:
+ * BloomConfig reads num_attention_heads as n_head, n_embed as
+ * hidden_size); the key itself when none is. */
+static const char *config_name(Cfg *c, const char *key, json_t *decl) {
+  json_t *v = json_object_get(c->obj, key);
+  if (v && !json_is_null(v))
+    return key;
+  json_t *al = json_object_get(decl, "aliases");
+  for (size_t i = 0; json_is_array(al) && i < json_array_size(al); i++) {
+    const char *a = json_string_value(json_array_get(al, i));
+    json_t *av = a ? json_object_get(c->obj, a) : NULL;
+    if (av && !json_is_null(av))
+      return a;
+  }
+  return key;
+}
+
+static int check_aliases(Cfg *c, json_t *decl) {
+  json_t *al = json_object_get(decl, "aliases");
+  if (!al)
+    return 0;
+  bool ok = json_is_array(al) && json_array_size(al) > 0;
+  for (size_t i = 0; ok && i < json_array_size(al); i++)
+    ok = json_is_string(json_array_get(al, i));
+  if (!ok) {
+    jp_key(&c->tjp, "aliases");
+    return terr(c, "aliases must be a non-empty array of config key names");
+  }
+  return 0;
+}
+
+/* A choice's "variable": a config variable of that name holding the index
+ * of the value in `values` (0 for the first), so that layers can depend
+ * on it through `when` (gpt_neox's hidden_act: gelu or gelu_fast). */
+static int choice_variable(Cfg *c, json_t *decl, double index) {
+  json_t *var = json_object_get(decl, "variable");
+  if (!var)
+    return 0;
+  const char *name = json_string_value(var);
+  jp_key(&c->tjp, "variable");
+  if (!name || !naming_is_identifier(name))
+    return terr(c, "variable must be an identifier");
+  for (int i = 0; i < V_COUNT; i++)
+    if (strcmp(name, run_var_name[i]) == 0)
+      return terr(c, "variable '%s' is a run variable name", name);
+  if (find_key(c, name) >= 0)
+    return terr(c, "variable '%s' is declared twice", name);
+  if (c->n == CFG_MAX_KEYS)
+    return terr(c, "more than %d config keys", CFG_MAX_KEYS);
+  jp_pop(&c->tjp);
+  c->names[c->n] = arena_strdup(c->arena, name);
+  c->values[c->n++] = index;
+  return 0;
+}
 
 /* A string key that selects what the template models (hidden_act): its
  * value, or its default, must be one of `values`. Not a variable. */
 static int read_choice(Cfg *c, const char *key, json_t *decl) {
+  key = config_name(c, key, decl);
   json_t *vals = json_object_get(decl, "values");
   json_t *dflt = json_object_get(decl, "default");
   if (!json_is_array(vals) || json_array_size(vals) == 0 ||
@@ -391,11 +488,12 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
                      "the config has no '%s', which the %s template "
                      "needs",
                      key, c->family);
-    return 0;
+    v = dflt;
   }
   Buf b;
   buf_init(&b);
   bool ok = false;
+  size_t index = 0;
   for (size_t i = 0; i < json_array_size(vals); i++) {
     const char *x = json_string_value(json_array_get(vals, i));
     if (!x) {
@@ -403,10 +501,15 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
       return terr(c, "values must be strings");
     }
     buf_printf(&b, "%s%s", i ? ", " : "", x);
-    ok = ok || (json_is_string(v) && strcmp(x, json_string_value(v)) == 0);
+    if (!ok && json_is_string(v) && strcmp(x, json_string_value(v)) == 0) {
+      ok = true;
+      index = i;
+    }
   }
   int rc = 0;
-  if (!ok)
+  if (ok && choice_variable(c, decl, (double)index) < 0)
+    rc = -1;
+  else if (!ok)
     rc = cerr_at(c, key, "%s is %s%s%s; the %s template models only: %s", key,
                  json_is_string(v) ? "'" : "",
                  json_is_string(v) ? json_string_value(v) : "not a string",
@@ -533,7 +636,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       return terr(c,
                   "unknown member '%s' (expected: doc, default, type, min, "
                   "max, integer, array, equals, length, values, covers, "
-                  "every, except)",
+                  "every, except, aliases, variable)",
                   k);
     }
   }
@@ -542,6 +645,8 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                 "config key '%s' needs a 'doc' (what it is, where "
                 "transformers reads it)",
                 key);
+  if (check_aliases(c, decl) < 0)
+    return -1;
   json_t *tyv = json_object_get(decl, "type");
   const char *ty = tyv ? json_string_value(tyv) : "number";
   if (!ty ||
@@ -575,13 +680,14 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     if (read_layer_count(c, key, decl, &have, &v) < 0)
       return -1;
   } else {
-    json_t *cv = json_object_get(c->obj, key);
+    const char *ck = config_name(c, key, decl);
+    json_t *cv = json_object_get(c->obj, ck);
     if (cv && !json_is_null(cv)) {
       JsonPath p = c->cjp;
-      jp_key(&p, key);
+      jp_key(&p, ck);
       const char *nf = nonfinite_at(c->ctext, c->clen, &p);
       if (nf)
-        return cerr_at(c, key, "%s is %s: it must be a finite number", key, nf);
+        return cerr_at(c, ck, "%s is %s: it must be a finite number", ck, nf);
       if (strcmp(ty, "flag") == 0) {
         if (json_is_boolean(cv))
           v = json_is_true(cv);
@@ -589,10 +695,10 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                  (json_number_value(cv) == 0 || json_number_value(cv) == 1))
           v = json_number_value(cv);
         else
-          return cerr_at(c, key, "%s must be true or false", key);
+          return cerr_at(c, ck, "%s must be true or false", ck);
       } else {
         if (!json_is_number(cv))
-          return cerr_at(c, key, "%s must be a number, not %s", key,
+          return cerr_at(c, ck, "%s must be a number, not %s", ck,
                          json_is_string(cv)    ? "a string"
                          : json_is_boolean(cv) ? "a boolean"
                                                : "an object or array");
@@ -651,7 +757,8 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                      "be %s",
                      key, json_is_string(dflt) ? json_string_value(dflt) : "",
                      v, why);
-    return cerr_at(c, key, "%s is %g; it must be %s", key, v, why);
+    const char *ck = config_name(c, key, decl);
+    return cerr_at(c, ck, "%s is %g; it must be %s", ck, v, why);
   }
   /* where it came from, for --tree and --explain */
   VarOrigin *o = &c->origins[c->n];
@@ -662,7 +769,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     o->array = arena_strdup(c->arena, an);
     jp_key(&p, an);
   } else {
-    jp_key(&p, key);
+    jp_key(&p, config_name(c, key, decl));
   }
   {
     /* present, or null (then the default applies: line kept) */

@@ -925,6 +925,8 @@ static void tree_layer(Buf *b, const Layer *ly, const Plan *p,
       tree_layer(b, it->layer, p, pre, dec, depth + 1);
     } else {
       placed[it->op] = true;
+      if (it->omit)
+        continue;
       const AtomicOp *op = &md->ops[it->op];
       buf_printf(b, "%s  op %s%s\n", pad, op->name,
                  op->mode == AM_EAGER   ? "  (eager attention)"

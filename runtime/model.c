@@ -368,8 +368,11 @@ static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
       return lerr(L, "a sub-layer must be an object");
     json_t *op = json_object_get(it, "op");
     if (op) {
-      static const char *const allowed[] = {"op"};
-      if (check_members(L, it, allowed, 1, "an operation placement") < 0)
+      static const char *const allowed[] = {"op", "when"};
+      if (check_members(L, it, allowed, 2, "an operation placement") < 0)
+        return -1;
+      bool present;
+      if (layer_present(L, it, &present) < 0)
         return -1;
       jp_key(&L->path, "op");
       if (!json_is_string(op))
@@ -393,9 +396,11 @@ static int load_item_list(Loader *L, Layer *ly, json_t *subs, int depth,
         return lerr(L, "operation '%s' is placed twice", md->ops[found].name);
       placed[found] = true;
       ly->items[n].op = found;
+      ly->items[n].omit = !present; /* placed, so not appended either */
       jp_pop(&L->path);
     } else {
       ly->items[n].op = -1;
+      ly->items[n].omit = false;
       if (load_layer(L, it, ly, &ly->items[n].layer, depth + 1) < 0)
         return -1;
       if (!ly->items[n].layer) { /* `when` 0 or repeat 0: left out */
@@ -604,42 +609,15 @@ static int load_root(Loader *L, json_t *root) {
   if (md->kind == MK_BASIC && ly->nitems > 0)
     return lerr(L, "the root class %s is a basic module and cannot have layers",
                 md->short_name);
+  /* the same items as sub_layers: layers, and placements of the root
+   * class's own operations (Gemma3ForCausalLM's final_softcap) */
+  bool *placed = arena_alloc(&m->arena, sizeof(bool) * (size_t)(md->nops + 1));
   HashMap names; /* the duplicate check is O(n) */
   hashmap_init(&names);
-  int rc = 0, total = ly->nitems, n = 0; /* n: layers kept */
-  for (int i = 0; i < total && rc == 0; i++) {
-    jp_index(&L->path, i);
-    json_t *it = json_array_get(layers, (size_t)i);
-    if (!json_is_object(it)) {
-      rc = lerr(L, "a layer must be an object");
-      break;
-    }
-    if (json_object_get(it, "op")) {
-      /* reuse the sub_layers logic through a one-item view */
-      rc = lerr(L, "place the root's operations inside a layer");
-      break;
-    }
-    ly->items[n].op = -1;
-    if (load_layer(L, it, ly, &ly->items[n].layer, 1) < 0) {
-      rc = -1;
-      break;
-    }
-    if (!ly->items[n].layer) { /* left out */
-      jp_pop(&L->path);
-      continue;
-    }
-    if (hashmap_add(&names, ly->items[n].layer->path, NULL) < 0) {
-      jp_key(&L->path, "name");
-      rc = lerr(L, "layer '%s' appears twice", ly->items[n].layer->path);
-      break;
-    }
-    n++;
-    jp_pop(&L->path);
-  }
+  int rc = load_item_list(L, ly, layers, 0, placed, &names);
   hashmap_free(&names);
   if (rc < 0)
     return -1;
-  ly->nitems = n;
   jp_pop(&L->path);
   m->root = ly;
   return 0;

@@ -130,7 +130,8 @@ static void walk(Builder *b, const Layer *ly) {
       walk(b, it->layer);
     } else {
       placed[it->op] = true;
-      add_op_row(b, ly, slot, it->op);
+      if (!it->omit)
+        add_op_row(b, ly, slot, it->op);
     }
   }
   for (int k = 0; k < md->nops; k++)

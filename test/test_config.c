@@ -144,6 +144,17 @@ static void test_config_parameters_real_files(void **state) {
        {151936, 4096, 12288, 36, 32, 8, 128, false, false, false, true},
        8.2e9,
        false},
+      /* 126 layers, 8 key/value heads (the corrected release; the first
+       * upload said 16), llama3 rope_scaling; model card: 405B */
+      {"test/data/configs/llama-3.1-405b-instruct.json",
+       {128256, 16384, 53248, 126, 128, 8, 128, false, false, false, false},
+       405e9,
+       false},
+      /* 32 heads of 128 on a 5120-wide model; Hub: 12.2B */
+      {"test/data/configs/mistral-nemo-base-2407.json",
+       {131072, 5120, 14336, 40, 32, 8, 128, false, false, false, false},
+       12.2e9,
+       false},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -159,6 +170,8 @@ static void test_config_parameters_real_files(void **state) {
     assert_true(m->from_config);
     model_free(m);
   }
+  assert_double_exact(hand_params(&cases[5].s), 405853388800.0);
+  assert_double_exact(hand_params(&cases[6].s), 12247782400.0);
   /* Qwen3-8B's card rounds: by hand 8,190,735,360 (non-embedding 6.95B) */
   assert_double_exact(hand_params(&cases[4].s), 8190735360.0);
   assert_double_exact(hand_params(&cases[4].s) - 2 * 151936.0 * 4096,
@@ -490,6 +503,69 @@ static void test_config_nonfinite_unread(void **state) {
   free(base);
 }
 
+/* transformers 5 writes rope_parameters per layer type (Gemma 3):
+ * {"full_attention": {...}, "sliding_attention": {...}}; each is checked
+ * as one rope_scaling object, and a bad one is located inside it. */
+static void test_config_rope_per_layer_type(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/gemma-3-1b-it.json");
+  char *t1 = tu_replace(
+      base, "\"rope_scaling\": null",
+      "\"rope_parameters\": {\"full_attention\": {\"rope_theta\": 1000000.0, "
+      "\"rope_type\": \"default\"}, \"sliding_attention\": {\"rope_theta\": "
+      "10000.0, \"rope_type\": \"default\"}}");
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 999885952.0);
+  model_free(m);
+  char *t2 = tu_replace(t1, "10000.0, \"rope_type\": \"default\"",
+                        "10000.0, \"rope_type\": \"linear\"");
+  m = from_text(t2, &e);
+  assert_null(m);
+  assert_contains(e.msg, "of type linear needs a numeric 'factor'");
+  assert_contains(e.msg, "sliding_attention");
+  free(t2);
+  free(t1);
+  free(base);
+}
+
+/* A quantized checkpoint of a dense family (TheBloke-style GPTQ): the
+ * projections' default width comes from quantization_config, 4 bits plus
+ * a 16-bit scale and a 4-bit zero per group of 128 = 4 + 20/128 =
+ * 4.15625 bits; the parameter count does not change; an unknown method is
+ * reported, not modelled. */
+static void test_config_dense_quantization(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/mistral-7b-v0.1.json");
+  char *t1 = tu_replace(base, "\"model_type\": \"mistral\",",
+                        "\"model_type\": \"mistral\", \"quantization_config\": "
+                        "{\"bits\": 4, \"group_size\": 128, \"quant_method\": "
+                        "\"gptq\", \"desc_act\": false},");
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_true(m->quant.known);
+  assert_string_equal(m->quant.method, "gptq");
+  assert_double_exact(m->quant.w_bits, 4 + 20.0 / 128);
+  assert_int_equal(m->quant.nominal_w, 4);
+  assert_double_exact(params_of(m), 7241732096.0);
+  model_free(m);
+  char *t2 = tu_replace(t1, "\"gptq\"", "\"compressed-tensors\"");
+  m = from_text(t2, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  assert_string_equal(m->quant.method, "compressed-tensors");
+  model_free(m);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -515,6 +591,18 @@ static void test_config_template_errors(void **state) {
        "quantization"},
       {"\"type\": \"flag\"", "\"type\": \"layer_count\"",
        "a layer_count declares 'every' and 'length'"},
+      {"\"doc\": \"decoder layers\",", "\"doc\": \"decoder layers\", "
+       "\"aliases\": \"n_layer\",",
+       "aliases must be a non-empty array of config key names"},
+      {"\"default\": \"silu\"", "\"default\": \"silu\", \"variable\": \"1x\"",
+       "variable must be an identifier"},
+      {"\"default\": \"silu\"",
+       "\"default\": \"silu\", \"variable\": \"hidden_size\"",
+       "variable 'hidden_size' is declared twice"},
+      {"\"op\": \"rope\"", "\"op\": \"rope\", \"when\": \"{nope}\"",
+       "nope"},
+      {"\"op\": \"rope\"", "\"op\": \"rope\", \"at\": 1",
+       "unknown member 'at'"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
@@ -918,6 +1006,8 @@ int main(void) {
       cmocka_unit_test(test_config_template_text),
       cmocka_unit_test(test_config_locate),
       cmocka_unit_test(test_config_nonfinite_unread),
+      cmocka_unit_test(test_config_rope_per_layer_type),
+      cmocka_unit_test(test_config_dense_quantization),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),

@@ -704,20 +704,256 @@ static void test_families_other_layouts(void **state) {
   model_free(m);
 }
 
+/* Variants the first templates refused, and more sizes, from the real
+ * configs of test/data/configs (README there: sources and published
+ * counts). */
+static const char falcon11b[] = /* tiiuae/falcon-11B's architecture keys */
+    "{\"model_type\": \"falcon\", \"activation\": \"gelu\", \"alibi\": false, "
+    "\"bias\": false, \"ffn_hidden_size\": 16384, \"hidden_size\": 4096, "
+    "\"max_position_embeddings\": 8192, \"multi_query\": true, "
+    "\"new_decoder_architecture\": true, \"num_attention_heads\": 32, "
+    "\"num_hidden_layers\": 60, \"num_kv_heads\": 8, "
+    "\"num_ln_in_parallel_attn\": 1, \"parallel_attn\": true, "
+    "\"tie_word_embeddings\": false, \"vocab_size\": 65024}";
+
+static void test_families_refused_before(void **state) {
+  (void)state;
+  Eval x;
+  double T = 8, L = 8;
+
+  /* GPT-NeoX-20B: hidden_act gelu_fast (FastGELUActivation, 9 FLOPs per
+   * element); 44 layers of width 6144, MLP 24576, vocabulary 50,432.
+   * Published exactly: 20,554,567,680 (Black et al. 2022, GPT-NeoX-20B). */
+  Model *m = from_file("test/data/configs/gpt-neox-20b.json");
+  double n = p_neox(50432, 6144, 44, 24576);
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 20554567680.0);
+  eval(m, T, L, &x);
+  double count;
+  const double *act = row(&x, "gpt_neox.layers.mlp.act", &count);
+  assert_double_exact(count, 44);
+  assert_double_exact(act[M_FLOPS], 9 * T * 24576);
+  assert_string_equal(x.plan->rows[find_row(&x, "gpt_neox.layers.mlp.act")]
+                          .module,
+                      "transformers.activations.FastGELUActivation");
+  /* rotary on 25% of each 96-wide head: 24 dimensions, 3 FLOPs each, Q and
+   * K of 64 heads */
+  assert_double_exact(
+      row(&x, "gpt_neox.layers.attention.rope", NULL)[M_FLOPS],
+      3 * T * (64 + 64) * 24);
+  eval_free(&x);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 44 * 64 * 96 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* Falcon-RW-1B: ALiBi, no rotary embedding, sequential block (two
+   * LayerNorms), biases everywhere, 32 key/value heads, tied lm_head. */
+  m = from_file("test/data/configs/falcon-rw-1b.json");
+  double h = 2048, V = 50304;
+  double blk = 4 * h + (h * 3 * h + 3 * h) + (h * h + h) +
+               (h * 4 * h + 4 * h) + (4 * h * h + h);
+  n = V * h + 24 * blk + 2 * h;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 1311625216.0);
+  assert_double_near(n, 1.31e9, 0.005); /* Hub: 1.31B */
+  eval(m, T, L, &x);
+  assert_int_equal(find_row(&x, "transformer.rotary_emb"), -1);
+  assert_int_equal(find_row(&x, "transformer.h.self_attention.rope"), -1);
+  assert_true(find_row(&x, "transformer.h.post_attention_layernorm") >= 0);
+  /* the bias: slope x position per head and key, once per forward */
+  const double *al = row(&x, "transformer.alibi", &count);
+  assert_double_exact(count, 1);
+  assert_double_exact(al[M_FLOPS], 32 * L);
+  assert_double_exact(al[M_ACT_WRITE_BYTES], 32 * L * 2);
+  /* Q K^T (2 d per score) plus the bias add and the scale (2 per score);
+   * the B x H x L bias read once */
+  const double *qk = row(&x, "transformer.h.self_attention.qk_matmul", NULL);
+  assert_double_exact(qk[M_FLOPS], 2 * 32 * T * L * 64 + 2 * 32 * T * L);
+  eval_free(&x);
+  /* FlashAttention with ALiBi slopes: 2 FLOPs per score more than the
+   * same model without ALiBi */
+  Eval y;
+  eval_attn(m, T, L, ATTN_FLASH, &x);
+  char *rw = tu_read("test/data/configs/falcon-rw-1b.json");
+  char *norw = tu_replace(rw, "\"alibi\": true", "\"alibi\": false");
+  Model *m2 = from_text(norw);
+  eval_attn(m2, T, L, ATTN_FLASH, &y);
+  assert_double_exact(
+      row(&x, "transformer.h.self_attention.flash_attention", NULL)[M_FLOPS],
+      row(&y, "transformer.h.self_attention.flash_attention", NULL)[M_FLOPS] +
+          2 * 32 * T * L);
+  assert_true(find_row(&y, "transformer.h.self_attention.rope") >= 0);
+  eval_free(&y);
+  eval_free(&x);
+  model_free(m2);
+  free(norw);
+  free(rw);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 24 * 32 * 64 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* Falcon-180B: new architecture, 232 heads of 64, 8 key/value heads,
+   * lm_head tied (the config leaves tie_word_embeddings at true). */
+  m = from_file("test/data/configs/falcon-180b.json");
+  h = 14848;
+  blk = 4 * h + h * (232 + 2 * 8) * 64 + h * h + 2 * h * 4 * h;
+  n = 65024.0 * h + 80 * blk + 2 * h;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 178557088768.0);
+  /* "180B" (model card) counts, like the Hub's 179.5B, the lm_head copy
+   * the checkpoint stores */
+  assert_double_near(n + 65024.0 * h, 180e9, 0.005);
+  model_free(m);
+
+  /* Falcon2-11B: the new architecture with num_ln_in_parallel_attn 1: one
+   * input_layernorm shared by attention and MLP; untied. Hub: 11.1B. */
+  m = from_text(falcon11b);
+  h = 4096;
+  blk = 2 * h + h * (32 + 2 * 8) * 128 + h * h + 2 * h * 16384;
+  n = 2 * 65024.0 * h + 60 * blk + 2 * h;
+  assert_double_exact(params_of(m), n);
+  assert_double_near(n, 11.1e9, 0.005);
+  eval(m, 1, 1, &x);
+  assert_true(find_row(&x, "transformer.h.input_layernorm") >= 0);
+  assert_int_equal(find_row(&x, "transformer.h.ln_attn"), -1);
+  assert_int_equal(find_row(&x, "transformer.h.post_attention_layernorm"), -1);
+  assert_double_exact(kv_cache(&x), 2.0 * 60 * 8 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* Command R+: use_qk_norm, so q_norm (96 x 128) and k_norm (8 x 128)
+   * weights per layer, LayerNorm without bias; tied. Card: 104B. */
+  m = from_file("test/data/configs/c4ai-command-r-plus.json");
+  n = p_llamalike(256000, 12288, 64, 96, 8, 128, 33792, 1, 96 * 128 + 8 * 128,
+                  true);
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 103810674688.0);
+  assert_double_near(n, 104e9, 0.005);
+  eval(m, T, L, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_norm", NULL)[M_WEIGHT_BYTES],
+                      96 * 128 * 2.0);
+  eval_free(&x);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 64 * 8 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* OPT-350M from its file (the inline copy above has the same keys) and
+   * StarCoder2-15B (untied: tie_word_embeddings false). */
+  m = from_file("test/data/configs/opt-350m.json");
+  assert_double_exact(params_of(m), 331196416.0);
+  model_free(m);
+  m = from_file("test/data/configs/starcoder2-15b.json");
+  n = p_starcoder2(49152, 6144, 40, 48, 4, 128, 24576) + 49152.0 * 6144;
+  assert_double_exact(params_of(m), n);
+  assert_double_near(n, 15.96e9, 0.005); /* Hub: 15.96B */
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 40 * 4 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* Gemma 3 with soft-capping set (no released checkpoint sets it, the
+   * config allows it): Gemma 2's softcap on the scores, 3 FLOPs each, and
+   * the final soft-cap on the B x vocabulary logits. */
+  char *base = tu_read("test/data/configs/gemma-3-1b-it.json");
+  char *t1 = tu_replace(base, "\"attn_logit_softcapping\": null",
+                        "\"attn_logit_softcapping\": 50.0");
+  char *t2 = tu_replace(t1, "\"final_logit_softcapping\": null",
+                        "\"final_logit_softcapping\": 30.0");
+  m = from_text(t2);
+  assert_double_exact(params_of(m), 999885952.0);
+  eval(m, T, L, &x);
+  /* 4 heads; every key within the 512-token window */
+  assert_double_exact(
+      row(&x, "model.layers[sliding].self_attn.softcap", NULL)[M_FLOPS],
+      3 * 4 * T * L);
+  assert_double_exact(
+      row(&x, "model.layers[global].self_attn.softcap", NULL)[M_FLOPS],
+      3 * 4 * T * L);
+  assert_double_exact(row(&x, "final_softcap", NULL)[M_FLOPS], 3 * 262144.0);
+  eval_free(&x);
+  eval_attn(m, T, L, ATTN_FLASH, &x);
+  m2 = from_file("test/data/configs/gemma-3-1b-it.json");
+  eval_attn(m2, T, L, ATTN_FLASH, &y);
+  assert_double_exact(
+      row(&x, "model.layers[global].self_attn.flash_attention", NULL)[M_FLOPS],
+      row(&y, "model.layers[global].self_attn.flash_attention", NULL)[M_FLOPS] +
+          3 * 4 * T * L);
+  eval_free(&y);
+  model_free(m2);
+  eval_free(&x);
+  model_free(m);
+  /* without it, no row */
+  m = from_text(base);
+  eval(m, T, L, &x);
+  assert_int_equal(find_row(&x, "model.layers[global].self_attn.softcap"), -1);
+  assert_int_equal(find_row(&x, "final_softcap"), -1);
+  eval_free(&x);
+  model_free(m);
+  free(t2);
+  free(t1);
+  free(base);
+
+  /* BLOOM-176B as bigscience/bloom's config writes it: n_embed (the old
+   * keyword) and num_attention_heads (BloomConfig.attribute_map); 70
+   * blocks of width 14336, 112 heads. Model card: 176,247,271,424. */
+  m = from_file("test/data/configs/bloom-176b.json");
+  n = p_bloom(250880, 14336, 70);
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 176247271424.0);
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 70 * 112 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* attribute_map names: BLOOM as bigscience/bloom writes it
+   * (num_attention_heads, num_hidden_layers), GPT-2 with hidden_size */
+  base = tu_read("test/data/configs/bloom-560m.json");
+  t1 = tu_replace(base, "\"n_head\": 16", "\"num_attention_heads\": 16");
+  t2 = tu_replace(t1, "\"n_layer\": 24", "\"num_hidden_layers\": 24");
+  m = from_text(t2);
+  assert_double_exact(params_of(m), 559214592.0);
+  model_free(m);
+  free(t2);
+  free(t1);
+  free(base);
+  base = tu_read("test/data/configs/gpt2.json");
+  t1 = tu_replace(base, "\"n_embd\": 768", "\"hidden_size\": 768");
+  /* and another activation of ACT2FN: relu, 1 FLOP per element */
+  t2 = tu_replace(t1, "\"gelu_new\"", "\"relu\"");
+  m = from_text(t2);
+  assert_double_exact(params_of(m), 124439808.0);
+  eval(m, T, L, &x);
+  assert_double_exact(row(&x, "transformer.h.mlp.act", NULL)[M_FLOPS],
+                      T * 3072);
+  eval_free(&x);
+  model_free(m);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* Inputs a family template does not model are located errors. */
 static void test_families_errors(void **state) {
   (void)state;
   static const struct {
     const char *file, *from, *to, *msg, *at;
   } cases[] = {
-      {"test/data/configs/pythia-1b.json", "\"gelu\"", "\"gelu_fast\"",
-       "hidden_act is 'gelu_fast'; the gpt_neox template models only: gelu",
-       "\"gelu_fast\""},
+      {"test/data/configs/pythia-1b.json", "\"gelu\"", "\"tanh\"",
+       "hidden_act is 'tanh'; the gpt_neox template models only: gelu, "
+       "gelu_fast, gelu_new, gelu_pytorch_tanh, relu, silu",
+       "\"tanh\""},
       {"test/data/configs/falcon-7b.json", "\"alibi\": false",
-       "\"alibi\": true", "alibi is 1; it must be at most 0", "true"},
+       "\"alibi\": false, \"num_ln_in_parallel_attn\": 3",
+       "num_ln_in_parallel_attn is 3; it must be at most 2", "3"},
       {"test/data/configs/gemma-3-1b-it.json",
-       "\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": 50.0",
-       "attn_logit_softcapping is 50; it must be at most 0", "50.0"},
+       "\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": -50.0",
+       "attn_logit_softcapping is -50; it must be at least 0", "-50.0"},
+      {"test/data/configs/bloom-560m.json", "\"n_head\": 16",
+       "\"num_attention_heads\": 15",
+       "{n_head} (15) divides {hidden_size} (1024) does not hold", "15"},
       {"test/data/configs/gpt2.json", "\"n_head\": 12", "\"n_head\": 7",
        "{n_head} (7) divides {n_embd} (768) does not hold", "7,"},
       {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64",
@@ -761,6 +997,7 @@ int main(void) {
       cmocka_unit_test(test_families_windows),
       cmocka_unit_test(test_families_per_op_values),
       cmocka_unit_test(test_families_other_layouts),
+      cmocka_unit_test(test_families_refused_before),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
