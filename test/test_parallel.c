@@ -225,7 +225,12 @@ static void test_ep_mechanism(void **state) {
       "[\"transformers.models.llama.modeling_llama.LlamaForCausalLM\"],\n"
       "  \"source\": \"test\",\n"
       "  \"ep\": {\"split\": {\"intermediate_size\": \"exact\"},\n"
-      "         \"layers\": {\"model.layers.mlp.gate_proj\": \"expert\"},\n"
+      "         \"layers\": {\"model.layers.mlp.gate_proj\": {\"layout\": "
+      "\"expert\", \"args\": {\"out_features\": \"intermediate_size\"}},\n"
+      "                    \"model.layers.mlp.up_proj\": {\"layout\": "
+      "\"expert\", \"args\": {\"out_features\": \"intermediate_size\"}},\n"
+      "                    \"model.layers.mlp.down_proj\": {\"layout\": "
+      "\"expert\", \"args\": {\"in_features\": \"intermediate_size\"}}},\n"
       "         \"collectives\": [{\"after\": \"model.layers.mlp.gate_proj\", "
       "\"op\": \"all_to_all\", \"bytes\": \"{B} * {T} * {hidden_size} * "
       "{a_bytes}\"}]}}]}\n";
@@ -240,7 +245,8 @@ static void test_ep_mechanism(void **state) {
   o.ep = 2;
   Prediction p = {0};
   assert_int_equal(predict_par(pp, db2, &gpu, &o, &p, &e), 0);
-  double bytes = 2 * 4 * 8 * 2;
+  /* under --ep each GPU runs B / ep = 1 sequence */
+  double bytes = 1 * 4 * 8 * 2;
   assert_double_exact(p.phase[0].comm_bytes[0], bytes);
   assert_double_near(p.phase[0].comm_time[0], 1e-6 + bytes / 2 / 1000, 1e-12);
   /* gate/up/down hold half: 3 x 128 instead of 3 x 256 per layer */
@@ -257,6 +263,179 @@ static void test_ep_mechanism(void **state) {
   assert_null(pardb_load_text("bad.json", "{\"format\": \"x\"}", 15, &e));
   assert_contains(e.msg, "format must be");
   assert_int_equal(e.line, 1);
+}
+
+/* A config.json model split by parallel.json's rules, predicted on the
+ * slow GPU: B 2, S 4. */
+static int split_predict(const char *cfg, int tp, int ep, Prediction *p,
+                         ParPlan **out, Error *e) {
+  Model *m = model_open(cfg, NULL, reg, e);
+  if (!m)
+    return -1;
+  ParPlan *pp = parplan_build(pdb, m, reg, ATTN_EAGER, tp, ep, e);
+  *out = pp;
+  if (!pp) {
+    model_free(m);
+    return -1;
+  }
+  PredictOpts o = tiny_opts();
+  o.tp = tp;
+  o.ep = ep;
+  int rc = predict_par(pp, pdb, &gpu, &o, p, e);
+  /* the split plan owns its own model; the one opened here is freed by
+   * the caller through p->plan's model only when tp = ep = 1 */
+  model_free(m);
+  return rc;
+}
+
+/* The decode phase's collective at path: its count and bytes. */
+static void want_comm(const PhaseResult *r, const char *path, double count,
+                      double bytes) {
+  for (int c = 0; c < r->ncomm; c++)
+    if (strcmp(r->comm[c].path, path) == 0) {
+      assert_double_exact(r->comm[c].count, count);
+      assert_double_exact(r->comm_bytes[c], bytes);
+      return;
+    }
+  fail_msg("no collective %s", path);
+}
+
+/* A Mixtral of test/data/tiny_mixtral (hidden 8, intermediate 16, 2 heads
+ * of 4, 1 KV head, 2 layers, vocabulary 10, 4 experts, top-2), 16-bit.
+ * Per layer by hand: norms 16 + 16, q 8 x 8 x 2 = 128, k and v 8 x 4 x 2
+ * = 64, o 128, router 4 x 8 x 2 = 64, experts 4 x 3 x 8 x 16 x 2 = 3072:
+ * 3552; embedding 160, rotary 8, norm 16, lm_head 160: 7448 on one GPU. */
+static void test_tiny_moe_tp2_ep2(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Prediction p = {0};
+  ParPlan *pp;
+  /* TP 2: heads 2 -> 1, the KV head replicated, each expert's
+   * intermediate 16 -> 8, vocabulary 10 -> 5: per layer 16 + 64 + 64 + 64
+   * + 64 + 16 + 64 + 4 x 3 x 8 x 8 x 2 = 1888 */
+  assert_int_equal(split_predict("test/data/tiny_mixtral/config.json", 2, 1,
+                                 &p, &pp, &e), 0);
+  assert_double_exact(p.summary.mem.weights, 2 * 1888 + 80 + 8 + 16 + 80);
+  /* decode (T 1): B T hidden a_bytes = 2 x 1 x 8 x 2 = 32 after the
+   * embedding, o_proj and the experts; the logits 2 x 10 x 2 = 40 */
+  const PhaseResult *d = &p.phase[1];
+  assert_int_equal(d->ncomm, 4);
+  want_comm(d, "model.embed_tokens.all_reduce", 1, 32);
+  want_comm(d, "model.layers.self_attn.o_proj.all_reduce", 2, 32);
+  want_comm(d, "model.layers.mlp.experts.combine.all_reduce", 2, 32);
+  want_comm(d, "lm_head.all_gather", 1, 40);
+  assert_double_near(d->comm_time[1], ring_ar(2, 32), 1e-15);
+  parplan_free(pp);
+  /* EP 2: 2 experts per GPU, attention data-parallel (B / 2 = 1 sequence
+   * a GPU, all weights but the experts whole): per layer 3552 - 1536 */
+  assert_int_equal(split_predict("test/data/tiny_mixtral/config.json", 1, 2,
+                                 &p, &pp, &e), 0);
+  assert_double_exact(p.summary.mem.weights, 2 * (3552 - 1536) + 344);
+  assert_double_exact(p.summary.gpus, 2);
+  /* dispatch after the router and combine after the experts: B/ep T k
+   * hidden a_bytes = 1 x T x 2 x 8 x 2 (decode 32, prefill T 4: 128);
+   * one step, off-rank factor 1/2 */
+  for (int ph = 0; ph < 2; ph++) {
+    double T = ph ? 1 : 4, b = 1 * T * 2 * 8 * 2;
+    const PhaseResult *r = &p.phase[ph];
+    assert_int_equal(r->ncomm, 2);
+    want_comm(r, "model.layers.mlp.gate.all_to_all", 2, b);
+    want_comm(r, "model.layers.mlp.experts.combine.all_to_all", 2, b);
+    assert_double_near(r->comm_time[0], 0.6e-6 + b / 2 / 1000, 1e-15);
+  }
+  /* the experts of one GPU see both GPUs' tokens (2), top_k / 2 = 1 of
+   * each: gate_up FLOPs 2 x 2 x 1 x 8 x 2 x 16 = 1024, half the whole
+   * batch's on one GPU */
+  const Plan *pl = pp->plan;
+  for (int r = 0; r < pl->nrows; r++)
+    if (strcmp(pl->rows[r].path, "model.layers.mlp.experts.gate_up_proj") == 0)
+      assert_double_exact(p.vals[1]->row[r][M_FLOPS], 1024);
+  parplan_free(pp);
+  /* -B 3 does not split over 2 GPUs' attention */
+  Model *m = model_open("test/data/tiny_mixtral/config.json", NULL, reg, &e);
+  pp = parplan_build(pdb, m, reg, ATTN_EAGER, 1, 2, &e);
+  PredictOpts o = tiny_opts();
+  o.ep = 2;
+  o.batch = 3;
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), -1);
+  assert_contains(e.msg, "does not divide -B 3");
+  parplan_free(pp);
+  /* --tp with --ep is refused, naming both */
+  err_clear(&e);
+  assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 2, 2, &e));
+  assert_contains(e.msg, "--tp 2 with --ep 2");
+  /* --ep 3 does not divide 4 experts */
+  err_clear(&e);
+  assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 1, 3, &e));
+  assert_contains(e.msg, "--ep 3 does not divide num_local_experts (4)");
+  model_free(m);
+  prediction_free(&p);
+}
+
+/* TP 2 on real configs: per-GPU weights by hand from the config (16-bit,
+ * so bytes = 2 x parameters) and the collectives per layer. */
+static void test_families_tp2(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Prediction p = {0};
+  ParPlan *pp;
+  /* Llama-3-8B: hidden 4096, 32 layers, 32 heads of 128, 8 KV heads,
+   * intermediate 14336, vocabulary 128256. Per GPU per layer: norms 2 x
+   * 4096, q and o 4096 x 2048, k and v 4096 x 512, gate/up/down 4096 x
+   * 7168; embedding and lm_head 64128 x 4096; final norm 4096; rotary
+   * inv_freq 64 float32 = 256 bytes. */
+  assert_int_equal(split_predict("test/data/configs/llama-3-8b.json", 2, 1,
+                                 &p, &pp, &e), 0);
+  double layer = 2 * 4096 + 2 * 4096.0 * 2048 + 2 * 4096.0 * 512 +
+                 3 * 4096.0 * 7168;
+  assert_double_exact(p.summary.mem.weights,
+                      2 * (32 * layer + 2 * 64128.0 * 4096 + 4096) + 256);
+  /* two all-reduces per layer of B T hidden a_bytes = 2 x 1 x 4096 x 2 */
+  want_comm(&p.phase[1], "model.layers.self_attn.o_proj.all_reduce", 32,
+            16384);
+  want_comm(&p.phase[1], "model.layers.mlp.down_proj.all_reduce", 32, 16384);
+  want_comm(&p.phase[1], "lm_head.all_gather", 1, 2 * 128256 * 2);
+  parplan_free(pp);
+  /* Phi-3-mini: fused qkv (32 heads + 2 x 32 KV heads) x 96 -> half,
+   * fused gate_up 2 x 8192 -> half; hidden 3072, 32 layers, vocabulary
+   * 32064; rotary 48 float32 = 192 bytes. */
+  assert_int_equal(split_predict(
+                       "test/data/configs/phi-3-mini-4k-instruct.json", 2, 1,
+                       &p, &pp, &e), 0);
+  layer = 2 * 3072 + 3072.0 * 48 * 96 + 1536.0 * 3072 + 3072.0 * 8192 +
+          4096.0 * 3072;
+  assert_double_exact(p.summary.mem.weights,
+                      2 * (32 * layer + 2 * 16032.0 * 3072 + 3072) + 192);
+  assert_int_equal(p.phase[1].ncomm, 4);
+  parplan_free(pp);
+  /* GPT-2: c_attn 768 x 3 x 384 (+ bias), c_proj 384 x 768 (+ full bias),
+   * c_fc 768 x 1536 (+ bias), c_proj 1536 x 768 (+ bias), 2 LayerNorms;
+   * wte 25129 x 768 (tied: lm_head not counted), wpe 1024 x 768
+   * replicated, ln_f. Biases: a row-parallel layer's bias stays whole. */
+  assert_int_equal(split_predict("test/data/configs/gpt2.json", 2, 1, &p, &pp,
+                                 &e), 0);
+  layer = 768.0 * 1152 + 1152 + 384.0 * 768 + 768 + 768.0 * 1536 + 1536 +
+          1536.0 * 768 + 768 + 4 * 768;
+  assert_double_exact(p.summary.mem.weights,
+                      2 * (12 * layer + 25129.0 * 768 + 1024.0 * 768 +
+                           2 * 768));
+  want_comm(&p.phase[1], "transformer.h.attn.c_proj.all_reduce", 12,
+            2 * 768 * 2);
+  parplan_free(pp);
+  /* Pythia (GPT-NeoX, use_parallel_residual): ONE all-reduce per layer */
+  assert_int_equal(split_predict("test/data/configs/pythia-1b.json", 2, 1, &p,
+                                 &pp, &e), 0);
+  assert_int_equal(p.phase[1].ncomm, 3);
+  want_comm(&p.phase[1], "gpt_neox.layers.mlp.dense_4h_to_h.all_reduce", 16,
+            2 * 2048 * 2);
+  parplan_free(pp);
+  /* Falcon-7B: 71 heads; TP 2 is refused naming the key and value */
+  assert_int_equal(split_predict("test/data/configs/falcon-7b.json", 2, 1, &p,
+                                 &pp, &e), -1);
+  assert_contains(e.msg, "--tp 2 does not divide num_attention_heads (71)");
+  prediction_free(&p);
 }
 
 /* A sweep: its row count is the cross product, and each row equals the
@@ -433,6 +612,8 @@ int main(void) {
       cmocka_unit_test(test_pp2_footprint_and_pipeline),
       cmocka_unit_test(test_link_choice),
       cmocka_unit_test(test_ep_mechanism),
+      cmocka_unit_test(test_tiny_moe_tp2_ep2),
+      cmocka_unit_test(test_families_tp2),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
