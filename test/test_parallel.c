@@ -438,6 +438,137 @@ static void test_families_tp2(void **state) {
   prediction_free(&p);
 }
 
+/* One GPU's weights of a config (B 2, S 4). */
+static double whole_weights(const char *cfg) {
+  Error e;
+  err_clear(&e);
+  Model *m = model_open(cfg, NULL, reg, &e);
+  assert_non_null(m);
+  Plan *pl = plan_build(m, ATTN_EAGER, &e);
+  assert_non_null(pl);
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(pl, &gpu, &o, &p, &e), 0);
+  double w = p.summary.mem.weights;
+  prediction_free(&p);
+  plan_free(pl);
+  model_free(m);
+  return w;
+}
+
+/* TP 2 (EP 2 for MoE) on every family's real config: the per-GPU weights
+ * are the whole model's less half of the parameters the split divides
+ * (elements counted by hand from each config, 2 bytes each: so the check
+ * is which parameters split, and by how much), and the decode phase's
+ * collectives (count, bytes of B 2, T 1). */
+static void test_families_split_weights(void **state) {
+  (void)state;
+  static const struct {
+    const char *cfg;
+    int tp, ep;
+    double split;     /* elements divided by the split */
+    int ncomm;        /* decode collectives */
+    const char *path; /* one of them */
+    double count, bytes;
+  } cases[] = {
+      /* Qwen3-8B: q and o 4096 x 4096, k and v 4096 x 1024, gate/up/down
+       * 4096 x 12288 per layer (36); embedding and lm_head 151936 x 4096;
+       * the per-head q/k norms replicated */
+      {"test/data/configs/qwen3-8b.json", 2, 1,
+       36 * (2 * 4096.0 * 4096 + 2 * 4096.0 * 1024 + 3 * 4096.0 * 12288) +
+           2 * 151936.0 * 4096,
+       4, "model.layers.mlp.down_proj.all_reduce", 36, 2 * 4096 * 2},
+      /* OLMo-2-7B: q/k/v/o 4096 x 4096 (32 KV heads), MLP 3 x 4096 x
+       * 11008, 32 layers; embedding and lm_head 100352 x 4096; q_norm and
+       * k_norm (4096 each) replicated; q and k all-gathered: 6 rows */
+      {"test/data/configs/olmo-2-1124-7b.json", 2, 1,
+       32 * (4 * 4096.0 * 4096 + 3 * 4096.0 * 11008) + 2 * 100352.0 * 4096, 6,
+       "model.layers.self_attn.k_proj.all_gather", 32, 2 * 4096 * 2},
+      /* Command-R (cohere, parallel block: one all-reduce a layer): q/k/v/o
+       * 8192 x 8192, MLP 3 x 8192 x 22528, 40 layers; tied embedding
+       * 256000 x 8192 */
+      {"test/data/configs/c4ai-command-r-v01.json", 2, 1,
+       40 * (4 * 8192.0 * 8192 + 3 * 8192.0 * 22528) + 256000.0 * 8192, 3,
+       "model.layers.mlp.down_proj.all_reduce", 40, 2 * 8192 * 2},
+      /* Gemma-2-2B: q 2304 x 2048, k/v 2304 x 1024, o 2048 x 2304, MLP 3 x
+       * 2304 x 9216, 26 layers (13 sliding, 13 global: two rows each);
+       * tied embedding 256000 x 2304 */
+      {"test/data/configs/gemma-2-2b.json", 2, 1,
+       26 * (2 * 2304.0 * 2048 + 2 * 2304.0 * 1024 + 3 * 2304.0 * 9216) +
+           256000.0 * 2304,
+       6, "model.layers[global].self_attn.o_proj.all_reduce", 13, 2 * 2304 * 2},
+      /* StarCoder2-3B (biases): q 3072 x 3072 + 3072, k/v 3072 x 256 + 256
+       * (2 KV heads: 1 a GPU), o 3072 x 3072 (its bias whole), c_fc 3072 x
+       * 12288 + 12288, c_proj 12288 x 3072, 30 layers; tied embedding
+       * 49152 x 3072 */
+      {"test/data/configs/starcoder2-3b.json", 2, 1,
+       30 * (3072.0 * 3072 + 3072 + 2 * (3072.0 * 256 + 256) + 3072.0 * 3072 +
+             3072.0 * 12288 + 12288 + 12288.0 * 3072) +
+           49152.0 * 3072,
+       4, "model.layers.mlp.c_proj.all_reduce", 30, 2 * 3072 * 2},
+      /* OPT-125m: q/k/v 768 x 768 + 768, out_proj 768 x 768, fc1 768 x
+       * 3072 + 3072, fc2 3072 x 768, 12 layers; tied embedding 50272 x
+       * 768; learned positions replicated */
+      {"test/data/configs/opt-125m.json", 2, 1,
+       12 * (3 * (768.0 * 768 + 768) + 768.0 * 768 + 768.0 * 3072 + 3072 +
+             3072.0 * 768) +
+           50272.0 * 768,
+       4, "model.decoder.layers.fc2.all_reduce", 12, 2 * 768 * 2},
+      /* BLOOM-560m: query_key_value 1024 x 3072 + 3072, dense 1024 x 1024,
+       * h_to_4h 1024 x 4096 + 4096, 4h_to_h 4096 x 1024, 24 layers; tied
+       * embedding 250880 x 1024 */
+      {"test/data/configs/bloom-560m.json", 2, 1,
+       24 * (1024.0 * 3072 + 3072 + 1024.0 * 1024 + 1024.0 * 4096 + 4096 +
+             4096.0 * 1024) +
+           250880.0 * 1024,
+       4, "transformer.h.self_attention.dense.all_reduce", 24, 2 * 1024 * 2},
+      /* GPT-J-6B (parallel block: one all-reduce a layer): q/k/v/out 4096 x
+       * 4096, fc_in 4096 x 16384 + 16384, fc_out 16384 x 4096, 28 layers;
+       * embedding 50400 x 4096, lm_head 50400 x 4096 + its bias 50400 */
+      {"test/data/configs/gpt-j-6b.json", 2, 1,
+       28 * (4 * 4096.0 * 4096 + 4096.0 * 16384 + 16384 + 16384.0 * 4096) +
+           2 * 50400.0 * 4096 + 50400,
+       3, "transformer.h.mlp.fc_out.all_reduce", 28, 2 * 4096 * 2},
+      /* Mixtral-8x7B, EP 2: 4 of the 8 experts (3 x 4096 x 14336 each) a
+       * GPU in each of 32 layers, everything else whole; dispatch and
+       * combine of B/2 T k hidden a_bytes = 1 x 1 x 2 x 4096 x 2 */
+      {"test/data/configs/mixtral-8x7b-v0.1.json", 1, 2,
+       32 * 8 * 3 * 4096.0 * 14336, 2,
+       "model.layers.mlp.experts.combine.all_to_all", 32, 2 * 4096 * 2},
+      /* Qwen3-30B-A3B, EP 2: 64 of 128 experts (3 x 2048 x 768) a GPU, 48
+       * layers; k = 8: 1 x 1 x 8 x 2048 x 2 */
+      {"test/data/configs/qwen3-30b-a3b.json", 1, 2,
+       48 * 128 * 3 * 2048.0 * 768, 2, "model.layers.mlp.gate.all_to_all", 48,
+       8 * 2048 * 2},
+      /* Qwen3-30B-A3B, TP 2: attention (32 heads of 128, 4 KV heads)
+       * q/o 2048 x 4096, k/v 2048 x 512; every expert's 3 x 2048 x 768;
+       * embedding and lm_head 151936 x 2048 */
+      {"test/data/configs/qwen3-30b-a3b.json", 2, 1,
+       48 * (2 * 2048.0 * 4096 + 2 * 2048.0 * 512 +
+             128 * 3 * 2048.0 * 768) +
+           2 * 151936.0 * 2048,
+       4, "model.layers.mlp.experts.combine.all_reduce", 48, 2 * 2048 * 2},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    Error e;
+    err_clear(&e);
+    Prediction p = {0};
+    ParPlan *pp;
+    double w1 = whole_weights(cases[i].cfg);
+    if (split_predict(cases[i].cfg, cases[i].tp, cases[i].ep, &p, &pp, &e))
+      fail_msg("%s: %s", cases[i].cfg, e.msg);
+    if (p.summary.mem.weights != w1 - cases[i].split)
+      fail_msg("%s: %.17g per GPU, want %.17g - %.17g", cases[i].cfg,
+               p.summary.mem.weights, w1, cases[i].split);
+    if (p.phase[1].ncomm != cases[i].ncomm)
+      fail_msg("%s: %d collectives, want %d", cases[i].cfg, p.phase[1].ncomm,
+               cases[i].ncomm);
+    want_comm(&p.phase[1], cases[i].path, cases[i].count, cases[i].bytes);
+    parplan_free(pp);
+    prediction_free(&p);
+  }
+}
+
 /* A sweep: its row count is the cross product, and each row equals the
  * single prediction of its configuration. */
 static void test_sweep_rows_match_single_runs(void **state) {
@@ -614,6 +745,7 @@ int main(void) {
       cmocka_unit_test(test_ep_mechanism),
       cmocka_unit_test(test_tiny_moe_tp2_ep2),
       cmocka_unit_test(test_families_tp2),
+      cmocka_unit_test(test_families_split_weights),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
