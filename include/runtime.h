@@ -741,6 +741,8 @@ typedef struct ParPlan {
   int tp, ep;
   Model *model;         /* the split model (owned), or NULL when tp = ep = 1 */
   Plan *plan;           /* owned */
+  Plan *whole;          /* the unsplit model's plan (owned; parameter
+                           counts), or NULL when tp = ep = 1 */
   CommOp *comm;
   int ncomm, capcomm;
   Prog send;            /* pipeline send bytes; send.len 0: none */

@@ -908,7 +908,7 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
   }
   if (f && f->pp_send && compile_bytes(pp, m, f->pp_send, &pp->send, err) < 0)
     goto fail;
-  plan_free(full);
+  pp->whole = full;
   return pp;
 fail:
   plan_free(full);
@@ -920,6 +920,7 @@ void parplan_free(ParPlan *pp) {
   if (!pp)
     return;
   plan_free(pp->plan);
+  plan_free(pp->whole);
   model_free(pp->model);
   arena_free(&pp->arena);
   free(pp);

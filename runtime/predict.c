@@ -319,13 +319,15 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
   if (plan->model->from_config) {
     /* the parameter count (once per plan) and the KV cache per layer
      * kind, from decode's values (L = S) */
-    if (p->param_plan != plan) {
-      if (!p->scratch[0])
-        p->scratch[0] = values_new(plan);
-      if (plan_parameters(plan, p->scratch[0], &p->parameters, &p->active,
-                          err) < 0)
+    /* the whole model's count, not one GPU's share of a split plan */
+    const Plan *pp = p->par && p->par->whole ? p->par->whole : plan;
+    if (p->param_plan != pp) {
+      Values *v = values_new(pp);
+      int rc = plan_parameters(pp, v, &p->parameters, &p->active, err);
+      values_free(v);
+      if (rc < 0)
         return -1;
-      p->param_plan = plan;
+      p->param_plan = pp;
     }
     p->nkinds = plan_kv_by_kind(plan, p->vals[1], p->kv_kinds,
                                 p->kv_kind_bytes, 8);
@@ -399,7 +401,10 @@ void prediction_warnings(const Prediction *p, Buf *out) {
   if (m->warnings)
     buf_puts(out, m->warnings);
   bool quantized = m->quant.known;
-  if (m->from_config && m->ckpt_bytes > 0 && p->param_plan == p->plan &&
+  /* (a split plan's weights are one GPU's: the quantized check needs the
+   * whole model's, so it runs on one GPU only) */
+  if (m->from_config && m->ckpt_bytes > 0 && p->param_plan &&
+      (p->param_plan == p->plan || !quantized) &&
       !(quantized && p->opts.w_given)) {
     /* the checkpoint stores every parameter at its torch_dtype, or, with a
      * quantization_config, as that says: the weights' footprint */

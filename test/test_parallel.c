@@ -317,6 +317,9 @@ static void test_tiny_moe_tp2_ep2(void **state) {
   assert_int_equal(split_predict("test/data/tiny_mixtral/config.json", 2, 1,
                                  &p, &pp, &e), 0);
   assert_double_exact(p.summary.mem.weights, 2 * 1888 + 80 + 8 + 16 + 80);
+  /* the parameter count stays the whole model's: (7448 - the rotary
+   * table's 8 bytes) / 2 */
+  assert_double_exact(p.parameters, 3720);
   /* decode (T 1): B T hidden a_bytes = 2 x 1 x 8 x 2 = 32 after the
    * embedding, o_proj and the experts; the logits 2 x 10 x 2 = 40 */
   const PhaseResult *d = &p.phase[1];
@@ -333,6 +336,7 @@ static void test_tiny_moe_tp2_ep2(void **state) {
                                  &p, &pp, &e), 0);
   assert_double_exact(p.summary.mem.weights, 2 * (3552 - 1536) + 344);
   assert_double_exact(p.summary.gpus, 2);
+  assert_double_exact(p.parameters, 3720);
   /* dispatch after the router and combine after the experts: B/ep T k
    * hidden a_bytes = 1 x T x 2 x 8 x 2 (decode 32, prefill T 4: 128);
    * one step, off-rank factor 1/2 */
