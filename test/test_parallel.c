@@ -622,6 +622,16 @@ static void test_families_split_weights(void **state) {
        * 2880 x 2 */
       {"test/data/configs/gpt-oss-20b.json", 1, 2, -1, 4,
        "model.layers[sliding].mlp.router.all_to_all", 12, 4 * 2880 * 2},
+      /* Gemma-3-4B (the multimodal wrapper's language model), TP 2: 8
+       * heads -> 4, 4 KV heads -> 2; collectives of both layer kinds;
+       * weights not checked here (the vision tower is not modelled) */
+      {"test/data/configs/gemma-3-4b-it.json", 2, 1, -1, 6,
+       "language_model.model.layers[sliding].self_attn.o_proj.all_reduce", 29,
+       2 * 2560 * 2},
+      /* gpt-oss-20b, TP 2: experts split on their intermediate size;
+       * all-reduces after o_proj and the experts of both kinds */
+      {"test/data/configs/gpt-oss-20b.json", 2, 1, -1, 6,
+       "model.layers.mlp.experts.combine.all_reduce", 12, 2 * 2880 * 2},
       /* DeepSeek-R1 (fp8 experts), EP 2: 58 MoE layers, k 8 */
       {"test/data/configs/deepseek-r1.json", 1, 2, -1, 2,
        "model.layers[moe].mlp.experts.combine.all_to_all", 58, 8 * 7168 * 2},
@@ -644,6 +654,61 @@ static void test_families_split_weights(void **state) {
     parplan_free(pp);
     prediction_free(&p);
   }
+}
+
+/* parallel.json's rules are checked when loaded, each error located. */
+static void test_rules_refused(void **state) {
+  (void)state;
+  static const struct {
+    const char *rules; /* the family's "tp" object */
+    const char *want;
+  } bad[] = {
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"layers\": {\"lm_head\": "
+       "\"vocab\"}}",
+       "a vocab layer says which parameters split"},
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"layers\": {\"lm_head\": "
+       "{\"layout\": \"vocab\", \"args\": {\"out_features\": \"heads\"}}}}",
+       "'heads' is not one of this group's split keys"},
+      {"{\"split\": {\"vocab_size\": \"half\"}}",
+       "a split is \"exact\", \"replicate\" or \"ceil\""},
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"layers\": {\"lm_head\": "
+       "{\"layout\": \"diagonal\"}}}",
+       "a layer is a layout"},
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"collectives\": [{\"after\": "
+       "\"lm_head\", \"op\": \"all_gather\", \"bytes\": \"1\", \"optional\": "
+       "1}]}",
+       "optional is true or false"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"format\": \"lm-predictor-parallel\", \"latency_source\": "
+             "\"t\",\n \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, "
+             "\"network\": 1},\n \"families\": [{\"classes\": [\"x\"], "
+             "\"source\": \"t\",\n  \"tp\": %s}]}\n",
+             bad[i].rules);
+    Error e;
+    err_clear(&e);
+    assert_null(pardb_load_text("rules.json", text, strlen(text), &e));
+    assert_contains(e.msg, bad[i].want);
+    assert_int_equal(e.line, 4);
+  }
+  /* a rule naming a layer the model's file does not have */
+  static const char text[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"t\",\n"
+      " \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, \"network\": 1},\n"
+      " \"families\": [{\"classes\": "
+      "[\"transformers.models.llama.modeling_llama.LlamaForCausalLM\"],\n"
+      "  \"source\": \"t\", \"tp\": {\"split\": {\"vocab_size\": \"ceil\"},\n"
+      "  \"layers\": {\"model.lm_head\": {\"layout\": \"vocab\", \"args\": "
+      "{\"out_features\": \"vocab_size\"}}}}}]}\n";
+  Error e;
+  err_clear(&e);
+  ParDb *db2 = pardb_load_text("rules.json", text, sizeof(text) - 1, &e);
+  assert_non_null(db2);
+  assert_null(parplan_build(db2, tiny, reg, ATTN_EAGER, 2, 1, &e));
+  assert_contains(e.msg, "--tp layer 'model.lm_head' is not in");
+  pardb_free(db2);
 }
 
 /* A sweep: its row count is the cross product, and each row equals the
@@ -823,6 +888,7 @@ int main(void) {
       cmocka_unit_test(test_tiny_moe_tp2_ep2),
       cmocka_unit_test(test_families_tp2),
       cmocka_unit_test(test_families_split_weights),
+      cmocka_unit_test(test_rules_refused),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
