@@ -722,15 +722,33 @@ typedef enum { LM_SPLITS(LM_X_ENUM) SPLIT_COUNT } SplitKind;
 /* How a layer is laid out under tensor parallelism (checked). */
 #define LM_LAYOUTS(X)                                                          \
   X(LAYOUT_COLUMN, "column") X(LAYOUT_ROW, "row") X(LAYOUT_VOCAB, "vocab")     \
-  X(LAYOUT_REPLICATED, "replicated") X(LAYOUT_EXPERT, "expert")
+  X(LAYOUT_REPLICATED, "replicated") X(LAYOUT_EXPERT, "expert")              \
+  X(LAYOUT_HEADS, "heads") X(LAYOUT_SHARDED, "sharded")
 typedef enum { LM_LAYOUTS(LM_X_ENUM) LAYOUT_COUNT } Layout;
 
 enum { GROUP_TP, GROUP_EP, GROUP_PP, GROUP_COUNT };
 extern const char *const group_name[GROUP_COUNT];
 
 typedef struct ParSplit { const char *key; SplitKind kind; } ParSplit;
-typedef struct ParColl { const char *after; CollKind kind; const char *bytes; } ParColl;
-typedef struct ParLayer { const char *path; Layout layout; } ParLayer;
+/* A collective after a row (or after a layer's last row), when a config
+ * formula is nonzero (NULL: always); optional: absent layers are no
+ * error. */
+typedef struct ParColl {
+  const char *after; CollKind kind; const char *bytes;
+  const char *when; bool optional;
+} ParColl;
+/* How one argument of a layer is split: scaled as a split config key
+ * (v' / v), divided or multiplied by the group size, or set to a formula
+ * over the config (names of split keys prefixed "gpu_": per-GPU value). */
+#define LM_ARGRULES(X)                                                         \
+  X(ARG_KEY, "key") X(ARG_DIV, "/n") X(ARG_MUL, "*n") X(ARG_FORMULA, "=")
+typedef enum { LM_ARGRULES(LM_X_ENUM) ARGRULE_COUNT } ArgRule;
+typedef struct ParArg { const char *name; ArgRule rule; const char *text; } ParArg;
+/* Paths name layers without their kind ("model.layers.mlp", every kind). */
+typedef struct ParLayer {
+  const char *path; Layout layout;
+  ParArg *args; int nargs;
+} ParLayer;
 typedef struct ParGroup {
   ParSplit *split; int nsplit;
   ParColl *coll; int ncoll;
@@ -769,8 +787,10 @@ typedef struct ParPlan {
   int tp, ep;
   Model *model;         /* the split model (owned), or NULL when tp = ep = 1 */
   Plan *plan;           /* owned */
+  Plan *whole;          /* the unsplit model's plan (owned; parameter
+                           counts), or NULL when tp = ep = 1 */
   CommOp *comm;
-  int ncomm;
+  int ncomm, capcomm;
   Prog send;            /* pipeline send bytes; send.len 0: none */
   int bfirst, blast;    /* rows of the repeated block of layers; -1: none */
   double brepeat;       /* its repeat (layers) */

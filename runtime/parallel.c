@@ -117,14 +117,72 @@ static int load_group(PLoader *L, json_t *o, ParGroup *g) {
     g->layers =
         arena_alloc(a, sizeof(ParLayer) * (json_object_size(layers) + 1));
     json_object_foreach(layers, k, v) {
-      int lay = json_is_string(v)
-                    ? pick_name(json_string_value(v), layout_name, LAYOUT_COUNT)
+      jp_key(&L->jp, k);
+      ParLayer *pl = &g->layers[g->nlayers];
+      memset(pl, 0, sizeof(*pl));
+      pl->path = arena_strdup(a, k);
+      json_t *lv = json_is_object(v) ? json_object_get(v, "layout") : v;
+      int lay = json_is_string(lv)
+                    ? pick_name(json_string_value(lv), layout_name, LAYOUT_COUNT)
                     : -1;
       if (lay < 0) {
-        jp_key(&L->jp, k);
-        return perr(L, "a layout is column, row, vocab, replicated or expert");
+        if (json_is_object(v))
+          jp_key(&L->jp, "layout");
+        return perr(L, "a layer is a layout (column, row, vocab, replicated, "
+                       "expert, heads or sharded) or {\"layout\": ..., \"args\": {...}}");
       }
-      g->layers[g->nlayers++] = (ParLayer){arena_strdup(a, k), (Layout)lay};
+      pl->layout = (Layout)lay;
+      if (json_is_object(v)) {
+        static const char *const lk[] = {"layout", "args"};
+        if (only(L, v, lk, 2) < 0)
+          return -1;
+        json_t *args = json_object_get(v, "args");
+        if (!json_is_object(args) || !json_object_size(args)) {
+          if (args)
+            jp_key(&L->jp, "args");
+          return perr(L, "args must be a non-empty object: parameter -> "
+                         "split key, \"/n\", \"*n\" or \"=formula\"");
+        }
+        jp_key(&L->jp, "args");
+        pl->args = arena_alloc(a, sizeof(ParArg) * json_object_size(args));
+        const char *an;
+        json_t *av;
+        json_object_foreach(args, an, av) {
+          const char *t = json_string_value(av);
+          if (!t || !*t) {
+            jp_key(&L->jp, an);
+            return perr(L, "a parameter's split is a split key, \"/n\", "
+                           "\"*n\" or \"=formula\"");
+          }
+          ParArg *pa = &pl->args[pl->nargs++];
+          pa->name = arena_strdup(a, an);
+          if (strcmp(t, "/n") == 0)
+            pa->rule = ARG_DIV;
+          else if (strcmp(t, "*n") == 0)
+            pa->rule = ARG_MUL;
+          else if (t[0] == '=') {
+            pa->rule = ARG_FORMULA;
+            pa->text = arena_strdup(a, t + 1);
+          } else {
+            int i = 0;
+            while (i < g->nsplit && strcmp(g->split[i].key, t) != 0)
+              i++;
+            if (i == g->nsplit) {
+              jp_key(&L->jp, an);
+              return perr(L, "'%s' is not one of this group's split keys", t);
+            }
+            pa->rule = ARG_KEY;
+            pa->text = g->split[i].key;
+          }
+        }
+        jp_pop(&L->jp);
+      } else if (lay != LAYOUT_REPLICATED) {
+        return perr(L, "a %s layer says which parameters split: "
+                       "{\"layout\": \"%s\", \"args\": {...}}",
+                    layout_name[lay], layout_name[lay]);
+      }
+      g->nlayers++;
+      jp_pop(&L->jp);
     }
     jp_pop(&L->jp);
   }
@@ -137,12 +195,22 @@ static int load_group(PLoader *L, json_t *o, ParGroup *g) {
     for (size_t i = 0; i < json_array_size(coll); i++) {
       json_t *c = json_array_get(coll, i);
       jp_index(&L->jp, (int)i);
-      static const char *const ck[] = {"after", "op", "bytes"};
+      static const char *const ck[] = {"after", "op", "bytes", "when",
+                                       "optional"};
       if (!json_is_object(c))
         return perr(L, "a collective is an object {after, op, bytes}");
-      if (only(L, c, ck, 3) < 0)
+      if (only(L, c, ck, 5) < 0)
         return -1;
       ParColl *pc = &g->coll[g->ncoll];
+      memset(pc, 0, sizeof(*pc));
+      if (json_object_get(c, "when") && !(pc->when = str_member(L, c, "when")))
+        return -1;
+      json_t *opt = json_object_get(c, "optional");
+      if (opt && !json_is_boolean(opt)) {
+        jp_key(&L->jp, "optional");
+        return perr(L, "optional is true or false");
+      }
+      pc->optional = json_is_true(opt);
       const char *op;
       if (!(pc->after = str_member(L, c, "after")) ||
           !(op = str_member(L, c, "op")) ||
@@ -320,9 +388,16 @@ static int config_index(const Model *m, const char *key) {
   return -1;
 }
 
-/* Divide the family's split keys of root's config by n. */
-static int split_config(const Model *m, json_t *cfg, const ParGroup *g, int n,
-                        const char *flag, Error *err) {
+/* A split config key: its value on one GPU and per GPU. */
+typedef struct SplitVal {
+  const char *key;
+  double full, part;
+} SplitVal;
+
+/* The family's split keys of m's config divided by n (errors name the
+ * key and both values). */
+static int split_values(const Model *m, const ParGroup *g, int n,
+                        const char *flag, SplitVal *out, Error *err) {
   for (int i = 0; i < g->nsplit; i++) {
     const ParSplit *s = &g->split[i];
     int k = config_index(m, s->key);
@@ -344,7 +419,7 @@ static int split_config(const Model *m, json_t *cfg, const ParGroup *g, int n,
     case SPLIT_REPLICATE:
       if (v >= n && fmod(v, n) == 0)
         x = v / n;
-      else if (v < n && fmod(n, v) == 0)
+      else if (v < n && v > 0 && fmod(n, v) == 0)
         x = 1;
       else {
         err_set(err, "%s %d and %s (%g): neither divides the other", flag, n,
@@ -355,17 +430,171 @@ static int split_config(const Model *m, json_t *cfg, const ParGroup *g, int n,
     default:
       x = ceil(v / n);
     }
-    json_object_set_new(cfg, s->key, json_integer((json_int_t)x));
+    out[i] = (SplitVal){s->key, v, x};
   }
   return 0;
 }
 
-/* The rows of the layer at path (a basic layer's row, or a composite's). */
-static int row_of(const Plan *p, const char *path) {
-  for (int r = 0; r < p->nrows; r++)
-    if (strcmp(p->rows[r].path, path) == 0)
-      return r;
-  return -1;
+/* path without its layers' kinds: model.layers[moe].mlp -> model.layers.mlp */
+static void strip_kinds(const char *in, Buf *out) {
+  buf_reset(out);
+  for (const char *c = in; *c; c++) {
+    if (*c == '[') {
+      while (*c && *c != ']')
+        c++;
+      if (!*c)
+        break;
+      continue;
+    }
+    buf_putc(out, *c);
+  }
+}
+
+typedef struct Rewrite {
+  const Model *m;
+  const ParGroup *g;
+  int n;
+  const SplitVal *sv;
+  const char *flag;
+  bool *seen;  /* per layer rule: met in the file */
+  Arena *arena;
+  Error *err;
+} Rewrite;
+
+/* A formula over the config (gpu_<key>: a split key's per-GPU value). */
+static int eval_config_formula(Rewrite *rw, const char *text, double *out) {
+  const Model *m = rw->m;
+  int nc = m->nvars, ns = rw->g->nsplit, nn = nc + ns;
+  const char **names = xcalloc((size_t)nn + 1, sizeof(char *));
+  double *vals = xcalloc((size_t)nn + 1, sizeof(double));
+  bool *known = xcalloc((size_t)nn + 1, sizeof(bool));
+  for (int i = 0; i < nc; i++) {
+    names[i] = m->var_names[i];
+    vals[i] = m->var_values[i];
+    known[i] = i >= V_COUNT;
+  }
+  for (int i = 0; i < ns; i++) {
+    size_t len = strlen(rw->sv[i].key) + 5;
+    char *nm = arena_alloc(rw->arena, len);
+    snprintf(nm, len, "gpu_%s", rw->sv[i].key);
+    names[nc + i] = nm;
+    vals[nc + i] = rw->sv[i].part;
+    known[nc + i] = true;
+  }
+  FormulaSrc src = {.text = text, .doc = NULL};
+  Scope sc = {.names = names, .nnames = nn, .what = "variable"};
+  Prog prog;
+  int rc = -1;
+  Node *nd = parse_formula(rw->arena, &src, rw->err);
+  if (nd && check_formula(nd, &src, &sc, rw->err) == 0 &&
+      prog_compile(rw->arena, nd, vals, known, &prog, rw->err) == 0) {
+    if (!prog_const(&prog, out))
+      err_set(rw->err, "parallel.json: '%s' must use config values only",
+              text);
+    else
+      rc = 0;
+  }
+  free(names);
+  free(vals);
+  free(known);
+  return rc;
+}
+
+/* Rewrite the parameters of the layers the rules name (any kind). */
+static int rewrite_layers(Rewrite *rw, json_t *arr, const char *prefix,
+                          const char *kprefix) {
+  if (!json_is_array(arr))
+    return 0;
+  Buf path, kpath;
+  buf_init(&path);
+  buf_init(&kpath);
+  int rc = -1;
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *ly = json_array_get(arr, i);
+    const char *name = json_string_value(json_object_get(ly, "name"));
+    if (!name)
+      continue; /* an op placement */
+    const char *kind = json_string_value(json_object_get(ly, "kind"));
+    buf_reset(&path);
+    buf_reset(&kpath);
+    if (*prefix) {
+      buf_printf(&path, "%s.", prefix);
+      buf_printf(&kpath, "%s.", kprefix);
+    }
+    buf_puts(&path, name);
+    buf_puts(&kpath, name);
+    if (kind)
+      buf_printf(&kpath, "[%s]", kind);
+    for (int r = 0; r < rw->g->nlayers; r++) {
+      const ParLayer *pl = &rw->g->layers[r];
+      if (strcmp(pl->path, buf_str(&path)) != 0 &&
+          strcmp(pl->path, buf_str(&kpath)) != 0)
+        continue;
+      rw->seen[r] = true;
+      json_t *params = json_object_get(ly, "parameters");
+      for (int k = 0; k < pl->nargs; k++) {
+        const ParArg *pa = &pl->args[k];
+        json_t *v = json_object_get(params, pa->name);
+        char old[64], num[64];
+        const char *ot = json_string_value(v);
+        if (json_is_number(v)) {
+          report_number(json_number_value(v), old, sizeof(old));
+          ot = old;
+        }
+        if (!ot) {
+          err_set(rw->err,
+                  "parallel.json: layer '%s' has no parameter '%s' to split",
+                  pl->path, pa->name);
+          goto out;
+        }
+        Buf nt;
+        buf_init(&nt);
+        switch (pa->rule) {
+        case ARG_KEY: {
+          const SplitVal *sv = NULL;
+          for (int j = 0; j < rw->g->nsplit; j++)
+            if (strcmp(rw->sv[j].key, pa->text) == 0)
+              sv = &rw->sv[j];
+          char f[64];
+          report_number(sv->part, num, sizeof(num));
+          report_number(sv->full, f, sizeof(f));
+          buf_printf(&nt, "(%s) * %s / %s", ot, num, f);
+          break;
+        }
+        case ARG_DIV:
+          buf_printf(&nt, "(%s) / %d", ot, rw->n);
+          break;
+        case ARG_MUL:
+          buf_printf(&nt, "(%s) * %d", ot, rw->n);
+          break;
+        default: {
+          double x;
+          if (eval_config_formula(rw, pa->text, &x) < 0) {
+            buf_free(&nt);
+            goto out;
+          }
+          report_number(x, num, sizeof(num));
+          buf_puts(&nt, num);
+        }
+        }
+        json_object_set_new(params, pa->name, json_string(buf_str(&nt)));
+        buf_free(&nt);
+      }
+    }
+    if (rewrite_layers(rw, json_object_get(ly, "sub_layers"), buf_str(&path),
+                       buf_str(&kpath)) < 0)
+      goto out;
+  }
+  rc = 0;
+out:
+  buf_free(&path);
+  buf_free(&kpath);
+  return rc;
+}
+
+/* Does a rule's path name this path (kinds dropped in sp, or as is)? */
+static bool names_path(const char *rule, const char *path, const Buf *sp) {
+  return strcmp(rule, buf_str(sp)) == 0 || strcmp(rule, path) == 0;
 }
 
 static bool under(const char *path, const char *prefix) {
@@ -386,55 +615,60 @@ static const Layer *find_block(const Layer *ly) {
 }
 
 /* A slot's parameter bytes per instance. */
-static double slot_params(const Plan *p, const Values *v, const char *path) {
-  for (int i = 0; i < p->nslots; i++) {
-    const Slot *s = &p->slots[i];
-    if (strcmp(s->layer->path, path) == 0) {
-      lm_metric_fn f = s->state[M_PARAM_BYTES - M_TRAFFIC];
-      return f ? f(v->args + s->argbase) : 0;
-    }
-  }
-  return -1;
+static double slot_param_bytes(const Slot *s, const Values *v) {
+  lm_metric_fn f = s->state[M_PARAM_BYTES - M_TRAFFIC];
+  return f ? f(v->args + s->argbase) : 0;
 }
 
-/* Each declared layout against the split plan: sharded layers hold fewer
- * parameters per GPU than on one, replicated ones as many. */
+/* Each declared layout against the split plan, for every kind of the
+ * layer: sharded layers hold fewer parameters per GPU than on one,
+ * replicated ones as many. The two plans have the same slots. */
 static int check_layouts(const ParGroup *g, const Plan *full, const Plan *split,
                          int n, const char *flag, Error *err) {
   double run[V_COUNT] = {[V_B] = 1,        [V_S] = 1,
                          [V_T] = 1,        [V_L] = 1,
                          [V_W_BYTES] = 2,  [V_A_BYTES] = 2,
                          [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 65536,
-                         [V_E_BYTES] = 2};
+                         [V_E_BYTES] = 2,  [V_X_BYTES] = 2,
+                         [V_EXPERT_BALANCE] = 1};
   Values *vf = values_new(full), *vs = values_new(split);
+  Buf sp;
+  buf_init(&sp);
   int rc = -1;
+  if (full->nslots != split->nslots) {
+    err_set(err, "%s %d: the split model has other layers than the model",
+            flag, n);
+    goto out;
+  }
   if (plan_eval(full, run, vf, err) < 0 || plan_eval(split, run, vs, err) < 0)
     goto out;
-  for (int i = 0; i < g->nlayers; i++) {
-    const ParLayer *l = &g->layers[i];
-    double a = slot_params(full, vf, l->path),
-           b = slot_params(split, vs, l->path);
-    if (a < 0) {
-      err_set(err, "parallel.json: layer '%s' (%s) is not in the model",
-              l->path, layout_name[l->layout]);
-      goto out;
-    }
-    /* column layers may stay whole: key/value heads fewer than the GPUs
-     * are replicated */
-    bool ok = l->layout == LAYOUT_REPLICATED ? b == a
-              : l->layout == LAYOUT_COLUMN   ? b <= a
-                                             : b < a || a == 0;
-    if (!ok) {
-      err_set(err,
-              "%s %d: layer '%s' is declared %s in parallel.json but "
-              "holds %g parameter bytes per GPU against %g on one GPU "
-              "(does its template use the split config keys?)",
-              flag, n, l->path, layout_name[l->layout], b, a);
-      goto out;
+  for (int s = 0; s < full->nslots; s++) {
+    strip_kinds(full->slots[s].layer->path, &sp);
+    for (int i = 0; i < g->nlayers; i++) {
+      const ParLayer *l = &g->layers[i];
+      if (!names_path(l->path, full->slots[s].layer->path, &sp))
+        continue;
+      double a = slot_param_bytes(&full->slots[s], vf),
+             b = slot_param_bytes(&split->slots[s], vs);
+      /* column layers may stay whole: key/value heads fewer than the
+       * GPUs are replicated */
+      bool ok = l->layout == LAYOUT_REPLICATED ? b == a
+                : l->layout == LAYOUT_COLUMN   ? b <= a
+                                               : b < a || a == 0;
+      if (!ok) {
+        err_set(err,
+                "%s %d: layer '%s' is declared %s in parallel.json but "
+                "holds %g parameter bytes per GPU against %g on one GPU "
+                "(do its args split the right parameters?)",
+                flag, n, full->slots[s].layer->path, layout_name[l->layout], b,
+                a);
+        goto out;
+      }
     }
   }
   rc = 0;
 out:
+  buf_free(&sp);
   values_free(vf);
   values_free(vs);
   return rc;
@@ -458,6 +692,153 @@ static int compile_bytes(ParPlan *pp, const Model *m, const char *text,
   return rc;
 }
 
+/* The split model: m's file (a model file or a template) with the layer
+ * parameters the rules name rewritten per GPU, loaded again with the same
+ * config. */
+static Model *split_model(const Model *m, const Registry *reg,
+                          const ParFamily *f, const int *ns,
+                          const char *const *flags, Arena *arena,
+                          Error *err) {
+  json_t *root = json_loadb(m->doc.text, m->doc.len, 0, NULL);
+  Model *out = NULL;
+  if (!json_is_object(root)) {
+    err_set(err, "%s: cannot read the model again to split it", m->doc.file);
+    goto done;
+  }
+  for (int g = 0; g < 2; g++) {
+    if (ns[g] <= 1)
+      continue;
+    const ParGroup *grp = &f->g[g];
+    SplitVal *sv = arena_alloc(arena, sizeof(SplitVal) * (size_t)(grp->nsplit + 1));
+    bool *seen = xcalloc((size_t)grp->nlayers + 1, sizeof(bool));
+    Rewrite rw = {m, grp, ns[g], sv, flags[g], seen, arena, err};
+    int rc = split_values(m, grp, ns[g], flags[g], sv, err);
+    if (rc == 0)
+      rc = rewrite_layers(&rw, json_object_get(root, "layers"), "", "");
+    for (int i = 0; rc == 0 && i < grp->nlayers; i++)
+      if (!seen[i]) {
+        err_set(err, "parallel.json: %s layer '%s' is not in %s", flags[g],
+                grp->layers[i].path, path_display(m->doc.file));
+        rc = -1;
+      }
+    free(seen);
+    if (rc < 0)
+      goto done;
+  }
+  char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  if (m->from_config) {
+    ModelVars vars = {.id = m->id,
+                      .family = m->family,
+                      .note = m->note,
+                      .names = m->var_names + V_COUNT,
+                      .values = m->var_values + V_COUNT,
+                      .n = m->nvars - V_COUNT,
+                      .quant = m->quant};
+    out = model_load_json(m->doc.file, text, strlen(text), root, &vars, reg,
+                          err);
+    if (out) {
+      out->from_config = true;
+      out->ckpt_bytes = m->ckpt_bytes;
+      out->ckpt_elem_bytes = m->ckpt_elem_bytes;
+    }
+  } else {
+    out = model_load_text(m->doc.file, text, strlen(text), reg, err);
+  }
+  free(text);
+done:
+  json_decref(root);
+  return out;
+}
+
+/* Is the config formula nonzero? */
+static int coll_wanted(ParPlan *pp, const Model *m, const ParColl *c,
+                       bool *yes, Error *err) {
+  *yes = true;
+  if (!c->when)
+    return 0;
+  Prog p;
+  if (compile_bytes(pp, m, c->when, &p, err) < 0)
+    return -1;
+  double v;
+  if (!prog_const(&p, &v)) {
+    err_set(err, "parallel.json: when '%s' must use config values only",
+            c->when);
+    return -1;
+  }
+  *yes = v != 0;
+  return 0;
+}
+
+/* Add the collectives of group g after every row they name: the row whose
+ * path (kinds dropped) is c->after, or the last row of each run of rows of
+ * the layer c->after. */
+static int add_collectives(ParPlan *pp, const Model *m, const ParGroup *grp,
+                           int g, Error *err) {
+  const Plan *pl = pp->plan;
+  Buf rp, lp;
+  buf_init(&rp);
+  buf_init(&lp);
+  int rc = -1;
+  for (int i = 0; i < grp->ncoll; i++) {
+    const ParColl *c = &grp->coll[i];
+    bool yes;
+    if (coll_wanted(pp, m, c, &yes, err) < 0)
+      goto out;
+    if (!yes)
+      continue;
+    Prog bytes;
+    if (compile_bytes(pp, m, c->bytes, &bytes, err) < 0)
+      goto out;
+    int found = 0;
+    for (int r = 0; r < pl->nrows; r++) {
+      const Row *row = &pl->rows[r];
+      strip_kinds(row->path, &rp);
+      bool hit = names_path(c->after, row->path, &rp);
+      if (!hit) {
+        /* the layer's last row */
+        const char *sp = pl->slots[row->slot].layer->path;
+        strip_kinds(sp, &lp);
+        hit = names_path(c->after, sp, &lp);
+        for (int k = r + 1; hit && k < pl->nrows; k++)
+          if (pl->rows[k].slot == row->slot)
+            hit = false;
+      }
+      if (!hit)
+        continue;
+      if (pp->ncomm == pp->capcomm) {
+        pp->capcomm = pp->capcomm ? 2 * pp->capcomm : 8;
+        CommOp *n = arena_alloc(&pp->arena, sizeof(CommOp) * (size_t)pp->capcomm);
+        if (pp->ncomm)
+          memcpy(n, pp->comm, sizeof(CommOp) * (size_t)pp->ncomm);
+        pp->comm = n;
+      }
+      CommOp *op = &pp->comm[pp->ncomm++];
+      size_t len = strlen(row->path) + strlen(coll_name[c->kind]) + 2;
+      char *path = arena_alloc(&pp->arena, len);
+      snprintf(path, len, "%s.%s", row->path, coll_name[c->kind]);
+      *op = (CommOp){.path = path,
+                     .kind = c->kind,
+                     .group = g,
+                     .after = r,
+                     .count = row->count,
+                     .bytes = bytes};
+      found++;
+    }
+    if (!found && !c->optional) {
+      err_set(err,
+              "parallel.json: collective after '%s': the model has no such "
+              "operation",
+              c->after);
+      goto out;
+    }
+  }
+  rc = 0;
+out:
+  buf_free(&rp);
+  buf_free(&lp);
+  return rc;
+}
+
 ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
                        AttnImpl attn, int tp, int ep, Error *err) {
   ParPlan *pp = xcalloc(1, sizeof(*pp));
@@ -476,27 +857,17 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
             m->root->cls);
     goto fail;
   }
+  if (tp > 1 && ep > 1) {
+    err_set(err, "--tp %d with --ep %d is not modelled: under --ep the "
+                 "attention is data-parallel over the EP GPUs (vLLM "
+                 "--data-parallel-size N --enable-expert-parallel); use one "
+                 "or the other", tp, ep);
+    goto fail;
+  }
+  int ns[2] = {tp, ep};
+  static const char *const flags[2] = {"--tp", "--ep"};
   if (tp > 1 || ep > 1) {
-    json_t *root = json_loadb(m->doc.text, m->doc.len, 0, NULL);
-    json_t *cfg = json_object_get(root, "config");
-    if (!json_is_object(cfg)) {
-      json_decref(root);
-      err_set(err, "%s: no config object to split", m->doc.file);
-      goto fail;
-    }
-    int ns[2] = {tp, ep};
-    const char *flags[2] = {"--tp", "--ep"};
-    for (int g = 0; g < 2; g++)
-      if (ns[g] > 1 &&
-          split_config(m, cfg, &f->g[g], ns[g], flags[g], err) < 0) {
-        json_decref(root);
-        goto fail;
-      }
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    pp->model = model_load_text(m->doc.file, text, strlen(text), reg, err);
-    free(text);
-    if (!pp->model)
+    if (!(pp->model = split_model(m, reg, f, ns, flags, &pp->arena, err)))
       goto fail;
     use = pp->model;
   }
@@ -505,40 +876,13 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
   if (tp > 1 || ep > 1) {
     if (!(full = plan_build(m, attn, err)))
       goto fail;
-    int ns[2] = {tp, ep};
-    const char *flags[2] = {"--tp", "--ep"};
     for (int g = 0; g < 2; g++)
       if (ns[g] > 1 &&
           check_layouts(&f->g[g], full, pp->plan, ns[g], flags[g], err) < 0)
         goto fail;
-    int cap = f->g[0].ncoll + f->g[1].ncoll;
-    pp->comm = arena_alloc(&pp->arena, sizeof(CommOp) * (size_t)(cap + 1));
-    for (int g = 0; g < 2; g++) {
-      if (ns[g] <= 1)
-        continue;
-      for (int i = 0; i < f->g[g].ncoll; i++) {
-        const ParColl *c = &f->g[g].coll[i];
-        int r = row_of(pp->plan, c->after);
-        if (r < 0) {
-          err_set(err,
-                  "parallel.json: collective after '%s': the model has "
-                  "no such operation",
-                  c->after);
-          goto fail;
-        }
-        CommOp *op = &pp->comm[pp->ncomm++];
-        size_t len = strlen(c->after) + strlen(coll_name[c->kind]) + 2;
-        char *path = arena_alloc(&pp->arena, len);
-        snprintf(path, len, "%s.%s", c->after, coll_name[c->kind]);
-        *op = (CommOp){.path = path,
-                       .kind = c->kind,
-                       .group = g,
-                       .after = r,
-                       .count = pp->plan->rows[r].count};
-        if (compile_bytes(pp, m, c->bytes, &op->bytes, err) < 0)
-          goto fail;
-      }
-    }
+    for (int g = 0; g < 2; g++)
+      if (ns[g] > 1 && add_collectives(pp, m, &f->g[g], g, err) < 0)
+        goto fail;
     /* in row order, so reports interleave them */
     for (int i = 1; i < pp->ncomm; i++)
       for (int k = i; k > 0 && pp->comm[k - 1].after > pp->comm[k].after; k--) {
@@ -564,7 +908,7 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
   }
   if (f && f->pp_send && compile_bytes(pp, m, f->pp_send, &pp->send, err) < 0)
     goto fail;
-  plan_free(full);
+  pp->whole = full;
   return pp;
 fail:
   plan_free(full);
@@ -576,6 +920,7 @@ void parplan_free(ParPlan *pp) {
   if (!pp)
     return;
   plan_free(pp->plan);
+  plan_free(pp->whole);
   model_free(pp->model);
   arena_free(&pp->arena);
   free(pp);

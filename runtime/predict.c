@@ -140,13 +140,19 @@ static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
   ph->sends = 0;
 }
 
+/* The batch one GPU's pass runs: -B over the microbatches and, under
+ * --ep, over the data-parallel attention replicas (one per EP GPU). */
+static double batch_parts(const PredictOpts *o) {
+  return (double)o->microbatches * (o->ep > 1 ? o->ep : 1);
+}
+
 /* Does batch b fit on every GPU of a parallel configuration? */
 static bool par_fits(Prediction *p, const double *pre, const double *fin,
                      double b) {
   double pr[V_COUNT], dr[V_COUNT];
   memcpy(pr, pre, sizeof(pr));
   memcpy(dr, fin, sizeof(dr));
-  pr[V_B] = dr[V_B] = b / p->opts.microbatches;
+  pr[V_B] = dr[V_B] = b / batch_parts(&p->opts);
   if (plan_eval(p->plan, pr, p->scratch[0], NULL) < 0 ||
       plan_eval(p->plan, dr, p->scratch[1], NULL) < 0)
     return false;
@@ -158,7 +164,7 @@ static bool par_fits(Prediction *p, const double *pre, const double *fin,
 /* The largest batch (a multiple of the microbatches) that fits. */
 static void par_max_batch(Prediction *p, const double *pre, const double *fin,
                           Footprint *out) {
-  double m = p->opts.microbatches;
+  double m = batch_parts(&p->opts);
   out->max_batch = 0;
   out->max_capped = false;
   if (!par_fits(p, pre, fin, m))
@@ -211,6 +217,13 @@ int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
             o->batch);
     return -1;
   }
+  if (fmod(o->batch, batch_parts(o)) != 0) {
+    err_set(err,
+            "--ep %d x --microbatches %d does not divide -B %g (under --ep "
+            "each GPU runs the attention of B / ep sequences)",
+            o->ep, o->microbatches, o->batch);
+    return -1;
+  }
   p->par = par;
   p->pardb = db;
   return predict_core(par->plan, gpu, o, p, err);
@@ -241,7 +254,7 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
     x_bytes = q->x_bits > 0 ? q->x_bits / 8.0 : w_bytes;
   }
   p->w_bits = w_bits;
-  pre[V_B] = o->batch / o->microbatches; /* one microbatch */
+  pre[V_B] = o->batch / batch_parts(o); /* one microbatch on one GPU */
   pre[V_S] = pre[V_T] = pre[V_L] = o->seq_len;
   pre[V_W_BYTES] = w_bytes;
   pre[V_A_BYTES] = o->a_bits / 8.0;
@@ -319,13 +332,15 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
   if (plan->model->from_config) {
     /* the parameter count (once per plan) and the KV cache per layer
      * kind, from decode's values (L = S) */
-    if (p->param_plan != plan) {
-      if (!p->scratch[0])
-        p->scratch[0] = values_new(plan);
-      if (plan_parameters(plan, p->scratch[0], &p->parameters, &p->active,
-                          err) < 0)
+    /* the whole model's count, not one GPU's share of a split plan */
+    const Plan *pp = p->par && p->par->whole ? p->par->whole : plan;
+    if (p->param_plan != pp) {
+      Values *v = values_new(pp);
+      int rc = plan_parameters(pp, v, &p->parameters, &p->active, err);
+      values_free(v);
+      if (rc < 0)
         return -1;
-      p->param_plan = plan;
+      p->param_plan = pp;
     }
     p->nkinds = plan_kv_by_kind(plan, p->vals[1], p->kv_kinds,
                                 p->kv_kind_bytes, 8);
@@ -399,7 +414,10 @@ void prediction_warnings(const Prediction *p, Buf *out) {
   if (m->warnings)
     buf_puts(out, m->warnings);
   bool quantized = m->quant.known;
-  if (m->from_config && m->ckpt_bytes > 0 && p->param_plan == p->plan &&
+  /* (a split plan's weights are one GPU's: the quantized check needs the
+   * whole model's, so it runs on one GPU only) */
+  if (m->from_config && m->ckpt_bytes > 0 && p->param_plan &&
+      (p->param_plan == p->plan || !quantized) &&
       !(quantized && p->opts.w_given)) {
     /* the checkpoint stores every parameter at its torch_dtype, or, with a
      * quantization_config, as that says: the weights' footprint */

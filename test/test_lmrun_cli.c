@@ -815,6 +815,43 @@ static void test_lmrun_tensor_parallel_rows(void **state) {
   json_decref(d);
 }
 
+/* --ep 2 on a config.json (test/data/tiny_mixtral: hidden 8, 4 experts,
+ * top-2, 2 layers): all-to-all dispatch after the router and combine after
+ * the experts, bytes B/ep T k hidden a_bytes = 1 x 4 x 2 x 8 x 2 = 128 in
+ * prefill (-B 2 -S 4); 2 GPUs; -B 3 is refused with the reason. */
+static void test_lmrun_expert_parallel_rows(void **state) {
+  (void)state;
+  json_t *d = run_json("test/data/tiny_mixtral/config.json -B 2 -S 4 --ep 2");
+  json_t *ops = json_object_get(phase(d, "prefill"), "ops");
+  int n = 0;
+  size_t i;
+  json_t *o;
+  json_array_foreach(ops, i, o) {
+    const char *op = json_string_value(json_object_get(o, "op"));
+    if (strcmp(op, "all_to_all") == 0) {
+      n++;
+      assert_double_exact(json_number_value(json_object_get(o, "comm_bytes")),
+                          128);
+      assert_double_exact(json_number_value(json_object_get(o, "count")), 2);
+    }
+  }
+  assert_int_equal(n, 2);
+  assert_double_exact(
+      json_number_value(json_object_get(json_object_get(d, "summary"), "gpus")), 2);
+  json_decref(d);
+  char *out = NULL;
+  assert_int_not_equal(tu_run(&out, "%s test/data/tiny_mixtral/config.json "
+                                    "-B 3 --ep 2 2>&1",
+                              tu_bin("lmrun")),
+                       0);
+  assert_contains(out, "does not divide -B 3");
+  free(out);
+  /* --tp on a config of a family without a model file: Qwen3 */
+  d = run_json("test/data/configs/qwen3-8b.json -B 1 -S 16 --tp 4");
+  assert_non_null(op_named(phase(d, "decode"), "all_reduce"));
+  json_decref(d);
+}
+
 /* A sweep: one row per configuration (CSV), each equal to the single run;
  * JSON lines; an SLO document; errors. */
 static void test_lmrun_sweep(void **state) {
@@ -920,6 +957,7 @@ int main(void) {
       cmocka_unit_test(test_lmrun_bad_input),
       cmocka_unit_test(test_lmrun_output_len),
       cmocka_unit_test(test_lmrun_tensor_parallel_rows),
+      cmocka_unit_test(test_lmrun_expert_parallel_rows),
       cmocka_unit_test(test_lmrun_sweep),
       cmocka_unit_test(test_lmrun_non_regular_inputs),
   };

@@ -225,7 +225,12 @@ static void test_ep_mechanism(void **state) {
       "[\"transformers.models.llama.modeling_llama.LlamaForCausalLM\"],\n"
       "  \"source\": \"test\",\n"
       "  \"ep\": {\"split\": {\"intermediate_size\": \"exact\"},\n"
-      "         \"layers\": {\"model.layers.mlp.gate_proj\": \"expert\"},\n"
+      "         \"layers\": {\"model.layers.mlp.gate_proj\": {\"layout\": "
+      "\"expert\", \"args\": {\"out_features\": \"intermediate_size\"}},\n"
+      "                    \"model.layers.mlp.up_proj\": {\"layout\": "
+      "\"expert\", \"args\": {\"out_features\": \"intermediate_size\"}},\n"
+      "                    \"model.layers.mlp.down_proj\": {\"layout\": "
+      "\"expert\", \"args\": {\"in_features\": \"intermediate_size\"}}},\n"
       "         \"collectives\": [{\"after\": \"model.layers.mlp.gate_proj\", "
       "\"op\": \"all_to_all\", \"bytes\": \"{B} * {T} * {hidden_size} * "
       "{a_bytes}\"}]}}]}\n";
@@ -240,7 +245,8 @@ static void test_ep_mechanism(void **state) {
   o.ep = 2;
   Prediction p = {0};
   assert_int_equal(predict_par(pp, db2, &gpu, &o, &p, &e), 0);
-  double bytes = 2 * 4 * 8 * 2;
+  /* under --ep each GPU runs B / ep = 1 sequence */
+  double bytes = 1 * 4 * 8 * 2;
   assert_double_exact(p.phase[0].comm_bytes[0], bytes);
   assert_double_near(p.phase[0].comm_time[0], 1e-6 + bytes / 2 / 1000, 1e-12);
   /* gate/up/down hold half: 3 x 128 instead of 3 x 256 per layer */
@@ -257,6 +263,452 @@ static void test_ep_mechanism(void **state) {
   assert_null(pardb_load_text("bad.json", "{\"format\": \"x\"}", 15, &e));
   assert_contains(e.msg, "format must be");
   assert_int_equal(e.line, 1);
+}
+
+/* A config.json model split by parallel.json's rules, predicted on the
+ * slow GPU: B 2, S 4. */
+static int split_predict(const char *cfg, int tp, int ep, Prediction *p,
+                         ParPlan **out, Error *e) {
+  Model *m = model_open(cfg, NULL, reg, e);
+  if (!m)
+    return -1;
+  ParPlan *pp = parplan_build(pdb, m, reg, ATTN_EAGER, tp, ep, e);
+  *out = pp;
+  if (!pp) {
+    model_free(m);
+    return -1;
+  }
+  PredictOpts o = tiny_opts();
+  o.tp = tp;
+  o.ep = ep;
+  int rc = predict_par(pp, pdb, &gpu, &o, p, e);
+  /* the split plan owns its own model; the one opened here is freed by
+   * the caller through p->plan's model only when tp = ep = 1 */
+  model_free(m);
+  return rc;
+}
+
+/* The decode phase's collective at path: its count and bytes. */
+static void want_comm(const PhaseResult *r, const char *path, double count,
+                      double bytes) {
+  for (int c = 0; c < r->ncomm; c++)
+    if (strcmp(r->comm[c].path, path) == 0) {
+      assert_double_exact(r->comm[c].count, count);
+      assert_double_exact(r->comm_bytes[c], bytes);
+      return;
+    }
+  fail_msg("no collective %s", path);
+}
+
+/* A Mixtral of test/data/tiny_mixtral (hidden 8, intermediate 16, 2 heads
+ * of 4, 1 KV head, 2 layers, vocabulary 10, 4 experts, top-2), 16-bit.
+ * Per layer by hand: norms 16 + 16, q 8 x 8 x 2 = 128, k and v 8 x 4 x 2
+ * = 64, o 128, router 4 x 8 x 2 = 64, experts 4 x 3 x 8 x 16 x 2 = 3072:
+ * 3552; embedding 160, rotary 8, norm 16, lm_head 160: 7448 on one GPU. */
+static void test_tiny_moe_tp2_ep2(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Prediction p = {0};
+  ParPlan *pp;
+  /* TP 2: heads 2 -> 1, the KV head replicated, each expert's
+   * intermediate 16 -> 8, vocabulary 10 -> 5: per layer 16 + 64 + 64 + 64
+   * + 64 + 16 + 64 + 4 x 3 x 8 x 8 x 2 = 1888 */
+  assert_int_equal(split_predict("test/data/tiny_mixtral/config.json", 2, 1,
+                                 &p, &pp, &e), 0);
+  assert_double_exact(p.summary.mem.weights, 2 * 1888 + 80 + 8 + 16 + 80);
+  /* the parameter count stays the whole model's: (7448 - the rotary
+   * table's 8 bytes) / 2 */
+  assert_double_exact(p.parameters, 3720);
+  /* decode (T 1): B T hidden a_bytes = 2 x 1 x 8 x 2 = 32 after the
+   * embedding, o_proj and the experts; the logits 2 x 10 x 2 = 40 */
+  const PhaseResult *d = &p.phase[1];
+  assert_int_equal(d->ncomm, 4);
+  want_comm(d, "model.embed_tokens.all_reduce", 1, 32);
+  want_comm(d, "model.layers.self_attn.o_proj.all_reduce", 2, 32);
+  want_comm(d, "model.layers.mlp.experts.combine.all_reduce", 2, 32);
+  want_comm(d, "lm_head.all_gather", 1, 40);
+  assert_double_near(d->comm_time[1], ring_ar(2, 32), 1e-15);
+  parplan_free(pp);
+  /* EP 2: 2 experts per GPU, attention data-parallel (B / 2 = 1 sequence
+   * a GPU, all weights but the experts whole): per layer 3552 - 1536 */
+  assert_int_equal(split_predict("test/data/tiny_mixtral/config.json", 1, 2,
+                                 &p, &pp, &e), 0);
+  assert_double_exact(p.summary.mem.weights, 2 * (3552 - 1536) + 344);
+  assert_double_exact(p.summary.gpus, 2);
+  assert_double_exact(p.parameters, 3720);
+  /* dispatch after the router and combine after the experts: B/ep T k
+   * hidden a_bytes = 1 x T x 2 x 8 x 2 (decode 32, prefill T 4: 128);
+   * one step, off-rank factor 1/2 */
+  for (int ph = 0; ph < 2; ph++) {
+    double T = ph ? 1 : 4, b = 1 * T * 2 * 8 * 2;
+    const PhaseResult *r = &p.phase[ph];
+    assert_int_equal(r->ncomm, 2);
+    want_comm(r, "model.layers.mlp.gate.all_to_all", 2, b);
+    want_comm(r, "model.layers.mlp.experts.combine.all_to_all", 2, b);
+    assert_double_near(r->comm_time[0], 0.6e-6 + b / 2 / 1000, 1e-15);
+  }
+  /* the experts of one GPU see both GPUs' tokens (2), top_k / 2 = 1 of
+   * each: gate_up FLOPs 2 x 2 x 1 x 8 x 2 x 16 = 1024, half the whole
+   * batch's on one GPU */
+  const Plan *pl = pp->plan;
+  for (int r = 0; r < pl->nrows; r++)
+    if (strcmp(pl->rows[r].path, "model.layers.mlp.experts.gate_up_proj") == 0)
+      assert_double_exact(p.vals[1]->row[r][M_FLOPS], 1024);
+  parplan_free(pp);
+  /* -B 3 does not split over 2 GPUs' attention */
+  Model *m = model_open("test/data/tiny_mixtral/config.json", NULL, reg, &e);
+  pp = parplan_build(pdb, m, reg, ATTN_EAGER, 1, 2, &e);
+  PredictOpts o = tiny_opts();
+  o.ep = 2;
+  o.batch = 3;
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), -1);
+  assert_contains(e.msg, "does not divide -B 3");
+  parplan_free(pp);
+  /* --tp with --ep is refused, naming both */
+  err_clear(&e);
+  assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 2, 2, &e));
+  assert_contains(e.msg, "--tp 2 with --ep 2");
+  /* --ep 3 does not divide 4 experts */
+  err_clear(&e);
+  assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 1, 3, &e));
+  assert_contains(e.msg, "--ep 3 does not divide num_local_experts (4)");
+  model_free(m);
+  prediction_free(&p);
+}
+
+/* TP 2 on real configs: per-GPU weights by hand from the config (16-bit,
+ * so bytes = 2 x parameters) and the collectives per layer. */
+static void test_families_tp2(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Prediction p = {0};
+  ParPlan *pp;
+  /* Llama-3-8B: hidden 4096, 32 layers, 32 heads of 128, 8 KV heads,
+   * intermediate 14336, vocabulary 128256. Per GPU per layer: norms 2 x
+   * 4096, q and o 4096 x 2048, k and v 4096 x 512, gate/up/down 4096 x
+   * 7168; embedding and lm_head 64128 x 4096; final norm 4096; rotary
+   * inv_freq 64 float32 = 256 bytes. */
+  assert_int_equal(split_predict("test/data/configs/llama-3-8b.json", 2, 1,
+                                 &p, &pp, &e), 0);
+  double layer = 2 * 4096 + 2 * 4096.0 * 2048 + 2 * 4096.0 * 512 +
+                 3 * 4096.0 * 7168;
+  assert_double_exact(p.summary.mem.weights,
+                      2 * (32 * layer + 2 * 64128.0 * 4096 + 4096) + 256);
+  /* two all-reduces per layer of B T hidden a_bytes = 2 x 1 x 4096 x 2 */
+  want_comm(&p.phase[1], "model.layers.self_attn.o_proj.all_reduce", 32,
+            16384);
+  want_comm(&p.phase[1], "model.layers.mlp.down_proj.all_reduce", 32, 16384);
+  want_comm(&p.phase[1], "lm_head.all_gather", 1, 2 * 128256 * 2);
+  parplan_free(pp);
+  /* Phi-3-mini: fused qkv (32 heads + 2 x 32 KV heads) x 96 -> half,
+   * fused gate_up 2 x 8192 -> half; hidden 3072, 32 layers, vocabulary
+   * 32064; rotary 48 float32 = 192 bytes. */
+  assert_int_equal(split_predict(
+                       "test/data/configs/phi-3-mini-4k-instruct.json", 2, 1,
+                       &p, &pp, &e), 0);
+  layer = 2 * 3072 + 3072.0 * 48 * 96 + 1536.0 * 3072 + 3072.0 * 8192 +
+          4096.0 * 3072;
+  assert_double_exact(p.summary.mem.weights,
+                      2 * (32 * layer + 2 * 16032.0 * 3072 + 3072) + 192);
+  assert_int_equal(p.phase[1].ncomm, 4);
+  parplan_free(pp);
+  /* GPT-2: c_attn 768 x 3 x 384 (+ bias), c_proj 384 x 768 (+ full bias),
+   * c_fc 768 x 1536 (+ bias), c_proj 1536 x 768 (+ bias), 2 LayerNorms;
+   * wte 25129 x 768 (tied: lm_head not counted), wpe 1024 x 768
+   * replicated, ln_f. Biases: a row-parallel layer's bias stays whole. */
+  assert_int_equal(split_predict("test/data/configs/gpt2.json", 2, 1, &p, &pp,
+                                 &e), 0);
+  layer = 768.0 * 1152 + 1152 + 384.0 * 768 + 768 + 768.0 * 1536 + 1536 +
+          1536.0 * 768 + 768 + 4 * 768;
+  assert_double_exact(p.summary.mem.weights,
+                      2 * (12 * layer + 25129.0 * 768 + 1024.0 * 768 +
+                           2 * 768));
+  want_comm(&p.phase[1], "transformer.h.attn.c_proj.all_reduce", 12,
+            2 * 768 * 2);
+  parplan_free(pp);
+  /* Pythia (GPT-NeoX, use_parallel_residual): ONE all-reduce per layer */
+  assert_int_equal(split_predict("test/data/configs/pythia-1b.json", 2, 1, &p,
+                                 &pp, &e), 0);
+  assert_int_equal(p.phase[1].ncomm, 3);
+  want_comm(&p.phase[1], "gpt_neox.layers.mlp.dense_4h_to_h.all_reduce", 16,
+            2 * 2048 * 2);
+  parplan_free(pp);
+  /* Falcon-7B: 71 heads; TP 2 is refused naming the key and value */
+  assert_int_equal(split_predict("test/data/configs/falcon-7b.json", 2, 1, &p,
+                                 &pp, &e), -1);
+  assert_contains(e.msg, "--tp 2 does not divide num_attention_heads (71)");
+  prediction_free(&p);
+}
+
+/* One GPU's weights of a config (B 2, S 4). */
+static double whole_weights(const char *cfg) {
+  Error e;
+  err_clear(&e);
+  Model *m = model_open(cfg, NULL, reg, &e);
+  assert_non_null(m);
+  Plan *pl = plan_build(m, ATTN_EAGER, &e);
+  assert_non_null(pl);
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(pl, &gpu, &o, &p, &e), 0);
+  double w = p.summary.mem.weights;
+  prediction_free(&p);
+  plan_free(pl);
+  model_free(m);
+  return w;
+}
+
+/* TP 2 (EP 2 for MoE) on every family's real config: the per-GPU weights
+ * are the whole model's less half of the parameters the split divides
+ * (elements counted by hand from each config, 2 bytes each: so the check
+ * is which parameters split, and by how much), and the decode phase's
+ * collectives (count, bytes of B 2, T 1). */
+static void test_families_split_weights(void **state) {
+  (void)state;
+  static const struct {
+    const char *cfg;
+    int tp, ep;
+    double split;     /* elements divided by the split */
+    int ncomm;        /* decode collectives */
+    const char *path; /* one of them */
+    double count, bytes;
+  } cases[] = {
+      /* Qwen3-8B: q and o 4096 x 4096, k and v 4096 x 1024, gate/up/down
+       * 4096 x 12288 per layer (36); embedding and lm_head 151936 x 4096;
+       * the per-head q/k norms replicated */
+      {"test/data/configs/qwen3-8b.json", 2, 1,
+       36 * (2 * 4096.0 * 4096 + 2 * 4096.0 * 1024 + 3 * 4096.0 * 12288) +
+           2 * 151936.0 * 4096,
+       4, "model.layers.mlp.down_proj.all_reduce", 36, 2 * 4096 * 2},
+      /* OLMo-2-7B: q/k/v/o 4096 x 4096 (32 KV heads), MLP 3 x 4096 x
+       * 11008, 32 layers; embedding and lm_head 100352 x 4096; q_norm and
+       * k_norm (4096 each) replicated; q and k all-gathered: 6 rows */
+      {"test/data/configs/olmo-2-1124-7b.json", 2, 1,
+       32 * (4 * 4096.0 * 4096 + 3 * 4096.0 * 11008) + 2 * 100352.0 * 4096, 6,
+       "model.layers.self_attn.k_proj.all_gather", 32, 2 * 4096 * 2},
+      /* Command-R (cohere, parallel block: one all-reduce a layer): q/k/v/o
+       * 8192 x 8192, MLP 3 x 8192 x 22528, 40 layers; tied embedding
+       * 256000 x 8192 */
+      {"test/data/configs/c4ai-command-r-v01.json", 2, 1,
+       40 * (4 * 8192.0 * 8192 + 3 * 8192.0 * 22528) + 256000.0 * 8192, 3,
+       "model.layers.mlp.down_proj.all_reduce", 40, 2 * 8192 * 2},
+      /* Gemma-2-2B: q 2304 x 2048, k/v 2304 x 1024, o 2048 x 2304, MLP 3 x
+       * 2304 x 9216, 26 layers (13 sliding, 13 global: two rows each);
+       * tied embedding 256000 x 2304 */
+      {"test/data/configs/gemma-2-2b.json", 2, 1,
+       26 * (2 * 2304.0 * 2048 + 2 * 2304.0 * 1024 + 3 * 2304.0 * 9216) +
+           256000.0 * 2304,
+       6, "model.layers[global].self_attn.o_proj.all_reduce", 13, 2 * 2304 * 2},
+      /* StarCoder2-3B (biases): q 3072 x 3072 + 3072, k/v 3072 x 256 + 256
+       * (2 KV heads: 1 a GPU), o 3072 x 3072 (its bias whole), c_fc 3072 x
+       * 12288 + 12288, c_proj 12288 x 3072, 30 layers; tied embedding
+       * 49152 x 3072 */
+      {"test/data/configs/starcoder2-3b.json", 2, 1,
+       30 * (3072.0 * 3072 + 3072 + 2 * (3072.0 * 256 + 256) + 3072.0 * 3072 +
+             3072.0 * 12288 + 12288 + 12288.0 * 3072) +
+           49152.0 * 3072,
+       4, "model.layers.mlp.c_proj.all_reduce", 30, 2 * 3072 * 2},
+      /* OPT-125m: q/k/v 768 x 768 + 768, out_proj 768 x 768, fc1 768 x
+       * 3072 + 3072, fc2 3072 x 768, 12 layers; tied embedding 50272 x
+       * 768; learned positions replicated */
+      {"test/data/configs/opt-125m.json", 2, 1,
+       12 * (3 * (768.0 * 768 + 768) + 768.0 * 768 + 768.0 * 3072 + 3072 +
+             3072.0 * 768) +
+           50272.0 * 768,
+       4, "model.decoder.layers.fc2.all_reduce", 12, 2 * 768 * 2},
+      /* BLOOM-560m: query_key_value 1024 x 3072 + 3072, dense 1024 x 1024,
+       * h_to_4h 1024 x 4096 + 4096, 4h_to_h 4096 x 1024, 24 layers; tied
+       * embedding 250880 x 1024 */
+      {"test/data/configs/bloom-560m.json", 2, 1,
+       24 * (1024.0 * 3072 + 3072 + 1024.0 * 1024 + 1024.0 * 4096 + 4096 +
+             4096.0 * 1024) +
+           250880.0 * 1024,
+       4, "transformer.h.self_attention.dense.all_reduce", 24, 2 * 1024 * 2},
+      /* GPT-J-6B (parallel block: one all-reduce a layer): q/k/v/out 4096 x
+       * 4096, fc_in 4096 x 16384 + 16384, fc_out 16384 x 4096, 28 layers;
+       * embedding 50400 x 4096, lm_head 50400 x 4096 + its bias 50400 */
+      {"test/data/configs/gpt-j-6b.json", 2, 1,
+       28 * (4 * 4096.0 * 4096 + 4096.0 * 16384 + 16384 + 16384.0 * 4096) +
+           2 * 50400.0 * 4096 + 50400,
+       3, "transformer.h.mlp.fc_out.all_reduce", 28, 2 * 4096 * 2},
+      /* Mixtral-8x7B, EP 2: 4 of the 8 experts (3 x 4096 x 14336 each) a
+       * GPU in each of 32 layers, everything else whole; dispatch and
+       * combine of B/2 T k hidden a_bytes = 1 x 1 x 2 x 4096 x 2 */
+      {"test/data/configs/mixtral-8x7b-v0.1.json", 1, 2,
+       32 * 8 * 3 * 4096.0 * 14336, 2,
+       "model.layers.mlp.experts.combine.all_to_all", 32, 2 * 4096 * 2},
+      /* Qwen3-30B-A3B, EP 2: 64 of 128 experts (3 x 2048 x 768) a GPU, 48
+       * layers; k = 8: 1 x 1 x 8 x 2048 x 2 */
+      {"test/data/configs/qwen3-30b-a3b.json", 1, 2,
+       48 * 128 * 3 * 2048.0 * 768, 2, "model.layers.mlp.gate.all_to_all", 48,
+       8 * 2048 * 2},
+      /* Qwen3-30B-A3B, TP 2: attention (32 heads of 128, 4 KV heads)
+       * q/o 2048 x 4096, k/v 2048 x 512; every expert's 3 x 2048 x 768;
+       * embedding and lm_head 151936 x 2048 */
+      {"test/data/configs/qwen3-30b-a3b.json", 2, 1,
+       48 * (2 * 2048.0 * 4096 + 2 * 2048.0 * 512 +
+             128 * 3 * 2048.0 * 768) +
+           2 * 151936.0 * 2048,
+       4, "model.layers.mlp.experts.combine.all_reduce", 48, 2 * 2048 * 2},
+      /* Mistral-7B: the Llama layout; 32 layers of q/o 4096 x 4096, k/v
+       * 4096 x 1024, MLP 3 x 4096 x 14336; embedding and lm_head 32000 x
+       * 4096 */
+      {"test/data/configs/mistral-7b-v0.1.json", 2, 1,
+       32 * (2 * 4096.0 * 4096 + 2 * 4096.0 * 1024 + 3 * 4096.0 * 14336) +
+           2 * 32000.0 * 4096,
+       4, "model.layers.self_attn.o_proj.all_reduce", 32, 2 * 4096 * 2},
+      /* Llama-3.2-1B: 16 layers of q/o 2048 x 2048, k/v 2048 x 512, MLP 3
+       * x 2048 x 8192; tied embedding 128256 x 2048 */
+      {"test/data/configs/llama-3.2-1b.json", 2, 1,
+       16 * (2 * 2048.0 * 2048 + 2 * 2048.0 * 512 + 3 * 2048.0 * 8192) +
+           128256.0 * 2048,
+       4, "lm_head.all_gather", 1, 2 * 128256 * 2},
+      /* Qwen2.5-0.5B (q/k/v biases): q 896 x 896 + 896, k/v 896 x 128 +
+       * 128 (2 KV heads: 1 a GPU), o 896 x 896, MLP 3 x 896 x 4864, 24
+       * layers; tied embedding 151936 x 896 */
+      {"test/data/configs/qwen2.5-0.5b.json", 2, 1,
+       24 * (896.0 * 896 + 896 + 2 * (896.0 * 128 + 128) + 896.0 * 896 +
+             3 * 896.0 * 4864) +
+           151936.0 * 896,
+       4, "model.layers.mlp.down_proj.all_reduce", 24, 2 * 896 * 2},
+      /* Granite-3.0-2B: 40 layers of q/o 2048 x 2048, k/v 2048 x 512, MLP
+       * 3 x 2048 x 8192; tied embedding of 49155 rows, 24578 a GPU
+       * (padded): 24577 x 2048 x 2 bytes fewer */
+      {"test/data/configs/granite-3.0-2b-base.json", 2, 1,
+       40 * (2 * 2048.0 * 2048 + 2 * 2048.0 * 512 + 3 * 2048.0 * 8192) +
+           24577.0 * 2048 * 2,
+       4, "model.embed_tokens.all_reduce", 1, 2 * 2048 * 2},
+      /* Gemma-3-1B: 4 heads of 256, ONE KV head (replicated: k/v whole on
+       * each GPU); q 1152 x 1024, o 1024 x 1152, MLP 3 x 1152 x 6912, 26
+       * layers (sliding and global kinds); tied embedding 262144 x 1152 */
+      {"test/data/configs/gemma-3-1b-it.json", 2, 1,
+       26 * (2 * 1152.0 * 1024 + 3 * 1152.0 * 6912) + 262144.0 * 1152, 6,
+       "model.layers[sliding].mlp.down_proj.all_reduce", 22, 2 * 1152 * 2},
+      /* Nemotron-H-8B: 24 Mamba-2 blocks (in_proj 4096 x (2 x 8192 + 2 x 8
+       * x 128 + 128), out_proj 8192 x 4096, conv1d 10240 x 4 + 10240, the
+       * gated norm 8192, A_log/D/dt_bias 3 x 128: all per head or group,
+       * 8 groups -> 4), 4 attention blocks (q/o 4096 x 4096, k/v 4096 x
+       * 1024), 24 MLP blocks (up/down 4096 x 21504); embedding and lm_head
+       * 131072 x 4096; one all-reduce a block */
+      {"test/data/configs/nemotron-h-8b-base-8k.json", 2, 1,
+       24 * (4096.0 * 18560 + 8192.0 * 4096 + 10240 * 4 + 10240 + 8192 +
+             3 * 128) +
+           4 * (2 * 4096.0 * 4096 + 2 * 4096.0 * 1024) +
+           24 * 2 * 4096.0 * 21504 + 2 * 131072.0 * 4096,
+       5, "backbone.layers[mamba].mixer.out_proj.all_reduce", 24,
+       2 * 4096 * 2},
+      /* DeepSeek-V2.5 (MLA), TP 2: 128 heads -> 64: q_b_proj 1536 x 128 x
+       * 192, the attention's kv_b up-projection 512 x 128 x 256, o_proj
+       * 128 x 128 x 5120 split; q_a/kv_a and their norms replicated; 1
+       * dense MLP 3 x 5120 x 12288; 59 MoE layers of 160 experts 3 x 5120
+       * x 1536 and 2 shared 3 x 5120 x 3072; embedding and lm_head 102400
+       * x 5120. All-reduces after o_proj of both kinds, the dense MLP and
+       * the MoE's shared_add */
+      {"test/data/configs/deepseek-v2.5.json", 2, 1,
+       60 * (1536.0 * 128 * 192 + 512.0 * 128 * 256 + 128.0 * 128 * 5120) +
+           3 * 5120.0 * 12288 +
+           59 * (160 * 3 * 5120.0 * 1536 + 3 * 5120.0 * 3072) +
+           2 * 102400.0 * 5120,
+       6, "model.layers[moe].mlp.shared_add.all_reduce", 59, 2 * 5120 * 2},
+      /* DeepSeek-V2.5, EP 2: 80 of 160 experts a GPU; dispatch after the
+       * routing (k 6): 1 x 1 x 6 x 5120 x 2 */
+      {"test/data/configs/deepseek-v2.5.json", 1, 2,
+       59 * 160 * 3 * 5120.0 * 1536, 2,
+       "model.layers[moe].mlp.route.all_to_all", 59, 6 * 5120 * 2},
+      /* gpt-oss-20b, EP 2 (mxfp4 experts: weights not checked here), two
+       * layer kinds of 12: dispatch and combine each, k 4: 1 x 1 x 4 x
+       * 2880 x 2 */
+      {"test/data/configs/gpt-oss-20b.json", 1, 2, -1, 4,
+       "model.layers[sliding].mlp.router.all_to_all", 12, 4 * 2880 * 2},
+      /* Gemma-3-4B (the multimodal wrapper's language model), TP 2: 8
+       * heads -> 4, 4 KV heads -> 2; collectives of both layer kinds;
+       * weights not checked here (the vision tower is not modelled) */
+      {"test/data/configs/gemma-3-4b-it.json", 2, 1, -1, 6,
+       "language_model.model.layers[sliding].self_attn.o_proj.all_reduce", 29,
+       2 * 2560 * 2},
+      /* gpt-oss-20b, TP 2: experts split on their intermediate size;
+       * all-reduces after o_proj and the experts of both kinds */
+      {"test/data/configs/gpt-oss-20b.json", 2, 1, -1, 6,
+       "model.layers.mlp.experts.combine.all_reduce", 12, 2 * 2880 * 2},
+      /* DeepSeek-R1 (fp8 experts), EP 2: 58 MoE layers, k 8 */
+      {"test/data/configs/deepseek-r1.json", 1, 2, -1, 2,
+       "model.layers[moe].mlp.experts.combine.all_to_all", 58, 8 * 7168 * 2},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    Error e;
+    err_clear(&e);
+    Prediction p = {0};
+    ParPlan *pp;
+    double w1 = whole_weights(cases[i].cfg);
+    if (split_predict(cases[i].cfg, cases[i].tp, cases[i].ep, &p, &pp, &e))
+      fail_msg("%s: %s", cases[i].cfg, e.msg);
+    if (cases[i].split >= 0 && p.summary.mem.weights != w1 - cases[i].split)
+      fail_msg("%s: %.17g per GPU, want %.17g - %.17g", cases[i].cfg,
+               p.summary.mem.weights, w1, cases[i].split);
+    if (p.phase[1].ncomm != cases[i].ncomm)
+      fail_msg("%s: %d collectives, want %d", cases[i].cfg, p.phase[1].ncomm,
+               cases[i].ncomm);
+    want_comm(&p.phase[1], cases[i].path, cases[i].count, cases[i].bytes);
+    parplan_free(pp);
+    prediction_free(&p);
+  }
+}
+
+/* parallel.json's rules are checked when loaded, each error located. */
+static void test_rules_refused(void **state) {
+  (void)state;
+  static const struct {
+    const char *rules; /* the family's "tp" object */
+    const char *want;
+  } bad[] = {
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"layers\": {\"lm_head\": "
+       "\"vocab\"}}",
+       "a vocab layer says which parameters split"},
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"layers\": {\"lm_head\": "
+       "{\"layout\": \"vocab\", \"args\": {\"out_features\": \"heads\"}}}}",
+       "'heads' is not one of this group's split keys"},
+      {"{\"split\": {\"vocab_size\": \"half\"}}",
+       "a split is \"exact\", \"replicate\" or \"ceil\""},
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"layers\": {\"lm_head\": "
+       "{\"layout\": \"diagonal\"}}}",
+       "a layer is a layout"},
+      {"{\"split\": {\"vocab_size\": \"ceil\"}, \"collectives\": [{\"after\": "
+       "\"lm_head\", \"op\": \"all_gather\", \"bytes\": \"1\", \"optional\": "
+       "1}]}",
+       "optional is true or false"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"format\": \"lm-predictor-parallel\", \"latency_source\": "
+             "\"t\",\n \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, "
+             "\"network\": 1},\n \"families\": [{\"classes\": [\"x\"], "
+             "\"source\": \"t\",\n  \"tp\": %s}]}\n",
+             bad[i].rules);
+    Error e;
+    err_clear(&e);
+    assert_null(pardb_load_text("rules.json", text, strlen(text), &e));
+    assert_contains(e.msg, bad[i].want);
+    assert_int_equal(e.line, 4);
+  }
+  /* a rule naming a layer the model's file does not have */
+  static const char text[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"t\",\n"
+      " \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, \"network\": 1},\n"
+      " \"families\": [{\"classes\": "
+      "[\"transformers.models.llama.modeling_llama.LlamaForCausalLM\"],\n"
+      "  \"source\": \"t\", \"tp\": {\"split\": {\"vocab_size\": \"ceil\"},\n"
+      "  \"layers\": {\"model.lm_head\": {\"layout\": \"vocab\", \"args\": "
+      "{\"out_features\": \"vocab_size\"}}}}}]}\n";
+  Error e;
+  err_clear(&e);
+  ParDb *db2 = pardb_load_text("rules.json", text, sizeof(text) - 1, &e);
+  assert_non_null(db2);
+  assert_null(parplan_build(db2, tiny, reg, ATTN_EAGER, 2, 1, &e));
+  assert_contains(e.msg, "--tp layer 'model.lm_head' is not in");
+  pardb_free(db2);
 }
 
 /* A sweep: its row count is the cross product, and each row equals the
@@ -435,6 +887,10 @@ int main(void) {
       cmocka_unit_test(test_pp2_footprint_and_pipeline),
       cmocka_unit_test(test_link_choice),
       cmocka_unit_test(test_ep_mechanism),
+      cmocka_unit_test(test_tiny_moe_tp2_ep2),
+      cmocka_unit_test(test_families_tp2),
+      cmocka_unit_test(test_families_split_weights),
+      cmocka_unit_test(test_rules_refused),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
