@@ -7,8 +7,8 @@
  *   CalibPlan + Values    --calib_predict--> predicted time per row
  *
  * The model (DESIGN.md section 12): one kernel takes
- *   launches * launch + max(flops / (peak * compute_eff * waves),
- *                           bytes / (bandwidth * memory_eff))
+ *   launches * (launch + gap) + max(flops / (peak * compute_eff * waves),
+ *                                   bytes / (bandwidth * memory_eff))
  * with compute_eff, memory_eff and launch fitted per kernel kind on
  * measured kernel times (lmcalib --fit); waves is the GEMM's wave
  * quantisation. Memory-only kinds (norms, element-wise, ...) have no
@@ -116,6 +116,9 @@ struct Engine {
   /* what its 8-bit GEMMs reach over its 16-bit ones (gemm_8bit); 0 = none
    * given: an 8-bit computing kernel then uses the 8-bit peak unchanged */
   double gemm8_speedup;
+  /* launch_gap: the GPU's idle time between two dependent kernels of a
+   * stream, s, in prefill [0] and decode [1] (0 = none given) */
+  double launch_gap[2];
   Fusion *fusions;
   int nfusions;
   OpCost *costs;
@@ -168,7 +171,7 @@ typedef struct KernelCost {
   double flops, bytes; /* after fusion, causal skipping and L2 reuse */
   double m, n, k;      /* the GEMM's shape; 0 when none */
   double peak;         /* the compute peak it runs at */
-  double time;         /* launches x launch + calib_kernel_time */
+  double time;         /* launches x (launch + gap) + calib_kernel_time */
   double roof_sum;     /* its rows' roofline times, summed */
   int nrows;           /* rows fused into it */
 } KernelCost;
@@ -215,6 +218,13 @@ void meas_free(MeasSet *s);
 /* The calibrated time of a measured row: kernels x (launch + kernel time)
  * + overhead, at the GPU's FP16 peak. */
 double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
+
+/* The launch cost (us) a fit assumes when no row of the data is
+ * kernel-timed (a wall-clock source alone cannot separate a kernel's own
+ * fixed cost from the host's): the device time of a short kernel in
+ * NVIDIA's "Getting Started with CUDA Graphs" (A. Gray, NVIDIA Technical
+ * Blog, 2019: 2.9 us), rounded (DESIGN.md section 12). */
+#define CALIB_LAUNCH_PRIOR_US 3.0
 
 /* Fit every kernel kind on the rows (all of one GPU, g) by least squares
  * of log(predicted / measured): gemm and bgemm share launch, compute_eff

@@ -442,7 +442,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   static const char *const keys[] = {"format",      "engine",    "name",
                                      "description", "attention", "fusions",
                                      "ops",         "sources",   "gemm_8bit",
-                                     NULL};
+                                     "launch_gap",  NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -451,7 +451,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources, gemm_8bit") < 0 ||
+                "sources, gemm_8bit, launch_gap") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -516,6 +516,28 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
         get_string(&L, g8, "why", true, &e->arena, &why) < 0 ||
         get_string(&L, g8, "source", true, &e->arena, &gsrc) < 0)
       goto out;
+    jp_pop(&L.jp);
+  }
+  json_t *gap = json_object_get(root, "launch_gap");
+  if (gap) {
+    static const char *const gkeys[] = {"prefill_us", "decode_us", "why",
+                                        "source", NULL};
+    const char *why, *gsrc;
+    double us[2] = {0, 0};
+    jp_key(&L.jp, "launch_gap");
+    if (!json_is_object(gap)) {
+      lerr(&L, "launch_gap must be an object: {prefill_us, decode_us, why, "
+               "source}");
+      goto out;
+    }
+    if (only_keys(&L, gap, gkeys, "prefill_us, decode_us, why, source") < 0 ||
+        get_number(&L, gap, "prefill_us", true, 0, 1000, &us[0]) < 0 ||
+        get_number(&L, gap, "decode_us", true, 0, 1000, &us[1]) < 0 ||
+        get_string(&L, gap, "why", true, &e->arena, &why) < 0 ||
+        get_string(&L, gap, "source", true, &e->arena, &gsrc) < 0)
+      goto out;
+    e->launch_gap[0] = us[0] * 1e-6;
+    e->launch_gap[1] = us[1] * 1e-6;
     jp_pop(&L.jp);
   }
   fus = json_object_get(root, "fusions");
@@ -840,7 +862,11 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
   *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
                       .k = kred, .peak = peak, .roof_sum = roof_sum,
                       .nrows = nm};
-  out->time = cp->launches[r] * f->launch +
+  /* each launch: the kernel's own fixed cost (calibrated) and the engine's
+   * idle gap between dependent kernels in a stream (launch_gap: smaller
+   * in a phase the engine replays as a CUDA graph) */
+  double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
+  out->time = cp->launches[r] * (f->launch + gap) +
               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
 }
 

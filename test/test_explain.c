@@ -203,7 +203,9 @@ static double fitted(const char *kind, const char *key) {
  * the fused rows by roofline time. Here: flops 3 x 2 x 4096 x 4096; bytes
  * 3 x 4096 x 4096 x 2 (weights) + 4096 x 2 (the input, read once) + 3 x
  * 4096 x 2 (the outputs); the GEMM is 1 x 12288 x 4096, 96 tiles of 128 on
- * 132 SMs (waves 96 / 132); memory bound. Each projection's roofline
+ * 132 SMs (waves 96 / 132); memory bound. vLLM replays decode as a CUDA
+ * graph: each launch also costs its graph gap, 0.5 us (engines/vllm.json's
+ * launch_gap, from NVIDIA's CUDA Graphs blog). Each projection's roofline
  * bound is a third of the kernel's (the three are equal), so q_proj gets
  * a third of the kernel time. */
 static void test_explain_calibration(void **state) {
@@ -231,8 +233,11 @@ static void test_explain_calibration(void **state) {
   double ce = fitted("gemm", "compute_eff"), me = fitted("gemm", "memory_eff");
   double tc = flops / (989.4e12 * ce * (96.0 / 132));
   double tm = bytes / (3.35e12 * me);
-  double kernel = launch + (tc > tm ? tc : tm);
+  double kernel = launch + 0.5e-6 + (tc > tm ? tc : tm);
   assert_true(tm > tc);
+  assert_contains(s, "  vLLM's idle gap between dependent kernels in decode: "
+                     "0.5 us per launch\n");
+  assert_contains(s, "kernel time = launches x (launch + gap) + max(");
   snprintf(want, sizeof(want), "              = %.4g us\n", kernel * 1e6);
   assert_contains(s, want);
   snprintf(want, sizeof(want), "  predicted time = %.4g us (",
