@@ -11,8 +11,10 @@
  *                                   bytes / (bandwidth * memory_eff))
  * with compute_eff, memory_eff and launch fitted per kernel kind on
  * measured kernel times (lmcalib --fit); waves is the GEMM's wave
- * quantisation. Memory-only kinds (norms, element-wise, ...) have no
- * compute term.
+ * quantisation; gap the engine's idle time between kernels. Memory-only
+ * kinds (norms, element-wise, ...) have no compute term. A phase takes at
+ * least the engine's host time to issue its launches (host-bound:
+ * calib_host_time).
  */
 #ifndef LM_CALIB_H
 #define LM_CALIB_H
@@ -119,6 +121,9 @@ struct Engine {
   /* launch_gap: the GPU's idle time between two dependent kernels of a
    * stream, s, in prefill [0] and decode [1] (0 = none given) */
   double launch_gap[2];
+  /* host: the host's time to issue one launch, s (0 = none given: the host
+   * is assumed to keep ahead of the GPU) */
+  double host_launch;
   Fusion *fusions;
   int nfusions;
   OpCost *costs;
@@ -165,6 +170,12 @@ void calib_plan_free(CalibPlan *cp);
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time);
+
+/* The time the engine's host takes to issue the phase's launches (its
+ * host.launch_us x the launches of the kernels that run), or 0 without a
+ * host figure. calib_predict's phase time is at least this: when it is
+ * larger (host-bound), every row's time is scaled up to it. */
+double calib_host_time(const CalibPlan *cp, const Engine *e, const Values *v);
 
 /* One kernel as calib_predict times it: lead is its first row. */
 typedef struct KernelCost {

@@ -442,7 +442,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   static const char *const keys[] = {"format",      "engine",    "name",
                                      "description", "attention", "fusions",
                                      "ops",         "sources",   "gemm_8bit",
-                                     "launch_gap",  NULL};
+                                     "launch_gap",  "host",      NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -451,7 +451,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources, gemm_8bit, launch_gap") < 0 ||
+                "sources, gemm_8bit, launch_gap, host") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -538,6 +538,24 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
       goto out;
     e->launch_gap[0] = us[0] * 1e-6;
     e->launch_gap[1] = us[1] * 1e-6;
+    jp_pop(&L.jp);
+  }
+  json_t *host = json_object_get(root, "host");
+  if (host) {
+    static const char *const hkeys[] = {"launch_us", "why", "source", NULL};
+    const char *why, *hsrc;
+    double us = 0;
+    jp_key(&L.jp, "host");
+    if (!json_is_object(host)) {
+      lerr(&L, "host must be an object: {launch_us, why, source}");
+      goto out;
+    }
+    if (only_keys(&L, host, hkeys, "launch_us, why, source") < 0 ||
+        get_number(&L, host, "launch_us", true, 0, 10000, &us) < 0 ||
+        get_string(&L, host, "why", true, &e->arena, &why) < 0 ||
+        get_string(&L, host, "source", true, &e->arena, &hsrc) < 0)
+      goto out;
+    e->host_launch = us * 1e-6;
     jp_pop(&L.jp);
   }
   fus = json_object_get(root, "fusions");
@@ -874,7 +892,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time) {
   const Plan *p = cp->plan;
-  double total = 0;
+  double total = 0, launches = 0;
   for (int r = 0; r < cp->nrows; r++) {
     if (cp->lead[r] != r)
       continue;
@@ -885,6 +903,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
     KernelCost kc;
     calib_kernel_cost(cp, c, e, g, pk, v, run, roof, r, &kc);
     double t = kc.time;
+    launches += p->rows[r].count * cp->launches[r];
     /* share among the rows by roofline time (equal shares if all 0) */
     if (kc.nrows == 1) {
       row_time[r] = t;
@@ -897,5 +916,25 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       total += p->rows[q].count * row_time[q];
     }
   }
+  /* host-bound (an engine whose host issues each launch in host_launch): the
+   * GPU waits for the host when issuing the phase's launches takes longer
+   * than running them; every row waits in proportion to its time */
+  double host = e ? e->host_launch * launches : 0;
+  if (host > total && total > 0) {
+    double k = host / total;
+    for (int r = 0; r < cp->nrows; r++)
+      row_time[r] *= k;
+    total = host;
+  }
   return total;
+}
+
+double calib_host_time(const CalibPlan *cp, const Engine *e, const Values *v) {
+  if (!e || e->host_launch <= 0)
+    return 0;
+  double launches = 0;
+  for (int r = 0; r < cp->nrows; r++)
+    if (cp->lead[r] == r && !(v->off && v->off[r] && cp->next[r] < 0))
+      launches += cp->plan->rows[r].count * cp->launches[r];
+  return launches * e->host_launch;
 }

@@ -383,9 +383,9 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
   double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
   if (gap > 0)
     buf_printf(b,
-               "  %s's idle gap between dependent kernels in %s: %g us per "
-               "launch\n",
-               e->name, ph->name, gap * 1e6);
+               "  the engine's idle gap between dependent kernels in %s: %g "
+               "us per launch (launch_gap)\n",
+               ph->name, gap * 1e6);
   const char *per = gap > 0 ? "(launch + gap)" : "launch";
   double waves =
       kind == KK_GEMM ? calib_waves(kc.m, kc.n, kc.k, g->sm_count) : 1;
@@ -445,6 +445,16 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     buf_puts(b, " of the kernel's ");
     time_text(b, kc.roof_sum);
     buf_putc(b, '\n');
+  }
+  double host = calib_host_time(cp, e, ph->vals);
+  if (host > 0 && host >= ph->pred_total) {
+    /* calib_predict scaled every row of this host-bound phase */
+    buf_puts(b, "  host-bound: the host issues the phase's launches in ");
+    time_text(b, host);
+    buf_printf(b,
+               " (%g us each, the engine's host figure), longer than its "
+               "kernels take: every row waits in proportion\n",
+               e->host_launch * 1e6);
   }
   buf_puts(b, "  predicted time = ");
   time_text(b, ph->pred[r]);

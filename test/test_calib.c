@@ -177,10 +177,13 @@ static void test_calib_engines_load(void **state) {
   for (int i = 0; i < h->ncosts; i++)
     if (strcmp(h->costs[i].op, "input_layernorm") == 0) {
       norm = true;
-      assert_double_exact(h->costs[i].launches, 7);
+      /* LlamaRMSNorm.forward: to(float32), pow, mean, + eps, rsqrt, *,
+       * to(dtype), * weight */
+      assert_double_exact(h->costs[i].launches, 8);
       assert_double_exact(h->costs[i].traffic, 9);
     }
   assert_true(norm);
+  assert_double_near(h->host_launch, 23e-6, 1e-15);
   engine_free(h);
 }
 
@@ -320,6 +323,22 @@ static void test_calib_bad_engine(void **state) {
   assert_double_near(e->launch_gap[0], 0.9e-6, 1e-15);
   assert_double_near(e->launch_gap[1], 0.5e-6, 1e-15);
   engine_free(e);
+  /* host: optional; launch_us in [0, 10000], a why and a source */
+  char *h = tu_replace(u, " \"sources\": [\"s\"],\n",
+                       " \"sources\": [\"s\"], \"host\": {\"launch_us\": -2,\n"
+                       " \"why\": \"w\", \"source\": \"s\"},\n");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", h, strlen(h), &err));
+  assert_non_null(strstr(err.msg, "launch_us must lie in [0, 10000], not -2"));
+  assert_int_equal(err.line, 2);
+  char *h2 = tu_replace(h, "-2", "23");
+  err_clear(&err);
+  e = engine_load_text("e.json", h2, strlen(h2), &err);
+  assert_non_null(e);
+  assert_double_near(e->host_launch, 23e-6, 1e-15);
+  engine_free(e);
+  free(h);
+  free(h2);
   free(lg);
   free(lg2);
   free(lg3);
