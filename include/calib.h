@@ -7,12 +7,14 @@
  *   CalibPlan + Values    --calib_predict--> predicted time per row
  *
  * The model (DESIGN.md section 12): one kernel takes
- *   launches * launch + max(flops / (peak * compute_eff * waves),
- *                           bytes / (bandwidth * memory_eff))
+ *   launches * (launch + gap) + max(flops / (peak * compute_eff * waves),
+ *                                   bytes / (bandwidth * memory_eff))
  * with compute_eff, memory_eff and launch fitted per kernel kind on
  * measured kernel times (lmcalib --fit); waves is the GEMM's wave
- * quantisation. Memory-only kinds (norms, element-wise, ...) have no
- * compute term.
+ * quantisation; gap the engine's idle time between kernels. Memory-only
+ * kinds (norms, element-wise, ...) have no compute term. A phase takes at
+ * least the engine's host time to issue its launches (host-bound:
+ * calib_host_time).
  */
 #ifndef LM_CALIB_H
 #define LM_CALIB_H
@@ -116,6 +118,12 @@ struct Engine {
   /* what its 8-bit GEMMs reach over its 16-bit ones (gemm_8bit); 0 = none
    * given: an 8-bit computing kernel then uses the 8-bit peak unchanged */
   double gemm8_speedup;
+  /* launch_gap: the GPU's idle time between two dependent kernels of a
+   * stream, s, in prefill [0] and decode [1] (0 = none given) */
+  double launch_gap[2];
+  /* host: the host's time to issue one launch, s (0 = none given: the host
+   * is assumed to keep ahead of the GPU) */
+  double host_launch;
   Fusion *fusions;
   int nfusions;
   OpCost *costs;
@@ -163,12 +171,18 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time);
 
+/* The time the engine's host takes to issue the phase's launches (its
+ * host.launch_us x the launches of the kernels that run), or 0 without a
+ * host figure. calib_predict's phase time is at least this: when it is
+ * larger (host-bound), every row's time is scaled up to it. */
+double calib_host_time(const CalibPlan *cp, const Engine *e, const Values *v);
+
 /* One kernel as calib_predict times it: lead is its first row. */
 typedef struct KernelCost {
   double flops, bytes; /* after fusion, causal skipping and L2 reuse */
   double m, n, k;      /* the GEMM's shape; 0 when none */
   double peak;         /* the compute peak it runs at */
-  double time;         /* launches x launch + calib_kernel_time */
+  double time;         /* launches x (launch + gap) + calib_kernel_time */
   double roof_sum;     /* its rows' roofline times, summed */
   int nrows;           /* rows fused into it */
 } KernelCost;
@@ -215,6 +229,13 @@ void meas_free(MeasSet *s);
 /* The calibrated time of a measured row: kernels x (launch + kernel time)
  * + overhead, at the GPU's FP16 peak. */
 double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
+
+/* The launch cost (us) a fit assumes when no row of the data is
+ * kernel-timed (a wall-clock source alone cannot separate a kernel's own
+ * fixed cost from the host's): the device time of a short kernel in
+ * NVIDIA's "Getting Started with CUDA Graphs" (A. Gray, NVIDIA Technical
+ * Blog, 2019: 2.9 us), rounded (DESIGN.md section 12). */
+#define CALIB_LAUNCH_PRIOR_US 3.0
 
 /* Fit every kernel kind on the rows (all of one GPU, g) by least squares
  * of log(predicted / measured): gemm and bgemm share launch, compute_eff

@@ -442,7 +442,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   static const char *const keys[] = {"format",      "engine",    "name",
                                      "description", "attention", "fusions",
                                      "ops",         "sources",   "gemm_8bit",
-                                     NULL};
+                                     "launch_gap",  "host",      NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -451,7 +451,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources, gemm_8bit") < 0 ||
+                "sources, gemm_8bit, launch_gap, host") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -516,6 +516,46 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
         get_string(&L, g8, "why", true, &e->arena, &why) < 0 ||
         get_string(&L, g8, "source", true, &e->arena, &gsrc) < 0)
       goto out;
+    jp_pop(&L.jp);
+  }
+  json_t *gap = json_object_get(root, "launch_gap");
+  if (gap) {
+    static const char *const gkeys[] = {"prefill_us", "decode_us", "why",
+                                        "source", NULL};
+    const char *why, *gsrc;
+    double us[2] = {0, 0};
+    jp_key(&L.jp, "launch_gap");
+    if (!json_is_object(gap)) {
+      lerr(&L, "launch_gap must be an object: {prefill_us, decode_us, why, "
+               "source}");
+      goto out;
+    }
+    if (only_keys(&L, gap, gkeys, "prefill_us, decode_us, why, source") < 0 ||
+        get_number(&L, gap, "prefill_us", true, 0, 1000, &us[0]) < 0 ||
+        get_number(&L, gap, "decode_us", true, 0, 1000, &us[1]) < 0 ||
+        get_string(&L, gap, "why", true, &e->arena, &why) < 0 ||
+        get_string(&L, gap, "source", true, &e->arena, &gsrc) < 0)
+      goto out;
+    e->launch_gap[0] = us[0] * 1e-6;
+    e->launch_gap[1] = us[1] * 1e-6;
+    jp_pop(&L.jp);
+  }
+  json_t *host = json_object_get(root, "host");
+  if (host) {
+    static const char *const hkeys[] = {"launch_us", "why", "source", NULL};
+    const char *why, *hsrc;
+    double us = 0;
+    jp_key(&L.jp, "host");
+    if (!json_is_object(host)) {
+      lerr(&L, "host must be an object: {launch_us, why, source}");
+      goto out;
+    }
+    if (only_keys(&L, host, hkeys, "launch_us, why, source") < 0 ||
+        get_number(&L, host, "launch_us", true, 0, 10000, &us) < 0 ||
+        get_string(&L, host, "why", true, &e->arena, &why) < 0 ||
+        get_string(&L, host, "source", true, &e->arena, &hsrc) < 0)
+      goto out;
+    e->host_launch = us * 1e-6;
     jp_pop(&L.jp);
   }
   fus = json_object_get(root, "fusions");
@@ -840,7 +880,11 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
   *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
                       .k = kred, .peak = peak, .roof_sum = roof_sum,
                       .nrows = nm};
-  out->time = cp->launches[r] * f->launch +
+  /* each launch: the kernel's own fixed cost (calibrated) and the engine's
+   * idle gap between dependent kernels in a stream (launch_gap: smaller
+   * in a phase the engine replays as a CUDA graph) */
+  double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
+  out->time = cp->launches[r] * (f->launch + gap) +
               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
 }
 
@@ -848,7 +892,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time) {
   const Plan *p = cp->plan;
-  double total = 0;
+  double total = 0, launches = 0;
   for (int r = 0; r < cp->nrows; r++) {
     if (cp->lead[r] != r)
       continue;
@@ -859,6 +903,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
     KernelCost kc;
     calib_kernel_cost(cp, c, e, g, pk, v, run, roof, r, &kc);
     double t = kc.time;
+    launches += p->rows[r].count * cp->launches[r];
     /* share among the rows by roofline time (equal shares if all 0) */
     if (kc.nrows == 1) {
       row_time[r] = t;
@@ -871,5 +916,25 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
       total += p->rows[q].count * row_time[q];
     }
   }
+  /* host-bound (an engine whose host issues each launch in host_launch): the
+   * GPU waits for the host when issuing the phase's launches takes longer
+   * than running them; every row waits in proportion to its time */
+  double host = e ? e->host_launch * launches : 0;
+  if (host > total && total > 0) {
+    double k = host / total;
+    for (int r = 0; r < cp->nrows; r++)
+      row_time[r] *= k;
+    total = host;
+  }
   return total;
+}
+
+double calib_host_time(const CalibPlan *cp, const Engine *e, const Values *v) {
+  if (!e || e->host_launch <= 0)
+    return 0;
+  double launches = 0;
+  for (int r = 0; r < cp->nrows; r++)
+    if (cp->lead[r] == r && !(v->off && v->off[r] && cp->next[r] < 0))
+      launches += cp->plan->rows[r].count * cp->launches[r];
+  return launches * e->host_launch;
 }

@@ -446,6 +446,19 @@ static const AtomicOp *row_op(const Row *w, const ModuleDef *md) {
   return NULL;
 }
 
+/* A kernel's cost per launch: its fitted launch, plus the engine's idle
+ * gap between kernels when it has one ("(4.25 us + gap 0.9 us)"). */
+static void launch_text(Buf *b, double launch, double gap) {
+  if (gap > 0)
+    buf_putc(b, '(');
+  time_text(b, launch);
+  if (gap > 0) {
+    buf_puts(b, " + gap ");
+    time_text(b, gap);
+    buf_putc(b, ')');
+  }
+}
+
 /* The calibrated time of row r: its kernel, the fitted constants, the
  * kernel's time and the row's share of it (calib_predict's steps, through
  * calib_kernel_cost). */
@@ -512,6 +525,13 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
   else
     buf_printf(b, "no measurements: borrowed from %s)\n",
                f->from ? f->from : "a pooled fit");
+  double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
+  if (gap > 0)
+    buf_printf(b,
+               "  the engine's idle gap between dependent kernels in %s: %g "
+               "us per launch (launch_gap)\n",
+               ph->name, gap * 1e6);
+  const char *per = gap > 0 ? "(launch + gap)" : "launch";
   double waves =
       kind == KK_GEMM ? calib_waves(kc.m, kc.n, kc.k, g->sm_count) : 1;
   double tm = kc.bytes / (g->bandwidth * f->memory_eff);
@@ -529,11 +549,11 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
                  "fraction of the %g SMs busy)\n",
                  kc.m, kc.n, kc.k, waves, g->sm_count);
     buf_printf(b,
-               "  kernel time = launches x launch + max(flops / (peak x "
+               "  kernel time = launches x %s + max(flops / (peak x "
                "compute_eff x waves), bytes / (bandwidth x memory_eff))\n"
                "              = %g x ",
-               cp->launches[lead]);
-    time_text(b, f->launch);
+               per, cp->launches[lead]);
+    launch_text(b, f->launch, gap);
     buf_puts(b, " + max(");
     num(b, kc.flops);
     buf_puts(b, " / (");
@@ -544,7 +564,7 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     num(b, g->bandwidth);
     buf_printf(b, " x %.4g))\n              = %g x ", f->memory_eff,
                cp->launches[lead]);
-    time_text(b, f->launch);
+    launch_text(b, f->launch, gap);
     buf_puts(b, " + max(");
     time_text(b, tc);
     buf_puts(b, ", ");
@@ -552,10 +572,10 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     buf_puts(b, ")\n");
   } else {
     buf_printf(b,
-               "  kernel time = launches x launch + bytes / (bandwidth x "
+               "  kernel time = launches x %s + bytes / (bandwidth x "
                "memory_eff)\n              = %g x ",
-               cp->launches[lead]);
-    time_text(b, f->launch);
+               per, cp->launches[lead]);
+    launch_text(b, f->launch, gap);
     buf_puts(b, " + ");
     num(b, kc.bytes);
     buf_puts(b, " / (");
@@ -571,6 +591,16 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     buf_puts(b, " of the kernel's ");
     time_text(b, kc.roof_sum);
     buf_putc(b, '\n');
+  }
+  double host = calib_host_time(cp, e, ph->vals);
+  if (host > 0 && host >= ph->pred_total) {
+    /* calib_predict scaled every row of this host-bound phase */
+    buf_puts(b, "  host-bound: the host issues the phase's launches in ");
+    time_text(b, host);
+    buf_printf(b,
+               " (%g us each, the engine's host figure), longer than its "
+               "kernels take: every row waits in proportion\n",
+               e->host_launch * 1e6);
   }
   buf_puts(b, "  predicted time = ");
   time_text(b, ph->pred[r]);

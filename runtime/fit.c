@@ -190,10 +190,16 @@ void meas_free(MeasSet *s) {
 
 /* ===== prediction of a measured row ===== */
 
+/* A wall-clock row's overhead is its sweep's floor, which holds the host's
+ * launch and synchronise AND the first kernel's own fixed cost: the host
+ * clock cannot tell them apart (DESIGN.md section 12). So a wall-clock row
+ * of n kernels adds n - 1 launch costs to its overhead, a kernel-timed row
+ * n: wall-clock rows carry no information on the launch cost. */
 static double meas_time(const KernelFit *f, const Gpu *g, const Meas *m) {
-  return m->kernels * (f->launch + calib_kernel_time(f, m->kind, m->flops,
-                                                     m->bytes, m->m, m->n, m->k,
-                                                     g->fp16_flops, g)) +
+  double launches = m->wall ? m->kernels - 1 : m->kernels;
+  return launches * f->launch +
+         m->kernels * calib_kernel_time(f, m->kind, m->flops, m->bytes, m->m,
+                                        m->n, m->k, g->fp16_flops, g) +
          m->overhead;
 }
 
@@ -207,20 +213,23 @@ typedef struct FitCtx {
   const Meas *const *rows;
   int n;
   const Gpu *g;
-  bool computes; /* the compute_eff parameter is fitted */
+  bool computes;       /* the compute_eff parameter is fitted */
+  double fixed_launch; /* s; >= 0: the launch cost is not fitted */
 } FitCtx;
 
-/* x: log(launch_us), log(memory_eff)[, log(compute_eff)] */
-static void unpack(const double *x, bool computes, KernelFit *f) {
+/* x: [log(launch_us),] log(memory_eff)[, log(compute_eff)]; the launch is
+ * absent when fixed */
+static void unpack(const FitCtx *c, const double *x, KernelFit *f) {
   memset(f, 0, sizeof(*f));
-  f->launch = exp(x[0]) * 1e-6;
-  f->memory_eff = exp(x[1]);
-  f->compute_eff = computes ? exp(x[2]) : 1;
+  int i = 0;
+  f->launch = c->fixed_launch >= 0 ? c->fixed_launch : exp(x[i++]) * 1e-6;
+  f->memory_eff = exp(x[i++]);
+  f->compute_eff = c->computes ? exp(x[i]) : 1;
 }
 
 static double loss(const FitCtx *c, const double *x) {
   KernelFit f;
-  unpack(x, c->computes, &f);
+  unpack(c, x, &f);
   double s = 0;
   for (int i = 0; i < c->n; i++) {
     double e = log(meas_time(&f, c->g, c->rows[i]) / c->rows[i]->measured);
@@ -324,14 +333,29 @@ void calib_errors(const Calib *c, const Gpu *g, const Meas *const *rows, int n,
   free(e);
 }
 
-/* Fit one group of rows; returns the number fitted. */
+/* Rows whose timing separates the kernel's own launch cost (kernel
+ * timing, or several kernels in one wall-clock measurement). */
+static int launch_rows(const Meas *const *rows, int n) {
+  int c = 0;
+  for (int i = 0; i < n; i++)
+    c += !rows[i]->wall;
+  return c;
+}
+
+/* Fit one group of rows; returns the number fitted. The launch cost is
+ * fitted when 3 or more rows are kernel-timed, else fixed at prior (s). */
 static int fit_group(const Meas *const *rows, int n, const Gpu *g,
-                     bool computes, KernelFit *out) {
-  FitCtx c = {.rows = rows, .n = n, .g = g, .computes = computes};
-  double x[3] = {log(3.0), log(0.7), log(0.7)};
+                     bool computes, double prior, KernelFit *out) {
+  FitCtx c = {.rows = rows, .n = n, .g = g, .computes = computes,
+              .fixed_launch = launch_rows(rows, n) >= 3 ? -1 : prior};
+  double x0[3] = {log(3.0), log(0.7), log(0.7)};
+  const double *x = c.fixed_launch >= 0 ? x0 + 1 : x0;
+  int dim = (c.fixed_launch >= 0 ? 1 : 2) + computes;
+  double xs[3];
+  memcpy(xs, x, sizeof(double) * (size_t)dim);
   if (n > 0)
-    simplex(&c, x, computes ? 3 : 2);
-  unpack(x, computes, out);
+    simplex(&c, xs, dim);
+  unpack(&c, xs, out);
   out->rows = n;
   double p90;
   errors_of(out, g, rows, n, &out->median_err, &p90);
@@ -341,11 +365,28 @@ static int fit_group(const Meas *const *rows, int n, const Gpu *g,
 void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out) {
   const Meas **sel = xcalloc((size_t)n + 1, sizeof(Meas *));
   int ns = 0;
+  /* the launch prior of kinds measured on the wall clock only: the launch
+   * cost fitted on all kernel-timed memory-bound rows, or
+   * CALIB_LAUNCH_PRIOR_US when fewer than 3 rows are kernel-timed */
+  for (int i = 0; i < n; i++)
+    if (!kernel_kind_computes(rows[i]->kind) && !rows[i]->wall)
+      sel[ns++] = rows[i];
+  KernelFit pooled;
+  fit_group(sel, ns, g, false, CALIB_LAUNCH_PRIOR_US * 1e-6, &pooled);
+  double prior = pooled.launch;
+  /* pooled memory kinds, for kinds without rows */
+  ns = 0;
+  for (int i = 0; i < n; i++)
+    if (!kernel_kind_computes(rows[i]->kind))
+      sel[ns++] = rows[i];
+  fit_group(sel, ns, g, false, prior, &pooled);
+  pooled.from = "all memory-bound kinds pooled (no rows of this kind)";
   /* computing kinds together */
+  ns = 0;
   for (int i = 0; i < n; i++)
     if (rows[i]->kind == KK_GEMM || rows[i]->kind == KK_BGEMM)
       sel[ns++] = rows[i];
-  fit_group(sel, ns, g, true, &out->k[KK_GEMM]);
+  fit_group(sel, ns, g, true, prior, &out->k[KK_GEMM]);
   out->k[KK_BGEMM] = out->k[KK_GEMM];
   out->k[KK_BGEMM].from = "gemm (fitted together)";
   out->k[KK_BGEMM].rows = 0;
@@ -354,21 +395,13 @@ void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out) {
     if (rows[i]->kind == KK_ATTENTION)
       sel[ns++] = rows[i];
   if (ns >= 3)
-    fit_group(sel, ns, g, true, &out->k[KK_ATTENTION]);
+    fit_group(sel, ns, g, true, prior, &out->k[KK_ATTENTION]);
   else {
     out->k[KK_ATTENTION] = out->k[KK_GEMM];
     out->k[KK_ATTENTION].from =
         "gemm (no fused-attention measurements: the GEMM's efficiencies)";
     out->k[KK_ATTENTION].rows = 0;
   }
-  /* pooled memory kinds, for kinds without rows */
-  ns = 0;
-  for (int i = 0; i < n; i++)
-    if (!kernel_kind_computes(rows[i]->kind))
-      sel[ns++] = rows[i];
-  KernelFit pooled;
-  fit_group(sel, ns, g, false, &pooled);
-  pooled.from = "all memory-bound kinds pooled (no rows of this kind)";
   for (int k = 0; k < KK_COUNT; k++) {
     if (kernel_kind_computes((KernelKind)k))
       continue;
@@ -377,7 +410,7 @@ void calib_fit(const Meas *const *rows, int n, const Gpu *g, Calib *out) {
       if ((int)rows[i]->kind == k)
         sel[ns++] = rows[i];
     if (ns >= 3)
-      fit_group(sel, ns, g, false, &out->k[k]);
+      fit_group(sel, ns, g, false, prior, &out->k[k]);
     else {
       out->k[k] = pooled;
       out->k[k].rows = 0;

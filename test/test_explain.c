@@ -237,7 +237,9 @@ static double fitted(const char *kind, const char *key) {
  * the fused rows by roofline time. Here: flops 3 x 2 x 4096 x 4096; bytes
  * 3 x 4096 x 4096 x 2 (weights) + 4096 x 2 (the input, read once) + 3 x
  * 4096 x 2 (the outputs); the GEMM is 1 x 12288 x 4096, 96 tiles of 128 on
- * 132 SMs (waves 96 / 132); memory bound. Each projection's roofline
+ * 132 SMs (waves 96 / 132); memory bound. vLLM replays decode as a CUDA
+ * graph: each launch also costs its graph gap, 0.5 us (engines/vllm.json's
+ * launch_gap, from NVIDIA's CUDA Graphs blog). Each projection's roofline
  * bound is a third of the kernel's (the three are equal), so q_proj gets
  * a third of the kernel time. */
 static void test_explain_calibration(void **state) {
@@ -265,8 +267,12 @@ static void test_explain_calibration(void **state) {
   double ce = fitted("gemm", "compute_eff"), me = fitted("gemm", "memory_eff");
   double tc = flops / (989.4e12 * ce * (96.0 / 132));
   double tm = bytes / (3.35e12 * me);
-  double kernel = launch + (tc > tm ? tc : tm);
+  double kernel = launch + 0.5e-6 + (tc > tm ? tc : tm);
   assert_true(tm > tc);
+  assert_contains(s, "  the engine's idle gap between dependent kernels in "
+                     "decode: 0.5 us per launch (launch_gap)\n");
+  assert_null(strstr(s, "host-bound")); /* vLLM gives no host figure */
+  assert_contains(s, "kernel time = launches x (launch + gap) + max(");
   snprintf(want, sizeof(want), "              = %.4g us\n", kernel * 1e6);
   assert_contains(s, want);
   snprintf(want, sizeof(want), "  predicted time = %.4g us (",
@@ -279,6 +285,26 @@ static void test_explain_calibration(void **state) {
       row = i;
   assert_double_near(lmp_result_row(r, "decode", row, "time_s"), kernel / 3,
                      1e-12);
+  lmp_free(s);
+  lmp_result_free(r);
+  lmp_options_free(o);
+}
+
+/* transformers eager (engines/hf-eager.json) is host-bound in decode at
+ * batch 1: 1419 launches (test_lmrun_cli counts them by hand) at the
+ * engine's 23 us per launch, 32.64 ms, outlast its kernels; --explain says
+ * so. */
+static void test_explain_host_bound(void **state) {
+  (void)state;
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "phase", "decode", NULL), 0);
+  assert_int_equal(lmp_options_set(o, "engine", "hf-eager", NULL), 0);
+  lmp_result *r = lmp_predict(data, llama, o, NULL);
+  assert_non_null(r);
+  char *s = lmp_explain(r, "q_proj", NULL);
+  assert_non_null(s);
+  assert_contains(s, "  host-bound: the host issues the phase's launches in "
+                     "32.64 ms (23 us each, the engine's host figure)");
   lmp_free(s);
   lmp_result_free(r);
   lmp_options_free(o);
@@ -596,6 +622,7 @@ int main(void) {
       cmocka_unit_test(test_explain_attention),
       cmocka_unit_test(test_explain_composite_op),
       cmocka_unit_test(test_explain_calibration),
+      cmocka_unit_test(test_explain_host_bound),
       cmocka_unit_test(test_explain_unknown),
       cmocka_unit_test(test_explain_tree),
       cmocka_unit_test(test_explain_source),

@@ -128,14 +128,16 @@ static void test_fit_recovers(void **state) {
   assert_double_exact(c.k[KK_ATTENTION].compute_eff, c.k[KK_GEMM].compute_eff);
   assert_non_null(c.k[KK_ATTENTION].from);
   assert_non_null(c.k[KK_ADD].from);
-  /* a wall-clock row adds its harness overhead to the prediction */
+  /* a wall-clock row adds its harness overhead to the prediction; that
+   * overhead (the sweep's floor) already holds the first kernel's launch
+   * cost, so 2 kernels add 1 launch and 2 kernel times */
   Meas w = rows[20];
   w.wall = true;
   w.overhead = 13e-6;
   w.kernels = 2;
   assert_double_near(calib_meas_predict(&c, &g, &w),
-                     2 * (c.k[KK_NORM].launch +
-                          w.bytes / (g.bandwidth * c.k[KK_NORM].memory_eff)) +
+                     c.k[KK_NORM].launch +
+                         2 * w.bytes / (g.bandwidth * c.k[KK_NORM].memory_eff) +
                          13e-6,
                      1e-12);
   double med, p90;
@@ -143,10 +145,61 @@ static void test_fit_recovers(void **state) {
   assert_true(med < 1e-3);
 }
 
+/* Wall-clock rows cannot tell a kernel's launch cost from the host's: a
+ * kind measured only on the wall clock takes the launch cost of the
+ * kernel-timed memory-bound rows, and with none at all the prior. */
+static void test_fit_wall_launch(void **state) {
+  (void)state;
+  Gpu g = a100();
+  Meas rows[64];
+  const Meas *ptr[64];
+  int n = 0;
+  for (int i = 0; i < 12; i++) {
+    double t = (double)(1 << i);
+    /* kernel-timed norms: launch 3 us, memory_eff 0.5 */
+    Meas *x = &rows[n];
+    *x = (Meas){.hw_id = "a100-sxm-80gb", .source = "k", .op = "n",
+                .kind = KK_NORM, .kernels = 1,
+                .bytes = 2 * (2 * t * 4096 + 4096)};
+    x->measured = 3e-6 + x->bytes / (g.bandwidth * 0.5);
+    ptr[n] = x;
+    n++;
+    /* wall-clock softmaxes: a 20 us floor (host + the kernel's own fixed
+     * cost, whatever it is) plus bytes at memory_eff 0.6 */
+    x = &rows[n];
+    *x = (Meas){.hw_id = "a100-sxm-80gb", .source = "w", .op = "s",
+                .kind = KK_SOFTMAX, .kernels = 1, .wall = true,
+                .bytes = 1e6 * t, .overhead = 20e-6};
+    x->measured = 20e-6 + x->bytes / (g.bandwidth * 0.6);
+    ptr[n] = x;
+    n++;
+  }
+  Calib c;
+  memset(&c, 0, sizeof(c));
+  calib_fit(ptr, n, &g, &c);
+  assert_double_near(c.k[KK_NORM].launch, 3e-6, 1e-3 * 3e-6);
+  assert_double_near(c.k[KK_SOFTMAX].memory_eff, 0.6, 1e-3);
+  /* the pooled kernel-timed rows are the norms alone: launch 3 us */
+  assert_double_near(c.k[KK_SOFTMAX].launch, 3e-6, 1e-3 * 3e-6);
+  /* wall-clock rows only: the documented prior */
+  Calib w;
+  int wn = 0;
+  const Meas *wall[32];
+  for (int i = 0; i < n; i++)
+    if (ptr[i]->wall)
+      wall[wn++] = ptr[i];
+  memset(&w, 0, sizeof(w));
+  calib_fit(wall, wn, &g, &w);
+  assert_double_exact(w.k[KK_SOFTMAX].launch, CALIB_LAUNCH_PRIOR_US * 1e-6);
+  assert_double_exact(w.k[KK_GEMM].launch, CALIB_LAUNCH_PRIOR_US * 1e-6);
+  assert_double_near(w.k[KK_SOFTMAX].memory_eff, 0.6, 1e-3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fit_csv),
       cmocka_unit_test(test_fit_recovers),
+      cmocka_unit_test(test_fit_wall_launch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -451,8 +451,12 @@ static void test_lmrun_summary_consistent(void **state) {
 }
 
 /* The calibrated default (issue 12): vLLM's kernels on the A100's
- * calibration (calibration/a100-sxm-80gb.json: gemm launch 3.428 us,
- * memory_eff 0.7481; norm launch 4.233 us, memory_eff 0.4152). */
+ * calibration (calibration/a100-sxm-80gb.json: gemm launch 4.25 us,
+ * compute_eff 0.7944, memory_eff 0.7567; norm launch 4.254 us, memory_eff
+ * 0.4148) and engines/<id>.json's launch_gap (NVIDIA's CUDA Graphs blog:
+ * 0.9 us between kernels of a stream, 0.5 us in a CUDA graph): vLLM 0.9 us
+ * in prefill and 0.5 us in decode (graphs), TensorRT-LLM and transformers
+ * 0.9 us in both, added to every launch. */
 static json_t *run_json_cal(const char *args) {
   char *out = NULL;
   int rc = tu_run(&out, "%s %s --format json 2>/dev/null", tu_bin("lmrun"), args);
@@ -517,13 +521,13 @@ static void test_lmrun_calibrated(void **state) {
   /* By hand: decode lm_head runs alone, m = 1, k = 4096, n = 32000;
    * bytes = 4096*32000*2 + 4096*2 + 32000*2 = 262,216,192; 250 tiles
    * (3 waves on 108 SMs, busy 250/324): compute 2*4096*32000 / (312e12 *
-   * 0.793 * 250/324) = 1.37 us < memory 262,216,192 / (2039e9 * 0.7481) =
-   * 171.90 us; time = 3.428 us + 171.90 us = 175.33 us. */
+   * 0.7944 * 250/324) = 1.37 us < memory 262,216,192 / (2039e9 * 0.7567) =
+   * 169.95 us; time = 4.25 us + gap 0.5 us + 169.95 us = 174.70 us. */
   /* By hand: the fused kernels' rows share the kernel's time.
    * qkv_proj (decode): one GEMM, m = 1, k = 4096, n = 3 * 4096; bytes =
    * three weights 3 * 33,554,432 + the input once 8192 + q, k, v written
    * 3 * 8192 = 100,696,064; 96 tiles (split min(1, 4) = 1), one wave:
-   * compute 0.46 us < memory 100,696,064 / (2039e9 * 0.7481) = 66.01 us.
+   * compute 0.46 us < memory 100,696,064 / (2039e9 * 0.7567) = 65.26 us.
    * silu_and_mul (act: launch 10.29 us, memory_eff 0.5478): act_fn reads
    * and writes 22,016 B, gate_up_mul reads 44,032 and writes 22,016; fused,
    * SiLU(gate) is neither written nor read back: 110,080 - 2 * 22,016 =
@@ -532,10 +536,10 @@ static void test_lmrun_calibrated(void **state) {
   const char *qkv_ops[] = {"q_proj", "k_proj", "v_proj"};
   for (int i = 0; i < 3; i++)
     qkv += num(tu_json_find(phase_ops(doc, 1), "op", qkv_ops[i]), "time_s");
-  assert_double_near(qkv, 3.428e-6 + 100696064 / (2039e9 * 0.7481), 1e-9);
+  assert_double_near(qkv, 4.25e-6 + 0.5e-6 + 100696064 / (2039e9 * 0.7567), 1e-9);
   smul = num(act, "time_s") +
          num(tu_json_find(phase_ops(doc, 1), "op", "gate_up_mul"), "time_s");
-  assert_double_near(smul, 10.29e-6 + 66048 / (2039e9 * 0.5478), 1e-9);
+  assert_double_near(smul, 10.29e-6 + 0.5e-6 + 66048 / (2039e9 * 0.5478), 1e-9);
   /* By hand: prefill flash attention, B = 1, T = L = 2048, 32 heads of
    * 128 (MHA). Metrics: flops 4*32*2048*2048*128 + 5*32*2048*2048 =
    * 69,390,565,376; Q read 16,777,216; O + log-sum-exp written 16,777,216
@@ -544,29 +548,47 @@ static void test_lmrun_calibrated(void **state) {
    * of the FLOPs: 36,863,737,856. L2: 16 tiles per head, ceil(108/16) = 7
    * heads in flight, their K and V 7 * 1 MiB <= 40 MiB: K and V from HBM
    * once, 33,554,432. Bytes 67,371,008. With the attention constants (the
-   * GEMM's: 3.428 us, 0.793, 0.7481): compute 36,863,737,856 / (312e12 *
-   * 0.793) = 149.0 us > memory 67,371,008 / (2039e9 * 0.7481) = 44.2 us;
-   * time 152.4 us. */
+   * GEMM's: 4.25 us, 0.7944, 0.7567): compute 36,863,737,856 / (312e12 *
+   * 0.7944) = 148.7 us > memory 67,371,008 / (2039e9 * 0.7567) = 43.7 us;
+   * time 4.25 + gap 0.9 (prefill) + 148.7 = 153.9 us. */
   json_t *fa = tu_json_find(phase_ops(doc, 0), "op", "flash_attention");
   assert_double_near(num(fa, "time_s"),
-                     3.428e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.793), 1e-9);
-  assert_double_near(num(fa, "time_s"), 152.4e-6, 1e-3);
+                     4.25e-6 + 0.9e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.7944), 1e-9);
+  assert_double_near(num(fa, "time_s"), 153.9e-6, 1e-3);
   json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
-  assert_double_near(num(lm, "time_s"), 3.428e-6 + 262216192 / (2039e9 * 0.7481),
+  assert_double_near(num(lm, "time_s"), 4.25e-6 + 0.5e-6 + 262216192 / (2039e9 * 0.7567),
                      1e-9);
   json_decref(doc);
   json_decref(roof);
 
-  /* hf-eager: eager attention; RMSNorm is 7 kernels moving 9x the fused
-   * bytes. Decode input_layernorm: bytes = 8192 + 8192 + 8192 (x, y,
-   * gamma) = 24,576; time = 7 * 4.233 us + 9 * 24,576 / (2039e9 * 0.4152)
-   * = 29.631 us + 0.261 us */
+  /* hf-eager: eager attention; RMSNorm is 8 kernels moving 9x the fused
+   * bytes. Prefill (S = 2048) input_layernorm: bytes = 2 * 2048 * 4096 * 2
+   * + 4096 * 2 (x, y, gamma) = 33,562,624; time = 8 * (4.254 us + gap 0.9
+   * us) + 9 * 33,562,624 / (2039e9 * 0.4148) = 41.232 us + 357.14 us. The
+   * prefill's kernels (240 ms) outlast the host's launches (below): not
+   * host-bound. */
   doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine hf-eager");
   assert_string_equal(json_string_value(json_object_get(doc, "attention")), "eager");
-  json_t *n = tu_json_find(phase_ops(doc, 1), "op", "input_layernorm");
-  assert_double_near(num(n, "time_s"), 7 * 4.233e-6 + 9 * 24576 / (2039e9 * 0.4152),
-                     1e-9);
+  json_t *n = tu_json_find(phase_ops(doc, 0), "op", "input_layernorm");
+  assert_double_near(num(n, "time_s"),
+                     8 * (4.254e-6 + 0.9e-6) + 9 * 33562624 / (2039e9 * 0.4148), 1e-9);
   assert_string_equal(json_string_value(json_object_get(n, "kernel")), "input_layernorm");
+  /* Decode is host-bound (engines/hf-eager.json host.launch_us = 23 us per
+   * launch, from PyTorch's gpt-fast eager baseline): launches per layer =
+   * input_layernorm 8 + q, k, v 3 + rope 10 + qk_matmul 1 + softmax 4 +
+   * sv_matmul 2 + o_proj 1 + attn_add 1 + post_attention_layernorm 8 +
+   * gate, up, act_fn, gate_up_mul, down 5 + mlp_add 1 = 44; 32 layers =
+   * 1408, + embed_tokens 1 + rotary_emb 1 + norm 8 + lm_head 1 = 1419;
+   * TPOT = 1419 * 23 us = 32.637 ms (the kernels alone take 16.9 ms). */
+  assert_double_near(num(json_object_get(doc, "summary"), "tpot_s"), 1419 * 23e-6, 1e-12);
+  {
+    /* every row waits in proportion: the rows still sum to the phase */
+    json_t *o;
+    size_t i;
+    double total = 0;
+    json_array_foreach(phase_ops(doc, 1), i, o) total += num(o, "count") * num(o, "time_s");
+    assert_double_near(total, 1419 * 23e-6, 1e-12);
+  }
   tu_json_find(phase_ops(doc, 0), "op", "qk_matmul");
   double eager_ttft = num(json_object_get(doc, "summary"), "ttft_s");
   json_decref(doc);
@@ -579,17 +601,17 @@ static void test_lmrun_calibrated(void **state) {
    * 1.25 * 312e12 = 390e12 instead of the INT8 peak 624e12. Prefill
    * o_proj, W8A8, S = 4096: m = 4096, k = n = 4096; flops = 2 * 4096^3 =
    * 137,438,953,472; 32 * 32 = 1024 tiles, ceil(1024/108) = 10 waves,
-   * busy 1024/1080; compute 137,438,953,472 / (390e12 * 0.793 * 1024/1080)
-   * = 468.7 us; bytes (weight, input and output of one byte each) 3 *
-   * 16,777,216 = 50,331,648: memory 50,331,648 / (2039e9 * 0.7481) = 33.0
-   * us; time 3.428 us + 468.7 us = 472.1 us (the 8-bit peak would give
-   * 3.428 + 292.9 = 296.4 us). */
+   * busy 1024/1080; compute 137,438,953,472 / (390e12 * 0.7944 * 1024/1080)
+   * = 467.9 us; bytes (weight, input and output of one byte each) 3 *
+   * 16,777,216 = 50,331,648: memory 50,331,648 / (2039e9 * 0.7567) = 32.6
+   * us; time 4.25 us + gap 0.9 us + 467.9 us = 473.0 us (the 8-bit peak
+   * would give 4.25 + 0.9 + 292.4 = 297.6 us). */
   doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine trtllm "
                      "-S 4096 --w-bits 8 --a-bits 8");
   json_t *o8 = tu_json_find(phase_ops(doc, 0), "op", "o_proj");
   assert_double_near(num(o8, "time_s"),
-                     3.428e-6 + 137438953472.0 / (390e12 * 0.793 * (1024.0 / 1080)), 1e-9);
-  assert_double_near(num(o8, "time_s"), 472.1e-6, 1e-3);
+                     4.25e-6 + 0.9e-6 + 137438953472.0 / (390e12 * 0.7944 * (1024.0 / 1080)), 1e-9);
+  assert_double_near(num(o8, "time_s"), 473.0e-6, 1e-3);
   json_decref(doc);
   /* and says the 8-bit times are less certain (not with --roofline) */
   char *w8 = NULL;

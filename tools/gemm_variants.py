@@ -44,7 +44,9 @@ def waves_tiles(m, n, k, sms=108):
     return best
 
 
-def predict(r, x, variant):
+def predict(r, x, variant, fixed_launch=None):
+    if fixed_launch is not None:
+        x = [math.log(fixed_launch)] + list(x)
     launch, me, ce = math.exp(x[0]), math.exp(x[1]), math.exp(x[2])
     m, n, k = float(r["m"]), float(r["n"]), float(r["k"])
     w = 1
@@ -57,14 +59,23 @@ def predict(r, x, variant):
     t = max(tc, tm)
     if variant == "overlap":
         t += min(tc, tm) / (1 + math.exp(-x[3]))
-    return (float(r["kernels"]) * (launch * 1e-6 + t)
+    if variant.startswith("soft"):
+        p = float(variant[4:])
+        t = (tc ** p + tm ** p) ** (1 / p)
+    # a wall-clock row's overhead (its sweep's floor) holds the first
+    # kernel's launch cost already (lmcalib's fit.c: meas_time)
+    kernels = float(r["kernels"])
+    launches = kernels - 1 if r["timing"] == "wall-clock" else kernels
+    return (launches * launch * 1e-6 + kernels * t
             + float(r["overhead_us"]) * 1e-6)
 
 
-def loss(x, rows, variant):
-    s = sum(math.log(predict(r, x, variant) / (float(r["measured_us"]) * 1e-6)) ** 2
+def loss(x, rows, variant, fixed_launch=None):
+    s = sum(math.log(predict(r, x, variant, fixed_launch)
+                     / (float(r["measured_us"]) * 1e-6)) ** 2
             for r in rows)
-    return s + (1e6 if math.exp(x[1]) > 1.2 or math.exp(x[2]) > 1.2 else 0)
+    o = 1 if fixed_launch is None else 0
+    return s + (1e6 if math.exp(x[o]) > 1.2 or math.exp(x[o + 1]) > 1.2 else 0)
 
 
 def simplex(f, x0, iters=600):
@@ -102,16 +113,29 @@ def main():
         rows = [r for r in csv.DictReader(l for l in f if not l.startswith("#"))
                 if r["hw_id"] == "a100-sxm-80gb" and r["kind"] in ("gemm", "bgemm")]
     print("A100 GEMMs, leave one source out: median |error| held out (in sample)")
-    for variant, extra in (("base", []), ("overlap", [0.0]),
-                           ("short-k", [math.log(256)]), ("tiles", [])):
+    variants = (("base", []), ("overlap", [0.0]),
+                ("short-k", [math.log(256)]), ("tiles", []),
+                ("soft2", []), ("soft4", []))
+    for variant, extra in variants:
         line = "%-8s" % variant
         for held in ("vidur", "llmcompass"):
             train = [r for r in rows if not r["source"].startswith(held)]
             test = [r for r in rows if r["source"].startswith(held)]
-            x = simplex(lambda q: loss(q, train, variant),
-                        [math.log(3), math.log(0.7), math.log(0.7)] + extra)
+            # the launch cost is fitted only with 3 or more kernel-timed
+            # rows; else lmcalib's prior (the pooled kernel-timed memory
+            # rows: here none of LLMCompass's GEMM-only selection, so the
+            # documented 3 us)
+            fixed = None
+            if sum(r["timing"] == "kernel" for r in train) < 3:
+                fixed = 3.0
+            x0 = [math.log(3), math.log(0.7), math.log(0.7)] + extra
+            if fixed is not None:
+                x0 = x0[1:]
+            x = simplex(lambda q: loss(q, train, variant, fixed), x0,
+                        600 * len(x0))
             err = lambda rs: 100 * statistics.median(
-                abs(predict(r, x, variant) / (float(r["measured_us"]) * 1e-6) - 1)
+                abs(predict(r, x, variant, fixed)
+                    / (float(r["measured_us"]) * 1e-6) - 1)
                 for r in rs)
             line += "  %s held out: %5.1f%% (%4.1f%%)" % (held, err(test), err(train))
         print(line)

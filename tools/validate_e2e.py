@@ -31,10 +31,15 @@ def predict(lmrun, r, roofline):
     tpot = run(*args, mid, r["flags"], roofline)["tpot_s"] * 1e3
     if m == "tpot":
         return tpot
+    # the prefill samples the first of the o output tokens: o - 1 decode
+    # steps follow it
+    lat = run(*args, i, r["flags"], roofline)["ttft_s"] * 1e3 + (o - 1) * tpot
     if m == "latency":
-        # the prefill samples the first of the o output tokens: o - 1 decode
-        # steps follow it
-        return run(*args, i, r["flags"], roofline)["ttft_s"] * 1e3 + (o - 1) * tpot
+        return lat
+    if m == "throughput":
+        # output tokens per second of a static batch (gptSessionBenchmark:
+        # batch x output / the batch's latency); published_ms holds tok/s
+        return b * o / (lat * 1e-3)
     raise SystemExit("validate_e2e: unknown metric " + m)
 
 
@@ -57,10 +62,11 @@ def main():
         rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
     print("End to end against published latencies (%s; sources cited there)."
           % path)
-    print("%-12s %-16s %-14s %-7s %5s %5s %5s %-7s %9s %9s %7s %9s %7s" % (
+    print("%-16s %-16s %-14s %-7s %5s %5s %5s %-10s %13s %13s %7s %13s %7s" % (
         "source", "model", "GPU", "engine", "B", "in", "out", "metric",
         "published", "predicted", "error", "roofline", "error"))
     ep, er = [], []
+    groups = {}
     for r in rows:
         p = predict(lmrun, r, False)
         q = predict(lmrun, r, True)
@@ -68,10 +74,20 @@ def main():
         e1, e2 = p / pub - 1, q / pub - 1
         ep.append(abs(e1))
         er.append(abs(e2))
-        print("%-12s %-16s %-14s %-7s %5s %5s %5s %-7s %7.1f ms %6.1f ms %+6.1f%% %6.1f ms %+6.1f%%"
+        g = "throughput" if r["metric"] == "throughput" else "latency"
+        groups.setdefault(g, ([], []))
+        groups[g][0].append(abs(e1))
+        groups[g][1].append(abs(e2))
+        unit = "tok/s" if r["metric"] == "throughput" else "ms"
+        print("%-16s %-16s %-14s %-7s %5s %5s %5s %-10s %7.1f %-5s %7.1f %-5s %+6.1f%% %7.1f %-5s %+6.1f%%"
               % (r["source"], r["model"], r["hardware"], r["engine"],
-                 r["batch"], r["input"], r["output"], r["metric"], pub, p,
-                 100 * e1, q, 100 * e2))
+                 r["batch"], r["input"], r["output"], r["metric"], pub, unit,
+                 p, unit, 100 * e1, q, unit, 100 * e2))
+    for g in sorted(groups):
+        print("median |error| of the %s figures: calibrated %.1f%%, roofline "
+              "%.1f%% (%d figures)" % (g, 100 * median(groups[g][0]),
+                                       100 * median(groups[g][1]),
+                                       len(groups[g][0])))
     print("median |error|: calibrated %.1f%%, roofline %.1f%% (%d figures)"
           % (100 * median(ep), 100 * median(er), len(rows)))
 
