@@ -530,6 +530,7 @@ typedef struct PhaseResult {
   int ncomm;
   double *comm_bytes;   /* per collective: bytes, seconds */
   double *comm_time;
+  int comm_cap;         /* their length */
   double send_bytes, send_time; /* pipeline: one stage to the next */
   int sends;            /* pp - 1 */
   int send_after;       /* the row the send row follows */

@@ -129,8 +129,11 @@ static int decode_steps(Prediction *p, Error *err) {
 /* The collectives' bytes and times of a phase (sized for the plan's). */
 static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
   int n = par ? par->ncomm : 0;
-  ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
-  ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+  if (!ph->comm_bytes || ph->comm_cap < n + 1) {
+    ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
+    ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+    ph->comm_cap = n + 1;
+  }
   ph->comm = NULL;
   ph->ncomm = 0;
   ph->sends = 0;
@@ -454,6 +457,7 @@ void prediction_free(Prediction *p) {
     free(ph->comm_time);
     free(ph->stage_send);
     ph->comm_bytes = ph->comm_time = ph->stage_send = NULL;
+    ph->comm_cap = 0;
   }
   values_free(p->steps);
   p->steps = NULL;
