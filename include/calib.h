@@ -130,6 +130,14 @@ void engine_free(Engine *e);
 
 /* ===== per plan ===== */
 
+/* A kernel's last inputs and time (calib_kernel_cost). */
+typedef struct KernelMemo {
+  const Calib *c;
+  const Gpu *g;
+  double flops, bytes, m, n, k, peak;
+  double time;
+} KernelMemo;
+
 struct CalibPlan {
   const Plan *plan;
   int nrows;
@@ -146,6 +154,7 @@ struct CalibPlan {
   int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
                           num_kv_heads, head_dim (attention); N,
                           in_features, out_features (gemm) */
+  KernelMemo *memo;    /* per lead row: its last inputs and time */
   Arena arena;
 };
 

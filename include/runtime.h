@@ -378,6 +378,11 @@ int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
 /* plan_eval_rows of the plan's kvrows: the fused function's when there is
  * one (bit-identical), else interpreted. */
 int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err);
+/* out, a whole evaluation at run variables that differ from run in L and
+ * S at most, made one at run: the KV rows and the state re-evaluated
+ * (fused), else a whole plan_eval. */
+int plan_eval_kv_state(const Plan *p, const double *run, Values *out,
+                       Error *err);
 
 /* ===== fuse.c: a plan as one JIT-compiled function ===== */
 
@@ -391,6 +396,9 @@ int fused_eval(const Fused *f, const double *run, Values *out);
 /* Only the plan's KV rows (plan->kvrows) and their slots' parameters,
  * into out, an evaluation of the same plan (the state is not touched). */
 int fused_eval_kv(const Fused *f, const double *run, Values *out);
+/* The same and the state metrics: out then equals a whole evaluation at
+ * run when it was one at run variables that differ in L and S only. */
+int fused_eval_kv_state(const Fused *f, const double *run, Values *out);
 void fused_free(Fused *f);
 
 /* ===== hardware.c ===== */
@@ -801,6 +809,10 @@ typedef struct Prediction {
   const ParPlan *par;        /* the split plan, or NULL on one GPU */
   const ParDb *pardb;
   double stage_time[2];      /* pipeline: the slowest stage per phase */
+  /* vals[1] is a whole evaluation of bufplan at dec_run (dec_valid): a
+   * decode at another KV length re-evaluates only the rows reading it */
+  bool dec_valid;
+  double dec_run[V_COUNT];
   CalibPlan *cplan;          /* the engine's kernels over the plan */
   const Engine *cplan_engine;
 } Prediction;

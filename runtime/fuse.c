@@ -43,6 +43,8 @@ struct Fused {
             const double *k);
   int (*kv)(const double *run, double *rows, double *state, double *args,
             const double *k); /* only the rows that depend on L or S */
+  int (*kvs)(const double *run, double *rows, double *state, double *args,
+             const double *k); /* the same and the state */
   double *k;                  /* the constants table */
   int nk;
 };
@@ -343,8 +345,16 @@ static void store(Fuser *f, const char *arr, int i, const Atom *x) {
   buf_puts(&f->work, ";\n");
 }
 
-/* One function: the parameters of the slots marked in used, the rows
- * listed (all when rows is NULL), the state when with_state. */
+static bool has_state(const Slot *s) {
+  for (int k = 0; k < M_COUNT - M_TRAFFIC; k++)
+    if (s->state[k])
+      return true;
+  return false;
+}
+
+/* One function: the parameters of the slots marked in used (and, with the
+ * state, of the slots with state metrics), the rows listed (all when rows
+ * is NULL), the state when with_state. */
 static void gen(Fuser *f, const Plan *p, const char *name, const bool *used,
                 const int *rows, int nrows, bool with_state, Buf *src) {
   buf_reset(&f->defs);
@@ -369,8 +379,8 @@ static void gen(Fuser *f, const Plan *p, const char *name, const bool *used,
         envs[i].a[k] = kat(s->init[k]);
         continue;
       }
-      if (used && !used[i])
-        continue; /* no row of this function reads it */
+      if (used && !used[i] && !(with_state && has_state(s)))
+        continue; /* nothing this function computes reads it */
       Atom x = prog_atom(f, &s->layer->args[k]);
       envs[i].a[k] = x;
       check(f, &x, true, md->pmin[k], md->pmax[k], md->pint[k]);
@@ -465,6 +475,8 @@ Fused *fused_build(const Plan *p) {
     used[p->rows[kv[i]].slot] = true;
   if (!f.fail)
     gen(&f, p, "lm_fused_kv", used, kv, nkv, false, &src);
+  if (!f.fail)
+    gen(&f, p, "lm_fused_kvs", used, kv, nkv, true, &src);
   free(used);
   free(kv);
   Fused *fu = NULL;
@@ -475,11 +487,13 @@ Fused *fused_build(const Plan *p) {
     Jit *j = jit_compile(&path, &text, 1, &e);
     void *sym = j ? jit_symbol(j, "lm_fused") : NULL;
     void *ksym = j ? jit_symbol(j, "lm_fused_kv") : NULL;
-    if (sym && ksym) {
+    void *ssym = j ? jit_symbol(j, "lm_fused_kvs") : NULL;
+    if (sym && ksym && ssym) {
       fu = xcalloc(1, sizeof(*fu));
       fu->jit = j;
       *(void **)&fu->fn = sym;
       *(void **)&fu->kv = ksym;
+      *(void **)&fu->kvs = ssym;
       fu->k = f.k;
       fu->nk = f.nk;
       f.k = NULL;
@@ -504,6 +518,11 @@ int fused_eval(const Fused *fu, const double *run, Values *out) {
 int fused_eval_kv(const Fused *fu, const double *run, Values *out) {
   memcpy(out->vars, run, sizeof(double) * V_COUNT);
   return fu->kv(run, out->row[0], out->state, out->args, fu->k);
+}
+
+int fused_eval_kv_state(const Fused *fu, const double *run, Values *out) {
+  memcpy(out->vars, run, sizeof(double) * V_COUNT);
+  return fu->kvs(run, out->row[0], out->state, out->args, fu->k);
 }
 
 void fused_free(Fused *fu) {

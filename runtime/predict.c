@@ -51,7 +51,7 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
 static void reserve(Prediction *p, const Plan *plan, bool search,
                     bool steps) {
   if (p->bufplan != plan) {
-    prediction_free(p);
+    prediction_free(p); /* dec_valid false */
     for (int i = 0; i < 2; i++)
       p->vals[i] = values_new(plan);
     p->bufplan = plan;
@@ -253,9 +253,18 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
   dec[V_T] = 1;
   dec[V_DECODE] = 1;
 
+  /* decode: in a sweep over S, only the rows reading the KV length (and
+   * the state) change from the last decode evaluated */
+  bool same = p->dec_valid;
+  for (int i = 0; i < V_COUNT && same; i++)
+    same = i == V_S || i == V_L || p->dec_run[i] == dec[i];
+  p->dec_valid = false;
   if (plan_eval(plan, pre, p->vals[0], err) < 0 ||
-      plan_eval(plan, dec, p->vals[1], err) < 0)
+      (same ? plan_eval_kv_state(plan, dec, p->vals[1], err)
+            : plan_eval(plan, dec, p->vals[1], err)) < 0)
     return -1;
+  p->dec_valid = true;
+  memcpy(p->dec_run, dec, sizeof(p->dec_run));
   if (roof_peaks(gpu, w_bits, o->a_bits, o->kv_bits, o->fmt8, &p->peaks,
                  err) < 0)
     return -1;
@@ -462,5 +471,6 @@ void prediction_free(Prediction *p) {
   values_free(p->steps);
   p->steps = NULL;
   p->bufplan = NULL;
+  p->dec_valid = false;
   p->param_plan = NULL;
 }
