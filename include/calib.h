@@ -154,7 +154,7 @@ struct CalibPlan {
   int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
                           num_kv_heads, head_dim (attention); N,
                           in_features, out_features (gemm) */
-  KernelMemo *memo;    /* per lead row: its last inputs and time */
+  KernelMemo (*memo)[2]; /* per lead row: its last two inputs and times */
   Arena arena;
 };
 
@@ -171,6 +171,14 @@ void calib_plan_free(CalibPlan *cp);
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time);
+/* The same for the kernels with a row marked in only (NULL: all); the
+ * others keep their rows' row_time (a call on the same values left them).
+ * The total is over every kernel, in order. */
+double calib_predict_rows(const CalibPlan *cp, const Calib *c,
+                          const Engine *e, const Gpu *g, const Peaks *pk,
+                          const Values *v, const double *run,
+                          const double *roof, double *row_time,
+                          const bool *only);
 
 /* One kernel as calib_predict times it: lead is its first row. */
 typedef struct KernelCost {

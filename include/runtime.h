@@ -600,6 +600,10 @@ typedef struct Report {
  * ph->bound and ph->peak when ph->time is NULL, else reuses them (they
  * must hold ph->plan->nrows rows); free with phase_free_times. */
 void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth);
+/* The same for the rows marked in only (NULL: all); the others keep their
+ * time, bound and peak. The total is over every row, in order. */
+void phase_roofline_rows(PhaseResult *ph, const Peaks *peaks,
+                         double bandwidth, const bool *only);
 void phase_free_times(PhaseResult *ph);
 
 /* Render the report. New string; free(). */
@@ -813,6 +817,15 @@ typedef struct Prediction {
    * decode at another KV length re-evaluates only the rows reading it */
   bool dec_valid;
   double dec_run[V_COUNT];
+  /* and phase[1]'s times are that evaluation's on dec_gpu at dec_peaks
+   * (calibrated with dec_calib and dec_engine): only the rows reading the
+   * KV length are priced again */
+  bool dec_times_valid;
+  const Gpu *dec_gpu;
+  Peaks dec_peaks;
+  const Calib *dec_calib;
+  const Engine *dec_engine;
+  bool *kvmask; /* per row of bufplan: it reads the KV length */
   CalibPlan *cplan;          /* the engine's kernels over the plan */
   const Engine *cplan_engine;
 } Prediction;
