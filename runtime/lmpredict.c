@@ -802,7 +802,10 @@ static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
       snprintf(num, sizeof(num), "%s", t[i].v != 0 ? "true" : "false");
     else
       report_number(t[i].v, num, sizeof(num));
-    buf_printf(b, "%s\"%s\": %s", first && i == 0 ? "" : ", ", t[i].key, num);
+    buf_puts(b, first && i == 0 ? "\"" : ", \"");
+    buf_puts(b, t[i].key);
+    buf_puts(b, "\": ");
+    buf_puts(b, num);
   }
 }
 
@@ -873,7 +876,8 @@ char *lmp_result_summary_row(const lmp_result *r, const char *format) {
         snprintf(num, sizeof(num), "%s", x->v != 0 ? "true" : "false");
       else if (isfinite(x->v))
         report_number(x->v, num, sizeof(num));
-      buf_printf(&b, ",%s", num);
+      buf_putc(&b, ',');
+      buf_puts(&b, num);
     }
     buf_puts(&b, ",\n");
   } else {
