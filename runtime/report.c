@@ -87,14 +87,16 @@ static bool fast_number(double v, char *out, size_t outsz) {
   U128 v4 = num * 4, hhi = 2 * p10[k],
        hlo = m == (1ULL << 52) ? p10[k] : 2 * p10[k];
   bool even = (m & 1) == 0;
+  uint64_t q17 = (uint64_t)Q; /* below 10^17 */
   for (int d = 15; d <= 17; d++) {
     int j = 17 - d;
     U128 p = p10[j];
-    U128 D = Q / p, Qm = Q % p;
-    U128 rest2 = ((Qm << sh) + R) * 2, half = p << sh;
+    uint64_t D = j == 2 ? q17 / 100 : j == 1 ? q17 / 10 : q17,
+             Qm = q17 - D * (uint64_t)p;
+    U128 rest2 = (((U128)Qm << sh) + R) * 2, half = p << sh;
     if (rest2 > half || (rest2 == half && (D & 1)))
       D++;
-    U128 c4 = ((D * p) << sh) * 4;
+    U128 c4 = (((U128)D * p) << sh) * 4;
     bool ok = (c4 > v4 - hlo || (even && c4 == v4 - hlo)) &&
               (c4 < v4 + hhi || (even && c4 == v4 + hhi));
     if (!ok && d < 17)
