@@ -54,8 +54,16 @@ struct Fused {
 typedef struct Atom {
   bool is_k;
   double v;
+  int id; /* a local tN: N; run[i]: -(i + 1) */
   char s[24];
 } Atom;
+
+/* What the checks made so far prove about a value: it lies in [lo, hi]
+ * (finite, not NaN), and is a whole number when whole. */
+typedef struct Range {
+  bool known, whole;
+  double lo, hi;
+} Range;
 
 typedef struct Fuser {
   Buf defs;  /* the locals, in dependency order */
@@ -66,6 +74,10 @@ typedef struct Fuser {
   HashMap cse;  /* "a op b" -> local number + 1 */
   HashMap done; /* checks already made unconditionally */
   bool cond;    /* inside a one-phase row's block */
+  Range *rng;   /* per local, by number */
+  int caprng;
+  Range runrng[V_COUNT];
+  bool runused[V_COUNT]; /* read: guarded */
   bool fail;
 } Fuser;
 
@@ -116,9 +128,101 @@ static Atom local(Fuser *f, const char *e) {
     t = ++f->tmp;
     buf_printf(&f->defs, "  double t%ld = %s;\n", (long)t, e);
     hashmap_add(&f->cse, e, (void *)t);
+    if (t >= f->caprng) {
+      int n = f->caprng ? 2 * f->caprng : 256;
+      f->rng = xrealloc(f->rng, sizeof(Range) * (size_t)n);
+      memset(f->rng + f->caprng, 0, sizeof(Range) * (size_t)(n - f->caprng));
+      f->caprng = n;
+    }
   }
+  a.id = (int)t;
   snprintf(a.s, sizeof(a.s), "t%ld", (long)t);
   return a;
+}
+
+/* ---- ranges: a check a value provably passes is not made ----
+ *
+ * Rounding to nearest is monotone, so an operation's result over operands
+ * in [lo, hi] lies between its results at the ends (the corners, for * and
+ * /); floor, ceil, min and max are monotone too. Sums, differences and
+ * products of whole numbers are whole (every double of 2^52 or more is).
+ * A range comes only from a check already made on the way (not one inside
+ * a one-phase block), and a value that passed its check is in range from
+ * there on; the locals computed before the checks do not matter, since a
+ * failed check discards them. */
+static Range atom_range(const Fuser *f, const Atom *a) {
+  if (a->is_k)
+    return (Range){isfinite(a->v), a->v == lm_floor(a->v), a->v, a->v};
+  if (a->id > 0)
+    return f->rng[a->id];
+  if (a->id < 0)
+    return f->runrng[-a->id - 1];
+  return (Range){0};
+}
+
+static Range *atom_slot(Fuser *f, const Atom *a) {
+  if (a->is_k || a->id == 0)
+    return NULL;
+  return a->id > 0 ? &f->rng[a->id] : &f->runrng[-a->id - 1];
+}
+
+/* The bound every run variable is checked against first (2^32: batch
+ * sizes, lengths, widths and SRAM sizes are far below it). */
+#define RUN_MAX 4294967296.0
+
+/* Narrow what is known about a to r (both hold). */
+static void narrow(Fuser *f, const Atom *a, Range r) {
+  Range *s = atom_slot(f, a);
+  if (!s || !r.known || !isfinite(r.lo) || !isfinite(r.hi) || r.lo > r.hi)
+    return;
+  if (s->known) {
+    r.lo = r.lo > s->lo ? r.lo : s->lo;
+    r.hi = r.hi < s->hi ? r.hi : s->hi;
+    r.whole |= s->whole;
+  }
+  *s = r;
+}
+
+static void corners(double a, double b, double c, double d, Range *r) {
+  double lo = a, hi = a;
+  double x[3] = {b, c, d};
+  for (int i = 0; i < 3; i++) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  r->lo = lo;
+  r->hi = hi;
+}
+
+static Range op_range(char op, Range x, Range y) {
+  bool unary = op == 'n' || op == 'c' || op == 'f';
+  Range r = {0};
+  if (!x.known || (!unary && !y.known))
+    return r;
+  r.known = true;
+  switch (op) {
+  case '+': r.lo = x.lo + y.lo; r.hi = x.hi + y.hi; r.whole = x.whole && y.whole; break;
+  case '-': r.lo = x.lo - y.hi; r.hi = x.hi - y.lo; r.whole = x.whole && y.whole; break;
+  case '*':
+    corners(x.lo * y.lo, x.lo * y.hi, x.hi * y.lo, x.hi * y.hi, &r);
+    r.whole = x.whole && y.whole;
+    break;
+  case '/':
+    if (!(y.lo > 0 || y.hi < 0))
+      return (Range){0};
+    corners(x.lo / y.lo, x.lo / y.hi, x.hi / y.lo, x.hi / y.hi, &r);
+    break;
+  case 'm': r.lo = lm_min(x.lo, y.lo); r.hi = lm_min(x.hi, y.hi); r.whole = x.whole && y.whole; break;
+  case 'M': r.lo = lm_max(x.lo, y.lo); r.hi = lm_max(x.hi, y.hi); r.whole = x.whole && y.whole; break;
+  case 'n': r.lo = -x.hi; r.hi = -x.lo; r.whole = x.whole; break;
+  case 'c': r.lo = lm_ceil(x.lo); r.hi = lm_ceil(x.hi); r.whole = true; break;
+  case 'f': r.lo = lm_floor(x.lo); r.hi = lm_floor(x.hi); r.whole = true; break;
+  default: /* floor division, power: not followed */
+    return (Range){0};
+  }
+  if (!isfinite(r.lo) || !isfinite(r.hi))
+    return (Range){0};
+  return r;
 }
 
 /* One operation: op is a prog_op_kind character ('+' '-' '*' '/' '0'
@@ -161,6 +265,7 @@ static Atom op_atom(Fuser *f, char op, Atom x, Atom y) {
   default: buf_printf(&e, "%s %c %s", xs, op, ys); break;
   }
   Atom r = local(f, buf_str(&e));
+  narrow(f, &r, op_range(op, atom_range(f, &x), atom_range(f, &y)));
   buf_free(&e);
   buf_free(&xa);
   buf_free(&ya);
@@ -179,10 +284,12 @@ static Atom prog_atom(Fuser *f, const Prog *p) {
       st[sp++] = kat(in->k);
       continue;
     case 'v': {
-      Atom a = {0};
+      Atom a = {.id = -(in->idx + 1)};
       snprintf(a.s, sizeof(a.s), "run[%d]", in->idx);
       if (in->idx >= V_COUNT)
         f->fail = true; /* config values are always folded */
+      else
+        f->runused[in->idx] = true;
       st[sp++] = a;
       continue;
     }
@@ -315,6 +422,15 @@ static void check(Fuser *f, const Atom *x, bool range, double lo, double hi,
       buf_puts(&f->work, "  return -1;\n");
     return;
   }
+  /* what passing it proves; nothing to do when already proven */
+  Range need = {true, range && whole, range && lo > 0 ? lo : 0,
+                range && hi < 1.79e308 ? hi : 1.79e308};
+  Range have = atom_range(f, x);
+  if (have.known && have.lo >= need.lo && have.hi <= need.hi &&
+      (!need.whole || have.whole))
+    return;
+  if (!f->cond)
+    narrow(f, x, need);
   Buf c;
   buf_init(&c);
   if (range) {
@@ -364,6 +480,15 @@ static void gen(Fuser *f, const Plan *p, const char *name, const bool *used,
   hashmap_init(&f->cse);
   hashmap_init(&f->done);
   f->tmp = 0;
+  /* every run variable read is first checked to lie in [0, RUN_MAX]
+   * (beyond it the interpretive path evaluates: same values, just not
+   * fused): then most values are provably finite and not negative, and
+   * their checks are not made */
+  for (int i = 0; i < V_COUNT; i++)
+    f->runrng[i] = (Range){true, false, 0, RUN_MAX};
+  memset(f->runused, 0, sizeof(f->runused));
+  if (f->rng)
+    memset(f->rng, 0, sizeof(Range) * (size_t)f->caprng);
   Env *envs = xcalloc((size_t)p->nslots + 1, sizeof(Env));
   /* parameters: constants, or values computed and checked */
   for (int i = 0; i < p->nslots && !f->fail; i++) {
@@ -448,6 +573,10 @@ static void gen(Fuser *f, const Plan *p, const char *name, const bool *used,
              "int %s(const double *run, double *R, double *S, double *A, "
              "const double *K) {\n",
              name);
+  for (int i = 0; i < V_COUNT; i++)
+    if (f->runused[i])
+      buf_printf(src, "  if (!(run[%d] >= 0 && run[%d] <= %.1f)) return -1;\n",
+                 i, i, RUN_MAX);
   buf_puts(src, buf_str(&f->defs));
   buf_puts(src, buf_str(&f->work));
   buf_puts(src, "  (void)K; (void)A; (void)run; (void)S; (void)R;\n"
@@ -506,6 +635,7 @@ Fused *fused_build(const Plan *p) {
   buf_free(&f.work);
   hashmap_free(&f.cse);
   hashmap_free(&f.done);
+  free(f.rng);
   buf_free(&src);
   return fu;
 }
