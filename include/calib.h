@@ -130,14 +130,6 @@ void engine_free(Engine *e);
 
 /* ===== per plan ===== */
 
-/* A kernel's last inputs and time (calib_kernel_cost). */
-typedef struct KernelMemo {
-  const Calib *c;
-  const Gpu *g;
-  double flops, bytes, m, n, k, peak;
-  double time;
-} KernelMemo;
-
 struct CalibPlan {
   const Plan *plan;
   int nrows;
@@ -154,7 +146,6 @@ struct CalibPlan {
   int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
                           num_kv_heads, head_dim (attention); N,
                           in_features, out_features (gemm) */
-  KernelMemo (*memo)[2]; /* per lead row: its last two inputs and times */
   Arena arena;
 };
 

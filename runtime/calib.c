@@ -667,8 +667,6 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
   cp->kernel = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
   cp->attn_arg = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
   cp->attn_off = arena_alloc(a, sizeof(int[3]) * (size_t)(n + 1));
-  cp->memo = arena_alloc(a, sizeof(KernelMemo[2]) * (size_t)(n + 1));
-  memset(cp->memo, 0, sizeof(KernelMemo[2]) * (size_t)(n + 1));
   for (int r = 0; r < n; r++) {
     const Row *row = &p->rows[r];
     cp->kind[r] = row_kind(row);
@@ -843,21 +841,8 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
   *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
                       .k = kred, .peak = peak, .roof_sum = roof_sum,
                       .nrows = nm};
-  /* the kernel's last two inputs and times (prefill's and decode's): a
-   * sweep often asks again (decode's GEMMs do not change with the KV
-   * length) */
-  KernelMemo *mo = cp->memo[r];
-  for (int i = 0; i < 2; i++)
-    if (mo[i].c == c && mo[i].g == g && mo[i].flops == flops &&
-        mo[i].bytes == bytes && mo[i].m == m && mo[i].n == ncols &&
-        mo[i].k == kred && mo[i].peak == peak) {
-      out->time = mo[i].time;
-      return;
-    }
   out->time = cp->launches[r] * f->launch +
               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
-  mo[1] = mo[0];
-  mo[0] = (KernelMemo){c, g, flops, bytes, m, ncols, kred, peak, out->time};
 }
 
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
