@@ -170,6 +170,14 @@ void calib_plan_free(CalibPlan *cp);
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time);
+/* The same for the kernels with a row marked in only (NULL: all); the
+ * others keep their rows' row_time (a call on the same values left them).
+ * The total is over every kernel, in order. */
+double calib_predict_rows(const CalibPlan *cp, const Calib *c,
+                          const Engine *e, const Gpu *g, const Peaks *pk,
+                          const Values *v, const double *run,
+                          const double *roof, double *row_time,
+                          const bool *only);
 
 /* The time the engine's host takes to issue the phase's launches (its
  * host.launch_us x the launches of the kernels that run), or 0 without a

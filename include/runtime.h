@@ -414,6 +414,11 @@ int plan_eval_rows(const Plan *p, const double *run, const int *rows, int n,
 /* plan_eval_rows of the plan's kvrows: the fused function's when there is
  * one (bit-identical), else interpreted. */
 int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err);
+/* out, a whole evaluation at run variables that differ from run in L and
+ * S at most, made one at run: the KV rows and the state re-evaluated
+ * (fused), else a whole plan_eval. */
+int plan_eval_kv_state(const Plan *p, const double *run, Values *out,
+                       Error *err);
 
 /* ===== fuse.c: a plan as one JIT-compiled function ===== */
 
@@ -427,6 +432,9 @@ int fused_eval(const Fused *f, const double *run, Values *out);
 /* Only the plan's KV rows (plan->kvrows) and their slots' parameters,
  * into out, an evaluation of the same plan (the state is not touched). */
 int fused_eval_kv(const Fused *f, const double *run, Values *out);
+/* The same and the state metrics: out then equals a whole evaluation at
+ * run when it was one at run variables that differ in L and S only. */
+int fused_eval_kv_state(const Fused *f, const double *run, Values *out);
 void fused_free(Fused *f);
 
 /* ===== hardware.c ===== */
@@ -576,6 +584,7 @@ typedef struct PhaseResult {
   int ncomm;
   double *comm_bytes;   /* per collective: bytes, seconds */
   double *comm_time;
+  int comm_cap;         /* their length */
   double send_bytes, send_time; /* pipeline: one stage to the next */
   int sends;            /* pp - 1 */
   int send_after;       /* the row the send row follows */
@@ -637,6 +646,10 @@ typedef struct Report {
  * ph->bound and ph->peak when ph->time is NULL, else reuses them (they
  * must hold ph->plan->nrows rows); free with phase_free_times. */
 void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth);
+/* The same for the rows marked in only (NULL: all); the others keep their
+ * time, bound and peak. The total is over every row, in order. */
+void phase_roofline_rows(PhaseResult *ph, const Peaks *peaks,
+                         double bandwidth, const bool *only);
 void phase_free_times(PhaseResult *ph);
 
 /* Render the report. New string; free(). */
@@ -866,6 +879,19 @@ typedef struct Prediction {
   const ParPlan *par;        /* the split plan, or NULL on one GPU */
   const ParDb *pardb;
   double stage_time[2];      /* pipeline: the slowest stage per phase */
+  /* vals[1] is a whole evaluation of bufplan at dec_run (dec_valid): a
+   * decode at another KV length re-evaluates only the rows reading it */
+  bool dec_valid;
+  double dec_run[V_COUNT];
+  /* and phase[1]'s times are that evaluation's on dec_gpu at dec_peaks
+   * (calibrated with dec_calib and dec_engine): only the rows reading the
+   * KV length are priced again */
+  bool dec_times_valid;
+  const Gpu *dec_gpu;
+  Peaks dec_peaks;
+  const Calib *dec_calib;
+  const Engine *dec_engine;
+  bool *kvmask; /* per row of bufplan: it reads the KV length */
   CalibPlan *cplan;          /* the engine's kernels over the plan */
   const Engine *cplan_engine;
 } Prediction;

@@ -35,9 +35,10 @@ bool kernel_kind_computes(KernelKind k) {
 double calib_waves(double m, double n, double k, double sms) {
   if (m <= 0 || n <= 0 || sms <= 0)
     return 1;
-  double tiles = ceil(m / 128) * ceil(n / 128);
+  /* x * 2^-7 is x / 128 exactly (and 2^-10, / 1024): no division */
+  double tiles = ceil(m * 0.0078125) * ceil(n * 0.0078125);
   if (tiles < sms) {
-    double split = floor(sms / tiles), ks = ceil(k / 1024);
+    double split = floor(sms / tiles), ks = ceil(k * 0.0009765625);
     tiles *= split < ks ? split : ks;
   }
   return tiles / (ceil(tiles / sms) * sms);
@@ -891,13 +892,33 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time) {
+  return calib_predict_rows(cp, c, e, g, pk, v, run, roof, row_time, NULL);
+}
+
+double calib_predict_rows(const CalibPlan *cp, const Calib *c,
+                          const Engine *e, const Gpu *g, const Peaks *pk,
+                          const Values *v, const double *run,
+                          const double *roof, double *row_time,
+                          const bool *only) {
   const Plan *p = cp->plan;
   double total = 0, launches = 0;
+  /* a host-bound engine rescales every row by the whole phase's launches:
+   * no row's time can be kept from the last evaluation */
+  if (e && e->host_launch > 0)
+    only = NULL;
   for (int r = 0; r < cp->nrows; r++) {
     if (cp->lead[r] != r)
       continue;
     if (v->off && v->off[r] && cp->next[r] < 0) {
       row_time[r] = 0; /* runs in the other phase (MLA, Mamba): no kernel */
+      continue;
+    }
+    bool again = !only;
+    for (int q = r; q >= 0 && !again; q = cp->next[q])
+      again = only[q];
+    if (!again) { /* its rows' times are still there: the same sum */
+      for (int q = r; q >= 0; q = cp->next[q])
+        total += p->rows[q].count * row_time[q];
       continue;
     }
     KernelCost kc;

@@ -59,6 +59,7 @@ struct lmp_options {
 struct lmp_result {
   const lmp_model *model;
   char *hardware; /* owned; pred.opts.hardware points here */
+  const Gpu *gpu; /* the GPU named hardware (looked up once) */
   Prediction pred;
   char *warnings; /* built on first use */
 };
@@ -502,20 +503,23 @@ static const Calib *data_calib(lmp_data *d, const char *id, Error *e) {
   return c;
 }
 
-/* Predict into r (its buffers reused). */
+/* Predict into r (its buffers reused). e: a cleared Error (a sweep keeps
+ * one and clears it only after it was set: clearing it costs more than a
+ * prediction's arithmetic). */
 static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
-                        lmp_result *r, lmp_error *err) {
-  Error e;
-  err_clear(&e);
-  const Gpu *gpu = predict_gpu(d->gpus, d->hw_path, o->p.hardware, &e);
+                        lmp_result *r, lmp_error *err, Error *e) {
+  const Gpu *gpu =
+      r->gpu && r->hardware && strcmp(r->hardware, o->p.hardware) == 0
+          ? r->gpu
+          : predict_gpu(d->gpus, d->hw_path, o->p.hardware, e);
   lmp_model *mm = (lmp_model *)m; /* the plan cache */
   AttnImpl a = o->p.attn;
   const Calib *cal = NULL;
   const Engine *eng = NULL;
   if (gpu && !o->p.roofline) {
-    if (!(eng = data_engine(d, o->p.engine, &e)) ||
-        !(cal = data_calib(d, gpu->id, &e))) {
-      from_error(err, &e);
+    if (!(eng = data_engine(d, o->p.engine, e)) ||
+        !(cal = data_calib(d, gpu->id, e))) {
+      from_error(err, e);
       return -1;
     }
     if (!o->p.attn_set)
@@ -524,8 +528,8 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
   const PredictOpts *po0 = &o->p;
   if (gpu && (po0->tp > 1 || po0->pp > 1 || po0->ep > 1 ||
               po0->microbatches > 1)) {
-    if (!d->par && !(d->par = pardb_load(d->par_path, &e))) {
-      from_error(err, &e);
+    if (!d->par && !(d->par = pardb_load(d->par_path, e))) {
+      from_error(err, e);
       return -1;
     }
     ParCache *c = mm->par;
@@ -533,9 +537,9 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
       c = c->next;
     if (!c) {
       ParPlan *pp = parplan_build(d->par, m->model, d->reg, a, po0->tp,
-                                  po0->ep, &e);
+                                  po0->ep, e);
       if (!pp) {
-        from_error(err, &e);
+        from_error(err, e);
         return -1;
       }
       c = xcalloc(1, sizeof(*c));
@@ -546,6 +550,7 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
       free(r->hardware);
       r->hardware = xstrdup(o->p.hardware);
     }
+    r->gpu = gpu;
     free(r->warnings);
     r->warnings = NULL;
     PredictOpts po = o->p;
@@ -553,22 +558,23 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
     po.attn = a;
     po.calib = cal;
     po.engine_data = eng;
-    if (predict_par(c->pp, d->par, gpu, &po, &r->pred, &e) < 0) {
-      from_error(err, &e);
+    if (predict_par(c->pp, d->par, gpu, &po, &r->pred, e) < 0) {
+      from_error(err, e);
       return -1;
     }
     return 0;
   }
   if (gpu && !mm->plan[a])
-    mm->plan[a] = plan_build(m->model, a, &e);
+    mm->plan[a] = plan_build(m->model, a, e);
   if (!gpu || !mm->plan[a]) {
-    from_error(err, &e);
+    from_error(err, e);
     return -1;
   }
   if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
     free(r->hardware);
     r->hardware = xstrdup(o->p.hardware);
   }
+  r->gpu = gpu;
   free(r->warnings);
   r->warnings = NULL;
   PredictOpts po = o->p;
@@ -576,8 +582,8 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
   po.attn = a;
   po.calib = cal;
   po.engine_data = eng;
-  if (predict(mm->plan[a], gpu, &po, &r->pred, &e) < 0) {
-    from_error(err, &e);
+  if (predict(mm->plan[a], gpu, &po, &r->pred, e) < 0) {
+    from_error(err, e);
     return -1;
   }
   return 0;
@@ -587,7 +593,9 @@ lmp_result *lmp_predict(lmp_data *d, const lmp_model *m,
                         const lmp_options *o, lmp_error *err) {
   lmp_result *r = xcalloc(1, sizeof(*r));
   r->model = m;
-  if (predict_into(d, m, o, r, err) < 0) {
+  Error e;
+  err_clear(&e);
+  if (predict_into(d, m, o, r, err, &e) < 0) {
     lmp_result_free(r);
     return NULL;
   }
@@ -795,7 +803,10 @@ static void row_json_pairs(Buf *b, const RowNum *t, int n, bool first) {
       snprintf(num, sizeof(num), "%s", t[i].v != 0 ? "true" : "false");
     else
       report_number(t[i].v, num, sizeof(num));
-    buf_printf(b, "%s\"%s\": %s", first && i == 0 ? "" : ", ", t[i].key, num);
+    buf_puts(b, first && i == 0 ? "\"" : ", \"");
+    buf_puts(b, t[i].key);
+    buf_puts(b, "\": ");
+    buf_puts(b, num);
   }
 }
 
@@ -866,7 +877,8 @@ char *lmp_result_summary_row(const lmp_result *r, const char *format) {
         snprintf(num, sizeof(num), "%s", x->v != 0 ? "true" : "false");
       else if (isfinite(x->v))
         report_number(x->v, num, sizeof(num));
-      buf_printf(&b, ",%s", num);
+      buf_putc(&b, ',');
+      buf_puts(&b, num);
     }
     buf_puts(&b, ",\n");
   } else {
@@ -894,6 +906,7 @@ char *lmp_result_summary_row(const lmp_result *r, const char *format) {
 /* One item of a value list: a value, or a range lo..hi stepping +1 or xk. */
 typedef struct SweepItem {
   char *value;        /* a single value; NULL for a range */
+  double num;         /* a single value's number (numeric options) */
   double lo, hi, mul; /* range: mul 0 = every integer */
 } SweepItem;
 
@@ -914,7 +927,13 @@ struct lmp_sweep {
   int ndims;
   bool started, done;
   lmp_result *res;
+  Error e; /* cleared once set */
 };
+
+/* Options whose values are whole numbers (counts, integers, widths). */
+static bool numeric(const OptSpec *sp) {
+  return sp->kind == K_COUNT || sp->kind == K_INT || sp->kind == K_BITS;
+}
 
 static const OptSpec *find_spec(const char *name) {
   for (size_t i = 0; i < LM_ARRAY_LEN(specs); i++)
@@ -926,6 +945,7 @@ static const OptSpec *find_spec(const char *name) {
 lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
                          const lmp_options *base) {
   lmp_sweep *s = xcalloc(1, sizeof(*s));
+  err_clear(&s->e);
   s->data = d;
   s->model = m;
   s->opts = lmp_options_new();
@@ -1026,6 +1046,8 @@ int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
         free(it.value);
         goto out;
       }
+      if (numeric(sp)) /* checked: digits only */
+        it.num = strtod(it.value, NULL);
     }
     dim.items = xrealloc(dim.items, sizeof(SweepItem) * (size_t)(dim.nitems + 1));
     dim.items[dim.nitems++] = it;
@@ -1053,16 +1075,25 @@ double lmp_sweep_size(const lmp_sweep *s) {
   return n;
 }
 
-/* Set the dimension's current value into the options (checked before). */
+/* Set the dimension's current value into the options (checked before):
+ * a number straight into its field, as lmp_options_set puts it there. */
 static void dim_apply(lmp_sweep *s, SweepDim *d) {
   const SweepItem *it = &d->items[d->item];
-  char num[32];
-  const char *v = it->value;
-  if (!v) {
-    snprintf(num, sizeof(num), "%.0f", d->cur);
-    v = num;
+  const OptSpec *sp = d->spec;
+  if (!numeric(sp)) {
+    lmp_options_set(s->opts, sp->name, it->value, NULL);
+    return;
   }
-  lmp_options_set(s->opts, d->spec->name, v, NULL);
+  double v = it->value ? it->num : d->cur;
+  char *field = (char *)&s->opts->p + sp->off;
+  if (sp->kind == K_COUNT) {
+    memcpy(field, &v, sizeof(v));
+  } else {
+    int iv = (int)v;
+    memcpy(field, &iv, sizeof(iv));
+    if (sp->kind == K_BITS && field == (char *)&s->opts->p.w_bits)
+      s->opts->p.w_given = true; /* as lmp_options_set */
+  }
 }
 
 static void dim_first(SweepDim *d) {
@@ -1113,7 +1144,9 @@ int lmp_sweep_next(lmp_sweep *s, const lmp_result **r, lmp_error *err) {
     s->res = xcalloc(1, sizeof(*s->res));
     s->res->model = s->model;
   }
-  if (predict_into(s->data, s->model, s->opts, s->res, err) < 0)
+  if (s->e.set)
+    err_clear(&s->e);
+  if (predict_into(s->data, s->model, s->opts, s->res, err, &s->e) < 0)
     return -1;
   *r = s->res;
   return 1;
@@ -1195,8 +1228,11 @@ struct lmp_slo {
   bool per_gpu;
   double count[SLO_N], total;
   double best_value;
-  char *best;        /* the best's configuration and summary, JSON */
-  char *best_table;  /* the same as a table row */
+  /* the best so far: its options and summary (strings copied), written
+   * out by lmp_slo_result; the best changes often in a sweep */
+  bool has_best;
+  lmp_result best;
+  char *best_engine;
   char *first_error;
 };
 
@@ -1276,17 +1312,23 @@ int lmp_slo_offer(lmp_slo *s, const lmp_result *r) {
     double x = s->per_gpu ? m->throughput_per_gpu : m->throughput;
     if (x > s->best_value) {
       s->best_value = x;
-      free(s->best);
-      free(s->best_table);
-      Buf b;
-      buf_init(&b);
-      row_json_config(&b, r);
-      RowNum t[16];
-      buf_puts(&b, ", \"summary\": {");
-      row_json_pairs(&b, t, row_summary(r, t), true);
-      buf_puts(&b, "}}");
-      s->best = buf_steal(&b);
-      s->best_table = lmp_result_summary_row(r, "table");
+      lmp_result *b = &s->best;
+      const PredictOpts *po = &r->pred.opts;
+      b->model = r->model;
+      b->pred.opts = *po;
+      b->pred.summary = r->pred.summary;
+      if (!b->hardware || strcmp(b->hardware, po->hardware) != 0) {
+        free(b->hardware);
+        b->hardware = xstrdup(po->hardware);
+      }
+      if (po->engine && (!s->best_engine ||
+                         strcmp(s->best_engine, po->engine) != 0)) {
+        free(s->best_engine);
+        s->best_engine = xstrdup(po->engine);
+      }
+      b->pred.opts.hardware = b->hardware;
+      b->pred.opts.engine = s->best_engine;
+      s->has_best = true;
       v = SLO_BEST;
     } else {
       v = SLO_MET;
@@ -1333,7 +1375,17 @@ char *lmp_slo_result(const lmp_slo *s, const char *format) {
     for (int k = SLO_FIT; k < SLO_N; k++)
       buf_printf(&b, "%s\"%s\": %.0f", k == SLO_FIT ? "" : ", ",
                  slo_reason[k], s->count[k]);
-    buf_printf(&b, "},\n \"best\": %s}\n", s->best ? s->best : "null");
+    buf_puts(&b, "},\n \"best\": ");
+    if (s->has_best) {
+      row_json_config(&b, &s->best);
+      RowNum t[16];
+      buf_puts(&b, ", \"summary\": {");
+      row_json_pairs(&b, t, row_summary(&s->best, t), true);
+      buf_puts(&b, "}}");
+    } else {
+      buf_puts(&b, "null");
+    }
+    buf_puts(&b, "}\n");
   } else {
     buf_printf(&b, "%.0f configurations; %.0f fit and meet the SLO (%s); "
                    "lost: %.0f do not fit, %.0f miss TTFT, %.0f miss TPOT, "
@@ -1342,12 +1394,14 @@ char *lmp_slo_result(const lmp_slo *s, const char *format) {
                s->count[SLO_TPOT], s->count[SLO_E2E], s->count[SLO_ERR]);
     if (s->first_error)
       buf_printf(&b, "first invalid configuration: %s\n", s->first_error);
-    if (s->best) {
+    if (s->has_best) {
       buf_printf(&b, "best by %s:\n", what);
       char *h = lmp_row_header("table");
       buf_puts(&b, h);
       free(h);
-      buf_puts(&b, s->best_table);
+      char *row = lmp_result_summary_row(&s->best, "table");
+      buf_puts(&b, row);
+      free(row);
     } else {
       buf_puts(&b, "no configuration meets the SLO\n");
     }
@@ -1359,8 +1413,8 @@ void lmp_slo_free(lmp_slo *s) {
   if (!s)
     return;
   free(s->spec);
-  free(s->best);
-  free(s->best_table);
+  free(s->best.hardware);
+  free(s->best_engine);
   free(s->first_error);
   free(s);
 }

@@ -422,6 +422,15 @@ int plan_eval_kv(const Plan *p, const double *run, Values *out, Error *err) {
   return plan_eval_rows(p, run, p->kvrows, p->nkvrows, out, err);
 }
 
+int plan_eval_kv_state(const Plan *p, const double *run, Values *out,
+                       Error *err) {
+  if (p->fused && fused_eval_kv_state(p->fused, run, out) == 0) {
+    mark_off(p, run, out);
+    return 0;
+  }
+  return plan_eval(p, run, out, err);
+}
+
 /* Parameters as transformers allocates them. Every weight tensor's
  * param_bytes is its element count times a width variable (w_bytes for
  * the weights quantization applies to, e_bytes for those kept at 16 bits:

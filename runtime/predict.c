@@ -51,10 +51,13 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
 static void reserve(Prediction *p, const Plan *plan, bool search,
                     bool steps) {
   if (p->bufplan != plan) {
-    prediction_free(p);
+    prediction_free(p); /* dec_valid false */
     for (int i = 0; i < 2; i++)
       p->vals[i] = values_new(plan);
     p->bufplan = plan;
+    p->kvmask = xcalloc((size_t)plan->nrows + 1, sizeof(bool));
+    for (int i = 0; i < plan->nkvrows; i++)
+      p->kvmask[plan->kvrows[i]] = true;
   }
   for (int i = 0; i < 2 && search; i++)
     if (!p->scratch[i])
@@ -66,15 +69,17 @@ static void reserve(Prediction *p, const Plan *plan, bool search,
 /* The calibrated time of every row of a phase (when the time model is
  * calibrated: p->cplan set for this plan and engine), after its
  * roofline. */
-static void phase_calib(Prediction *p, PhaseResult *ph, const double *run) {
+static void phase_calib(Prediction *p, PhaseResult *ph, const double *run,
+                        const bool *only) {
   const PredictOpts *o = &p->opts;
   if (!(o->calib && o->engine_data && !o->roofline))
     return;
   if (!ph->pred)
     ph->pred = xcalloc((size_t)ph->plan->nrows + 1, sizeof(double));
   ph->kernel = p->cplan->kernel;
-  ph->pred_total = calib_predict(p->cplan, o->calib, o->engine_data, p->gpu,
-                                 &p->peaks, ph->vals, run, ph->time, ph->pred);
+  ph->pred_total =
+      calib_predict_rows(p->cplan, o->calib, o->engine_data, p->gpu, &p->peaks,
+                         ph->vals, run, ph->time, ph->pred, only);
 }
 
 /* -O N: the N - 1 decode steps after the first token, at KV lengths
@@ -115,7 +120,7 @@ static int decode_steps(Prediction *p, Error *err) {
           return -1;
         ph->kv_len = run[V_L];
         phase_roofline(ph, &p->peaks, p->gpu->bandwidth);
-        phase_calib(p, ph, run);
+        phase_calib(p, ph, run, NULL);
         if (phase_latency(p, ph, run, err) < 0)
           return -1;
         sum += ph->latency;
@@ -133,8 +138,11 @@ static int decode_steps(Prediction *p, Error *err) {
 /* The collectives' bytes and times of a phase (sized for the plan's). */
 static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
   int n = par ? par->ncomm : 0;
-  ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
-  ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+  if (!ph->comm_bytes || ph->comm_cap < n + 1) {
+    ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
+    ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+    ph->comm_cap = n + 1;
+  }
   ph->comm = NULL;
   ph->ncomm = 0;
   ph->sends = 0;
@@ -267,9 +275,18 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
   dec[V_T] = 1;
   dec[V_DECODE] = 1;
 
+  /* decode: in a sweep over S, only the rows reading the KV length (and
+   * the state) change from the last decode evaluated */
+  bool same = p->dec_valid;
+  for (int i = 0; i < V_COUNT && same; i++)
+    same = i == V_S || i == V_L || p->dec_run[i] == dec[i];
+  p->dec_valid = false;
   if (plan_eval(plan, pre, p->vals[0], err) < 0 ||
-      plan_eval(plan, dec, p->vals[1], err) < 0)
+      (same ? plan_eval_kv_state(plan, dec, p->vals[1], err)
+            : plan_eval(plan, dec, p->vals[1], err)) < 0)
     return -1;
+  p->dec_valid = true;
+  memcpy(p->dec_run, dec, sizeof(p->dec_run));
   if (roof_peaks(gpu, w_bits, o->a_bits, o->kv_bits, o->fmt8, &p->peaks,
                  err) < 0)
     return -1;
@@ -282,6 +299,20 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
     if (q->method && strcmp(q->method, "mxfp4") == 0 && gpu->fp4_flops <= 0)
       p->peaks.x_bits = 16;
   }
+  bool calibrated = o->calib && o->engine_data && !o->roofline;
+  /* decode's rows that do not read the KV length keep their times when
+   * everything else they depend on is as last time */
+  const Peaks *k0 = &p->dec_peaks, *k1 = &p->peaks;
+  bool times = same && p->dec_times_valid && !p->par && p->dec_gpu == gpu &&
+               k0->p16 == k1->p16 && k0->p8 == k1->p8 &&
+               k0->p8_name == k1->p8_name && k0->p6 == k1->p6 &&
+               k0->p4 == k1->p4 && k0->w_bits == k1->w_bits &&
+               k0->a_bits == k1->a_bits && k0->kv_bits == k1->kv_bits &&
+               k0->x_bits == k1->x_bits &&
+               p->dec_calib == (calibrated ? o->calib : NULL) &&
+               p->dec_engine == (calibrated ? o->engine_data : NULL);
+  p->dec_times_valid = false;
+  const bool *only = times ? p->kvmask : NULL;
   for (int i = 0; i < 2; i++) {
     PhaseResult *ph = &p->phase[i];
     ph->name = phase_name[i]; /* PHASE_PREFILL, PHASE_DECODE */
@@ -289,15 +320,15 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
     ph->kv_len = p->run[i][V_L];
     ph->plan = plan;
     ph->vals = p->vals[i];
-    phase_roofline(ph, &p->peaks, gpu->bandwidth);
+    phase_roofline_rows(ph, &p->peaks, gpu->bandwidth, i ? only : NULL);
   }
   Summary *s = &p->summary;
   s->ttft_roofline = p->phase[0].total_time;
   s->tpot_roofline = p->phase[1].total_time;
-  bool calibrated = o->calib && o->engine_data && !o->roofline;
   if (calibrated) {
     /* the engine's kernels over the plan: built once per plan and engine */
     if (!p->cplan || p->cplan->plan != plan || p->cplan_engine != o->engine_data) {
+      only = NULL; /* new buffers */
       calib_plan_free(p->cplan);
       p->cplan = calib_plan(plan, o->engine_data);
       p->cplan_engine = o->engine_data;
@@ -317,10 +348,15 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
   }
   for (int i = 0; i < 2; i++) {
     PhaseResult *ph = &p->phase[i];
-    phase_calib(p, ph, p->run[i]);
+    phase_calib(p, ph, p->run[i], i ? only : NULL);
     if (phase_latency(p, ph, p->run[i], err) < 0)
       return -1;
   }
+  p->dec_times_valid = !p->par;
+  p->dec_gpu = gpu;
+  p->dec_peaks = p->peaks;
+  p->dec_calib = calibrated ? o->calib : NULL;
+  p->dec_engine = calibrated ? o->engine_data : NULL;
   s->ttft = p->phase[0].latency;
   s->tpot = p->phase[1].latency;
   if (p->par) { /* the roofline bound of the configuration */
@@ -485,9 +521,14 @@ void prediction_free(Prediction *p) {
     free(ph->comm_time);
     free(ph->stage_send);
     ph->comm_bytes = ph->comm_time = ph->stage_send = NULL;
+    ph->comm_cap = 0;
   }
   values_free(p->steps);
   p->steps = NULL;
   p->bufplan = NULL;
+  p->dec_valid = false;
+  p->dec_times_valid = false;
+  free(p->kvmask);
+  p->kvmask = NULL;
   p->param_plan = NULL;
 }

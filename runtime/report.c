@@ -10,7 +10,133 @@
 #include "calib.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+/* ---- report_number without printf (a sweep prints millions) ----
+ *
+ * The spec is the loop at the end of report_number: the first of %.15g,
+ * %.16g, %.17g that strtod reads back to v. For 1e-4 <= |v| < 1e15 that
+ * is computed here exactly in 128-bit integers: |v| = m * 2^e (m < 2^53,
+ * e < 0), so N = m * 10^k / 2^-e is |v| * 10^k with its remainder exact;
+ * k makes the quotient Q a 17-digit integer. A d-digit rounding of v is Q
+ * without its last 17 - d digits, rounded to nearest with ties to even
+ * (glibc's printf on an exact tie) using the exact remainder; it reads
+ * back to v iff it lies inside v's rounding interval (half an ulp each
+ * side, half that below a power of two; ends included when m is even,
+ * strtod's ties to even), all compared at the common scale 4 * 10^k *
+ * 2^-e. The digits are then laid out as %g does for that precision. Any
+ * other value takes the printf path; test_report checks both against
+ * printf and strtod on millions of values. */
+typedef unsigned __int128 U128;
+
+static U128 pow10_u128(int n) {
+  U128 p = 1;
+  while (n-- > 0)
+    p *= 10;
+  return p;
+}
+
+static char *put_uint(char *o, unsigned long long x) {
+  char t[24];
+  int n = 0;
+  do {
+    t[n++] = (char)('0' + x % 10);
+    x /= 10;
+  } while (x);
+  while (n)
+    *o++ = t[--n];
+  return o;
+}
+
+static bool fast_number(double v, char *out, size_t outsz) {
+  static U128 p10[21];
+  static bool init;
+  if (!init) { /* idempotent: racing threads write the same values */
+    for (int i = 0; i <= 20; i++)
+      p10[i] = pow10_u128(i);
+    init = true;
+  }
+  double a = v < 0 ? -v : v;
+  if (outsz < 32 || !(a >= 1e-4 && a < 1e15))
+    return false;
+  uint64_t bits;
+  memcpy(&bits, &a, sizeof(bits));
+  uint64_t m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+  int e = (int)((bits >> 52) & 0x7ff) - 1075;
+  if (e >= 0)
+    return false; /* an integer (not here: report_number took those) */
+  int sh = -e;
+  int X = (int)floor((e + 52) * 0.30102999566398120); /* ~log10(a) */
+  U128 num = 0, Q = 0;
+  for (int tries = 0;; tries++) {
+    int k = 16 - X;
+    if (tries > 3 || k < 0 || k > 20)
+      return false;
+    num = (U128)m * p10[k];
+    Q = num >> sh;
+    if (Q < p10[16])
+      X--;
+    else if (Q >= p10[17])
+      X++;
+    else
+      break;
+  }
+  int k = 16 - X;
+  U128 R = num & ((((U128)1) << sh) - 1);
+  U128 v4 = num * 4, hhi = 2 * p10[k],
+       hlo = m == (1ULL << 52) ? p10[k] : 2 * p10[k];
+  bool even = (m & 1) == 0;
+  uint64_t q17 = (uint64_t)Q; /* below 10^17 */
+  for (int d = 15; d <= 17; d++) {
+    int j = 17 - d;
+    U128 p = p10[j];
+    uint64_t D = j == 2 ? q17 / 100 : j == 1 ? q17 / 10 : q17,
+             Qm = q17 - D * (uint64_t)p;
+    U128 rest2 = (((U128)Qm << sh) + R) * 2, half = p << sh;
+    if (rest2 > half || (rest2 == half && (D & 1)))
+      D++;
+    U128 c4 = (((U128)D * p) << sh) * 4;
+    bool ok = (c4 > v4 - hlo || (even && c4 == v4 - hlo)) &&
+              (c4 < v4 + hhi || (even && c4 == v4 + hhi));
+    if (!ok && d < 17)
+      continue;
+    int Xd = X;
+    if (D == p10[d]) { /* rounded up to the next power of ten */
+      D = p10[d - 1];
+      Xd++;
+    }
+    if (Xd >= d)
+      return false; /* %g would switch to an exponent */
+    char dig[24];
+    char *q = put_uint(dig, (unsigned long long)D);
+    int nd = (int)(q - dig); /* d */
+    while (nd > 0 && dig[nd - 1] == '0' && nd > Xd + 1)
+      nd--; /* trailing zeros of the fraction */
+    char *o = out;
+    if (v < 0)
+      *o++ = '-';
+    if (Xd >= 0) {
+      for (int i = 0; i <= Xd; i++)
+        *o++ = i < nd ? dig[i] : '0';
+      if (nd > Xd + 1) {
+        *o++ = '.';
+        for (int i = Xd + 1; i < nd; i++)
+          *o++ = dig[i];
+      }
+    } else {
+      *o++ = '0';
+      *o++ = '.';
+      for (int i = 0; i < -Xd - 1; i++)
+        *o++ = '0';
+      for (int i = 0; i < nd; i++)
+        *o++ = dig[i];
+    }
+    *o = 0;
+    return true;
+  }
+  return false;
+}
 
 void report_number(double v, char *out, size_t outsz) {
   if (!isfinite(v)) {
@@ -19,9 +145,20 @@ void report_number(double v, char *out, size_t outsz) {
   }
   if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
       v == (double)(long long)v) {
-    snprintf(out, outsz, "%lld", (long long)v);
+    long long i = (long long)v;
+    if (outsz >= 24) { /* "%lld" */
+      char *o = out;
+      if (i < 0)
+        *o++ = '-';
+      *put_uint(o, i < 0 ? 0ULL - (unsigned long long)i
+                         : (unsigned long long)i) = 0;
+    } else {
+      snprintf(out, outsz, "%lld", i);
+    }
     return;
   }
+  if (fast_number(v, out, outsz))
+    return;
   for (int prec = 15; prec <= 17; prec++) {
     snprintf(out, outsz, "%.*g", prec, v);
     if (strtod(out, NULL) == v)

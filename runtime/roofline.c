@@ -85,6 +85,11 @@ double roof_time(double flops, double bytes, double peak, double bandwidth,
 }
 
 void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
+  phase_roofline_rows(ph, peaks, bandwidth, NULL);
+}
+
+void phase_roofline_rows(PhaseResult *ph, const Peaks *peaks,
+                         double bandwidth, const bool *only) {
   int n = ph->plan->nrows;
   if (!ph->time) {
     ph->time = xcalloc((size_t)n + 1, sizeof(double));
@@ -93,10 +98,13 @@ void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
   }
   ph->total_time = 0;
   for (int r = 0; r < n; r++) {
-    const double *v = ph->vals->row[r];
-    double bytes = metric_bytes(v);
-    double peak = roof_peak(peaks, v, ph->plan->rows[r].xw, &ph->peak[r]);
-    ph->time[r] = roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
+    if (!only || only[r]) {
+      const double *v = ph->vals->row[r];
+      double bytes = metric_bytes(v);
+      double peak = roof_peak(peaks, v, ph->plan->rows[r].xw, &ph->peak[r]);
+      ph->time[r] =
+          roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
+    }
     ph->total_time += ph->plan->rows[r].count * ph->time[r];
   }
 }

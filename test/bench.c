@@ -195,17 +195,52 @@ static void print_rate(const char *what, double s) {
   printf("  %-52s %10.0f configurations/s\n", what, 1 / s);
 }
 
-/* A whole sweep through the public API: B 1..64 x S 128..4096x2. */
-static void bench_sweep(void *arg) {
-  ApiBenchSweep *a = arg;
-  lmp_sweep *s = lmp_sweep_new(a->data, a->model, a->opts);
-  if (lmp_sweep_values(s, "batch", "1..64", NULL) < 0 ||
-      lmp_sweep_values(s, "seq-len", "128..4096x2", NULL) < 0)
-    abort();
+/* A whole sweep through the public API (what lmrun runs): the options
+ * in order (the last varies fastest), each row's summary written as
+ * format (NULL: evaluated only, as lmrun --slo does). */
+typedef struct SweepSpec {
+  ApiBenchSweep *a;
+  const char *dim[2][2]; /* {option, values} */
+  const char *format;
+  double configs;
+} SweepSpec;
+
+static void bench_sweep_spec(void *arg) {
+  SweepSpec *w = arg;
+  lmp_sweep *s = lmp_sweep_new(w->a->data, w->a->model, w->a->opts);
+  for (int i = 0; i < 2; i++)
+    if (lmp_sweep_values(s, w->dim[i][0], w->dim[i][1], NULL) < 0)
+      abort();
+  w->configs = lmp_sweep_size(s);
   const lmp_result *r;
+  size_t sink = 0;
   while (lmp_sweep_next(s, &r, NULL) == 1)
-    ;
+    if (w->format) {
+      char *row = lmp_result_summary_row(r, w->format);
+      sink += strlen(row);
+      lmp_free(row);
+    }
+  if (w->format && sink == 0)
+    abort();
   lmp_sweep_free(s);
+}
+
+/* Peak memory (max RSS) of a whole lmrun process. */
+static long child_max_rss_kb(char **argv) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen("/dev/null", "w", stdout) ||
+        !freopen("/dev/null", "w", stderr))
+      _exit(127);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int st;
+  struct rusage ru;
+  if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    abort();
+  return ru.ru_maxrss;
 }
 
 /* What lmrun does per analysis: predict() evaluates prefill and decode,
@@ -213,6 +248,15 @@ static void bench_sweep(void *arg) {
  * at this batch (opts.max_batch off here; timed separately below). */
 static void bench_predict(void *arg) {
   EvalBench *b = arg;
+  if (predict(b->plan, b->gpu, &b->opts, &b->pred, NULL) < 0)
+    abort();
+}
+
+/* The same at the next batch size each call (1..64 round and round): a
+ * whole new prediction, nothing of the last one reusable. */
+static void bench_predict_vary(void *arg) {
+  EvalBench *b = arg;
+  b->opts.batch = b->opts.batch >= 64 ? 1 : b->opts.batch + 1;
   if (predict(b->plan, b->gpu, &b->opts, &b->pred, NULL) < 0)
     abort();
 }
@@ -584,6 +628,8 @@ int main(int argc, char **argv) {
   fb.opts.engine_data = eng;
   print_time("one predict, calibrated (vLLM kernels, FlashAttention)",
              time_it(bench_predict, &fb, 25, 20000));
+  print_time("  the same, B 1..64 in turn (nothing carried over)",
+             time_it(bench_predict_vary, &fb, 25, 20000));
   print_time("  of which calib_predict, both phases",
              time_it(bench_calib, &fb, 25, 20000));
   print_rate("sweep, calibration: calib_predict of one phase, one core",
@@ -619,10 +665,72 @@ int main(int argc, char **argv) {
              cpu_time_it(bench_lmp_predict, &ab, 9, 50));
   lmp_options_set(ab.opts, "output-len", "1", NULL);
   {
+    /* whole predictions (prefill, decode, roofline, calibration,
+     * footprint, summary) through lmp_sweep, calibrated (the default) */
     ApiBenchSweep sb = {ab.data, ab.model, ab.opts};
-    double t = cpu_time_it(bench_sweep, &sb, 5, 3);
-    print_rate("lmp_sweep: whole predictions (-B 1..64 -S 128..4096x2)",
-               t / (64 * 6));
+    static const struct {
+      const char *what, *dim[2][2], *format;
+    } sw[] = {
+        {"-B 1..64 -S 128..4096x2", {{"batch", "1..64"},
+                                     {"seq-len", "128..4096x2"}}, NULL},
+        {"-B 1..16 -S 1..4096 (S fastest)", {{"batch", "1..16"},
+                                             {"seq-len", "1..4096"}}, NULL},
+        {"-S 1..4096 -B 1..16 (B fastest)", {{"seq-len", "1..4096"},
+                                             {"batch", "1..16"}}, NULL},
+        {"-B 1..16 -S 1..4096, every row as CSV", {{"batch", "1..16"},
+                                                  {"seq-len", "1..4096"}},
+         "csv"},
+        {"-B 1..16 -S 1..4096, every row as JSON", {{"batch", "1..16"},
+                                                   {"seq-len", "1..4096"}},
+         "json"},
+        {"-B 1..16 -S 1..4096, every row as a table", {{"batch", "1..16"},
+                                                      {"seq-len", "1..4096"}},
+         "table"},
+    };
+    printf("sweeps: whole predictions through lmp_sweep (calibrated, vLLM), "
+           "one core\n");
+    for (size_t i = 0; i < LM_ARRAY_LEN(sw); i++) {
+      SweepSpec w = {&sb, {{sw[i].dim[0][0], sw[i].dim[0][1]},
+                           {sw[i].dim[1][0], sw[i].dim[1][1]}},
+                     sw[i].format, 0};
+      bench_sweep_spec(&w); /* sizes it (and warms the caches) */
+      double t = cpu_time_it(bench_sweep_spec, &w, w.configs > 1000 ? 5 : 9,
+                             w.configs > 1000 ? 1 : 3);
+      char what[96];
+      snprintf(what, sizeof(what), "%s%s", sw[i].format ? "" : "evaluate: ",
+               sw[i].what);
+      print_rate(what, t / w.configs);
+    }
+    lmp_options_set(ab.opts, "roofline", "yes", NULL);
+    SweepSpec wr = {&sb, {{"batch", "1..16"}, {"seq-len", "1..4096"}}, NULL,
+                    0};
+    bench_sweep_spec(&wr);
+    print_rate("evaluate: the same with --roofline",
+               cpu_time_it(bench_sweep_spec, &wr, 5, 1) / wr.configs);
+    lmp_options_set(ab.opts, "roofline", "no", NULL);
+    /* constant memory: lmrun's peak RSS, 10^7 configurations against 10 */
+    char *big[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10000",
+                   "-S", "1..1000", "--slo", "tpot=30ms", NULL};
+    char *small[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10",
+                     "-S", "1", "--slo", "tpot=30ms", NULL};
+    char *bigcsv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B",
+                      "1..1000", "-S", "1..1000", "--format", "csv", NULL};
+    char *smallcsv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10",
+                        "-S", "1", "--format", "csv", NULL};
+    double t0 = now_seconds();
+    long kb_big = child_max_rss_kb(big);
+    double tb = now_seconds() - t0;
+    long kb_small = child_max_rss_kb(small);
+    printf("  lmrun --slo, 10^7 configurations: peak RSS %ld kB (%.1f s); "
+           "10 configurations: %ld kB\n",
+           kb_big, tb, kb_small);
+    t0 = now_seconds();
+    kb_big = child_max_rss_kb(bigcsv);
+    tb = now_seconds() - t0;
+    kb_small = child_max_rss_kb(smallcsv);
+    printf("  lmrun --format csv, 10^6 rows: peak RSS %ld kB (%.1f s); "
+           "10 rows: %ld kB\n",
+           kb_big, tb, kb_small);
   }
   lmp_options_set(ab.opts, "max-batch", "yes", NULL);
   print_time("the same with the largest-batch search",

@@ -51,6 +51,15 @@ static void same(const Plan *p, const double *run) {
   assert_int_equal(plan_eval_interp(p, r2, d, NULL), 0);
   for (int r = 0; r < p->nrows; r++)
     assert_memory_equal(c->row[r], d->row[r], sizeof(double) * M_TRAFFIC);
+  /* the KV rows and the state over a whole evaluation at run make a
+   * whole evaluation at r2: rows, state and arguments */
+  assert_int_equal(plan_eval_interp(p, run, c, NULL), 0);
+  assert_int_equal(fused_eval_kv_state(p->fused, r2, c), 0);
+  for (int r = 0; r < p->nrows; r++)
+    assert_memory_equal(c->row[r], d->row[r], sizeof(double) * M_TRAFFIC);
+  assert_memory_equal(c->state, d->state,
+                      sizeof(double) * (M_COUNT - M_TRAFFIC));
+  assert_memory_equal(c->args, d->args, sizeof(double) * (size_t)p->nargs);
   values_free(c);
   values_free(d);
 }

@@ -165,6 +165,101 @@ static void test_predict_reuses_buffers(void **state) {
   plan_free(flash);
 }
 
+/* Predicting again into the same Prediction (a sweep) re-prices only
+ * decode's rows that read the KV length when only S changed: every value
+ * equals a fresh prediction's, over changes of S, B, widths, GPU and the
+ * time model, on Llama-2-7B calibrated with vLLM's kernels. */
+static void same_prediction(const Prediction *a, const Prediction *b) {
+  const Plan *plan = a->plan;
+  assert_double_exact(a->summary.ttft, b->summary.ttft);
+  assert_double_exact(a->summary.tpot, b->summary.tpot);
+  assert_double_exact(a->summary.ttft_roofline, b->summary.ttft_roofline);
+  assert_double_exact(a->summary.tpot_roofline, b->summary.tpot_roofline);
+  assert_double_exact(a->summary.mem.total, b->summary.mem.total);
+  assert_double_exact(a->summary.mem.kv_cache, b->summary.mem.kv_cache);
+  for (int i = 0; i < 2; i++) {
+    const PhaseResult *x = &a->phase[i], *y = &b->phase[i];
+    assert_double_exact(x->total_time, y->total_time);
+    assert_true((x->pred == NULL) == (y->pred == NULL));
+    if (x->pred)
+      assert_double_exact(x->pred_total, y->pred_total);
+    for (int r = 0; r < plan->nrows; r++) {
+      assert_memory_equal(a->vals[i]->row[r], b->vals[i]->row[r],
+                          sizeof(double) * M_TRAFFIC);
+      assert_double_exact(x->time[r], y->time[r]);
+      assert_int_equal(x->bound[r], y->bound[r]);
+      assert_ptr_equal(x->peak[r], y->peak[r]);
+      if (x->pred)
+        assert_double_exact(x->pred[r], y->pred[r]);
+    }
+    assert_memory_equal(a->vals[i]->state, b->vals[i]->state,
+                        sizeof(double) * (M_COUNT - M_TRAFFIC));
+    assert_memory_equal(a->vals[i]->args, b->vals[i]->args,
+                        sizeof(double) * (size_t)plan->nargs);
+  }
+}
+
+static void incremental_decode(const char *engine_file, AttnImpl attn) {
+  Model *m = model_load("models/llama-2-7b-hf.json", reg, NULL);
+  assert_non_null(m);
+  Plan *plan = plan_build(m, attn, NULL);
+  GpuDb *gpus = gpudb_load("hardware.json", NULL);
+  Calib *cal = calib_for_gpu("calibration", "h100-sxm", NULL);
+  Engine *eng = engine_load(engine_file, NULL);
+  assert_non_null(plan);
+  assert_non_null(gpus);
+  assert_non_null(cal);
+  assert_non_null(eng);
+  const Gpu *h100 = gpudb_find(gpus, "h100-sxm"),
+            *a100 = gpudb_find(gpus, "a100-sxm-80gb");
+  PredictOpts o;
+  predict_defaults(&o);
+  o.attn = attn;
+  o.max_batch = false;
+  o.calib = cal;
+  o.engine_data = eng;
+  Prediction p = {0};
+  /* each step changes one thing; S alone most often */
+  const struct {
+    double b, s;
+    int kv;
+    const Gpu *g;
+    bool roofline;
+  } steps[] = {{1, 128, 16, h100, false},  {1, 129, 16, h100, false},
+               {1, 4096, 16, h100, false}, {8, 4096, 16, h100, false},
+               {8, 300, 16, h100, false},  {8, 301, 8, h100, false},
+               {8, 302, 8, h100, false},   {8, 303, 8, a100, false},
+               {8, 304, 8, a100, false},   {8, 305, 8, a100, true},
+               {8, 306, 8, a100, true},    {8, 307, 8, a100, false},
+               {3, 307, 16, h100, false},  {3, 2, 16, h100, false}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(steps); i++) {
+    o.batch = steps[i].b;
+    o.seq_len = steps[i].s;
+    o.kv_bits = steps[i].kv;
+    o.roofline = steps[i].roofline;
+    assert_int_equal(predict(plan, steps[i].g, &o, &p, NULL), 0);
+    Prediction fresh = {0};
+    assert_int_equal(predict(plan, steps[i].g, &o, &fresh, NULL), 0);
+    same_prediction(&p, &fresh);
+    prediction_free(&fresh);
+  }
+  prediction_free(&p);
+  engine_free(eng);
+  calib_free(cal);
+  gpudb_free(gpus);
+  plan_free(plan);
+  model_free(m);
+}
+
+/* A prediction that reuses the last one's decode rows equals a fresh one:
+ * vLLM (flash) and transformers eager, whose host-bound phases rescale
+ * every row by the whole phase's launches (so nothing may be reused). */
+static void test_predict_incremental_decode(void **state) {
+  (void)state;
+  incremental_decode("engines/vllm.json", ATTN_FLASH);
+  incremental_decode("engines/hf-eager.json", ATTN_EAGER);
+}
+
 /* The report shows the phases asked for and names the attention. */
 static void test_predict_report(void **state) {
   (void)state;
@@ -288,6 +383,7 @@ int main(void) {
       cmocka_unit_test(test_predict_compute_bound_ttft),
       cmocka_unit_test(test_predict_footprint_and_max_batch),
       cmocka_unit_test(test_predict_reuses_buffers),
+      cmocka_unit_test(test_predict_incremental_decode),
       cmocka_unit_test(test_predict_report),
       cmocka_unit_test(test_predict_errors),
       cmocka_unit_test(test_predict_steps_interpreted_equal_fused),

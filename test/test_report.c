@@ -1,5 +1,8 @@
 /* test_report.c: number formatting and the three renderings. */
 #include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
 #include "runtime.h"
 
 static void test_report_si_format(void **state) {
@@ -52,6 +55,81 @@ static void test_report_number(void **state) {
     }
     assert_string_equal(buf, cases[i].want);
   }
+}
+
+/* The spec of report_number, by printf and strtod: an integer below 2^53
+ * in full, else the first of %.15g, %.16g, %.17g that reads back. */
+static void spec_number(double v, char *out, size_t outsz) {
+  if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
+      v == (double)(long long)v) {
+    snprintf(out, outsz, "%lld", (long long)v);
+    return;
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(out, outsz, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
+/* report_number computes that without printf for most values (exact
+ * integer arithmetic): compare on millions of doubles of every
+ * magnitude a report prints, on neighbours of powers of two and ten, on
+ * decimal ties and on the short decimals sweeps produce. */
+static void test_report_number_matches_printf(void **state) {
+  (void)state;
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  char got[64], want[64];
+  long n = 0;
+  for (int i = 0; i < 1000000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    switch (i % 4) {
+    case 0: { /* any bits with an exponent from 1e-7 to 1e17 */
+      uint64_t bits = (x & ((1ULL << 52) - 1)) |
+                      ((uint64_t)(1023 - 24 + (int)((x >> 52) % 82)) << 52);
+      memcpy(&v, &bits, sizeof(v));
+      break;
+    }
+    case 1: /* short decimals: k / 10^j */
+      v = (double)(x % 100000000) / pow(10, (double)((x >> 40) % 12));
+      break;
+    case 2: /* ratios like times and rates */
+      v = (double)(x % 1000003 + 1) / (double)((x >> 30) % 99991 + 1);
+      break;
+    default: { /* neighbours of powers of two and ten */
+      double b = (x & 1) ? ldexp(1, (int)((x >> 8) % 80) - 30)
+                         : pow(10, (double)((x >> 8) % 22) - 6);
+      int steps = (int)((x >> 20) % 5) - 2;
+      v = b;
+      for (int s2 = 0; s2 < steps; s2++)
+        v = nextafter(v, INFINITY);
+      for (int s2 = 0; s2 > steps; s2--)
+        v = nextafter(v, 0);
+      break;
+    }
+    }
+    if (x & 0x100000)
+      v = -v;
+    report_number(v, got, sizeof(got));
+    spec_number(v, want, sizeof(want));
+    if (strcmp(got, want) != 0)
+      fail_msg("report_number(%.17g) = %s, printf and strtod give %s", v,
+               got, want);
+    n++;
+  }
+  /* exact decimal ties at 15 and 16 digits: x.5 in the last place */
+  static const double ties[] = {0.1000000000000005, 1.0000000000000005,
+                                123456789012.3455, 0.0001234567890123455,
+                                2.5e-4, 9.9999999999999995e14};
+  for (size_t i = 0; i < LM_ARRAY_LEN(ties); i++) {
+    report_number(ties[i], got, sizeof(got));
+    spec_number(ties[i], want, sizeof(want));
+    assert_string_equal(got, want);
+  }
+  assert_true(n == 1000000);
 }
 
 typedef struct Fake {
@@ -199,6 +277,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_si_format),
       cmocka_unit_test(test_report_number),
+      cmocka_unit_test(test_report_number_matches_printf),
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_report_csv_and_table),
       cmocka_unit_test(test_report_table_large_numbers),
