@@ -152,6 +152,10 @@ typedef struct VarOrigin {
   const char *dflt;  /* absent: the template's default as written; else
                         NULL */
   int dflt_line;     /* that default's line in the template */
+  const char *choice; /* a choice's "variable": the choice key whose value's
+                         index it holds (its value in
+                         `value`); else NULL */
+  const char *value;  /* that choice's value */
 } VarOrigin;
 
 typedef struct Layer Layer;

@@ -450,7 +450,8 @@ static int check_aliases(Cfg *c, json_t *decl) {
 /* A choice's "variable": a config variable of that name holding the index
  * of the value in `values` (0 for the first), so that layers can depend
  * on it through `when` (gpt_neox's hidden_act: gelu or gelu_fast). */
-static int choice_variable(Cfg *c, json_t *decl, double index) {
+static int choice_variable(Cfg *c, json_t *decl, const char *key,
+                           const char *value, double index) {
   json_t *var = json_object_get(decl, "variable");
   if (!var)
     return 0;
@@ -466,6 +467,10 @@ static int choice_variable(Cfg *c, json_t *decl, double index) {
   if (c->n == CFG_MAX_KEYS)
     return terr(c, "more than %d config keys", CFG_MAX_KEYS);
   jp_pop(&c->tjp);
+  VarOrigin *o = &c->origins[c->n];
+  memset(o, 0, sizeof(*o));
+  o->choice = arena_strdup(c->arena, key);
+  o->value = arena_strdup(c->arena, value);
   c->names[c->n] = arena_strdup(c->arena, name);
   c->values[c->n++] = index;
   return 0;
@@ -507,7 +512,8 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
     }
   }
   int rc = 0;
-  if (ok && choice_variable(c, decl, (double)index) < 0)
+  if (ok && choice_variable(c, decl, key, json_string_value(v),
+                            (double)index) < 0)
     rc = -1;
   else if (!ok)
     rc = cerr_at(c, key, "%s is %s%s%s; the %s template models only: %s", key,

@@ -326,7 +326,12 @@ static void used_vars(const char *text, const Model *m, bool *used) {
  * use. */
 static void cfg_origin(Buf *b, const Model *m, int i, bool brief) {
   const VarOrigin *o = &m->origin[i];
-  if (o->dflt) {
+  if (o->choice) {
+    buf_printf(b, brief ? "index of %s = '%s'"
+                        : "the index of %s's value '%s' in the template's "
+                          "values",
+               o->choice, o->value);
+  } else if (o->dflt) {
     if (o->line)
       buf_printf(b, brief ? "null, config line %d: default"
                           : "null in the config (line %d): the template's "

@@ -145,6 +145,9 @@ static void load_vars(Loader *L) {
       o[V_COUNT + i] = *s;
       o[V_COUNT + i].array = s->array ? arena_strdup(&m->arena, s->array) : NULL;
       o[V_COUNT + i].dflt = s->dflt ? arena_strdup(&m->arena, s->dflt) : NULL;
+      o[V_COUNT + i].choice =
+          s->choice ? arena_strdup(&m->arena, s->choice) : NULL;
+      o[V_COUNT + i].value = s->value ? arena_strdup(&m->arena, s->value) : NULL;
     }
     m->origin = o;
     m->config_path = arena_strdup(&m->arena, v->config_path);

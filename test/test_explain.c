@@ -526,6 +526,11 @@ static void test_explain_tree_config(void **state) {
            "line %d), n_inner = 3072 (absent: default)\n",
            tpl, lfc, embd);
   assert_contains(s, want);
+  /* a choice's variable: gpt2.json's activation_function is "gelu_new",
+   * the first of the template's values */
+  assert_contains(s, "  activation_index = 0 ");
+  assert_contains(s, "the index of activation_function's value 'gelu_new' "
+                     "in the template's values\n");
   lmp_free(s);
   lmp_result_free(r);
 
