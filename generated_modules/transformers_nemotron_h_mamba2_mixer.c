@@ -2,10 +2,10 @@
  *
  * entry:       transformers.models.nemotron_h.modeling_nemotron_h.NemotronHMamba2Mixer
  * class:       TransformersNemotronHMamba2Mixer
- * fingerprint: 8534058feb800b37
- * parameters:  args[0] B, args[1] T, args[2] hidden_size, args[3] num_heads, args[4] head_dim, args[5] state_size, args[6] n_groups, args[7] conv_kernel, args[8] chunk_size, args[9] conv_bias, args[10] w_bytes, args[11] a_bytes, args[12] kv_bytes
+ * fingerprint: c0e8730e8aa2429d
+ * parameters:  args[0] B, args[1] T, args[2] hidden_size, args[3] num_heads, args[4] head_dim, args[5] state_size, args[6] n_groups, args[7] conv_kernel, args[8] chunk_size, args[9] conv_bias, args[10] w_bytes, args[11] a_bytes, args[12] kv_bytes, args[13] ssm_bytes
  * atomic ops: conv1d, ssd_scan (prefill), ssm_update (decode), gated_norm
- * checksum:    dbfd3dcbb8d63274 (of the code below: hand edits are refused)
+ * checksum:    a0fe4714ddd6bbcb (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -93,7 +93,7 @@ double TransformersNemotronHMamba2Mixer_param_bytes(const double *args)
   return ((((((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) * (p_conv_kernel + p_conv_bias)) * p_w_bytes) + ((3.0 * p_num_heads) * p_w_bytes)) + ((p_num_heads * p_head_dim) * p_w_bytes));
 }
 
-/* kv_cache_bytes = {B} * ((({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} - 1) + {num_heads} * {head_dim} * {state_size}) * {kv_bytes} */
+/* kv_cache_bytes = {B} * ((({num_heads} * {head_dim}) + 2 * {n_groups} * {state_size}) * ({conv_kernel} - 1) * {kv_bytes} + {num_heads} * {head_dim} * {state_size} * {ssm_bytes}) */
 double TransformersNemotronHMamba2Mixer_kv_cache_bytes(const double *args)
 {
   double p_B = args[0];
@@ -103,7 +103,8 @@ double TransformersNemotronHMamba2Mixer_kv_cache_bytes(const double *args)
   double p_n_groups = args[6];
   double p_conv_kernel = args[7];
   double p_kv_bytes = args[12];
-  return ((p_B * ((((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) * (p_conv_kernel - 1.0)) + ((p_num_heads * p_head_dim) * p_state_size))) * p_kv_bytes);
+  double p_ssm_bytes = args[13];
+  return (p_B * (((((p_num_heads * p_head_dim) + ((2.0 * p_n_groups) * p_state_size)) * (p_conv_kernel - 1.0)) * p_kv_bytes) + (((p_num_heads * p_head_dim) * p_state_size) * p_ssm_bytes)));
 }
 
 /* ---- atomic operation conv1d ---- */
@@ -244,15 +245,15 @@ double TransformersNemotronHMamba2Mixer_op_ssd_scan_kv_read_bytes(const double *
   return 0.0;
 }
 
-/* kv_write_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {kv_bytes} */
+/* kv_write_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {ssm_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssd_scan_kv_write_bytes(const double *args)
 {
   double p_B = args[0];
   double p_num_heads = args[3];
   double p_head_dim = args[4];
   double p_state_size = args[5];
-  double p_kv_bytes = args[12];
-  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_kv_bytes);
+  double p_ssm_bytes = args[13];
+  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_ssm_bytes);
 }
 
 /* ---- atomic operation ssm_update ---- */
@@ -300,26 +301,26 @@ double TransformersNemotronHMamba2Mixer_op_ssm_update_act_write_bytes(const doub
   return (((p_B * p_T) * (p_num_heads * p_head_dim)) * p_a_bytes);
 }
 
-/* kv_read_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {kv_bytes} */
+/* kv_read_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {ssm_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_kv_read_bytes(const double *args)
 {
   double p_B = args[0];
   double p_num_heads = args[3];
   double p_head_dim = args[4];
   double p_state_size = args[5];
-  double p_kv_bytes = args[12];
-  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_kv_bytes);
+  double p_ssm_bytes = args[13];
+  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_ssm_bytes);
 }
 
-/* kv_write_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {kv_bytes} */
+/* kv_write_bytes = {B} * {num_heads} * {head_dim} * {state_size} * {ssm_bytes} */
 double TransformersNemotronHMamba2Mixer_op_ssm_update_kv_write_bytes(const double *args)
 {
   double p_B = args[0];
   double p_num_heads = args[3];
   double p_head_dim = args[4];
   double p_state_size = args[5];
-  double p_kv_bytes = args[12];
-  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_kv_bytes);
+  double p_ssm_bytes = args[13];
+  return ((((p_B * p_num_heads) * p_head_dim) * p_state_size) * p_ssm_bytes);
 }
 
 /* ---- atomic operation gated_norm ---- */

@@ -405,6 +405,20 @@ static void test_moe_nemotron_3_nano(void **state) {
   assert_double_exact(num(o, "flops"), 2 * H * E);
   /* no latent projections in Nano */
   assert_false(has_op(d, "backbone.layers[moe].mixer.fc1_latent_proj"));
+  /* the Mamba state per sequence: the conv state (conv_dim channels,
+   * K - 1 taps) at the cache precision, the SSM state (heads x P x N) in
+   * the config's mamba_ssm_cache_dtype, float32: 4 bytes */
+  json_t *mem = json_object_get(json_object_get(j, "summary"), "memory");
+  json_t *kinds = json_object_get(mem, "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "mamba"),
+                      23 * (conv_dim * (K - 1) * 2 + nh * P * N * 4));
+  json_decref(j);
+  j = run_json(CFG "nvidia-nemotron-3-nano-30b-a3b-bf16.json -S 64 "
+                   "--kv-bits 8");
+  mem = json_object_get(json_object_get(j, "summary"), "memory");
+  kinds = json_object_get(mem, "kv_cache_bytes_by_layer_kind");
+  assert_double_exact(num(kinds, "mamba"),
+                      23 * (conv_dim * (K - 1) * 1 + nh * P * N * 4));
   json_decref(j);
   /* Nemotron-H-56B: 54 Mamba-2 (256 heads of 64, N 256), 10 attention
    * (64 heads, 8 KV, 128 wide), 54 squared-ReLU MLPs of 32768 */
