@@ -330,15 +330,40 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
   }
   if (!json_is_array(arr))
     return cerr_at(c, an, "%s must be an array of strings, or a string", an);
+  /* "values": the names an entry may have (nemotron_h's mamba, attention,
+   * mlp, moe), so that an unknown block is an error at its entry rather
+   * than a layer left out of every count */
+  json_t *vals = json_object_get(decl, "values");
+  if (vals && (!json_is_array(vals) || json_array_size(vals) == 0))
+    return terr(c, "a count's 'values' is a non-empty array of strings");
+  for (size_t j = 0; vals && j < json_array_size(vals); j++)
+    if (!json_is_string(json_array_get(vals, j)))
+      return terr(c, "a count's 'values' is a non-empty array of strings");
   double n = 0;
   for (size_t i = 0; i < json_array_size(arr); i++) {
     json_t *e = json_array_get(arr, i);
-    if (!json_is_string(e)) {
+    bool known = !vals && json_is_string(e);
+    for (size_t j = 0; vals && json_is_string(e) && j < json_array_size(vals);
+         j++)
+      known |= strcmp(json_string_value(e),
+                      json_string_value(json_array_get(vals, j))) == 0;
+    if (!known) {
       JsonPath p = c->cjp;
       jp_key(&p, an);
       jp_index(&p, (int)i);
-      return jdoc_error(c->err, &c->cdoc, &p, "%s[%zu] must be a string", an,
-                        i);
+      if (!vals || !json_is_string(e))
+        return jdoc_error(c->err, &c->cdoc, &p, "%s[%zu] must be a string",
+                          an, i);
+      Buf b;
+      buf_init(&b);
+      for (size_t j = 0; j < json_array_size(vals); j++)
+        buf_printf(&b, "%s%s", j ? ", " : "",
+                   json_string_value(json_array_get(vals, j)));
+      int rc = jdoc_error(c->err, &c->cdoc, &p,
+                          "%s[%zu] is '%s'; the %s template models only: %s",
+                          an, i, json_string_value(e), c->family, buf_str(&b));
+      buf_free(&b);
+      return rc;
     }
     n += strcmp(json_string_value(e), json_string_value(eq)) == 0;
   }

@@ -507,6 +507,18 @@ static void test_moe_nemotron_3_ultra(void **state) {
   assert_non_null(strstr(out, "layers_block_type has one entry per layer"));
   free(out);
   free(t2);
+  /* an unknown block name without num_hidden_layers: an error at the
+   * entry, not a layer left out of every count (the first entry of the
+   * Ultra config is "mamba") */
+  t2 = tu_replace(text, "\"mamba\"", "\"mamba3\"");
+  tu_write(path, t2);
+  assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+  assert_non_null(strstr(out, ".layers_block_type[0]"));
+  assert_non_null(strstr(out, "layers_block_type[0] is 'mamba3'; the "
+                              "nemotron_h template models only: mamba, "
+                              "attention, mlp, moe"));
+  free(out);
+  free(t2);
   free(text);
   free(path);
   tu_rm_rf(dir);
