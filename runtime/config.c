@@ -294,6 +294,24 @@ out:
 }
 
 /* A count of array elements equal to a string (layer_types). */
+/* A declaration's "values" (a count's block names, a choice's values):
+ * the index of the string v among them, -1 if absent or not a string. */
+static long values_index(json_t *vals, json_t *v) {
+  for (size_t j = 0; json_is_string(v) && j < json_array_size(vals); j++) {
+    const char *x = json_string_value(json_array_get(vals, j));
+    if (x && strcmp(x, json_string_value(v)) == 0)
+      return (long)j;
+  }
+  return -1;
+}
+
+/* The values listed for an error message: "a, b, c". */
+static void values_list(Buf *b, json_t *vals) {
+  for (size_t j = 0; j < json_array_size(vals); j++)
+    buf_printf(b, "%s%s", j ? ", " : "",
+               json_string_value(json_array_get(vals, j)));
+}
+
 static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
                       double *out) {
   json_t *arr_name = json_object_get(decl, "array");
@@ -342,11 +360,7 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
   double n = 0;
   for (size_t i = 0; i < json_array_size(arr); i++) {
     json_t *e = json_array_get(arr, i);
-    bool known = !vals && json_is_string(e);
-    for (size_t j = 0; vals && json_is_string(e) && j < json_array_size(vals);
-         j++)
-      known |= strcmp(json_string_value(e),
-                      json_string_value(json_array_get(vals, j))) == 0;
+    bool known = vals ? values_index(vals, e) >= 0 : json_is_string(e);
     if (!known) {
       JsonPath p = c->cjp;
       jp_key(&p, an);
@@ -356,9 +370,7 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
                           an, i);
       Buf b;
       buf_init(&b);
-      for (size_t j = 0; j < json_array_size(vals); j++)
-        buf_printf(&b, "%s%s", j ? ", " : "",
-                   json_string_value(json_array_get(vals, j)));
+      values_list(&b, vals);
       int rc = jdoc_error(c->err, &c->cdoc, &p,
                           "%s[%zu] is '%s'; the %s template models only: %s",
                           an, i, json_string_value(e), c->family, buf_str(&b));
@@ -520,31 +532,20 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
                      key, c->family);
     v = dflt;
   }
+  for (size_t i = 0; i < json_array_size(vals); i++)
+    if (!json_is_string(json_array_get(vals, i)))
+      return terr(c, "values must be strings");
+  long index = values_index(vals, v);
+  if (index >= 0)
+    return choice_variable(c, decl, key, json_string_value(v), (double)index);
   Buf b;
   buf_init(&b);
-  bool ok = false;
-  size_t index = 0;
-  for (size_t i = 0; i < json_array_size(vals); i++) {
-    const char *x = json_string_value(json_array_get(vals, i));
-    if (!x) {
-      buf_free(&b);
-      return terr(c, "values must be strings");
-    }
-    buf_printf(&b, "%s%s", i ? ", " : "", x);
-    if (!ok && json_is_string(v) && strcmp(x, json_string_value(v)) == 0) {
-      ok = true;
-      index = i;
-    }
-  }
-  int rc = 0;
-  if (ok && choice_variable(c, decl, key, json_string_value(v),
-                            (double)index) < 0)
-    rc = -1;
-  else if (!ok)
-    rc = cerr_at(c, key, "%s is %s%s%s; the %s template models only: %s", key,
-                 json_is_string(v) ? "'" : "",
-                 json_is_string(v) ? json_string_value(v) : "not a string",
-                 json_is_string(v) ? "'" : "", c->family, buf_str(&b));
+  values_list(&b, vals);
+  int rc =
+      cerr_at(c, key, "%s is %s%s%s; the %s template models only: %s", key,
+              json_is_string(v) ? "'" : "",
+              json_is_string(v) ? json_string_value(v) : "not a string",
+              json_is_string(v) ? "'" : "", c->family, buf_str(&b));
   buf_free(&b);
   return rc;
 }
