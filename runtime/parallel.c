@@ -1053,6 +1053,36 @@ static double pipeline_time(const Prediction *p, const PhaseResult *ph,
   return sum + (m - 1) * max;
 }
 
+/* The calibrated times (collectives.json) of the collectives and sends
+ * that have a measured table, in place of their datasheet bounds. */
+static void calibrate_comm(const Prediction *p, PhaseResult *ph) {
+  const CollCal *cc = p->opts.coll_calib;
+  if (!cc)
+    return;
+  const PredictOpts *o = &p->opts;
+  const char *hw = p->gpu->id;
+  int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
+  int ns[2] = {o->tp, o->ep};
+  for (int c = 0; c < ph->ncomm; c++) {
+    int n = ns[ph->comm[c].group];
+    double t = collcal_time(cc, hw, ph->comm[c].kind, n, n > gpn,
+                            ph->comm_bytes[c]);
+    if (t >= 0)
+      ph->comm_time[c] = t;
+  }
+  if (ph->sends <= 0)
+    return;
+  ph->send_time = 0;
+  for (int s = 0; s < ph->sends; s++) {
+    bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
+    double t = collcal_time(cc, hw, COLL_SEND, 2, cross, ph->send_bytes);
+    if (t >= 0)
+      ph->stage_send[s] = t;
+    if (ph->stage_send[s] > ph->send_time)
+      ph->send_time = ph->stage_send[s];
+  }
+}
+
 int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
                   Error *err) {
   const ParPlan *pp = p->par;
@@ -1102,9 +1132,16 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
         ph->send_time = ph->stage_send[s];
     }
   }
-  ph->latency = ph->pred ? pipeline_time(p, ph, ph->pred, ph->pred_total)
-                         : pipeline_time(p, ph, ph->time, ph->total_time);
   ph->latency_roofline = pipeline_time(p, ph, ph->time, ph->total_time);
+  if (pp->ncomm)
+    memcpy(ph->comm_roof, ph->comm_time, sizeof(double) * (size_t)pp->ncomm);
+  ph->send_time_roof = ph->send_time;
+  if (!ph->pred) {
+    ph->latency = ph->latency_roofline;
+    return 0;
+  }
+  calibrate_comm(p, ph);
+  ph->latency = pipeline_time(p, ph, ph->pred, ph->pred_total);
   return 0;
 }
 

@@ -141,6 +141,7 @@ static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
   if (!ph->comm_bytes || ph->comm_cap < n + 1) {
     ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
     ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+    ph->comm_roof = xrealloc(ph->comm_roof, sizeof(double) * (size_t)(n + 1));
     ph->comm_cap = n + 1;
   }
   ph->comm = NULL;
@@ -519,8 +520,9 @@ void prediction_free(Prediction *p) {
     PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
     free(ph->comm_bytes);
     free(ph->comm_time);
+    free(ph->comm_roof);
     free(ph->stage_send);
-    ph->comm_bytes = ph->comm_time = ph->stage_send = NULL;
+    ph->comm_bytes = ph->comm_time = ph->comm_roof = ph->stage_send = NULL;
     ph->comm_cap = 0;
   }
   values_free(p->steps);
