@@ -772,6 +772,10 @@ typedef struct ParGroup {
   ParSplit *split; int nsplit;
   ParColl *coll; int ncoll;
   ParLayer *layers; int nlayers;
+  /* ep only: the layers and collectives of expert parallelism over the
+   * tensor-parallel GPUs (--tp N --ep N); its layers replace tp's rules
+   * for the same paths; split keys are ep's. NULL: not modelled. */
+  struct ParGroup *with_tp;
 } ParGroup;
 typedef struct ParFamily {
   const char **classes; int nclasses;

@@ -150,9 +150,10 @@ static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
 }
 
 /* The batch one GPU's pass runs: -B over the microbatches and, under
- * --ep, over the data-parallel attention replicas (one per EP GPU). */
+ * --ep alone, over the data-parallel attention replicas (one per EP GPU;
+ * with --tp the attention is tensor-parallel and every GPU runs all). */
 static double batch_parts(const PredictOpts *o) {
-  return (double)o->microbatches * (o->ep > 1 ? o->ep : 1);
+  return (double)o->microbatches * (o->ep > 1 && o->tp <= 1 ? o->ep : 1);
 }
 
 /* Does batch b fit on every GPU of a parallel configuration? */
@@ -212,13 +213,6 @@ int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
                 const PredictOpts *o, Prediction *p, Error *err) {
   if (o->tp != par->tp || o->ep != par->ep) {
     err_set(err, "the split plan is for --tp %d --ep %d", par->tp, par->ep);
-    return -1;
-  }
-  int hi = o->tp > o->ep ? o->tp : o->ep, lo = o->tp > o->ep ? o->ep : o->tp;
-  if (hi % lo != 0) {
-    err_set(err, "--ep %d and --tp %d: the expert-parallel group shares the "
-                 "tensor-parallel GPUs, so one must divide the other",
-            o->ep, o->tp);
     return -1;
   }
   if (fmod(o->batch, o->microbatches) != 0) {
