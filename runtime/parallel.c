@@ -104,7 +104,7 @@ static int load_with_tp(PLoader *L, json_t *o, ParGroup *ep) {
   return 0;
 }
 
-static int load_group(PLoader *L, json_t *o, ParGroup *g) {
+static int load_group(PLoader *L, json_t *o, ParGroup *g, bool ep) {
   static const char *const keys[] = {"split", "layers", "collectives",
                                      "with_tp"};
   if (!json_is_object(o))
@@ -137,6 +137,11 @@ static int load_group(PLoader *L, json_t *o, ParGroup *g) {
   if (load_rules(L, o, g) < 0)
     return -1;
   json_t *wt = json_object_get(o, "with_tp");
+  if (wt && !ep) {
+    jp_key(&L->jp, "with_tp");
+    return perr(L, "with_tp belongs to ep (expert parallelism over the "
+                   "tensor-parallel GPUs)");
+  }
   return wt ? load_with_tp(L, wt, g) : 0;
 }
 
@@ -297,13 +302,8 @@ static int load_family(PLoader *L, json_t *o, ParFamily *f) {
     if (!go)
       continue;
     jp_key(&L->jp, group_name[g]);
-    if (load_group(L, go, &f->g[g]) < 0)
+    if (load_group(L, go, &f->g[g], g == GROUP_EP) < 0)
       return -1;
-    if (g == GROUP_TP && f->g[g].with_tp) {
-      jp_key(&L->jp, "with_tp");
-      return perr(L, "with_tp belongs to ep (expert parallelism over the "
-                     "tensor-parallel GPUs)");
-    }
     jp_pop(&L->jp);
   }
   json_t *pp = json_object_get(o, "pp");

@@ -263,6 +263,24 @@ static void test_ep_mechanism(void **state) {
   assert_null(pardb_load_text("bad.json", "{\"format\": \"x\"}", 15, &e));
   assert_contains(e.msg, "format must be");
   assert_int_equal(e.line, 1);
+  /* with_tp belongs to ep, and names the layers it splits */
+  static const char head[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"t\",\n"
+      " \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, \"network\": 1},\n"
+      " \"families\": [{\"classes\": [\"c\"], \"source\": \"t\",\n";
+  char bad[1024];
+  snprintf(bad, sizeof(bad), "%s  \"tp\": {\"split\": {}, \"with_tp\": "
+           "{}}}]}", head);
+  err_clear(&e);
+  assert_null(pardb_load_text("w.json", bad, strlen(bad), &e));
+  assert_contains(e.msg, "with_tp belongs to ep");
+  assert_int_equal(e.line, 4);
+  snprintf(bad, sizeof(bad), "%s  \"ep\": {\"split\": {},\n \"with_tp\": "
+           "{\"collectives\": []}}}]}", head);
+  err_clear(&e);
+  assert_null(pardb_load_text("w.json", bad, strlen(bad), &e));
+  assert_contains(e.msg, "with_tp needs layers");
+  assert_int_equal(e.line, 5);
 }
 
 /* A config.json model split by parallel.json's rules, predicted on the
