@@ -545,7 +545,7 @@ static double whole_weights(const char *cfg) {
   return w;
 }
 
-/* TP 2 (EP 2 for MoE) on every family's real config: the per-GPU weights
+/* TP 2 (EP 2, or both, for MoE) on every family's real config: the per-GPU weights
  * are the whole model's less half of the parameters the split divides
  * (elements counted by hand from each config, 2 bytes each: so the check
  * is which parameters split, and by how much), and the decode phase's
@@ -624,6 +624,15 @@ static void test_families_split_weights(void **state) {
       {"test/data/configs/mixtral-8x7b-v0.1.json", 1, 2,
        32 * 8 * 3 * 4096.0 * 14336, 2,
        "model.layers.mlp.experts.combine.all_to_all", 32, 2 * 4096 * 2},
+      /* Mixtral-8x7B, TP 2 with EP 2: the attention as at TP 2 (q/o 4096
+       * x 4096, k/v 4096 x 1024: 8 KV heads, 4 a GPU), 4 of the 8 whole
+       * experts (3 x 4096 x 14336) a GPU, embedding and lm_head 32000 x
+       * 4096: the same half of the same elements as TP 2's expert slices;
+       * TP 2's 4 collectives and no all-to-all */
+      {"test/data/configs/mixtral-8x7b-v0.1.json", 2, 2,
+       32 * (2 * 4096.0 * 4096 + 2 * 4096.0 * 1024 + 8 * 3 * 4096.0 * 14336) +
+           2 * 32000.0 * 4096,
+       4, "model.layers.mlp.experts.combine.all_reduce", 32, 2 * 4096 * 2},
       /* Qwen3-30B-A3B, EP 2: 64 of 128 experts (3 x 2048 x 768) a GPU, 48
        * layers; k = 8: 1 x 1 x 8 x 2048 x 2 */
       {"test/data/configs/qwen3-30b-a3b.json", 1, 2,
@@ -692,6 +701,15 @@ static void test_families_split_weights(void **state) {
        * x 5120. All-reduces after o_proj of both kinds, the dense MLP and
        * the MoE's shared_add */
       {"test/data/configs/deepseek-v2.5.json", 2, 1,
+       60 * (1536.0 * 128 * 192 + 512.0 * 128 * 256 + 128.0 * 128 * 5120) +
+           3 * 5120.0 * 12288 +
+           59 * (160 * 3 * 5120.0 * 1536 + 3 * 5120.0 * 3072) +
+           2 * 102400.0 * 5120,
+       6, "model.layers[moe].mlp.shared_add.all_reduce", 59, 2 * 5120 * 2},
+      /* DeepSeek-V2.5, TP 2 with EP 2: 80 of the 160 routed experts whole
+       * a GPU, everything else as at TP 2 (the shared experts split on
+       * their intermediate size): the same elements halved as TP 2 */
+      {"test/data/configs/deepseek-v2.5.json", 2, 2,
        60 * (1536.0 * 128 * 192 + 512.0 * 128 * 256 + 128.0 * 128 * 5120) +
            3 * 5120.0 * 12288 +
            59 * (160 * 3 * 5120.0 * 1536 + 3 * 5120.0 * 3072) +
