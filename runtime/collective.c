@@ -22,7 +22,7 @@ typedef struct CollTable {
   int nhw;
   CollKind kind; /* COLL_ALL_REDUCE or COLL_SEND */
   int gpus;
-  bool nodes;    /* the group spans nodes */
+  bool nodes;           /* the group spans nodes */
   double *bytes, *time; /* time in seconds */
   int n;
 } CollTable;
@@ -120,8 +120,10 @@ static int load_points(CLoader *L, json_t *o, CollTable *t) {
     if (i > 0 && !(x > t->bytes[i - 1]))
       return cerr(L, "message sizes must increase from point to point");
     if (i > 0 && y < t->time[i - 1])
-      return cerr(L, "a larger message must not take less time (%g us after "
-                     "%g us)", y * 1e6, t->time[i - 1] * 1e6);
+      return cerr(L,
+                  "a larger message must not take less time (%g us after "
+                  "%g us)",
+                  y * 1e6, t->time[i - 1] * 1e6);
     t->bytes[i] = x;
     t->time[i] = y;
     t->n++;
@@ -142,8 +144,8 @@ static bool same_key(const CollTable *a, const CollTable *b) {
 }
 
 static int load_table(CLoader *L, json_t *o, CollTable *t) {
-  static const char *const keys[] = {"hardware", "collective", "gpus", "span",
-                                     "from", "points"};
+  static const char *const keys[] = {"hardware", "collective", "gpus",
+                                     "span",     "from",       "points"};
   if (!json_is_object(o))
     return cerr(L, "a table is an object {hardware, collective, gpus, span, "
                    "from, points}");
@@ -156,8 +158,10 @@ static int load_table(CLoader *L, json_t *o, CollTable *t) {
   if (strcmp(c, coll_name[COLL_ALL_REDUCE]) != 0 &&
       strcmp(c, coll_name[COLL_SEND]) != 0) {
     jp_key(&L->jp, "collective");
-    return cerr(L, "collective is \"all_reduce\" or \"send\" (the others are "
-                   "priced from all_reduce), not '%s'", c);
+    return cerr(L,
+                "collective is \"all_reduce\" or \"send\" (the others are "
+                "priced from all_reduce), not '%s'",
+                c);
   }
   t->kind = strcmp(c, "send") == 0 ? COLL_SEND : COLL_ALL_REDUCE;
   json_t *g = json_object_get(o, "gpus");
@@ -165,8 +169,10 @@ static int load_table(CLoader *L, json_t *o, CollTable *t) {
       json_integer_value(g) > LM_MAX_PARALLEL) {
     if (g)
       jp_key(&L->jp, "gpus");
-    return cerr(L, g ? "gpus is the group's size, an integer from 2 to %d"
-                     : "missing member 'gpus'", (int)LM_MAX_PARALLEL);
+    return cerr(L,
+                g ? "gpus is the group's size, an integer from 2 to %d"
+                  : "missing member 'gpus'",
+                (int)LM_MAX_PARALLEL);
   }
   t->gpus = (int)json_integer_value(g);
   if (t->kind == COLL_SEND && t->gpus != 2) {
@@ -215,7 +221,8 @@ static void *build(JsonDoc *doc, json_t *root, const void *ctx, Error *err) {
     goto fail;
   }
   jp_key(&L.jp, "tables");
-  c->t = arena_alloc(&c->arena, sizeof(CollTable) * (json_array_size(tabs) + 1));
+  c->t =
+      arena_alloc(&c->arena, sizeof(CollTable) * (json_array_size(tabs) + 1));
   for (size_t i = 0; i < json_array_size(tabs); i++) {
     jp_index(&L.jp, (int)i);
     CollTable *t = &c->t[c->n];

@@ -34,12 +34,12 @@ static int group_teardown(void **state) {
  * 450 GB/s = 8.4 + 4.08 = 12.5 us: NCCL takes 2.7 times as long). */
 static void test_all_reduce_two_sizes(void **state) {
   (void)state;
-  double t1 = collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false,
-                           1048576);
+  double t1 =
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false, 1048576);
   assert_double_near(t1, 34.053e-6, 1e-4);
   assert_double_near(t1, (33.3 + 264192.0 * 2.2 / 772096) * 1e-6, 1e-12);
-  double t2 = collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false,
-                           33554432);
+  double t2 =
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false, 33554432);
   assert_double_near(t2, 195.49e-6, 1e-4);
   assert_double_near(t2, (157 + 8519680.0 * 114 / 25231360) * 1e-6, 1e-12);
   /* H200 is on the same table (the same NVLink 4 and NVSwitch board) */
@@ -74,13 +74,14 @@ static void test_outside_and_other_collectives(void **state) {
       collcal_time(shipped, "h100-sxm", COLL_SEND, 2, true, 1048576),
       (44 + 264192.0 * 31 / 772096) * 1e-6, 1e-12);
   /* no table: another board, a group size or span not measured */
-  assert_true(collcal_time(shipped, "b200", COLL_ALL_REDUCE, 8, false, 1e6) < 0);
-  assert_true(collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 16, true,
-                           1e6) < 0);
-  assert_true(collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 1, false,
-                           1e6) < 0);
-  assert_true(collcal_time(NULL, "h100-sxm", COLL_ALL_REDUCE, 8, false,
-                           1e6) < 0);
+  assert_true(collcal_time(shipped, "b200", COLL_ALL_REDUCE, 8, false, 1e6) <
+              0);
+  assert_true(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 16, true, 1e6) < 0);
+  assert_true(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 1, false, 1e6) < 0);
+  assert_true(collcal_time(NULL, "h100-sxm", COLL_ALL_REDUCE, 8, false, 1e6) <
+              0);
 }
 
 static void want_error(const char *text, const char *msg, int line) {
@@ -93,10 +94,10 @@ static void want_error(const char *text, const char *msg, int line) {
 }
 
 #define HEAD                                                                   \
-  "{\"format\": \"lm-predictor-collectives\", \"description\": \"d\",\n"     \
+  "{\"format\": \"lm-predictor-collectives\", \"description\": \"d\",\n"       \
   " \"source\": \"s\", \"tables\": [\n"
 #define TABLE(coll, gpus, pts)                                                 \
-  "{\"hardware\": [\"x\"], \"collective\": \"" coll "\", \"gpus\": " gpus   \
+  "{\"hardware\": [\"x\"], \"collective\": \"" coll "\", \"gpus\": " gpus      \
   ", \"span\": \"node\", \"from\": \"f\", \"points\": " pts "}"
 
 /* Bad files are refused with the place of the fault. */

@@ -446,7 +446,8 @@ static void test_tiny_moe_tp2_with_ep2(void **state) {
   const Plan *pl = pp->plan;
   int found = 0;
   for (int r = 0; r < pl->nrows; r++)
-    if (strcmp(pl->rows[r].path, "model.layers.mlp.experts.gate_up_proj") == 0) {
+    if (strcmp(pl->rows[r].path, "model.layers.mlp.experts.gate_up_proj") ==
+        0) {
       assert_double_exact(p.vals[1]->row[r][M_FLOPS], 1024);
       assert_double_exact(p.vals[0]->row[r][M_FLOPS], 4096);
       assert_double_exact(p.vals[1]->row[r][M_WEIGHT_BYTES], 768);
@@ -545,8 +546,8 @@ static double whole_weights(const char *cfg) {
   return w;
 }
 
-/* TP 2 (EP 2, or both, for MoE) on every family's real config: the per-GPU weights
- * are the whole model's less half of the parameters the split divides
+/* TP 2 (EP 2, or both, for MoE) on every family's real config: the per-GPU
+ * weights are the whole model's less half of the parameters the split divides
  * (elements counted by hand from each config, 2 bytes each: so the check
  * is which parameters split, and by how much), and the decode phase's
  * collectives (count, bytes of B 2, T 1). */
