@@ -594,9 +594,15 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
   buf_puts(b, "</div><figcaption>Kind: the module's class for a module's own "
               "row, the operation's name for an atomic operation");
   if (comm > 0) {
-    buf_puts(b, ", comm.<i>collective</i> for the communication parallelism "
-                "adds (latency x steps + bytes x factor / link bandwidth, "
-                "count x time). Total ");
+    buf_puts(b, ph->pred
+                    ? ", comm.<i>collective</i> for the communication "
+                      "parallelism adds (measured NCCL times from "
+                      "calibration/collectives.json where the GPU has them, "
+                      "else latency x steps + bytes x factor / link "
+                      "bandwidth; count x time). Total "
+                    : ", comm.<i>collective</i> for the communication "
+                      "parallelism adds (latency x steps + bytes x factor / "
+                      "link bandwidth, count x time). Total ");
     tm(b, all);
     buf_puts(b, ": operations ");
     tm(b, ptotal(ph));
