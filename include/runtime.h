@@ -587,9 +587,11 @@ typedef struct PhaseResult {
   const CommOp *comm;   /* the plan's collectives; NULL without */
   int ncomm;
   double *comm_bytes;   /* per collective: bytes, seconds */
-  double *comm_time;
+  double *comm_time;    /* calibrated (collectives.json) unless roofline */
+  double *comm_roof;    /* the datasheet bound of each */
   int comm_cap;         /* their length */
   double send_bytes, send_time; /* pipeline: one stage to the next */
+  double send_time_roof;        /* its datasheet bound */
   int sends;            /* pp - 1 */
   int send_after;       /* the row the send row follows */
   double *stage_send;   /* per stage boundary: the send's time */
@@ -770,6 +772,10 @@ typedef struct ParGroup {
   ParSplit *split; int nsplit;
   ParColl *coll; int ncoll;
   ParLayer *layers; int nlayers;
+  /* ep only: the layers and collectives of expert parallelism over the
+   * tensor-parallel GPUs (--tp N --ep N); its layers replace tp's rules
+   * for the same paths; split keys are ep's. NULL: not modelled. */
+  struct ParGroup *with_tp;
 } ParGroup;
 typedef struct ParFamily {
   const char **classes; int nclasses;
@@ -787,6 +793,24 @@ ParDb *pardb_load(const char *path, Error *err);
 ParDb *pardb_load_text(const char *path, const char *text, size_t len,
                        Error *err);
 void pardb_free(ParDb *db);
+
+/* ===== collective.c: measured collective times ===== */
+
+/* calibration/collectives.json: NCCL times per message size, per board,
+ * collective, group size and span (DESIGN.md section 15.2). */
+typedef struct CollCal CollCal;
+/* Load and check it. New; NULL on error (located). */
+CollCal *collcal_load(const char *path, Error *err);
+CollCal *collcal_load_text(const char *path, const char *text, size_t len,
+                           Error *err);
+void collcal_free(CollCal *c);
+/* The measured time (seconds) of collective k of `bytes` over n GPUs of
+ * GPU hw (nodes: the group spans nodes): interpolated linearly in bytes
+ * between the table's points, the first point's time below it, the last
+ * point's bandwidth above it; all_gather, reduce_scatter and all_to_all
+ * from the all_reduce table at bytes / 2. -1 when no table applies. */
+double collcal_time(const CollCal *c, const char *hw, CollKind k, int n,
+                    bool nodes, double bytes);
 
 /* One collective of a split plan: after which row, how many bytes. */
 struct CommOp {
@@ -849,6 +873,8 @@ typedef struct PredictOpts {
   bool attn_set;              /* attn was chosen (else the engine's) */
   const Calib *calib;         /* borrowed; NULL = roofline */
   const Engine *engine_data;  /* borrowed; NULL = roofline */
+  const CollCal *coll_calib;  /* borrowed; NULL: collectives keep the
+                                 datasheet bound (always with roofline) */
 } PredictOpts;
 
 /* lmrun's defaults: B 1, S 2048, 16-bit everything, eager, h100-sxm,

@@ -594,9 +594,15 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
   buf_puts(b, "</div><figcaption>Kind: the module's class for a module's own "
               "row, the operation's name for an atomic operation");
   if (comm > 0) {
-    buf_puts(b, ", comm.<i>collective</i> for the communication parallelism "
-                "adds (latency x steps + bytes x factor / link bandwidth, "
-                "count x time). Total ");
+    buf_puts(b, ph->pred
+                    ? ", comm.<i>collective</i> for the communication "
+                      "parallelism adds (measured NCCL times from "
+                      "calibration/collectives.json where the GPU has them, "
+                      "else latency x steps + bytes x factor / link "
+                      "bandwidth; count x time). Total "
+                    : ", comm.<i>collective</i> for the communication "
+                      "parallelism adds (latency x steps + bytes x factor / "
+                      "link bandwidth, count x time). Total ");
     tm(b, all);
     buf_puts(b, ": operations ");
     tm(b, ptotal(ph));
@@ -734,7 +740,7 @@ static void td_time(Buf *b, double v) {
  * time; no FLOPs or HBM traffic, no share (the pipeline overlaps). */
 static void comm_one_html(Buf *b, const PhaseResult *ph, const char *path,
                           const char *op, double count, double bytes,
-                          double time) {
+                          double time, double roof) {
   buf_puts(b, "<tr data-path=\"");
   esc(b, path);
   buf_puts(b, "\"><td>");
@@ -750,7 +756,7 @@ static void comm_one_html(Buf *b, const PhaseResult *ph, const char *path,
               "<td>interconnect</td>");
   td_time(b, time);
   if (ph->pred)
-    td_time(b, time);
+    td_time(b, roof);
   td_time(b, count * time);
   buf_puts(b, "<td class=\"n\" data-v=\"\"></td></tr>\n");
 }
@@ -759,10 +765,11 @@ static void comm_html(Buf *b, const PhaseResult *ph, int k) {
   for (int c = 0; c < ph->ncomm; c++)
     if (ph->comm[c].after == k)
       comm_one_html(b, ph, ph->comm[c].path, coll_name[ph->comm[c].kind],
-                    ph->comm[c].count, ph->comm_bytes[c], ph->comm_time[c]);
+                    ph->comm[c].count, ph->comm_bytes[c], ph->comm_time[c],
+                    ph->comm_roof[c]);
   if (ph->sends > 0 && ph->send_after == k)
     comm_one_html(b, ph, "pipeline.send", "send", ph->sends, ph->send_bytes,
-                  ph->send_time);
+                  ph->send_time, ph->send_time_roof);
 }
 
 static void ops_table(Buf *b, const Report *r, const PhaseResult *ph) {

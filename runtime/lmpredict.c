@@ -35,6 +35,7 @@ struct lmp_data {
   Registry *reg;
   char *par_path; /* parallel.json, loaded on first use */
   ParDb *par;
+  CollCal *coll;  /* calibration/collectives.json, loaded on first use */
 };
 
 typedef struct ParCache {
@@ -156,6 +157,7 @@ void lmp_close(lmp_data *d) {
   free(d->hw_text);
   free(d->par_path);
   pardb_free(d->par);
+  collcal_free(d->coll);
   free(d);
 }
 
@@ -532,6 +534,15 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
       from_error(err, e);
       return -1;
     }
+    if (cal && !d->coll) {
+      char *cp = path_join(d->calib_dir, "collectives.json");
+      d->coll = collcal_load(cp, e);
+      free(cp);
+      if (!d->coll) {
+        from_error(err, e);
+        return -1;
+      }
+    }
     ParCache *c = mm->par;
     while (c && !(c->attn == a && c->pp->tp == po0->tp && c->pp->ep == po0->ep))
       c = c->next;
@@ -558,6 +569,7 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
     po.attn = a;
     po.calib = cal;
     po.engine_data = eng;
+    po.coll_calib = cal ? d->coll : NULL;
     if (predict_par(c->pp, d->par, gpu, &po, &r->pred, e) < 0) {
       from_error(err, e);
       return -1;

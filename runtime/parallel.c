@@ -80,11 +80,36 @@ static const char *str_member(PLoader *L, json_t *o, const char *key) {
   return arena_strdup(&L->db->arena, json_string_value(v));
 }
 
-static int load_group(PLoader *L, json_t *o, ParGroup *g) {
-  static const char *const keys[] = {"split", "layers", "collectives"};
+static int load_rules(PLoader *L, json_t *o, ParGroup *g);
+
+/* ep.with_tp: layers and collectives over ep's split keys. */
+static int load_with_tp(PLoader *L, json_t *o, ParGroup *ep) {
+  static const char *const keys[] = {"layers", "collectives"};
+  jp_key(&L->jp, "with_tp");
+  if (!json_is_object(o))
+    return perr(L, "with_tp must be an object {layers, collectives}");
+  if (only(L, o, keys, 2) < 0)
+    return -1;
+  ParGroup *w = arena_alloc(&L->db->arena, sizeof(ParGroup));
+  memset(w, 0, sizeof(*w));
+  w->split = ep->split;
+  w->nsplit = ep->nsplit;
+  if (load_rules(L, o, w) < 0)
+    return -1;
+  if (!w->nlayers)
+    return perr(L, "with_tp needs layers: the expert layers split over "
+                   "the tensor-parallel GPUs");
+  ep->with_tp = w;
+  jp_pop(&L->jp);
+  return 0;
+}
+
+static int load_group(PLoader *L, json_t *o, ParGroup *g, bool ep) {
+  static const char *const keys[] = {"split", "layers", "collectives",
+                                     "with_tp"};
   if (!json_is_object(o))
     return perr(L, "must be an object");
-  if (only(L, o, keys, 3) < 0)
+  if (only(L, o, keys, 4) < 0)
     return -1;
   Arena *a = &L->db->arena;
   json_t *split = json_object_get(o, "split");
@@ -109,6 +134,22 @@ static int load_group(PLoader *L, json_t *o, ParGroup *g) {
     g->split[g->nsplit++] = (ParSplit){arena_strdup(a, k), (SplitKind)kind};
   }
   jp_pop(&L->jp);
+  if (load_rules(L, o, g) < 0)
+    return -1;
+  json_t *wt = json_object_get(o, "with_tp");
+  if (wt && !ep) {
+    jp_key(&L->jp, "with_tp");
+    return perr(L, "with_tp belongs to ep (expert parallelism over the "
+                   "tensor-parallel GPUs)");
+  }
+  return wt ? load_with_tp(L, wt, g) : 0;
+}
+
+/* A group's layers and collectives (its split keys loaded). */
+static int load_rules(PLoader *L, json_t *o, ParGroup *g) {
+  Arena *a = &L->db->arena;
+  const char *k;
+  json_t *v;
   json_t *layers = json_object_get(o, "layers");
   if (layers) {
     jp_key(&L->jp, "layers");
@@ -261,7 +302,7 @@ static int load_family(PLoader *L, json_t *o, ParFamily *f) {
     if (!go)
       continue;
     jp_key(&L->jp, group_name[g]);
-    if (load_group(L, go, &f->g[g]) < 0)
+    if (load_group(L, go, &f->g[g], g == GROUP_EP) < 0)
       return -1;
     jp_pop(&L->jp);
   }
@@ -696,7 +737,7 @@ static int compile_bytes(ParPlan *pp, const Model *m, const char *text,
  * parameters the rules name rewritten per GPU, loaded again with the same
  * config. */
 static Model *split_model(const Model *m, const Registry *reg,
-                          const ParFamily *f, const int *ns,
+                          const ParGroup *const *gs, const int *ns,
                           const char *const *flags, Arena *arena,
                           Error *err) {
   json_t *root = json_loadb(m->doc.text, m->doc.len, 0, NULL);
@@ -708,7 +749,7 @@ static Model *split_model(const Model *m, const Registry *reg,
   for (int g = 0; g < 2; g++) {
     if (ns[g] <= 1)
       continue;
-    const ParGroup *grp = &f->g[g];
+    const ParGroup *grp = gs[g];
     SplitVal *sv = arena_alloc(arena, sizeof(SplitVal) * (size_t)(grp->nsplit + 1));
     bool *seen = xcalloc((size_t)grp->nlayers + 1, sizeof(bool));
     Rewrite rw = {m, grp, ns[g], sv, flags[g], seen, arena, err};
@@ -839,6 +880,55 @@ out:
   return rc;
 }
 
+/* Does group g have a layer rule for path? */
+static bool has_layer(const ParGroup *g, const char *path) {
+  for (int i = 0; i < g->nlayers; i++)
+    if (strcmp(g->layers[i].path, path) == 0)
+      return true;
+  return false;
+}
+
+/* The rules a configuration applies: tp's and ep's; under --tp N --ep N
+ * (attention tensor-parallel, the experts split over the same N GPUs, as
+ * vLLM --tensor-parallel-size N --enable-expert-parallel and SGLang --tp N
+ * --ep N run them) tp's rules but for the layers ep.with_tp names, and
+ * ep.with_tp's. Other sizes are refused. */
+static int effective_groups(const ParFamily *f, int tp, int ep, Arena *a,
+                            const ParGroup *gs[2], Error *err) {
+  gs[0] = f ? &f->g[GROUP_TP] : NULL;
+  gs[1] = f ? &f->g[GROUP_EP] : NULL;
+  if (tp <= 1 || ep <= 1)
+    return 0;
+  if (tp != ep) {
+    err_set(err,
+            "--tp %d with --ep %d is not modelled: --ep with --tp splits the "
+            "experts over the tensor-parallel GPUs (vLLM "
+            "--tensor-parallel-size N --enable-expert-parallel, SGLang --tp "
+            "N --ep N), so --ep must equal --tp; --ep alone runs the "
+            "attention data-parallel (DESIGN.md section 15.2)",
+            tp, ep);
+    return -1;
+  }
+  const ParGroup *w = f->g[GROUP_EP].with_tp;
+  if (!w) {
+    err_set(err, "--tp %d with --ep %d: parallel.json gives no ep.with_tp "
+                 "rules (experts over the tensor-parallel GPUs)",
+            tp, ep);
+    return -1;
+  }
+  const ParGroup *t = &f->g[GROUP_TP];
+  ParGroup *tt = arena_alloc(a, sizeof(ParGroup));
+  *tt = *t;
+  tt->layers = arena_alloc(a, sizeof(ParLayer) * (size_t)(t->nlayers + 1));
+  tt->nlayers = 0;
+  for (int i = 0; i < t->nlayers; i++)
+    if (!has_layer(w, t->layers[i].path))
+      tt->layers[tt->nlayers++] = t->layers[i];
+  gs[0] = tt;
+  gs[1] = w;
+  return 0;
+}
+
 ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
                        AttnImpl attn, int tp, int ep, Error *err) {
   ParPlan *pp = xcalloc(1, sizeof(*pp));
@@ -857,17 +947,13 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
             m->root->cls);
     goto fail;
   }
-  if (tp > 1 && ep > 1) {
-    err_set(err, "--tp %d with --ep %d is not modelled: under --ep the "
-                 "attention is data-parallel over the EP GPUs (vLLM "
-                 "--data-parallel-size N --enable-expert-parallel); use one "
-                 "or the other", tp, ep);
+  const ParGroup *gs[2] = {NULL, NULL};
+  if (effective_groups(f, tp, ep, &pp->arena, gs, err) < 0)
     goto fail;
-  }
   int ns[2] = {tp, ep};
   static const char *const flags[2] = {"--tp", "--ep"};
   if (tp > 1 || ep > 1) {
-    if (!(pp->model = split_model(m, reg, f, ns, flags, &pp->arena, err)))
+    if (!(pp->model = split_model(m, reg, gs, ns, flags, &pp->arena, err)))
       goto fail;
     use = pp->model;
   }
@@ -878,10 +964,10 @@ ParPlan *parplan_build(const ParDb *db, const Model *m, const Registry *reg,
       goto fail;
     for (int g = 0; g < 2; g++)
       if (ns[g] > 1 &&
-          check_layouts(&f->g[g], full, pp->plan, ns[g], flags[g], err) < 0)
+          check_layouts(gs[g], full, pp->plan, ns[g], flags[g], err) < 0)
         goto fail;
     for (int g = 0; g < 2; g++)
-      if (ns[g] > 1 && add_collectives(pp, m, &f->g[g], g, err) < 0)
+      if (ns[g] > 1 && add_collectives(pp, m, gs[g], g, err) < 0)
         goto fail;
     /* in row order, so reports interleave them */
     for (int i = 1; i < pp->ncomm; i++)
@@ -1053,6 +1139,36 @@ static double pipeline_time(const Prediction *p, const PhaseResult *ph,
   return sum + (m - 1) * max;
 }
 
+/* The calibrated times (collectives.json) of the collectives and sends
+ * that have a measured table, in place of their datasheet bounds. */
+static void calibrate_comm(const Prediction *p, PhaseResult *ph) {
+  const CollCal *cc = p->opts.coll_calib;
+  if (!cc)
+    return;
+  const PredictOpts *o = &p->opts;
+  const char *hw = p->gpu->id;
+  int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
+  int ns[2] = {o->tp, o->ep};
+  for (int c = 0; c < ph->ncomm; c++) {
+    int n = ns[ph->comm[c].group];
+    double t = collcal_time(cc, hw, ph->comm[c].kind, n, n > gpn,
+                            ph->comm_bytes[c]);
+    if (t >= 0)
+      ph->comm_time[c] = t;
+  }
+  if (ph->sends <= 0)
+    return;
+  ph->send_time = 0;
+  for (int s = 0; s < ph->sends; s++) {
+    bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
+    double t = collcal_time(cc, hw, COLL_SEND, 2, cross, ph->send_bytes);
+    if (t >= 0)
+      ph->stage_send[s] = t;
+    if (ph->stage_send[s] > ph->send_time)
+      ph->send_time = ph->stage_send[s];
+  }
+}
+
 int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
                   Error *err) {
   const ParPlan *pp = p->par;
@@ -1102,9 +1218,16 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
         ph->send_time = ph->stage_send[s];
     }
   }
-  ph->latency = ph->pred ? pipeline_time(p, ph, ph->pred, ph->pred_total)
-                         : pipeline_time(p, ph, ph->time, ph->total_time);
   ph->latency_roofline = pipeline_time(p, ph, ph->time, ph->total_time);
+  if (pp->ncomm)
+    memcpy(ph->comm_roof, ph->comm_time, sizeof(double) * (size_t)pp->ncomm);
+  ph->send_time_roof = ph->send_time;
+  if (!ph->pred) {
+    ph->latency = ph->latency_roofline;
+    return 0;
+  }
+  calibrate_comm(p, ph);
+  ph->latency = pipeline_time(p, ph, ph->pred, ph->pred_total);
   return 0;
 }
 

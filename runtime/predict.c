@@ -141,6 +141,7 @@ static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
   if (!ph->comm_bytes || ph->comm_cap < n + 1) {
     ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
     ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
+    ph->comm_roof = xrealloc(ph->comm_roof, sizeof(double) * (size_t)(n + 1));
     ph->comm_cap = n + 1;
   }
   ph->comm = NULL;
@@ -149,9 +150,10 @@ static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
 }
 
 /* The batch one GPU's pass runs: -B over the microbatches and, under
- * --ep, over the data-parallel attention replicas (one per EP GPU). */
+ * --ep alone, over the data-parallel attention replicas (one per EP GPU;
+ * with --tp the attention is tensor-parallel and every GPU runs all). */
 static double batch_parts(const PredictOpts *o) {
-  return (double)o->microbatches * (o->ep > 1 ? o->ep : 1);
+  return (double)o->microbatches * (o->ep > 1 && o->tp <= 1 ? o->ep : 1);
 }
 
 /* Does batch b fit on every GPU of a parallel configuration? */
@@ -211,13 +213,6 @@ int predict_par(const ParPlan *par, const ParDb *db, const Gpu *gpu,
                 const PredictOpts *o, Prediction *p, Error *err) {
   if (o->tp != par->tp || o->ep != par->ep) {
     err_set(err, "the split plan is for --tp %d --ep %d", par->tp, par->ep);
-    return -1;
-  }
-  int hi = o->tp > o->ep ? o->tp : o->ep, lo = o->tp > o->ep ? o->ep : o->tp;
-  if (hi % lo != 0) {
-    err_set(err, "--ep %d and --tp %d: the expert-parallel group shares the "
-                 "tensor-parallel GPUs, so one must divide the other",
-            o->ep, o->tp);
     return -1;
   }
   if (fmod(o->batch, o->microbatches) != 0) {
@@ -519,8 +514,9 @@ void prediction_free(Prediction *p) {
     PhaseResult *ph = i < 2 ? &p->phase[i] : &p->stepph;
     free(ph->comm_bytes);
     free(ph->comm_time);
+    free(ph->comm_roof);
     free(ph->stage_send);
-    ph->comm_bytes = ph->comm_time = ph->stage_send = NULL;
+    ph->comm_bytes = ph->comm_time = ph->comm_roof = ph->stage_send = NULL;
     ph->comm_cap = 0;
   }
   values_free(p->steps);

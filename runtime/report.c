@@ -236,19 +236,20 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
  * interconnect (no FLOPs, no HBM metrics); "bound" is "network". */
 static void comm_one(const char *phase, const char *path, const char *op,
                      const char *group, double count, double bytes,
-                     double time, bool calibrated, Buf *b, Format fmt,
-                     int w) {
-  char n1[64], n2[64], n3[64];
+                     double time, double roof, bool calibrated, Buf *b,
+                     Format fmt, int w) {
+  char n1[64], n2[64], n3[64], n4[64];
   report_number(count, n1, sizeof(n1));
   report_number(bytes, n2, sizeof(n2));
   report_number(time, n3, sizeof(n3));
+  report_number(roof, n4, sizeof(n4));
   if (fmt == FMT_JSON) {
     buf_printf(b, ",\n        {\"path\": \"%s\", \"op\": \"%s\", \"module\": "
                   "\"comm.%s\", \"count\": %s, \"group\": \"%s\", "
                   "\"comm_bytes\": %s, \"bound\": \"network\", \"time_s\": %s",
                path, op, op, n1, group, n2, n3);
-    if (calibrated) /* the same model either way */
-      buf_printf(b, ", \"roofline_time_s\": %s", n3);
+    if (calibrated) /* the datasheet bound */
+      buf_printf(b, ", \"roofline_time_s\": %s", n4);
     buf_putc(b, '}');
   } else if (fmt == FMT_CSV) {
     buf_printf(b, "%s,%s,%s,comm.%s,%s", phase, path, op, op, n1);
@@ -256,30 +257,32 @@ static void comm_one(const char *phase, const char *path, const char *op,
       buf_puts(b, ",0");
     buf_printf(b, ",%s,,network,interconnect,%s", n2, n3);
     if (calibrated)
-      buf_printf(b, ",%s,comm.%s", n3, op);
+      buf_printf(b, ",%s,comm.%s", n4, op);
     buf_putc(b, '\n');
   } else if (fmt == FMT_MARKDOWN) {
-    char by[32], t[32];
+    char by[32], t[32], rt[32];
     si_format(bytes, "B", by, sizeof(by));
     time_format(time, t, sizeof(t));
+    time_format(roof, rt, sizeof(rt));
     buf_printf(b, "| %s | %g |", path, count);
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_puts(b, " |");
     buf_printf(b, " %s |  | network | %s |", by, t);
     if (calibrated)
-      buf_printf(b, " %s |", t);
+      buf_printf(b, " %s |", rt);
     buf_putc(b, '\n');
   } else {
-    char cnt[32], by[32], t[32];
+    char cnt[32], by[32], t[32], rt[32];
     snprintf(cnt, sizeof(cnt), "%g", count);
     si_format(bytes, "B", by, sizeof(by));
     time_format(time, t, sizeof(t));
+    time_format(roof, rt, sizeof(rt));
     buf_printf(b, "%-*s %6s", w, path, cnt);
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, "");
     buf_printf(b, " %*s %7s %-7s %9s", CELL_W, by, "", "network", t);
     if (calibrated)
-      buf_printf(b, " %9s", t);
+      buf_printf(b, " %9s", rt);
     buf_putc(b, '\n');
   }
 }
@@ -289,11 +292,11 @@ static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
     if (ph->comm[c].after == k)
       comm_one(ph->name, ph->comm[c].path, coll_name[ph->comm[c].kind],
                group_name[ph->comm[c].group], ph->comm[c].count,
-               ph->comm_bytes[c], ph->comm_time[c], ph->pred != NULL, b, fmt,
-               w);
+               ph->comm_bytes[c], ph->comm_time[c], ph->comm_roof[c],
+               ph->pred != NULL, b, fmt, w);
   if (ph->sends > 0 && ph->send_after == k)
     comm_one(ph->name, "pipeline.send", "send", "pp", ph->sends, ph->send_bytes,
-             ph->send_time, ph->pred != NULL, b, fmt, w);
+             ph->send_time, ph->send_time_roof, ph->pred != NULL, b, fmt, w);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -766,9 +769,13 @@ static void render_table(const Report *r, Buf *b) {
   if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
     buf_printf(b, "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
                   "%g sequences (of %d). Communication rows (bound network): "
-                  "time = latency x steps + bytes x factor / link bandwidth.\n",
+                  "%s = latency x steps + bytes x factor / link bandwidth.\n",
                r->tp, r->pp, r->ep, r->batch / r->microbatches,
-               r->microbatches);
+               r->microbatches,
+               r->calib ? "time = measured NCCL times (calibration/"
+                          "collectives.json) where the GPU has them, else "
+                          "the roofline; roofline"
+                        : "time");
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];
     int w = 9;

@@ -433,13 +433,16 @@ static void test_html_parallel_rows(void **state) {
  *     in all: 1 step, factor 1/2: 0.6 us + 64000 / 2 / 450e9 = 0.6711 us
  *   send between the 2 stages, 8192 B: 1 step, factor 1: 0.6 us + 8192 /
  *     450e9 = 0.6182 us
- * in all 79.18 + 0.671 + 0.618 = 80.47 us. The footprint is per GPU. */
+ * in all 79.18 + 0.671 + 0.618 = 80.47 us. The footprint is per GPU.
+ * With --roofline: the calibrated times take the collectives' measured
+ * times instead (test_collective.c checks those). */
 static void test_html_parallel_charts(void **state) {
   (void)state;
   char *s = NULL;
   assert_int_equal(tu_run(&s,
                           "%s models/llama-2-7b-hf.json --tp 2 --pp 2 "
-                          "--phase decode --format html 2>/dev/null",
+                          "--phase decode --format html --roofline "
+                          "2>/dev/null",
                           tu_bin("lmrun")),
                    0);
   assert_contains(s, "data-kind=\"comm.all_reduce\" "

@@ -263,6 +263,24 @@ static void test_ep_mechanism(void **state) {
   assert_null(pardb_load_text("bad.json", "{\"format\": \"x\"}", 15, &e));
   assert_contains(e.msg, "format must be");
   assert_int_equal(e.line, 1);
+  /* with_tp belongs to ep, and names the layers it splits */
+  static const char head[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"t\",\n"
+      " \"latency_us\": {\"nvlink\": 1, \"pcie\": 1, \"network\": 1},\n"
+      " \"families\": [{\"classes\": [\"c\"], \"source\": \"t\",\n";
+  char bad[1024];
+  snprintf(bad, sizeof(bad), "%s  \"tp\": {\"split\": {}, \"with_tp\": "
+           "{}}}]}", head);
+  err_clear(&e);
+  assert_null(pardb_load_text("w.json", bad, strlen(bad), &e));
+  assert_contains(e.msg, "with_tp belongs to ep");
+  assert_int_equal(e.line, 4);
+  snprintf(bad, sizeof(bad), "%s  \"ep\": {\"split\": {},\n \"with_tp\": "
+           "{\"collectives\": []}}}]}", head);
+  err_clear(&e);
+  assert_null(pardb_load_text("w.json", bad, strlen(bad), &e));
+  assert_contains(e.msg, "with_tp needs layers");
+  assert_int_equal(e.line, 5);
 }
 
 /* A config.json model split by parallel.json's rules, predicted on the
@@ -365,15 +383,83 @@ static void test_tiny_moe_tp2_ep2(void **state) {
   assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), -1);
   assert_contains(e.msg, "does not divide -B 3");
   parplan_free(pp);
-  /* --tp with --ep is refused, naming both */
+  /* --ep other than --tp is refused, naming both */
   err_clear(&e);
-  assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 2, 2, &e));
-  assert_contains(e.msg, "--tp 2 with --ep 2");
+  assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 2, 4, &e));
+  assert_contains(e.msg, "--tp 2 with --ep 4 is not modelled");
+  assert_contains(e.msg, "--ep must equal --tp");
   /* --ep 3 does not divide 4 experts */
   err_clear(&e);
   assert_null(parplan_build(pdb, m, reg, ATTN_EAGER, 1, 3, &e));
   assert_contains(e.msg, "--ep 3 does not divide num_local_experts (4)");
   model_free(m);
+  prediction_free(&p);
+}
+
+/* --tp 2 --ep 2 on the tiny Mixtral (as vLLM --tensor-parallel-size 2
+ * --enable-expert-parallel, SGLang --tp 2 --ep 2): the attention,
+ * embedding and lm_head tensor-parallel as at TP 2, the 4 experts split 2
+ * per GPU, each whole (intermediate 16). Per layer by hand: norms 16 + 16,
+ * q 8 x 4 x 2 = 64, k and v 64 each (the KV head replicated), o 4 x 8 x 2
+ * = 64, router 4 x 8 x 2 = 64 (replicated), experts 2 x 3 x 8 x 16 x 2 =
+ * 1536: 1888; embedding 10/2 x 8 x 2 = 80, rotary 8, norm 16, lm_head 80:
+ * 2 x 1888 + 184 = 3960 per GPU, on 2 GPUs. Every GPU runs all B = 2
+ * sequences (the attention is not data-parallel). */
+static void test_tiny_moe_tp2_with_ep2(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Prediction p = {0};
+  ParPlan *pp;
+  assert_int_equal(split_predict("test/data/tiny_mixtral/config.json", 2, 2,
+                                 &p, &pp, &e), 0);
+  assert_double_exact(p.summary.mem.weights, 2 * 1888 + 184);
+  assert_double_exact(p.summary.gpus, 2);
+  assert_double_exact(p.parameters, 3720);
+  /* the communication is TP 2's and nothing else (no all-to-all: the
+   * tokens are on every GPU already; the all-reduce after the experts sums
+   * the two GPUs' experts' outputs). Decode (T 1): B T hidden a_bytes = 2 x
+   * 1 x 8 x 2 = 32 after the embedding, o_proj and the experts; the logits
+   * 2 x 10 x 2 = 40. Prefill (T 4): 128 and the last token's logits 40. On
+   * the slow GPU's NVLink (1000 B/s, 0.6 us a step): a 2-GPU ring
+   * all-reduce 2 x 0.6 us + 32 x 1 / 1000 s; the all-gather 0.6 us + 40 x
+   * 1/2 / 1000 s. */
+  for (int ph = 0; ph < 2; ph++) {
+    double T = ph ? 1 : 4, h = 2 * T * 8 * 2;
+    const PhaseResult *r = &p.phase[ph];
+    assert_int_equal(r->ncomm, 4);
+    want_comm(r, "model.embed_tokens.all_reduce", 1, h);
+    want_comm(r, "model.layers.self_attn.o_proj.all_reduce", 2, h);
+    want_comm(r, "model.layers.mlp.experts.combine.all_reduce", 2, h);
+    want_comm(r, "lm_head.all_gather", 1, 40);
+    for (int c = 0; c < r->ncomm; c++)
+      assert_true(r->comm[c].kind != COLL_ALL_TO_ALL);
+    assert_double_near(r->comm_time[0], 2 * 0.6e-6 + h / 1000, 1e-12);
+    assert_double_near(r->comm_time[3], 0.6e-6 + 40.0 / 2 / 1000, 1e-12);
+  }
+  /* the experts of one GPU: all B T tokens, top_k / 2 = 1 of each token's
+   * 2 experts, 2 of the 4 experts: gate_up (8 -> 2 x 16) FLOPs 2 x B T x 1
+   * x 8 x 32 = 1024 in decode (B T = 2), 4096 in prefill (B T = 8): half
+   * of one GPU's whole model. Weights read in decode: expected experts
+   * touched (E/N)(1 - (1 - k/E)^(B T)) = 2 x (1 - (1/2)^2) = 1.5, each
+   * 8 x 32 x 2 = 512 B: 768 B. */
+  const Plan *pl = pp->plan;
+  int found = 0;
+  for (int r = 0; r < pl->nrows; r++)
+    if (strcmp(pl->rows[r].path, "model.layers.mlp.experts.gate_up_proj") ==
+        0) {
+      assert_double_exact(p.vals[1]->row[r][M_FLOPS], 1024);
+      assert_double_exact(p.vals[0]->row[r][M_FLOPS], 4096);
+      assert_double_exact(p.vals[1]->row[r][M_WEIGHT_BYTES], 768);
+      found++;
+    }
+  assert_int_equal(found, 1);
+  /* -B 3 is fine: the attention is split by heads, not by sequences */
+  PredictOpts o = tiny_opts();
+  o.tp = o.ep = 2;
+  o.batch = 3;
+  assert_int_equal(predict_par(pp, pdb, &gpu, &o, &p, &e), 0);
+  parplan_free(pp);
   prediction_free(&p);
 }
 
@@ -460,8 +546,8 @@ static double whole_weights(const char *cfg) {
   return w;
 }
 
-/* TP 2 (EP 2 for MoE) on every family's real config: the per-GPU weights
- * are the whole model's less half of the parameters the split divides
+/* TP 2 (EP 2, or both, for MoE) on every family's real config: the per-GPU
+ * weights are the whole model's less half of the parameters the split divides
  * (elements counted by hand from each config, 2 bytes each: so the check
  * is which parameters split, and by how much), and the decode phase's
  * collectives (count, bytes of B 2, T 1). */
@@ -539,6 +625,15 @@ static void test_families_split_weights(void **state) {
       {"test/data/configs/mixtral-8x7b-v0.1.json", 1, 2,
        32 * 8 * 3 * 4096.0 * 14336, 2,
        "model.layers.mlp.experts.combine.all_to_all", 32, 2 * 4096 * 2},
+      /* Mixtral-8x7B, TP 2 with EP 2: the attention as at TP 2 (q/o 4096
+       * x 4096, k/v 4096 x 1024: 8 KV heads, 4 a GPU), 4 of the 8 whole
+       * experts (3 x 4096 x 14336) a GPU, embedding and lm_head 32000 x
+       * 4096: the same half of the same elements as TP 2's expert slices;
+       * TP 2's 4 collectives and no all-to-all */
+      {"test/data/configs/mixtral-8x7b-v0.1.json", 2, 2,
+       32 * (2 * 4096.0 * 4096 + 2 * 4096.0 * 1024 + 8 * 3 * 4096.0 * 14336) +
+           2 * 32000.0 * 4096,
+       4, "model.layers.mlp.experts.combine.all_reduce", 32, 2 * 4096 * 2},
       /* Qwen3-30B-A3B, EP 2: 64 of 128 experts (3 x 2048 x 768) a GPU, 48
        * layers; k = 8: 1 x 1 x 8 x 2048 x 2 */
       {"test/data/configs/qwen3-30b-a3b.json", 1, 2,
@@ -607,6 +702,15 @@ static void test_families_split_weights(void **state) {
        * x 5120. All-reduces after o_proj of both kinds, the dense MLP and
        * the MoE's shared_add */
       {"test/data/configs/deepseek-v2.5.json", 2, 1,
+       60 * (1536.0 * 128 * 192 + 512.0 * 128 * 256 + 128.0 * 128 * 5120) +
+           3 * 5120.0 * 12288 +
+           59 * (160 * 3 * 5120.0 * 1536 + 3 * 5120.0 * 3072) +
+           2 * 102400.0 * 5120,
+       6, "model.layers[moe].mlp.shared_add.all_reduce", 59, 2 * 5120 * 2},
+      /* DeepSeek-V2.5, TP 2 with EP 2: 80 of the 160 routed experts whole
+       * a GPU, everything else as at TP 2 (the shared experts split on
+       * their intermediate size): the same elements halved as TP 2 */
+      {"test/data/configs/deepseek-v2.5.json", 2, 2,
        60 * (1536.0 * 128 * 192 + 512.0 * 128 * 256 + 128.0 * 128 * 5120) +
            3 * 5120.0 * 12288 +
            59 * (160 * 3 * 5120.0 * 1536 + 3 * 5120.0 * 3072) +
@@ -888,6 +992,7 @@ int main(void) {
       cmocka_unit_test(test_link_choice),
       cmocka_unit_test(test_ep_mechanism),
       cmocka_unit_test(test_tiny_moe_tp2_ep2),
+      cmocka_unit_test(test_tiny_moe_tp2_with_ep2),
       cmocka_unit_test(test_families_tp2),
       cmocka_unit_test(test_families_split_weights),
       cmocka_unit_test(test_rules_refused),

@@ -1,0 +1,182 @@
+/* test_collective.c: runtime/collective.c, the measured collective times of
+ * calibration/collectives.json, and their use in a calibrated prediction
+ * (parallel.c's phase_latency). Every expected time is worked out by hand
+ * from the points of the table it reads (quoted in the comments). */
+#include "testutil.h"
+
+#include "lmpredict.h"
+#include "runtime.h"
+
+static CollCal *shipped;
+
+static int group_setup(void **state) {
+  (void)state;
+  shipped = collcal_load("calibration/collectives.json", NULL);
+  return shipped ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  collcal_free(shipped);
+  return 0;
+}
+
+/* An all-reduce over the 8 GPUs of an H100 SXM node at two sizes. The
+ * table's points around them (bytes, us): [784384, 33.3], [1556480, 35.5];
+ * [25034752, 157.0], [50266112, 271.0].
+ *   1 MiB  = 1048576:  33.3 + (1048576 - 784384) x (35.5 - 33.3) /
+ *            (1556480 - 784384) = 33.3 + 264192 x 2.2 / 772096
+ *            = 33.3 + 0.75279 = 34.053 us
+ *   32 MiB = 33554432: 157 + (33554432 - 25034752) x (271 - 157) /
+ *            (50266112 - 25034752) = 157 + 8519680 x 114 / 25231360
+ *            = 157 + 38.494 = 195.49 us
+ * (the datasheet bound at 1 MiB: 0.6 us x 14 steps + 1048576 x 14/8 /
+ * 450 GB/s = 8.4 + 4.08 = 12.5 us: NCCL takes 2.7 times as long). */
+static void test_all_reduce_two_sizes(void **state) {
+  (void)state;
+  double t1 =
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false, 1048576);
+  assert_double_near(t1, 34.053e-6, 1e-4);
+  assert_double_near(t1, (33.3 + 264192.0 * 2.2 / 772096) * 1e-6, 1e-12);
+  double t2 =
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false, 33554432);
+  assert_double_near(t2, 195.49e-6, 1e-4);
+  assert_double_near(t2, (157 + 8519680.0 * 114 / 25231360) * 1e-6, 1e-12);
+  /* H200 is on the same table (the same NVLink 4 and NVSwitch board) */
+  assert_double_exact(
+      collcal_time(shipped, "h200", COLL_ALL_REDUCE, 8, false, 1048576), t1);
+}
+
+/* Outside the points: below the first (2048 B, 26.9 us) the first time;
+ * above the last (67108864 B, 322 us) its bandwidth: 2 x 67108864 B takes
+ * 2 x 322 = 644 us. all_gather, reduce_scatter and all_to_all of b bytes
+ * read the all-reduce table at b / 2: all_to_all of 2 MiB = the all-reduce
+ * of 1 MiB above. */
+static void test_outside_and_other_collectives(void **state) {
+  (void)state;
+  assert_double_near(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false, 1000),
+      26.9e-6, 1e-12);
+  assert_double_near(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 8, false, 134217728),
+      644e-6, 1e-12);
+  assert_double_near(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_TO_ALL, 8, false, 2097152),
+      (33.3 + 264192.0 * 2.2 / 772096) * 1e-6, 1e-12);
+  /* all_gather of 1 MiB = all-reduce of 524288, between [391168, 33.3] and
+   * [784384, 33.3]: 33.3 us */
+  assert_double_near(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_GATHER, 8, false, 1048576),
+      33.3e-6, 1e-12);
+  /* a send of 1 MiB between two H100 nodes: [784384, 44.0], [1556480,
+   * 75.0]: 44 + 264192 x 31 / 772096 = 44 + 10.607 = 54.607 us */
+  assert_double_near(
+      collcal_time(shipped, "h100-sxm", COLL_SEND, 2, true, 1048576),
+      (44 + 264192.0 * 31 / 772096) * 1e-6, 1e-12);
+  /* no table: another board, a group size or span not measured */
+  assert_true(collcal_time(shipped, "b200", COLL_ALL_REDUCE, 8, false, 1e6) <
+              0);
+  assert_true(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 16, true, 1e6) < 0);
+  assert_true(
+      collcal_time(shipped, "h100-sxm", COLL_ALL_REDUCE, 1, false, 1e6) < 0);
+  assert_true(collcal_time(NULL, "h100-sxm", COLL_ALL_REDUCE, 8, false, 1e6) <
+              0);
+}
+
+static void want_error(const char *text, const char *msg, int line) {
+  Error e;
+  err_clear(&e);
+  CollCal *c = collcal_load_text("c.json", text, strlen(text), &e);
+  assert_null(c);
+  assert_contains(e.msg, msg);
+  assert_int_equal(e.line, line);
+}
+
+#define HEAD                                                                   \
+  "{\"format\": \"lm-predictor-collectives\", \"description\": \"d\",\n"       \
+  " \"source\": \"s\", \"tables\": [\n"
+#define TABLE(coll, gpus, pts)                                                 \
+  "{\"hardware\": [\"x\"], \"collective\": \"" coll "\", \"gpus\": " gpus      \
+  ", \"span\": \"node\", \"from\": \"f\", \"points\": " pts "}"
+
+/* Bad files are refused with the place of the fault. */
+static void test_bad_files(void **state) {
+  (void)state;
+  want_error(HEAD TABLE("all_reduce", "2", "[[10, 1], [10, 2]]") "]}",
+             "message sizes must increase", 3);
+  want_error(HEAD TABLE("all_reduce", "2", "[[10, 2], [20, 1]]") "]}",
+             "must not take less time", 3);
+  want_error(HEAD "\n" TABLE("all_to_all", "2", "[[10, 1]]") "]}",
+             "collective is \"all_reduce\" or \"send\"", 4);
+  want_error(HEAD TABLE("send", "4", "[[10, 1]]") "]}",
+             "a send is between 2 GPUs", 3);
+  want_error(HEAD TABLE("all_reduce", "2", "[[10, 1]]") ",\n" TABLE(
+                 "all_reduce", "2", "[[10, 1]]") "]}",
+             "a second all_reduce table over 2 GPUs", 4);
+  want_error(HEAD TABLE("all_reduce", "2", "[[0, 1]]") "]}",
+             "a point is [bytes, microseconds]", 3);
+  want_error("{\"format\": \"lm-predictor-collectives\", \"description\": "
+             "\"d\", \"source\": \"s\", \"tables\": [], \"x\": 1}",
+             "unknown member 'x'", 1);
+  /* a good one: 1 us at 1000 B, 3 us at 3000 B: 2000 B takes 2 us */
+  const char *ok = HEAD TABLE("all_reduce", "2", "[[1000, 1], [3000, 3]]") "]}";
+  CollCal *c = collcal_load_text("c.json", ok, strlen(ok), NULL);
+  assert_non_null(c);
+  assert_double_near(collcal_time(c, "x", COLL_ALL_REDUCE, 2, false, 2000),
+                     2e-6, 1e-12);
+  collcal_free(c);
+}
+
+/* Through the library: the tiny Mixtral of test/data/tiny_mixtral (hidden
+ * 8, vocabulary 10) at --tp 2 on A100 SXM, B 2, S 4, calibrated (vLLM).
+ * Decode's collectives: the embedding's, 2 x o_proj's and 2 x the
+ * experts' all-reduces of B T hidden a_bytes = 2 x 1 x 8 x 2 = 32 B, the
+ * logits' all-gather of B vocab a_bytes = 2 x 10 x 2 = 40 B (read at
+ * 20 B). The A100 2-GPU table starts at [2048, 10.0]: each of the 6 takes
+ * 10 us, so the step is its rows plus 60 us. The roofline keeps the
+ * datasheet bound (0.6 us a step, 300 GB/s): an all-reduce 2 steps + 32 x
+ * (2 x 1/2) / 300e9, the all-gather 1 step + 40 x 1/2 / 300e9. */
+static void test_calibrated_step(void **state) {
+  (void)state;
+  lmp_error err;
+  lmp_data *d = lmp_open(NULL, NULL, NULL, &err);
+  assert_non_null(d);
+  lmp_model *m = lmp_model_load(d, "test/data/tiny_mixtral/config.json", &err);
+  assert_non_null(m);
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "max-batch", "no", &err), 0);
+  assert_int_equal(lmp_options_set(o, "batch", "2", &err), 0);
+  assert_int_equal(lmp_options_set(o, "seq-len", "4", &err), 0);
+  assert_int_equal(lmp_options_set(o, "tp", "2", &err), 0);
+  assert_int_equal(lmp_options_set(o, "hardware", "a100-sxm-80gb", &err), 0);
+  lmp_result *r = lmp_predict(d, m, o, &err);
+  assert_non_null(r);
+  double rows = 0, roof = 0;
+  for (int i = 0; i < lmp_result_rows(r, "decode"); i++) {
+    double n = lmp_result_row(r, "decode", i, "count");
+    rows += n * lmp_result_row(r, "decode", i, "time_s");
+    roof += n * lmp_result_row(r, "decode", i, "roofline_time_s");
+  }
+  assert_double_near(lmp_result_summary(r, "tpot_s") - rows, 6 * 10e-6, 1e-9);
+  double ar = 2 * 0.6e-6 + 32.0 / 300e9, ag = 0.6e-6 + 20.0 / 300e9;
+  assert_double_near(lmp_result_summary(r, "tpot_roofline_s") - roof,
+                     5 * ar + ag, 1e-9);
+  char *json = lmp_result_json(r);
+  assert_contains(json, "\"path\": \"lm_head.all_gather\"");
+  lmp_free(json);
+  lmp_result_free(r);
+  lmp_options_free(o);
+  lmp_model_free(m);
+  lmp_close(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_all_reduce_two_sizes),
+      cmocka_unit_test(test_outside_and_other_collectives),
+      cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_calibrated_step),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
