@@ -935,6 +935,47 @@ static void test_families_refused_before(void **state) {
   free(base);
 }
 
+/* Config edge cases (issue 10 follow-up): keys real or legal configs
+ * carry that change parameters or costs. */
+static void test_families_edge_cases(void **state) {
+  (void)state;
+  Eval x;
+  /* OPT with layer_norm_elementwise_affine false: every nn.LayerNorm is
+   * built with elementwise_affine=False (modeling_opt.py), so neither
+   * weight nor bias. OPT-125M has 12 layers x 2 LayerNorms + the final
+   * one, each 2 x 768 parameters when affine: 25 x 1536 = 38,400 fewer
+   * than p_opt's 125,239,296 = 125,200,896. */
+  char *base = tu_read("test/data/configs/opt-125m.json");
+  char *t = tu_replace(base, "\"do_layer_norm_before\": true,",
+                 "\"do_layer_norm_before\": true, "
+                 "\"layer_norm_elementwise_affine\": false,");
+  Model *m = from_text(t);
+  double n = p_opt(50272, 2048, 768, 12, 3072) - 25 * 2 * 768.0;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 125200896.0);
+  eval(m, 1, 1, &x);
+  /* one token: mean, subtract, square, variance, rsqrt scale = 5 per
+   * element + 4 per row: 5 x 768 + 4 = 3844; no gamma/beta read */
+  const double *ln = row(&x, "model.decoder.layers.self_attn_layer_norm", NULL);
+  assert_double_exact(ln[M_FLOPS], 5 * 768.0 + 4);
+  assert_double_exact(ln[M_WEIGHT_BYTES], 0);
+  ln = row(&x, "model.decoder.final_layer_norm", NULL);
+  assert_double_exact(ln[M_WEIGHT_BYTES], 0);
+  eval_free(&x);
+  model_free(m);
+  free(t);
+  /* the same config with the key true: 7 per element, gamma and beta
+   * (2 x 768 x 2 bytes) read */
+  m = from_text(base);
+  eval(m, 1, 1, &x);
+  ln = row(&x, "model.decoder.layers.self_attn_layer_norm", NULL);
+  assert_double_exact(ln[M_FLOPS], 7 * 768.0 + 4);
+  assert_double_exact(ln[M_WEIGHT_BYTES], 2 * 768 * 2.0);
+  eval_free(&x);
+  model_free(m);
+  free(base);
+}
+
 /* Inputs a family template does not model are located errors. */
 static void test_families_errors(void **state) {
   (void)state;
@@ -998,6 +1039,7 @@ int main(void) {
       cmocka_unit_test(test_families_per_op_values),
       cmocka_unit_test(test_families_other_layouts),
       cmocka_unit_test(test_families_refused_before),
+      cmocka_unit_test(test_families_edge_cases),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
