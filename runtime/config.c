@@ -104,6 +104,7 @@ typedef struct Cfg {
   VarOrigin origins[CFG_MAX_KEYS]; /* strings in arena */
   int n;
   Quant quant;       /* from a "quantization" declaration */
+  json_t *dflt_over; /* a same_as template's "defaults": key -> number */
   Arena *arena;
   Error *err;
 } Cfg;
@@ -740,7 +741,12 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     }
   }
   json_t *dflt = json_object_get(decl, "default");
-  if (have && dflt) {
+  /* a same_as template's defaults replace the declared ones (the config
+   * class of that model_type has other defaults, RWConfig's) */
+  json_t *over = c->dflt_over ? json_object_get(c->dflt_over, key) : NULL;
+  if (over)
+    dflt = over;
+  if (have && dflt && !over) {
     /* checked even when unused, so a template's mistake shows whatever
      * the config says */
     double unused;
@@ -823,7 +829,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                  arena_strdup(c->arena, d));
     JsonPath tp = c->tjp;
     jp_key(&tp, "default");
-    long off = jloc_find(c->ttext, c->tlen, &tp);
+    long off = over ? -1 : jloc_find(c->ttext, c->tlen, &tp);
     int col;
     if (off >= 0)
       text_linecol(c->ttext, (size_t)off, &o->dflt_line, &col);
@@ -931,12 +937,14 @@ static void list_types(const char *dir, Buf *out) {
   }
 }
 
+/* A model_type names a template file: letters, digits, '_' and '-',
+ * starting with a letter (transformers' are lowercase, but configs written
+ * for remote code carry others: Falcon's RefinedWeb, RefinedWebModel). */
 static bool is_model_type(const char *s) {
-  if (!*s || strlen(s) > 64)
+  if (!isalpha((unsigned char)*s) || strlen(s) > 64)
     return false;
   for (; *s; s++)
-    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
-          *s == '_'))
+    if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-'))
       return false;
   return true;
 }
@@ -1017,6 +1025,33 @@ static int read_validation(Cfg *c, json_t *troot, bool *pending) {
 
 /* model_from_config, or with ttext set: that template text (named tname)
  * instead of the file in arch_dir. */
+/* A same_as template's "defaults": {"config key": number or boolean},
+ * the defaults of the config class that model_type names where they
+ * differ from the target template's (Falcon's RefinedWeb: RWConfig).
+ * *out: a copy (the template's tree is freed when the target is read). */
+static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
+  json_t *d = json_object_get(troot, "defaults");
+  if (!d)
+    return 0;
+  jp_key(&c->tjp, "defaults");
+  if (!json_is_object(d) || json_object_size(d) == 0)
+    return terr(c, "defaults is an object {\"config key\": number or "
+                   "true/false}");
+  const char *k;
+  json_t *x;
+  json_object_foreach(d, k, x) {
+    if (!json_is_number(x) && !json_is_boolean(x)) {
+      jp_key(&c->tjp, k);
+      return terr(c, "defaults.%s must be a number or true/false (a "
+                     "formula belongs in the target template)",
+                  k);
+    }
+  }
+  jp_pop(&c->tjp);
+  *out = json_deep_copy(d);
+  return 0;
+}
+
 static Model *from_config(const char *cpath, const char *text, size_t len,
                           const char *id, const char *arch_dir,
                           const char *tname, const char *ttext_in,
@@ -1041,8 +1076,10 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     return NULL;
   }
   Model *m = NULL;
-  json_t *troot = NULL;
+  json_t *troot = NULL, *over = NULL;
   char *tpath = NULL, *ttext = NULL, *dir_owned = NULL;
+  char *alias_text = NULL, *alias_path = NULL;
+  JsonDoc alias_doc = {0};
   size_t tlen = 0;
   Arena arena;
   arena_init(&arena);
@@ -1137,22 +1174,24 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     json_object_foreach(troot, k, x) {
       if (strcmp(k, "format") && strcmp(k, "model_type") &&
           strcmp(k, "same_as") && strcmp(k, "description") &&
-          strcmp(k, "source")) {
+          strcmp(k, "source") && strcmp(k, "defaults")) {
         jp_key(&c.tjp, k);
         terr(&c, "a template with same_as declares nothing else (unknown "
                  "member '%s'; expected: format, model_type, same_as, "
-                 "description, source)",
+                 "description, source, defaults)",
              k);
         goto out;
       }
     }
+    if (alias_defaults(&c, troot, &over) < 0)
+      goto out;
     jp_key(&c.tjp, "same_as");
     const char *to = json_string_value(alias);
     if (!to || !is_model_type(to) || strcmp(to, c.family) == 0 || ttext_in) {
       terr(&c, ttext_in ? "same_as is for template files in the template "
                           "directory"
                         : "same_as names another family's template (a "
-                          "model_type: lowercase letters, digits, _)");
+                          "model_type: letters, digits, _ and -)");
       goto out;
     }
     char to_buf[80], name[96];
@@ -1172,8 +1211,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
       goto out;
     }
     json_decref(troot);
-    free(ttext);
-    free(tpath);
+    alias_text = ttext; /* kept: errors in "defaults" point into it */
+    alias_path = tpath;
+    alias_doc = c.tdoc;
     troot = NULL;
     tpath = apath;
     ttext = atext;
@@ -1196,6 +1236,19 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
            to);
       goto out;
     }
+    json_t *tdecls = json_object_get(troot, "config");
+    json_object_foreach(over, k, x) {
+      if (!json_object_get(tdecls, k)) {
+        JsonPath p;
+        jp_init(&p);
+        jp_key(&p, "defaults");
+        jp_key(&p, k);
+        jdoc_error(err, &alias_doc, &p,
+                   "defaults: %s.json declares no config key '%s'", to, k);
+        goto out;
+      }
+    }
+    c.dflt_over = over;
   }
   bool pending;
   if (read_validation(&c, troot, &pending) < 0)
@@ -1277,6 +1330,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
       m->tmpl_pending = arena_strdup(&m->arena, c.tpath);
   }
 out:
+  json_decref(over);
+  free(alias_text);
+  free(alias_path);
   json_decref(troot);
   json_decref(root);
   free(ttext);

@@ -898,6 +898,22 @@ static void test_config_same_as(void **state) {
   assert_string_equal(m->family, "myllama");
   assert_double_exact(params_of(m), 8030261248.0);
   model_free(m);
+  /* "defaults": the alias's config class defaults differ (Falcon's
+   * RefinedWeb). mlp_bias, absent from the config, now defaults to true:
+   * gate and up biases (14336 each) and down's (4096) in 32 layers,
+   * 32 x 32768 = 1,048,576 more; attention_bias, which the config sets
+   * false, keeps the config's value. */
+  tu_write(apath,
+           "{\"format\": \"lm-predictor-template\", \"model_type\": "
+           "\"myllama\",\n \"same_as\": \"llama\", \"defaults\": "
+           "{\"mlp_bias\": true, \"attention_bias\": 1}}\n");
+  err_clear(&e);
+  m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir, reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 8030261248.0 + 32 * 32768.0);
+  model_free(m);
   static const struct {
     const char *text, *msg;
   } bad[] = {
@@ -913,6 +929,15 @@ static void test_config_same_as(void **state) {
       {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
        "\"same_as\": \"myllama\"}",
        "same_as names another family's template"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"defaults\": []}",
+       "defaults is an object"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"defaults\": {\"mlp_bias\": \"{x}\"}}",
+       "defaults.mlp_bias must be a number or true/false"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"defaults\": {\"n_head_kv\": 8}}",
+       "defaults: llama.json declares no config key 'n_head_kv'"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
     tu_write(apath, bad[i].text);

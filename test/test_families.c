@@ -966,6 +966,80 @@ static void test_families_edge_cases(void **state) {
   free(t);
   /* the same config with the key true: 7 per element, gamma and beta
    * (2 x 768 x 2 bytes) read */
+  /* Falcon configs written for remote code (model_type RefinedWebModel /
+   * RefinedWeb, n_head, n_layer, n_head_kv): the falcon template with the
+   * defaults of their RWConfig. tiiuae/falcon-7b-instruct as first
+   * published: the Falcon-7B shape (71 heads of 64, one key/value head,
+   * parallel block with one LayerNorm): p_falcon7b, 6,921,720,704. */
+  Model *rw = from_file("test/data/configs/falcon-7b-instruct-refinedwebmodel.json");
+  assert_string_equal(rw->family, "RefinedWebModel");
+  assert_double_exact(params_of(rw), p_falcon7b(65024, 4544, 32, 71, 64));
+  assert_double_exact(p_falcon7b(65024, 4544, 32, 71, 64), 6921720704.0);
+  eval(rw, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 32 * 1 * 64 * 2);
+  eval_free(&x);
+  model_free(rw);
+  /* without multi_query and parallel_attn, RWConfig's defaults (false,
+   * false) apply, not FalconConfig's (true, true): 71 key/value heads,
+   * query_key_value 4544 -> (71 + 2 x 71) x 64, input_layernorm and
+   * post_attention_layernorm. */
+  char *rwt = tu_read("test/data/configs/falcon-7b-instruct-refinedwebmodel.json");
+  char *r1 = tu_replace(rwt, "\"multi_query\": true,", "");
+  char *r2 = tu_replace(r1, "\"parallel_attn\": true,", "");
+  rw = from_text(r2);
+  double h = 4544;
+  double blk = 4 * h + h * (71 + 2 * 71) * 64 + h * h + 2 * h * 4 * h;
+  assert_double_exact(params_of(rw), 65024 * h + 32 * blk + 2 * h);
+  eval(rw, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 32 * 71 * 64 * 2);
+  assert_true(find_row(&x, "transformer.h.post_attention_layernorm") >= 0);
+  eval_free(&x);
+  model_free(rw);
+  free(r2);
+  free(r1);
+  free(rwt);
+
+  /* tiiuae/falcon-40b-instruct's RefinedWeb config: 128 heads of 64, 8
+   * key/value heads, ln_attn + ln_mlp: query_key_value 8192 -> (128 + 16)
+   * x 64 = 9216, dense 8192^2, MLP 2 x 8192 x 32768, 4h LayerNorm
+   * parameters: per layer 4h + 8192 x 9216 + 8192^2 + 2 x 8192 x 32768;
+   * x 60, + 65024 x 8192 embeddings (tied) + 2h = 41,303,293,952. */
+  h = 8192;
+  double n40 = 65024 * h + 60 * (4 * h + h * 9216 + h * h + 2 * h * 4 * h) +
+               2 * h;
+  assert_double_exact(n40, 41303293952.0);
+  rwt = tu_read("test/data/configs/falcon-40b-instruct-refinedweb.json");
+  rw = from_text(rwt);
+  assert_double_exact(params_of(rw), n40);
+  model_free(rw);
+  /* the keys as tiiuae wrote them before the conversion (no
+   * new_decoder_architecture, no num_kv_heads): RefinedWeb's modelling is
+   * always the new architecture, so the same model */
+  r1 = tu_replace(rwt, "\"new_decoder_architecture\": true,", "");
+  r2 = tu_replace(r1, "\"num_kv_heads\": 8,", "");
+  rw = from_text(r2);
+  assert_double_exact(params_of(rw), n40);
+  eval(rw, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 60 * 8 * 64 * 2);
+  assert_true(find_row(&x, "transformer.h.ln_mlp") >= 0);
+  eval_free(&x);
+  model_free(rw);
+  /* the same keys under model_type falcon take FalconConfig's defaults
+   * (old architecture, multi_query): one key/value head and one
+   * input_layernorm, query_key_value 8192 -> 130 x 64. A different
+   * model: why the model_type must select the defaults. */
+  char *r3 = tu_replace(r2, "\"RefinedWeb\"", "\"falcon\"");
+  rw = from_text(r3);
+  assert_double_exact(params_of(rw),
+                      65024 * h +
+                          60 * (2 * h + h * 130 * 64 + h * h + 2 * h * 4 * h) +
+                          2 * h);
+  model_free(rw);
+  free(r3);
+  free(r2);
+  free(r1);
+  free(rwt);
+
   m = from_text(base);
   eval(m, 1, 1, &x);
   ln = row(&x, "model.decoder.layers.self_attn_layer_norm", NULL);
