@@ -313,6 +313,52 @@ static void values_list(Buf *b, json_t *vals) {
                json_string_value(json_array_get(vals, j)));
 }
 
+/* A pattern string's characters against the declaration's "values" (one
+ * character each: nemotron_h's M, *, -, E): an unknown character is an
+ * error with the caret under it (NemotronHConfig._pattern_to_list raises
+ * KeyError on it), not a layer left out of every count. */
+static int check_pattern(Cfg *c, json_t *decl, const char *an,
+                         const char *s) {
+  json_t *vals = json_object_get(decl, "values");
+  if (!vals)
+    return 0;
+  Buf known;
+  buf_init(&known);
+  for (size_t j = 0; json_is_array(vals) && j < json_array_size(vals); j++) {
+    const char *v = json_string_value(json_array_get(vals, j));
+    if (!v || strlen(v) != 1) {
+      buf_free(&known);
+      return terr(c, "counting in a string: 'values' lists the characters "
+                     "a pattern may hold, one-character strings");
+    }
+    buf_puts(&known, v);
+  }
+  if (!json_is_array(vals)) {
+    buf_free(&known);
+    return terr(c, "counting in a string: 'values' lists the characters "
+                   "a pattern may hold, one-character strings");
+  }
+  int rc = 0;
+  for (const char *x = s; *x; x++) {
+    if (strchr(buf_str(&known), *x))
+      continue;
+    JsonPath p = c->cjp;
+    jp_key(&p, an);
+    Buf l;
+    buf_init(&l);
+    for (const char *k = buf_str(&known); *k; k++)
+      buf_printf(&l, "%s'%c'", k == buf_str(&known) ? "" : ", ", *k);
+    rc = jdoc_error_string(c->err, &c->cdoc, &p, s, (int)(x - s), 1,
+                           "%s[%d] is '%c'; the %s template knows only the "
+                           "block characters %s",
+                           an, (int)(x - s), *x, c->family, buf_str(&l));
+    buf_free(&l);
+    break;
+  }
+  buf_free(&known);
+  return rc;
+}
+
 static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
                       double *out) {
   json_t *arr_name = json_object_get(decl, "array");
@@ -330,6 +376,8 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
     const char *e = json_string_value(eq), *s = json_string_value(arr);
     if (strlen(e) != 1)
       return terr(c, "counting in a string needs 'equals' of one character");
+    if (check_pattern(c, decl, an, s) < 0)
+      return -1;
     double n = 0;
     for (const char *x = s; *x; x++)
       n += *x == *e;

@@ -946,8 +946,11 @@ static void test_moe_config_errors(void **state) {
     const char *file, *from, *to, *msg;
     int rc;
   } cases[] = {
+      /* an unknown block character: located at the character itself
+       * (NemotronHConfig._pattern_to_list raises KeyError on it) */
       {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MXM-M*-M-M",
-       "every character is M (Mamba2), * (attention), - (MLP) or E (MoE)", 1},
+       "hybrid_override_pattern[1] is 'X'; the nemotron_h template knows "
+       "only the block characters 'M', '*', '-', 'E'", 1},
       {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MEM-M*-M-M",
        "E blocks need n_routed_experts", 1},
       {"qwen3-30b-a3b.json", "\"mlp_only_layers\": []", "\"mlp_only_layers\": [48]",
@@ -979,6 +982,24 @@ static void test_moe_config_errors(void **state) {
     free(out);
     free(text);
     free(t2);
+  }
+  /* the caret under the unknown character: line 19 of the file is
+   *   "hybrid_override_pattern": "M-M-X-...
+   * (2 spaces, the 25-character key with its quotes, ':', ' ', '"'), so
+   * the pattern starts at column 31 and its character 4 is at column 35 */
+  {
+    char *text = tu_read(CFG "nemotron-h-8b-base-8k.json");
+    char *t2 = tu_replace(text, "M-M-M-M*-M", "M-M-X-M*-M");
+    tu_write(path, t2);
+    char *out = NULL;
+    assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+    assert_non_null(strstr(out, "config.json:19:35: .hybrid_override_pattern"));
+    assert_non_null(strstr(out, "hybrid_override_pattern[4] is 'X'"));
+    /* the caret line: the gutter "| ", 34 spaces (columns 1-34), ^ */
+    assert_non_null(strstr(out, "|                                   ^"));
+    free(out);
+    free(t2);
+    free(text);
   }
   /* GPTQ bits other than 2, 3, 4, 8 */
   {
