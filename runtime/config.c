@@ -109,6 +109,33 @@ typedef struct Cfg {
   Error *err;
 } Cfg;
 
+/* A config name as declarations give it: a key of c->obj, or "obj.key"
+ * for a key one level down (an alias such as
+ * rope_parameters.partial_rotary_factor: transformers 5 moves the key
+ * there). Its value, or NULL. */
+static json_t *cfg_get(const Cfg *c, const char *name) {
+  const char *dot = strchr(name, '.');
+  if (!dot)
+    return json_object_get(c->obj, name);
+  char outer[128];
+  snprintf(outer, sizeof(outer), "%.*s", (int)(dot - name), name);
+  json_t *o = json_object_get(c->obj, outer);
+  return json_is_object(o) ? json_object_get(o, dot + 1) : NULL;
+}
+
+/* Extend p (c->cjp or a copy) to name's value. The path keeps pointers:
+ * the outer part of a dotted name is copied into c's arena. */
+static void jp_cfg(Cfg *c, JsonPath *p, const char *name) {
+  const char *dot = strchr(name, '.');
+  if (!dot) {
+    jp_key(p, name);
+    return;
+  }
+  char *outer = arena_strndup(c->arena, name, (size_t)(dot - name));
+  jp_key(p, outer);
+  jp_key(p, dot + 1);
+}
+
 static int cerr_at(Cfg *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An error in the config, at key (or at the object that lacks it). */
@@ -119,8 +146,8 @@ static int cerr_at(Cfg *c, const char *key, const char *fmt, ...) {
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   JsonPath p = c->cjp;
-  if (key && json_object_get(c->obj, key))
-    jp_key(&p, key);
+  if (key && cfg_get(c, key))
+    jp_cfg(c, &p, key);
   return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
 }
 
@@ -271,6 +298,23 @@ static int check_rope(Cfg *c, const char *key, json_t *v) {
       cerr_at(c, NULL, "%s of type %s needs a numeric 'factor'", key, ty);
       goto out;
     }
+  if (strcmp(ty, "longrope") == 0 || strcmp(ty, "su") == 0) {
+    /* _validate_longrope_parameters: short_factor and long_factor, lists
+     * of numbers (one per rotated frequency) */
+    static const char *const lists[] = {"short_factor", "long_factor"};
+    for (size_t i = 0; i < LM_ARRAY_LEN(lists); i++) {
+      json_t *l = json_object_get(v, lists[i]);
+      bool ok = json_is_array(l) && json_array_size(l) > 0;
+      for (size_t j = 0; ok && j < json_array_size(l); j++)
+        ok = json_is_number(json_array_get(l, j));
+      if (!ok) {
+        cerr_at(c, l ? lists[i] : NULL,
+                "%s of type %s needs '%s', a list of numbers", key, ty,
+                lists[i]);
+        goto out;
+      }
+    }
+  }
   if (strcmp(ty, "llama3") == 0) {
     static const char *const need[] = {"low_freq_factor", "high_freq_factor",
                                        "original_max_position_embeddings"};
@@ -512,7 +556,7 @@ static const char *config_name(Cfg *c, const char *key, json_t *decl) {
   json_t *al = json_object_get(decl, "aliases");
   for (size_t i = 0; json_is_array(al) && i < json_array_size(al); i++) {
     const char *a = json_string_value(json_array_get(al, i));
-    json_t *av = a ? json_object_get(c->obj, a) : NULL;
+    json_t *av = a ? cfg_get(c, a) : NULL;
     if (av && !json_is_null(av))
       return a;
   }
@@ -572,7 +616,7 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
       (dflt && !json_is_string(dflt)))
     return terr(c, "a choice declares 'values' (strings) and a string "
                    "'default'");
-  json_t *v = json_object_get(c->obj, key);
+  json_t *v = cfg_get(c, key);
   if (!v || json_is_null(v)) {
     if (!dflt)
       return cerr_at(c, NULL,
@@ -762,10 +806,10 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       return -1;
   } else {
     const char *ck = config_name(c, key, decl);
-    json_t *cv = json_object_get(c->obj, ck);
+    json_t *cv = cfg_get(c, ck);
     if (cv && !json_is_null(cv)) {
       JsonPath p = c->cjp;
-      jp_key(&p, ck);
+      jp_cfg(c, &p, ck);
       const char *nf = nonfinite_at(c->ctext, c->clen, &p);
       if (nf)
         return cerr_at(c, ck, "%s is %s: it must be a finite number", ck, nf);
@@ -855,7 +899,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     o->array = arena_strdup(c->arena, an);
     jp_key(&p, an);
   } else {
-    jp_key(&p, config_name(c, key, decl));
+    jp_cfg(c, &p, config_name(c, key, decl));
   }
   {
     /* present, or null (then the default applies: line kept) */

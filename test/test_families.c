@@ -964,6 +964,47 @@ static void test_families_edge_cases(void **state) {
   eval_free(&x);
   model_free(m);
   free(t);
+  /* transformers 5 keeps partial_rotary_factor inside rope_parameters
+   * (Phi3/GPTNeoX rotary embedding: config.rope_parameters
+   * ["partial_rotary_factor"]). Phi-3-mini (32 heads of 3072 / 32 = 96, 32
+   * key/value heads) with 0.5 there: int(96 x 0.5) = 48 rotated
+   * dimensions, 3 FLOPs each for Q and the new K of one token: 3 x (32 +
+   * 32) x 48 = 9216 (without it 1.0: 3 x 64 x 96 = 18432). */
+  char *phi = tu_read("test/data/configs/phi-3-mini-4k-instruct.json");
+  char *p1 = tu_replace(phi, "\"rope_scaling\": null",
+                        "\"rope_scaling\": null, \"rope_parameters\": "
+                        "{\"rope_type\": \"default\", \"rope_theta\": 10000.0, "
+                        "\"partial_rotary_factor\": 0.5}");
+  m = from_text(p1);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.rope", NULL)[M_FLOPS],
+                      3.0 * (32 + 32) * 48);
+  eval_free(&x);
+  model_free(m);
+  m = from_text(phi);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.rope", NULL)[M_FLOPS],
+                      3.0 * (32 + 32) * 96);
+  eval_free(&x);
+  model_free(m);
+  free(p1);
+  free(phi);
+  /* Pythia-1B (8 heads of 2048 / 8 = 256) as transformers 5 writes it:
+   * no rotary_pct, partial_rotary_factor in rope_parameters */
+  char *py = tu_read("test/data/configs/pythia-1b.json");
+  p1 = tu_replace(py, "\"rotary_pct\": 0.25,",
+                  "\"rope_parameters\": {\"rope_type\": \"default\", "
+                  "\"rope_theta\": 10000, \"partial_rotary_factor\": 0.5},");
+  m = from_text(p1);
+  eval(m, 1, 1, &x);
+  /* 0.5 here (not Pythia's 0.25) so that the default 0.25 cannot pass:
+   * 128 rotated dimensions, 3 x 16 x 128 = 6144 */
+  assert_double_exact(row(&x, "gpt_neox.layers.attention.rope", NULL)[M_FLOPS],
+                      3.0 * (8 + 8) * 128);
+  eval_free(&x);
+  model_free(m);
+  free(p1);
+  free(py);
   /* the same config with the key true: 7 per element, gamma and beta
    * (2 x 768 x 2 bytes) read */
   /* Falcon configs written for remote code (model_type RefinedWebModel /
