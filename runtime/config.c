@@ -542,7 +542,7 @@ static int read_layer_count(Cfg *c, const char *key, json_t *decl,
 static const char *const decl_members[] = {
     "doc",    "default", "type",   "min",    "max",    "integer",
     "array",  "equals",  "length", "values", "covers", "every",
-    "except", "aliases", "variable"};
+    "except", "aliases", "variable", "null"};
 
 /* The name under which the config gives a declared key: the key itself
  * when present and not null, else the first of the declaration's
@@ -759,9 +759,9 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     if (!ok) {
       jp_key(&c->tjp, k);
       return terr(c,
-                  "unknown member '%s' (expected: doc, default, type, min, "
-                  "max, integer, array, equals, length, values, covers, "
-                  "every, except, aliases, variable)",
+                  "unknown member '%s' (expected: doc, default, null, "
+                  "type, min, max, integer, array, equals, length, values, "
+                  "covers, every, except, aliases, variable)",
                   k);
     }
   }
@@ -838,12 +838,32 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   json_t *over = c->dflt_over ? json_object_get(c->dflt_over, key) : NULL;
   if (over)
     dflt = over;
+  /* "null": what an explicit null means when the config class gives it a
+   * meaning of its own (GPTJConfig's rotary_dim: None rotates the whole
+   * width, absent is 64) */
+  const char *dmember = "default";
+  json_t *nullv = json_object_get(decl, "null");
+  if (nullv && !have && !strcmp(ty, "number")) {
+    json_t *raw = json_object_get(c->obj, key);
+    if (raw && json_is_null(raw)) {
+      dflt = nullv;
+      dmember = "null";
+      over = NULL;
+    }
+  }
   if (have && dflt && !over) {
     /* checked even when unused, so a template's mistake shows whatever
      * the config says */
     double unused;
     jp_key(&c->tjp, "default");
     if (eval_over_keys(c, dflt, &unused) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+  }
+  if (have && nullv) {
+    double unused;
+    jp_key(&c->tjp, "null");
+    if (eval_over_keys(c, nullv, &unused) < 0)
       return -1;
     jp_pop(&c->tjp);
   }
@@ -854,7 +874,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                      "(%s)",
                      key, c->family,
                      json_string_value(json_object_get(decl, "doc")));
-    jp_key(&c->tjp, "default");
+    jp_key(&c->tjp, dmember);
     if (eval_over_keys(c, dflt, &v) < 0)
       return -1;
     jp_pop(&c->tjp);
@@ -881,6 +901,12 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   else if (integer && v != floor(v))
     why = "a whole number";
   if (why) {
+    if (defaulted && strcmp(dmember, "null") == 0)
+      return cerr_at(c, key, "%s is null, which the %s template reads as %s "
+                             "= %g; it must be %s",
+                     key, c->family,
+                     json_is_string(dflt) ? json_string_value(dflt) : "", v,
+                     why);
     if (defaulted)
       return cerr_at(c, NULL,
                      "'%s' is absent and its default (%s) gives %g; it must "
@@ -920,7 +946,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                                d, sizeof(d)),
                  arena_strdup(c->arena, d));
     JsonPath tp = c->tjp;
-    jp_key(&tp, "default");
+    jp_key(&tp, dmember);
     long off = over ? -1 : jloc_find(c->ttext, c->tlen, &tp);
     int col;
     if (off >= 0)

@@ -964,6 +964,33 @@ static void test_families_edge_cases(void **state) {
   eval_free(&x);
   model_free(m);
   free(t);
+  /* GPT-J with rotary_dim null and one head: transformers rotates the
+   * whole 4096-wide head (pos_embd_dim = embed_dim); 3 FLOPs per rotated
+   * element of Q and the new K of one token: 3 x (1 + 1) x 4096 = 24576.
+   * The parameter count does not depend on the heads: 6,050,882,784. */
+  char *gj = tu_read("test/data/configs/gpt-j-6b.json");
+  char *g1 = tu_replace(gj, "\"rotary_dim\": 64", "\"rotary_dim\": null");
+  char *g2 = tu_replace(g1, "\"n_head\": 16", "\"n_head\": 1");
+  m = from_text(g2);
+  assert_double_exact(params_of(m), 6050882784.0);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "transformer.h.attn.rope", NULL)[M_FLOPS],
+                      3.0 * (1 + 1) * 4096);
+  eval_free(&x);
+  model_free(m);
+  /* absent (not null): GPTJConfig's 64, 16 heads: 3 x 32 x 64 = 6144 */
+  char *g3 = tu_replace(gj, "\"rotary_dim\": 64,", "");
+  m = from_text(g3);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "transformer.h.attn.rope", NULL)[M_FLOPS],
+                      3.0 * (16 + 16) * 64);
+  eval_free(&x);
+  model_free(m);
+  free(g3);
+  free(g2);
+  free(g1);
+  free(gj);
+
   /* transformers 5 keeps partial_rotary_factor inside rope_parameters
    * (Phi3/GPTNeoX rotary embedding: config.rope_parameters
    * ["partial_rotary_factor"]). Phi-3-mini (32 heads of 3072 / 32 = 96, 32
@@ -1114,6 +1141,14 @@ static void test_families_errors(void **state) {
        "{n_head} (7) divides {n_embd} (768) does not hold", "7,"},
       {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64",
        "\"rotary_dim\": 512", "does not hold", "512"},
+      /* rotary_dim null: GPTJAttention builds sin/cos n_embd (4096) wide
+       * and multiplies 256-wide heads by them: transformers raises */
+      {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64",
+       "\"rotary_dim\": null",
+       "(4096) <= {n_embd} // {n_head} (256) does not hold: rotary_dim is a "
+       "part of each head (GPTJAttention slices q[..., :rotary_dim]); with "
+       "rotary_dim null transformers builds sin and cos n_embd wide",
+       "null"},
       {"test/data/configs/gemma-2-2b.json", "\"sliding_window\": 4096,", "",
        "the config has no 'sliding_window', which the gemma2 template needs",
        "{"},
