@@ -991,6 +991,74 @@ static void test_families_edge_cases(void **state) {
   free(g1);
   free(gj);
 
+  /* sliding_window absent vs null. MistralConfig's default is 4096, null
+   * is no window. Mistral-Nemo (40 layers, 8 key/value heads of 128: 2 x
+   * 8 x 128 x 2 bytes = 4096 bytes per token and layer) at L = 8192 caches
+   * min(8192, 4096) tokens without the key: 40 x 4096 x 4096 =
+   * 671,088,640; with its null, all 8192: 1,342,177,280. */
+  char *mn = tu_read("test/data/configs/mistral-nemo-base-2407.json");
+  char *mn1 = tu_replace(mn, "\"sliding_window\": null,", "");
+  m = from_text(mn1);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 40.0 * 4096 * 4096);
+  eval_free(&x);
+  model_free(m);
+  m = from_text(mn);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 40.0 * 4096 * 8192);
+  eval_free(&x);
+  model_free(m);
+  free(mn1);
+  free(mn);
+  /* Qwen2Config: sliding_window defaults to 4096 and only counts with
+   * use_sliding_window (__post_init__ sets it to None otherwise); the
+   * layers from max_window_layers on slide. Qwen2.5-0.5B: 24 layers, 2
+   * key/value heads of 896 / 14 = 64: 2 x 2 x 64 x 2 = 512 bytes per token
+   * and layer. With use_sliding_window, max_window_layers 20 and no
+   * sliding_window key, at L = 8192: 20 x 512 x 8192 + 4 x 512 x 4096 =
+   * 83,886,080 + 8,388,608 = 92,274,688. */
+  char *qw = tu_read("test/data/configs/qwen2.5-0.5b.json");
+  char *q1 = tu_replace(qw, "\"use_sliding_window\": false",
+                        "\"use_sliding_window\": true");
+  char *q2 = tu_replace(q1, "\"max_window_layers\": 24",
+                        "\"max_window_layers\": 20");
+  char *q3 = tu_replace(q2, "\"sliding_window\": 32768,", "");
+  m = from_text(q3);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 20.0 * 512 * 8192 + 4.0 * 512 * 4096);
+  eval_free(&x);
+  model_free(m);
+  free(q3);
+  /* sliding_window null: no window even with use_sliding_window: 24 x
+   * 512 x 8192 = 100,663,296 */
+  q3 = tu_replace(q2, "\"sliding_window\": 32768", "\"sliding_window\": null");
+  m = from_text(q3);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 24.0 * 512 * 8192);
+  eval_free(&x);
+  model_free(m);
+  free(q3);
+  /* layer_types naming sliding layers while use_sliding_window is false
+   * (sliding_window None): Qwen2Attention gives them no window, so at L =
+   * 65536 every layer caches all of it, 24 x 512 x 65536 = 805,306,368
+   * (the config's 32768 would give 738,197,504) */
+  char lt[1024] = "\"layer_types\": [";
+  for (int i = 0; i < 24; i++)
+    strcat(lt, i < 20 ? "\"full_attention\", "
+                      : (i < 23 ? "\"sliding_attention\", "
+                                : "\"sliding_attention\"], "));
+  strcat(lt, "\"max_window_layers\"");
+  q3 = tu_replace(qw, "\"max_window_layers\"", lt);
+  m = from_text(q3);
+  eval(m, 1, 65536, &x);
+  assert_double_exact(kv_cache(&x), 24.0 * 512 * 65536);
+  eval_free(&x);
+  model_free(m);
+  free(q3);
+  free(q2);
+  free(q1);
+  free(qw);
+
   /* transformers 5 keeps partial_rotary_factor inside rope_parameters
    * (Phi3/GPTNeoX rotary embedding: config.rope_parameters
    * ["partial_rotary_factor"]). Phi-3-mini (32 heads of 3072 / 32 = 96, 32
