@@ -945,6 +945,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                                    : 0,
                                d, sizeof(d)),
                  arena_strdup(c->arena, d));
+    o->by_null = strcmp(dmember, "null") == 0;
     JsonPath tp = c->tjp;
     jp_key(&tp, dmember);
     long off = over ? -1 : jloc_find(c->ttext, c->tlen, &tp);
