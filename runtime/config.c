@@ -860,7 +860,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       return -1;
     jp_pop(&c->tjp);
   }
-  if (have && nullv) {
+  if (nullv && dflt != nullv) { /* checked even when unused */
     double unused;
     jp_key(&c->tjp, "null");
     if (eval_over_keys(c, nullv, &unused) < 0)

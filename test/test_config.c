@@ -687,6 +687,11 @@ static void test_config_template_errors(void **state) {
        "nope"},
       {"\"op\": \"rope\"", "\"op\": \"rope\", \"at\": 1",
        "unknown member 'at'"},
+      /* a "null" value is checked like a default, even when unused */
+      {"\"default\": \"{hidden_size} // {num_attention_heads}\"",
+       "\"default\": \"{hidden_size} // {num_attention_heads}\", \"null\": "
+       "\"{nope}\"",
+       "unknown config key declared before this one 'nope'"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
