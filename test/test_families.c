@@ -1059,6 +1059,26 @@ static void test_families_edge_cases(void **state) {
   free(q1);
   free(qw);
 
+  /* Gemma 3 with "sliding_window": null: the local layers get no window
+   * (Gemma3Attention: sliding_window None). gemma-3-1b-it: 26 layers of 1
+   * key/value head of 256, 2 x 256 x 2 = 1024 bytes per token and layer;
+   * at L = 1024 all 26 cache 1024 tokens: 27,262,976, where the 512
+   * window gives 22 x 1024 x 512 + 4 x 1024 x 1024 = 15,728,640 */
+  char *gm = tu_read("test/data/configs/gemma-3-1b-it.json");
+  char *gm1 = tu_replace(gm, "\"sliding_window\": 512", "\"sliding_window\": null");
+  m = from_text(gm1);
+  eval(m, 1, 1024, &x);
+  assert_double_exact(kv_cache(&x), 26.0 * 1024 * 1024);
+  eval_free(&x);
+  model_free(m);
+  m = from_text(gm);
+  eval(m, 1, 1024, &x);
+  assert_double_exact(kv_cache(&x), 22.0 * 1024 * 512 + 4.0 * 1024 * 1024);
+  eval_free(&x);
+  model_free(m);
+  free(gm1);
+  free(gm);
+
   /* transformers 5 keeps partial_rotary_factor inside rope_parameters
    * (Phi3/GPTNeoX rotary embedding: config.rope_parameters
    * ["partial_rotary_factor"]). Phi-3-mini (32 heads of 3072 / 32 = 96, 32
