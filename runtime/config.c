@@ -407,8 +407,17 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
                       double *out) {
   json_t *arr_name = json_object_get(decl, "array");
   json_t *eq = json_object_get(decl, "equals");
-  if (!json_is_string(arr_name) || !json_is_string(eq))
-    return terr(c, "a count declares 'array' and 'equals' (strings)");
+  /* equals: a string, or for arrays a list of names counted alike (a block
+   * renamed between transformers versions: nemotron_h's mamba, now
+   * linear_attention) */
+  bool eq_ok = json_is_string(eq) ||
+               (json_is_array(eq) && json_array_size(eq) > 0 &&
+                json_is_string(json_array_get(eq, 0)));
+  for (size_t j = 0; eq_ok && json_is_array(eq) && j < json_array_size(eq); j++)
+    eq_ok = json_is_string(json_array_get(eq, j));
+  if (!json_is_string(arr_name) || !eq_ok)
+    return terr(c, "a count declares 'array' (a string) and 'equals' (a "
+                   "string, or an array of strings)");
   const char *an = json_string_value(arr_name);
   json_t *arr = json_object_get(c->obj, an);
   *found = false;
@@ -418,7 +427,7 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
     /* a pattern string, one character per layer (nemotron_h's
      * hybrid_override_pattern: "M-M*-..."): count the character */
     const char *e = json_string_value(eq), *s = json_string_value(arr);
-    if (strlen(e) != 1)
+    if (!e || strlen(e) != 1)
       return terr(c, "counting in a string needs 'equals' of one character");
     if (check_pattern(c, decl, an, s) < 0)
       return -1;
@@ -470,7 +479,9 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
       buf_free(&b);
       return rc;
     }
-    n += strcmp(json_string_value(e), json_string_value(eq)) == 0;
+    n += json_is_string(eq)
+             ? strcmp(json_string_value(e), json_string_value(eq)) == 0
+             : values_index(eq, e) >= 0;
   }
   json_t *lenkey = json_object_get(decl, "length");
   if (lenkey) {

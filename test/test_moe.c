@@ -516,9 +516,25 @@ static void test_moe_nemotron_3_ultra(void **state) {
   assert_non_null(strstr(out, ".layers_block_type[0]"));
   assert_non_null(strstr(out, "layers_block_type[0] is 'mamba3'; the "
                               "nemotron_h template models only: mamba, "
-                              "attention, mlp, moe"));
+                              "attention, mlp, moe, linear_attention, "
+                              "full_attention"));
   free(out);
   free(t2);
+  /* the block names transformers uses now (NemotronHConfig: mamba ->
+   * linear_attention, attention -> full_attention; remap_legacy_layer_types
+   * maps the old ones): the same model, the same counts as above */
+  char *t3 = tu_replace_all(text, "\"mamba\"", "\"linear_attention\"");
+  t2 = tu_replace_all(t3, "\"attention\"", "\"full_attention\"");
+  tu_write(path, t2);
+  char args[600];
+  snprintf(args, sizeof(args), "%s -S 16", path);
+  j = run_json(args);
+  p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  json_decref(j);
+  free(t2);
+  free(t3);
   free(text);
   free(path);
   tu_rm_rf(dir);
