@@ -1017,6 +1017,41 @@ static void test_moe_config_errors(void **state) {
     free(t2);
     free(text);
   }
+  /* Qwen3-MoE sliding windows: use_sliding_window alone slides no layer
+   * when sliding_window is null (Qwen3MoeConfig: None) or max_window_layers
+   * covers every layer (48 of 48): the model loads, 30,532,122,624
+   * parameters as always; with a window and max_window_layers 40 the
+   * layers 40-47 would slide, which the template refuses at the flag */
+  {
+    char *text = tu_read(CFG "qwen3-30b-a3b.json");
+    char *t1 = tu_replace(text, "\"use_sliding_window\": false",
+                          "\"use_sliding_window\": true");
+    char *t2 = tu_replace(t1, "\"sliding_window\": null",
+                          "\"sliding_window\": 4096");
+    char *t3 = tu_replace(t2, "\"max_window_layers\": 48",
+                          "\"max_window_layers\": 40");
+    const char *ok[] = {t1, t2};
+    for (int i = 0; i < 2; i++) {
+      tu_write(path, ok[i]);
+      char args[600];
+      snprintf(args, sizeof(args), "%s -S 16", path);
+      json_t *j = run_json(args);
+      assert_double_exact(num(json_object_get(j, "parameters"), "total"),
+                          30532122624.0);
+      json_decref(j);
+    }
+    tu_write(path, t3);
+    char *out = NULL;
+    assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+    assert_non_null(strstr(out, "(8) == 0 (0) does not hold: no sliding-window "
+                                "layers are modelled for Qwen3-MoE"));
+    assert_non_null(strstr(out, ".use_sliding_window"));
+    free(out);
+    free(t3);
+    free(t2);
+    free(t1);
+    free(text);
+  }
   /* GPTQ bits other than 2, 3, 4, 8 */
   {
     char *text = tu_read(CFG "mixtral-8x7b-v0.1.json");
