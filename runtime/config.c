@@ -793,6 +793,12 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     return terr(c, "type must be number, flag, count, layer_count, choice, "
                    "rope_scaling or quantization");
   }
+  if (json_object_get(decl, "null") && strcmp(ty, "number") != 0) {
+    jp_key(&c->tjp, "null");
+    return terr(c, "'null' (the value of an explicit null) is for number "
+                   "keys; %s is a %s",
+                key, ty);
+  }
   if (strcmp(ty, "quantization") == 0)
     return read_quantization(c, key, decl);
   if (strcmp(ty, "rope_scaling") == 0)

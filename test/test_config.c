@@ -692,6 +692,9 @@ static void test_config_template_errors(void **state) {
        "\"default\": \"{hidden_size} // {num_attention_heads}\", \"null\": "
        "\"{nope}\"",
        "unknown config key declared before this one 'nope'"},
+      {"\"type\": \"flag\"", "\"type\": \"flag\", \"null\": 1",
+       "'null' (the value of an explicit null) is for number keys; "
+       "attention_bias is a flag"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
