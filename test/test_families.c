@@ -1079,6 +1079,24 @@ static void test_families_edge_cases(void **state) {
   free(gm1);
   free(gm);
 
+  /* StarCoder2's attention is MistralAttention: an explicit head_dim is
+   * read (getattr(config, "head_dim")). starcoder2-3b with head_dim 96
+   * instead of 3072 / 24 = 128: q_proj 3072 -> 24 x 96 = 2304, k/v 3072 ->
+   * 2 x 96, o_proj 2304 -> 3072, biases alike: p_starcoder2 with d = 96 */
+  char *sc = tu_read("test/data/configs/starcoder2-3b.json");
+  char *sc1 = tu_replace(sc, "\"num_key_value_heads\": 2,",
+                         "\"num_key_value_heads\": 2, \"head_dim\": 96,");
+  m = from_text(sc1);
+  assert_double_exact(params_of(m),
+                      p_starcoder2(49152, 3072, 30, 24, 2, 96, 12288));
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 3072 * 2304 + 2304);
+  eval_free(&x);
+  model_free(m);
+  free(sc1);
+  free(sc);
+
   /* transformers 5 keeps partial_rotary_factor inside rope_parameters
    * (Phi3/GPTNeoX rotary embedding: config.rope_parameters
    * ["partial_rotary_factor"]). Phi-3-mini (32 heads of 3072 / 32 = 96, 32
