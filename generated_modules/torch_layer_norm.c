@@ -2,9 +2,9 @@
  *
  * entry:       torch.nn.modules.normalization.LayerNorm
  * class:       TorchLayerNorm
- * fingerprint: 4c5afb5d63372e3e
- * parameters:  args[0] N, args[1] hidden_size, args[2] bias, args[3] a_bytes, args[4] w_bytes
- * checksum:    84c36e531869b528 (of the code below: hand edits are refused)
+ * fingerprint: 94e7f936ff6e0554
+ * parameters:  args[0] N, args[1] hidden_size, args[2] bias, args[3] affine, args[4] a_bytes, args[5] w_bytes
+ * checksum:    21a37411da8c3ec1 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -19,22 +19,24 @@ double TorchLayerNorm_kv_write_bytes(const double *args);
 double TorchLayerNorm_param_bytes(const double *args);
 double TorchLayerNorm_kv_cache_bytes(const double *args);
 
-/* flops = (6 + {bias}) * {N} * {hidden_size} + 4 * {N} */
+/* flops = (5 + {affine} * (1 + {bias})) * {N} * {hidden_size} + 4 * {N} */
 double TorchLayerNorm_flops(const double *args)
 {
   double p_N = args[0];
   double p_hidden_size = args[1];
   double p_bias = args[2];
-  return ((((6.0 + p_bias) * p_N) * p_hidden_size) + (4.0 * p_N));
+  double p_affine = args[3];
+  return ((((5.0 + (p_affine * (1.0 + p_bias))) * p_N) * p_hidden_size) + (4.0 * p_N));
 }
 
-/* weight_bytes = (1 + {bias}) * {hidden_size} * {w_bytes} */
+/* weight_bytes = {affine} * (1 + {bias}) * {hidden_size} * {w_bytes} */
 double TorchLayerNorm_weight_bytes(const double *args)
 {
   double p_hidden_size = args[1];
   double p_bias = args[2];
-  double p_w_bytes = args[4];
-  return (((1.0 + p_bias) * p_hidden_size) * p_w_bytes);
+  double p_affine = args[3];
+  double p_w_bytes = args[5];
+  return (((p_affine * (1.0 + p_bias)) * p_hidden_size) * p_w_bytes);
 }
 
 /* act_read_bytes = {N} * {hidden_size} * {a_bytes} */
@@ -42,7 +44,7 @@ double TorchLayerNorm_act_read_bytes(const double *args)
 {
   double p_N = args[0];
   double p_hidden_size = args[1];
-  double p_a_bytes = args[3];
+  double p_a_bytes = args[4];
   return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
@@ -51,7 +53,7 @@ double TorchLayerNorm_act_write_bytes(const double *args)
 {
   double p_N = args[0];
   double p_hidden_size = args[1];
-  double p_a_bytes = args[3];
+  double p_a_bytes = args[4];
   return ((p_N * p_hidden_size) * p_a_bytes);
 }
 
@@ -69,13 +71,14 @@ double TorchLayerNorm_kv_write_bytes(const double *args)
   return 0.0;
 }
 
-/* param_bytes = (1 + {bias}) * {hidden_size} * {w_bytes} */
+/* param_bytes = {affine} * (1 + {bias}) * {hidden_size} * {w_bytes} */
 double TorchLayerNorm_param_bytes(const double *args)
 {
   double p_hidden_size = args[1];
   double p_bias = args[2];
-  double p_w_bytes = args[4];
-  return (((1.0 + p_bias) * p_hidden_size) * p_w_bytes);
+  double p_affine = args[3];
+  double p_w_bytes = args[5];
+  return (((p_affine * (1.0 + p_bias)) * p_hidden_size) * p_w_bytes);
 }
 
 /* kv_cache_bytes: not given, 0 */

@@ -2,9 +2,9 @@
  *
  * entry:       transformers.models.cohere.modeling_cohere.CohereLayerNorm
  * class:       TransformersCohereLayerNorm
- * fingerprint: 136ac05d1769781c
+ * fingerprint: 23cc5180a9ae958c
  * parameters:  args[0] N, args[1] hidden_size, args[2] weight_rows, args[3] a_bytes, args[4] w_bytes
- * checksum:    4afcd320b9d16ceb (of the code below: hand edits are refused)
+ * checksum:    ca5dd62f592f8967 (of the code below: hand edits are refused)
  */
 #ifndef LM_MODABI_H /* the JIT provides it as a prelude */
 #include "modabi.h"
@@ -24,14 +24,14 @@ double TorchLayerNorm_act_read_bytes(const double *args);
 double TorchLayerNorm_act_write_bytes(const double *args);
 double TorchLayerNorm_flops(const double *args);
 
-/* flops = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, {a_bytes}, {w_bytes}) */
+/* flops = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, 1, {a_bytes}, {w_bytes}) */
 double TransformersCohereLayerNorm_flops(const double *args)
 {
   double p_N = args[0];
   double p_hidden_size = args[1];
   double p_a_bytes = args[3];
   double p_w_bytes = args[4];
-  return TorchLayerNorm_flops((const double[]){p_N, p_hidden_size, 0.0, p_a_bytes, p_w_bytes});
+  return TorchLayerNorm_flops((const double[]){p_N, p_hidden_size, 0.0, 1.0, p_a_bytes, p_w_bytes});
 }
 
 /* weight_bytes = {weight_rows} * {hidden_size} * {w_bytes} */
@@ -43,24 +43,24 @@ double TransformersCohereLayerNorm_weight_bytes(const double *args)
   return ((p_weight_rows * p_hidden_size) * p_w_bytes);
 }
 
-/* act_read_bytes = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, {a_bytes}, {w_bytes}) */
+/* act_read_bytes = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, 1, {a_bytes}, {w_bytes}) */
 double TransformersCohereLayerNorm_act_read_bytes(const double *args)
 {
   double p_N = args[0];
   double p_hidden_size = args[1];
   double p_a_bytes = args[3];
   double p_w_bytes = args[4];
-  return TorchLayerNorm_act_read_bytes((const double[]){p_N, p_hidden_size, 0.0, p_a_bytes, p_w_bytes});
+  return TorchLayerNorm_act_read_bytes((const double[]){p_N, p_hidden_size, 0.0, 1.0, p_a_bytes, p_w_bytes});
 }
 
-/* act_write_bytes = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, {a_bytes}, {w_bytes}) */
+/* act_write_bytes = ${torch.nn.modules.normalization.LayerNorm}({N}, {hidden_size}, 0, 1, {a_bytes}, {w_bytes}) */
 double TransformersCohereLayerNorm_act_write_bytes(const double *args)
 {
   double p_N = args[0];
   double p_hidden_size = args[1];
   double p_a_bytes = args[3];
   double p_w_bytes = args[4];
-  return TorchLayerNorm_act_write_bytes((const double[]){p_N, p_hidden_size, 0.0, p_a_bytes, p_w_bytes});
+  return TorchLayerNorm_act_write_bytes((const double[]){p_N, p_hidden_size, 0.0, 1.0, p_a_bytes, p_w_bytes});
 }
 
 /* kv_read_bytes: not given, 0 */

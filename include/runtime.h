@@ -152,6 +152,9 @@ typedef struct VarOrigin {
   const char *dflt;  /* absent: the template's default as written; else
                         NULL */
   int dflt_line;     /* that default's line in the template */
+  bool by_null;      /* dflt is the declaration's "null" value: the config
+                        writes the key as null and the class gives None a
+                        meaning of its own */
   const char *choice; /* a choice's "variable": the choice key whose value's
                          index it holds (its value in
                          `value`); else NULL */

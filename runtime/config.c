@@ -104,9 +104,37 @@ typedef struct Cfg {
   VarOrigin origins[CFG_MAX_KEYS]; /* strings in arena */
   int n;
   Quant quant;       /* from a "quantization" declaration */
+  json_t *dflt_over; /* a same_as template's "defaults": key -> number */
   Arena *arena;
   Error *err;
 } Cfg;
+
+/* A config name as declarations give it: a key of c->obj, or "obj.key"
+ * for a key one level down (an alias such as
+ * rope_parameters.partial_rotary_factor: transformers 5 moves the key
+ * there). Its value, or NULL. */
+static json_t *cfg_get(const Cfg *c, const char *name) {
+  const char *dot = strchr(name, '.');
+  if (!dot)
+    return json_object_get(c->obj, name);
+  char outer[128];
+  snprintf(outer, sizeof(outer), "%.*s", (int)(dot - name), name);
+  json_t *o = json_object_get(c->obj, outer);
+  return json_is_object(o) ? json_object_get(o, dot + 1) : NULL;
+}
+
+/* Extend p (c->cjp or a copy) to name's value. The path keeps pointers:
+ * the outer part of a dotted name is copied into c's arena. */
+static void jp_cfg(Cfg *c, JsonPath *p, const char *name) {
+  const char *dot = strchr(name, '.');
+  if (!dot) {
+    jp_key(p, name);
+    return;
+  }
+  char *outer = arena_strndup(c->arena, name, (size_t)(dot - name));
+  jp_key(p, outer);
+  jp_key(p, dot + 1);
+}
 
 static int cerr_at(Cfg *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -118,8 +146,8 @@ static int cerr_at(Cfg *c, const char *key, const char *fmt, ...) {
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   JsonPath p = c->cjp;
-  if (key && json_object_get(c->obj, key))
-    jp_key(&p, key);
+  if (key && cfg_get(c, key))
+    jp_cfg(c, &p, key);
   return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
 }
 
@@ -270,6 +298,23 @@ static int check_rope(Cfg *c, const char *key, json_t *v) {
       cerr_at(c, NULL, "%s of type %s needs a numeric 'factor'", key, ty);
       goto out;
     }
+  if (strcmp(ty, "longrope") == 0 || strcmp(ty, "su") == 0) {
+    /* _validate_longrope_parameters: short_factor and long_factor, lists
+     * of numbers (one per rotated frequency) */
+    static const char *const lists[] = {"short_factor", "long_factor"};
+    for (size_t i = 0; i < LM_ARRAY_LEN(lists); i++) {
+      json_t *l = json_object_get(v, lists[i]);
+      bool ok = json_is_array(l) && json_array_size(l) > 0;
+      for (size_t j = 0; ok && j < json_array_size(l); j++)
+        ok = json_is_number(json_array_get(l, j));
+      if (!ok) {
+        cerr_at(c, l ? lists[i] : NULL,
+                "%s of type %s needs '%s', a list of numbers", key, ty,
+                lists[i]);
+        goto out;
+      }
+    }
+  }
   if (strcmp(ty, "llama3") == 0) {
     static const char *const need[] = {"low_freq_factor", "high_freq_factor",
                                        "original_max_position_embeddings"};
@@ -312,12 +357,67 @@ static void values_list(Buf *b, json_t *vals) {
                json_string_value(json_array_get(vals, j)));
 }
 
+/* A pattern string's characters against the declaration's "values" (one
+ * character each: nemotron_h's M, *, -, E): an unknown character is an
+ * error with the caret under it (NemotronHConfig._pattern_to_list raises
+ * KeyError on it), not a layer left out of every count. */
+static int check_pattern(Cfg *c, json_t *decl, const char *an,
+                         const char *s) {
+  json_t *vals = json_object_get(decl, "values");
+  if (!vals)
+    return 0;
+  Buf known;
+  buf_init(&known);
+  for (size_t j = 0; json_is_array(vals) && j < json_array_size(vals); j++) {
+    const char *v = json_string_value(json_array_get(vals, j));
+    if (!v || strlen(v) != 1) {
+      buf_free(&known);
+      return terr(c, "counting in a string: 'values' lists the characters "
+                     "a pattern may hold, one-character strings");
+    }
+    buf_puts(&known, v);
+  }
+  if (!json_is_array(vals)) {
+    buf_free(&known);
+    return terr(c, "counting in a string: 'values' lists the characters "
+                   "a pattern may hold, one-character strings");
+  }
+  int rc = 0;
+  for (const char *x = s; *x; x++) {
+    if (strchr(buf_str(&known), *x))
+      continue;
+    JsonPath p = c->cjp;
+    jp_key(&p, an);
+    Buf l;
+    buf_init(&l);
+    for (const char *k = buf_str(&known); *k; k++)
+      buf_printf(&l, "%s'%c'", k == buf_str(&known) ? "" : ", ", *k);
+    rc = jdoc_error_string(c->err, &c->cdoc, &p, s, (int)(x - s), 1,
+                           "%s[%d] is '%c'; the %s template knows only the "
+                           "block characters %s",
+                           an, (int)(x - s), *x, c->family, buf_str(&l));
+    buf_free(&l);
+    break;
+  }
+  buf_free(&known);
+  return rc;
+}
+
 static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
                       double *out) {
   json_t *arr_name = json_object_get(decl, "array");
   json_t *eq = json_object_get(decl, "equals");
-  if (!json_is_string(arr_name) || !json_is_string(eq))
-    return terr(c, "a count declares 'array' and 'equals' (strings)");
+  /* equals: a string, or for arrays a list of names counted alike (a block
+   * renamed between transformers versions: nemotron_h's mamba, now
+   * linear_attention) */
+  bool eq_ok = json_is_string(eq) ||
+               (json_is_array(eq) && json_array_size(eq) > 0 &&
+                json_is_string(json_array_get(eq, 0)));
+  for (size_t j = 0; eq_ok && json_is_array(eq) && j < json_array_size(eq); j++)
+    eq_ok = json_is_string(json_array_get(eq, j));
+  if (!json_is_string(arr_name) || !eq_ok)
+    return terr(c, "a count declares 'array' (a string) and 'equals' (a "
+                   "string, or an array of strings)");
   const char *an = json_string_value(arr_name);
   json_t *arr = json_object_get(c->obj, an);
   *found = false;
@@ -327,8 +427,10 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
     /* a pattern string, one character per layer (nemotron_h's
      * hybrid_override_pattern: "M-M*-..."): count the character */
     const char *e = json_string_value(eq), *s = json_string_value(arr);
-    if (strlen(e) != 1)
+    if (!e || strlen(e) != 1)
       return terr(c, "counting in a string needs 'equals' of one character");
+    if (check_pattern(c, decl, an, s) < 0)
+      return -1;
     double n = 0;
     for (const char *x = s; *x; x++)
       n += *x == *e;
@@ -377,7 +479,9 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
       buf_free(&b);
       return rc;
     }
-    n += strcmp(json_string_value(e), json_string_value(eq)) == 0;
+    n += json_is_string(eq)
+             ? strcmp(json_string_value(e), json_string_value(eq)) == 0
+             : values_index(eq, e) >= 0;
   }
   json_t *lenkey = json_object_get(decl, "length");
   if (lenkey) {
@@ -449,7 +553,7 @@ static int read_layer_count(Cfg *c, const char *key, json_t *decl,
 static const char *const decl_members[] = {
     "doc",    "default", "type",   "min",    "max",    "integer",
     "array",  "equals",  "length", "values", "covers", "every",
-    "except", "aliases", "variable"};
+    "except", "aliases", "variable", "null"};
 
 /* The name under which the config gives a declared key: the key itself
  * when present and not null, else the first of the declaration's
@@ -463,7 +567,7 @@ static const char *config_name(Cfg *c, const char *key, json_t *decl) {
   json_t *al = json_object_get(decl, "aliases");
   for (size_t i = 0; json_is_array(al) && i < json_array_size(al); i++) {
     const char *a = json_string_value(json_array_get(al, i));
-    json_t *av = a ? json_object_get(c->obj, a) : NULL;
+    json_t *av = a ? cfg_get(c, a) : NULL;
     if (av && !json_is_null(av))
       return a;
   }
@@ -523,7 +627,7 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
       (dflt && !json_is_string(dflt)))
     return terr(c, "a choice declares 'values' (strings) and a string "
                    "'default'");
-  json_t *v = json_object_get(c->obj, key);
+  json_t *v = cfg_get(c, key);
   if (!v || json_is_null(v)) {
     if (!dflt)
       return cerr_at(c, NULL,
@@ -666,9 +770,9 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     if (!ok) {
       jp_key(&c->tjp, k);
       return terr(c,
-                  "unknown member '%s' (expected: doc, default, type, min, "
-                  "max, integer, array, equals, length, values, covers, "
-                  "every, except, aliases, variable)",
+                  "unknown member '%s' (expected: doc, default, null, "
+                  "type, min, max, integer, array, equals, length, values, "
+                  "covers, every, except, aliases, variable)",
                   k);
     }
   }
@@ -688,6 +792,12 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     jp_key(&c->tjp, "type");
     return terr(c, "type must be number, flag, count, layer_count, choice, "
                    "rope_scaling or quantization");
+  }
+  if (json_object_get(decl, "null") && strcmp(ty, "number") != 0) {
+    jp_key(&c->tjp, "null");
+    return terr(c, "'null' (the value of an explicit null) is for number "
+                   "keys; %s is a %s",
+                key, ty);
   }
   if (strcmp(ty, "quantization") == 0)
     return read_quantization(c, key, decl);
@@ -713,10 +823,10 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       return -1;
   } else {
     const char *ck = config_name(c, key, decl);
-    json_t *cv = json_object_get(c->obj, ck);
+    json_t *cv = cfg_get(c, ck);
     if (cv && !json_is_null(cv)) {
       JsonPath p = c->cjp;
-      jp_key(&p, ck);
+      jp_cfg(c, &p, ck);
       const char *nf = nonfinite_at(c->ctext, c->clen, &p);
       if (nf)
         return cerr_at(c, ck, "%s is %s: it must be a finite number", ck, nf);
@@ -740,12 +850,37 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     }
   }
   json_t *dflt = json_object_get(decl, "default");
-  if (have && dflt) {
+  /* a same_as template's defaults replace the declared ones (the config
+   * class of that model_type has other defaults, RWConfig's) */
+  json_t *over = c->dflt_over ? json_object_get(c->dflt_over, key) : NULL;
+  if (over)
+    dflt = over;
+  /* "null": what an explicit null means when the config class gives it a
+   * meaning of its own (GPTJConfig's rotary_dim: None rotates the whole
+   * width, absent is 64) */
+  const char *dmember = "default";
+  json_t *nullv = json_object_get(decl, "null");
+  if (nullv && !have && !strcmp(ty, "number")) {
+    json_t *raw = json_object_get(c->obj, key);
+    if (raw && json_is_null(raw)) {
+      dflt = nullv;
+      dmember = "null";
+      over = NULL;
+    }
+  }
+  if (have && dflt && !over) {
     /* checked even when unused, so a template's mistake shows whatever
      * the config says */
     double unused;
     jp_key(&c->tjp, "default");
     if (eval_over_keys(c, dflt, &unused) < 0)
+      return -1;
+    jp_pop(&c->tjp);
+  }
+  if (nullv && dflt != nullv) { /* checked even when unused */
+    double unused;
+    jp_key(&c->tjp, "null");
+    if (eval_over_keys(c, nullv, &unused) < 0)
       return -1;
     jp_pop(&c->tjp);
   }
@@ -756,7 +891,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                      "(%s)",
                      key, c->family,
                      json_string_value(json_object_get(decl, "doc")));
-    jp_key(&c->tjp, "default");
+    jp_key(&c->tjp, dmember);
     if (eval_over_keys(c, dflt, &v) < 0)
       return -1;
     jp_pop(&c->tjp);
@@ -783,6 +918,12 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   else if (integer && v != floor(v))
     why = "a whole number";
   if (why) {
+    if (defaulted && strcmp(dmember, "null") == 0)
+      return cerr_at(c, key, "%s is null, which the %s template reads as %s "
+                             "= %g; it must be %s",
+                     key, c->family,
+                     json_is_string(dflt) ? json_string_value(dflt) : "", v,
+                     why);
     if (defaulted)
       return cerr_at(c, NULL,
                      "'%s' is absent and its default (%s) gives %g; it must "
@@ -801,7 +942,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     o->array = arena_strdup(c->arena, an);
     jp_key(&p, an);
   } else {
-    jp_key(&p, config_name(c, key, decl));
+    jp_cfg(c, &p, config_name(c, key, decl));
   }
   {
     /* present, or null (then the default applies: line kept) */
@@ -821,9 +962,10 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                                    : 0,
                                d, sizeof(d)),
                  arena_strdup(c->arena, d));
+    o->by_null = strcmp(dmember, "null") == 0;
     JsonPath tp = c->tjp;
-    jp_key(&tp, "default");
-    long off = jloc_find(c->ttext, c->tlen, &tp);
+    jp_key(&tp, dmember);
+    long off = over ? -1 : jloc_find(c->ttext, c->tlen, &tp);
     int col;
     if (off >= 0)
       text_linecol(c->ttext, (size_t)off, &o->dflt_line, &col);
@@ -931,12 +1073,14 @@ static void list_types(const char *dir, Buf *out) {
   }
 }
 
+/* A model_type names a template file: letters, digits, '_' and '-',
+ * starting with a letter (transformers' are lowercase, but configs written
+ * for remote code carry others: Falcon's RefinedWeb, RefinedWebModel). */
 static bool is_model_type(const char *s) {
-  if (!*s || strlen(s) > 64)
+  if (!isalpha((unsigned char)*s) || strlen(s) > 64)
     return false;
   for (; *s; s++)
-    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
-          *s == '_'))
+    if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-'))
       return false;
   return true;
 }
@@ -1017,6 +1161,33 @@ static int read_validation(Cfg *c, json_t *troot, bool *pending) {
 
 /* model_from_config, or with ttext set: that template text (named tname)
  * instead of the file in arch_dir. */
+/* A same_as template's "defaults": {"config key": number or boolean},
+ * the defaults of the config class that model_type names where they
+ * differ from the target template's (Falcon's RefinedWeb: RWConfig).
+ * *out: a copy (the template's tree is freed when the target is read). */
+static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
+  json_t *d = json_object_get(troot, "defaults");
+  if (!d)
+    return 0;
+  jp_key(&c->tjp, "defaults");
+  if (!json_is_object(d) || json_object_size(d) == 0)
+    return terr(c, "defaults is an object {\"config key\": number or "
+                   "true/false}");
+  const char *k;
+  json_t *x;
+  json_object_foreach(d, k, x) {
+    if (!json_is_number(x) && !json_is_boolean(x)) {
+      jp_key(&c->tjp, k);
+      return terr(c, "defaults.%s must be a number or true/false (a "
+                     "formula belongs in the target template)",
+                  k);
+    }
+  }
+  jp_pop(&c->tjp);
+  *out = json_deep_copy(d);
+  return 0;
+}
+
 static Model *from_config(const char *cpath, const char *text, size_t len,
                           const char *id, const char *arch_dir,
                           const char *tname, const char *ttext_in,
@@ -1041,8 +1212,10 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     return NULL;
   }
   Model *m = NULL;
-  json_t *troot = NULL;
+  json_t *troot = NULL, *over = NULL;
   char *tpath = NULL, *ttext = NULL, *dir_owned = NULL;
+  char *alias_text = NULL, *alias_path = NULL;
+  JsonDoc alias_doc = {0};
   size_t tlen = 0;
   Arena arena;
   arena_init(&arena);
@@ -1137,22 +1310,24 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     json_object_foreach(troot, k, x) {
       if (strcmp(k, "format") && strcmp(k, "model_type") &&
           strcmp(k, "same_as") && strcmp(k, "description") &&
-          strcmp(k, "source")) {
+          strcmp(k, "source") && strcmp(k, "defaults")) {
         jp_key(&c.tjp, k);
         terr(&c, "a template with same_as declares nothing else (unknown "
                  "member '%s'; expected: format, model_type, same_as, "
-                 "description, source)",
+                 "description, source, defaults)",
              k);
         goto out;
       }
     }
+    if (alias_defaults(&c, troot, &over) < 0)
+      goto out;
     jp_key(&c.tjp, "same_as");
     const char *to = json_string_value(alias);
     if (!to || !is_model_type(to) || strcmp(to, c.family) == 0 || ttext_in) {
       terr(&c, ttext_in ? "same_as is for template files in the template "
                           "directory"
                         : "same_as names another family's template (a "
-                          "model_type: lowercase letters, digits, _)");
+                          "model_type: letters, digits, _ and -)");
       goto out;
     }
     char to_buf[80], name[96];
@@ -1172,8 +1347,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
       goto out;
     }
     json_decref(troot);
-    free(ttext);
-    free(tpath);
+    alias_text = ttext; /* kept: errors in "defaults" point into it */
+    alias_path = tpath;
+    alias_doc = c.tdoc;
     troot = NULL;
     tpath = apath;
     ttext = atext;
@@ -1196,6 +1372,19 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
            to);
       goto out;
     }
+    json_t *tdecls = json_object_get(troot, "config");
+    json_object_foreach(over, k, x) {
+      if (!json_object_get(tdecls, k)) {
+        JsonPath p;
+        jp_init(&p);
+        jp_key(&p, "defaults");
+        jp_key(&p, k);
+        jdoc_error(err, &alias_doc, &p,
+                   "defaults: %s.json declares no config key '%s'", to, k);
+        goto out;
+      }
+    }
+    c.dflt_over = over;
   }
   bool pending;
   if (read_validation(&c, troot, &pending) < 0)
@@ -1277,6 +1466,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
       m->tmpl_pending = arena_strdup(&m->arena, c.tpath);
   }
 out:
+  json_decref(over);
+  free(alias_text);
+  free(alias_path);
   json_decref(troot);
   json_decref(root);
   free(ttext);

@@ -332,7 +332,12 @@ static void cfg_origin(Buf *b, const Model *m, int i, bool brief) {
                           "values",
                o->choice, o->value);
   } else if (o->dflt) {
-    if (o->line)
+    if (o->line && o->by_null)
+      buf_printf(b, brief ? "null, config line %d: the template's null"
+                          : "null in the config (line %d): the template's "
+                            "value for null",
+                 o->line);
+    else if (o->line)
       buf_printf(b, brief ? "null, config line %d: default"
                           : "null in the config (line %d): the template's "
                             "default",

@@ -532,6 +532,90 @@ static void test_config_rope_per_layer_type(void **state) {
   free(base);
 }
 
+/* Every rope type transformers' ROPE_INIT_FUNCTIONS accepts (default,
+ * linear, dynamic, yarn, longrope, llama3; su is longrope's old name) is
+ * accepted with the members transformers' validation requires, in
+ * rope_scaling and in transformers 5's rope_parameters, flat or per layer
+ * type; none changes a cost (the frequencies differ, the work does not),
+ * so the parameter count stays Llama-3-8B's 8,030,261,248. Unknown types
+ * and missing members are located errors, inside the nested form too. */
+static void test_config_rope_types(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/llama-3-8b.json");
+  static const char *const ok[] = {
+      "{\"rope_type\": \"default\"}",
+      "{\"rope_type\": \"linear\", \"factor\": 2.0}",
+      "{\"type\": \"dynamic\", \"factor\": 2.0}",
+      "{\"rope_type\": \"yarn\", \"factor\": 4.0, "
+      "\"original_max_position_embeddings\": 8192}",
+      "{\"rope_type\": \"longrope\", \"short_factor\": [1.0, 1.0], "
+      "\"long_factor\": [2.0, 4.0]}",
+      "{\"type\": \"su\", \"short_factor\": [1.0], \"long_factor\": [2.0]}",
+      "{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+      "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}",
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(ok); i++) {
+    for (int form = 0; form < 3; form++) {
+      char with[512];
+      if (form == 0)
+        snprintf(with, sizeof(with), "\"rope_scaling\": %s", ok[i]);
+      else if (form == 1)
+        snprintf(with, sizeof(with),
+                 "\"rope_scaling\": null, \"rope_parameters\": %s", ok[i]);
+      else
+        snprintf(with, sizeof(with),
+                 "\"rope_scaling\": null, \"rope_parameters\": "
+                 "{\"full_attention\": %s, \"sliding_attention\": %s}",
+                 ok[i], ok[i]);
+      char *t = tu_replace(base, "\"rope_scaling\": null", with);
+      Error e;
+      Model *m = from_text(t, &e);
+      if (!m) {
+        print_error("type %zu form %d:\n", i, form);
+        err_print(stderr, &e);
+      }
+      assert_non_null(m);
+      assert_double_exact(params_of(m), 8030261248.0);
+      model_free(m);
+      free(t);
+    }
+  }
+  static const struct {
+    const char *with, *msg, *path;
+  } bad[] = {
+      {"\"rope_scaling\": {\"rope_type\": \"ntk-by-parts\", \"factor\": 2.0}",
+       "unknown rope_scaling.rope_type 'ntk-by-parts'", ".rope_scaling.rope_type"},
+      {"\"rope_scaling\": null, \"rope_parameters\": {\"full_attention\": "
+       "{\"rope_type\": \"default\"}, \"sliding_attention\": {\"rope_type\": "
+       "\"wavy\"}}",
+       "unknown sliding_attention.rope_type 'wavy'",
+       ".rope_parameters.sliding_attention.rope_type"},
+      {"\"rope_scaling\": {\"rope_type\": \"yarn\"}",
+       "rope_scaling of type yarn needs a numeric 'factor'", ".rope_scaling"},
+      {"\"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": "
+       "[1.0], \"long_factor\": \"x\"}",
+       "rope_scaling of type longrope needs 'long_factor', a list of numbers",
+       ".rope_scaling.long_factor"},
+      {"\"rope_scaling\": {\"rope_type\": \"su\", \"long_factor\": [1.0]}",
+       "rope_scaling of type su needs 'short_factor', a list of numbers",
+       ".rope_scaling"},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
+    char *t = tu_replace(base, "\"rope_scaling\": null", bad[i].with);
+    Error e;
+    Model *m = from_text(t, &e);
+    assert_null(m);
+    char *txt = tu_err_text(&e);
+    if (!strstr(txt, bad[i].msg) || !strstr(txt, bad[i].path))
+      print_error("case %zu:\n%s\n", i, txt);
+    assert_contains(txt, bad[i].msg);
+    assert_contains(txt, bad[i].path);
+    free(txt);
+    free(t);
+  }
+  free(base);
+}
+
 /* A quantized checkpoint of a dense family (TheBloke-style GPTQ): the
  * projections' default width comes from quantization_config, 4 bits plus
  * a 16-bit scale and a 4-bit zero per group of 128 = 4 + 20/128 =
@@ -603,6 +687,14 @@ static void test_config_template_errors(void **state) {
        "nope"},
       {"\"op\": \"rope\"", "\"op\": \"rope\", \"at\": 1",
        "unknown member 'at'"},
+      /* a "null" value is checked like a default, even when unused */
+      {"\"default\": \"{hidden_size} // {num_attention_heads}\"",
+       "\"default\": \"{hidden_size} // {num_attention_heads}\", \"null\": "
+       "\"{nope}\"",
+       "unknown config key declared before this one 'nope'"},
+      {"\"type\": \"flag\"", "\"type\": \"flag\", \"null\": 1",
+       "'null' (the value of an explicit null) is for number keys; "
+       "attention_bias is a flag"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(tmpl, cases[i].from, cases[i].to);
@@ -898,6 +990,22 @@ static void test_config_same_as(void **state) {
   assert_string_equal(m->family, "myllama");
   assert_double_exact(params_of(m), 8030261248.0);
   model_free(m);
+  /* "defaults": the alias's config class defaults differ (Falcon's
+   * RefinedWeb). mlp_bias, absent from the config, now defaults to true:
+   * gate and up biases (14336 each) and down's (4096) in 32 layers,
+   * 32 x 32768 = 1,048,576 more; attention_bias, which the config sets
+   * false, keeps the config's value. */
+  tu_write(apath,
+           "{\"format\": \"lm-predictor-template\", \"model_type\": "
+           "\"myllama\",\n \"same_as\": \"llama\", \"defaults\": "
+           "{\"mlp_bias\": true, \"attention_bias\": 1}}\n");
+  err_clear(&e);
+  m = model_from_config("config.json", cfg, strlen(cfg), NULL, dir, reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 8030261248.0 + 32 * 32768.0);
+  model_free(m);
   static const struct {
     const char *text, *msg;
   } bad[] = {
@@ -913,6 +1021,15 @@ static void test_config_same_as(void **state) {
       {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
        "\"same_as\": \"myllama\"}",
        "same_as names another family's template"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"defaults\": []}",
+       "defaults is an object"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"defaults\": {\"mlp_bias\": \"{x}\"}}",
+       "defaults.mlp_bias must be a number or true/false"},
+      {"{\"format\": \"lm-predictor-template\", \"model_type\": \"myllama\", "
+       "\"same_as\": \"llama\", \"defaults\": {\"n_head_kv\": 8}}",
+       "defaults: llama.json declares no config key 'n_head_kv'"},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
     tu_write(apath, bad[i].text);
@@ -1007,6 +1124,7 @@ int main(void) {
       cmocka_unit_test(test_config_locate),
       cmocka_unit_test(test_config_nonfinite_unread),
       cmocka_unit_test(test_config_rope_per_layer_type),
+      cmocka_unit_test(test_config_rope_types),
       cmocka_unit_test(test_config_dense_quantization),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),

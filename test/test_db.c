@@ -463,15 +463,23 @@ static double fam_ev(const Db *db, const char *name, const char *op, Metric m,
 static void test_db_family_norms_and_activations(void **state) {
   (void)state;
   Db *db = tu_load_db("module_db.json");
-  /* LayerNorm N=4 rows of 8, bias, 16-bit: (6+1)*32 + 4*4 = 240 FLOPs;
-   * gamma and beta 2*8*2 = 32 bytes; x 4*8*2 = 64 read, 64 written. */
-  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 1, 2, 2), 240);
-  assert_double_exact(EV("LayerNorm", M_WEIGHT_BYTES, 4, 8, 1, 2, 2), 32);
-  assert_double_exact(EV("LayerNorm", M_ACT_READ_BYTES, 4, 8, 1, 2, 2), 64);
-  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 1, 2, 2), 32);
+  /* LayerNorm N=4 rows of 8, bias, affine, 16-bit: (5+1+1)*32 + 4*4 = 240
+   * FLOPs; gamma and beta 2*8*2 = 32 bytes; x 4*8*2 = 64 read, 64
+   * written. Arguments: N, hidden_size, bias, affine, a_bytes, w_bytes. */
+  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 1, 1, 2, 2), 240);
+  assert_double_exact(EV("LayerNorm", M_WEIGHT_BYTES, 4, 8, 1, 1, 2, 2), 32);
+  assert_double_exact(EV("LayerNorm", M_ACT_READ_BYTES, 4, 8, 1, 1, 2, 2), 64);
+  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 1, 1, 2, 2), 32);
   /* without bias: 6*32 + 16 = 208 FLOPs, gamma only (16 bytes) */
-  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 0, 2, 2), 208);
-  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 0, 2, 2), 16);
+  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 0, 1, 2, 2), 208);
+  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 0, 1, 2, 2), 16);
+  /* elementwise_affine=False (OPT's layer_norm_elementwise_affine false):
+   * no gamma, no beta whatever bias says: 5*32 + 16 = 176 FLOPs, no weight
+   * read, no parameters; the activations move as before (64 read). */
+  assert_double_exact(EV("LayerNorm", M_FLOPS, 4, 8, 1, 0, 2, 2), 176);
+  assert_double_exact(EV("LayerNorm", M_WEIGHT_BYTES, 4, 8, 1, 0, 2, 2), 0);
+  assert_double_exact(EV("LayerNorm", M_PARAM_BYTES, 4, 8, 1, 0, 2, 2), 0);
+  assert_double_exact(EV("LayerNorm", M_ACT_READ_BYTES, 4, 8, 1, 0, 2, 2), 64);
   /* CohereLayerNorm is LayerNorm without bias */
   assert_double_exact(EV("CohereLayerNorm", M_FLOPS, 4, 8, 1, 2, 2), 208);
   /* per-head q_norm: rows of 8, weight (4 heads, 8): 4*8*2 = 64 bytes */

@@ -534,8 +534,9 @@ static void test_explain_tree_config(void **state) {
   lmp_free(s);
   lmp_result_free(r);
 
-  /* a key present as null takes the default too, and says so: Qwen3-8B's
-   * "sliding_window": null (the template's default 0) */
+  /* a key present as null takes the template's value for null, and says
+   * so: Qwen3-8B's "sliding_window": null (the declaration's "null": 0;
+   * absent it would be Qwen3Config's 4096) */
   lmp_model *q = lmp_model_load(data, "test/data/configs/qwen3-8b.json", NULL);
   assert_non_null(q);
   r = lmp_predict(data, q, o, NULL);
@@ -543,13 +544,13 @@ static void test_explain_tree_config(void **state) {
   s = lmp_result_tree(r);
   int nl = line_of("test/data/configs/qwen3-8b.json",
                    "\"sliding_window\": null", 1);
-  int sd = line_of("models/arch/qwen3.json", "\"default\": 0,",
+  int sd = line_of("models/arch/qwen3.json", "\"null\": 0,",
                    line_of("models/arch/qwen3.json", "\"sliding_window\": {",
                            1));
   assert_true(nl > 0 && sd > 0);
   snprintf(want, sizeof(want),
            "  sliding_window = 0%*s  null in the config (line %d): the "
-           "template's default 0 (models/arch/qwen3.json line %d)\n",
+           "template's value for null 0 (models/arch/qwen3.json line %d)\n",
            (int)(strlen("max_position_embeddings = 40960") -
                  strlen("sliding_window = 0")), "", nl, sd);
   assert_contains(s, want);

@@ -935,6 +935,295 @@ static void test_families_refused_before(void **state) {
   free(base);
 }
 
+/* Config edge cases (issue 10 follow-up): keys real or legal configs
+ * carry that change parameters or costs. */
+static void test_families_edge_cases(void **state) {
+  (void)state;
+  Eval x;
+  /* OPT with layer_norm_elementwise_affine false: every nn.LayerNorm is
+   * built with elementwise_affine=False (modeling_opt.py), so neither
+   * weight nor bias. OPT-125M has 12 layers x 2 LayerNorms + the final
+   * one, each 2 x 768 parameters when affine: 25 x 1536 = 38,400 fewer
+   * than p_opt's 125,239,296 = 125,200,896. */
+  char *base = tu_read("test/data/configs/opt-125m.json");
+  char *t = tu_replace(base, "\"do_layer_norm_before\": true,",
+                 "\"do_layer_norm_before\": true, "
+                 "\"layer_norm_elementwise_affine\": false,");
+  Model *m = from_text(t);
+  double n = p_opt(50272, 2048, 768, 12, 3072) - 25 * 2 * 768.0;
+  assert_double_exact(params_of(m), n);
+  assert_double_exact(n, 125200896.0);
+  eval(m, 1, 1, &x);
+  /* one token: mean, subtract, square, variance, rsqrt scale = 5 per
+   * element + 4 per row: 5 x 768 + 4 = 3844; no gamma/beta read */
+  const double *ln = row(&x, "model.decoder.layers.self_attn_layer_norm", NULL);
+  assert_double_exact(ln[M_FLOPS], 5 * 768.0 + 4);
+  assert_double_exact(ln[M_WEIGHT_BYTES], 0);
+  ln = row(&x, "model.decoder.final_layer_norm", NULL);
+  assert_double_exact(ln[M_WEIGHT_BYTES], 0);
+  eval_free(&x);
+  model_free(m);
+  free(t);
+  /* GPT-J with rotary_dim null and one head: transformers rotates the
+   * whole 4096-wide head (pos_embd_dim = embed_dim); 3 FLOPs per rotated
+   * element of Q and the new K of one token: 3 x (1 + 1) x 4096 = 24576.
+   * The parameter count does not depend on the heads: 6,050,882,784. */
+  char *gj = tu_read("test/data/configs/gpt-j-6b.json");
+  char *g1 = tu_replace(gj, "\"rotary_dim\": 64", "\"rotary_dim\": null");
+  char *g2 = tu_replace(g1, "\"n_head\": 16", "\"n_head\": 1");
+  m = from_text(g2);
+  assert_double_exact(params_of(m), 6050882784.0);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "transformer.h.attn.rope", NULL)[M_FLOPS],
+                      3.0 * (1 + 1) * 4096);
+  eval_free(&x);
+  model_free(m);
+  /* absent (not null): GPTJConfig's 64, 16 heads: 3 x 32 x 64 = 6144 */
+  char *g3 = tu_replace(gj, "\"rotary_dim\": 64,", "");
+  m = from_text(g3);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "transformer.h.attn.rope", NULL)[M_FLOPS],
+                      3.0 * (16 + 16) * 64);
+  eval_free(&x);
+  model_free(m);
+  free(g3);
+  free(g2);
+  free(g1);
+  free(gj);
+
+  /* sliding_window absent vs null. MistralConfig's default is 4096, null
+   * is no window. Mistral-Nemo (40 layers, 8 key/value heads of 128: 2 x
+   * 8 x 128 x 2 bytes = 4096 bytes per token and layer) at L = 8192 caches
+   * min(8192, 4096) tokens without the key: 40 x 4096 x 4096 =
+   * 671,088,640; with its null, all 8192: 1,342,177,280. */
+  char *mn = tu_read("test/data/configs/mistral-nemo-base-2407.json");
+  char *mn1 = tu_replace(mn, "\"sliding_window\": null,", "");
+  m = from_text(mn1);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 40.0 * 4096 * 4096);
+  eval_free(&x);
+  model_free(m);
+  m = from_text(mn);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 40.0 * 4096 * 8192);
+  eval_free(&x);
+  model_free(m);
+  free(mn1);
+  free(mn);
+  /* Qwen2Config: sliding_window defaults to 4096 and only counts with
+   * use_sliding_window (__post_init__ sets it to None otherwise); the
+   * layers from max_window_layers on slide. Qwen2.5-0.5B: 24 layers, 2
+   * key/value heads of 896 / 14 = 64: 2 x 2 x 64 x 2 = 512 bytes per token
+   * and layer. With use_sliding_window, max_window_layers 20 and no
+   * sliding_window key, at L = 8192: 20 x 512 x 8192 + 4 x 512 x 4096 =
+   * 83,886,080 + 8,388,608 = 92,274,688. */
+  char *qw = tu_read("test/data/configs/qwen2.5-0.5b.json");
+  char *q1 = tu_replace(qw, "\"use_sliding_window\": false",
+                        "\"use_sliding_window\": true");
+  char *q2 = tu_replace(q1, "\"max_window_layers\": 24",
+                        "\"max_window_layers\": 20");
+  char *q3 = tu_replace(q2, "\"sliding_window\": 32768,", "");
+  m = from_text(q3);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 20.0 * 512 * 8192 + 4.0 * 512 * 4096);
+  eval_free(&x);
+  model_free(m);
+  free(q3);
+  /* sliding_window null: no window even with use_sliding_window: 24 x
+   * 512 x 8192 = 100,663,296 */
+  q3 = tu_replace(q2, "\"sliding_window\": 32768", "\"sliding_window\": null");
+  m = from_text(q3);
+  eval(m, 1, 8192, &x);
+  assert_double_exact(kv_cache(&x), 24.0 * 512 * 8192);
+  eval_free(&x);
+  model_free(m);
+  free(q3);
+  /* layer_types naming sliding layers while use_sliding_window is false
+   * (sliding_window None): Qwen2Attention gives them no window, so at L =
+   * 65536 every layer caches all of it, 24 x 512 x 65536 = 805,306,368
+   * (the config's 32768 would give 738,197,504) */
+  char lt[1024] = "\"layer_types\": [";
+  for (int i = 0; i < 24; i++)
+    strcat(lt, i < 20 ? "\"full_attention\", "
+                      : (i < 23 ? "\"sliding_attention\", "
+                                : "\"sliding_attention\"], "));
+  strcat(lt, "\"max_window_layers\"");
+  q3 = tu_replace(qw, "\"max_window_layers\"", lt);
+  m = from_text(q3);
+  eval(m, 1, 65536, &x);
+  assert_double_exact(kv_cache(&x), 24.0 * 512 * 65536);
+  eval_free(&x);
+  model_free(m);
+  free(q3);
+  free(q2);
+  free(q1);
+  free(qw);
+
+  /* Gemma 3 with "sliding_window": null: the local layers get no window
+   * (Gemma3Attention: sliding_window None). gemma-3-1b-it: 26 layers of 1
+   * key/value head of 256, 2 x 256 x 2 = 1024 bytes per token and layer;
+   * at L = 1024 all 26 cache 1024 tokens: 27,262,976, where the 512
+   * window gives 22 x 1024 x 512 + 4 x 1024 x 1024 = 15,728,640 */
+  char *gm = tu_read("test/data/configs/gemma-3-1b-it.json");
+  char *gm1 = tu_replace(gm, "\"sliding_window\": 512", "\"sliding_window\": null");
+  m = from_text(gm1);
+  eval(m, 1, 1024, &x);
+  assert_double_exact(kv_cache(&x), 26.0 * 1024 * 1024);
+  eval_free(&x);
+  model_free(m);
+  m = from_text(gm);
+  eval(m, 1, 1024, &x);
+  assert_double_exact(kv_cache(&x), 22.0 * 1024 * 512 + 4.0 * 1024 * 1024);
+  eval_free(&x);
+  model_free(m);
+  free(gm1);
+  free(gm);
+
+  /* StarCoder2's attention is MistralAttention: an explicit head_dim is
+   * read (getattr(config, "head_dim")). starcoder2-3b with head_dim 96
+   * instead of 3072 / 24 = 128: q_proj 3072 -> 24 x 96 = 2304, k/v 3072 ->
+   * 2 x 96, o_proj 2304 -> 3072, biases alike: p_starcoder2 with d = 96 */
+  char *sc = tu_read("test/data/configs/starcoder2-3b.json");
+  char *sc1 = tu_replace(sc, "\"num_key_value_heads\": 2,",
+                         "\"num_key_value_heads\": 2, \"head_dim\": 96,");
+  m = from_text(sc1);
+  assert_double_exact(params_of(m),
+                      p_starcoder2(49152, 3072, 30, 24, 2, 96, 12288));
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 3072 * 2304 + 2304);
+  eval_free(&x);
+  model_free(m);
+  free(sc1);
+  free(sc);
+
+  /* transformers 5 keeps partial_rotary_factor inside rope_parameters
+   * (Phi3/GPTNeoX rotary embedding: config.rope_parameters
+   * ["partial_rotary_factor"]). Phi-3-mini (32 heads of 3072 / 32 = 96, 32
+   * key/value heads) with 0.5 there: int(96 x 0.5) = 48 rotated
+   * dimensions, 3 FLOPs each for Q and the new K of one token: 3 x (32 +
+   * 32) x 48 = 9216 (without it 1.0: 3 x 64 x 96 = 18432). */
+  char *phi = tu_read("test/data/configs/phi-3-mini-4k-instruct.json");
+  char *p1 = tu_replace(phi, "\"rope_scaling\": null",
+                        "\"rope_scaling\": null, \"rope_parameters\": "
+                        "{\"rope_type\": \"default\", \"rope_theta\": 10000.0, "
+                        "\"partial_rotary_factor\": 0.5}");
+  m = from_text(p1);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.rope", NULL)[M_FLOPS],
+                      3.0 * (32 + 32) * 48);
+  eval_free(&x);
+  model_free(m);
+  m = from_text(phi);
+  eval(m, 1, 1, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.rope", NULL)[M_FLOPS],
+                      3.0 * (32 + 32) * 96);
+  eval_free(&x);
+  model_free(m);
+  free(p1);
+  free(phi);
+  /* Pythia-1B (8 heads of 2048 / 8 = 256) as transformers 5 writes it:
+   * no rotary_pct, partial_rotary_factor in rope_parameters */
+  char *py = tu_read("test/data/configs/pythia-1b.json");
+  p1 = tu_replace(py, "\"rotary_pct\": 0.25,",
+                  "\"rope_parameters\": {\"rope_type\": \"default\", "
+                  "\"rope_theta\": 10000, \"partial_rotary_factor\": 0.5},");
+  m = from_text(p1);
+  eval(m, 1, 1, &x);
+  /* 0.5 here (not Pythia's 0.25) so that the default 0.25 cannot pass:
+   * 128 rotated dimensions, 3 x 16 x 128 = 6144 */
+  assert_double_exact(row(&x, "gpt_neox.layers.attention.rope", NULL)[M_FLOPS],
+                      3.0 * (8 + 8) * 128);
+  eval_free(&x);
+  model_free(m);
+  free(p1);
+  free(py);
+  /* the same config with the key true: 7 per element, gamma and beta
+   * (2 x 768 x 2 bytes) read */
+  /* Falcon configs written for remote code (model_type RefinedWebModel /
+   * RefinedWeb, n_head, n_layer, n_head_kv): the falcon template with the
+   * defaults of their RWConfig. tiiuae/falcon-7b-instruct as first
+   * published: the Falcon-7B shape (71 heads of 64, one key/value head,
+   * parallel block with one LayerNorm): p_falcon7b, 6,921,720,704. */
+  Model *rw = from_file("test/data/configs/falcon-7b-instruct-refinedwebmodel.json");
+  assert_string_equal(rw->family, "RefinedWebModel");
+  assert_double_exact(params_of(rw), p_falcon7b(65024, 4544, 32, 71, 64));
+  assert_double_exact(p_falcon7b(65024, 4544, 32, 71, 64), 6921720704.0);
+  eval(rw, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 32 * 1 * 64 * 2);
+  eval_free(&x);
+  model_free(rw);
+  /* without multi_query and parallel_attn, RWConfig's defaults (false,
+   * false) apply, not FalconConfig's (true, true): 71 key/value heads,
+   * query_key_value 4544 -> (71 + 2 x 71) x 64, input_layernorm and
+   * post_attention_layernorm. */
+  char *rwt = tu_read("test/data/configs/falcon-7b-instruct-refinedwebmodel.json");
+  char *r1 = tu_replace(rwt, "\"multi_query\": true,", "");
+  char *r2 = tu_replace(r1, "\"parallel_attn\": true,", "");
+  rw = from_text(r2);
+  double h = 4544;
+  double blk = 4 * h + h * (71 + 2 * 71) * 64 + h * h + 2 * h * 4 * h;
+  assert_double_exact(params_of(rw), 65024 * h + 32 * blk + 2 * h);
+  eval(rw, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 32 * 71 * 64 * 2);
+  assert_true(find_row(&x, "transformer.h.post_attention_layernorm") >= 0);
+  eval_free(&x);
+  model_free(rw);
+  free(r2);
+  free(r1);
+  free(rwt);
+
+  /* tiiuae/falcon-40b-instruct's RefinedWeb config: 128 heads of 64, 8
+   * key/value heads, ln_attn + ln_mlp: query_key_value 8192 -> (128 + 16)
+   * x 64 = 9216, dense 8192^2, MLP 2 x 8192 x 32768, 4h LayerNorm
+   * parameters: per layer 4h + 8192 x 9216 + 8192^2 + 2 x 8192 x 32768;
+   * x 60, + 65024 x 8192 embeddings (tied) + 2h = 41,303,293,952. */
+  h = 8192;
+  double n40 = 65024 * h + 60 * (4 * h + h * 9216 + h * h + 2 * h * 4 * h) +
+               2 * h;
+  assert_double_exact(n40, 41303293952.0);
+  rwt = tu_read("test/data/configs/falcon-40b-instruct-refinedweb.json");
+  rw = from_text(rwt);
+  assert_double_exact(params_of(rw), n40);
+  model_free(rw);
+  /* the keys as tiiuae wrote them before the conversion (no
+   * new_decoder_architecture, no num_kv_heads): RefinedWeb's modelling is
+   * always the new architecture, so the same model */
+  r1 = tu_replace(rwt, "\"new_decoder_architecture\": true,", "");
+  r2 = tu_replace(r1, "\"num_kv_heads\": 8,", "");
+  rw = from_text(r2);
+  assert_double_exact(params_of(rw), n40);
+  eval(rw, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 2.0 * 60 * 8 * 64 * 2);
+  assert_true(find_row(&x, "transformer.h.ln_mlp") >= 0);
+  eval_free(&x);
+  model_free(rw);
+  /* the same keys under model_type falcon take FalconConfig's defaults
+   * (old architecture, multi_query): one key/value head and one
+   * input_layernorm, query_key_value 8192 -> 130 x 64. A different
+   * model: why the model_type must select the defaults. */
+  char *r3 = tu_replace(r2, "\"RefinedWeb\"", "\"falcon\"");
+  rw = from_text(r3);
+  assert_double_exact(params_of(rw),
+                      65024 * h +
+                          60 * (2 * h + h * 130 * 64 + h * h + 2 * h * 4 * h) +
+                          2 * h);
+  model_free(rw);
+  free(r3);
+  free(r2);
+  free(r1);
+  free(rwt);
+
+  m = from_text(base);
+  eval(m, 1, 1, &x);
+  ln = row(&x, "model.decoder.layers.self_attn_layer_norm", NULL);
+  assert_double_exact(ln[M_FLOPS], 7 * 768.0 + 4);
+  assert_double_exact(ln[M_WEIGHT_BYTES], 2 * 768 * 2.0);
+  eval_free(&x);
+  model_free(m);
+  free(base);
+}
+
 /* Inputs a family template does not model are located errors. */
 static void test_families_errors(void **state) {
   (void)state;
@@ -958,6 +1247,14 @@ static void test_families_errors(void **state) {
        "{n_head} (7) divides {n_embd} (768) does not hold", "7,"},
       {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64",
        "\"rotary_dim\": 512", "does not hold", "512"},
+      /* rotary_dim null: GPTJAttention builds sin/cos n_embd (4096) wide
+       * and multiplies 256-wide heads by them: transformers raises */
+      {"test/data/configs/gpt-j-6b.json", "\"rotary_dim\": 64",
+       "\"rotary_dim\": null",
+       "(4096) <= {n_embd} // {n_head} (256) does not hold: rotary_dim is a "
+       "part of each head (GPTJAttention slices q[..., :rotary_dim]); with "
+       "rotary_dim null transformers builds sin and cos n_embd wide",
+       "null"},
       {"test/data/configs/gemma-2-2b.json", "\"sliding_window\": 4096,", "",
        "the config has no 'sliding_window', which the gemma2 template needs",
        "{"},
@@ -998,6 +1295,7 @@ int main(void) {
       cmocka_unit_test(test_families_per_op_values),
       cmocka_unit_test(test_families_other_layouts),
       cmocka_unit_test(test_families_refused_before),
+      cmocka_unit_test(test_families_edge_cases),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

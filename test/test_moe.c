@@ -516,9 +516,25 @@ static void test_moe_nemotron_3_ultra(void **state) {
   assert_non_null(strstr(out, ".layers_block_type[0]"));
   assert_non_null(strstr(out, "layers_block_type[0] is 'mamba3'; the "
                               "nemotron_h template models only: mamba, "
-                              "attention, mlp, moe"));
+                              "attention, mlp, moe, linear_attention, "
+                              "full_attention"));
   free(out);
   free(t2);
+  /* the block names transformers uses now (NemotronHConfig: mamba ->
+   * linear_attention, attention -> full_attention; remap_legacy_layer_types
+   * maps the old ones): the same model, the same counts as above */
+  char *t3 = tu_replace_all(text, "\"mamba\"", "\"linear_attention\"");
+  t2 = tu_replace_all(t3, "\"attention\"", "\"full_attention\"");
+  tu_write(path, t2);
+  char args[600];
+  snprintf(args, sizeof(args), "%s -S 16", path);
+  j = run_json(args);
+  p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  json_decref(j);
+  free(t2);
+  free(t3);
   free(text);
   free(path);
   tu_rm_rf(dir);
@@ -946,8 +962,11 @@ static void test_moe_config_errors(void **state) {
     const char *file, *from, *to, *msg;
     int rc;
   } cases[] = {
+      /* an unknown block character: located at the character itself
+       * (NemotronHConfig._pattern_to_list raises KeyError on it) */
       {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MXM-M*-M-M",
-       "every character is M (Mamba2), * (attention), - (MLP) or E (MoE)", 1},
+       "hybrid_override_pattern[1] is 'X'; the nemotron_h template knows "
+       "only the block characters 'M', '*', '-', 'E'", 1},
       {"nemotron-h-8b-base-8k.json", "M-M-M-M*-M", "MEM-M*-M-M",
        "E blocks need n_routed_experts", 1},
       {"qwen3-30b-a3b.json", "\"mlp_only_layers\": []", "\"mlp_only_layers\": [48]",
@@ -979,6 +998,59 @@ static void test_moe_config_errors(void **state) {
     free(out);
     free(text);
     free(t2);
+  }
+  /* the caret under the unknown character: line 19 of the file is
+   *   "hybrid_override_pattern": "M-M-X-...
+   * (2 spaces, the 25-character key with its quotes, ':', ' ', '"'), so
+   * the pattern starts at column 31 and its character 4 is at column 35 */
+  {
+    char *text = tu_read(CFG "nemotron-h-8b-base-8k.json");
+    char *t2 = tu_replace(text, "M-M-M-M*-M", "M-M-X-M*-M");
+    tu_write(path, t2);
+    char *out = NULL;
+    assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+    assert_non_null(strstr(out, "config.json:19:35: .hybrid_override_pattern"));
+    assert_non_null(strstr(out, "hybrid_override_pattern[4] is 'X'"));
+    /* the caret line: the gutter "| ", 34 spaces (columns 1-34), ^ */
+    assert_non_null(strstr(out, "|                                   ^"));
+    free(out);
+    free(t2);
+    free(text);
+  }
+  /* Qwen3-MoE sliding windows: use_sliding_window alone slides no layer
+   * when sliding_window is null (Qwen3MoeConfig: None) or max_window_layers
+   * covers every layer (48 of 48): the model loads, 30,532,122,624
+   * parameters as always; with a window and max_window_layers 40 the
+   * layers 40-47 would slide, which the template refuses at the flag */
+  {
+    char *text = tu_read(CFG "qwen3-30b-a3b.json");
+    char *t1 = tu_replace(text, "\"use_sliding_window\": false",
+                          "\"use_sliding_window\": true");
+    char *t2 = tu_replace(t1, "\"sliding_window\": null",
+                          "\"sliding_window\": 4096");
+    char *t3 = tu_replace(t2, "\"max_window_layers\": 48",
+                          "\"max_window_layers\": 40");
+    const char *ok[] = {t1, t2};
+    for (int i = 0; i < 2; i++) {
+      tu_write(path, ok[i]);
+      char args[600];
+      snprintf(args, sizeof(args), "%s -S 16", path);
+      json_t *j = run_json(args);
+      assert_double_exact(num(json_object_get(j, "parameters"), "total"),
+                          30532122624.0);
+      json_decref(j);
+    }
+    tu_write(path, t3);
+    char *out = NULL;
+    assert_int_equal(tu_run(&out, "%s %s", tu_bin("lmrun"), path), 1);
+    assert_non_null(strstr(out, "(8) == 0 (0) does not hold: no sliding-window "
+                                "layers are modelled for Qwen3-MoE"));
+    assert_non_null(strstr(out, ".use_sliding_window"));
+    free(out);
+    free(t3);
+    free(t2);
+    free(t1);
+    free(text);
   }
   /* GPTQ bits other than 2, 3, 4, 8 */
   {

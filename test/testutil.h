@@ -171,6 +171,20 @@ static inline char *tu_replace(const char *s, const char *from, const char *to) 
   return buf_steal(&b);
 }
 
+/* Replace every occurrence of `from` (at least one) in s with `to`. */
+static inline char *tu_replace_all(const char *s, const char *from,
+                                   const char *to) {
+  assert_non_null(strstr(s, from));
+  Buf b;
+  buf_init(&b);
+  for (const char *p; (p = strstr(s, from)); s = p + strlen(from)) {
+    buf_append(&b, s, (size_t)(p - s));
+    buf_puts(&b, to);
+  }
+  buf_puts(&b, s);
+  return buf_steal(&b);
+}
+
 /* Generate every module of db into dir (names assigned in memory). */
 static inline void tu_generate(Db *db, const char *dir) {
   ModuleDef **all = xcalloc((size_t)db->nmods + 1, sizeof(ModuleDef *));
