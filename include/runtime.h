@@ -68,6 +68,21 @@ void jitcache_key(const char *options, const char *const *paths,
  * NULL, no cache), else $XDG_CACHE_HOME/lm-predictor/jit, else
  * $HOME/.cache/lm-predictor/jit; NULL when none applies. */
 char *jitcache_dir(void);
+/* The user's cache directory's sub (malloc'd): $LM_PREDICTOR_CACHE/sub
+ * (empty or "off": NULL, no cache), else $XDG_CACHE_HOME/lm-predictor/sub,
+ * else $HOME/.cache/lm-predictor/sub; NULL when none applies. */
+char *cache_dir(const char *sub);
+/* A cache file: "<magic> 1", "key <key>", "body <hash> <length>", then the
+ * body. cache_get returns the whole file (malloc'd; the body at *off, *blen
+ * bytes) only if every header byte is what this key and the body give;
+ * else NULL (why set): a miss. cache_put writes one atomically. */
+char *cache_get(const char *path, const char *magic, const char *key,
+                size_t *off, size_t *blen, Error *why);
+int cache_put(const char *path, const char *magic, const char *key,
+              const void *body, size_t len, Error *err);
+/* The GNU build ID (hex) of the program or library holding this code: a
+ * key part for what this code checked (any change of code, another ID). */
+const char *cache_build_id(void);
 /* Create dir and its parents (0700). -1 if it is not a directory after. */
 int jitcache_mkdir(const char *dir);
 /* <dir>/<key>.jit, malloc'd. */
@@ -531,6 +546,15 @@ typedef struct GpuDb {
 GpuDb *gpudb_load(const char *path, Error *err);
 GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
                        Error *err);
+/* The same through the user's cache (cache_dir("hw"), DESIGN.md §7.10):
+ * the table checked before from the same bytes by the same build, else
+ * gpudb_load_text, storing what it accepts. The same table or error. */
+GpuDb *gpudb_load_cached(const char *path, const char *text, size_t len,
+                         Error *err);
+/* The table as text, each figure exact (%a), and back (NULL unless it is
+ * exactly such a text; text[len] must be a NUL). For the cache. */
+char *gpudb_serialize(const GpuDb *db);
+GpuDb *gpudb_deserialize(const char *text, size_t len);
 const Gpu *gpudb_find(const GpuDb *db, const char *id);
 void gpudb_free(GpuDb *db);
 

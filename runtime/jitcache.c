@@ -16,9 +16,11 @@
  * same bytes. A file that does not match in every part (another key, a
  * short or damaged body) is a miss, never an error: the caller compiles.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr */
 #include "runtime.h"
 
 #include <errno.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +98,7 @@ void jitcache_key(const char *options, const char *const *paths,
 /* $LM_PREDICTOR_CACHE (a directory; empty or "off": no cache), else
  * $XDG_CACHE_HOME/lm-predictor, else $HOME/.cache/lm-predictor; the
  * compiled code goes in its jit/ subdirectory. */
-char *jitcache_dir(void) {
+char *cache_dir(const char *sub) {
   const char *e = getenv("LM_PREDICTOR_CACHE");
   Buf b;
   buf_init(&b);
@@ -105,17 +107,19 @@ char *jitcache_dir(void) {
       buf_free(&b);
       return NULL;
     }
-    buf_printf(&b, "%s/jit", e);
+    buf_printf(&b, "%s/%s", e, sub);
   } else if ((e = getenv("XDG_CACHE_HOME")) && e[0] == '/') {
-    buf_printf(&b, "%s/lm-predictor/jit", e);
+    buf_printf(&b, "%s/lm-predictor/%s", e, sub);
   } else if ((e = getenv("HOME")) && e[0] == '/') {
-    buf_printf(&b, "%s/.cache/lm-predictor/jit", e);
+    buf_printf(&b, "%s/.cache/lm-predictor/%s", e, sub);
   } else {
     buf_free(&b);
     return NULL;
   }
   return b.data;
 }
+
+char *jitcache_dir(void) { return cache_dir("jit"); }
 
 /* mkdir -p, private to the user (0700) for the directories it creates. */
 int jitcache_mkdir(const char *dir) {
@@ -146,21 +150,20 @@ char *jitcache_path(const char *dir, const char *key) {
 }
 
 /* The header for a body. */
-static void header(Buf *b, const char *key, const void *body, size_t len) {
+static void header(Buf *b, const char *magic, const char *key,
+                   const void *body, size_t len) {
   uint64_t h[2];
   jitcache_hash(body, len, 0, h);
-  buf_printf(b, "lm-predictor-jit %d\nkey %s\nbody %016llx %zu\n",
-             CACHE_FORMAT, key, (unsigned long long)h[0], len);
+  buf_printf(b, "%s %d\nkey %s\nbody %016llx %zu\n", magic, CACHE_FORMAT,
+             key, (unsigned long long)h[0], len);
 }
 
-ObjImage *jitcache_load(const char *dir, const char *key, Error *why) {
-  char *path = jitcache_path(dir, key);
+char *cache_get(const char *path, const char *magic, const char *key,
+                size_t *off, size_t *blen, Error *why) {
   size_t len = 0;
   Error ferr;
   err_clear(&ferr);
   char *text = fs_read(path, &len, &ferr);
-  free(path);
-  ObjImage *o = NULL;
   if (!text) {
     err_set(why, "not cached");
     return NULL;
@@ -176,33 +179,106 @@ ObjImage *jitcache_load(const char *dir, const char *key, Error *why) {
     }
   if (lines < 3) {
     err_set(why, "a damaged header");
-    goto out;
+    free(text);
+    return NULL;
   }
   size_t hlen = (size_t)(nl + 1 - text);
   Buf want;
   buf_init(&want);
-  header(&want, key, text + hlen, len - hlen);
+  header(&want, magic, key, text + hlen, len - hlen);
   bool same = want.len == hlen && memcmp(want.data, text, hlen) == 0;
   buf_free(&want);
   if (!same) {
     err_set(why, "another key, or a damaged or short body");
-    goto out;
+    free(text);
+    return NULL;
   }
-  o = obj_load(text + hlen, len - hlen, why);
-out:
+  *off = hlen;
+  *blen = len - hlen;
+  return text;
+}
+
+int cache_put(const char *path, const char *magic, const char *key,
+              const void *body, size_t len, Error *err) {
+  Buf b;
+  buf_init(&b);
+  header(&b, magic, key, body, len);
+  buf_append(&b, body, len);
+  int rc = fs_write_atomic(path, b.data, b.len, err);
+  buf_free(&b);
+  return rc;
+}
+
+ObjImage *jitcache_load(const char *dir, const char *key, Error *why) {
+  char *path = jitcache_path(dir, key);
+  size_t off = 0, len = 0;
+  char *text = cache_get(path, "lm-predictor-jit", key, &off, &len, why);
+  free(path);
+  ObjImage *o = text ? obj_load(text + off, len, why) : NULL;
   free(text);
   return o;
 }
 
 int jitcache_store(const char *dir, const char *key, const void *body,
                    size_t len, Error *err) {
-  Buf b;
-  buf_init(&b);
-  header(&b, key, body, len);
-  buf_append(&b, body, len);
   char *path = jitcache_path(dir, key);
-  int rc = fs_write_atomic(path, b.data, b.len, err);
+  int rc = cache_put(path, "lm-predictor-jit", key, body, len, err);
   free(path);
-  buf_free(&b);
   return rc;
+}
+
+/* The GNU build ID of the object (executable or shared library) that
+ * holds this code, as hex: it changes whenever any of its code does. */
+typedef struct BuildId {
+  uintptr_t addr;
+  char hex[2 * 64 + 1];
+} BuildId;
+
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *ctx) {
+  (void)size;
+  BuildId *b = ctx;
+  bool mine = false;
+  for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    mine = ph->p_type == PT_LOAD && b->addr >= lo && b->addr - lo < ph->p_memsz;
+  }
+  if (!mine)
+    return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE)
+      continue;
+    const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+    size_t left = ph->p_memsz;
+    while (left >= sizeof(ElfW(Nhdr))) {
+      ElfW(Nhdr) nh;
+      memcpy(&nh, p, sizeof(nh));
+      size_t name = (nh.n_namesz + 3) & ~(size_t)3;
+      size_t desc = (nh.n_descsz + 3) & ~(size_t)3;
+      if (sizeof(nh) + name + desc > left)
+        break;
+      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+          memcmp(p + sizeof(nh), "GNU", 4) == 0 && nh.n_descsz <= 64) {
+        const unsigned char *d = p + sizeof(nh) + name;
+        for (size_t k = 0; k < nh.n_descsz; k++)
+          snprintf(b->hex + 2 * k, 3, "%02x", d[k]);
+        return 1;
+      }
+      p += sizeof(nh) + name + desc;
+      left -= sizeof(nh) + name + desc;
+    }
+  }
+  return 1; /* the object, without a build ID */
+}
+
+const char *cache_build_id(void) {
+  static BuildId b;
+  if (!b.hex[0]) {
+    b.addr = (uintptr_t)(void *)&b;
+    dl_iterate_phdr(find_build_id, &b);
+    if (!b.hex[0])
+      snprintf(b.hex, sizeof(b.hex), "none %s %s", __DATE__, __TIME__);
+  }
+  return b.hex;
 }

@@ -961,8 +961,8 @@ static void test_lmrun_non_regular_inputs(void **state) {
   free(out);
 }
 
-/* The cache of compiled code (DESIGN.md §7.10) changes no byte of lmrun's
- * output or errors: without a cache, on a miss (compiled, stored), on a
+/* The caches (DESIGN.md §7.10: compiled code, the GPU table) change no
+ * byte of lmrun's output or errors: without a cache, on a miss (compiled, stored), on a
  * hit (loaded), with every cache file damaged (truncated: compiled again)
  * and with a cache that cannot be written, for the model file and configs
  * of three families, both the calibrated table and --roofline JSON. */
@@ -988,7 +988,8 @@ static void test_lmrun_jit_cache_same_output(void **state) {
     }
     /* every cache file cut short */
     char *out = NULL;
-    tu_run(&out, "for f in %s/jit/*.jit; do truncate -s 100 $f; done", dir);
+    tu_run(&out, "for f in %s/jit/*.jit %s/hw/*.gpus; do truncate -s 100 $f; "
+                 "done", dir, dir);
     free(out);
     assert_int_equal(tu_run(&got, "LM_PREDICTOR_CACHE=%s %s %s 2>&1", dir,
                             tu_bin("lmrun"), inputs[i]), 0);
@@ -1040,6 +1041,22 @@ static void test_lmrun_jit_cache_same_output(void **state) {
   assert_int_equal(tu_run(&e2, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=%s "
                                "%s %s 2>&1", home, dir, tu_bin("lmrun"), MODEL), 1);
   assert_contains(e1, "stale: fingerprint");
+  assert_string_equal(e1, e2);
+  free(e1);
+  free(e2);
+  /* the GPU table (hw/ in the cache): a broken hardware.json is the same
+   * located error with and without the cache, though a good one was
+   * cached before */
+  tu_run(&out, "cp module_db.json %s/ && LM_PREDICTOR_HOME=%s "
+               "LM_PREDICTOR_CACHE=%s %s %s >/dev/null && sed -i "
+               "'s/\"hbm_gbps\": 3350/\"hbm_gbps\": 0/' %s/hardware.json",
+         home, home, dir, tu_bin("lmrun"), MODEL, home);
+  free(out);
+  assert_int_equal(tu_run(&e1, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=off "
+                               "%s %s 2>&1", home, tu_bin("lmrun"), MODEL), 1);
+  assert_int_equal(tu_run(&e2, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=%s "
+                               "%s %s 2>&1", home, dir, tu_bin("lmrun"), MODEL), 1);
+  assert_contains(e1, "hbm_gbps must be positive");
   assert_string_equal(e1, e2);
   free(e1);
   free(e2);
