@@ -74,8 +74,9 @@ char *jitcache_dir(void);
 char *cache_dir(const char *sub);
 /* A cache file: "<magic> 1", "key <key>", "body <hash> <length>", then the
  * body. cache_get returns the whole file (malloc'd; the body at *off, *blen
- * bytes) only if every header byte is what this key and the body give;
- * else NULL (why set): a miss. cache_put writes one atomically. */
+ * bytes) only if it is a regular file of this user's (not a link) and
+ * every header byte is what this key and the body give; else NULL (why
+ * set): a miss. cache_put writes one atomically. */
 char *cache_get(const char *path, const char *magic, const char *key,
                 size_t *off, size_t *blen, Error *why);
 int cache_put(const char *path, const char *magic, const char *key,

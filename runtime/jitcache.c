@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CACHE_FORMAT 1
 
@@ -158,14 +160,42 @@ static void header(Buf *b, const char *magic, const char *key,
              key, (unsigned long long)h[0], len);
 }
 
+/* The whole file at path, NUL-terminated, if it is a regular file (not a
+ * link) owned by this user: a cache directory shared with others (say
+ * LM_PREDICTOR_CACHE=/tmp/x) cannot hand this process code it did not
+ * write. The checks and the read use one descriptor. */
+static char *read_own(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  char *text = NULL;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      st.st_size <= 0 || st.st_size > FS_MAX_READ)
+    goto out;
+  size_t n = (size_t)st.st_size, got = 0;
+  text = xmalloc(n + 1);
+  while (got < n) {
+    ssize_t r = read(fd, text + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  text[got] = '\0';
+  *len = got;
+out:
+  close(fd);
+  return text;
+}
+
 char *cache_get(const char *path, const char *magic, const char *key,
                 size_t *off, size_t *blen, Error *why) {
   size_t len = 0;
-  Error ferr;
-  err_clear(&ferr);
-  char *text = fs_read(path, &len, &ferr);
+  char *text = read_own(path, &len);
   if (!text) {
-    err_set(why, "not cached");
+    err_set(why, "not cached (or not a file of this user's)");
     return NULL;
   }
   /* the header is fixed but for the body's hash and length: rebuild it
@@ -204,6 +234,10 @@ int cache_put(const char *path, const char *magic, const char *key,
   buf_init(&b);
   header(&b, magic, key, body, len);
   buf_append(&b, body, len);
+  /* a link in the cache is replaced, not written through */
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+    unlink(path);
   int rc = fs_write_atomic(path, b.data, b.len, err);
   buf_free(&b);
   return rc;

@@ -215,8 +215,33 @@ static void directory(const char *path) {
   assert_int_equal(mkdir(path, 0700), 0);
 }
 
+/* a file of another user's (as root: chown; otherwise skipped) */
+static void other_owner(const char *path) {
+  if (geteuid() == 0) {
+    assert_int_equal(chown(path, 65534, 65534), 0);
+  } else { /* cannot make one: replace it by a link, also refused */
+    char *tmp = xstrdup(path);
+    tmp[strlen(tmp) - 1] = 'x';
+    assert_int_equal(rename(path, tmp), 0);
+    assert_int_equal(symlink(tmp, path), 0);
+    free(tmp);
+  }
+}
+
+/* a symbolic link to a good file */
+static void link_to_good(const char *path) {
+  char *tmp = xstrdup(path);
+  tmp[strlen(tmp) - 1] = 'y';
+  assert_int_equal(rename(path, tmp), 0);
+  assert_int_equal(symlink(tmp, path), 0);
+  free(tmp);
+}
+
 static void test_jitcache_damaged(void **state) {
   Fix *f = *state;
+  damage_and_check(f, other_owner);
+  damage_and_check(f, link_to_good);
+  tu_rm_rf(f->jit);
   damage_and_check(f, truncate_half);
   damage_and_check(f, truncate_header);
   damage_and_check(f, empty);
@@ -261,7 +286,7 @@ static void test_jitcache_unwritable_or_off(void **state) {
  * only, as the XDG specification says), $HOME/.cache. */
 static void test_jitcache_dir(void **state) {
   (void)state;
-  char *d;
+  char *d, *home = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL;
   setenv("LM_PREDICTOR_CACHE", "/c", 1);
   setenv("XDG_CACHE_HOME", "/x", 1);
   setenv("HOME", "/h", 1);
@@ -280,6 +305,9 @@ static void test_jitcache_dir(void **state) {
   unsetenv("XDG_CACHE_HOME");
   unsetenv("HOME");
   assert_null(jitcache_dir());
+  if (home)
+    setenv("HOME", home, 1);
+  free(home);
 }
 
 /* The errors through the cache are jit_compile's, and nothing is stored
