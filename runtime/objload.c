@@ -98,6 +98,10 @@ static uint64_t lay_out(ObjLayout *L, uint64_t *code_end, Error *err) {
       off = (off + align - 1) & ~(align - 1);
       L->addr[i] = off;
       off += s->sh_size;
+      if (off > (256u << 20)) { /* generated code is a few hundred KB */
+        refuse(err, "an image over 256 MB");
+        return 0;
+      }
     }
     if (pass == 0) {
       long page = sysconf(_SC_PAGESIZE);
