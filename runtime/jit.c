@@ -8,6 +8,11 @@
  *
  * libtcc keeps global compiler state, so this file is the only place that
  * calls it, from one thread. A state that failed is deleted, never reused.
+ *
+ * jit_compile_cached goes through the cache of compiled code (jitcache.c):
+ * a hit is linked by objload.c without libtcc; a miss is compiled once, to
+ * an object (TCC_OUTPUT_OBJ), stored and loaded the same way; anything
+ * else falls back to jit_compile (DESIGN.md §7.10).
  */
 #include "runtime.h"
 
