@@ -62,11 +62,22 @@ char *fs_read(const char *path, size_t *len, Error *err) {
   size_t cap = (size_t)st.st_size + 1, used = 0;
   char *data = xmalloc(cap);
   for (;;) {
-    if (used + 1 == cap) { /* up to one byte past the limit */
-      cap = cap * 2 > FS_MAX_READ + 2 ? FS_MAX_READ + 2 : cap * 2;
-      data = xrealloc(data, cap);
+    ssize_t n;
+    if (used + 1 == cap) {
+      /* full: one byte more says whether the file grew (it almost never
+       * does, so the buffer is not doubled, and copied, to find its end) */
+      char probe;
+      n = read(fd, &probe, 1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n > 0) { /* up to one byte past the limit */
+        cap = cap * 2 > FS_MAX_READ + 2 ? FS_MAX_READ + 2 : cap * 2;
+        data = xrealloc(data, cap);
+        data[used] = probe;
+      }
+    } else {
+      n = read(fd, data + used, cap - 1 - used);
     }
-    ssize_t n = read(fd, data + used, cap - 1 - used);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {

@@ -22,9 +22,79 @@ typedef struct Jit Jit;
  * at the real file and line. New; free with jit_free. */
 Jit *jit_compile(const char *const *paths, const char *const *texts, int n,
                  Error *err);
+/* The same through the cache of compiled code (jitcache.c, DESIGN.md
+ * §7.10), under a key over salt (a caller's word on what it checked
+ * before, e.g. the registry's checksums), the options, the libtcc and
+ * every part of the source: the object stored under that key when there
+ * is one, else compiled to an object, stored and loaded; on any cache
+ * failure (none configured, unwritable, damaged, an object obj_load
+ * refuses) as jit_compile, so the answer and every error are the same. */
+Jit *jit_compile_cached(const char *salt, const char *const *paths,
+                        const char *const *texts, int n, Error *err);
+/* Only the lookup: the cached object for this salt and source, or NULL
+ * (no cache, a miss, a damaged file). */
+Jit *jit_cache_lookup(const char *salt, const char *const *paths,
+                      const char *const *texts, int n);
+/* True if j was loaded from a cache file (not compiled by this call). */
+bool jit_cached(const Jit *j);
 /* Address of a global symbol, or NULL. Valid until jit_free. */
 void *jit_symbol(Jit *j, const char *name);
 void jit_free(Jit *j);
+
+/* ===== objload.c ===== */
+
+/* An ELF64 x86-64 relocatable object (what libtcc writes with
+ * TCC_OUTPUT_OBJ) linked in fresh pages: code read+execute, data
+ * read+write. Refused (NULL, err says why) unless every part is in bounds
+ * and of a kind it handles: RELA relocations of types 64, PC32, PLT32,
+ * GOTPCREL, 32, 32S, PC64, no undefined symbol. */
+typedef struct ObjImage ObjImage;
+ObjImage *obj_load(const void *file, size_t len, Error *err);
+/* A defined global symbol's address, or NULL. */
+void *obj_symbol(const ObjImage *o, const char *name);
+void obj_free(ObjImage *o);
+
+/* ===== jitcache.c ===== */
+
+/* A 128-bit hash (two 64-bit lanes) of data, seeded. */
+void jitcache_hash(const void *data, size_t len, uint64_t seed,
+                   uint64_t out[2]);
+/* The key (32 hex digits and a NUL) of the source jit.c builds from
+ * these files, compiled with options: also covers the cache format,
+ * LM_ABI_VERSION, the libtcc linked in and the modabi.h prelude. */
+void jitcache_key(const char *options, const char *const *paths,
+                  const char *const *texts, int n, char key[33]);
+/* The cache directory (malloc'd): $LM_PREDICTOR_CACHE/jit (empty or "off":
+ * NULL, no cache), else $XDG_CACHE_HOME/lm-predictor/jit, else
+ * $HOME/.cache/lm-predictor/jit; NULL when none applies. */
+char *jitcache_dir(void);
+/* The user's cache directory's sub (malloc'd): $LM_PREDICTOR_CACHE/sub
+ * (empty or "off": NULL, no cache), else $XDG_CACHE_HOME/lm-predictor/sub,
+ * else $HOME/.cache/lm-predictor/sub; NULL when none applies. */
+char *cache_dir(const char *sub);
+/* A cache file: "<magic> 1", "key <key>", "body <hash> <length>", then the
+ * body. cache_get returns the whole file (malloc'd; the body at *off, *blen
+ * bytes) only if it is a regular file of this user's (not a link) and
+ * every header byte is what this key and the body give; else NULL (why
+ * set): a miss. cache_put writes one atomically. */
+char *cache_get(const char *path, const char *magic, const char *key,
+                size_t *off, size_t *blen, Error *why);
+int cache_put(const char *path, const char *magic, const char *key,
+              const void *body, size_t len, Error *err);
+/* The GNU build ID (hex) of the program or library holding this code: a
+ * key part for what this code checked (any change of code, another ID). */
+const char *cache_build_id(void);
+/* Create dir and its parents (0700). -1 if it is not a directory after. */
+int jitcache_mkdir(const char *dir);
+/* <dir>/<key>.jit, malloc'd. */
+char *jitcache_path(const char *dir, const char *key);
+/* The object stored under key, loaded; NULL (why set) when there is none
+ * or it does not match in every byte of its header and body hash, or
+ * obj_load refuses it. */
+ObjImage *jitcache_load(const char *dir, const char *key, Error *why);
+/* Store body under key atomically (temp, fsync, rename). */
+int jitcache_store(const char *dir, const char *key, const void *body,
+                   size_t len, Error *err);
 
 /* ===== registry.c ===== */
 
@@ -480,6 +550,15 @@ typedef struct GpuDb {
 GpuDb *gpudb_load(const char *path, Error *err);
 GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
                        Error *err);
+/* The same through the user's cache (cache_dir("hw"), DESIGN.md §7.10):
+ * the table checked before from the same bytes by the same build, else
+ * gpudb_load_text, storing what it accepts. The same table or error. */
+GpuDb *gpudb_load_cached(const char *path, const char *text, size_t len,
+                         Error *err);
+/* The table as text, each figure exact (%a), and back (NULL unless it is
+ * exactly such a text; text[len] must be a NUL). For the cache. */
+char *gpudb_serialize(const GpuDb *db);
+GpuDb *gpudb_deserialize(const char *text, size_t len);
 const Gpu *gpudb_find(const GpuDb *db, const char *id);
 void gpudb_free(GpuDb *db);
 

@@ -9,7 +9,9 @@
 #include "runtime.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct Field {
@@ -270,6 +272,131 @@ GpuDb *gpudb_load_text(const char *path, const char *text, size_t len,
 
 GpuDb *gpudb_load(const char *path, Error *err) {
   return jdoc_load(path, NULL, 0, build_gpudb, NULL, err);
+}
+
+/* The doubles of a Gpu, in the order they are written. */
+#define GPU_FIGURES(X)                                                         \
+  X(fp16_flops) X(fp8_flops) X(int8_ops) X(fp6_flops) X(fp4_flops)             \
+  X(bandwidth) X(memory) X(l2) X(smem_per_sm) X(sm_count) X(nvlink_bw)         \
+  X(pcie_bw) X(network_bw) X(gpus_per_node)
+
+/* "<n>\n", then per GPU: id TAB name TAB each figure (%a) TAB nvswitch
+ * (0/1) NL. Ids are [a-z0-9-] and names hold no control character (both
+ * checked), so neither holds a tab or a newline. */
+char *gpudb_serialize(const GpuDb *db) {
+  Buf b;
+  buf_init(&b);
+  buf_printf(&b, "%d\n", db->n);
+  for (int i = 0; i < db->n; i++) {
+    const Gpu *g = &db->gpus[i];
+    buf_printf(&b, "%s\t%s", g->id, g->name);
+#define PUT(f) buf_printf(&b, "\t%a", g->f);
+    GPU_FIGURES(PUT)
+#undef PUT
+    buf_printf(&b, "\t%d\n", g->nvswitch ? 1 : 0);
+  }
+  return buf_steal(&b);
+}
+
+/* One tab- or newline-ended field at *p: copied into the arena. */
+static const char *take_field(Arena *a, const char **p, const char *end,
+                              char stop) {
+  const char *q = *p;
+  while (q < end && *q != '\t' && *q != '\n')
+    q++;
+  if (q >= end || *q != stop || q == *p)
+    return NULL;
+  const char *s = arena_strndup(a, *p, (size_t)(q - *p));
+  *p = q + 1;
+  return s;
+}
+
+static bool take_double(const char **p, const char *end, char stop,
+                        double *x) {
+  char *e = NULL;
+  if (*p >= end)
+    return false;
+  errno = 0;
+  *x = strtod(*p, &e);
+  if (e == *p || e >= end || *e != stop || errno != 0)
+    return false;
+  *p = e + 1;
+  return true;
+}
+
+GpuDb *gpudb_deserialize(const char *text, size_t len) {
+  const char *p = text, *end = text + len;
+  char *e = NULL;
+  long n = strtol(p, &e, 10);
+  if (e == p || e >= end || *e != '\n' || n <= 0 || n > 100000)
+    return NULL;
+  p = e + 1;
+  GpuDb *db = xcalloc(1, sizeof(GpuDb));
+  arena_init(&db->arena);
+  db->n = (int)n;
+  db->gpus = arena_alloc(&db->arena, sizeof(Gpu) * (size_t)n);
+  for (int i = 0; i < db->n; i++) {
+    Gpu *g = &db->gpus[i];
+    memset(g, 0, sizeof(*g));
+    double sw = 0;
+    if (!(g->id = take_field(&db->arena, &p, end, '\t')) ||
+        !(g->name = take_field(&db->arena, &p, end, '\t')))
+      goto bad;
+#define GET(f)                                                                 \
+  if (!take_double(&p, end, '\t', &g->f))                                      \
+    goto bad;
+    GPU_FIGURES(GET)
+#undef GET
+    if (!take_double(&p, end, '\n', &sw) || (sw != 0 && sw != 1))
+      goto bad;
+    g->nvswitch = sw == 1;
+  }
+  if (p != end)
+    goto bad;
+  return db;
+bad:
+  gpudb_free(db);
+  return NULL;
+}
+
+#define HW_CACHE_MAGIC "lm-predictor-gpus"
+
+GpuDb *gpudb_load_cached(const char *path, const char *text, size_t len,
+                         Error *err) {
+  char *dir = cache_dir("hw");
+  if (!dir)
+    return gpudb_load_text(path, text, len, err);
+  /* the key: the file's bytes and the build that checks them */
+  Buf k;
+  buf_init(&k);
+  buf_printf(&k, "%s\n%s\n%zu\n", HW_CACHE_MAGIC, cache_build_id(), len);
+  uint64_t h[2], t[2];
+  jitcache_hash(text, len, 0, t);
+  buf_printf(&k, "%016llx%016llx\n", (unsigned long long)t[0],
+             (unsigned long long)t[1]);
+  jitcache_hash(k.data, k.len, 0, h);
+  buf_free(&k);
+  char key[33];
+  snprintf(key, sizeof(key), "%016llx%016llx", (unsigned long long)h[0],
+           (unsigned long long)h[1]);
+  Buf file;
+  buf_init(&file);
+  buf_printf(&file, "%s/%s.gpus", dir, key);
+  Error why;
+  err_clear(&why);
+  size_t off = 0, blen = 0;
+  char *cached = cache_get(file.data, HW_CACHE_MAGIC, key, &off, &blen, &why);
+  GpuDb *db = cached ? gpudb_deserialize(cached + off, blen) : NULL;
+  free(cached);
+  if (!db && (db = gpudb_load_text(path, text, len, err)) &&
+      jitcache_mkdir(dir) == 0) {
+    char *body = gpudb_serialize(db);
+    cache_put(file.data, HW_CACHE_MAGIC, key, body, strlen(body), &why);
+    free(body);
+  }
+  buf_free(&file);
+  free(dir);
+  return db;
 }
 
 const Gpu *gpudb_find(const GpuDb *db, const char *id) {

@@ -8,17 +8,28 @@
  *
  * libtcc keeps global compiler state, so this file is the only place that
  * calls it, from one thread. A state that failed is deleted, never reused.
+ *
+ * jit_compile_cached goes through the cache of compiled code (jitcache.c):
+ * a hit is linked by objload.c without libtcc; a miss is compiled once, to
+ * an object (TCC_OUTPUT_OBJ), stored and loaded the same way; anything
+ * else falls back to jit_compile (DESIGN.md §7.10).
  */
 #include "runtime.h"
 
 #include <libtcc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const char lm_modabi_text[];
 
+/* options are fixed strings: libtcc exit()s on an invalid one */
+#define JIT_OPTIONS "-nostdlib -nostdinc -Werror"
+
 struct Jit {
-  TCCState *s;
+  TCCState *s;   /* compiled in memory by libtcc, or */
+  ObjImage *obj; /* loaded from the cache (or from the object just made) */
+  bool cached;   /* obj came from the cache file */
 };
 
 typedef struct JitErr {
@@ -96,40 +107,47 @@ static void on_error(void *opaque, const char *msg) {
   }
 }
 
-Jit *jit_compile(const char *const *paths, const char *const *texts, int n,
-                 Error *err) {
+/* The one string libtcc compiles: the prelude, then each file. */
+static void build_source(Buf *src, const char *const *paths,
+                         const char *const *texts, int n) {
+  buf_init(src);
+  buf_puts(src, lm_modabi_text);
+  for (int i = 0; i < n; i++) {
+    buf_puts(src, "#line 1 \"");
+    for (const char *p = paths[i]; *p; p++) {
+      if (*p == '"' || *p == '\\')
+        buf_putc(src, '\\');
+      buf_putc(src, *p);
+    }
+    buf_puts(src, "\"\n");
+    buf_puts(src, texts[i]);
+    /* A sentinel under the same #line: tcc reports an error at its
+     * look-ahead token, which must not be the next file's first token. */
+    buf_printf(src, "\ntypedef int lm_end_of_file_%d;\n", i);
+  }
+}
+
+static TCCState *new_state(JitErr *je, int output) {
+  TCCState *s = tcc_new();
+  if (!s)
+    return NULL;
+  tcc_set_error_func(s, je, on_error);
+  tcc_set_options(s, JIT_OPTIONS);
+  tcc_set_output_type(s, output);
+  return s;
+}
+
+static Jit *compile_source(const char *src, const char *const *paths,
+                           const char *const *texts, int n, Error *err) {
   Error local; /* a fresh Error: an error set before this call is not ours */
   err_clear(&local);
   JitErr je = {.err = &local, .paths = paths, .texts = texts, .n = n};
-  TCCState *s = tcc_new();
+  TCCState *s = new_state(&je, TCC_OUTPUT_MEMORY);
   if (!s) {
     err_set(err, "JIT: cannot create a compiler state");
-    (void)je;
     return NULL;
   }
-  tcc_set_error_func(s, &je, on_error);
-  /* options are fixed strings: libtcc exit()s on an invalid one */
-  tcc_set_options(s, "-nostdlib -nostdinc -Werror");
-  tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
-
-  Buf src;
-  buf_init(&src);
-  buf_puts(&src, lm_modabi_text);
-  for (int i = 0; i < n; i++) {
-    buf_puts(&src, "#line 1 \"");
-    for (const char *p = paths[i]; *p; p++) {
-      if (*p == '"' || *p == '\\')
-        buf_putc(&src, '\\');
-      buf_putc(&src, *p);
-    }
-    buf_puts(&src, "\"\n");
-    buf_puts(&src, texts[i]);
-    /* A sentinel under the same #line: tcc reports an error at its
-     * look-ahead token, which must not be the next file's first token. */
-    buf_printf(&src, "\ntypedef int lm_end_of_file_%d;\n", i);
-  }
-  int rc = tcc_compile_string(s, buf_str(&src));
-  buf_free(&src);
+  int rc = tcc_compile_string(s, src);
   if (rc == 0)
     rc = tcc_relocate(s, TCC_RELOCATE_AUTO);
   if (rc != 0 || local.set) {
@@ -140,18 +158,126 @@ Jit *jit_compile(const char *const *paths, const char *const *texts, int n,
     tcc_delete(s);
     return NULL;
   }
-  Jit *j = xmalloc(sizeof(Jit));
+  Jit *j = xcalloc(1, sizeof(Jit));
   j->s = s;
   return j;
 }
 
+Jit *jit_compile(const char *const *paths, const char *const *texts, int n,
+                 Error *err) {
+  Buf src;
+  build_source(&src, paths, texts, n);
+  Jit *j = compile_source(buf_str(&src), paths, texts, n, err);
+  buf_free(&src);
+  return j;
+}
+
+/* A miss: compile to a relocatable object in the cache directory, load it
+ * with obj_load and store it under key. NULL (and nothing stored) on any
+ * failure, errors included: the caller then compiles in memory, which
+ * gives the same answer or the same located error as without a cache. */
+static ObjImage *compile_object(const char *dir, const char *key,
+                                const char *src) {
+  if (jitcache_mkdir(dir) < 0)
+    return NULL;
+  Buf tmp;
+  buf_init(&tmp);
+  buf_printf(&tmp, "%s/%s.o.XXXXXX", dir, key);
+  int fd = mkstemp(tmp.data);
+  if (fd < 0) {
+    buf_free(&tmp);
+    return NULL;
+  }
+  close(fd);
+  Error local;
+  err_clear(&local);
+  JitErr je = {.err = &local};
+  TCCState *s = new_state(&je, TCC_OUTPUT_OBJ);
+  int rc = s ? tcc_compile_string(s, src) : -1;
+  if (rc == 0 && !local.set)
+    rc = tcc_output_file(s, tmp.data);
+  if (s)
+    tcc_delete(s);
+  size_t len = 0;
+  char *obj = rc == 0 && !local.set ? fs_read(tmp.data, &len, &local) : NULL;
+  unlink(tmp.data);
+  buf_free(&tmp);
+  ObjImage *o = obj ? obj_load(obj, len, &local) : NULL;
+  if (o)
+    jitcache_store(dir, key, obj, len, &local); /* a cache: best effort */
+  free(obj);
+  return o;
+}
+
+static char *cache_key(const char *salt, const char *const *paths,
+                       const char *const *texts, int n, char key[33]) {
+  char *dir = jitcache_dir();
+  if (dir) {
+    Buf opts;
+    buf_init(&opts);
+    buf_printf(&opts, "%s; %s", JIT_OPTIONS, salt ? salt : "");
+    jitcache_key(opts.data, paths, texts, n, key);
+    buf_free(&opts);
+  }
+  return dir;
+}
+
+static Jit *wrap(ObjImage *o, bool hit) {
+  Jit *j = xcalloc(1, sizeof(Jit));
+  j->obj = o;
+  j->cached = hit;
+  return j;
+}
+
+Jit *jit_cache_lookup(const char *salt, const char *const *paths,
+                      const char *const *texts, int n) {
+  char key[33];
+  char *dir = cache_key(salt, paths, texts, n, key);
+  if (!dir)
+    return NULL;
+  Error why;
+  err_clear(&why);
+  ObjImage *o = jitcache_load(dir, key, &why);
+  free(dir);
+  return o ? wrap(o, true) : NULL;
+}
+
+Jit *jit_compile_cached(const char *salt, const char *const *paths,
+                        const char *const *texts, int n, Error *err) {
+  char key[33];
+  char *dir = cache_key(salt, paths, texts, n, key);
+  if (!dir)
+    return jit_compile(paths, texts, n, err);
+  Error why;
+  err_clear(&why);
+  Jit *j = NULL;
+  ObjImage *o = jitcache_load(dir, key, &why);
+  if (o) {
+    j = wrap(o, true);
+  } else {
+    Buf src;
+    build_source(&src, paths, texts, n);
+    o = compile_object(dir, key, src.data);
+    j = o ? wrap(o, false) : compile_source(src.data, paths, texts, n, err);
+    buf_free(&src);
+  }
+  free(dir);
+  return j;
+}
+
+bool jit_cached(const Jit *j) { return j && j->cached; }
+
 void *jit_symbol(Jit *j, const char *name) {
-  return j ? tcc_get_symbol(j->s, name) : NULL;
+  if (!j)
+    return NULL;
+  return j->s ? tcc_get_symbol(j->s, name) : obj_symbol(j->obj, name);
 }
 
 void jit_free(Jit *j) {
   if (!j)
     return;
-  tcc_delete(j->s);
+  if (j->s)
+    tcc_delete(j->s);
+  obj_free(j->obj);
   free(j);
 }

@@ -123,7 +123,7 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   err_clear(&e);
   size_t len = 0;
   char *text = fs_read(d->hw_path, &len, &e);
-  if (!text || !(d->gpus = gpudb_load_text(d->hw_path, text, len, &e)) ||
+  if (!text || !(d->gpus = gpudb_load_cached(d->hw_path, text, len, &e)) ||
       !(d->db = db_open(db_path, mod_dir, &e)) ||
       !(d->reg = reg_open(d->db, mod_dir, &e))) {
     from_error(err, &e);

@@ -32,6 +32,8 @@ struct Registry {
   char *modules_dir;
   HashMap texts;     /* full name -> generated C held in memory (borrowed):
                         compiled instead of the file (reg_set_text) */
+  bool cache;        /* compile through the cache of compiled code
+                        (reg_open; not reg_load's whole database) */
 };
 
 Registry *reg_new_with_hash(HashFn fn) {
@@ -119,21 +121,53 @@ static lm_metric_fn symbol(Registry *r, const ModuleDef *md, const AtomicOp *op,
   return f;
 }
 
-/* Read and check the generated files of mods, compile them in one new JIT
- * state and resolve their symbols into the registry's entries (those not
- * ready yet: a callee compiled again for its caller's sake keeps the
- * pointers it already had). */
-static int compile(Registry *r, const ModuleDef *const *mods, int n,
-                   Error *err) {
-  char **paths = xcalloc((size_t)n + 1, sizeof(char *));
-  char **texts = xcalloc((size_t)n + 1, sizeof(char *));
-  int rc = -1, i;
-  for (i = 0; i < n; i++) {
+/* What the registry's cache entries vouch for: their files passed the
+ * checksum check below before they were compiled and stored. */
+#define REG_CACHE_SALT "registry: checksums checked"
+
+/* The generated file's code matches the checksum in its header. */
+static int check_checksum(const Registry *r, const char *path,
+                          const char *text, Error *err) {
+  char sum_hdr[17], sum_body[17];
+  if (emit_checksum(text, sum_hdr, sum_body) < 0 ||
+      strcmp(sum_hdr, sum_body) != 0) {
+    err_file(err, path_display(path),
+             "edited by hand: its code no longer matches the checksum in its "
+             "header; run `make generate` to restore it, and change formulas "
+             "in %s instead",
+             path_display(r->db->doc.file));
+    return -1;
+  }
+  return 0;
+}
+
+/* The header's fingerprint is the entry's. */
+static int check_fingerprint(const Registry *r, const ModuleDef *md,
+                             const char *path, const char *text, Error *err) {
+  char want[17], got[17];
+  db_fingerprint_hex(md, want);
+  emit_header_hex(text, "fingerprint", got);
+  if (strcmp(want, got) != 0) {
+    err_file(err, path_display(path),
+             "stale: fingerprint %s does not match %s in %s (%s): run `make "
+             "generate`",
+             got[0] ? got : "(none)", md->full_name,
+             path_display(r->db->doc.file), want);
+    return -1;
+  }
+  return 0;
+}
+
+/* Read the generated files of mods: how many were read before the first
+ * that could not be (n: all), with err set for that one. */
+static int read_texts(Registry *r, const ModuleDef *const *mods, int n,
+                      char **paths, char **texts, Error *err) {
+  for (int i = 0; i < n; i++) {
     const ModuleDef *md = mods[i];
     if (!md->file_name || !md->class_name) {
       err_set(err, "%s has no generated file yet: run `lmgen %s`",
               md->full_name, md->short_name);
-      goto out;
+      return i;
     }
     paths[i] = path_join(r->modules_dir, md->file_name);
     Error ferr;
@@ -144,34 +178,61 @@ static int compile(Registry *r, const ModuleDef *const *mods, int n,
       err_file(err, path_display(paths[i]),
                "generated file of %s is missing (%s): run `make generate`",
                md->full_name, ferr.msg);
-      goto out;
-    }
-    char want[17], got[17], sum_hdr[17], sum_body[17];
-    if (emit_checksum(texts[i], sum_hdr, sum_body) < 0 ||
-        strcmp(sum_hdr, sum_body) != 0) {
-      err_file(err, path_display(paths[i]),
-               "edited by hand: its code no longer matches the checksum in "
-               "its header; run `make generate` to restore it, and change "
-               "formulas in %s instead",
-               path_display(r->db->doc.file));
-      goto out;
-    }
-    db_fingerprint_hex(md, want);
-    emit_header_hex(texts[i], "fingerprint", got);
-    if (strcmp(want, got) != 0) {
-      err_file(err, path_display(paths[i]),
-               "stale: fingerprint %s does not match %s in %s (%s): run "
-               "`make generate`",
-               got[0] ? got : "(none)", md->full_name,
-               path_display(r->db->doc.file), want);
-      goto out;
+      return i;
     }
   }
+  return n;
+}
+
+/* Check the files (each's checksum, then its fingerprint, file by file)
+ * and compile them in one new JIT state. Through the cache, a hit skips
+ * the checksums: the same bytes (the key covers them) passed them before
+ * they were stored, under this salt only the registry uses. The
+ * fingerprints, which depend on the database as it is now, are checked
+ * either way, so the first error is the same with or without a cache. */
+static Jit *check_and_compile(Registry *r, const ModuleDef *const *mods,
+                              int n, char **paths, char **texts,
+                              const char **shown, Error *err) {
+  const char *const *ct = (const char *const *)texts;
+  Jit *jit = r->cache ? jit_cache_lookup(REG_CACHE_SALT, shown, ct, n) : NULL;
+  for (int i = 0; i < n; i++)
+    if ((!jit && check_checksum(r, paths[i], texts[i], err) < 0) ||
+        check_fingerprint(r, mods[i], paths[i], texts[i], err) < 0) {
+      jit_free(jit);
+      return NULL;
+    }
+  if (jit)
+    return jit;
+  return r->cache ? jit_compile_cached(REG_CACHE_SALT, shown, ct, n, err)
+                  : jit_compile(shown, ct, n, err);
+}
+
+/* Read and check the generated files of mods, compile them in one new JIT
+ * state and resolve their symbols into the registry's entries (those not
+ * ready yet: a callee compiled again for its caller's sake keeps the
+ * pointers it already had). */
+static int compile(Registry *r, const ModuleDef *const *mods, int n,
+                   Error *err) {
+  char **paths = xcalloc((size_t)n + 1, sizeof(char *));
+  char **texts = xcalloc((size_t)n + 1, sizeof(char *));
   const char **shown = xcalloc((size_t)n + 1, sizeof(char *));
+  int rc = -1, i;
+  Error rerr;
+  err_clear(&rerr);
+  int nread = read_texts(r, mods, n, paths, texts, &rerr);
+  if (nread < n) {
+    /* the files before it are checked first, as they are read */
+    for (i = 0; i < nread; i++)
+      if (check_checksum(r, paths[i], texts[i], err) < 0 ||
+          check_fingerprint(r, mods[i], paths[i], texts[i], err) < 0)
+        goto out;
+    if (err && !err->set)
+      *err = rerr;
+    goto out;
+  }
   for (i = 0; i < n; i++)
     shown[i] = path_display(paths[i]);
-  Jit *jit = jit_compile(shown, (const char *const *)texts, n, err);
-  free(shown);
+  Jit *jit = check_and_compile(r, mods, n, paths, texts, shown, err);
   if (!jit)
     goto out;
   r->jits = xrealloc(r->jits, sizeof(Jit *) * (size_t)(r->njits + 1));
@@ -182,7 +243,7 @@ static int compile(Registry *r, const ModuleDef *const *mods, int n,
     RegModule *m = reg_get(r, md->full_name);
     if (m->ready)
       continue;
-    const char *shown_path = path_display(paths[i]);
+    const char *shown_path = shown[i];
     for (int k = 0; k < M_COUNT; k++)
       if (!(m->fn[k] = symbol(r, md, NULL, (Metric)k, shown_path, err)))
         goto out;
@@ -201,6 +262,7 @@ out:
   }
   free(paths);
   free(texts);
+  free(shown);
   return rc;
 }
 
@@ -223,6 +285,7 @@ Registry *reg_open(const Db *db, const char *modules_dir, Error *err) {
   Registry *r = reg_new();
   r->db = db;
   r->modules_dir = xstrdup(modules_dir);
+  r->cache = true;
   for (int i = 0; i < db->nmods; i++) {
     RegModule *m = xcalloc(1, sizeof(RegModule));
     m->def = db->mods[i];
@@ -286,6 +349,7 @@ int reg_ensure(Registry *r, RegModule *const *mods, int n, Error *err) {
 
 Registry *reg_load(const Db *db, const char *modules_dir, Error *err) {
   Registry *r = reg_open(db, modules_dir, err);
+  r->cache = false; /* lmgen and the tests: one large source, rarely the same */
   RegModule **all = xcalloc((size_t)r->nmods + 1, sizeof(RegModule *));
   for (int i = 0; i < r->nmods; i++)
     all[i] = r->mods[i];

@@ -188,11 +188,44 @@ static void test_fsutil_write_through_link_keeps_mode(void **state) {
   free(dangling);
 }
 
+/* A file read to its end in the buffer of its size (no doubling), and one
+ * that holds more than its size says (a /proc file reports 0 bytes) read
+ * whole all the same, as stdio reads it. */
+static void test_fsutil_read_sizes(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *p = path_join(dir, "f");
+  const char *texts[] = {"", "x", "0123456789abcdef", "line\nline\n"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(texts); i++) {
+    tu_write(p, texts[i]);
+    size_t len = 99;
+    char *got = fs_read(p, &len, NULL);
+    assert_non_null(got);
+    assert_int_equal(len, strlen(texts[i]));
+    assert_string_equal(got, texts[i]);
+    free(got);
+  }
+  struct stat st;
+  assert_int_equal(stat("/proc/self/maps", &st), 0);
+  assert_int_equal(st.st_size, 0);
+  size_t len = 0;
+  char *maps = fs_read("/proc/self/maps", &len, NULL);
+  assert_non_null(maps);
+  assert_true(len > 100);
+  assert_int_equal(strlen(maps), len);
+  assert_non_null(strstr(maps, "[stack]"));
+  free(maps);
+  free(p);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fsutil_atomic_write),
       cmocka_unit_test(test_fsutil_read_errors),
       cmocka_unit_test(test_fsutil_read_limits),
+      cmocka_unit_test(test_fsutil_read_sizes),
       cmocka_unit_test(test_fsutil_write_through_link_keeps_mode),
       cmocka_unit_test(test_fsutil_lock_excludes),
       cmocka_unit_test(test_fsutil_paths),

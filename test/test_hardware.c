@@ -168,6 +168,169 @@ static void test_hardware_name_control_chars(void **state) {
   free(t);
 }
 
+/* Every field of two tables, exactly. */
+static void assert_same_table(const GpuDb *a, const GpuDb *b) {
+  assert_int_equal(a->n, b->n);
+  for (int i = 0; i < a->n; i++) {
+    const Gpu *x = &a->gpus[i], *y = &b->gpus[i];
+    assert_string_equal(x->id, y->id);
+    assert_string_equal(x->name, y->name);
+    double xs[] = {x->fp16_flops, x->fp8_flops, x->int8_ops, x->fp6_flops,
+                   x->fp4_flops, x->bandwidth, x->memory, x->l2,
+                   x->smem_per_sm, x->sm_count, x->nvlink_bw, x->pcie_bw,
+                   x->network_bw, x->gpus_per_node};
+    double ys[] = {y->fp16_flops, y->fp8_flops, y->int8_ops, y->fp6_flops,
+                   y->fp4_flops, y->bandwidth, y->memory, y->l2,
+                   y->smem_per_sm, y->sm_count, y->nvlink_bw, y->pcie_bw,
+                   y->network_bw, y->gpus_per_node};
+    assert_memory_equal(xs, ys, sizeof(xs));
+    assert_int_equal(x->nvswitch, y->nvswitch);
+  }
+}
+
+/* The cache's text form reads back to the same table, every double to
+ * the bit (%a); any shorter text, or one with a field changed into
+ * something else, is refused. */
+static void test_hardware_serialize(void **state) {
+  (void)state;
+  GpuDb *g = gpudb_load("hardware.json", NULL);
+  assert_non_null(g);
+  char *text = gpudb_serialize(g);
+  size_t len = strlen(text);
+  GpuDb *back = gpudb_deserialize(text, len);
+  assert_non_null(back);
+  assert_same_table(g, back);
+  gpudb_free(back);
+  /* H100 SXM: 989.4 TFLOPS is 989.4e12, not a rounded decimal */
+  assert_double_exact(gpudb_find(g, "h100-sxm")->fp16_flops, 989.4e12);
+  for (size_t n = 0; n < len; n++) {
+    char *cut = xstrndup(text, n);
+    GpuDb *d = gpudb_deserialize(cut, n);
+    if (d)
+      fail_msg("a text cut to %zu of %zu bytes was read", n, len);
+    free(cut);
+  }
+  const char *bad[] = {"0\n", "-1\n", "x\n", "1\nid\tname\n",
+                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t2\n",
+                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\tz\t0\n",
+                       "1\n\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\n",
+                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\nX"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++)
+    assert_null(gpudb_deserialize(bad[i], strlen(bad[i])));
+  const char *ok = "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0x1p+1\t1\n";
+  GpuDb *d = gpudb_deserialize(ok, strlen(ok));
+  assert_non_null(d);
+  assert_double_exact(d->gpus[0].gpus_per_node, 2);
+  assert_true(d->gpus[0].nvswitch);
+  gpudb_free(d);
+  free(text);
+  gpudb_free(g);
+}
+
+static int count_gpus_files(const char *dir) {
+  char *list = tu_list_files(dir);
+  int n = 0;
+  for (char *p = list; (p = strstr(p, ".gpus\n")); p++)
+    n++;
+  free(list);
+  return n;
+}
+
+/* Through the user's cache: a miss checks and stores, a hit gives the
+ * same table; a damaged file, a changed hardware file and an unwritable
+ * cache give what the file says; an error is the same and stores nothing. */
+static void test_hardware_cached(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  setenv("LM_PREDICTOR_CACHE", dir, 1);
+  size_t len;
+  char *text = fs_read("hardware.json", &len, NULL);
+  GpuDb *want = gpudb_load_text("hardware.json", text, len, NULL);
+  assert_non_null(want);
+  for (int k = 0; k < 2; k++) { /* a miss, then a hit */
+    GpuDb *g = gpudb_load_cached("hardware.json", text, len, NULL);
+    assert_non_null(g);
+    assert_same_table(want, g);
+    gpudb_free(g);
+    assert_int_equal(count_gpus_files(dir), 1);
+  }
+  /* a hit reads the cache file, not hardware.json: a file of the right
+   * key whose body says something else (header rebuilt to match) is
+   * believed, which shows the hit; the key is the bytes' and build's */
+  char *hwdir = path_join(dir, "hw");
+  char *list = tu_list_files(hwdir);
+  list[strcspn(list, "\n")] = '\0';
+  char *file = path_join(hwdir, list);
+  char *key = xstrndup(list, 32);
+  const char *fake = "1\nzz\tZ\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\n";
+  assert_int_equal(cache_put(file, "lm-predictor-gpus", key, fake,
+                             strlen(fake), NULL), 0);
+  GpuDb *g = gpudb_load_cached("hardware.json", text, len, NULL);
+  assert_int_equal(g->n, 1);
+  assert_string_equal(g->gpus[0].id, "zz");
+  gpudb_free(g);
+  /* damaged: truncated, then a body byte changed: each a miss, rewritten */
+  for (int k = 0; k < 2; k++) {
+    if (k == 0) {
+      assert_int_equal(truncate(file, 40), 0);
+    } else {
+      size_t n;
+      char *s = fs_read(file, &n, NULL);
+      s[n - 3] ^= 1;
+      FILE *fp = fopen(file, "wb");
+      fwrite(s, 1, n, fp);
+      fclose(fp);
+      free(s);
+    }
+    g = gpudb_load_cached("hardware.json", text, len, NULL);
+    assert_non_null(g);
+    assert_same_table(want, g);
+    gpudb_free(g);
+  }
+  /* the file changed (H100's bandwidth): another key, the new figure */
+  char *edited = tu_replace(text, "\"hbm_gbps\": 3350", "\"hbm_gbps\": 3351");
+  assert_string_not_equal(edited, text);
+  g = gpudb_load_cached("hardware.json", edited, strlen(edited), NULL);
+  assert_double_exact(gpudb_find(g, "h100-sxm")->bandwidth, 3351e9);
+  gpudb_free(g);
+  assert_int_equal(count_gpus_files(dir), 2);
+  /* an error: the same, located, nothing stored */
+  char *broken = tu_replace(text, "\"hbm_gbps\": 3350", "\"hbm_gbps\": -1");
+  Error e1, e2;
+  err_clear(&e1);
+  err_clear(&e2);
+  assert_null(gpudb_load_text("hardware.json", broken, strlen(broken), &e1));
+  assert_null(gpudb_load_cached("hardware.json", broken, strlen(broken), &e2));
+  char *t1 = tu_err_text(&e1), *t2 = tu_err_text(&e2);
+  assert_contains(t1, "hbm_gbps must be positive");
+  assert_string_equal(t1, t2);
+  assert_int_equal(count_gpus_files(dir), 2);
+  /* unwritable (the parent is a file) or off: as without a cache */
+  char *afile = path_join(dir, "afile");
+  tu_write(afile, "x");
+  const char *envs[] = {afile, "off"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(envs); i++) {
+    setenv("LM_PREDICTOR_CACHE", envs[i], 1);
+    g = gpudb_load_cached("hardware.json", text, len, NULL);
+    assert_same_table(want, g);
+    gpudb_free(g);
+  }
+  unsetenv("LM_PREDICTOR_CACHE");
+  free(t1);
+  free(t2);
+  free(afile);
+  free(broken);
+  free(edited);
+  free(key);
+  free(file);
+  free(list);
+  free(hwdir);
+  gpudb_free(want);
+  free(text);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hardware_repo_file),
@@ -175,6 +338,8 @@ int main(void) {
       cmocka_unit_test(test_hardware_ranges_after_scaling),
       cmocka_unit_test(test_hardware_name_control_chars),
       cmocka_unit_test(test_hardware_text_not_terminated),
+      cmocka_unit_test(test_hardware_serialize),
+      cmocka_unit_test(test_hardware_cached),
   };
   return cmocka_run_group_tests_name("hardware", tests, NULL, NULL);
 }

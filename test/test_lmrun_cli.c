@@ -961,6 +961,111 @@ static void test_lmrun_non_regular_inputs(void **state) {
   free(out);
 }
 
+/* The caches (DESIGN.md §7.10: compiled code, the GPU table) change no
+ * byte of lmrun's output or errors: without a cache, on a miss (compiled, stored), on a
+ * hit (loaded), with every cache file damaged (truncated: compiled again)
+ * and with a cache that cannot be written, for the model file and configs
+ * of three families, both the calibrated table and --roofline JSON. */
+static void test_lmrun_jit_cache_same_output(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *file = path_join(dir, "afile");
+  tu_write(file, "x");
+  const char *inputs[] = {MODEL, "test/data/configs/gemma-3-1b-it.json",
+                          "test/data/configs/deepseek-v2-lite-chat.json",
+                          "test/data/configs/gpt2.json -B 4 -S 512 --roofline "
+                          "--format json"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(inputs); i++) {
+    char *want = NULL, *got = NULL;
+    assert_int_equal(tu_run(&want, "LM_PREDICTOR_CACHE=off %s %s 2>&1",
+                            tu_bin("lmrun"), inputs[i]), 0);
+    /* a miss, then a hit */
+    for (int k = 0; k < 2; k++) {
+      assert_int_equal(tu_run(&got, "LM_PREDICTOR_CACHE=%s %s %s 2>&1", dir,
+                              tu_bin("lmrun"), inputs[i]), 0);
+      assert_string_equal(got, want);
+      free(got);
+    }
+    /* every cache file cut short */
+    char *out = NULL;
+    tu_run(&out, "for f in %s/jit/*.jit %s/hw/*.gpus; do truncate -s 100 $f; "
+                 "done", dir, dir);
+    free(out);
+    assert_int_equal(tu_run(&got, "LM_PREDICTOR_CACHE=%s %s %s 2>&1", dir,
+                            tu_bin("lmrun"), inputs[i]), 0);
+    assert_string_equal(got, want);
+    free(got);
+    /* unwritable: its parent is a file */
+    assert_int_equal(tu_run(&got, "LM_PREDICTOR_CACHE=%s/sub %s %s 2>&1",
+                            file, tu_bin("lmrun"), inputs[i]), 0);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+  }
+  /* one file per model's set of modules, no temporary file left */
+  char *list = tu_list_files(dir);
+  int n = 0;
+  for (char *p = list; (p = strstr(p, ".jit\n")); p++)
+    n++;
+  assert_int_equal(n, 4);
+  assert_not_contains(list, ".o.");
+  free(list);
+  /* an error is the same with a cache (here: an edited generated file
+   * under a copy of the tree's data) */
+  char *out = NULL, *home = path_join(dir, "home");
+  tu_run(&out, "mkdir -p %s && cp -r module_db.json hardware.json parallel.json "
+               "models calibration engines generated_modules %s/ && sed -i "
+               "'s/(2.0 \\* p_N)/(3.0 * p_N)/' %s/generated_modules/torch_linear.c",
+         home, home, home);
+  free(out);
+  char *e1 = NULL, *e2 = NULL;
+  assert_int_equal(tu_run(&e1, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=off "
+                               "%s %s 2>&1", home, tu_bin("lmrun"), MODEL), 1);
+  assert_int_equal(tu_run(&e2, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=%s "
+                               "%s %s 2>&1", home, dir, tu_bin("lmrun"), MODEL), 1);
+  assert_contains(e1, "edited by hand");
+  assert_string_equal(e1, e2);
+  free(e1);
+  free(e2);
+  /* a hit does not skip the fingerprint check: the file restored (a hit
+   * for the same bytes, stored by a run before), a formula changed in the
+   * database, and the file is stale with and without the cache */
+  tu_run(&out, "cp generated_modules/torch_linear.c %s/generated_modules/ && "
+               "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=%s %s %s >/dev/null && "
+               "sed -i 's/\"2 \\* {N} \\* {in_features}/\"3 * {N} * {in_features}/' "
+               "%s/module_db.json",
+         home, home, dir, tu_bin("lmrun"), MODEL, home);
+  free(out);
+  assert_int_equal(tu_run(&e1, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=off "
+                               "%s %s 2>&1", home, tu_bin("lmrun"), MODEL), 1);
+  assert_int_equal(tu_run(&e2, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=%s "
+                               "%s %s 2>&1", home, dir, tu_bin("lmrun"), MODEL), 1);
+  assert_contains(e1, "stale: fingerprint");
+  assert_string_equal(e1, e2);
+  free(e1);
+  free(e2);
+  /* the GPU table (hw/ in the cache): a broken hardware.json is the same
+   * located error with and without the cache, though a good one was
+   * cached before */
+  tu_run(&out, "cp module_db.json %s/ && LM_PREDICTOR_HOME=%s "
+               "LM_PREDICTOR_CACHE=%s %s %s >/dev/null && sed -i "
+               "'s/\"hbm_gbps\": 3350/\"hbm_gbps\": 0/' %s/hardware.json",
+         home, home, dir, tu_bin("lmrun"), MODEL, home);
+  free(out);
+  assert_int_equal(tu_run(&e1, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=off "
+                               "%s %s 2>&1", home, tu_bin("lmrun"), MODEL), 1);
+  assert_int_equal(tu_run(&e2, "LM_PREDICTOR_HOME=%s LM_PREDICTOR_CACHE=%s "
+                               "%s %s 2>&1", home, dir, tu_bin("lmrun"), MODEL), 1);
+  assert_contains(e1, "hbm_gbps must be positive");
+  assert_string_equal(e1, e2);
+  free(e1);
+  free(e2);
+  free(home);
+  free(file);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lmrun_matches_llm_viewer_prefill),
@@ -982,6 +1087,7 @@ int main(void) {
       cmocka_unit_test(test_lmrun_expert_parallel_rows),
       cmocka_unit_test(test_lmrun_sweep),
       cmocka_unit_test(test_lmrun_non_regular_inputs),
+      cmocka_unit_test(test_lmrun_jit_cache_same_output),
   };
   return cmocka_run_group_tests_name("lmrun_cli", tests, NULL, NULL);
 }
