@@ -1075,6 +1075,20 @@ static double coll_time(CollKind k, int n, double bytes, double bw,
   return lat * steps + bytes * factor / bw;
 }
 
+/* Whether stage s's send to stage s + 1 leaves a node of gpn GPUs. Stage
+ * s holds GPUs s w .. s w + w - 1, w = max(tp, ep) (a stage's GPUs, as the
+ * configuration counts them: under --ep the attention is data-parallel
+ * over ep GPUs, each sending its own sequences); GPU s w + i sends to
+ * (s + 1) w + i, and the send ends with the slowest pair: it crosses when
+ * any pair does. */
+static bool send_crosses(const PredictOpts *o, int gpn, int s) {
+  int w = o->tp > o->ep ? o->tp : o->ep;
+  for (int i = 0; i < w; i++)
+    if ((s * w + i) / gpn != ((s + 1) * w + i) / gpn)
+      return true;
+  return false;
+}
+
 /* Layers of stage s of P over R layers: the first R mod P stages one more. */
 static double stage_layers(double R, int P, int s) {
   double base = floor(R / P), rem = R - base * P;
@@ -1160,7 +1174,7 @@ static void calibrate_comm(const Prediction *p, PhaseResult *ph) {
     return;
   ph->send_time = 0;
   for (int s = 0; s < ph->sends; s++) {
-    bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
+    bool cross = send_crosses(o, gpn, s);
     double t = collcal_time(cc, hw, COLL_SEND, 2, cross, ph->send_bytes);
     if (t >= 0)
       ph->stage_send[s] = t;
@@ -1210,7 +1224,7 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
     int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
     for (int s = 0; s < P - 1; s++) {
       double bw, lat;
-      bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
+      bool cross = send_crosses(o, gpn, s);
       if (link_for(p, 2, cross, &bw, &lat, err) < 0)
         return -1;
       ph->stage_send[s] = coll_time(COLL_SEND, 2, ph->send_bytes, bw, lat);
