@@ -542,6 +542,16 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
         from_error(err, e);
         return -1;
       }
+      /* the engines' own all-reduce kernels (engines/<id>.json all_reduce) */
+      cp = path_join(d->calib_dir, "custom_all_reduce.json");
+      int rc = collcal_extend(d->coll, cp, NULL, 0, e);
+      free(cp);
+      if (rc < 0) {
+        collcal_free(d->coll);
+        d->coll = NULL;
+        from_error(err, e);
+        return -1;
+      }
     }
     ParCache *c = mm->par;
     while (c && !(c->attn == a && c->pp->tp == po0->tp && c->pp->ep == po0->ep))
