@@ -473,8 +473,8 @@ static int load_ar_rule(Loader *L, Engine *e, json_t *o, ArRule *r) {
 /* all_reduce: {kernel, within_node, when: [rules], why, source}; kernel
  * "nccl" takes neither within_node nor when. */
 static int load_all_reduce(Loader *L, Engine *e, json_t *o) {
-  static const char *const keys[] = {"kernel", "within_node", "when", "why",
-                                     "source", NULL};
+  static const char *const keys[] = {"kernel", "within_node", "when",
+                                     "why",    "source",      NULL};
   const char *k, *why, *src;
   if (!json_is_object(o))
     return lerr(L, "all_reduce must be an object: {kernel, within_node, "
@@ -484,7 +484,8 @@ static int load_all_reduce(Loader *L, Engine *e, json_t *o) {
       get_string(L, o, "why", true, &e->arena, &why) < 0 ||
       get_string(L, o, "source", true, &e->arena, &src) < 0)
     return -1;
-  json_t *w = json_object_get(o, "when"), *wn = json_object_get(o, "within_node");
+  json_t *w = json_object_get(o, "when"),
+         *wn = json_object_get(o, "within_node");
   if (strcmp(k, "nccl") == 0) {
     if (w || wn) {
       jp_key(&L->jp, w ? "when" : "within_node");
@@ -496,15 +497,17 @@ static int load_all_reduce(Loader *L, Engine *e, json_t *o) {
   if (!json_is_boolean(wn)) {
     if (wn)
       jp_key(&L->jp, "within_node");
-    return lerr(L, wn ? "within_node must be true or false"
-                      : "missing required member 'within_node' (kernel '%s')",
+    return lerr(L,
+                wn ? "within_node must be true or false"
+                   : "missing required member 'within_node' (kernel '%s')",
                 k);
   }
   if (!json_is_array(w) || !json_array_size(w)) {
     if (w)
       jp_key(&L->jp, "when");
-    return lerr(L, w ? "when must be a non-empty array of rules"
-                     : "missing required member 'when' (kernel '%s')",
+    return lerr(L,
+                w ? "when must be a non-empty array of rules"
+                  : "missing required member 'when' (kernel '%s')",
                 k);
   }
   jp_key(&L->jp, "when");
@@ -549,11 +552,10 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   }
   Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
   jp_init(&L.jp);
-  static const char *const keys[] = {"format",      "engine",    "name",
-                                     "description", "attention", "fusions",
-                                     "ops",         "sources",   "gemm_8bit",
-                                     "launch_gap",  "host",      "all_reduce",
-                                     NULL};
+  static const char *const keys[] = {
+      "format",  "engine",     "name",    "description", "attention",
+      "fusions", "ops",        "sources", "gemm_8bit",   "launch_gap",
+      "host",    "all_reduce", NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;

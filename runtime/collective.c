@@ -25,7 +25,7 @@ typedef struct CollTable {
   const char **hw;
   int nhw;
   const char *kernel; /* "nccl" unless given */
-  CollKind kind; /* COLL_ALL_REDUCE or COLL_SEND */
+  CollKind kind;      /* COLL_ALL_REDUCE or COLL_SEND */
   int gpus;
   bool nodes;           /* the group spans nodes */
   double *bytes, *time; /* time in seconds */
@@ -150,7 +150,7 @@ static bool same_key(const CollTable *a, const CollTable *b) {
 }
 
 static int load_table(CLoader *L, json_t *o, CollTable *t) {
-  static const char *const keys[] = {"hardware", "collective", "gpus", "span",
+  static const char *const keys[] = {"hardware", "collective", "gpus",  "span",
                                      "from",     "points",     "kernel"};
   if (!json_is_object(o))
     return cerr(L, "a table is an object {hardware, collective, gpus, span, "

@@ -1175,10 +1175,10 @@ static void calibrate_comm(const Prediction *p, PhaseResult *ph) {
     int n = ns[ph->comm[c].group];
     CollKind k = ph->comm[c].kind;
     double b = ph->comm_bytes[c];
-    const char *kern = k == COLL_ALL_REDUCE
-                           ? engine_all_reduce_kernel(o->engine_data, n, b,
-                                                      n <= gpn, nvlink)
-                           : "nccl";
+    const char *kern =
+        k == COLL_ALL_REDUCE
+            ? engine_all_reduce_kernel(o->engine_data, n, b, n <= gpn, nvlink)
+            : "nccl";
     double t = collcal_time(cc, hw, kern, k, n, n > gpn, b);
     if (t < 0 && strcmp(kern, "nccl") != 0) {
       kern = "nccl";

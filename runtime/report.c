@@ -237,9 +237,9 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
  * calibrated row names the measured kernel its time is from
  * ("collective_kernel": "nccl", "vllm_custom"; absent: the bound). */
 static void comm_one(const char *phase, const char *path, const char *op,
-                     const char *group, double count, double bytes,
-                     double time, double roof, bool calibrated,
-                     const char *kernel, Buf *b, Format fmt, int w) {
+                     const char *group, double count, double bytes, double time,
+                     double roof, bool calibrated, const char *kernel, Buf *b,
+                     Format fmt, int w) {
   char n1[64], n2[64], n3[64], n4[64];
   report_number(count, n1, sizeof(n1));
   report_number(bytes, n2, sizeof(n2));
@@ -772,11 +772,11 @@ static void render_table(const Report *r, Buf *b) {
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
   if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
-    buf_printf(b, "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
-                  "%g sequences (of %d). Communication rows (bound network): "
-                  "%s = latency x steps + bytes x factor / link bandwidth.\n",
-               r->tp, r->pp, r->ep, r->batch / r->microbatches,
-               r->microbatches,
+    buf_printf(b,
+               "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
+               "%g sequences (of %d). Communication rows (bound network): "
+               "%s = latency x steps + bytes x factor / link bandwidth.\n",
+               r->tp, r->pp, r->ep, r->batch / r->microbatches, r->microbatches,
                r->calib ? "time = measured times (NCCL's, calibration/"
                           "collectives.json, or the engine's own all-reduce "
                           "kernel's, custom_all_reduce.json) where the GPU "

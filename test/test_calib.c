@@ -339,11 +339,12 @@ static void test_calib_bad_engine(void **state) {
   engine_free(e);
   /* all_reduce: an engine's own kernel needs within_node and rules, each
    * rule its group sizes from 2; "nccl" takes neither */
-  char *a = tu_replace(u, " \"sources\": [\"s\"],\n",
-                       " \"sources\": [\"s\"], \"all_reduce\": {\"kernel\": \"k\",\n"
-                       " \"within_node\": true, \"why\": \"w\", \"source\": \"s\",\n"
-                       " \"when\": [{\"gpus\": [1], \"below_bytes\": 100, "
-                       "\"needs_nvlink\": true}]},\n");
+  char *a =
+      tu_replace(u, " \"sources\": [\"s\"],\n",
+                 " \"sources\": [\"s\"], \"all_reduce\": {\"kernel\": \"k\",\n"
+                 " \"within_node\": true, \"why\": \"w\", \"source\": \"s\",\n"
+                 " \"when\": [{\"gpus\": [1], \"below_bytes\": 100, "
+                 "\"needs_nvlink\": true}]},\n");
   err_clear(&err);
   assert_null(engine_load_text("e.json", a, strlen(a), &err));
   assert_non_null(strstr(err.msg, "a group size is an integer from 2"));
@@ -362,7 +363,8 @@ static void test_calib_bad_engine(void **state) {
   char *a3 = tu_replace(a2, "\"k\",\n \"within_node\": true,", "\"nccl\",");
   err_clear(&err);
   assert_null(engine_load_text("e.json", a3, strlen(a3), &err));
-  assert_non_null(strstr(err.msg, "kernel \"nccl\" is the default: it takes no when"));
+  assert_non_null(
+      strstr(err.msg, "kernel \"nccl\" is the default: it takes no when"));
   assert_int_equal(err.line, 3); /* a line fewer: "when" is on the third */
   char *a4 = tu_replace(a2, " \"within_node\": true,", "");
   err_clear(&err);

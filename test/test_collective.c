@@ -40,17 +40,18 @@ static int group_teardown(void **state) {
  * 450 GB/s = 8.4 + 4.08 = 12.5 us: NCCL takes 2.7 times as long). */
 static void test_all_reduce_two_sizes(void **state) {
   (void)state;
-  double t1 =
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 1048576);
+  double t1 = collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false,
+                           1048576);
   assert_double_near(t1, 34.053e-6, 1e-4);
   assert_double_near(t1, (33.3 + 264192.0 * 2.2 / 772096) * 1e-6, 1e-12);
-  double t2 =
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 33554432);
+  double t2 = collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false,
+                           33554432);
   assert_double_near(t2, 195.49e-6, 1e-4);
   assert_double_near(t2, (157 + 8519680.0 * 114 / 25231360) * 1e-6, 1e-12);
   /* H200 is on the same table (the same NVLink 4 and NVSwitch board) */
   assert_double_exact(
-      collcal_time(shipped, "h200", NULL, COLL_ALL_REDUCE, 8, false, 1048576), t1);
+      collcal_time(shipped, "h200", NULL, COLL_ALL_REDUCE, 8, false, 1048576),
+      t1);
 }
 
 /* Outside the points: below the first (2048 B, 26.9 us) the first time;
@@ -63,31 +64,31 @@ static void test_outside_and_other_collectives(void **state) {
   assert_double_near(
       collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 1000),
       26.9e-6, 1e-12);
-  assert_double_near(
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 134217728),
-      644e-6, 1e-12);
-  assert_double_near(
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_TO_ALL, 8, false, 2097152),
-      (33.3 + 264192.0 * 2.2 / 772096) * 1e-6, 1e-12);
+  assert_double_near(collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8,
+                                  false, 134217728),
+                     644e-6, 1e-12);
+  assert_double_near(collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_TO_ALL, 8,
+                                  false, 2097152),
+                     (33.3 + 264192.0 * 2.2 / 772096) * 1e-6, 1e-12);
   /* all_gather of 1 MiB = all-reduce of 524288, between [391168, 33.3] and
    * [784384, 33.3]: 33.3 us */
-  assert_double_near(
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_GATHER, 8, false, 1048576),
-      33.3e-6, 1e-12);
+  assert_double_near(collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_GATHER, 8,
+                                  false, 1048576),
+                     33.3e-6, 1e-12);
   /* a send of 1 MiB between two H100 nodes: [784384, 44.0], [1556480,
    * 75.0]: 44 + 264192 x 31 / 772096 = 44 + 10.607 = 54.607 us */
   assert_double_near(
       collcal_time(shipped, "h100-sxm", NULL, COLL_SEND, 2, true, 1048576),
       (44 + 264192.0 * 31 / 772096) * 1e-6, 1e-12);
   /* no table: another board, a group size or span not measured */
-  assert_true(collcal_time(shipped, "b200", NULL, COLL_ALL_REDUCE, 8, false, 1e6) <
-              0);
   assert_true(
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 16, true, 1e6) < 0);
+      collcal_time(shipped, "b200", NULL, COLL_ALL_REDUCE, 8, false, 1e6) < 0);
+  assert_true(collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 16, true,
+                           1e6) < 0);
+  assert_true(collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 1, false,
+                           1e6) < 0);
   assert_true(
-      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 1, false, 1e6) < 0);
-  assert_true(collcal_time(NULL, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 1e6) <
-              0);
+      collcal_time(NULL, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 1e6) < 0);
 }
 
 /* vLLM's own all-reduce on 8 H100s (calibration/custom_all_reduce.json,
@@ -114,14 +115,14 @@ static void test_custom_all_reduce_two_sizes(void **state) {
   assert_double_near(collcal_time(shipped, "h200", "vllm_custom",
                                   COLL_ALL_REDUCE, 8, false, 65536),
                      10.6e-6, 1e-12);
-  assert_double_near(collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE,
-                                  8, false, 65536),
-                     26.9e-6, 1e-12);
+  assert_double_near(
+      collcal_time(shipped, "h100-sxm", NULL, COLL_ALL_REDUCE, 8, false, 65536),
+      26.9e-6, 1e-12);
   /* no custom table over nodes, for 6 GPUs, or for the sends */
-  assert_true(collcal_time(shipped, "h100-sxm", "vllm_custom",
-                           COLL_ALL_REDUCE, 8, true, 65536) < 0);
-  assert_true(collcal_time(shipped, "h100-sxm", "vllm_custom",
-                           COLL_ALL_REDUCE, 6, false, 65536) < 0);
+  assert_true(collcal_time(shipped, "h100-sxm", "vllm_custom", COLL_ALL_REDUCE,
+                           8, true, 65536) < 0);
+  assert_true(collcal_time(shipped, "h100-sxm", "vllm_custom", COLL_ALL_REDUCE,
+                           6, false, 65536) < 0);
   assert_true(collcal_time(shipped, "h100-sxm", "vllm_custom", COLL_SEND, 2,
                            false, 65536) < 0);
 }
@@ -147,14 +148,11 @@ static void test_engine_choice(void **state) {
   assert_string_equal(engine_all_reduce_kernel(v, 4, 1000, true, false),
                       "nccl"); /* 4 PCIe GPUs */
   assert_string_equal(engine_all_reduce_kernel(v, 2, 1000, true, false), c);
-  assert_string_equal(engine_all_reduce_kernel(v, 3, 1000, true, true),
-                      "nccl");
+  assert_string_equal(engine_all_reduce_kernel(v, 3, 1000, true, true), "nccl");
   assert_string_equal(engine_all_reduce_kernel(v, 16, 1000, false, true),
                       "nccl"); /* two nodes */
-  assert_string_equal(engine_all_reduce_kernel(t, 8, 1000, true, true),
-                      "nccl");
-  assert_string_equal(engine_all_reduce_kernel(h, 2, 1000, true, true),
-                      "nccl");
+  assert_string_equal(engine_all_reduce_kernel(t, 8, 1000, true, true), "nccl");
+  assert_string_equal(engine_all_reduce_kernel(h, 2, 1000, true, true), "nccl");
   assert_string_equal(engine_all_reduce_kernel(NULL, 2, 1000, true, true),
                       "nccl");
   engine_free(v);
@@ -201,14 +199,15 @@ static void test_bad_files(void **state) {
   const char *ok = HEAD TABLE("all_reduce", "2", "[[1000, 1], [3000, 3]]") "]}";
   CollCal *c = collcal_load_text("c.json", ok, strlen(ok), NULL);
   assert_non_null(c);
-  assert_double_near(collcal_time(c, "x", NULL, COLL_ALL_REDUCE, 2, false, 2000),
-                     2e-6, 1e-12);
+  assert_double_near(
+      collcal_time(c, "x", NULL, COLL_ALL_REDUCE, 2, false, 2000), 2e-6, 1e-12);
   /* a second file: another kernel's table over the same GPUs is added (5
-   * us from 10 to 4000 B), the same kernel's again is refused at its place and the set
-   * keeps what it had */
-  const char *more = HEAD "{\"hardware\": [\"x\"], \"kernel\": \"k\", "
-                          "\"collective\": \"all_reduce\", \"gpus\": 2, \"span\": "
-                          "\"node\", \"from\": \"f\", \"points\": [[10, 5], [4000, 5]]}]}";
+   * us from 10 to 4000 B), the same kernel's again is refused at its place and
+   * the set keeps what it had */
+  const char *more =
+      HEAD "{\"hardware\": [\"x\"], \"kernel\": \"k\", "
+           "\"collective\": \"all_reduce\", \"gpus\": 2, \"span\": "
+           "\"node\", \"from\": \"f\", \"points\": [[10, 5], [4000, 5]]}]}";
   assert_int_equal(collcal_extend(c, "m.json", more, strlen(more), NULL), 0);
   assert_double_near(collcal_time(c, "x", "k", COLL_ALL_REDUCE, 2, false, 2000),
                      5e-6, 1e-12);
