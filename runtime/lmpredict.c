@@ -35,7 +35,8 @@ struct lmp_data {
   Registry *reg;
   char *par_path; /* parallel.json, loaded on first use */
   ParDb *par;
-  CollCal *coll;  /* calibration/collectives.json, loaded on first use */
+  CollCal *coll;  /* calibration/collectives.json with custom_all_reduce.json,
+                     loaded on first use */
 };
 
 typedef struct ParCache {
