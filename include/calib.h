@@ -107,6 +107,16 @@ typedef struct OpCost {
   double traffic;  /* HBM bytes relative to the fused count (default 1) */
 } OpCost;
 
+/* One case of an engine's own all-reduce (engines/<id>.json all_reduce.when):
+ * the group sizes it takes, the message sizes (bytes < below_bytes), and
+ * whether every pair of GPUs needs NVLink (an NVSwitch or a full mesh). */
+typedef struct ArRule {
+  int *gpus;
+  int ngpus;
+  double below_bytes;
+  bool needs_nvlink;
+} ArRule;
+
 struct Engine {
   const char *id;
   const char *name;
@@ -124,6 +134,12 @@ struct Engine {
   /* host: the host's time to issue one launch, s (0 = none given: the host
    * is assumed to keep ahead of the GPU) */
   double host_launch;
+  /* all_reduce: the kernel of its tensor-parallel all-reduces where a rule
+   * holds (NULL: NCCL always), within one node only when ar_one_node */
+  const char *ar_kernel;
+  bool ar_one_node;
+  ArRule *ar_rules;
+  int nar_rules;
   Fusion *fusions;
   int nfusions;
   OpCost *costs;
@@ -135,6 +151,12 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err);
 Engine *engine_load(const char *path, Error *err);
 void engine_free(Engine *e);
+/* The kernel e runs an all-reduce of `bytes` over n GPUs with: its own
+ * (all_reduce.kernel) when the group is in one node (or the engine does not
+ * ask) and a rule takes n, bytes < its below_bytes and, if it needs NVLink,
+ * the GPUs have it; else "nccl" (also for e NULL or without all_reduce). */
+const char *engine_all_reduce_kernel(const Engine *e, int n, double bytes,
+                                     bool one_node, bool nvlink);
 
 /* ===== per plan ===== */
 

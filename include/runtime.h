@@ -671,6 +671,8 @@ typedef struct PhaseResult {
   double *comm_bytes;   /* per collective: bytes, seconds */
   double *comm_time;    /* calibrated (collectives.json) unless roofline */
   double *comm_roof;    /* the datasheet bound of each */
+  const char **comm_kernel; /* the measured kernel comm_time is from
+                               ("nccl", an engine's own); NULL: the bound */
   int comm_cap;         /* their length */
   double send_bytes, send_time; /* pipeline: one stage to the next */
   double send_time_roof;        /* its datasheet bound */
@@ -886,13 +888,18 @@ CollCal *collcal_load(const char *path, Error *err);
 CollCal *collcal_load_text(const char *path, const char *text, size_t len,
                            Error *err);
 void collcal_free(CollCal *c);
+/* Add a second file's tables (the whole of path, or text[0..len) when text
+ * is not NULL) to c. 0, or -1 with err located (c keeps what it held). */
+int collcal_extend(CollCal *c, const char *path, const char *text, size_t len,
+                   Error *err);
 /* The measured time (seconds) of collective k of `bytes` over n GPUs of
- * GPU hw (nodes: the group spans nodes): interpolated linearly in bytes
- * between the table's points, the first point's time below it, the last
- * point's bandwidth above it; all_gather, reduce_scatter and all_to_all
- * from the all_reduce table at bytes / 2. -1 when no table applies. */
-double collcal_time(const CollCal *c, const char *hw, CollKind k, int n,
-                    bool nodes, double bytes);
+ * GPU hw (nodes: the group spans nodes) by kernel (NULL = "nccl"):
+ * interpolated linearly in bytes between the table's points, the first
+ * point's time below it, the last point's bandwidth above it; all_gather,
+ * reduce_scatter and all_to_all from the all_reduce table at bytes / 2.
+ * -1 when no table applies. */
+double collcal_time(const CollCal *c, const char *hw, const char *kernel,
+                    CollKind k, int n, bool nodes, double bytes);
 
 /* One collective of a split plan: after which row, how many bytes. */
 struct CommOp {

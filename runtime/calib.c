@@ -429,6 +429,118 @@ static int load_cost(Loader *L, Engine *e, const char *op, json_t *o,
   return 0;
 }
 
+/* all_reduce.when[i]: {gpus: [n, ...], below_bytes, needs_nvlink}. */
+static int load_ar_rule(Loader *L, Engine *e, json_t *o, ArRule *r) {
+  static const char *const keys[] = {"gpus", "below_bytes", "needs_nvlink",
+                                     NULL};
+  if (!json_is_object(o))
+    return lerr(L, "a rule is an object {gpus, below_bytes, needs_nvlink}");
+  if (only_keys(L, o, keys, "gpus, below_bytes, needs_nvlink") < 0 ||
+      get_number(L, o, "below_bytes", true, 1, 1e15, &r->below_bytes) < 0)
+    return -1;
+  json_t *g = json_object_get(o, "gpus");
+  if (!json_is_array(g) || !json_array_size(g)) {
+    if (g)
+      jp_key(&L->jp, "gpus");
+    return lerr(L, g ? "gpus must be a non-empty array of group sizes"
+                     : "missing required member 'gpus'");
+  }
+  jp_key(&L->jp, "gpus");
+  r->ngpus = (int)json_array_size(g);
+  r->gpus = arena_alloc(&e->arena, sizeof(int) * (size_t)r->ngpus);
+  for (int i = 0; i < r->ngpus; i++) {
+    json_t *v = json_array_get(g, (size_t)i);
+    if (!json_is_integer(v) || json_integer_value(v) < 2 ||
+        json_integer_value(v) > LM_MAX_PARALLEL) {
+      jp_index(&L->jp, i);
+      return lerr(L, "a group size is an integer from 2 to %d",
+                  (int)LM_MAX_PARALLEL);
+    }
+    r->gpus[i] = (int)json_integer_value(v);
+  }
+  jp_pop(&L->jp);
+  json_t *nv = json_object_get(o, "needs_nvlink");
+  if (!json_is_boolean(nv)) {
+    if (nv)
+      jp_key(&L->jp, "needs_nvlink");
+    return lerr(L, nv ? "needs_nvlink must be true or false"
+                      : "missing required member 'needs_nvlink'");
+  }
+  r->needs_nvlink = json_is_true(nv);
+  return 0;
+}
+
+/* all_reduce: {kernel, within_node, when: [rules], why, source}; kernel
+ * "nccl" takes neither within_node nor when. */
+static int load_all_reduce(Loader *L, Engine *e, json_t *o) {
+  static const char *const keys[] = {"kernel", "within_node", "when",
+                                     "why",    "source",      NULL};
+  const char *k, *why, *src;
+  if (!json_is_object(o))
+    return lerr(L, "all_reduce must be an object: {kernel, within_node, "
+                   "when, why, source}");
+  if (only_keys(L, o, keys, "kernel, within_node, when, why, source") < 0 ||
+      get_string(L, o, "kernel", true, &e->arena, &k) < 0 ||
+      get_string(L, o, "why", true, &e->arena, &why) < 0 ||
+      get_string(L, o, "source", true, &e->arena, &src) < 0)
+    return -1;
+  json_t *w = json_object_get(o, "when"),
+         *wn = json_object_get(o, "within_node");
+  if (strcmp(k, "nccl") == 0) {
+    if (w || wn) {
+      jp_key(&L->jp, w ? "when" : "within_node");
+      return lerr(L, "kernel \"nccl\" is the default: it takes no %s",
+                  w ? "when" : "within_node");
+    }
+    return 0;
+  }
+  if (!json_is_boolean(wn)) {
+    if (wn)
+      jp_key(&L->jp, "within_node");
+    return lerr(L,
+                wn ? "within_node must be true or false"
+                   : "missing required member 'within_node' (kernel '%s')",
+                k);
+  }
+  if (!json_is_array(w) || !json_array_size(w)) {
+    if (w)
+      jp_key(&L->jp, "when");
+    return lerr(L,
+                w ? "when must be a non-empty array of rules"
+                  : "missing required member 'when' (kernel '%s')",
+                k);
+  }
+  jp_key(&L->jp, "when");
+  e->nar_rules = (int)json_array_size(w);
+  e->ar_rules = arena_alloc(&e->arena, sizeof(ArRule) * (size_t)e->nar_rules);
+  for (int i = 0; i < e->nar_rules; i++) {
+    jp_index(&L->jp, i);
+    memset(&e->ar_rules[i], 0, sizeof(ArRule));
+    if (load_ar_rule(L, e, json_array_get(w, (size_t)i), &e->ar_rules[i]) < 0)
+      return -1;
+    jp_pop(&L->jp);
+  }
+  jp_pop(&L->jp);
+  e->ar_kernel = k;
+  e->ar_one_node = json_is_true(wn);
+  return 0;
+}
+
+const char *engine_all_reduce_kernel(const Engine *e, int n, double bytes,
+                                     bool one_node, bool nvlink) {
+  if (!e || !e->ar_kernel || (e->ar_one_node && !one_node))
+    return "nccl";
+  for (int i = 0; i < e->nar_rules; i++) {
+    const ArRule *r = &e->ar_rules[i];
+    bool takes = false;
+    for (int k = 0; k < r->ngpus && !takes; k++)
+      takes = r->gpus[k] == n;
+    if (takes && bytes < r->below_bytes && (nvlink || !r->needs_nvlink))
+      return e->ar_kernel;
+  }
+  return "nccl";
+}
+
 Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err) {
   Engine *e = xcalloc(1, sizeof(Engine));
@@ -440,10 +552,10 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   }
   Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
   jp_init(&L.jp);
-  static const char *const keys[] = {"format",      "engine",    "name",
-                                     "description", "attention", "fusions",
-                                     "ops",         "sources",   "gemm_8bit",
-                                     "launch_gap",  "host",      NULL};
+  static const char *const keys[] = {
+      "format",  "engine",     "name",    "description", "attention",
+      "fusions", "ops",        "sources", "gemm_8bit",   "launch_gap",
+      "host",    "all_reduce", NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -452,7 +564,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources, gemm_8bit, launch_gap, host") < 0 ||
+                "sources, gemm_8bit, launch_gap, host, all_reduce") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -557,6 +669,13 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
         get_string(&L, host, "source", true, &e->arena, &hsrc) < 0)
       goto out;
     e->host_launch = us * 1e-6;
+    jp_pop(&L.jp);
+  }
+  json_t *ar = json_object_get(root, "all_reduce");
+  if (ar) {
+    jp_key(&L.jp, "all_reduce");
+    if (load_all_reduce(&L, e, ar) < 0)
+      goto out;
     jp_pop(&L.jp);
   }
   fus = json_object_get(root, "fusions");

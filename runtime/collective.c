@@ -10,7 +10,11 @@
  * all_to_all of b bytes move b (n-1)/n bytes over each GPU's links, as an
  * all-reduce of b / 2 does (2 (b/2) (n-1)/n), and take that time. A
  * collective without a table has no calibrated time (the caller keeps the
- * datasheet bound). DESIGN.md section 15.2.
+ * datasheet bound). A table's kernel names the implementation measured:
+ * "nccl" (the default) or an engine's own all-reduce ("vllm_custom", ...,
+ * which engines/<id>.json's all_reduce chooses by size and group). Several
+ * files may be loaded into one set (collcal_extend): Vidur's NCCL tables
+ * and the custom kernels' published figures. DESIGN.md section 15.2.
  */
 #include "runtime.h"
 
@@ -20,7 +24,8 @@
 typedef struct CollTable {
   const char **hw;
   int nhw;
-  CollKind kind; /* COLL_ALL_REDUCE or COLL_SEND */
+  const char *kernel; /* "nccl" unless given */
+  CollKind kind;      /* COLL_ALL_REDUCE or COLL_SEND */
   int gpus;
   bool nodes;           /* the group spans nodes */
   double *bytes, *time; /* time in seconds */
@@ -134,7 +139,8 @@ static int load_points(CLoader *L, json_t *o, CollTable *t) {
 }
 
 static bool same_key(const CollTable *a, const CollTable *b) {
-  if (a->kind != b->kind || a->gpus != b->gpus || a->nodes != b->nodes)
+  if (a->kind != b->kind || a->gpus != b->gpus || a->nodes != b->nodes ||
+      strcmp(a->kernel, b->kernel) != 0)
     return false;
   for (int i = 0; i < a->nhw; i++)
     for (int k = 0; k < b->nhw; k++)
@@ -144,14 +150,21 @@ static bool same_key(const CollTable *a, const CollTable *b) {
 }
 
 static int load_table(CLoader *L, json_t *o, CollTable *t) {
-  static const char *const keys[] = {"hardware", "collective", "gpus",
-                                     "span",     "from",       "points"};
+  static const char *const keys[] = {"hardware", "collective", "gpus",  "span",
+                                     "from",     "points",     "kernel"};
   if (!json_is_object(o))
     return cerr(L, "a table is an object {hardware, collective, gpus, span, "
-                   "from, points}");
-  if (only_keys(L, o, keys, 6) < 0 || load_hardware(L, o, t) < 0 ||
+                   "from, points, kernel (optional)}");
+  if (only_keys(L, o, keys, 7) < 0 || load_hardware(L, o, t) < 0 ||
       !need_str(L, o, "from"))
     return -1;
+  t->kernel = "nccl";
+  if (json_object_get(o, "kernel")) {
+    const char *k = need_str(L, o, "kernel");
+    if (!k)
+      return -1;
+    t->kernel = arena_strdup(&L->c->arena, k);
+  }
   const char *c = need_str(L, o, "collective");
   if (!c)
     return -1;
@@ -190,10 +203,16 @@ static int load_table(CLoader *L, json_t *o, CollTable *t) {
   return load_points(L, o, t);
 }
 
+/* Load the file's tables into a new set, or after those of ctx (a CollCal
+ * being extended: its tables are kept, a repeated key is an error). */
 static void *build(JsonDoc *doc, json_t *root, const void *ctx, Error *err) {
-  (void)ctx;
-  CollCal *c = xcalloc(1, sizeof(*c));
-  arena_init(&c->arena);
+  CollCal *old = (CollCal *)ctx;
+  CollCal *c = old;
+  if (!c) {
+    c = xcalloc(1, sizeof(*c));
+    arena_init(&c->arena);
+  }
+  int n0 = c->n;
   CLoader L = {.doc = *doc, .err = err, .c = c};
   jp_init(&L.jp);
   static const char *const keys[] = {"format", "description", "source",
@@ -221,8 +240,11 @@ static void *build(JsonDoc *doc, json_t *root, const void *ctx, Error *err) {
     goto fail;
   }
   jp_key(&L.jp, "tables");
-  c->t =
-      arena_alloc(&c->arena, sizeof(CollTable) * (json_array_size(tabs) + 1));
+  CollTable *prev = c->t;
+  c->t = arena_alloc(&c->arena, sizeof(CollTable) *
+                                    ((size_t)n0 + json_array_size(tabs) + 1));
+  if (n0)
+    memcpy(c->t, prev, sizeof(CollTable) * (size_t)n0);
   for (size_t i = 0; i < json_array_size(tabs); i++) {
     jp_index(&L.jp, (int)i);
     CollTable *t = &c->t[c->n];
@@ -231,8 +253,14 @@ static void *build(JsonDoc *doc, json_t *root, const void *ctx, Error *err) {
       goto fail;
     for (int k = 0; k < c->n; k++)
       if (same_key(&c->t[k], t)) {
-        cerr(&L, "a second %s table over %d GPUs (%s) for a GPU of table %d",
-             coll_name[t->kind], t->gpus, t->nodes ? "nodes" : "node", k);
+        char where[64];
+        if (k < n0)
+          snprintf(where, sizeof(where), "a file loaded before");
+        else
+          snprintf(where, sizeof(where), "table %d", k - n0);
+        cerr(&L, "a second %s %s table over %d GPUs (%s) for a GPU of %s",
+             t->kernel, coll_name[t->kind], t->gpus,
+             t->nodes ? "nodes" : "node", where);
         goto fail;
       }
     c->n++;
@@ -240,6 +268,10 @@ static void *build(JsonDoc *doc, json_t *root, const void *ctx, Error *err) {
   }
   return c;
 fail:
+  if (old) { /* the set keeps its earlier files' tables only */
+    c->n = n0;
+    return NULL;
+  }
   collcal_free(c);
   return NULL;
 }
@@ -253,6 +285,11 @@ CollCal *collcal_load(const char *path, Error *err) {
   return jdoc_load(path, NULL, 0, build, NULL, err);
 }
 
+int collcal_extend(CollCal *c, const char *path, const char *text, size_t len,
+                   Error *err) {
+  return jdoc_load(path, text, len, build, c, err) ? 0 : -1;
+}
+
 void collcal_free(CollCal *c) {
   if (!c)
     return;
@@ -260,11 +297,13 @@ void collcal_free(CollCal *c) {
   free(c);
 }
 
-static const CollTable *find(const CollCal *c, const char *hw, CollKind k,
-                             int n, bool nodes) {
+static const CollTable *find(const CollCal *c, const char *hw,
+                             const char *kernel, CollKind k, int n,
+                             bool nodes) {
   for (int i = 0; i < c->n; i++) {
     const CollTable *t = &c->t[i];
-    if (t->kind != k || t->gpus != n || t->nodes != nodes)
+    if (t->kind != k || t->gpus != n || t->nodes != nodes ||
+        strcmp(t->kernel, kernel) != 0)
       continue;
     for (int h = 0; h < t->nhw; h++)
       if (strcmp(t->hw[h], hw) == 0)
@@ -285,15 +324,17 @@ static double table_time(const CollTable *t, double b) {
   return t->time[t->n - 1] * b / t->bytes[t->n - 1];
 }
 
-double collcal_time(const CollCal *c, const char *hw, CollKind k, int n,
-                    bool nodes, double bytes) {
+double collcal_time(const CollCal *c, const char *hw, const char *kernel,
+                    CollKind k, int n, bool nodes, double bytes) {
   if (!c || n <= 1)
     return -1;
+  if (!kernel)
+    kernel = "nccl";
   if (k == COLL_SEND) {
-    const CollTable *t = find(c, hw, COLL_SEND, 2, nodes);
+    const CollTable *t = find(c, hw, kernel, COLL_SEND, 2, nodes);
     return t ? table_time(t, bytes) : -1;
   }
-  const CollTable *t = find(c, hw, COLL_ALL_REDUCE, n, nodes);
+  const CollTable *t = find(c, hw, kernel, COLL_ALL_REDUCE, n, nodes);
   if (!t)
     return -1;
   return table_time(t, k == COLL_ALL_REDUCE ? bytes : bytes / 2);

@@ -596,8 +596,10 @@ static void breakdown(Buf *b, const PhaseResult *ph) {
   if (comm > 0) {
     buf_puts(b, ph->pred
                     ? ", comm.<i>collective</i> for the communication "
-                      "parallelism adds (measured NCCL times from "
-                      "calibration/collectives.json where the GPU has them, "
+                      "parallelism adds (measured times of NCCL or of the "
+                      "engine's own all-reduce kernel, calibration/"
+                      "collectives.json and custom_all_reduce.json, where "
+                      "the GPU has them, "
                       "else latency x steps + bytes x factor / link "
                       "bandwidth; count x time). Total "
                     : ", comm.<i>collective</i> for the communication "

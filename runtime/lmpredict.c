@@ -35,7 +35,8 @@ struct lmp_data {
   Registry *reg;
   char *par_path; /* parallel.json, loaded on first use */
   ParDb *par;
-  CollCal *coll;  /* calibration/collectives.json, loaded on first use */
+  CollCal *coll;  /* calibration/collectives.json with custom_all_reduce.json,
+                     loaded on first use */
 };
 
 typedef struct ParCache {
@@ -539,6 +540,16 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
       d->coll = collcal_load(cp, e);
       free(cp);
       if (!d->coll) {
+        from_error(err, e);
+        return -1;
+      }
+      /* the engines' own all-reduce kernels (engines/<id>.json all_reduce) */
+      cp = path_join(d->calib_dir, "custom_all_reduce.json");
+      int rc = collcal_extend(d->coll, cp, NULL, 0, e);
+      free(cp);
+      if (rc < 0) {
+        collcal_free(d->coll);
+        d->coll = NULL;
         from_error(err, e);
         return -1;
       }

@@ -17,6 +17,7 @@
  * (m - 1) max_s t_s (t_s: stage s's time for one microbatch, its sends
  * included): the makespan of m identical jobs through p stages in order.
  */
+#include "calib.h"
 #include "runtime.h"
 
 #include <math.h>
@@ -1075,6 +1076,20 @@ static double coll_time(CollKind k, int n, double bytes, double bw,
   return lat * steps + bytes * factor / bw;
 }
 
+/* Whether stage s's send to stage s + 1 leaves a node of gpn GPUs. Stage
+ * s holds GPUs s w .. s w + w - 1, w = max(tp, ep) (a stage's GPUs, as the
+ * configuration counts them: under --ep the attention is data-parallel
+ * over ep GPUs, each sending its own sequences); GPU s w + i sends to
+ * (s + 1) w + i, and the send ends with the slowest pair: it crosses when
+ * any pair does. */
+static bool send_crosses(const PredictOpts *o, int gpn, int s) {
+  int w = o->tp > o->ep ? o->tp : o->ep;
+  for (int i = 0; i < w; i++)
+    if ((s * w + i) / gpn != ((s + 1) * w + i) / gpn)
+      return true;
+  return false;
+}
+
 /* Layers of stage s of P over R layers: the first R mod P stages one more. */
 static double stage_layers(double R, int P, int s) {
   double base = floor(R / P), rem = R - base * P;
@@ -1140,28 +1155,47 @@ static double pipeline_time(const Prediction *p, const PhaseResult *ph,
 }
 
 /* The calibrated times (collectives.json) of the collectives and sends
- * that have a measured table, in place of their datasheet bounds. */
+ * that have a measured table, in place of their datasheet bounds. An
+ * all-reduce runs on the engine's own kernel where its all_reduce rules
+ * choose it (engines/<id>.json), timed by that kernel's table; where the
+ * board has no table for the kernel, NCCL's (the kernel is chosen for
+ * being faster than NCCL: its table is an upper bound). */
 static void calibrate_comm(const Prediction *p, PhaseResult *ph) {
   const CollCal *cc = p->opts.coll_calib;
+  for (int c = 0; c < ph->ncomm; c++)
+    ph->comm_kernel[c] = NULL;
   if (!cc)
     return;
   const PredictOpts *o = &p->opts;
   const char *hw = p->gpu->id;
   int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
+  bool nvlink = p->gpu->nvlink_bw > 0;
   int ns[2] = {o->tp, o->ep};
   for (int c = 0; c < ph->ncomm; c++) {
     int n = ns[ph->comm[c].group];
-    double t = collcal_time(cc, hw, ph->comm[c].kind, n, n > gpn,
-                            ph->comm_bytes[c]);
-    if (t >= 0)
+    CollKind k = ph->comm[c].kind;
+    double b = ph->comm_bytes[c];
+    const char *kern =
+        k == COLL_ALL_REDUCE
+            ? engine_all_reduce_kernel(o->engine_data, n, b, n <= gpn, nvlink)
+            : "nccl";
+    double t = collcal_time(cc, hw, kern, k, n, n > gpn, b);
+    if (t < 0 && strcmp(kern, "nccl") != 0) {
+      kern = "nccl";
+      t = collcal_time(cc, hw, kern, k, n, n > gpn, b);
+    }
+    if (t >= 0) {
       ph->comm_time[c] = t;
+      ph->comm_kernel[c] = kern;
+    }
   }
   if (ph->sends <= 0)
     return;
   ph->send_time = 0;
   for (int s = 0; s < ph->sends; s++) {
-    bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
-    double t = collcal_time(cc, hw, COLL_SEND, 2, cross, ph->send_bytes);
+    bool cross = send_crosses(o, gpn, s);
+    double t =
+        collcal_time(cc, hw, "nccl", COLL_SEND, 2, cross, ph->send_bytes);
     if (t >= 0)
       ph->stage_send[s] = t;
     if (ph->stage_send[s] > ph->send_time)
@@ -1189,6 +1223,7 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
       return -1;
     ph->comm_bytes[c] = prog_eval(&op->bytes, run);
     ph->comm_time[c] = coll_time(op->kind, n, ph->comm_bytes[c], bw, lat);
+    ph->comm_kernel[c] = NULL;
   }
   ph->sends = P - 1;
   ph->send_after = pp->blast;
@@ -1210,7 +1245,7 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
     int gpn = p->gpu->gpus_per_node > 0 ? (int)p->gpu->gpus_per_node : 1;
     for (int s = 0; s < P - 1; s++) {
       double bw, lat;
-      bool cross = (s * o->tp) / gpn != ((s + 1) * o->tp) / gpn;
+      bool cross = send_crosses(o, gpn, s);
       if (link_for(p, 2, cross, &bw, &lat, err) < 0)
         return -1;
       ph->stage_send[s] = coll_time(COLL_SEND, 2, ph->send_bytes, bw, lat);

@@ -142,6 +142,8 @@ static void reserve_comm(PhaseResult *ph, const ParPlan *par) {
     ph->comm_bytes = xrealloc(ph->comm_bytes, sizeof(double) * (size_t)(n + 1));
     ph->comm_time = xrealloc(ph->comm_time, sizeof(double) * (size_t)(n + 1));
     ph->comm_roof = xrealloc(ph->comm_roof, sizeof(double) * (size_t)(n + 1));
+    ph->comm_kernel =
+        xrealloc(ph->comm_kernel, sizeof(char *) * (size_t)(n + 1));
     ph->comm_cap = n + 1;
   }
   ph->comm = NULL;
@@ -515,6 +517,8 @@ void prediction_free(Prediction *p) {
     free(ph->comm_bytes);
     free(ph->comm_time);
     free(ph->comm_roof);
+    free(ph->comm_kernel);
+    ph->comm_kernel = NULL;
     free(ph->stage_send);
     ph->comm_bytes = ph->comm_time = ph->comm_roof = ph->stage_send = NULL;
     ph->comm_cap = 0;

@@ -233,10 +233,12 @@ static void phase_totals(const PhaseResult *ph, double *tot) {
 
 /* Communication rows after row k: the collectives that follow it, and the
  * pipeline send after the repeated block. Their traffic is bytes over the
- * interconnect (no FLOPs, no HBM metrics); "bound" is "network". */
+ * interconnect (no FLOPs, no HBM metrics); "bound" is "network". In JSON a
+ * calibrated row names the measured kernel its time is from
+ * ("collective_kernel": "nccl", "vllm_custom"; absent: the bound). */
 static void comm_one(const char *phase, const char *path, const char *op,
-                     const char *group, double count, double bytes,
-                     double time, double roof, bool calibrated, Buf *b,
+                     const char *group, double count, double bytes, double time,
+                     double roof, bool calibrated, const char *kernel, Buf *b,
                      Format fmt, int w) {
   char n1[64], n2[64], n3[64], n4[64];
   report_number(count, n1, sizeof(n1));
@@ -250,6 +252,8 @@ static void comm_one(const char *phase, const char *path, const char *op,
                path, op, op, n1, group, n2, n3);
     if (calibrated) /* the datasheet bound */
       buf_printf(b, ", \"roofline_time_s\": %s", n4);
+    if (calibrated && kernel)
+      buf_printf(b, ", \"collective_kernel\": \"%s\"", kernel);
     buf_putc(b, '}');
   } else if (fmt == FMT_CSV) {
     buf_printf(b, "%s,%s,%s,comm.%s,%s", phase, path, op, op, n1);
@@ -293,10 +297,11 @@ static void comm_rows(const PhaseResult *ph, int k, Buf *b, Format fmt, int w) {
       comm_one(ph->name, ph->comm[c].path, coll_name[ph->comm[c].kind],
                group_name[ph->comm[c].group], ph->comm[c].count,
                ph->comm_bytes[c], ph->comm_time[c], ph->comm_roof[c],
-               ph->pred != NULL, b, fmt, w);
+               ph->pred != NULL, ph->comm_kernel[c], b, fmt, w);
   if (ph->sends > 0 && ph->send_after == k)
     comm_one(ph->name, "pipeline.send", "send", "pp", ph->sends, ph->send_bytes,
-             ph->send_time, ph->send_time_roof, ph->pred != NULL, b, fmt, w);
+             ph->send_time, ph->send_time_roof, ph->pred != NULL, NULL, b, fmt,
+             w);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -767,14 +772,15 @@ static void render_table(const Report *r, Buf *b) {
     buf_puts(b, "time = max(FLOPs / peak, bytes / bandwidth); bound = which "
                 "term is larger.\n");
   if (r->gpu && r->serving && (r->tp > 1 || r->pp > 1 || r->ep > 1))
-    buf_printf(b, "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
-                  "%g sequences (of %d). Communication rows (bound network): "
-                  "%s = latency x steps + bytes x factor / link bandwidth.\n",
-               r->tp, r->pp, r->ep, r->batch / r->microbatches,
-               r->microbatches,
-               r->calib ? "time = measured NCCL times (calibration/"
-                          "collectives.json) where the GPU has them, else "
-                          "the roofline; roofline"
+    buf_printf(b,
+               "Per GPU: tp %d, pp %d, ep %d; rows for one microbatch of "
+               "%g sequences (of %d). Communication rows (bound network): "
+               "%s = latency x steps + bytes x factor / link bandwidth.\n",
+               r->tp, r->pp, r->ep, r->batch / r->microbatches, r->microbatches,
+               r->calib ? "time = measured times (NCCL's, calibration/"
+                          "collectives.json, or the engine's own all-reduce "
+                          "kernel's, custom_all_reduce.json) where the GPU "
+                          "has them, else the roofline; roofline"
                         : "time");
   for (int i = 0; i < r->nphases; i++) {
     const PhaseResult *ph = &r->phases[i];

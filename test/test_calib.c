@@ -337,6 +337,43 @@ static void test_calib_bad_engine(void **state) {
   assert_non_null(e);
   assert_double_near(e->host_launch, 23e-6, 1e-15);
   engine_free(e);
+  /* all_reduce: an engine's own kernel needs within_node and rules, each
+   * rule its group sizes from 2; "nccl" takes neither */
+  char *a =
+      tu_replace(u, " \"sources\": [\"s\"],\n",
+                 " \"sources\": [\"s\"], \"all_reduce\": {\"kernel\": \"k\",\n"
+                 " \"within_node\": true, \"why\": \"w\", \"source\": \"s\",\n"
+                 " \"when\": [{\"gpus\": [1], \"below_bytes\": 100, "
+                 "\"needs_nvlink\": true}]},\n");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", a, strlen(a), &err));
+  assert_non_null(strstr(err.msg, "a group size is an integer from 2"));
+  assert_int_equal(err.line, 4);
+  char *a2 = tu_replace(a, "[1]", "[2, 4]");
+  err_clear(&err);
+  e = engine_load_text("e.json", a2, strlen(a2), &err);
+  assert_non_null(e);
+  /* below 100 bytes on 2 or 4 GPUs with NVLink in one node: its kernel */
+  assert_string_equal(engine_all_reduce_kernel(e, 4, 99, true, true), "k");
+  assert_string_equal(engine_all_reduce_kernel(e, 4, 100, true, true), "nccl");
+  assert_string_equal(engine_all_reduce_kernel(e, 4, 99, true, false), "nccl");
+  assert_string_equal(engine_all_reduce_kernel(e, 4, 99, false, true), "nccl");
+  assert_string_equal(engine_all_reduce_kernel(e, 8, 99, true, true), "nccl");
+  engine_free(e);
+  char *a3 = tu_replace(a2, "\"k\",\n \"within_node\": true,", "\"nccl\",");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", a3, strlen(a3), &err));
+  assert_non_null(
+      strstr(err.msg, "kernel \"nccl\" is the default: it takes no when"));
+  assert_int_equal(err.line, 3); /* a line fewer: "when" is on the third */
+  char *a4 = tu_replace(a2, " \"within_node\": true,", "");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", a4, strlen(a4), &err));
+  assert_non_null(strstr(err.msg, "missing required member 'within_node'"));
+  free(a);
+  free(a2);
+  free(a3);
+  free(a4);
   free(h);
   free(h2);
   free(lg);

@@ -396,6 +396,43 @@ static void test_tiny_moe_tp2_ep2(void **state) {
   prediction_free(&p);
 }
 
+/* The pipeline send between stages in different nodes, under --ep: a
+ * stage holds max(tp, ep) GPUs. --ep 2 --pp 2 on the tiny Mixtral with 2
+ * GPUs a node: stage 0 is GPUs 0-1 (node 0), stage 1 GPUs 2-3 (node 1),
+ * so GPU 0 sends to GPU 2 and GPU 1 to GPU 3 over the network: node
+ * bandwidth 100 bytes/s shared by its 2 GPUs = 50 each, 2.7 us a step.
+ * Each GPU sends its own B / ep = 1 sequence: 1 x T 4 x hidden 8 x 2
+ * bytes = 64 in prefill. (Counting tp = 1 GPU a stage put both stages in
+ * node 0 and priced the send on NVLink: 0.6 us + 64 / 1000.) With 4 GPUs
+ * a node the same send stays inside it: 0.6 us + 64 / 1000. */
+static void test_ep_pp_send_crosses_nodes(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Model *m = model_open("test/data/tiny_mixtral/config.json", NULL, reg, &e);
+  assert_non_null(m);
+  ParPlan *pp = parplan_build(pdb, m, reg, ATTN_EAGER, 1, 2, &e);
+  assert_non_null(pp);
+  PredictOpts o = tiny_opts();
+  o.ep = 2;
+  o.pp = 2;
+  Gpu two = gpu;
+  two.gpus_per_node = 2;
+  two.network_bw = 100;
+  Prediction p = {0};
+  assert_int_equal(predict_par(pp, pdb, &two, &o, &p, &e), 0);
+  assert_double_exact(p.phase[0].send_bytes, 64);
+  assert_double_near(p.phase[0].stage_send[0], 2.7e-6 + 64.0 / 50, 1e-12);
+  assert_double_exact(p.summary.gpus, 4);
+  Gpu four = two;
+  four.gpus_per_node = 4;
+  assert_int_equal(predict_par(pp, pdb, &four, &o, &p, &e), 0);
+  assert_double_near(p.phase[0].stage_send[0], 0.6e-6 + 64.0 / 1000, 1e-12);
+  prediction_free(&p);
+  parplan_free(pp);
+  model_free(m);
+}
+
 /* --tp 2 --ep 2 on the tiny Mixtral (as vLLM --tensor-parallel-size 2
  * --enable-expert-parallel, SGLang --tp 2 --ep 2): the attention,
  * embedding and lm_head tensor-parallel as at TP 2, the 4 experts split 2
@@ -993,6 +1030,7 @@ int main(void) {
       cmocka_unit_test(test_ep_mechanism),
       cmocka_unit_test(test_tiny_moe_tp2_ep2),
       cmocka_unit_test(test_tiny_moe_tp2_with_ep2),
+      cmocka_unit_test(test_ep_pp_send_crosses_nodes),
       cmocka_unit_test(test_families_tp2),
       cmocka_unit_test(test_families_split_weights),
       cmocka_unit_test(test_rules_refused),
