@@ -7,9 +7,10 @@
  *   CalibPlan + Values    --calib_predict--> predicted time per row
  *
  * The model (DESIGN.md section 12): one kernel takes
- *   launches * (launch + gap) + max(flops / (peak * compute_eff * waves),
- *                                   bytes / (bandwidth * memory_eff))
- * with compute_eff, memory_eff and launch fitted per kernel kind on
+ *   launches * (launch + gap) + max(tc, tm) + overlap * min(tc, tm),
+ *   tc = flops / (peak * compute_eff * waves), tm = bytes / (bandwidth *
+ *   memory_eff)
+ * with compute_eff, memory_eff, overlap and launch fitted per kernel kind on
  * measured kernel times (lmcalib --fit); waves is the GEMM's wave
  * quantisation; gap the engine's idle time between kernels. Memory-only
  * kinds (norms, element-wise, ...) have no compute term. A phase takes at
@@ -46,6 +47,14 @@ typedef struct KernelFit {
   double launch;      /* fixed cost per launch, s */
   double compute_eff; /* achieved fraction of the peak (computing kinds) */
   double memory_eff;  /* achieved fraction of the bandwidth */
+  double overlap;     /* computing kinds: the fraction of the smaller of the
+                         compute and memory times that does not overlap the
+                         larger (0 = perfect overlap, the plain roofline
+                         maximum; 1 = none, their sum) */
+  double wall_slack;  /* s; the fit's reading of its wall-clock rows only
+                         (never used in a prediction): host time after the
+                         launch that hides the kernel's first microseconds
+                         (calib_meas_predict) */
   int rows;           /* measurements fitted; 0 when borrowed */
   double median_err;  /* median |relative error| of the fit (in sample) */
   const char *from;   /* the kind it was borrowed from, or NULL */
@@ -77,8 +86,8 @@ void calib_free(Calib *c);
  * / sms) * sms). */
 double calib_waves(double m, double n, double k, double sms);
 /* Time of ONE launch of a kernel of this kind (without the launch cost):
- * max(flops / (peak * eff_c * waves), bytes / (bandwidth * eff_m)); memory
- * kinds take the bytes term only. m, n, k: the GEMM's rows, columns and
+ * max(tc, tm) + overlap * min(tc, tm) with tc = flops / (peak * eff_c *
+ * waves), tm = bytes / (bandwidth * eff_m); memory kinds take tm only. m, n, k: the GEMM's rows, columns and
  * reduction (0 = no wave quantisation). */
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
                          double bytes, double m, double n, double k,
@@ -256,8 +265,12 @@ MeasSet *meas_load_text(const char *path, const char *text, size_t len,
 MeasSet *meas_load(const char *path, Error *err);
 void meas_free(MeasSet *s);
 
-/* The calibrated time of a measured row: kernels x (launch + kernel time)
- * + overhead, at the GPU's FP16 peak. */
+/* The calibrated time of a measured row, at the GPU's FP16 peak: a
+ * kernel-timed row takes kernels x (launch + kernel time) + overhead; a
+ * wall-clock row overhead + max(0, (kernels - 1) x launch + kernels x kernel
+ * time - wall_slack) (its overhead, the sweep's floor, holds the first
+ * launch; the host's own work after the launch hides the first wall_slack
+ * of the GPU's; DESIGN.md section 12.3). */
 double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
 
 /* The launch cost (us) a fit assumes when no row of the data is
@@ -268,8 +281,9 @@ double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m);
 #define CALIB_LAUNCH_PRIOR_US 3.0
 
 /* Fit every kernel kind on the rows (all of one GPU, g) by least squares
- * of log(predicted / measured): gemm and bgemm share launch, compute_eff
- * and memory_eff; attention has its own three when it has 3 rows or more;
+ * of log(predicted / measured): gemm and bgemm share launch, compute_eff,
+ * memory_eff and overlap; attention has its own four when it has 3 rows or
+ * more;
  * each memory kind its launch and memory_eff (3 rows or more); kinds
  * without rows borrow (attention from gemm, memory kinds from a pooled fit
  * of all memory rows). Fills out->k (and nothing else). */

@@ -52,7 +52,9 @@ double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
     return tm;
   double w = kind == KK_GEMM ? calib_waves(m, n, k, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
-  return tc > tm ? tc : tm;
+  /* near the ridge point neither term hides the other: the first tiles'
+   * loads precede the first MMA and the last stores follow the last */
+  return tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc;
 }
 
 /* ===== loading, with located errors ===== */
@@ -149,21 +151,24 @@ static int check_format(Loader *L, json_t *root, const char *want) {
 
 static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
   static const char *const keys[] = {
-      "launch_us",        "compute_eff",   "memory_eff", "rows",
-      "median_abs_error", "p90_abs_error", "from",       NULL};
+      "launch_us",     "compute_eff", "memory_eff", "overlap",
+      "wall_slack_us", "rows",        "median_abs_error", "p90_abs_error",
+      "from",          NULL};
   if (!json_is_object(o))
     return lerr(L, "a kernel kind's entry must be an object");
   if (only_keys(L, o, keys,
-                "launch_us, compute_eff, memory_eff, rows, median_abs_error, "
-                "p90_abs_error, from") < 0)
+                "launch_us, compute_eff, memory_eff, overlap, wall_slack_us, "
+                "rows, median_abs_error, p90_abs_error, from") < 0)
     return -1;
   KernelFit *f = &c->k[k];
-  double us = 0, rows = 0;
+  double us = 0, rows = 0, slack = 0;
   f->compute_eff = 1;
   if (get_number(L, o, "launch_us", true, 0, 1000, &us) < 0 ||
       get_number(L, o, "memory_eff", true, 0.01, 1.5, &f->memory_eff) < 0 ||
       get_number(L, o, "compute_eff", kernel_kind_computes(k), 0.01, 1.5,
                  &f->compute_eff) < 0 ||
+      get_number(L, o, "overlap", false, 0, 1, &f->overlap) < 0 ||
+      get_number(L, o, "wall_slack_us", false, 0, 1e6, &slack) < 0 ||
       get_number(L, o, "rows", false, 0, 1e9, &rows) < 0 ||
       get_number(L, o, "median_abs_error", false, 0, 1e9, &f->median_err) < 0 ||
       get_string(L, o, "from", false, &c->arena, &f->from) < 0)
@@ -172,6 +177,7 @@ static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
   if (get_number(L, o, "p90_abs_error", false, 0, 1e9, &p90) < 0)
     return -1;
   f->launch = us * 1e-6;
+  f->wall_slack = slack * 1e-6;
   f->rows = (int)rows;
   return 0;
 }

@@ -527,7 +527,8 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
   buf_printf(b, "  fitted %s constants: launch ", kernel_kind_name[kind]);
   time_text(b, f->launch);
   if (kernel_kind_computes(kind))
-    buf_printf(b, ", compute_eff %.4g", f->compute_eff);
+    buf_printf(b, ", compute_eff %.4g, overlap %.4g", f->compute_eff,
+               f->overlap);
   buf_printf(b, ", memory_eff %.4g (", f->memory_eff);
   if (f->rows)
     buf_printf(b, "%d measurements, median error %.1f%%)\n", f->rows,
@@ -559,8 +560,9 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
                  "fraction of the %g SMs busy)\n",
                  kc.m, kc.n, kc.k, waves, g->sm_count);
     buf_printf(b,
-               "  kernel time = launches x %s + max(flops / (peak x "
-               "compute_eff x waves), bytes / (bandwidth x memory_eff))\n"
+               "  kernel time = launches x %s + max(tc, tm) + overlap x "
+               "min(tc, tm), tc = flops / (peak x compute_eff x waves), tm "
+               "= bytes / (bandwidth x memory_eff)\n"
                "              = %g x ",
                per, cp->launches[lead]);
     launch_text(b, f->launch, gap);
@@ -572,14 +574,16 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     num(b, kc.bytes);
     buf_puts(b, " / (");
     num(b, g->bandwidth);
-    buf_printf(b, " x %.4g))\n              = %g x ", f->memory_eff,
-               cp->launches[lead]);
+    buf_printf(b, " x %.4g)) + %.4g x min(...)\n              = %g x ",
+               f->memory_eff, f->overlap, cp->launches[lead]);
     launch_text(b, f->launch, gap);
     buf_puts(b, " + max(");
     time_text(b, tc);
     buf_puts(b, ", ");
     time_text(b, tm);
-    buf_puts(b, ")\n");
+    buf_printf(b, ") + %.4g x ", f->overlap);
+    time_text(b, tc < tm ? tc : tm);
+    buf_putc(b, '\n');
   } else {
     buf_printf(b,
                "  kernel time = launches x %s + bytes / (bandwidth x "

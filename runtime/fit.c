@@ -194,13 +194,19 @@ void meas_free(MeasSet *s) {
  * launch and synchronise AND the first kernel's own fixed cost: the host
  * clock cannot tell them apart (DESIGN.md section 12). So a wall-clock row
  * of n kernels adds n - 1 launch costs to its overhead, a kernel-timed row
- * n: wall-clock rows carry no information on the launch cost. */
+ * n: wall-clock rows carry no information on the launch cost. And the host
+ * clock does not see the GPU's first microseconds: after issuing the launch
+ * the host still returns through the framework and calls the synchronise
+ * while the kernel runs, so only GPU time beyond that slack (fitted per
+ * group of wall-clock rows, the source's timing offset) adds to the floor. */
 static double meas_time(const KernelFit *f, const Gpu *g, const Meas *m) {
   double launches = m->wall ? m->kernels - 1 : m->kernels;
-  return launches * f->launch +
+  double gpu = launches * f->launch +
          m->kernels * calib_kernel_time(f, m->kind, m->flops, m->bytes, m->m,
-                                        m->n, m->k, g->fp16_flops, g) +
-         m->overhead;
+                                        m->n, m->k, g->fp16_flops, g);
+  if (m->wall)
+    gpu = gpu > f->wall_slack ? gpu - f->wall_slack : 0;
+  return gpu + m->overhead;
 }
 
 double calib_meas_predict(const Calib *c, const Gpu *g, const Meas *m) {
@@ -213,18 +219,23 @@ typedef struct FitCtx {
   const Meas *const *rows;
   int n;
   const Gpu *g;
-  bool computes;       /* the compute_eff parameter is fitted */
+  bool computes;       /* compute_eff and overlap are fitted */
+  bool slack;          /* wall_slack is fitted (3 or more wall-clock rows) */
+  double max_slack;    /* s: the smallest overhead of its wall-clock rows */
   double fixed_launch; /* s; >= 0: the launch cost is not fitted */
 } FitCtx;
 
-/* x: [log(launch_us),] log(memory_eff)[, log(compute_eff)]; the launch is
- * absent when fixed */
+/* x: [log(launch_us),] log(memory_eff)[, log(compute_eff), log(overlap)]
+ * [, log(wall_slack_us)]: the launch is absent when fixed, compute_eff and
+ * overlap for memory kinds, the slack without wall-clock rows */
 static void unpack(const FitCtx *c, const double *x, KernelFit *f) {
   memset(f, 0, sizeof(*f));
   int i = 0;
   f->launch = c->fixed_launch >= 0 ? c->fixed_launch : exp(x[i++]) * 1e-6;
   f->memory_eff = exp(x[i++]);
-  f->compute_eff = c->computes ? exp(x[i]) : 1;
+  f->compute_eff = c->computes ? exp(x[i++]) : 1;
+  f->overlap = c->computes ? exp(x[i++]) : 0;
+  f->wall_slack = c->slack ? exp(x[i]) * 1e-6 : 0;
 }
 
 static double loss(const FitCtx *c, const double *x) {
@@ -235,15 +246,18 @@ static double loss(const FitCtx *c, const double *x) {
     double e = log(meas_time(&f, c->g, c->rows[i]) / c->rows[i]->measured);
     s += e * e;
   }
-  /* efficiencies above 1.2 are not physical: a wall keeps the simplex out */
-  if (f.memory_eff > 1.2 || f.compute_eff > 1.2)
+  /* efficiencies above 1.2 are not physical, nor an overlap fraction above
+   * 1 (less overlap than none), nor a slack longer than the host's whole
+   * part of the measurement (the floor): a wall keeps the simplex out */
+  if (f.memory_eff > 1.2 || f.compute_eff > 1.2 || f.overlap > 1 ||
+      f.wall_slack > c->max_slack)
     s += 1e6;
   return s;
 }
 
 /* Nelder-Mead, standard coefficients, fixed iteration count. */
 static void simplex(const FitCtx *c, double *x, int dim) {
-  double p[4][3], v[4];
+  double p[6][5], v[6];
   for (int i = 0; i <= dim; i++) {
     for (int j = 0; j < dim; j++)
       p[i][j] = x[j] + (i == j + 1 ? 0.5 : 0);
@@ -262,7 +276,7 @@ static void simplex(const FitCtx *c, double *x, int dim) {
           p[k - 1][j] = t;
         }
       }
-    double cen[3] = {0}, xr[3], xe[3], xc[3];
+    double cen[5] = {0}, xr[5], xe[5], xc[5];
     for (int i = 0; i < dim; i++)
       for (int j = 0; j < dim; j++)
         cen[j] += p[i][j] / dim;
@@ -343,15 +357,24 @@ static int launch_rows(const Meas *const *rows, int n) {
 }
 
 /* Fit one group of rows; returns the number fitted. The launch cost is
- * fitted when 3 or more rows are kernel-timed, else fixed at prior (s). */
+ * fitted when 3 or more rows are kernel-timed, else fixed at prior (s); the
+ * wall slack when 3 or more are wall-clock, else 0. */
 static int fit_group(const Meas *const *rows, int n, const Gpu *g,
                      bool computes, double prior, KernelFit *out) {
   FitCtx c = {.rows = rows, .n = n, .g = g, .computes = computes,
               .fixed_launch = launch_rows(rows, n) >= 3 ? -1 : prior};
-  double x0[3] = {log(3.0), log(0.7), log(0.7)};
+  c.slack = n - launch_rows(rows, n) >= 3;
+  c.max_slack = HUGE_VAL;
+  for (int i = 0; i < n; i++)
+    if (rows[i]->wall && rows[i]->overhead < c.max_slack)
+      c.max_slack = rows[i]->overhead;
+  /* launch 3 us, efficiencies 0.7, overlap 0.2, wall slack 5 us */
+  double x0[5] = {log(3.0), log(0.7), log(0.7), log(0.2), log(5.0)};
+  if (!computes)
+    x0[2] = x0[4];
   const double *x = c.fixed_launch >= 0 ? x0 + 1 : x0;
-  int dim = (c.fixed_launch >= 0 ? 1 : 2) + computes;
-  double xs[3];
+  int dim = (c.fixed_launch >= 0 ? 1 : 2) + 2 * computes + c.slack;
+  double xs[5];
   memcpy(xs, x, sizeof(double) * (size_t)dim);
   if (n > 0)
     simplex(&c, xs, dim);
@@ -455,8 +478,9 @@ char *calib_to_json(const Calib *c, const Gpu *g, const char *data_path,
   jstr(&b, g->id);
   buf_puts(&b, ",\n  \"description\": ");
   jstr(&b, "Calibrated kernel time constants per kernel kind: time = "
-           "launches x launch + max(flops / (peak x compute_eff x waves), "
-           "bytes / (bandwidth x memory_eff)) (DESIGN.md section 12). Made "
+           "launches x launch + max(tc, tm) + overlap x min(tc, tm), tc = "
+           "flops / (peak x compute_eff x waves), tm = bytes / (bandwidth x "
+           "memory_eff); memory-bound kinds tm only (DESIGN.md section 12). Made "
            "by lmcalib --fit; do not edit by hand: change the data and run "
            "make calibration.");
   buf_puts(&b, ",\n  \"made_by\": ");
@@ -490,9 +514,15 @@ char *calib_to_json(const Calib *c, const Gpu *g, const char *data_path,
     if (kernel_kind_computes((KernelKind)k)) {
       buf_puts(&b, ", \"compute_eff\": ");
       jnum(&b, r4(f->compute_eff));
+      buf_puts(&b, ", \"overlap\": ");
+      jnum(&b, r4(f->overlap));
     }
     buf_puts(&b, ", \"memory_eff\": ");
     jnum(&b, r4(f->memory_eff));
+    if (ns && f->wall_slack >= 1e-9) {
+      buf_puts(&b, ", \"wall_slack_us\": ");
+      jnum(&b, r4(f->wall_slack * 1e6));
+    }
     buf_printf(&b, ", \"rows\": %d", ns);
     if (ns) {
       buf_puts(&b, ", \"median_abs_error\": ");

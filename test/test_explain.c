@@ -232,8 +232,9 @@ static double fitted(const char *kind, const char *key) {
 
 /* The calibration applied, with the default engine (vLLM): in decode,
  * q_proj runs in vLLM's fused qkv_proj GEMM (engines/vllm.json). By
- * DESIGN.md section 12: kernel time = launch + max(flops / (peak x
- * compute_eff x waves), bytes / (bandwidth x memory_eff)), shared among
+ * DESIGN.md section 12: kernel time = launch + max(tc, tm) + overlap x
+ * min(tc, tm), tc = flops / (peak x compute_eff x waves), tm = bytes /
+ * (bandwidth x memory_eff), shared among
  * the fused rows by roofline time. Here: flops 3 x 2 x 4096 x 4096; bytes
  * 3 x 4096 x 4096 x 2 (weights) + 4096 x 2 (the input, read once) + 3 x
  * 4096 x 2 (the outputs); the GEMM is 1 x 12288 x 4096, 96 tiles of 128 on
@@ -265,14 +266,16 @@ static void test_explain_calibration(void **state) {
   assert_contains(s, "GEMM 1 x 12288 x 4096 (m x n x k): waves = 0.7273");
   double launch = fitted("gemm", "launch_us") * 1e-6;
   double ce = fitted("gemm", "compute_eff"), me = fitted("gemm", "memory_eff");
+  double ov = fitted("gemm", "overlap");
   double tc = flops / (989.4e12 * ce * (96.0 / 132));
   double tm = bytes / (3.35e12 * me);
-  double kernel = launch + 0.5e-6 + (tc > tm ? tc : tm);
+  double kernel = launch + 0.5e-6 + tm + ov * tc;
   assert_true(tm > tc);
   assert_contains(s, "  the engine's idle gap between dependent kernels in "
                      "decode: 0.5 us per launch (launch_gap)\n");
   assert_null(strstr(s, "host-bound")); /* vLLM gives no host figure */
-  assert_contains(s, "kernel time = launches x (launch + gap) + max(");
+  assert_contains(s, "kernel time = launches x (launch + gap) + max(tc, tm) "
+                     "+ overlap x min(tc, tm)");
   snprintf(want, sizeof(want), "              = %.4g us\n", kernel * 1e6);
   assert_contains(s, want);
   snprintf(want, sizeof(want), "  predicted time = %.4g us (",

@@ -79,7 +79,8 @@ static void test_fit_csv(void **state) {
 static void test_fit_recovers(void **state) {
   (void)state;
   Gpu g = a100();
-  KernelFit gemm = {.launch = 5e-6, .compute_eff = 0.75, .memory_eff = 0.8};
+  KernelFit gemm = {
+      .launch = 5e-6, .compute_eff = 0.75, .memory_eff = 0.8, .overlap = 0.15};
   KernelFit norm = {.launch = 3e-6, .compute_eff = 1, .memory_eff = 0.5};
   Meas rows[64];
   const Meas *ptr[64];
@@ -122,6 +123,8 @@ static void test_fit_recovers(void **state) {
   assert_double_near(c.k[KK_GEMM].launch, 5e-6, 1e-3);
   assert_double_near(c.k[KK_GEMM].compute_eff, 0.75, 1e-3);
   assert_double_near(c.k[KK_GEMM].memory_eff, 0.8, 1e-3);
+  assert_double_near(c.k[KK_GEMM].overlap, 0.15, 1e-2);
+  assert_double_exact(c.k[KK_NORM].overlap, 0); /* memory kinds: none */
   assert_double_near(c.k[KK_NORM].launch, 3e-6, 1e-3);
   assert_double_near(c.k[KK_NORM].memory_eff, 0.5, 1e-3);
   /* kinds without rows borrow: attention from gemm, add from the pool */
@@ -195,8 +198,54 @@ static void test_fit_wall_launch(void **state) {
   assert_double_near(w.k[KK_SOFTMAX].memory_eff, 0.6, 1e-3);
 }
 
+/* A host-timed (wall-clock) sweep: the host's work after the launch hides
+ * the GPU's first microseconds, so a kernel shorter than that slack leaves
+ * the sweep at its floor. Rows made with a 20 us floor, a 6 us slack and
+ * memory_eff 0.6: the fit finds both again. */
+static void test_fit_wall_slack(void **state) {
+  (void)state;
+  Gpu g = a100();
+  Meas rows[16];
+  const Meas *ptr[16];
+  for (int i = 0; i < 12; i++) {
+    rows[i] = (Meas){.hw_id = "a100-sxm-80gb", .source = "w", .op = "s",
+                     .kind = KK_SOFTMAX, .kernels = 1, .wall = true,
+                     .bytes = 131072.0 * (1 << i), .overhead = 20e-6};
+    double gpu = rows[i].bytes / (g.bandwidth * 0.6);
+    rows[i].measured = 20e-6 + (gpu > 6e-6 ? gpu - 6e-6 : 0);
+    ptr[i] = &rows[i];
+  }
+  Calib c;
+  memset(&c, 0, sizeof(c));
+  calib_fit(ptr, 12, &g, &c);
+  assert_double_near(c.k[KK_SOFTMAX].wall_slack, 6e-6, 1e-2);
+  assert_double_near(c.k[KK_SOFTMAX].memory_eff, 0.6, 1e-3);
+  /* kernel-timed rows never see it */
+  assert_double_exact(c.k[KK_GEMM].wall_slack, 0);
+  /* By hand, with launch 3 us, memory_eff 0.5, slack 6 us, floor 20 us:
+   * one kernel of 2,039,000 bytes runs 2,039,000 / (2039e9 * 0.5) = 2 us
+   * < 6 us: the floor, 20 us. Two kernels of 20,390,000 bytes: GPU time
+   * after the first launch (held in the floor) = 3 us + 2 * 20 us = 43 us,
+   * less the slack: 20 + 37 = 57 us. Kernel-timed, the same two: 2 * (3 +
+   * 20) = 46 us. */
+  Calib h;
+  memset(&h, 0, sizeof(h));
+  h.k[KK_SOFTMAX] = (KernelFit){
+      .launch = 3e-6, .memory_eff = 0.5, .wall_slack = 6e-6, .compute_eff = 1};
+  Meas w = {.kind = KK_SOFTMAX, .kernels = 1, .wall = true, .bytes = 2039000,
+            .overhead = 20e-6};
+  assert_double_near(calib_meas_predict(&h, &g, &w), 20e-6, 1e-12);
+  w.kernels = 2;
+  w.bytes = 20390000;
+  assert_double_near(calib_meas_predict(&h, &g, &w), 57e-6, 1e-12);
+  w.wall = false;
+  w.overhead = 0;
+  assert_double_near(calib_meas_predict(&h, &g, &w), 46e-6, 1e-12);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fit_wall_slack),
       cmocka_unit_test(test_fit_csv),
       cmocka_unit_test(test_fit_recovers),
       cmocka_unit_test(test_fit_wall_launch),

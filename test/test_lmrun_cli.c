@@ -451,9 +451,10 @@ static void test_lmrun_summary_consistent(void **state) {
 }
 
 /* The calibrated default (issue 12): vLLM's kernels on the A100's
- * calibration (calibration/a100-sxm-80gb.json: gemm launch 4.25 us,
- * compute_eff 0.7944, memory_eff 0.7567; norm launch 4.254 us, memory_eff
- * 0.4148) and engines/<id>.json's launch_gap (NVIDIA's CUDA Graphs blog:
+ * calibration (calibration/a100-sxm-80gb.json: gemm launch 3.892 us,
+ * compute_eff 0.8166, memory_eff 0.7815, overlap 0.1388; norm launch 4.218
+ * us, memory_eff 0.4026; a computing kernel takes max(tc, tm) + overlap x
+ * min(tc, tm)) and engines/<id>.json's launch_gap (NVIDIA's CUDA Graphs blog:
  * 0.9 us between kernels of a stream, 0.5 us in a CUDA graph): vLLM 0.9 us
  * in prefill and 0.5 us in decode (graphs), TensorRT-LLM and transformers
  * 0.9 us in both, added to every launch. */
@@ -520,14 +521,17 @@ static void test_lmrun_calibrated(void **state) {
   assert_string_equal(json_string_value(json_object_get(act, "kernel")), "silu_and_mul");
   /* By hand: decode lm_head runs alone, m = 1, k = 4096, n = 32000;
    * bytes = 4096*32000*2 + 4096*2 + 32000*2 = 262,216,192; 250 tiles
-   * (3 waves on 108 SMs, busy 250/324): compute 2*4096*32000 / (312e12 *
-   * 0.7944 * 250/324) = 1.37 us < memory 262,216,192 / (2039e9 * 0.7567) =
-   * 169.95 us; time = 4.25 us + gap 0.5 us + 169.95 us = 174.70 us. */
+   * (3 waves on 108 SMs, busy 250/324): compute tc = 2*4096*32000 / (312e12
+   * * 0.8166 * 250/324) = 1.333 us < memory tm = 262,216,192 / (2039e9 *
+   * 0.7815) = 164.556 us; time = 3.892 us + gap 0.5 us + 164.556 us +
+   * 0.1388 * 1.333 us = 169.13 us. */
   /* By hand: the fused kernels' rows share the kernel's time.
    * qkv_proj (decode): one GEMM, m = 1, k = 4096, n = 3 * 4096; bytes =
    * three weights 3 * 33,554,432 + the input once 8192 + q, k, v written
    * 3 * 8192 = 100,696,064; 96 tiles (split min(1, 4) = 1), one wave:
-   * compute 0.46 us < memory 100,696,064 / (2039e9 * 0.7567) = 65.26 us.
+   * compute tc = 100,663,296 / (312e12 * 0.8166 * 96/108) = 0.444 us <
+   * memory tm = 100,696,064 / (2039e9 * 0.7815) = 63.193 us: 3.892 + 0.5 +
+   * 63.193 + 0.1388 * 0.444 = 67.646 us.
    * silu_and_mul (act: launch 10.29 us, memory_eff 0.5478): act_fn reads
    * and writes 22,016 B, gate_up_mul reads 44,032 and writes 22,016; fused,
    * SiLU(gate) is neither written nor read back: 110,080 - 2 * 22,016 =
@@ -536,7 +540,11 @@ static void test_lmrun_calibrated(void **state) {
   const char *qkv_ops[] = {"q_proj", "k_proj", "v_proj"};
   for (int i = 0; i < 3; i++)
     qkv += num(tu_json_find(phase_ops(doc, 1), "op", qkv_ops[i]), "time_s");
-  assert_double_near(qkv, 4.25e-6 + 0.5e-6 + 100696064 / (2039e9 * 0.7567), 1e-9);
+  assert_double_near(qkv,
+                     3.892e-6 + 0.5e-6 + 100696064 / (2039e9 * 0.7815) +
+                         0.1388 * 100663296 / (312e12 * 0.8166 * (96.0 / 108)),
+                     1e-9);
+  assert_double_near(qkv, 67.646e-6, 1e-3);
   smul = num(act, "time_s") +
          num(tu_json_find(phase_ops(doc, 1), "op", "gate_up_mul"), "time_s");
   assert_double_near(smul, 10.29e-6 + 0.5e-6 + 66048 / (2039e9 * 0.5478), 1e-9);
@@ -548,30 +556,37 @@ static void test_lmrun_calibrated(void **state) {
    * of the FLOPs: 36,863,737,856. L2: 16 tiles per head, ceil(108/16) = 7
    * heads in flight, their K and V 7 * 1 MiB <= 40 MiB: K and V from HBM
    * once, 33,554,432. Bytes 67,371,008. With the attention constants (the
-   * GEMM's: 4.25 us, 0.7944, 0.7567): compute 36,863,737,856 / (312e12 *
-   * 0.7944) = 148.7 us > memory 67,371,008 / (2039e9 * 0.7567) = 43.7 us;
-   * time 4.25 + gap 0.9 (prefill) + 148.7 = 153.9 us. */
+   * GEMM's: 3.892 us, 0.8166, 0.7815, overlap 0.1388): compute tc =
+   * 36,863,737,856 / (312e12 * 0.8166) = 144.689 us > memory tm =
+   * 67,371,008 / (2039e9 * 0.7815) = 42.279 us; time 3.892 + gap 0.9
+   * (prefill) + 144.689 + 0.1388 * 42.279 = 155.35 us. */
   json_t *fa = tu_json_find(phase_ops(doc, 0), "op", "flash_attention");
   assert_double_near(num(fa, "time_s"),
-                     4.25e-6 + 0.9e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.7944), 1e-9);
-  assert_double_near(num(fa, "time_s"), 153.9e-6, 1e-3);
-  json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
-  assert_double_near(num(lm, "time_s"), 4.25e-6 + 0.5e-6 + 262216192 / (2039e9 * 0.7567),
+                     3.892e-6 + 0.9e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.8166) +
+                         0.1388 * 67371008 / (2039e9 * 0.7815),
                      1e-9);
+  assert_double_near(num(fa, "time_s"), 155.35e-6, 1e-3);
+  json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
+  assert_double_near(num(lm, "time_s"),
+                     3.892e-6 + 0.5e-6 + 262216192 / (2039e9 * 0.7815) +
+                         0.1388 * 262144000 / (312e12 * 0.8166 * (250.0 / 324)),
+                     1e-9);
+  assert_double_near(num(lm, "time_s"), 169.13e-6, 1e-3);
   json_decref(doc);
   json_decref(roof);
 
   /* hf-eager: eager attention; RMSNorm is 8 kernels moving 9x the fused
    * bytes. Prefill (S = 2048) input_layernorm: bytes = 2 * 2048 * 4096 * 2
-   * + 4096 * 2 (x, y, gamma) = 33,562,624; time = 8 * (4.254 us + gap 0.9
-   * us) + 9 * 33,562,624 / (2039e9 * 0.4148) = 41.232 us + 357.14 us. The
+   * + 4096 * 2 (x, y, gamma) = 33,562,624; time = 8 * (4.218 us + gap 0.9
+   * us) + 9 * 33,562,624 / (2039e9 * 0.4026) = 40.944 us + 367.97 us. The
    * prefill's kernels (240 ms) outlast the host's launches (below): not
    * host-bound. */
   doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine hf-eager");
   assert_string_equal(json_string_value(json_object_get(doc, "attention")), "eager");
   json_t *n = tu_json_find(phase_ops(doc, 0), "op", "input_layernorm");
   assert_double_near(num(n, "time_s"),
-                     8 * (4.254e-6 + 0.9e-6) + 9 * 33562624 / (2039e9 * 0.4148), 1e-9);
+                     8 * (4.218e-6 + 0.9e-6) + 9 * 33562624 / (2039e9 * 0.4026), 1e-9);
+  assert_double_near(num(n, "time_s"), 408.91e-6, 1e-3);
   assert_string_equal(json_string_value(json_object_get(n, "kernel")), "input_layernorm");
   /* Decode is host-bound (engines/hf-eager.json host.launch_us = 23 us per
    * launch, from PyTorch's gpt-fast eager baseline): launches per layer =
@@ -601,17 +616,20 @@ static void test_lmrun_calibrated(void **state) {
    * 1.25 * 312e12 = 390e12 instead of the INT8 peak 624e12. Prefill
    * o_proj, W8A8, S = 4096: m = 4096, k = n = 4096; flops = 2 * 4096^3 =
    * 137,438,953,472; 32 * 32 = 1024 tiles, ceil(1024/108) = 10 waves,
-   * busy 1024/1080; compute 137,438,953,472 / (390e12 * 0.7944 * 1024/1080)
-   * = 467.9 us; bytes (weight, input and output of one byte each) 3 *
-   * 16,777,216 = 50,331,648: memory 50,331,648 / (2039e9 * 0.7567) = 32.6
-   * us; time 4.25 us + gap 0.9 us + 467.9 us = 473.0 us (the 8-bit peak
-   * would give 4.25 + 0.9 + 292.4 = 297.6 us). */
+   * busy 1024/1080; compute tc = 137,438,953,472 / (390e12 * 0.8166 *
+   * 1024/1080) = 455.155 us; bytes (weight, input and output of one byte
+   * each) 3 * 16,777,216 = 50,331,648: memory tm = 50,331,648 / (2039e9 *
+   * 0.7815) = 31.586 us; time 3.892 us + gap 0.9 us + 455.155 us + 0.1388 *
+   * 31.586 us = 464.33 us (the 8-bit peak would give 293.6 us). */
   doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb --engine trtllm "
                      "-S 4096 --w-bits 8 --a-bits 8");
   json_t *o8 = tu_json_find(phase_ops(doc, 0), "op", "o_proj");
   assert_double_near(num(o8, "time_s"),
-                     4.25e-6 + 0.9e-6 + 137438953472.0 / (390e12 * 0.7944 * (1024.0 / 1080)), 1e-9);
-  assert_double_near(num(o8, "time_s"), 473.0e-6, 1e-3);
+                     3.892e-6 + 0.9e-6 +
+                         137438953472.0 / (390e12 * 0.8166 * (1024.0 / 1080)) +
+                         0.1388 * 50331648 / (2039e9 * 0.7815),
+                     1e-9);
+  assert_double_near(num(o8, "time_s"), 464.33e-6, 1e-3);
   json_decref(doc);
   /* and says the 8-bit times are less certain (not with --roofline) */
   char *w8 = NULL;

@@ -3,10 +3,11 @@
 
     python3 tools/gemm_variants.py [test/data/calibration/kernels.csv]
 
-A standard-library replica of lmcalib's GEMM fit (same model, loss, starting
-point and Nelder-Mead; it reproduces `make validate`'s held-out GEMM figures)
+A standard-library replica of lmcalib's GEMM fit as it was before the
+overlap term and the wall slack were adopted (same loss, starting point and
+Nelder-Mead; it reproduces that fit's held-out GEMM figures, 11.8% / 15.9%)
 used to evaluate shape refinements before adopting any (DESIGN.md section
-12): each variant is fitted on one source's A100 GEMM rows and scored on the
+12; "overlap" below is the variant lmcalib now fits, without the slack): each variant is fitted on one source's A100 GEMM rows and scored on the
 other's. Variants: base (launch + max(compute, memory)); overlap (adds a
 fitted fraction of min(compute, memory): the crossover where a kernel reaches
 neither roofline); short-k (compute_eff * k / (k + k0), k0 fitted); tiles
