@@ -517,6 +517,28 @@ int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
  * attention matmuls), else FP16/BF16. *name says which. */
 double roof_peak(const Peaks *pk, const double *metrics, bool xw,
                  const char **name);
+/* roof_peak's body, inlined where a sweep runs it for every row */
+static inline double roof_peak_inline(const Peaks *pk, const double *v,
+                                      bool xw, const char **name) {
+  /* the widest operand the operation reads */
+  int bits = pk->a_bits;
+  int wb = xw ? pk->x_bits : pk->w_bits;
+  if (v[M_WEIGHT_BYTES] != 0 && wb > bits)
+    bits = wb;
+  if (v[M_KV_READ_BYTES] != 0 && pk->kv_bits > bits)
+    bits = pk->kv_bits;
+  const char *n = "FP16/BF16";
+  double p = pk->p16;
+  if (bits <= 4 && pk->p4 > 0)
+    n = "FP4", p = pk->p4;
+  else if (bits <= 6 && pk->p6 > 0)
+    n = "FP6", p = pk->p6;
+  else if (bits <= 8 && pk->p8 > 0)
+    n = pk->p8_name, p = pk->p8;
+  if (name)
+    *name = n;
+  return p;
+}
 /* roof_peak of a row whose weights are at w_bits (not the experts'). */
 double roof_row_peak(const Peaks *pk, const double *metrics, const char **name);
 /* The peak of an operation that reads weights (a projection). */

@@ -47,24 +47,7 @@ int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
 
 double roof_peak(const Peaks *pk, const double *v, bool xw,
                  const char **name) {
-  /* the widest operand the operation reads */
-  int bits = pk->a_bits;
-  int wb = xw ? pk->x_bits : pk->w_bits;
-  if (v[M_WEIGHT_BYTES] != 0 && wb > bits)
-    bits = wb;
-  if (v[M_KV_READ_BYTES] != 0 && pk->kv_bits > bits)
-    bits = pk->kv_bits;
-  const char *n = "FP16/BF16";
-  double p = pk->p16;
-  if (bits <= 4 && pk->p4 > 0)
-    n = "FP4", p = pk->p4;
-  else if (bits <= 6 && pk->p6 > 0)
-    n = "FP6", p = pk->p6;
-  else if (bits <= 8 && pk->p8 > 0)
-    n = pk->p8_name, p = pk->p8;
-  if (name)
-    *name = n;
-  return p;
+  return roof_peak_inline(pk, v, xw, name);
 }
 
 double roof_row_peak(const Peaks *pk, const double *v, const char **name) {
@@ -101,7 +84,8 @@ void phase_roofline_rows(PhaseResult *ph, const Peaks *peaks,
     if (!only || only[r]) {
       const double *v = ph->vals->row[r];
       double bytes = metric_bytes(v);
-      double peak = roof_peak(peaks, v, ph->plan->rows[r].xw, &ph->peak[r]);
+      double peak =
+          roof_peak_inline(peaks, v, ph->plan->rows[r].xw, &ph->peak[r]);
       ph->time[r] =
           roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
     }
