@@ -359,6 +359,8 @@ typedef struct Plan {
   bool fuse_tried;      /* fused_build ran (NULL: not fusable) */
   int *kvrows;          /* rows that depend on the KV length (plan_kv_rows) */
   int nkvrows;
+  bool all_phases;      /* every row runs in both phases (plan_build found no
+                           one-phase row): Values.off stays all false */
   Arena arena;
 } Plan;
 
@@ -592,6 +594,16 @@ extern const char *const format_name[FMT_COUNT];
 
 typedef struct CommOp CommOp;
 
+/* roof_peak's answers for one Peaks: a row's peak depends only on whether
+ * it reads weights (bit 0), the KV cache (bit 1) and whether its weights
+ * are the experts' (bit 2). Kept by phase_roofline_rows between calls. */
+typedef struct PeakTab {
+  bool valid;
+  Peaks pk;
+  double peak[8];
+  const char *name[8];
+} PeakTab;
+
 typedef struct PhaseResult {
   const char *name; /* "prefill", "decode" */
   double tokens;    /* T */
@@ -605,6 +617,7 @@ typedef struct PhaseResult {
   double *pred;     /* per row: calibrated time, s; NULL with --roofline */
   const char **kernel; /* per row: the engine's kernel it runs in */
   double pred_total;/* sum of count x pred */
+  PeakTab ptab;     /* phase_roofline_rows' */
   /* parallelism (parallel.c): communication rows and the phase latency */
   const CommOp *comm;   /* the plan's collectives; NULL without */
   int ncomm;

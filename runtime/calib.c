@@ -966,6 +966,30 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
   const KernelFit *f = &c->k[k];
   double flops = 0, bytes = 0, rs = 0, m = 0, ncols = 0, kred = 0;
   double prev_write = 0;
+  if (!kernel_kind_computes(k)) { /* the same loop, bytes only */
+    for (int nm = 0; nm < ki->nmem; nm++) {
+      const struct MemberInfo *mi = &ki->mem[nm];
+      const double *x = v->row[mi->row];
+      double by = metric_bytes(x);
+      rs += roof[mi->row];
+      if (mi->traffic != 1)
+        by *= mi->traffic;
+      if (nm > 0) {
+        if (ki->drop == FUSE_SHARED_INPUT)
+          by -= x[M_ACT_READ_BYTES];
+        else if (ki->drop == FUSE_INTERMEDIATE)
+          by -= 2 * prev_write;
+        else
+          by -= prev_write;
+      }
+      prev_write = x[M_ACT_WRITE_BYTES];
+      bytes += by;
+    }
+    if (bytes < 0)
+      bytes = 0;
+    *roof_sum = rs;
+    return ki->launches * kk->launch_gap[k] + bytes / kk->bw_eff[k];
+  }
   for (int nm = 0; nm < ki->nmem; nm++) {
     const struct MemberInfo *mi = &ki->mem[nm];
     const double *x = v->row[mi->row];
@@ -1010,8 +1034,6 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
   double launch = ki->launches * kk->launch_gap[k];
   /* calib_kernel_time */
   double tm = bytes / kk->bw_eff[k];
-  if (!kernel_kind_computes(k))
-    return launch + tm;
   double peak = roof_peak_inline(pk, v->row[ki->lead], ki->xw, NULL);
   if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
     peak = pk->p16 * e->gemm8_speedup;
