@@ -160,6 +160,7 @@ struct CalibPlan {
   int nkern;
   int *klead, *kfirst, *member, *kidx;
   struct KernInfo *kinfo; /* per kernel: what calib_predict reads */
+  int nkinds, kinds[KK_COUNT]; /* the kinds of its kernels */
   struct MemberInfo *minfo; /* per member[] entry */
   Arena arena;
 };

@@ -32,6 +32,14 @@ bool kernel_kind_computes(KernelKind k) {
   return k == KK_GEMM || k == KK_BGEMM || k == KK_ATTENTION;
 }
 
+/* ceil and floor are exact on every implementation: where the CPU has
+ * SSE4.1 (roundsd) this one is compiled for it too and picked at load
+ * time (an x86-64 baseline build expands each into a dozen instructions;
+ * a sweep runs this for every GEMM of every configuration). */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__clang__)
+__attribute__((target_clones("sse4.1", "default")))
+#endif
 double calib_waves(double m, double n, double k, double sms) {
   if (m <= 0 || n <= 0 || sms <= 0)
     return 1;
@@ -825,6 +833,12 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
         .off = {cp->attn_off[q][0], cp->attn_off[q][1], cp->attn_off[q][2]},
         .count = p->rows[q].count, .traffic = cp->traffic[q]};
   }
+  bool used[KK_COUNT] = {false};
+  for (int i = 0; i < nk; i++)
+    used[cp->kind[cp->klead[i]]] = true;
+  for (int k = 0; k < KK_COUNT; k++)
+    if (used[k])
+      cp->kinds[cp->nkinds++] = k;
   for (int i = 0; i < nk; i++) {
     int r = cp->klead[i];
     cp->kinfo[i] = (struct KernInfo){
@@ -1067,7 +1081,8 @@ double calib_predict_rows(const CalibPlan *cp, const Calib *c,
     only = NULL;
   KindConst kk;
   double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
-  for (int k = 0; k < KK_COUNT; k++) {
+  for (int i = 0; i < cp->nkinds; i++) {
+    int k = cp->kinds[i];
     kk.launch_gap[k] = c->k[k].launch + gap;
     kk.bw_eff[k] = g->bandwidth * c->k[k].memory_eff;
   }

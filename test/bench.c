@@ -208,9 +208,12 @@ typedef struct SweepSpec {
 static void bench_sweep_spec(void *arg) {
   SweepSpec *w = arg;
   lmp_sweep *s = lmp_sweep_new(w->a->data, w->a->model, w->a->opts);
+  lmp_error err;
   for (int i = 0; i < 2; i++)
-    if (lmp_sweep_values(s, w->dim[i][0], w->dim[i][1], NULL) < 0)
+    if (lmp_sweep_values(s, w->dim[i][0], w->dim[i][1], &err) < 0) {
+      fprintf(stderr, "bench: %s\n", err.message);
       abort();
+    }
   w->configs = lmp_sweep_size(s);
   const lmp_result *r;
   size_t sink = 0;
