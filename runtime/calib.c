@@ -1079,6 +1079,7 @@ double calib_predict_rows(const CalibPlan *cp, const Calib *c,
    * no row's time can be kept from the last evaluation */
   if (e && e->host_launch > 0)
     only = NULL;
+  bool host_bound = e && e->host_launch > 0;
   KindConst kk;
   double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
   for (int i = 0; i < cp->nkinds; i++) {
@@ -1104,7 +1105,8 @@ double calib_predict_rows(const CalibPlan *cp, const Calib *c,
     }
     double roof_sum;
     double t = kernel_time_fast(ki, &kk, c, e, g, pk, v, run, roof, &roof_sum);
-    launches += ki->count * ki->launches;
+    if (host_bound) /* (else host is 0 x launches = 0 whatever they are) */
+      launches += ki->count * ki->launches;
     /* share among the rows by roofline time (equal shares if all 0) */
     if (nmem == 1) {
       row_time[r] = t;
