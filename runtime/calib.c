@@ -32,15 +32,8 @@ bool kernel_kind_computes(KernelKind k) {
   return k == KK_GEMM || k == KK_BGEMM || k == KK_ATTENTION;
 }
 
-/* ceil and floor are exact on every implementation: where the CPU has
- * SSE4.1 (roundsd) this one is compiled for it too and picked at load
- * time (an x86-64 baseline build expands each into a dozen instructions;
- * a sweep runs this for every GEMM of every configuration). */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(__clang__)
-__attribute__((target_clones("sse4.1", "default")))
-#endif
-double calib_waves(double m, double n, double k, double sms) {
+static inline __attribute__((always_inline)) double
+waves(double m, double n, double k, double sms) {
   if (m <= 0 || n <= 0 || sms <= 0)
     return 1;
   /* x * 2^-7 is x / 128 exactly (and 2^-10, / 1024): no division */
@@ -50,6 +43,22 @@ double calib_waves(double m, double n, double k, double sms) {
     tiles *= split < ks ? split : ks;
   }
   return tiles / (ceil(tiles / sms) * sms);
+}
+
+
+/* ceil and floor are exact on every implementation: where the CPU has
+ * SSE4.1 (roundsd), this and calib_predict_rows (which inlines it) are
+ * compiled for it too and picked at load time (an x86-64 baseline build
+ * expands each ceil and floor into a dozen instructions). */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__clang__)
+#define LM_SSE41_CLONES __attribute__((target_clones("sse4.1", "default")))
+#else
+#define LM_SSE41_CLONES
+#endif
+LM_SSE41_CLONES
+double calib_waves(double m, double n, double k, double sms) {
+  return waves(m, n, k, sms);
 }
 
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
@@ -857,9 +866,10 @@ void calib_plan_free(CalibPlan *cp) {
   free(cp);
 }
 
-void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
-                 double h, double hkv, double d, double kv_bytes, double flops,
-                 double kv_read, double *flops_out, double *kv_out) {
+static inline __attribute__((always_inline)) void
+flash(const Engine *e, const Gpu *g, double b, double t, double l, double h,
+      double hkv, double d, double kv_bytes, double flops, double kv_read,
+      double *flops_out, double *kv_out) {
   double frac = 1;
   double bt = e->q_tile;
   if (e->causal_skip && t > 1 && l > 0) {
@@ -887,6 +897,12 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
     if (ws <= g->l2 && once < *kv_out)
       *kv_out = once;
   }
+}
+
+void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
+                 double h, double hkv, double d, double kv_bytes, double flops,
+                 double kv_read, double *flops_out, double *kv_out) {
+  flash(e, g, b, t, l, h, hkv, d, kv_bytes, flops, kv_read, flops_out, kv_out);
 }
 
 /* The body of calib_kernel_cost, inlined into calib_predict_rows too (a
@@ -1019,7 +1035,7 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
       double bht = b * h * t;
       double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
       double f2, kv2;
-      calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
+      flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
                   x[M_KV_READ_BYTES], &f2, &kv2);
       by -= x[M_KV_READ_BYTES] - kv2;
       fl = f2;
@@ -1051,7 +1067,7 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
   double peak = roof_peak_inline(pk, v->row[ki->lead], ki->xw, NULL);
   if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
     peak = pk->p16 * e->gemm8_speedup;
-  double w = k == KK_GEMM ? calib_waves(m, ncols, kred, g->sm_count) : 1;
+  double w = k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
   return launch + (tc > tm ? tc : tm);
 }
@@ -1069,6 +1085,7 @@ double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
   return calib_predict_rows(cp, c, e, g, pk, v, run, roof, row_time, NULL);
 }
 
+LM_SSE41_CLONES
 double calib_predict_rows(const CalibPlan *cp, const Calib *c,
                           const Engine *e, const Gpu *g, const Peaks *pk,
                           const Values *v, const double *run,
