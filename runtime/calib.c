@@ -50,8 +50,8 @@ waves(double m, double n, double k, double sms) {
  * SSE4.1 (roundsd), this and calib_predict_rows (which inlines it) are
  * compiled for it too and picked at load time (an x86-64 baseline build
  * expands each ceil and floor into a dozen instructions). */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(__clang__)
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && \
+    !defined(__clang__) /* target_clones needs glibc's ifunc */
 #define LM_SSE41_CLONES __attribute__((target_clones("sse4.1", "default")))
 #else
 #define LM_SSE41_CLONES
