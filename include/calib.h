@@ -185,6 +185,14 @@ struct CalibPlan {
   int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
                           num_kv_heads, head_dim (attention); N,
                           in_features, out_features (gemm) */
+  /* the kernels in row order, for calib_predict's loop: kernel i is led
+   * by row klead[i], its rows (lead first, then in next order) are
+   * member[kfirst[i] .. kfirst[i + 1] - 1]; kidx: per lead row, its i */
+  int nkern;
+  int *klead, *kfirst, *member, *kidx;
+  struct KernInfo *kinfo; /* per kernel: what calib_predict reads */
+  int nkinds, kinds[KK_COUNT]; /* the kinds of its kernels */
+  struct MemberInfo *minfo; /* per member[] entry */
   Arena arena;
 };
 

@@ -432,6 +432,8 @@ typedef struct Plan {
   bool fuse_tried;      /* fused_build ran (NULL: not fusable) */
   int *kvrows;          /* rows that depend on the KV length (plan_kv_rows) */
   int nkvrows;
+  bool all_phases;      /* every row runs in both phases (plan_build found no
+                           one-phase row): Values.off stays all false */
   Arena arena;
 } Plan;
 
@@ -599,6 +601,28 @@ int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
  * attention matmuls), else FP16/BF16. *name says which. */
 double roof_peak(const Peaks *pk, const double *metrics, bool xw,
                  const char **name);
+/* roof_peak's body, inlined where a sweep runs it for every row */
+static inline double roof_peak_inline(const Peaks *pk, const double *v,
+                                      bool xw, const char **name) {
+  /* the widest operand the operation reads */
+  int bits = pk->a_bits;
+  int wb = xw ? pk->x_bits : pk->w_bits;
+  if (v[M_WEIGHT_BYTES] != 0 && wb > bits)
+    bits = wb;
+  if (v[M_KV_READ_BYTES] != 0 && pk->kv_bits > bits)
+    bits = pk->kv_bits;
+  const char *n = "FP16/BF16";
+  double p = pk->p16;
+  if (bits <= 4 && pk->p4 > 0)
+    n = "FP4", p = pk->p4;
+  else if (bits <= 6 && pk->p6 > 0)
+    n = "FP6", p = pk->p6;
+  else if (bits <= 8 && pk->p8 > 0)
+    n = pk->p8_name, p = pk->p8;
+  if (name)
+    *name = n;
+  return p;
+}
 /* roof_peak of a row whose weights are at w_bits (not the experts'). */
 double roof_row_peak(const Peaks *pk, const double *metrics, const char **name);
 /* The peak of an operation that reads weights (a projection). */
@@ -652,6 +676,16 @@ extern const char *const format_name[FMT_COUNT];
 
 typedef struct CommOp CommOp;
 
+/* roof_peak's answers for one Peaks: a row's peak depends only on whether
+ * it reads weights (bit 0), the KV cache (bit 1) and whether its weights
+ * are the experts' (bit 2). Kept by phase_roofline_rows between calls. */
+typedef struct PeakTab {
+  bool valid;
+  Peaks pk;
+  double peak[8];
+  const char *name[8];
+} PeakTab;
+
 typedef struct PhaseResult {
   const char *name; /* "prefill", "decode" */
   double tokens;    /* T */
@@ -665,6 +699,7 @@ typedef struct PhaseResult {
   double *pred;     /* per row: calibrated time, s; NULL with --roofline */
   const char **kernel; /* per row: the engine's kernel it runs in */
   double pred_total;/* sum of count x pred */
+  PeakTab ptab;     /* phase_roofline_rows' */
   /* parallelism (parallel.c): communication rows and the phase latency */
   const CommOp *comm;   /* the plan's collectives; NULL without */
   int ncomm;

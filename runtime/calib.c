@@ -32,7 +32,8 @@ bool kernel_kind_computes(KernelKind k) {
   return k == KK_GEMM || k == KK_BGEMM || k == KK_ATTENTION;
 }
 
-double calib_waves(double m, double n, double k, double sms) {
+static inline __attribute__((always_inline)) double
+waves(double m, double n, double k, double sms) {
   if (m <= 0 || n <= 0 || sms <= 0)
     return 1;
   /* x * 2^-7 is x / 128 exactly (and 2^-10, / 1024): no division */
@@ -42,6 +43,22 @@ double calib_waves(double m, double n, double k, double sms) {
     tiles *= split < ks ? split : ks;
   }
   return tiles / (ceil(tiles / sms) * sms);
+}
+
+
+/* ceil and floor are exact on every implementation: where the CPU has
+ * SSE4.1 (roundsd), this and calib_predict_rows (which inlines it) are
+ * compiled for it too and picked at load time (an x86-64 baseline build
+ * expands each ceil and floor into a dozen instructions). */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && \
+    !defined(__clang__) /* target_clones needs glibc's ifunc */
+#define LM_SSE41_CLONES __attribute__((target_clones("sse4.1", "default")))
+#else
+#define LM_SSE41_CLONES
+#endif
+LM_SSE41_CLONES
+double calib_waves(double m, double n, double k, double sms) {
+  return waves(m, n, k, sms);
 }
 
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
@@ -816,6 +833,26 @@ static int param_index(const ModuleDef *d, const char *name) {
   return -1;
 }
 
+/* calib_predict's view of a kernel and of its rows, packed (a sweep runs
+ * its loop for every configuration): the same fields as the CalibPlan's
+ * per-row arrays, in the order the loop reads them. */
+struct KernInfo {
+  int lead, nmem;
+  const struct MemberInfo *mem;
+  KernelKind kind;
+  FuseDrop drop;
+  bool xw;
+  double count;    /* the lead row's count */
+  double launches; /* the lead's launches */
+};
+struct MemberInfo {
+  int row;
+  int arg;       /* attn_arg */
+  int off[3];    /* attn_off */
+  double count;  /* the row's count */
+  double traffic;
+};
+
 CalibPlan *calib_plan(const Plan *p, const Engine *e) {
   CalibPlan *cp = xcalloc(1, sizeof(CalibPlan));
   arena_init(&cp->arena);
@@ -904,6 +941,46 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
       cp->drop[r] = fu->drop;
     }
   }
+  cp->klead = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  cp->kfirst = arena_alloc(a, sizeof(int) * (size_t)(n + 2));
+  cp->member = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  cp->kidx = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  int nk = 0, nmem = 0;
+  for (int r = 0; r < n; r++) {
+    cp->kidx[r] = -1;
+    if (cp->lead[r] != r)
+      continue;
+    cp->kidx[r] = nk;
+    cp->klead[nk] = r;
+    cp->kfirst[nk++] = nmem;
+    for (int q = r; q >= 0; q = cp->next[q])
+      cp->member[nmem++] = q;
+  }
+  cp->nkern = nk;
+  cp->kfirst[nk] = nmem;
+  cp->kinfo = arena_alloc(a, sizeof(struct KernInfo) * (size_t)(nk + 1));
+  cp->minfo = arena_alloc(a, sizeof(struct MemberInfo) * (size_t)(nmem + 1));
+  for (int j = 0; j < nmem; j++) {
+    int q = cp->member[j];
+    cp->minfo[j] = (struct MemberInfo){
+        .row = q, .arg = cp->attn_arg[q],
+        .off = {cp->attn_off[q][0], cp->attn_off[q][1], cp->attn_off[q][2]},
+        .count = p->rows[q].count, .traffic = cp->traffic[q]};
+  }
+  bool used[KK_COUNT] = {false};
+  for (int i = 0; i < nk; i++)
+    used[cp->kind[cp->klead[i]]] = true;
+  for (int k = 0; k < KK_COUNT; k++)
+    if (used[k])
+      cp->kinds[cp->nkinds++] = k;
+  for (int i = 0; i < nk; i++) {
+    int r = cp->klead[i];
+    cp->kinfo[i] = (struct KernInfo){
+        .lead = r, .nmem = cp->kfirst[i + 1] - cp->kfirst[i],
+        .mem = cp->minfo + cp->kfirst[i], .kind = cp->kind[r],
+        .drop = cp->drop[r], .xw = p->rows[r].xw, .count = p->rows[r].count,
+        .launches = cp->launches[r]};
+  }
   return cp;
 }
 
@@ -914,9 +991,10 @@ void calib_plan_free(CalibPlan *cp) {
   free(cp);
 }
 
-void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
-                 double h, double hkv, double d, double kv_bytes, double flops,
-                 double kv_read, double *flops_out, double *kv_out) {
+static inline __attribute__((always_inline)) void
+flash(const Engine *e, const Gpu *g, double b, double t, double l, double h,
+      double hkv, double d, double kv_bytes, double flops, double kv_read,
+      double *flops_out, double *kv_out) {
   double frac = 1;
   double bt = e->q_tile;
   if (e->causal_skip && t > 1 && l > 0) {
@@ -946,16 +1024,27 @@ void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
   }
 }
 
-void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
-                       const Gpu *g, const Peaks *pk, const Values *v,
-                       const double *run, const double *roof, int r,
-                       KernelCost *out) {
+void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
+                 double h, double hkv, double d, double kv_bytes, double flops,
+                 double kv_read, double *flops_out, double *kv_out) {
+  flash(e, g, b, t, l, h, hkv, d, kv_bytes, flops, kv_read, flops_out, kv_out);
+}
+
+/* The body of calib_kernel_cost, inlined into calib_predict_rows too (a
+ * sweep's hot loop: the fields it does not read are not computed). */
+static inline __attribute__((always_inline)) void
+kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
+            const Gpu *g, const Peaks *pk, const Values *v, const double *run,
+            const double *roof, int r, KernelCost *out) {
   KernelKind k = cp->kind[r];
   const KernelFit *f = &c->k[k];
   double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
   double prev_write = 0;
-  int nm = 0;
-  for (int q = r; q >= 0; q = cp->next[q], nm++) {
+  int i = cp->kidx[r];
+  const int *mem = cp->member + cp->kfirst[i];
+  int nmem = cp->kfirst[i + 1] - cp->kfirst[i], nm = 0;
+  for (; nm < nmem; nm++) {
+    int q = mem[nm];
     const double *x = v->row[q];
     double fl = x[M_FLOPS], by = metric_bytes(x);
     roof_sum += roof[q];
@@ -997,7 +1086,7 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
     bytes = 0;
   double peak = pk->p16;
   if (kernel_kind_computes(k)) {
-    peak = roof_peak(pk, v->row[r], cp->plan->rows[r].xw, NULL);
+    peak = roof_peak_inline(pk, v->row[r], cp->plan->rows[r].xw, NULL);
     /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
      * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
     if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
@@ -1014,52 +1103,163 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
 }
 
+/* Per call of calib_predict: per kernel kind, f->launch + gap and the
+ * bandwidth it reaches (the products and sums kernel_cost makes). */
+typedef struct KindConst {
+  double launch_gap[KK_COUNT], bw_eff[KK_COUNT];
+} KindConst;
+
+/* kernel_cost's time of kernel ki, its rows' roofline times summed in
+ * *roof_sum: the same operations in the same order, on the packed
+ * KernInfo (test_calib compares the two bit for bit). */
+static inline __attribute__((always_inline)) double
+kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
+                 const Calib *c, const Engine *e, const Gpu *g,
+                 const Peaks *pk, const Values *v, const double *run,
+                 const double *roof, double *roof_sum) {
+  KernelKind k = ki->kind;
+  const KernelFit *f = &c->k[k];
+  double flops = 0, bytes = 0, rs = 0, m = 0, ncols = 0, kred = 0;
+  double prev_write = 0;
+  if (!kernel_kind_computes(k)) { /* the same loop, bytes only */
+    for (int nm = 0; nm < ki->nmem; nm++) {
+      const struct MemberInfo *mi = &ki->mem[nm];
+      const double *x = v->row[mi->row];
+      double by = metric_bytes(x);
+      rs += roof[mi->row];
+      if (mi->traffic != 1)
+        by *= mi->traffic;
+      if (nm > 0) {
+        if (ki->drop == FUSE_SHARED_INPUT)
+          by -= x[M_ACT_READ_BYTES];
+        else if (ki->drop == FUSE_INTERMEDIATE)
+          by -= 2 * prev_write;
+        else
+          by -= prev_write;
+      }
+      prev_write = x[M_ACT_WRITE_BYTES];
+      bytes += by;
+    }
+    if (bytes < 0)
+      bytes = 0;
+    *roof_sum = rs;
+    return ki->launches * kk->launch_gap[k] + bytes / kk->bw_eff[k];
+  }
+  for (int nm = 0; nm < ki->nmem; nm++) {
+    const struct MemberInfo *mi = &ki->mem[nm];
+    const double *x = v->row[mi->row];
+    double fl = x[M_FLOPS], by = metric_bytes(x);
+    rs += roof[mi->row];
+    if (mi->traffic != 1)
+      by *= mi->traffic;
+    if (k == KK_ATTENTION && mi->arg >= 0 && e) {
+      const double *args = v->args + mi->arg;
+      double h = args[mi->off[0]], hkv = args[mi->off[1]],
+             d = args[mi->off[2]];
+      double b = run[V_B], t = run[V_T];
+      double bht = b * h * t;
+      double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
+      double f2, kv2;
+      flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
+                  x[M_KV_READ_BYTES], &f2, &kv2);
+      by -= x[M_KV_READ_BYTES] - kv2;
+      fl = f2;
+    }
+    if (nm > 0) {
+      if (ki->drop == FUSE_SHARED_INPUT)
+        by -= x[M_ACT_READ_BYTES];
+      else if (ki->drop == FUSE_INTERMEDIATE)
+        by -= 2 * prev_write;
+      else
+        by -= prev_write;
+    }
+    prev_write = x[M_ACT_WRITE_BYTES];
+    flops += fl;
+    bytes += by;
+    if (k == KK_GEMM && mi->arg >= 0) {
+      const double *args = v->args + mi->arg;
+      m = args[mi->off[0]];
+      kred = args[mi->off[1]];
+      ncols += args[mi->off[2]];
+    }
+  }
+  if (bytes < 0)
+    bytes = 0;
+  *roof_sum = rs;
+  double launch = ki->launches * kk->launch_gap[k];
+  /* calib_kernel_time */
+  double tm = bytes / kk->bw_eff[k];
+  double peak = roof_peak_inline(pk, v->row[ki->lead], ki->xw, NULL);
+  if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
+    peak = pk->p16 * e->gemm8_speedup;
+  double w = k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1;
+  double tc = flops / (peak * f->compute_eff * w);
+  return launch + (tc > tm ? tc : tm);
+}
+
+void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
+                       const Gpu *g, const Peaks *pk, const Values *v,
+                       const double *run, const double *roof, int r,
+                       KernelCost *out) {
+  kernel_cost(cp, c, e, g, pk, v, run, roof, r, out);
+}
+
 double calib_predict(const CalibPlan *cp, const Calib *c, const Engine *e,
                      const Gpu *g, const Peaks *pk, const Values *v,
                      const double *run, const double *roof, double *row_time) {
   return calib_predict_rows(cp, c, e, g, pk, v, run, roof, row_time, NULL);
 }
 
+LM_SSE41_CLONES
 double calib_predict_rows(const CalibPlan *cp, const Calib *c,
                           const Engine *e, const Gpu *g, const Peaks *pk,
                           const Values *v, const double *run,
                           const double *roof, double *row_time,
                           const bool *only) {
-  const Plan *p = cp->plan;
   double total = 0, launches = 0;
   /* a host-bound engine rescales every row by the whole phase's launches:
    * no row's time can be kept from the last evaluation */
   if (e && e->host_launch > 0)
     only = NULL;
-  for (int r = 0; r < cp->nrows; r++) {
-    if (cp->lead[r] != r)
-      continue;
-    if (v->off && v->off[r] && cp->next[r] < 0) {
+  bool host_bound = e && e->host_launch > 0;
+  KindConst kk;
+  double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
+  for (int i = 0; i < cp->nkinds; i++) {
+    int k = cp->kinds[i];
+    kk.launch_gap[k] = c->k[k].launch + gap;
+    kk.bw_eff[k] = g->bandwidth * c->k[k].memory_eff;
+  }
+  for (int i = 0; i < cp->nkern; i++) {
+    const struct KernInfo *ki = &cp->kinfo[i];
+    int r = ki->lead, nmem = ki->nmem;
+    const struct MemberInfo *mem = ki->mem;
+    if (nmem == 1 && v->off && v->off[r]) {
       row_time[r] = 0; /* runs in the other phase (MLA, Mamba): no kernel */
       continue;
     }
     bool again = !only;
-    for (int q = r; q >= 0 && !again; q = cp->next[q])
-      again = only[q];
+    for (int j = 0; j < nmem && !again; j++)
+      again = only[mem[j].row];
     if (!again) { /* its rows' times are still there: the same sum */
-      for (int q = r; q >= 0; q = cp->next[q])
-        total += p->rows[q].count * row_time[q];
+      for (int j = 0; j < nmem; j++)
+        total += mem[j].count * row_time[mem[j].row];
       continue;
     }
-    KernelCost kc;
-    calib_kernel_cost(cp, c, e, g, pk, v, run, roof, r, &kc);
-    double t = kc.time;
-    launches += p->rows[r].count * cp->launches[r];
+    double roof_sum;
+    double t = kernel_time_fast(ki, &kk, c, e, g, pk, v, run, roof, &roof_sum);
+    if (host_bound) /* (else host is 0 x launches = 0 whatever they are) */
+      launches += ki->count * ki->launches;
     /* share among the rows by roofline time (equal shares if all 0) */
-    if (kc.nrows == 1) {
+    if (nmem == 1) {
       row_time[r] = t;
-      total += p->rows[r].count * t;
+      total += ki->count * t;
       continue;
     }
-    double scale = kc.roof_sum > 0 ? t / kc.roof_sum : 0;
-    for (int q = r; q >= 0; q = cp->next[q]) {
-      row_time[q] = kc.roof_sum > 0 ? roof[q] * scale : t / kc.nrows;
-      total += p->rows[q].count * row_time[q];
+    double scale = roof_sum > 0 ? t / roof_sum : 0;
+    for (int j = 0; j < nmem; j++) {
+      int q = mem[j].row;
+      row_time[q] = roof_sum > 0 ? roof[q] * scale : t / nmem;
+      total += mem[j].count * row_time[q];
     }
   }
   /* host-bound (an engine whose host issues each launch in host_launch): the

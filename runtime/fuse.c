@@ -431,22 +431,39 @@ static void check(Fuser *f, const Atom *x, bool range, double lo, double hi,
     return;
   if (!f->cond)
     narrow(f, x, need);
+  /* the comparisons what is proven already (have) or the bounds compared
+   * imply are left out; the test passes for the same x */
+  double plo = have.known ? have.lo : -INFINITY,
+         phi = have.known ? have.hi : INFINITY;
   Buf c;
   buf_init(&c);
-  if (range) {
-    Buf l, h;
-    buf_init(&l);
-    buf_init(&h);
-    konst(f, &l, lo);
-    konst(f, &h, hi);
-    buf_printf(&c, "%s >= %s && %s <= %s && ", x->s, buf_str(&l), x->s,
-               buf_str(&h));
-    buf_free(&l);
-    buf_free(&h);
+  const char *sep = "";
+  if (range && !(plo >= lo)) {
+    buf_printf(&c, "%s >= ", x->s);
+    konst(f, &c, lo);
+    sep = " && ";
   }
-  buf_printf(&c, "%s >= 0 && %s <= 1.79e308", x->s, x->s);
-  if (range && whole)
-    buf_printf(&c, " && %s == lm_floor(%s)", x->s, x->s);
+  if (range && !(phi <= hi)) {
+    buf_printf(&c, "%s%s <= ", sep, x->s);
+    konst(f, &c, hi);
+    sep = " && ";
+  }
+  if (!(plo >= 0) && !(range && lo >= 0)) {
+    buf_printf(&c, "%s%s >= 0", sep, x->s);
+    sep = " && ";
+  }
+  if (!(phi <= 1.79e308) && !(range && hi <= 1.79e308)) {
+    buf_printf(&c, "%s%s <= 1.79e308", sep, x->s);
+    sep = " && ";
+  }
+  /* whole: once 0 <= x < 2^63 holds (proven, or the comparisons before
+   * it), x == floor(x) exactly when x equals its conversion to a whole
+   * number, which truncates (one instruction, not a call) */
+  double top = range && hi < phi ? hi : phi;
+  if (range && whole && top < 9223372036854775808.0)
+    buf_printf(&c, "%s%s == (double)(long long)%s", sep, x->s, x->s);
+  else if (range && whole)
+    buf_printf(&c, "%s%s == lm_floor(%s)", sep, x->s, x->s);
   if (!hashmap_get(&f->done, buf_str(&c))) {
     buf_printf(&f->work, "  if (!(%s)) return -1;\n", buf_str(&c));
     if (!f->cond)

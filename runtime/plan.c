@@ -161,6 +161,9 @@ Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
     return NULL;
   }
   p->kvrows = plan_kv_rows(p, &p->nkvrows);
+  p->all_phases = true;
+  for (int r = 0; r < p->nrows; r++)
+    p->all_phases &= p->rows[r].phase == AP_ANY;
   return p; /* fused on demand: plan_fuse, or by use (fused_for) */
 }
 
@@ -290,6 +293,8 @@ static bool row_off(const Row *row, const double *run) {
 
 /* The fused code zeroes the rows of the other phase; mark them. */
 static void mark_off(const Plan *p, const double *run, Values *out) {
+  if (p->all_phases) /* off[] holds row_off's false already */
+    return;
   for (int r = 0; r < p->nrows; r++)
     out->off[r] = row_off(&p->rows[r], run);
 }

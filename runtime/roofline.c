@@ -47,24 +47,7 @@ int roof_peaks(const Gpu *g, int w_bits, int a_bits, int kv_bits, Format8 f,
 
 double roof_peak(const Peaks *pk, const double *v, bool xw,
                  const char **name) {
-  /* the widest operand the operation reads */
-  int bits = pk->a_bits;
-  int wb = xw ? pk->x_bits : pk->w_bits;
-  if (v[M_WEIGHT_BYTES] != 0 && wb > bits)
-    bits = wb;
-  if (v[M_KV_READ_BYTES] != 0 && pk->kv_bits > bits)
-    bits = pk->kv_bits;
-  const char *n = "FP16/BF16";
-  double p = pk->p16;
-  if (bits <= 4 && pk->p4 > 0)
-    n = "FP4", p = pk->p4;
-  else if (bits <= 6 && pk->p6 > 0)
-    n = "FP6", p = pk->p6;
-  else if (bits <= 8 && pk->p8 > 0)
-    n = pk->p8_name, p = pk->p8;
-  if (name)
-    *name = n;
-  return p;
+  return roof_peak_inline(pk, v, xw, name);
 }
 
 double roof_row_peak(const Peaks *pk, const double *v, const char **name) {
@@ -88,6 +71,29 @@ void phase_roofline(PhaseResult *ph, const Peaks *peaks, double bandwidth) {
   phase_roofline_rows(ph, peaks, bandwidth, NULL);
 }
 
+static bool peaks_same(const Peaks *a, const Peaks *b) {
+  return a->p16 == b->p16 && a->p8 == b->p8 && a->p8_name == b->p8_name &&
+         a->p6 == b->p6 && a->p4 == b->p4 && a->w_bits == b->w_bits &&
+         a->a_bits == b->a_bits && a->kv_bits == b->kv_bits &&
+         a->x_bits == b->x_bits;
+}
+
+/* The table of roof_peak's eight answers for peaks (made when they
+ * change: a sweep's rows mostly share them). */
+static const PeakTab *peak_tab(PeakTab *t, const Peaks *peaks) {
+  if (t->valid && peaks_same(&t->pk, peaks))
+    return t;
+  for (int i = 0; i < 8; i++) {
+    double v[M_TRAFFIC] = {0};
+    v[M_WEIGHT_BYTES] = i & 1;
+    v[M_KV_READ_BYTES] = i >> 1 & 1;
+    t->peak[i] = roof_peak_inline(peaks, v, i >> 2, &t->name[i]);
+  }
+  t->pk = *peaks;
+  t->valid = true;
+  return t;
+}
+
 void phase_roofline_rows(PhaseResult *ph, const Peaks *peaks,
                          double bandwidth, const bool *only) {
   int n = ph->plan->nrows;
@@ -97,15 +103,19 @@ void phase_roofline_rows(PhaseResult *ph, const Peaks *peaks,
     ph->peak = xcalloc((size_t)n + 1, sizeof(char *));
   }
   ph->total_time = 0;
+  const PeakTab *t = peak_tab(&ph->ptab, peaks);
+  const Row *rows = ph->plan->rows;
   for (int r = 0; r < n; r++) {
     if (!only || only[r]) {
       const double *v = ph->vals->row[r];
       double bytes = metric_bytes(v);
-      double peak = roof_peak(peaks, v, ph->plan->rows[r].xw, &ph->peak[r]);
+      int i = (v[M_WEIGHT_BYTES] != 0) | (v[M_KV_READ_BYTES] != 0) << 1 |
+              rows[r].xw << 2;
+      ph->peak[r] = t->name[i];
       ph->time[r] =
-          roof_time(v[M_FLOPS], bytes, peak, bandwidth, &ph->bound[r]);
+          roof_time(v[M_FLOPS], bytes, t->peak[i], bandwidth, &ph->bound[r]);
     }
-    ph->total_time += ph->plan->rows[r].count * ph->time[r];
+    ph->total_time += rows[r].count * ph->time[r];
   }
 }
 

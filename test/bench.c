@@ -208,9 +208,12 @@ typedef struct SweepSpec {
 static void bench_sweep_spec(void *arg) {
   SweepSpec *w = arg;
   lmp_sweep *s = lmp_sweep_new(w->a->data, w->a->model, w->a->opts);
+  lmp_error err;
   for (int i = 0; i < 2; i++)
-    if (lmp_sweep_values(s, w->dim[i][0], w->dim[i][1], NULL) < 0)
+    if (lmp_sweep_values(s, w->dim[i][0], w->dim[i][1], &err) < 0) {
+      fprintf(stderr, "bench: %s\n", err.message);
       abort();
+    }
   w->configs = lmp_sweep_size(s);
   const lmp_result *r;
   size_t sink = 0;
@@ -534,9 +537,162 @@ static void bench_end_to_end(void) {
   free(nocache);
 }
 
+/* The sweep rates through lmp_sweep (Llama-2-7B, calibrated, then the
+ * roofline); with memory, lmrun's peak RSS over long sweeps too.
+ * `build/bench sweep` prints this part alone. */
+static void bench_sweeps(ApiBench *ab, bool memory) {
+  /* whole predictions (prefill, decode, roofline, calibration,
+   * footprint, summary) through lmp_sweep, calibrated (the default) */
+  ApiBenchSweep sb = {ab->data, ab->model, ab->opts};
+  static const struct {
+    const char *what, *dim[2][2], *format;
+  } sw[] = {
+      {"-B 1..64 -S 128..4096x2", {{"batch", "1..64"},
+                                   {"seq-len", "128..4096x2"}}, NULL},
+      {"-B 1..16 -S 1..4096 (S fastest)", {{"batch", "1..16"},
+                                           {"seq-len", "1..4096"}}, NULL},
+      {"-S 1..4096 -B 1..16 (B fastest)", {{"seq-len", "1..4096"},
+                                           {"batch", "1..16"}}, NULL},
+      {"-B 1..16 -S 1..4096, every row as CSV", {{"batch", "1..16"},
+                                                {"seq-len", "1..4096"}},
+       "csv"},
+      {"-B 1..16 -S 1..4096, every row as JSON", {{"batch", "1..16"},
+                                                 {"seq-len", "1..4096"}},
+       "json"},
+      {"-B 1..16 -S 1..4096, every row as a table", {{"batch", "1..16"},
+                                                    {"seq-len", "1..4096"}},
+       "table"},
+  };
+  printf("sweeps: whole predictions through lmp_sweep (calibrated, vLLM), "
+         "one core\n");
+  for (size_t i = 0; i < LM_ARRAY_LEN(sw); i++) {
+    SweepSpec w = {&sb, {{sw[i].dim[0][0], sw[i].dim[0][1]},
+                         {sw[i].dim[1][0], sw[i].dim[1][1]}},
+                   sw[i].format, 0};
+    bench_sweep_spec(&w); /* sizes it (and warms the caches) */
+    double t = cpu_time_it(bench_sweep_spec, &w, w.configs > 1000 ? 5 : 9,
+                           w.configs > 1000 ? 1 : 3);
+    char what[96];
+    snprintf(what, sizeof(what), "%s%s", sw[i].format ? "" : "evaluate: ",
+             sw[i].what);
+    print_rate(what, t / w.configs);
+  }
+  /* the modes of issue 13 section 5, each over -B 1..16 -S 1..4096 with S
+   * fastest and -S 1..4096 -B 1..16 with B fastest */
+  static const struct {
+    const char *what, *key, *value;
+  } modes[] = {{"--phase prefill", "phase", "prefill"},
+               {"--phase decode", "phase", "decode"},
+               {"--roofline", "roofline", "yes"}};
+  for (size_t i = 0; i < LM_ARRAY_LEN(modes); i++) {
+    lmp_options_set(ab->opts, modes[i].key, modes[i].value, NULL);
+    for (int order = 0; order < 2; order++) {
+      SweepSpec wr = {&sb, {{"batch", "1..16"}, {"seq-len", "1..4096"}},
+                      NULL, 0};
+      if (order) {
+        wr.dim[0][0] = "seq-len", wr.dim[0][1] = "1..4096";
+        wr.dim[1][0] = "batch", wr.dim[1][1] = "1..16";
+      }
+      bench_sweep_spec(&wr);
+      char what[96];
+      snprintf(what, sizeof(what), "evaluate: %s (%s fastest)", modes[i].what,
+               order ? "B" : "S");
+      print_rate(what, cpu_time_it(bench_sweep_spec, &wr, 5, 1) / wr.configs);
+    }
+  }
+  lmp_options_set(ab->opts, "phase", "all", NULL);
+  lmp_options_set(ab->opts, "roofline", "no", NULL);
+  if (!memory)
+    return;
+  /* constant memory: lmrun's peak RSS, 10^7 configurations against 10 */
+  char *big[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10000",
+                 "-S", "1..1000", "--slo", "tpot=30ms", NULL};
+  char *small[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10",
+                   "-S", "1", "--slo", "tpot=30ms", NULL};
+  char *bigcsv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B",
+                    "1..1000", "-S", "1..1000", "--format", "csv", NULL};
+  char *smallcsv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10",
+                      "-S", "1", "--format", "csv", NULL};
+  double t0 = now_seconds();
+  long kb_big = child_max_rss_kb(big);
+  double tb = now_seconds() - t0;
+  long kb_small = child_max_rss_kb(small);
+  printf("  lmrun --slo, 10^7 configurations: peak RSS %ld kB (%.1f s); "
+         "10 configurations: %ld kB\n",
+         kb_big, tb, kb_small);
+  t0 = now_seconds();
+  kb_big = child_max_rss_kb(bigcsv);
+  tb = now_seconds() - t0;
+  kb_small = child_max_rss_kb(smallcsv);
+  printf("  lmrun --format csv, 10^6 rows: peak RSS %ld kB (%.1f s); "
+         "10 rows: %ld kB\n",
+         kb_big, tb, kb_small);
+}
+
+/* `build/bench predict`: one calibrated prediction and its parts alone
+ * (Llama-2-7B, H100, vLLM's kernels, FlashAttention), CPU time. */
+static int bench_predict_only(void) {
+  Error e;
+  err_clear(&e);
+  Db *db = db_open("module_db.json", "generated_modules", &e);
+  Registry *reg = db ? reg_open(db, "generated_modules", &e) : NULL;
+  ModelOpenOpts mo = {.arch_dir = "models/arch"};
+  Model *model = reg ? model_open("models/llama-2-7b-hf.json", &mo, reg, &e)
+                     : NULL;
+  GpuDb *gpus = model ? gpudb_load("hardware.json", &e) : NULL;
+  Calib *cal = gpus ? calib_for_gpu("calibration", "h100-sxm", &e) : NULL;
+  Engine *eng = cal ? engine_load("engines/vllm.json", &e) : NULL;
+  if (!eng) {
+    err_print(stderr, &e);
+    return 1;
+  }
+  EvalBench fb = {.plan = plan_build(model, ATTN_FLASH, NULL),
+                  .gpu = gpudb_find(gpus, "h100-sxm")};
+  predict_defaults(&fb.opts);
+  fb.opts.max_batch = false;
+  fb.opts.attn = ATTN_FLASH;
+  fb.opts.calib = cal;
+  fb.opts.engine_data = eng;
+  plan_fuse(fb.plan);
+  printf("one calibrated predict (Llama-2-7B, H100, vLLM, FlashAttention), "
+         "CPU time, least disturbed batch\n");
+  print_time("one predict, calibrated, the same configuration",
+             cpu_time_it(bench_predict, &fb, 25, 20000));
+  print_time("  B 1..64 in turn (nothing carried over)",
+             cpu_time_it(bench_predict_vary, &fb, 25, 20000));
+  print_time("  of which calib_predict, both phases",
+             cpu_time_it(bench_calib, &fb, 25, 20000));
+  prediction_free(&fb.pred);
+  plan_free(fb.plan);
+  calib_free(cal);
+  engine_free(eng);
+  gpudb_free(gpus);
+  model_free(model);
+  reg_free(reg);
+  db_free(db);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "lmrun") == 0) { /* this part alone */
     bench_end_to_end();
+    return 0;
+  }
+  if (argc > 1 && strcmp(argv[1], "predict") == 0)
+    return bench_predict_only();
+  if (argc > 1 && strcmp(argv[1], "sweep") == 0) { /* this part alone */
+    ApiBench ab = {.data = lmp_open("module_db.json", "generated_modules",
+                                    "hardware.json", NULL)};
+    ab.model = ab.data ? lmp_model_load(ab.data, "models/llama-2-7b-hf.json",
+                                        NULL)
+                       : NULL;
+    ab.opts = lmp_options_new();
+    if (!ab.model || lmp_options_set(ab.opts, "max-batch", "no", NULL) < 0)
+      abort();
+    bench_sweeps(&ab, false);
+    lmp_options_free(ab.opts);
+    lmp_model_free(ab.model);
+    lmp_close(ab.data);
     return 0;
   }
   DbBench b = {0};
@@ -689,74 +845,7 @@ int main(int argc, char **argv) {
   print_time("lmp_predict with -O 256 (255 decode steps summed)",
              cpu_time_it(bench_lmp_predict, &ab, 9, 50));
   lmp_options_set(ab.opts, "output-len", "1", NULL);
-  {
-    /* whole predictions (prefill, decode, roofline, calibration,
-     * footprint, summary) through lmp_sweep, calibrated (the default) */
-    ApiBenchSweep sb = {ab.data, ab.model, ab.opts};
-    static const struct {
-      const char *what, *dim[2][2], *format;
-    } sw[] = {
-        {"-B 1..64 -S 128..4096x2", {{"batch", "1..64"},
-                                     {"seq-len", "128..4096x2"}}, NULL},
-        {"-B 1..16 -S 1..4096 (S fastest)", {{"batch", "1..16"},
-                                             {"seq-len", "1..4096"}}, NULL},
-        {"-S 1..4096 -B 1..16 (B fastest)", {{"seq-len", "1..4096"},
-                                             {"batch", "1..16"}}, NULL},
-        {"-B 1..16 -S 1..4096, every row as CSV", {{"batch", "1..16"},
-                                                  {"seq-len", "1..4096"}},
-         "csv"},
-        {"-B 1..16 -S 1..4096, every row as JSON", {{"batch", "1..16"},
-                                                   {"seq-len", "1..4096"}},
-         "json"},
-        {"-B 1..16 -S 1..4096, every row as a table", {{"batch", "1..16"},
-                                                      {"seq-len", "1..4096"}},
-         "table"},
-    };
-    printf("sweeps: whole predictions through lmp_sweep (calibrated, vLLM), "
-           "one core\n");
-    for (size_t i = 0; i < LM_ARRAY_LEN(sw); i++) {
-      SweepSpec w = {&sb, {{sw[i].dim[0][0], sw[i].dim[0][1]},
-                           {sw[i].dim[1][0], sw[i].dim[1][1]}},
-                     sw[i].format, 0};
-      bench_sweep_spec(&w); /* sizes it (and warms the caches) */
-      double t = cpu_time_it(bench_sweep_spec, &w, w.configs > 1000 ? 5 : 9,
-                             w.configs > 1000 ? 1 : 3);
-      char what[96];
-      snprintf(what, sizeof(what), "%s%s", sw[i].format ? "" : "evaluate: ",
-               sw[i].what);
-      print_rate(what, t / w.configs);
-    }
-    lmp_options_set(ab.opts, "roofline", "yes", NULL);
-    SweepSpec wr = {&sb, {{"batch", "1..16"}, {"seq-len", "1..4096"}}, NULL,
-                    0};
-    bench_sweep_spec(&wr);
-    print_rate("evaluate: the same with --roofline",
-               cpu_time_it(bench_sweep_spec, &wr, 5, 1) / wr.configs);
-    lmp_options_set(ab.opts, "roofline", "no", NULL);
-    /* constant memory: lmrun's peak RSS, 10^7 configurations against 10 */
-    char *big[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10000",
-                   "-S", "1..1000", "--slo", "tpot=30ms", NULL};
-    char *small[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10",
-                     "-S", "1", "--slo", "tpot=30ms", NULL};
-    char *bigcsv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B",
-                      "1..1000", "-S", "1..1000", "--format", "csv", NULL};
-    char *smallcsv[] = {"./lmrun", "models/llama-2-7b-hf.json", "-B", "1..10",
-                        "-S", "1", "--format", "csv", NULL};
-    double t0 = now_seconds();
-    long kb_big = child_max_rss_kb(big);
-    double tb = now_seconds() - t0;
-    long kb_small = child_max_rss_kb(small);
-    printf("  lmrun --slo, 10^7 configurations: peak RSS %ld kB (%.1f s); "
-           "10 configurations: %ld kB\n",
-           kb_big, tb, kb_small);
-    t0 = now_seconds();
-    kb_big = child_max_rss_kb(bigcsv);
-    tb = now_seconds() - t0;
-    kb_small = child_max_rss_kb(smallcsv);
-    printf("  lmrun --format csv, 10^6 rows: peak RSS %ld kB (%.1f s); "
-           "10 rows: %ld kB\n",
-           kb_big, tb, kb_small);
-  }
+  bench_sweeps(&ab, true);
   lmp_options_set(ab.opts, "max-batch", "yes", NULL);
   print_time("the same with the largest-batch search",
              time_it(bench_lmp_predict, &ab, 15, 500));

@@ -446,6 +446,132 @@ static void test_calib_fallback(void **state) {
   assert_non_null(strstr(err.msg, "no calibration for GPU 'no-such-gpu'"));
 }
 
+/* calib_predict's loop runs on the packed kernels (KernInfo, MemberInfo);
+ * calib_kernel_cost walks the CalibPlan's per-row arrays (lead, next,
+ * kind, ...) one kernel at a time, as --explain shows it. The phase
+ * total and every row's time from the two must be the same doubles: each
+ * kernel's time shared among its rows in proportion to their roofline
+ * times (equally when those are all 0), summed count x time in row order
+ * within kernels in lead order, a row that runs in the other phase 0, and
+ * a host-bound engine's phase raised to its launches' host time. Models:
+ * Llama-2-7B, DeepSeek-V2-Lite (MLA's one-phase rows, experts),
+ * Nemotron-H (Mamba), gpt-oss-20b (MXFP4 experts: x_bits); both attention
+ * implementations, the three engines, H100 and A100, 16-, 8- and 4-bit
+ * weights, prefill and decode at two shapes. */
+static void test_calib_packed_loop_equals_kernel_cost(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Db *db = tu_load_db("module_db.json");
+  Registry *reg = db ? reg_load(db, "generated_modules", &e) : NULL;
+  GpuDb *gpus = gpudb_load("hardware.json", &e);
+  assert_non_null(reg);
+  assert_non_null(gpus);
+  static const char *const models[] = {
+      "models/llama-2-7b-hf.json", "test/data/configs/deepseek-v2-lite-chat.json",
+      "test/data/configs/nemotron-h-8b-base-8k.json",
+      "test/data/configs/gpt-oss-20b.json"};
+  static const char *const engines[] = {"engines/vllm.json",
+                                        "engines/trtllm.json",
+                                        "engines/hf-eager.json"};
+  static const char *const hw[] = {"h100-sxm", "a100-sxm-80gb"};
+  static const int wbits[] = {16, 8, 4};
+  static const double shapes[][2] = {{1, 17}, {24, 1000}}; /* B, S */
+  int compared = 0;
+  for (size_t mi = 0; mi < LM_ARRAY_LEN(models); mi++) {
+    ModelOpenOpts mo = {.arch_dir = "models/arch"};
+    Model *m = model_open(models[mi], &mo, reg, &e);
+    if (!m)
+      err_print(stderr, &e);
+    assert_non_null(m);
+    for (int a = 0; a < 2; a++) {
+      Plan *p = plan_build(m, a ? ATTN_FLASH : ATTN_EAGER, &e);
+      assert_non_null(p);
+      Values *v = values_new(p);
+      double *mine = xcalloc((size_t)p->nrows + 1, sizeof(double));
+      double *ref = xcalloc((size_t)p->nrows + 1, sizeof(double));
+      for (size_t ei = 0; ei < LM_ARRAY_LEN(engines); ei++) {
+        Engine *eng = engine_load(engines[ei], &e);
+        assert_non_null(eng);
+        CalibPlan *cp = calib_plan(p, eng);
+        for (size_t hi = 0; hi < LM_ARRAY_LEN(hw); hi++) {
+          const Gpu *g = gpudb_find(gpus, hw[hi]);
+          Calib *c = calib_for_gpu("calibration", hw[hi], &e);
+          assert_non_null(g);
+          assert_non_null(c);
+          for (size_t wi = 0; wi < LM_ARRAY_LEN(wbits); wi++) {
+            Peaks pk;
+            assert_int_equal(roof_peaks(g, wbits[wi], 16, 16, FMT8_AUTO, &pk,
+                                        &e), 0);
+            for (size_t si = 0; si < LM_ARRAY_LEN(shapes); si++)
+              for (int dec = 0; dec < 2; dec++) {
+                double run[V_COUNT] = {0};
+                run[V_B] = shapes[si][0];
+                run[V_S] = run[V_L] = shapes[si][1];
+                run[V_T] = dec ? 1 : shapes[si][1];
+                run[V_DECODE] = dec;
+                run[V_W_BYTES] = run[V_X_BYTES] = wbits[wi] / 8.0;
+                run[V_A_BYTES] = run[V_KV_BYTES] = run[V_E_BYTES] = 2;
+                run[V_SRAM_BYTES] = g->smem_per_sm;
+                run[V_EXPERT_BALANCE] = 1;
+                assert_int_equal(plan_eval(p, run, v, &e), 0);
+                PhaseResult ph = {.plan = p, .vals = v};
+                phase_roofline(&ph, &pk, g->bandwidth);
+                double total =
+                    calib_predict(cp, c, eng, g, &pk, v, run, ph.time, mine);
+                /* the reference: kernel by kernel, calib_kernel_cost */
+                double rt = 0, launches = 0;
+                for (int r = 0; r < p->nrows; r++) {
+                  if (cp->lead[r] != r)
+                    continue;
+                  if (v->off && v->off[r] && cp->next[r] < 0) {
+                    ref[r] = 0;
+                    continue;
+                  }
+                  KernelCost kc;
+                  calib_kernel_cost(cp, c, eng, g, &pk, v, run, ph.time, r,
+                                    &kc);
+                  launches += p->rows[r].count * cp->launches[r];
+                  for (int q = r; q >= 0; q = cp->next[q]) {
+                    ref[q] = kc.nrows == 1    ? kc.time
+                             : kc.roof_sum > 0 ? ph.time[q] *
+                                                    (kc.time / kc.roof_sum)
+                                              : kc.time / kc.nrows;
+                    rt += p->rows[q].count * ref[q];
+                  }
+                }
+                double host = eng->host_launch * launches;
+                if (host > rt && rt > 0) {
+                  for (int r = 0; r < p->nrows; r++)
+                    ref[r] *= host / rt;
+                  rt = host;
+                }
+                assert_true(rt > 0);
+                assert_memory_equal(&total, &rt, sizeof(double));
+                assert_memory_equal(mine, ref,
+                                    sizeof(double) * (size_t)p->nrows);
+                phase_free_times(&ph);
+                compared++;
+              }
+          }
+          calib_free(c);
+        }
+        calib_plan_free(cp);
+        engine_free(eng);
+      }
+      free(mine);
+      free(ref);
+      values_free(v);
+      plan_free(p);
+    }
+    model_free(m);
+  }
+  assert_int_equal(compared, 4 * 2 * 3 * 2 * 3 * 2 * 2);
+  gpudb_free(gpus);
+  reg_free(reg);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_calib_shipped_a100),
@@ -456,6 +582,7 @@ int main(void) {
       cmocka_unit_test(test_calib_bad_files),
       cmocka_unit_test(test_calib_bad_engine),
       cmocka_unit_test(test_calib_fallback),
+      cmocka_unit_test(test_calib_packed_loop_equals_kernel_cost),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,11 +157,65 @@ static void test_fused_failure_falls_back(void **state) {
   model_free(m);
 }
 
+/* Whole-number and range checks: the fused function passes or fails
+ * every run exactly as the interpretive path does (its checks leave out
+ * the comparisons already proven and test wholeness by conversion, not
+ * lm_floor). Non-whole B, token counts N = B x T that are not whole (1.5
+ * x 3), a non-whole length, and B, S below 1 or far above a parameter's
+ * bound: where the interpretive path fails the fused function returns -1
+ * and plan_eval's error is the interpretive one; where it passes the
+ * values are the same. The non-whole cases must fail (tiny Llama's
+ * Linear N, heads x B and lengths are whole-number parameters). */
+static void test_fused_checks_match_interpreted(void **state) {
+  (void)state;
+  Model *m = model_load("test/data/tiny_llama.json", reg, NULL);
+  Plan *p = plan_build(m, ATTN_EAGER, NULL);
+  plan_fuse(p);
+  assert_non_null(p->fused);
+  static const double cases[][4] = {/* B, S, T, L */
+                                    {2.5, 4, 4, 4},   {1.5, 3, 3, 3},
+                                    {2, 2.5, 2.5, 2.5}, {2, 4, 1, 2.5},
+                                    {0.5, 4, 4, 4},   {3, 4, 4, 4},
+                                    {1e9, 4096, 4096, 4096},
+                                    {4294967296.0, 1, 1, 1}};
+  int failed = 0;
+  for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
+    double run[V_COUNT] = {[V_B] = cases[i][0], [V_S] = cases[i][1],
+                           [V_T] = cases[i][2], [V_L] = cases[i][3],
+                           [V_W_BYTES] = 2, [V_A_BYTES] = 2,
+                           [V_KV_BYTES] = 2, [V_SRAM_BYTES] = 1024,
+                           [V_E_BYTES] = 2, [V_DECODE] = cases[i][2] == 1};
+    Values *v = values_new(p), *w = values_new(p);
+    Error e1, e2;
+    err_clear(&e1);
+    err_clear(&e2);
+    int rf = fused_eval(p->fused, run, v);
+    int ri = plan_eval_interp(p, run, w, &e2);
+    assert_int_equal(rf, ri);
+    if (ri < 0) {
+      assert_int_equal(plan_eval(p, run, v, &e1), -1);
+      assert_string_equal(e1.msg, e2.msg);
+      failed++;
+    } else {
+      for (int r = 0; r < p->nrows; r++)
+        assert_memory_equal(v->row[r], w->row[r], sizeof(double) * M_TRAFFIC);
+    }
+    if (i < 5) /* the non-whole ones and B below 1 */
+      assert_int_equal(ri, -1);
+    values_free(v);
+    values_free(w);
+  }
+  assert_true(failed >= 5);
+  plan_free(p);
+  model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fused_equals_interpreted),
       cmocka_unit_test(test_fused_after_use),
       cmocka_unit_test(test_fused_failure_falls_back),
+      cmocka_unit_test(test_fused_checks_match_interpreted),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

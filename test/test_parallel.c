@@ -912,6 +912,94 @@ static void test_sweep_rows_match_single_runs(void **state) {
   lmp_close(d);
 }
 
+/* The calibrated times of a sweep's rows are those of single predictions:
+ * Llama-2-7B on H100 and A100, engines vLLM, TensorRT-LLM and HF eager
+ * (host-bound), weights at 16, 8 and 4 bits, B 1..4, S 1..64 varying
+ * fastest (4,608 configurations). The sweep's model evaluates its plans
+ * more than PLAN_FUSE_AFTER times, so its later rows come from the fused
+ * functions, decode's KV rows re-evaluated alone as S steps and the
+ * calibrated kernels of the packed loop (calib_predict_rows); every 7th
+ * row is predicted again with lmp_predict on a second copy of the model,
+ * loaded separately, whose plans see fewer than PLAN_FUSE_AFTER
+ * evaluations (interpretive) and whose results start empty (nothing
+ * carried over). ttft_s, tpot_s, their roofline bounds and the whole JSON
+ * row must be the same doubles. */
+static void test_sweep_calibrated_rows_match_unfused_runs(void **state) {
+  (void)state;
+  lmp_error err;
+  lmp_data *d = lmp_open(NULL, NULL, NULL, &err);
+  assert_non_null(d);
+  lmp_model *m = lmp_model_load(d, "models/llama-2-7b-hf.json", &err);
+  lmp_model *m1 = lmp_model_load(d, "models/llama-2-7b-hf.json", &err);
+  assert_non_null(m);
+  assert_non_null(m1);
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "max-batch", "no", &err), 0);
+  lmp_sweep *s = lmp_sweep_new(d, m, o);
+  static const char *const hw[] = {"h100-sxm", "a100-sxm-80gb"};
+  static const char *const eng[] = {"vllm", "trtllm", "hf-eager"};
+  static const char *const bits[] = {"16", "8", "4"};
+  assert_int_equal(lmp_sweep_values(s, "hardware", "h100-sxm,a100-sxm-80gb",
+                                    &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "engine", "vllm,trtllm,hf-eager",
+                                    &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "w-bits", "16,8,4", &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "batch", "1..4", &err), 0);
+  assert_int_equal(lmp_sweep_values(s, "seq-len", "1..64", &err), 0);
+  assert_double_exact(lmp_sweep_size(s), 2 * 3 * 3 * 4 * 64);
+  const lmp_result *r;
+  int k, row = 0, checked = 0;
+  static const char *const keys[] = {"ttft_s", "tpot_s", "ttft_roofline_s",
+                                     "tpot_roofline_s", "tokens_per_s"};
+  while ((k = lmp_sweep_next(s, &r, &err)) == 1) {
+    int i = row++;
+    if (i % 7 != 0)
+      continue;
+    /* the first option varies slowest */
+    char b[16], sq[16];
+    snprintf(sq, sizeof(sq), "%d", 1 + i % 64);
+    snprintf(b, sizeof(b), "%d", 1 + i / 64 % 4);
+    lmp_options *one = lmp_options_new();
+    assert_int_equal(lmp_options_set(one, "max-batch", "no", &err), 0);
+    assert_int_equal(lmp_options_set(one, "hardware", hw[i / 2304], &err), 0);
+    assert_int_equal(lmp_options_set(one, "engine", eng[i / 768 % 3], &err),
+                     0);
+    assert_int_equal(lmp_options_set(one, "w-bits", bits[i / 256 % 3], &err),
+                     0);
+    assert_int_equal(lmp_options_set(one, "batch", b, &err), 0);
+    assert_int_equal(lmp_options_set(one, "seq-len", sq, &err), 0);
+    lmp_result *single = lmp_predict(d, m1, one, &err);
+    assert_non_null(single);
+    for (size_t j = 0; j < LM_ARRAY_LEN(keys); j++) {
+      double a = lmp_result_summary(r, keys[j]),
+             c = lmp_result_summary(single, keys[j]);
+      if (!(a == c)) /* name the configuration that differs */
+        fail_msg("row %d (%s %s w%s -B %s -S %s): %s %.17g, single run "
+                 "%.17g",
+                 i, hw[i / 2304], eng[i / 768 % 3], bits[i / 256 % 3], b, sq,
+                 keys[j], a, c);
+    }
+    assert_true(lmp_result_summary(r, "ttft_s") >
+                lmp_result_summary(r, "ttft_roofline_s"));
+    char *x = lmp_result_summary_row(r, "json");
+    char *y = lmp_result_summary_row(single, "json");
+    assert_string_equal(x, y);
+    lmp_free(x);
+    lmp_free(y);
+    lmp_result_free(single);
+    lmp_options_free(one);
+    checked++;
+  }
+  assert_int_equal(k, 0);
+  assert_int_equal(row, 4608);
+  assert_int_equal(checked, (4608 + 6) / 7);
+  lmp_sweep_free(s);
+  lmp_options_free(o);
+  lmp_model_free(m1);
+  lmp_model_free(m);
+  lmp_close(d);
+}
+
 /* A sweep streams: the heap in use after PLAN_FUSE_AFTER + 10
  * configurations (each evaluates the plan at least once, so the plan has
  * fused itself by then: a one-time allocation) and after 20,000 is the
@@ -1035,6 +1123,7 @@ int main(void) {
       cmocka_unit_test(test_families_split_weights),
       cmocka_unit_test(test_rules_refused),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
+      cmocka_unit_test(test_sweep_calibrated_rows_match_unfused_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
   };

@@ -205,12 +205,61 @@ static void test_roofline_footprint_and_max_batch(void **state) {
   plan_free(p);
 }
 
+/* phase_roofline keeps a table of the peaks (PeakTab) between calls on
+ * one PhaseResult; when the peaks change the rows must get the new ones.
+ * The tiny Llama's rows evaluated once, then priced on the same
+ * PhaseResult at W16A16, W8A8 (projections at the 8-bit peak), W8A8 with
+ * an 8-bit cache (the attention matmuls too), W16A16 again and on an
+ * FP8-only GPU: each time every row's peak and name must be roof_peak's
+ * for that row (the operand rule, tested by hand in test_roofline_peaks)
+ * and its time max(flops / peak, bytes / bandwidth). */
+static void test_roofline_peak_table_follows_peaks(void **state) {
+  (void)state;
+  Plan *p = plan_build(tiny, ATTN_EAGER, NULL);
+  assert_non_null(p);
+  Values *v = values_new(p);
+  double run[V_COUNT] = {[V_B] = 2, [V_S] = 7, [V_T] = 7, [V_L] = 7,
+                         [V_W_BYTES] = 1, [V_A_BYTES] = 1, [V_KV_BYTES] = 1,
+                         [V_E_BYTES] = 2, [V_X_BYTES] = 1,
+                         [V_SRAM_BYTES] = 65536, [V_EXPERT_BALANCE] = 1};
+  assert_int_equal(plan_eval(p, run, v, NULL), 0);
+  Gpu h = {.id = "h", .fp16_flops = 989.4e12, .int8_ops = 1978.9e12};
+  Gpu f = {.id = "f", .fp16_flops = 100e12, .fp8_flops = 200e12};
+  struct {
+    const Gpu *g;
+    int w, a, kv;
+  } cases[] = {{&h, 16, 16, 16}, {&h, 8, 8, 16}, {&h, 8, 8, 8},
+               {&h, 16, 16, 16}, {&f, 8, 8, 8}};
+  PhaseResult ph = {.plan = p, .vals = v};
+  int eight = 0;
+  for (size_t c = 0; c < LM_ARRAY_LEN(cases); c++) {
+    Peaks pk;
+    assert_int_equal(roof_peaks(cases[c].g, cases[c].w, cases[c].a,
+                                cases[c].kv, FMT8_AUTO, &pk, NULL), 0);
+    phase_roofline(&ph, &pk, 2e12);
+    for (int r = 0; r < p->nrows; r++) {
+      const double *x = v->row[r];
+      const char *name;
+      double peak = roof_peak(&pk, x, p->rows[r].xw, &name);
+      assert_string_equal(ph.peak[r], name);
+      double tc = x[M_FLOPS] / peak, tm = metric_bytes(x) / 2e12;
+      assert_double_exact(ph.time[r], tc > tm ? tc : tm);
+      eight += peak != pk.p16;
+    }
+  }
+  assert_true(eight > 0); /* some rows did run at an 8-bit peak */
+  phase_free_times(&ph);
+  values_free(v);
+  plan_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roofline_peaks),
       cmocka_unit_test(test_roofline_bound_switch),
       cmocka_unit_test(test_roofline_flash_small_case),
       cmocka_unit_test(test_roofline_footprint_and_max_batch),
+      cmocka_unit_test(test_roofline_peak_table_follows_peaks),
   };
   return cmocka_run_group_tests_name("roofline", tests, group_setup, group_teardown);
 }
