@@ -1194,7 +1194,7 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
     peak = pk->p16 * e->gemm8_speedup;
   double w = k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
-  return launch + (tc > tm ? tc : tm);
+  return launch + (tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc);
 }
 
 void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
