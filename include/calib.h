@@ -143,6 +143,11 @@ struct Engine {
   /* host: the host's time to issue one launch, s (0 = none given: the host
    * is assumed to keep ahead of the GPU) */
   double host_launch;
+  /* step: the host's time per forward step that the GPU waits for, s, in
+   * prefill [0] and decode [1], plus step_per_seq per sequence of the
+   * batch (0 = none given) */
+  double step[2];
+  double step_per_seq;
   /* all_reduce: the kernel of its tensor-parallel all-reduces where a rule
    * holds (NULL: NCCL always), within one node only when ar_one_node */
   const char *ar_kernel;
@@ -160,6 +165,10 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err);
 Engine *engine_load(const char *path, Error *err);
 void engine_free(Engine *e);
+/* The host time one forward step of a phase (decode or prefill) adds for a
+ * batch of `batch` sequences: step[decode] + step_per_seq x batch (0 for e
+ * NULL or without step). */
+double engine_step_time(const Engine *e, bool decode, double batch);
 /* The kernel e runs an all-reduce of `bytes` over n GPUs with: its own
  * (all_reduce.kernel) when the group is in one node (or the engine does not
  * ask) and a rule takes n, bytes < its below_bytes and, if it needs NVLink,

@@ -714,6 +714,8 @@ typedef struct PhaseResult {
   int sends;            /* pp - 1 */
   int send_after;       /* the row the send row follows */
   double *stage_send;   /* per stage boundary: the send's time */
+  double step_host; /* the engine's host time per step in latency (its
+                       step object; 0 with --roofline) */
   double latency_roofline; /* the same with the rows' roofline times */
   double latency;       /* the phase's time on the configuration: the
                            rows (pred_total, or total_time with --roofline),

@@ -564,6 +564,41 @@ const char *engine_all_reduce_kernel(const Engine *e, int n, double bytes,
   return "nccl";
 }
 
+/* step: the host's own time per forward step (scheduling, input
+ * preparation, sampling, output processing) that the GPU waits for, per
+ * phase and per sequence of the batch (DESIGN.md section 12.4). */
+static int load_step(Loader *L, Engine *e, json_t *step) {
+  static const char *const skeys[] = {"prefill_us", "decode_us", "per_seq_us",
+                                      "why",        "source",    NULL};
+  const char *why, *src;
+  double us[3] = {0, 0, 0};
+  jp_key(&L->jp, "step");
+  if (!json_is_object(step)) {
+    lerr(L, "step must be an object: {prefill_us, decode_us, per_seq_us, "
+            "why, source}");
+    return -1;
+  }
+  if (only_keys(L, step, skeys,
+                "prefill_us, decode_us, per_seq_us, why, source") < 0 ||
+      get_number(L, step, "prefill_us", true, 0, 1e6, &us[0]) < 0 ||
+      get_number(L, step, "decode_us", true, 0, 1e6, &us[1]) < 0 ||
+      get_number(L, step, "per_seq_us", true, 0, 1e4, &us[2]) < 0 ||
+      get_string(L, step, "why", true, &e->arena, &why) < 0 ||
+      get_string(L, step, "source", true, &e->arena, &src) < 0)
+    return -1;
+  e->step[0] = us[0] * 1e-6;
+  e->step[1] = us[1] * 1e-6;
+  e->step_per_seq = us[2] * 1e-6;
+  jp_pop(&L->jp);
+  return 0;
+}
+
+double engine_step_time(const Engine *e, bool decode, double batch) {
+  if (!e)
+    return 0;
+  return e->step[decode] + e->step_per_seq * batch;
+}
+
 Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err) {
   Engine *e = xcalloc(1, sizeof(Engine));
@@ -578,7 +613,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   static const char *const keys[] = {
       "format",  "engine",     "name",    "description", "attention",
       "fusions", "ops",        "sources", "gemm_8bit",   "launch_gap",
-      "host",    "all_reduce", NULL};
+      "host",    "all_reduce", "step",      NULL};
   static const char *const akeys[] = {
       "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
   int rc = -1;
@@ -587,7 +622,7 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
   if (check_format(&L, root, "lm-predictor-engine") < 0 ||
       only_keys(&L, root, keys,
                 "format, engine, name, description, attention, fusions, ops, "
-                "sources, gemm_8bit, launch_gap, host, all_reduce") < 0 ||
+                "sources, gemm_8bit, launch_gap, host, all_reduce, step") < 0 ||
       get_string(&L, root, "engine", true, &e->arena, &e->id) < 0 ||
       get_string(&L, root, "name", true, &e->arena, &e->name) < 0)
     goto out;
@@ -694,6 +729,9 @@ Engine *engine_load_text(const char *path, const char *text, size_t len,
     e->host_launch = us * 1e-6;
     jp_pop(&L.jp);
   }
+  json_t *step = json_object_get(root, "step");
+  if (step && load_step(&L, e, step) < 0)
+    goto out;
   json_t *ar = json_object_get(root, "all_reduce");
   if (ar) {
     jp_key(&L.jp, "all_reduce");

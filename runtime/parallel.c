@@ -1206,7 +1206,12 @@ static void calibrate_comm(const Prediction *p, PhaseResult *ph) {
 int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
                   Error *err) {
   const ParPlan *pp = p->par;
-  ph->latency = ph->pred ? ph->pred_total : ph->total_time;
+  /* the engine's host time per step (calibrated times only: --roofline
+   * stays the kernels' bound) */
+  ph->step_host = ph->pred ? engine_step_time(p->opts.engine_data,
+                                              run[V_DECODE] != 0, run[V_B])
+                           : 0;
+  ph->latency = ph->pred ? ph->pred_total + ph->step_host : ph->total_time;
   ph->latency_roofline = ph->total_time;
   if (!pp)
     return 0;
@@ -1262,7 +1267,7 @@ int phase_latency(const Prediction *p, PhaseResult *ph, const double *run,
     return 0;
   }
   calibrate_comm(p, ph);
-  ph->latency = pipeline_time(p, ph, ph->pred, ph->pred_total);
+  ph->latency = pipeline_time(p, ph, ph->pred, ph->pred_total) + ph->step_host;
   return 0;
 }
 

@@ -366,7 +366,36 @@ static void test_calib_bad_engine(void **state) {
   e = engine_load_text("e.json", h2, strlen(h2), &err);
   assert_non_null(e);
   assert_double_near(e->host_launch, 23e-6, 1e-15);
+  assert_double_exact(engine_step_time(e, true, 8), 0); /* no step given */
   engine_free(e);
+  /* step: optional; prefill_us and decode_us in [0, 1e6], per_seq_us in
+   * [0, 1e4], a why and a source */
+  char *st = tu_replace(u, " \"sources\": [\"s\"],\n",
+                        " \"sources\": [\"s\"], \"step\": {\"prefill_us\": 3000,\n"
+                        " \"decode_us\": 1000, \"why\": \"w\", \"source\": \"s\"},\n");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", st, strlen(st), &err));
+  assert_non_null(strstr(err.msg, "missing required member 'per_seq_us'"));
+  char *st2 = tu_replace(st, "1000,", "1000, \"per_seq_us\": 20000,");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", st2, strlen(st2), &err));
+  assert_non_null(strstr(err.msg, "per_seq_us must lie in [0, 10000], not 20000"));
+  assert_int_equal(err.line, 3);
+  char *st3 = tu_replace(st2, "20000", "100");
+  err_clear(&err);
+  e = engine_load_text("e.json", st3, strlen(st3), &err);
+  assert_non_null(e);
+  /* by hand: a prefill step of 4 sequences waits 3000 + 4 x 100 = 3400 us
+   * of host time, a decode step 1000 + 4 x 100 = 1400 us; one sequence's
+   * decode step 1100 us */
+  assert_double_near(engine_step_time(e, false, 4), 3400e-6, 1e-15);
+  assert_double_near(engine_step_time(e, true, 4), 1400e-6, 1e-15);
+  assert_double_near(engine_step_time(e, true, 1), 1100e-6, 1e-15);
+  assert_double_exact(engine_step_time(NULL, true, 4), 0);
+  engine_free(e);
+  free(st);
+  free(st2);
+  free(st3);
   /* all_reduce: an engine's own kernel needs within_node and rules, each
    * rule its group sizes from 2; "nccl" takes neither */
   char *a =

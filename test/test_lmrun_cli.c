@@ -481,6 +481,78 @@ static double num(json_t *o, const char *k) {
   return json_number_value(v);
 }
 
+/* An engine's host time per step (engines/<id>.json "step", DESIGN.md
+ * section 12.4): a copy of the install whose trtllm.json gives prefill_us
+ * 3000, decode_us 1000 and per_seq_us 100. By hand, at -B 4: the first
+ * token waits 3000 + 4 x 100 = 3400 us more than with the shipped file
+ * (step 0), each decode step 1000 + 4 x 100 = 1400 us more, and -O 20 (the
+ * prefill and 19 decode steps) 3400 + 19 x 1400 = 30,000 us more. The
+ * kernels' rows and --roofline do not move. */
+static json_t *run_json_home(const char *home, const char *args) {
+  char *out = NULL;
+  int rc = tu_run(&out, "LM_PREDICTOR_HOME=%s %s %s --format json 2>/dev/null",
+                  home, tu_bin("lmrun"), args);
+  if (rc != 0)
+    print_error("lmrun %s: rc %d\n%s\n", args, rc, out);
+  assert_int_equal(rc, 0);
+  json_t *j = json_loads(out, 0, NULL);
+  assert_non_null(j);
+  free(out);
+  return j;
+}
+
+static void test_lmrun_engine_step(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), *out = NULL, *cwd = getcwd(NULL, 0);
+  char *home = path_join(dir, "home");
+  assert_int_equal(
+      tu_run(&out,
+             "mkdir -p %s/engines && for f in module_db.json hardware.json "
+             "parallel.json models calibration generated_modules; do ln -s "
+             "%s/$f %s/$f || exit 1; done && cp engines/*.json %s/engines/ && "
+             "sed -i -e 's/\"prefill_us\": 0,/\"prefill_us\": 3000,/' -e "
+             "'s/\"decode_us\": 0,/\"decode_us\": 1000,/' -e "
+             "'s/\"per_seq_us\": 0,/\"per_seq_us\": 100,/' "
+             "%s/engines/trtllm.json && grep -c '\"per_seq_us\": 100,' "
+             "%s/engines/trtllm.json",
+             home, cwd, home, home, home, home),
+      0);
+  assert_contains(out, "1\n"); /* the step object was edited */
+  free(out);
+  const char *args = "models/llama-2-7b-hf.json --hardware a100-sxm-80gb "
+                     "--engine trtllm -B 4 -S 128 -O 20";
+  const char *home0 = getenv("LM_PREDICTOR_HOME");
+  json_t *a = run_json_home(home0 && *home0 ? home0 : cwd, args);
+  json_t *b = run_json_home(home, args);
+  json_t *sa = json_object_get(a, "summary"), *sb = json_object_get(b, "summary");
+  assert_double_near(num(sb, "ttft_s") - num(sa, "ttft_s"), 3400e-6, 1e-12);
+  assert_double_near(num(sb, "tpot_s") - num(sa, "tpot_s"), 1400e-6, 1e-12);
+  assert_double_near(num(sb, "e2e_latency_s") - num(sa, "e2e_latency_s"),
+                     30000e-6, 1e-11);
+  /* the rows are the kernels' times: unchanged */
+  json_t *qa = tu_json_find(phase_ops(a, 1), "op", "q_proj");
+  json_t *qb = tu_json_find(phase_ops(b, 1), "op", "q_proj");
+  assert_double_exact(num(qb, "time_s"), num(qa, "time_s"));
+  json_decref(a);
+  json_decref(b);
+  /* --roofline: the bound, no host time */
+  a = run_json_home(home0 && *home0 ? home0 : cwd,
+                    "models/llama-2-7b-hf.json --hardware a100-sxm-80gb "
+                    "-B 4 -S 128 --roofline");
+  b = run_json_home(home, "models/llama-2-7b-hf.json --hardware a100-sxm-80gb "
+                          "-B 4 -S 128 --roofline");
+  assert_double_exact(num(json_object_get(b, "summary"), "ttft_s"),
+                      num(json_object_get(a, "summary"), "ttft_s"));
+  assert_double_exact(num(json_object_get(b, "summary"), "tpot_s"),
+                      num(json_object_get(a, "summary"), "tpot_s"));
+  json_decref(a);
+  json_decref(b);
+  tu_rm_rf(dir);
+  free(home);
+  free(dir);
+  free(cwd);
+}
+
 static void test_lmrun_calibrated(void **state) {
   (void)state;
   json_t *doc = run_json_cal("models/llama-2-7b-hf.json --hardware a100-sxm-80gb");
@@ -1099,6 +1171,7 @@ int main(void) {
       cmocka_unit_test(test_lmrun_totals_sum_rows),
       cmocka_unit_test(test_lmrun_formats),
       cmocka_unit_test(test_lmrun_calibrated),
+      cmocka_unit_test(test_lmrun_engine_step),
       cmocka_unit_test(test_lmrun_bad_input),
       cmocka_unit_test(test_lmrun_output_len),
       cmocka_unit_test(test_lmrun_tensor_parallel_rows),
