@@ -124,6 +124,12 @@ int jitcache_stamp_get(const char *dir, const char *skey, int n,
                        char jitkey[33], char (*words)[17]);
 int jitcache_stamp_put(const char *dir, const char *skey, const char *jitkey,
                        const char (*words)[17], int n);
+/* db_open through a stamp of module_db.json and its index in the cache's
+ * db/ directory: verified (db_open_verified, neither file hashed) when the
+ * stamp of both files as they are now exists; a run that took the index
+ * after the full check stamps them if both are settled and stat the same
+ * after as before. What lmp_open uses (DESIGN.md §7.10). */
+Db *db_open_stamped(const char *db_path, const char *mod_dir, Error *e);
 
 /* ===== registry.c ===== */
 

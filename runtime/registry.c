@@ -338,7 +338,13 @@ static int compile(Registry *r, const ModuleDef *const *mods, int n,
   if (!jit)
     goto out;
   rc = resolve(r, mods, n, jit, shown, err);
-  if (rc == 0 && stamped && settled)
+  char again[33];
+  bool still = false;
+  /* stamped only if the files stat the same after the read as before */
+  if (rc == 0 && stamped && settled &&
+      jit_stamp_key(REG_CACHE_SALT, (const char *const *)paths, shown, n,
+                    again, &still) == 0 &&
+      still && strcmp(again, skey) == 0)
     stamp_store(skey, jit, texts, n);
 out:
   for (i = 0; i < n; i++) {
