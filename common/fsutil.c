@@ -105,7 +105,8 @@ char *fs_read(const char *path, size_t *len, Error *err) {
   return data;
 }
 
-char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err) {
+static char *map_file(const char *path, size_t *len, size_t *mapped,
+                      int flags, Error *err) {
   *mapped = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat st;
@@ -114,8 +115,8 @@ char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err) {
       st.st_size > 0 && (unsigned long long)st.st_size <= FS_MAX_READ &&
       page > 0 && st.st_size % page != 0) {
     /* the rest of the last page reads as zeros: the NUL terminator */
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ,
-                   MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | flags,
+                   fd, 0);
     if (p != MAP_FAILED) {
       close(fd);
       *mapped = (size_t)st.st_size;
@@ -127,6 +128,14 @@ char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err) {
   if (fd >= 0)
     close(fd);
   return fs_read(path, len, err); /* its checks and messages */
+}
+
+char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err) {
+  return map_file(path, len, mapped, MAP_POPULATE, err);
+}
+
+char *fs_map_lazy(const char *path, size_t *len, size_t *mapped, Error *err) {
+  return map_file(path, len, mapped, 0, err);
 }
 
 void fs_unmap(char *p, size_t mapped) {

@@ -248,6 +248,8 @@ char *fs_read(const char *path, size_t *len, Error *err);
  * pass to fs_unmap), else read (*mapped 0: free() it). For large inputs
  * read whole on every run (module_db.json, to hash it). */
 char *fs_map(const char *path, size_t *len, size_t *mapped, Error *err);
+/* The same, the pages read only when touched (not read ahead whole). */
+char *fs_map_lazy(const char *path, size_t *len, size_t *mapped, Error *err);
 void fs_unmap(char *p, size_t mapped);
 /* Write atomically: temp file in the same directory, fsync, rename, fsync
  * the directory. On failure nothing at path changes. A symbolic link is

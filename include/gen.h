@@ -258,6 +258,8 @@ typedef struct Db {
   char *index_text;    /* a Db read from the index: its text, which the
                           entries' strings point into; owned */
   size_t text_mapped;  /* doc.text is fs_map's mapping of this length */
+  bool verified;       /* from the index, its hashes not checked: a stamp
+                          vouched for both files (db_open_verified) */
   ModuleDef **mods;    /* in file order */
   int nmods;
   HashMap by_full;     /* full name -> ModuleDef* */
@@ -314,6 +316,13 @@ const AtomicOp *db_find_op(const ModuleDef *md, const char *op);
  * all there; their formulas are parsed on first use (db_ensure). NULL with
  * db_load's errors. index_dir NULL: always the full load. */
 Db *db_open(const char *path, const char *index_dir, Error *err);
+/* The same; verified: the caller has proof (runtime/lmpredict.c's stamp,
+ * DESIGN.md §7.10) that module_db.json and the index are the files an
+ * earlier db_open checked the hashes of and took the index from: neither
+ * is hashed, module_db.json is mapped without being read. Every other
+ * check is made; an index it refuses still falls back to db_load. */
+Db *db_open_verified(const char *path, const char *index_dir, bool verified,
+                     Error *err);
 /* The index of a fully loaded db (db_load) whose file's bytes are text.
  * New string; free(). */
 char *dbindex_text(const Db *db, const char *text, size_t len);

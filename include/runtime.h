@@ -37,6 +37,17 @@ Jit *jit_cache_lookup(const char *salt, const char *const *paths,
                       const char *const *texts, int n);
 /* True if j was loaded from a cache file (not compiled by this call). */
 bool jit_cached(const Jit *j);
+/* The key j is stored under in the cache ("" when it is not: no cache,
+ * compiled in memory). */
+const char *jit_cache_key(const Jit *j);
+/* The stamp key (jitcache_stamp_key) of these files under salt and the
+ * JIT's options; -1 with no cache or a path that is not a regular file. */
+int jit_stamp_key(const char *salt, const char *const *paths,
+                  const char *const *shown, int n, char key[33],
+                  bool *settled);
+/* The object stored under key (jit_cache_key of an earlier Jit), loaded;
+ * NULL on a miss or with no cache. */
+Jit *jit_cache_load_key(const char *key);
 /* Address of a global symbol, or NULL. Valid until jit_free. */
 void *jit_symbol(Jit *j, const char *name);
 void jit_free(Jit *j);
@@ -95,6 +106,30 @@ ObjImage *jitcache_load(const char *dir, const char *key, Error *why);
 /* Store body under key atomically (temp, fsync, rename). */
 int jitcache_store(const char *dir, const char *key, const void *body,
                    size_t len, Error *err);
+/* Stamps: what lets a run find its object without reading the sources.
+ * jitcache_stamp_key: a key over options, the cache format, the ABI, the
+ * libtcc, the prelude and, per file, its shown name and, from stat(2) of
+ * its path, device, inode, size and modification and change times (ns);
+ * -1 when a path is not a regular file. *settled is false when a file
+ * changed in the last 2 s (its times may not show a write in the same
+ * clock tick): such files are never stamped. A stamp file <dir>/<skey>.stamp
+ * (cache_get/cache_put format, magic "lm-predictor-stamp") holds the key
+ * of the object compiled from the files' bytes and one word (at most 16
+ * characters) per file that the caller read from them. get: 0, or -1
+ * (a miss: none, another key, damaged, not this user's). put: best effort. */
+int jitcache_stamp_key(const char *options, const char *const *paths,
+                       const char *const *shown, int n, char key[33],
+                       bool *settled);
+int jitcache_stamp_get(const char *dir, const char *skey, int n,
+                       char jitkey[33], char (*words)[17]);
+int jitcache_stamp_put(const char *dir, const char *skey, const char *jitkey,
+                       const char (*words)[17], int n);
+/* db_open through a stamp of module_db.json and its index in the cache's
+ * db/ directory: verified (db_open_verified, neither file hashed) when the
+ * stamp of both files as they are now exists; a run that took the index
+ * after the full check stamps them if both are settled and stat the same
+ * after as before. What lmp_open uses (DESIGN.md §7.10). */
+Db *db_open_stamped(const char *db_path, const char *mod_dir, Error *e);
 
 /* ===== registry.c ===== */
 
@@ -144,6 +179,9 @@ int reg_set_text(Registry *r, const char *full_name, const char *text);
  * formulas call, in one new JIT state. 0, or -1 with err (stale or missing
  * file, compile error): the registry stays usable. */
 int reg_ensure(Registry *r, RegModule *const *mods, int n, Error *err);
+/* How many of r's compiles a stamp answered: the cached object found by
+ * stat(2) of the files alone, none read (registry.c, DESIGN.md §7.10). */
+int reg_stamp_hits(const Registry *r);
 
 /* ===== prog.c: compiled parameter templates ===== */
 

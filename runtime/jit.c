@@ -30,6 +30,7 @@ struct Jit {
   TCCState *s;   /* compiled in memory by libtcc, or */
   ObjImage *obj; /* loaded from the cache (or from the object just made) */
   bool cached;   /* obj came from the cache file */
+  char key[33];  /* its key in the cache; "" if not stored there */
 };
 
 typedef struct JitErr {
@@ -229,6 +230,12 @@ static Jit *wrap(ObjImage *o, bool hit) {
   return j;
 }
 
+static Jit *wrap_key(ObjImage *o, bool hit, const char *key) {
+  Jit *j = wrap(o, hit);
+  snprintf(j->key, sizeof(j->key), "%s", key);
+  return j;
+}
+
 Jit *jit_cache_lookup(const char *salt, const char *const *paths,
                       const char *const *texts, int n) {
   char key[33];
@@ -239,8 +246,36 @@ Jit *jit_cache_lookup(const char *salt, const char *const *paths,
   err_clear(&why);
   ObjImage *o = jitcache_load(dir, key, &why);
   free(dir);
-  return o ? wrap(o, true) : NULL;
+  return o ? wrap_key(o, true, key) : NULL;
 }
+
+Jit *jit_cache_load_key(const char *key) {
+  char *dir = jitcache_dir();
+  if (!dir)
+    return NULL;
+  Error why;
+  err_clear(&why);
+  ObjImage *o = jitcache_load(dir, key, &why);
+  free(dir);
+  return o ? wrap_key(o, true, key) : NULL;
+}
+
+int jit_stamp_key(const char *salt, const char *const *paths,
+                  const char *const *shown, int n, char key[33],
+                  bool *settled) {
+  char *dir = jitcache_dir();
+  if (!dir)
+    return -1;
+  free(dir);
+  Buf opts;
+  buf_init(&opts);
+  buf_printf(&opts, "%s; %s", JIT_OPTIONS, salt ? salt : "");
+  int rc = jitcache_stamp_key(opts.data, paths, shown, n, key, settled);
+  buf_free(&opts);
+  return rc;
+}
+
+const char *jit_cache_key(const Jit *j) { return j ? j->key : ""; }
 
 Jit *jit_compile_cached(const char *salt, const char *const *paths,
                         const char *const *texts, int n, Error *err) {
@@ -253,12 +288,13 @@ Jit *jit_compile_cached(const char *salt, const char *const *paths,
   Jit *j = NULL;
   ObjImage *o = jitcache_load(dir, key, &why);
   if (o) {
-    j = wrap(o, true);
+    j = wrap_key(o, true, key);
   } else {
     Buf src;
     build_source(&src, paths, texts, n);
     o = compile_object(dir, key, src.data);
-    j = o ? wrap(o, false) : compile_source(src.data, paths, texts, n, err);
+    j = o ? wrap_key(o, false, key)
+          : compile_source(src.data, paths, texts, n, err);
     buf_free(&src);
   }
   free(dir);

@@ -125,7 +125,7 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   size_t len = 0;
   char *text = fs_read(d->hw_path, &len, &e);
   if (!text || !(d->gpus = gpudb_load_cached(d->hw_path, text, len, &e)) ||
-      !(d->db = db_open(db_path, mod_dir, &e)) ||
+      !(d->db = db_open_stamped(db_path, mod_dir, &e)) ||
       !(d->reg = reg_open(d->db, mod_dir, &e))) {
     from_error(err, &e);
     free(text);

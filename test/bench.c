@@ -346,7 +346,7 @@ static int phases(const char *input, int reps, Phases *out) {
   for (int r = 0; r < reps; r++) {
     /* the database part of lmp_open alone: db_open and reg_open */
     double d0 = cpu_now();
-    Db *db = db_open("module_db.json", "generated_modules", NULL);
+    Db *db = db_open_stamped("module_db.json", "generated_modules", NULL);
     Registry *reg = db ? reg_open(db, "generated_modules", NULL) : NULL;
     double d1 = cpu_now();
     if (!reg || db->root) { /* not from the index: run make first */
@@ -520,16 +520,17 @@ static void bench_end_to_end(void) {
     }
   }
   printf("  start: lmrun --version's whole process (exec, dynamic linking, "
-         "exit); db: the\n  module database (db_open: module_db.json hashed, "
-         "its index read) and the\n  registry; hw: the rest of lmp_open "
+         "exit); db: the\n  module database (db_open_stamped: its index read, "
+         "both files hashed\n  unless the cache's stamp vouches for them) and "
+         "the registry; hw: the rest of lmp_open "
          "(hardware.json); model: the model file or\n  config and template; "
          "JIT: the model's modules (first load minus a second\n  one); "
          "predict: lmp_predict (plan, engine, calibration, both phases, "
          "largest\n  batch); output: the table; sum: start plus the phases "
          "(in-process, warm: a\n  process also pays its page faults and cold "
          "caches, the difference to CPU).\n  CPU, JIT and sum are repeat runs, "
-         "the model's compiled code loaded from\n  the cache (DESIGN.md 7.10; "
-         "the first run of a model fills it); cold: CPU\n  with "
+         "the model's compiled code loaded from\n  the cache, found by its stamp "
+         "(DESIGN.md 7.10; the first runs of a model\n  fill it); cold: CPU\n  with "
          "LM_PREDICTOR_CACHE=off, libtcc compiling on every run\n");
   printf("  slowest: %s, %.2f ms CPU; %d of %d inputs over the 5 ms target\n",
          worst_in, worst * 1e3, over, n);

@@ -7,6 +7,10 @@
  * first use, and a bad one is a located error; lmgen writes the index. */
 #include "testutil.h"
 #include "gen.h"
+#include "runtime.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
 
 static void same_str(const char *a, const char *b) {
   if (!a || !b)
@@ -364,12 +368,118 @@ static void test_dbindex_lmrun_never_stale(void **state) {
   free(gen);
 }
 
+/* Linear's FLOPs in db for N = 3, in = 5, out = 7. */
+static double linear_flops(Db *db) {
+  Error e;
+  err_clear(&e);
+  ModuleDef *md = db_find(db, "Linear", &e);
+  assert_non_null(md);
+  assert_int_equal(db_ensure(db, md, &e), 0);
+  double args[5] = {3, 5, 7, 2, 2};
+  return module_eval(md, M_FLOPS, args);
+}
+
+static int stamps_in(const char *cache) {
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "ls '%s/db' 2>/dev/null | grep -c '\\.stamp$'",
+                          cache) < 0, 0);
+  int n = atoi(out);
+  free(out);
+  return n;
+}
+
+/* db_open_stamped: the index taken without hashing either file only while
+ * both are as they were when stamped. An edit of module_db.json of the
+ * same size with its modification time put back, a touch of the index, a
+ * replaced file: each is the full check again, which sees the edit. */
+static void test_dbindex_stamped(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), *cache = tu_tmpdir();
+  setenv("LM_PREDICTOR_CACHE", cache, 1);
+  char *path = path_join(dir, "module_db.json");
+  tu_copy("test/data/mini_db.json", path);
+  Error e;
+  err_clear(&e);
+  bool changed = false;
+  assert_int_equal(dbindex_write(path, dir, false, &changed, &e), 0);
+  /* just written: the index, checked, not stamped */
+  Db *db = db_open_stamped(path, dir, &e);
+  assert_non_null(db);
+  assert_null(db->root);
+  assert_false(db->verified);
+  db_free(db);
+  assert_int_equal(stamps_in(cache), 0);
+  usleep(2100 * 1000);
+  db = db_open_stamped(path, dir, &e); /* settled: checked, stamped */
+  assert_false(db->verified);
+  db_free(db);
+  assert_int_equal(stamps_in(cache), 1);
+  db = db_open_stamped(path, dir, &e);
+  assert_null(db->root);
+  assert_true(db->verified);
+  /* 2 N in out = 2 x 3 x 5 x 7 */
+  assert_double_exact(linear_flops(db), 210.0);
+  db_free(db);
+  /* the same size, the same modification time, another formula */
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  char *text = tu_read(path);
+  char *edited = tu_replace(text, "\"flops\": \"2 * {N} * {in_features}",
+                            "\"flops\": \"3 * {N} * {in_features}");
+  assert_int_equal(strlen(edited), strlen(text));
+  tu_write(path, edited);
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+  db = db_open_stamped(path, dir, &e);
+  assert_non_null(db);
+  assert_false(db->verified);
+  assert_non_null(db->root); /* the index is not this file's */
+  assert_double_exact(linear_flops(db), 315.0); /* 3 x 3 x 5 x 7 */
+  db_free(db);
+  /* back to the original bytes by another file renamed over it */
+  char *other = path_join(dir, "other.json");
+  tu_write(other, text);
+  assert_int_equal(rename(other, path), 0);
+  db = db_open_stamped(path, dir, &e);
+  assert_false(db->verified);
+  assert_null(db->root);
+  db_free(db);
+  /* the index touched back to its modification time */
+  char *ip = path_join(dir, DBINDEX_FILE);
+  assert_int_equal(stat(ip, &st), 0);
+  char *itext = tu_read(ip);
+  tu_write(ip, itext);
+  struct timespec itimes[2] = {st.st_atim, st.st_mtim};
+  assert_int_equal(utimensat(AT_FDCWD, ip, itimes, 0), 0);
+  db = db_open_stamped(path, dir, &e);
+  assert_false(db->verified);
+  db_free(db);
+  /* no cache: as db_open */
+  setenv("LM_PREDICTOR_CACHE", "off", 1);
+  db = db_open_stamped(path, dir, &e);
+  assert_false(db->verified);
+  assert_null(db->root);
+  db_free(db);
+  unsetenv("LM_PREDICTOR_CACHE");
+  free(itext);
+  free(ip);
+  free(other);
+  free(edited);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  tu_rm_rf(cache);
+  free(dir);
+  free(cache);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dbindex_round_trip_shipped),
       cmocka_unit_test(test_dbindex_escapes),
       cmocka_unit_test(test_dbindex_refused),
       cmocka_unit_test(test_dbindex_db_open),
+      cmocka_unit_test(test_dbindex_stamped),
       cmocka_unit_test(test_dbindex_lazy_error_located),
       cmocka_unit_test(test_dbindex_lazy_cycle),
       cmocka_unit_test(test_dbindex_hash),

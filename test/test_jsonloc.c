@@ -100,12 +100,40 @@ static void test_jsonloc_nearest_and_end(void **state) {
   assert_int_equal(jloc_find_nearest("[1]", 3, &p), 0); /* not an object */
 }
 
+/* Line and column of byte offsets, counted by hand in "ab\ncd\n\nx":
+ * a=0 b=1 \n=2 c=3 d=4 \n=5 \n=6 x=7, then the NUL at 8. */
+static void test_jsonloc_linecol(void **state) {
+  (void)state;
+  const char *t = "ab\ncd\n\nx";
+  int line, col;
+  text_linecol(t, 0, &line, &col); /* 'a' */
+  assert_int_equal(line, 1);
+  assert_int_equal(col, 1);
+  text_linecol(t, 2, &line, &col); /* the first newline: still line 1 */
+  assert_int_equal(line, 1);
+  assert_int_equal(col, 3);
+  text_linecol(t, 4, &line, &col); /* 'd' */
+  assert_int_equal(line, 2);
+  assert_int_equal(col, 2);
+  text_linecol(t, 6, &line, &col); /* the empty line 3 */
+  assert_int_equal(line, 3);
+  assert_int_equal(col, 1);
+  text_linecol(t, 7, &line, &col); /* 'x' */
+  assert_int_equal(line, 4);
+  assert_int_equal(col, 1);
+  /* past the end: lines counted to the NUL, the column from the offset */
+  text_linecol(t, 12, &line, &col);
+  assert_int_equal(line, 4);
+  assert_int_equal(col, 12 - 7 + 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jsonloc_locate),
       cmocka_unit_test(test_jsonloc_string_offsets),
       cmocka_unit_test(test_jsonloc_format),
       cmocka_unit_test(test_jsonloc_nearest_and_end),
+      cmocka_unit_test(test_jsonloc_linecol),
   };
   return cmocka_run_group_tests_name("jsonloc", tests, NULL, NULL);
 }

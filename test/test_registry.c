@@ -3,6 +3,10 @@
 #include "testutil.h"
 #include "runtime.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
 static uint64_t weak_hash(const char *k, size_t n) {
   return n ? (uint64_t)(unsigned char)k[n - 1] % 4 : 0; /* 4 buckets' worth */
 }
@@ -212,9 +216,142 @@ static void test_registry_set_text(void **state) {
   db_free(db);
 }
 
+/* Files in dir ending in suffix. */
+static int count_files(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  int n = 0;
+  size_t sl = strlen(suffix);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    n += l > sl && strcmp(e->d_name + l - sl, suffix) == 0;
+  }
+  closedir(d);
+  return n;
+}
+
+/* One registry over dir compiles md's file: 0 or -1 (e set); *hits: its
+ * compiles answered by a stamp. */
+static int compile_once(Db *db, const char *dir, ModuleDef *md, int *hits,
+                        Error *e) {
+  err_clear(e);
+  Registry *r = reg_open(db, dir, e);
+  RegModule *m = reg_get(r, md->full_name);
+  int rc = reg_ensure(r, &m, 1, e);
+  double args[2] = {10, 2}; /* N, a_bytes */
+  if (rc == 0) /* SiLU's code: negate, exp, add, divide, 4 FLOPs each */
+    assert_double_exact(m->fn[M_FLOPS](args), 4.0 * 10);
+  *hits = reg_stamp_hits(r);
+  reg_free(r);
+  return rc;
+}
+
+/* Stamps (registry.c): a hit found by stat(2) alone must never outlive a
+ * change of the file: an edit of the same size, a touch back to the same
+ * modification time, a file replaced by another; nor a fingerprint the
+ * database no longer has. A file that changed in the last 2 s is not
+ * stamped, so the test waits 2.1 s twice. */
+static void test_registry_stamps(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Db *db = db_load("module_db.json", &e);
+  assert_non_null(db);
+  char *dir = tu_tmpdir(), *cache = tu_tmpdir();
+  setenv("LM_PREDICTOR_CACHE", cache, 1);
+  char *jdir = path_join(cache, "jit");
+  ModuleDef *md = db_find(db, "SiLU", &e);
+  char *text = emit_module(md, "module_db.json", &e);
+  assert_non_null(text);
+  char *file = path_join(dir, md->file_name);
+  tu_write(file, text);
+  int hits = -1;
+  /* just written: compiled and stored, not stamped */
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 0);
+  assert_int_equal(count_files(jdir, ".jit"), 1);
+  assert_int_equal(count_files(jdir, ".stamp"), 0);
+  usleep(2100 * 1000);
+  /* settled: read (a cache hit by the bytes), then stamped */
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 0);
+  assert_int_equal(count_files(jdir, ".stamp"), 1);
+  /* now found without reading the file */
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 1);
+  /* touched back to the same modification time: the change time moved */
+  struct stat st;
+  assert_int_equal(stat(file, &st), 0);
+  tu_write(file, text);
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  assert_int_equal(utimensat(AT_FDCWD, file, times, 0), 0);
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 0);
+  /* an edit of the same size and modification time: the full check runs
+   * and finds it (the checksum), as without a cache */
+  char *edited = xstrdup(text);
+  char *body = strstr(edited, "*/\n");
+  assert_non_null(body);
+  char *x = strchr(body, ';'); /* a statement's end becomes a space */
+  assert_non_null(x);
+  *x = ' ';
+  tu_write(file, edited);
+  assert_int_equal(utimensat(AT_FDCWD, file, times, 0), 0);
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), -1);
+  assert_contains(e.msg, "edited by hand");
+  assert_int_equal(hits, 0);
+  /* replaced by another file (rename): another inode */
+  char *other = path_join(dir, "other.c");
+  tu_write(other, text);
+  assert_int_equal(rename(other, file), 0);
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 0);
+  usleep(2100 * 1000);
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 0); /* stamped now */
+  assert_int_equal(count_files(jdir, ".stamp"), 2);
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 1);
+  /* the database's fingerprint changes (its formulas did): the stamp's
+   * recorded one no longer matches, the file is read and found stale */
+  md->fingerprint ^= 1;
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), -1);
+  assert_contains(e.msg, "stale: fingerprint");
+  assert_int_equal(hits, 0);
+  md->fingerprint ^= 1;
+  /* a damaged stamp is a miss, never an error */
+  DIR *d = opendir(jdir);
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    size_t l = strlen(de->d_name);
+    if (l > 6 && strcmp(de->d_name + l - 6, ".stamp") == 0) {
+      char *sp = path_join(jdir, de->d_name);
+      tu_write(sp, "lm-predictor-stamp 1\nkey 0\nbody 0 0\n");
+      free(sp);
+    }
+  }
+  closedir(d);
+  assert_int_equal(compile_once(db, dir, md, &hits, &e), 0);
+  assert_int_equal(hits, 0);
+  unsetenv("LM_PREDICTOR_CACHE");
+  free(other);
+  free(edited);
+  free(file);
+  free(text);
+  free(jdir);
+  tu_rm_rf(dir);
+  tu_rm_rf(cache);
+  free(dir);
+  free(cache);
+  db_free(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_set_text),
+      cmocka_unit_test(test_registry_stamps),
       cmocka_unit_test(test_registry_thousands),
       cmocka_unit_test(test_registry_collisions),
       cmocka_unit_test(test_registry_duplicates_and_ambiguity),
