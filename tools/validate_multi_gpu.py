@@ -76,7 +76,7 @@ def fmt(v):
     if v >= 10:
         return "%.1f" % v
     if v >= 1:
-        return "%.2f" % v
+        return "%.3f" % v
     return "%.3f" % v
 
 
@@ -115,18 +115,37 @@ def print_text(path, res):
                   r["unit"], r["note"]))
 
 
+COLUMNS = (("source", "source"), ("note", "run"), ("hardware", "GPU"),
+           ("flags", "flags"), ("batch", "B"), ("input", "S"),
+           ("output", "O"), ("tp", "TP"), ("ep", "EP"))
+
+
 def print_markdown(res):
-    print("| group | source | GPU | flags | B | S | O | TP | EP | metric | "
-          "published | calibrated | error | roofline | error |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r, pub, p, q, e1, e2 in res:
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %s | "
-              "%s | %s | %s | %s |" % (
-                  r["group"], r["source"] + (" " + r["note"] if r["note"]
-                                             else ""),
-                  r["hardware"], r["flags"] or "-", r["batch"], r["input"],
-                  r["output"], r["tp"], r["ep"] or "-", r["metric"],
-                  fmt(pub), r["unit"], fmt(p), pct(e1), fmt(q), pct(e2)))
+    """One table per group; the columns that are the same on every row of a
+    group go in the line above its table."""
+    groups = {}
+    for x in res:
+        groups.setdefault(x[0]["group"], []).append(x)
+    for name, xs in groups.items():
+        rows = [x[0] for x in xs]
+        same = [(k, h) for k, h in COLUMNS
+                if len(set(r[k] for r in rows)) == 1]
+        vary = [(k, h) for k, h in COLUMNS if (k, h) not in same]
+        r0 = rows[0]
+        print("%s: `%s`, engine %s, %s in %s; %s" % (
+            name, r0["model"], r0["engine"], r0["metric"], r0["unit"],
+            ", ".join("%s %s" % (h, "`%s`" % r0[k] if k == "flags" else r0[k])
+                      for k, h in same if r0[k])))
+        print()
+        print("| " + " | ".join([h for k, h in vary] + [
+            "published", "calibrated", "error", "roofline", "error"]) + " |")
+        print("|" + "---|" * (len(vary) + 5))
+        for r, pub, p, q, e1, e2 in xs:
+            cells = [("`%s`" % r[k] if k == "flags" and r[k] else r[k]) or "-"
+                     for k, h in vary]
+            print("| " + " | ".join(cells + [fmt(pub), fmt(p), pct(e1),
+                                             fmt(q), pct(e2)]) + " |")
+        print()
 
 
 def print_medians(res):
