@@ -85,6 +85,42 @@ def pct(e):
     return "0%" if s in ("+0%", "-0%") else s.replace("-", "\u2212")
 
 
+FIELDS = ("group", "source", "model", "hardware", "engine", "batch", "input",
+          "output", "tp", "ep", "metric", "published", "unit", "note", "flags")
+METRICS = ("ttft", "e2e", "tpot_mean", "tput", "tput_per_gpu",
+           "ttft_per_layer")
+
+
+def read_rows(path):
+    """The CSV's rows, each checked; a bad one is reported as FILE:LINE."""
+    with open(path) as f:
+        lines = [(n, l) for n, l in enumerate(f, 1) if not l.startswith("#")]
+    reader = csv.DictReader(l for n, l in lines)
+    if tuple(reader.fieldnames or ()) != FIELDS:
+        raise SystemExit("%s:%d: header must be %s" % (
+            path, lines[0][0] if lines else 1, ",".join(FIELDS)))
+    rows = []
+    for (n, _), r in zip(lines[1:], reader):
+        where = "%s:%d" % (path, n)
+        if None in r or any(r[k] is None for k in FIELDS):
+            raise SystemExit(where + ": expected %d fields" % len(FIELDS))
+        if r["metric"] not in METRICS:
+            raise SystemExit(where + ": unknown metric " + repr(r["metric"]))
+        for k in ("batch", "input", "output", "tp") + (("ep",) if r["ep"]
+                                                       else ()):
+            if not r[k].isdigit() or int(r[k]) < 1:
+                raise SystemExit(where + ": %s must be a positive integer, "
+                                 "not %r" % (k, r[k]))
+        try:
+            if float(r["published"]) <= 0:
+                raise ValueError
+        except ValueError:
+            raise SystemExit(where + ": published must be a positive "
+                             "number, not %r" % r["published"])
+        rows.append(r)
+    return rows
+
+
 def evaluate(lmrun, rows):
     out = []
     for r in rows:
@@ -176,8 +212,7 @@ def main():
             markdown = True
         else:
             path = a
-    with open(path) as f:
-        rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
+    rows = read_rows(path)
     res = evaluate(lmrun, rows)
     if markdown:
         print_markdown(res)
