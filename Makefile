@@ -289,11 +289,14 @@ calibration: lmcalib
 	./lmcalib --fit $(CALIB_DATA)/kernels.csv --hardware h100-sxm $(VIDUR_SRC)
 
 # The validation tables: leave-one-source-out per kernel class, then end to
-# end against published latencies (test/data/calibration/e2e.csv).
+# end against published latencies (test/data/calibration/e2e.csv), then
+# multi-GPU against published figures (multi_gpu.csv; DESIGN 15.6's tables).
 validate: all
 	./lmcalib --validate $(CALIB_DATA)/kernels.csv
 	@echo
 	python3 tools/validate_e2e.py $(CALIB_DATA)/e2e.csv
+	@echo
+	python3 tools/validate_multi_gpu.py $(CALIB_DATA)/multi_gpu.csv
 
 # ---- fuzzing ---------------------------------------------------------------
 # libFuzzer ships in Debian 12's libclang-rt-14-dev (clang-14 only recommends
