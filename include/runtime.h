@@ -456,6 +456,9 @@ typedef struct Slot {
 typedef struct Fused Fused;
 
 typedef struct Plan {
+  unsigned long serial; /* unique per plan_build in the process: a cache
+                           keyed by a plan compares this, since a freed
+                           plan's address is reused by the next one */
   const Model *model;
   AttnImpl attn;
   Row *rows;
@@ -1061,8 +1064,11 @@ typedef struct Prediction {
   Values *vals[2];           /* prefill, decode metric values */
   Values *scratch[2];        /* probes of the largest-batch search */
   const Plan *bufplan;       /* the plan the buffers are sized for */
+  unsigned long bufserial;   /* and its serial (bufplan's address may be
+                                a later plan's) */
   /* a model built from a config (model->from_config) */
   const Plan *param_plan;    /* the plan `parameters` was counted for */
+  unsigned long param_serial; /* and its serial */
   double parameters;         /* plan_parameters; -1 for a model file */
   double active;             /* parameters one token uses (MoE: top_k) */
   const char *kv_kinds[8];   /* KV cache after S tokens per layer kind */

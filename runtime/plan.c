@@ -144,7 +144,9 @@ static void walk(Builder *b, const Layer *ly) {
 }
 
 Plan *plan_build(const Model *m, AttnImpl attn, Error *err) {
+  static _Atomic unsigned long serials;
   Plan *p = xcalloc(1, sizeof(Plan));
+  p->serial = ++serials;
   arena_init(&p->arena);
   p->model = m;
   p->attn = attn;

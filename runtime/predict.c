@@ -47,14 +47,18 @@ const Gpu *predict_gpu(const GpuDb *db, const char *file, const char *id,
   return NULL;
 }
 
-/* Size the buffers for plan (once per plan; the search's on first use). */
+/* Size the buffers for plan (once per plan; the search's on first use).
+ * A plan is known by its serial as well as its address: a plan built
+ * after the last one was freed may get its address (and must not inherit
+ * its buffers, their static arguments, or its decode to re-use). */
 static void reserve(Prediction *p, const Plan *plan, bool search,
                     bool steps) {
-  if (p->bufplan != plan) {
+  if (p->bufplan != plan || p->bufserial != plan->serial) {
     prediction_free(p); /* dec_valid false */
     for (int i = 0; i < 2; i++)
       p->vals[i] = values_new(plan);
     p->bufplan = plan;
+    p->bufserial = plan->serial;
     p->kvmask = xcalloc((size_t)plan->nrows + 1, sizeof(bool));
     for (int i = 0; i < plan->nkvrows; i++)
       p->kvmask[plan->kvrows[i]] = true;
@@ -367,13 +371,14 @@ static int predict_core(const Plan *plan, const Gpu *gpu,
      * kind, from decode's values (L = S) */
     /* the whole model's count, not one GPU's share of a split plan */
     const Plan *pp = p->par && p->par->whole ? p->par->whole : plan;
-    if (p->param_plan != pp) {
+    if (p->param_plan != pp || p->param_serial != pp->serial) {
       Values *v = values_new(pp);
       int rc = plan_parameters(pp, v, &p->parameters, &p->active, err);
       values_free(v);
       if (rc < 0)
         return -1;
       p->param_plan = pp;
+      p->param_serial = pp->serial;
     }
     p->nkinds = plan_kv_by_kind(plan, p->vals[1], p->kv_kinds,
                                 p->kv_kind_bytes, 8);

@@ -199,6 +199,49 @@ static void same_prediction(const Prediction *a, const Prediction *b) {
   }
 }
 
+/* A plan built where a freed plan was (malloc hands its address to the
+ * next plan of the same size: it did so in test_parallel's
+ * test_tiny_moe_tp2_ep2 when the JIT cache was cold) is a new plan to a
+ * Prediction: its buffers, the decode it would re-use and the parameter
+ * count are the new plan's. The swap of the two plans' contents below is
+ * that reuse made deterministic: Llama-2-7B's plan is predicted, then the
+ * tiny Llama's plan takes its address. The tiny Llama's weights are 2712
+ * bytes (test_plan.c derives them by hand; test_roofline.c too), and
+ * every value equals a fresh prediction's. */
+static void test_predict_plan_at_a_freed_plans_address(void **state) {
+  (void)state;
+  Gpu g = {.id = "g", .fp16_flops = 1e12, .bandwidth = 1e12, .memory = 1e18,
+           .smem_per_sm = 233472};
+  Model *m = model_load("models/llama-2-7b-hf.json", reg, NULL);
+  assert_non_null(m);
+  Plan *at = plan_build(m, ATTN_EAGER, NULL);
+  Plan *other = plan_build(tiny, ATTN_EAGER, NULL);
+  assert_non_null(at);
+  assert_non_null(other);
+  /* the tiny plan's buffers fit in the 7B plan's (no overflow even when
+   * they are wrongly kept) */
+  assert_true(other->nrows <= at->nrows && other->nargs <= at->nargs);
+  PredictOpts o = tiny_opts();
+  Prediction p = {0};
+  assert_int_equal(predict(at, &g, &o, &p, NULL), 0);
+  assert_true(p.summary.mem.weights > 1e9);
+  Plan t = *at; /* the tiny plan now lives at the 7B plan's address */
+  *at = *other;
+  *other = t;
+  assert_int_equal(predict(at, &g, &o, &p, NULL), 0);
+  assert_double_exact(p.summary.mem.weights, 2712);
+  Prediction fresh = {0};
+  assert_int_equal(predict(at, &g, &o, &fresh, NULL), 0);
+  assert_ptr_equal(p.plan, fresh.plan);
+  assert_double_exact(p.parameters, fresh.parameters);
+  same_prediction(&p, &fresh);
+  prediction_free(&fresh);
+  prediction_free(&p);
+  plan_free(at);
+  plan_free(other);
+  model_free(m);
+}
+
 static void incremental_decode(const char *engine_file, AttnImpl attn) {
   Model *m = model_load("models/llama-2-7b-hf.json", reg, NULL);
   assert_non_null(m);
@@ -384,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_predict_footprint_and_max_batch),
       cmocka_unit_test(test_predict_reuses_buffers),
       cmocka_unit_test(test_predict_incremental_decode),
+      cmocka_unit_test(test_predict_plan_at_a_freed_plans_address),
       cmocka_unit_test(test_predict_report),
       cmocka_unit_test(test_predict_errors),
       cmocka_unit_test(test_predict_steps_interpreted_equal_fused),
