@@ -184,7 +184,9 @@ lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
  * "lo..hi" (every integer) or a geometric range "lo..hixk" (lo, lo*k,
  * lo*k^2, ... up to hi; k >= 2): "1,2,4,8", "1..256", "1..256x2",
  * "1,3,16..64x2". Every value is checked as lmp_options_set checks it.
- * The first option given varies slowest. 0, or -1 with err. */
+ * The first option given varies slowest. 0, or -1 with err; an error in
+ * an item gives err->column, the item's 1-based offset in values ("x" in
+ * "1,2,x": 5; file and line stay empty, the text is the message alone). */
 int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
                      lmp_error *err);
 /* Configurations in the cross product. */

@@ -1084,6 +1084,8 @@ int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
   dim.items = NULL;
   rc = 0;
 out:
+  if (rc < 0 && err) /* where in the list: the bad item's 1-based offset */
+    err->column = (int)(p - values) + 1;
   for (int i = 0; dim.items && i < dim.nitems; i++)
     free(dim.items[i].value);
   free(dim.items);

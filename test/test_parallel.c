@@ -901,6 +901,15 @@ static void test_sweep_rows_match_single_runs(void **state) {
   /* bad lists */
   s = lmp_sweep_new(d, m, o);
   assert_int_equal(lmp_sweep_values(s, "batch", "4..2", &err), -1);
+  assert_int_equal(err.column, 1); /* the first item */
+  /* "1,2,x": the third item starts after "1,2," (4 characters) */
+  assert_int_equal(lmp_sweep_values(s, "batch", "1,2,x", &err), -1);
+  assert_int_equal(err.column, 5);
+  assert_int_equal(err.line, 0);
+  assert_string_equal(err.file, "");
+  /* "8,16..4x2": the range starts after "8," */
+  assert_int_equal(lmp_sweep_values(s, "batch", "8,16..4x2", &err), -1);
+  assert_int_equal(err.column, 3);
   assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16", &err), -1);
   assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16x2", &err), 0);
   assert_int_equal(lmp_sweep_values(s, "attention", "eager..flash", &err), -1);
