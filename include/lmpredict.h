@@ -176,7 +176,7 @@ void lmp_result_free(lmp_result *r);
  * A sweep evaluates the cross product of option values, one result at a
  * time into the same buffers: memory does not grow with its size. */
 typedef struct lmp_sweep lmp_sweep;
-/* A sweep over base's options (copied). */
+/* A sweep over base's options (copied: base may be freed at once). */
 lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
                          const lmp_options *base);
 /* Give an option (named as for lmp_options_set) a list of values: items

@@ -976,6 +976,9 @@ lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
   free(s->opts->hardware);
   s->opts->hardware = xstrdup(base->p.hardware);
   s->opts->p.hardware = s->opts->hardware;
+  free(s->opts->engine); /* owned by base: copied too (base may go) */
+  s->opts->engine = xstrdup(base->p.engine);
+  s->opts->p.engine = s->opts->engine;
   return s;
 }
 
