@@ -228,6 +228,8 @@ void lmp_slo_offer_error(lmp_slo *s, const lmp_error *err);
  * "met": M, "lost": {...}, "best": {...configuration..., "summary":
  * {...}} or null}, or the same as text ("table"). lmp_free it. */
 char *lmp_slo_result(const lmp_slo *s, const char *format);
+/* The best refers to its result's model: free the SLO (and a page)
+ * before the model. */
 void lmp_slo_free(lmp_slo *s);
 
 /* A sweep as one HTML page (lmrun --format html with a sweep): TTFT, TPOT
