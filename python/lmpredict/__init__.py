@@ -35,6 +35,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import tempfile
 import threading
 import warnings
 import weakref
@@ -207,8 +208,30 @@ def _value(name, v):
         return b"yes" if v else b"no"
     if isinstance(v, (int, str)):
         return str(v).encode("utf-8")
+    if isinstance(v, float):  # expert_balance=0.5; repr reads back exactly
+        return repr(v).encode("utf-8")
     raise TypeError("option %s: expected a number or a string, not %s"
                     % (name, type(v).__name__))
+
+
+def _write_atomic(path, text):
+    """lmrun -o: the whole text or nothing (a temporary file in the same
+    directory, flushed to disk, renamed over path)."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".lmpredict-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 _ALIASES = {"format_8bit": "8bit-format"}
@@ -323,12 +346,16 @@ class Data:
                                     lambda lib, r, ep: lib.lmp_result_json(r)))
 
     def report(self, model, batch=1, seq_len=2048, format="html",
-               **options):
+               output=None, **options):
         """What lmrun MODEL ... --format FORMAT prints, as str: "html"
-        (one self-contained page), "markdown", "table", "csv" or "json"."""
+        (one self-contained page), "markdown", "table", "csv" or "json".
+        output=PATH also writes it there atomically (lmrun -o)."""
         options["format"] = format
-        return self._run(model, batch, seq_len, options,
+        text = self._run(model, batch, seq_len, options,
                          lambda lib, r, ep: lib.lmp_result_text(r))
+        if output is not None:
+            _write_atomic(output, text)
+        return text
 
     def explain(self, model, op, batch=1, seq_len=2048, **options):
         """What lmrun MODEL ... --explain OP prints: where every number of
@@ -398,17 +425,21 @@ class Data:
         return json.loads(text) if format is None else text
 
     def sweep_report(self, model, format="table", slo=None, maximize=None,
-                     **options):
+                     output=None, **options):
         """Everything lmrun prints for a sweep (or, with slo, the best
         configuration), as str: the rows in format "table", "csv" or
         "json" (one object per line), or "html" (one page: TTFT, TPOT and
         throughput against the first numeric option swept, with the SLO's
-        frontier and best). Options as for sweep()."""
+        frontier and best). Options as for sweep(). output=PATH also
+        writes it there atomically (lmrun -o), once the sweep is done."""
         spec = _slo_spec(slo)
         if maximize is not None and spec is None:
             raise Error("--maximize needs --slo")
         with Sweep(self, model, options, None) as sw:  # freed after the
-            return sw._report(format, spec, maximize)     # SLO and page
+            text = sw._report(format, spec, maximize)     # SLO and page
+        if output is not None:
+            _write_atomic(output, text)
+        return text
 
     def _run(self, model, batch, seq_len, options, take):
         """Predict, then take (lib, result, error pointer) -> char * as
@@ -680,9 +711,11 @@ def predict(model, batch=1, seq_len=2048, **options):
     return _data().predict(model, batch, seq_len, **options)
 
 
-def report(model, batch=1, seq_len=2048, format="html", **options):
-    """lmrun's output in another format as str (default: the HTML page)."""
-    return _data().report(model, batch, seq_len, format, **options)
+def report(model, batch=1, seq_len=2048, format="html", output=None,
+           **options):
+    """lmrun's output in another format as str (default: the HTML page);
+    output=PATH writes it there too, atomically (lmrun -o)."""
+    return _data().report(model, batch, seq_len, format, output, **options)
 
 
 def explain(model, op, batch=1, seq_len=2048, **options):
@@ -708,9 +741,11 @@ def best(model, slo, maximize=None, format=None, **options):
     return _data().best(model, slo, maximize, format, **options)
 
 
-def sweep_report(model, format="table", slo=None, maximize=None, **options):
+def sweep_report(model, format="table", slo=None, maximize=None,
+                 output=None, **options):
     """Everything lmrun prints for a sweep, as str (Data.sweep_report)."""
-    return _data().sweep_report(model, format, slo, maximize, **options)
+    return _data().sweep_report(model, format, slo, maximize, output,
+                                **options)
 
 
 def hardware_text():

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -313,6 +314,78 @@ class TestLifetime(unittest.TestCase):
                                max_batch="no")
             self.assertEqual(bits(doc["summary"]["ttft_s"]),
                              bits(row["ttft_s"]))
+
+
+class TestParity(unittest.TestCase):
+    """lmrun options the binding did not take before: a float option, -o,
+    a Hub id."""
+
+    def test_float_option(self):
+        # --expert-balance F: 0.5 is written "0.5" (repr reads back exactly)
+        want = json.loads(lmrun("--expert-balance", "0.5", "--format",
+                                "json"))
+        self.assertEqual(lmpredict.predict(MODEL, expert_balance=0.5), want)
+
+    def test_output_is_written_atomically(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.csv")
+            text = lmpredict.sweep_report(MODEL, format="csv", batch=[1, 2],
+                                          output=out)
+            with open(out) as f:
+                self.assertEqual(f.read(), text)
+            self.assertEqual(text, lmrun("-B", "1,2", "--format", "csv"))
+            page = os.path.join(d, "p.md")
+            text = lmpredict.report(MODEL, format="markdown", output=page)
+            with open(page) as f:
+                self.assertEqual(f.read(), text)
+            # an error: nothing written, no temporary left behind
+            bad = os.path.join(d, "bad.csv")
+            with self.assertRaises(lmpredict.Error):
+                lmpredict.sweep_report(MODEL, format="csv", batch=[1, 0],
+                                       output=bad)
+            self.assertEqual(sorted(os.listdir(d)), ["p.md", "r.csv"])
+
+    def test_hub_id_from_the_cache(self):
+        # huggingface_hub's layout under $HF_HUB_CACHE, offline: the id
+        # reads the cached config.json, as lmrun reads it
+        commit = "0123456789abcdef0123456789abcdef01234567"
+        with tempfile.TemporaryDirectory() as d:
+            repo = os.path.join(d, "models--Qwen--Qwen2.5-0.5B")
+            snap = os.path.join(repo, "snapshots", commit)
+            os.makedirs(snap)
+            os.makedirs(os.path.join(repo, "refs"))
+            with open(os.path.join(repo, "refs", "main"), "w") as f:
+                f.write(commit)
+            with open(os.path.join(ROOT, "test", "data", "configs",
+                                   "qwen2.5-0.5b.json")) as f:
+                config = f.read()
+            with open(os.path.join(snap, "config.json"), "w") as f:
+                f.write(config)
+            env = {"HF_HUB_CACHE": d, "HF_HUB_OFFLINE": "1"}
+            old = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                got = lmpredict.predict("Qwen/Qwen2.5-0.5B", seq_len=64)
+                rows = list(lmpredict.sweep("Qwen/Qwen2.5-0.5B",
+                                            batch=[1, 2], seq_len=64))
+                want = json.loads(subprocess.run(
+                    [LMRUN, "Qwen/Qwen2.5-0.5B", "-S", "64", "--format",
+                     "json"], check=True, stdout=subprocess.PIPE,
+                    env=dict(os.environ)).stdout)
+                with self.assertRaises(lmpredict.Error) as c:
+                    lmpredict.predict("Qwen/not-cached")
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+        self.assertEqual(got, want)
+        self.assertEqual(got["model"], "Qwen/Qwen2.5-0.5B")
+        self.assertEqual([r["model"] for r in rows], ["Qwen/Qwen2.5-0.5B"] * 2)
+        self.assertEqual(bits(rows[0]["ttft_s"]),
+                         bits(got["summary"]["ttft_s"]))
+        self.assertIn("HF_HUB_OFFLINE", str(c.exception))
 
 
 class TestHardwareText(unittest.TestCase):
