@@ -11,13 +11,28 @@ byte:
     doc["summary"]["ttft_s"]        # the document `lmrun ... --format json`
     lmpredict.hardware()            # the GPUs: a list of dicts
     lmpredict.version()             # "0.2.0"
+    for row in lmpredict.sweep("models/llama-2-7b-hf.json",
+                               batch=range(1, 257), tp=[1, 2],
+                               seq_len="512..8192x2"):
+        row["ttft_s"]               # one dict per configuration, streaming
+    lmpredict.best("models/llama-2-7b-hf.json", slo="ttft=500ms,tpot=30ms",
+                   maximize="throughput-per-gpu", batch="1..256x2",
+                   output_len=256)  # lmrun --slo ... --format json
 
 Options are lmrun's long options with '_' for '-': batch, seq_len, phase,
 w_bits, a_bits, kv_bits, embed_bits, attention, hardware, engine, roofline
 (True/False), output_len, tp, pp, ep, microbatches, and 8-bit format as
 format_8bit= (or **{"8bit_format": "fp8"}). Values are checked as lmrun
-checks them. Any error raises lmpredict.Error, which carries the located
-message (file, JSON path, line, column, the text with its caret).
+checks them (a float as repr writes it: expert_balance=0.5). Any error
+raises lmpredict.Error, which carries the located message (file, JSON path,
+line, column, the text with its caret). A model is anything lmrun takes: a
+model file, a config.json, a snapshot directory or a Hub id.
+
+Everything lmrun does: sweep() (lists, ranges, lmrun's "1..256x2"; one dict
+or lmrun line per configuration), best() (--slo, --maximize),
+sweep_report() (a sweep's whole output, html too), report(format=),
+explain(), tree(), hardware() and hardware_text() (--list-hardware);
+output=PATH on report and sweep_report writes atomically (-o).
 
 The library is found without LD_LIBRARY_PATH: $LMPREDICT_LIBRARY if set,
 else the path written by `make install` (_install.py), else
