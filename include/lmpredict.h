@@ -176,7 +176,7 @@ void lmp_result_free(lmp_result *r);
  * A sweep evaluates the cross product of option values, one result at a
  * time into the same buffers: memory does not grow with its size. */
 typedef struct lmp_sweep lmp_sweep;
-/* A sweep over base's options (copied). */
+/* A sweep over base's options (copied: base may be freed at once). */
 lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
                          const lmp_options *base);
 /* Give an option (named as for lmp_options_set) a list of values: items
@@ -184,7 +184,9 @@ lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
  * "lo..hi" (every integer) or a geometric range "lo..hixk" (lo, lo*k,
  * lo*k^2, ... up to hi; k >= 2): "1,2,4,8", "1..256", "1..256x2",
  * "1,3,16..64x2". Every value is checked as lmp_options_set checks it.
- * The first option given varies slowest. 0, or -1 with err. */
+ * The first option given varies slowest. 0, or -1 with err; an error in
+ * an item gives err->column, the item's 1-based offset in values ("x" in
+ * "1,2,x": 5; file and line stay empty, the text is the message alone). */
 int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
                      lmp_error *err);
 /* Configurations in the cross product. */
@@ -226,6 +228,8 @@ void lmp_slo_offer_error(lmp_slo *s, const lmp_error *err);
  * "met": M, "lost": {...}, "best": {...configuration..., "summary":
  * {...}} or null}, or the same as text ("table"). lmp_free it. */
 char *lmp_slo_result(const lmp_slo *s, const char *format);
+/* The best refers to its result's model: free the SLO (and a page)
+ * before the model. */
 void lmp_slo_free(lmp_slo *s);
 
 /* A sweep as one HTML page (lmrun --format html with a sweep): TTFT, TPOT

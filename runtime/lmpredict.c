@@ -976,6 +976,9 @@ lmp_sweep *lmp_sweep_new(lmp_data *d, const lmp_model *m,
   free(s->opts->hardware);
   s->opts->hardware = xstrdup(base->p.hardware);
   s->opts->p.hardware = s->opts->hardware;
+  free(s->opts->engine); /* owned by base: copied too (base may go) */
+  s->opts->engine = xstrdup(base->p.engine);
+  s->opts->p.engine = s->opts->engine;
   return s;
 }
 
@@ -1084,6 +1087,8 @@ int lmp_sweep_values(lmp_sweep *s, const char *name, const char *values,
   dim.items = NULL;
   rc = 0;
 out:
+  if (rc < 0 && err) /* where in the list: the bad item's 1-based offset */
+    err->column = (int)(p - values) + 1;
   for (int i = 0; dim.items && i < dim.nitems; i++)
     free(dim.items[i].value);
   free(dim.items);

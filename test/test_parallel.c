@@ -852,6 +852,46 @@ static void test_rules_refused(void **state) {
   pardb_free(db2);
 }
 
+/* A sweep copies its base options: freed at once (as the Python binding
+ * does), the sweep still predicts with their engine and GPU. Before the
+ * fix the engine id was borrowed from base: freed, the rows read freed
+ * memory ("no serving engine '<garbage>'"; ASan: heap-use-after-free). */
+static void test_sweep_outlives_its_base_options(void **state) {
+  (void)state;
+  lmp_error err;
+  lmp_data *d = lmp_open(NULL, NULL, NULL, &err);
+  assert_non_null(d);
+  lmp_model *m = lmp_model_load(d, "test/data/tiny_llama.json", &err);
+  assert_non_null(m);
+  lmp_options *o = lmp_options_new();
+  assert_int_equal(lmp_options_set(o, "max-batch", "no", &err), 0);
+  assert_int_equal(lmp_options_set(o, "engine", "trtllm", &err), 0);
+  assert_int_equal(lmp_options_set(o, "hardware", "a100-sxm-80gb", &err), 0);
+  lmp_sweep *s = lmp_sweep_new(d, m, o);
+  lmp_options_free(o);
+  /* scribble over what o held: a borrowed string would now read this */
+  char *junk[8];
+  for (int i = 0; i < 8; i++)
+    junk[i] = strdup("xxxxxxxxxxxxxxxxxx");
+  assert_int_equal(lmp_sweep_values(s, "batch", "1,2", &err), 0);
+  const lmp_result *r;
+  int k, rows = 0;
+  while ((k = lmp_sweep_next(s, &r, &err)) != 0) {
+    assert_int_equal(k, 1);
+    char *row = lmp_result_summary_row(r, "json");
+    assert_contains(row, "\"hardware\": \"a100-sxm-80gb\"");
+    assert_contains(row, "\"engine\": \"trtllm\"");
+    lmp_free(row);
+    rows++;
+  }
+  assert_int_equal(rows, 2);
+  for (int i = 0; i < 8; i++)
+    free(junk[i]);
+  lmp_sweep_free(s);
+  lmp_model_free(m);
+  lmp_close(d);
+}
+
 /* A sweep: its row count is the cross product, and each row equals the
  * single prediction of its configuration. */
 static void test_sweep_rows_match_single_runs(void **state) {
@@ -901,6 +941,15 @@ static void test_sweep_rows_match_single_runs(void **state) {
   /* bad lists */
   s = lmp_sweep_new(d, m, o);
   assert_int_equal(lmp_sweep_values(s, "batch", "4..2", &err), -1);
+  assert_int_equal(err.column, 1); /* the first item */
+  /* "1,2,x": the third item starts after "1,2," (4 characters) */
+  assert_int_equal(lmp_sweep_values(s, "batch", "1,2,x", &err), -1);
+  assert_int_equal(err.column, 5);
+  assert_int_equal(err.line, 0);
+  assert_string_equal(err.file, "");
+  /* "8,16..4x2": the range starts after "8," */
+  assert_int_equal(lmp_sweep_values(s, "batch", "8,16..4x2", &err), -1);
+  assert_int_equal(err.column, 3);
   assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16", &err), -1);
   assert_int_equal(lmp_sweep_values(s, "w-bits", "4..16x2", &err), 0);
   assert_int_equal(lmp_sweep_values(s, "attention", "eager..flash", &err), -1);
@@ -1122,6 +1171,7 @@ int main(void) {
       cmocka_unit_test(test_families_tp2),
       cmocka_unit_test(test_families_split_weights),
       cmocka_unit_test(test_rules_refused),
+      cmocka_unit_test(test_sweep_outlives_its_base_options),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_sweep_calibrated_rows_match_unfused_runs),
       cmocka_unit_test(test_slo_matches_brute_force),

@@ -160,8 +160,14 @@ class TestErrors(unittest.TestCase):
     def test_wrong_type(self):
         with self.assertRaises(lmpredict.Error):  # True is "yes"
             lmpredict.predict(MODEL, batch=True)
-        with self.assertRaises(TypeError):
+        # a float is written as lmrun reads it (expert_balance=0.5), so a
+        # fractional count is lmrun's error
+        with self.assertRaises(lmpredict.Error) as cm:
             lmpredict.predict(MODEL, batch=1.5)
+        self.assertEqual(cm.exception.message,
+                         "-B expects a whole number, not '1.5'")
+        with self.assertRaises(TypeError):  # lists are for sweep()
+            lmpredict.predict(MODEL, batch=[1, 2])
         with self.assertRaises(TypeError):
             lmpredict.predict(42)
 
