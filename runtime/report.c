@@ -649,12 +649,8 @@ static void render_csv(const Report *r, Buf *b) {
 static void fmt_ai(double ai, char *out, size_t n) {
   if (!isfinite(ai))
     snprintf(out, n, "inf");
-  else if (ai < 10)
-    snprintf(out, n, "%.2f", ai);
-  else if (ai < 100)
-    snprintf(out, n, "%.1f", ai);
   else if (ai < 999999.5)
-    snprintf(out, n, "%.0f", ai);
+    fixed_unit(ai, ai < 10 ? 2 : ai < 100 ? 1 : 0, "", "", out, n);
   else
     snprintf(out, n, "%.2e", ai); /* not 28 digits */
 }
@@ -671,26 +667,51 @@ static const char *fmt_whole(double v, char *out, size_t n) {
 
 /* Table columns: one per traffic metric (the metric table's heading and
  * unit), then bytes and FLOP/B. */
+/* " " then s right-aligned in w columns (printf's " %*s"); with left, left-
+ * aligned (" %-*s"); the first cell has no leading space */
+static void put_cell(Buf *b, bool space, const char *s, int w, bool left) {
+  static const char blanks[] = "                                ";
+  size_t n = strlen(s), pad = w > 0 && (size_t)w > n ? (size_t)w - n : 0;
+  if (space)
+    buf_putc(b, ' ');
+  if (!left)
+    for (size_t k = pad; k > 0;) {
+      size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
+      buf_append(b, blanks, c);
+      k -= c;
+    }
+  buf_append(b, s, n);
+  if (left)
+    for (size_t k = pad; k > 0;) {
+      size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
+      buf_append(b, blanks, c);
+      k -= c;
+    }
+}
+
 static void table_line(Buf *b, int w, const char *name, const char *count,
                        const double *v, const char *bound, double time,
                        double roof) {
   char cell[32], ai[32];
-  buf_printf(b, "%-*s %6s", w, name, count);
+  put_cell(b, false, name, w, true); /* "%-*s %6s" */
+  put_cell(b, true, count, 6, false);
   for (int k = 0; k < M_TRAFFIC; k++) {
     si_format(v[k], metric_unit[k], cell, sizeof(cell));
-    buf_printf(b, " %*s", CELL_W, cell);
+    put_cell(b, true, cell, CELL_W, false);
   }
   double bytes = metric_bytes(v);
   si_format(bytes, "B", cell, sizeof(cell));
   fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
-  buf_printf(b, " %*s %7s", CELL_W, cell, ai);
+  put_cell(b, true, cell, CELL_W, false); /* " %*s %7s" */
+  put_cell(b, true, ai, 7, false);
   if (bound) {
     char t[32];
     time_format(time, t, sizeof(t));
-    buf_printf(b, " %-7s %9s", bound, t);
+    put_cell(b, true, bound, 7, true); /* " %-7s %9s" */
+    put_cell(b, true, t, 9, false);
     if (roof >= 0) {
       time_format(roof, t, sizeof(t));
-      buf_printf(b, " %9s", t);
+      put_cell(b, true, t, 9, false);
     }
   }
   buf_putc(b, '\n');
