@@ -78,11 +78,21 @@ void buf_puts(Buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 
 void buf_putc(Buf *b, char c) { buf_append(b, &c, 1); }
 
+/* Formatted once into the room the buffer has (the common case: a table
+ * line, a cell), twice only when it does not fit: first to learn the
+ * length, then into room made for it. */
 void buf_vprintf(Buf *b, const char *fmt, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
+  size_t room = b->data ? b->cap - b->len : 0;
+  int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
   va_end(ap2);
+  if (n >= 0 && (size_t)n < room) {
+    b->len += (size_t)n;
+    return;
+  }
+  if (room)
+    b->data[b->len] = '\0'; /* whatever a failed or cut-short try left */
   if (n < 0)
     return;
   reserve(b, (size_t)n);

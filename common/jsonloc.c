@@ -199,12 +199,12 @@ static bool key_equals(const char *t, size_t len, size_t i, const char *key) {
 
 /* Returns the value offset of the deepest path prefix found; *found is the
  * number of components matched. */
-static long locate_prefix(const char *t, size_t len, const JsonPath *p,
-                          int *found) {
-  size_t i = skip_ws(t, len, 0);
-  *found = 0;
+static long locate_from(const char *t, size_t len, size_t start,
+                        const JsonPath *p, int d0, int *found) {
+  size_t i = skip_ws(t, len, start);
+  *found = d0;
   int n = p->n < JSONPATH_MAX ? p->n : JSONPATH_MAX;
-  for (int d = 0; d < n; d++) {
+  for (int d = d0; d < n; d++) {
     if (i >= len)
       return -1;
     if (p->c[d].key) {
@@ -255,6 +255,21 @@ static long locate_prefix(const char *t, size_t len, const JsonPath *p,
   return (long)i;
 }
 
+static long locate_prefix(const char *t, size_t len, const JsonPath *p,
+                          int *found) {
+  return locate_from(t, len, 0, p, 0, found);
+}
+
+long jloc_find_from(const char *text, size_t len, size_t start,
+                    const JsonPath *path, int depth) {
+  if (!text || path->n > JSONPATH_MAX || depth < 0 || depth > path->n ||
+      start > len)
+    return -1;
+  int found;
+  long off = locate_from(text, len, start, path, depth, &found);
+  return found == path->n && off >= 0 ? off : -1;
+}
+
 long jloc_find(const char *text, size_t len, const JsonPath *path) {
   if (!text || path->n > JSONPATH_MAX)
     return -1;
@@ -294,4 +309,78 @@ void text_linecol(const char *text, size_t off, int *line, int *col) {
   }
   *line = l;
   *col = (int)(off - bol) + 1;
+}
+
+void jloc_index_init(JlocIndex *x, const char *text, size_t len,
+                     const JsonPath *prefix) {
+  *x = (JlocIndex){.text = text, .len = len, .depth = -1};
+  if (prefix->n > JSONPATH_MAX)
+    return;
+  long off = text ? jloc_find(text, len, prefix) : -1;
+  if (off < 0 || (size_t)off >= len || text[off] != '{')
+    return;
+  /* the same walk as locate_from's over one object, every member kept */
+  size_t i = skip_ws(text, len, (size_t)off + 1);
+  int cap = 0;
+  while (i < len && text[i] == '"') {
+    size_t q = i;
+    long k = skip_string(text, len, i);
+    if (k < 0)
+      goto bad;
+    i = skip_ws(text, len, (size_t)k);
+    if (i >= len || text[i] != ':')
+      goto bad;
+    i = skip_ws(text, len, i + 1);
+    if (x->n == cap) {
+      cap = cap ? 2 * cap : 32;
+      size_t *nq = realloc(x->quote, (size_t)cap * sizeof(*nq));
+      size_t *nv = nq ? realloc(x->val, (size_t)cap * sizeof(*nv)) : NULL;
+      if (nq)
+        x->quote = nq;
+      if (!nv)
+        goto bad;
+      x->val = nv;
+    }
+    x->quote[x->n] = q;
+    x->val[x->n++] = i;
+    long v = skip_value(text, len, i, 0);
+    if (v < 0)
+      break; /* members before it are located as locate_from would */
+    i = skip_ws(text, len, (size_t)v);
+    if (i < len && text[i] == ',')
+      i = skip_ws(text, len, i + 1);
+  }
+  x->depth = prefix->n;
+  x->prefix = *prefix;
+  return;
+bad:
+  jloc_index_free(x);
+  *x = (JlocIndex){.text = text, .len = len, .depth = -1};
+}
+
+/* path starts with prefix (prefix->n <= path->n <= JSONPATH_MAX) */
+static bool same_prefix(const JsonPath *prefix, const JsonPath *path) {
+  for (int d = 0; d < prefix->n; d++) {
+    const char *a = prefix->c[d].key, *b = path->c[d].key;
+    if (a ? !b || strcmp(a, b) != 0 : b || prefix->c[d].index != path->c[d].index)
+      return false;
+  }
+  return true;
+}
+
+long jloc_index_find(const JlocIndex *x, const JsonPath *path) {
+  if (x->depth < 0 || path->n <= x->depth || path->n > JSONPATH_MAX ||
+      !path->c[x->depth].key || !same_prefix(&x->prefix, path))
+    return jloc_find(x->text, x->len, path);
+  for (int m = 0; m < x->n; m++)
+    if (key_equals(x->text, x->len, x->quote[m], path->c[x->depth].key))
+      return jloc_find_from(x->text, x->len, x->val[m], path, x->depth + 1);
+  return -1;
+}
+
+void jloc_index_free(JlocIndex *x) {
+  free(x->quote);
+  free(x->val);
+  x->quote = x->val = NULL;
+  x->n = 0;
 }

@@ -171,9 +171,34 @@ void jp_format(const JsonPath *p, char *out, size_t outsz);
 /* Find the value at `path` in raw JSON text. On success returns the byte
  * offset of the value's first character; -1 if not found or malformed. */
 long jloc_find(const char *text, size_t len, const JsonPath *path);
+/* Same, resuming from a located prefix: `start` is the offset jloc_find
+ * gave for path's first `depth` components; the rest are looked up from
+ * there. The same offset as jloc_find (the scan is the same), without
+ * re-reading the text before `start`: for many lookups under one object. */
+long jloc_find_from(const char *text, size_t len, size_t start,
+                    const JsonPath *path, int depth);
 /* Same, but when a member is missing, the offset of its closest existing
  * ancestor; -1 if nothing can be located. */
 long jloc_find_nearest(const char *text, size_t len, const JsonPath *path);
+/* The members of one object located once (their key's quote and value
+ * offsets, in the text's order), for many lookups of paths under it:
+ * jloc_index_find(x, path) is jloc_find(text, len, path); for a path whose
+ * first components are `prefix` (the path the index was made with), found
+ * without re-scanning the text before each member (a template's "config"
+ * object is 10 to 20 KB, looked up 10 to 60 times per load). An object
+ * that could not be indexed: every lookup is a plain jloc_find. */
+typedef struct JlocIndex {
+  const char *text;
+  size_t len;
+  int depth; /* the prefix's length; -1: not indexed */
+  int n;
+  size_t *quote, *val;
+  JsonPath prefix;
+} JlocIndex;
+void jloc_index_init(JlocIndex *x, const char *text, size_t len,
+                     const JsonPath *prefix);
+long jloc_index_find(const JlocIndex *x, const JsonPath *path);
+void jloc_index_free(JlocIndex *x);
 /* The offset just past the value starting at off; -1 if malformed. */
 long jloc_value_end(const char *text, size_t len, size_t off);
 /* Map a byte offset in text to 1-based line and column. */

@@ -65,19 +65,6 @@ static char *replace_nonfinite(const char *t, size_t len) {
   return s;
 }
 
-/* The non-finite literal the value at path was written as, or NULL. */
-static const char *nonfinite_at(const char *t, size_t len, const JsonPath *p) {
-  long off = jloc_find(t, len, p);
-  if (off < 0)
-    return NULL;
-  if (strncmp(t + off, "NaN", 3) == 0)
-    return "NaN";
-  if (strncmp(t + off, "Infinity", 8) == 0)
-    return "Infinity";
-  if (strncmp(t + off, "-Infinity", 9) == 0)
-    return "-Infinity";
-  return NULL;
-}
 
 /* ----- the reader ----- */
 
@@ -97,6 +84,8 @@ typedef struct Cfg {
   size_t tlen;
   JsonDoc tdoc; /* a view of the three above */
   JsonPath tjp;
+  JlocIndex tcfg; /* the template's "config" object's members, located */
+  JlocIndex ccfg; /* the config's (or its nested object's) members */
   const char *family;
   /* values so far */
   const char *names[CFG_MAX_KEYS];
@@ -108,6 +97,21 @@ typedef struct Cfg {
   Arena *arena;
   Error *err;
 } Cfg;
+
+/* The non-finite literal the value at path was written as, or NULL. */
+static const char *nonfinite_at(const Cfg *c, const JsonPath *p) {
+  const char *t = c->ctext;
+  long off = jloc_index_find(&c->ccfg, p);
+  if (off < 0)
+    return NULL;
+  if (strncmp(t + off, "NaN", 3) == 0)
+    return "NaN";
+  if (strncmp(t + off, "Infinity", 8) == 0)
+    return "Infinity";
+  if (strncmp(t + off, "-Infinity", 9) == 0)
+    return "-Infinity";
+  return NULL;
+}
 
 /* A config name as declarations give it: a key of c->obj, or "obj.key"
  * for a key one level down (an alias such as
@@ -279,7 +283,7 @@ static int check_rope(Cfg *c, const char *key, json_t *v) {
   json_object_foreach(v, k, x) {
     JsonPath p = c->cjp;
     jp_key(&p, k);
-    const char *nf = nonfinite_at(c->ctext, c->clen, &p);
+    const char *nf = nonfinite_at(c, &p);
     if (nf) {
       cerr_at(c, k, "%s.%s is %s: it must be a finite number", key, k, nf);
       goto out;
@@ -827,7 +831,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     if (cv && !json_is_null(cv)) {
       JsonPath p = c->cjp;
       jp_cfg(c, &p, ck);
-      const char *nf = nonfinite_at(c->ctext, c->clen, &p);
+      const char *nf = nonfinite_at(c, &p);
       if (nf)
         return cerr_at(c, ck, "%s is %s: it must be a finite number", ck, nf);
       if (strcmp(ty, "flag") == 0) {
@@ -946,7 +950,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
   }
   {
     /* present, or null (then the default applies: line kept) */
-    long off = jloc_find(c->ctext, c->clen, &p);
+    long off = jloc_index_find(&c->ccfg, &p);
     int col;
     if (off >= 0)
       text_linecol(c->ctext, (size_t)off, &o->line, &col);
@@ -965,7 +969,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     o->by_null = strcmp(dmember, "null") == 0;
     JsonPath tp = c->tjp;
     jp_key(&tp, dmember);
-    long off = over ? -1 : jloc_find(c->ttext, c->tlen, &tp);
+    long off = over ? -1 : jloc_index_find(&c->tcfg, &tp);
     int col;
     if (off >= 0)
       text_linecol(c->ttext, (size_t)off, &o->dflt_line, &col);
@@ -1225,7 +1229,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
            .obj = root,
            .arena = &arena,
            .err = err,
-           .cdoc = {.file = cpath, .text = text, .len = len}};
+           .cdoc = {.file = cpath, .text = text, .len = len},
+           .ccfg = {.text = text, .len = len, .depth = -1},
+           .tcfg = {.depth = -1}};
   jp_init(&c.cjp);
   jp_init(&c.tjp);
   if (!json_is_object(root)) {
@@ -1418,6 +1424,8 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
   }
   json_t *decls = json_object_get(troot, "config");
   jp_key(&c.tjp, "config");
+  jloc_index_init(&c.tcfg, c.ttext, c.tlen, &c.tjp);
+  jloc_index_init(&c.ccfg, c.ctext, c.clen, &c.cjp);
   if (!json_is_object(decls)) {
     terr(&c, "config must be an object declaring the config keys read");
     goto out;
@@ -1466,6 +1474,8 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
       m->tmpl_pending = arena_strdup(&m->arena, c.tpath);
   }
 out:
+  jloc_index_free(&c.tcfg);
+  jloc_index_free(&c.ccfg);
   json_decref(over);
   free(alias_text);
   free(alias_path);

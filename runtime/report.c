@@ -166,6 +166,73 @@ void report_number(double v, char *out, size_t outsz) {
   }
 }
 
+/* "%.*f" of x with 0 to 2 decimals, without printf (a table formats a few
+ * hundred cells, each once through snprintf cost 1 to 2 thousand
+ * instructions): |x| = m * 2^e exactly, so N = m * 10^dec is |x| * 10^dec
+ * times 2^-e, its quotient Q the digits and its remainder exact; Q is
+ * rounded to nearest, ties to even, as glibc's printf rounds an exact tie.
+ * Returns the end of what it wrote, or NULL (nothing written) for what it
+ * leaves to printf: a subnormal, |x| >= 2^53, an exponent past the 128
+ * bits, a buffer under 32 bytes. test_report checks it against snprintf. */
+static char *fixed_number(double x, int dec, char *out, size_t outsz) {
+  static const uint64_t p10[] = {1, 10, 100};
+  double a = x < 0 ? -x : x;
+  if (outsz < 32 || dec < 0 || dec > 2 || !(a < 9007199254740992.0))
+    return NULL;
+  uint64_t bits;
+  memcpy(&bits, &a, sizeof(bits));
+  int be = (int)((bits >> 52) & 0x7ff);
+  if (be == 0)
+    return NULL; /* zero, subnormal */
+  uint64_t m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+  int e = be - 1075;
+  uint64_t q;
+  if (e >= 0) {
+    q = (m << e) * p10[dec]; /* below 2^53 * 100 */
+  } else {
+    int sh = -e;
+    if (sh > 120)
+      return NULL;
+    U128 n = (U128)m * p10[dec];
+    U128 r = n & ((((U128)1) << sh) - 1), half = ((U128)1) << (sh - 1);
+    q = (uint64_t)(n >> sh);
+    if (r > half || (r == half && (q & 1)))
+      q++;
+  }
+  char *o = out;
+  if (x < 0)
+    *o++ = '-';
+  o = put_uint(o, q / p10[dec]);
+  if (dec) {
+    uint64_t f = q % p10[dec];
+    *o++ = '.';
+    if (dec == 2)
+      *o++ = (char)('0' + f / 10);
+    *o++ = (char)('0' + f % 10);
+  }
+  *o = 0;
+  return o;
+}
+
+/* "%.*f %s%s" (or "%.*f" with no prefix and unit), through fixed_number */
+static void fixed_unit(double x, int dec, const char *pre, const char *unit,
+                       char *out, size_t outsz) {
+  char *o = fixed_number(x, dec, out, outsz);
+  size_t lp = strlen(pre), lu = strlen(unit);
+  if (!o || (size_t)(o - out) + 1 + lp + lu >= outsz) {
+    if (!*pre && !*unit)
+      snprintf(out, outsz, "%.*f", dec, x);
+    else
+      snprintf(out, outsz, "%.*f %s%s", dec, x, pre, unit);
+    return;
+  }
+  if (!*pre && !*unit)
+    return;
+  *o++ = ' ';
+  memcpy(o, pre, lp);
+  memcpy(o + lp, unit, lu + 1);
+}
+
 void si_format(double v, const char *unit, char *out, size_t outsz) {
   static const char *prefix[] = {"", "k", "M", "G", "T", "P", "E", "Z", "Y"};
   if (v == 0) {
@@ -187,10 +254,7 @@ void si_format(double v, const char *unit, char *out, size_t outsz) {
     return;
   }
   int decimals = fabs(x) < 9.995 ? 2 : fabs(x) < 99.95 ? 1 : 0;
-  if (p == 0 && !unit[0])
-    snprintf(out, outsz, "%.*f", decimals, x);
-  else
-    snprintf(out, outsz, "%.*f %s%s", decimals, x, prefix[p], unit);
+  fixed_unit(x, decimals, prefix[p], unit, out, outsz);
 }
 
 void time_format(double s, char *out, size_t n) {
@@ -207,7 +271,7 @@ void time_format(double s, char *out, size_t n) {
     k++;
   double x = s / u[k].scale;
   int decimals = x < 9.995 ? 2 : x < 99.95 ? 1 : 0;
-  snprintf(out, n, "%.*f %s", decimals, x, u[k].unit);
+  fixed_unit(x, decimals, "", u[k].unit, out, n);
 }
 
 static const char *bound_name(Bound b) {
@@ -585,12 +649,8 @@ static void render_csv(const Report *r, Buf *b) {
 static void fmt_ai(double ai, char *out, size_t n) {
   if (!isfinite(ai))
     snprintf(out, n, "inf");
-  else if (ai < 10)
-    snprintf(out, n, "%.2f", ai);
-  else if (ai < 100)
-    snprintf(out, n, "%.1f", ai);
   else if (ai < 999999.5)
-    snprintf(out, n, "%.0f", ai);
+    fixed_unit(ai, ai < 10 ? 2 : ai < 100 ? 1 : 0, "", "", out, n);
   else
     snprintf(out, n, "%.2e", ai); /* not 28 digits */
 }
@@ -607,26 +667,51 @@ static const char *fmt_whole(double v, char *out, size_t n) {
 
 /* Table columns: one per traffic metric (the metric table's heading and
  * unit), then bytes and FLOP/B. */
+/* " " then s right-aligned in w columns (printf's " %*s"); with left, left-
+ * aligned (" %-*s"); the first cell has no leading space */
+static void put_cell(Buf *b, bool space, const char *s, int w, bool left) {
+  static const char blanks[] = "                                ";
+  size_t n = strlen(s), pad = w > 0 && (size_t)w > n ? (size_t)w - n : 0;
+  if (space)
+    buf_putc(b, ' ');
+  if (!left)
+    for (size_t k = pad; k > 0;) {
+      size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
+      buf_append(b, blanks, c);
+      k -= c;
+    }
+  buf_append(b, s, n);
+  if (left)
+    for (size_t k = pad; k > 0;) {
+      size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
+      buf_append(b, blanks, c);
+      k -= c;
+    }
+}
+
 static void table_line(Buf *b, int w, const char *name, const char *count,
                        const double *v, const char *bound, double time,
                        double roof) {
   char cell[32], ai[32];
-  buf_printf(b, "%-*s %6s", w, name, count);
+  put_cell(b, false, name, w, true); /* "%-*s %6s" */
+  put_cell(b, true, count, 6, false);
   for (int k = 0; k < M_TRAFFIC; k++) {
     si_format(v[k], metric_unit[k], cell, sizeof(cell));
-    buf_printf(b, " %*s", CELL_W, cell);
+    put_cell(b, true, cell, CELL_W, false);
   }
   double bytes = metric_bytes(v);
   si_format(bytes, "B", cell, sizeof(cell));
   fmt_ai(intensity(v[M_FLOPS], bytes), ai, sizeof(ai));
-  buf_printf(b, " %*s %7s", CELL_W, cell, ai);
+  put_cell(b, true, cell, CELL_W, false); /* " %*s %7s" */
+  put_cell(b, true, ai, 7, false);
   if (bound) {
     char t[32];
     time_format(time, t, sizeof(t));
-    buf_printf(b, " %-7s %9s", bound, t);
+    put_cell(b, true, bound, 7, true); /* " %-7s %9s" */
+    put_cell(b, true, t, 9, false);
     if (roof >= 0) {
       time_format(roof, t, sizeof(t));
-      buf_printf(b, " %9s", t);
+      put_cell(b, true, t, 9, false);
     }
   }
   buf_putc(b, '\n');

@@ -29,6 +29,56 @@ static void test_buf_appends(void **state) {
   buf_free(&b);
 }
 
+/* buf_printf formats into the room left, and again into more room when
+ * that was too little: pieces of every length from 0 to 199 characters
+ * land exactly at, just before and past each capacity (64, 128, ...),
+ * and the text is the pieces in order. The expected text is built
+ * independently, piece by piece with memset. */
+static void test_buf_printf_room(void **state) {
+  (void)state;
+  Buf b;
+  buf_init(&b);
+  static char want[20000 + 1];
+  size_t wl = 0;
+  char piece[200];
+  for (int n = 0; n < 200; n++) {
+    memset(piece, 'a' + n % 26, (size_t)n);
+    piece[n] = '\0';
+    buf_printf(&b, "%s", piece);
+    memcpy(want + wl, piece, (size_t)n);
+    wl += (size_t)n;
+    want[wl] = '\0';
+    assert_int_equal(b.len, wl);
+    assert_true(b.len < b.cap);
+    assert_int_equal(b.data[b.len], '\0');
+  }
+  assert_string_equal(buf_str(&b), want);
+  /* a piece of exactly the room left less one fits; of exactly the room
+   * left, it does not (the NUL): both end whole */
+  buf_free(&b);
+  buf_putc(&b, 'z'); /* 64 bytes, 1 used: room for 62 and the NUL */
+  size_t room = b.cap - b.len;
+  assert_true(room < sizeof(piece));
+  memset(piece, 'x', room - 1);
+  piece[room - 1] = '\0';
+  size_t cap0 = b.cap;
+  buf_printf(&b, "%s", piece);
+  assert_int_equal(b.cap, cap0);
+  assert_int_equal(b.len, cap0 - 1);
+  assert_int_equal(strspn(buf_str(&b) + 1, "x"), cap0 - 2);
+  buf_free(&b);
+  buf_putc(&b, 'z');
+  cap0 = b.cap;
+  memset(piece, 'y', 199);
+  piece[199] = '\0';
+  buf_printf(&b, "%.*s", (int)(cap0 - 1), piece); /* one too many */
+  assert_true(b.cap > cap0);
+  assert_int_equal(b.len, cap0);
+  assert_int_equal(b.data[b.len], '\0');
+  assert_int_equal(strspn(buf_str(&b) + 1, "y"), cap0 - 1);
+  buf_free(&b);
+}
+
 static void test_buf_strdup(void **state) {
   (void)state;
   char *s = xstrndup("hello", 3);
@@ -50,6 +100,7 @@ static void test_buf_find_control(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf_appends),
+      cmocka_unit_test(test_buf_printf_room),
       cmocka_unit_test(test_buf_strdup),
       cmocka_unit_test(test_buf_find_control),
   };

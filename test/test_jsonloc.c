@@ -127,6 +127,79 @@ static void test_jsonloc_linecol(void **state) {
   assert_int_equal(col, 12 - 7 + 1);
 }
 
+/* jloc_index: the members of one object located once. Offsets are found
+ * by hand in the text (strstr of unique substrings), and each lookup must
+ * agree with a plain jloc_find, which scans from the start. */
+static void test_jsonloc_index(void **state) {
+  (void)state;
+  /* "k" twice: the first one is the one located (as jloc_find does);
+   * "bad" is malformed (an unterminated array), so a member after it is
+   * not found, by either */
+  const char *t = "{\"cfg\": {\"k\": {\"default\": 7}, \"m\": [1, 2],\n"
+                  "  \"k\": {\"default\": 8}, \"z\": {\"null\": 9}},\n"
+                  " \"other\": {\"k\": 5}}";
+  const char *u = "{\"k\": [1, 2, \"bad\": 3, \"after\": 4}";
+  size_t len = strlen(t);
+  JsonPath pre;
+  jp_init(&pre);
+  jp_key(&pre, "cfg");
+  JlocIndex x;
+  jloc_index_init(&x, t, len, &pre);
+  assert_int_equal(x.depth, 1);
+  assert_int_equal(x.n, 4); /* k, m, k, z */
+  JsonPath p = pre;
+  jp_key(&p, "k");
+  jp_key(&p, "default");
+  long seven = (long)(strstr(t, "7}") - t);
+  assert_int_equal(jloc_index_find(&x, &p), seven);
+  assert_int_equal(jloc_find(t, len, &p), seven);
+  p = pre;
+  jp_key(&p, "m");
+  jp_index(&p, 1);
+  assert_int_equal(jloc_index_find(&x, &p), (long)(strstr(t, "2]") - t));
+  p = pre;
+  jp_key(&p, "z");
+  jp_key(&p, "null");
+  assert_int_equal(jloc_index_find(&x, &p), (long)(strstr(t, "9}") - t));
+  p = pre;
+  jp_key(&p, "absent");
+  assert_int_equal(jloc_index_find(&x, &p), -1);
+  p = pre;
+  jp_key(&p, "z");
+  jp_key(&p, "absent");
+  assert_int_equal(jloc_index_find(&x, &p), -1);
+  /* a path not under the prefix: a plain lookup, from the start */
+  jp_init(&p);
+  jp_key(&p, "other");
+  jp_key(&p, "k");
+  assert_int_equal(jloc_index_find(&x, &p), (long)(strstr(t, "5}") - t));
+  jp_init(&p);
+  assert_int_equal(jloc_index_find(&x, &p), 0);
+  jloc_index_free(&x);
+  /* the root object, its second member's value malformed */
+  jp_init(&pre);
+  jloc_index_init(&x, u, strlen(u), &pre);
+  jp_init(&p);
+  jp_key(&p, "k");
+  assert_int_equal(jloc_index_find(&x, &p), 6); /* {"k": [ : offset 6 */
+  assert_int_equal(jloc_find(u, strlen(u), &p), 6);
+  jp_init(&p);
+  jp_key(&p, "after");
+  assert_int_equal(jloc_index_find(&x, &p), -1);
+  assert_int_equal(jloc_find(u, strlen(u), &p), -1);
+  jloc_index_free(&x);
+  /* a prefix that is not an object: nothing indexed, plain lookups */
+  jp_init(&pre);
+  jp_key(&pre, "cfg");
+  jp_key(&pre, "m");
+  jloc_index_init(&x, t, len, &pre);
+  assert_int_equal(x.depth, -1);
+  p = pre;
+  jp_index(&p, 0);
+  assert_int_equal(jloc_index_find(&x, &p), (long)(strstr(t, "1, 2]") - t));
+  jloc_index_free(&x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jsonloc_locate),
@@ -134,6 +207,7 @@ int main(void) {
       cmocka_unit_test(test_jsonloc_format),
       cmocka_unit_test(test_jsonloc_nearest_and_end),
       cmocka_unit_test(test_jsonloc_linecol),
+      cmocka_unit_test(test_jsonloc_index),
   };
   return cmocka_run_group_tests_name("jsonloc", tests, NULL, NULL);
 }

@@ -76,6 +76,127 @@ static void spec_number(double v, char *out, size_t outsz) {
  * integer arithmetic): compare on millions of doubles of every
  * magnitude a report prints, on neighbours of powers of two and ten, on
  * decimal ties and on the short decimals sweeps produce. */
+/* The spec of si_format and time_format, by printf: the code they had
+ * before their digits were written without it. */
+static void spec_si(double v, const char *unit, char *out, size_t outsz) {
+  static const char *prefix[] = {"", "k", "M", "G", "T", "P", "E", "Z", "Y"};
+  if (v == 0 || !isfinite(v)) {
+    snprintf(out, outsz, v == 0 ? "0" : "-");
+    return;
+  }
+  int p = 0;
+  double x = v;
+  while (fabs(x) >= 999.5 && p < 8) {
+    x /= 1000;
+    p++;
+  }
+  if (fabs(x) >= 999.5) {
+    snprintf(out, outsz, "%.2e%s%s", v, unit[0] ? " " : "", unit);
+    return;
+  }
+  int decimals = fabs(x) < 9.995 ? 2 : fabs(x) < 99.95 ? 1 : 0;
+  if (p == 0 && !unit[0])
+    snprintf(out, outsz, "%.*f", decimals, x);
+  else
+    snprintf(out, outsz, "%.*f %s%s", decimals, x, prefix[p], unit);
+}
+
+static void spec_time(double s, char *out, size_t n) {
+  if (s == 0) {
+    snprintf(out, n, "0");
+    return;
+  }
+  static const struct {
+    double scale;
+    const char *unit;
+  } u[] = {{1e-9, "ns"}, {1e-6, "us"}, {1e-3, "ms"}, {1, "s"}};
+  int k = 0;
+  while (k < 3 && s >= u[k + 1].scale * 0.9995)
+    k++;
+  double x = s / u[k].scale;
+  int decimals = x < 9.995 ? 2 : x < 99.95 ? 1 : 0;
+  snprintf(out, n, "%.*f %s", decimals, x, u[k].unit);
+}
+
+/* si_format and time_format (digits without printf) against printf: random
+ * bits over 1e-12 to 1e30, short decimals, exact ties of every kind
+ * (k/8, k/4, k/2: x.125, x.5 at 0, 1 and 2 decimals, which printf rounds
+ * to even), values at the 9.995 / 99.95 / 999.5 switches, negatives, and
+ * buffers too small for the whole text. */
+static void test_report_si_matches_printf(void **state) {
+  (void)state;
+  static const char *units[] = {"", "B", "FLOP/s", "B/s"};
+  uint64_t x = 0x2545F4914F6CDD1DULL;
+  char got[64], want[64];
+  for (int i = 0; i < 600000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    switch (i % 4) {
+    case 0: {
+      uint64_t bits = (x & ((1ULL << 52) - 1)) |
+                      ((uint64_t)(1023 - 40 + (int)((x >> 52) % 140)) << 52);
+      memcpy(&v, &bits, sizeof(v));
+      break;
+    }
+    case 1:
+      v = (double)(x % 100000000) / pow(10, (double)((x >> 40) % 12));
+      break;
+    case 2: /* exact binary ties: k / 8 times a power of 1000 */
+      v = (double)(x % 1000000) / 8 * pow(1000, (double)((x >> 30) % 5));
+      break;
+    default: { /* neighbours of the switches */
+      static const double sw[] = {9.995, 99.95, 999.5, 0.9995, 0.005,
+                                  0.125, 2.5, 0.5};
+      v = sw[(x >> 8) % LM_ARRAY_LEN(sw)] *
+          pow(1000, (double)((x >> 16) % 7) - 3);
+      int steps = (int)((x >> 24) % 7) - 3;
+      for (int s2 = 0; s2 < steps; s2++)
+        v = nextafter(v, INFINITY);
+      for (int s2 = 0; s2 > steps; s2--)
+        v = nextafter(v, 0);
+      break;
+    }
+    }
+    if (x & 0x100000)
+      v = -v;
+    const char *u = units[(x >> 33) % 4];
+    size_t sz = (x >> 36) % 16 == 0 ? (size_t)((x >> 40) % 12 + 1)
+                                     : sizeof(got);
+    si_format(v, u, got, sz);
+    spec_si(v, u, want, sz);
+    if (strcmp(got, want) != 0)
+      fail_msg("si_format(%.17g, \"%s\", %zu) = \"%s\", printf gives \"%s\"",
+               v, u, sz, got, want);
+    double t = fabs(v) * 1e-9;
+    time_format(t, got, sz);
+    spec_time(t, want, sz);
+    if (strcmp(got, want) != 0)
+      fail_msg("time_format(%.17g, %zu) = \"%s\", printf gives \"%s\"", t,
+               sz, got, want);
+  }
+  /* by hand: ties to even at each precision, glibc's printf on exact ties */
+  si_format(2.5, "", got, sizeof(got));
+  assert_string_equal(got, "2.50");
+  si_format(0.125, "", got, sizeof(got));
+  assert_string_equal(got, "0.12"); /* 0.125 is exact: even 2 */
+  si_format(0.375, "", got, sizeof(got));
+  assert_string_equal(got, "0.38");
+  si_format(-0.001, "", got, sizeof(got));
+  assert_string_equal(got, "-0.00");
+  si_format(1250, "B", got, sizeof(got));
+  assert_string_equal(got, "1.25 kB"); /* 1.25 exact: 2 decimals */
+  si_format(12.25, "B", got, sizeof(got));
+  assert_string_equal(got, "12.2 B"); /* 12.25 exact: tie, even 2 */
+  si_format(12.75, "B", got, sizeof(got));
+  assert_string_equal(got, "12.8 B");
+  si_format(998.5, "B", got, sizeof(got));
+  assert_string_equal(got, "998 B"); /* tie at 0 decimals: even 998 */
+  time_format(4.5e-6, got, sizeof(got));
+  assert_string_equal(got, "4.50 us");
+}
+
 static void test_report_number_matches_printf(void **state) {
   (void)state;
   uint64_t x = 0x9E3779B97F4A7C15ULL;
@@ -278,6 +399,7 @@ int main(void) {
       cmocka_unit_test(test_report_si_format),
       cmocka_unit_test(test_report_number),
       cmocka_unit_test(test_report_number_matches_printf),
+      cmocka_unit_test(test_report_si_matches_printf),
       cmocka_unit_test(test_report_json),
       cmocka_unit_test(test_report_csv_and_table),
       cmocka_unit_test(test_report_table_large_numbers),
