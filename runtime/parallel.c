@@ -320,8 +320,8 @@ static int load_family(PLoader *L, json_t *o, ParFamily *f) {
   return 0;
 }
 
-ParDb *pardb_load_text(const char *path, const char *text, size_t len,
-                       Error *err) {
+static ParDb *pardb_load_text_nul(const char *path, const char *text,
+                                  size_t len, Error *err) {
   ParDb *db = xcalloc(1, sizeof(*db));
   arena_init(&db->arena);
   PLoader L = {.doc = {path, text, len}, .err = err, .db = db};
@@ -394,6 +394,17 @@ out:
     return NULL;
   }
   return db;
+}
+
+/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
+ * larger one): error contexts are read up to a newline or NUL, so parse a
+ * terminated copy. */
+ParDb *pardb_load_text(const char *path, const char *text, size_t len,
+                       Error *err) {
+  char *own = xstrndup(text, len);
+  ParDb *r = pardb_load_text_nul(path, own, len, err);
+  free(own);
+  return r;
 }
 
 ParDb *pardb_load(const char *path, Error *err) {

@@ -1109,6 +1109,19 @@ static void test_slo_matches_brute_force(void **state) {
   lmp_close(d);
 }
 
+/* Found by fuzz_parallel: text[0..len) need not end in a NUL, and a syntax
+ * error's caret context was read past len up to the next newline (a heap
+ * overflow on a fuzzer's buffer). len stops at "{ bad"; "}PAST" is beyond. */
+static void test_load_text_is_bounded(void **state) {
+  (void)state;
+  static const char buf[] = "{ bad}PAST\n";
+  Error e;
+  err_clear(&e);
+  assert_null(pardb_load_text("x.json", buf, 5, &e));
+  assert_true(e.set);
+  assert_null(strstr(e.context, "PAST"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_decode_sum_is_step_by_step),
@@ -1123,6 +1136,7 @@ int main(void) {
       cmocka_unit_test(test_families_split_weights),
       cmocka_unit_test(test_rules_refused),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
+      cmocka_unit_test(test_load_text_is_bounded),
       cmocka_unit_test(test_sweep_calibrated_rows_match_unfused_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
