@@ -361,8 +361,11 @@ static ParDb *pardb_load_text_nul(const char *path, const char *text,
     goto out;
   for (int i = 0; i < 3; i++) {
     json_t *v = json_object_get(lat, links[i]);
-    if (!json_is_number(v) || !(json_number_value(v) >= 0)) {
-      perr(&L, "%s: a latency in microseconds, not negative", links[i]);
+    if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+        !(json_number_value(v) <= 1e6)) {
+      if (v)
+        jp_key(&L.jp, links[i]);
+      perr(&L, "%s: a latency in microseconds, from 0 to 1e6", links[i]);
       goto out;
     }
     db->lat[i] = json_number_value(v) * 1e-6;

@@ -1122,6 +1122,29 @@ static void test_load_text_is_bounded(void **state) {
   assert_null(strstr(e.context, "PAST"));
 }
 
+/* Found in review for fuzz_parallel: a latency of 1e308 us was taken
+ * (1e302 s a step); a latency is at most 1e6 us (1 s), refused at its
+ * member (line 2). 1e6 itself is taken: 1 s a step. */
+static void test_latency_bounded(void **state) {
+  (void)state;
+  static const char fmt[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"t\",\n"
+      " \"latency_us\": {\"pcie\": 1, \"nvlink\": %s, \"network\": 1},\n"
+      " \"families\": []}";
+  char text[512];
+  Error e;
+  snprintf(text, sizeof(text), fmt, "1e308");
+  err_clear(&e);
+  assert_null(pardb_load_text("l.json", text, strlen(text), &e));
+  assert_contains(e.msg, "nvlink: a latency in microseconds, from 0 to 1e6");
+  assert_int_equal(e.line, 2);
+  snprintf(text, sizeof(text), fmt, "1e6");
+  ParDb *pd = pardb_load_text("l.json", text, strlen(text), &e);
+  assert_non_null(pd);
+  assert_double_near(pd->lat[0], 1.0, 1e-12);
+  pardb_free(pd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_decode_sum_is_step_by_step),
@@ -1137,6 +1160,7 @@ int main(void) {
       cmocka_unit_test(test_rules_refused),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
       cmocka_unit_test(test_load_text_is_bounded),
+      cmocka_unit_test(test_latency_bounded),
       cmocka_unit_test(test_sweep_calibrated_rows_match_unfused_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
