@@ -199,8 +199,8 @@ static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
   return 0;
 }
 
-Calib *calib_load_text(const char *path, const char *text, size_t len,
-                       Error *err) {
+static Calib *calib_load_text_nul(const char *path, const char *text,
+                                  size_t len, Error *err) {
   Calib *c = xcalloc(1, sizeof(Calib));
   arena_init(&c->arena);
   c->path = arena_strdup(&c->arena, path);
@@ -277,6 +277,17 @@ out:
     return NULL;
   }
   return c;
+}
+
+/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
+ * larger one): error contexts are read up to a newline or NUL, so parse a
+ * terminated copy. */
+Calib *calib_load_text(const char *path, const char *text, size_t len,
+                       Error *err) {
+  char *own = xstrndup(text, len);
+  Calib *r = calib_load_text_nul(path, own, len, err);
+  free(own);
+  return r;
 }
 
 Calib *calib_load(const char *path, Error *err) {
@@ -599,8 +610,8 @@ double engine_step_time(const Engine *e, bool decode, double batch) {
   return e->step[decode] + e->step_per_seq * batch;
 }
 
-Engine *engine_load_text(const char *path, const char *text, size_t len,
-                         Error *err) {
+static Engine *engine_load_text_nul(const char *path, const char *text,
+                                    size_t len, Error *err) {
   Engine *e = xcalloc(1, sizeof(Engine));
   arena_init(&e->arena);
   json_t *root = parse(path, text, len, err);
@@ -785,6 +796,17 @@ out:
     return NULL;
   }
   return e;
+}
+
+/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
+ * larger one): error contexts are read up to a newline or NUL, so parse a
+ * terminated copy. */
+Engine *engine_load_text(const char *path, const char *text, size_t len,
+                         Error *err) {
+  char *own = xstrndup(text, len);
+  Engine *r = engine_load_text_nul(path, own, len, err);
+  free(own);
+  return r;
 }
 
 Engine *engine_load(const char *path, Error *err) {

@@ -117,10 +117,14 @@ static int load_points(CLoader *L, json_t *o, CollTable *t) {
     json_t *p = json_array_get(pts, i);
     jp_index(&L->jp, (int)i);
     json_t *b = json_array_get(p, 0), *us = json_array_get(p, 1);
+    /* bounded, so that no time is infinite: above the last point a time
+     * grows as t_last x bytes / bytes_last (at most 1e3 s x bytes) */
     if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_number(b) ||
-        !json_is_number(us) || !(json_number_value(b) > 0) ||
-        !(json_number_value(us) > 0))
-      return cerr(L, "a point is [bytes, microseconds], both positive");
+        !json_is_number(us) || !(json_number_value(b) >= 1) ||
+        !(json_number_value(b) <= 1e15) || !(json_number_value(us) > 0) ||
+        !(json_number_value(us) <= 1e9))
+      return cerr(L, "a point is [bytes, microseconds], bytes from 1 to "
+                     "1e15, microseconds above 0 and at most 1e9");
     double x = json_number_value(b), y = json_number_value(us) * 1e-6;
     if (i > 0 && !(x > t->bytes[i - 1]))
       return cerr(L, "message sizes must increase from point to point");

@@ -320,8 +320,8 @@ static int load_family(PLoader *L, json_t *o, ParFamily *f) {
   return 0;
 }
 
-ParDb *pardb_load_text(const char *path, const char *text, size_t len,
-                       Error *err) {
+static ParDb *pardb_load_text_nul(const char *path, const char *text,
+                                  size_t len, Error *err) {
   ParDb *db = xcalloc(1, sizeof(*db));
   arena_init(&db->arena);
   PLoader L = {.doc = {path, text, len}, .err = err, .db = db};
@@ -361,8 +361,11 @@ ParDb *pardb_load_text(const char *path, const char *text, size_t len,
     goto out;
   for (int i = 0; i < 3; i++) {
     json_t *v = json_object_get(lat, links[i]);
-    if (!json_is_number(v) || !(json_number_value(v) >= 0)) {
-      perr(&L, "%s: a latency in microseconds, not negative", links[i]);
+    if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+        !(json_number_value(v) <= 1e6)) {
+      if (v)
+        jp_key(&L.jp, links[i]);
+      perr(&L, "%s: a latency in microseconds, from 0 to 1e6", links[i]);
       goto out;
     }
     db->lat[i] = json_number_value(v) * 1e-6;
@@ -394,6 +397,17 @@ out:
     return NULL;
   }
   return db;
+}
+
+/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
+ * larger one): error contexts are read up to a newline or NUL, so parse a
+ * terminated copy. */
+ParDb *pardb_load_text(const char *path, const char *text, size_t len,
+                       Error *err) {
+  char *own = xstrndup(text, len);
+  ParDb *r = pardb_load_text_nul(path, own, len, err);
+  free(own);
+  return r;
 }
 
 ParDb *pardb_load(const char *path, Error *err) {

@@ -601,6 +601,24 @@ static void test_calib_packed_loop_equals_kernel_cost(void **state) {
   db_free(db);
 }
 
+/* Found by fuzz_calib/fuzz_engine: text[0..len) need not end in a NUL, and
+ * a syntax error's caret context was read past len up to the next newline
+ * (a heap overflow on a fuzzer's buffer). Here len stops at "{ bad" and
+ * the bytes after it, "}PAST", must not reach the error. */
+static void test_calib_text_is_bounded(void **state) {
+  (void)state;
+  static const char buf[] = "{ bad}PAST\n";
+  Error err;
+  err_clear(&err);
+  assert_null(calib_load_text("x.json", buf, 5, &err));
+  assert_true(err.set);
+  assert_null(strstr(err.context, "PAST"));
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", buf, 5, &err));
+  assert_true(err.set);
+  assert_null(strstr(err.context, "PAST"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_calib_shipped_a100),
@@ -612,6 +630,7 @@ int main(void) {
       cmocka_unit_test(test_calib_bad_engine),
       cmocka_unit_test(test_calib_fallback),
       cmocka_unit_test(test_calib_packed_loop_equals_kernel_cost),
+      cmocka_unit_test(test_calib_text_is_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,6 +222,29 @@ static void test_bad_files(void **state) {
   collcal_free(c);
 }
 
+/* Found in review for fuzz_collective's oracle (every time finite):
+ * points were only positive, so [1e-310, 1] (a denormal size) and [1000,
+ * 1e308] loaded, and above the last point the time t_last x bytes /
+ * bytes_last of 1 GB was 1e-6 x 1e9 / 1e-310 = 1e313 s = inf, and
+ * 1e302 x 1e9 / 1000 = 1e308 s. Sizes are from 1 to 1e15 bytes, times at
+ * most 1e9 us; the bounds themselves load: [1, 1e9] at 1 GB takes
+ * 1e3 s x 1e9 / 1 = 1e12 s (finite). */
+static void test_points_bounded(void **state) {
+  (void)state;
+  want_error(HEAD TABLE("all_reduce", "2", "[[1e-310, 1]]") "]}",
+             "bytes from 1 to 1e15", 3);
+  want_error(HEAD TABLE("all_reduce", "2", "[[1000, 1e308]]") "]}",
+             "microseconds above 0 and at most 1e9", 3);
+  want_error(HEAD TABLE("all_reduce", "2", "[[1e16, 1]]") "]}",
+             "bytes from 1 to 1e15", 3);
+  const char *ok = HEAD TABLE("all_reduce", "2", "[[1, 1e9]]") "]}";
+  CollCal *c = collcal_load_text("c.json", ok, strlen(ok), NULL);
+  assert_non_null(c);
+  assert_double_near(collcal_time(c, "x", NULL, COLL_ALL_REDUCE, 2, false,
+                                  1e9) / 1e12, 1.0, 1e-12);
+  collcal_free(c);
+}
+
 /* Through the library: the tiny Mixtral of test/data/tiny_mixtral (hidden
  * 8, vocabulary 10) at --tp 2 on A100 SXM, B 2, S 4, calibrated (vLLM).
  * Decode's collectives: the embedding's, 2 x o_proj's and 2 x the
@@ -326,6 +349,7 @@ int main(void) {
       cmocka_unit_test(test_calibrated_switch),
       cmocka_unit_test(test_outside_and_other_collectives),
       cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_points_bounded),
       cmocka_unit_test(test_calibrated_step),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

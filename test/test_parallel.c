@@ -1158,6 +1158,42 @@ static void test_slo_matches_brute_force(void **state) {
   lmp_close(d);
 }
 
+/* Found by fuzz_parallel: text[0..len) need not end in a NUL, and a syntax
+ * error's caret context was read past len up to the next newline (a heap
+ * overflow on a fuzzer's buffer). len stops at "{ bad"; "}PAST" is beyond. */
+static void test_load_text_is_bounded(void **state) {
+  (void)state;
+  static const char buf[] = "{ bad}PAST\n";
+  Error e;
+  err_clear(&e);
+  assert_null(pardb_load_text("x.json", buf, 5, &e));
+  assert_true(e.set);
+  assert_null(strstr(e.context, "PAST"));
+}
+
+/* Found in review for fuzz_parallel: a latency of 1e308 us was taken
+ * (1e302 s a step); a latency is at most 1e6 us (1 s), refused at its
+ * member (line 2). 1e6 itself is taken: 1 s a step. */
+static void test_latency_bounded(void **state) {
+  (void)state;
+  static const char fmt[] =
+      "{\"format\": \"lm-predictor-parallel\", \"latency_source\": \"t\",\n"
+      " \"latency_us\": {\"pcie\": 1, \"nvlink\": %s, \"network\": 1},\n"
+      " \"families\": []}";
+  char text[512];
+  Error e;
+  snprintf(text, sizeof(text), fmt, "1e308");
+  err_clear(&e);
+  assert_null(pardb_load_text("l.json", text, strlen(text), &e));
+  assert_contains(e.msg, "nvlink: a latency in microseconds, from 0 to 1e6");
+  assert_int_equal(e.line, 2);
+  snprintf(text, sizeof(text), fmt, "1e6");
+  ParDb *pd = pardb_load_text("l.json", text, strlen(text), &e);
+  assert_non_null(pd);
+  assert_double_near(pd->lat[0], 1.0, 1e-12);
+  pardb_free(pd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_decode_sum_is_step_by_step),
@@ -1173,6 +1209,8 @@ int main(void) {
       cmocka_unit_test(test_rules_refused),
       cmocka_unit_test(test_sweep_outlives_its_base_options),
       cmocka_unit_test(test_sweep_rows_match_single_runs),
+      cmocka_unit_test(test_load_text_is_bounded),
+      cmocka_unit_test(test_latency_bounded),
       cmocka_unit_test(test_sweep_calibrated_rows_match_unfused_runs),
       cmocka_unit_test(test_slo_matches_brute_force),
       cmocka_unit_test(test_sweep_memory_is_constant),
