@@ -42,9 +42,16 @@ void err_file(Error *e, const char *file, const char *fmt, ...) {
 }
 
 void err_context(Error *e, const char *text, int off, int len, int line) {
+  err_context_n(e, text, (size_t)-1, off, len, line);
+}
+
+void err_context_n(Error *e, const char *text, size_t avail, int off, int len,
+                   int line) {
   if (!e)
     return;
-  size_t n = strcspn(text, "\n");
+  size_t n = 0; /* up to the newline, the NUL or the end of the text */
+  while (n < avail && text[n] != '\n' && text[n] != '\0')
+    n++;
   if (n >= sizeof(e->context))
     n = sizeof(e->context) - 1;
   memcpy(e->context, text, n);

@@ -20,12 +20,14 @@ void jdoc_free(JsonDoc *doc) {
 }
 
 /* Fill file position and a file-line caret for the byte at `off`. */
-static void locate_at(Error *e, const char *text, size_t off, int len) {
+static void locate_at(Error *e, const char *text, size_t textlen, size_t off,
+                      int len) {
   int line, col;
   text_linecol(text, off, &line, &col);
   e->line = line;
   e->col = col;
-  err_context(e, text + off - (size_t)(col - 1), col - 1, len, line);
+  size_t start = off - (size_t)(col - 1);
+  err_context_n(e, text + start, textlen - start, col - 1, len, line);
 }
 
 static void set_where(Error *e, const JsonDoc *doc, const JsonPath *path) {
@@ -50,7 +52,7 @@ int jdoc_verror(Error *e, const JsonDoc *doc, const JsonPath *path,
     int len = 1;
     if (end > off && text[off] != '{' && text[off] != '[')
       len = (int)(end - off);
-    locate_at(e, text, (size_t)off, len);
+    locate_at(e, text, doc->len, (size_t)off, len);
   }
   return -1;
 }
@@ -81,7 +83,7 @@ int jdoc_verror_string(Error *e, const JsonDoc *doc, const JsonPath *path,
     if (a >= 0 && b < a)
       b = a + 1; /* the span runs past the string: the closing quote */
     if (a >= 0) {
-      locate_at(e, text, (size_t)a, (int)(b - a));
+      locate_at(e, text, textlen, (size_t)a, (int)(b - a));
       return -1;
     }
   }
@@ -131,7 +133,7 @@ static void syntax_error(Error *err, const JsonDoc *doc, const char *jtext,
       break;
     p = nl + 1;
   }
-  err_context(err, p, col - 1, tok, jline);
+  err_context_n(err, p, (size_t)(text + len - p), col - 1, tok, jline);
 }
 
 json_t *jdoc_parse(const JsonDoc *doc, Error *err) {

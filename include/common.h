@@ -59,6 +59,10 @@ void err_file(Error *e, const char *file, const char *fmt, ...)
  * newline), `off`/`len` the byte span underlined, `line` its line number in
  * file (0 when text is a formula rather than a file line). */
 void err_context(Error *e, const char *text, int off, int len, int line);
+/* The same within the `avail` bytes at text (a document held with its
+ * length, not NUL-terminated: a line is also cut at the end). */
+void err_context_n(Error *e, const char *text, size_t avail, int off, int len,
+                   int line);
 /* Prefix the message with more context, e.g. "in layer x: ". */
 void err_prefix(Error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

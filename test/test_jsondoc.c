@@ -168,6 +168,44 @@ static void test_jsondoc_load(void **state) {
 
 /* Syntax errors are Jansson's, with the caret moved to the start of the
  * token Jansson names; duplicate keys are rejected. */
+/* A document held with its length, not NUL-terminated (a fuzzer's input,
+ * model_from_config's text): the error's context line stops at the end of
+ * the document, never reads the bytes after it (found by make fuzz: "{}"
+ * as a config.json, the "no model_type" error at the root). */
+static void test_jsondoc_unterminated_text(void **state) {
+  (void)state;
+  /* the document is the first 2 bytes; the rest must never be shown */
+  char *buf = malloc(2);
+  assert_non_null(buf);
+  memcpy(buf, "{}", 2);
+  JsonDoc d = {.file = "c.json", .text = buf, .len = 2};
+  JsonPath p;
+  jp_init(&p);
+  Error e;
+  err_clear(&e);
+  jdoc_error(&e, &d, &p, "no model_type");
+  assert_int_equal(e.line, 1);
+  assert_int_equal(e.col, 1);
+  assert_string_equal(e.context, "{}");
+  free(buf);
+
+  /* a syntax error on the last line of an unterminated document */
+  static const char text[] = "{\n  \"a\": tru}TRAILING";
+  JsonDoc d2 = {.file = "c.json", .text = text, .len = strlen(text) - 8};
+  err_clear(&e);
+  assert_null(jdoc_parse(&d2, &e));
+  assert_int_equal(e.line, 2);
+  assert_string_equal(e.context, "  \"a\": tru}");
+
+  /* err_context_n itself: cut at avail, at a newline, at a NUL */
+  err_clear(&e);
+  err_context_n(&e, "abcdef", 3, 1, 1, 1);
+  assert_string_equal(e.context, "abc");
+  err_clear(&e);
+  err_context_n(&e, "ab\ncd", 6, 0, 1, 1);
+  assert_string_equal(e.context, "ab");
+}
+
 static void test_jsondoc_syntax_errors(void **state) {
   (void)state;
   Error e;
@@ -203,6 +241,7 @@ int main(void) {
       cmocka_unit_test(test_jsondoc_value_spans),
       cmocka_unit_test(test_jsondoc_load),
       cmocka_unit_test(test_jsondoc_syntax_errors),
+      cmocka_unit_test(test_jsondoc_unterminated_text),
   };
   return cmocka_run_group_tests_name("jsondoc", tests, NULL, NULL);
 }
