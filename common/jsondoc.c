@@ -162,3 +162,33 @@ void *jdoc_load(const char *file, const char *text, size_t len, JdocBuild build,
   jdoc_free(&doc);
   return out;
 }
+
+int jdoc_only_members(Error *e, const JsonDoc *doc, JsonPath *path, json_t *o,
+                      const char *const *keys, int n) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    int i = 0;
+    while (i < n && strcmp(k, keys[i]) != 0)
+      i++;
+    if (i == n) {
+      jp_key(path, k);
+      return jdoc_error(e, doc, path, "unknown member '%s'", k);
+    }
+  }
+  return 0;
+}
+
+const char *jdoc_string_member(Error *e, const JsonDoc *doc, JsonPath *path,
+                               json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (!json_is_string(v) || !json_string_length(v)) {
+    if (v)
+      jp_key(path, key);
+    jdoc_error(e, doc, path,
+               v ? "%s must be a non-empty string" : "missing member '%s'",
+               key);
+    return NULL;
+  }
+  return json_string_value(v);
+}

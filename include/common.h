@@ -262,6 +262,15 @@ int jdoc_verror_string(Error *e, const JsonDoc *doc, const JsonPath *path,
                        const char *value, int off, int len, const char *fmt,
                        va_list ap);
 
+/* A loader's two member checks, located at `path` (left at the offending
+ * member): every member of object o is one of keys[0..n) ("unknown member
+ * 'K'"), and o[key] is a non-empty string (its value; NULL after "missing
+ * member 'K'" or "K must be a non-empty string"). */
+int jdoc_only_members(Error *e, const JsonDoc *doc, JsonPath *path, json_t *o,
+                      const char *const *keys, int n);
+const char *jdoc_string_member(Error *e, const JsonDoc *doc, JsonPath *path,
+                               json_t *o, const char *key);
+
 /* ===== fsutil.c ===== */
 
 /* The most fs_read reads: far above any real input (module_db.json is

@@ -56,30 +56,12 @@ static int cerr(CLoader *L, const char *fmt, ...) {
 }
 
 static int only_keys(CLoader *L, json_t *o, const char *const *keys, int n) {
-  const char *k;
-  json_t *v;
-  json_object_foreach(o, k, v) {
-    int i = 0;
-    while (i < n && strcmp(k, keys[i]) != 0)
-      i++;
-    if (i == n) {
-      jp_key(&L->jp, k);
-      return cerr(L, "unknown member '%s'", k);
-    }
-  }
-  return 0;
+  return jdoc_only_members(L->err, &L->doc, &L->jp, o, keys, n);
 }
 
 /* A non-empty string member (its value, or NULL after an error). */
 static const char *need_str(CLoader *L, json_t *o, const char *key) {
-  json_t *v = json_object_get(o, key);
-  if (!json_is_string(v) || !json_string_length(v)) {
-    if (v)
-      jp_key(&L->jp, key);
-    cerr(L, v ? "%s must be a non-empty string" : "missing member '%s'", key);
-    return NULL;
-  }
-  return json_string_value(v);
+  return jdoc_string_member(L->err, &L->doc, &L->jp, o, key);
 }
 
 static int load_hardware(CLoader *L, json_t *o, CollTable *t) {

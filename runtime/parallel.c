@@ -56,29 +56,12 @@ static int pick_name(const char *s, const char *const *names, int n) {
 }
 
 static int only(PLoader *L, json_t *o, const char *const *keys, int n) {
-  const char *k;
-  json_t *v;
-  json_object_foreach(o, k, v) {
-    int i = 0;
-    while (i < n && strcmp(k, keys[i]) != 0)
-      i++;
-    if (i == n) {
-      jp_key(&L->jp, k);
-      return perr(L, "unknown member '%s'", k);
-    }
-  }
-  return 0;
+  return jdoc_only_members(L->err, &L->doc, &L->jp, o, keys, n);
 }
 
 static const char *str_member(PLoader *L, json_t *o, const char *key) {
-  json_t *v = json_object_get(o, key);
-  if (!json_is_string(v) || !json_string_length(v)) {
-    if (v)
-      jp_key(&L->jp, key);
-    perr(L, v ? "%s must be a non-empty string" : "missing member '%s'", key);
-    return NULL;
-  }
-  return arena_strdup(&L->db->arena, json_string_value(v));
+  const char *s = jdoc_string_member(L->err, &L->doc, &L->jp, o, key);
+  return s ? arena_strdup(&L->db->arena, s) : NULL;
 }
 
 static int load_rules(PLoader *L, json_t *o, ParGroup *g);

@@ -206,6 +206,36 @@ static void test_jsondoc_unterminated_text(void **state) {
   assert_string_equal(e.context, "ab");
 }
 
+/* The loaders' member checks: an unknown member and a string member that is
+ * missing or empty, each located at the member (positions counted in the
+ * text by hand, at the value: x's 1 is at 1:16, s's "" at 1:7). */
+static void test_jsondoc_members(void **state) {
+  (void)state;
+  static const char text[] = "{\"s\": \"\", \"x\": 1}";
+  JsonDoc d = {.file = "m.json", .text = text, .len = strlen(text)};
+  Error e;
+  err_clear(&e);
+  json_t *o = jdoc_parse(&d, &e);
+  assert_non_null(o);
+  static const char *const keys[] = {"s"};
+  JsonPath p;
+  jp_init(&p);
+  assert_int_equal(jdoc_only_members(&e, &d, &p, o, keys, 1), -1);
+  assert_string_equal(e.msg, "unknown member 'x'");
+  assert_int_equal(e.line, 1);
+  assert_int_equal(e.col, 16);
+  err_clear(&e);
+  jp_init(&p);
+  assert_null(jdoc_string_member(&e, &d, &p, o, "s"));
+  assert_string_equal(e.msg, "s must be a non-empty string");
+  assert_int_equal(e.col, 7);
+  err_clear(&e);
+  jp_init(&p);
+  assert_null(jdoc_string_member(&e, &d, &p, o, "t"));
+  assert_string_equal(e.msg, "missing member 't'");
+  json_decref(o);
+}
+
 static void test_jsondoc_syntax_errors(void **state) {
   (void)state;
   Error e;
@@ -242,6 +272,7 @@ int main(void) {
       cmocka_unit_test(test_jsondoc_load),
       cmocka_unit_test(test_jsondoc_syntax_errors),
       cmocka_unit_test(test_jsondoc_unterminated_text),
+      cmocka_unit_test(test_jsondoc_members),
   };
   return cmocka_run_group_tests_name("jsondoc", tests, NULL, NULL);
 }
