@@ -173,6 +173,46 @@ static void examples(const Db *db, const ModuleDef *skip, Buf *b) {
     buf_puts(b, "(none)\n");
 }
 
+/* Renders a prompt from its three templates: the task paragraph is filled
+ * first (keys[nkeys - 1], "TASK", is its own slot and still empty), then
+ * the user and system templates with TASK set to it. vals[nkeys - 1] is
+ * overwritten. */
+static int prompt_render(const char *task_name, const char *user_name,
+                         const char *sys_name, const char **keys,
+                         const char **vals, int nkeys, Prompt *out,
+                         Error *err) {
+  int rc = -1;
+  Buf task, user, sys;
+  buf_init(&task);
+  buf_init(&user);
+  buf_init(&sys);
+  char *t_task = prompt_template(task_name, err);
+  char *t_user = t_task ? prompt_template(user_name, err) : NULL;
+  char *t_sys = t_user ? prompt_template(sys_name, err) : NULL;
+  if (!t_sys)
+    goto out;
+  if (prompt_fill(t_task, keys, vals, nkeys - 1, &task, err) < 0)
+    goto out;
+  /* drop the task paragraph's final newline: user.txt spaces it */
+  while (task.len && task.data[task.len - 1] == '\n')
+    task.data[--task.len] = '\0';
+  vals[nkeys - 1] = buf_str(&task);
+  if (prompt_fill(t_user, keys, vals, nkeys, &user, err) < 0 ||
+      prompt_fill(t_sys, keys, vals, nkeys, &sys, err) < 0)
+    goto out;
+  out->system = buf_steal(&sys);
+  out->user = buf_steal(&user);
+  rc = 0;
+out:
+  free(t_task);
+  free(t_user);
+  free(t_sys);
+  buf_free(&task);
+  buf_free(&user);
+  buf_free(&sys);
+  return rc;
+}
+
 int prompt_build(const PromptInput *in, Prompt *out, Error *err) {
   memset(out, 0, sizeof(*out));
   const char *dot = strrchr(in->full_name, '.');
@@ -221,37 +261,9 @@ int prompt_build(const PromptInput *in, Prompt *out, Error *err) {
                         buf_str(&ops),
                         current ? current : "",
                         ""};
-  int nkeys = (int)LM_ARRAY_LEN(keys);
-  int rc = -1;
-  Buf task, user, sys;
-  buf_init(&task);
-  buf_init(&user);
-  buf_init(&sys);
-  char *t_task = prompt_template(in->current ? "force" : "new", err);
-  char *t_user = t_task ? prompt_template("user", err) : NULL;
-  char *t_sys = t_user ? prompt_template("system", err) : NULL;
-  if (!t_sys)
-    goto out;
-  if (prompt_fill(t_task, keys, vals, nkeys - 1, &task, err) < 0)
-    goto out;
-  /* drop the task paragraph's final newline: user.txt spaces it */
-  while (task.len && task.data[task.len - 1] == '\n')
-    task.data[--task.len] = '\0';
-  vals[nkeys - 1] = buf_str(&task);
-  if (prompt_fill(t_user, keys, vals, nkeys, &user, err) < 0 ||
-      prompt_fill(t_sys, keys, vals, nkeys, &sys, err) < 0)
-    goto out;
-  out->system = buf_steal(&sys);
-  out->user = buf_steal(&user);
-  rc = 0;
-out:
-  free(t_task);
-  free(t_user);
-  free(t_sys);
+  int rc = prompt_render(in->current ? "force" : "new", "user", "system",
+                         keys, vals, (int)LM_ARRAY_LEN(keys), out, err);
   free(current);
-  buf_free(&task);
-  buf_free(&user);
-  buf_free(&sys);
   buf_free(&metrics);
   buf_free(&known);
   buf_free(&ex);
@@ -271,12 +283,9 @@ void prompt_free(Prompt *p) {
 
 int prompt_build_arch(const ArchPromptInput *in, Prompt *out, Error *err) {
   memset(out, 0, sizeof(*out));
-  Buf known, vars, task, user, sys;
+  Buf known, vars;
   buf_init(&known);
   buf_init(&vars);
-  buf_init(&task);
-  buf_init(&user);
-  buf_init(&sys);
   prompt_known_modules(in->db, NULL, &known);
   for (int i = 0; i < in->nrun_vars; i++)
     buf_printf(&vars, "%s{%s}", i ? ", " : "", in->run_vars[i]);
@@ -288,31 +297,10 @@ int prompt_build_arch(const ArchPromptInput *in, Prompt *out, Error *err) {
                         buf_str(&known), in->example_type, in->example,
                         in->source_file, in->source,       buf_str(&vars),
                         in->current ? in->current : "", ""};
-  int nkeys = (int)LM_ARRAY_LEN(keys), rc = -1;
-  char *t_task = prompt_template(in->current ? "arch_force" : "arch_new", err);
-  char *t_user = t_task ? prompt_template("arch_user", err) : NULL;
-  char *t_sys = t_user ? prompt_template("arch_system", err) : NULL;
-  if (!t_sys)
-    goto out;
-  if (prompt_fill(t_task, keys, vals, nkeys - 1, &task, err) < 0)
-    goto out;
-  while (task.len && task.data[task.len - 1] == '\n')
-    task.data[--task.len] = '\0';
-  vals[nkeys - 1] = buf_str(&task);
-  if (prompt_fill(t_user, keys, vals, nkeys, &user, err) < 0 ||
-      prompt_fill(t_sys, keys, vals, nkeys, &sys, err) < 0)
-    goto out;
-  out->system = buf_steal(&sys);
-  out->user = buf_steal(&user);
-  rc = 0;
-out:
-  free(t_task);
-  free(t_user);
-  free(t_sys);
+  int rc = prompt_render(in->current ? "arch_force" : "arch_new", "arch_user",
+                         "arch_system", keys, vals, (int)LM_ARRAY_LEN(keys),
+                         out, err);
   buf_free(&known);
   buf_free(&vars);
-  buf_free(&task);
-  buf_free(&user);
-  buf_free(&sys);
   return rc;
 }
