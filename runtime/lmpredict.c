@@ -506,6 +506,27 @@ static const Calib *data_calib(lmp_data *d, const char *id, Error *e) {
   return c;
 }
 
+/* The options one prediction into r runs with: r keeps its own copy of the
+ * hardware id (the options may be freed before r) and drops the previous
+ * prediction's warnings. */
+static PredictOpts result_begin(lmp_result *r, const lmp_options *o,
+                                const Gpu *gpu, AttnImpl a, const Calib *cal,
+                                const Engine *eng) {
+  if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
+    free(r->hardware);
+    r->hardware = xstrdup(o->p.hardware);
+  }
+  r->gpu = gpu;
+  free(r->warnings);
+  r->warnings = NULL;
+  PredictOpts po = o->p;
+  po.hardware = r->hardware;
+  po.attn = a;
+  po.calib = cal;
+  po.engine_data = eng;
+  return po;
+}
+
 /* Predict into r (its buffers reused). e: a cleared Error (a sweep keeps
  * one and clears it only after it was set: clearing it costs more than a
  * prediction's arithmetic). */
@@ -568,18 +589,7 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
       *c = (ParCache){a, pp, mm->par};
       mm->par = c;
     }
-    if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
-      free(r->hardware);
-      r->hardware = xstrdup(o->p.hardware);
-    }
-    r->gpu = gpu;
-    free(r->warnings);
-    r->warnings = NULL;
-    PredictOpts po = o->p;
-    po.hardware = r->hardware;
-    po.attn = a;
-    po.calib = cal;
-    po.engine_data = eng;
+    PredictOpts po = result_begin(r, o, gpu, a, cal, eng);
     po.coll_calib = cal ? d->coll : NULL;
     if (predict_par(c->pp, d->par, gpu, &po, &r->pred, e) < 0) {
       from_error(err, e);
@@ -593,18 +603,7 @@ static int predict_into(lmp_data *d, const lmp_model *m, const lmp_options *o,
     from_error(err, e);
     return -1;
   }
-  if (!r->hardware || strcmp(r->hardware, o->p.hardware) != 0) {
-    free(r->hardware);
-    r->hardware = xstrdup(o->p.hardware);
-  }
-  r->gpu = gpu;
-  free(r->warnings);
-  r->warnings = NULL;
-  PredictOpts po = o->p;
-  po.hardware = r->hardware;
-  po.attn = a;
-  po.calib = cal;
-  po.engine_data = eng;
+  PredictOpts po = result_begin(r, o, gpu, a, cal, eng);
   if (predict(mm->plan[a], gpu, &po, &r->pred, e) < 0) {
     from_error(err, e);
     return -1;
