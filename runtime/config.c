@@ -202,6 +202,28 @@ static int find_key(const Cfg *c, const char *name) {
   return -1;
 }
 
+/* A value Python's truth test takes as true: true, a non-zero number, a
+ * non-empty string, array or object. */
+static bool py_truthy(json_t *v) {
+  if (!v)
+    return false;
+  switch (json_typeof(v)) {
+  case JSON_TRUE:
+    return true;
+  case JSON_INTEGER:
+  case JSON_REAL:
+    return json_number_value(v) != 0;
+  case JSON_STRING:
+    return json_string_length(v) > 0;
+  case JSON_ARRAY:
+    return json_array_size(v) > 0;
+  case JSON_OBJECT:
+    return json_object_size(v) > 0;
+  default:
+    return false;
+  }
+}
+
 static const char *const rope_types[] = {"default", "linear",   "dynamic",
                                          "yarn",    "longrope", "llama3",
                                          "su",      "mrope"};
@@ -229,6 +251,13 @@ static bool rope_per_layer_type(json_t *v) {
 static int read_rope_scaling(Cfg *c, const char *key) {
   json_t *v = json_object_get(c->obj, key);
   if (!v || json_is_null(v))
+    return 0;
+  /* transformers 5 (convert_rope_params_to_dict): rope_parameters =
+   * rope_scaling or rope_parameters, so a config with both (re-saved with
+   * a rope_scaling kept) uses rope_scaling and never reads
+   * rope_parameters; transformers 4 ignores rope_parameters altogether */
+  if (strcmp(key, "rope_parameters") == 0 &&
+      py_truthy(json_object_get(c->obj, "rope_scaling")))
     return 0;
   if (!json_is_object(v))
     return cerr_at(c, key, "%s must be an object or null", key);
@@ -677,6 +706,16 @@ static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
   return 0;
 }
 
+/* bitsandbytes configs written before quant_method existed (transformers
+ * < 4.32; 8-bit saving since 4.27, 4-bit since 4.30) carry only
+ * load_in_8bit / load_in_4bit. AutoQuantizationConfig.from_dict takes
+ * either flag, when true, as bitsandbytes whatever quant_method says, and
+ * raises only when neither is set and quant_method is absent. */
+static bool bnb_legacy(json_t *q) {
+  return py_truthy(json_object_get(q, "load_in_8bit")) ||
+         py_truthy(json_object_get(q, "load_in_4bit"));
+}
+
 /* quantization_config: the bits per weight, scales included, of the layers
  * the method covers. The formats are facts about the methods (here); which
  * layers each covers is the template's "covers": {"fp8": ["weights",
@@ -691,9 +730,13 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
   if (!json_is_object(q))
     return cerr_at(c, key, "%s must be an object", key);
   json_t *mv = json_object_get(q, "quant_method");
-  if (!json_is_string(mv))
+  const char *method;
+  if (bnb_legacy(q))
+    method = "bitsandbytes";
+  else if (!json_is_string(mv))
     return cerr_at(c, key, "%s has no quant_method (a string)", key);
-  const char *method = json_string_value(mv);
+  else
+    method = json_string_value(mv);
   c->quant.method = arena_strdup(c->arena, method);
   json_t *covers = json_object_get(decl, "covers");
   if (!json_is_object(covers))

@@ -650,6 +650,105 @@ static void test_config_dense_quantization(void **state) {
   free(base);
 }
 
+/* A config carrying both rope_scaling and transformers 5's
+ * rope_parameters (NVIDIA-NeMo/Megatron-Bridge's Llama-3.2-1B fixture,
+ * transformers_version 5.0.0: rope_scaling is the Hub's llama3 object,
+ * rope_parameters only {"rope_type": "llama3", "rope_theta": 500000.0}).
+ * transformers 5's convert_rope_params_to_dict takes `rope_scaling or
+ * rope_parameters`, so rope_parameters is never read and its missing
+ * factor is no error; transformers 4 ignores rope_parameters. Once refused
+ * ("rope_parameters of type llama3 needs a numeric 'factor'").
+ * Llama-3.2-1B by hand: V = 128256, h = 2048, 16 layers, 32 heads,
+ * 8 key/value heads, head_dim 64, MLP 8192, tied:
+ *   embedding 128256 * 2048                          =   262,668,288
+ *   per layer q, o 2 * 2048 * 2048 = 8,388,608; k, v 2 * 2048 * 512 =
+ *   2,097,152; MLP 3 * 2048 * 8192 = 50,331,648; 2 norms 4096
+ *   = 60,821,504, times 16                           =   973,144,064
+ *   final norm                                       =         2,048
+ *   total                                            = 1,235,814,400
+ * (the Hub's safetensors figure for meta-llama/Llama-3.2-1B). Without
+ * rope_scaling, rope_parameters alone is read and its missing factor is
+ * the error transformers' validation raises. */
+static void test_config_rope_scaling_over_parameters(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/llama-3.2-1b-rope-both.json");
+  assert_double_exact(params_of(m), 1235814400.0);
+  model_free(m);
+  char *base = tu_read("test/data/configs/llama-3.2-1b-rope-both.json");
+  char *t1 = tu_replace(base, "\"rope_scaling\": {", "\"rope_scaling_\": {");
+  Error e;
+  m = from_text(t1, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "rope_parameters of type llama3 needs a numeric 'factor'");
+  free(txt);
+  /* an empty rope_scaling is falsy in Python: rope_parameters is read */
+  char *t2 = tu_replace(base, "\"rope_scaling\": {",
+                        "\"rope_scaling\": {}, \"rope_scaling_\": {");
+  m = from_text(t2, &e);
+  assert_null(m);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
+/* bitsandbytes checkpoints saved by transformers 4.27-4.31 have no
+ * quant_method: their quantization_config holds load_in_8bit /
+ * load_in_4bit (the block below is uf-aice-lab/Llama_Lora's, commit
+ * 379bae4, transformers 4.30.2, verbatim). AutoQuantizationConfig's
+ * from_dict takes a true load_in_8bit or load_in_4bit as bitsandbytes,
+ * whatever quant_method says, and raises only when neither flag is set and
+ * quant_method is absent. bitsandbytes is not modelled (weights at
+ * --w-bits); the parameter count is Llama-3-8B's 8,030,261,248. */
+static void test_config_bnb_without_quant_method(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/llama-3-8b.json");
+  static const char block[] =
+      "\"quantization_config\": {\n"
+      "    \"bnb_4bit_compute_dtype\": \"float32\",\n"
+      "    \"bnb_4bit_quant_type\": \"fp4\",\n"
+      "    \"bnb_4bit_use_double_quant\": false,\n"
+      "    \"llm_int8_enable_fp32_cpu_offload\": false,\n"
+      "    \"llm_int8_has_fp16_weight\": false,\n"
+      "    \"llm_int8_skip_modules\": null,\n"
+      "    \"llm_int8_threshold\": 6.0,\n"
+      "    \"load_in_4bit\": false,\n"
+      "    \"load_in_8bit\": true\n"
+      "  },\n  \"rms_norm_eps\"";
+  char *t1 = tu_replace(base, "\"rms_norm_eps\"", block);
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  assert_string_equal(m->quant.method, "bitsandbytes");
+  assert_double_exact(params_of(m), 8030261248.0);
+  model_free(m);
+  /* 4-bit, and a flag overriding a quant_method as transformers does */
+  char *t2 = tu_replace(t1, "\"load_in_4bit\": false", "\"load_in_4bit\": true");
+  char *t3 = tu_replace(t2, "\"load_in_8bit\": true",
+                        "\"load_in_8bit\": false, \"quant_method\": \"gptq\"");
+  m = from_text(t3, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  assert_string_equal(m->quant.method, "bitsandbytes");
+  model_free(m);
+  /* neither flag set and no quant_method: transformers' ValueError */
+  char *t4 = tu_replace(t1, "\"load_in_8bit\": true", "\"load_in_8bit\": false");
+  m = from_text(t4, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "quantization_config has no quant_method");
+  assert_contains(txt, ".quantization_config");
+  free(txt);
+  free(t4);
+  free(t3);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -1126,6 +1225,8 @@ int main(void) {
       cmocka_unit_test(test_config_rope_per_layer_type),
       cmocka_unit_test(test_config_rope_types),
       cmocka_unit_test(test_config_dense_quantization),
+      cmocka_unit_test(test_config_rope_scaling_over_parameters),
+      cmocka_unit_test(test_config_bnb_without_quant_method),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),
