@@ -1143,6 +1143,41 @@ static const char *id_from_config(json_t *root) {
   return s;
 }
 
+/* architectures[0] is the head class transformers builds. The templates
+ * model the causal LM: XForCausalLM, GPT2LMHeadModel-style XLMHeadModel,
+ * or XForConditionalGeneration's language model. Any other head (the
+ * XForSequenceClassification of reward models: a num_labels x hidden
+ * score in place of lm_head; the bare XModel of embedding models: no
+ * lm_head) is said in the note, not modelled: the costs and the parameter
+ * count stay the causal LM's, lm_head over the vocabulary included.
+ * Returns the note to show (with the template's own note, if any), in a. */
+static const char *head_note(Arena *a, json_t *root, const char *note) {
+  json_t *arr = json_object_get(root, "architectures");
+  const char *h = json_string_value(json_array_get(arr, 0));
+  if (!h)
+    return note;
+  static const char *const lm[] = {"ForCausalLM", "LMHeadModel",
+                                   "ForConditionalGeneration"};
+  size_t hl = strlen(h);
+  for (size_t i = 0; i < LM_ARRAY_LEN(lm); i++) {
+    size_t l = strlen(lm[i]);
+    if (hl >= l && strcmp(h + hl - l, lm[i]) == 0)
+      return note;
+  }
+  Buf b;
+  buf_init(&b);
+  if (note)
+    buf_printf(&b, "%s; ", note);
+  buf_printf(&b,
+             "architectures names %s, not a causal LM: the costs and the "
+             "parameter count are the causal LM's (lm_head over the "
+             "vocabulary included), not that head's",
+             h);
+  const char *r = arena_strdup(a, buf_str(&b));
+  buf_free(&b);
+  return r;
+}
+
 /* The id a huggingface_hub cache path names:
  * .../models--org--name/snapshots/<commit>/config.json -> org/name. */
 static char *id_from_cache_path(const char *path) {
@@ -1491,7 +1526,7 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     id = cache_id = id_from_cache_path(cpath);
   ModelVars vars = {.id = id ? id : path_display(cpath),
                     .family = c.family,
-                    .note = note,
+                    .note = head_note(&arena, root, note),
                     .names = c.names,
                     .values = c.values,
                     .n = c.n,

@@ -749,6 +749,54 @@ static void test_config_bnb_without_quant_method(void **state) {
   free(base);
 }
 
+/* architectures[0] names the head transformers builds; the templates
+ * model the causal LM. Skywork/Skywork-Reward-Llama-3.1-8B is a
+ * LlamaForSequenceClassification (a reward model): the note says so and
+ * the count stays LlamaForCausalLM's. By hand, V = 128257, h = 4096,
+ * 32 layers, 8 key/value heads of 128 (k, v 1024 wide), MLP 14336:
+ *   per layer 2*4096*4096 + 2*4096*1024 + 3*4096*14336 + 2*4096
+ *     = 33,554,432 + 8,388,608 + 176,160,768 + 8,192
+ *     = 218,112,000; times 32                    = 6,979,584,000
+ *   embed_tokens and lm_head 2 * 128257 * 4096 = 1,050,681,344
+ *   final norm                                 =         4,096
+ *   total                                      = 8,030,269,440
+ * (the checkpoint itself, with a 1 x 4096 score in place of lm_head, holds
+ * 8,030,269,440 - 525,340,672 + 4,096 = 7,504,932,864 parameters: 15.01 GB
+ * in bf16, its four shards' 4.98 + 5 + 4.92 + 0.117 GB). A causal-LM head
+ * (ForCausalLM, LMHeadModel, ForConditionalGeneration) adds no note. */
+static void test_config_head_note(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/skywork-reward-llama-3.1-8b.json");
+  assert_double_exact(params_of(m), 8030269440.0);
+  assert_non_null(m->note);
+  assert_contains(m->note, "architectures names LlamaForSequenceClassification");
+  model_free(m);
+  char *base = tu_read("test/data/configs/skywork-reward-llama-3.1-8b.json");
+  static const char *const lm[] = {"LlamaForCausalLM", "LlamaLMHeadModel",
+                                   "LlamaForConditionalGeneration"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(lm); i++) {
+    char *t = tu_replace(base, "LlamaForSequenceClassification", lm[i]);
+    Error e;
+    m = from_text(t, &e);
+    assert_non_null(m);
+    assert_null(m->note);
+    model_free(m);
+    free(t);
+  }
+  free(base);
+  /* with a template's own note, both are said */
+  char *g = tu_read("test/data/configs/gemma-3-4b-it.json");
+  char *t = tu_replace(g, "Gemma3ForConditionalGeneration", "Gemma3Model");
+  Error e;
+  m = from_text(t, &e);
+  assert_non_null(m);
+  assert_contains(m->note, "the vision tower (SigLIP)");
+  assert_contains(m->note, "; architectures names Gemma3Model");
+  model_free(m);
+  free(t);
+  free(g);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -1227,6 +1275,7 @@ int main(void) {
       cmocka_unit_test(test_config_dense_quantization),
       cmocka_unit_test(test_config_rope_scaling_over_parameters),
       cmocka_unit_test(test_config_bnb_without_quant_method),
+      cmocka_unit_test(test_config_head_note),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),
