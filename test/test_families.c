@@ -1,6 +1,6 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
- * phi3, gemma2, gemma3_text, gemma3) filled with the real configs in
+ * phi3, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -203,6 +203,7 @@ static void test_families_parameters(void **state) {
       {"test/data/configs/gemma-2-2b.json", "gemma2", 2614341888.0, true},
       {"test/data/configs/gemma-3-1b-it.json", "gemma3_text", 1e9, false},
       {"test/data/configs/gemma-3-4b-it.json", "gemma3", 0, false},
+      {"test/data/configs/gemma-7b.json", "gemma", 8.54e9, false},
   };
   const double hand[] = {
       p_gpt2(50257, 1024, 768, 12, 3072),
@@ -226,6 +227,11 @@ static void test_families_parameters(void **state) {
       /* gemma-3-4b's text_config: the rest from Gemma3TextConfig defaults
        * (8 heads, 4 kv heads, head_dim 256, vocabulary 262,208) */
       p_llamalike(262208, 2560, 34, 8, 4, 256, 10240, 4, 2 * 256, true),
+      /* Gemma (1): Llama's layer, two norms, tied; 16 heads x 256 = 4096
+       * on 3072: per layer 3072 x 4096 x 4 (q, k, v, o) = 50,331,648 +
+       * 3 x 3072 x 24576 = 226,492,416 + 6,144 = 276,830,208; 28 layers
+       * 7,751,245,824 + 256,000 x 3072 = 786,432,000 + 3,072 */
+      p_llamalike(256000, 3072, 28, 16, 16, 256, 24576, 2, 0, true),
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -254,6 +260,7 @@ static void test_families_parameters(void **state) {
   assert_double_exact(hand[9], 2533531648.0);
   assert_double_exact(hand[10], 3821079552.0);
   assert_double_exact(hand[12], 999885952.0);
+  assert_double_exact(hand[14], 8537680896.0); /* Gemma-7B (Hub: 8.54B) */
   /* Gemma-3-4B: published 4,300,079,472 with the vision tower. SigLIP
    * (27 layers of width 1152, MLP 4304, 896/14 = 64 x 64 patches of 14 x
    * 14 x 3) and the projector (1152 x 2560 and a 1152 RMSNorm) by hand;
@@ -288,6 +295,7 @@ static void test_families_kv_per_token(void **state) {
       {"test/data/configs/gemma-2-2b.json", 2.0 * 26 * 4 * 256 * 2},
       {"test/data/configs/gemma-3-1b-it.json", 2.0 * 26 * 1 * 256 * 2},
       {"test/data/configs/gemma-3-4b-it.json", 2.0 * 34 * 4 * 256 * 2},
+      {"test/data/configs/gemma-7b.json", 2.0 * 28 * 16 * 256 * 2},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -555,6 +563,28 @@ static void test_families_per_op_values(void **state) {
       row(&x, "model.layers[global].self_attn.flash_attention", NULL)[M_FLOPS],
       4.0 * 8 * 1024 * 256 + 5.0 * 8 * 1024 + 3.0 * 8 * 1024);
   assert_int_equal(find_row(&x, "model.layers[global].self_attn.softcap"), -1);
+  eval_free(&x);
+  model_free(m);
+
+  /* Gemma-7B decode over 1024 keys: embeddings x sqrt(3072), GemmaRMSNorm
+   * 4 x 3072 + 3 + 3072 (1 + weight), GeGLU's tanh GELU 9 per element of
+   * 24576 (hidden_act "gelu" is not read: hidden_activation, absent, is
+   * gelu_pytorch_tanh), q_proj 2 x 3072 x 4096; no soft-cap, no window:
+   * the KV read is 1024 keys of 16 heads x 256, K and V, 2 bytes */
+  m = from_file("test/data/configs/gemma-7b.json");
+  eval(m, 1, 1024, &x);
+  assert_double_exact(row(&x, "model.embed_scale", NULL)[M_FLOPS], 3072);
+  assert_double_exact(row(&x, "model.norm", NULL)[M_FLOPS],
+                      4.0 * 3072 + 3 + 3072);
+  assert_double_exact(row(&x, "model.layers.mlp.act_fn", NULL)[M_FLOPS],
+                      9.0 * 24576);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 3072 * 4096);
+  assert_double_exact(
+      row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_KV_READ_BYTES],
+      1024.0 * 16 * 256 * 2);
+  assert_int_equal(find_row(&x, "final_softcap"), -1);
+  assert_int_equal(find_row(&x, "model.layers.self_attn.softcap"), -1);
   eval_free(&x);
   model_free(m);
 
@@ -939,6 +969,18 @@ static void test_families_refused_before(void **state) {
  * carry that change parameters or costs. */
 static void test_families_edge_cases(void **state) {
   (void)state;
+  /* transformers 4.40's re-saves write "hidden_activation": null: read as
+   * absent (gelu_pytorch_tanh), the count unchanged */
+  {
+    char *g = tu_read("test/data/configs/gemma-7b.json");
+    char *gn = tu_replace(g, "\"hidden_act\": \"gelu\",",
+                          "\"hidden_act\": \"gelu\", \"hidden_activation\": null,");
+    Model *m = from_text(gn);
+    assert_double_exact(params_of(m), 8537680896.0);
+    model_free(m);
+    free(gn);
+    free(g);
+  }
   Eval x;
   /* OPT with layer_norm_elementwise_affine false: every nn.LayerNorm is
    * built with elementwise_affine=False (modeling_opt.py), so neither
@@ -1258,6 +1300,13 @@ static void test_families_errors(void **state) {
       {"test/data/configs/gemma-2-2b.json", "\"sliding_window\": 4096,", "",
        "the config has no 'sliding_window', which the gemma2 template needs",
        "{"},
+      /* Gemma with an exact GELU asked for by hidden_activation: the
+       * gemma template models the tanh approximation only */
+      {"test/data/configs/gemma-7b.json", "\"hidden_act\": \"gelu\",",
+       "\"hidden_act\": \"gelu\", \"hidden_activation\": \"gelu\",",
+       "hidden_activation is 'gelu'; the gemma template models only: "
+       "gelu_pytorch_tanh",
+       "\"gelu\","},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *base = tu_read(cases[i].file);
