@@ -1,6 +1,6 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
- * phi3, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
+ * phi3, phi, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -173,6 +173,14 @@ static double p_llamalike(double V, double h, double n, double H, double K,
       h * H * d + 2 * h * K * d + H * d * h + 3 * h * f + norms * h + extra;
   return V * h * (tied ? 1 : 2) + n * blk + h;
 }
+/* Phi (1, 1.5, 2): a parallel block of one LayerNorm (weight and bias,
+ * 2h); q, k, v, dense with biases (h x h + h each, all heads); fc1
+ * h x f + f, fc2 f x h + h; final LayerNorm 2h; untied lm_head with a bias
+ * (V x h + V). */
+static double p_phi(double V, double h, double n, double f) {
+  double blk = 2 * h + 4 * (h * h + h) + (h * f + f) + (f * h + h);
+  return V * h + n * blk + 2 * h + V * h + V;
+}
 /* Phi-3: qkv_proj h -> (H + 2K) d, o_proj, gate_up_proj h -> 2f, down_proj,
  * two RMSNorms; untied. */
 static double p_phi3(double V, double h, double n, double H, double K, double d,
@@ -204,6 +212,7 @@ static void test_families_parameters(void **state) {
       {"test/data/configs/gemma-3-1b-it.json", "gemma3_text", 1e9, false},
       {"test/data/configs/gemma-3-4b-it.json", "gemma3", 0, false},
       {"test/data/configs/gemma-7b.json", "gemma", 8.54e9, false},
+      {"test/data/configs/phi-2.json", "phi", 2.78e9, false},
   };
   const double hand[] = {
       p_gpt2(50257, 1024, 768, 12, 3072),
@@ -232,6 +241,10 @@ static void test_families_parameters(void **state) {
        * 3 x 3072 x 24576 = 226,492,416 + 6,144 = 276,830,208; 28 layers
        * 7,751,245,824 + 256,000 x 3072 = 786,432,000 + 3,072 */
       p_llamalike(256000, 3072, 28, 16, 16, 256, 24576, 2, 0, true),
+      /* phi-2: per layer 5,120 + 4 x 6,556,160 + 26,224,640 + 26,216,960
+       * = 78,671,360; 32 layers 2,517,483,520; + 131,072,000 (embed) +
+       * 5,120 + 131,123,200 (lm_head and its bias) */
+      p_phi(51200, 2560, 32, 10240),
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -261,6 +274,7 @@ static void test_families_parameters(void **state) {
   assert_double_exact(hand[10], 3821079552.0);
   assert_double_exact(hand[12], 999885952.0);
   assert_double_exact(hand[14], 8537680896.0); /* Gemma-7B (Hub: 8.54B) */
+  assert_double_exact(hand[15], 2779683840.0); /* phi-2 (Hub: 2.78B) */
   /* Gemma-3-4B: published 4,300,079,472 with the vision tower. SigLIP
    * (27 layers of width 1152, MLP 4304, 896/14 = 64 x 64 patches of 14 x
    * 14 x 3) and the projector (1152 x 2560 and a 1152 RMSNorm) by hand;
@@ -296,6 +310,7 @@ static void test_families_kv_per_token(void **state) {
       {"test/data/configs/gemma-3-1b-it.json", 2.0 * 26 * 1 * 256 * 2},
       {"test/data/configs/gemma-3-4b-it.json", 2.0 * 34 * 4 * 256 * 2},
       {"test/data/configs/gemma-7b.json", 2.0 * 28 * 16 * 256 * 2},
+      {"test/data/configs/phi-2.json", 2.0 * 32 * 32 * 80 * 2},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -585,6 +600,24 @@ static void test_families_per_op_values(void **state) {
       1024.0 * 16 * 256 * 2);
   assert_int_equal(find_row(&x, "final_softcap"), -1);
   assert_int_equal(find_row(&x, "model.layers.self_attn.softcap"), -1);
+  eval_free(&x);
+  model_free(m);
+
+  /* phi-2 decode over 16 keys: rotary on int(80 x 0.4) = 32 of each
+   * head's 80 dimensions: 3 FLOPs per rotated element of Q (32 heads) and
+   * the new K (32 heads), 3 x 64 x 32 = 6,144; the rotary embedding's
+   * cos/sin are 32 wide; q_proj with its bias 2 x 2560 x 2560 + 2560;
+   * the parallel block's sum of three tensors 2 x 2560; no q/k
+   * LayerNorms (qk_layernorm false) */
+  m = from_file("test/data/configs/phi-2.json");
+  eval(m, 1, 16, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.rope", NULL)[M_FLOPS],
+                      3.0 * 64 * 32);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 2560 * 2560 + 2560);
+  assert_double_exact(row(&x, "model.layers.residual_add", NULL)[M_FLOPS],
+                      2.0 * 2560);
+  assert_int_equal(find_row(&x, "model.layers.self_attn.q_layernorm"), -1);
   eval_free(&x);
   model_free(m);
 
@@ -969,6 +1002,36 @@ static void test_families_refused_before(void **state) {
  * carry that change parameters or costs. */
 static void test_families_edge_cases(void **state) {
   (void)state;
+  /* microsoft/phi-1 (its Hub config, transformers 4.37: num_key_value_heads
+   * null = 32 heads, partial_rotary_factor 0.5, 24 layers of 2048, MLP
+   * 8192): per layer 4,096 + 4 x 4,196,352 + 16,785,408 + 16,779,264 =
+   * 50,354,176; 24 layers 1,208,500,224 + 104,857,600 + 4,096 +
+   * 104,908,800 = 1,418,270,720 (Hub: 1.42B); with qk_layernorm two
+   * LayerNorms of 2 x 64 more per layer (+ 24 x 256) */
+  {
+    static const char phi1[] =
+        "{\"_name_or_path\": \"microsoft/phi-1\", \"architectures\": "
+        "[\"PhiForCausalLM\"], \"attention_dropout\": 0.0, \"bos_token_id\": "
+        "null, \"embd_pdrop\": 0.0, \"eos_token_id\": null, \"hidden_act\": "
+        "\"gelu_new\", \"hidden_size\": 2048, \"initializer_range\": 0.02, "
+        "\"intermediate_size\": 8192, \"layer_norm_eps\": 1e-05, "
+        "\"max_position_embeddings\": 2048, \"model_type\": \"phi\", "
+        "\"num_attention_heads\": 32, \"num_hidden_layers\": 24, "
+        "\"num_key_value_heads\": null, \"partial_rotary_factor\": 0.5, "
+        "\"qk_layernorm\": false, \"resid_pdrop\": 0.0, \"rope_scaling\": "
+        "null, \"rope_theta\": 10000.0, \"tie_word_embeddings\": false, "
+        "\"torch_dtype\": \"float32\", \"transformers_version\": \"4.37.0\", "
+        "\"use_cache\": true, \"vocab_size\": 51200}";
+    assert_double_exact(p_phi(51200, 2048, 24, 8192), 1418270720.0);
+    Model *m = from_text(phi1);
+    assert_double_exact(params_of(m), 1418270720.0);
+    model_free(m);
+    char *q = tu_replace(phi1, "\"qk_layernorm\": false", "\"qk_layernorm\": true");
+    m = from_text(q);
+    assert_double_exact(params_of(m), 1418270720.0 + 24 * 2 * (2 * 64.0));
+    model_free(m);
+    free(q);
+  }
   /* transformers 4.40's re-saves write "hidden_activation": null: read as
    * absent (gelu_pytorch_tanh), the count unchanged */
   {
