@@ -1,6 +1,6 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
- * phi3, phi, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
+ * phi3, phi, cohere2, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -213,6 +213,8 @@ static void test_families_parameters(void **state) {
       {"test/data/configs/gemma-3-4b-it.json", "gemma3", 0, false},
       {"test/data/configs/gemma-7b.json", "gemma", 8.54e9, false},
       {"test/data/configs/phi-2.json", "phi", 2.78e9, false},
+      {"test/data/configs/c4ai-command-r7b-12-2024.json", "cohere2", 8.03e9,
+       false},
   };
   const double hand[] = {
       p_gpt2(50257, 1024, 768, 12, 3072),
@@ -245,6 +247,11 @@ static void test_families_parameters(void **state) {
        * = 78,671,360; 32 layers 2,517,483,520; + 131,072,000 (embed) +
        * 5,120 + 131,123,200 (lm_head and its bias) */
       p_phi(51200, 2560, 32, 10240),
+      /* Command R7B (cohere2): Cohere's layer, one LayerNorm without bias,
+       * tied; 32 heads of 128, 8 kv heads: per layer 4096 + 2 x 16,777,216
+       * + 2 x 4,194,304 + 176,160,768 = 218,107,904; 32 layers
+       * 6,979,452,928 + 1,048,576,000 + 4,096 */
+      p_llamalike(256000, 4096, 32, 32, 8, 128, 14336, 1, 0, true),
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -275,6 +282,7 @@ static void test_families_parameters(void **state) {
   assert_double_exact(hand[12], 999885952.0);
   assert_double_exact(hand[14], 8537680896.0); /* Gemma-7B (Hub: 8.54B) */
   assert_double_exact(hand[15], 2779683840.0); /* phi-2 (Hub: 2.78B) */
+  assert_double_exact(hand[16], 8028033024.0); /* Command R7B (Hub: 8.03B) */
   /* Gemma-3-4B: published 4,300,079,472 with the vision tower. SigLIP
    * (27 layers of width 1152, MLP 4304, 896/14 = 64 x 64 patches of 14 x
    * 14 x 3) and the projector (1152 x 2560 and a 1152 RMSNorm) by hand;
@@ -311,6 +319,7 @@ static void test_families_kv_per_token(void **state) {
       {"test/data/configs/gemma-3-4b-it.json", 2.0 * 34 * 4 * 256 * 2},
       {"test/data/configs/gemma-7b.json", 2.0 * 28 * 16 * 256 * 2},
       {"test/data/configs/phi-2.json", 2.0 * 32 * 32 * 80 * 2},
+      {"test/data/configs/c4ai-command-r7b-12-2024.json", 2.0 * 32 * 8 * 128 * 2},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -373,6 +382,34 @@ static void test_families_windows(void **state) {
   assert_double_exact(bytes[1], 4 * 1024.0 * 4096);
   row(&x, "model.layers[global].self_attn.sv_matmul", &count);
   assert_double_exact(count, 4);
+  eval_free(&x);
+  model_free(m);
+
+  /* Command R7B at 8192 (cohere2, sliding_window_pattern 4): layers 3, 7,
+   * ..., 31 global (8), 24 sliding with window 4096; 2 x 8 x 128 x 2 =
+   * 4096 bytes per token per layer. Decode: the sliding layers read 4096
+   * keys, the global 8192; only the sliding layers rotate Q and K (3 x
+   * (32 + 8) x 128 FLOPs), the global ones use no positional embedding */
+  m = from_file("test/data/configs/c4ai-command-r7b-12-2024.json");
+  eval(m, 1, 8192, &x);
+  nk = plan_kv_by_kind(x.plan, x.v, kinds, bytes, 4);
+  assert_int_equal(nk, 2);
+  assert_string_equal(kinds[0], "sliding");
+  assert_double_exact(bytes[0], 24 * 4096.0 * 4096);
+  assert_string_equal(kinds[1], "global");
+  assert_double_exact(bytes[1], 8 * 4096.0 * 8192);
+  assert_double_exact(row(&x, "model.layers[sliding].self_attn.qk_matmul",
+                          &count)[M_KV_READ_BYTES],
+                      8.0 * 4096 * 128 * 2);
+  assert_double_exact(count, 24);
+  assert_double_exact(row(&x, "model.layers[global].self_attn.qk_matmul",
+                          &count)[M_KV_READ_BYTES],
+                      8.0 * 8192 * 128 * 2);
+  assert_double_exact(count, 8);
+  assert_double_exact(row(&x, "model.layers[sliding].self_attn.rope",
+                          NULL)[M_FLOPS],
+                      3.0 * (32 + 8) * 128);
+  assert_int_equal(find_row(&x, "model.layers[global].self_attn.rope"), -1);
   eval_free(&x);
   model_free(m);
 
@@ -1002,6 +1039,37 @@ static void test_families_refused_before(void **state) {
  * carry that change parameters or costs. */
 static void test_families_edge_cases(void **state) {
   (void)state;
+  /* cohere2 as transformers 5 writes it: layer_types instead of
+   * sliding_window_pattern (here every second layer global: 16 and 16),
+   * and the config's head_dim, which Cohere2Config overwrites with
+   * hidden_size // num_attention_heads, is not read */
+  {
+    char *c = tu_read("test/data/configs/c4ai-command-r7b-12-2024.json");
+    Buf lt;
+    buf_init(&lt);
+    buf_puts(&lt, "\"layer_types\": [");
+    for (int i = 0; i < 32; i++)
+      buf_printf(&lt, "%s\"%s\"", i ? ", " : "",
+                 i % 2 ? "full_attention" : "sliding_attention");
+    buf_puts(&lt, "], \"sliding_window_pattern\"");
+    char *c1 = tu_replace(c, "\"sliding_window_pattern\"", buf_str(&lt));
+    char *c2 = tu_replace(c1, "\"head_dim\": 128", "\"head_dim\": 64");
+    Model *m = from_text(c2);
+    assert_double_exact(params_of(m), 8028033024.0);
+    Eval x;
+    eval(m, 1, 8192, &x);
+    const char *kinds[4];
+    double bytes[4];
+    assert_int_equal(plan_kv_by_kind(x.plan, x.v, kinds, bytes, 4), 2);
+    assert_double_exact(bytes[0], 16 * 4096.0 * 4096);
+    assert_double_exact(bytes[1], 16 * 4096.0 * 8192);
+    eval_free(&x);
+    model_free(m);
+    free(c2);
+    free(c1);
+    buf_free(&lt);
+    free(c);
+  }
   /* microsoft/phi-1 (its Hub config, transformers 4.37: num_key_value_heads
    * null = 32 heads, partial_rotary_factor 0.5, 24 layers of 2048, MLP
    * 8192): per layer 4,096 + 4 x 4,196,352 + 16,785,408 + 16,779,264 =
