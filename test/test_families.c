@@ -1,6 +1,6 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
- * phi3, phi, cohere2, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
+ * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -215,6 +215,7 @@ static void test_families_parameters(void **state) {
       {"test/data/configs/phi-2.json", "phi", 2.78e9, false},
       {"test/data/configs/c4ai-command-r7b-12-2024.json", "cohere2", 8.03e9,
        false},
+      {"test/data/configs/olmo-1b-hf.json", "olmo", 1.18e9, false},
   };
   const double hand[] = {
       p_gpt2(50257, 1024, 768, 12, 3072),
@@ -252,6 +253,11 @@ static void test_families_parameters(void **state) {
        * + 2 x 4,194,304 + 176,160,768 = 218,107,904; 32 layers
        * 6,979,452,928 + 1,048,576,000 + 4,096 */
       p_llamalike(256000, 4096, 32, 32, 8, 128, 14336, 1, 0, true),
+      /* OLMo-1B (olmo): Llama's layer with LayerNorms of no parameters
+       * (not even the final one: minus p_llamalike's final h), tied: per
+       * layer 4 x 2048^2 + 3 x 2048 x 8192 = 67,108,864; 16 layers
+       * 1,073,741,824 + 50,304 x 2048 = 103,022,592 */
+      p_llamalike(50304, 2048, 16, 16, 16, 128, 8192, 0, 0, true) - 2048,
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -283,6 +289,7 @@ static void test_families_parameters(void **state) {
   assert_double_exact(hand[14], 8537680896.0); /* Gemma-7B (Hub: 8.54B) */
   assert_double_exact(hand[15], 2779683840.0); /* phi-2 (Hub: 2.78B) */
   assert_double_exact(hand[16], 8028033024.0); /* Command R7B (Hub: 8.03B) */
+  assert_double_exact(hand[17], 1176764416.0); /* OLMo-1B (Hub: 1.18B) */
   /* Gemma-3-4B: published 4,300,079,472 with the vision tower. SigLIP
    * (27 layers of width 1152, MLP 4304, 896/14 = 64 x 64 patches of 14 x
    * 14 x 3) and the projector (1152 x 2560 and a 1152 RMSNorm) by hand;
@@ -320,6 +327,7 @@ static void test_families_kv_per_token(void **state) {
       {"test/data/configs/gemma-7b.json", 2.0 * 28 * 16 * 256 * 2},
       {"test/data/configs/phi-2.json", 2.0 * 32 * 32 * 80 * 2},
       {"test/data/configs/c4ai-command-r7b-12-2024.json", 2.0 * 32 * 8 * 128 * 2},
+      {"test/data/configs/olmo-1b-hf.json", 2.0 * 16 * 16 * 128 * 2},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -657,6 +665,40 @@ static void test_families_per_op_values(void **state) {
   assert_int_equal(find_row(&x, "model.layers.self_attn.q_layernorm"), -1);
   eval_free(&x);
   model_free(m);
+
+  /* OLMo-1B decode: the LayerNorm without weight or bias, 5 FLOPs per
+   * element and 4 per row, no weight read; clip_qkv null: no clamp. With
+   * clip_qkv 8.0 (OLMo-1.7): q, k, v clamped, 2 FLOPs per element of
+   * (16 + 2 x 16) x 128, each read and written once */
+  m = from_file("test/data/configs/olmo-1b-hf.json");
+  eval(m, 1, 16, &x);
+  const double *oln = row(&x, "model.layers.input_layernorm", NULL);
+  assert_double_exact(oln[M_FLOPS], 5.0 * 2048 + 4);
+  assert_double_exact(oln[M_WEIGHT_BYTES], 0);
+  assert_int_equal(find_row(&x, "model.layers.self_attn.clip_qkv"), -1);
+  eval_free(&x);
+  model_free(m);
+  {
+    char *o = tu_read("test/data/configs/olmo-1b-hf.json");
+    char *oc = tu_replace(o, "\"clip_qkv\": null", "\"clip_qkv\": 8.0");
+    char *dir = tu_tmpdir();
+    char *path = path_join(dir, "config.json");
+    tu_write(path, oc);
+    m = from_file(path);
+    eval(m, 1, 16, &x);
+    const double *cq = row(&x, "model.layers.self_attn.clip_qkv", NULL);
+    assert_double_exact(cq[M_FLOPS], 2.0 * 48 * 128);
+    assert_double_exact(cq[M_ACT_READ_BYTES], 48.0 * 128 * 2);
+    assert_double_exact(cq[M_ACT_WRITE_BYTES], 48.0 * 128 * 2);
+    assert_double_exact(params_of(m), 1176764416.0);
+    eval_free(&x);
+    model_free(m);
+    tu_rm_rf(dir);
+    free(dir);
+    free(path);
+    free(oc);
+    free(o);
+  }
 
   /* Gemma-3-1B prefill of 4 tokens: q_norm over 4 x 4 heads of 256:
    * 4 x 16 x 256 + 3 x 16 + 256 (1 + weight); the scaled embedding
