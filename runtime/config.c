@@ -94,6 +94,9 @@ typedef struct Cfg {
   int n;
   Quant quant;       /* from a "quantization" declaration */
   json_t *dflt_over; /* a same_as template's "defaults": key -> number */
+  /* a "wraps" template's target, handed over to from_config (owned) */
+  json_t *wrap_root;
+  char *wrap_text, *wrap_path;
   Arena *arena;
   Error *err;
 } Cfg;
@@ -1270,6 +1273,114 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
   return 0;
 }
 
+/* A "wraps" template: {"format", "model_type", "description", "source",
+ * "wraps": {"key": "text_config", "note": "...", "default_model_type":
+ * "mistral"}}. Loads the template of the wrapped config's model_type (its
+ * "model_type" member, else the default) into c->wrap_* and points the
+ * config reader at that object. The target may not wrap, alias (same_as)
+ * or nest itself. */
+static int read_wraps(Cfg *c, json_t *troot, json_t *root,
+                      const char *arch_dir, bool inline_template,
+                      const char **note) {
+  const char *k;
+  json_t *x;
+  json_object_foreach(troot, k, x) {
+    if (strcmp(k, "format") && strcmp(k, "model_type") &&
+        strcmp(k, "wraps") && strcmp(k, "description") &&
+        strcmp(k, "source")) {
+      jp_key(&c->tjp, k);
+      return terr(c, "a template with wraps declares nothing else (unknown "
+                     "member '%s'; expected: format, model_type, wraps, "
+                     "description, source)",
+                  k);
+    }
+  }
+  json_t *w = json_object_get(troot, "wraps");
+  jp_key(&c->tjp, "wraps");
+  json_t *wk = json_object_get(w, "key"), *wn = json_object_get(w, "note");
+  json_t *wd = json_object_get(w, "default_model_type");
+  if (!json_is_object(w) || !json_is_string(wk) || !json_is_string(wn) ||
+      (wd && !json_is_string(wd)) ||
+      json_object_size(w) != (size_t)(2 + (wd != NULL)))
+    return terr(c, "wraps is {\"key\": \"text_config\", \"note\": \"what is "
+                   "not counted\", \"default_model_type\": \"...\" "
+                   "(optional)}");
+  if (inline_template)
+    return terr(c, "wraps is for template files in the template directory");
+  /* copies: the wrapper's template is freed once the target replaces it,
+   * and the config path keeps a pointer to the key */
+  const char *key = arena_strdup(c->arena, json_string_value(wk));
+  json_t *inner = json_object_get(root, key);
+  if (!json_is_object(inner))
+    return cerr_at(c, inner ? key : NULL,
+                   "the %s template reads the language model from '%s', "
+                   "which must be an object",
+                   c->family, key);
+  json_t *imt = json_object_get(inner, "model_type");
+  const char *to = json_is_string(imt) ? json_string_value(imt)
+                   : wd                ? json_string_value(wd)
+                                       : NULL;
+  if (!to) {
+    return cerr_at(c, key, "%s has no model_type (a string) naming the "
+                           "language model's family",
+                   key);
+  }
+  char name[96];
+  snprintf(name, sizeof(name), "%s.json", to);
+  struct stat st;
+  char *path = is_model_type(to) ? path_join(arch_dir, name) : NULL;
+  if (!path || stat(path, &st) != 0) {
+    free(path);
+    JsonPath p = c->cjp;
+    jp_key(&p, key);
+    if (imt)
+      jp_key(&p, "model_type");
+    return jdoc_error(c->err, &c->cdoc, &p,
+                      "%s.model_type '%s' has no template in %s (the %s "
+                      "template reads its language model from %s)",
+                      key, to, path_display(arch_dir), c->family, key);
+  }
+  size_t len;
+  char *text = fs_read(path, &len, c->err);
+  if (!text) {
+    free(path);
+    return -1;
+  }
+  c->tpath = path_display(path);
+  c->ttext = text;
+  c->tlen = len;
+  c->tdoc = (JsonDoc){.file = c->tpath, .text = text, .len = len};
+  jp_init(&c->tjp);
+  json_t *t = jdoc_parse(&c->tdoc, c->err);
+  if (!t) {
+    free(text);
+    free(path);
+    return -1;
+  }
+  json_t *tf = json_object_get(t, "format");
+  json_t *tm = json_object_get(t, "model_type");
+  if (!json_is_object(t) || !json_is_string(tf) ||
+      strcmp(json_string_value(tf), "lm-predictor-template") != 0 ||
+      !json_is_string(tm) || strcmp(json_string_value(tm), to) != 0 ||
+      json_object_get(t, "same_as") || json_object_get(t, "wraps") ||
+      json_object_get(t, "nested_config")) {
+    terr(c, "the template a wraps names must be a template of model_type "
+            "\"%s\" without same_as, wraps or nested_config",
+         to);
+    json_decref(t);
+    free(text);
+    free(path);
+    return -1;
+  }
+  c->wrap_root = t;
+  c->wrap_text = text;
+  c->wrap_path = path;
+  c->obj = inner;
+  jp_key(&c->cjp, key);
+  *note = arena_strdup(c->arena, json_string_value(wn));
+  return 0;
+}
+
 static Model *from_config(const char *cpath, const char *text, size_t len,
                           const char *id, const char *arch_dir,
                           const char *tname, const char *ttext_in,
@@ -1385,6 +1496,25 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
          c.family);
     goto out;
   }
+  /* "wraps": an image-text model whose language model is a config of its
+   * own under a key (Mistral3ForConditionalGeneration: text_config, of
+   * model_type mistral): that model_type's template reads that object, and
+   * the note says what is not counted */
+  const char *wrap_note = NULL;
+  if (json_object_get(troot, "wraps")) {
+    if (read_wraps(&c, troot, root, arch_dir, ttext_in != NULL, &wrap_note) <
+        0)
+      goto out;
+    free(ttext);
+    free(tpath);
+    ttext = c.wrap_text;
+    tpath = c.wrap_path;
+    tlen = c.tlen;
+    json_decref(troot);
+    troot = c.wrap_root;
+    c.wrap_text = c.wrap_path = NULL;
+    c.wrap_root = NULL;
+  }
   /* "same_as": another family's template serves this model_type (Kimi-K2's
    * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */
   json_t *alias = json_object_get(troot, "same_as");
@@ -1474,8 +1604,12 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
   if (read_validation(&c, troot, &pending) < 0)
     goto out;
   /* nested_config: {"key": "text_config", "note": "..."} */
-  const char *note = NULL;
+  const char *note = wrap_note;
   json_t *nest = json_object_get(troot, "nested_config");
+  if (nest && wrap_note) {
+    terr(&c, "a template that \"wraps\" names may not have nested_config");
+    goto out;
+  }
   if (nest) {
     jp_key(&c.tjp, "nested_config");
     json_t *nk = json_object_get(nest, "key");

@@ -797,6 +797,66 @@ static void test_config_head_note(void **state) {
   free(g);
 }
 
+/* A template that "wraps" another: Mistral3ForConditionalGeneration's
+ * language model is a config of its own under text_config (model_type
+ * mistral), which the mistral template reads; the vision tower and the
+ * projector are not counted and the note says so. Mistral Small 3.1's
+ * language model by hand: V = 131072, h = 5120, 40 layers, 32 heads of
+ * 128 (4096 wide), 8 key/value heads (1024), MLP 32768, untied:
+ *   embed_tokens + lm_head 2 x 131072 x 5120          =  1,342,177,280
+ *   per layer q, o 2 x 5120 x 4096 = 41,943,040; k, v 2 x 5120 x 1024 =
+ *   10,485,760; MLP 3 x 5120 x 32768 = 503,316,480; 2 norms 10,240
+ *   = 555,755,520, times 40                           = 22,230,220,800
+ *   final norm                                        =          5,120
+ *   total                                             = 23,572,403,200
+ * (Mistral-Small-24B-Base-2501, the same language model without vision:
+ * Hub 23.6B). Errors are located inside text_config; a text_config
+ * without model_type is Mistral3Config's default, mistral; a family
+ * without a template is named. */
+static void test_config_wraps(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/mistral-small-3.1-24b-instruct-2503.json");
+  assert_double_exact(params_of(m), 23572403200.0);
+  assert_string_equal(m->family, "mistral3");
+  assert_non_null(m->note);
+  assert_contains(m->note, "the vision tower (Pixtral)");
+  model_free(m);
+  char *base = tu_read("test/data/configs/mistral-small-3.1-24b-instruct-2503.json");
+  char *t1 = tu_replace(base, "\"model_type\": \"mistral\",", "");
+  Error e;
+  m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 23572403200.0);
+  model_free(m);
+  char *t2 = tu_replace(base, "\"hidden_size\": 5120", "\"hidden_size\": -1");
+  m = from_text(t2, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, ".text_config.hidden_size");
+  free(txt);
+  char *t3 = tu_replace(base, "\"model_type\": \"mistral\",",
+                        "\"model_type\": \"mistral4\",");
+  m = from_text(t3, &e);
+  assert_null(m);
+  txt = tu_err_text(&e);
+  assert_contains(txt, "text_config.model_type 'mistral4' has no template");
+  assert_contains(txt, ".text_config.model_type");
+  free(txt);
+  char *t4 = tu_replace(base, "\"text_config\"", "\"text_config_\"");
+  m = from_text(t4, &e);
+  assert_null(m);
+  txt = tu_err_text(&e);
+  assert_contains(txt, "reads the language model from 'text_config'");
+  free(txt);
+  free(t4);
+  free(t3);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -1276,6 +1336,7 @@ int main(void) {
       cmocka_unit_test(test_config_rope_scaling_over_parameters),
       cmocka_unit_test(test_config_bnb_without_quant_method),
       cmocka_unit_test(test_config_head_note),
+      cmocka_unit_test(test_config_wraps),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),
