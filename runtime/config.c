@@ -94,6 +94,9 @@ typedef struct Cfg {
   int n;
   Quant quant;       /* from a "quantization" declaration */
   json_t *dflt_over; /* a same_as template's "defaults": key -> number */
+  /* a "wraps" template's target, handed over to from_config (owned) */
+  json_t *wrap_root;
+  char *wrap_text, *wrap_path;
   Arena *arena;
   Error *err;
 } Cfg;
@@ -202,6 +205,28 @@ static int find_key(const Cfg *c, const char *name) {
   return -1;
 }
 
+/* A value Python's truth test takes as true: true, a non-zero number, a
+ * non-empty string, array or object. */
+static bool py_truthy(json_t *v) {
+  if (!v)
+    return false;
+  switch (json_typeof(v)) {
+  case JSON_TRUE:
+    return true;
+  case JSON_INTEGER:
+  case JSON_REAL:
+    return json_number_value(v) != 0;
+  case JSON_STRING:
+    return json_string_length(v) > 0;
+  case JSON_ARRAY:
+    return json_array_size(v) > 0;
+  case JSON_OBJECT:
+    return json_object_size(v) > 0;
+  default:
+    return false;
+  }
+}
+
 static const char *const rope_types[] = {"default", "linear",   "dynamic",
                                          "yarn",    "longrope", "llama3",
                                          "su",      "mrope"};
@@ -229,6 +254,13 @@ static bool rope_per_layer_type(json_t *v) {
 static int read_rope_scaling(Cfg *c, const char *key) {
   json_t *v = json_object_get(c->obj, key);
   if (!v || json_is_null(v))
+    return 0;
+  /* transformers 5 (convert_rope_params_to_dict): rope_parameters =
+   * rope_scaling or rope_parameters, so a config with both (re-saved with
+   * a rope_scaling kept) uses rope_scaling and never reads
+   * rope_parameters; transformers 4 ignores rope_parameters altogether */
+  if (strcmp(key, "rope_parameters") == 0 &&
+      py_truthy(json_object_get(c->obj, "rope_scaling")))
     return 0;
   if (!json_is_object(v))
     return cerr_at(c, key, "%s must be an object or null", key);
@@ -677,6 +709,16 @@ static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
   return 0;
 }
 
+/* bitsandbytes configs written before quant_method existed (transformers
+ * < 4.32; 8-bit saving since 4.27, 4-bit since 4.30) carry only
+ * load_in_8bit / load_in_4bit. AutoQuantizationConfig.from_dict takes
+ * either flag, when true, as bitsandbytes whatever quant_method says, and
+ * raises only when neither is set and quant_method is absent. */
+static bool bnb_legacy(json_t *q) {
+  return py_truthy(json_object_get(q, "load_in_8bit")) ||
+         py_truthy(json_object_get(q, "load_in_4bit"));
+}
+
 /* quantization_config: the bits per weight, scales included, of the layers
  * the method covers. The formats are facts about the methods (here); which
  * layers each covers is the template's "covers": {"fp8": ["weights",
@@ -691,9 +733,13 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
   if (!json_is_object(q))
     return cerr_at(c, key, "%s must be an object", key);
   json_t *mv = json_object_get(q, "quant_method");
-  if (!json_is_string(mv))
+  const char *method;
+  if (bnb_legacy(q))
+    method = "bitsandbytes";
+  else if (!json_is_string(mv))
     return cerr_at(c, key, "%s has no quant_method (a string)", key);
-  const char *method = json_string_value(mv);
+  else
+    method = json_string_value(mv);
   c->quant.method = arena_strdup(c->arena, method);
   json_t *covers = json_object_get(decl, "covers");
   if (!json_is_object(covers))
@@ -1100,6 +1146,41 @@ static const char *id_from_config(json_t *root) {
   return s;
 }
 
+/* architectures[0] is the head class transformers builds. The templates
+ * model the causal LM: XForCausalLM, GPT2LMHeadModel-style XLMHeadModel,
+ * or XForConditionalGeneration's language model. Any other head (the
+ * XForSequenceClassification of reward models: a num_labels x hidden
+ * score in place of lm_head; the bare XModel of embedding models: no
+ * lm_head) is said in the note, not modelled: the costs and the parameter
+ * count stay the causal LM's, lm_head over the vocabulary included.
+ * Returns the note to show (with the template's own note, if any), in a. */
+static const char *head_note(Arena *a, json_t *root, const char *note) {
+  json_t *arr = json_object_get(root, "architectures");
+  const char *h = json_string_value(json_array_get(arr, 0));
+  if (!h)
+    return note;
+  static const char *const lm[] = {"ForCausalLM", "LMHeadModel",
+                                   "ForConditionalGeneration"};
+  size_t hl = strlen(h);
+  for (size_t i = 0; i < LM_ARRAY_LEN(lm); i++) {
+    size_t l = strlen(lm[i]);
+    if (hl >= l && strcmp(h + hl - l, lm[i]) == 0)
+      return note;
+  }
+  Buf b;
+  buf_init(&b);
+  if (note)
+    buf_printf(&b, "%s; ", note);
+  buf_printf(&b,
+             "architectures names %s, not a causal LM: the costs and the "
+             "parameter count are the causal LM's (lm_head over the "
+             "vocabulary included), not that head's",
+             h);
+  const char *r = arena_strdup(a, buf_str(&b));
+  buf_free(&b);
+  return r;
+}
+
 /* The id a huggingface_hub cache path names:
  * .../models--org--name/snapshots/<commit>/config.json -> org/name. */
 static char *id_from_cache_path(const char *path) {
@@ -1189,6 +1270,114 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
   }
   jp_pop(&c->tjp);
   *out = json_deep_copy(d);
+  return 0;
+}
+
+/* A "wraps" template: {"format", "model_type", "description", "source",
+ * "wraps": {"key": "text_config", "note": "...", "default_model_type":
+ * "mistral"}}. Loads the template of the wrapped config's model_type (its
+ * "model_type" member, else the default) into c->wrap_* and points the
+ * config reader at that object. The target may not wrap, alias (same_as)
+ * or nest itself. */
+static int read_wraps(Cfg *c, json_t *troot, json_t *root,
+                      const char *arch_dir, bool inline_template,
+                      const char **note) {
+  const char *k;
+  json_t *x;
+  json_object_foreach(troot, k, x) {
+    if (strcmp(k, "format") && strcmp(k, "model_type") &&
+        strcmp(k, "wraps") && strcmp(k, "description") &&
+        strcmp(k, "source")) {
+      jp_key(&c->tjp, k);
+      return terr(c, "a template with wraps declares nothing else (unknown "
+                     "member '%s'; expected: format, model_type, wraps, "
+                     "description, source)",
+                  k);
+    }
+  }
+  json_t *w = json_object_get(troot, "wraps");
+  jp_key(&c->tjp, "wraps");
+  json_t *wk = json_object_get(w, "key"), *wn = json_object_get(w, "note");
+  json_t *wd = json_object_get(w, "default_model_type");
+  if (!json_is_object(w) || !json_is_string(wk) || !json_is_string(wn) ||
+      (wd && !json_is_string(wd)) ||
+      json_object_size(w) != (size_t)(2 + (wd != NULL)))
+    return terr(c, "wraps is {\"key\": \"text_config\", \"note\": \"what is "
+                   "not counted\", \"default_model_type\": \"...\" "
+                   "(optional)}");
+  if (inline_template)
+    return terr(c, "wraps is for template files in the template directory");
+  /* copies: the wrapper's template is freed once the target replaces it,
+   * and the config path keeps a pointer to the key */
+  const char *key = arena_strdup(c->arena, json_string_value(wk));
+  json_t *inner = json_object_get(root, key);
+  if (!json_is_object(inner))
+    return cerr_at(c, inner ? key : NULL,
+                   "the %s template reads the language model from '%s', "
+                   "which must be an object",
+                   c->family, key);
+  json_t *imt = json_object_get(inner, "model_type");
+  const char *to = json_is_string(imt) ? json_string_value(imt)
+                   : wd                ? json_string_value(wd)
+                                       : NULL;
+  if (!to) {
+    return cerr_at(c, key, "%s has no model_type (a string) naming the "
+                           "language model's family",
+                   key);
+  }
+  char name[96];
+  snprintf(name, sizeof(name), "%s.json", to);
+  struct stat st;
+  char *path = is_model_type(to) ? path_join(arch_dir, name) : NULL;
+  if (!path || stat(path, &st) != 0) {
+    free(path);
+    JsonPath p = c->cjp;
+    jp_key(&p, key);
+    if (imt)
+      jp_key(&p, "model_type");
+    return jdoc_error(c->err, &c->cdoc, &p,
+                      "%s.model_type '%s' has no template in %s (the %s "
+                      "template reads its language model from %s)",
+                      key, to, path_display(arch_dir), c->family, key);
+  }
+  size_t len;
+  char *text = fs_read(path, &len, c->err);
+  if (!text) {
+    free(path);
+    return -1;
+  }
+  c->tpath = path_display(path);
+  c->ttext = text;
+  c->tlen = len;
+  c->tdoc = (JsonDoc){.file = c->tpath, .text = text, .len = len};
+  jp_init(&c->tjp);
+  json_t *t = jdoc_parse(&c->tdoc, c->err);
+  if (!t) {
+    free(text);
+    free(path);
+    return -1;
+  }
+  json_t *tf = json_object_get(t, "format");
+  json_t *tm = json_object_get(t, "model_type");
+  if (!json_is_object(t) || !json_is_string(tf) ||
+      strcmp(json_string_value(tf), "lm-predictor-template") != 0 ||
+      !json_is_string(tm) || strcmp(json_string_value(tm), to) != 0 ||
+      json_object_get(t, "same_as") || json_object_get(t, "wraps") ||
+      json_object_get(t, "nested_config")) {
+    terr(c, "the template a wraps names must be a template of model_type "
+            "\"%s\" without same_as, wraps or nested_config",
+         to);
+    json_decref(t);
+    free(text);
+    free(path);
+    return -1;
+  }
+  c->wrap_root = t;
+  c->wrap_text = text;
+  c->wrap_path = path;
+  c->obj = inner;
+  jp_key(&c->cjp, key);
+  *note = arena_strdup(c->arena, json_string_value(wn));
   return 0;
 }
 
@@ -1307,6 +1496,25 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
          c.family);
     goto out;
   }
+  /* "wraps": an image-text model whose language model is a config of its
+   * own under a key (Mistral3ForConditionalGeneration: text_config, of
+   * model_type mistral): that model_type's template reads that object, and
+   * the note says what is not counted */
+  const char *wrap_note = NULL;
+  if (json_object_get(troot, "wraps")) {
+    if (read_wraps(&c, troot, root, arch_dir, ttext_in != NULL, &wrap_note) <
+        0)
+      goto out;
+    free(ttext);
+    free(tpath);
+    ttext = c.wrap_text;
+    tpath = c.wrap_path;
+    tlen = c.tlen;
+    json_decref(troot);
+    troot = c.wrap_root;
+    c.wrap_text = c.wrap_path = NULL;
+    c.wrap_root = NULL;
+  }
   /* "same_as": another family's template serves this model_type (Kimi-K2's
    * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */
   json_t *alias = json_object_get(troot, "same_as");
@@ -1396,8 +1604,12 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
   if (read_validation(&c, troot, &pending) < 0)
     goto out;
   /* nested_config: {"key": "text_config", "note": "..."} */
-  const char *note = NULL;
+  const char *note = wrap_note;
   json_t *nest = json_object_get(troot, "nested_config");
+  if (nest && wrap_note) {
+    terr(&c, "a template that \"wraps\" names may not have nested_config");
+    goto out;
+  }
   if (nest) {
     jp_key(&c.tjp, "nested_config");
     json_t *nk = json_object_get(nest, "key");
@@ -1448,7 +1660,7 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     id = cache_id = id_from_cache_path(cpath);
   ModelVars vars = {.id = id ? id : path_display(cpath),
                     .family = c.family,
-                    .note = note,
+                    .note = head_note(&arena, root, note),
                     .names = c.names,
                     .values = c.values,
                     .n = c.n,

@@ -650,6 +650,213 @@ static void test_config_dense_quantization(void **state) {
   free(base);
 }
 
+/* A config carrying both rope_scaling and transformers 5's
+ * rope_parameters (NVIDIA-NeMo/Megatron-Bridge's Llama-3.2-1B fixture,
+ * transformers_version 5.0.0: rope_scaling is the Hub's llama3 object,
+ * rope_parameters only {"rope_type": "llama3", "rope_theta": 500000.0}).
+ * transformers 5's convert_rope_params_to_dict takes `rope_scaling or
+ * rope_parameters`, so rope_parameters is never read and its missing
+ * factor is no error; transformers 4 ignores rope_parameters. Once refused
+ * ("rope_parameters of type llama3 needs a numeric 'factor'").
+ * Llama-3.2-1B by hand: V = 128256, h = 2048, 16 layers, 32 heads,
+ * 8 key/value heads, head_dim 64, MLP 8192, tied:
+ *   embedding 128256 * 2048                          =   262,668,288
+ *   per layer q, o 2 * 2048 * 2048 = 8,388,608; k, v 2 * 2048 * 512 =
+ *   2,097,152; MLP 3 * 2048 * 8192 = 50,331,648; 2 norms 4096
+ *   = 60,821,504, times 16                           =   973,144,064
+ *   final norm                                       =         2,048
+ *   total                                            = 1,235,814,400
+ * (the Hub's safetensors figure for meta-llama/Llama-3.2-1B). Without
+ * rope_scaling, rope_parameters alone is read and its missing factor is
+ * the error transformers' validation raises. */
+static void test_config_rope_scaling_over_parameters(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/llama-3.2-1b-rope-both.json");
+  assert_double_exact(params_of(m), 1235814400.0);
+  model_free(m);
+  char *base = tu_read("test/data/configs/llama-3.2-1b-rope-both.json");
+  char *t1 = tu_replace(base, "\"rope_scaling\": {", "\"rope_scaling_\": {");
+  Error e;
+  m = from_text(t1, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "rope_parameters of type llama3 needs a numeric 'factor'");
+  free(txt);
+  /* an empty rope_scaling is falsy in Python: rope_parameters is read */
+  char *t2 = tu_replace(base, "\"rope_scaling\": {",
+                        "\"rope_scaling\": {}, \"rope_scaling_\": {");
+  m = from_text(t2, &e);
+  assert_null(m);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
+/* bitsandbytes checkpoints saved by transformers 4.27-4.31 have no
+ * quant_method: their quantization_config holds load_in_8bit /
+ * load_in_4bit (the block below is uf-aice-lab/Llama_Lora's, commit
+ * 379bae4, transformers 4.30.2, verbatim). AutoQuantizationConfig's
+ * from_dict takes a true load_in_8bit or load_in_4bit as bitsandbytes,
+ * whatever quant_method says, and raises only when neither flag is set and
+ * quant_method is absent. bitsandbytes is not modelled (weights at
+ * --w-bits); the parameter count is Llama-3-8B's 8,030,261,248. */
+static void test_config_bnb_without_quant_method(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/llama-3-8b.json");
+  static const char block[] =
+      "\"quantization_config\": {\n"
+      "    \"bnb_4bit_compute_dtype\": \"float32\",\n"
+      "    \"bnb_4bit_quant_type\": \"fp4\",\n"
+      "    \"bnb_4bit_use_double_quant\": false,\n"
+      "    \"llm_int8_enable_fp32_cpu_offload\": false,\n"
+      "    \"llm_int8_has_fp16_weight\": false,\n"
+      "    \"llm_int8_skip_modules\": null,\n"
+      "    \"llm_int8_threshold\": 6.0,\n"
+      "    \"load_in_4bit\": false,\n"
+      "    \"load_in_8bit\": true\n"
+      "  },\n  \"rms_norm_eps\"";
+  char *t1 = tu_replace(base, "\"rms_norm_eps\"", block);
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  assert_string_equal(m->quant.method, "bitsandbytes");
+  assert_double_exact(params_of(m), 8030261248.0);
+  model_free(m);
+  /* 4-bit, and a flag overriding a quant_method as transformers does */
+  char *t2 = tu_replace(t1, "\"load_in_4bit\": false", "\"load_in_4bit\": true");
+  char *t3 = tu_replace(t2, "\"load_in_8bit\": true",
+                        "\"load_in_8bit\": false, \"quant_method\": \"gptq\"");
+  m = from_text(t3, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  assert_string_equal(m->quant.method, "bitsandbytes");
+  model_free(m);
+  /* neither flag set and no quant_method: transformers' ValueError */
+  char *t4 = tu_replace(t1, "\"load_in_8bit\": true", "\"load_in_8bit\": false");
+  m = from_text(t4, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "quantization_config has no quant_method");
+  assert_contains(txt, ".quantization_config");
+  free(txt);
+  free(t4);
+  free(t3);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
+/* architectures[0] names the head transformers builds; the templates
+ * model the causal LM. Skywork/Skywork-Reward-Llama-3.1-8B is a
+ * LlamaForSequenceClassification (a reward model): the note says so and
+ * the count stays LlamaForCausalLM's. By hand, V = 128257, h = 4096,
+ * 32 layers, 8 key/value heads of 128 (k, v 1024 wide), MLP 14336:
+ *   per layer 2*4096*4096 + 2*4096*1024 + 3*4096*14336 + 2*4096
+ *     = 33,554,432 + 8,388,608 + 176,160,768 + 8,192
+ *     = 218,112,000; times 32                    = 6,979,584,000
+ *   embed_tokens and lm_head 2 * 128257 * 4096 = 1,050,681,344
+ *   final norm                                 =         4,096
+ *   total                                      = 8,030,269,440
+ * (the checkpoint itself, with a 1 x 4096 score in place of lm_head, holds
+ * 8,030,269,440 - 525,340,672 + 4,096 = 7,504,932,864 parameters: 15.01 GB
+ * in bf16, its four shards' 4.98 + 5 + 4.92 + 0.117 GB). A causal-LM head
+ * (ForCausalLM, LMHeadModel, ForConditionalGeneration) adds no note. */
+static void test_config_head_note(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/skywork-reward-llama-3.1-8b.json");
+  assert_double_exact(params_of(m), 8030269440.0);
+  assert_non_null(m->note);
+  assert_contains(m->note, "architectures names LlamaForSequenceClassification");
+  model_free(m);
+  char *base = tu_read("test/data/configs/skywork-reward-llama-3.1-8b.json");
+  static const char *const lm[] = {"LlamaForCausalLM", "LlamaLMHeadModel",
+                                   "LlamaForConditionalGeneration"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(lm); i++) {
+    char *t = tu_replace(base, "LlamaForSequenceClassification", lm[i]);
+    Error e;
+    m = from_text(t, &e);
+    assert_non_null(m);
+    assert_null(m->note);
+    model_free(m);
+    free(t);
+  }
+  free(base);
+  /* with a template's own note, both are said */
+  char *g = tu_read("test/data/configs/gemma-3-4b-it.json");
+  char *t = tu_replace(g, "Gemma3ForConditionalGeneration", "Gemma3Model");
+  Error e;
+  m = from_text(t, &e);
+  assert_non_null(m);
+  assert_contains(m->note, "the vision tower (SigLIP)");
+  assert_contains(m->note, "; architectures names Gemma3Model");
+  model_free(m);
+  free(t);
+  free(g);
+}
+
+/* A template that "wraps" another: Mistral3ForConditionalGeneration's
+ * language model is a config of its own under text_config (model_type
+ * mistral), which the mistral template reads; the vision tower and the
+ * projector are not counted and the note says so. Mistral Small 3.1's
+ * language model by hand: V = 131072, h = 5120, 40 layers, 32 heads of
+ * 128 (4096 wide), 8 key/value heads (1024), MLP 32768, untied:
+ *   embed_tokens + lm_head 2 x 131072 x 5120          =  1,342,177,280
+ *   per layer q, o 2 x 5120 x 4096 = 41,943,040; k, v 2 x 5120 x 1024 =
+ *   10,485,760; MLP 3 x 5120 x 32768 = 503,316,480; 2 norms 10,240
+ *   = 555,755,520, times 40                           = 22,230,220,800
+ *   final norm                                        =          5,120
+ *   total                                             = 23,572,403,200
+ * (Mistral-Small-24B-Base-2501, the same language model without vision:
+ * Hub 23.6B). Errors are located inside text_config; a text_config
+ * without model_type is Mistral3Config's default, mistral; a family
+ * without a template is named. */
+static void test_config_wraps(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/mistral-small-3.1-24b-instruct-2503.json");
+  assert_double_exact(params_of(m), 23572403200.0);
+  assert_string_equal(m->family, "mistral3");
+  assert_non_null(m->note);
+  assert_contains(m->note, "the vision tower (Pixtral)");
+  model_free(m);
+  char *base = tu_read("test/data/configs/mistral-small-3.1-24b-instruct-2503.json");
+  char *t1 = tu_replace(base, "\"model_type\": \"mistral\",", "");
+  Error e;
+  m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 23572403200.0);
+  model_free(m);
+  char *t2 = tu_replace(base, "\"hidden_size\": 5120", "\"hidden_size\": -1");
+  m = from_text(t2, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, ".text_config.hidden_size");
+  free(txt);
+  char *t3 = tu_replace(base, "\"model_type\": \"mistral\",",
+                        "\"model_type\": \"mistral4\",");
+  m = from_text(t3, &e);
+  assert_null(m);
+  txt = tu_err_text(&e);
+  assert_contains(txt, "text_config.model_type 'mistral4' has no template");
+  assert_contains(txt, ".text_config.model_type");
+  free(txt);
+  char *t4 = tu_replace(base, "\"text_config\"", "\"text_config_\"");
+  m = from_text(t4, &e);
+  assert_null(m);
+  txt = tu_err_text(&e);
+  assert_contains(txt, "reads the language model from 'text_config'");
+  free(txt);
+  free(t4);
+  free(t3);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -1126,6 +1333,10 @@ int main(void) {
       cmocka_unit_test(test_config_rope_per_layer_type),
       cmocka_unit_test(test_config_rope_types),
       cmocka_unit_test(test_config_dense_quantization),
+      cmocka_unit_test(test_config_rope_scaling_over_parameters),
+      cmocka_unit_test(test_config_bnb_without_quant_method),
+      cmocka_unit_test(test_config_head_note),
+      cmocka_unit_test(test_config_wraps),
       cmocka_unit_test(test_config_template_errors),
       cmocka_unit_test(test_config_directory),
       cmocka_unit_test(test_config_every_template_has_a_config),

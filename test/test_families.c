@@ -1,6 +1,6 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
- * phi3, gemma2, gemma3_text, gemma3) filled with the real configs in
+ * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -173,6 +173,14 @@ static double p_llamalike(double V, double h, double n, double H, double K,
       h * H * d + 2 * h * K * d + H * d * h + 3 * h * f + norms * h + extra;
   return V * h * (tied ? 1 : 2) + n * blk + h;
 }
+/* Phi (1, 1.5, 2): a parallel block of one LayerNorm (weight and bias,
+ * 2h); q, k, v, dense with biases (h x h + h each, all heads); fc1
+ * h x f + f, fc2 f x h + h; final LayerNorm 2h; untied lm_head with a bias
+ * (V x h + V). */
+static double p_phi(double V, double h, double n, double f) {
+  double blk = 2 * h + 4 * (h * h + h) + (h * f + f) + (f * h + h);
+  return V * h + n * blk + 2 * h + V * h + V;
+}
 /* Phi-3: qkv_proj h -> (H + 2K) d, o_proj, gate_up_proj h -> 2f, down_proj,
  * two RMSNorms; untied. */
 static double p_phi3(double V, double h, double n, double H, double K, double d,
@@ -203,6 +211,11 @@ static void test_families_parameters(void **state) {
       {"test/data/configs/gemma-2-2b.json", "gemma2", 2614341888.0, true},
       {"test/data/configs/gemma-3-1b-it.json", "gemma3_text", 1e9, false},
       {"test/data/configs/gemma-3-4b-it.json", "gemma3", 0, false},
+      {"test/data/configs/gemma-7b.json", "gemma", 8.54e9, false},
+      {"test/data/configs/phi-2.json", "phi", 2.78e9, false},
+      {"test/data/configs/c4ai-command-r7b-12-2024.json", "cohere2", 8.03e9,
+       false},
+      {"test/data/configs/olmo-1b-hf.json", "olmo", 1.18e9, false},
   };
   const double hand[] = {
       p_gpt2(50257, 1024, 768, 12, 3072),
@@ -226,6 +239,25 @@ static void test_families_parameters(void **state) {
       /* gemma-3-4b's text_config: the rest from Gemma3TextConfig defaults
        * (8 heads, 4 kv heads, head_dim 256, vocabulary 262,208) */
       p_llamalike(262208, 2560, 34, 8, 4, 256, 10240, 4, 2 * 256, true),
+      /* Gemma (1): Llama's layer, two norms, tied; 16 heads x 256 = 4096
+       * on 3072: per layer 3072 x 4096 x 4 (q, k, v, o) = 50,331,648 +
+       * 3 x 3072 x 24576 = 226,492,416 + 6,144 = 276,830,208; 28 layers
+       * 7,751,245,824 + 256,000 x 3072 = 786,432,000 + 3,072 */
+      p_llamalike(256000, 3072, 28, 16, 16, 256, 24576, 2, 0, true),
+      /* phi-2: per layer 5,120 + 4 x 6,556,160 + 26,224,640 + 26,216,960
+       * = 78,671,360; 32 layers 2,517,483,520; + 131,072,000 (embed) +
+       * 5,120 + 131,123,200 (lm_head and its bias) */
+      p_phi(51200, 2560, 32, 10240),
+      /* Command R7B (cohere2): Cohere's layer, one LayerNorm without bias,
+       * tied; 32 heads of 128, 8 kv heads: per layer 4096 + 2 x 16,777,216
+       * + 2 x 4,194,304 + 176,160,768 = 218,107,904; 32 layers
+       * 6,979,452,928 + 1,048,576,000 + 4,096 */
+      p_llamalike(256000, 4096, 32, 32, 8, 128, 14336, 1, 0, true),
+      /* OLMo-1B (olmo): Llama's layer with LayerNorms of no parameters
+       * (not even the final one: minus p_llamalike's final h), tied: per
+       * layer 4 x 2048^2 + 3 x 2048 x 8192 = 67,108,864; 16 layers
+       * 1,073,741,824 + 50,304 x 2048 = 103,022,592 */
+      p_llamalike(50304, 2048, 16, 16, 16, 128, 8192, 0, 0, true) - 2048,
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -254,6 +286,10 @@ static void test_families_parameters(void **state) {
   assert_double_exact(hand[9], 2533531648.0);
   assert_double_exact(hand[10], 3821079552.0);
   assert_double_exact(hand[12], 999885952.0);
+  assert_double_exact(hand[14], 8537680896.0); /* Gemma-7B (Hub: 8.54B) */
+  assert_double_exact(hand[15], 2779683840.0); /* phi-2 (Hub: 2.78B) */
+  assert_double_exact(hand[16], 8028033024.0); /* Command R7B (Hub: 8.03B) */
+  assert_double_exact(hand[17], 1176764416.0); /* OLMo-1B (Hub: 1.18B) */
   /* Gemma-3-4B: published 4,300,079,472 with the vision tower. SigLIP
    * (27 layers of width 1152, MLP 4304, 896/14 = 64 x 64 patches of 14 x
    * 14 x 3) and the projector (1152 x 2560 and a 1152 RMSNorm) by hand;
@@ -288,6 +324,10 @@ static void test_families_kv_per_token(void **state) {
       {"test/data/configs/gemma-2-2b.json", 2.0 * 26 * 4 * 256 * 2},
       {"test/data/configs/gemma-3-1b-it.json", 2.0 * 26 * 1 * 256 * 2},
       {"test/data/configs/gemma-3-4b-it.json", 2.0 * 34 * 4 * 256 * 2},
+      {"test/data/configs/gemma-7b.json", 2.0 * 28 * 16 * 256 * 2},
+      {"test/data/configs/phi-2.json", 2.0 * 32 * 32 * 80 * 2},
+      {"test/data/configs/c4ai-command-r7b-12-2024.json", 2.0 * 32 * 8 * 128 * 2},
+      {"test/data/configs/olmo-1b-hf.json", 2.0 * 16 * 16 * 128 * 2},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     Model *m = from_file(cases[i].file);
@@ -350,6 +390,34 @@ static void test_families_windows(void **state) {
   assert_double_exact(bytes[1], 4 * 1024.0 * 4096);
   row(&x, "model.layers[global].self_attn.sv_matmul", &count);
   assert_double_exact(count, 4);
+  eval_free(&x);
+  model_free(m);
+
+  /* Command R7B at 8192 (cohere2, sliding_window_pattern 4): layers 3, 7,
+   * ..., 31 global (8), 24 sliding with window 4096; 2 x 8 x 128 x 2 =
+   * 4096 bytes per token per layer. Decode: the sliding layers read 4096
+   * keys, the global 8192; only the sliding layers rotate Q and K (3 x
+   * (32 + 8) x 128 FLOPs), the global ones use no positional embedding */
+  m = from_file("test/data/configs/c4ai-command-r7b-12-2024.json");
+  eval(m, 1, 8192, &x);
+  nk = plan_kv_by_kind(x.plan, x.v, kinds, bytes, 4);
+  assert_int_equal(nk, 2);
+  assert_string_equal(kinds[0], "sliding");
+  assert_double_exact(bytes[0], 24 * 4096.0 * 4096);
+  assert_string_equal(kinds[1], "global");
+  assert_double_exact(bytes[1], 8 * 4096.0 * 8192);
+  assert_double_exact(row(&x, "model.layers[sliding].self_attn.qk_matmul",
+                          &count)[M_KV_READ_BYTES],
+                      8.0 * 4096 * 128 * 2);
+  assert_double_exact(count, 24);
+  assert_double_exact(row(&x, "model.layers[global].self_attn.qk_matmul",
+                          &count)[M_KV_READ_BYTES],
+                      8.0 * 8192 * 128 * 2);
+  assert_double_exact(count, 8);
+  assert_double_exact(row(&x, "model.layers[sliding].self_attn.rope",
+                          NULL)[M_FLOPS],
+                      3.0 * (32 + 8) * 128);
+  assert_int_equal(find_row(&x, "model.layers[global].self_attn.rope"), -1);
   eval_free(&x);
   model_free(m);
 
@@ -557,6 +625,80 @@ static void test_families_per_op_values(void **state) {
   assert_int_equal(find_row(&x, "model.layers[global].self_attn.softcap"), -1);
   eval_free(&x);
   model_free(m);
+
+  /* Gemma-7B decode over 1024 keys: embeddings x sqrt(3072), GemmaRMSNorm
+   * 4 x 3072 + 3 + 3072 (1 + weight), GeGLU's tanh GELU 9 per element of
+   * 24576 (hidden_act "gelu" is not read: hidden_activation, absent, is
+   * gelu_pytorch_tanh), q_proj 2 x 3072 x 4096; no soft-cap, no window:
+   * the KV read is 1024 keys of 16 heads x 256, K and V, 2 bytes */
+  m = from_file("test/data/configs/gemma-7b.json");
+  eval(m, 1, 1024, &x);
+  assert_double_exact(row(&x, "model.embed_scale", NULL)[M_FLOPS], 3072);
+  assert_double_exact(row(&x, "model.norm", NULL)[M_FLOPS],
+                      4.0 * 3072 + 3 + 3072);
+  assert_double_exact(row(&x, "model.layers.mlp.act_fn", NULL)[M_FLOPS],
+                      9.0 * 24576);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 3072 * 4096);
+  assert_double_exact(
+      row(&x, "model.layers.self_attn.qk_matmul", NULL)[M_KV_READ_BYTES],
+      1024.0 * 16 * 256 * 2);
+  assert_int_equal(find_row(&x, "final_softcap"), -1);
+  assert_int_equal(find_row(&x, "model.layers.self_attn.softcap"), -1);
+  eval_free(&x);
+  model_free(m);
+
+  /* phi-2 decode over 16 keys: rotary on int(80 x 0.4) = 32 of each
+   * head's 80 dimensions: 3 FLOPs per rotated element of Q (32 heads) and
+   * the new K (32 heads), 3 x 64 x 32 = 6,144; the rotary embedding's
+   * cos/sin are 32 wide; q_proj with its bias 2 x 2560 x 2560 + 2560;
+   * the parallel block's sum of three tensors 2 x 2560; no q/k
+   * LayerNorms (qk_layernorm false) */
+  m = from_file("test/data/configs/phi-2.json");
+  eval(m, 1, 16, &x);
+  assert_double_exact(row(&x, "model.layers.self_attn.rope", NULL)[M_FLOPS],
+                      3.0 * 64 * 32);
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)[M_FLOPS],
+                      2.0 * 2560 * 2560 + 2560);
+  assert_double_exact(row(&x, "model.layers.residual_add", NULL)[M_FLOPS],
+                      2.0 * 2560);
+  assert_int_equal(find_row(&x, "model.layers.self_attn.q_layernorm"), -1);
+  eval_free(&x);
+  model_free(m);
+
+  /* OLMo-1B decode: the LayerNorm without weight or bias, 5 FLOPs per
+   * element and 4 per row, no weight read; clip_qkv null: no clamp. With
+   * clip_qkv 8.0 (OLMo-1.7): q, k, v clamped, 2 FLOPs per element of
+   * (16 + 2 x 16) x 128, each read and written once */
+  m = from_file("test/data/configs/olmo-1b-hf.json");
+  eval(m, 1, 16, &x);
+  const double *oln = row(&x, "model.layers.input_layernorm", NULL);
+  assert_double_exact(oln[M_FLOPS], 5.0 * 2048 + 4);
+  assert_double_exact(oln[M_WEIGHT_BYTES], 0);
+  assert_int_equal(find_row(&x, "model.layers.self_attn.clip_qkv"), -1);
+  eval_free(&x);
+  model_free(m);
+  {
+    char *o = tu_read("test/data/configs/olmo-1b-hf.json");
+    char *oc = tu_replace(o, "\"clip_qkv\": null", "\"clip_qkv\": 8.0");
+    char *dir = tu_tmpdir();
+    char *path = path_join(dir, "config.json");
+    tu_write(path, oc);
+    m = from_file(path);
+    eval(m, 1, 16, &x);
+    const double *cq = row(&x, "model.layers.self_attn.clip_qkv", NULL);
+    assert_double_exact(cq[M_FLOPS], 2.0 * 48 * 128);
+    assert_double_exact(cq[M_ACT_READ_BYTES], 48.0 * 128 * 2);
+    assert_double_exact(cq[M_ACT_WRITE_BYTES], 48.0 * 128 * 2);
+    assert_double_exact(params_of(m), 1176764416.0);
+    eval_free(&x);
+    model_free(m);
+    tu_rm_rf(dir);
+    free(dir);
+    free(path);
+    free(oc);
+    free(o);
+  }
 
   /* Gemma-3-1B prefill of 4 tokens: q_norm over 4 x 4 heads of 256:
    * 4 x 16 x 256 + 3 x 16 + 256 (1 + weight); the scaled embedding
@@ -939,6 +1081,79 @@ static void test_families_refused_before(void **state) {
  * carry that change parameters or costs. */
 static void test_families_edge_cases(void **state) {
   (void)state;
+  /* cohere2 as transformers 5 writes it: layer_types instead of
+   * sliding_window_pattern (here every second layer global: 16 and 16),
+   * and the config's head_dim, which Cohere2Config overwrites with
+   * hidden_size // num_attention_heads, is not read */
+  {
+    char *c = tu_read("test/data/configs/c4ai-command-r7b-12-2024.json");
+    Buf lt;
+    buf_init(&lt);
+    buf_puts(&lt, "\"layer_types\": [");
+    for (int i = 0; i < 32; i++)
+      buf_printf(&lt, "%s\"%s\"", i ? ", " : "",
+                 i % 2 ? "full_attention" : "sliding_attention");
+    buf_puts(&lt, "], \"sliding_window_pattern\"");
+    char *c1 = tu_replace(c, "\"sliding_window_pattern\"", buf_str(&lt));
+    char *c2 = tu_replace(c1, "\"head_dim\": 128", "\"head_dim\": 64");
+    Model *m = from_text(c2);
+    assert_double_exact(params_of(m), 8028033024.0);
+    Eval x;
+    eval(m, 1, 8192, &x);
+    const char *kinds[4];
+    double bytes[4];
+    assert_int_equal(plan_kv_by_kind(x.plan, x.v, kinds, bytes, 4), 2);
+    assert_double_exact(bytes[0], 16 * 4096.0 * 4096);
+    assert_double_exact(bytes[1], 16 * 4096.0 * 8192);
+    eval_free(&x);
+    model_free(m);
+    free(c2);
+    free(c1);
+    buf_free(&lt);
+    free(c);
+  }
+  /* microsoft/phi-1 (its Hub config, transformers 4.37: num_key_value_heads
+   * null = 32 heads, partial_rotary_factor 0.5, 24 layers of 2048, MLP
+   * 8192): per layer 4,096 + 4 x 4,196,352 + 16,785,408 + 16,779,264 =
+   * 50,354,176; 24 layers 1,208,500,224 + 104,857,600 + 4,096 +
+   * 104,908,800 = 1,418,270,720 (Hub: 1.42B); with qk_layernorm two
+   * LayerNorms of 2 x 64 more per layer (+ 24 x 256) */
+  {
+    static const char phi1[] =
+        "{\"_name_or_path\": \"microsoft/phi-1\", \"architectures\": "
+        "[\"PhiForCausalLM\"], \"attention_dropout\": 0.0, \"bos_token_id\": "
+        "null, \"embd_pdrop\": 0.0, \"eos_token_id\": null, \"hidden_act\": "
+        "\"gelu_new\", \"hidden_size\": 2048, \"initializer_range\": 0.02, "
+        "\"intermediate_size\": 8192, \"layer_norm_eps\": 1e-05, "
+        "\"max_position_embeddings\": 2048, \"model_type\": \"phi\", "
+        "\"num_attention_heads\": 32, \"num_hidden_layers\": 24, "
+        "\"num_key_value_heads\": null, \"partial_rotary_factor\": 0.5, "
+        "\"qk_layernorm\": false, \"resid_pdrop\": 0.0, \"rope_scaling\": "
+        "null, \"rope_theta\": 10000.0, \"tie_word_embeddings\": false, "
+        "\"torch_dtype\": \"float32\", \"transformers_version\": \"4.37.0\", "
+        "\"use_cache\": true, \"vocab_size\": 51200}";
+    assert_double_exact(p_phi(51200, 2048, 24, 8192), 1418270720.0);
+    Model *m = from_text(phi1);
+    assert_double_exact(params_of(m), 1418270720.0);
+    model_free(m);
+    char *q = tu_replace(phi1, "\"qk_layernorm\": false", "\"qk_layernorm\": true");
+    m = from_text(q);
+    assert_double_exact(params_of(m), 1418270720.0 + 24 * 2 * (2 * 64.0));
+    model_free(m);
+    free(q);
+  }
+  /* transformers 4.40's re-saves write "hidden_activation": null: read as
+   * absent (gelu_pytorch_tanh), the count unchanged */
+  {
+    char *g = tu_read("test/data/configs/gemma-7b.json");
+    char *gn = tu_replace(g, "\"hidden_act\": \"gelu\",",
+                          "\"hidden_act\": \"gelu\", \"hidden_activation\": null,");
+    Model *m = from_text(gn);
+    assert_double_exact(params_of(m), 8537680896.0);
+    model_free(m);
+    free(gn);
+    free(g);
+  }
   Eval x;
   /* OPT with layer_norm_elementwise_affine false: every nn.LayerNorm is
    * built with elementwise_affine=False (modeling_opt.py), so neither
@@ -1258,6 +1473,13 @@ static void test_families_errors(void **state) {
       {"test/data/configs/gemma-2-2b.json", "\"sliding_window\": 4096,", "",
        "the config has no 'sliding_window', which the gemma2 template needs",
        "{"},
+      /* Gemma with an exact GELU asked for by hidden_activation: the
+       * gemma template models the tanh approximation only */
+      {"test/data/configs/gemma-7b.json", "\"hidden_act\": \"gelu\",",
+       "\"hidden_act\": \"gelu\", \"hidden_activation\": \"gelu\",",
+       "hidden_activation is 'gelu'; the gemma template models only: "
+       "gelu_pytorch_tanh",
+       "\"gelu\","},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *base = tu_read(cases[i].file);

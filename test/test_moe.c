@@ -189,6 +189,147 @@ static void test_moe_qwen3_moe_parameters(void **state) {
   json_decref(j);
 }
 
+/* Qwen2-MoE (qwen2_moe): Qwen2's attention (q/k/v biases, head_dim =
+ * hidden / heads) and in every layer (decoder_sparse_step 1, no
+ * mlp_only_layers) a router over E experts of moe_intermediate_size mi,
+ * top k, plus a shared expert of shared_expert_intermediate_size si on
+ * every token, scaled by sigmoid(shared_expert_gate(x)) (a Linear H -> 1).
+ * Per layer, with d = H / heads, KV = kv heads * d:
+ *   attention  H*H + H (q, bias) + 2 * (H*KV + KV) (k, v, biases) + H*H (o)
+ *   norms 2H; router E*H; experts E * 3*H*mi; shared 3*H*si; gate H
+ * plus embed_tokens and lm_head 2*V*H (untied) and the final norm H.
+ * Active: k experts instead of E (the shared expert always runs).
+ * Qwen1.5-MoE-A2.7B (test/data/configs/qwen1.5-moe-a2.7b.json): V 151936,
+ * H 2048, 24 layers, 16 heads (16 KV, d 128), E 60, k 4, mi 1408,
+ * si 5632:
+ *   attention 2*4,194,304 + 2048 + 2*(4,194,304 + 2048) = 16,783,360
+ *   + norms 4,096 + router 122,880 + experts 60*8,650,752 = 519,045,120
+ *   + shared 34,603,008 + gate 2,048 = 570,560,512 per layer; 24 layers
+ *   13,693,452,288; + 2*311,164,928 + 2,048 = 14,315,784,192
+ *   active: experts 4*8,650,752 = 34,603,008: 86,118,400 per layer,
+ *   2,066,841,600 + 622,331,904 = 2,689,173,504
+ * Published: "14.3B parameters in total and 2.7B activated" (Qwen1.5-MoE
+ * model card). KV cache: 24 layers * 2 * 16 * 128 * 2 bytes = 196,608
+ * bytes per token. Decode (one token): the router 2*H*E + 5E + E = 246,120
+ * FLOPs (norm_topk_prob false: no renormalisation; true adds 2k = 8); the
+ * shared-expert gating sigmoid (4) + product (H) + add (H) = 4,100 FLOPs,
+ * reading (2 + 3H) * 2 = 12,292 bytes and writing (1 + 2H) * 2 = 8,194. */
+static double qwen2_moe_count(double V, double H, double L, double heads,
+                              double kv, double E, double k, double mi,
+                              double si, double *active) {
+  double d = H / heads, KV = kv * d;
+  double attn = H * H + H + 2 * (H * KV + KV) + H * H;
+  double common = attn + 2 * H + E * H + 3 * H * si + H;
+  *active = 2 * V * H + H + L * (common + k * 3 * H * mi);
+  return 2 * V * H + H + L * (common + E * 3 * H * mi);
+}
+
+static void test_moe_qwen2_moe(void **state) {
+  (void)state;
+  double active, total;
+  total = qwen2_moe_count(151936, 2048, 24, 16, 16, 60, 4, 1408, 5632, &active);
+  assert_double_exact(total, 14315784192.0); /* the sum written out above */
+  assert_double_exact(active, 2689173504.0);
+  json_t *j = run_json(CFG "qwen1.5-moe-a2.7b.json -S 1000");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  near_rel(total, 14.3e9, 0.005); /* model card: 14.3B in total */
+  near_rel(active, 2.7e9, 0.005); /* 2.7B activated */
+  json_decref(j);
+  /* --tp 2 (parallel.json): the shared expert split on its 5632 columns,
+   * gate_proj 2048 x 2816 x 2 bytes = 11,534,336 per GPU; its gate
+   * replicated (2048 x 2 bytes); one all-reduce per layer after the
+   * shared expert's gated add, none after the routed experts */
+  j = run_json(CFG "qwen1.5-moe-a2.7b.json -S 16 --tp 2");
+  json_t *dt = phase(j, "decode");
+  assert_double_exact(num(op_at(dt, "model.layers.mlp.shared_expert.gate_proj"),
+                          "weight_bytes"), 2048 * 2816 * 2.0);
+  assert_double_exact(num(op_at(dt, "model.layers.mlp.shared_expert_gate"),
+                          "weight_bytes"), 2048 * 2.0);
+  assert_true(has_op(dt, "model.layers.mlp.shared_gate.all_reduce"));
+  assert_false(has_op(dt, "model.layers.mlp.experts.all_reduce"));
+  json_decref(j);
+  j = run_json(CFG "qwen1.5-moe-a2.7b.json -S 1000");
+  assert_double_exact(num(memory(j), "kv_cache_bytes"), 1000 * 196608.0);
+  json_t *d = phase(j, "decode");
+  json_t *o = op_at(d, "model.layers.mlp.gate");
+  assert_double_exact(num(o, "flops"), 2 * 2048.0 * 60 + 5 * 60 + 60);
+  o = op_at(d, "model.layers.mlp.shared_gate");
+  assert_double_exact(num(o, "flops"), 4 + 2 * 2048.0);
+  assert_double_exact(num(o, "act_read_bytes"), (2 + 3 * 2048.0) * 2);
+  assert_double_exact(num(o, "act_write_bytes"), (1 + 2 * 2048.0) * 2);
+  o = op_at(d, "model.layers.mlp.shared_expert_gate");
+  assert_double_exact(num(o, "flops"), 2 * 2048.0);
+  assert_double_exact(num(o, "weight_bytes"), 2048 * 2.0);
+  json_decref(j);
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  char *text = tu_read(CFG "qwen1.5-moe-a2.7b.json");
+  /* norm_topk_prob true: 2 FLOPs per selected expert more */
+  char *t1 = tu_replace(text, "\"norm_topk_prob\": false", "\"norm_topk_prob\": true");
+  tu_write(path, t1);
+  char args[600];
+  snprintf(args, sizeof(args), "%s -S 16", path);
+  j = run_json(args);
+  o = op_at(phase(j, "decode"), "model.layers.mlp.gate");
+  assert_double_exact(num(o, "flops"), 2 * 2048.0 * 60 + 5 * 60 + 60 + 2 * 4);
+  json_decref(j);
+  /* sliding layers (use_sliding_window with a window and
+   * max_window_layers > 0) are refused at the flag */
+  char *t2 = tu_replace(text, "\"use_sliding_window\": false",
+                        "\"use_sliding_window\": true");
+  tu_write(path, t2);
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s %s -S 16 2>&1", tu_bin("lmrun"), path), 1);
+  assert_non_null(strstr(out, ".use_sliding_window"));
+  assert_non_null(strstr(out, "no sliding-window layers are modelled"));
+  free(out);
+  /* Qwen/Qwen2-57B-A14B (keys of its config.json as re-saved in
+   * zhoukz/qwen2-57b-a14b-4bit and nm-testing/Qwen2-57B-A14B-Instruct-FP8-KV,
+   * their quantization_config left out): H 3584, 28 layers, 28 heads
+   * (4 KV), E 64, k 8, mi 2560, si 20480, intermediate 18944 (unused:
+   * every layer sparse). By hand: attention 2*12,845,056 + 3,584 +
+   * 2*(1,835,008 + 512) = 29,364,736; + 7,168 + 229,376 + 64*27,525,120
+   * + 220,200,960 + 3,584 = 2,011,413,504 per layer; 28 layers
+   * 56,319,578,112 + 2*544,538,624 + 3,584 = 57,408,658,944 (Hub: 57.4B);
+   * active: 8 experts, 470,006,784 per layer: 14,249,270,784 ("A14B"). */
+  static const char q57[] =
+      "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"attention_dropout\": 0.0, "
+      "\"bos_token_id\": 151643, \"decoder_sparse_step\": 1, \"eos_token_id\": 151643, "
+      "\"hidden_act\": \"silu\", \"hidden_size\": 3584, \"initializer_range\": 0.02, "
+      "\"intermediate_size\": 18944, \"max_position_embeddings\": 131072, "
+      "\"max_window_layers\": 28, \"mlp_only_layers\": [], \"model_type\": \"qwen2_moe\", "
+      "\"moe_intermediate_size\": 2560, \"norm_topk_prob\": false, "
+      "\"num_attention_heads\": 28, \"num_experts\": 64, \"num_experts_per_tok\": 8, "
+      "\"num_hidden_layers\": 28, \"num_key_value_heads\": 4, "
+      "\"output_router_logits\": false, \"rms_norm_eps\": 1e-06, "
+      "\"rope_theta\": 1000000.0, \"router_aux_loss_coef\": 0.001, "
+      "\"shared_expert_intermediate_size\": 20480, \"sliding_window\": 131072, "
+      "\"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", "
+      "\"transformers_version\": \"4.42.4\", \"use_cache\": true, "
+      "\"use_sliding_window\": false, \"vocab_size\": 151936}";
+  tu_write(path, q57);
+  total = qwen2_moe_count(151936, 3584, 28, 28, 4, 64, 8, 2560, 20480, &active);
+  assert_double_exact(total, 57408658944.0);
+  assert_double_exact(active, 14249270784.0);
+  j = run_json(args);
+  p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  near_rel(total, 57.4e9, 0.005);
+  assert_true(fabs(active - 14e9) < 0.5e9);
+  /* KV: 28 layers * 2 * 4 * 128 * 2 bytes = 57,344 per token */
+  assert_double_exact(num(memory(j), "kv_cache_bytes"), 16 * 57344.0);
+  json_decref(j);
+  free(t2);
+  free(t1);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 /* Mixtral-8x22B: 56 layers, H 6144, 48 heads (8 KV), experts of 16384. */
 static void test_moe_mixtral_8x22b(void **state) {
   (void)state;
@@ -1189,6 +1330,7 @@ int main(void) {
       cmocka_unit_test(test_moe_mixtral_parameters),
       cmocka_unit_test(test_moe_expert_balance),
       cmocka_unit_test(test_moe_qwen3_moe_parameters),
+      cmocka_unit_test(test_moe_qwen2_moe),
       cmocka_unit_test(test_moe_deepseek_v3),
       cmocka_unit_test(test_moe_deepseek_v2),
       cmocka_unit_test(test_moe_deepseek_v2_lite),
