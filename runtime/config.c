@@ -78,6 +78,8 @@ typedef struct Cfg {
   JsonDoc cdoc; /* a view of the three above */
   json_t *obj;  /* where keys are read (the config, or text_config) */
   JsonPath cjp; /* path of obj */
+  json_t *outer;      /* the config's root when obj is nested in it */
+  JsonPath outer_jp;  /* its path */
   /* the template */
   const char *tpath;
   const char *ttext;
@@ -728,6 +730,21 @@ static bool bnb_legacy(json_t *q) {
  * --w-bits), not an error: the costs are still those of the layers. */
 static int read_quantization(Cfg *c, const char *key, json_t *decl) {
   json_t *q = json_object_get(c->obj, key);
+  if ((!q || json_is_null(q)) && c->outer) {
+    /* a composite model (Gemma3ForConditionalGeneration,
+     * Mistral3ForConditionalGeneration) keeps its quantization_config at
+     * the top, beside text_config: read it there, errors located there */
+    json_t *obj = c->obj, *outer = c->outer;
+    JsonPath jp = c->cjp;
+    c->obj = outer;
+    c->cjp = c->outer_jp;
+    c->outer = NULL;
+    int rc = read_quantization(c, key, decl);
+    c->obj = obj;
+    c->cjp = jp;
+    c->outer = outer;
+    return rc;
+  }
   if (!q || json_is_null(q))
     return 0;
   if (!json_is_object(q))
@@ -805,6 +822,25 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
     c->quant.nominal_x = (int)nominal;
   }
   return 0;
+}
+
+/* A quantization_config the template does not declare (a template
+ * written before its family had quantized checkpoints, or by the agent) is
+ * still said: reported as not modelled, weights at --w-bits, rather than
+ * passed over in silence. */
+static void undeclared_quantization(Cfg *c) {
+  if (c->quant.method)
+    return;
+  json_t *q = json_object_get(c->obj, "quantization_config");
+  if ((!q || json_is_null(q)) && c->outer)
+    q = json_object_get(c->outer, "quantization_config");
+  if (!json_is_object(q))
+    return;
+  const char *m = json_string_value(json_object_get(q, "quant_method"));
+  if (bnb_legacy(q))
+    m = "bitsandbytes";
+  c->quant.method = arena_strdup(c->arena, m ? m : "unknown");
+  c->quant.known = false;
 }
 
 /* One declared key: its value from the config, or its default. */
@@ -1375,6 +1411,8 @@ static int read_wraps(Cfg *c, json_t *troot, json_t *root,
   c->wrap_root = t;
   c->wrap_text = text;
   c->wrap_path = path;
+  c->outer = c->obj;
+  c->outer_jp = c->cjp;
   c->obj = inner;
   jp_key(&c->cjp, key);
   *note = arena_strdup(c->arena, json_string_value(wn));
@@ -1629,6 +1667,8 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
                 json_string_value(nk));
         goto out;
       }
+      c.outer = c.obj;
+      c.outer_jp = c.cjp;
       c.obj = inner;
       jp_key(&c.cjp, json_string_value(nk));
       note = nn ? json_string_value(nn) : NULL;
@@ -1653,6 +1693,7 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
   jp_pop(&c.tjp);
   if (check_constraints(&c, json_object_get(troot, "constraints")) < 0)
     goto out;
+  undeclared_quantization(&c);
   char *cache_id = NULL;
   if (!id)
     id = id_from_config(root);

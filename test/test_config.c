@@ -650,6 +650,88 @@ static void test_config_dense_quantization(void **state) {
   free(base);
 }
 
+/* Gemma3ForConditionalGeneration keeps a quantized checkpoint's
+ * quantization_config at the top of config.json, beside text_config
+ * (transformers' Gemma3Config is a composite: quantization_config belongs
+ * to the outer PretrainedConfig). It is read there: AWQ 4 bits, group 128
+ * = 4 + (16 + 4) / 128 = 4.15625 bits per projection weight; the count is
+ * the language model's as without it (3,880,263,168, test_families). An
+ * error in it is located at the top (.quantization_config.bits), not
+ * inside text_config. */
+static void test_config_nested_quantization_at_top(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/gemma-3-4b-it.json");
+  char *t1 = tu_replace(base, "\"model_type\": \"gemma3\",",
+                        "\"model_type\": \"gemma3\", \"quantization_config\": "
+                        "{\"bits\": 4, \"group_size\": 128, \"quant_method\": "
+                        "\"awq\", \"version\": \"gemm\", \"zero_point\": true},");
+  Error e;
+  Model *m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_true(m->quant.known);
+  assert_string_equal(m->quant.method, "awq");
+  assert_double_exact(m->quant.w_bits, 4 + 20.0 / 128);
+  assert_int_equal(m->quant.nominal_w, 4);
+  assert_double_exact(params_of(m), 3880263168.0);
+  model_free(m);
+  char *t2 = tu_replace(t1, "\"bits\": 4,", "\"bits\": \"4\",");
+  m = from_text(t2, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "quantization_config.bits must be a number");
+  assert_contains(txt, "config.json:14:"); /* the top-level line */
+  assert_contains(txt, " .quantization_config.bits:");
+  assert_true(strstr(txt, "text_config") == NULL);
+  free(txt);
+  free(t2);
+  free(t1);
+  free(base);
+}
+
+/* A template that declares no quantization_config (one written before
+ * its family had quantized checkpoints, or by the agent): the config's
+ * quantization_config is still reported, as not modelled, not passed
+ * over. gpt2's template with its declaration renamed away. */
+static void test_config_undeclared_quantization_reported(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *tmpl = tu_read("models/arch/gpt2.json");
+  char *t = tu_replace(tmpl, "\"quantization_config\": {",
+                       "\"quantization_config_undeclared\": {");
+  char *tp = path_join(dir, "gpt2.json");
+  tu_write(tp, t);
+  char *base = tu_read("test/data/configs/gpt2.json");
+  char *c1 = tu_replace(base, "\"model_type\": \"gpt2\",",
+                        "\"model_type\": \"gpt2\", \"quantization_config\": "
+                        "{\"bits\": 4, \"group_size\": 128, \"quant_method\": "
+                        "\"gptq\"},");
+  Error e;
+  err_clear(&e);
+  Model *m = model_from_config("config.json", c1, strlen(c1), NULL, dir, reg,
+                               &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_string_equal(m->quant.method, "gptq");
+  assert_false(m->quant.known);
+  model_free(m);
+  /* the shipped gpt2 template declares it: modelled */
+  m = from_text(c1, &e);
+  assert_non_null(m);
+  assert_true(m->quant.known);
+  assert_double_exact(m->quant.w_bits, 4 + 20.0 / 128);
+  model_free(m);
+  free(c1);
+  free(base);
+  free(tp);
+  free(t);
+  free(tmpl);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 /* A config carrying both rope_scaling and transformers 5's
  * rope_parameters (NVIDIA-NeMo/Megatron-Bridge's Llama-3.2-1B fixture,
  * transformers_version 5.0.0: rope_scaling is the Hub's llama3 object,
@@ -1333,6 +1415,8 @@ int main(void) {
       cmocka_unit_test(test_config_rope_per_layer_type),
       cmocka_unit_test(test_config_rope_types),
       cmocka_unit_test(test_config_dense_quantization),
+      cmocka_unit_test(test_config_nested_quantization_at_top),
+      cmocka_unit_test(test_config_undeclared_quantization_reported),
       cmocka_unit_test(test_config_rope_scaling_over_parameters),
       cmocka_unit_test(test_config_bnb_without_quant_method),
       cmocka_unit_test(test_config_head_note),
