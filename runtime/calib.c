@@ -1195,19 +1195,22 @@ attn_member(const Engine *e, const Gpu *g, KernelKind k, bool kvq,
   double h = args[off[0]], hkv = args[off[1]], d = args[off[2]];
   double b = run[V_B], t = run[V_T];
   bool per_q = kvq && e->kvq_phase[run[V_DECODE] != 0] && hkv > 0 && h > hkv;
-  double compact = x[M_KV_READ_BYTES];
+  double l = 0;
   if (k == KK_ATTENTION) {
     double bht = b * h * t;
-    double l = bht > 0 ? *fl / (bht * (4 * d + 5)) : 0;
+    l = bht > 0 ? *fl / (bht * (4 * d + 5)) : 0;
     double f2, kv2;
     flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], *fl, x[M_KV_READ_BYTES],
           per_q, &f2, &kv2);
     *by -= x[M_KV_READ_BYTES] - kv2;
     *fl = f2;
-    compact = 2 * b * hkv * l * d * run[V_KV_BYTES]; /* K and V */
   } else if (per_q)
     *by += x[M_KV_READ_BYTES] * (h / hkv - 1);
   if (per_q && e->kvq_copy > 0) {
+    /* the compact tensor(s) the copy reads: a flash row's K and V, an
+     * eager matmul's K or V */
+    double compact = k == KK_ATTENTION ? 2 * b * hkv * l * d * run[V_KV_BYTES]
+                                       : x[M_KV_READ_BYTES];
     *copy_by += compact * (1 + h / hkv);
     *copy_l += e->kvq_copy;
   }
