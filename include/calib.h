@@ -134,6 +134,17 @@ struct Engine {
   bool causal_skip; /* flash prefill skips masked tiles */
   bool l2_kv_reuse; /* K/V re-reads that fit in L2 are not HBM */
   double q_tile;    /* query rows per tile of its flash kernel */
+  /* attention.kv_per_query_head: the attention ops (rows) that read K and
+   * V once per query head rather than once per KV head in a grouped-query
+   * model (n_rep = num_heads / num_kv_heads > 1), in the phases marked
+   * (kvq_phase[0] prefill, [1] decode); kvq_copy: launches of a copy
+   * kernel per such row that first materialises the n_rep copies
+   * (transformers' repeat_kv), 0 for none. nkvq_ops 0: every op reads K/V
+   * once per KV head (DESIGN.md section 12.4). */
+  const char **kvq_ops;
+  int nkvq_ops;
+  bool kvq_phase[2];
+  double kvq_copy;
   /* what its 8-bit GEMMs reach over its 16-bit ones (gemm_8bit); 0 = none
    * given: an 8-bit computing kernel then uses the 8-bit peak unchanged */
   double gemm8_speedup;
@@ -191,6 +202,8 @@ struct CalibPlan {
   int *attn_arg;       /* per row: its layer's first Values.args index, or
                           -1 when the kind needs no shape or the layer's
                           module lacks the parameters */
+  bool *kvq;           /* per row: an op of the engine's kv_per_query_head
+                          (its attn_arg then holds the attention shape) */
   int (*attn_off)[3];  /* offsets of its shape parameters: num_heads,
                           num_kv_heads, head_dim (attention); N,
                           in_features, out_features (gemm) */
@@ -236,6 +249,9 @@ double calib_host_time(const CalibPlan *cp, const Engine *e, const Values *v);
 /* One kernel as calib_predict times it: lead is its first row. */
 typedef struct KernelCost {
   double flops, bytes; /* after fusion, causal skipping and L2 reuse */
+  double copy_bytes;   /* the engine's K/V copy kernels (kv_per_query_head
+                          copy): bytes they move, 0 when none */
+  double launches;     /* the kernel's launches, its copies' included */
   double m, n, k;      /* the GEMM's shape; 0 when none */
   double peak;         /* the compute peak it runs at */
   double time;         /* launches x (launch + gap) + calib_kernel_time */
@@ -250,10 +266,16 @@ void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
 /* Flash attention after the engine's causal skipping and L2 reuse: the
  * FLOPs and HBM bytes the kernel really does. b, t, l: batch, queries,
  * keys; h, hkv, d: heads, KV heads, head size; kv_read: the metric (K and
- * V re-read once per query tile); other_bytes: Q, O and the log-sum-exp. */
+ * V re-read once per query tile); per_q: the kernel reads K and V once
+ * per query head and query tile (kv_per_query_head: one thread block per
+ * query head, 2 b h ceil(t / q_tile) l d kv_bytes), whose re-reads by the
+ * n_rep query heads of a KV head the L2 rule may still catch. */
 void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
                  double h, double hkv, double d, double kv_bytes, double flops,
-                 double kv_read, double *flops_out, double *kv_out);
+                 double kv_read, bool per_q, double *flops_out,
+                 double *kv_out);
+/* Whether row op reads K/V per query head under e in this phase. */
+bool engine_kv_per_query_head(const Engine *e, const char *op, bool decode);
 
 /* ===== fit.c: measured kernel times and the fit ===== */
 

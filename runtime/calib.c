@@ -604,6 +604,71 @@ static int load_step(Loader *L, Engine *e, json_t *step) {
   return 0;
 }
 
+/* attention.kv_per_query_head: {ops: [op, ...], phases: ["prefill" |
+ * "decode", ...], copy_launches, why, source} (DESIGN.md section 12.4). */
+static int load_kvq(Loader *L, Engine *e, json_t *o) {
+  static const char *const keys[] = {"ops", "phases", "copy_launches", "why",
+                                     "source", NULL};
+  const char *why, *src;
+  jp_key(&L->jp, "kv_per_query_head");
+  if (!json_is_object(o))
+    return lerr(L, "kv_per_query_head must be an object: {ops, phases, "
+                   "copy_launches, why, source}");
+  if (only_keys(L, o, keys, "ops, phases, copy_launches, why, source") < 0 ||
+      get_number(L, o, "copy_launches", true, 0, 100, &e->kvq_copy) < 0 ||
+      get_string(L, o, "why", true, &e->arena, &why) < 0 ||
+      get_string(L, o, "source", true, &e->arena, &src) < 0)
+    return -1;
+  json_t *ops = json_object_get(o, "ops");
+  if (!json_is_array(ops) || json_array_size(ops) == 0) {
+    if (ops)
+      jp_key(&L->jp, "ops");
+    return lerr(L, "ops must be a non-empty array of op names");
+  }
+  e->nkvq_ops = (int)json_array_size(ops);
+  e->kvq_ops = arena_alloc(&e->arena, sizeof(char *) * (size_t)e->nkvq_ops);
+  for (int i = 0; i < e->nkvq_ops; i++) {
+    json_t *s = json_array_get(ops, (size_t)i);
+    if (!json_is_string(s) || json_string_length(s) == 0) {
+      jp_key(&L->jp, "ops");
+      jp_index(&L->jp, i);
+      return lerr(L, "an op name must be a non-empty string");
+    }
+    e->kvq_ops[i] = arena_strdup(&e->arena, json_string_value(s));
+  }
+  json_t *ph = json_object_get(o, "phases");
+  if (!json_is_array(ph) || json_array_size(ph) == 0) {
+    if (ph)
+      jp_key(&L->jp, "phases");
+    return lerr(L, "phases must be a non-empty array of \"prefill\" and "
+                   "\"decode\"");
+  }
+  for (size_t i = 0; i < json_array_size(ph); i++) {
+    json_t *s = json_array_get(ph, i);
+    const char *name = json_is_string(s) ? json_string_value(s) : "";
+    int which = strcmp(name, "prefill") == 0  ? 0
+                : strcmp(name, "decode") == 0 ? 1
+                                              : -1;
+    if (which < 0) {
+      jp_key(&L->jp, "phases");
+      jp_index(&L->jp, (int)i);
+      return lerr(L, "a phase is \"prefill\" or \"decode\"");
+    }
+    e->kvq_phase[which] = true;
+  }
+  jp_pop(&L->jp);
+  return 0;
+}
+
+bool engine_kv_per_query_head(const Engine *e, const char *op, bool decode) {
+  if (!e || !e->kvq_phase[decode])
+    return false;
+  for (int i = 0; i < e->nkvq_ops; i++)
+    if (strcmp(e->kvq_ops[i], op) == 0)
+      return true;
+  return false;
+}
+
 double engine_step_time(const Engine *e, bool decode, double batch) {
   if (!e)
     return 0;
@@ -626,7 +691,8 @@ static Engine *engine_load_text_nul(const char *path, const char *text,
       "fusions", "ops",        "sources", "gemm_8bit",   "launch_gap",
       "host",    "all_reduce", "step",      NULL};
   static const char *const akeys[] = {
-      "impl", "kernel", "causal_skip", "l2_kv_reuse", "q_tile", "why", NULL};
+      "impl",   "kernel", "causal_skip",       "l2_kv_reuse",
+      "q_tile", "why",    "kv_per_query_head", NULL};
   int rc = -1;
   json_t *att, *fus, *ops;
   const char *impl;
@@ -653,7 +719,8 @@ static Engine *engine_load_text_nul(const char *path, const char *text,
   }
   jp_key(&L.jp, "attention");
   if (only_keys(&L, att, akeys,
-                "impl, kernel, causal_skip, l2_kv_reuse, q_tile, why") < 0 ||
+                "impl, kernel, causal_skip, l2_kv_reuse, q_tile, why, "
+                "kv_per_query_head") < 0 ||
       get_string(&L, att, "impl", true, &e->arena, &impl) < 0 ||
       get_string(&L, att, "kernel", true, &e->arena, &e->attention_kernel) <
           0 ||
@@ -680,6 +747,9 @@ static Engine *engine_load_text_nul(const char *path, const char *text,
     }
     *dst[i] = json_is_true(b);
   }
+  json_t *kvq = json_object_get(att, "kv_per_query_head");
+  if (kvq && load_kvq(&L, e, kvq) < 0)
+    goto out;
   jp_pop(&L.jp);
   json_t *g8 = json_object_get(root, "gemm_8bit");
   if (g8) {
@@ -909,6 +979,7 @@ struct MemberInfo {
   int row;
   int arg;       /* attn_arg */
   int off[3];    /* attn_off */
+  bool kvq;      /* an op of the engine's kv_per_query_head */
   double count;  /* the row's count */
   double traffic;
 };
@@ -929,6 +1000,7 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
   cp->kernel = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
   cp->attn_arg = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
   cp->attn_off = arena_alloc(a, sizeof(int[3]) * (size_t)(n + 1));
+  cp->kvq = arena_alloc(a, sizeof(bool) * (size_t)(n + 1));
   for (int r = 0; r < n; r++) {
     const Row *row = &p->rows[r];
     cp->kind[r] = row_kind(row);
@@ -939,14 +1011,21 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
     cp->traffic[r] = 1;
     cp->kernel[r] = row->op;
     cp->attn_arg[r] = -1;
+    /* an attention row (a flash kernel or an eager batched matmul) that
+     * the engine says reads K/V once per query head in some phase */
+    cp->kvq[r] = false;
+    for (int i = 0; e && i < e->nkvq_ops; i++)
+      if (strcmp(e->kvq_ops[i], row->op) == 0 &&
+          (cp->kind[r] == KK_ATTENTION || cp->kind[r] == KK_BGEMM))
+        cp->kvq[r] = true;
     /* the shape parameters of the row's layer: a flash attention's heads,
      * KV heads and head size; a GEMM's rows, input and output features */
     static const char *const shape[][3] = {
         {"num_heads", "num_kv_heads", "head_dim"},
         {"N", "in_features", "out_features"}};
-    int which = cp->kind[r] == KK_ATTENTION ? 0
-                : cp->kind[r] == KK_GEMM    ? 1
-                                            : -1;
+    int which = cp->kind[r] == KK_ATTENTION || cp->kvq[r] ? 0
+                : cp->kind[r] == KK_GEMM                  ? 1
+                                                          : -1;
     if (which >= 0) {
       const Slot *s = &p->slots[row->slot];
       const ModuleDef *d = s->layer->mod->def;
@@ -1025,7 +1104,8 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
     cp->minfo[j] = (struct MemberInfo){
         .row = q, .arg = cp->attn_arg[q],
         .off = {cp->attn_off[q][0], cp->attn_off[q][1], cp->attn_off[q][2]},
-        .count = p->rows[q].count, .traffic = cp->traffic[q]};
+        .kvq = cp->kvq[q], .count = p->rows[q].count,
+        .traffic = cp->traffic[q]};
   }
   bool used[KK_COUNT] = {false};
   for (int i = 0; i < nk; i++)
@@ -1054,7 +1134,7 @@ void calib_plan_free(CalibPlan *cp) {
 static inline __attribute__((always_inline)) void
 flash(const Engine *e, const Gpu *g, double b, double t, double l, double h,
       double hkv, double d, double kv_bytes, double flops, double kv_read,
-      double *flops_out, double *kv_out) {
+      bool per_q, double *flops_out, double *kv_out) {
   double frac = 1;
   double bt = e->q_tile;
   if (e->causal_skip && t > 1 && l > 0) {
@@ -1066,14 +1146,21 @@ flash(const Engine *e, const Gpu *g, double b, double t, double l, double h,
     if (frac > 1)
       frac = 1;
   }
+  /* per_q: one thread block per query head (and query tile) reads its KV
+   * head's K and V itself: 2 b h ceil(t / Br) l d kv_bytes */
+  if (per_q)
+    kv_read = 2 * b * h * ceil(t / bt) * l * d * kv_bytes;
   *flops_out = flops * frac;
   *kv_out = kv_read * frac;
   if (e->l2_kv_reuse && hkv > 0) {
     /* CTAs of one KV head's query tiles run side by side (the tile index
-     * varies fastest in FlashAttention's grid); the heads in flight at
-     * once are the SMs over the tiles per head. When their K and V fit in
-     * L2, each K/V block comes from HBM once. */
-    double tiles = ceil(t * (h / hkv) / bt);
+     * varies fastest in FlashAttention's grid; per_q: the query heads of
+     * one KV head are adjacent blocks, the head index fastest, as in
+     * TensorRT-LLM's masked MHA grid (heads, batch)); the heads in flight
+     * at once are the SMs over the tiles per head. When their K and V fit
+     * in L2, each K/V block comes from HBM once. */
+    double tiles =
+        per_q ? ceil(t / bt) * (h / hkv) : ceil(t * (h / hkv) / bt);
     double heads = ceil(g->sm_count / tiles);
     if (heads > b * hkv)
       heads = b * hkv;
@@ -1086,8 +1173,56 @@ flash(const Engine *e, const Gpu *g, double b, double t, double l, double h,
 
 void calib_flash(const Engine *e, const Gpu *g, double b, double t, double l,
                  double h, double hkv, double d, double kv_bytes, double flops,
-                 double kv_read, double *flops_out, double *kv_out) {
-  flash(e, g, b, t, l, h, hkv, d, kv_bytes, flops, kv_read, flops_out, kv_out);
+                 double kv_read, bool per_q, double *flops_out,
+                 double *kv_out) {
+  flash(e, g, b, t, l, h, hkv, d, kv_bytes, flops, kv_read, per_q, flops_out,
+        kv_out);
+}
+
+/* An attention row's FLOPs and bytes under the engine (*fl, *by: the
+ * row's, updated): a flash kernel after causal skipping and L2 reuse; a
+ * row of kv_per_query_head in one of its phases, in a grouped-query layer
+ * (h > hkv), reads K/V once per query head: a flash kernel per query-head
+ * block (calib_flash's per_q), an eager batched matmul the n_rep-times
+ * expanded tensor (its K/V read x n_rep); with copy_launches, copy kernels
+ * first materialise that tensor, reading the compact K/V once and writing
+ * it n_rep times (*copy_by, *copy_l add their bytes and launches). */
+static inline __attribute__((always_inline)) void
+attn_member(const Engine *e, const Gpu *g, KernelKind k, bool kvq,
+            const double *args, const int *off, const double *run,
+            const double *x, double *fl, double *by, double *copy_by,
+            double *copy_l) {
+  double h = args[off[0]], hkv = args[off[1]], d = args[off[2]];
+  double b = run[V_B], t = run[V_T];
+  bool per_q = kvq && e->kvq_phase[run[V_DECODE] != 0] && hkv > 0 && h > hkv;
+  double l = 0;
+  if (k == KK_ATTENTION) {
+    double bht = b * h * t;
+    l = bht > 0 ? *fl / (bht * (4 * d + 5)) : 0;
+    double f2, kv2;
+    flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], *fl, x[M_KV_READ_BYTES],
+          per_q, &f2, &kv2);
+    *by -= x[M_KV_READ_BYTES] - kv2;
+    *fl = f2;
+  } else if (per_q)
+    *by += x[M_KV_READ_BYTES] * (h / hkv - 1);
+  if (per_q && e->kvq_copy > 0) {
+    /* the compact tensor(s) the copy reads: a flash row's K and V, an
+     * eager matmul's K or V */
+    double compact = k == KK_ATTENTION ? 2 * b * hkv * l * d * run[V_KV_BYTES]
+                                       : x[M_KV_READ_BYTES];
+    *copy_by += compact * (1 + h / hkv);
+    *copy_l += e->kvq_copy;
+  }
+}
+
+/* The engine's K/V copy kernels: memory-bound, with the element-wise
+ * kind's constants. */
+static inline __attribute__((always_inline)) double
+copy_time(const Calib *c, const Gpu *g, double gap, double launches,
+          double bytes) {
+  const KernelFit *f = &c->k[KK_ELEMENTWISE];
+  return launches * (f->launch + gap) + bytes / (g->bandwidth * f->memory_eff);
 }
 
 /* The body of calib_kernel_cost, inlined into calib_predict_rows too (a
@@ -1099,7 +1234,7 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
   KernelKind k = cp->kind[r];
   const KernelFit *f = &c->k[k];
   double flops = 0, bytes = 0, roof_sum = 0, m = 0, ncols = 0, kred = 0;
-  double prev_write = 0;
+  double prev_write = 0, copy_by = 0, copy_l = 0;
   int i = cp->kidx[r];
   const int *mem = cp->member + cp->kfirst[i];
   int nmem = cp->kfirst[i + 1] - cp->kfirst[i], nm = 0;
@@ -1110,19 +1245,9 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
     roof_sum += roof[q];
     if (cp->traffic[q] != 1)
       by *= cp->traffic[q];
-    if (k == KK_ATTENTION && cp->attn_arg[q] >= 0 && e) {
-      const double *args = v->args + cp->attn_arg[q];
-      double h = args[cp->attn_off[q][0]], hkv = args[cp->attn_off[q][1]],
-             d = args[cp->attn_off[q][2]];
-      double b = run[V_B], t = run[V_T];
-      double bht = b * h * t;
-      double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
-      double f2, kv2;
-      calib_flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
-                  x[M_KV_READ_BYTES], &f2, &kv2);
-      by -= x[M_KV_READ_BYTES] - kv2;
-      fl = f2;
-    }
+    if ((k == KK_ATTENTION || cp->kvq[q]) && cp->attn_arg[q] >= 0 && e)
+      attn_member(e, g, k, cp->kvq[q], v->args + cp->attn_arg[q],
+                  cp->attn_off[q], run, x, &fl, &by, &copy_by, &copy_l);
     if (nm > 0) {
       if (cp->drop[r] == FUSE_SHARED_INPUT)
         by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
@@ -1154,13 +1279,16 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
   }
   *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
                       .k = kred, .peak = peak, .roof_sum = roof_sum,
-                      .nrows = nm};
+                      .nrows = nm, .copy_bytes = copy_by,
+                      .launches = cp->launches[r] + copy_l};
   /* each launch: the kernel's own fixed cost (calibrated) and the engine's
    * idle gap between dependent kernels in a stream (launch_gap: smaller
    * in a phase the engine replays as a CUDA graph) */
   double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
   out->time = cp->launches[r] * (f->launch + gap) +
               calib_kernel_time(f, k, flops, bytes, m, ncols, kred, peak, g);
+  if (copy_l > 0)
+    out->time += copy_time(c, g, gap, copy_l, copy_by);
 }
 
 /* Per call of calib_predict: per kernel kind, f->launch + gap and the
@@ -1176,11 +1304,11 @@ static inline __attribute__((always_inline)) double
 kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
                  const Calib *c, const Engine *e, const Gpu *g,
                  const Peaks *pk, const Values *v, const double *run,
-                 const double *roof, double *roof_sum) {
+                 const double *roof, double *roof_sum, double *copy_launches) {
   KernelKind k = ki->kind;
   const KernelFit *f = &c->k[k];
   double flops = 0, bytes = 0, rs = 0, m = 0, ncols = 0, kred = 0;
-  double prev_write = 0;
+  double prev_write = 0, copy_by = 0, copy_l = 0;
   if (!kernel_kind_computes(k)) { /* the same loop, bytes only */
     for (int nm = 0; nm < ki->nmem; nm++) {
       const struct MemberInfo *mi = &ki->mem[nm];
@@ -1212,19 +1340,9 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
     rs += roof[mi->row];
     if (mi->traffic != 1)
       by *= mi->traffic;
-    if (k == KK_ATTENTION && mi->arg >= 0 && e) {
-      const double *args = v->args + mi->arg;
-      double h = args[mi->off[0]], hkv = args[mi->off[1]],
-             d = args[mi->off[2]];
-      double b = run[V_B], t = run[V_T];
-      double bht = b * h * t;
-      double l = bht > 0 ? fl / (bht * (4 * d + 5)) : 0;
-      double f2, kv2;
-      flash(e, g, b, t, l, h, hkv, d, run[V_KV_BYTES], fl,
-                  x[M_KV_READ_BYTES], &f2, &kv2);
-      by -= x[M_KV_READ_BYTES] - kv2;
-      fl = f2;
-    }
+    if ((k == KK_ATTENTION || mi->kvq) && mi->arg >= 0 && e)
+      attn_member(e, g, k, mi->kvq, v->args + mi->arg, mi->off, run, x, &fl,
+                  &by, &copy_by, &copy_l);
     if (nm > 0) {
       if (ki->drop == FUSE_SHARED_INPUT)
         by -= x[M_ACT_READ_BYTES];
@@ -1254,7 +1372,13 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
     peak = pk->p16 * e->gemm8_speedup;
   double w = k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
-  return launch + (tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc);
+  double time = launch + (tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc);
+  if (copy_l > 0) {
+    double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
+    time += copy_time(c, g, gap, copy_l, copy_by);
+    *copy_launches = copy_l;
+  }
+  return time;
 }
 
 void calib_kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
@@ -1305,10 +1429,11 @@ double calib_predict_rows(const CalibPlan *cp, const Calib *c,
         total += mem[j].count * row_time[mem[j].row];
       continue;
     }
-    double roof_sum;
-    double t = kernel_time_fast(ki, &kk, c, e, g, pk, v, run, roof, &roof_sum);
+    double roof_sum, copy_l = 0;
+    double t = kernel_time_fast(ki, &kk, c, e, g, pk, v, run, roof, &roof_sum,
+                                &copy_l);
     if (host_bound) /* (else host is 0 x launches = 0 whatever they are) */
-      launches += ki->count * ki->launches;
+      launches += ki->count * (ki->launches + copy_l);
     /* share among the rows by roofline time (equal shares if all 0) */
     if (nmem == 1) {
       row_time[r] = t;
@@ -1339,8 +1464,19 @@ double calib_host_time(const CalibPlan *cp, const Engine *e, const Values *v) {
   if (!e || e->host_launch <= 0)
     return 0;
   double launches = 0;
+  bool decode = v->vars[V_DECODE] != 0;
   for (int r = 0; r < cp->nrows; r++)
-    if (cp->lead[r] == r && !(v->off && v->off[r] && cp->next[r] < 0))
-      launches += cp->plan->rows[r].count * cp->launches[r];
+    if (cp->lead[r] == r && !(v->off && v->off[r] && cp->next[r] < 0)) {
+      double n = cp->launches[r];
+      /* kv_per_query_head's copy kernels, in a grouped-query layer */
+      if (cp->kvq[r] && cp->attn_arg[r] >= 0 && e->kvq_copy > 0 &&
+          e->kvq_phase[decode]) {
+        const double *args = v->args + cp->attn_arg[r];
+        double h = args[cp->attn_off[r][0]], hkv = args[cp->attn_off[r][1]];
+        if (hkv > 0 && h > hkv)
+          n += e->kvq_copy;
+      }
+      launches += cp->plan->rows[r].count * n;
+    }
   return launches * e->host_launch;
 }

@@ -524,6 +524,24 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
                                     "and L2 reuse)"
              : n > 1              ? " (after the fusion)"
                                   : "");
+  if (cp->kvq[r] && cp->attn_arg[r] >= 0 &&
+      engine_kv_per_query_head(e, p->rows[r].op, run[V_DECODE] != 0)) {
+    const double *args = ph->vals->args + cp->attn_arg[r];
+    double h = args[cp->attn_off[r][0]], hkv = args[cp->attn_off[r][1]];
+    if (hkv > 0 && h > hkv) {
+      buf_printf(b,
+                 "  each of the %g query heads of a KV head reads its K and V "
+                 "(engines/%s.json attention.kv_per_query_head)",
+                 h / hkv, e->id);
+      if (kc.copy_bytes > 0) {
+        buf_puts(b, ", after copies that move ");
+        num_si(b, kc.copy_bytes, "B");
+        buf_printf(b, " in %g launches (element-wise constants)",
+                   kc.launches - cp->launches[lead]);
+      }
+      buf_putc(b, '\n');
+    }
+  }
   buf_printf(b, "  fitted %s constants: launch ", kernel_kind_name[kind]);
   time_text(b, f->launch);
   if (kernel_kind_computes(kind))
@@ -595,6 +613,21 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     buf_puts(b, " / (");
     num(b, g->bandwidth);
     buf_printf(b, " x %.4g)\n", f->memory_eff);
+  }
+  if (kc.copy_bytes > 0) {
+    /* kv_per_query_head's copy kernels, element-wise constants */
+    const KernelFit *cf = &c->k[KK_ELEMENTWISE];
+    double nc = kc.launches - cp->launches[lead];
+    buf_printf(b, "              + copies %g x ", nc);
+    launch_text(b, cf->launch, gap);
+    buf_puts(b, " + ");
+    num(b, kc.copy_bytes);
+    buf_puts(b, " / (");
+    num(b, g->bandwidth);
+    buf_printf(b, " x %.4g) = ", cf->memory_eff);
+    time_text(b, nc * (cf->launch + gap) +
+                     kc.copy_bytes / (g->bandwidth * cf->memory_eff));
+    buf_putc(b, '\n');
   }
   buf_puts(b, "              = ");
   time_text(b, kc.time);

@@ -431,7 +431,7 @@ int lmp_options_set(lmp_options *o, const char *name, const char *value,
     if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
                        strlen(value)) {
       opt_error(err, "--engine is an engine id (lowercase letters, digits "
-                     "and '-': vllm, trtllm, hf-eager), not '%s'",
+                     "and '-': vllm, trtllm, trtllm-xqa, hf-eager), not '%s'",
                 value);
       return -1;
     }
@@ -463,7 +463,7 @@ static const Engine *data_engine(lmp_data *d, const char *id, Error *e) {
   FILE *f = fopen(path, "r");
   if (!f) {
     err_set(e, "no serving engine '%s' (%s not found; shipped: vllm, trtllm, "
-               "hf-eager)",
+               "trtllm-xqa, hf-eager)",
             id, path_display(path));
     free(path);
     return NULL;

@@ -5,7 +5,7 @@
  *         [--attention eager|flash] [--hardware ID] [--format F]
  *         [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]
  *         [--slo ttft=..,tpot=..] [--maximize throughput|throughput-per-gpu]
- *         [--engine vllm|trtllm|hf-eager] [--roofline]
+ *         [--engine vllm|trtllm|trtllm-xqa|hf-eager] [--roofline]
  *         [-o FILE] [--explain OP] [--tree]
  *         [--db PATH] [--modules DIR] [--hardware-db PATH]
  *         [--expert-balance F]
@@ -41,7 +41,7 @@ static void usage(FILE *out) {
       "             [--w-bits 16|8|4] [--a-bits 16|8|4] [--kv-bits 16|8|4]\n"
       "             [--embed-bits 16|8|4] [--8bit-format int8|fp8]\n"
       "             [--attention eager|flash] [--hardware ID]\n"
-      "             [--engine vllm|trtllm|hf-eager] [--roofline]\n"
+      "             [--engine vllm|trtllm|trtllm-xqa|hf-eager] [--roofline]\n"
       "             [-O N] [--tp N] [--pp N] [--ep N] [--microbatches N]\n"
       "             [--max-batch yes|no] [--slo TARGETS]\n"
       "             [--maximize throughput|throughput-per-gpu]\n"
@@ -71,10 +71,11 @@ static void usage(FILE *out) {
       "  --8bit-format F      the 8-bit peak: int8 or fp8 (default: INT8 if\n"
       "                       the GPU has it, else FP8)\n"
       "  --attention A        eager or flash (FlashAttention-2); default:\n"
-      "                       the engine's (vllm, trtllm: flash; hf-eager:\n"
-      "                       eager), eager with --roofline\n"
+      "                       the engine's (vllm, trtllm[-xqa]: flash;\n"
+      "                       hf-eager: eager), eager with --roofline\n"
       "  --engine E           serving engine whose kernels are timed:\n"
-      "                       vllm (default), trtllm or hf-eager\n"
+      "                       vllm (default), trtllm, trtllm-xqa (XQA in\n"
+      "                       generation) or hf-eager\n"
       "                       (engines/E.json: fusions, attention kernel)\n"
       "  --roofline           times are the roofline bound max(FLOPs / peak,\n"
       "                       bytes / bandwidth), no engine or calibration\n"

@@ -139,28 +139,235 @@ static void test_calib_flash_causal_l2(void **state) {
    * so K and V come from HBM once: 2 * 32 * 2048 * 128 * 2 = 33.5 MB
    * instead of the metric's 16 re-reads. */
   double kv_read = 2.0 * 32 * 16 * 2048 * 128 * 2, flops = 1e12, f, kv;
-  calib_flash(v, &g, 1, 2048, 2048, 32, 32, 128, 2, flops, kv_read, &f, &kv);
+  calib_flash(v, &g, 1, 2048, 2048, 32, 32, 128, 2, flops, kv_read, false, &f,
+              &kv);
   assert_double_exact(f, flops * 17 / 32);
   assert_double_exact(kv, 2.0 * 32 * 2048 * 128 * 2);
   /* decode: one query, nothing skipped, K/V once already */
   double kv1 = 2.0 * 32 * 2048 * 128 * 2;
-  calib_flash(v, &g, 1, 1, 2048, 32, 32, 128, 2, flops, kv1, &f, &kv);
+  calib_flash(v, &g, 1, 1, 2048, 32, 32, 128, 2, flops, kv1, false, &f, &kv);
   assert_double_exact(f, flops);
   assert_double_exact(kv, kv1);
   /* K and V too large for L2 (L = 2^20 keys: 7 heads x 512 MiB): the
    * re-reads stay, cut by the causal fraction */
   double big = 2.0 * 32 * 8192 * 1048576.0 * 128 * 2;
-  calib_flash(v, &g, 1, 1048576, 1048576, 32, 32, 128, 2, flops, big, &f, &kv);
+  calib_flash(v, &g, 1, 1048576, 1048576, 32, 32, 128, 2, flops, big, false,
+              &f, &kv);
   double frac = (1048576.0 + 128) / 2 / 1048576;
   assert_double_exact(kv, big * frac);
   engine_free(v);
   /* hf-eager skips nothing */
   Engine *h = load_engine("engines/hf-eager.json");
   assert_int_equal(h->attention, ATTN_EAGER);
-  calib_flash(h, &g, 1, 2048, 2048, 32, 32, 128, 2, flops, kv_read, &f, &kv);
+  calib_flash(h, &g, 1, 2048, 2048, 32, 32, 128, 2, flops, kv_read, false, &f,
+              &kv);
   assert_double_exact(f, flops);
   assert_double_exact(kv, kv_read);
   engine_free(h);
+}
+
+
+/* Generation attention that reads K/V once per query head (TensorRT-LLM's
+ * masked MHA: one thread block per query head and sequence), Mistral-7B's
+ * shape: 32 query heads, 8 KV heads (n_rep = 4), head size 128, 16-bit
+ * K/V, one query (decode), A100 (108 SMs, 40 MiB of L2). */
+static void test_calib_flash_per_query_head(void **state) {
+  (void)state;
+  Engine *t = load_engine("engines/trtllm.json");
+  Gpu g = a100();
+  double flops = 1e9, f, kv;
+  /* B = 1, L = 4096: per query head 2 * 1 * 32 * 4096 * 128 * 2 B =
+   * 67.1 MB. L2: 4 blocks (query heads) per KV head, ceil(108 / 4) = 27
+   * KV heads in flight, at most B * 8 = 8; their K and V 8 * 2 * 4096 *
+   * 128 * 2 = 16.8 MB <= 40 MiB: the re-reads hit, K/V from HBM once,
+   * 2 * 8 * 4096 * 128 * 2 = 16.8 MB (what the metric counts). */
+  double once = 2.0 * 8 * 4096 * 128 * 2;
+  calib_flash(t, &g, 1, 1, 4096, 32, 8, 128, 2, flops, once, true, &f, &kv);
+  assert_double_exact(f, flops);
+  assert_double_exact(kv, once);
+  /* B = 64: 27 KV heads in flight (of 512), 27 * 2 * 4096 * 128 * 2 =
+   * 56.6 MB > 41.9 MB: every query head's read comes from HBM,
+   * 2 * 64 * 32 * 4096 * 128 * 2 = 4.29 GB, 4x the metric's 1.07 GB */
+  double once64 = 2.0 * 64 * 8 * 4096 * 128 * 2;
+  calib_flash(t, &g, 64, 1, 4096, 32, 8, 128, 2, flops, once64, true, &f, &kv);
+  assert_double_exact(kv, 2.0 * 64 * 32 * 4096 * 128 * 2);
+  assert_double_exact(kv, 4 * once64);
+  /* the same without per_q (XQA): once per KV head */
+  calib_flash(t, &g, 64, 1, 4096, 32, 8, 128, 2, flops, once64, false, &f,
+              &kv);
+  assert_double_exact(kv, once64);
+  /* MHA (n_rep = 1): one block per head reads its own K/V, whatever the
+   * flag: 2 * 64 * 32 * 4096 * 128 * 2 either way */
+  double mha = 2.0 * 64 * 32 * 4096 * 128 * 2;
+  calib_flash(t, &g, 64, 1, 4096, 32, 32, 128, 2, flops, mha, true, &f, &kv);
+  assert_double_exact(kv, mha);
+  engine_free(t);
+}
+
+/* One row's kernel as calib_kernel_cost prices it: model m (A100, 16-bit,
+ * batch b, KV length l, decode or prefill at t = l), the kernel of the
+ * first row named op. Also returns the row's metric bytes and K/V read. */
+typedef struct RowCost {
+  KernelCost kc;
+  double metric_bytes, kv_read, host;
+} RowCost;
+
+static RowCost row_cost(Registry *reg, const Gpu *g, const Calib *c,
+                        const char *model, AttnImpl attn, const char *engine,
+                        double b, double l, bool decode, const char *op) {
+  Error e;
+  err_clear(&e);
+  ModelOpenOpts mo = {.arch_dir = "models/arch"};
+  Model *m = model_open(model, &mo, reg, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  Plan *p = plan_build(m, attn, &e);
+  assert_non_null(p);
+  Values *v = values_new(p);
+  Engine *eng = load_engine(engine);
+  CalibPlan *cp = calib_plan(p, eng);
+  Peaks pk;
+  assert_int_equal(roof_peaks(g, 16, 16, 16, FMT8_AUTO, &pk, &e), 0);
+  double run[V_COUNT] = {0};
+  run[V_B] = b;
+  run[V_S] = run[V_L] = l;
+  run[V_T] = decode ? 1 : l;
+  run[V_DECODE] = decode;
+  run[V_W_BYTES] = run[V_X_BYTES] = 2;
+  run[V_A_BYTES] = run[V_KV_BYTES] = run[V_E_BYTES] = 2;
+  run[V_SRAM_BYTES] = g->smem_per_sm;
+  run[V_EXPERT_BALANCE] = 1;
+  assert_int_equal(plan_eval(p, run, v, &e), 0);
+  PhaseResult ph = {.plan = p, .vals = v};
+  phase_roofline(&ph, &pk, g->bandwidth);
+  RowCost rc = {0};
+  int r = 0;
+  while (r < p->nrows && strcmp(p->rows[r].op, op) != 0)
+    r++;
+  assert_true(r < p->nrows);
+  assert_int_equal(cp->lead[r], r);
+  calib_kernel_cost(cp, c, eng, g, &pk, v, run, ph.time, r, &rc.kc);
+  rc.metric_bytes = metric_bytes(v->row[r]);
+  rc.kv_read = v->row[r][M_KV_READ_BYTES];
+  rc.host = calib_host_time(cp, eng, v);
+  phase_free_times(&ph);
+  calib_plan_free(cp);
+  engine_free(eng);
+  values_free(v);
+  plan_free(p);
+  model_free(m);
+  return rc;
+}
+
+/* The engines' K/V reads per query head on whole plans (A100, 16-bit):
+ * transformers' eager repeat_kv (hf-eager) and TensorRT-LLM's generation
+ * kernel without XQA (trtllm), against a grouped-query model (Mistral-7B:
+ * 32 heads, 8 KV heads, n_rep = 4, d = 128) and an MHA one (Llama-2-7B,
+ * n_rep = 1: nothing changes). */
+static void test_calib_kv_per_query_head_rows(void **state) {
+  (void)state;
+  Error e;
+  err_clear(&e);
+  Db *db = tu_load_db("module_db.json");
+  Registry *reg = db ? reg_load(db, "generated_modules", &e) : NULL;
+  assert_non_null(reg);
+  Gpu g = a100();
+  Calib *c = calib_load(A100, &e);
+  assert_non_null(c);
+  const char *mistral = "test/data/configs/mistral-7b-v0.1.json";
+  const char *llama = "models/llama-2-7b-hf.json";
+  /* hf-eager, Mistral decode, B = 1, L = 2048 (below the 4096 window).
+   * qk_matmul's metric reads K once per KV head: B * Hkv * L * d * 2 =
+   * 1 * 8 * 2048 * 128 * 2 = 4,194,304 B. repeat_kv copies it: reads
+   * 4,194,304 B and writes 4 x = 16,777,216 B (20,971,520 B, 1 launch);
+   * the matmul reads the expanded K: 16,777,216 B, 12,582,912 more than
+   * the metric. */
+  RowCost qk = row_cost(reg, &g, c, mistral, ATTN_EAGER,
+                        "engines/hf-eager.json", 1, 2048, true, "qk_matmul");
+  assert_double_exact(qk.kv_read, 4194304);
+  assert_double_exact(qk.kc.bytes, qk.metric_bytes + 12582912);
+  assert_double_exact(qk.kc.copy_bytes, 20971520);
+  assert_double_exact(qk.kc.launches, 2); /* the matmul and the copy */
+  /* the copy kernel's time: one element-wise launch (+ the 0.9 us gap)
+   * and its bytes at the element-wise bandwidth fraction, on top of the
+   * batched matmul's own time over its bytes */
+  const KernelFit *bg = &c->k[KK_BGEMM], *ew = &c->k[KK_ELEMENTWISE];
+  double tc = qk.kc.flops / (312e12 * bg->compute_eff);
+  double tm = qk.kc.bytes / (2039e9 * bg->memory_eff);
+  double want = (bg->launch + 0.9e-6) +
+                (tc > tm ? tc + bg->overlap * tm : tm + bg->overlap * tc) +
+                (ew->launch + 0.9e-6) + 20971520 / (2039e9 * ew->memory_eff);
+  assert_double_near(qk.kc.time, want, 1e-12);
+  /* sv_matmul: V the same (its 2 launches, PV and the output copy, + 1) */
+  RowCost sv = row_cost(reg, &g, c, mistral, ATTN_EAGER,
+                        "engines/hf-eager.json", 1, 2048, true, "sv_matmul");
+  assert_double_exact(sv.kc.bytes, sv.metric_bytes + 12582912);
+  assert_double_exact(sv.kc.copy_bytes, 20971520);
+  assert_double_exact(sv.kc.launches, 3);
+  /* prefill too (T = L = 2048: the same K/V sizes) */
+  RowCost qkp = row_cost(reg, &g, c, mistral, ATTN_EAGER,
+                         "engines/hf-eager.json", 1, 2048, false, "qk_matmul");
+  assert_double_exact(qkp.kc.bytes, qkp.metric_bytes + 12582912);
+  assert_double_exact(qkp.kc.copy_bytes, 20971520);
+  /* the host issues 2 more launches per layer (K's and V's copies): 32
+   * layers x 2 x 23 us = 1.472 ms more than the same plan's launches
+   * without them (hf-eager decode at B = 1 is host-bound) */
+  RowCost mha_qk = row_cost(reg, &g, c, llama, ATTN_EAGER,
+                            "engines/hf-eager.json", 1, 2048, true,
+                            "qk_matmul");
+  /* Llama-2-7B: n_rep = 1, repeat_kv returns K: the metric as it is */
+  assert_double_exact(mha_qk.kc.bytes, mha_qk.metric_bytes);
+  assert_double_exact(mha_qk.kc.copy_bytes, 0);
+  assert_double_exact(mha_qk.kc.launches, 1);
+  /* both 7B plans have the same launches apart from the copies (the same
+   * 32 layers of the same rows): Mistral's host time is 64 launches more */
+  assert_double_near(qk.host - mha_qk.host, 64 * 23e-6, 1e-9);
+
+  /* trtllm decode, flash_attention (masked MHA), Mistral, L = 4096.
+   * B = 1: the L2 rule catches the re-reads (8 KV heads in flight, 16.8
+   * MB): the same bytes as XQA. */
+  RowCost t1 = row_cost(reg, &g, c, mistral, ATTN_FLASH, "engines/trtllm.json",
+                        1, 4096, true, "flash_attention");
+  RowCost x1 = row_cost(reg, &g, c, mistral, ATTN_FLASH,
+                        "engines/trtllm-xqa.json", 1, 4096, true,
+                        "flash_attention");
+  assert_double_exact(t1.kc.bytes, x1.kc.bytes);
+  assert_double_exact(t1.kc.time, x1.kc.time);
+  /* B = 64: 27 KV heads in flight, 56.6 MB > 40 MiB: each query head
+   * reads K and V, 2 * 64 * 32 * 4096 * 128 * 2 B against XQA's (and
+   * the metric's) 2 * 64 * 8 * 4096 * 128 * 2: 3 * 1,073,741,824 =
+   * 3,221,225,472 B more; no copy kernel, one launch */
+  RowCost t64 = row_cost(reg, &g, c, mistral, ATTN_FLASH,
+                         "engines/trtllm.json", 64, 4096, true,
+                         "flash_attention");
+  RowCost x64 = row_cost(reg, &g, c, mistral, ATTN_FLASH,
+                         "engines/trtllm-xqa.json", 64, 4096, true,
+                         "flash_attention");
+  assert_double_exact(x64.kv_read, 1073741824.0);
+  assert_double_exact(x64.kc.bytes, x64.metric_bytes);
+  assert_double_exact(t64.kc.bytes - x64.kc.bytes, 3221225472.0);
+  assert_double_exact(t64.kc.copy_bytes, 0);
+  assert_double_exact(t64.kc.launches, 1);
+  assert_true(t64.kc.time > x64.kc.time);
+  /* the context phase's FMHA indexes the KV head: prefill unchanged */
+  RowCost tp = row_cost(reg, &g, c, mistral, ATTN_FLASH, "engines/trtllm.json",
+                        64, 2048, false, "flash_attention");
+  RowCost xp = row_cost(reg, &g, c, mistral, ATTN_FLASH,
+                        "engines/trtllm-xqa.json", 64, 2048, false,
+                        "flash_attention");
+  assert_double_exact(tp.kc.bytes, xp.kc.bytes);
+  /* MHA under trtllm at B = 64: 32 KV heads, one block each: the metric */
+  RowCost tm64 = row_cost(reg, &g, c, llama, ATTN_FLASH, "engines/trtllm.json",
+                          64, 4096, true, "flash_attention");
+  RowCost xm64 = row_cost(reg, &g, c, llama, ATTN_FLASH,
+                          "engines/trtllm-xqa.json", 64, 4096, true,
+                          "flash_attention");
+  assert_double_exact(tm64.kc.bytes, xm64.kc.bytes);
+  assert_double_exact(tm64.kc.time, xm64.kc.time);
+  calib_free(c);
+  reg_free(reg);
+  db_free(db);
 }
 
 static void test_calib_engines_load(void **state) {
@@ -184,7 +391,21 @@ static void test_calib_engines_load(void **state) {
   assert_double_exact(t->gemm8_speedup, 1.25);
   assert_double_near(t->launch_gap[0], 0.9e-6, 1e-15);
   assert_double_near(t->launch_gap[1], 0.9e-6, 1e-15);
+  /* generation without XQA: the masked MHA reads K/V per query head */
+  assert_int_equal(t->nkvq_ops, 1);
+  assert_string_equal(t->kvq_ops[0], "flash_attention");
+  assert_false(t->kvq_phase[0]);
+  assert_true(t->kvq_phase[1]);
+  assert_double_exact(t->kvq_copy, 0);
+  assert_true(engine_kv_per_query_head(t, "flash_attention", true));
+  assert_false(engine_kv_per_query_head(t, "flash_attention", false));
   engine_free(t);
+  Engine *x = load_engine("engines/trtllm-xqa.json");
+  assert_string_equal(x->id, "trtllm-xqa");
+  assert_int_equal(x->nkvq_ops, 0); /* XQA: once per KV head */
+  assert_false(engine_kv_per_query_head(x, "flash_attention", true));
+  assert_int_equal(x->nfusions, 5);
+  engine_free(x);
   Engine *h = load_engine("engines/hf-eager.json");
   assert_int_equal(h->nfusions, 0);
   bool norm = false;
@@ -198,6 +419,11 @@ static void test_calib_engines_load(void **state) {
     }
   assert_true(norm);
   assert_double_near(h->host_launch, 23e-6, 1e-15);
+  /* repeat_kv: K and V copied per query head before both matmuls */
+  assert_int_equal(h->nkvq_ops, 2);
+  assert_true(h->kvq_phase[0] && h->kvq_phase[1]);
+  assert_double_exact(h->kvq_copy, 1);
+  assert_true(engine_kv_per_query_head(h, "sv_matmul", false));
   engine_free(h);
 }
 
@@ -429,6 +655,39 @@ static void test_calib_bad_engine(void **state) {
   err_clear(&err);
   assert_null(engine_load_text("e.json", a4, strlen(a4), &err));
   assert_non_null(strstr(err.msg, "missing required member 'within_node'"));
+  /* attention.kv_per_query_head: ops, phases ("prefill", "decode"),
+   * copy_launches, why, source; errors located in the attention object */
+  char *k = tu_replace(u, "\"q_tile\": 128}",
+                       "\"q_tile\": 128,\n \"kv_per_query_head\": {\"ops\": "
+                       "[\"qk_matmul\"],\n \"phases\": [\"generation\"], "
+                       "\"copy_launches\": 1, \"why\": \"w\", \"source\": \"s\"}}");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", k, strlen(k), &err));
+  assert_non_null(strstr(err.msg, "a phase is \"prefill\" or \"decode\""));
+  assert_int_equal(err.line, 6);
+  char *k2 = tu_replace(k, "\"generation\"", "\"decode\"");
+  err_clear(&err);
+  e = engine_load_text("e.json", k2, strlen(k2), &err);
+  assert_non_null(e);
+  assert_true(engine_kv_per_query_head(e, "qk_matmul", true));
+  assert_false(engine_kv_per_query_head(e, "qk_matmul", false));
+  assert_false(engine_kv_per_query_head(e, "sv_matmul", true));
+  assert_double_exact(e->kvq_copy, 1);
+  engine_free(e);
+  char *k3 = tu_replace(k2, "\"copy_launches\": 1", "\"copy_launches\": -1");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", k3, strlen(k3), &err));
+  assert_non_null(strstr(err.msg, "copy_launches must lie in [0, 100], not -1"));
+  assert_int_equal(err.line, 6);
+  char *k4 = tu_replace(k2, "[\"qk_matmul\"]", "[]");
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", k4, strlen(k4), &err));
+  assert_non_null(strstr(err.msg, "ops must be a non-empty array"));
+  assert_int_equal(err.line, 5);
+  free(k);
+  free(k2);
+  free(k3);
+  free(k4);
   free(a);
   free(a2);
   free(a3);
@@ -484,8 +743,9 @@ static void test_calib_fallback(void **state) {
  * within kernels in lead order, a row that runs in the other phase 0, and
  * a host-bound engine's phase raised to its launches' host time. Models:
  * Llama-2-7B, DeepSeek-V2-Lite (MLA's one-phase rows, experts),
- * Nemotron-H (Mamba), gpt-oss-20b (MXFP4 experts: x_bits); both attention
- * implementations, the three engines, H100 and A100, 16-, 8- and 4-bit
+ * Nemotron-H (Mamba), gpt-oss-20b (MXFP4 experts: x_bits), Mistral-7B
+ * (grouped-query: the engines' K/V reads per query head and copies); both
+ * attention implementations, the four engines, H100 and A100, 16-, 8- and 4-bit
  * weights, prefill and decode at two shapes. */
 static void test_calib_packed_loop_equals_kernel_cost(void **state) {
   (void)state;
@@ -499,10 +759,11 @@ static void test_calib_packed_loop_equals_kernel_cost(void **state) {
   static const char *const models[] = {
       "models/llama-2-7b-hf.json", "test/data/configs/deepseek-v2-lite-chat.json",
       "test/data/configs/nemotron-h-8b-base-8k.json",
-      "test/data/configs/gpt-oss-20b.json"};
-  static const char *const engines[] = {"engines/vllm.json",
-                                        "engines/trtllm.json",
-                                        "engines/hf-eager.json"};
+      "test/data/configs/gpt-oss-20b.json",
+      "test/data/configs/mistral-7b-v0.1.json"};
+  static const char *const engines[] = {
+      "engines/vllm.json", "engines/trtllm.json", "engines/trtllm-xqa.json",
+      "engines/hf-eager.json"};
   static const char *const hw[] = {"h100-sxm", "a100-sxm-80gb"};
   static const int wbits[] = {16, 8, 4};
   static const double shapes[][2] = {{1, 17}, {24, 1000}}; /* B, S */
@@ -560,7 +821,7 @@ static void test_calib_packed_loop_equals_kernel_cost(void **state) {
                   KernelCost kc;
                   calib_kernel_cost(cp, c, eng, g, &pk, v, run, ph.time, r,
                                     &kc);
-                  launches += p->rows[r].count * cp->launches[r];
+                  launches += p->rows[r].count * kc.launches;
                   for (int q = r; q >= 0; q = cp->next[q]) {
                     ref[q] = kc.nrows == 1    ? kc.time
                              : kc.roof_sum > 0 ? ph.time[q] *
@@ -595,7 +856,7 @@ static void test_calib_packed_loop_equals_kernel_cost(void **state) {
     }
     model_free(m);
   }
-  assert_int_equal(compared, 4 * 2 * 3 * 2 * 3 * 2 * 2);
+  assert_int_equal(compared, 5 * 2 * 4 * 2 * 3 * 2 * 2);
   gpudb_free(gpus);
   reg_free(reg);
   db_free(db);
@@ -625,6 +886,8 @@ int main(void) {
       cmocka_unit_test(test_calib_hand_a100),
       cmocka_unit_test(test_calib_waves),
       cmocka_unit_test(test_calib_flash_causal_l2),
+      cmocka_unit_test(test_calib_flash_per_query_head),
+      cmocka_unit_test(test_calib_kv_per_query_head_rows),
       cmocka_unit_test(test_calib_engines_load),
       cmocka_unit_test(test_calib_bad_files),
       cmocka_unit_test(test_calib_bad_engine),

@@ -62,7 +62,7 @@ def main():
         rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
     print("End to end against published latencies (%s; sources cited there)."
           % path)
-    print("%-16s %-16s %-14s %-7s %5s %5s %5s %-10s %13s %13s %7s %13s %7s" % (
+    print("%-16s %-16s %-14s %-10s %5s %5s %5s %-10s %13s %13s %7s %13s %7s" % (
         "source", "model", "GPU", "engine", "B", "in", "out", "metric",
         "published", "predicted", "error", "roofline", "error"))
     ep, er = [], []
@@ -79,7 +79,7 @@ def main():
         groups[g][0].append(abs(e1))
         groups[g][1].append(abs(e2))
         unit = "tok/s" if r["metric"] == "throughput" else "ms"
-        print("%-16s %-16s %-14s %-7s %5s %5s %5s %-10s %7.1f %-5s %7.1f %-5s %+6.1f%% %7.1f %-5s %+6.1f%%"
+        print("%-16s %-16s %-14s %-10s %5s %5s %5s %-10s %7.1f %-5s %7.1f %-5s %+6.1f%% %7.1f %-5s %+6.1f%%"
               % (r["source"], r["model"], r["hardware"], r["engine"],
                  r["batch"], r["input"], r["output"], r["metric"], pub, unit,
                  p, unit, 100 * e1, q, unit, 100 * e2))

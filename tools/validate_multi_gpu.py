@@ -140,11 +140,11 @@ def opts(r):
 def print_text(path, res):
     print("Multi-GPU figures against published ones (%s; sources cited "
           "there)." % path)
-    print("%-13s %-15s %-13s %-7s %-30s %-14s %10s %10s %7s %10s %7s %s" % (
+    print("%-13s %-15s %-13s %-10s %-30s %-14s %10s %10s %7s %10s %7s %s" % (
         "group", "source", "GPU", "engine", "options", "metric", "published",
         "predicted", "error", "roofline", "error", "unit"))
     for r, pub, p, q, e1, e2 in res:
-        print("%-13s %-15s %-13s %-7s %-30s %-14s %10.4g %10.4g %+6.1f%% "
+        print("%-13s %-15s %-13s %-10s %-30s %-14s %10.4g %10.4g %+6.1f%% "
               "%10.4g %+6.1f%% %s %s" % (
                   r["group"], r["source"], r["hardware"], r["engine"],
                   opts(r), r["metric"], pub, p, 100 * e1, q, 100 * e2,
