@@ -711,6 +711,93 @@ static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
   return 0;
 }
 
+/* An error at quantization_config.<a>.<b>.<c> (NULL ends the path). */
+static int qerr(Cfg *c, const char *key, const char *a, const char *b,
+                const char *d, const char *msg) {
+  JsonPath p = c->cjp;
+  jp_key(&p, key);
+  if (a)
+    jp_key(&p, a);
+  if (a && b)
+    jp_key(&p, b);
+  if (a && b && d)
+    jp_key(&p, d);
+  return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
+}
+
+/* compressed-tensors (llm-compressor's checkpoints: FP8 W8A8, INT4/INT8
+ * W4A16/W8A16, NVFP4): the bits per weight of its config_groups' weights
+ * scheme, scales included, as compressed_tensors stores them: "tensor" and
+ * "channel" one scale per tensor or output row (negligible per weight, as
+ * fp8's per-tensor scale); "group" a 16-bit scale per group_size inputs
+ * (the model's dtype) and, asymmetric, a num_bits zero point packed beside
+ * it; "tensor_group" (NVFP4) an FP8 E4M3 scale per group_size; "block" a
+ * 16-bit scale per block_structure block. 1: modelled, 0: not modelled
+ * (mixed schemes across groups, a group without weights, a sparse or
+ * dense format), -1: a located error in a value that decides the width. */
+static int ct_bits(Cfg *c, json_t *q, const char *key, double *bits,
+                   double *nominal) {
+  const char *fmt = json_string_value(json_object_get(q, "format"));
+  json_t *sp = json_object_get(q, "sparsity_config");
+  if ((fmt && (strcmp(fmt, "dense") == 0 || strstr(fmt, "24"))) ||
+      (sp && !json_is_null(sp)))
+    return 0;
+  json_t *groups = json_object_get(q, "config_groups");
+  if (!json_is_object(groups) || json_object_size(groups) == 0)
+    return qerr(c, key, json_is_object(groups) ? "config_groups" : NULL, NULL,
+                NULL,
+                "compressed-tensors needs config_groups: {\"group_0\": "
+                "{\"weights\": {\"num_bits\": ..., \"strategy\": ...}}}");
+  const char *gname;
+  json_t *g;
+  bool first = true;
+  json_object_foreach(groups, gname, g) {
+    json_t *w = json_is_object(g) ? json_object_get(g, "weights") : NULL;
+    if (!json_is_object(w))
+      return 0; /* activations only, or not an object: not modelled */
+    json_t *nb = json_object_get(w, "num_bits");
+    if (!json_is_integer(nb) || json_integer_value(nb) < 1 ||
+        json_integer_value(nb) > 16)
+      return qerr(c, key, "config_groups", gname, "weights",
+                  "weights.num_bits must be a whole number from 1 to 16");
+    double b = (double)json_integer_value(nb), over = 0;
+    const char *st = json_string_value(json_object_get(w, "strategy"));
+    if (!st)
+      st = "tensor";
+    json_t *sym = json_object_get(w, "symmetric");
+    bool asym = json_is_false(sym);
+    if (strcmp(st, "group") == 0 || strcmp(st, "tensor_group") == 0) {
+      json_t *gs = json_object_get(w, "group_size");
+      if (!json_is_integer(gs) || json_integer_value(gs) < 1)
+        return qerr(c, key, "config_groups", gname, "weights",
+                    "weights.group_size must be a positive whole number for "
+                    "the group strategies");
+      double n = (double)json_integer_value(gs);
+      over = strcmp(st, "group") == 0 ? (16 + (asym ? b : 0)) / n : 8 / n;
+    } else if (strcmp(st, "block") == 0) {
+      json_t *bs = json_object_get(w, "block_structure");
+      if (!json_is_array(bs) || json_array_size(bs) != 2 ||
+          !json_is_integer(json_array_get(bs, 0)) ||
+          !json_is_integer(json_array_get(bs, 1)) ||
+          json_integer_value(json_array_get(bs, 0)) < 1 ||
+          json_integer_value(json_array_get(bs, 1)) < 1)
+        return qerr(c, key, "config_groups", gname, "weights",
+                    "weights.block_structure must be [rows, columns] "
+                    "(positive whole numbers) for the block strategy");
+      over = 16 / ((double)json_integer_value(json_array_get(bs, 0)) *
+                   (double)json_integer_value(json_array_get(bs, 1)));
+    } else if (strcmp(st, "tensor") != 0 && strcmp(st, "channel") != 0) {
+      return 0; /* a strategy not known here: not modelled */
+    }
+    if (!first && (b + over != *bits || b != *nominal))
+      return 0; /* groups of different widths: mixed, not modelled */
+    *bits = b + over;
+    *nominal = b;
+    first = false;
+  }
+  return 1;
+}
+
 /* bitsandbytes configs written before quant_method existed (transformers
  * < 4.32; 8-bit saving since 4.27, 4-bit since 4.30) carry only
  * load_in_8bit / load_in_4bit. AutoQuantizationConfig.from_dict takes
@@ -771,7 +858,7 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
     w = w || (s && strcmp(s, "weights") == 0);
     x = x || (s && strcmp(s, "experts") == 0);
   }
-  double bits, nominal;
+  double bits = 0, nominal = 0;
   if (strcmp(method, "fp8") == 0) {
     /* FP8 e4m3 weights, a float32 scale per weight_block_size block
      * (DeepSeek-V3: weight_scale_inv per 128 x 128) */
@@ -809,6 +896,10 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
                              "column) or a positive whole number", key, g);
     bits = b + (g > 0 ? (16 + b) / g : 0);
     nominal = b;
+  } else if (strcmp(method, "compressed-tensors") == 0) {
+    int rc = ct_bits(c, q, key, &bits, &nominal);
+    if (rc <= 0)
+      return rc; /* an error, or not modelled */
   } else {
     return 0; /* listed by the template but no format known: not modelled */
   }

@@ -639,11 +639,11 @@ static void test_config_dense_quantization(void **state) {
   assert_int_equal(m->quant.nominal_w, 4);
   assert_double_exact(params_of(m), 7241732096.0);
   model_free(m);
-  char *t2 = tu_replace(t1, "\"gptq\"", "\"compressed-tensors\"");
+  char *t2 = tu_replace(t1, "\"gptq\"", "\"fbgemm_fp8\"");
   m = from_text(t2, &e);
   assert_non_null(m);
   assert_false(m->quant.known);
-  assert_string_equal(m->quant.method, "compressed-tensors");
+  assert_string_equal(m->quant.method, "fbgemm_fp8");
   model_free(m);
   free(t2);
   free(t1);
@@ -687,6 +687,100 @@ static void test_config_nested_quantization_at_top(void **state) {
   free(txt);
   free(t2);
   free(t1);
+  free(base);
+}
+
+/* compressed-tensors (llm-compressor) checkpoints, widths by hand from
+ * compressed_tensors' storage: a per-channel FP8 W8A8 (RedHatAI's
+ * "FP8-dynamic" recipe: weights num_bits 8, type float, strategy channel)
+ * is 8 bits (a scale per 4096-wide row: 16 / 4096 = 0.004 bits,
+ * negligible as fp8's per-tensor scale); W4A16 (int, group 128,
+ * symmetric) 4 + 16/128 = 4.125; asymmetric adds a 4-bit zero point per
+ * group: 4 + 20/128 = 4.15625; NVFP4 (tensor_group, 16) an E4M3 scale per
+ * 16: 4 + 8/16 = 4.5. Groups of different widths, or a 2:4 sparse
+ * format, are reported as not modelled; a bad num_bits is located. */
+static void test_config_compressed_tensors(void **state) {
+  (void)state;
+  char *base = tu_read("test/data/configs/mistral-7b-v0.1.json");
+  static const struct {
+    const char *weights, *format;
+    double bits;
+    int nominal;
+  } ok[] = {
+      {"{\"num_bits\": 8, \"type\": \"float\", \"strategy\": \"channel\", "
+       "\"symmetric\": true, \"dynamic\": false}",
+       "float-quantized", 8, 8},
+      {"{\"num_bits\": 4, \"type\": \"int\", \"strategy\": \"group\", "
+       "\"group_size\": 128, \"symmetric\": true}",
+       "pack-quantized", 4 + 16.0 / 128, 4},
+      {"{\"num_bits\": 4, \"type\": \"int\", \"strategy\": \"group\", "
+       "\"group_size\": 128, \"symmetric\": false}",
+       "pack-quantized", 4 + 20.0 / 128, 4},
+      {"{\"num_bits\": 4, \"type\": \"float\", \"strategy\": "
+       "\"tensor_group\", \"group_size\": 16, \"symmetric\": true}",
+       "nvfp4-pack-quantized", 4.5, 4},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(ok); i++) {
+    char q[1024];
+    snprintf(q, sizeof(q),
+             "\"model_type\": \"mistral\", \"quantization_config\": "
+             "{\"config_groups\": {\"group_0\": {\"input_activations\": "
+             "null, \"targets\": [\"Linear\"], \"weights\": %s}}, "
+             "\"format\": \"%s\", \"ignore\": [\"lm_head\"], "
+             "\"quant_method\": \"compressed-tensors\", "
+             "\"quantization_status\": \"compressed\"},",
+             ok[i].weights, ok[i].format);
+    char *t = tu_replace(base, "\"model_type\": \"mistral\",", q);
+    Error e;
+    Model *m = from_text(t, &e);
+    if (!m)
+      err_print(stderr, &e);
+    assert_non_null(m);
+    assert_true(m->quant.known);
+    assert_string_equal(m->quant.method, "compressed-tensors");
+    assert_double_exact(m->quant.w_bits, ok[i].bits);
+    assert_int_equal(m->quant.nominal_w, ok[i].nominal);
+    model_free(m);
+    free(t);
+  }
+  const char *two =
+      "\"model_type\": \"mistral\", \"quantization_config\": "
+      "{\"config_groups\": {\"group_0\": {\"targets\": [\"Linear\"], "
+      "\"weights\": {\"num_bits\": 8, \"strategy\": \"channel\"}}, "
+      "\"group_1\": {\"targets\": [\"re:.*mlp.*\"], \"weights\": "
+      "{\"num_bits\": 4, \"strategy\": \"group\", \"group_size\": 128}}}, "
+      "\"format\": \"mixed-precision\", \"quant_method\": "
+      "\"compressed-tensors\"},";
+  char *t = tu_replace(base, "\"model_type\": \"mistral\",", two);
+  Error e;
+  Model *m = from_text(t, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  model_free(m);
+  free(t);
+  const char *sparse =
+      "\"model_type\": \"mistral\", \"quantization_config\": "
+      "{\"config_groups\": {\"group_0\": {\"weights\": {\"num_bits\": 8}}}, "
+      "\"format\": \"sparse-24-bitmask\", \"quant_method\": "
+      "\"compressed-tensors\"},";
+  t = tu_replace(base, "\"model_type\": \"mistral\",", sparse);
+  m = from_text(t, &e);
+  assert_non_null(m);
+  assert_false(m->quant.known);
+  model_free(m);
+  free(t);
+  const char *bad =
+      "\"model_type\": \"mistral\", \"quantization_config\": "
+      "{\"config_groups\": {\"group_0\": {\"weights\": {\"num_bits\": "
+      "\"8\"}}}, \"quant_method\": \"compressed-tensors\"},";
+  t = tu_replace(base, "\"model_type\": \"mistral\",", bad);
+  m = from_text(t, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "num_bits must be a whole number");
+  assert_contains(txt, ".quantization_config.config_groups.group_0.weights");
+  free(txt);
+  free(t);
   free(base);
 }
 
@@ -1416,6 +1510,7 @@ int main(void) {
       cmocka_unit_test(test_config_rope_types),
       cmocka_unit_test(test_config_dense_quantization),
       cmocka_unit_test(test_config_nested_quantization_at_top),
+      cmocka_unit_test(test_config_compressed_tensors),
       cmocka_unit_test(test_config_undeclared_quantization_reported),
       cmocka_unit_test(test_config_rope_scaling_over_parameters),
       cmocka_unit_test(test_config_bnb_without_quant_method),
