@@ -695,6 +695,14 @@ int roof_footprint(const Plan *p, const double *prefill_run,
  * max_batch 0). */
 void roof_measure(const Plan *p, const Values *prefill, const Values *decode,
                   double capacity, Footprint *out);
+/* Does k fit? *total: the footprint there (NaN if unknown), a guide. */
+typedef bool (*RoofFits)(void *ctx, double k, double *total);
+/* The largest k in [lo, hi) that fits, given fits(lo) (footprint tlo) and
+ * not fits(hi) (thi): the one k with fits(k) and not fits(k + 1) where
+ * fitting is monotone in k, found in a few probes for a footprint linear
+ * in k (a guess from the footprints, then its neighbour). */
+double roof_search_batch(RoofFits fits, void *ctx, double capacity, double lo,
+                         double tlo, double hi, double thi);
 /* The largest batch that fits at these run variables (their B ignored),
  * into out->max_batch and out->max_capped; probes evaluate into scratch. */
 void roof_max_batch(const Plan *p, const double *prefill_run,
