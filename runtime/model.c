@@ -204,6 +204,21 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
 static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
                       int depth);
 
+/* snprintf(out, sz, "%s'%s'", prefix, name) without printf (a model's
+ * parameters each name theirs, for the errors, on every run). */
+static void quoted(char *out, size_t sz, const char *prefix, const char *name) {
+  const char *parts[] = {prefix, "'", name, "'"};
+  size_t at = 0;
+  for (int i = 0; i < 4; i++) {
+    size_t n = strlen(parts[i]);
+    if (at + n >= sz)
+      n = sz - 1 - at;
+    memcpy(out + at, parts[i], n);
+    at += n;
+  }
+  out[at] = '\0';
+}
+
 /* A value over config values only (`when`, `tied`), at member key; absent
  * gives dflt. */
 static int config_scalar(Loader *L, json_t *obj, const char *key, double dflt,
@@ -215,7 +230,7 @@ static int config_scalar(Loader *L, json_t *obj, const char *key, double dflt,
   jp_key(&L->path, key);
   Prog p;
   char what[64];
-  snprintf(what, sizeof(what), "'%s'", key);
+  quoted(what, sizeof(what), "", key);
   if (load_value(L, v, &p, true, what) < 0)
     return -1;
   *out = p.code[0].k;
@@ -291,7 +306,7 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
         &m->arena, json_is_string(v) ? json_string_value(v)
                    : json_is_number(v) ? num : "?");
     char what[300];
-    snprintf(what, sizeof(what), "parameter '%s'", md->params[i]);
+    quoted(what, sizeof(what), "parameter ", md->params[i]);
     if (load_value(L, v, &ly->args[i], false, what) < 0 ||
         check_const_arg(L, ly, i) < 0)
       return -1;
