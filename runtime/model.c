@@ -36,6 +36,9 @@ typedef struct Loader {
   JsonPath path;
   bool *known; /* per variable: a config constant */
   const ModelVars *vars; /* template mode: the config values, else NULL */
+  HashMap progs; /* formula text -> its compiled Prog (in m->arena): the
+                    variables and which are constants are fixed for the
+                    whole load, so one text compiles to one Prog */
 } Loader;
 
 static int lerr(Loader *L, const char *fmt, ...)
@@ -172,6 +175,12 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
   }
   if (!json_is_string(val))
     return lerr(L, "%s must be a number or a formula string", what);
+  const Prog *seen =
+      config_only ? NULL : hashmap_get(&L->progs, json_string_value(val));
+  if (seen) { /* compiled before in this load, without an error */
+    *out = *seen;
+    return 0;
+  }
   FormulaSrc src = {.text = arena_strdup(&m->arena, json_string_value(val)),
                     .doc = &m->doc,
                     .path = &L->path};
@@ -198,6 +207,9 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
   err_clear(&perr);
   if (prog_compile(&m->arena, n, m->var_values, L->known, out, &perr) < 0)
     return lerr(L, "%s", perr.msg);
+  Prog *keep = arena_alloc(&m->arena, sizeof(Prog));
+  *keep = *out;
+  hashmap_add(&L->progs, json_string_value(val), keep);
   return 0;
 }
 
@@ -683,7 +695,10 @@ static Model *build(JsonDoc *doc, json_t *root, const ModelVars *vars,
   err_clear(&local);
   Loader L = {.m = m, .reg = reg, .err = err ? err : &local, .vars = vars};
   jp_init(&L.path);
-  if (load_root(&L, root) < 0 || compile_used(m, reg, L.err) < 0) {
+  hashmap_init(&L.progs);
+  int rc = load_root(&L, root);
+  hashmap_free(&L.progs);
+  if (rc < 0 || compile_used(m, reg, L.err) < 0) {
     model_free(m);
     return NULL;
   }
