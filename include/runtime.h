@@ -832,6 +832,9 @@ void phase_free_times(PhaseResult *ph);
 char *report_render(const Report *r, Format fmt);
 /* "68.7 G" style: three significant digits and an SI prefix. */
 void si_format(double v, const char *unit, char *out, size_t outsz);
+/* A count, batch or length for the table: snprintf's "%.0f" of a whole
+ * number under 10^15 (written by hand), else "%.6g". Returns out. */
+const char *report_whole(double v, char *out, size_t n);
 /* "220 us" style: three significant digits and ns, us, ms or s. */
 void time_format(double s, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a
