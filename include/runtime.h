@@ -150,7 +150,8 @@ Registry *reg_new(void);
 /* Tests inject a weak hash to force collisions. */
 Registry *reg_new_with_hash(HashFn fn);
 /* Add under its def's full name; the short-name index is updated. Returns
- * -1 if the full name is present. The registry takes ownership of m. */
+ * -1 if the full name is present, or for reg_open's registry (it holds its
+ * database's modules only). The registry takes ownership of m. */
 int reg_add(Registry *r, RegModule *m);
 /* By full class name, O(1). Borrowed; NULL if absent. */
 RegModule *reg_get(const Registry *r, const char *full_name);
@@ -167,7 +168,8 @@ void reg_free(Registry *r);
  * check fingerprints, resolve symbols, register. New; free with reg_free.
  * The registry keeps the JIT state; db must outlive it. */
 Registry *reg_load(const Db *db, const char *modules_dir, Error *err);
-/* Register every module of db, compile none (cheap). New; free with
+/* Register every module of db, compile none (cheap: the modules in one
+ * allocation, looked up by name through db's own maps). New; free with
  * reg_free. Model loading then compiles what the model uses. */
 Registry *reg_open(const Db *db, const char *modules_dir, Error *err);
 /* Compile full_name from text (generated C, borrowed: it must outlive the
