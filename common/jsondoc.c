@@ -137,11 +137,19 @@ static void syntax_error(Error *err, const JsonDoc *doc, const char *jtext,
 }
 
 json_t *jdoc_parse(const JsonDoc *doc, Error *err) {
+  json_t *root = json_fast_parse(doc->text, doc->len);
+  if (root)
+    return root;
   json_error_t je;
-  json_t *root = json_loadb(doc->text, doc->len, JSON_REJECT_DUPLICATES, &je);
+  root = json_loadb(doc->text, doc->len, JSON_REJECT_DUPLICATES, &je);
   if (!root)
     syntax_error(err, doc, je.text, je.line, je.column);
   return root;
+}
+
+json_t *jdoc_loadb(const char *text, size_t len) {
+  json_t *root = json_fast_parse(text, len);
+  return root ? root : json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 }
 
 void *jdoc_load(const char *file, const char *text, size_t len, JdocBuild build,

@@ -742,6 +742,13 @@ ModuleDef *db_find(const Db *db, const char *name, Error *err) {
   return NULL;
 }
 
+int db_short(const Db *db, const char *short_name, ModuleDef **first) {
+  const ShortList *sl = hashmap_get(&db->by_short, short_name);
+  if (first)
+    *first = sl && sl->n ? sl->v[0] : NULL;
+  return sl ? sl->n : 0;
+}
+
 const char *db_param_violation(const ModuleDef *md, int i, double v) {
   static char why[96];
   if (md->pint[i] && v != floor(v)) {

@@ -292,6 +292,19 @@ static bool to_int(const char *s, int *out) {
   char *end;
   if (!s)
     return false;
+  /* what the writer writes (%d of 0..100000) without strtol; anything
+   * else strtol decides, as before */
+  size_t nd = strspn(s, "0123456789");
+  if (nd > 0 && nd <= 6 && s[nd] == '\0') {
+    int v = 0;
+    for (size_t i = 0; i < nd; i++)
+      v = v * 10 + (s[i] - '0');
+    if (v <= 100000) {
+      *out = v;
+      return true;
+    }
+    return false;
+  }
   long v = strtol(s, &end, 10);
   if (!*s || *end || v < 0 || v > 100000)
     return false;
@@ -360,6 +373,19 @@ static int next_line(Reader *R, char **f, int max) {
   return n;
 }
 
+/* strtoull(s, NULL, 16) of a 16-byte field: by hand when it is 16
+ * lowercase hex digits (what the writer writes), else strtoull. */
+static uint64_t hex64(const char *s) {
+  uint64_t v = 0;
+  for (int i = 0; i < 16; i++) {
+    int d = hexval(s[i]);
+    if (d < 0)
+      return strtoull(s, NULL, 16);
+    v = v << 4 | (uint64_t)d;
+  }
+  return s[16] == '\0' ? v : strtoull(s, NULL, 16);
+}
+
 static char peek(const Reader *R) { return R->p < R->end ? *R->p : '\0'; }
 
 /* F lines into formula[] (metrics below nmetrics). */
@@ -394,7 +420,7 @@ static ModuleDef *read_entry(Reader *R, int index) {
   md->full_name = f[1];
   md->short_name = f[2];
   md->kind = (ModuleKind)kind;
-  md->fingerprint = strtoull(f[4], NULL, 16);
+  md->fingerprint = hex64(f[4]);
   md->file_name = f[5];
   md->class_name = f[6];
   md->status = f[7];

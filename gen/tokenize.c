@@ -22,7 +22,10 @@ void formula_error(Error *err, const FormulaSrc *src, const Token *tok,
 }
 
 bool tok_equal(const Token *t, const char *op) {
-  return t->kind == TK_PUNCT && (size_t)t->len == strlen(op) &&
+  /* the first byte first: the parser asks every token about each
+   * operator it could be */
+  return t->kind == TK_PUNCT && t->loc[0] == op[0] &&
+         (size_t)t->len == strlen(op) &&
          memcmp(t->loc, op, (size_t)t->len) == 0;
 }
 

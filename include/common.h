@@ -8,6 +8,8 @@
  *          error can name file:line:col and draw a caret (jsonloc.c)
  * JsonDoc / jdoc_* - a JSON file's name and text: load (read, parse,
  *          located syntax errors) and located errors about it (jsondoc.c)
+ * json_fast_parse - Jansson's tree of a plain document, without Jansson's
+ *          per-byte stream; NULL leaves the rest to Jansson (jsonparse.c)
  * fs_*   - whole-file reads, atomic writes, advisory locks (fsutil.c)
  */
 #ifndef LM_COMMON_H
@@ -240,6 +242,16 @@ void *jdoc_load(const char *file, const char *text, size_t len,
                 JdocBuild build, const void *ctx, Error *err);
 /* Parse doc->text as jdoc_load does. New reference, or NULL with err. */
 json_t *jdoc_parse(const JsonDoc *doc, Error *err);
+/* json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL) through the fast
+ * path below: the tree, or NULL for text Jansson does not accept. */
+json_t *jdoc_loadb(const char *text, size_t len);
+
+/* ===== jsonparse.c ===== */
+/* The tree json_loadb(text, len, JSON_REJECT_DUPLICATES) gives, built
+ * faster, for the plain documents it accepts (ASCII, no \u escape, no
+ * syntax error, numbers in range); NULL for anything else, which the
+ * caller then parses with Jansson (its tree or its error). New reference. */
+json_t *json_fast_parse(const char *text, size_t len);
 void jdoc_free(JsonDoc *doc);
 
 /* Record an error about the value at `path` of doc: message, where (the

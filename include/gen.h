@@ -290,6 +290,9 @@ int db_register(Db *db, ModuleDef *md);
 /* Full or short name; an ambiguous short name is an error listing the
  * candidates. Borrowed. */
 ModuleDef *db_find(const Db *db, const char *name, Error *err);
+/* How many entries have this short name; *first: the first of them in
+ * file order (NULL if none). */
+int db_short(const Db *db, const char *short_name, ModuleDef **first);
 /* Give every listed entry lacking stored names its names (in the JSON tree
  * too). Returns how many got names, -1 on a collision or invalid name. */
 int db_assign_names(Db *db, ModuleDef **mods, int n, Error *err);

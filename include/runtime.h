@@ -150,7 +150,8 @@ Registry *reg_new(void);
 /* Tests inject a weak hash to force collisions. */
 Registry *reg_new_with_hash(HashFn fn);
 /* Add under its def's full name; the short-name index is updated. Returns
- * -1 if the full name is present. The registry takes ownership of m. */
+ * -1 if the full name is present, or for reg_open's registry (it holds its
+ * database's modules only). The registry takes ownership of m. */
 int reg_add(Registry *r, RegModule *m);
 /* By full class name, O(1). Borrowed; NULL if absent. */
 RegModule *reg_get(const Registry *r, const char *full_name);
@@ -167,7 +168,8 @@ void reg_free(Registry *r);
  * check fingerprints, resolve symbols, register. New; free with reg_free.
  * The registry keeps the JIT state; db must outlive it. */
 Registry *reg_load(const Db *db, const char *modules_dir, Error *err);
-/* Register every module of db, compile none (cheap). New; free with
+/* Register every module of db, compile none (cheap: the modules in one
+ * allocation, looked up by name through db's own maps). New; free with
  * reg_free. Model loading then compiles what the model uses. */
 Registry *reg_open(const Db *db, const char *modules_dir, Error *err);
 /* Compile full_name from text (generated C, borrowed: it must outlive the
@@ -695,6 +697,14 @@ int roof_footprint(const Plan *p, const double *prefill_run,
  * max_batch 0). */
 void roof_measure(const Plan *p, const Values *prefill, const Values *decode,
                   double capacity, Footprint *out);
+/* Does k fit? *total: the footprint there (NaN if unknown), a guide. */
+typedef bool (*RoofFits)(void *ctx, double k, double *total);
+/* The largest k in [lo, hi) that fits, given fits(lo) (footprint tlo) and
+ * not fits(hi) (thi): the one k with fits(k) and not fits(k + 1) where
+ * fitting is monotone in k, found in a few probes for a footprint linear
+ * in k (a guess from the footprints, then its neighbour). */
+double roof_search_batch(RoofFits fits, void *ctx, double capacity, double lo,
+                         double tlo, double hi, double thi);
 /* The largest batch that fits at these run variables (their B ignored),
  * into out->max_batch and out->max_capped; probes evaluate into scratch. */
 void roof_max_batch(const Plan *p, const double *prefill_run,
@@ -824,6 +834,9 @@ void phase_free_times(PhaseResult *ph);
 char *report_render(const Report *r, Format fmt);
 /* "68.7 G" style: three significant digits and an SI prefix. */
 void si_format(double v, const char *unit, char *out, size_t outsz);
+/* A count, batch or length for the table: snprintf's "%.0f" of a whole
+ * number under 10^15 (written by hand), else "%.6g". Returns out. */
+const char *report_whole(double v, char *out, size_t n);
 /* "220 us" style: three significant digits and ns, us, ms or s. */
 void time_format(double s, char *out, size_t outsz);
 /* Shortest round-trip decimal, integers without a fraction; "null" for a

@@ -1874,7 +1874,7 @@ Model *model_open(const char *arg, const ModelOpenOpts *o, const Registry *reg,
       /* parsed once: a model file goes on from this tree; anything else
        * (a config, which may carry NaN, or malformed text) is read as a
        * config, whose parser reports syntax errors */
-      json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+      json_t *root = jdoc_loadb(text, len);
       if (is_model_file(root))
         m = model_load_json(path, text, len, root, NULL, reg, err);
       else

@@ -30,6 +30,7 @@ struct lmp_data {
   GpuDb *gpus;
   char *hw_path;
   char *hw_text;  /* the hardware file (lmp_hardware_json) */
+  size_t hw_mapped; /* hw_text is fs_map's mapping of this length */
   size_t hw_len;
   Db *db;
   Registry *reg;
@@ -122,18 +123,22 @@ lmp_data *lmp_open(const char *module_db, const char *modules_dir,
   d->engine_dir = path_join(home, "engines");
   Error e;
   err_clear(&e);
-  size_t len = 0;
-  char *text = fs_read(d->hw_path, &len, &e);
+  size_t len = 0, mapped = 0;
+  /* mapped from the page cache, not read: every run hashes it for the
+   * cache's key, few parse it */
+  char *text = fs_map(d->hw_path, &len, &mapped, &e);
   if (!text || !(d->gpus = gpudb_load_cached(d->hw_path, text, len, &e)) ||
       !(d->db = db_open_stamped(db_path, mod_dir, &e)) ||
       !(d->reg = reg_open(d->db, mod_dir, &e))) {
     from_error(err, &e);
-    free(text);
+    if (text)
+      fs_unmap(text, mapped);
     lmp_close(d);
     d = NULL;
   } else {
     d->hw_text = text;
     d->hw_len = len;
+    d->hw_mapped = mapped;
   }
   free(db_path);
   free(mod_dir);
@@ -155,7 +160,8 @@ void lmp_close(lmp_data *d) {
   db_free(d->db);
   gpudb_free(d->gpus);
   free(d->hw_path);
-  free(d->hw_text);
+  if (d->hw_text)
+    fs_unmap(d->hw_text, d->hw_mapped);
   free(d->par_path);
   pardb_free(d->par);
   collcal_free(d->coll);

@@ -36,6 +36,9 @@ typedef struct Loader {
   JsonPath path;
   bool *known; /* per variable: a config constant */
   const ModelVars *vars; /* template mode: the config values, else NULL */
+  HashMap progs; /* formula text -> its compiled Prog (in m->arena): the
+                    variables and which are constants are fixed for the
+                    whole load, so one text compiles to one Prog */
 } Loader;
 
 static int lerr(Loader *L, const char *fmt, ...)
@@ -172,6 +175,12 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
   }
   if (!json_is_string(val))
     return lerr(L, "%s must be a number or a formula string", what);
+  const Prog *seen =
+      config_only ? NULL : hashmap_get(&L->progs, json_string_value(val));
+  if (seen) { /* compiled before in this load, without an error */
+    *out = *seen;
+    return 0;
+  }
   FormulaSrc src = {.text = arena_strdup(&m->arena, json_string_value(val)),
                     .doc = &m->doc,
                     .path = &L->path};
@@ -198,11 +207,29 @@ static int load_value(Loader *L, json_t *val, Prog *out, bool config_only,
   err_clear(&perr);
   if (prog_compile(&m->arena, n, m->var_values, L->known, out, &perr) < 0)
     return lerr(L, "%s", perr.msg);
+  Prog *keep = arena_alloc(&m->arena, sizeof(Prog));
+  *keep = *out;
+  hashmap_add(&L->progs, json_string_value(val), keep);
   return 0;
 }
 
 static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
                       int depth);
+
+/* snprintf(out, sz, "%s'%s'", prefix, name) without printf (a model's
+ * parameters each name theirs, for the errors, on every run). */
+static void quoted(char *out, size_t sz, const char *prefix, const char *name) {
+  const char *parts[] = {prefix, "'", name, "'"};
+  size_t at = 0;
+  for (int i = 0; i < 4; i++) {
+    size_t n = strlen(parts[i]);
+    if (at + n >= sz)
+      n = sz - 1 - at;
+    memcpy(out + at, parts[i], n);
+    at += n;
+  }
+  out[at] = '\0';
+}
 
 /* A value over config values only (`when`, `tied`), at member key; absent
  * gives dflt. */
@@ -215,7 +242,7 @@ static int config_scalar(Loader *L, json_t *obj, const char *key, double dflt,
   jp_key(&L->path, key);
   Prog p;
   char what[64];
-  snprintf(what, sizeof(what), "'%s'", key);
+  quoted(what, sizeof(what), "", key);
   if (load_value(L, v, &p, true, what) < 0)
     return -1;
   *out = p.code[0].k;
@@ -291,7 +318,7 @@ static int load_params(Loader *L, Layer *ly, json_t *params) {
         &m->arena, json_is_string(v) ? json_string_value(v)
                    : json_is_number(v) ? num : "?");
     char what[300];
-    snprintf(what, sizeof(what), "parameter '%s'", md->params[i]);
+    quoted(what, sizeof(what), "parameter ", md->params[i]);
     if (load_value(L, v, &ly->args[i], false, what) < 0 ||
         check_const_arg(L, ly, i) < 0)
       return -1;
@@ -668,7 +695,10 @@ static Model *build(JsonDoc *doc, json_t *root, const ModelVars *vars,
   err_clear(&local);
   Loader L = {.m = m, .reg = reg, .err = err ? err : &local, .vars = vars};
   jp_init(&L.path);
-  if (load_root(&L, root) < 0 || compile_used(m, reg, L.err) < 0) {
+  hashmap_init(&L.progs);
+  int rc = load_root(&L, root);
+  hashmap_free(&L.progs);
+  if (rc < 0 || compile_used(m, reg, L.err) < 0) {
     model_free(m);
     return NULL;
   }

@@ -162,43 +162,48 @@ static double batch_parts(const PredictOpts *o) {
   return (double)o->microbatches * (o->ep > 1 && o->tp <= 1 ? o->ep : 1);
 }
 
-/* Does batch b fit on every GPU of a parallel configuration? */
-static bool par_fits(Prediction *p, const double *pre, const double *fin,
-                     double b) {
+typedef struct ParProbe {
+  Prediction *p;
+  const double *pre, *fin;
+  double m; /* the batch's unit: batch_parts */
+} ParProbe;
+
+/* Does batch k x m fit on every GPU of a parallel configuration? *total:
+ * the fullest GPU's footprint (NaN when the probe overflows). */
+static bool par_fits(void *ctx, double k, double *total) {
+  const ParProbe *q = ctx;
+  Prediction *p = q->p;
   double pr[V_COUNT], dr[V_COUNT];
-  memcpy(pr, pre, sizeof(pr));
-  memcpy(dr, fin, sizeof(dr));
-  pr[V_B] = dr[V_B] = b / batch_parts(&p->opts);
+  memcpy(pr, q->pre, sizeof(pr));
+  memcpy(dr, q->fin, sizeof(dr));
+  pr[V_B] = dr[V_B] = k * q->m / batch_parts(&p->opts);
+  *total = NAN;
   if (plan_eval(p->plan, pr, p->scratch[0], NULL) < 0 ||
       plan_eval(p->plan, dr, p->scratch[1], NULL) < 0)
     return false;
   Footprint f;
   par_measure(p, p->scratch[0], p->scratch[1], &f);
+  *total = f.total;
   return f.fits;
 }
 
 /* The largest batch (a multiple of the microbatches) that fits. */
 static void par_max_batch(Prediction *p, const double *pre, const double *fin,
                           Footprint *out) {
-  double m = batch_parts(&p->opts);
+  ParProbe q = {p, pre, fin, batch_parts(&p->opts)};
+  double t1, th;
   out->max_batch = 0;
   out->max_capped = false;
-  if (!par_fits(p, pre, fin, m))
+  if (!par_fits(&q, 1, &t1))
     return;
-  double lo = 1, hi = floor(LM_MAX_BATCH / m); /* in units of m */
-  if (par_fits(p, pre, fin, hi * m)) {
-    out->max_batch = hi * m;
+  double hi = floor(LM_MAX_BATCH / q.m); /* in units of m */
+  if (par_fits(&q, hi, &th)) {
+    out->max_batch = hi * q.m;
     out->max_capped = true;
     return;
   }
-  while (hi - lo > 1) {
-    double mid = floor((lo + hi) / 2);
-    if (par_fits(p, pre, fin, mid * m))
-      lo = mid;
-    else
-      hi = mid;
-  }
-  out->max_batch = lo * m;
+  out->max_batch =
+      roof_search_batch(par_fits, &q, p->gpu->memory, 1, t1, hi, th) * q.m;
 }
 
 static int predict_core(const Plan *plan, const Gpu *gpu,

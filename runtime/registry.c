@@ -28,7 +28,11 @@ struct Registry {
   Jit *jit;          /* the newest JIT state */
   Jit **jits;        /* owned: function pointers die with them */
   int njits;
-  const Db *db;      /* reg_open: where the definitions come from */
+  const Db *db;      /* reg_open: where the definitions come from; its
+                        name maps are the registry's (mods[i]->def is
+                        db->mods[i]: looked up there, not hashed again) */
+  RegModule *block;  /* reg_open: all the modules, one allocation */
+  lm_metric_fn (*opblock)[M_TRAFFIC]; /* reg_open: their opfn rows */
   char *modules_dir;
   HashMap texts;     /* full name -> generated C held in memory (borrowed):
                         compiled instead of the file (reg_set_text) */
@@ -48,6 +52,8 @@ Registry *reg_new_with_hash(HashFn fn) {
 Registry *reg_new(void) { return reg_new_with_hash(fnv1a64); }
 
 int reg_add(Registry *r, RegModule *m) {
+  if (r->db) /* reg_open's registry holds its database's modules only */
+    return -1;
   if (hashmap_add(&r->by_full, m->def->full_name, m) < 0)
     return -1;
   if (r->nmods == r->cap) {
@@ -69,12 +75,29 @@ int reg_add(Registry *r, RegModule *m) {
   return 0;
 }
 
+/* A Db module's entry in reg_open's registry. */
+static RegModule *of_def(const Registry *r, const ModuleDef *md) {
+  return md && md->index >= 0 && md->index < r->nmods &&
+                 r->mods[md->index]->def == md
+             ? r->mods[md->index]
+             : NULL;
+}
+
 RegModule *reg_get(const Registry *r, const char *full_name) {
+  if (r->db)
+    return of_def(r, hashmap_get(&r->db->by_full, full_name));
   return hashmap_get(&r->by_full, full_name);
 }
 
 RegModule *reg_get_short(const Registry *r, const char *short_name,
                          int *count) {
+  if (r->db) { /* the Db's list of modules by short name: the same count */
+    ModuleDef *first;
+    int n = db_short(r->db, short_name, &first);
+    if (count)
+      *count = n;
+    return n == 1 ? of_def(r, first) : NULL;
+  }
   ShortEntry *se = hashmap_get(&r->by_short, short_name);
   if (count)
     *count = se ? se->count : 0;
@@ -90,10 +113,12 @@ int reg_count(const Registry *r) { return r->nmods; }
 void reg_free(Registry *r) {
   if (!r)
     return;
-  for (int i = 0; i < r->nmods; i++) {
+  for (int i = 0; i < r->nmods && !r->block; i++) {
     free(r->mods[i]->opfn);
     free(r->mods[i]);
   }
+  free(r->block);
+  free(r->opblock);
   for (int i = 0; i < r->nshorts; i++)
     free(r->shorts[i]);
   free(r->mods);
@@ -379,12 +404,23 @@ Registry *reg_open(const Db *db, const char *modules_dir, Error *err) {
   r->db = db;
   r->modules_dir = xstrdup(modules_dir);
   r->cache = true;
+  /* every module and its op rows in two allocations, and no name maps of
+   * its own: lookups go through the Db's (reg_get) */
+  size_t rows = 0;
+  for (int i = 0; i < db->nmods; i++)
+    rows += (size_t)db->mods[i]->nops + 1;
+  r->block = xcalloc((size_t)db->nmods + 1, sizeof(RegModule));
+  r->opblock = xcalloc(rows, sizeof(*r->opblock));
+  r->mods = xcalloc((size_t)db->nmods + 1, sizeof(RegModule *));
+  r->cap = db->nmods + 1;
+  rows = 0;
   for (int i = 0; i < db->nmods; i++) {
-    RegModule *m = xcalloc(1, sizeof(RegModule));
+    RegModule *m = &r->block[i];
     m->def = db->mods[i];
-    m->opfn = xcalloc((size_t)m->def->nops + 1, sizeof(*m->opfn));
+    m->opfn = r->opblock + rows;
+    rows += (size_t)m->def->nops + 1;
     m->dir = r->modules_dir;
-    reg_add(r, m); /* db keys are unique */
+    r->mods[r->nmods++] = m;
   }
   return r;
 }

@@ -657,11 +657,28 @@ static void fmt_ai(double ai, char *out, size_t n) {
 
 /* A count, batch or length for the table: whole numbers in full (a batch
  * of 2^20 is 1048576, not %g's 1.04858e+06), others to 6 digits. */
-static const char *fmt_whole(double v, char *out, size_t n) {
-  if (v == floor(v) && fabs(v) < 1e15)
-    snprintf(out, n, "%.0f", v);
-  else
+const char *report_whole(double v, char *out, size_t n) {
+  if (v == floor(v) && fabs(v) < 1e15) {
+    /* "%.0f" of a whole number under 10^15 (exact in a long long) by
+     * hand: every row's count goes through here */
+    char d[24], *p = d + sizeof(d);
+    long long i = (long long)fabs(v);
+    *--p = '\0';
+    do
+      *--p = (char)('0' + i % 10);
+    while ((i /= 10) > 0);
+    if (signbit(v))
+      *--p = '-'; /* -0 too, as printf */
+    size_t len = (size_t)(d + sizeof(d) - 1 - p);
+    if (n) {
+      if (len >= n)
+        len = n - 1;
+      memcpy(out, p, len);
+      out[len] = '\0';
+    }
+  } else {
     snprintf(out, n, "%.6g", v);
+  }
   return out;
 }
 
@@ -747,8 +764,8 @@ static void render_summary(const Report *r, Buf *b) {
   time_format(s->ttft, t1, sizeof(t1));
   time_format(s->tpot, t2, sizeof(t2));
   char nb[32], ns[32];
-  fmt_whole(r->batch, nb, sizeof(nb));
-  fmt_whole(r->seq_len, ns, sizeof(ns));
+  report_whole(r->batch, nb, sizeof(nb));
+  report_whole(r->seq_len, ns, sizeof(ns));
   if (r->engine) {
     char x[32];
     time_format(s->ttft_roofline, x, sizeof(x));
@@ -841,8 +858,8 @@ static void render_table(const Report *r, Buf *b) {
   char nb[32], ns[32];
   buf_printf(b, "%s  batch %s, sequence %s  (weights %d-bit, activations "
                 "%d-bit, KV cache %d-bit, %s attention)\n",
-             r->model, fmt_whole(r->batch, nb, sizeof(nb)),
-             fmt_whole(r->seq_len, ns, sizeof(ns)), r->w_bits, r->a_bits,
+             r->model, report_whole(r->batch, nb, sizeof(nb)),
+             report_whole(r->seq_len, ns, sizeof(ns)), r->w_bits, r->a_bits,
              r->kv_bits, r->attention);
   buf_puts(b, "Per instance; count = instances in the model; totals = sum of "
               "count x value. FLOPs count a multiply-add as 2.\n");
@@ -877,8 +894,8 @@ static void render_table(const Report *r, Buf *b) {
     }
     char nt[32], nl[32];
     buf_printf(b, "\n%s: %s token%s per sequence, KV length %s\n", ph->name,
-               fmt_whole(ph->tokens, nt, sizeof(nt)), ph->tokens == 1 ? "" : "s",
-               fmt_whole(ph->kv_len, nl, sizeof(nl)));
+               report_whole(ph->tokens, nt, sizeof(nt)), ph->tokens == 1 ? "" : "s",
+               report_whole(ph->kv_len, nl, sizeof(nl)));
     buf_printf(b, "%-*s %6s", w, "operation", "count");
     for (int k = 0; k < M_TRAFFIC; k++)
       buf_printf(b, " %*s", CELL_W, metric_heading[k]);
@@ -891,7 +908,7 @@ static void render_table(const Report *r, Buf *b) {
       if (ph->vals->off && ph->vals->off[k])
         continue;
       char count[32];
-      fmt_whole(row->count, count, sizeof(count));
+      report_whole(row->count, count, sizeof(count));
       table_line(b, w, row->path, count, ph->vals->row[k],
                  ph->time ? bound_name(ph->bound[k]) : NULL,
                  ph->pred ? ph->pred[k] : ph->time ? ph->time[k] : 0,

@@ -150,43 +150,85 @@ void roof_measure(const Plan *p, const Values *prefill, const Values *decode,
   f->fits = f->total <= capacity;
 }
 
-/* Does batch b fit? A probe that overflows counts as not fitting. */
-static bool fits_at(const Plan *p, const double *prefill_run,
-                    const double *decode_run, double b, double capacity,
-                    Values *va, Values *vb) {
+/* The largest k in (lo, hi) that fits, given that lo fits and hi does not
+ * (totals tlo, thi: the footprints there, used only to guess). The
+ * search keeps that bracket, so where fitting is monotone in k (the
+ * footprint grows with the batch: weights, KV cache and activations are
+ * sums and maxima of terms non-decreasing in B) its answer is the one k
+ * with fits(k) and not fits(k + 1): the bisection's. It guesses where the
+ * line through (lo, tlo) and (hi, thi) meets the capacity, then probes the
+ * guess's neighbour, which closes the bracket when the footprint is
+ * linear in k (4 probes in all against the bisection's 22); a bracket
+ * still open gets a bisection step before the next guess, so a footprint
+ * far from linear costs at most three probes per halving. */
+double roof_search_batch(RoofFits fits, void *ctx, double capacity, double lo,
+                         double tlo, double hi, double thi) {
+  int step = 0;     /* 0: guess, 1: the guess's neighbour, 2: bisect */
+  double next = 0;  /* the neighbour */
+  while (hi - lo > 1) {
+    double mid = floor((lo + hi) / 2), t;
+    bool guess = step == 0 && isfinite(tlo) && isfinite(thi) && thi > tlo;
+    if (guess) {
+      double g = lo + floor((capacity - tlo) / (thi - tlo) * (hi - lo));
+      mid = g >= lo + 1 ? (g <= hi - 1 ? g : hi - 1) : lo + 1; /* NaN: lo+1 */
+    } else if (step == 1) {
+      mid = next;
+    }
+    bool ok = fits(ctx, mid, &t);
+    if (ok) {
+      lo = mid;
+      tlo = t;
+    } else {
+      hi = mid;
+      thi = t;
+    }
+    next = ok ? mid + 1 : mid - 1;
+    step = guess && next > lo && next < hi ? 1 : step == 1 ? 2 : 0;
+  }
+  return lo;
+}
+
+typedef struct RoofProbe {
+  const Plan *p;
+  const double *prefill_run, *decode_run;
+  double capacity;
+  Values *va, *vb;
+} RoofProbe;
+
+/* Does batch b fit? A probe that overflows counts as not fitting (its
+ * total NaN). */
+static bool fits_at(void *ctx, double b, double *total) {
+  const RoofProbe *r = ctx;
   double pr[V_COUNT], dr[V_COUNT];
-  memcpy(pr, prefill_run, sizeof(pr));
-  memcpy(dr, decode_run, sizeof(dr));
+  memcpy(pr, r->prefill_run, sizeof(pr));
+  memcpy(dr, r->decode_run, sizeof(dr));
   pr[V_B] = dr[V_B] = b;
-  if (plan_eval(p, pr, va, NULL) < 0 || plan_eval(p, dr, vb, NULL) < 0)
+  *total = NAN;
+  if (plan_eval(r->p, pr, r->va, NULL) < 0 ||
+      plan_eval(r->p, dr, r->vb, NULL) < 0)
     return false;
   Footprint f;
-  roof_measure(p, va, vb, capacity, &f);
+  roof_measure(r->p, r->va, r->vb, r->capacity, &f);
+  *total = f.total;
   return f.fits;
 }
 
 void roof_max_batch(const Plan *p, const double *prefill_run,
                     const double *decode_run, double capacity, Values *va,
                     Values *vb, Footprint *out) {
+  RoofProbe r = {p, prefill_run, decode_run, capacity, va, vb};
+  double t1, th;
   out->max_batch = 0;
   out->max_capped = false;
-  if (!fits_at(p, prefill_run, decode_run, 1, capacity, va, vb))
+  if (!fits_at(&r, 1, &t1))
     return;
-  /* bisection on B: fits(lo) holds, fits(hi) does not */
-  double lo = 1, hi = LM_MAX_BATCH;
-  if (fits_at(p, prefill_run, decode_run, hi, capacity, va, vb)) {
-    out->max_batch = hi;
+  if (fits_at(&r, LM_MAX_BATCH, &th)) {
+    out->max_batch = LM_MAX_BATCH;
     out->max_capped = true;
     return;
   }
-  while (hi - lo > 1) {
-    double mid = floor((lo + hi) / 2);
-    if (fits_at(p, prefill_run, decode_run, mid, capacity, va, vb))
-      lo = mid;
-    else
-      hi = mid;
-  }
-  out->max_batch = lo;
+  out->max_batch =
+      roof_search_batch(fits_at, &r, capacity, 1, t1, LM_MAX_BATCH, th);
 }
 
 int roof_footprint(const Plan *p, const double *prefill_run,

@@ -1,5 +1,6 @@
 /* bench.c: `make bench`. Prints performance figures; asserts nothing.
- * `build/bench lmrun` prints the lmrun end-to-end part alone.
+ * `build/bench lmrun` prints the lmrun end-to-end part alone (`build/bench
+ * lmrun all`: every model file and config, not one per model_type).
  *
  * Each figure is the median of several timed batches, in-process, with
  * CLOCK_MONOTONIC, on whatever machine runs it.
@@ -451,23 +452,27 @@ static char **env_without_cache(void) {
 
 
 /* A model file and one config.json per model_type of test/data/configs
- * (the first in name order), as lmrun runs them. */
-static void bench_end_to_end(void) {
+ * (the first in name order), as lmrun runs them; with all, every model
+ * file and every config. */
+static void bench_end_to_end(bool all) {
   Buf list;
   buf_init(&list);
-  buf_puts(&list, "models/llama-2-7b-hf.json\n");
-  FILE *ls = popen("ls test/data/configs/*.json", "r");
+  buf_puts(&list, all ? "" : "models/llama-2-7b-hf.json\n");
+  FILE *ls = popen(all ? "ls models/*.json test/data/configs/*.json"
+                       : "ls test/data/configs/*.json",
+                   "r");
   char line[512], seen[64][64];
   int nseen = 0;
   while (ls && fgets(line, sizeof(line), ls)) {
     line[strcspn(line, "\n")] = '\0';
     json_t *j = json_load_file(line, 0, NULL);
     const char *mt = json_string_value(json_object_get(j, "model_type"));
-    bool dup = !mt;
-    for (int i = 0; i < nseen && !dup; i++)
+    bool dup = !mt && !all;
+    for (int i = 0; i < nseen && !dup && !all; i++)
       dup = strcmp(seen[i], mt) == 0;
-    if (!dup && nseen < 64) {
-      snprintf(seen[nseen++], sizeof(seen[0]), "%s", mt);
+    if (all ? j != NULL : !dup && nseen < 64) {
+      if (!all)
+        snprintf(seen[nseen++], sizeof(seen[0]), "%s", mt);
       buf_printf(&list, "%s\n", line);
     }
     json_decref(j);
@@ -495,8 +500,8 @@ static void bench_end_to_end(void) {
   double worst = 0;
   char worst_in[256] = "";
   int over = 0, n = 0;
-  char *all = buf_steal(&list);
-  for (char *save = NULL, *in = strtok_r(all, "\n", &save); in;
+  char *inputs = buf_steal(&list);
+  for (char *save = NULL, *in = strtok_r(inputs, "\n", &save); in;
        in = strtok_r(NULL, "\n", &save)) {
     Phases ph;
     if (phases(in, 9, &ph) < 0)
@@ -534,7 +539,7 @@ static void bench_end_to_end(void) {
          "LM_PREDICTOR_CACHE=off, libtcc compiling on every run\n");
   printf("  slowest: %s, %.2f ms CPU; %d of %d inputs over the 5 ms target\n",
          worst_in, worst * 1e3, over, n);
-  free(all);
+  free(inputs);
   free(nocache);
 }
 
@@ -676,7 +681,7 @@ static int bench_predict_only(void) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "lmrun") == 0) { /* this part alone */
-    bench_end_to_end();
+    bench_end_to_end(argc > 2 && strcmp(argv[2], "all") == 0);
     return 0;
   }
   if (argc > 1 && strcmp(argv[1], "predict") == 0)
@@ -863,7 +868,7 @@ int main(int argc, char **argv) {
   lmp_options_free(ab.opts);
   lmp_model_free(ab.model);
   lmp_close(ab.data);
-  bench_end_to_end();
+  bench_end_to_end(false);
   values_free(eb.vals);
   prediction_free(&eb.pred);
   gpudb_free(gpus);

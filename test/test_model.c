@@ -69,6 +69,47 @@ static void test_model_structure(void **state) {
   model_free(m);
 }
 
+/* One formula text compiles once per load: tiny_llama.json writes
+ * "N": "{B} * {T}" in 14 layers. embed_tokens and rotary_emb (lines 26
+ * and 38) share one compiled program, which reads B and T at run time:
+ * at B = 2, T = 4 it gives 8. "{hidden_size}" is another program, folded
+ * to the config's hidden_size, 8. */
+static int param_index(const Layer *ly, const char *name) {
+  const ModuleDef *md = ly->mod->def;
+  for (int i = 0; i < md->nparams; i++)
+    if (strcmp(md->params[i], name) == 0)
+      return i;
+  return -1;
+}
+
+static void test_model_formula_compiled_once(void **state) {
+  (void)state;
+  Error e;
+  Model *m = load(tiny, &e);
+  assert_non_null(m);
+  Layer *model = m->root->items[0].layer;
+  Layer *embed = model->items[0].layer, *rot = model->items[1].layer;
+  assert_string_equal(embed->name, "embed_tokens");
+  assert_string_equal(rot->name, "rotary_emb");
+  int a = param_index(embed, "N"), b = param_index(rot, "N");
+  assert_true(a >= 0 && b >= 0);
+  assert_string_equal(embed->arg_text[a], "{B} * {T}");
+  assert_ptr_equal(embed->args[a].code, rot->args[b].code);
+  double vars[V_COUNT + 64] = {0};
+  assert_true(m->nvars <= (int)LM_ARRAY_LEN(vars));
+  memcpy(vars, m->var_values, sizeof(double) * (size_t)m->nvars);
+  vars[V_B] = 2;
+  vars[V_T] = 4;
+  assert_double_exact(prog_eval(&rot->args[b], vars), 8);
+  int h = param_index(embed, "embedding_dim");
+  assert_true(h >= 0);
+  assert_true(embed->args[h].code != embed->args[a].code);
+  double v;
+  assert_true(prog_const(&embed->args[h], &v));
+  assert_double_exact(v, 8);
+  model_free(m);
+}
+
 static void test_model_errors(void **state) {
   (void)state;
   struct {
@@ -346,6 +387,7 @@ static void test_model_id_control_chars(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_structure),
+      cmocka_unit_test(test_model_formula_compiled_once),
       cmocka_unit_test(test_model_errors),
       cmocka_unit_test(test_model_config_booleans),
       cmocka_unit_test(test_model_missing_members_and_depth),

@@ -128,6 +128,74 @@ static void test_registry_load_uses_stored_names(void **state) {
   free(p);
 }
 
+/* reg_open's registry looks names up through its Db's maps: for every
+ * entry of the shipped database, and of test/data/mini_db.json with a
+ * second class named Linear, reg_get finds the entry's module, and
+ * reg_get_short's count is the number of entries with that short name,
+ * counted here by a scan (the module only when it is one); iteration is
+ * the database's order; each module's op rows are its own; reg_add is
+ * refused (the registry holds its database's modules only). */
+static void check_open(const Db *db) {
+  Error e;
+  err_clear(&e);
+  Registry *r = reg_open(db, "generated_modules", &e);
+  assert_non_null(r);
+  assert_int_equal(reg_count(r), db->nmods);
+  int it = 0, k = 0;
+  RegModule *m, *prev = NULL;
+  while ((m = reg_next(r, &it))) {
+    const ModuleDef *md = db->mods[k++];
+    assert_ptr_equal(m->def, md);
+    assert_ptr_equal(reg_get(r, md->full_name), m);
+    int n = 0;
+    for (int j = 0; j < db->nmods; j++)
+      n += strcmp(db->mods[j]->short_name, md->short_name) == 0;
+    int count = -1;
+    RegModule *s = reg_get_short(r, md->short_name, &count);
+    assert_int_equal(count, n);
+    assert_ptr_equal(s, n == 1 ? m : NULL);
+    assert_non_null(m->opfn);
+    if (prev) /* rows laid out one module after another, not shared */
+      assert_true(prev->opfn + prev->def->nops + 1 <= m->opfn);
+    prev = m;
+  }
+  assert_int_equal(k, db->nmods);
+  assert_null(reg_get(r, "no.such.Class"));
+  int count = -1;
+  assert_null(reg_get_short(r, "Nope", &count));
+  assert_int_equal(count, 0);
+  ModuleDef extra = {.full_name = "x.Extra", .short_name = "Extra"};
+  RegModule *x = wrap(&extra);
+  assert_int_equal(reg_add(r, x), -1);
+  free(x);
+  assert_null(reg_get(r, "x.Extra"));
+  reg_free(r);
+}
+
+static void test_registry_open_lookups(void **state) {
+  (void)state;
+  Db *db = tu_load_db("module_db.json");
+  check_open(db);
+  db_free(db);
+  char *mini = tu_read("test/data/mini_db.json");
+  char *two = tu_replace(
+      mini, "\"example.models.toy.ToyBlock\": {\n      \"short_name\": \"ToyBlock\"",
+      "\"example.other.Linear\": {\n      \"short_name\": \"Linear\"");
+  Error e;
+  err_clear(&e);
+  db = db_load_text("db.json", two, strlen(two), &e);
+  assert_non_null(db);
+  int count = -1;
+  Registry *r = reg_open(db, "generated_modules", &e);
+  assert_null(reg_get_short(r, "Linear", &count));
+  assert_int_equal(count, 2); /* torch's Linear and example.other.Linear */
+  reg_free(r);
+  check_open(db);
+  db_free(db);
+  free(two);
+  free(mini);
+}
+
 /* reg_open compiles nothing; loading a model compiles its modules and
  * every module their formulas call, and nothing else. */
 static void test_registry_lazy(void **state) {
@@ -356,6 +424,7 @@ int main(void) {
       cmocka_unit_test(test_registry_collisions),
       cmocka_unit_test(test_registry_duplicates_and_ambiguity),
       cmocka_unit_test(test_registry_load_uses_stored_names),
+      cmocka_unit_test(test_registry_open_lookups),
       cmocka_unit_test(test_registry_lazy),
   };
   return cmocka_run_group_tests_name("registry", tests, NULL, NULL);

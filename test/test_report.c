@@ -394,8 +394,51 @@ static void test_report_markdown(void **state) {
   free(s);
 }
 
+/* report_whole against the snprintf it replaced: "%.0f" for whole numbers
+ * under 10^15, "%.6g" otherwise, for counts, batches and lengths, their
+ * negatives, -0, the 10^15 edge, fractions, and every buffer size from 0
+ * to 24 (snprintf's cut). */
+static void test_report_whole_matches_printf(void **state) {
+  (void)state;
+  double vals[] = {0, -0.0, 1, 2, 9, 10, 12, 26, 99, 100, 1048576,
+                   123456789, 999999999999999.0, 1e15, 1e15 - 1, -1e15 + 1,
+                   -7, -0.5, 0.5, 1.5, 2.25, 1e20, 3.0e-7, 1.0 / 3,
+                   4503599627370496.0, 562949953421312.0};
+  int n = 0;
+  for (size_t i = 0; i < LM_ARRAY_LEN(vals); i++)
+    for (size_t sz = 0; sz <= 24; sz++) {
+      double v = vals[i];
+      char got[32], want[32];
+      memset(got, 'x', sizeof(got));
+      memset(want, 'x', sizeof(want));
+      if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(want, sz, "%.0f", v);
+      else
+        snprintf(want, sz, "%.6g", v);
+      report_whole(v, got, sz);
+      assert_memory_equal(got, want, sizeof(got));
+      n++;
+    }
+  /* random whole numbers of every size */
+  uint64_t x = 88172645463325252u;
+  for (int k = 0; k < 100000; k++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v = (double)(x % 1000000000000000u) / (double)(1u << (x % 20));
+    v = (x & 1) ? floor(v) : v;
+    char got[40], want[40];
+    snprintf(want, sizeof(want), v == floor(v) && fabs(v) < 1e15 ? "%.0f" : "%.6g", v);
+    report_whole(v, got, sizeof(got));
+    assert_string_equal(got, want);
+    n++;
+  }
+  assert_true(n > 100000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_report_whole_matches_printf),
       cmocka_unit_test(test_report_si_format),
       cmocka_unit_test(test_report_number),
       cmocka_unit_test(test_report_number_matches_printf),

@@ -4,6 +4,8 @@
 #include "testutil.h"
 #include "runtime.h"
 
+#include <glob.h>
+
 static Db *db;
 static Registry *reg;
 static Model *tiny;
@@ -253,6 +255,205 @@ static void test_roofline_peak_table_follows_peaks(void **state) {
   plan_free(p);
 }
 
+/* ----- the largest batch: the search against the bisection it replaced ----- */
+
+/* The bisection roof_max_batch ran before roof_search_batch (kept here as
+ * the reference): lo fits, hi does not, halve until they are adjacent. */
+static double bisect(RoofFits fits, void *ctx, double lo, double hi) {
+  while (hi - lo > 1) {
+    double mid = floor((lo + hi) / 2), t;
+    if (fits(ctx, mid, &t))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* A made-up monotone predicate: k fits iff k <= limit; the totals handed
+ * to the search are a shape of k (linear, convex, concave, a step, noise,
+ * NaN past a point), so they guide it well, badly or not at all: its
+ * answer must be the bisection's whatever they are. */
+typedef struct Synth {
+  double limit;
+  int shape;
+  int probes;
+  uint64_t seed;
+} Synth;
+
+static bool synth_fits(void *ctx, double k, double *total) {
+  Synth *s = ctx;
+  s->probes++;
+  switch (s->shape) {
+  case 0: *total = 1000 + 3 * k; break;             /* linear */
+  case 1: *total = k * k; break;                    /* convex */
+  case 2: *total = sqrt(k); break;                  /* concave */
+  case 3: *total = k > s->limit / 2 ? 1e30 : 1; break; /* a step */
+  case 4:                                           /* noise */
+    s->seed = s->seed * 6364136223846793005u + 1442695040888963407u;
+    *total = (double)(s->seed >> 11);
+    break;
+  case 5: *total = k > 1000 ? NAN : k; break;       /* overflow past 1000 */
+  default: *total = -k; break;                      /* decreasing: useless */
+  }
+  return k <= s->limit;
+}
+
+static void test_roofline_search_synthetic(void **state) {
+  (void)state;
+  const double H = LM_MAX_BATCH;
+  int cases = 0;
+  for (int shape = 0; shape <= 6; shape++) {
+    double limits[] = {1, 2, 3, 7, 100, 999, 1000, 1001, 4096, 65535,
+                       H / 2, H - 2, H - 1};
+    for (size_t i = 0; i < LM_ARRAY_LEN(limits); i++) {
+      for (double c = 0; c < 3; c++) {
+        Synth s = {.limit = limits[i], .shape = shape, .seed = 7 + i};
+        double t1, th;
+        synth_fits(&s, 1, &t1);
+        synth_fits(&s, H, &th);
+        /* the capacity: where the linear total crosses the limit, and
+         * two others the totals do not match */
+        double cap = c == 0 ? 1000 + 3 * limits[i] + 1 : c == 1 ? 0 : 1e300;
+        double got = roof_search_batch(synth_fits, &s, cap, 1, t1, H, th);
+        Synth r = {.limit = limits[i], .shape = shape};
+        assert_double_exact(got, bisect(synth_fits, &r, 1, H));
+        assert_double_exact(got, limits[i]); /* the one k: k fits, k+1 not */
+        /* never more than three probes a halving */
+        assert_true(s.probes <= 2 + 3 * 21);
+        if (shape == 0 && c == 0 && limits[i] > 1 && limits[i] < H - 1)
+          assert_true(s.probes <= 2 + 3); /* linear: found in the guess */
+        cases++;
+      }
+    }
+  }
+  /* random limits against random totals */
+  uint64_t x = 12345;
+  for (int n = 0; n < 2000; n++) {
+    x = x * 6364136223846793005u + 1442695040888963407u;
+    double lim = 1 + (double)((x >> 44) % (uint64_t)(H - 1));
+    Synth s = {.limit = lim, .shape = (int)(x >> 20) % 7, .seed = x};
+    double t1, th;
+    synth_fits(&s, 1, &t1);
+    synth_fits(&s, H, &th);
+    double cap = (double)((x >> 8) % 100000);
+    assert_double_exact(roof_search_batch(synth_fits, &s, cap, 1, t1, H, th),
+                        lim);
+    cases++;
+  }
+  assert_true(cases > 2000);
+}
+
+/* The models' footprints: plan_eval and roof_measure at batch k, counting
+ * the probes. */
+typedef struct Real {
+  const Plan *p;
+  const double *pre, *dec;
+  double capacity;
+  Values *va, *vb;
+  int probes;
+} Real;
+
+static bool real_fits(void *ctx, double k, double *total) {
+  Real *r = ctx;
+  r->probes++;
+  double pr[V_COUNT], dr[V_COUNT];
+  memcpy(pr, r->pre, sizeof(pr));
+  memcpy(dr, r->dec, sizeof(dr));
+  pr[V_B] = dr[V_B] = k;
+  *total = NAN;
+  if (plan_eval(r->p, pr, r->va, NULL) < 0 ||
+      plan_eval(r->p, dr, r->vb, NULL) < 0)
+    return false;
+  Footprint f;
+  roof_measure(r->p, r->va, r->vb, r->capacity, &f);
+  *total = f.total;
+  return f.fits;
+}
+
+/* roof_max_batch against the bisection, on every config of
+ * test/data/configs and every model file, eager and flash, at short and
+ * long sequences, 16- to 4-bit weights and caches, on GPUs of 16 GB to
+ * 1.5 TB: the same largest batch and the same cap, every time. */
+static void test_roofline_search_matches_bisection(void **state) {
+  (void)state;
+  glob_t g;
+  assert_int_equal(glob("test/data/configs/*.json", 0, NULL, &g), 0);
+  assert_int_equal(glob("models/*.json", GLOB_APPEND, NULL, &g), 0);
+  static const double seqs[] = {128, 4096, 131072};
+  static const double widths[][2] = {{2, 2}, {1, 1}, {0.5, 1}};
+  static const double caps[] = {16e9, 80e9, 192e9, 1.5e12};
+  long cases = 0, old_probes = 0, new_probes = 0;
+  int models = 0;
+  for (size_t f = 0; f < g.gl_pathc; f++) {
+    Error e;
+    err_clear(&e);
+    ModelOpenOpts o = {.arch_dir = "models/arch"};
+    Model *m = model_open(g.gl_pathv[f], &o, reg, &e);
+    if (!m)
+      continue; /* not a model (the README) */
+    models++;
+    for (int attn = 0; attn < 2; attn++) {
+      Plan *p = plan_build(m, attn ? ATTN_FLASH : ATTN_EAGER, &e);
+      assert_non_null(p);
+      Values *va = values_new(p), *vb = values_new(p);
+      for (size_t si = 0; si < LM_ARRAY_LEN(seqs); si++)
+        for (size_t wi = 0; wi < LM_ARRAY_LEN(widths); wi++) {
+          double pre[V_COUNT] = {0};
+          pre[V_B] = 1;
+          pre[V_S] = pre[V_T] = pre[V_L] = seqs[si];
+          pre[V_W_BYTES] = pre[V_X_BYTES] = widths[wi][0];
+          pre[V_KV_BYTES] = widths[wi][1];
+          pre[V_A_BYTES] = pre[V_E_BYTES] = 2;
+          pre[V_SRAM_BYTES] = 233472;
+          pre[V_EXPERT_BALANCE] = 1;
+          double dec[V_COUNT];
+          memcpy(dec, pre, sizeof(dec));
+          dec[V_T] = 1;
+          dec[V_DECODE] = 1;
+          for (size_t ci = 0; ci < LM_ARRAY_LEN(caps); ci++) {
+            Footprint fp = {0};
+            roof_max_batch(p, pre, dec, caps[ci], va, vb, &fp);
+            Real r = {p, pre, dec, caps[ci], va, vb, 0};
+            double t;
+            double want = 0;
+            bool capped = false;
+            if (real_fits(&r, 1, &t)) {
+              capped = real_fits(&r, LM_MAX_BATCH, &t);
+              want = capped ? LM_MAX_BATCH : bisect(real_fits, &r, 1, LM_MAX_BATCH);
+            }
+            if (fp.max_batch != want || fp.max_capped != capped)
+              fail_msg("%s attn %d S %g widths %g/%g capacity %g: %g (%d), "
+                       "bisection %g (%d)", g.gl_pathv[f], attn, seqs[si],
+                       widths[wi][0], widths[wi][1], caps[ci], fp.max_batch,
+                       fp.max_capped, want, capped);
+            if (want > 1 && !capped) { /* the probes of both searches */
+              Real q = {p, pre, dec, caps[ci], va, vb, 0};
+              double t1, th;
+              real_fits(&q, 1, &t1);
+              real_fits(&q, LM_MAX_BATCH, &th);
+              roof_search_batch(real_fits, &q, caps[ci], 1, t1, LM_MAX_BATCH, th);
+              new_probes += q.probes;
+              old_probes += r.probes;
+            }
+            cases++;
+          }
+        }
+      values_free(va);
+      values_free(vb);
+      plan_free(p);
+    }
+    model_free(m);
+  }
+  globfree(&g);
+  assert_true(models >= 50);
+  assert_true(cases >= 50 * 2 * 3 * 3 * 4);
+  print_message("  %ld searches over %d models: %ld probes, bisection %ld\n",
+                cases, models, new_probes, old_probes);
+  /* the point of it: far fewer plan evaluations */
+  assert_true(new_probes * 3 < old_probes);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roofline_peaks),
@@ -260,6 +461,8 @@ int main(void) {
       cmocka_unit_test(test_roofline_flash_small_case),
       cmocka_unit_test(test_roofline_footprint_and_max_batch),
       cmocka_unit_test(test_roofline_peak_table_follows_peaks),
+      cmocka_unit_test(test_roofline_search_synthetic),
+      cmocka_unit_test(test_roofline_search_matches_bisection),
   };
   return cmocka_run_group_tests_name("roofline", tests, group_setup, group_teardown);
 }
