@@ -330,6 +330,142 @@ static void test_moe_qwen2_moe(void **state) {
   free(dir);
 }
 
+/* GLM-4.5 (glm4_moe): grouped-query attention with q/k/v biases
+ * (attention_bias), o_proj without, explicit head_dim d, optional per-head
+ * q/k RMSNorms (use_qk_norm: 2d), rotary on the first d * 0.5 dimensions;
+ * the first fk = first_k_dense_replace layers a SwiGLU MLP of
+ * intermediate_size I, the others DeepSeek-V3's MoE: router E*H (its
+ * float32 e_score_correction_bias a buffer, not counted, as DeepSeek-V3's),
+ * E experts and n_shared_experts S shared ones of moe_intermediate_size mi.
+ * Per layer, with Q = heads * d and KV = kv * d:
+ *   attention  H*Q + Q + 2 * (H*KV + KV) + Q*H + qk * 2d;  norms 2H
+ *   dense MLP 3*H*I;  MoE E*H + E * 3*H*mi + S * 3*H*mi
+ * plus embed_tokens and lm_head 2*V*H (untied) and the final norm H.
+ * Active: k experts instead of E, without the input embedding (DeepSeek's
+ * convention, shared by the deepseek_v3 template).
+ * GLM-4.5-Air (test/data/configs/glm-4.5-air.json): V 151552, H 4096,
+ * 46 layers, 96 heads, 8 KV, d 128, I 10944, mi 1408, E 128, S 1, k 8,
+ * fk 1, use_qk_norm false:
+ *   attention 50,331,648 + 12,288 + 2*(4,194,304 + 1,024) + 50,331,648
+ *   = 109,066,240; + 8,192 = 109,074,432 per layer, 46: 5,017,423,872
+ *   dense 3*4096*10944 = 134,479,872 (1 layer)
+ *   MoE 524,288 + 128*17,301,504 + 17,301,504 = 2,232,418,304, 45 layers:
+ *   100,458,823,680; + 2*620,756,992 + 4,096: 106,852,245,504
+ *   active: 106,852,245,504 - 620,756,992 - 45*120*17,301,504
+ *   = 12,803,366,912 (model card: "12B active")
+ * The Hub's safetensors total, 110,468,824,832, also holds the MTP layer
+ * (num_nextn_predict_layers 1, model.layers.46: a decoder layer with its
+ * MoE, 109,074,432 + 2,232,418,304; eh_proj 2H*H = 33,554,432; enorm,
+ * hnorm, shared_head.norm 3H = 12,288; its own embed_tokens and
+ * shared_head.head 2*V*H = 1,241,513,984: 3,616,573,440) and the 46
+ * float32 router biases of 128: 106,852,245,504 + 3,616,573,440 + 5,888
+ * = 110,468,824,832 exactly. KV: 46 layers * 2 * 8 * 128 * 2 bytes =
+ * 188,416 bytes per token. Decode rope: 3 FLOPs per rotated element,
+ * (96 + 8) heads * 64 = 19,968. */
+static double glm4_moe_count(double V, double H, double L, double heads,
+                             double kv, double d, double I, double mi,
+                             double E, double S, double k, double fk,
+                             double qk, double *active) {
+  double Q = heads * d, KV = kv * d;
+  double attn = H * Q + Q + 2 * (H * KV + KV) + Q * H + qk * 2 * d;
+  double moe = E * H + E * 3 * H * mi + S * 3 * H * mi;
+  double total = 2 * V * H + H + L * (attn + 2 * H) + fk * 3 * H * I +
+                 (L - fk) * moe;
+  *active = total - V * H - (L - fk) * (E - k) * 3 * H * mi;
+  return total;
+}
+
+static void test_moe_glm4_moe(void **state) {
+  (void)state;
+  double active, total;
+  total = glm4_moe_count(151552, 4096, 46, 96, 8, 128, 10944, 1408, 128, 1,
+                         8, 1, 0, &active);
+  assert_double_exact(total, 106852245504.0); /* the sums written out above */
+  assert_double_exact(active, 12803366912.0);
+  /* with the MTP layer and the router biases: the Hub's total */
+  assert_double_exact(total + 3616573440.0 + 46 * 128.0, 110468824832.0);
+  json_t *j = run_json(CFG "glm-4.5-air.json -S 1000");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  assert_double_exact(num(memory(j), "kv_cache_bytes"), 1000 * 188416.0);
+  json_t *d = phase(j, "decode");
+  assert_double_exact(num(op_at(d, "model.layers[moe].self_attn.rope"), "flops"),
+                      3 * (96 + 8) * 64.0);
+  assert_false(has_op(d, "model.layers[moe].self_attn.q_norm"));
+  /* route as DeepSeek-V3's (n_group 1): 4E + E + E + 1 + E + E + 3k */
+  assert_double_exact(num(op_at(d, "model.layers[moe].mlp.route"), "flops"),
+                      8 * 128.0 + 1 + 3 * 8);
+  json_decref(j);
+  /* --tp 4: q 24 heads (4096 x 3072 + bias), KV 2 heads of 8, the dense
+   * MLP's 10944 columns and the experts' 1408 split; all-reduce after the
+   * MoE's shared add */
+  j = run_json(CFG "glm-4.5-air.json -S 16 --tp 4");
+  d = phase(j, "decode");
+  assert_double_exact(num(op_at(d, "model.layers[moe].self_attn.q_proj"),
+                          "weight_bytes"), (4096 * 3072.0 + 3072) * 2);
+  assert_double_exact(num(op_at(d, "model.layers[moe].self_attn.k_proj"),
+                          "weight_bytes"), (4096 * 256.0 + 256) * 2);
+  assert_double_exact(num(op_at(d, "model.layers[dense].mlp.down_proj"),
+                          "weight_bytes"), 2736 * 4096 * 2.0);
+  assert_true(has_op(d, "model.layers[moe].mlp.shared_add.all_reduce"));
+  json_decref(j);
+  /* zai-org/GLM-4.5 (the keys of its config.json): H 5120, 92 layers, 96
+   * heads, 8 KV, d 128, I 12288, mi 1536, E 160, S 1, k 8, fk 3,
+   * use_qk_norm true. By hand: attention 62,914,560 + 12,288 +
+   * 2*(5,242,880 + 1,024) + 62,914,560 + 256 = 136,329,472; + 10,240 per
+   * layer, 92: 12,543,253,504; dense 3 * 188,743,680 = 566,231,040; MoE
+   * 819,200 + 160*23,592,960 + 23,592,960 = 3,799,285,760, 89 layers:
+   * 338,136,432,640; + 2*775,946,240 + 5,120: 352,797,814,784;
+   * active 352,797,814,784 - 775,946,240 - 89*152*23,592,960
+   * = 32,856,305,664 (model card: 355B total, 32B active). With the MTP
+   * layer (136,339,712 + 3,799,285,760 + 2*5120*5120 + 3*5120
+   * + 2*775,946,240 = 5,539,962,112) and 90 float32 router biases of 160:
+   * 358,337,791,296, the Hub's safetensors total. */
+  static const char glm45[] =
+      "{\"architectures\": [\"Glm4MoeForCausalLM\"], \"attention_bias\": true, "
+      "\"attention_dropout\": 0.0, \"pad_token_id\": 151329, "
+      "\"eos_token_id\": [151329, 151336, 151338], \"head_dim\": 128, "
+      "\"hidden_act\": \"silu\", \"hidden_size\": 5120, "
+      "\"partial_rotary_factor\": 0.5, \"initializer_range\": 0.02, "
+      "\"intermediate_size\": 12288, \"max_position_embeddings\": 131072, "
+      "\"model_type\": \"glm4_moe\", \"moe_intermediate_size\": 1536, "
+      "\"norm_topk_prob\": true, \"num_attention_heads\": 96, "
+      "\"n_group\": 1, \"topk_group\": 1, \"n_routed_experts\": 160, "
+      "\"n_shared_experts\": 1, \"routed_scaling_factor\": 2.5, "
+      "\"num_experts_per_tok\": 8, \"first_k_dense_replace\": 3, "
+      "\"num_hidden_layers\": 92, \"num_key_value_heads\": 8, "
+      "\"rms_norm_eps\": 1e-05, \"rope_theta\": 1000000, "
+      "\"num_nextn_predict_layers\": 1, \"tie_word_embeddings\": false, "
+      "\"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.54.0\", "
+      "\"use_cache\": true, \"use_qk_norm\": true, \"vocab_size\": 151552}";
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  tu_write(path, glm45);
+  total = glm4_moe_count(151552, 5120, 92, 96, 8, 128, 12288, 1536, 160, 1,
+                         8, 3, 1, &active);
+  assert_double_exact(total, 352797814784.0);
+  assert_double_exact(active, 32856305664.0);
+  assert_double_exact(total + 5539962112.0 + 90 * 160.0, 358337791296.0);
+  char args[600];
+  snprintf(args, sizeof(args), "%s -S 16", path);
+  j = run_json(args);
+  p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  /* q_norm over 96 heads of 128, k_norm over 8 */
+  d = phase(j, "decode");
+  assert_double_exact(num(op_at(d, "model.layers[moe].self_attn.q_norm"),
+                          "weight_bytes"), 128 * 2.0);
+  assert_true(has_op(d, "model.layers[moe].self_attn.k_norm"));
+  /* KV: 92 layers * 2 * 8 * 128 * 2 bytes = 376,832 per token */
+  assert_double_exact(num(memory(j), "kv_cache_bytes"), 16 * 376832.0);
+  json_decref(j);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 /* Mixtral-8x22B: 56 layers, H 6144, 48 heads (8 KV), experts of 16384. */
 static void test_moe_mixtral_8x22b(void **state) {
   (void)state;
@@ -1331,6 +1467,7 @@ int main(void) {
       cmocka_unit_test(test_moe_expert_balance),
       cmocka_unit_test(test_moe_qwen3_moe_parameters),
       cmocka_unit_test(test_moe_qwen2_moe),
+      cmocka_unit_test(test_moe_glm4_moe),
       cmocka_unit_test(test_moe_deepseek_v3),
       cmocka_unit_test(test_moe_deepseek_v2),
       cmocka_unit_test(test_moe_deepseek_v2_lite),
