@@ -1743,14 +1743,22 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     jp_key(&c.tjp, "nested_config");
     json_t *nk = json_object_get(nest, "key");
     json_t *nn = json_object_get(nest, "note");
+    /* note_at_top: the keys may also sit at the top level of the same
+     * image-text model (Qwen2-VL, Qwen2.5-VL as first saved): the note
+     * holds in both layouts */
+    json_t *nt = json_object_get(nest, "note_at_top");
     if (!json_is_object(nest) || !json_is_string(nk) ||
-        (nn && !json_is_string(nn)) ||
-        json_object_size(nest) != (size_t)(1 + (nn != NULL))) {
+        (nn && !json_is_string(nn)) || (nt && !json_is_boolean(nt)) ||
+        (nt && !nn) ||
+        json_object_size(nest) !=
+            (size_t)(1 + (nn != NULL) + (nt != NULL))) {
       terr(&c, "nested_config is {\"key\": \"text_config\", \"note\": "
-               "\"what is not counted\"}");
+               "\"what is not counted\"[, \"note_at_top\": true]}");
       goto out;
     }
     jp_pop(&c.tjp);
+    if (json_is_true(nt))
+      note = json_string_value(nn);
     json_t *inner = json_object_get(root, json_string_value(nk));
     if (inner && !json_is_null(inner)) {
       if (!json_is_object(inner)) {

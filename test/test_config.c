@@ -1338,6 +1338,43 @@ static void test_config_nested(void **state) {
   assert_non_null(m);
   assert_null(m->note);
   model_free(m);
+  /* note_at_top: the note in the top-level layout too (qwen2_5_vl) */
+  char *t2 = tu_replace(tmpl, "\"config\": {",
+                        "\"nested_config\": {\"key\": \"text_config\", "
+                        "\"note\": \"the vision tower is not counted\", "
+                        "\"note_at_top\": true},\n  \"config\": {");
+  tu_write(tpath, t2);
+  m = model_from_config("config.json", inner, strlen(inner), NULL, dir, reg,
+                        &e);
+  assert_non_null(m);
+  assert_string_equal(m->note, "the vision tower is not counted");
+  assert_double_exact(params_of(m), 8030261248.0);
+  model_free(m);
+  /* note_at_top must be a boolean and needs a note: located template
+   * errors */
+  char *t3 = tu_replace(tmpl, "\"config\": {",
+                        "\"nested_config\": {\"key\": \"text_config\", "
+                        "\"note_at_top\": true},\n  \"config\": {");
+  tu_write(tpath, t3);
+  err_clear(&e);
+  m = model_from_config("config.json", inner, strlen(inner), NULL, dir, reg,
+                        &e);
+  assert_null(m);
+  assert_contains(e.msg, "note_at_top");
+  assert_contains(e.file, "llama.json");
+  char *t4 = tu_replace(tmpl, "\"config\": {",
+                        "\"nested_config\": {\"key\": \"text_config\", "
+                        "\"note\": \"n\", \"note_at_top\": 1},\n"
+                        "  \"config\": {");
+  tu_write(tpath, t4);
+  err_clear(&e);
+  m = model_from_config("config.json", inner, strlen(inner), NULL, dir, reg,
+                        &e);
+  assert_null(m);
+  assert_contains(e.msg, "note_at_top");
+  free(t4);
+  free(t3);
+  free(t2);
   buf_free(&b);
   free(inner);
   free(t);

@@ -1,6 +1,7 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
- * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3) filled with the real configs in
+ * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3, qwen2_vl,
+ * qwen2_5_vl) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -1440,6 +1441,106 @@ static void test_families_edge_cases(void **state) {
 }
 
 /* Inputs a family template does not model are located errors. */
+/* Qwen2.5-VL and Qwen2-VL (qwen2_5_vl, qwen2_vl): the language model is
+ * Qwen2's decoder (q/k/v biases, o_proj none, head_dim = h / H), read
+ * from text_config when the config has one, from the top level otherwise;
+ * the vision tower is not counted and the note says so in both layouts.
+ * Qwen2.5-VL-3B-Instruct (test/data/configs/qwen2.5-vl-3b-instruct.json,
+ * its text_config: V 151936, h 2048, 36 layers, 16 heads, 2 KV, d 128,
+ * f 11008, tied): per layer q 2048*2048 + 2048 = 4,196,352, k and v
+ * 2*(2048*256 + 256) = 1,049,088, o 4,194,304, MLP 3*2048*11008 =
+ * 67,633,152, norms 4,096: 77,076,992; 36 layers 2,774,771,712;
+ * + 151936*2048 = 311,164,928 + 2,048: 3,085,938,688.
+ * The vision tower by hand (vision_config: depth 32, width 1280, MLP 3420,
+ * patch 14, temporal patch 2, 3 channels, out 2048, merge 2): patch_embed
+ * Conv3d 3*2*14*14*1280 = 1,505,280 (no bias); per block two RMSNorms
+ * 2,560, qkv 1280*3840 + 3840 = 4,919,040, proj 1280*1280 + 1280 =
+ * 1,639,680, gate and up 2*(1280*3420 + 3420) = 8,762,040, down
+ * 3420*1280 + 1280 = 4,378,880: 19,702,200, 32 blocks 630,470,400;
+ * merger ln_q 1,280 + (5120*5120 + 5120) + (5120*2048 + 2048) =
+ * 36,708,608: 668,684,288. Language model + vision = 3,754,622,976, the
+ * Hub's safetensors total of Qwen/Qwen2.5-VL-3B-Instruct ("3.75B").
+ * KV: 36 layers * 2 * 2 * 128 * 2 bytes = 36,864 bytes per token. */
+static void test_families_qwen_vl(void **state) {
+  (void)state;
+  double lm = p_llamalike(151936, 2048, 36, 16, 2, 128, 11008, 2,
+                          2048 + 2 * 256, true);
+  assert_double_exact(lm, 3085938688.0); /* the sum written out above */
+  double vis = 3 * 2 * 14 * 14 * 1280.0 +
+               32 * (2 * 1280.0 + (1280.0 * 3840 + 3840) +
+                     (1280.0 * 1280 + 1280) + 2 * (1280.0 * 3420 + 3420) +
+                     (3420.0 * 1280 + 1280)) +
+               1280 + (5120.0 * 5120 + 5120) + (5120.0 * 2048 + 2048);
+  assert_double_exact(vis, 668684288.0);
+  assert_double_exact(lm + vis, 3754622976.0);
+  Model *m = from_file("test/data/configs/qwen2.5-vl-3b-instruct.json");
+  assert_double_exact(params_of(m), lm);
+  assert_non_null(m->note);
+  assert_contains(m->note, "vision tower");
+  Eval x;
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 36.0 * 2 * 2 * 128 * 2);
+  /* q_proj with its bias, o_proj without */
+  assert_double_exact(row(&x, "model.layers.self_attn.q_proj", NULL)
+                          [M_WEIGHT_BYTES], (2048.0 * 2048 + 2048) * 2);
+  assert_double_exact(row(&x, "model.layers.self_attn.o_proj", NULL)
+                          [M_WEIGHT_BYTES], 2048.0 * 2048 * 2);
+  eval_free(&x);
+  model_free(m);
+
+  /* The first Hub layout: the same keys at the top level, no text_config
+   * (Qwen2.5-VL-3B-Instruct's config.json as first published sets
+   * tie_word_embeddings true there): the same count and the same note.
+   * Untied (Qwen2.5-VL-7B and larger set it false; absent reads false,
+   * Qwen2_5_VLTextConfig's default): + V*h. */
+  char *text = tu_read("test/data/configs/qwen2.5-vl-3b-instruct.json");
+  json_error_t je;
+  json_t *j = json_loads(text, 0, &je);
+  assert_non_null(j);
+  assert_int_equal(json_object_del(j, "text_config"), 0);
+  json_object_set_new(j, "tie_word_embeddings", json_true());
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  char *top = json_dumps(j, JSON_INDENT(2));
+  tu_write(path, top);
+  m = from_file(path);
+  assert_double_exact(params_of(m), lm);
+  assert_non_null(m->note);
+  assert_contains(m->note, "vision tower");
+  model_free(m);
+  free(top);
+  /* Qwen2-VL-7B-Instruct (test/data/configs/qwen2-vl-7b-instruct.json,
+   * the keys at the top level, no text_config): V
+   * 152064, h 3584, 28 layers, 28 heads, 4 KV, d 128, f 18944, untied:
+   * Qwen2-7B's language model, 7,615,616,512 by hand (per layer
+   * 2*(3584*3584) + 3584 + 2*(3584*512 + 512) + 3*3584*18944 + 2*3584 =
+   * 233,057,792; 28 layers 6,525,618,176; + 2*152064*3584 + 3584).
+   * Its vision tower (Qwen2-VL: LayerNorms with bias, fc1/fc2 of 5120 with
+   * bias, merger LayerNorm + 5120 -> 5120 -> 3584): 1,505,280 + 32 *
+   * (5,120 + 4,919,040 + 1,639,680 + 6,558,720 + 6,554,880) + 2,560 +
+   * 26,219,520 + 18,353,664 = 675,759,104; together 8,291,375,616, the
+   * Hub's total of Qwen/Qwen2-VL-7B-Instruct ("8.29B"). */
+  m = from_file("test/data/configs/qwen2-vl-7b-instruct.json");
+  double q7 = p_llamalike(152064, 3584, 28, 28, 4, 128, 18944, 2,
+                          3584 + 2 * 512, false);
+  assert_double_exact(q7, 7615616512.0);
+  double v7 = 3 * 2 * 14 * 14 * 1280.0 +
+              32 * (4 * 1280.0 + (1280.0 * 3840 + 3840) +
+                    (1280.0 * 1280 + 1280) + (1280.0 * 5120 + 5120) +
+                    (5120.0 * 1280 + 1280)) +
+              2 * 1280 + (5120.0 * 5120 + 5120) + (5120.0 * 3584 + 3584);
+  assert_double_exact(q7 + v7, 8291375616.0);
+  assert_double_exact(params_of(m), q7);
+  assert_non_null(m->note);
+  assert_contains(m->note, "vision tower");
+  model_free(m);
+  json_decref(j);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 static void test_families_errors(void **state) {
   (void)state;
   static const struct {
@@ -1518,6 +1619,7 @@ int main(void) {
       cmocka_unit_test(test_families_other_layouts),
       cmocka_unit_test(test_families_refused_before),
       cmocka_unit_test(test_families_edge_cases),
+      cmocka_unit_test(test_families_qwen_vl),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
