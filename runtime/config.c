@@ -591,7 +591,7 @@ static int read_layer_count(Cfg *c, const char *key, json_t *decl,
 static const char *const decl_members[] = {
     "doc",    "default", "type",   "min",    "max",    "integer",
     "array",  "equals",  "length", "values", "covers", "every",
-    "except", "aliases", "variable", "null"};
+    "except", "aliases", "variable", "null", "outer"};
 
 /* The name under which the config gives a declared key: the key itself
  * when present and not null, else the first of the declaration's
@@ -949,7 +949,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
       return terr(c,
                   "unknown member '%s' (expected: doc, default, null, "
                   "type, min, max, integer, array, equals, length, values, "
-                  "covers, every, except, aliases, variable)",
+                  "covers, every, except, aliases, variable, outer)",
                   k);
     }
   }
@@ -960,6 +960,27 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
                 key);
   if (check_aliases(c, decl) < 0)
     return -1;
+  json_t *outer = json_object_get(decl, "outer");
+  if (outer && !json_is_true(outer)) {
+    jp_key(&c->tjp, "outer");
+    return terr(c, "outer is true (the key is read beside nested_config's "
+                   "object, at the top level) or absent");
+  }
+  if (outer && c->outer) {
+    /* a composite config's own key (Qwen3VLConfig.tie_word_embeddings:
+     * lm_head belongs to the composite model), beside text_config: read
+     * there, errors located there */
+    json_t *obj = c->obj, *top = c->outer;
+    JsonPath jp = c->cjp;
+    c->obj = top;
+    c->cjp = c->outer_jp;
+    c->outer = NULL;
+    int rc = read_key(c, key, decl);
+    c->obj = obj;
+    c->cjp = jp;
+    c->outer = top;
+    return rc;
+  }
   json_t *tyv = json_object_get(decl, "type");
   const char *ty = tyv ? json_string_value(tyv) : "number";
   if (!ty ||

@@ -1372,6 +1372,38 @@ static void test_config_nested(void **state) {
                         &e);
   assert_null(m);
   assert_contains(e.msg, "note_at_top");
+  /* "outer": the key read beside text_config (Qwen3VLConfig's
+   * tie_word_embeddings): true at the top ties lm_head, 128256 x 4096
+   * fewer; inside text_config it is not read */
+  char *t5 = tu_replace(t, "\"type\": \"flag\",\n      \"default\": 0\n    },\n"
+                           "    \"hidden_act\"",
+                        "\"type\": \"flag\",\n      \"default\": 0,\n"
+                        "      \"outer\": true\n    },\n    \"hidden_act\"");
+  assert_true(strcmp(t5, t) != 0);
+  tu_write(tpath, t5);
+  Buf b2;
+  buf_init(&b2);
+  buf_printf(&b2, "{\"model_type\": \"llama\", \"tie_word_embeddings\": true,\n"
+                  " \"text_config\": %s}", inner);
+  err_clear(&e);
+  m = model_from_config("config.json", buf_str(&b2), b2.len, NULL, dir, reg,
+                        &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 8030261248.0 - 128256 * 4096.0);
+  model_free(m);
+  buf_free(&b2);
+  /* "outer" other than true: a located template error */
+  char *t6 = tu_replace(t5, "\"outer\": true", "\"outer\": 1");
+  tu_write(tpath, t6);
+  err_clear(&e);
+  m = model_from_config("config.json", buf_str(&b), b.len, NULL, dir, reg, &e);
+  assert_null(m);
+  assert_contains(e.msg, "outer");
+  assert_contains(e.file, "llama.json");
+  free(t6);
+  free(t5);
   free(t4);
   free(t3);
   free(t2);

@@ -1,7 +1,7 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
  * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3, qwen2_vl,
- * qwen2_5_vl) filled with the real configs in
+ * qwen2_5_vl, qwen3_vl, qwen3_vl_moe) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -1541,6 +1541,112 @@ static void test_families_qwen_vl(void **state) {
   free(dir);
 }
 
+/* Qwen3-VL and Qwen3-VL-MoE (qwen3_vl, qwen3_vl_moe): the language model
+ * read from text_config (Qwen3's decoder, q/k norms per head, explicit
+ * head_dim; Qwen3-MoE's sparse layers), tie_word_embeddings read at the
+ * top level, where Qwen3VLConfig keeps it (lm_head is the composite
+ * model's). The vision tower is not counted (the note).
+ * Qwen3-VL-8B-Instruct (test/data/configs/qwen3-vl-8b-instruct.json): V
+ * 151936, h 4096, 36 layers, 32 heads, 8 KV, d 128, f 12288, untied: per
+ * layer q 16,777,216, k and v 2*4,194,304, o 16,777,216, q/k norms 256,
+ * MLP 150,994,944, norms 8,192: 192,946,432; 36 layers 6,946,071,552;
+ * + 2*622,329,856 + 4,096: 8,190,735,360.
+ * Its vision tower by hand (vision_config: depth 27, width 1152, MLP 4304,
+ * patch 16, temporal 2, 3 channels, 2304 position embeddings, out 4096,
+ * merge 2, three deepstack mergers): patch_embed Conv3d with bias
+ * 3*2*16*16*1152 + 1152 = 1,770,624; pos_embed 2304*1152 = 2,654,208;
+ * per block two LayerNorms 4*1152, qkv 1152*3456 + 3456, proj
+ * 1152*1152 + 1152, fc1 1152*4304 + 4304, fc2 4304*1152 + 1152 =
+ * 15,239,504, 27 blocks 411,466,608; merger LayerNorm(1152) 2,304 +
+ * (4608*4608 + 4608) + (4608*4096 + 4096) = 40,119,040; each deepstack
+ * merger LayerNorm(4608) 9,216 + the same two Linears = 40,125,952, three
+ * 120,377,856: 576,388,336. Together 8,767,123,696, the Hub's total of
+ * Qwen/Qwen3-VL-8B-Instruct ("8.77B").
+ * Qwen3-VL-30B-A3B-Instruct (test/data/configs/qwen3-vl-30b-a3b-instruct
+ * .json): h 2048, 48 layers, 32 heads, 4 KV, d 128, 128 experts of 768,
+ * top 8, every layer sparse, untied: per layer attention 2048*4096 * 2 +
+ * 2048*512 * 2 + 256 = 18,874,624, norms 4,096, router 128*2048 =
+ * 262,144, experts 128*3*2048*768 = 603,979,776: 623,120,640; 48 layers
+ * 29,909,790,720 + 2*311,164,928 + 2,048 = 30,532,122,624 (Qwen3-30B-A3B's
+ * count); active: 8 experts, 37,748,736 instead of 603,979,776 per layer:
+ * 3,353,032,704. Its vision tower as the 8B's with out 2048: merger
+ * 2,304 + 21,238,272 + (4608*2048 + 2048) = 30,679,808, deepstack 3 *
+ * 30,686,720: 538,631,408; together 31,070,754,032, the Hub's total
+ * ("31.1B"). */
+static void test_families_qwen3_vl(void **state) {
+  (void)state;
+  double lm = p_llamalike(151936, 4096, 36, 32, 8, 128, 12288, 2, 2 * 128,
+                          false);
+  assert_double_exact(lm, 8190735360.0);
+  double blk = 4 * 1152.0 + (1152.0 * 3456 + 3456) + (1152.0 * 1152 + 1152) +
+               (1152.0 * 4304 + 4304) + (4304.0 * 1152 + 1152);
+  double fc1 = 4608.0 * 4608 + 4608;
+  double vis_front = 3 * 2 * 16 * 16 * 1152.0 + 1152 + 2304 * 1152.0 +
+                     27 * blk;
+  double vis8 = vis_front + (2304 + fc1 + 4608.0 * 4096 + 4096) +
+                3 * (9216 + fc1 + 4608.0 * 4096 + 4096);
+  assert_double_exact(vis8, 576388336.0);
+  assert_double_exact(lm + vis8, 8767123696.0);
+  Model *m = from_file("test/data/configs/qwen3-vl-8b-instruct.json");
+  assert_double_exact(params_of(m), lm);
+  assert_non_null(m->note);
+  assert_contains(m->note, "vision tower");
+  Eval x;
+  eval(m, 1, 1, &x);
+  /* KV: 36 layers * 2 * 8 * 128 * 2 bytes per token */
+  assert_double_exact(kv_cache(&x), 36.0 * 2 * 8 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+  /* tie_word_embeddings true at the top level (Qwen3-VL-2B, -4B): lm_head
+   * shares embed_tokens, V*h fewer; inside text_config it is not read */
+  char *text = tu_read("test/data/configs/qwen3-vl-8b-instruct.json");
+  char *tied = tu_replace(text, "\"tie_word_embeddings\": false",
+                          "\"tie_word_embeddings\": true");
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  tu_write(path, tied);
+  m = from_file(path);
+  assert_double_exact(params_of(m), lm - 151936 * 4096.0);
+  model_free(m);
+  /* a top-level tie_word_embeddings that is not a flag is located there */
+  char *bad = tu_replace(text, "\"tie_word_embeddings\": false",
+                         "\"tie_word_embeddings\": \"yes\"");
+  tu_write(path, bad);
+  Error e;
+  m = open_model(path, &e);
+  assert_null(m);
+  assert_contains(e.msg, "tie_word_embeddings");
+  int line, col;
+  tu_position_of(bad, "\"yes\"", 1, 0, &line, &col);
+  assert_int_equal(e.line, line);
+  assert_int_equal(e.col, col);
+  free(bad);
+  free(tied);
+
+  double H = 2048, att = H * 4096 * 2 + H * 512 * 2 + 256;
+  double layer = att + 2 * H + 128 * H + 128 * 3 * H * 768;
+  double moe = 48 * layer + 2 * 151936 * H + H;
+  double active = moe - 48 * 120 * 3 * H * 768;
+  assert_double_exact(moe, 30532122624.0);
+  assert_double_exact(active, 3353032704.0);
+  double vis30 = vis_front + (2304 + fc1 + 4608.0 * 2048 + 2048) +
+                 3 * (9216 + fc1 + 4608.0 * 2048 + 2048);
+  assert_double_exact(vis30, 538631408.0);
+  assert_double_exact(moe + vis30, 31070754032.0);
+  m = from_file("test/data/configs/qwen3-vl-30b-a3b-instruct.json");
+  assert_double_exact(params_of(m), moe);
+  assert_non_null(m->note);
+  eval(m, 1, 1, &x);
+  /* KV: 48 layers * 2 * 4 * 128 * 2 bytes */
+  assert_double_exact(kv_cache(&x), 48.0 * 2 * 4 * 128 * 2);
+  eval_free(&x);
+  model_free(m);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 static void test_families_errors(void **state) {
   (void)state;
   static const struct {
@@ -1620,6 +1726,7 @@ int main(void) {
       cmocka_unit_test(test_families_refused_before),
       cmocka_unit_test(test_families_edge_cases),
       cmocka_unit_test(test_families_qwen_vl),
+      cmocka_unit_test(test_families_qwen3_vl),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
