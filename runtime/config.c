@@ -448,19 +448,21 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
   /* equals: a string, or for arrays a list of names counted alike (a block
    * renamed between transformers versions: nemotron_h's mamba, now
    * linear_attention) */
-  bool eq_ok = json_is_string(eq) ||
+  bool eq_ok = json_is_string(eq) || json_is_number(eq) ||
                (json_is_array(eq) && json_array_size(eq) > 0 &&
                 json_is_string(json_array_get(eq, 0)));
   for (size_t j = 0; eq_ok && json_is_array(eq) && j < json_array_size(eq); j++)
     eq_ok = json_is_string(json_array_get(eq, j));
   if (!json_is_string(arr_name) || !eq_ok)
     return terr(c, "a count declares 'array' (a string) and 'equals' (a "
-                   "string, or an array of strings)");
+                   "string, an array of strings, or a number)");
   const char *an = json_string_value(arr_name);
   json_t *arr = json_object_get(c->obj, an);
   *found = false;
   if (!arr || json_is_null(arr))
     return 0;
+  if (json_is_number(eq) && !json_is_array(arr))
+    return cerr_at(c, an, "%s must be an array of numbers", an);
   if (json_is_string(arr)) {
     /* a pattern string, one character per layer (nemotron_h's
      * hybrid_override_pattern: "M-M*-..."): count the character */
@@ -498,7 +500,22 @@ static int read_count(Cfg *c, const char *key, json_t *decl, bool *found,
     if (!json_is_string(json_array_get(vals, j)))
       return terr(c, "a count's 'values' is a non-empty array of strings");
   double n = 0;
-  for (size_t i = 0; i < json_array_size(arr); i++) {
+  for (size_t i = 0; json_is_number(eq) && i < json_array_size(arr); i++) {
+    /* equals a number: an array of numbers (SmolLM3's no_rope_layers of
+     * 1 and 0; true and false read as 1 and 0, as Python's int()) */
+    json_t *e = json_array_get(arr, i);
+    if (!json_is_number(e) && !json_is_boolean(e)) {
+      JsonPath p = c->cjp;
+      jp_key(&p, an);
+      jp_index(&p, (int)i);
+      return jdoc_error(c->err, &c->cdoc, &p, "%s[%zu] must be a number", an,
+                        i);
+    }
+    double x = json_is_boolean(e) ? (double)json_is_true(e)
+                                  : json_number_value(e);
+    n += x == json_number_value(eq);
+  }
+  for (size_t i = 0; !json_is_number(eq) && i < json_array_size(arr); i++) {
     json_t *e = json_array_get(arr, i);
     bool known = vals ? values_index(vals, e) >= 0 : json_is_string(e);
     if (!known) {

@@ -1,7 +1,7 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
  * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3, qwen2_vl,
- * qwen2_5_vl, qwen3_vl, qwen3_vl_moe) filled with the real configs in
+ * qwen2_5_vl, qwen3_vl, qwen3_vl_moe, smollm3) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -1647,6 +1647,93 @@ static void test_families_qwen3_vl(void **state) {
   free(dir);
 }
 
+/* SmolLM3 (smollm3): Llama's decoder, tied, the layers whose
+ * no_rope_layers entry is 0 without rotary embedding (NoPE).
+ * SmolLM3-3B (test/data/configs/smollm3-3b.json): V 128256, h 2048, 36
+ * layers, 16 heads, 4 KV, d 128, f 11008, no_rope_layers 1, 1, 1, 0
+ * repeated (9 NoPE layers, 27 with RoPE): per layer q 4,194,304, k and v
+ * 2*1,048,576, o 4,194,304, MLP 3*2048*11008 = 67,633,152, norms 4,096:
+ * 78,123,008; 36 layers 2,812,428,288; + 128256*2048 = 262,668,288 + 2,048:
+ * 3,075,098,624 (Hub 3.08B). KV: 36 * 2 * 4 * 128 * 2 = 73,728 bytes per
+ * token. rope: 3 FLOPs per element of Q and the new K, (16 + 4) * 128 per
+ * token, in the 27 RoPE layers only. */
+static void test_families_smollm3(void **state) {
+  (void)state;
+  double n = p_llamalike(128256, 2048, 36, 16, 4, 128, 11008, 2, 0, true);
+  assert_double_exact(n, 3075098624.0);
+  Model *m = from_file("test/data/configs/smollm3-3b.json");
+  assert_double_exact(params_of(m), n);
+  Eval x;
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 73728.0);
+  double count;
+  const double *r = row(&x, "model.layers[rope].self_attn.rope", &count);
+  assert_double_exact(count, 27);
+  assert_double_exact(r[M_FLOPS], 3.0 * (16 + 4) * 128);
+  assert_true(find_row(&x, "model.layers[nope].self_attn.rope") < 0);
+  row(&x, "model.layers[nope].self_attn.q_proj", &count);
+  assert_double_exact(count, 9);
+  eval_free(&x);
+  model_free(m);
+
+  char *text = tu_read("test/data/configs/smollm3-3b.json");
+  char *dir = tu_tmpdir();
+  char *path = path_join(dir, "config.json");
+  json_error_t je;
+  json_t *j = json_loads(text, 0, &je);
+  assert_non_null(j);
+  /* no_rope_layers absent: SmolLM3Config's default list from
+   * no_rope_layer_interval (4: 27 RoPE layers; 3: 24) */
+  json_object_del(j, "no_rope_layers");
+  json_object_set_new(j, "no_rope_layer_interval", json_integer(3));
+  char *s = json_dumps(j, JSON_INDENT(2));
+  tu_write(path, s);
+  free(s);
+  m = from_file(path);
+  eval(m, 1, 1, &x);
+  row(&x, "model.layers[rope].self_attn.rope", &count);
+  assert_double_exact(count, 24);
+  eval_free(&x);
+  assert_double_exact(params_of(m), n);
+  model_free(m);
+  json_decref(j);
+  /* an entry that is not a number, and a list of the wrong length, are
+   * errors at the entry and at the list */
+  char *bad = tu_replace(text, "\"no_rope_layers\": [\n    1,",
+                         "\"no_rope_layers\": [\n    \"yes\",");
+  assert_true(strcmp(bad, text) != 0);
+  tu_write(path, bad);
+  Error e;
+  m = open_model(path, &e);
+  assert_null(m);
+  assert_contains(e.msg, "no_rope_layers[0] must be a number");
+  int line, col;
+  tu_position_of(bad, "\"yes\"", 1, 0, &line, &col);
+  assert_int_equal(e.line, line);
+  assert_int_equal(e.col, col);
+  free(bad);
+  bad = tu_replace(text, "\"num_hidden_layers\": 36", "\"num_hidden_layers\": 35");
+  tu_write(path, bad);
+  m = open_model(path, &e);
+  assert_null(m);
+  assert_contains(e.msg, "no_rope_layers has 36 entries");
+  free(bad);
+  /* sliding NoPE layers are not modelled: refused at the flag */
+  bad = tu_replace(text, "\"sliding_window\": null", "\"sliding_window\": 4096");
+  char *bad2 = tu_replace(bad, "\"use_sliding_window\": false",
+                          "\"use_sliding_window\": true");
+  tu_write(path, bad2);
+  m = open_model(path, &e);
+  assert_null(m);
+  assert_contains(e.msg, "no sliding-window layers are modelled");
+  free(bad2);
+  free(bad);
+  free(text);
+  free(path);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 static void test_families_errors(void **state) {
   (void)state;
   static const struct {
@@ -1727,6 +1814,7 @@ int main(void) {
       cmocka_unit_test(test_families_edge_cases),
       cmocka_unit_test(test_families_qwen_vl),
       cmocka_unit_test(test_families_qwen3_vl),
+      cmocka_unit_test(test_families_smollm3),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
