@@ -466,6 +466,63 @@ static void test_moe_glm4_moe(void **state) {
   free(dir);
 }
 
+/* Granite MoE (granitemoe): Granite's layer (multipliers; attention
+ * without biases here; head_dim = h / heads) with block_sparse_moe: a
+ * router Linear h -> E and E experts of input_linear [E, 2I, h] and
+ * output_linear [E, h, I]; tied embeddings.
+ * granite-3.1-3b-a800m-instruct (test/data/configs/granite-3.1-3b-a800m-
+ * instruct.json): V 49155, h 1536, 32 layers, 24 heads, 8 KV, d 64, I 512,
+ * E 40, k 8: per layer q 1536*1536 = 2,359,296, k and v 2*1536*512 =
+ * 1,572,864, o 2,359,296, norms 3,072, router 40*1536 = 61,440, experts
+ * 40*3*1536*512 = 94,371,840: 100,727,808; 32 layers 3,223,289,856; +
+ * 49155*1536 = 75,502,080 + 1,536: 3,298,793,472 (IBM: "3.3B", "3b").
+ * Active: 8 experts, 18,874,368 instead of 94,371,840 per layer:
+ * 882,874,368 ("a800m" counts without the embedding: 807,372,288).
+ * KV: 32 * 2 * 8 * 64 * 2 = 65,536 bytes per token. Decode router: 2*h*E
+ * + E (top-k) + 5k (softmax over the k selected) = 122,960 FLOPs. */
+static void test_moe_granitemoe(void **state) {
+  (void)state;
+  double h = 1536, layer = 2 * h * h + 2 * h * 512 + 2 * h + 40 * h +
+                           40 * 3 * h * 512;
+  double total = 32 * layer + 49155 * h + h;
+  double active = total - 32 * 32 * 3 * h * 512;
+  assert_double_exact(total, 3298793472.0); /* the sums written out above */
+  assert_double_exact(active, 882874368.0);
+  near_rel(total, 3.3e9, 0.005);
+  json_t *j = run_json(CFG "granite-3.1-3b-a800m-instruct.json -S 1000");
+  json_t *p = json_object_get(j, "parameters");
+  assert_double_exact(num(p, "total"), total);
+  assert_double_exact(num(p, "active"), active);
+  assert_double_exact(num(memory(j), "kv_cache_bytes"), 1000 * 65536.0);
+  json_t *d = phase(j, "decode");
+  assert_double_exact(num(op_at(d, "model.layers.block_sparse_moe.router"),
+                          "flops"), 2 * h * 40 + 40 + 5 * 8);
+  /* one token, 8 experts: gate_up 2 * 8 * h * 2 * 512 FLOPs */
+  assert_double_exact(
+      num(op_at(d, "model.layers.block_sparse_moe.gate_up_proj"), "flops"),
+      2 * 8 * h * 2 * 512);
+  /* logits / logits_scaling: one FLOP per logit */
+  assert_double_exact(num(op_at(d, "logits_scaling"), "flops"), 49155);
+  json_decref(j);
+  /* --tp 2: experts split on their 512 columns, the router replicated,
+   * one all-reduce after the experts' combine; --ep 2: 20 experts a GPU */
+  j = run_json(CFG "granite-3.1-3b-a800m-instruct.json -S 16 --tp 2");
+  d = phase(j, "decode");
+  assert_double_exact(
+      num(op_at(d, "model.layers.block_sparse_moe.router"), "weight_bytes"),
+      40 * h * 2);
+  /* E * (1 - (1 - k/E)^1) = 8 experts touched, in floating point */
+  near_rel(
+      num(op_at(d, "model.layers.block_sparse_moe.down_proj"), "weight_bytes"),
+      8 * 256 * h * 2, 1e-12);
+  assert_true(has_op(d, "model.layers.block_sparse_moe.combine.all_reduce"));
+  json_decref(j);
+  j = run_json(CFG "granite-3.1-3b-a800m-instruct.json -S 16 -B 2 --ep 2");
+  d = phase(j, "decode");
+  assert_true(has_op(d, "model.layers.block_sparse_moe.router.all_to_all"));
+  json_decref(j);
+}
+
 /* Mixtral-8x22B: 56 layers, H 6144, 48 heads (8 KV), experts of 16384. */
 static void test_moe_mixtral_8x22b(void **state) {
   (void)state;
@@ -1468,6 +1525,7 @@ int main(void) {
       cmocka_unit_test(test_moe_qwen3_moe_parameters),
       cmocka_unit_test(test_moe_qwen2_moe),
       cmocka_unit_test(test_moe_glm4_moe),
+      cmocka_unit_test(test_moe_granitemoe),
       cmocka_unit_test(test_moe_deepseek_v3),
       cmocka_unit_test(test_moe_deepseek_v2),
       cmocka_unit_test(test_moe_deepseek_v2_lite),
