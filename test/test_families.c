@@ -1,7 +1,7 @@
 /* test_families.c: the family templates of issue 10 (models/arch/ gpt2,
  * gptj, gpt_neox, falcon, opt, bloom, starcoder2, olmo2, cohere, granite,
  * phi3, phi, cohere2, olmo, gemma, gemma2, gemma3_text, gemma3, qwen2_vl,
- * qwen2_5_vl, qwen3_vl, qwen3_vl_moe, smollm3) filled with the real configs in
+ * qwen2_5_vl, qwen3_vl, qwen3_vl_moe, smollm3, mimo) filled with the real configs in
  * test/data/configs.
  *
  * Every expected number is derived here by hand from the config's values,
@@ -1734,6 +1734,35 @@ static void test_families_smollm3(void **state) {
   free(dir);
 }
 
+/* MiMo (mimo, same_as qwen2): XiaomiMiMo/MiMo-7B-Base
+ * (test/data/configs/mimo-7b-base.json): V 151680, h 4096, 36 layers, 32
+ * heads, 8 KV, d 128, f 11008, untied, Qwen2's q/k/v biases: per layer q
+ * 16,777,216 + 4,096, k and v 2*(4,194,304 + 1,024), o 16,777,216, MLP
+ * 135,266,304, norms 8,192: 177,223,680; 36 layers 6,380,052,480; +
+ * 2*621,281,280 + 4,096: 7,622,619,136. Its MTP layer (not counted: not
+ * run by plain generation): the layer's 177,215,488 without its two norms
+ * + five norms 20,480 + input_proj 8192*4096 = 33,554,432: 210,790,400;
+ * with it 7,833,409,536, the Hub's "7.83B". KV: 36 * 2 * 8 * 128 * 2 =
+ * 147,456 bytes per token. */
+static void test_families_mimo(void **state) {
+  (void)state;
+  double n = p_llamalike(151680, 4096, 36, 32, 8, 128, 11008, 2,
+                         4096 + 2 * 1024, false);
+  assert_double_exact(n, 7622619136.0);
+  double mtp = (n - 2 * 151680 * 4096.0 - 4096) / 36 - 2 * 4096 +
+               5 * 4096 + 8192 * 4096.0;
+  assert_double_exact(mtp, 210790400.0);
+  if (!(fabs(n + mtp - 7.83e9) <= 0.005 * 7.83e9))
+    fail_msg("%.0f is not within 0.5%% of 7.83B", n + mtp);
+  Model *m = from_file("test/data/configs/mimo-7b-base.json");
+  assert_double_exact(params_of(m), n);
+  Eval x;
+  eval(m, 1, 1, &x);
+  assert_double_exact(kv_cache(&x), 147456.0);
+  eval_free(&x);
+  model_free(m);
+}
+
 static void test_families_errors(void **state) {
   (void)state;
   static const struct {
@@ -1815,6 +1844,7 @@ int main(void) {
       cmocka_unit_test(test_families_qwen_vl),
       cmocka_unit_test(test_families_qwen3_vl),
       cmocka_unit_test(test_families_smollm3),
+      cmocka_unit_test(test_families_mimo),
       cmocka_unit_test(test_families_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
