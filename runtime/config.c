@@ -742,6 +742,27 @@ static int qerr(Cfg *c, const char *key, const char *a, const char *b,
   return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
 }
 
+/* Whether an entry of compressed-tensors' `ignore` (a module name or a
+ * "re:" pattern) names a layer the model keeps at 16 bits anyway or does
+ * not count: lm_head, the embeddings, a MoE router or shared-expert gate
+ * (a name ending in "gate": "re:.*mlp.gate$", "model.layers.3.mlp.gate";
+ * not gate_proj), the vision tower and projector of an image-text model,
+ * multi-token-prediction layers. Any other entry (an attention projection,
+ * a shared expert, a dense layer) leaves part of the quantized layers at
+ * 16 bits: one width cannot describe that checkpoint. */
+static bool ct_ignore_harmless(const char *e) {
+  size_t n = strlen(e);
+  while (n && e[n - 1] == '$')
+    n--;
+  static const char *const has[] = {"lm_head", "embed", "vision", "visual",
+                                    "multi_modal", "mm_projector", "mtp",
+                                    "nextn"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(has); i++)
+    if (strstr(e, has[i]))
+      return true;
+  return n >= 4 && memcmp(e + n - 4, "gate", 4) == 0;
+}
+
 /* compressed-tensors (llm-compressor's checkpoints: FP8 W8A8, INT4/INT8
  * W4A16/W8A16, NVFP4): the bits per weight of its config_groups' weights
  * scheme, scales included, as compressed_tensors stores them: "tensor" and
@@ -751,7 +772,8 @@ static int qerr(Cfg *c, const char *key, const char *a, const char *b,
  * it; "tensor_group" (NVFP4) an FP8 E4M3 scale per group_size; "block" a
  * 16-bit scale per block_structure block. 1: modelled, 0: not modelled
  * (mixed schemes across groups, a group without weights, a sparse or
- * dense format), -1: a located error in a value that decides the width. */
+ * dense format, an `ignore` entry beyond ct_ignore_harmless), -1: a
+ * located error in a value that decides the width. */
 static int ct_bits(Cfg *c, json_t *q, const char *key, double *bits,
                    double *nominal) {
   const char *fmt = json_string_value(json_object_get(q, "format"));
@@ -759,6 +781,12 @@ static int ct_bits(Cfg *c, json_t *q, const char *key, double *bits,
   if ((fmt && (strcmp(fmt, "dense") == 0 || strstr(fmt, "24"))) ||
       (sp && !json_is_null(sp)))
     return 0;
+  json_t *ign = json_object_get(q, "ignore");
+  for (size_t i = 0; json_is_array(ign) && i < json_array_size(ign); i++) {
+    const char *e = json_string_value(json_array_get(ign, i));
+    if (e && !ct_ignore_harmless(e))
+      return 0; /* partially quantized: not modelled */
+  }
   json_t *groups = json_object_get(q, "config_groups");
   if (!json_is_object(groups) || json_object_size(groups) == 0)
     return qerr(c, key, json_is_object(groups) ? "config_groups" : NULL, NULL,

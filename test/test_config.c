@@ -758,6 +758,38 @@ static void test_config_compressed_tensors(void **state) {
   assert_false(m->quant.known);
   model_free(m);
   free(t);
+  /* ignore: routers ("re:.*mlp.gate$", a layer's "...mlp.gate"), lm_head
+   * and a vision tower stay modelled; an attention projection or a
+   * gate_proj left at 16 bits is a partial checkpoint: not modelled */
+  static const struct {
+    const char *ignore;
+    bool known;
+  } ig[] = {
+      {"[\"lm_head\", \"re:.*mlp.gate$\", \"model.layers.3.mlp.gate\", "
+       "\"re:vision_tower.*\"]",
+       true},
+      {"[\"lm_head\", \"re:.*self_attn.*\"]", false},
+      {"[\"model.layers.0.mlp.gate_proj\"]", false},
+  };
+  for (size_t i = 0; i < LM_ARRAY_LEN(ig); i++) {
+    char q[1024];
+    snprintf(q, sizeof(q),
+             "\"model_type\": \"mistral\", \"quantization_config\": "
+             "{\"config_groups\": {\"group_0\": {\"targets\": "
+             "[\"Linear\"], \"weights\": {\"num_bits\": 8, \"type\": "
+             "\"float\", \"strategy\": \"channel\"}}}, \"ignore\": %s, "
+             "\"quant_method\": \"compressed-tensors\"},",
+             ig[i].ignore);
+    char *ti = tu_replace(base, "\"model_type\": \"mistral\",", q);
+    Error ei;
+    Model *mi = from_text(ti, &ei);
+    if (!mi)
+      err_print(stderr, &ei);
+    assert_non_null(mi);
+    assert_int_equal(mi->quant.known, ig[i].known);
+    model_free(mi);
+    free(ti);
+  }
   const char *sparse =
       "\"model_type\": \"mistral\", \"quantization_config\": "
       "{\"config_groups\": {\"group_0\": {\"weights\": {\"num_bits\": 8}}}, "
