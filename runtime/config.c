@@ -99,6 +99,7 @@ typedef struct Cfg {
   /* a "wraps" template's target, handed over to from_config (owned) */
   json_t *wrap_root;
   char *wrap_text, *wrap_path;
+  json_t *wrap_over; /* the wraps' class_defaults of the target (a ref) */
   Arena *arena;
   Error *err;
 } Cfg;
@@ -1492,12 +1493,14 @@ static int read_wraps(Cfg *c, json_t *troot, json_t *root,
   jp_key(&c->tjp, "wraps");
   json_t *wk = json_object_get(w, "key"), *wn = json_object_get(w, "note");
   json_t *wd = json_object_get(w, "default_model_type");
+  json_t *cd = json_object_get(w, "class_defaults");
   if (!json_is_object(w) || !json_is_string(wk) || !json_is_string(wn) ||
-      (wd && !json_is_string(wd)) ||
-      json_object_size(w) != (size_t)(2 + (wd != NULL)))
+      (wd && !json_is_string(wd)) || (cd && !json_is_object(cd)) ||
+      json_object_size(w) != (size_t)(2 + (wd != NULL) + (cd != NULL)))
     return terr(c, "wraps is {\"key\": \"text_config\", \"note\": \"what is "
                    "not counted\", \"default_model_type\": \"...\" "
-                   "(optional)}");
+                   "(optional), \"class_defaults\": {\"<model_type>\": "
+                   "{\"<config key>\": number}} (optional)}");
   if (inline_template)
     return terr(c, "wraps is for template files in the template directory");
   /* copies: the wrapper's template is freed once the target replaces it,
@@ -1539,6 +1542,7 @@ static int read_wraps(Cfg *c, json_t *troot, json_t *root,
     free(path);
     return -1;
   }
+  JsonDoc wdoc = c->tdoc; /* the wrapper's, for class_defaults' errors */
   c->tpath = path_display(path);
   c->ttext = text;
   c->tlen = len;
@@ -1564,6 +1568,38 @@ static int read_wraps(Cfg *c, json_t *troot, json_t *root,
     free(text);
     free(path);
     return -1;
+  }
+  /* the language model's config class fills what text_config leaves out
+   * (LlavaConfig: CONFIG_MAPPING[model_type](**text_config), so LlamaConfig's
+   * defaults): class_defaults.<model_type>, each a key the target declares */
+  json_t *over = cd ? json_object_get(cd, to) : NULL;
+  if (over) {
+    json_t *decls = json_object_get(t, "config");
+    const char *bad = NULL;
+    if (!json_is_object(over))
+      bad = "";
+    else
+      json_object_foreach(over, k, x) if (!bad && (!json_is_number(x) ||
+                                                   !json_object_get(decls, k)))
+          bad = k;
+    if (bad) {
+      JsonPath p;
+      jp_init(&p);
+      jp_key(&p, "wraps");
+      jp_key(&p, "class_defaults");
+      jp_key(&p, to);
+      if (*bad)
+        jp_key(&p, bad);
+      jdoc_error(c->err, &wdoc, &p,
+                 "class_defaults.%s is {\"<config key>\": number}, each a "
+                 "key %s.json declares",
+                 to, to);
+      json_decref(t);
+      free(text);
+      free(path);
+      return -1;
+    }
+    c->wrap_over = json_incref(over);
   }
   c->wrap_root = t;
   c->wrap_text = text;
@@ -1709,6 +1745,9 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     troot = c.wrap_root;
     c.wrap_text = c.wrap_path = NULL;
     c.wrap_root = NULL;
+    over = c.wrap_over; /* owned here from now on */
+    c.wrap_over = NULL;
+    c.dflt_over = over;
   }
   /* "same_as": another family's template serves this model_type (Kimi-K2's
    * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */

@@ -1065,6 +1065,74 @@ static void test_config_wraps(void **state) {
   free(base);
 }
 
+/* LLaVA-1.5-7B (llava-hf/llava-1.5-7b-hf's config.json): its text_config
+ * names model_type llama and lists only vocab_size 32064,
+ * max_position_embeddings 4096 and rms_norm_eps; LlavaConfig builds it as
+ * LlamaConfig(**text_config), so the sizes are LlamaConfig's defaults
+ * (h = 4096, MLP 11008, 32 layers, 32 heads, as many key/value heads),
+ * which llava.json's wraps.class_defaults carry. By hand:
+ *   embed_tokens + lm_head (untied) 2 x 32064 x 4096   =    262,668,288
+ *   per layer q, k, v, o 4 x 4096^2 = 67,108,864; MLP 3 x 4096 x 11008 =
+ *   135,266,304; 2 norms 8,192 = 202,383,360, x 32     =  6,476,267,520
+ *   final norm                                         =          4,096
+ *   total                                              =  6,738,939,904
+ * (the Hub's 7.06B adds the CLIP ViT-L/14-336 tower, about 303.5M, and
+ * the 1024 -> 4096 -> 4096 projector, 20,979,712, neither counted).
+ * A text_config that gives a size overrides the class default
+ * (LLaVA-1.5-13B's: h 5120, MLP 13824, 40 layers, 40 heads:
+ *   2 x 32064 x 5120 = 328,335,360; per layer 4 x 5120^2 + 3 x 5120 x
+ *   13824 + 2 x 5120 = 104,857,600 + 212,336,640 + 10,240 = 317,204,480,
+ *   x 40 = 12,688,179,200; final norm 5,120; total 13,016,519,680).
+ * A class default for a key the target does not declare is an error in
+ * the wrapper template, located there. */
+static void test_config_wraps_class_defaults(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/llava-1.5-7b-hf.json");
+  assert_double_exact(params_of(m), 6738939904.0);
+  assert_string_equal(m->family, "llava");
+  assert_contains(m->note, "the vision tower (CLIP)");
+  model_free(m);
+  char *base = tu_read("test/data/configs/llava-1.5-7b-hf.json");
+  char *t1 = tu_replace(base, "\"max_position_embeddings\": 4096,",
+                        "\"max_position_embeddings\": 4096, \"hidden_size\": "
+                        "5120, \"intermediate_size\": 13824, "
+                        "\"num_hidden_layers\": 40, \"num_attention_heads\": "
+                        "40,");
+  Error e;
+  m = from_text(t1, &e);
+  if (!m)
+    err_print(stderr, &e);
+  assert_non_null(m);
+  assert_double_exact(params_of(m), 13016519680.0);
+  model_free(m);
+  char *dir = tu_tmpdir();
+  char *tl = tu_read("models/arch/llava.json");
+  char *tl2 = tu_replace(tl, "\"num_attention_heads\": 32\n",
+                         "\"num_attention_heads\": 32, \"n_experts\": 8\n");
+  char *p1 = path_join(dir, "llava.json");
+  char *p2 = path_join(dir, "llama.json");
+  char *ll = tu_read("models/arch/llama.json");
+  tu_write(p1, tl2);
+  tu_write(p2, ll);
+  err_clear(&e);
+  m = model_from_config("config.json", base, strlen(base), NULL, dir, reg, &e);
+  assert_null(m);
+  char *txt = tu_err_text(&e);
+  assert_contains(txt, "class_defaults.llama is");
+  assert_contains(txt, ".wraps.class_defaults.llama.n_experts");
+  assert_contains(txt, "llava.json");
+  free(txt);
+  tu_rm_rf(dir);
+  free(dir);
+  free(p1);
+  free(p2);
+  free(ll);
+  free(tl2);
+  free(tl);
+  free(t1);
+  free(base);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -1599,6 +1667,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_parameters_real_files),
       cmocka_unit_test(test_config_kv_per_token),
+      cmocka_unit_test(test_config_wraps_class_defaults),
       cmocka_unit_test(test_config_per_op_values),
       cmocka_unit_test(test_config_mistral_nemo),
       cmocka_unit_test(test_config_equals_model_file),
