@@ -1133,6 +1133,31 @@ static void test_config_wraps_class_defaults(void **state) {
   free(base);
 }
 
+/* LLaVA-NeXT (llava-hf/llava-v1.6-mistral-7b-hf): its text_config, as
+ * TensorRT-LLM's test_modeling_llava_next.py quotes it (LLAVA_NEXT_7B_CONFIG,
+ * transformers 4.39.0.dev0), names mistral and leaves hidden_size,
+ * num_hidden_layers and num_attention_heads to MistralConfig's defaults
+ * (4096, 32, 32). By hand, V = 32064, 8 key/value heads of 128, MLP
+ * 14336, untied:
+ *   embed_tokens + lm_head 2 x 32064 x 4096            =    262,668,288
+ *   per layer q, o 2 x 4096^2 = 33,554,432; k, v 2 x 4096 x 1024 =
+ *   8,388,608; MLP 3 x 4096 x 14336 = 176,160,768; 2 norms 8,192
+ *   = 218,112,000, x 32                                =  6,979,584,000
+ *   final norm                                         =          4,096
+ *   total                                              =  7,242,256,384
+ * (Mistral-7B's 7,241,732,096 plus 64 more rows in each of the two
+ * vocabulary matrices). sliding_window null: no window. The config:
+ * test/data/configs/llava-v1.6-mistral-7b-hf.json (provenance in its
+ * README). */
+static void test_config_llava_next_mistral(void **state) {
+  (void)state;
+  Model *m = from_file("test/data/configs/llava-v1.6-mistral-7b-hf.json");
+  assert_double_exact(params_of(m), 7242256384.0);
+  assert_string_equal(m->family, "llava_next");
+  assert_contains(m->note, "image_newline");
+  model_free(m);
+}
+
 /* A template is checked by the loader model files go through; errors in
  * it point into the template. */
 static void test_config_template_errors(void **state) {
@@ -1668,6 +1693,7 @@ int main(void) {
       cmocka_unit_test(test_config_parameters_real_files),
       cmocka_unit_test(test_config_kv_per_token),
       cmocka_unit_test(test_config_wraps_class_defaults),
+      cmocka_unit_test(test_config_llava_next_mistral),
       cmocka_unit_test(test_config_per_op_values),
       cmocka_unit_test(test_config_mistral_nemo),
       cmocka_unit_test(test_config_equals_model_file),
