@@ -852,6 +852,8 @@ void report_json_string(Buf *b, const char *s);
  * script; nothing fetched): per phase the roofline, the time by kind of
  * operation, the sortable table with each row's explanation; the memory
  * footprint against capacity. */
+/* The model header lines (family, parameters, quantization, note). */
+void report_model_lines(const Report *r, Buf *b);
 void render_html(const Report *r, Buf *out);
 
 /* One configuration of a sweep, for its page. */

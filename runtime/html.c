@@ -953,7 +953,24 @@ void render_html(const Report *r, Buf *b) {
   } else if (r->gpu) {
     buf_puts(b, "; times: the roofline bound (--roofline)");
   }
-  buf_puts(b, "</p></header>\n");
+  buf_puts(b, "</p>");
+  /* the table's model lines: family and parameters, the quantization
+   * read, what is not counted */
+  Buf ml;
+  buf_init(&ml);
+  report_model_lines(r, &ml);
+  for (const char *l = buf_str(&ml); *l;) {
+    const char *e = strchr(l, '\n');
+    size_t n = e ? (size_t)(e - l) : strlen(l);
+    char *line = xstrndup(l, n);
+    buf_puts(b, "<p class=\"sub\">");
+    esc(b, line);
+    buf_puts(b, "</p>");
+    free(line);
+    l += n + (e != NULL);
+  }
+  buf_free(&ml);
+  buf_puts(b, "</header>\n");
 
   if (r->gpu && r->summary) {
     const Summary *s = r->summary;

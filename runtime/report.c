@@ -828,33 +828,40 @@ static void render_summary(const Report *r, Buf *b) {
                ns, s->mem.max_capped ? "at least " : "", s->mem.max_batch);
 }
 
-static void render_table(const Report *r, Buf *b) {
-  if (r->family) {
-    char n[32];
-    si_format(r->parameters, "", n, sizeof(n));
-    buf_printf(b, "model %s: family %s, %.0f parameters (%s)", r->model,
-               r->family, r->parameters, n);
-    if (r->active != r->parameters) {
-      si_format(r->active, "", n, sizeof(n));
-      buf_printf(b, ", %.0f active per token (%s)", r->active, n);
-    }
-    buf_putc(b, '\n');
-    if (r->quant && r->quant->method) {
-      if (!r->quant->known)
-        buf_printf(b, "quantization_config: method %s is not modelled: "
-                      "weights at --w-bits\n", r->quant->method);
-      else {
-        buf_printf(b, "quantization_config: %s", r->quant->method);
-        if (r->quant->w_bits > 0)
-          buf_printf(b, ", weights %.6g bits", r->quant->w_bits);
-        if (r->quant->x_bits > 0)
-          buf_printf(b, ", routed experts %.6g bits", r->quant->x_bits);
-        buf_puts(b, " per weight with scales (--w-bits overrides)\n");
-      }
-    }
-    if (r->note)
-      buf_printf(b, "note: %s\n", r->note);
+/* The model's lines: name, family and parameter count, the
+ * quantization_config read, the note (what is not counted). The table
+ * prints them first; the HTML page under its title. */
+void report_model_lines(const Report *r, Buf *b) {
+  if (!r->family)
+    return;
+  char n[32];
+  si_format(r->parameters, "", n, sizeof(n));
+  buf_printf(b, "model %s: family %s, %.0f parameters (%s)", r->model,
+             r->family, r->parameters, n);
+  if (r->active != r->parameters) {
+    si_format(r->active, "", n, sizeof(n));
+    buf_printf(b, ", %.0f active per token (%s)", r->active, n);
   }
+  buf_putc(b, '\n');
+  if (r->quant && r->quant->method) {
+    if (!r->quant->known)
+      buf_printf(b, "quantization_config: method %s is not modelled: "
+                    "weights at --w-bits\n", r->quant->method);
+    else {
+      buf_printf(b, "quantization_config: %s", r->quant->method);
+      if (r->quant->w_bits > 0)
+        buf_printf(b, ", weights %.6g bits", r->quant->w_bits);
+      if (r->quant->x_bits > 0)
+        buf_printf(b, ", routed experts %.6g bits", r->quant->x_bits);
+      buf_puts(b, " per weight with scales (--w-bits overrides)\n");
+    }
+  }
+  if (r->note)
+    buf_printf(b, "note: %s\n", r->note);
+}
+
+static void render_table(const Report *r, Buf *b) {
+  report_model_lines(r, b);
   char nb[32], ns[32];
   buf_printf(b, "%s  batch %s, sequence %s  (weights %d-bit, activations "
                 "%d-bit, KV cache %d-bit, %s attention)\n",

@@ -176,6 +176,48 @@ static void test_html_escaping_and_output(void **state) {
   free(dir);
 }
 
+/* A model from a config.json: the page says what the table says above
+ * its rows: the family and parameter count (LLaVA-1.5-7B's language
+ * model, 6,738,939,904, derived in test_config), the quantization read and
+ * the note that the vision tower is not counted (the issue asks the
+ * output to say it); escaped like every text. */
+static void test_html_model_lines(void **state) {
+  (void)state;
+  char *page = NULL;
+  assert_int_equal(tu_run(&page, "%s test/data/configs/llava-1.5-7b-hf.json "
+                                 "--format html 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_contains(page, "<p class=\"sub\">model "
+                        "test/data/configs/llava-1.5-7b-hf.json: family "
+                        "llava, 6738939904 parameters (6.74 G)</p>");
+  assert_contains(page, "<p class=\"sub\">note: the vision tower (CLIP) and "
+                        "the multi-modal projector are not counted: the cost "
+                        "is the language model&#39;s (text_config)");
+  free(page);
+  char *dir = tu_tmpdir();
+  char *cfg = path_join(dir, "config.json");
+  char *src = tu_read("test/data/configs/mistral-7b-v0.1.json");
+  char *t = tu_replace(src, "\"model_type\": \"mistral\",",
+                       "\"model_type\": \"mistral\", \"quantization_config\": "
+                       "{\"bits\": 4, \"group_size\": 128, \"quant_method\": "
+                       "\"awq\"},");
+  tu_write(cfg, t);
+  assert_int_equal(
+      tu_run(&page, "%s %s --format html 2>/dev/null", tu_bin("lmrun"), cfg),
+      0);
+  /* 4 + (16 + 4) / 128 = 4.15625 bits per weight */
+  assert_contains(page, "<p class=\"sub\">quantization_config: awq, weights "
+                        "4.15625 bits per weight with scales (--w-bits "
+                        "overrides)</p>");
+  free(page);
+  free(t);
+  free(src);
+  free(cfg);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 /* The page in headless Chromium. */
 static void test_html_browser(void **state) {
   (void)state;
@@ -547,6 +589,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_html_page),
       cmocka_unit_test(test_html_escaping_and_output),
+      cmocka_unit_test(test_html_model_lines),
       cmocka_unit_test(test_html_sweep),
       cmocka_unit_test(test_html_lmrun_sweep),
       cmocka_unit_test(test_html_parallel_rows),
