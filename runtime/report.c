@@ -987,6 +987,18 @@ static void render_markdown(const Report *r, Buf *b) {
                 "%d-bit, KV cache %d-bit, %s attention%s%s)\n",
              r->batch, r->seq_len, r->w_bits, r->a_bits, r->kv_bits,
              r->attention, r->gpu ? ", " : "", r->gpu ? r->gpu->id : "");
+  /* the model lines, each a paragraph of its own */
+  Buf ml;
+  buf_init(&ml);
+  report_model_lines(r, &ml);
+  for (char *l = ml.data, *e; l && *l; l = e + 1) {
+    e = strchr(l, '\n');
+    *e = '\0'; /* every line ends in one */
+    buf_putc(b, '\n');
+    md_text(b, l);
+    buf_putc(b, '\n');
+  }
+  buf_free(&ml);
   buf_puts(b, "\nPer instance; count = instances in the model; totals = sum "
               "of count x value. FLOPs count a multiply-add as 2.");
   if (r->gpu)

@@ -176,8 +176,8 @@ static void test_html_escaping_and_output(void **state) {
   free(dir);
 }
 
-/* A model from a config.json: the page says what the table says above
- * its rows: the family and parameter count (LLaVA-1.5-7B's language
+/* A model from a config.json: the page (and the markdown) says what the
+ * table says above its rows: the family and parameter count (LLaVA-1.5-7B's language
  * model, 6,738,939,904, derived in test_config), the quantization read and
  * the note that the vision tower is not counted (the issue asks the
  * output to say it); escaped like every text. */
@@ -194,6 +194,16 @@ static void test_html_model_lines(void **state) {
   assert_contains(page, "<p class=\"sub\">note: the vision tower (CLIP) and "
                         "the multi-modal projector are not counted: the cost "
                         "is the language model&#39;s (text_config)");
+  free(page);
+  /* markdown: the same lines, each a paragraph */
+  assert_int_equal(tu_run(&page, "%s test/data/configs/llava-1.5-7b-hf.json "
+                                 "--format markdown 2>/dev/null",
+                          tu_bin("lmrun")),
+                   0);
+  assert_contains(page, "\n\nmodel test/data/configs/llava-1.5-7b-hf.json: "
+                        "family llava, 6738939904 parameters (6.74 G)\n\n"
+                        "note: the vision tower (CLIP) and the multi-modal "
+                        "projector are not counted");
   free(page);
   char *dir = tu_tmpdir();
   char *cfg = path_join(dir, "config.json");
