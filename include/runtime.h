@@ -247,7 +247,10 @@ extern const char *const run_var_name[V_COUNT];
  * FP8), which decides the compute peak. */
 typedef struct Quant {
   const char *method;  /* quant_method, or NULL: no quantization_config */
-  bool known;          /* a method modelled (fp8, mxfp4, gptq, awq) */
+  bool known;          /* a method modelled (fp8, mxfp4, gptq, awq,
+                          compressed-tensors) */
+  const char *why;     /* not known although the method is: why (a string
+                          literal), else NULL */
   double w_bits, x_bits;
   int nominal_w, nominal_x;
 } Quant;

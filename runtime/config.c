@@ -780,13 +780,18 @@ static int ct_bits(Cfg *c, json_t *q, const char *key, double *bits,
   const char *fmt = json_string_value(json_object_get(q, "format"));
   json_t *sp = json_object_get(q, "sparsity_config");
   if ((fmt && (strcmp(fmt, "dense") == 0 || strstr(fmt, "24"))) ||
-      (sp && !json_is_null(sp)))
+      (sp && !json_is_null(sp))) {
+    c->quant.why = "a dense or 2:4-sparse format";
     return 0;
+  }
   json_t *ign = json_object_get(q, "ignore");
   for (size_t i = 0; json_is_array(ign) && i < json_array_size(ign); i++) {
     const char *e = json_string_value(json_array_get(ign, i));
-    if (e && !ct_ignore_harmless(e))
-      return 0; /* partially quantized: not modelled */
+    if (e && !ct_ignore_harmless(e)) {
+      c->quant.why = "ignore keeps more than lm_head, embeddings, routers "
+                     "and vision layers at 16 bits";
+      return 0;
+    }
   }
   json_t *groups = json_object_get(q, "config_groups");
   if (!json_is_object(groups) || json_object_size(groups) == 0)
@@ -799,8 +804,10 @@ static int ct_bits(Cfg *c, json_t *q, const char *key, double *bits,
   bool first = true;
   json_object_foreach(groups, gname, g) {
     json_t *w = json_is_object(g) ? json_object_get(g, "weights") : NULL;
-    if (!json_is_object(w))
-      return 0; /* activations only, or not an object: not modelled */
+    if (!json_is_object(w)) {
+      c->quant.why = "a config group without a weights scheme";
+      return 0;
+    }
     json_t *nb = json_object_get(w, "num_bits");
     if (!json_is_integer(nb) || json_integer_value(nb) < 1 ||
         json_integer_value(nb) > 16)
@@ -833,10 +840,14 @@ static int ct_bits(Cfg *c, json_t *q, const char *key, double *bits,
       over = 16 / ((double)json_integer_value(json_array_get(bs, 0)) *
                    (double)json_integer_value(json_array_get(bs, 1)));
     } else if (strcmp(st, "tensor") != 0 && strcmp(st, "channel") != 0) {
-      return 0; /* a strategy not known here: not modelled */
+      c->quant.why = "a weights strategy other than tensor, channel, group, "
+                     "tensor_group or block";
+      return 0;
     }
-    if (!first && (b + over != *bits || b != *nominal))
-      return 0; /* groups of different widths: mixed, not modelled */
+    if (!first && (b + over != *bits || b != *nominal)) {
+      c->quant.why = "config groups of different widths";
+      return 0;
+    }
     *bits = b + over;
     *nominal = b;
     first = false;

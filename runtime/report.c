@@ -845,8 +845,10 @@ void report_model_lines(const Report *r, Buf *b) {
   buf_putc(b, '\n');
   if (r->quant && r->quant->method) {
     if (!r->quant->known)
-      buf_printf(b, "quantization_config: method %s is not modelled: "
-                    "weights at --w-bits\n", r->quant->method);
+      buf_printf(b, "quantization_config: method %s is not modelled%s%s%s: "
+                    "weights at --w-bits\n", r->quant->method,
+                 r->quant->why ? " (" : "", r->quant->why ? r->quant->why : "",
+                 r->quant->why ? ")" : "");
     else {
       buf_printf(b, "quantization_config: %s", r->quant->method);
       if (r->quant->w_bits > 0)

@@ -756,6 +756,7 @@ static void test_config_compressed_tensors(void **state) {
   Model *m = from_text(t, &e);
   assert_non_null(m);
   assert_false(m->quant.known);
+  assert_string_equal(m->quant.why, "config groups of different widths");
   model_free(m);
   free(t);
   /* ignore: routers ("re:.*mlp.gate$", a layer's "...mlp.gate"), lm_head
@@ -787,6 +788,10 @@ static void test_config_compressed_tensors(void **state) {
       err_print(stderr, &ei);
     assert_non_null(mi);
     assert_int_equal(mi->quant.known, ig[i].known);
+    if (!ig[i].known)
+      assert_string_equal(mi->quant.why, "ignore keeps more than lm_head, "
+                                         "embeddings, routers and vision "
+                                         "layers at 16 bits");
     model_free(mi);
     free(ti);
   }
@@ -799,6 +804,7 @@ static void test_config_compressed_tensors(void **state) {
   m = from_text(t, &e);
   assert_non_null(m);
   assert_false(m->quant.known);
+  assert_string_equal(m->quant.why, "a dense or 2:4-sparse format");
   model_free(m);
   free(t);
   const char *bad =
