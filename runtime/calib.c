@@ -199,17 +199,15 @@ static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
   return 0;
 }
 
-static Calib *calib_load_text_nul(const char *path, const char *text,
-                                  size_t len, Error *err) {
+/* jdoc_load's build step: root is borrowed, doc freed after the call. */
+static void *calib_build(JsonDoc *doc, json_t *root, const void *ctx,
+                         Error *err) {
+  (void)ctx;
   Calib *c = xcalloc(1, sizeof(Calib));
   arena_init(&c->arena);
-  c->path = arena_strdup(&c->arena, path);
-  json_t *root = parse(path, text, len, err);
-  if (!root) {
-    calib_free(c);
-    return NULL;
-  }
-  Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  c->path = arena_strdup(&c->arena, doc->file);
+  Loader L = {
+      .path = doc->file, .raw = doc->text, .rawlen = doc->len, .err = err};
   jp_init(&L.jp);
   static const char *const keys[] = {
       "format",  "hardware", "description", "made_by", "data",
@@ -271,7 +269,6 @@ static Calib *calib_load_text_nul(const char *path, const char *text,
     }
   rc = 0;
 out:
-  json_decref(root);
   if (rc < 0) {
     calib_free(c);
     return NULL;
@@ -279,25 +276,16 @@ out:
   return c;
 }
 
-/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
- * larger one): error contexts are read up to a newline or NUL, so parse a
- * terminated copy. */
+/* jdoc_load parses a NUL-terminated copy of text[0..len) (a fuzzer's
+ * buffer, a slice of a larger one): error contexts are read up to a
+ * newline or NUL. */
 Calib *calib_load_text(const char *path, const char *text, size_t len,
                        Error *err) {
-  char *own = xstrndup(text, len);
-  Calib *r = calib_load_text_nul(path, own, len, err);
-  free(own);
-  return r;
+  return jdoc_load(path, text, len, calib_build, NULL, err);
 }
 
 Calib *calib_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  Calib *c = calib_load_text(path, text, len, err);
-  free(text);
-  return c;
+  return jdoc_load(path, NULL, 0, calib_build, NULL, err);
 }
 
 static bool file_exists(const char *p) {
@@ -675,16 +663,14 @@ double engine_step_time(const Engine *e, bool decode, double batch) {
   return e->step[decode] + e->step_per_seq * batch;
 }
 
-static Engine *engine_load_text_nul(const char *path, const char *text,
-                                    size_t len, Error *err) {
+/* jdoc_load's build step: root is borrowed, doc freed after the call. */
+static void *engine_build(JsonDoc *doc, json_t *root, const void *ctx,
+                          Error *err) {
+  (void)ctx;
   Engine *e = xcalloc(1, sizeof(Engine));
   arena_init(&e->arena);
-  json_t *root = parse(path, text, len, err);
-  if (!root) {
-    engine_free(e);
-    return NULL;
-  }
-  Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  Loader L = {
+      .path = doc->file, .raw = doc->text, .rawlen = doc->len, .err = err};
   jp_init(&L.jp);
   static const char *const keys[] = {
       "format",  "engine",     "name",    "description", "attention",
@@ -860,7 +846,6 @@ static Engine *engine_load_text_nul(const char *path, const char *text,
   }
   rc = 0;
 out:
-  json_decref(root);
   if (rc < 0) {
     engine_free(e);
     return NULL;
@@ -868,25 +853,15 @@ out:
   return e;
 }
 
-/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
- * larger one): error contexts are read up to a newline or NUL, so parse a
- * terminated copy. */
+/* jdoc_load parses a NUL-terminated copy of text[0..len), as
+ * calib_load_text. */
 Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err) {
-  char *own = xstrndup(text, len);
-  Engine *r = engine_load_text_nul(path, own, len, err);
-  free(own);
-  return r;
+  return jdoc_load(path, text, len, engine_build, NULL, err);
 }
 
 Engine *engine_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  Engine *e = engine_load_text(path, text, len, err);
-  free(text);
-  return e;
+  return jdoc_load(path, NULL, 0, engine_build, NULL, err);
 }
 
 void engine_free(Engine *e) {
