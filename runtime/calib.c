@@ -61,6 +61,14 @@ double calib_waves(double m, double n, double k, double sms) {
   return waves(m, n, k, sms);
 }
 
+/* Compute time tc and memory time tm, overlapped: near the ridge point
+ * neither term hides the other (the first tiles' loads precede the first
+ * MMA and the last stores follow the last). */
+static inline __attribute__((always_inline)) double
+overlapped(const KernelFit *f, double tc, double tm) {
+  return tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc;
+}
+
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
                          double bytes, double m, double n, double k,
                          double peak, const Gpu *g) {
@@ -69,9 +77,7 @@ double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
     return tm;
   double w = kind == KK_GEMM ? calib_waves(m, n, k, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
-  /* near the ridge point neither term hides the other: the first tiles'
-   * loads precede the first MMA and the last stores follow the last */
-  return tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc;
+  return overlapped(f, tc, tm);
 }
 
 /* ===== loading, with located errors ===== */
@@ -199,17 +205,15 @@ static int load_fit(Loader *L, Calib *c, json_t *o, KernelKind k) {
   return 0;
 }
 
-static Calib *calib_load_text_nul(const char *path, const char *text,
-                                  size_t len, Error *err) {
+/* jdoc_load's build step: root is borrowed, doc freed after the call. */
+static void *calib_build(JsonDoc *doc, json_t *root, const void *ctx,
+                         Error *err) {
+  (void)ctx;
   Calib *c = xcalloc(1, sizeof(Calib));
   arena_init(&c->arena);
-  c->path = arena_strdup(&c->arena, path);
-  json_t *root = parse(path, text, len, err);
-  if (!root) {
-    calib_free(c);
-    return NULL;
-  }
-  Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  c->path = arena_strdup(&c->arena, doc->file);
+  Loader L = {
+      .path = doc->file, .raw = doc->text, .rawlen = doc->len, .err = err};
   jp_init(&L.jp);
   static const char *const keys[] = {
       "format",  "hardware", "description", "made_by", "data",
@@ -271,7 +275,6 @@ static Calib *calib_load_text_nul(const char *path, const char *text,
     }
   rc = 0;
 out:
-  json_decref(root);
   if (rc < 0) {
     calib_free(c);
     return NULL;
@@ -279,25 +282,16 @@ out:
   return c;
 }
 
-/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
- * larger one): error contexts are read up to a newline or NUL, so parse a
- * terminated copy. */
+/* jdoc_load parses a NUL-terminated copy of text[0..len) (a fuzzer's
+ * buffer, a slice of a larger one): error contexts are read up to a
+ * newline or NUL. */
 Calib *calib_load_text(const char *path, const char *text, size_t len,
                        Error *err) {
-  char *own = xstrndup(text, len);
-  Calib *r = calib_load_text_nul(path, own, len, err);
-  free(own);
-  return r;
+  return jdoc_load(path, text, len, calib_build, NULL, err);
 }
 
 Calib *calib_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  Calib *c = calib_load_text(path, text, len, err);
-  free(text);
-  return c;
+  return jdoc_load(path, NULL, 0, calib_build, NULL, err);
 }
 
 static bool file_exists(const char *p) {
@@ -675,16 +669,14 @@ double engine_step_time(const Engine *e, bool decode, double batch) {
   return e->step[decode] + e->step_per_seq * batch;
 }
 
-static Engine *engine_load_text_nul(const char *path, const char *text,
-                                    size_t len, Error *err) {
+/* jdoc_load's build step: root is borrowed, doc freed after the call. */
+static void *engine_build(JsonDoc *doc, json_t *root, const void *ctx,
+                          Error *err) {
+  (void)ctx;
   Engine *e = xcalloc(1, sizeof(Engine));
   arena_init(&e->arena);
-  json_t *root = parse(path, text, len, err);
-  if (!root) {
-    engine_free(e);
-    return NULL;
-  }
-  Loader L = {.path = path, .raw = text, .rawlen = len, .err = err};
+  Loader L = {
+      .path = doc->file, .raw = doc->text, .rawlen = doc->len, .err = err};
   jp_init(&L.jp);
   static const char *const keys[] = {
       "format",  "engine",     "name",    "description", "attention",
@@ -860,7 +852,6 @@ static Engine *engine_load_text_nul(const char *path, const char *text,
   }
   rc = 0;
 out:
-  json_decref(root);
   if (rc < 0) {
     engine_free(e);
     return NULL;
@@ -868,25 +859,15 @@ out:
   return e;
 }
 
-/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
- * larger one): error contexts are read up to a newline or NUL, so parse a
- * terminated copy. */
+/* jdoc_load parses a NUL-terminated copy of text[0..len), as
+ * calib_load_text. */
 Engine *engine_load_text(const char *path, const char *text, size_t len,
                          Error *err) {
-  char *own = xstrndup(text, len);
-  Engine *r = engine_load_text_nul(path, own, len, err);
-  free(own);
-  return r;
+  return jdoc_load(path, text, len, engine_build, NULL, err);
 }
 
 Engine *engine_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  Engine *e = engine_load_text(path, text, len, err);
-  free(text);
-  return e;
+  return jdoc_load(path, NULL, 0, engine_build, NULL, err);
 }
 
 void engine_free(Engine *e) {
@@ -1225,6 +1206,17 @@ copy_time(const Calib *c, const Gpu *g, double gap, double launches,
   return launches * (f->launch + gap) + bytes / (g->bandwidth * f->memory_eff);
 }
 
+/* The bytes a fused kernel's row after the first does not move (x: its
+ * metrics; prev_write: the previous row's activation write). */
+static inline __attribute__((always_inline)) double
+fused_away(FuseDrop drop, const double *x, double prev_write) {
+  if (drop == FUSE_SHARED_INPUT)
+    return x[M_ACT_READ_BYTES]; /* the lead's read of the input */
+  if (drop == FUSE_INTERMEDIATE)
+    return 2 * prev_write; /* written and read back: neither */
+  return prev_write;       /* written, but not read back */
+}
+
 /* The body of calib_kernel_cost, inlined into calib_predict_rows too (a
  * sweep's hot loop: the fields it does not read are not computed). */
 static inline __attribute__((always_inline)) void
@@ -1248,14 +1240,8 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
     if ((k == KK_ATTENTION || cp->kvq[q]) && cp->attn_arg[q] >= 0 && e)
       attn_member(e, g, k, cp->kvq[q], v->args + cp->attn_arg[q],
                   cp->attn_off[q], run, x, &fl, &by, &copy_by, &copy_l);
-    if (nm > 0) {
-      if (cp->drop[r] == FUSE_SHARED_INPUT)
-        by -= x[M_ACT_READ_BYTES]; /* the lead's read of the input */
-      else if (cp->drop[r] == FUSE_INTERMEDIATE)
-        by -= 2 * prev_write; /* written and read back: neither */
-      else
-        by -= prev_write; /* written, but not read back */
-    }
+    if (nm > 0)
+      by -= fused_away(cp->drop[r], x, prev_write);
     prev_write = x[M_ACT_WRITE_BYTES];
     flops += fl;
     bytes += by;
@@ -1317,14 +1303,8 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
       rs += roof[mi->row];
       if (mi->traffic != 1)
         by *= mi->traffic;
-      if (nm > 0) {
-        if (ki->drop == FUSE_SHARED_INPUT)
-          by -= x[M_ACT_READ_BYTES];
-        else if (ki->drop == FUSE_INTERMEDIATE)
-          by -= 2 * prev_write;
-        else
-          by -= prev_write;
-      }
+      if (nm > 0)
+        by -= fused_away(ki->drop, x, prev_write);
       prev_write = x[M_ACT_WRITE_BYTES];
       bytes += by;
     }
@@ -1343,14 +1323,8 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
     if ((k == KK_ATTENTION || mi->kvq) && mi->arg >= 0 && e)
       attn_member(e, g, k, mi->kvq, v->args + mi->arg, mi->off, run, x, &fl,
                   &by, &copy_by, &copy_l);
-    if (nm > 0) {
-      if (ki->drop == FUSE_SHARED_INPUT)
-        by -= x[M_ACT_READ_BYTES];
-      else if (ki->drop == FUSE_INTERMEDIATE)
-        by -= 2 * prev_write;
-      else
-        by -= prev_write;
-    }
+    if (nm > 0)
+      by -= fused_away(ki->drop, x, prev_write);
     prev_write = x[M_ACT_WRITE_BYTES];
     flops += fl;
     bytes += by;
@@ -1372,7 +1346,7 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
     peak = pk->p16 * e->gemm8_speedup;
   double w = k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1;
   double tc = flops / (peak * f->compute_eff * w);
-  double time = launch + (tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc);
+  double time = launch + overlapped(f, tc, tm);
   if (copy_l > 0) {
     double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
     time += copy_time(c, g, gap, copy_l, copy_by);

@@ -303,16 +303,15 @@ static int load_family(PLoader *L, json_t *o, ParFamily *f) {
   return 0;
 }
 
-static ParDb *pardb_load_text_nul(const char *path, const char *text,
-                                  size_t len, Error *err) {
+/* jdoc_load's build step: root is borrowed, doc freed after the call. */
+static void *pardb_build(JsonDoc *doc, json_t *root, const void *ctx,
+                         Error *err) {
+  (void)ctx;
   ParDb *db = xcalloc(1, sizeof(*db));
   arena_init(&db->arena);
-  PLoader L = {.doc = {path, text, len}, .err = err, .db = db};
+  PLoader L = {.doc = *doc, .err = err, .db = db};
   jp_init(&L.jp);
-  json_t *root = jdoc_parse(&L.doc, err);
   int rc = -1;
-  if (!root)
-    goto out;
   static const char *const keys[] = {"format", "description", "latency_us",
                                      "latency_source", "families"};
   if (!json_is_object(root)) {
@@ -374,7 +373,6 @@ static ParDb *pardb_load_text_nul(const char *path, const char *text,
   }
   rc = 0;
 out:
-  json_decref(root);
   if (rc < 0) {
     pardb_free(db);
     return NULL;
@@ -382,25 +380,16 @@ out:
   return db;
 }
 
-/* text[0..len) need not end in a NUL (a fuzzer's buffer, a slice of a
- * larger one): error contexts are read up to a newline or NUL, so parse a
- * terminated copy. */
+/* jdoc_load parses a NUL-terminated copy of text[0..len) (a fuzzer's
+ * buffer, a slice of a larger one): error contexts are read up to a
+ * newline or NUL. */
 ParDb *pardb_load_text(const char *path, const char *text, size_t len,
                        Error *err) {
-  char *own = xstrndup(text, len);
-  ParDb *r = pardb_load_text_nul(path, own, len, err);
-  free(own);
-  return r;
+  return jdoc_load(path, text, len, pardb_build, NULL, err);
 }
 
 ParDb *pardb_load(const char *path, Error *err) {
-  size_t len;
-  char *text = fs_read(path, &len, err);
-  if (!text)
-    return NULL;
-  ParDb *db = pardb_load_text(path, text, len, err);
-  free(text);
-  return db;
+  return jdoc_load(path, NULL, 0, pardb_build, NULL, err);
 }
 
 void pardb_free(ParDb *db) {

@@ -661,19 +661,14 @@ const char *report_whole(double v, char *out, size_t n) {
   if (v == floor(v) && fabs(v) < 1e15) {
     /* "%.0f" of a whole number under 10^15 (exact in a long long) by
      * hand: every row's count goes through here */
-    char d[24], *p = d + sizeof(d);
-    long long i = (long long)fabs(v);
-    *--p = '\0';
-    do
-      *--p = (char)('0' + i % 10);
-    while ((i /= 10) > 0);
+    char d[24], *p = d;
     if (signbit(v))
-      *--p = '-'; /* -0 too, as printf */
-    size_t len = (size_t)(d + sizeof(d) - 1 - p);
+      *p++ = '-'; /* -0 too, as printf */
+    size_t len = (size_t)(put_uint(p, (unsigned long long)fabs(v)) - d);
     if (n) {
       if (len >= n)
         len = n - 1;
-      memcpy(out, p, len);
+      memcpy(out, d, len);
       out[len] = '\0';
     }
   } else {
@@ -686,24 +681,24 @@ const char *report_whole(double v, char *out, size_t n) {
  * unit), then bytes and FLOP/B. */
 /* " " then s right-aligned in w columns (printf's " %*s"); with left, left-
  * aligned (" %-*s"); the first cell has no leading space */
-static void put_cell(Buf *b, bool space, const char *s, int w, bool left) {
+static void put_blanks(Buf *b, size_t k) {
   static const char blanks[] = "                                ";
+  while (k > 0) {
+    size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
+    buf_append(b, blanks, c);
+    k -= c;
+  }
+}
+
+static void put_cell(Buf *b, bool space, const char *s, int w, bool left) {
   size_t n = strlen(s), pad = w > 0 && (size_t)w > n ? (size_t)w - n : 0;
   if (space)
     buf_putc(b, ' ');
   if (!left)
-    for (size_t k = pad; k > 0;) {
-      size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
-      buf_append(b, blanks, c);
-      k -= c;
-    }
+    put_blanks(b, pad);
   buf_append(b, s, n);
   if (left)
-    for (size_t k = pad; k > 0;) {
-      size_t c = k < sizeof(blanks) - 1 ? k : sizeof(blanks) - 1;
-      buf_append(b, blanks, c);
-      k -= c;
-    }
+    put_blanks(b, pad);
 }
 
 static void table_line(Buf *b, int w, const char *name, const char *count,

@@ -517,6 +517,16 @@ static void test_calib_bad_files(void **state) {
   expect_calib_error("{\"format\": \"hardware\"}", "format must be", 1);
 }
 
+/* engine_load_text("e.json", text) fails with msg, at line (0: any) */
+static void expect_engine_error(const char *text, const char *msg, int line) {
+  Error err;
+  err_clear(&err);
+  assert_null(engine_load_text("e.json", text, strlen(text), &err));
+  assert_non_null(strstr(err.msg, msg));
+  if (line)
+    assert_int_equal(err.line, line);
+}
+
 static void test_calib_bad_engine(void **state) {
   (void)state;
   const char *t = "{\"format\": \"lm-predictor-engine\", \"engine\": \"e\", "
@@ -529,11 +539,10 @@ static void test_calib_bad_engine(void **state) {
                   "\"kind\": \"norm\",\n"
                   "   \"drop\": \"everything\", \"why\": \"w\"}]}\n";
   Error err;
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", t, strlen(t), &err));
-  assert_non_null(strstr(err.msg, "drop is shared_input, intermediate or "
-                                  "intermediate_read, not 'everything'"));
-  assert_int_equal(err.line, 6);
+  expect_engine_error(t,
+                      "drop is shared_input, intermediate or "
+                      "intermediate_read, not 'everything'",
+                      6);
   char *u = tu_replace(t, "\"everything\"", "\"intermediate\"");
   err_clear(&err);
   Engine *e = engine_load_text("e.json", u, strlen(u), &err);
@@ -541,18 +550,12 @@ static void test_calib_bad_engine(void **state) {
   assert_false(e->l2_kv_reuse);
   engine_free(e);
   char *w = tu_replace(u, "\"q_tile\": 128", "\"q_tile\": 0");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", w, strlen(w), &err));
-  assert_non_null(strstr(err.msg, "q_tile must lie in [1, 4096], not 0"));
-  assert_int_equal(err.line, 4);
+  expect_engine_error(w, "q_tile must lie in [1, 4096], not 0", 4);
   /* gemm_8bit: optional; its speedup lies in [1, 8] */
   char *g = tu_replace(u, " \"sources\": [\"s\"],\n",
                        " \"sources\": [\"s\"], \"gemm_8bit\": {\"speedup_over_16bit\": "
                        "0.5,\n \"why\": \"w\", \"source\": \"s\"},\n");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", g, strlen(g), &err));
-  assert_non_null(strstr(err.msg, "speedup_over_16bit must lie in [1, 8], not 0.5"));
-  assert_int_equal(err.line, 2);
+  expect_engine_error(g, "speedup_over_16bit must lie in [1, 8], not 0.5", 2);
   char *g2 = tu_replace(g, "0.5", "1.5");
   err_clear(&err);
   e = engine_load_text("e.json", g2, strlen(g2), &err);
@@ -564,14 +567,9 @@ static void test_calib_bad_engine(void **state) {
   char *lg = tu_replace(u, " \"sources\": [\"s\"],\n",
                         " \"sources\": [\"s\"], \"launch_gap\": {\"prefill_us\": 0.9,\n"
                         " \"why\": \"w\", \"source\": \"s\"},\n");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", lg, strlen(lg), &err));
-  assert_non_null(strstr(err.msg, "missing required member 'decode_us'"));
+  expect_engine_error(lg, "missing required member 'decode_us'", 0);
   char *lg2 = tu_replace(lg, "0.9,", "0.9, \"decode_us\": -1,");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", lg2, strlen(lg2), &err));
-  assert_non_null(strstr(err.msg, "decode_us must lie in [0, 1000], not -1"));
-  assert_int_equal(err.line, 2);
+  expect_engine_error(lg2, "decode_us must lie in [0, 1000], not -1", 2);
   char *lg3 = tu_replace(lg2, "-1", "0.5");
   err_clear(&err);
   e = engine_load_text("e.json", lg3, strlen(lg3), &err);
@@ -583,10 +581,7 @@ static void test_calib_bad_engine(void **state) {
   char *h = tu_replace(u, " \"sources\": [\"s\"],\n",
                        " \"sources\": [\"s\"], \"host\": {\"launch_us\": -2,\n"
                        " \"why\": \"w\", \"source\": \"s\"},\n");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", h, strlen(h), &err));
-  assert_non_null(strstr(err.msg, "launch_us must lie in [0, 10000], not -2"));
-  assert_int_equal(err.line, 2);
+  expect_engine_error(h, "launch_us must lie in [0, 10000], not -2", 2);
   char *h2 = tu_replace(h, "-2", "23");
   err_clear(&err);
   e = engine_load_text("e.json", h2, strlen(h2), &err);
@@ -599,14 +594,9 @@ static void test_calib_bad_engine(void **state) {
   char *st = tu_replace(u, " \"sources\": [\"s\"],\n",
                         " \"sources\": [\"s\"], \"step\": {\"prefill_us\": 3000,\n"
                         " \"decode_us\": 1000, \"why\": \"w\", \"source\": \"s\"},\n");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", st, strlen(st), &err));
-  assert_non_null(strstr(err.msg, "missing required member 'per_seq_us'"));
+  expect_engine_error(st, "missing required member 'per_seq_us'", 0);
   char *st2 = tu_replace(st, "1000,", "1000, \"per_seq_us\": 20000,");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", st2, strlen(st2), &err));
-  assert_non_null(strstr(err.msg, "per_seq_us must lie in [0, 10000], not 20000"));
-  assert_int_equal(err.line, 3);
+  expect_engine_error(st2, "per_seq_us must lie in [0, 10000], not 20000", 3);
   char *st3 = tu_replace(st2, "20000", "100");
   err_clear(&err);
   e = engine_load_text("e.json", st3, strlen(st3), &err);
@@ -630,10 +620,7 @@ static void test_calib_bad_engine(void **state) {
                  " \"within_node\": true, \"why\": \"w\", \"source\": \"s\",\n"
                  " \"when\": [{\"gpus\": [1], \"below_bytes\": 100, "
                  "\"needs_nvlink\": true}]},\n");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", a, strlen(a), &err));
-  assert_non_null(strstr(err.msg, "a group size is an integer from 2"));
-  assert_int_equal(err.line, 4);
+  expect_engine_error(a, "a group size is an integer from 2", 4);
   char *a2 = tu_replace(a, "[1]", "[2, 4]");
   err_clear(&err);
   e = engine_load_text("e.json", a2, strlen(a2), &err);
@@ -646,25 +633,18 @@ static void test_calib_bad_engine(void **state) {
   assert_string_equal(engine_all_reduce_kernel(e, 8, 99, true, true), "nccl");
   engine_free(e);
   char *a3 = tu_replace(a2, "\"k\",\n \"within_node\": true,", "\"nccl\",");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", a3, strlen(a3), &err));
-  assert_non_null(
-      strstr(err.msg, "kernel \"nccl\" is the default: it takes no when"));
-  assert_int_equal(err.line, 3); /* a line fewer: "when" is on the third */
+  /* a line fewer: "when" is on the third */
+  expect_engine_error(a3, "kernel \"nccl\" is the default: it takes no when",
+                      3);
   char *a4 = tu_replace(a2, " \"within_node\": true,", "");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", a4, strlen(a4), &err));
-  assert_non_null(strstr(err.msg, "missing required member 'within_node'"));
+  expect_engine_error(a4, "missing required member 'within_node'", 0);
   /* attention.kv_per_query_head: ops, phases ("prefill", "decode"),
    * copy_launches, why, source; errors located in the attention object */
   char *k = tu_replace(u, "\"q_tile\": 128}",
                        "\"q_tile\": 128,\n \"kv_per_query_head\": {\"ops\": "
                        "[\"qk_matmul\"],\n \"phases\": [\"generation\"], "
                        "\"copy_launches\": 1, \"why\": \"w\", \"source\": \"s\"}}");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", k, strlen(k), &err));
-  assert_non_null(strstr(err.msg, "a phase is \"prefill\" or \"decode\""));
-  assert_int_equal(err.line, 6);
+  expect_engine_error(k, "a phase is \"prefill\" or \"decode\"", 6);
   char *k2 = tu_replace(k, "\"generation\"", "\"decode\"");
   err_clear(&err);
   e = engine_load_text("e.json", k2, strlen(k2), &err);
@@ -675,15 +655,9 @@ static void test_calib_bad_engine(void **state) {
   assert_double_exact(e->kvq_copy, 1);
   engine_free(e);
   char *k3 = tu_replace(k2, "\"copy_launches\": 1", "\"copy_launches\": -1");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", k3, strlen(k3), &err));
-  assert_non_null(strstr(err.msg, "copy_launches must lie in [0, 100], not -1"));
-  assert_int_equal(err.line, 6);
+  expect_engine_error(k3, "copy_launches must lie in [0, 100], not -1", 6);
   char *k4 = tu_replace(k2, "[\"qk_matmul\"]", "[]");
-  err_clear(&err);
-  assert_null(engine_load_text("e.json", k4, strlen(k4), &err));
-  assert_non_null(strstr(err.msg, "ops must be a non-empty array"));
-  assert_int_equal(err.line, 5);
+  expect_engine_error(k4, "ops must be a non-empty array", 5);
   free(k);
   free(k2);
   free(k3);
