@@ -854,6 +854,24 @@ static bool bnb_legacy(json_t *q) {
          py_truthy(json_object_get(q, "load_in_4bit"));
 }
 
+/* read(c, key, decl) with the config reader pointed at the composite
+ * config's top level (c->outer, beside nested_config's object), then
+ * pointed back. */
+static int read_at_outer(Cfg *c,
+                         int (*read)(Cfg *, const char *, json_t *),
+                         const char *key, json_t *decl) {
+  json_t *obj = c->obj, *outer = c->outer;
+  JsonPath jp = c->cjp;
+  c->obj = outer;
+  c->cjp = c->outer_jp;
+  c->outer = NULL;
+  int rc = read(c, key, decl);
+  c->obj = obj;
+  c->cjp = jp;
+  c->outer = outer;
+  return rc;
+}
+
 /* quantization_config: the bits per weight, scales included, of the layers
  * the method covers. The formats are facts about the methods (here); which
  * layers each covers is the template's "covers": {"fp8": ["weights",
@@ -867,16 +885,7 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
     /* a composite model (Gemma3ForConditionalGeneration,
      * Mistral3ForConditionalGeneration) keeps its quantization_config at
      * the top, beside text_config: read it there, errors located there */
-    json_t *obj = c->obj, *outer = c->outer;
-    JsonPath jp = c->cjp;
-    c->obj = outer;
-    c->cjp = c->outer_jp;
-    c->outer = NULL;
-    int rc = read_quantization(c, key, decl);
-    c->obj = obj;
-    c->cjp = jp;
-    c->outer = outer;
-    return rc;
+    return read_at_outer(c, read_quantization, key, decl);
   }
   if (!q || json_is_null(q))
     return 0;
@@ -1016,16 +1025,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     /* a composite config's own key (Qwen3VLConfig.tie_word_embeddings:
      * lm_head belongs to the composite model), beside text_config: read
      * there, errors located there */
-    json_t *obj = c->obj, *top = c->outer;
-    JsonPath jp = c->cjp;
-    c->obj = top;
-    c->cjp = c->outer_jp;
-    c->outer = NULL;
-    int rc = read_key(c, key, decl);
-    c->obj = obj;
-    c->cjp = jp;
-    c->outer = top;
-    return rc;
+    return read_at_outer(c, read_key, key, decl);
   }
   json_t *tyv = json_object_get(decl, "type");
   const char *ty = tyv ? json_string_value(tyv) : "number";
