@@ -1467,6 +1467,32 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
   return 0;
 }
 
+/* A template that is a pointer (wraps, same_as) declares only the
+ * members listed: an error at the first other one. */
+static int only_members(Cfg *c, json_t *troot, const char *what,
+                        const char *const *allowed, size_t n) {
+  const char *k;
+  json_t *x;
+  json_object_foreach(troot, k, x) {
+    size_t i = 0;
+    while (i < n && strcmp(k, allowed[i]) != 0)
+      i++;
+    if (i < n)
+      continue;
+    Buf b;
+    buf_init(&b);
+    for (i = 0; i < n; i++)
+      buf_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
+    jp_key(&c->tjp, k);
+    int rc = terr(c, "a template with %s declares nothing else (unknown "
+                     "member '%s'; expected: %s)",
+                  what, k, buf_str(&b));
+    buf_free(&b);
+    return rc;
+  }
+  return 0;
+}
+
 /* A "wraps" template: {"format", "model_type", "description", "source",
  * "wraps": {"key": "text_config", "note": "...", "default_model_type":
  * "mistral"}}. Loads the template of the wrapped config's model_type (its
@@ -1476,19 +1502,12 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
 static int read_wraps(Cfg *c, json_t *troot, json_t *root,
                       const char *arch_dir, bool inline_template,
                       const char **note) {
+  static const char *const members[] = {"format", "model_type", "wraps",
+                                         "description", "source"};
+  if (only_members(c, troot, "wraps", members, LM_ARRAY_LEN(members)) < 0)
+    return -1;
   const char *k;
   json_t *x;
-  json_object_foreach(troot, k, x) {
-    if (strcmp(k, "format") && strcmp(k, "model_type") &&
-        strcmp(k, "wraps") && strcmp(k, "description") &&
-        strcmp(k, "source")) {
-      jp_key(&c->tjp, k);
-      return terr(c, "a template with wraps declares nothing else (unknown "
-                     "member '%s'; expected: format, model_type, wraps, "
-                     "description, source)",
-                  k);
-    }
-  }
   json_t *w = json_object_get(troot, "wraps");
   jp_key(&c->tjp, "wraps");
   json_t *wk = json_object_get(w, "key"), *wn = json_object_get(w, "note");
@@ -1753,20 +1772,14 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
    * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */
   json_t *alias = json_object_get(troot, "same_as");
   if (alias) {
+    static const char *const members[] = {
+        "format", "model_type", "same_as", "description", "source",
+        "defaults"};
+    if (only_members(&c, troot, "same_as", members, LM_ARRAY_LEN(members)) <
+        0)
+      goto out;
     const char *k;
     json_t *x;
-    json_object_foreach(troot, k, x) {
-      if (strcmp(k, "format") && strcmp(k, "model_type") &&
-          strcmp(k, "same_as") && strcmp(k, "description") &&
-          strcmp(k, "source") && strcmp(k, "defaults")) {
-        jp_key(&c.tjp, k);
-        terr(&c, "a template with same_as declares nothing else (unknown "
-                 "member '%s'; expected: format, model_type, same_as, "
-                 "description, source, defaults)",
-             k);
-        goto out;
-      }
-    }
     if (alias_defaults(&c, troot, &over) < 0)
       goto out;
     jp_key(&c.tjp, "same_as");
