@@ -405,22 +405,18 @@ static int check_pattern(Cfg *c, json_t *decl, const char *an,
   json_t *vals = json_object_get(decl, "values");
   if (!vals)
     return 0;
-  Buf known;
-  buf_init(&known);
-  for (size_t j = 0; json_is_array(vals) && j < json_array_size(vals); j++) {
+  bool ok = json_is_array(vals);
+  for (size_t j = 0; ok && j < json_array_size(vals); j++) {
     const char *v = json_string_value(json_array_get(vals, j));
-    if (!v || strlen(v) != 1) {
-      buf_free(&known);
-      return terr(c, "counting in a string: 'values' lists the characters "
-                     "a pattern may hold, one-character strings");
-    }
-    buf_puts(&known, v);
+    ok = v && strlen(v) == 1;
   }
-  if (!json_is_array(vals)) {
-    buf_free(&known);
+  if (!ok)
     return terr(c, "counting in a string: 'values' lists the characters "
                    "a pattern may hold, one-character strings");
-  }
+  Buf known;
+  buf_init(&known);
+  for (size_t j = 0; j < json_array_size(vals); j++)
+    buf_puts(&known, json_string_value(json_array_get(vals, j)));
   int rc = 0;
   for (const char *x = s; *x; x++) {
     if (strchr(buf_str(&known), *x))
