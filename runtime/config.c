@@ -706,28 +706,17 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
   return rc;
 }
 
-/* A number member of the quantization object, or dflt when absent. */
-static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
-                        double dflt, double *out) {
-  json_t *v = json_object_get(q, name);
-  if (!v || json_is_null(v)) {
-    *out = dflt;
-    return 0;
-  }
-  if (!json_is_number(v)) {
-    JsonPath p = c->cjp;
-    jp_key(&p, key);
-    jp_key(&p, name);
-    return jdoc_error(c->err, &c->cdoc, &p, "%s.%s must be a number", key,
-                      name);
-  }
-  *out = json_number_value(v);
-  return 0;
-}
-
-/* An error at quantization_config.<a>.<b>.<c> (NULL ends the path). */
 static int qerr(Cfg *c, const char *key, const char *a, const char *b,
-                const char *d, const char *msg) {
+                const char *d, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* An error at quantization_config.<a>.<b>.<d> (NULL ends the path). */
+static int qerr(Cfg *c, const char *key, const char *a, const char *b,
+                const char *d, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
   JsonPath p = c->cjp;
   jp_key(&p, key);
   if (a)
@@ -737,6 +726,21 @@ static int qerr(Cfg *c, const char *key, const char *a, const char *b,
   if (a && b && d)
     jp_key(&p, d);
   return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
+}
+
+/* A number member of the quantization object, or dflt when absent. */
+static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
+                        double dflt, double *out) {
+  json_t *v = json_object_get(q, name);
+  if (!v || json_is_null(v)) {
+    *out = dflt;
+    return 0;
+  }
+  if (!json_is_number(v))
+    return qerr(c, key, name, NULL, NULL, "%s.%s must be a number", key,
+                name);
+  *out = json_number_value(v);
+  return 0;
 }
 
 /* Whether an entry of compressed-tensors' `ignore` (a module name or a
