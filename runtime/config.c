@@ -1467,6 +1467,21 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
   return 0;
 }
 
+/* The template a wraps or same_as names, at path: read (*text, NULL when
+ * it could not be) and parsed, the template reader (c->tpath, ttext, tlen,
+ * tdoc, tjp) pointed at it. Its tree, or NULL after an error. */
+static json_t *open_target(Cfg *c, const char *path, char **text,
+                           size_t *len) {
+  if (!(*text = fs_read(path, len, c->err)))
+    return NULL;
+  c->tpath = path_display(path);
+  c->ttext = *text;
+  c->tlen = *len;
+  c->tdoc = (JsonDoc){.file = c->tpath, .text = *text, .len = *len};
+  jp_init(&c->tjp);
+  return jdoc_parse(&c->tdoc, c->err);
+}
+
 /* A template that is a pointer (wraps, same_as) declares only the
  * members listed: an error at the first other one. */
 static int only_members(Cfg *c, json_t *troot, const char *what,
@@ -1556,18 +1571,13 @@ static int read_wraps(Cfg *c, json_t *troot, json_t *root,
                       key, to, path_display(arch_dir), c->family, key);
   }
   size_t len;
-  char *text = fs_read(path, &len, c->err);
+  char *text;
+  JsonDoc wdoc = c->tdoc; /* the wrapper's, for class_defaults' errors */
+  json_t *t = open_target(c, path, &text, &len);
   if (!text) {
     free(path);
     return -1;
   }
-  JsonDoc wdoc = c->tdoc; /* the wrapper's, for class_defaults' errors */
-  c->tpath = path_display(path);
-  c->ttext = text;
-  c->tlen = len;
-  c->tdoc = (JsonDoc){.file = c->tpath, .text = text, .len = len};
-  jp_init(&c->tjp);
-  json_t *t = jdoc_parse(&c->tdoc, c->err);
   if (!t) {
     free(text);
     free(path);
@@ -1803,24 +1813,19 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     }
     char *atext;
     size_t alen;
-    if (!(atext = fs_read(apath, &alen, err))) {
+    alias_doc = c.tdoc;
+    json_t *aroot = open_target(&c, apath, &atext, &alen);
+    if (!atext) {
       free(apath);
       goto out;
     }
     json_decref(troot);
     alias_text = ttext; /* kept: errors in "defaults" point into it */
     alias_path = tpath;
-    alias_doc = c.tdoc;
-    troot = NULL;
     tpath = apath;
     ttext = atext;
     tlen = alen;
-    c.tpath = path_display(tpath);
-    c.ttext = ttext;
-    c.tlen = tlen;
-    c.tdoc = (JsonDoc){.file = c.tpath, .text = ttext, .len = tlen};
-    jp_init(&c.tjp);
-    if (!(troot = jdoc_parse(&c.tdoc, err)))
+    if (!(troot = aroot))
       goto out;
     json_t *afmt = json_object_get(troot, "format");
     json_t *amt = json_object_get(troot, "model_type");
