@@ -854,6 +854,14 @@ static bool bnb_legacy(json_t *q) {
          py_truthy(json_object_get(q, "load_in_4bit"));
 }
 
+/* The method a quantization_config names (bnb_legacy's flags first), or
+ * NULL: no quant_method string. */
+static const char *quant_method(json_t *q) {
+  if (bnb_legacy(q))
+    return "bitsandbytes";
+  return json_string_value(json_object_get(q, "quant_method"));
+}
+
 /* read(c, key, decl) with the config reader pointed at the composite
  * config's top level (c->outer, beside nested_config's object), then
  * pointed back. */
@@ -891,14 +899,9 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
     return 0;
   if (!json_is_object(q))
     return cerr_at(c, key, "%s must be an object", key);
-  json_t *mv = json_object_get(q, "quant_method");
-  const char *method;
-  if (bnb_legacy(q))
-    method = "bitsandbytes";
-  else if (!json_is_string(mv))
+  const char *method = quant_method(q);
+  if (!method)
     return cerr_at(c, key, "%s has no quant_method (a string)", key);
-  else
-    method = json_string_value(mv);
   c->quant.method = arena_strdup(c->arena, method);
   json_t *covers = json_object_get(decl, "covers");
   if (!json_is_object(covers))
@@ -982,9 +985,7 @@ static void undeclared_quantization(Cfg *c) {
     q = json_object_get(c->outer, "quantization_config");
   if (!json_is_object(q))
     return;
-  const char *m = json_string_value(json_object_get(q, "quant_method"));
-  if (bnb_legacy(q))
-    m = "bitsandbytes";
+  const char *m = quant_method(q);
   c->quant.method = arena_strdup(c->arena, m ? m : "unknown");
   c->quant.known = false;
 }
