@@ -115,6 +115,14 @@ char *buf_steal(Buf *b) {
 
 const char *buf_str(const Buf *b) { return b->data ? b->data : ""; }
 
+void str_put(char *out, size_t outsz, size_t *at, const char *s) {
+  size_t n = strlen(s);
+  if (*at + n >= outsz)
+    n = outsz - 1 - *at;
+  memcpy(out + *at, s, n);
+  *at += n;
+}
+
 long str_find_control(const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s;
   for (size_t i = 0; i < n; i++) {

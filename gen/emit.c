@@ -33,16 +33,6 @@ void emit_number(double v, char *out, size_t outsz) {
   }
 }
 
-/* Append s at *at, keeping room for the NUL; the rest is cut, as
- * snprintf cuts. */
-static void put_part(char *out, size_t outsz, size_t *at, const char *s) {
-  size_t n = strlen(s);
-  if (*at + n >= outsz)
-    n = outsz - 1 - *at;
-  memcpy(out + *at, s, n);
-  *at += n;
-}
-
 /* The names are built by hand: the JIT resolves a model's 300 symbols
  * through here on every run, where snprintf cost 1,000 instructions a
  * name. */
@@ -52,13 +42,13 @@ void emit_symbol(const ModuleDef *md, const AtomicOp *op, Metric m, char *out,
   size_t at = 0;
   if (!outsz)
     return;
-  put_part(out, outsz, &at, cls);
+  str_put(out, outsz, &at, cls);
   if (op) {
-    put_part(out, outsz, &at, "_op_");
-    put_part(out, outsz, &at, op->name);
+    str_put(out, outsz, &at, "_op_");
+    str_put(out, outsz, &at, op->name);
   }
-  put_part(out, outsz, &at, "_");
-  put_part(out, outsz, &at, metric_name[m]);
+  str_put(out, outsz, &at, "_");
+  str_put(out, outsz, &at, metric_name[m]);
   out[at] = '\0';
 }
 

@@ -102,6 +102,12 @@ const char *buf_str(const Buf *b);
  * ids, GPU names) must not carry escape sequences. */
 long str_find_control(const char *s, size_t n);
 
+/* Append s at out + *at and advance *at, cut (as snprintf cuts) so that
+ * out[outsz - 1] stays free for the NUL, which the caller writes;
+ * *at < outsz. snprintf without its cost, where names are built on every
+ * run (symbol names, error labels). */
+void str_put(char *out, size_t outsz, size_t *at, const char *s);
+
 /* Out-of-memory is fatal: the only exit() in the library. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -405,22 +405,18 @@ static int check_pattern(Cfg *c, json_t *decl, const char *an,
   json_t *vals = json_object_get(decl, "values");
   if (!vals)
     return 0;
-  Buf known;
-  buf_init(&known);
-  for (size_t j = 0; json_is_array(vals) && j < json_array_size(vals); j++) {
+  bool ok = json_is_array(vals);
+  for (size_t j = 0; ok && j < json_array_size(vals); j++) {
     const char *v = json_string_value(json_array_get(vals, j));
-    if (!v || strlen(v) != 1) {
-      buf_free(&known);
-      return terr(c, "counting in a string: 'values' lists the characters "
-                     "a pattern may hold, one-character strings");
-    }
-    buf_puts(&known, v);
+    ok = v && strlen(v) == 1;
   }
-  if (!json_is_array(vals)) {
-    buf_free(&known);
+  if (!ok)
     return terr(c, "counting in a string: 'values' lists the characters "
                    "a pattern may hold, one-character strings");
-  }
+  Buf known;
+  buf_init(&known);
+  for (size_t j = 0; j < json_array_size(vals); j++)
+    buf_puts(&known, json_string_value(json_array_get(vals, j)));
   int rc = 0;
   for (const char *x = s; *x; x++) {
     if (strchr(buf_str(&known), *x))
@@ -710,28 +706,17 @@ static int read_choice(Cfg *c, const char *key, json_t *decl) {
   return rc;
 }
 
-/* A number member of the quantization object, or dflt when absent. */
-static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
-                        double dflt, double *out) {
-  json_t *v = json_object_get(q, name);
-  if (!v || json_is_null(v)) {
-    *out = dflt;
-    return 0;
-  }
-  if (!json_is_number(v)) {
-    JsonPath p = c->cjp;
-    jp_key(&p, key);
-    jp_key(&p, name);
-    return jdoc_error(c->err, &c->cdoc, &p, "%s.%s must be a number", key,
-                      name);
-  }
-  *out = json_number_value(v);
-  return 0;
-}
-
-/* An error at quantization_config.<a>.<b>.<c> (NULL ends the path). */
 static int qerr(Cfg *c, const char *key, const char *a, const char *b,
-                const char *d, const char *msg) {
+                const char *d, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* An error at quantization_config.<a>.<b>.<d> (NULL ends the path). */
+static int qerr(Cfg *c, const char *key, const char *a, const char *b,
+                const char *d, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
   JsonPath p = c->cjp;
   jp_key(&p, key);
   if (a)
@@ -741,6 +726,21 @@ static int qerr(Cfg *c, const char *key, const char *a, const char *b,
   if (a && b && d)
     jp_key(&p, d);
   return jdoc_error(c->err, &c->cdoc, &p, "%s", msg);
+}
+
+/* A number member of the quantization object, or dflt when absent. */
+static int quant_number(Cfg *c, json_t *q, const char *key, const char *name,
+                        double dflt, double *out) {
+  json_t *v = json_object_get(q, name);
+  if (!v || json_is_null(v)) {
+    *out = dflt;
+    return 0;
+  }
+  if (!json_is_number(v))
+    return qerr(c, key, name, NULL, NULL, "%s.%s must be a number", key,
+                name);
+  *out = json_number_value(v);
+  return 0;
 }
 
 /* Whether an entry of compressed-tensors' `ignore` (a module name or a
@@ -865,6 +865,32 @@ static bool bnb_legacy(json_t *q) {
          py_truthy(json_object_get(q, "load_in_4bit"));
 }
 
+/* The method a quantization_config names (bnb_legacy's flags first), or
+ * NULL: no quant_method string. */
+static const char *quant_method(json_t *q) {
+  if (bnb_legacy(q))
+    return "bitsandbytes";
+  return json_string_value(json_object_get(q, "quant_method"));
+}
+
+/* read(c, key, decl) with the config reader pointed at the composite
+ * config's top level (c->outer, beside nested_config's object), then
+ * pointed back. */
+static int read_at_outer(Cfg *c,
+                         int (*read)(Cfg *, const char *, json_t *),
+                         const char *key, json_t *decl) {
+  json_t *obj = c->obj, *outer = c->outer;
+  JsonPath jp = c->cjp;
+  c->obj = outer;
+  c->cjp = c->outer_jp;
+  c->outer = NULL;
+  int rc = read(c, key, decl);
+  c->obj = obj;
+  c->cjp = jp;
+  c->outer = outer;
+  return rc;
+}
+
 /* quantization_config: the bits per weight, scales included, of the layers
  * the method covers. The formats are facts about the methods (here); which
  * layers each covers is the template's "covers": {"fp8": ["weights",
@@ -878,29 +904,15 @@ static int read_quantization(Cfg *c, const char *key, json_t *decl) {
     /* a composite model (Gemma3ForConditionalGeneration,
      * Mistral3ForConditionalGeneration) keeps its quantization_config at
      * the top, beside text_config: read it there, errors located there */
-    json_t *obj = c->obj, *outer = c->outer;
-    JsonPath jp = c->cjp;
-    c->obj = outer;
-    c->cjp = c->outer_jp;
-    c->outer = NULL;
-    int rc = read_quantization(c, key, decl);
-    c->obj = obj;
-    c->cjp = jp;
-    c->outer = outer;
-    return rc;
+    return read_at_outer(c, read_quantization, key, decl);
   }
   if (!q || json_is_null(q))
     return 0;
   if (!json_is_object(q))
     return cerr_at(c, key, "%s must be an object", key);
-  json_t *mv = json_object_get(q, "quant_method");
-  const char *method;
-  if (bnb_legacy(q))
-    method = "bitsandbytes";
-  else if (!json_is_string(mv))
+  const char *method = quant_method(q);
+  if (!method)
     return cerr_at(c, key, "%s has no quant_method (a string)", key);
-  else
-    method = json_string_value(mv);
   c->quant.method = arena_strdup(c->arena, method);
   json_t *covers = json_object_get(decl, "covers");
   if (!json_is_object(covers))
@@ -984,9 +996,7 @@ static void undeclared_quantization(Cfg *c) {
     q = json_object_get(c->outer, "quantization_config");
   if (!json_is_object(q))
     return;
-  const char *m = json_string_value(json_object_get(q, "quant_method"));
-  if (bnb_legacy(q))
-    m = "bitsandbytes";
+  const char *m = quant_method(q);
   c->quant.method = arena_strdup(c->arena, m ? m : "unknown");
   c->quant.known = false;
 }
@@ -1027,16 +1037,7 @@ static int read_key(Cfg *c, const char *key, json_t *decl) {
     /* a composite config's own key (Qwen3VLConfig.tie_word_embeddings:
      * lm_head belongs to the composite model), beside text_config: read
      * there, errors located there */
-    json_t *obj = c->obj, *top = c->outer;
-    JsonPath jp = c->cjp;
-    c->obj = top;
-    c->cjp = c->outer_jp;
-    c->outer = NULL;
-    int rc = read_key(c, key, decl);
-    c->obj = obj;
-    c->cjp = jp;
-    c->outer = top;
-    return rc;
+    return read_at_outer(c, read_key, key, decl);
   }
   json_t *tyv = json_object_get(decl, "type");
   const char *ty = tyv ? json_string_value(tyv) : "number";
@@ -1478,6 +1479,47 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
   return 0;
 }
 
+/* The template a wraps or same_as names, at path: read (*text, NULL when
+ * it could not be) and parsed, the template reader (c->tpath, ttext, tlen,
+ * tdoc, tjp) pointed at it. Its tree, or NULL after an error. */
+static json_t *open_target(Cfg *c, const char *path, char **text,
+                           size_t *len) {
+  if (!(*text = fs_read(path, len, c->err)))
+    return NULL;
+  c->tpath = path_display(path);
+  c->ttext = *text;
+  c->tlen = *len;
+  c->tdoc = (JsonDoc){.file = c->tpath, .text = *text, .len = *len};
+  jp_init(&c->tjp);
+  return jdoc_parse(&c->tdoc, c->err);
+}
+
+/* A template that is a pointer (wraps, same_as) declares only the
+ * members listed: an error at the first other one. */
+static int only_members(Cfg *c, json_t *troot, const char *what,
+                        const char *const *allowed, size_t n) {
+  const char *k;
+  json_t *x;
+  json_object_foreach(troot, k, x) {
+    size_t i = 0;
+    while (i < n && strcmp(k, allowed[i]) != 0)
+      i++;
+    if (i < n)
+      continue;
+    Buf b;
+    buf_init(&b);
+    for (i = 0; i < n; i++)
+      buf_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
+    jp_key(&c->tjp, k);
+    int rc = terr(c, "a template with %s declares nothing else (unknown "
+                     "member '%s'; expected: %s)",
+                  what, k, buf_str(&b));
+    buf_free(&b);
+    return rc;
+  }
+  return 0;
+}
+
 /* A "wraps" template: {"format", "model_type", "description", "source",
  * "wraps": {"key": "text_config", "note": "...", "default_model_type":
  * "mistral"}}. Loads the template of the wrapped config's model_type (its
@@ -1487,19 +1529,12 @@ static int alias_defaults(Cfg *c, json_t *troot, json_t **out) {
 static int read_wraps(Cfg *c, json_t *troot, json_t *root,
                       const char *arch_dir, bool inline_template,
                       const char **note) {
+  static const char *const members[] = {"format", "model_type", "wraps",
+                                         "description", "source"};
+  if (only_members(c, troot, "wraps", members, LM_ARRAY_LEN(members)) < 0)
+    return -1;
   const char *k;
   json_t *x;
-  json_object_foreach(troot, k, x) {
-    if (strcmp(k, "format") && strcmp(k, "model_type") &&
-        strcmp(k, "wraps") && strcmp(k, "description") &&
-        strcmp(k, "source")) {
-      jp_key(&c->tjp, k);
-      return terr(c, "a template with wraps declares nothing else (unknown "
-                     "member '%s'; expected: format, model_type, wraps, "
-                     "description, source)",
-                  k);
-    }
-  }
   json_t *w = json_object_get(troot, "wraps");
   jp_key(&c->tjp, "wraps");
   json_t *wk = json_object_get(w, "key"), *wn = json_object_get(w, "note");
@@ -1548,18 +1583,13 @@ static int read_wraps(Cfg *c, json_t *troot, json_t *root,
                       key, to, path_display(arch_dir), c->family, key);
   }
   size_t len;
-  char *text = fs_read(path, &len, c->err);
+  char *text;
+  JsonDoc wdoc = c->tdoc; /* the wrapper's, for class_defaults' errors */
+  json_t *t = open_target(c, path, &text, &len);
   if (!text) {
     free(path);
     return -1;
   }
-  JsonDoc wdoc = c->tdoc; /* the wrapper's, for class_defaults' errors */
-  c->tpath = path_display(path);
-  c->ttext = text;
-  c->tlen = len;
-  c->tdoc = (JsonDoc){.file = c->tpath, .text = text, .len = len};
-  jp_init(&c->tjp);
-  json_t *t = jdoc_parse(&c->tdoc, c->err);
   if (!t) {
     free(text);
     free(path);
@@ -1764,20 +1794,14 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
    * kimi_k2 is DeepseekV3ForCausalLM): one level, nothing else declared */
   json_t *alias = json_object_get(troot, "same_as");
   if (alias) {
+    static const char *const members[] = {
+        "format", "model_type", "same_as", "description", "source",
+        "defaults"};
+    if (only_members(&c, troot, "same_as", members, LM_ARRAY_LEN(members)) <
+        0)
+      goto out;
     const char *k;
     json_t *x;
-    json_object_foreach(troot, k, x) {
-      if (strcmp(k, "format") && strcmp(k, "model_type") &&
-          strcmp(k, "same_as") && strcmp(k, "description") &&
-          strcmp(k, "source") && strcmp(k, "defaults")) {
-        jp_key(&c.tjp, k);
-        terr(&c, "a template with same_as declares nothing else (unknown "
-                 "member '%s'; expected: format, model_type, same_as, "
-                 "description, source, defaults)",
-             k);
-        goto out;
-      }
-    }
     if (alias_defaults(&c, troot, &over) < 0)
       goto out;
     jp_key(&c.tjp, "same_as");
@@ -1801,24 +1825,19 @@ static Model *from_config(const char *cpath, const char *text, size_t len,
     }
     char *atext;
     size_t alen;
-    if (!(atext = fs_read(apath, &alen, err))) {
+    alias_doc = c.tdoc;
+    json_t *aroot = open_target(&c, apath, &atext, &alen);
+    if (!atext) {
       free(apath);
       goto out;
     }
     json_decref(troot);
     alias_text = ttext; /* kept: errors in "defaults" point into it */
     alias_path = tpath;
-    alias_doc = c.tdoc;
-    troot = NULL;
     tpath = apath;
     ttext = atext;
     tlen = alen;
-    c.tpath = path_display(tpath);
-    c.ttext = ttext;
-    c.tlen = tlen;
-    c.tdoc = (JsonDoc){.file = c.tpath, .text = ttext, .len = tlen};
-    jp_init(&c.tjp);
-    if (!(troot = jdoc_parse(&c.tdoc, err)))
+    if (!(troot = aroot))
       goto out;
     json_t *afmt = json_object_get(troot, "format");
     json_t *amt = json_object_get(troot, "model_type");

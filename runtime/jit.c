@@ -210,54 +210,57 @@ static ObjImage *compile_object(const char *dir, const char *key,
   return o;
 }
 
+/* What the key hashes besides the sources: the compiler's options and
+ * the caller's salt. */
+static void cache_opts(Buf *opts, const char *salt) {
+  buf_init(opts);
+  buf_printf(opts, "%s; %s", JIT_OPTIONS, salt ? salt : "");
+}
+
 static char *cache_key(const char *salt, const char *const *paths,
                        const char *const *texts, int n, char key[33]) {
   char *dir = jitcache_dir();
   if (dir) {
     Buf opts;
-    buf_init(&opts);
-    buf_printf(&opts, "%s; %s", JIT_OPTIONS, salt ? salt : "");
+    cache_opts(&opts, salt);
     jitcache_key(opts.data, paths, texts, n, key);
     buf_free(&opts);
   }
   return dir;
 }
 
-static Jit *wrap(ObjImage *o, bool hit) {
+/* o, loaded from the cache (hit) or from the object just stored there
+ * under key. */
+static Jit *wrap(ObjImage *o, bool hit, const char *key) {
   Jit *j = xcalloc(1, sizeof(Jit));
   j->obj = o;
   j->cached = hit;
+  snprintf(j->key, sizeof(j->key), "%s", key);
   return j;
 }
 
-static Jit *wrap_key(ObjImage *o, bool hit, const char *key) {
-  Jit *j = wrap(o, hit);
-  snprintf(j->key, sizeof(j->key), "%s", key);
-  return j;
+/* The cache's object under key in dir, or NULL. */
+static Jit *load_hit(const char *dir, const char *key) {
+  Error why;
+  err_clear(&why);
+  ObjImage *o = jitcache_load(dir, key, &why);
+  return o ? wrap(o, true, key) : NULL;
 }
 
 Jit *jit_cache_lookup(const char *salt, const char *const *paths,
                       const char *const *texts, int n) {
   char key[33];
   char *dir = cache_key(salt, paths, texts, n, key);
-  if (!dir)
-    return NULL;
-  Error why;
-  err_clear(&why);
-  ObjImage *o = jitcache_load(dir, key, &why);
+  Jit *j = dir ? load_hit(dir, key) : NULL;
   free(dir);
-  return o ? wrap_key(o, true, key) : NULL;
+  return j;
 }
 
 Jit *jit_cache_load_key(const char *key) {
   char *dir = jitcache_dir();
-  if (!dir)
-    return NULL;
-  Error why;
-  err_clear(&why);
-  ObjImage *o = jitcache_load(dir, key, &why);
+  Jit *j = dir ? load_hit(dir, key) : NULL;
   free(dir);
-  return o ? wrap_key(o, true, key) : NULL;
+  return j;
 }
 
 int jit_stamp_key(const char *salt, const char *const *paths,
@@ -268,8 +271,7 @@ int jit_stamp_key(const char *salt, const char *const *paths,
     return -1;
   free(dir);
   Buf opts;
-  buf_init(&opts);
-  buf_printf(&opts, "%s; %s", JIT_OPTIONS, salt ? salt : "");
+  cache_opts(&opts, salt);
   int rc = jitcache_stamp_key(opts.data, paths, shown, n, key, settled);
   buf_free(&opts);
   return rc;
@@ -283,17 +285,12 @@ Jit *jit_compile_cached(const char *salt, const char *const *paths,
   char *dir = cache_key(salt, paths, texts, n, key);
   if (!dir)
     return jit_compile(paths, texts, n, err);
-  Error why;
-  err_clear(&why);
-  Jit *j = NULL;
-  ObjImage *o = jitcache_load(dir, key, &why);
-  if (o) {
-    j = wrap_key(o, true, key);
-  } else {
+  Jit *j = load_hit(dir, key);
+  if (!j) {
     Buf src;
     build_source(&src, paths, texts, n);
-    o = compile_object(dir, key, src.data);
-    j = o ? wrap_key(o, false, key)
+    ObjImage *o = compile_object(dir, key, src.data);
+    j = o ? wrap(o, false, key)
           : compile_source(src.data, paths, texts, n, err);
     buf_free(&src);
   }

@@ -221,13 +221,8 @@ static int load_layer(Loader *L, json_t *obj, Layer *parent, Layer **out,
 static void quoted(char *out, size_t sz, const char *prefix, const char *name) {
   const char *parts[] = {prefix, "'", name, "'"};
   size_t at = 0;
-  for (int i = 0; i < 4; i++) {
-    size_t n = strlen(parts[i]);
-    if (at + n >= sz)
-      n = sz - 1 - at;
-    memcpy(out + at, parts[i], n);
-    at += n;
-  }
+  for (int i = 0; i < 4; i++)
+    str_put(out, sz, &at, parts[i]);
   out[at] = '\0';
 }
 

@@ -97,12 +97,30 @@ static void test_buf_find_control(void **state) {
   assert_int_equal(str_find_control("tab\there", 8), 3);
 }
 
+static void test_str_put(void **state) {
+  (void)state;
+  /* room for 7 characters and the NUL: "abc" fits (at 3), "defghij" is
+   * cut to its first 4 (at 7, out[7] left for the NUL), and anything
+   * after adds nothing, as snprintf(out, 8, "abcdefghij") gives "abcdefg" */
+  char out[8];
+  size_t at = 0;
+  str_put(out, sizeof(out), &at, "abc");
+  assert_int_equal(at, 3);
+  str_put(out, sizeof(out), &at, "defghij");
+  assert_int_equal(at, 7);
+  str_put(out, sizeof(out), &at, "x");
+  assert_int_equal(at, 7);
+  out[at] = '\0';
+  assert_string_equal(out, "abcdefg");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf_appends),
       cmocka_unit_test(test_buf_printf_room),
       cmocka_unit_test(test_buf_strdup),
       cmocka_unit_test(test_buf_find_control),
+      cmocka_unit_test(test_str_put),
   };
   return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
