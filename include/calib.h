@@ -85,10 +85,25 @@ void calib_free(Calib *c);
  * CUTLASS split the reduction of narrow GEMMs); busy = tiles / (ceil(tiles
  * / sms) * sms). */
 double calib_waves(double m, double n, double k, double sms);
+/* A flash kernel's softmax time outside the Tensor Cores: E = flops / (4d
+ * + 5) score elements, E / sfu_ops (the exponential) + 4 E / (fp32_flops
+ * / 2) (max, subtract, sum, rescale: one FP32 instruction each); 0 when d
+ * or either rate of the GPU is 0. */
+double calib_attn_vector_time(double flops, double d, const Gpu *g);
+/* An attention kernel's tc at rate = peak x compute_eff: the matmuls'
+ * 4d / (4d + 5) of the flops at rate plus the vector time, less the GPU's
+ * softmax_hidden fraction of the smaller of the two (flops / rate when d or
+ * the GPU's rates are 0). */
+double calib_attn_compute_time(double flops, double d, double rate,
+                               const Gpu *g);
 /* Time of ONE launch of a kernel of this kind (without the launch cost):
  * max(tc, tm) + overlap * min(tc, tm) with tc = flops / (peak * eff_c *
  * waves), tm = bytes / (bandwidth * eff_m); memory kinds take tm only. m, n, k: the GEMM's rows, columns and
- * reduction (0 = no wave quantisation). */
+ * reduction (0 = no wave quantisation). For an attention kernel k is the
+ * head size d (0: unknown) and tc = (4d / (4d + 5)) flops / (peak * eff_c)
+ * + calib_attn_vector_time(flops, d, g) (less the GPU's softmax_hidden
+ * fraction of the smaller of the two): the softmax's 5 FLOPs per score
+ * element run on the special-function units and the FP32 cores. */
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
                          double bytes, double m, double n, double k,
                          double peak, const Gpu *g);
@@ -252,7 +267,8 @@ typedef struct KernelCost {
   double copy_bytes;   /* the engine's K/V copy kernels (kv_per_query_head
                           copy): bytes they move, 0 when none */
   double launches;     /* the kernel's launches, its copies' included */
-  double m, n, k;      /* the GEMM's shape; 0 when none */
+  double m, n, k;      /* the GEMM's shape (attention: k = the head size);
+                          0 when none */
   double peak;         /* the compute peak it runs at */
   double time;         /* launches x (launch + gap) + calib_kernel_time */
   double roof_sum;     /* its rows' roofline times, summed */

@@ -572,6 +572,12 @@ typedef struct Gpu {
   double int8_ops;     /* dense INT8 peak, 0 if none */
   double fp6_flops;    /* dense FP6 peak (Blackwell), 0 if none */
   double fp4_flops;    /* dense FP4 peak (Blackwell: MXFP4/NVFP4), 0 if none */
+  double fp32_flops;   /* non-tensor FP32 peak (FMA = 2 FLOPs), 0 if not given */
+  double sfu_ops;      /* special-function results (exp2) per second, 0 if
+                          not given */
+  double softmax_hidden; /* the fraction of a flash kernel's softmax time
+                          (sfu_ops, fp32_flops) its MMAs hide: 0 unless
+                          given (Blackwell's kernels: 1) */
   double bandwidth;    /* HBM (or GDDR) bandwidth, bytes/s */
   double memory;       /* capacity, bytes */
   double l2;           /* L2 cache, bytes */

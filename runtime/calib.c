@@ -69,14 +69,52 @@ overlapped(const KernelFit *f, double tc, double tm) {
   return tc > tm ? tc + f->overlap * tm : tm + f->overlap * tc;
 }
 
+/* A flash kernel's compute time: its F FLOPs over E = F / (4d + 5) score
+ * elements (the 4·d of QK^T and PV per element on the Tensor Cores, the 5
+ * of the softmax not). Of the softmax's 5, the exponential runs on the
+ * special-function units (sfu_ops) and max, subtract, sum and rescale on
+ * the FP32 cores, one instruction each (fp32_flops / 2 per second); the
+ * kernel does not hide them behind its MMAs, except the GPU's
+ * attn_softmax_hidden fraction of the smaller of the two (Blackwell's
+ * kernels overlap them: DESIGN.md section 12.1). d: the
+ * head size, 0 when unknown (then, or for a GPU without the two rates,
+ * every FLOP at the Tensor Core rate). */
+static inline __attribute__((always_inline)) double
+attn_tc(double flops, double d, double rate, const Gpu *g) {
+  if (d <= 0 || g->sfu_ops <= 0 || g->fp32_flops <= 0)
+    return flops / rate;
+  double e = flops / (4 * d + 5);
+  double mm = 4 * d * e / rate,
+         vec = e / g->sfu_ops + 4 * e / (g->fp32_flops / 2);
+  if (g->softmax_hidden > 0)
+    return mm + vec - g->softmax_hidden * (mm < vec ? mm : vec);
+  return mm + vec;
+}
+
+double calib_attn_compute_time(double flops, double d, double rate,
+                               const Gpu *g) {
+  return attn_tc(flops, d, rate, g);
+}
+
+double calib_attn_vector_time(double flops, double d, const Gpu *g) {
+  if (d <= 0 || g->sfu_ops <= 0 || g->fp32_flops <= 0)
+    return 0;
+  double e = flops / (4 * d + 5);
+  return e / g->sfu_ops + 4 * e / (g->fp32_flops / 2);
+}
+
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
                          double bytes, double m, double n, double k,
                          double peak, const Gpu *g) {
   double tm = bytes / (g->bandwidth * f->memory_eff);
   if (!kernel_kind_computes(kind))
     return tm;
-  double w = kind == KK_GEMM ? calib_waves(m, n, k, g->sm_count) : 1;
-  double tc = flops / (peak * f->compute_eff * w);
+  double tc;
+  if (kind == KK_ATTENTION)
+    tc = attn_tc(flops, k, peak * f->compute_eff, g);
+  else
+    tc = flops / (peak * f->compute_eff *
+                  (kind == KK_GEMM ? calib_waves(m, n, k, g->sm_count) : 1));
   return overlapped(f, tc, tm);
 }
 
@@ -1251,7 +1289,8 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
       m = args[cp->attn_off[q][0]];
       kred = args[cp->attn_off[q][1]];
       ncols += args[cp->attn_off[q][2]];
-    }
+    } else if (k == KK_ATTENTION && cp->attn_arg[q] >= 0)
+      kred = v->args[cp->attn_arg[q] + cp->attn_off[q][2]]; /* head size */
   }
   if (bytes < 0)
     bytes = 0;
@@ -1333,7 +1372,8 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
       m = args[mi->off[0]];
       kred = args[mi->off[1]];
       ncols += args[mi->off[2]];
-    }
+    } else if (k == KK_ATTENTION && mi->arg >= 0)
+      kred = v->args[mi->arg + mi->off[2]];
   }
   if (bytes < 0)
     bytes = 0;
@@ -1344,8 +1384,12 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
   double peak = roof_peak_inline(pk, v->row[ki->lead], ki->xw, NULL);
   if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
     peak = pk->p16 * e->gemm8_speedup;
-  double w = k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1;
-  double tc = flops / (peak * f->compute_eff * w);
+  double tc;
+  if (k == KK_ATTENTION)
+    tc = attn_tc(flops, kred, peak * f->compute_eff, g);
+  else
+    tc = flops / (peak * f->compute_eff *
+                  (k == KK_GEMM ? waves(m, ncols, kred, g->sm_count) : 1));
   double time = launch + overlapped(f, tc, tm);
   if (copy_l > 0) {
     double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;

@@ -565,7 +565,35 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
       kind == KK_GEMM ? calib_waves(kc.m, kc.n, kc.k, g->sm_count) : 1;
   double tm = kc.bytes / (g->bandwidth * f->memory_eff);
   if (kernel_kind_computes(kind)) {
-    double tc = kc.flops / (kc.peak * f->compute_eff * waves);
+    double tv = kind == KK_ATTENTION ? calib_attn_vector_time(kc.flops, kc.k, g)
+                                     : 0;
+    double tflops = tv > 0 ? kc.flops * 4 * kc.k / (4 * kc.k + 5) : kc.flops;
+    double tc = kind == KK_ATTENTION
+                    ? calib_attn_compute_time(kc.flops, kc.k,
+                                              kc.peak * f->compute_eff, g)
+                    : kc.flops / (kc.peak * f->compute_eff * waves);
+    if (tv > 0) {
+      buf_puts(b, "  softmax off the Tensor Cores: ");
+      num(b, kc.flops / (4 * kc.k + 5));
+      buf_printf(b,
+                 " score elements (FLOPs / (4 x %g + 5)), each an exp on the "
+                 "special-function units (",
+                 kc.k);
+      num(b, g->sfu_ops);
+      buf_puts(b, " /s) and 4 FP32 instructions (");
+      num(b, g->fp32_flops / 2);
+      buf_puts(b, " /s): ");
+      time_text(b, tv);
+      if (g->softmax_hidden > 0)
+        buf_printf(b,
+                   ", added to tc less %g x the smaller of it and the "
+                   "matmuls' time (hardware.json attn_softmax_hidden: the "
+                   "kernel overlaps the two); tc's FLOPs are the 4d of the "
+                   "matmuls\n",
+                   g->softmax_hidden);
+      else
+        buf_puts(b, ", added to tc; tc's FLOPs are the 4d of the matmuls\n");
+    }
     if (kc.peak < roof_peak(&rep->peaks, ph->vals->row[lead],
                             ph->plan->rows[lead].xw, NULL))
       buf_printf(b,
@@ -585,10 +613,11 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
                per, cp->launches[lead]);
     launch_text(b, f->launch, gap);
     buf_puts(b, " + max(");
-    num(b, kc.flops);
+    num(b, tflops);
     buf_puts(b, " / (");
     num(b, kc.peak);
-    buf_printf(b, " x %.4g x %.4g), ", f->compute_eff, waves);
+    buf_printf(b, " x %.4g x %.4g)%s, ", f->compute_eff, waves,
+               tv > 0 ? " + softmax" : "");
     num(b, kc.bytes);
     buf_puts(b, " / (");
     num(b, g->bandwidth);

@@ -22,6 +22,7 @@ typedef struct Field {
   const char *unit; /* of the scaled value, for messages */
   double min;    /* in the file's unit; 0: any positive value */
   bool integer;  /* must be a whole number */
+  bool fraction; /* in (0, 1], not scaled */
 } Field;
 
 /* Every figure, after scaling, lies in [1, HW_MAX_SCALED]: far beyond any
@@ -31,25 +32,39 @@ typedef struct Field {
 #define HW_MAX_SCALED 1e30
 
 static const Field fields[] = {
-    {"fp16_tflops", false, 1e12, offsetof(Gpu, fp16_flops), "FLOP/s", 0, false},
-    {"fp8_tflops", true, 1e12, offsetof(Gpu, fp8_flops), "FLOP/s", 0, false},
-    {"int8_tops", true, 1e12, offsetof(Gpu, int8_ops), "op/s", 0, false},
-    {"fp6_tflops", true, 1e12, offsetof(Gpu, fp6_flops), "FLOP/s", 0, false},
-    {"fp4_tflops", true, 1e12, offsetof(Gpu, fp4_flops), "FLOP/s", 0, false},
-    {"hbm_gbps", false, 1e9, offsetof(Gpu, bandwidth), "bytes/s", 0, false},
+    {"fp16_tflops", false, 1e12, offsetof(Gpu, fp16_flops), "FLOP/s", 0, false,
+     false},
+    {"fp8_tflops", true, 1e12, offsetof(Gpu, fp8_flops), "FLOP/s", 0, false,
+     false},
+    {"int8_tops", true, 1e12, offsetof(Gpu, int8_ops), "op/s", 0, false, false},
+    {"fp6_tflops", true, 1e12, offsetof(Gpu, fp6_flops), "FLOP/s", 0, false,
+     false},
+    {"fp4_tflops", true, 1e12, offsetof(Gpu, fp4_flops), "FLOP/s", 0, false,
+     false},
+    /* the CUDA cores and special-function units: a flash kernel's softmax
+     * (calib.c: attn_tc) */
+    {"fp32_tflops", true, 1e12, offsetof(Gpu, fp32_flops), "FLOP/s", 0, false,
+     false},
+    {"sfu_tops", true, 1e12, offsetof(Gpu, sfu_ops), "op/s", 0, false, false},
+    {"attn_softmax_hidden", true, 1.0, offsetof(Gpu, softmax_hidden),
+     "fraction", 0, false, true},
+    {"hbm_gbps", false, 1e9, offsetof(Gpu, bandwidth), "bytes/s", 0, false,
+     false},
     {"memory_gib", false, 1073741824.0, offsetof(Gpu, memory), "bytes", 0,
-     false},
-    {"l2_mib", false, 1048576.0, offsetof(Gpu, l2), "bytes", 0, false},
+     false, false},
+    {"l2_mib", false, 1048576.0, offsetof(Gpu, l2), "bytes", 0, false, false},
     {"smem_per_sm_kib", false, 1024.0, offsetof(Gpu, smem_per_sm), "bytes", 1,
-     false},
-    {"sm_count", false, 1.0, offsetof(Gpu, sm_count), "SMs", 1, true},
+     false, false},
+    {"sm_count", false, 1.0, offsetof(Gpu, sm_count), "SMs", 1, true, false},
     /* the interconnect of the node the GPU is sold in (optional) */
-    {"nvlink_gbps", true, 1e9, offsetof(Gpu, nvlink_bw), "bytes/s", 0, false},
-    {"pcie_gbps", true, 1e9, offsetof(Gpu, pcie_bw), "bytes/s", 0, false},
-    {"network_gbps", true, 1e9, offsetof(Gpu, network_bw), "bytes/s", 0,
+    {"nvlink_gbps", true, 1e9, offsetof(Gpu, nvlink_bw), "bytes/s", 0, false,
      false},
-    {"gpus_per_node", true, 1.0, offsetof(Gpu, gpus_per_node), "GPUs", 1,
-     true},
+    {"pcie_gbps", true, 1e9, offsetof(Gpu, pcie_bw), "bytes/s", 0, false,
+     false},
+    {"network_gbps", true, 1e9, offsetof(Gpu, network_bw), "bytes/s", 0, false,
+     false},
+    {"gpus_per_node", true, 1.0, offsetof(Gpu, gpus_per_node), "GPUs", 1, true,
+     false},
 };
 
 typedef struct HwLoader {
@@ -92,7 +107,7 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
       jp_key(&L->jp, key);
       return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
                      "fp8_tflops, int8_tops, fp6_tflops, fp4_tflops, "
-                     "hbm_gbps, memory_gib, l2_mib, "
+                     "fp32_tflops, sfu_tops, attn_softmax_hidden, hbm_gbps, memory_gib, l2_mib, "
                      "smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
                      "pcie_gbps, network_gbps, gpus_per_node, sources, "
                      "notes)",
@@ -159,8 +174,11 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
     if (x < f->min)
       return herr(L, "GPU '%s': %s = %g is below %g", g->id, f->key, x,
                   f->min);
+    if (f->fraction && x > 1)
+      return herr(L, "GPU '%s': %s = %g must be at most 1 (a fraction)",
+                  g->id, f->key, x);
     double scaled = x * f->scale;
-    if (!(scaled >= 1 && scaled <= HW_MAX_SCALED))
+    if (!f->fraction && !(scaled >= 1 && scaled <= HW_MAX_SCALED))
       return herr(L,
                   "GPU '%s': %s = %g is out of range: times %g it must give "
                   "1 to %g %s",
@@ -277,6 +295,7 @@ GpuDb *gpudb_load(const char *path, Error *err) {
 /* The doubles of a Gpu, in the order they are written. */
 #define GPU_FIGURES(X)                                                         \
   X(fp16_flops) X(fp8_flops) X(int8_ops) X(fp6_flops) X(fp4_flops)             \
+  X(fp32_flops) X(sfu_ops) X(softmax_hidden)                                  \
   X(bandwidth) X(memory) X(l2) X(smem_per_sm) X(sm_count) X(nvlink_bw)         \
   X(pcie_bw) X(network_bw) X(gpus_per_node)
 

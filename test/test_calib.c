@@ -106,6 +106,69 @@ static void test_calib_hand_a100(void **state) {
   calib_free(c);
 }
 
+/* A flash kernel's softmax off the Tensor Cores (calib.c: attn_tc), on the
+ * A100 with its FP32 and special-function rates (hardware.json: 19.5
+ * TFLOPS FP32, the A100 whitepaper; 16 exp2 results per clock per SM,
+ * the CUDA C++ Programming Guide's throughput table for compute
+ * capability 8.0, x 108 SMs x 1410 MHz = 2.43648e12 per second).
+ * Llama-2-7B prefill, B = 1, T = L = 2048, 32 heads of 128, vLLM's causal
+ * skipping already applied: E = 32 * 2048 * 2048 * 17/32 = 71,303,168
+ * score elements, flops = E * (4 * 128 + 5) = 36,863,737,856.
+ *   matmuls  E * 512 / (312e12 * 0.8166)      = 143.2896 us
+ *   exp      E / 2.43648e12                   =  29.2648 us
+ *   the rest 4 E / (19.5e12 / 2)              =  29.2526 us
+ *   tc = 201.8071 us
+ * bytes: Q and O 2 * 32 * 2048 * 128 * 2, the LSE 32 * 2048 * 4, K and V
+ * once (L2) 2 * 32 * 2048 * 128 * 2: 67,371,008; tm = 67,371,008 /
+ * (2039e9 * 0.7815) = 42.2792 us. Compute bound: time = launch + tc +
+ * overlap * tm = 3.892 + 201.8071 + 0.1388 * 42.2792 = 211.5674 us (every
+ * FLOP at the Tensor Core rate, as before the two rates: 154.4493 us). */
+static void test_calib_flash_softmax_units(void **state) {
+  (void)state;
+  Error err;
+  err_clear(&err);
+  Calib *c = calib_load(A100, &err);
+  assert_non_null(c);
+  Gpu g = a100();
+  g.fp32_flops = 19.5e12;
+  g.sfu_ops = 16 * 108 * 1410e6;
+  const KernelFit *f = &c->k[KK_ATTENTION];
+  double e = 32.0 * 2048 * 2048 * 17 / 32, flops = e * 517;
+  assert_double_exact(flops, 36863737856.0);
+  double t = f->launch + calib_kernel_time(f, KK_ATTENTION, flops, 67371008,
+                                           0, 0, 128, 312e12, &g);
+  assert_double_near(t, 211.5674e-6, 1e-6);
+  assert_double_near(calib_attn_vector_time(flops, 128, &g),
+                     29.2648e-6 + 29.2526e-6, 1e-5);
+  /* the head size unknown (0), or a GPU without the two rates: every FLOP
+   * at the Tensor Core rate */
+  double old = f->launch + flops / (312e12 * 0.8166) +
+               0.1388 * 67371008 / (2039e9 * 0.7815);
+  assert_double_near(old, 154.4493e-6, 1e-6);
+  assert_double_exact(f->launch + calib_kernel_time(f, KK_ATTENTION, flops,
+                                                    67371008, 0, 0, 0,
+                                                    312e12, &g),
+                      old);
+  Gpu bare = a100();
+  assert_double_exact(f->launch + calib_kernel_time(f, KK_ATTENTION, flops,
+                                                    67371008, 0, 0, 128,
+                                                    312e12, &bare),
+                      old);
+  assert_double_exact(calib_attn_vector_time(flops, 128, &bare), 0);
+  /* decode (T = 1, L = 2048, B = 8): memory-bound, the softmax's units add
+   * to the hidden term only: E = 8 * 32 * 2048, K/V 2 * 8 * 32 * 2048 *
+   * 128 * 2 = 268 MB at 2039e9 * 0.7815 */
+  double ed = 8.0 * 32 * 2048, fd = ed * 517, bd = 2.0 * 8 * 32 * 2048 * 128 * 2;
+  double tcd = ed * 512 / (312e12 * 0.8166) + ed / g.sfu_ops +
+               4 * ed / (19.5e12 / 2),
+         tmd = bd / (2039e9 * 0.7815);
+  assert_true(tmd > tcd);
+  assert_double_near(calib_kernel_time(f, KK_ATTENTION, fd, bd, 0, 0, 128,
+                                       312e12, &g),
+                     tmd + 0.1388 * tcd, 1e-15);
+  calib_free(c);
+}
+
 static void test_calib_waves(void **state) {
   (void)state;
   /* 108 tiles fill 108 SMs exactly; 109 need a second, nearly empty wave */
@@ -858,6 +921,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_calib_shipped_a100),
       cmocka_unit_test(test_calib_hand_a100),
+      cmocka_unit_test(test_calib_flash_softmax_units),
       cmocka_unit_test(test_calib_waves),
       cmocka_unit_test(test_calib_flash_causal_l2),
       cmocka_unit_test(test_calib_flash_per_query_head),

@@ -139,6 +139,16 @@ static void test_hardware_ranges_after_scaling(void **state) {
        "GPU 'x1': smem_per_sm_kib = 1e-06 is below 1", 4},
       {"\"sm_count\": 10", "\"sm_count\": 10.5",
        "GPU 'x1': sm_count must be a whole number", 4},
+      /* a fraction: (0, 1], not scaled; a source like every figure */
+      {"\"sm_count\": 10,", "\"sm_count\": 10, \"attn_softmax_hidden\": 1.5,",
+       "GPU 'x1': attn_softmax_hidden = 1.5 must be at most 1 (a fraction)",
+       4},
+      {"\"sm_count\": 10,", "\"sm_count\": 10, \"attn_softmax_hidden\": 0,",
+       "GPU 'x1': attn_softmax_hidden must be positive", 4},
+      {"\"sm_count\": 10,", "\"sm_count\": 10, \"attn_softmax_hidden\": 0.5,",
+       "GPU 'x1': attn_softmax_hidden has no source", 5},
+      {"\"sm_count\": 10,", "\"sm_count\": 10, \"sfu_tops\": 1e-13,",
+       "GPU 'x1': sfu_tops = 1e-13 is out of range", 4},
   };
   for (size_t i = 0; i < LM_ARRAY_LEN(cases); i++) {
     char *t = tu_replace(one, cases[i].from, cases[i].to);
@@ -156,6 +166,38 @@ static void test_hardware_ranges_after_scaling(void **state) {
 }
 
 /* A GPU name is printed to the terminal: control characters are refused. */
+/* The optional softmax figures read back as given (the fraction is not
+ * scaled), and the shipped B200 hides its softmax. */
+static void test_hardware_softmax_figures(void **state) {
+  (void)state;
+  char *t = tu_replace(one, "\"sm_count\": 10,",
+                       "\"sm_count\": 10, \"fp32_tflops\": 20, "
+                       "\"sfu_tops\": 2.5, \"attn_softmax_hidden\": 0.5,");
+  char *t2 = tu_replace(t, "\"sm_count\": \"g\"",
+                        "\"sm_count\": \"g\", \"fp32_tflops\": \"h\", "
+                        "\"sfu_tops\": \"i\", \"attn_softmax_hidden\": \"j\"");
+  Error e;
+  err_clear(&e);
+  GpuDb *g = gpudb_load_text("hw.json", t2, strlen(t2), &e);
+  if (!g)
+    err_print(stderr, &e);
+  assert_non_null(g);
+  assert_double_exact(g->gpus[0].fp32_flops, 20e12);
+  assert_double_exact(g->gpus[0].sfu_ops, 2.5e12);
+  assert_double_exact(g->gpus[0].softmax_hidden, 0.5);
+  gpudb_free(g);
+  free(t);
+  free(t2);
+  g = gpudb_load("hardware.json", NULL);
+  assert_non_null(g);
+  /* A100: 108 SMs x 16 x 1410 MHz; B200 hides its softmax; H100 does not */
+  assert_double_near(gpudb_find(g, "a100-sxm-80gb")->sfu_ops, 2.43648e12,
+                     1e-12);
+  assert_double_exact(gpudb_find(g, "b200")->softmax_hidden, 1);
+  assert_double_exact(gpudb_find(g, "h100-sxm")->softmax_hidden, 0);
+  gpudb_free(g);
+}
+
 static void test_hardware_name_control_chars(void **state) {
   (void)state;
   char *t = tu_replace(one, "\"name\": \"X\"", "\"name\": \"X\\u0007\"");
@@ -176,11 +218,11 @@ static void assert_same_table(const GpuDb *a, const GpuDb *b) {
     assert_string_equal(x->id, y->id);
     assert_string_equal(x->name, y->name);
     double xs[] = {x->fp16_flops, x->fp8_flops, x->int8_ops, x->fp6_flops,
-                   x->fp4_flops, x->bandwidth, x->memory, x->l2,
+                   x->fp4_flops, x->fp32_flops, x->sfu_ops, x->softmax_hidden, x->bandwidth, x->memory, x->l2,
                    x->smem_per_sm, x->sm_count, x->nvlink_bw, x->pcie_bw,
                    x->network_bw, x->gpus_per_node};
     double ys[] = {y->fp16_flops, y->fp8_flops, y->int8_ops, y->fp6_flops,
-                   y->fp4_flops, y->bandwidth, y->memory, y->l2,
+                   y->fp4_flops, y->fp32_flops, y->sfu_ops, y->softmax_hidden, y->bandwidth, y->memory, y->l2,
                    y->smem_per_sm, y->sm_count, y->nvlink_bw, y->pcie_bw,
                    y->network_bw, y->gpus_per_node};
     assert_memory_equal(xs, ys, sizeof(xs));
@@ -211,13 +253,13 @@ static void test_hardware_serialize(void **state) {
     free(cut);
   }
   const char *bad[] = {"0\n", "-1\n", "x\n", "1\nid\tname\n",
-                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t2\n",
-                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\tz\t0\n",
-                       "1\n\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\n",
-                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\nX"};
+                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t2\n",
+                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\tz\t0\n",
+                       "1\n\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\n",
+                       "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\nX"};
   for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++)
     assert_null(gpudb_deserialize(bad[i], strlen(bad[i])));
-  const char *ok = "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0x1p+1\t1\n";
+  const char *ok = "1\nid\tname\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0x1p+1\t1\n";
   GpuDb *d = gpudb_deserialize(ok, strlen(ok));
   assert_non_null(d);
   assert_double_exact(d->gpus[0].gpus_per_node, 2);
@@ -262,7 +304,7 @@ static void test_hardware_cached(void **state) {
   list[strcspn(list, "\n")] = '\0';
   char *file = path_join(hwdir, list);
   char *key = xstrndup(list, 32);
-  const char *fake = "1\nzz\tZ\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\n";
+  const char *fake = "1\nzz\tZ\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t0\n";
   assert_int_equal(cache_put(file, "lm-predictor-gpus", key, fake,
                              strlen(fake), NULL), 0);
   GpuDb *g = gpudb_load_cached("hardware.json", text, len, NULL);
@@ -336,6 +378,7 @@ int main(void) {
       cmocka_unit_test(test_hardware_repo_file),
       cmocka_unit_test(test_hardware_errors),
       cmocka_unit_test(test_hardware_ranges_after_scaling),
+      cmocka_unit_test(test_hardware_softmax_figures),
       cmocka_unit_test(test_hardware_name_control_chars),
       cmocka_unit_test(test_hardware_text_not_terminated),
       cmocka_unit_test(test_hardware_serialize),

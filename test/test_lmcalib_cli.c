@@ -176,11 +176,89 @@ static void test_lmcalib_bad_input(void **state) {
   free(dir);
 }
 
+/* tools/aic_kernels.py: AIConfigurator's table layout (three made-up rows
+ * per table, columns as its collectors write them) into the kernel CSV,
+ * every number by hand (A100: 108 SMs, 40 MiB L2); lmcalib reads it. */
+static void test_lmcalib_aic_tables(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *g = path_join(dir, "gemm.csv"), *c = path_join(dir, "ctx.csv"),
+       *d = path_join(dir, "gen.csv"), *o = path_join(dir, "k.csv");
+  tu_write(g, "framework,version,device,op_name,kernel_source,gemm_dtype,m,n,"
+              "k,latency\n"
+              "VLLM,0,A100,gemm,x,bfloat16,4096,4096,4096,0.5\n"
+              "VLLM,0,A100,gemm,x,fp8,4096,4096,4096,0.3\n");
+  const char *attn_head =
+      "framework,version,device,op_name,kernel_source,batch_size,isl,"
+      "num_heads,num_key_value_heads,head_dim,beam_width,attn_dtype,"
+      "kv_cache_dtype,step,latency\n";
+  char *ctx = NULL, *gen = NULL;
+  ctx = tu_replace(attn_head, "latency\n",
+                   "latency\nVLLM,0,A100,context_attention,x,1,2048,32,8,128,"
+                   "1,bfloat16,bfloat16,0,1.0\n");
+  gen = tu_replace(attn_head, "latency\n",
+                   "latency\nVLLM,0,A100,generation_attention,x,8,1,32,8,128,"
+                   "1,bfloat16,fp8,2047,0.1\n");
+  tu_write(c, ctx);
+  tu_write(d, gen);
+  char *out = NULL;
+  assert_int_equal(tu_run(&out,
+                          "python3 tools/aic_kernels.py --hw-id a100-sxm-80gb "
+                          "--source aic/test --gemm %s --context-attention %s "
+                          "--generation-attention %s -o %s",
+                          g, c, d, o),
+                   0);
+  assert_contains(out, "skipped 1 rows of dtype fp8");
+  free(out);
+  char *k = tu_read(o);
+  /* GEMM: 2 * 4096^3 FLOPs, 2 * 3 * 4096^2 bytes, 0.5 ms */
+  assert_contains(k, "a100-sxm-80gb,aic/test,kernel,gemm,gemm,1,4096,4096,"
+                     "4096,137438953472,100663296,0,500\n");
+  /* prefill, causal, Br = 128: (2048 + 128) / 2 of 2048 keys = 0.53125;
+   * E = 32 * 2048^2 * 0.53125 = 71,303,168, FLOPs E * 517 = 36,863,737,856;
+   * 64 query tiles per KV head (4 query heads packed), ceil(108 / 64) = 2
+   * heads in flight, 2 MB of K/V in L2: K and V once, 2 * 8 * 2048 * 128 *
+   * 2 = 8,388,608; Q and O 2 * 32 * 2048 * 128 * 2 = 33,554,432, LSE 32 *
+   * 2048 * 4 = 262,144; the cache write 2 * 8 * 2048 * 128 * (2 + 2) =
+   * 16,777,216: 58,982,400 bytes; k = head size 128 */
+  assert_contains(k, "a100-sxm-80gb,aic/test,kernel,prefill_attention,"
+                     "attention,1,0,0,128,36863737856,58982400,0,1000\n");
+  /* decode, L = 2048, FP8 K/V: FLOPs 4 * 8 * 32 * 2048 * 128 + 5 * 8 * 32
+   * * 2048 = 271,056,896; K/V 2 * 8 * 8 * 2048 * 128 * 1 = 33,554,432,
+   * Q and O 2 * 8 * 32 * 128 * 2 = 131,072, LSE 1,024, cache 2 * 8 * 8 *
+   * 128 * 3 = 49,152: 33,735,680 bytes */
+  assert_contains(k, "a100-sxm-80gb,aic/test,kernel,decode_attention,"
+                     "attention,1,0,0,128,271056896,33735680,0,100\n");
+  free(k);
+  assert_int_equal(tu_run(&out, "%s --fit %s --hardware a100-sxm-80gb --out %s",
+                          tu_bin("lmcalib"), o, dir),
+                   0);
+  free(out);
+  /* a table without the collector's columns is refused by name */
+  tu_write(c, "a,b\n1,2\n");
+  assert_int_not_equal(tu_run(&out,
+                              "python3 tools/aic_kernels.py --hw-id "
+                              "a100-sxm-80gb --context-attention %s",
+                              c),
+                       0);
+  assert_contains(out, "lacks column 'batch_size'");
+  free(out);
+  free(ctx);
+  free(gen);
+  free(g);
+  free(c);
+  free(d);
+  free(o);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lmcalib_reproduces_shipped),
       cmocka_unit_test(test_lmcalib_measure_script_format),
       cmocka_unit_test(test_lmcalib_validate),
+      cmocka_unit_test(test_lmcalib_aic_tables),
       cmocka_unit_test(test_lmcalib_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

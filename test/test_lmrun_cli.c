@@ -628,16 +628,21 @@ static void test_lmrun_calibrated(void **state) {
    * of the FLOPs: 36,863,737,856. L2: 16 tiles per head, ceil(108/16) = 7
    * heads in flight, their K and V 7 * 1 MiB <= 40 MiB: K and V from HBM
    * once, 33,554,432. Bytes 67,371,008. With the attention constants (the
-   * GEMM's: 3.892 us, 0.8166, 0.7815, overlap 0.1388): compute tc =
-   * 36,863,737,856 / (312e12 * 0.8166) = 144.689 us > memory tm =
-   * 67,371,008 / (2039e9 * 0.7815) = 42.279 us; time 3.892 + gap 0.9
-   * (prefill) + 144.689 + 0.1388 * 42.279 = 155.35 us. */
+   * GEMM's: 3.892 us, 0.8166, 0.7815, overlap 0.1388) and the A100's
+   * softmax units (hardware.json: 2.43648e12 exp2/s, 19.5 TFLOPS FP32):
+   * E = 36,863,737,856 / 517 = 71,303,168 score elements; compute tc =
+   * 512 E / (312e12 * 0.8166) + E / 2.43648e12 + 4 E / 9.75e12 = 143.290
+   * + 29.265 + 29.253 = 201.807 us > memory tm = 67,371,008 / (2039e9 *
+   * 0.7815) = 42.279 us; time 3.892 + gap 0.9 (prefill) + 201.807 + 0.1388
+   * * 42.279 = 212.467 us. */
   json_t *fa = tu_json_find(phase_ops(doc, 0), "op", "flash_attention");
+  double e = 69390565376.0 * 17 / 32 / 517;
   assert_double_near(num(fa, "time_s"),
-                     3.892e-6 + 0.9e-6 + 69390565376.0 * 17 / 32 / (312e12 * 0.8166) +
+                     3.892e-6 + 0.9e-6 + 512 * e / (312e12 * 0.8166) +
+                         e / 2.43648e12 + 4 * e / (19.5e12 / 2) +
                          0.1388 * 67371008 / (2039e9 * 0.7815),
                      1e-9);
-  assert_double_near(num(fa, "time_s"), 155.35e-6, 1e-3);
+  assert_double_near(num(fa, "time_s"), 212.467e-6, 1e-5);
   json_t *lm = tu_json_find(phase_ops(doc, 1), "op", "lm_head");
   assert_double_near(num(lm, "time_s"),
                      3.892e-6 + 0.5e-6 + 262216192 / (2039e9 * 0.7815) +

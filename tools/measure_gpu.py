@@ -25,6 +25,7 @@ output against lmcalib's reader.
 """
 import argparse
 import csv
+import json
 import math
 import os
 import sys
@@ -80,13 +81,15 @@ def cases():
         # read once (their re-reads hit in L2)
         fl = (4 * b * h * s * s * d + 5 * b * h * s * s) * (s + 128) // (2 * s)
         by = A * 4 * b * h * s * d
-        out.append(("flash_prefill", "attention", 0, 0, 0, fl, by,
+        # k: the head size, which the softmax's units need (DESIGN.md
+        # section 12.1); m, n stay 0 (no wave term)
+        out.append(("flash_prefill", "attention", 0, 0, d, fl, by,
                     ("flash", b, h, s, s)))
         # decode: one query over s keys, batch 8
         b = 8
         fl = 4 * b * h * s * d + 5 * b * h * s
         by = A * (2 * b * h * d + 2 * b * h * s * d)
-        out.append(("flash_decode", "attention", 0, 0, 0, fl, by,
+        out.append(("flash_decode", "attention", 0, 0, d, fl, by,
                     ("flash", b, h, 1, s)))
         # eager qk^T as a batched GEMM
         b = 1
@@ -95,12 +98,23 @@ def cases():
     return out
 
 
-def synthetic(kind, flops, nbytes, m, n):
+def synthetic(kind, flops, nbytes, m, n, d=0, gpu=None):
     """The --dry-run time: a roofline at 300 TFLOP/s and 2 TB/s with 80%
-    of each and a 4 us launch."""
+    of each and a 4 us launch; an attention kernel's softmax on the GPU's
+    special-function units and FP32 cores as lmcalib prices it (calib.c:
+    attn_tc, hardware.json fp32_tflops, sfu_tops)."""
     t = nbytes / (2e12 * 0.8)
     if kind in ("gemm", "bgemm", "attention"):
-        t = max(t, flops / (300e12 * 0.8))
+        tc = flops / (300e12 * 0.8)
+        gpu = gpu or {}
+        if (kind == "attention" and d > 0 and gpu.get("sfu_tops")
+                and gpu.get("fp32_tflops")):
+            e = flops / (4 * d + 5)
+            mm = 4 * d * e / (300e12 * 0.8)
+            vec = e / (gpu["sfu_tops"] * 1e12) + \
+                4 * e / (gpu["fp32_tflops"] * 1e12 / 2)
+            tc = mm + vec - gpu.get("attn_softmax_hidden", 0) * min(mm, vec)
+        t = max(t, tc)
     return 4e-6 + t
 
 
@@ -202,6 +216,12 @@ def main():
     if not a.hw_id or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-"
                           for c in a.hw_id):
         sys.exit("measure_gpu: --hw-id is a hardware.json id")
+    gpu = None
+    if a.dry_run:
+        hw = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                          "hardware.json")
+        with open(hw) as f:
+            gpu = {g["id"]: g for g in json.load(f)["gpus"]}.get(a.hw_id)
     rows = []
     import time
     start = time.time()
@@ -211,7 +231,8 @@ def main():
                   file=sys.stderr)
             break
         if a.dry_run:
-            t = synthetic(kind, fl, by, m, n)
+            t = synthetic(kind, fl, by, m, n, k if kind == "attention" else 0,
+                          gpu)
         else:
             t = measure(spec, a.warmup, a.reps, a.trials)
         rows.append([a.hw_id, a.source, "kernel", op, kind, 1, m, n, k, fl, by,
