@@ -163,6 +163,11 @@ struct Engine {
   /* what its 8-bit GEMMs reach over its 16-bit ones (gemm_8bit); 0 = none
    * given: an 8-bit computing kernel then uses the 8-bit peak unchanged */
   double gemm8_speedup;
+  /* gemm_8bit.by_gpu: a speedup measured on one GPU (hardware.json id),
+   * over gemm8_speedup on that GPU; ng8 entries */
+  const char **g8_ids;
+  double *g8_speedup;
+  int ng8;
   /* launch_gap: the GPU's idle time between two dependent kernels of a
    * stream, s, in prefill [0] and decode [1] (0 = none given) */
   double launch_gap[2];
@@ -195,6 +200,9 @@ void engine_free(Engine *e);
  * batch of `batch` sequences: step[decode] + step_per_seq x batch (0 for e
  * NULL or without step). */
 double engine_step_time(const Engine *e, bool decode, double batch);
+/* The engine's 8-bit GEMM speedup on GPU g: its gemm_8bit.by_gpu entry
+ * for g's id, else speedup_over_16bit (0: none given). */
+double engine_gemm8(const Engine *e, const Gpu *g);
 /* The kernel e runs an all-reduce of `bytes` over n GPUs with: its own
  * (all_reduce.kernel) when the group is in one node (or the engine does not
  * ask) and a rule takes n, bytes < its below_bytes and, if it needs NVLink,

@@ -610,6 +610,49 @@ const char *engine_all_reduce_kernel(const Engine *e, int n, double bytes,
 /* step: the host's own time per forward step (scheduling, input
  * preparation, sampling, output processing) that the GPU waits for, per
  * phase and per sequence of the batch (DESIGN.md section 12.4). */
+/* gemm_8bit.by_gpu: {"<hardware.json id>": speedup, ...}, each in [1, 8];
+ * an id is lowercase letters, digits and '-' (a GPU hardware.json lacks
+ * is never matched) */
+static int load_by_gpu(Loader *L, Engine *e, json_t *o) {
+  jp_key(&L->jp, "by_gpu");
+  if (!json_is_object(o) || json_object_size(o) == 0 ||
+      json_object_size(o) > 64)
+    return lerr(L, "by_gpu must be an object of 1 to 64 GPU ids, each "
+                   "with its 8-bit speedup over 16-bit");
+  size_t n = json_object_size(o);
+  e->g8_ids = arena_alloc(&e->arena, sizeof(char *) * n);
+  e->g8_speedup = arena_alloc(&e->arena, sizeof(double) * n);
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    bool ok = *key != '\0';
+    for (const char *c = key; *c && ok; c++)
+      ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-';
+    jp_key(&L->jp, key);
+    if (!ok)
+      return lerr(L, "'%s' is not a GPU id (lowercase letters, digits and "
+                     "'-', as in hardware.json)",
+                  key);
+    double x = json_is_number(v) ? json_number_value(v) : 0;
+    if (!json_is_number(v) || !(x >= 1 && x <= 8))
+      return lerr(L, "the 8-bit speedup on '%s' must be a number from 1 to "
+                     "8",
+                  key);
+    jp_pop(&L->jp);
+    e->g8_ids[e->ng8] = arena_strdup(&e->arena, key);
+    e->g8_speedup[e->ng8++] = x;
+  }
+  jp_pop(&L->jp);
+  return 0;
+}
+
+double engine_gemm8(const Engine *e, const Gpu *g) {
+  for (int i = 0; i < e->ng8; i++)
+    if (strcmp(e->g8_ids[i], g->id) == 0)
+      return e->g8_speedup[i];
+  return e->gemm8_speedup;
+}
+
 static int load_step(Loader *L, Engine *e, json_t *step) {
   static const char *const skeys[] = {"prefill_us", "decode_us", "per_seq_us",
                                       "why",        "source",    NULL};
@@ -784,19 +827,23 @@ static void *engine_build(JsonDoc *doc, json_t *root, const void *ctx,
   json_t *g8 = json_object_get(root, "gemm_8bit");
   if (g8) {
     static const char *const gkeys[] = {"speedup_over_16bit", "why", "source",
-                                        NULL};
+                                        "by_gpu", NULL};
     const char *why, *gsrc;
     jp_key(&L.jp, "gemm_8bit");
     if (!json_is_object(g8)) {
       lerr(&L, "gemm_8bit must be an object: {speedup_over_16bit, why, "
-               "source}");
+               "source, by_gpu}");
       goto out;
     }
-    if (only_keys(&L, g8, gkeys, "speedup_over_16bit, why, source") < 0 ||
+    if (only_keys(&L, g8, gkeys, "speedup_over_16bit, why, source, by_gpu") <
+            0 ||
         get_number(&L, g8, "speedup_over_16bit", true, 1, 8,
                    &e->gemm8_speedup) < 0 ||
         get_string(&L, g8, "why", true, &e->arena, &why) < 0 ||
         get_string(&L, g8, "source", true, &e->arena, &gsrc) < 0)
+      goto out;
+    json_t *bg = json_object_get(g8, "by_gpu");
+    if (bg && load_by_gpu(&L, e, bg) < 0)
       goto out;
     jp_pop(&L.jp);
   }
@@ -1299,8 +1346,9 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
     peak = roof_peak_inline(pk, v->row[r], cp->plan->rows[r].xw, NULL);
     /* 8-bit kernels: the engine's published 8-bit speedup over 16-bit
      * (no calibration measured 8-bit kernels; DESIGN.md section 12) */
-    if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
-      peak = pk->p16 * e->gemm8_speedup;
+    double s8 = e ? engine_gemm8(e, g) : 0;
+    if (s8 > 0 && peak > pk->p16 * s8)
+      peak = pk->p16 * s8;
   }
   *out = (KernelCost){.flops = flops, .bytes = bytes, .m = m, .n = ncols,
                       .k = kred, .peak = peak, .roof_sum = roof_sum,
@@ -1320,6 +1368,7 @@ kernel_cost(const CalibPlan *cp, const Calib *c, const Engine *e,
  * bandwidth it reaches (the products and sums kernel_cost makes). */
 typedef struct KindConst {
   double launch_gap[KK_COUNT], bw_eff[KK_COUNT];
+  double gemm8; /* engine_gemm8 on this GPU (0: none) */
 } KindConst;
 
 /* kernel_cost's time of kernel ki, its rows' roofline times summed in
@@ -1382,8 +1431,8 @@ kernel_time_fast(const struct KernInfo *ki, const KindConst *kk,
   /* calib_kernel_time */
   double tm = bytes / kk->bw_eff[k];
   double peak = roof_peak_inline(pk, v->row[ki->lead], ki->xw, NULL);
-  if (e && e->gemm8_speedup > 0 && peak > pk->p16 * e->gemm8_speedup)
-    peak = pk->p16 * e->gemm8_speedup;
+  if (kk->gemm8 > 0 && peak > pk->p16 * kk->gemm8)
+    peak = pk->p16 * kk->gemm8;
   double tc;
   if (k == KK_ATTENTION)
     tc = attn_tc(flops, kred, peak * f->compute_eff, g);
@@ -1425,6 +1474,7 @@ double calib_predict_rows(const CalibPlan *cp, const Calib *c,
     only = NULL;
   bool host_bound = e && e->host_launch > 0;
   KindConst kk;
+  kk.gemm8 = e ? engine_gemm8(e, g) : 0;
   double gap = e ? e->launch_gap[run[V_DECODE] != 0] : 0;
   for (int i = 0; i < cp->nkinds; i++) {
     int k = cp->kinds[i];

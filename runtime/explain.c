@@ -599,7 +599,7 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
       buf_printf(b,
                  "  peak: the engine's published 8-bit speedup caps it at "
                  "%g x the 16-bit peak\n",
-                 e ? e->gemm8_speedup : 0);
+                 e ? engine_gemm8(e, g) : 0);
     if (kind == KK_GEMM)
       buf_printf(b,
                  "  GEMM %g x %g x %g (m x n x k): waves = %.4g (the "

@@ -447,12 +447,16 @@ void prediction_warnings(const Prediction *p, Buf *out) {
                     "bandwidth; they are less certain\n",
                p->gpu->id, c->hw_id, c->note);
   const Engine *e = p->opts.engine_data;
-  if (c && e && p->phase[0].pred && e->gemm8_speedup > 0 &&
+  double s8 = e ? engine_gemm8(e, p->gpu) : 0;
+  if (c && e && p->phase[0].pred && s8 > 0 &&
       roof_weight_peak(&p->peaks, NULL) > p->peaks.p16)
     buf_printf(out, "no 8-bit kernel times were measured: 8-bit GEMMs run at "
-                    "%s's published %gx the 16-bit speed (engines/%s.json "
+                    "%gx the 16-bit speed (%s's %s, engines/%s.json "
                     "gemm_8bit); they are less certain\n",
-               e->name, e->gemm8_speedup, e->id);
+               s8, e->name,
+               s8 != e->gemm8_speedup ? "FP8 GEMMs measured on this GPU"
+                                      : "published figure",
+               e->id);
   double seq = p->opts.seq_len;
   if (m->warnings)
     buf_puts(out, m->warnings);

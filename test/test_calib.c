@@ -169,6 +169,52 @@ static void test_calib_flash_softmax_units(void **state) {
   calib_free(c);
 }
 
+/* gemm_8bit.by_gpu: a speedup measured on one GPU replaces the engine's
+ * default there only. */
+static void test_calib_gemm8_by_gpu(void **state) {
+  (void)state;
+  Error err;
+  err_clear(&err);
+  Engine *t = engine_load("engines/trtllm.json", &err);
+  assert_non_null(t);
+  Gpu h = {.id = "h100-sxm"}, l = {.id = "l40s"}, a = {.id = "a100-sxm-80gb"},
+      p = {.id = "h100-pcie"};
+  assert_double_exact(engine_gemm8(t, &h), 1.34);
+  assert_double_exact(engine_gemm8(t, &l), 1.61);
+  assert_double_exact(engine_gemm8(t, &a), 1.25); /* the default */
+  assert_double_exact(engine_gemm8(t, &p), 1.25);
+  engine_free(t);
+  Engine *v = engine_load("engines/vllm.json", &err);
+  assert_non_null(v);
+  assert_double_exact(engine_gemm8(v, &h), 1.25); /* no by_gpu */
+  engine_free(v);
+  /* bad entries, located */
+  char *text = tu_read("engines/trtllm.json");
+  const char *bad[][2] = {
+      {"\"h100-sxm\": 1.34", "\"H100\": 1.34"},
+      {"\"h100-sxm\": 1.34", "\"h100-sxm\": 0.5"},
+      {"\"h100-sxm\": 1.34", "\"h100-sxm\": \"fast\""},
+  };
+  const char *msg[] = {"'H100' is not a GPU id", "must be a number from 1 to 8",
+                       "must be a number from 1 to 8"};
+  for (size_t i = 0; i < LM_ARRAY_LEN(bad); i++) {
+    char *b = tu_replace(text, bad[i][0], bad[i][1]);
+    char *dir = tu_tmpdir();
+    char *f = path_join(dir, "e.json");
+    tu_write(f, b);
+    err_clear(&err);
+    Engine *e = engine_load(f, &err);
+    assert_null(e);
+    assert_non_null(strstr(err.msg, msg[i]));
+    assert_true(err.line > 0);
+    free(f);
+    tu_rm_rf(dir);
+    free(dir);
+    free(b);
+  }
+  free(text);
+}
+
 static void test_calib_waves(void **state) {
   (void)state;
   /* 108 tiles fill 108 SMs exactly; 109 need a second, nearly empty wave */
@@ -922,6 +968,7 @@ int main(void) {
       cmocka_unit_test(test_calib_shipped_a100),
       cmocka_unit_test(test_calib_hand_a100),
       cmocka_unit_test(test_calib_flash_softmax_units),
+      cmocka_unit_test(test_calib_gemm8_by_gpu),
       cmocka_unit_test(test_calib_waves),
       cmocka_unit_test(test_calib_flash_causal_l2),
       cmocka_unit_test(test_calib_flash_per_query_head),
