@@ -2,13 +2,17 @@
  *
  *   lmcalib --fit KERNELS.csv --hardware ID [--out DIR] [--source TEXT]...
  *   lmcalib --validate KERNELS.csv
+ *   lmcalib --score KERNELS.csv [--calibration DIR] [--residuals FILE]
  *
  * --fit fits the kernel constants of GPU ID on the rows of KERNELS.csv
  * measured on it and writes DIR/ID.json (default DIR: calibration/) and its
  * residuals DIR/ID.residuals.csv, atomically. --validate prints, for every
  * GPU with measurements from two or more sources, the leave-one-source-out
  * errors: fit on the other sources, predict the held-out one, per kernel
- * class. The CSV format is in DESIGN.md section 12.
+ * class. --score predicts every row with the calibration lmrun uses for
+ * its GPU (calibration/<id>.json, else the fallback sibling): measurements
+ * the shipped files were not fitted on, scored. The CSV format is in
+ * DESIGN.md section 12.
  */
 #include "calib.h"
 #include "lmpredict.h"
@@ -21,9 +25,12 @@ static void usage(FILE *out) {
   fputs("usage: lmcalib --fit KERNELS.csv --hardware ID [--out DIR]\n"
         "               [--source TEXT]... [--hardware-db PATH]\n"
         "       lmcalib --validate KERNELS.csv [--hardware-db PATH]\n"
+        "       lmcalib --score KERNELS.csv [--calibration DIR]\n"
+        "               [--residuals FILE] [--hardware-db PATH]\n"
         "\n"
-        "Fit a GPU's calibrated kernel times from measured kernel times, or\n"
-        "print the leave-one-source-out validation of the data.\n"
+        "Fit a GPU's calibrated kernel times from measured kernel times,\n"
+        "print the leave-one-source-out validation of the data, or score\n"
+        "measurements against the calibrations lmrun uses.\n"
         "\n"
         "  --fit CSV          measured kernel times (DESIGN.md section 12)\n"
         "  --hardware ID      the GPU (hardware.json id) whose rows to fit\n"
@@ -33,6 +40,12 @@ static void usage(FILE *out) {
         "  --source TEXT      provenance of the data, written into the file\n"
         "                     (repeatable)\n"
         "  --validate CSV     leave-one-source-out errors per kernel class\n"
+        "  --score CSV        errors of the shipped calibrations (or a GPU's\n"
+        "                     fallback sibling) per GPU, source and class\n"
+        "  --calibration DIR  the calibrations --score reads (default: the\n"
+        "                     install's calibration/)\n"
+        "  --residuals FILE   --score: every row's measured and predicted\n"
+        "                     time, written atomically\n"
         "  --hardware-db PATH GPU database (default: the install's)\n"
         "  -h, --help         this help\n"
         "  --version          print the version and exit\n",
@@ -169,21 +182,134 @@ static void validate(const MeasSet *s, const GpuDb *gdb) {
   free(out);
 }
 
+/* --score: every row predicted with the calibration lmrun uses for its
+ * GPU; errors per GPU, source family and class; the rows to res_path. */
+static int score(const MeasSet *s, const GpuDb *gdb, const char *cdir,
+                 const char *res_path, Error *err) {
+  Buf rb;
+  buf_init(&rb);
+  buf_puts(&rb, "# lmcalib --score: rows predicted with the calibration "
+                "lmrun uses for their GPU\n"
+                "hw_id,calibration,line,source,op,kind,m,n,k,flops,bytes,"
+                "measured_us,predicted_us,error\n");
+  printf("Scored against the calibrations lmrun uses (%s/<gpu>.json, else "
+         "the fallback sibling).\n"
+         "median |error| (90th percentile) per kernel class; n = rows.\n\n",
+         path_display(cdir));
+  printf("%-15s %-26s %-24s %-11s %6s %9s %9s\n", "GPU", "calibration",
+         "source", "class", "n", "median", "p90");
+  const Meas **sel = xcalloc((size_t)s->n + 1, sizeof(Meas *));
+  int rc = 0, scored = 0;
+  for (int g = 0; g < gdb->n && rc == 0; g++) {
+    const Gpu *gpu = &gdb->gpus[g];
+    bool any = false;
+    for (int i = 0; i < s->n && !any; i++)
+      any = strcmp(s->rows[i].hw_id, gpu->id) == 0;
+    if (!any)
+      continue;
+    Calib *c = calib_for_gpu(cdir, gpu->id, err);
+    if (!c) {
+      rc = -1;
+      break;
+    }
+    char cal[64];
+    snprintf(cal, sizeof(cal), "%s%s", c->hw_id,
+             c->fallback ? " (fallback)" : "");
+    /* each source family in order of first appearance (fams: the first
+     * row of each, at most 64 families a GPU) */
+    const Meas *fams[64];
+    int nfams = 0;
+    for (int h = 0; h < s->n; h++) {
+      const Meas *first = &s->rows[h];
+      if (strcmp(first->hw_id, gpu->id) != 0)
+        continue;
+      bool seen = false;
+      for (int j = 0; j < nfams && !seen; j++)
+        seen = same_family(fams[j]->source, first->source);
+      if (seen || nfams == 64)
+        continue;
+      fams[nfams++] = first;
+      char fam[64];
+      snprintf(fam, sizeof(fam), "%.*s", (int)family_len(first->source),
+               first->source);
+      for (int k = 0; k < C_COUNT; k++) {
+        int ns = 0;
+        for (int i = 0; i < s->n; i++) {
+          const Meas *m = &s->rows[i];
+          if (strcmp(m->hw_id, gpu->id) == 0 &&
+              same_family(m->source, first->source) &&
+              (k == C_ALL || meas_class(m) == k))
+            sel[ns++] = m;
+        }
+        if (!ns)
+          continue;
+        double med, p90;
+        calib_errors(c, gpu, sel, ns, &med, &p90);
+        printf("%-15s %-26s %-24s %-11s %6d %8.1f%% %8.1f%%\n", gpu->id, cal,
+               fam, class_name[k], ns, 100 * med, 100 * p90);
+      }
+    }
+    for (int i = 0; i < s->n; i++) {
+      const Meas *m = &s->rows[i];
+      if (strcmp(m->hw_id, gpu->id) != 0)
+        continue;
+      double p = calib_meas_predict(c, gpu, m);
+      buf_printf(&rb, "%s,%s,%d,%s,%s,%s,%g,%g,%g,%.17g,%.17g,%.6g,%.6g,%.4f\n",
+                 gpu->id, c->hw_id, m->line, m->source, m->op,
+                 kernel_kind_name[m->kind], m->m, m->n, m->k, m->flops,
+                 m->bytes, m->measured * 1e6, p * 1e6, p / m->measured - 1);
+      scored++;
+    }
+    calib_free(c);
+  }
+  if (rc == 0 && scored < s->n) {
+    /* rows of a GPU hardware.json does not know */
+    for (int i = 0; i < s->n; i++)
+      if (!gpudb_find(gdb, s->rows[i].hw_id)) {
+        err_file(err, "hardware.json", "no GPU '%s' (line %d of the CSV)",
+                 s->rows[i].hw_id, s->rows[i].line);
+        rc = -1;
+        break;
+      }
+  }
+  if (rc == 0 && res_path &&
+      fs_write_atomic(res_path, buf_str(&rb), rb.len, err) < 0)
+    rc = -1;
+  free(sel);
+  buf_free(&rb);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *home = lm_home();
   char *hw_path = path_join(home, "hardware.json");
   const char *fit_csv = NULL, *val_csv = NULL, *hw_id = NULL;
+  const char *score_csv = NULL, *res_out = NULL, *cal_dir = NULL;
   char *out_default = path_join(home, "calibration");
   const char *out_dir = out_default;
   const char *sources[32];
   int nsources = 0, rc = 2;
-  enum { O_FIT = 256, O_HW, O_OUT, O_SRC, O_VAL, O_HWDB, O_VERSION };
+  enum {
+    O_FIT = 256,
+    O_HW,
+    O_OUT,
+    O_SRC,
+    O_VAL,
+    O_HWDB,
+    O_VERSION,
+    O_SCORE,
+    O_CAL,
+    O_RES
+  };
   static const struct option opts[] = {
       {"fit", required_argument, 0, O_FIT},
       {"hardware", required_argument, 0, O_HW},
       {"out", required_argument, 0, O_OUT},
       {"source", required_argument, 0, O_SRC},
       {"validate", required_argument, 0, O_VAL},
+      {"score", required_argument, 0, O_SCORE},
+      {"calibration", required_argument, 0, O_CAL},
+      {"residuals", required_argument, 0, O_RES},
       {"hardware-db", required_argument, 0, O_HWDB},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, O_VERSION},
@@ -210,6 +336,15 @@ int main(int argc, char **argv) {
     case O_VAL:
       val_csv = optarg;
       break;
+    case O_SCORE:
+      score_csv = optarg;
+      break;
+    case O_CAL:
+      cal_dir = optarg;
+      break;
+    case O_RES:
+      res_out = optarg;
+      break;
     case O_HWDB:
       free(hw_path);
       hw_path = xstrdup(optarg);
@@ -227,10 +362,14 @@ int main(int argc, char **argv) {
       goto done;
     }
   }
-  if (optind != argc || !!fit_csv == !!val_csv || (fit_csv && !hw_id)) {
+  int modes = !!fit_csv + !!val_csv + !!score_csv;
+  if (optind != argc || modes != 1 || (fit_csv && !hw_id) ||
+      ((cal_dir || res_out) && !score_csv)) {
     fputs(optind != argc      ? "lmcalib: unexpected argument\n"
+          : modes != 1        ? "lmcalib: give --fit, --validate or --score\n"
           : fit_csv && !hw_id ? "lmcalib: --fit needs --hardware ID\n"
-                              : "lmcalib: give --fit or --validate\n",
+                              : "lmcalib: --calibration and --residuals go "
+                                "with --score\n",
           stderr);
     usage(stderr);
     goto done;
@@ -242,8 +381,16 @@ int main(int argc, char **argv) {
   MeasSet *s = NULL;
   char *json = NULL, *res = NULL, *jpath = NULL, *rpath = NULL;
   const Meas **rows = NULL;
-  if (!gdb || !(s = meas_load(fit_csv ? fit_csv : val_csv, &err)))
+  if (!gdb || !(s = meas_load(fit_csv    ? fit_csv
+                              : val_csv ? val_csv
+                                        : score_csv,
+                              &err)))
     goto out;
+  if (score_csv) {
+    if (score(s, gdb, cal_dir ? cal_dir : out_default, res_out, &err) == 0)
+      rc = 0;
+    goto out;
+  }
   if (val_csv) {
     validate(s, gdb);
     rc = 0;

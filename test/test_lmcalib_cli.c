@@ -169,7 +169,7 @@ static void test_lmcalib_bad_input(void **state) {
   assert_contains(out, "--fit needs --hardware ID");
   free(out);
   assert_int_equal(tu_run(&out, "%s", tu_bin("lmcalib")), 2);
-  assert_contains(out, "give --fit or --validate");
+  assert_contains(out, "give --fit, --validate or --score");
   free(out);
   free(bad);
   tu_rm_rf(dir);
@@ -253,12 +253,58 @@ static void test_lmcalib_aic_tables(void **state) {
   free(dir);
 }
 
+/* lmcalib --score: rows predicted with the calibration lmrun uses, by
+ * hand. A100: the small GEMM of test_calib (m = 1, k = n = 4096: 3.892 +
+ * 21.0676 + 0.1388 x 0.14816 = 24.980 us), measured 25.0 us: error
+ * -0.0008. H200 has no measurements: H100's norm constants (4.08 us,
+ * memory_eff 0.4603) at H200's 4,800 GB/s: 4.08 + 33,562,624 / (4800e9 x
+ * 0.4603) = 19.271 us, measured 20 us: error -0.0365. */
+static void test_lmcalib_score(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char *csv = path_join(dir, "k.csv"), *res = path_join(dir, "r.csv");
+  tu_write(csv, "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,"
+                "overhead_us,measured_us\n"
+                "a100-sxm-80gb,me/a,kernel,q,gemm,1,1,4096,4096,33554432,"
+                "33570816,0,25.0\n"
+                "h200,me/b,kernel,rms,norm,1,0,0,0,0,33562624,0,20\n");
+  char *out = NULL;
+  assert_int_equal(tu_run(&out, "%s --score %s --residuals %s",
+                          tu_bin("lmcalib"), csv, res),
+                   0);
+  assert_contains(out, "h100-sxm (fallback)");
+  free(out);
+  char *r = tu_read(res);
+  assert_contains(r, "a100-sxm-80gb,a100-sxm-80gb,2,me/a,q,gemm,1,4096,4096,"
+                     "33554432,33570816,25,24.9802,-0.0008\n");
+  assert_contains(r, "h200,h100-sxm,3,me/b,rms,norm,0,0,0,0,33562624,20,"
+                     "19.2706,-0.0365\n");
+  free(r);
+  /* a GPU hardware.json lacks; options that need --score */
+  tu_write(csv, "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,"
+                "overhead_us,measured_us\n"
+                "nope,me,kernel,rms,norm,1,0,0,0,0,100,0,20\n");
+  assert_int_equal(tu_run(&out, "%s --score %s", tu_bin("lmcalib"), csv), 1);
+  assert_contains(out, "no GPU 'nope' (line 2 of the CSV)");
+  free(out);
+  assert_int_equal(tu_run(&out, "%s --validate %s --residuals %s",
+                          tu_bin("lmcalib"), csv, res),
+                   2);
+  assert_contains(out, "--calibration and --residuals go with --score");
+  free(out);
+  free(csv);
+  free(res);
+  tu_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lmcalib_reproduces_shipped),
       cmocka_unit_test(test_lmcalib_measure_script_format),
       cmocka_unit_test(test_lmcalib_validate),
       cmocka_unit_test(test_lmcalib_aic_tables),
+      cmocka_unit_test(test_lmcalib_score),
       cmocka_unit_test(test_lmcalib_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
