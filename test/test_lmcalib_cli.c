@@ -280,6 +280,16 @@ static void test_lmcalib_score(void **state) {
   assert_contains(r, "h200,h100-sxm,3,me/b,rms,norm,0,0,0,0,33562624,20,"
                      "19.2706,-0.0365\n");
   free(r);
+  /* tools/score_bands.py: the GEMM (n, k = 4096, m = 1) is an LLM shape
+   * of the m <= 64 band, -0.08%; the norm is -3.65% */
+  assert_int_equal(tu_run(&out, "python3 tools/score_bands.py %s", res), 0);
+  assert_contains(out, "a100-sxm-80gb (calibration a100-sxm-80gb), gemm");
+  assert_contains(out, "LLM shapes (n, k >= 1024)");
+  assert_contains(out, "    m <= 64 ");
+  assert_contains(out, "1      0.1%     -0.1%\n");
+  assert_contains(out, "h200 (calibration h100-sxm), norm");
+  assert_contains(out, "3.6%     -3.6%");
+  free(out);
   /* a GPU hardware.json lacks; options that need --score */
   tu_write(csv, "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,"
                 "overhead_us,measured_us\n"
