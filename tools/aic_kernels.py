@@ -54,7 +54,8 @@ def read_table(path):
             sys.exit("aic_kernels.py: %s: reading parquet needs pyarrow; "
                      "export the table to CSV first (see --help)" % path)
         t = pq.read_table(path).to_pylist()
-        return [{k: str(v) for k, v in r.items()} for r in t]
+        return [{k: "" if v is None else str(v) for k, v in r.items()}
+                for r in t]
     with open(path, newline="") as f:
         return list(csv.DictReader(l for l in f if not l.startswith("#")))
 
