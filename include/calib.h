@@ -203,6 +203,8 @@ double engine_step_time(const Engine *e, bool decode, double batch);
 /* The engine's 8-bit GEMM speedup on GPU g: its gemm_8bit.by_gpu entry
  * for g's id, else speedup_over_16bit (0: none given). */
 double engine_gemm8(const Engine *e, const Gpu *g);
+/* Whether that speedup is a by_gpu entry (measured on g). */
+bool engine_gemm8_measured(const Engine *e, const Gpu *g);
 /* The kernel e runs an all-reduce of `bytes` over n GPUs with: its own
  * (all_reduce.kernel) when the group is in one node (or the engine does not
  * ask) and a rule takes n, bytes < its below_bytes and, if it needs NVLink,

@@ -646,6 +646,13 @@ static int load_by_gpu(Loader *L, Engine *e, json_t *o) {
   return 0;
 }
 
+bool engine_gemm8_measured(const Engine *e, const Gpu *g) {
+  for (int i = 0; i < e->ng8; i++)
+    if (strcmp(e->g8_ids[i], g->id) == 0)
+      return true;
+  return false;
+}
+
 double engine_gemm8(const Engine *e, const Gpu *g) {
   for (int i = 0; i < e->ng8; i++)
     if (strcmp(e->g8_ids[i], g->id) == 0)
@@ -1098,6 +1105,10 @@ CalibPlan *calib_plan(const Plan *p, const Engine *e) {
       int i0 = param_index(d, shape[which][0]),
           i1 = param_index(d, shape[which][1]),
           i2 = param_index(d, shape[which][2]);
+      /* an attention module without num_kv_heads is multi-head (GPT-2):
+       * as many KV heads as heads */
+      if (which == 0 && i1 < 0)
+        i1 = i0;
       if (i0 >= 0 && i1 >= 0 && i2 >= 0) {
         cp->attn_arg[r] = s->argbase;
         cp->attn_off[r][0] = i0;

@@ -579,10 +579,8 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
                  " score elements (FLOPs / (4 x %g + 5)), each an exp on the "
                  "special-function units (",
                  kc.k);
-      num(b, g->sfu_ops);
-      buf_puts(b, " /s) and 4 FP32 instructions (");
-      num(b, g->fp32_flops / 2);
-      buf_puts(b, " /s): ");
+      buf_printf(b, "%.4g /s) and 4 FP32 instructions (%.4g /s): ",
+                 g->sfu_ops, g->fp32_flops / 2);
       time_text(b, tv);
       if (g->softmax_hidden > 0)
         buf_printf(b,
@@ -597,8 +595,11 @@ static void explain_calib(const Report *rep, const PhaseResult *ph, int r,
     if (kc.peak < roof_peak(&rep->peaks, ph->vals->row[lead],
                             ph->plan->rows[lead].xw, NULL))
       buf_printf(b,
-                 "  peak: the engine's published 8-bit speedup caps it at "
+                 "  peak: the engine's 8-bit speedup (%s) caps it at "
                  "%g x the 16-bit peak\n",
+                 e && engine_gemm8_measured(e, g)
+                     ? "measured on this GPU, gemm_8bit.by_gpu"
+                     : "published",
                  e ? engine_gemm8(e, g) : 0);
     if (kind == KK_GEMM)
       buf_printf(b,

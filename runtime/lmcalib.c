@@ -184,8 +184,17 @@ static void validate(const MeasSet *s, const GpuDb *gdb) {
 
 /* --score: every row predicted with the calibration lmrun uses for its
  * GPU; errors per GPU, source family and class; the rows to res_path. */
-static int score(const MeasSet *s, const GpuDb *gdb, const char *cdir,
-                 const char *res_path, Error *err) {
+static int score(const MeasSet *s, const GpuDb *gdb, const char *csv,
+                 const char *hw_path, const char *cdir, const char *res_path,
+                 Error *err) {
+  /* every row's GPU first: nothing is printed for a file that fails */
+  for (int i = 0; i < s->n; i++)
+    if (!gpudb_find(gdb, s->rows[i].hw_id)) {
+      err_file(err, path_display(csv),
+               "line %d: no GPU '%s' in %s (lmrun --list-hardware)",
+               s->rows[i].line, s->rows[i].hw_id, path_display(hw_path));
+      return -1;
+    }
   Buf rb;
   buf_init(&rb);
   buf_puts(&rb, "# lmcalib --score: rows predicted with the calibration "
@@ -199,7 +208,7 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *cdir,
   printf("%-15s %-26s %-24s %-11s %6s %9s %9s\n", "GPU", "calibration",
          "source", "class", "n", "median", "p90");
   const Meas **sel = xcalloc((size_t)s->n + 1, sizeof(Meas *));
-  int rc = 0, scored = 0;
+  int rc = 0;
   for (int g = 0; g < gdb->n && rc == 0; g++) {
     const Gpu *gpu = &gdb->gpus[g];
     bool any = false;
@@ -226,8 +235,14 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *cdir,
       bool seen = false;
       for (int j = 0; j < nfams && !seen; j++)
         seen = same_family(fams[j]->source, first->source);
-      if (seen || nfams == 64)
+      if (seen)
         continue;
+      if (nfams == 64) {
+        printf("%-15s (more than 64 source families: the rest are in the "
+               "residuals only)\n",
+               gpu->id);
+        break;
+      }
       fams[nfams++] = first;
       char fam[64];
       snprintf(fam, sizeof(fam), "%.*s", (int)family_len(first->source),
@@ -258,19 +273,8 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *cdir,
                  gpu->id, c->hw_id, m->line, m->source, m->op,
                  kernel_kind_name[m->kind], m->m, m->n, m->k, m->flops,
                  m->bytes, m->measured * 1e6, p * 1e6, p / m->measured - 1);
-      scored++;
     }
     calib_free(c);
-  }
-  if (rc == 0 && scored < s->n) {
-    /* rows of a GPU hardware.json does not know */
-    for (int i = 0; i < s->n; i++)
-      if (!gpudb_find(gdb, s->rows[i].hw_id)) {
-        err_file(err, "hardware.json", "no GPU '%s' (line %d of the CSV)",
-                 s->rows[i].hw_id, s->rows[i].line);
-        rc = -1;
-        break;
-      }
   }
   if (rc == 0 && res_path &&
       fs_write_atomic(res_path, buf_str(&rb), rb.len, err) < 0)
@@ -387,7 +391,8 @@ int main(int argc, char **argv) {
                               &err)))
     goto out;
   if (score_csv) {
-    if (score(s, gdb, cal_dir ? cal_dir : out_default, res_out, &err) == 0)
+    if (score(s, gdb, score_csv, hw_path, cal_dir ? cal_dir : out_default,
+              res_out, &err) == 0)
       rc = 0;
     goto out;
   }

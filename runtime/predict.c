@@ -454,8 +454,9 @@ void prediction_warnings(const Prediction *p, Buf *out) {
                     "%gx the 16-bit speed (%s's %s, engines/%s.json "
                     "gemm_8bit); they are less certain\n",
                s8, e->name,
-               s8 != e->gemm8_speedup ? "FP8 GEMMs measured on this GPU"
-                                      : "published figure",
+               engine_gemm8_measured(e, p->gpu)
+                   ? "FP8 GEMMs measured on this GPU"
+                   : "published figure",
                e->id);
   double seq = p->opts.seq_len;
   if (m->warnings)

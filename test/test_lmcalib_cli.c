@@ -295,7 +295,9 @@ static void test_lmcalib_score(void **state) {
                 "overhead_us,measured_us\n"
                 "nope,me,kernel,rms,norm,1,0,0,0,0,100,0,20\n");
   assert_int_equal(tu_run(&out, "%s --score %s", tu_bin("lmcalib"), csv), 1);
-  assert_contains(out, "no GPU 'nope' (line 2 of the CSV)");
+  assert_contains(out, "k.csv: error: line 2: no GPU 'nope' in ");
+  assert_contains(out, "hardware.json (lmrun --list-hardware)");
+  assert_null(strstr(out, "median")); /* nothing printed before the error */
   free(out);
   assert_int_equal(tu_run(&out, "%s --validate %s --residuals %s",
                           tu_bin("lmcalib"), csv, res),

@@ -91,7 +91,8 @@ def attention_rows(path, hw, src, gpu, q_tile, decode, skipped):
     sms = gpu["sm_count"]
     for r in read_table(path):
         need(r, ["batch_size", "isl", "num_heads", "num_key_value_heads",
-                 "head_dim", "attn_dtype", "kv_cache_dtype", "latency"], path)
+                 "head_dim", "attn_dtype", "kv_cache_dtype", "latency"]
+             + (["step"] if decode else []), path)
         if r["attn_dtype"] not in SIXTEEN:
             skipped["attention " + r["attn_dtype"]] = \
                 skipped.get("attention " + r["attn_dtype"], 0) + 1
@@ -100,7 +101,9 @@ def attention_rows(path, hw, src, gpu, q_tile, decode, skipped):
         hkv, d = int(r["num_key_value_heads"]), int(r["head_dim"])
         kvb = kv_bytes(r["kv_cache_dtype"])
         if decode:
-            t, l = 1, int(r.get("step") or 0) + 1
+            # the collector's step: the tokens already in the cache (its
+            # seq_lens = step + 1, the query included)
+            t, l = 1, int(r["step"]) + 1
         else:
             t = l = int(r["isl"])
         frac = 1.0
