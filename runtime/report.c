@@ -431,6 +431,10 @@ static void render_json(const Report *r, Buf *b) {
       jnum(b, r->quant->w_bits > 0 ? r->quant->w_bits : 0);
       buf_puts(b, ", \"expert_bits\": ");
       jnum(b, r->quant->x_bits > 0 ? r->quant->x_bits : 0);
+      if (!r->quant->known && r->quant->why) {
+        buf_puts(b, ", \"why\": ");
+        report_json_string(b, r->quant->why);
+      }
       buf_putc(b, '}');
     }
     if (r->note) {

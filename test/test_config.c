@@ -806,6 +806,20 @@ static void test_config_compressed_tensors(void **state) {
   assert_false(m->quant.known);
   assert_string_equal(m->quant.why, "a dense or 2:4-sparse format");
   model_free(m);
+  {
+    /* lmrun's JSON says why, as its table does */
+    char *dir = tu_tmpdir(), *cfg = path_join(dir, "config.json"), *out = NULL;
+    tu_write(cfg, t);
+    assert_int_equal(tu_run(&out, "%s '%s' -S 64 --format json",
+                            tu_bin("lmrun"), cfg),
+                     0);
+    assert_contains(out, "\"modelled\": false");
+    assert_contains(out, "\"why\": \"a dense or 2:4-sparse format\"");
+    free(out);
+    free(cfg);
+    tu_rm_rf(dir);
+    free(dir);
+  }
   free(t);
   const char *bad =
       "\"model_type\": \"mistral\", \"quantization_config\": "
