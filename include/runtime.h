@@ -614,6 +614,8 @@ GpuDb *gpudb_load_cached(const char *path, const char *text, size_t len,
 char *gpudb_serialize(const GpuDb *db);
 GpuDb *gpudb_deserialize(const char *text, size_t len);
 const Gpu *gpudb_find(const GpuDb *db, const char *id);
+/* Whether s has the form of a GPU id: lowercase letters, digits, '-'. */
+bool gpu_id_valid(const char *s);
 void gpudb_free(GpuDb *db);
 
 /* ===== roofline.c ===== */

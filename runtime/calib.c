@@ -79,13 +79,23 @@ overlapped(const KernelFit *f, double tc, double tm) {
  * kernels overlap them: DESIGN.md section 12.1). d: the
  * head size, 0 when unknown (then, or for a GPU without the two rates,
  * every FLOP at the Tensor Core rate). */
+static inline __attribute__((always_inline)) bool
+attn_vec_known(double d, const Gpu *g) {
+  return d > 0 && g->sfu_ops > 0 && g->fp32_flops > 0;
+}
+
+/* the softmax's time off the Tensor Cores, for E = e score elements */
+static inline __attribute__((always_inline)) double
+attn_vec(double e, const Gpu *g) {
+  return e / g->sfu_ops + 4 * e / (g->fp32_flops / 2);
+}
+
 static inline __attribute__((always_inline)) double
 attn_tc(double flops, double d, double rate, const Gpu *g) {
-  if (d <= 0 || g->sfu_ops <= 0 || g->fp32_flops <= 0)
+  if (!attn_vec_known(d, g))
     return flops / rate;
   double e = flops / (4 * d + 5);
-  double mm = 4 * d * e / rate,
-         vec = e / g->sfu_ops + 4 * e / (g->fp32_flops / 2);
+  double mm = 4 * d * e / rate, vec = attn_vec(e, g);
   if (g->softmax_hidden > 0)
     return mm + vec - g->softmax_hidden * (mm < vec ? mm : vec);
   return mm + vec;
@@ -97,10 +107,7 @@ double calib_attn_compute_time(double flops, double d, double rate,
 }
 
 double calib_attn_vector_time(double flops, double d, const Gpu *g) {
-  if (d <= 0 || g->sfu_ops <= 0 || g->fp32_flops <= 0)
-    return 0;
-  double e = flops / (4 * d + 5);
-  return e / g->sfu_ops + 4 * e / (g->fp32_flops / 2);
+  return attn_vec_known(d, g) ? attn_vec(flops / (4 * d + 5), g) : 0;
 }
 
 double calib_kernel_time(const KernelFit *f, KernelKind kind, double flops,
@@ -607,9 +614,6 @@ const char *engine_all_reduce_kernel(const Engine *e, int n, double bytes,
   return "nccl";
 }
 
-/* step: the host's own time per forward step (scheduling, input
- * preparation, sampling, output processing) that the GPU waits for, per
- * phase and per sequence of the batch (DESIGN.md section 12.4). */
 /* gemm_8bit.by_gpu: {"<hardware.json id>": speedup, ...}, each in [1, 8];
  * an id is lowercase letters, digits and '-' (a GPU hardware.json lacks
  * is never matched) */
@@ -625,11 +629,8 @@ static int load_by_gpu(Loader *L, Engine *e, json_t *o) {
   const char *key;
   json_t *v;
   json_object_foreach(o, key, v) {
-    bool ok = *key != '\0';
-    for (const char *c = key; *c && ok; c++)
-      ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-';
     jp_key(&L->jp, key);
-    if (!ok)
+    if (!gpu_id_valid(key))
       return lerr(L, "'%s' is not a GPU id (lowercase letters, digits and "
                      "'-', as in hardware.json)",
                   key);
@@ -646,20 +647,26 @@ static int load_by_gpu(Loader *L, Engine *e, json_t *o) {
   return 0;
 }
 
-bool engine_gemm8_measured(const Engine *e, const Gpu *g) {
+/* g's entry in gemm_8bit.by_gpu, -1 when none */
+static int by_gpu_index(const Engine *e, const Gpu *g) {
   for (int i = 0; i < e->ng8; i++)
     if (strcmp(e->g8_ids[i], g->id) == 0)
-      return true;
-  return false;
+      return i;
+  return -1;
+}
+
+bool engine_gemm8_measured(const Engine *e, const Gpu *g) {
+  return by_gpu_index(e, g) >= 0;
 }
 
 double engine_gemm8(const Engine *e, const Gpu *g) {
-  for (int i = 0; i < e->ng8; i++)
-    if (strcmp(e->g8_ids[i], g->id) == 0)
-      return e->g8_speedup[i];
-  return e->gemm8_speedup;
+  int i = by_gpu_index(e, g);
+  return i >= 0 ? e->g8_speedup[i] : e->gemm8_speedup;
 }
 
+/* step: the host's own time per forward step (scheduling, input
+ * preparation, sampling, output processing) that the GPU waits for, per
+ * phase and per sequence of the batch (DESIGN.md section 12.4). */
 static int load_step(Loader *L, Engine *e, json_t *step) {
   static const char *const skeys[] = {"prefill_us", "decode_us", "per_seq_us",
                                       "why",        "source",    NULL};

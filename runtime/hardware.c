@@ -83,7 +83,7 @@ static int herr(HwLoader *L, const char *fmt, ...) {
   return -1;
 }
 
-static bool valid_id(const char *s) {
+bool gpu_id_valid(const char *s) {
   if (!*s)
     return false;
   for (; *s; s++)
@@ -107,15 +107,15 @@ static int load_gpu(HwLoader *L, GpuDb *db, json_t *o, Gpu *g) {
       jp_key(&L->jp, key);
       return herr(L, "unknown member '%s' (expected: id, name, fp16_tflops, "
                      "fp8_tflops, int8_tops, fp6_tflops, fp4_tflops, "
-                     "fp32_tflops, sfu_tops, attn_softmax_hidden, hbm_gbps, memory_gib, l2_mib, "
-                     "smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
+                     "fp32_tflops, sfu_tops, attn_softmax_hidden, "
+                     "hbm_gbps, memory_gib, l2_mib, smem_per_sm_kib, sm_count, nvlink_gbps, nvswitch, "
                      "pcie_gbps, network_gbps, gpus_per_node, sources, "
                      "notes)",
                   key);
     }
   }
   json_t *id = json_object_get(o, "id"), *name = json_object_get(o, "name");
-  if (!json_is_string(id) || !valid_id(json_string_value(id))) {
+  if (!json_is_string(id) || !gpu_id_valid(json_string_value(id))) {
     if (id)
       jp_key(&L->jp, "id");
     return herr(L, id ? "id must be lowercase letters, digits and '-'"
