@@ -195,17 +195,21 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *csv,
                s->rows[i].line, s->rows[i].hw_id, path_display(hw_path));
       return -1;
     }
-  Buf rb;
+  /* the table (tb) and the rows (rb) are built whole and printed or written
+   * only when everything succeeded: a failure leaves no partial output */
+  Buf rb, tb;
   buf_init(&rb);
+  buf_init(&tb);
   buf_puts(&rb, "# lmcalib --score: rows predicted with the calibration "
                 "lmrun uses for their GPU\n"
                 "hw_id,calibration,line,source,op,kind,m,n,k,flops,bytes,"
                 "measured_us,predicted_us,error\n");
-  printf("Scored against the calibrations lmrun uses (%s/<gpu>.json, else "
+  buf_printf(&tb, "Scored against the calibrations lmrun uses (%s/<gpu>.json, else "
          "the fallback sibling).\n"
          "median |error| (90th percentile) per kernel class; n = rows.\n\n",
          path_display(cdir));
-  printf("%-15s %-26s %-24s %-11s %6s %9s %9s\n", "GPU", "calibration",
+  buf_printf(&tb, "%-15s %-26s %-24s %-11s %6s %9s %9s\n", "GPU",
+             "calibration",
          "source", "class", "n", "median", "p90");
   const Meas **sel = xcalloc((size_t)s->n + 1, sizeof(Meas *));
   int rc = 0;
@@ -238,7 +242,7 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *csv,
       if (seen)
         continue;
       if (nfams == 64) {
-        printf("%-15s (more than 64 source families: the rest are in the "
+        buf_printf(&tb, "%-15s (more than 64 source families: the rest are in the "
                "residuals only)\n",
                gpu->id);
         break;
@@ -260,7 +264,8 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *csv,
           continue;
         double med, p90;
         calib_errors(c, gpu, sel, ns, &med, &p90);
-        printf("%-15s %-26s %-24s %-11s %6d %8.1f%% %8.1f%%\n", gpu->id, cal,
+        buf_printf(&tb, "%-15s %-26s %-24s %-11s %6d %8.1f%% %8.1f%%\n",
+                   gpu->id, cal,
                fam, class_name[k], ns, 100 * med, 100 * p90);
       }
     }
@@ -279,8 +284,11 @@ static int score(const MeasSet *s, const GpuDb *gdb, const char *csv,
   if (rc == 0 && res_path &&
       fs_write_atomic(res_path, buf_str(&rb), rb.len, err) < 0)
     rc = -1;
+  if (rc == 0)
+    fputs(buf_str(&tb), stdout);
   free(sel);
   buf_free(&rb);
+  buf_free(&tb);
   return rc;
 }
 

@@ -290,6 +290,14 @@ static void test_lmcalib_score(void **state) {
   assert_contains(out, "h200 (calibration h100-sxm), norm");
   assert_contains(out, "3.6%     -3.6%");
   free(out);
+  /* a residuals file that cannot be written: exit 1, and no table
+   * printed for the failed run */
+  assert_int_equal(tu_run(&out, "%s --score %s --residuals %s/no/such/r.csv",
+                          tu_bin("lmcalib"), csv, dir),
+                   1);
+  assert_contains(out, "cannot create temporary file");
+  assert_null(strstr(out, "median"));
+  free(out);
   /* a GPU hardware.json lacks; options that need --score */
   tu_write(csv, "hw_id,source,timing,op,kind,kernels,m,n,k,flops,bytes,"
                 "overhead_us,measured_us\n"
