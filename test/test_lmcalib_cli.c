@@ -243,6 +243,14 @@ static void test_lmcalib_aic_tables(void **state) {
                        0);
   assert_contains(out, "lacks column 'batch_size'");
   free(out);
+  assert_int_not_equal(tu_run(&out,
+                              "python3 tools/aic_kernels.py --hw-id "
+                              "a100-sxm-80gb --gemm %s/none.csv",
+                              dir),
+                       0);
+  assert_contains(out, "none.csv: cannot read: No such file or directory");
+  assert_null(strstr(out, "Traceback"));
+  free(out);
   free(ctx);
   free(gen);
   free(g);
@@ -289,6 +297,12 @@ static void test_lmcalib_score(void **state) {
   assert_contains(out, "1      0.1%     -0.1%\n");
   assert_contains(out, "h200 (calibration h100-sxm), norm");
   assert_contains(out, "3.6%     -3.6%");
+  free(out);
+  /* not a residuals file (the kernel CSV itself): one line, exit 1 */
+  assert_int_equal(tu_run(&out, "python3 tools/score_bands.py %s", csv), 1);
+  assert_contains(out, "not an lmcalib --score --residuals file (missing "
+                       "columns: calibration, error)");
+  assert_null(strstr(out, "Traceback"));
   free(out);
   /* a residuals file that cannot be written: exit 1, and no table
    * printed for the failed run */

@@ -56,8 +56,12 @@ def read_table(path):
         t = pq.read_table(path).to_pylist()
         return [{k: "" if v is None else str(v) for k, v in r.items()}
                 for r in t]
-    with open(path, newline="") as f:
-        return list(csv.DictReader(l for l in f if not l.startswith("#")))
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(l for l in f
+                                       if not l.startswith("#")))
+    except OSError as e:
+        sys.exit("aic_kernels.py: %s: cannot read: %s" % (path, e.strerror))
 
 
 def need(row, keys, path):

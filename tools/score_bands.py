@@ -26,8 +26,18 @@ def line(label, errs):
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__.strip().split("\n\n")[1])
-    with open(sys.argv[1], newline="") as f:
-        rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
+    try:
+        with open(sys.argv[1], newline="") as f:
+            rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
+    except OSError as e:
+        sys.exit("score_bands.py: %s: cannot read: %s"
+                 % (sys.argv[1], e.strerror))
+    need = {"hw_id", "calibration", "kind", "op", "m", "n", "k",
+            "measured_us", "error"}
+    if rows and not need <= set(rows[0]):
+        sys.exit("score_bands.py: %s: not an lmcalib --score --residuals "
+                 "file (missing columns: %s)"
+                 % (sys.argv[1], ", ".join(sorted(need - set(rows[0])))))
     groups = {}
     for r in rows:
         groups.setdefault((r["hw_id"], r["calibration"], r["kind"]),
